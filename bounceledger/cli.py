@@ -1,0 +1,417 @@
+"""The ``bounceledger`` command line.
+
+Command names, options and JSON shapes here are a contract other programs
+rely on: extend them, never rename or drop them. Every failure a user can
+cause (a missing file, a bad URL, an unreachable database) ends in one line
+on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from bounceledger import db as dbmod
+from bounceledger import pipeline, queries
+from bounceledger.config import ConfigError, Settings, load_settings
+from bounceledger.db import Database, DatabaseError
+from ingest.mailbox.source import MailboxError
+from ingest.sendlog.reader import LogFileError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ConfigError,
+    DatabaseError,
+    LogFileError,
+    MailboxError,
+    pipeline.UnknownFormatError,
+)
+
+log = logging.getLogger("bounceledger")
+
+
+class CommandError(RuntimeError):
+    """A user-facing failure with a message that is safe to print."""
+
+
+# ----------------------------------------------------------------- helpers
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config, overrides={"database_url": args.database_url})
+
+
+def _database(args: argparse.Namespace, *, migrated: bool = True) -> Database:
+    database = Database(_settings(args))
+    if migrated:
+        database.check()
+    return database
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def _progress_printer(label: str) -> Callable[[int, int], None] | None:
+    """A one-line progress display on a terminal; nothing when piped."""
+    if not sys.stderr.isatty():
+        return None
+    started = time.monotonic()
+
+    def show(done: int, total: int) -> None:
+        pct = 100.0 * done / total if total else 100.0
+        elapsed = max(time.monotonic() - started, 1e-6)
+        width = 30
+        filled = int(width * pct / 100)
+        sys.stderr.write(
+            f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {pct:5.1f}% "
+            f"{done / elapsed / 1e6:6.1f} MB/s"
+        )
+        sys.stderr.flush()
+        if done >= total:
+            sys.stderr.write("\n")
+
+    return show
+
+
+# ----------------------------------------------------------------- commands
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    database = _database(args, migrated=False)
+    try:
+        if args.db_command == "upgrade":
+            dbmod.upgrade(database, args.revision)
+            print(f"database {database.settings.safe_database_url()} at revision {dbmod.current_revision(database)}")
+        elif args.db_command == "downgrade":
+            dbmod.downgrade(database, args.revision)
+            print(f"database {database.settings.safe_database_url()} at revision {dbmod.current_revision(database) or 'base'}")
+        else:
+            print(dbmod.current_revision(database) or "base")
+    finally:
+        database.dispose()
+    return EXIT_OK
+
+
+def cmd_ingest_log(args: argparse.Namespace) -> int:
+    database = _database(args)
+    try:
+        while True:
+            summary = pipeline.ingest_logs(
+                database, args.paths, args.format, progress=_progress_printer("reading")
+            )
+            print(summary.line())
+            for sample in summary.samples:
+                print(f"  skipped: {sample}")
+            if not args.follow:
+                return EXIT_OK
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return EXIT_OK
+    finally:
+        database.dispose()
+
+
+def _message_files(paths: Sequence[str]) -> Iterator[Path]:
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and not any(part.startswith(".") for part in child.relative_to(path).parts):
+                    yield child
+        elif path.is_file():
+            yield path
+        else:
+            raise CommandError(f"no such file or folder: {name}")
+
+
+def verdict_json(verdict: Any) -> dict[str, Any]:
+    return {
+        "kind": verdict.kind,
+        "recipient": verdict.recipient,
+        "action": verdict.action,
+        "status": verdict.status,
+        "replycode": verdict.replycode,
+        "reason": verdict.reason,
+        "hardbounce": verdict.hardbounce,
+        "category": verdict.category,
+        "diagnostic": verdict.diagnostic,
+        "remote_mta": verdict.remote_mta,
+        "reporting_mta": verdict.reporting_mta,
+        "envelope_id": verdict.envelope_id,
+        "original_message_id": verdict.original_message_id,
+        "next_hop_queue_id": verdict.next_hop_queue_id,
+        "feedback_type": verdict.feedback_type,
+    }
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    from ingest.bounces import parse
+
+    files = list(_message_files(args.paths))  # fail on a missing path before printing anything
+    counts = {"bounce": 0, "ignored": 0, "unparsed": 0}
+    for path in files:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+        parsed = parse(raw)
+        counts[parsed.outcome] = counts.get(parsed.outcome, 0) + 1
+        if args.json:
+            _print_json(
+                {
+                    "file": str(path),
+                    "outcome": parsed.outcome,
+                    "error": parsed.error,
+                    "records": [verdict_json(v) for v in parsed.verdicts],
+                }
+            )
+        else:
+            print(f"{path}: {parsed.outcome}" + (f" ({parsed.error})" if parsed.error else ""))
+            for v in parsed.verdicts:
+                print(
+                    f"  {v.kind:9} {v.recipient or '?':40} {v.status or '-':7} {v.replycode or '-':4} "
+                    f"{v.reason}{' (hard)' if v.hardbounce else ''}"
+                )
+    if not args.json:
+        print(", ".join(f"{n} {k}" for k, n in counts.items()), file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    from ingest.mailbox.source import open_mailbox
+
+    open_mailbox(args.mailbox).check()  # a bad URL fails before touching the database
+    database = _database(args)
+    try:
+        while True:
+            summary = pipeline.poll_mailbox(database, args.mailbox)
+            linked, left = pipeline.retry_orphans(database)
+            print(summary.line() + (f"; {linked} earlier verdicts matched now" if linked else ""))
+            if args.once:
+                return EXIT_OK
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return EXIT_OK
+    finally:
+        database.dispose()
+
+
+def _timeline(result: dict[str, Any]) -> None:
+    if not result["deliveries"]:
+        print(f"no deliveries to {result['address']}")
+    for d in result["deliveries"]:
+        said = " ".join(x for x in (d["status"], d["reason"]) if x)
+        print(f"{d['recipient']}  message {d['message_id'] or d['queue_id']}: {d['state'].upper()}"
+              + (f" ({said})" if said else "") + ("  [corrected]" if d["corrected"] else ""))
+        for e in d["events"]:
+            what = e["outcome"] if e["kind"] != "correction" else f"{e['from_state']} -> {e['to_state']}"
+            code = " ".join(x for x in (e["replycode"], e["status"]) if x)
+            print(f"  {e['at']}  {e['kind']:10} {what:10} {code:10} {(e['detail'] or '')[:100]}")
+    for e in result["unmatched_verdicts"]:
+        print(f"  unmatched: {e['at']} {e['outcome']} {e['status'] or ''} {(e['detail'] or '')[:100]}")
+
+
+def cmd_lookup(args: argparse.Namespace) -> int:
+    database = _database(args)
+    try:
+        with database.session() as session:
+            result = queries.lookup(session, args.address)
+    finally:
+        database.dispose()
+    if args.json:
+        _print_json(result)
+    else:
+        _timeline(result)
+    return EXIT_OK
+
+
+def _print_report(result: dict[str, Any]) -> None:
+    print(f"deliveries: {result['deliveries']}")
+    for state, count in result["states"].items():
+        print(f"  {state:11} {count}")
+    print(f"corrected after a first-hop 250: {result['corrected']}")
+    returned = ", ".join(f"{n} {k}" for k, n in result["returned_messages"].items())
+    print(f"returned messages: {returned}")
+    print(f"unmatched verdicts: {result['orphans']}")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    database = _database(args)
+    try:
+        with database.session() as session:
+            result = queries.report(session)
+    finally:
+        database.dispose()
+    if args.json:
+        _print_json(result)
+    else:
+        _print_report(result)
+    return EXIT_OK
+
+
+def _run_pass(database: Database) -> pipeline.RunSummary:
+    return pipeline.run_once(database, database.settings)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    database = _database(args)
+    settings = database.settings
+    if not settings.sendlogs and not settings.mailboxes:
+        raise CommandError("nothing to do: configure [[sendlog]] and [[mailbox]] sources in the config file")
+    try:
+        if args.once:
+            summary = _run_pass(database)
+            for item in (*summary.logs, *summary.polls):
+                print(item.line())
+            print(f"unmatched verdicts: {summary.orphans_left} (matched this run: {summary.orphans_linked})")
+            return EXIT_OK
+        from bounceledger.scheduler import run_forever
+
+        run_forever(database)
+        return EXIT_OK
+    finally:
+        database.dispose()
+
+
+def sample_paths() -> tuple[Path, Path]:
+    root = Path(str(resources.files("bounceledger") / "samples"))
+    return root / "sendlog" / "postfix.log", root / "returned"
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The quick start: the main job on the bundled samples, then the corrected states."""
+    sendlog, maildir = sample_paths()
+    database = _database(args, migrated=False)
+    try:
+        dbmod.upgrade(database)
+        log_summary = pipeline.ingest_logs(database, [str(sendlog)], "postfix")
+        poll_summary = pipeline.poll_mailbox(database, f"maildir:{maildir}")
+        pipeline.retry_orphans(database)
+        with database.session() as session:
+            table = queries.delivery_table(session)
+            totals = queries.report(session)
+    finally:
+        database.dispose()
+    print(f"database: {database.settings.safe_database_url()}")
+    print(f"send log: {log_summary.line()}")
+    print(f"mailbox:  {poll_summary.line()}")
+    print()
+    print(f"{'recipient':28} {'state':10} {'status':7} {'reason':12} note")
+    for row in table:
+        note = row["correction"] or ""
+        print(f"{row['recipient']:28} {row['state']:10} {row['status'] or '-':7} {row['reason'] or '-':12} {note}")
+    print()
+    print(
+        f"{totals['corrected']} provisional deliveries (first hop said 250) corrected by later bounces; "
+        f"try: bounceledger lookup {next((r['recipient'] for r in table if r['corrected']), 'ADDRESS')}"
+    )
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bounceledger",
+        description="Correct first-hop 'delivered' states with asynchronous bounces and DSNs.",
+    )
+    parser.add_argument("--config", metavar="FILE", help="TOML settings file (default: ./bounceledger.toml if present)")
+    parser.add_argument("--database-url", metavar="URL", help="SQLAlchemy URL (default: sqlite:///bounceledger.sqlite)")
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default: from settings)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("db", help="database schema: upgrade, downgrade, current")
+    dbsub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = dbsub.add_parser("upgrade", help="apply migrations")
+    up.add_argument("revision", nargs="?", default="head")
+    down = dbsub.add_parser("downgrade", help="revert migrations (e.g. 'base')")
+    down.add_argument("revision")
+    dbsub.add_parser("current", help="print the current revision")
+    p.set_defaults(func=cmd_db)
+
+    p = sub.add_parser("ingest-log", help="read send logs into the ledger (first-hop verdicts)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--format", default="auto", help="auto (default) or a format name such as postfix")
+    p.add_argument("--follow", action="store_true", help="keep reading as the log grows")
+    p.add_argument("--interval", type=float, default=2.0, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_ingest_log)
+
+    p = sub.add_parser("parse", help="parse returned messages and print what they say (no database)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="message files or folders of them")
+    p.add_argument("--json", action="store_true", help="one JSON object per message")
+    p.set_defaults(func=cmd_parse)
+
+    p = sub.add_parser("poll", help="read a return-path mailbox into the ledger")
+    p.add_argument("--mailbox", required=True, metavar="URL", help="maildir:/path")
+    p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.add_argument("--interval", type=float, default=60.0, help="seconds between passes without --once")
+    p.set_defaults(func=cmd_poll)
+
+    p = sub.add_parser("lookup", help="why did mail to this address bounce? every delivery and its timeline")
+    p.add_argument("address")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_lookup)
+
+    p = sub.add_parser("report", help="counts per state and corrections")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("run", help="the scheduled main job over the configured sources")
+    p.add_argument("--once", action="store_true", help="one pass over every source, then exit")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="run the main job on the bundled samples and print corrected states")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _configure_logging(level: str | None) -> None:
+    logging.basicConfig(
+        level=(level or os.environ.get("BOUNCELEDGER_LOG_LEVEL") or "WARNING").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.log_level)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL) if hasattr(signal, "SIGPIPE") else None
+    try:
+        return int(args.func(args))
+    except (*USER_ERRORS, CommandError) as exc:
+        print(f"bounceledger: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("bounceledger: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        if args.debug:
+            raise
+        from bounceledger.config import redact_url
+
+        print(
+            f"bounceledger: unexpected error: {type(exc).__name__}: {redact_url(str(exc).splitlines()[0] if str(exc) else '')} "
+            "(run with --debug for details)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

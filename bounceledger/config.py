@@ -1,0 +1,182 @@
+"""One typed settings object, from defaults, a TOML file, the environment and flags.
+
+Later sources win: built-in defaults < TOML file < ``BOUNCELEDGER_*``
+environment variables < command-line options. Passwords may come from the
+environment or a secret file so that they never have to sit in a URL that
+ends up in a log or a shell history.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_DATABASE_URL = "sqlite:///bounceledger.sqlite"
+DEFAULT_CONFIG_FILE = "bounceledger.toml"
+ENV_PREFIX = "BOUNCELEDGER_"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message is safe to print."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendLogSource:
+    path: str
+    format: str = "auto"
+    interval_seconds: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxSource:
+    url: str
+    interval_seconds: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    database_password: str | None = None
+    timezone: str = "UTC"
+    internal_relays: tuple[str, ...] | None = None  # None: the parser's defaults
+    log_level: str = "INFO"
+    sendlogs: tuple[SendLogSource, ...] = ()
+    mailboxes: tuple[MailboxSource, ...] = ()
+    batch_size: int = 5000
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def database(self) -> URL:
+        """The database URL with the driver we ship and any separate password."""
+        try:
+            url = make_url(self.database_url)
+        except ArgumentError:
+            raise ConfigError(f"database URL is not valid: {redact_url(self.database_url)}") from None
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+psycopg")
+        if self.database_password and not url.password:
+            url = url.set(password=self.database_password)
+        return url
+
+    def safe_database_url(self) -> str:
+        """The URL with any password masked, for messages and logs."""
+        return self.database().render_as_string(hide_password=True)
+
+
+def redact_url(text: str) -> str:
+    """Mask ``user:password@`` in anything that looks like a URL."""
+    import re
+
+    return re.sub(r"(//[^/:@\s]*:)[^@/\s]*@", r"\1***@", text)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+
+
+def _read_secret_file(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read secret file {path}: {exc.strerror}") from None
+
+
+def _sources(raw: Any, name: str, kind: type, key: str) -> tuple[Any, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError(f"[[{name}]] must be a list of tables")
+    out = []
+    for entry in raw:
+        if not isinstance(entry, dict) or key not in entry:
+            raise ConfigError(f"every [[{name}]] entry needs a '{key}'")
+        known = {f for f in kind.__dataclass_fields__}
+        unknown = set(entry) - known
+        if unknown:
+            raise ConfigError(f"unknown key(s) in [[{name}]]: {', '.join(sorted(unknown))}")
+        out.append(kind(**entry))
+    return tuple(out)
+
+
+def _from_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    database = data.get("database", {})
+    if not isinstance(database, dict):
+        raise ConfigError("[database] must be a table")
+    if "url" in database:
+        values["database_url"] = str(database["url"])
+    if "password_file" in database:
+        values["database_password"] = _read_secret_file(str(database["password_file"]))
+    for key in ("timezone", "log_level"):
+        if key in data:
+            values[key] = str(data[key])
+    if "batch_size" in data:
+        values["batch_size"] = int(data["batch_size"])
+    if "internal_relays" in data:
+        values["internal_relays"] = tuple(str(x) for x in data["internal_relays"])
+    values["sendlogs"] = _sources(data.get("sendlog"), "sendlog", SendLogSource, "path")
+    values["mailboxes"] = _sources(data.get("mailbox"), "mailbox", MailboxSource, "url")
+    return values
+
+
+def _from_environment(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if url := env.get(ENV_PREFIX + "DATABASE_URL"):
+        values["database_url"] = url
+    if password := env.get(ENV_PREFIX + "DATABASE_PASSWORD"):
+        values["database_password"] = password
+    elif path := env.get(ENV_PREFIX + "DATABASE_PASSWORD_FILE"):
+        values["database_password"] = _read_secret_file(path)
+    if tz := env.get(ENV_PREFIX + "TIMEZONE"):
+        values["timezone"] = tz
+    if level := env.get(ENV_PREFIX + "LOG_LEVEL"):
+        values["log_level"] = level
+    if relays := env.get(ENV_PREFIX + "INTERNAL_RELAYS"):
+        values["internal_relays"] = tuple(r.strip() for r in relays.split(",") if r.strip())
+    return values
+
+
+def load_settings(
+    config_path: str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings; an explicit ``config_path`` must exist."""
+    env = os.environ if env is None else env
+    settings = Settings()
+    path = config_path or env.get(ENV_PREFIX + "CONFIG")
+    if path:
+        settings = replace(settings, **_from_mapping(_read_toml(Path(path))))
+    elif Path(DEFAULT_CONFIG_FILE).is_file():
+        settings = replace(settings, **_from_mapping(_read_toml(Path(DEFAULT_CONFIG_FILE))))
+    settings = replace(settings, **_from_environment(env))
+    if overrides:
+        settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    _validate(settings)
+    return settings
+
+
+def _validate(settings: Settings) -> None:
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"unknown timezone: {settings.timezone!r}") from None
+    if settings.batch_size < 1:
+        raise ConfigError("batch_size must be at least 1")
+    settings.database()  # raises ConfigError on a malformed URL

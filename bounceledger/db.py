@@ -1,0 +1,123 @@
+"""Engines, sessions and migrations: the database edge of the application."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bounceledger.config import Settings, redact_url
+
+
+class DatabaseError(RuntimeError):
+    """The database could not be reached or used; the message is safe to print."""
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    # WAL lets the dashboard read while the scheduler writes; foreign keys
+    # are off by default in SQLite and the ledger relies on them.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def describe_error(exc: BaseException, settings: Settings | None = None) -> str:
+    """One line that says what went wrong, without passwords or SQL dumps."""
+    orig = getattr(exc, "orig", None) or exc
+    first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    text = redact_url(first)
+    if settings is not None:
+        for secret in (settings.database_password, settings.database().password):
+            if secret:
+                text = text.replace(str(secret), "***")
+    return text
+
+
+@contextmanager
+def connect_errors(settings: Settings) -> Iterator[None]:
+    """Turn driver errors into a :class:`DatabaseError` that is safe to print."""
+    try:
+        yield
+    except (OperationalError, DBAPIError) as exc:
+        raise DatabaseError(
+            f"database {settings.safe_database_url()}: {describe_error(exc, settings)}"
+        ) from None
+
+
+class Database:
+    """An engine plus a session factory for one settings object."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.database())
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with connect_errors(self.settings), self.sessions() as session, session.begin():
+            yield session
+
+    def check(self) -> None:
+        """Fail early, with a clear message, if the database is unreachable or unmigrated."""
+        with connect_errors(self.settings), self.engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                raise DatabaseError(
+                    f"database {self.settings.safe_database_url()} has no ledger yet: "
+                    "run 'bounceledger db upgrade'"
+                )
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(settings: Settings | None = None, engine: Engine | None = None) -> AlembicConfig:
+    """An Alembic config that works from a checkout and from an installed wheel."""
+    repo_ini = Path(__file__).resolve().parent.parent / "alembic.ini"
+    cfg = AlembicConfig(str(repo_ini)) if repo_ini.is_file() else AlembicConfig()
+    cfg.set_main_option("script_location", str(resources.files("migrations")))
+    if engine is not None:
+        cfg.attributes["connection_engine"] = engine
+    elif settings is not None:
+        cfg.attributes["settings"] = settings
+    return cfg
+
+
+def upgrade(db: Database, revision: str = "head") -> None:
+    with connect_errors(db.settings), db.engine.begin() as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def downgrade(db: Database, revision: str) -> None:
+    with connect_errors(db.settings), db.engine.begin() as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
+def current_revision(db: Database) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with connect_errors(db.settings), db.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()

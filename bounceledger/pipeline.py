@@ -1,0 +1,239 @@
+"""The main job: read send logs, read returned mail, reconcile.
+
+Each stage commits in batches together with its source cursor, so a run
+that is killed resumes where the last commit left it and re-reads at most
+one batch (which the unique event keys then ignore).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bounceledger.config import Settings
+from bounceledger.db import Database
+from ingest import reconcile
+from ingest.attempts import is_notice, store_attempts
+from ingest.mailbox.source import open_mailbox
+from ingest.records import Attempt
+from ingest.returned import store_returned_message
+from ingest.sendlog import ParseOptions, detect_format, make_parser
+from ingest.sendlog.reader import (
+    LogFileError,
+    Position,
+    current_position,
+    read_complete_lines,
+    resume_offset,
+    rotation_order,
+)
+from models import SourceCursor
+
+log = logging.getLogger("bounceledger")
+
+DETECT_LINES = 50
+BAD_LINE_SAMPLES = 5
+
+
+class UnknownFormatError(ValueError):
+    """No send-log format recognised the file's first lines."""
+
+
+@dataclass
+class LogIngestSummary:
+    files: int = 0
+    lines: int = 0
+    attempts: int = 0
+    notices: int = 0
+    skipped: int = 0
+    samples: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        rate = self.lines / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"{self.files} file(s): {self.lines} lines read, {self.attempts} attempts recorded, "
+            f"{self.notices} MTA notices left out, {self.skipped} skipped, {rate:,.0f} lines/s"
+        )
+
+
+@dataclass
+class PollSummary:
+    mailbox: str
+    seen: int = 0
+    processed: int = 0
+    ignored: int = 0
+    unparsed: int = 0
+    duplicate: int = 0
+    verdicts: int = 0
+    orphans: int = 0
+
+    def line(self) -> str:
+        return (
+            f"{self.mailbox}: {self.seen} messages, {self.processed} processed, "
+            f"{self.ignored} ignored, {self.unparsed} unparsed, {self.duplicate} already seen; "
+            f"{self.verdicts} verdicts, {self.orphans} not yet matched"
+        )
+
+
+def _load_position(session: Session, key: str) -> Position | None:
+    cursor = session.scalar(select(SourceCursor).where(SourceCursor.kind == "file", SourceCursor.key == key))
+    if cursor is None or cursor.offset is None or cursor.fingerprint is None:
+        return None
+    return Position(
+        device=cursor.device or 0,
+        inode=cursor.inode or 0,
+        offset=cursor.offset,
+        fingerprint=cursor.fingerprint,
+        fingerprint_len=int((cursor.state or {}).get("fingerprint_len", 0)),
+    )
+
+
+def _save_position(session: Session, key: str, position: Position) -> None:
+    cursor = session.scalar(select(SourceCursor).where(SourceCursor.kind == "file", SourceCursor.key == key))
+    if cursor is None:
+        cursor = SourceCursor(kind="file", key=key)
+        session.add(cursor)
+    cursor.device = position.device
+    cursor.inode = position.inode
+    cursor.offset = position.offset
+    cursor.fingerprint = position.fingerprint
+    cursor.state = {"fingerprint_len": position.fingerprint_len}
+    cursor.updated_at = datetime.now(timezone.utc)
+
+
+def detect_file_format(path: Path) -> str:
+    first: list[str] = []
+    for raw, _ in read_complete_lines(path):
+        first.append(raw.decode("utf-8", "replace"))
+        if len(first) >= DETECT_LINES:
+            break
+    fmt = detect_format(first)
+    if fmt is None:
+        raise UnknownFormatError(
+            f"{path}: not a send log in any known format (use --format to say which)"
+            if first
+            else f"{path}: empty file, cannot tell its format (use --format)"
+        )
+    return fmt
+
+
+def ingest_logs(
+    db: Database,
+    paths: Sequence[str],
+    fmt: str = "auto",
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> LogIngestSummary:
+    """Read send logs (oldest rotation first) into the ledger."""
+    settings = db.settings
+    started = time.perf_counter()
+    summary = LogIngestSummary()
+    ordered = rotation_order(paths)
+    for path in ordered:  # fail before writing anything if a path is wrong
+        if not path.is_file():
+            raise LogFileError(f"no such file: {path}" if not path.exists() else f"not a file: {path}")
+    formats = {path: fmt if fmt != "auto" else detect_file_format(path) for path in ordered}
+    parser = None
+    parser_format = None
+    for path in ordered:
+        if parser is None or formats[path] != parser_format:
+            options = ParseOptions(
+                reference_time=datetime.fromtimestamp(path.stat().st_mtime, timezone.utc),
+                timezone=settings.timezone,
+                **({"internal_relays": settings.internal_relays} if settings.internal_relays else {}),
+            )
+            parser, parser_format = make_parser(formats[path], options), formats[path]
+        key = str(path.resolve())
+        with db.session() as session:
+            saved = _load_position(session, key)
+        identity = current_position(path)
+        offset = resume_offset(path, saved)
+        batch: list[Attempt] = []
+        position = offset
+        skipped_before = parser.skipped
+        total = path.stat().st_size
+
+        def flush(end: int) -> None:
+            notices = sum(1 for a in batch if is_notice(a))
+            with db.session() as session:
+                store_attempts(
+                    session, [a for a in batch if not is_notice(a)], source=f"{formats[path]}:{path.name}"
+                )
+                _save_position(
+                    session,
+                    key,
+                    Position(identity.device, identity.inode, end, identity.fingerprint, identity.fingerprint_len),
+                )
+            summary.attempts += len(batch) - notices
+            summary.notices += notices
+            batch.clear()
+
+        for raw, end in read_complete_lines(path, offset):
+            summary.lines += 1
+            batch.extend(parser.feed(raw.decode("utf-8", "replace")))
+            position = end
+            if len(batch) >= settings.batch_size:
+                flush(position)
+                if progress:
+                    progress(position, total)
+        flush(position)
+        if progress:
+            progress(position, total)
+        summary.files += 1
+        summary.skipped += parser.skipped - skipped_before
+    if parser is not None:
+        summary.samples = list(parser.samples)[:BAD_LINE_SAMPLES]
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def poll_mailbox(db: Database, url: str) -> PollSummary:
+    """One pass over a mailbox: store, parse and reconcile every new message."""
+    source = open_mailbox(url)
+    source.check()
+    summary = PollSummary(mailbox=source.name)
+    for item in source.messages():
+        summary.seen += 1
+        with db.session() as session:
+            stored = store_returned_message(
+                session, item.raw, source=source.name, source_ref=item.ref, received_at=item.received_at
+            )
+        setattr(summary, stored.outcome, getattr(summary, stored.outcome) + 1)
+        summary.verdicts += stored.verdicts
+        summary.orphans += stored.orphans
+        if stored.outcome == "unparsed":
+            log.warning("quarantined %s from %s: %s", item.ref, source.name, stored.error)
+    return summary
+
+
+def retry_orphans(db: Database) -> tuple[int, int]:
+    with db.session() as session:
+        return reconcile.retry_orphans(session)
+
+
+@dataclass
+class RunSummary:
+    logs: list[LogIngestSummary] = field(default_factory=list)
+    polls: list[PollSummary] = field(default_factory=list)
+    orphans_linked: int = 0
+    orphans_left: int = 0
+
+
+def run_once(db: Database, settings: Settings) -> RunSummary:
+    """Every configured source once, then a retry of unmatched verdicts."""
+    run = RunSummary()
+    for sendlog in settings.sendlogs:
+        run.logs.append(ingest_logs(db, [sendlog.path], sendlog.format))
+        log.info("sendlog %s", run.logs[-1].line())
+    for mailbox in settings.mailboxes:
+        run.polls.append(poll_mailbox(db, mailbox.url))
+        log.info("mailbox %s", run.polls[-1].line())
+    run.orphans_linked, run.orphans_left = retry_orphans(db)
+    return run

@@ -1,0 +1,52 @@
+"""Stable identities for ledger rows, so that re-reading input is a no-op."""
+
+from __future__ import annotations
+
+import hashlib
+
+from ingest.records import Attempt, Verdict
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def message_key(attempt: Attempt) -> str:
+    """How a sent message is known across lines, files and runs.
+
+    The Message-ID when the log gave one; otherwise the queue id plus the
+    day, because short Postfix queue ids come round again.
+    """
+    if attempt.message_id:
+        return "mid:" + attempt.message_id
+    return f"qid:{attempt.queue_id or '?'}:{attempt.at:%Y-%m-%d}"
+
+
+def attempt_key(attempt: Attempt) -> str:
+    """The log line itself: the same line read from a rotated copy is the same event."""
+    if attempt.raw:
+        return _digest("attempt", attempt.raw)
+    return _digest(
+        "attempt",
+        attempt.at.isoformat(),
+        attempt.queue_id or "",
+        attempt.recipient,
+        attempt.verdict,
+        attempt.text,
+    )
+
+
+def verdict_key(returned_sha256: str, index: int, verdict: Verdict) -> str:
+    return _digest("verdict", returned_sha256, str(index), verdict.recipient or "", verdict.kind)
+
+
+def correction_key(delivery_id: int, to_state: str, decided_by: str) -> str:
+    return _digest("correction", str(delivery_id), to_state, decided_by)
+
+
+def normalise_address(address: str | None) -> str | None:
+    """Addresses are compared case-insensitively, as every provider does in practice."""
+    if not address:
+        return None
+    address = address.strip().strip("<>").strip()
+    return address.lower() or None

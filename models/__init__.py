@@ -1,0 +1,21 @@
+"""The ledger's tables (SQLAlchemy 2.0 typed models) and the pure state rules."""
+
+from models.ledger import (
+    Base,
+    Delivery,
+    Event,
+    ReturnedMessage,
+    SentMessage,
+    SourceCursor,
+    Suppression,
+)
+
+__all__ = [
+    "Base",
+    "Delivery",
+    "Event",
+    "ReturnedMessage",
+    "SentMessage",
+    "SourceCursor",
+    "Suppression",
+]

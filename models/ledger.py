@@ -1,0 +1,185 @@
+"""The ledger: what was sent, what happened to each recipient, and why.
+
+History lives in ``events`` (append-only); ``deliveries`` holds only the state
+derived from those events by :mod:`models.state`, so it can always be
+rebuilt. Raw returned messages are kept byte for byte so that they can be
+re-parsed when the classifier improves and shown to support as evidence.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from models.types import BigIntId, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ADDRESS = String(320)  # RFC 5321 path limit: 64 + 1 + 255
+MESSAGE_ID = String(998)  # RFC 5322 line limit
+SHORT = String(32)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class SentMessage(Base):
+    """One message the sender's MTA accepted for delivery.
+
+    ``msg_key`` identifies it across log lines and re-reads: the Message-ID
+    when the log gave one, else the queue id and the day it was first seen
+    (queue ids are reused, Message-IDs are not supposed to be).
+    """
+
+    __tablename__ = "sent_messages"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    msg_key: Mapped[str] = mapped_column(MESSAGE_ID, unique=True)
+    message_id: Mapped[str | None] = mapped_column(MESSAGE_ID, index=True)
+    queue_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    envelope_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    sender: Mapped[str | None] = mapped_column(ADDRESS)
+    campaign: Mapped[str | None] = mapped_column(String(200), index=True)
+    first_seen_at: Mapped[datetime]
+
+
+class Delivery(Base):
+    """One recipient of one sent message, with its current derived state.
+
+    ``state`` is one of :data:`models.state.STATES`, or ``pending`` while the
+    only attempts seen were hand-offs to the sender's own relays.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("sent_message_id", "recipient"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    sent_message_id: Mapped[int] = mapped_column(ForeignKey("sent_messages.id", ondelete="CASCADE"))
+    recipient: Mapped[str] = mapped_column(ADDRESS, index=True)
+    state: Mapped[str] = mapped_column(SHORT, index=True)
+    reason: Mapped[str | None] = mapped_column(SHORT)
+    status: Mapped[str | None] = mapped_column(SHORT)
+    replycode: Mapped[str | None] = mapped_column(String(3))
+    detail: Mapped[str | None] = mapped_column(Text)
+    first_hop_host: Mapped[str | None] = mapped_column(String(255))
+    next_hop_queue_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    corrected: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_attempt_at: Mapped[datetime | None]
+    state_at: Mapped[datetime | None]
+
+
+class Event(Base):
+    """An append-only fact about a delivery, with its evidence.
+
+    ``kind`` is ``attempt`` (a send-log line), ``verdict`` (a returned
+    message) or ``correction`` (a verdict overturned a provisional state).
+    A verdict that matches no delivery yet is kept with ``delivery_id`` NULL
+    (an orphan) and linked when its send shows up. ``dedupe_key`` makes
+    re-reading the same log line or message a no-op.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_orphans", "kind", "delivery_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    recipient: Mapped[str | None] = mapped_column(ADDRESS, index=True)
+    kind: Mapped[str] = mapped_column(SHORT)
+    source: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(SHORT)
+    first_hop: Mapped[bool] = mapped_column(Boolean, default=True)
+    remote_host: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str | None] = mapped_column(SHORT)
+    replycode: Mapped[str | None] = mapped_column(String(3))
+    reason: Mapped[str | None] = mapped_column(SHORT)
+    detail: Mapped[str | None] = mapped_column(Text)
+    from_state: Mapped[str | None] = mapped_column(SHORT)
+    to_state: Mapped[str | None] = mapped_column(SHORT)
+    match_key: Mapped[str | None] = mapped_column(SHORT)
+    returned_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("returned_messages.id", ondelete="SET NULL"), index=True
+    )
+    evidence: Mapped[dict[str, Any] | None]
+    recorded_at: Mapped[datetime]
+
+
+class ReturnedMessage(Base):
+    """A message taken from the return-path mailbox, kept byte for byte."""
+
+    __tablename__ = "returned_messages"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    message_id: Mapped[str | None] = mapped_column(MESSAGE_ID, index=True)
+    source: Mapped[str] = mapped_column(String(1024))
+    source_ref: Mapped[str | None] = mapped_column(String(1024))
+    subject: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(SHORT, index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int]
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime]
+
+
+class SourceCursor(Base):
+    """Where a source stopped reading, so the next run resumes there.
+
+    Log files use device, inode, offset and a fingerprint of the first
+    bytes (to notice rotation and truncation); mailboxes use UIDVALIDITY and
+    the last UID. ``state`` holds anything else a source needs.
+    """
+
+    __tablename__ = "source_cursors"
+    __table_args__ = (UniqueConstraint("kind", "key"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    kind: Mapped[str] = mapped_column(SHORT)
+    key: Mapped[str] = mapped_column(String(1024))
+    device: Mapped[int | None] = mapped_column(BigIntId)
+    inode: Mapped[int | None] = mapped_column(BigIntId)
+    offset: Mapped[int | None] = mapped_column(BigIntId)
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    uidvalidity: Mapped[int | None] = mapped_column(BigIntId)
+    last_uid: Mapped[int | None] = mapped_column(BigIntId)
+    state: Mapped[dict[str, Any] | None]
+    updated_at: Mapped[datetime]
+
+
+class Suppression(Base):
+    """An address the sending system should stop mailing, and why."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    address: Mapped[str] = mapped_column(ADDRESS, unique=True)
+    reason: Mapped[str] = mapped_column(SHORT)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    source_event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]

@@ -1,0 +1,123 @@
+"""The one place that decides a delivery's state from its events.
+
+Precedence, strongest first (a stronger fact wins whenever it arrived):
+
+==========  ===============================================================
+complained  an ARF complaint: the recipient got the mail and objected.
+bounced     a 5xx from the first hop, or a returned message saying
+expired     ``Action: failed`` (``expired`` when the reason is a queue
+            timeout); both are final and outrank any earlier 250.
+delivered   a success notice (``Action: delivered``/``relayed``) confirmed
+            delivery beyond the first hop.
+accepted    the first hop answered 250: provisionally delivered.
+deferred    a 4xx from the first hop or a ``delayed`` notice. A delay
+            notice never undoes an acceptance.
+==========  ===============================================================
+
+Auto-replies and hand-offs to internal relays that merely accepted or
+deferred change nothing. Within one rank the latest event wins (ties broken
+by the event key), so the same set of events yields the same state in any
+arrival order: a bounce may be read before the log line it corrects.
+
+A delivery is *corrected* when its attempts alone say ``accepted`` but the
+returned messages turn it into bounced, expired or complained.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+State = Literal["accepted", "deferred", "bounced", "delivered", "complained", "expired"]
+STATES: tuple[State, ...] = ("accepted", "deferred", "bounced", "delivered", "complained", "expired")
+CORRECTED_TO: frozenset[str] = frozenset({"bounced", "expired", "complained"})
+
+_RANK: dict[str, int] = {
+    "deferred": 10,
+    "accepted": 20,
+    "delivered": 30,
+    "bounced": 50,
+    "expired": 50,
+    "complained": 60,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """The parts of an event that matter to the state decision."""
+
+    kind: Literal["attempt", "verdict"]
+    outcome: str  # attempt: accepted/deferred/rejected/expired; verdict: bounce/delay/...
+    at: datetime
+    key: str  # the event's dedupe key: a stable tie-breaker
+    first_hop: bool = True
+    status: str | None = None
+    replycode: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    state: State
+    decided_by: Fact
+    corrected_from: State | None  # set when a verdict overturned an acceptance
+
+
+def implied_state(fact: Fact) -> State | None:
+    """The state one event argues for on its own, or None if it is neutral."""
+    if fact.kind == "attempt":
+        if fact.outcome == "rejected":
+            return "bounced"
+        if fact.outcome == "expired":
+            return "expired"
+        if not fact.first_hop:
+            return None
+        if fact.outcome == "accepted":
+            return "accepted"
+        if fact.outcome == "deferred":
+            return "deferred"
+        return None
+    if fact.outcome == "complaint":
+        return "complained"
+    if fact.outcome == "bounce":
+        return "expired" if fact.reason == "expired" else "bounced"
+    if fact.outcome == "success":
+        return "delivered"
+    if fact.outcome == "delay":
+        return "deferred"
+    return None
+
+
+def _strongest(facts: Iterable[Fact]) -> tuple[State, Fact] | None:
+    best: tuple[int, datetime, str] | None = None
+    chosen: tuple[State, Fact] | None = None
+    for fact in facts:
+        state = implied_state(fact)
+        if state is None:
+            continue
+        order = (_RANK[state], fact.at, fact.key)
+        if best is None or order > best:
+            best, chosen = order, (state, fact)
+    return chosen
+
+
+def decide(facts: Iterable[Fact]) -> Decision | None:
+    """Fold a delivery's events into its state; None if no event decides."""
+    facts = list(facts)
+    overall = _strongest(facts)
+    if overall is None:
+        return None
+    state, fact = overall
+    from_attempts = _strongest(f for f in facts if f.kind == "attempt")
+    corrected_from: State | None = None
+    if (
+        from_attempts is not None
+        and from_attempts[0] == "accepted"
+        and state in CORRECTED_TO
+        and fact.kind == "verdict"
+    ):
+        corrected_from = "accepted"
+    return Decision(state=state, decided_by=fact, corrected_from=corrected_from)
