@@ -24,7 +24,7 @@ from ingest.attempts import is_notice, store_attempts
 from ingest.mailbox.source import open_mailbox
 from ingest.records import Attempt
 from ingest.returned import store_returned_message
-from ingest.sendlog import ParseOptions, detect_format, make_parser
+from ingest.sendlog import FORMATS, ParseOptions, detect_format, make_parser
 from ingest.sendlog.reader import (
     LogFileError,
     Position,
@@ -108,20 +108,30 @@ def _save_position(session: Session, key: str, position: Position) -> None:
     cursor.updated_at = datetime.now(timezone.utc)
 
 
-def detect_file_format(path: Path) -> str:
+def detect_file_format(path: Path) -> str | None:
+    """The file's format from its first lines; None for a file with no complete line yet."""
     first: list[str] = []
     for raw, _ in read_complete_lines(path):
         first.append(raw.decode("utf-8", "replace"))
         if len(first) >= DETECT_LINES:
             break
+    if not first:
+        return None
     fmt = detect_format(first)
     if fmt is None:
-        raise UnknownFormatError(
-            f"{path}: not a send log in any known format (use --format to say which)"
-            if first
-            else f"{path}: empty file, cannot tell its format (use --format)"
-        )
+        raise UnknownFormatError(f"{path}: not a send log in any known format (use --format to say which)")
     return fmt
+
+
+def _formats(paths: Sequence[Path], fmt: str) -> dict[Path, str]:
+    """Each file's format; an empty file (a log just rotated) takes its neighbour's."""
+    if fmt != "auto":
+        if fmt not in FORMATS:
+            raise UnknownFormatError(f"unknown format {fmt!r} (known: auto, {', '.join(FORMATS)})")
+        return {path: fmt for path in paths}
+    found = {path: detect_file_format(path) for path in paths}
+    fallback = next((f for f in found.values() if f), next(iter(FORMATS)))
+    return {path: f or fallback for path, f in found.items()}
 
 
 def ingest_logs(
@@ -139,7 +149,7 @@ def ingest_logs(
     for path in ordered:  # fail before writing anything if a path is wrong
         if not path.is_file():
             raise LogFileError(f"no such file: {path}" if not path.exists() else f"not a file: {path}")
-    formats = {path: fmt if fmt != "auto" else detect_file_format(path) for path in ordered}
+    formats = _formats(ordered, fmt)
     parser = None
     parser_format = None
     for path in ordered:

@@ -43,7 +43,7 @@ def _ids_by_key(session: Session, keys: Sequence[str]) -> dict[str, int]:
         found.update(
             session.execute(
                 select(SentMessage.msg_key, SentMessage.id).where(SentMessage.msg_key.in_(part))
-            ).tuples().all()
+            ).all()
         )
     return found
 

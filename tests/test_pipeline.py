@@ -1,0 +1,158 @@
+"""The thin pass end to end, on SQLite and PostgreSQL: log -> mailbox -> corrected states."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bounceledger import pipeline, queries
+from bounceledger.db import Database
+from models import Delivery, Event, ReturnedMessage
+
+FIXTURES = Path(__file__).parent / "fixtures" / "pipeline"
+LOG_MTIME = datetime(2026, 3, 4, tzinfo=timezone.utc).timestamp()
+
+
+@pytest.fixture
+def sendlog(tmp_path: Path) -> Path:
+    """The fixture log, dated so that its year-less stamps fall in March 2026."""
+    path = tmp_path / "mail.log"
+    shutil.copy(FIXTURES / "postfix.log", path)
+    os.utime(path, (LOG_MTIME, LOG_MTIME))
+    return path
+
+
+@pytest.fixture
+def maildir(tmp_path: Path) -> str:
+    target = tmp_path / "Maildir"
+    shutil.copytree(FIXTURES / "returned", target)
+    return f"maildir:{target}"
+
+
+def _count(database: Database, model: type) -> int:
+    with database.session() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def _states(database: Database) -> dict[str, str]:
+    with database.session() as session:
+        return dict(session.execute(select(Delivery.recipient, Delivery.state)).all())
+
+
+def test_log_then_mailbox_corrects_provisional_delivery(database: Database, sendlog: Path, maildir: str) -> None:
+    summary = pipeline.ingest_logs(database, [str(sendlog)], "postfix")
+    assert summary.lines == 11
+    assert summary.attempts == 5
+    assert summary.skipped == 1
+
+    assert _states(database) == {
+        "alice@mail.example.org": "accepted",
+        "bob@mail.example.org": "accepted",
+        "nobody@corp.example.com": "bounced",
+        "carol@slow.example.net": "accepted",
+    }
+
+    poll = pipeline.poll_mailbox(database, maildir)
+    assert (poll.seen, poll.processed, poll.ignored) == (3, 1, 2)
+    assert poll.orphans == 0  # the auto-reply is tied to carol's delivery by recipient and time
+
+    states = _states(database)
+    assert states["bob@mail.example.org"] == "bounced"
+    assert states["alice@mail.example.org"] == "accepted"
+    assert states["carol@slow.example.net"] == "accepted"  # an auto-reply changes nothing
+
+    with database.session() as session:
+        result = queries.lookup(session, "BOB@mail.example.org")
+    [delivery] = result["deliveries"]
+    assert delivery["state"] == "bounced"
+    assert delivery["corrected"] is True
+    assert delivery["reason"] == "userunknown"
+    assert delivery["status"] == "5.1.1"
+    kinds = [(e["kind"], e["outcome"]) for e in delivery["events"]]
+    assert kinds == [("attempt", "accepted"), ("verdict", "bounce"), ("correction", "bounced")]
+    accepted, bounce, correction = delivery["events"]
+    assert accepted["replycode"] == "250" and accepted["source"].startswith("postfix:")
+    assert bounce["status"] == "5.1.1" and bounce["match_key"] == "queue_id"
+    assert correction["from_state"] == "accepted" and correction["to_state"] == "bounced"
+    assert "mx1.example.org" in correction["detail"] and "5.1.1" in correction["detail"]
+    assert accepted["at"] < bounce["at"]
+
+    with database.session() as session:
+        totals = queries.report(session)
+    assert totals["corrected"] == 1
+    assert totals["states"]["bounced"] == 2
+    assert totals["returned_messages"] == {"processed": 1, "unparsed": 0, "ignored": 2, "duplicate": 0}
+
+
+def test_reading_everything_twice_adds_nothing(database: Database, sendlog: Path, maildir: str) -> None:
+    pipeline.ingest_logs(database, [str(sendlog)], "postfix")
+    pipeline.poll_mailbox(database, maildir)
+    events, returned = _count(database, Event), _count(database, ReturnedMessage)
+
+    again = pipeline.ingest_logs(database, [str(sendlog)], "postfix")
+    assert again.lines == 0  # resumed at the saved offset
+    poll = pipeline.poll_mailbox(database, maildir)
+    assert poll.duplicate == 3
+    assert (_count(database, Event), _count(database, ReturnedMessage)) == (events, returned)
+
+
+def test_rotated_gzip_copy_adds_nothing(database: Database, sendlog: Path, tmp_path: Path) -> None:
+    pipeline.ingest_logs(database, [str(sendlog)], "postfix")
+    events = _count(database, Event)
+    rotated = tmp_path / "mail.log.1.gz"
+    with gzip.open(rotated, "wb") as handle:
+        handle.write(sendlog.read_bytes())
+    os.utime(rotated, (LOG_MTIME, LOG_MTIME))
+    sendlog.write_text("")  # the live log starts afresh after rotation
+    summary = pipeline.ingest_logs(database, [str(rotated), str(sendlog)], "auto")
+    assert summary.lines == 11
+    assert _count(database, Event) == events
+
+
+def test_partial_last_line_is_left_for_the_next_run(database: Database, sendlog: Path) -> None:
+    lines = sendlog.read_text().splitlines(keepends=True)
+    last = lines[-2]  # carol's 250 on retry
+    body = "".join(lines[:-2])
+    sendlog.write_text(body + last[:40])
+    os.utime(sendlog, (LOG_MTIME, LOG_MTIME))
+    pipeline.ingest_logs(database, [str(sendlog)], "postfix")
+    assert _states(database)["carol@slow.example.net"] == "deferred"
+
+    sendlog.write_text(body + last)
+    os.utime(sendlog, (LOG_MTIME, LOG_MTIME))
+    summary = pipeline.ingest_logs(database, [str(sendlog)], "postfix")
+    assert summary.lines == 1
+    assert _states(database)["carol@slow.example.net"] == "accepted"
+
+
+def test_bounce_read_before_its_log_line_is_matched_later(database: Database, sendlog: Path, maildir: str) -> None:
+    poll = pipeline.poll_mailbox(database, maildir)
+    assert poll.orphans == 2  # bob's bounce and carol's auto-reply: no send known yet
+    pipeline.ingest_logs(database, [str(sendlog)], "postfix")
+    linked, left = pipeline.retry_orphans(database)
+    assert linked == 2 and left == 0
+    with database.session() as session:
+        result = queries.lookup(session, "bob@mail.example.org")
+    [delivery] = result["deliveries"]
+    assert delivery["state"] == "bounced"
+    assert delivery["corrected"] is True
+    assert [e["kind"] for e in delivery["events"]] == ["attempt", "verdict", "correction"]
+    assert _states(database)["carol@slow.example.net"] == "accepted"
+
+
+def test_unparseable_message_is_quarantined_not_lost(database: Database, tmp_path: Path) -> None:
+    box = tmp_path / "box"
+    (box / "new").mkdir(parents=True)
+    (box / "new" / "huge").write_bytes(b"Subject: x\n\n" + b"A" * 11_000_000)
+    summary = pipeline.poll_mailbox(database, f"maildir:{box}")
+    assert summary.unparsed == 1
+    with database.session() as session:
+        row = session.scalars(select(ReturnedMessage)).one()
+    assert row.outcome == "unparsed" and row.error
+    assert len(row.raw) > 11_000_000

@@ -1,0 +1,98 @@
+"""The state rules: precedence, and the same answer in any arrival order."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from models.state import Fact, decide
+
+T0 = datetime(2026, 3, 3, 9, 0, tzinfo=timezone.utc)
+
+
+def attempt(outcome: str, minutes: int = 0, first_hop: bool = True, key: str | None = None) -> Fact:
+    return Fact("attempt", outcome, T0 + timedelta(minutes=minutes), key or f"a-{outcome}-{minutes}", first_hop)
+
+
+def verdict(outcome: str, minutes: int = 0, reason: str | None = None, key: str | None = None) -> Fact:
+    return Fact("verdict", outcome, T0 + timedelta(minutes=minutes), key or f"v-{outcome}-{minutes}", reason=reason)
+
+
+def state_of(*facts: Fact) -> str | None:
+    decision = decide(facts)
+    return decision.state if decision else None
+
+
+def test_first_hop_answers() -> None:
+    assert state_of(attempt("accepted")) == "accepted"
+    assert state_of(attempt("deferred")) == "deferred"
+    assert state_of(attempt("rejected")) == "bounced"
+    assert state_of(attempt("expired")) == "expired"
+    assert state_of(attempt("deferred", 0), attempt("accepted", 10)) == "accepted"
+
+
+def test_internal_hand_off_sets_no_provisional_state() -> None:
+    assert state_of(attempt("accepted", first_hop=False)) is None
+    assert state_of(attempt("accepted", 0, first_hop=False), attempt("deferred", 1)) == "deferred"
+
+
+def test_failed_dsn_corrects_an_acceptance() -> None:
+    decision = decide([attempt("accepted", 0), verdict("bounce", 50, "userunknown")])
+    assert decision is not None
+    assert decision.state == "bounced"
+    assert decision.corrected_from == "accepted"
+
+
+def test_expiry_dsn_is_expired() -> None:
+    assert state_of(attempt("deferred", 0), verdict("bounce", 90, "expired")) == "expired"
+
+
+def test_delay_notice_never_undoes_an_acceptance() -> None:
+    assert state_of(attempt("accepted", 0), verdict("delay", 30)) == "accepted"
+    assert state_of(verdict("delay", 30)) == "deferred"
+
+
+def test_success_notice_confirms_delivery_but_not_over_a_bounce() -> None:
+    assert state_of(attempt("accepted", 0), verdict("success", 5)) == "delivered"
+    assert state_of(attempt("accepted", 0), verdict("success", 5), verdict("bounce", 9)) == "bounced"
+
+
+def test_complaint_outranks_everything_and_autoreply_changes_nothing() -> None:
+    assert state_of(attempt("accepted"), verdict("bounce", 1), verdict("complaint", 2)) == "complained"
+    assert state_of(attempt("accepted"), verdict("autoreply", 3)) == "accepted"
+    assert state_of(verdict("autoreply", 3)) is None
+
+
+def test_rejection_at_first_hop_is_not_a_correction() -> None:
+    decision = decide([attempt("rejected"), verdict("bounce", 1)])
+    assert decision is not None and decision.corrected_from is None
+
+
+FACTS = st.lists(
+    st.one_of(
+        st.builds(
+            attempt,
+            st.sampled_from(["accepted", "deferred", "rejected", "expired"]),
+            st.integers(0, 120),
+            st.booleans(),
+        ),
+        st.builds(
+            verdict,
+            st.sampled_from(["bounce", "delay", "success", "autoreply", "complaint"]),
+            st.integers(0, 120),
+            st.sampled_from([None, "userunknown", "expired", "mailboxfull"]),
+        ),
+    ),
+    min_size=1,
+    max_size=12,
+    unique_by=lambda f: f.key,
+)
+
+
+@given(FACTS, st.randoms())
+def test_same_events_in_any_order_give_the_same_state(facts: list[Fact], rnd) -> None:  # type: ignore[no-untyped-def]
+    shuffled = list(facts)
+    rnd.shuffle(shuffled)
+    assert decide(facts) == decide(shuffled)
