@@ -1,0 +1,98 @@
+"""Parse returned messages (DSNs, bounces, auto-replies, complaints).
+
+``parse(raw)`` is the one entry point: bytes in, a
+:class:`~ingest.records.ParsedMessage` out, never an exception. Stages run
+in a fixed order and the first one that recognises the message wins:
+
+1. ARF complaint (``report-type=feedback-report``)
+2. RFC 3464 / RFC 6533 DSN (``message/delivery-status``): decided by the
+   report type, so the ``Auto-Submitted`` header Postfix puts on DSNs never
+   makes one look like an auto-reply
+3. per-format detectors for non-DSN bounces (``detectors/``)
+4. RFC 3834 auto-replies
+5. flufl.bounce's heuristics, guarded (``heuristic``)
+
+Anything else is ``ignored``; bytes that are not mail are ``unparsed``.
+"""
+
+from __future__ import annotations
+
+from email.message import Message
+
+from ingest.bounces import _message as m
+from ingest.bounces import arf, autoreply, heuristic, rfc3464
+from ingest.bounces.returned import extract_keys
+from ingest.records import ParsedMessage, Verdict
+
+__all__ = ["parse"]
+
+#: Headers copied to ``ParsedMessage.headers`` for display and matching.
+KEPT_HEADERS = ("From", "To", "Date", "Subject", "Message-ID", "Return-Path", "Delivered-To",
+                "X-Original-To", "Auto-Submitted", "X-Failed-Recipients", "In-Reply-To")
+
+
+def parse(raw: bytes, *, max_size: int = 10_000_000) -> ParsedMessage:
+    """Read one returned message. Never raises.
+
+    Over-size input, non-bytes input and bytes with no header block at all
+    are ``unparsed`` with an ``error``; anything unexpected inside the
+    stages is caught and reported the same way.
+    """
+    try:
+        if not isinstance(raw, (bytes, bytearray, memoryview)):
+            return ParsedMessage(outcome="unparsed", error=f"expected bytes, got {type(raw).__name__}")
+        raw = bytes(raw)
+        if len(raw) > max_size:
+            return ParsedMessage(outcome="unparsed", error=f"message of {len(raw)} bytes exceeds max_size {max_size}")
+        if not raw.strip():
+            return ParsedMessage(outcome="unparsed", error="empty message")
+        msg = m.load(raw)
+        if not msg.keys():
+            return ParsedMessage(outcome="unparsed", error="no header block: not an e-mail message")
+        return _parse_message(msg)
+    except RecursionError:
+        return ParsedMessage(outcome="unparsed", error="message nesting too deep")
+    except Exception as exc:  # the contract: never raise
+        return ParsedMessage(outcome="unparsed", error=f"{type(exc).__name__}: {exc}")
+
+
+def _parse_message(msg: Message) -> ParsedMessage:
+    headers = {name: m.header(msg, name) for name in KEPT_HEADERS if msg.get(name) is not None}
+    subject = headers.get("Subject")
+    message_id = headers.get("Message-ID", "").strip("<> ") or None
+    found = _verdicts(msg)
+    return ParsedMessage(
+        outcome="bounce" if found else "ignored",
+        verdicts=tuple(found),
+        message_id=message_id,
+        subject=subject,
+        headers=headers,
+    )
+
+
+def _verdicts(msg: Message) -> list[Verdict]:
+    from ingest.bounces import detectors  # per-format modules, optional
+
+    if arf.is_arf(msg):
+        return arf.verdicts(msg, extract_keys(msg))
+    report = rfc3464.read_report(msg)
+    if report is not None:
+        keys = extract_keys(msg, report.message)
+        found = rfc3464.verdicts(msg, keys)
+        if found:
+            return found
+    keys = extract_keys(msg)
+    body = m.body_text(msg)
+    found = detectors.verdicts(msg, keys, body)
+    if found:
+        return found
+    if rfc3464.is_dsn(msg):
+        return []  # a DSN without recipient blocks: nothing to act on
+    found = autoreply.verdicts(msg, keys)
+    if found:
+        return found
+    own = {a for a in (m.address_of(v) for v in m.headers_all(msg, "To") + m.headers_all(msg, "From")) if a}
+    found = heuristic.verdicts(msg, keys, body, own_addresses=own)
+    if found:
+        return found
+    return detectors.fallback_verdicts(msg, keys, body)

@@ -1,0 +1,267 @@
+"""Small, defensive helpers over the stdlib ``email`` package.
+
+Returned mail is the least well-formed mail there is: MTAs from the 1990s,
+8-bit headers, base64 delivery reports, truncated attachments. Every helper
+here turns "could not decode" into an empty or best-effort string rather
+than an exception, so the format modules can stay short and trusting.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import re
+from collections.abc import Iterator
+from email.header import decode_header, make_header
+from email.message import Message
+
+#: Deeper MIME trees than this are not mail a sane MTA produces; walking
+#: them would only give an attacker a way to burn CPU (or the stack).
+MAX_DEPTH = 12
+#: Upper bound on parts looked at, for the same reason.
+MAX_PARTS = 500
+
+_PARSER = email.parser.BytesParser(policy=email.policy.compat32)
+_HEADER_PARSER = email.parser.HeaderParser(policy=email.policy.compat32)
+
+
+def load(raw: bytes) -> Message:
+    """Parse bytes with the forgiving compat32 policy.
+
+    compat32 never raises on bad structure; it records defects instead and
+    keeps undecodable header bytes as surrogate escapes.
+    """
+    return _PARSER.parsebytes(raw)
+
+
+def load_headers(text: str) -> Message:
+    """Parse a header block given as text (``text/rfc822-headers``)."""
+    return _HEADER_PARSER.parsestr(text.lstrip("\r\n"), headersonly=True)
+
+
+def unfold(value: str) -> str:
+    """Join folded header lines and squeeze runs of whitespace."""
+    return re.sub(r"\s+", " ", value).strip()
+
+
+def header(msg: Message, name: str) -> str:
+    """Decoded, unfolded value of the first ``name`` header, or ``""``.
+
+    Handles RFC 2047 encoded words and raw 8-bit (usually UTF-8) headers.
+    """
+    values = _raw_values(msg, name)
+    return _decode_value(values[0]) if values else ""
+
+
+def headers_all(msg: Message, name: str) -> list[str]:
+    """Decoded values of every ``name`` header."""
+    return [_decode_value(v) for v in _raw_values(msg, name)]
+
+
+def _raw_values(msg: Message, name: str) -> list[str]:
+    """Stored header values, with raw 8-bit bytes still surrogate-escaped.
+
+    ``Message.get`` would turn 8-bit bytes into U+FFFD under compat32;
+    the raw values let us decode them as UTF-8 ourselves.
+    """
+    wanted = name.lower()
+    try:
+        return [v for k, v in msg.raw_items() if k.lower() == wanted]
+    except Exception:
+        return []
+
+
+def _decode_value(value: object) -> str:
+    if value is None:
+        return ""
+    try:
+        if not isinstance(value, str):
+            return unfold(str(make_header(decode_header(value))))  # type: ignore[arg-type]
+        text = _fix_surrogates(value)
+        if "=?" in text:
+            try:
+                text = str(make_header(decode_header(text)))
+            except Exception:
+                pass
+        return unfold(text)
+    except Exception:
+        return unfold(_fix_surrogates(str(value)))
+
+
+def _fix_surrogates(text: str) -> str:
+    """Turn surrogate-escaped raw bytes back into (UTF-8 or Latin-1) text."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+        return text
+    raw = text.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def content_type(part: Message) -> str:
+    try:
+        return part.get_content_type().lower()
+    except Exception:
+        return "text/plain"
+
+
+def param(part: Message, name: str) -> str:
+    try:
+        value = part.get_param(name)
+    except Exception:
+        return ""
+    if isinstance(value, tuple):  # RFC 2231 encoded
+        value = value[2]
+    return str(value or "").strip().strip('"').lower()
+
+
+def walk(msg: Message, max_depth: int = MAX_DEPTH) -> Iterator[Message]:
+    """Yield every part depth-first, bounded in depth and count.
+
+    ``Message.walk`` is recursive and unbounded; this one is neither.
+    """
+    stack: list[tuple[Message, int]] = [(msg, 0)]
+    seen = 0
+    while stack and seen < MAX_PARTS:
+        part, depth = stack.pop()
+        seen += 1
+        yield part
+        if depth >= max_depth:
+            continue
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            children = [p for p in payload if isinstance(p, Message)]
+            stack.extend((child, depth + 1) for child in reversed(children))
+
+
+def text_of(part: Message) -> str:
+    """The decoded text of a leaf part (transfer encoding and charset undone)."""
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:
+        payload = None
+    if payload is None:
+        raw = part.get_payload()
+        if isinstance(raw, list):
+            return "\n\n".join(_flatten(m) for m in raw if isinstance(m, Message))
+        return _fix_surrogates(str(raw or ""))
+    if not isinstance(payload, bytes):
+        return str(payload)
+    charset = "utf-8"
+    try:
+        charset = part.get_content_charset() or "utf-8"
+    except Exception:
+        pass
+    return _bytes_to_text(payload, charset)
+
+
+def _bytes_to_text(payload: bytes, charset: str) -> str:
+    """Decode with the declared charset, then UTF-8, then Latin-1."""
+    for candidate in (charset, "utf-8", "latin-1"):
+        try:
+            return payload.decode(candidate)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return payload.decode("latin-1", "replace")
+
+
+def _flatten(msg: Message) -> str:
+    """Serialise a parsed sub-message back to text (headers + body)."""
+    try:
+        lines = [f"{k}: {_fix_surrogates(str(v))}" for k, v in msg.raw_items()]
+        body = msg.get_payload()
+        if isinstance(body, list):
+            tail = "\n\n".join(_flatten(m) for m in body if isinstance(m, Message))
+        else:
+            raw = msg.get_payload(decode=True)
+            tail = _bytes_to_text(raw, "utf-8") if isinstance(raw, bytes) else str(body or "")
+        return "\n".join(lines) + "\n\n" + tail
+    except Exception:
+        return ""
+
+
+def body_text(msg: Message, limit: int = 200_000) -> str:
+    """All human-readable text of a message, outside any returned original.
+
+    Stops at ``message/rfc822`` and header attachments: the text of the
+    returned original is the sender's own mail and must not be read as the
+    bounce's explanation.
+    """
+    chunks: list[str] = []
+    size = 0
+    for part in _walk_skipping_returned(msg):
+        ctype = content_type(part)
+        if ctype in ("text/plain", "text/html") or (
+            ctype.startswith("text/") and ctype != "text/rfc822-headers"
+        ):
+            text = text_of(part)
+            if ctype == "text/html":
+                text = html_to_text(text)
+            chunks.append(text)
+            size += len(text)
+            if size > limit:
+                break
+    return "\n".join(chunks)[:limit]
+
+
+RETURNED_TYPES = frozenset(
+    {"message/rfc822", "message/global", "text/rfc822-headers", "message/global-headers",
+     "message/partial", "message/external-body"}
+)
+
+
+def _walk_skipping_returned(msg: Message) -> Iterator[Message]:
+    stack: list[tuple[Message, int]] = [(msg, 0)]
+    seen = 0
+    while stack and seen < MAX_PARTS:
+        part, depth = stack.pop()
+        seen += 1
+        ctype = content_type(part)
+        if part is not msg and ctype in RETURNED_TYPES:
+            continue
+        if ctype in ("message/delivery-status", "message/global-delivery-status",
+                     "message/feedback-report"):
+            continue
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            if depth < MAX_DEPTH:
+                children = [p for p in payload if isinstance(p, Message)]
+                stack.extend((c, depth + 1) for c in reversed(children))
+            continue
+        yield part
+
+
+def html_to_text(html: str) -> str:
+    """Crude tag stripper: enough for reading bounce explanations."""
+    text = re.sub(r"(?is)<(script|style).*?</\1>", " ", html)
+    text = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</tr>", "\n", text)
+    text = re.sub(r"<[^>]+>", " ", text)
+    for entity, char in (("&nbsp;", " "), ("&lt;", "<"), ("&gt;", ">"),
+                         ("&quot;", '"'), ("&#39;", "'"), ("&amp;", "&")):
+        text = text.replace(entity, char)
+    return text
+
+
+ADDRESS_RE = re.compile(
+    r"[\w.!#$%&'*+/=?^`{|}~\-\u0080-\uffff]+@[\w\-\u0080-\uffff]+(?:\.[\w\-\u0080-\uffff]+)+"
+)
+
+
+def first_address(text: str) -> str | None:
+    """The first thing in ``text`` that looks like an e-mail address."""
+    match = ADDRESS_RE.search(text or "")
+    if not match:
+        return None
+    return match.group(0).strip(".").lower() if match.group(0).isascii() else match.group(0).strip(".")
+
+
+def address_of(value: str) -> str | None:
+    """The address in a header value like ``Name <a@b>`` or ``rfc822; a@b``."""
+    if not value:
+        return None
+    value = re.sub(r"^\s*[\w\-]+\s*;\s*", "", value)
+    inside = re.search(r"<([^<>]*@[^<>]*)>", value)
+    if inside:
+        value = inside.group(1)
+    return first_address(value)

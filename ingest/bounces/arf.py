@@ -1,0 +1,85 @@
+"""RFC 5965 abuse reports (ARF): a recipient complained about our mail.
+
+``multipart/report; report-type=feedback-report`` with a
+``message/feedback-report`` part. The complainer is named by
+``Original-Rcpt-To`` (one field per recipient); providers that redact it
+leave only the returned message's ``To:``.
+"""
+
+from __future__ import annotations
+
+from email.message import Message
+
+from ingest.bounces import _message as m
+from ingest.bounces.rfc3464 import _blocks, parse_date, strip_type
+from ingest.bounces.returned import Keys, returned_headers
+from ingest.records import Verdict
+
+
+def is_arf(msg: Message) -> bool:
+    if m.content_type(msg) == "multipart/report" and m.param(msg, "report-type") == "feedback-report":
+        return True
+    return any(m.content_type(p) == "message/feedback-report" for p in m.walk(msg))
+
+
+def _report_fields(msg: Message) -> tuple[dict[str, str], list[str]]:
+    """Feedback-report fields and all Original-Rcpt-To values (may repeat)."""
+    for part in m.walk(msg):
+        if m.content_type(part) != "message/feedback-report":
+            continue
+        payload = part.get_payload()
+        fields: dict[str, str] = {}
+        rcpts: list[str] = []
+        if isinstance(payload, list):
+            for sub in payload:
+                if isinstance(sub, Message):
+                    for name in {n.lower() for n in sub.keys()}:
+                        fields.setdefault(name, m.header(sub, name))
+                    rcpts += m.headers_all(sub, "Original-Rcpt-To")
+        else:
+            text = m.text_of(part)
+            for block in _blocks(part):
+                for name, value in block.items():
+                    fields.setdefault(name, m.unfold(value))
+            rcpts += [
+                line.split(":", 1)[1].strip()
+                for line in text.splitlines()
+                if line.lower().startswith("original-rcpt-to:")
+            ]
+        return fields, rcpts
+    return {}, []
+
+
+def verdicts(msg: Message, keys: Keys) -> list[Verdict]:
+    """One ``complaint`` verdict per complaining recipient."""
+    fields, rcpts = _report_fields(msg)
+    feedback_type = (fields.get("feedback-type", "").split() or ["abuse"])[0].lower()
+    recipients = [a for a in (m.address_of(strip_type(r)) for r in rcpts) if a]
+    if not recipients:
+        original = returned_headers(msg)
+        to = m.header(original, "To") if original is not None else ""
+        address = m.address_of(to)
+        recipients = [address] if address else [None]  # type: ignore[list-item]
+    seen: list[str | None] = []
+    for address in recipients:
+        if address not in seen:
+            seen.append(address)
+    reporter = strip_type(fields.get("reporting-mta", "")) or m.header(msg, "From") or None
+    return [
+        Verdict(
+            kind="complaint",
+            recipient=address,
+            reason="feedback",
+            hardbounce=False,
+            category="spam-related",
+            feedback_type=feedback_type,
+            diagnostic=fields.get("user-agent") or None,
+            reporting_mta=reporter,
+            original_message_id=keys.original_message_id,
+            envelope_id=keys.envelope_id,
+            return_path_token=keys.return_path_token,
+            last_attempt_at=parse_date(fields.get("arrival-date") or fields.get("received-date")),
+            detector="arf",
+        )
+        for address in seen
+    ]

@@ -1,0 +1,92 @@
+"""Auto-replies (vacation, out-of-office): recorded, never treated as bounces.
+
+RFC 3834 ``Auto-Submitted: auto-replied`` is the standard marker, but
+Postfix (and others) put the same header on their DSNs, so this module is
+only consulted after the DSN and bounce detectors have declined the
+message. Vendors' own headers and subject lines catch the rest.
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+
+from ingest.bounces import _message as m
+from ingest.bounces.returned import Keys
+from ingest.records import Verdict
+
+#: (header, value pattern) pairs that mark an automatic reply.
+AUTOREPLY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Auto-Submitted", r"^auto-replied"),
+    ("X-Autoreply", r"."),
+    ("X-Autorespond", r"."),
+    ("X-Autoresponder", r"."),
+    ("X-Auto-Reply", r"."),
+    ("Precedence", r"^auto[_-]reply"),
+    ("X-Vacation", r"."),
+    ("X-Mail-Autoreply", r"."),
+    ("X-Ms-Exchange-Inbox-Rules-Loop", r"."),  # Exchange rule auto-replies
+)
+
+#: Subject phrases of out-of-office replies, in several languages.
+VACATION_SUBJECTS = re.compile(
+    r"out of (?:the )?office|auto(?:matic|mated)?[ -]?(?:reply|response|answer)|autoreply|vacation|away from"
+    r"|\baway until\b|on leave|on holiday|abwesenheit|automatische antwort|nicht im b(?:ü|ue)ro"
+    r"|r(?:é|e)ponse automatique|absence|absent|en cong(?:é|e)s?"
+    r"|respuesta autom(?:á|a)tica|fuera de (?:la )?oficina|ausente|vacaciones"
+    r"|risposta automatica|fuori (?:sede|ufficio)|assente"
+    r"|resposta autom(?:á|a)tica|aus(?:ê|e)ncia|fora do escrit(?:ó|o)rio|f(?:é|e)rias"
+    r"|automatisch antwoord|afwezig|niet aanwezig"
+    r"|autosvar|fr(?:å|a)nvar|fravær|frav(?:æ|ae)rende|poissa|automaattinen vastaus"
+    r"|nieobecno(?:ść|sc)|automatyczna odpowied(?:ź|z)|automatick(?:á|a) odpov(?:ěď|ed)"
+    r"|автоответ|автоматический ответ|отсутств|отпуск"
+    r"|自動応答|自動返信|不在|自动回复|自動回覆|休假|부재|자동 응답",
+    re.IGNORECASE,
+)
+
+#: Subjects that say "bounce", which an auto-reply must not.
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|delivery (?:status )?notification|returned mail|mail delivery|failure notice|delivery fail"
+    r"|non[- ]?delivery|could not be delivered",
+    re.IGNORECASE,
+)
+
+
+def is_autoreply(msg: Message) -> bool:
+    """True for RFC 3834 / vendor-marked or vacation-subject replies."""
+    subject = m.header(msg, "Subject")
+    if _BOUNCE_SUBJECT.search(subject):
+        return False
+    for name, pattern in AUTOREPLY_HEADERS:
+        value = m.header(msg, name)
+        if value and re.search(pattern, value, re.IGNORECASE):
+            return True
+    return bool(VACATION_SUBJECTS.search(subject))
+
+
+def verdicts(msg: Message, keys: Keys) -> list[Verdict]:
+    """One ``autoreply`` verdict for the person who is away, or nothing."""
+    if not is_autoreply(msg):
+        return []
+    sender = m.address_of(m.header(msg, "From")) or m.address_of(m.header(msg, "Reply-To"))
+    return [
+        Verdict(
+            kind="autoreply",
+            recipient=sender,
+            reason="vacation",
+            hardbounce=False,
+            category="other",
+            diagnostic=m.header(msg, "Subject") or None,
+            original_message_id=keys.original_message_id
+            or _in_reply_to(msg),
+            return_path_token=keys.return_path_token,
+            detector="autoreply",
+        )
+    ]
+
+
+def _in_reply_to(msg: Message) -> str | None:
+    """Auto-replies quote the original Message-ID in In-Reply-To."""
+    value = m.header(msg, "In-Reply-To") or m.header(msg, "References")
+    match = re.search(r"<([^<>\s]+)>", value)
+    return match.group(1) if match else None

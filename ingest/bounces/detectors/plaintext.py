@@ -1,0 +1,89 @@
+"""Generic plain-text bounces: "could not deliver to <addr>: <error>".
+
+Many MTAs (DragonFly, OpenSMTPD, qmail clones, webmail providers) write a
+free-text notice naming each failed address followed by the remote server's
+answer. This detector only runs on messages that look like bounces, reads
+the notice up to where the returned original starts, and takes each address
+that is followed or preceded by an error (a reply code, an enhanced status
+or an error phrase) as a failed recipient.
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+
+from ingest.bounces import _message as m
+from ingest.bounces.classify import find_replycode, find_status, reason_from_text
+from ingest.bounces.detectors import Failure
+from ingest.bounces.heuristic import looks_like_bounce
+
+#: Lines after which the bounce quotes the original message.
+_ORIGINAL_STARTS = re.compile(
+    r"^\s*(?:-+ ?)?(?:below this line is a copy of the message|message headers follow|original message follows"
+    r"|this is a copy of the message|the original message (?:was|follows|headers)|original message headers"
+    r"|-+ ?original message ?-+|-+ ?the header of the original message|-+ ?returned (?:message|mail)"
+    r"|received: from |return-path: <)",
+    re.IGNORECASE | re.M,
+)
+_ERRORISH = re.compile(
+    r"(?<!\d)[45]\d\d(?!\d)|[45]\.\d{1,3}\.\d{1,3}|unknown|not exist|no such|invalid|rejected|refused|denied|failed"
+    r"|full|quota|blocked|timed? ?out|expired|unable|error|disabled|not found|unavailable",
+    re.IGNORECASE,
+)
+
+
+def _notice(body: str) -> str:
+    cut = _ORIGINAL_STARTS.search(body)
+    return body[: cut.start()] if cut else body[:20_000]
+
+
+def _context(lines: list[str], index: int) -> str:
+    """The address line, the rest of its paragraph and, if that says
+    nothing, the following paragraph (where DragonFly and others put the
+    remote server's answer)."""
+    chunk = [lines[index]]
+    paragraphs = 0
+    for line in lines[index + 1 : index + 16]:
+        if not line.strip():
+            if paragraphs or _ERRORISH.search(" ".join(chunk[1:])):
+                break
+            paragraphs += 1
+            continue
+        if m.ADDRESS_RE.search(line) and chunk[1:] and _ERRORISH.search(" ".join(chunk[1:])):
+            break
+        chunk.append(line)
+    return m.unfold(" ".join(chunk))
+
+
+def detect(msg: Message, body: str) -> list[Failure]:
+    if not looks_like_bounce(msg):
+        return []
+    own = {
+        a
+        for a in (m.address_of(v) for n in ("From", "To", "Reply-To", "Sender", "Return-Path", "Delivered-To",
+                                             "X-Original-Sender", "Errors-To")
+                  for v in m.headers_all(msg, n))
+        if a
+    }
+    text = _notice(body)
+    lines = text.splitlines()
+    failures: dict[str, Failure] = {}
+    for index, line in enumerate(lines):
+        for match in m.ADDRESS_RE.finditer(line):
+            address = match.group(0).strip(".").lower()
+            local = address.split("@", 1)[0]
+            if address in own or address in failures or local in ("postmaster", "mailer-daemon", "abuse"):
+                continue
+            context = _context(lines, index)
+            if not _ERRORISH.search(context) and not reason_from_text(context):
+                continue
+            failures[address] = Failure(
+                recipient=address,
+                diagnostic=context,
+                status=find_status(context),
+                replycode=find_replycode(context),
+            )
+            if len(failures) >= 50:
+                break
+    return list(failures.values())

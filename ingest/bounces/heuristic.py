@@ -1,0 +1,118 @@
+"""Last-resort stage: flufl.bounce's heuristic detectors for non-DSN bounces.
+
+flufl.bounce knows many old formats, but its generic detectors will find
+"a failed address" in almost anything, including DSN success notices (its
+LLNL detector reads the returned ``To:``). So it only runs on messages that
+look like bounces by their envelope and subject, and never on a DSN (those
+are fully handled by :mod:`ingest.bounces.rfc3464`).
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+
+from ingest.bounces import _message as m
+from ingest.bounces.classify import classify
+from ingest.bounces.returned import Keys
+from ingest.records import Verdict
+
+#: Senders that only ever write bounces.
+BOUNCE_SENDERS = re.compile(
+    r"mailer-daemon|postmaster|mail delivery (?:system|subsystem)|\bmdaemon\b|mail ?administrator"
+    r"|\bmaildelivery|mailerdaemon|\bbounce[sd]?@|\bnoreply-?dsn|\bdelivery-?(?:status|notification)",
+    re.IGNORECASE,
+)
+
+#: Subjects bounces use, across vendors and languages.
+BOUNCE_SUBJECTS = re.compile(
+    r"undeliver|undelivered|returned (?:mail|to sender)|delivery (?:status )?notification \((?:failure|delay)"
+    r"|delivery (?:failure|failed|problem|report)|failure notice|mail delivery (?:failed|failure|system|error)"
+    r"|non[- ]?deliver|could not (?:be )?deliver|delivery (?:has )?failed|not (?:be )?delivered|warning: could not"
+    r"|mail system error|rejected|bounce|unzustellbar|non remis|no entregado|non recapitabile|返送|不達|退信",
+    re.IGNORECASE,
+)
+
+
+def looks_like_bounce(msg: Message) -> bool:
+    """True when the envelope or headers say "this is a bounce".
+
+    Any of: a null return path, a daemon-ish sender, a bounce-ish subject,
+    or Exim's ``X-Failed-Recipients`` header.
+    """
+    return_path = m.header(msg, "Return-Path")
+    if return_path.strip() in ("<>", "< >", "MAILER-DAEMON", "<MAILER-DAEMON>"):
+        return True
+    if m.header(msg, "X-Failed-Recipients"):
+        return True
+    if BOUNCE_SENDERS.search(m.header(msg, "From")) or BOUNCE_SENDERS.search(m.header(msg, "Sender")):
+        return True
+    return bool(BOUNCE_SUBJECTS.search(m.header(msg, "Subject")))
+
+
+def _flufl_failures(msg: Message) -> tuple[set[str], set[str]]:
+    try:
+        from flufl.bounce import all_failures
+    except ImportError:  # the heuristic stage is optional
+        return set(), set()
+    try:
+        temporary, permanent = all_failures(msg)
+    except Exception:
+        return set(), set()
+    decode = lambda items: {  # noqa: E731
+        (a.decode("utf-8", "replace") if isinstance(a, bytes) else str(a)).strip().strip("<>").lower()
+        for a in items
+        if a
+    }
+    return decode(temporary), decode(permanent)
+
+
+def _context_for(address: str, body: str) -> str:
+    """The bounce's words about ``address`` (see detectors.plaintext)."""
+    from ingest.bounces.detectors.plaintext import _context, _notice
+
+    lines = _notice(body).splitlines()
+    for index, line in enumerate(lines):
+        if address in line.lower():
+            return _context(lines, index)
+    return ""
+
+
+def verdicts(msg: Message, keys: Keys, body: str, own_addresses: set[str] | None = None) -> list[Verdict]:
+    """Verdicts for the addresses flufl.bounce finds in a bounce-looking message."""
+    if not looks_like_bounce(msg):
+        return []
+    temporary, permanent = _flufl_failures(msg)
+    own = {a.lower() for a in (own_addresses or set())}
+    found: list[Verdict] = []
+    from ingest.bounces.detectors.plaintext import _notice  # local: avoid an import cycle
+
+    notice = _notice(body)
+
+    for address, is_temporary in sorted(
+        [(a, False) for a in permanent] + [(a, True) for a in temporary - permanent]
+    ):
+        if "@" not in address or address in own:
+            continue
+        context = _context_for(address, body) or None
+        result = classify(None, None, context, None, action="delayed" if is_temporary else None,
+                          extra_text=notice[:4000])
+        found.append(
+            Verdict(
+                kind="delay" if is_temporary else "bounce",
+                recipient=address,
+                reason=result.reason,
+                hardbounce=result.hardbounce and not is_temporary,
+                category=result.category,
+                action="delayed" if is_temporary else "failed",
+                status=result.status,
+                replycode=result.replycode,
+                diagnostic=context,
+                original_message_id=keys.original_message_id,
+                envelope_id=keys.envelope_id,
+                next_hop_queue_id=keys.next_hop_queue_id,
+                return_path_token=keys.return_path_token,
+                detector="flufl",
+            )
+        )
+    return found

@@ -1,0 +1,107 @@
+"""Keys that tie a returned message to the send it answers.
+
+Strongest first (see design.md): the token in our own return path
+(``bounces+TOKEN@domain``), the DSN envelope id, the original Message-ID
+from the returned headers, the next hop's queue id. Here we only *read*
+them; checking the token's signature belongs to reconciliation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email.message import Message
+
+from ingest.bounces import _message as m
+
+#: Local parts of our return-path mailbox; the token follows the ``+``.
+BOUNCE_LOCALPARTS: tuple[str, ...] = ("bounces", "bounce")
+
+_RETURNED_TYPES = ("message/rfc822", "message/global", "text/rfc822-headers", "message/global-headers")
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    original_message_id: str | None = None
+    envelope_id: str | None = None
+    next_hop_queue_id: str | None = None
+    return_path_token: str | None = None
+    original_to: tuple[str, ...] = ()  # addresses in the returned To:/Cc:
+
+
+def returned_headers(msg: Message) -> Message | None:
+    """Headers of the original message the bounce returned, if it did.
+
+    Looks for ``message/rfc822`` (or RFC 6532 ``message/global``) and the
+    headers-only ``text/rfc822-headers`` parts. A text part is parsed as a
+    header block; only a block with at least one header counts.
+    """
+    for part in m.walk(msg):
+        if part is msg:
+            continue
+        ctype = m.content_type(part)
+        if ctype not in _RETURNED_TYPES:
+            continue
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            for inner in payload:
+                if isinstance(inner, Message) and len(inner.keys()) > 0:
+                    return inner
+            continue
+        text = m.text_of(part)
+        inner = m.load_headers(text)
+        if len(inner.keys()) > 0:
+            return inner
+    return None
+
+
+def message_id(value: str) -> str | None:
+    """``<abc@host>`` → ``abc@host``."""
+    value = value.strip()
+    if not value:
+        return None
+    inside = re.search(r"<([^<>\s]+)>", value)
+    return inside.group(1) if inside else value.strip("<> ") or None
+
+
+def return_path_token(addresses: list[str], localparts: tuple[str, ...] = BOUNCE_LOCALPARTS) -> str | None:
+    """The raw ``TOKEN`` of the first ``bounces+TOKEN@domain`` address."""
+    alternation = "|".join(re.escape(lp) for lp in localparts)
+    pattern = re.compile(rf"(?<![\w.+-])(?:{alternation})\+([^@\s<>\"]+)@[\w.-]+", re.IGNORECASE)
+    for value in addresses:
+        match = pattern.search(value or "")
+        if match:
+            return match.group(1)
+    return None
+
+
+def extract_keys(msg: Message, dsn_fields: dict[str, str] | None = None) -> Keys:
+    """All keys found in the bounce ``msg`` and its DSN per-message fields."""
+    dsn_fields = dsn_fields or {}
+    original = returned_headers(msg)
+    original_id = None
+    original_to: tuple[str, ...] = ()
+    if original is not None:
+        original_id = message_id(m.header(original, "Message-ID"))
+        to_values = m.headers_all(original, "To") + m.headers_all(original, "Cc")
+        original_to = tuple(
+            a for a in (m.first_address(x) for v in to_values for x in v.split(",")) if a
+        )
+    token_sources = (
+        m.headers_all(msg, "Delivered-To")
+        + m.headers_all(msg, "X-Original-To")
+        + m.headers_all(msg, "To")
+        + m.headers_all(msg, "Envelope-To")
+        + [dsn_fields.get("x-postfix-sender", "")]
+    )
+    if original is not None:
+        token_sources += m.headers_all(original, "Return-Path")
+    queue_id = dsn_fields.get("x-postfix-queue-id") or None
+    envid = dsn_fields.get("original-envelope-id") or None
+    return Keys(
+        original_message_id=original_id,
+        envelope_id=envid,
+        next_hop_queue_id=queue_id,
+        return_path_token=return_path_token(token_sources),
+        original_to=original_to,
+    )

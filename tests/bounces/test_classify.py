@@ -1,0 +1,81 @@
+"""The classifier's tables: text first, then enhanced status, then reply code."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.bounces.classify import classify, explain, find_replycode, find_status
+
+
+@pytest.mark.parametrize(
+    ("status", "reply", "text", "reason"),
+    [
+        ("5.1.1", None, "550 5.1.1 <a@b>: Recipient address rejected: User unknown", "userunknown"),
+        ("5.0.0", None, "550 Requested action not taken: mailbox unavailable", "userunknown"),
+        ("5.2.2", None, "552 5.2.2 Mailbox full", "mailboxfull"),
+        ("5.7.1", None, "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org", "blocked"),
+        ("5.7.1", None, "550 5.7.1 Message rejected as spam by Content Filtering", "spamdetected"),
+        ("5.7.1", None, "554 5.7.1 <a@b>: Relay access denied", "norelaying"),
+        ("5.7.1", None, "550 5.7.1 Mailbox full", "mailboxfull"),  # words beat lazy codes
+        ("5.4.4", None, "Host or domain name not found. Name service error", "hostunknown"),
+        ("5.7.26", None, "550 5.7.26 This message does not have authentication information", "authfailure"),
+        ("5.7.25", None, "550 5.7.25 The IP address sending this message does not have a PTR record", "requireptr"),
+        ("5.3.4", None, "552 5.3.4 Message size exceeds fixed limit", "mesgtoobig"),
+        ("4.4.1", None, "connect to mx.example[192.0.2.9]:25: Connection timed out", "networkerror"),
+        ("5.1.10", None, None, "notaccept"),
+        ("5.7.13", None, None, "suspend"),
+        (None, "552", None, "mailboxfull"),
+    ],
+)
+def test_reason_table(status, reply, text, reason):
+    assert classify(status, reply, text).reason == reason
+
+
+def test_failed_with_temporary_status_is_expired():
+    result = classify("4.2.0", None, "451 4.2.0 Recipient address rejected: try again later", action="failed")
+    assert result.reason == "expired"
+    assert result.category == "message-expired"
+
+
+def test_hardbounce_rules():
+    assert classify("5.1.1", None, "user unknown").hardbounce
+    assert not classify("5.2.2", None, "mailbox full").hardbounce
+    assert classify("5.1.10", None, "null MX").hardbounce  # notaccept with 5xx
+    assert not classify("4.1.10", None, "null MX").hardbounce
+
+
+def test_generic_status_refined_from_text():
+    result = classify("5.0.0", None, "550 5.1.1 No such user here")
+    assert result.status == "5.1.1" and result.replycode == "550"
+
+
+def test_pseudo_status_when_no_code():
+    result = classify(None, None, "Sorry, the user's mailbox is full")
+    assert result.reason == "mailboxfull"
+    assert result.status == "5.0.922"
+
+
+def test_status_and_reply_extraction_avoid_ip_addresses():
+    assert find_status("host 5.1.1.4 said: 550 5.7.1 blocked") == "5.7.1"
+    assert find_replycode("from 192.0.2.550 said: 550-5.7.1 go away") == "550"
+    assert find_replycode("451 4.7.1 try later", "4.7.1") == "451"
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "reply", "reason", "hard", "permanent"),
+    [
+        ("5.7.1", "5.7.1", None, "rejected", False, True),
+        ("550 5.1.1", "5.1.1", "550", "userunknown", True, True),
+        ("452-4.2.2", "4.2.2", "452", "mailboxfull", False, False),
+    ],
+)
+def test_explain(code, status, reply, reason, hard, permanent):
+    e = explain(code)
+    assert (e.status, e.replycode, e.reason, e.hardbounce, e.permanent) == (status, reply, reason, hard, permanent)
+    assert e.meaning
+    assert e.category
+
+
+def test_explain_words():
+    assert "mailbox is full" in explain("452-4.2.2").meaning
+    assert "Permanent" in explain("550 5.1.1").meaning
