@@ -23,9 +23,13 @@ def message_key(attempt: Attempt) -> str:
 
 
 def attempt_key(attempt: Attempt) -> str:
-    """The log line itself: the same line read from a rotated copy is the same event."""
+    """The log line itself: the same line read from a rotated copy is the same event.
+
+    The recipient is part of the key because one Postfix expiry line stands
+    for every recipient that was still waiting.
+    """
     if attempt.raw:
-        return _digest("attempt", attempt.raw)
+        return _digest("attempt", attempt.raw, attempt.recipient)
     return _digest(
         "attempt",
         attempt.at.isoformat(),

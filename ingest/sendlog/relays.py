@@ -1,0 +1,170 @@
+"""Decide whether a logged attempt handed the message to someone else.
+
+Only a first hop -- the moment the message leaves the sender's organisation
+-- may set the provisional delivery state. Hand-offs that stay inside (a
+content filter on a loopback port, local delivery to a mailbox, an LMTP
+socket into Dovecot) are kept as history but must not count as "accepted":
+the next hop can still fail, and the log line for that next hop is the one
+that matters.
+
+Two signals, both cheap:
+
+* the delivery agent: ``local``, ``virtual``, ``pipe``, ``error``, ``retry``
+  and ``discard`` never speak SMTP to another organisation;
+* the relay, matched against configured patterns. A pattern is ``host``,
+  ``host:port``, ``ip:port`` or ``[ipv6]:port``; host and port accept
+  :mod:`fnmatch` globs (``*.corp.example``, ``10.0.*:25``, ``private/*``).
+  The host part is tried against the relay's name, its address and the unix
+  socket path Postfix shows in brackets (``host[private/dovecot-lmtp]``).
+
+Loopback as such is deliberately *not* internal: test rigs, SSH tunnels and
+local smarthosts (``127.0.0.1:2525``) are real first hops; only the
+conventional content-filter ports are listed by default.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fnmatch import translate
+
+__all__ = [
+    "DEFAULT_INTERNAL_RELAYS",
+    "INTERNAL_AGENTS",
+    "RelayClassifier",
+    "RelayPattern",
+    "parse_pattern",
+]
+
+DEFAULT_INTERNAL_RELAYS: tuple[str, ...] = (
+    # amavisd-new / spamassassin / clamsmtp style content filters and their
+    # re-injection listeners.
+    "127.0.0.1:10024",
+    "127.0.0.1:10025",
+    "127.0.0.1:10026",
+    "[::1]:10024",
+    "[::1]:10025",
+    "[::1]:10026",
+    "localhost:10024",
+    "localhost:10025",
+    "localhost:10026",
+    # Dovecot as a pipe transport or LMTP socket; Postfix's private unix sockets.
+    "dovecot",
+    "private/*",
+    # Postfix's relay= for the local and virtual agents.
+    "local",
+    "virtual",
+)
+
+# Delivery agents that never hand a message to another organisation.
+INTERNAL_AGENTS: frozenset[str] = frozenset(
+    {"local", "virtual", "pipe", "error", "retry", "discard"}
+)
+
+# Enough for any realistic set of relays; bounded so a hostile log cannot
+# grow it without limit.
+_CACHE_LIMIT = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class RelayPattern:
+    """One parsed pattern: a host glob and an optional port glob."""
+
+    host: str  # lowercased glob
+    port: str | None = None  # glob on the decimal port, None = any port
+
+
+def parse_pattern(pattern: str) -> RelayPattern:
+    """``"host"``, ``"host:port"``, ``"ip:port"``, ``"[v6]:port"`` or a bare
+    IPv6 address (more than one colon, no brackets: no port)."""
+    text = pattern.strip().lower()
+    if text.startswith("["):
+        close = text.find("]")
+        if close != -1:
+            host = text[1:close]
+            rest = text[close + 1 :]
+            port = rest[1:] if rest.startswith(":") and len(rest) > 1 else None
+            return RelayPattern(host, port)
+    if text.count(":") == 1:
+        host, _, port = text.partition(":")
+        return RelayPattern(host, port or None)
+    return RelayPattern(text, None)
+
+
+def _alternation(globs: list[str]) -> re.Pattern[str] | None:
+    if not globs:
+        return None
+    return re.compile("|".join(f"(?:{translate(g)})" for g in globs))
+
+
+class RelayClassifier:
+    """Answers "is this attempt a first hop?".
+
+    The globs are compiled once into a few regexes (one for port-less
+    patterns, one per literal port, a list for port globs), so a decision is
+    a couple of regex matches; a bounded memo skips even that for the relays
+    a log repeats.
+    """
+
+    __slots__ = ("_any_port", "_by_port", "_memo", "_port_globs", "patterns")
+
+    def __init__(self, patterns: tuple[str, ...] = DEFAULT_INTERNAL_RELAYS) -> None:
+        self.patterns: tuple[RelayPattern, ...] = tuple(
+            parse_pattern(p) for p in patterns if p.strip()
+        )
+        any_port: list[str] = []
+        by_port: dict[int, list[str]] = {}
+        port_globs: list[tuple[re.Pattern[str], re.Pattern[str]]] = []
+        for p in self.patterns:
+            if p.port is None:
+                any_port.append(p.host)
+            elif p.port.isdigit():
+                by_port.setdefault(int(p.port), []).append(p.host)
+            else:
+                port_globs.append((re.compile(translate(p.host)), re.compile(translate(p.port))))
+        self._any_port = _alternation(any_port)
+        self._by_port: dict[int, re.Pattern[str]] = {
+            port: rx for port, globs in by_port.items() if (rx := _alternation(globs)) is not None
+        }
+        self._port_globs = tuple(port_globs)
+        self._memo: dict[tuple[str | None, str | None, str | None, int | None], bool] = {}
+
+    def is_first_hop(
+        self,
+        agent: str | None,
+        host: str | None,
+        addr: str | None,
+        port: int | None,
+    ) -> bool:
+        """``addr`` is whatever sat in the brackets: an IP or a socket path."""
+        key = (agent, host, addr, port)
+        known = self._memo.get(key)
+        if known is not None:
+            return known
+        result = not self._is_internal(agent, host, addr, port)
+        if len(self._memo) >= _CACHE_LIMIT:
+            self._memo.clear()
+        self._memo[key] = result
+        return result
+
+    def _is_internal(
+        self, agent: str | None, host: str | None, addr: str | None, port: int | None
+    ) -> bool:
+        if agent is not None and agent.lower() in INTERNAL_AGENTS:
+            return True
+        names = [n.lower() for n in (host, addr) if n]
+        if not names:
+            return False  # relay=none: the attempt was aimed outward
+        rx = self._any_port
+        if rx is not None and any(rx.match(n) for n in names):
+            return True
+        if port is None:
+            return False
+        rx = self._by_port.get(port)
+        if rx is not None and any(rx.match(n) for n in names):
+            return True
+        sport = str(port)
+        return any(
+            port_rx.match(sport) and any(host_rx.match(n) for n in names)
+            for host_rx, port_rx in self._port_globs
+        )

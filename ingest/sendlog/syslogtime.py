@@ -1,0 +1,180 @@
+"""Turn the timestamps that prefix MTA log lines into aware UTC datetimes.
+
+Two shapes occur in practice:
+
+* classic BSD syslog (RFC 3164, also what Postfix's own ``maillog_file``
+  writes): ``Nov 27 00:43:22`` -- no year, no zone. The year is inferred from
+  a reference time (typically the log file's mtime) and the zone comes from
+  configuration;
+* RFC 3339 / ISO 8601 (rsyslog's high-precision template, ``journalctl -o
+  short-iso``): ``2026-11-27T00:43:22.123456+00:00``. When the offset is
+  missing the configured zone applies.
+
+A log has many lines per second, so :class:`StampReader` remembers the last
+stamp it converted and the year decision per calendar day: the expensive
+zoneinfo arithmetic runs about once per distinct second, not once per line.
+Nothing here reads the clock; "now" is always the caller's reference time.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+__all__ = ["MONTHS", "StampReader"]
+
+MONTHS: dict[str, int] = {
+    name: number
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+        start=1,
+    )
+}
+
+# How far a year-less stamp may lie after the reference time before we decide
+# it belongs to the previous year. A day absorbs clock skew between the host
+# that wrote the log and the one that stat()ed it, plus zone confusion.
+FUTURE_SLACK = timedelta(days=1)
+
+# A Feb 29 stamp needs a leap year; look back at most this many years for one.
+_MAX_YEARS_BACK = 8
+
+_UTC = timezone.utc
+
+
+class StampReader:
+    """Converts log stamps to aware UTC datetimes for one stream.
+
+    ``classic`` and ``iso`` return ``None`` for stamps that look right but do
+    not denote a real instant (``Feb 30``, ``25:00:00``); callers treat such a
+    line as unparseable rather than guessing.
+    """
+
+    __slots__ = (
+        "_is_utc",
+        "_last_at",
+        "_last_stamp",
+        "_ref_year",
+        "_threshold",
+        "_threshold_day",
+        "_year_for_day",
+        "_zone",
+    )
+
+    def __init__(self, reference_time: datetime, tz: str = "UTC") -> None:
+        if reference_time.tzinfo is None or reference_time.utcoffset() is None:
+            raise ValueError("reference_time must be timezone-aware")
+        self._zone = ZoneInfo(tz)
+        self._is_utc = tz in ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Zulu", "Etc/Zulu")
+        local_ref = reference_time.astimezone(self._zone).replace(tzinfo=None)
+        # Compared as naive wall-clock time: a DST hour either way is noise
+        # next to the one-day slack.
+        self._threshold: datetime = local_ref + FUTURE_SLACK
+        self._threshold_day: date = self._threshold.date()
+        self._ref_year: int = local_ref.year
+        self._year_for_day: dict[tuple[int, int], int] = {}
+        self._last_stamp: str | None = None
+        self._last_at: datetime | None = None
+
+    # -- classic syslog ------------------------------------------------------
+
+    def classic(self, stamp: str) -> datetime | None:
+        """``"Nov 27 00:43:22"`` or ``"Nov  7 00:43:22"`` (optionally with a
+        fractional second) -> aware UTC datetime, or None if not a real time."""
+        if stamp == self._last_stamp:
+            return self._last_at
+        at = self._classic_uncached(stamp)
+        self._last_stamp = stamp
+        self._last_at = at
+        return at
+
+    def _classic_uncached(self, stamp: str) -> datetime | None:
+        month = MONTHS.get(stamp[:3])
+        if month is None:
+            return None
+        try:
+            day = int(stamp[4:6])
+            hour = int(stamp[7:9])
+            minute = int(stamp[10:12])
+            second = int(stamp[13:15])
+            micro = 0
+            if len(stamp) > 16 and stamp[15] == ".":
+                micro = int((stamp[16:22] + "000000")[:6])
+        except ValueError:
+            return None
+        year = self._year_of(month, day, hour, minute, second)
+        if year is None:
+            return None
+        try:
+            naive = datetime(year, month, day, hour, minute, second, micro)
+        except ValueError:
+            return None
+        return self._to_utc(naive)
+
+    def _year_of(self, month: int, day: int, hour: int, minute: int, second: int) -> int | None:
+        """Latest year in which this month/day/time is not in the future.
+
+        The decision only depends on the time of day when the stamp falls on
+        the threshold's own calendar day, so everything else is cached per
+        (month, day).
+        """
+        key = (month, day)
+        cached = self._year_for_day.get(key)
+        if cached is not None:
+            return cached
+        year = self._ref_year
+        for _ in range(_MAX_YEARS_BACK):
+            try:
+                candidate_day = date(year, month, day)
+            except ValueError:  # Feb 29 outside a leap year, Apr 31, ...
+                year -= 1
+                continue
+            if candidate_day < self._threshold_day:
+                self._year_for_day[key] = year
+                return year
+            if candidate_day > self._threshold_day:
+                year -= 1
+                continue
+            # Same calendar day as the threshold: compare the time of day.
+            if (hour, minute, second) <= (
+                self._threshold.hour,
+                self._threshold.minute,
+                self._threshold.second,
+            ):
+                return year
+            year -= 1
+        return None
+
+    # -- ISO 8601 ------------------------------------------------------------
+
+    def iso(self, stamp: str) -> datetime | None:
+        """``2026-11-27T00:43:22.123456+00:00`` (``Z``, ``+0000``, a space
+        instead of ``T`` and a missing offset are accepted) -> aware UTC."""
+        if stamp == self._last_stamp:
+            return self._last_at
+        try:
+            parsed = datetime.fromisoformat(stamp)
+        except ValueError:
+            parsed = None
+        at: datetime | None
+        if parsed is None:
+            at = None
+        elif parsed.tzinfo is None:
+            at = self._to_utc(parsed)
+        else:
+            at = parsed.astimezone(_UTC)
+        self._last_stamp = stamp
+        self._last_at = at
+        return at
+
+    # -- shared --------------------------------------------------------------
+
+    def _to_utc(self, naive: datetime) -> datetime | None:
+        if self._is_utc:
+            return naive.replace(tzinfo=_UTC)
+        # fold=0: an ambiguous wall time in the autumn DST overlap is read as
+        # the first occurrence; syslog gives us nothing to do better with.
+        try:
+            return naive.replace(tzinfo=self._zone).astimezone(_UTC)
+        except (OverflowError, ValueError):
+            return None
