@@ -309,10 +309,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"send log: {log_summary.line()}")
     print(f"mailbox:  {poll_summary.line()}")
     print()
-    print(f"{'recipient':28} {'state':10} {'status':7} {'reason':12} note")
+    width = max([len(r["recipient"]) for r in table] + [9])
+    print(f"{'recipient':{width}}  {'state':10} {'status':7} {'reason':16} note")
     for row in table:
         note = row["correction"] or ""
-        print(f"{row['recipient']:28} {row['state']:10} {row['status'] or '-':7} {row['reason'] or '-':12} {note}")
+        print(
+            f"{row['recipient']:{width}}  {row['state']:10} {row['status'] or '-':7} "
+            f"{row['reason'] or '-':16} {note}"
+        )
     print()
     print(
         f"{totals['corrected']} provisional deliveries (first hop said 250) corrected by later bounces; "

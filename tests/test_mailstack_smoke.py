@@ -17,7 +17,6 @@ from pathlib import Path
 from imapclient import IMAPClient
 
 from tests.mailstack import MailStack
-from tests.mailstack.fixtures import mail_stack  # noqa: F401  (until tests/conftest.py imports it)
 
 
 def _dsns_for(stack: MailStack, return_path: str) -> list[tuple[Message, str]]:

@@ -1,0 +1,286 @@
+"""MailStack: Dovecot + Postfix A + Postfix B + two final MXes, started and torn down together.
+
+Topology (all on 127.0.0.1, free ports)::
+
+    send() --SMTP--> Postfix A (mta.sender.test, syslog_name postfix-a)
+        example.test --> final MX "a"  (answers by local part)
+        example.net  --> Postfix B (mx.example.net) --> final MX "b"
+                          B says 250 to A, then bounces unknown* back to
+                          bounces+TAG@sender.test via A's smtpd
+        sender.test  --> LMTP --> Dovecot, user "bounces" (%Ln strips +TAG)
+
+Why two Postfixes: the asynchronous bounce ("sent ... queued as X" in A's log,
+then a DSN from B carrying X-Postfix-Queue-ID: X) is the case bounceledger
+exists for, and only a real second MTA produces it faithfully.
+"""
+from __future__ import annotations
+
+import email.utils
+import os
+import re
+import shutil
+import smtplib
+import stat
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from types import TracebackType
+from typing import Callable, Iterable, Mapping, Sequence
+
+from tests.mailstack.dovecot import Dovecot
+from tests.mailstack.final_mx import FinalMX
+from tests.mailstack.ports import free_ports
+from tests.mailstack.postfix import PostfixInstance, QueueTimes
+from tests.mailstack.waits import maildir_files, wait_for_log, wait_for_maildir
+
+StackTimings = QueueTimes  # public name: retry/delay/expiry knobs for both Postfixes
+
+REQUIRED_BINARIES = ("postfix", "postqueue", "dovecot", "openssl")
+SENDER_DOMAIN = "sender.test"
+RETURN_USER = "bounces"
+
+
+def missing_binaries() -> list[str]:
+    """Binaries the stack needs that are not on PATH (also looks in sbin for non-root PATHs)."""
+    path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+    return [name for name in REQUIRED_BINARIES if shutil.which(name, path=path) is None]
+
+
+@dataclass
+class SentMessage:
+    """What send() submitted, plus A's queue id from the DATA reply (for log correlation)."""
+
+    message_id: str
+    sender: str
+    recipients: list[str]
+    queue_id: str | None
+    refused: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+
+
+def _ensure_traversable(path: Path) -> None:
+    """Fail early if Dovecot's uid 65534 or Postfix's user cannot reach `path`.
+
+    pytest's tmp_path lives under a 0700 folder, which makes LMTP delivery fail
+    with an obscure permission error much later; say so up front instead.
+    """
+    for parent in [path, *path.parents]:
+        if not parent.stat().st_mode & stat.S_IXOTH:
+            raise PermissionError(
+                f"{parent} is not searchable by other users (mode {oct(parent.stat().st_mode)}); "
+                "Dovecot/Postfix run as unprivileged users: use a folder under /tmp "
+                "(e.g. tempfile.mkdtemp()) for MailStack")
+
+
+class MailStack:
+    """Starts the whole stack in `base_dir` (a fresh temp folder if None); always tears down.
+
+    Use as a context manager. `keep` decides whether stop() leaves the folder
+    (logs, queues, maildir) behind; by default only a caller-given folder is
+    kept. `timings` sets retry/delay/expiry for both
+    Postfixes; the defaults make a 4xx recipient produce a delay notice after
+    ~30 s and an expiry DSN after ~90 s.
+    """
+
+    def __init__(self, base_dir: Path | str | None = None,
+                 timings: StackTimings | None = None, keep: bool | None = None) -> None:
+        self.base = Path(base_dir or tempfile.mkdtemp(prefix="mailstack-")).resolve()
+        # Default: a caller's folder is kept, our own temp folder is removed on stop().
+        self.keep = (base_dir is not None) if keep is None else keep
+        self.timings = timings or StackTimings()
+        self._stops: list[Callable[[], None]] = []
+        self.startup_seconds: float | None = None
+        self._build()
+
+    # ---- construction -------------------------------------------------
+    def _build(self) -> None:
+        """Pick ports and describe every component; nothing runs yet."""
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.base.chmod(0o755)
+        (imap, imaps, lmtp, smtpd_a, smtpd_b, mx_a, mx_b) = free_ports(7)
+        self.dovecot = Dovecot(self.base / "dovecot", imap, imaps, lmtp, user=RETURN_USER)
+        self.final_mx_a = self._final_mx("final-mx-a", mx_a, "mx.example.test")
+        self.final_mx_b = self._final_mx("final-mx-b", mx_b, "mail.example.net")
+        self.postfix_a = PostfixInstance("postfix-a", self.base / "postfix-a", smtpd_a,
+                                         self._settings_a(mx_a, smtpd_b, lmtp))
+        self.postfix_b = PostfixInstance("postfix-b", self.base / "postfix-b", smtpd_b,
+                                         self._settings_b(mx_b, smtpd_a))
+
+    def _final_mx(self, name: str, port: int, hostname: str) -> FinalMX:
+        folder = self.base / name
+        folder.mkdir(exist_ok=True)
+        return FinalMX(port, folder / "received.jsonl", folder / "server.log", hostname)
+
+    def _settings_a(self, mx_a: int, smtpd_b: int, lmtp: int) -> dict[str, str]:
+        """A: the sender's MTA; routes test domains, delivers its own returns to Dovecot."""
+        return {
+            "myhostname": "mta.sender.test",
+            "mydomain": SENDER_DOMAIN,
+            "myorigin": "$mydomain",
+            "transport_maps": (f"inline:{{ example.test=smtp:[127.0.0.1]:{mx_a}, "
+                               f"example.net=smtp:[127.0.0.1]:{smtpd_b} }}"),
+            "virtual_mailbox_domains": SENDER_DOMAIN,
+            "virtual_mailbox_maps": f"inline:{{ {RETURN_USER}@{SENDER_DOMAIN}=ok }}",
+            "virtual_transport": f"lmtp:inet:127.0.0.1:{lmtp}",
+            **self.timings.as_main_cf(),
+        }
+
+    def _settings_b(self, mx_b: int, smtpd_a: int) -> dict[str, str]:
+        """B: a remote MX relaying example.net; its bounces go back to A over SMTP."""
+        return {
+            "myhostname": "mx.example.net",
+            "mydomain": "example.net",
+            "myorigin": "$mydomain",
+            "relay_domains": "example.net",
+            "transport_maps": (f"inline:{{ example.net=smtp:[127.0.0.1]:{mx_b}, "
+                               f"{SENDER_DOMAIN}=smtp:[127.0.0.1]:{smtpd_a} }}"),
+            **self.timings.as_main_cf(),
+        }
+
+    # ---- lifecycle ----------------------------------------------------
+    def start(self) -> "MailStack":
+        """Start final MXes, Dovecot, B, then A; on any failure stop what already runs."""
+        _ensure_traversable(self.base)
+        began = time.monotonic()
+        try:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                list(pool.map(PostfixInstance.prepare, (self.postfix_a, self.postfix_b)))
+            for component in (self.final_mx_a, self.final_mx_b, self.dovecot,
+                              self.postfix_b, self.postfix_a):
+                self._stops.append(component.stop)
+                component.start()
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - began
+        return self
+
+    def stop(self) -> None:
+        """Stop everything that was started, newest first; one failure never skips the rest."""
+        errors: list[BaseException] = []
+        while self._stops:
+            try:
+                self._stops.pop()()
+            except Exception as exc:  # noqa: BLE001 - collect, keep tearing down
+                errors.append(exc)
+        if not self.keep:
+            shutil.rmtree(self.base, ignore_errors=True)
+        if errors:
+            raise RuntimeError(f"mail stack teardown had errors: {errors!r}")
+
+    def __enter__(self) -> "MailStack":
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # ---- connection facts ---------------------------------------------
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    @property
+    def smtp_port(self) -> int:
+        """A's submission port (plain SMTP, trusted by mynetworks)."""
+        return self.postfix_a.smtpd_port
+
+    @property
+    def log_a(self) -> Path:
+        """Instance A's maillog: the send log bounceledger ingests."""
+        return self.postfix_a.log_path
+
+    @property
+    def log_b(self) -> Path:
+        return self.postfix_b.log_path
+
+    @property
+    def maildir(self) -> Path:
+        return self.dovecot.maildir
+
+    def all_logs(self) -> list[Path]:
+        """Every log worth showing when something times out."""
+        return [self.log_a, self.log_b, self.dovecot.log_path,
+                self.final_mx_a.log_path, self.final_mx_b.log_path]
+
+    # ---- sending ------------------------------------------------------
+    def send(self, recipients: Sequence[str], *, tag: str | None = None,
+             sender: str | None = None, message_id: str | None = None,
+             subject: str = "Test message", headers: Mapping[str, str] | None = None,
+             body: str = "Hello from the mail stack.\n", envid: str | None = None,
+             notify: str | Iterable[str] | None = None, ret: str | None = None) -> SentMessage:
+        """Submit one message to A over SMTP, like an application would.
+
+        `tag` makes the return path `bounces+TAG@sender.test` (VERP-style), unless
+        `sender` is given. `envid`/`ret` become MAIL FROM options (ENVID=, RET=),
+        `notify` a RCPT option (e.g. "SUCCESS,FAILURE,DELAY") for every recipient.
+        """
+        sender = sender or (f"{RETURN_USER}+{tag}@{SENDER_DOMAIN}" if tag
+                            else f"{RETURN_USER}@{SENDER_DOMAIN}")
+        message_id = message_id or email.utils.make_msgid(domain=SENDER_DOMAIN)
+        msg = build_message(recipients, message_id, subject, headers or {}, body)
+        mail_options = ([f"ENVID={envid}"] if envid else []) + ([f"RET={ret}"] if ret else [])
+        if notify is not None and not isinstance(notify, str):
+            notify = ",".join(notify)
+        rcpt_options = [f"NOTIFY={notify}"] if notify else []
+        queue_id, refused = self._submit(sender, list(recipients), msg.as_bytes(),
+                                         mail_options, rcpt_options)
+        return SentMessage(message_id, sender, list(recipients), queue_id, refused)
+
+    def _submit(self, sender: str, recipients: list[str], data: bytes, mail_options: list[str],
+                rcpt_options: list[str]) -> tuple[str | None, dict[str, tuple[int, bytes]]]:
+        """Low-level SMTP dialogue so the DATA reply (A's queue id) is not thrown away."""
+        refused: dict[str, tuple[int, bytes]] = {}
+        with smtplib.SMTP(self.host, self.smtp_port, local_hostname="app.sender.test",
+                          timeout=30) as smtp:
+            smtp.ehlo()
+            code, resp = smtp.mail(sender, mail_options)
+            if code != 250:
+                raise smtplib.SMTPSenderRefused(code, resp, sender)
+            for rcpt in recipients:
+                code, resp = smtp.rcpt(rcpt, rcpt_options)
+                if code not in (250, 251):
+                    refused[rcpt] = (code, resp)
+            if len(refused) == len(recipients):
+                raise smtplib.SMTPRecipientsRefused(refused)
+            code, resp = smtp.data(data)
+            if code != 250:
+                raise smtplib.SMTPDataError(code, resp)
+        found = re.search(rb"queued as ([0-9A-Za-z]+)", resp)
+        return (found.group(1).decode() if found else None), refused
+
+    # ---- waiting ------------------------------------------------------
+    def wait_for_log(self, pattern: str, timeout: float = 30.0, count: int = 1,
+                     instance: str = "a") -> list[re.Match[str]]:
+        """Wait for a regex in A's (or B's, instance="b") log; timeout error shows all log tails."""
+        path = self.log_a if instance == "a" else self.log_b
+        return wait_for_log(path, pattern, timeout, count, logs=self.all_logs())
+
+    def wait_for_maildir(self, count: int, timeout: float = 30.0) -> list[Path]:
+        """Wait until Dovecot holds at least `count` messages for the return-path user."""
+        return wait_for_maildir(self.maildir, count, timeout, logs=self.all_logs())
+
+    def maildir_messages(self) -> list[Path]:
+        return maildir_files(self.maildir)
+
+    def flush_queues(self) -> None:
+        """Retry deferred mail in both instances now (speeds up deferral scenarios)."""
+        self.postfix_a.flush()
+        self.postfix_b.flush()
+
+
+def build_message(recipients: Sequence[str], message_id: str, subject: str,
+                  headers: Mapping[str, str], body: str) -> EmailMessage:
+    """A plain newsletter-like message; extra `headers` (e.g. X-Campaign) are added verbatim."""
+    msg = EmailMessage()
+    msg["From"] = f"Newsletter <news@{SENDER_DOMAIN}>"
+    msg["To"] = ", ".join(recipients)
+    msg["Subject"] = subject
+    msg["Message-ID"] = message_id
+    msg["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
+    for name, value in headers.items():
+        msg[name] = value
+    msg.set_content(body)
+    return msg
