@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bounceledger import db as dbmod
-from bounceledger import pipeline, queries
+from bounceledger import pipeline, polling, queries
 from bounceledger.config import ConfigError, Settings, load_settings
 from bounceledger.db import Database, DatabaseError
 from ingest.mailbox.source import MailboxError
@@ -197,7 +197,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
     database = _database(args)
     try:
         while True:
-            summary = pipeline.poll_mailbox(database, args.mailbox)
+            summary = polling.poll(database, args.mailbox)
             linked, left = pipeline.retry_orphans(database)
             print(summary.line() + (f"; {linked} earlier verdicts matched now" if linked else ""))
             if args.once:
@@ -298,7 +298,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         dbmod.upgrade(database)
         log_summary = pipeline.ingest_logs(database, [str(sendlog)], "postfix")
-        poll_summary = pipeline.poll_mailbox(database, f"maildir:{maildir}")
+        poll_summary = polling.poll(database, f"maildir:{maildir}?readonly=on")
         pipeline.retry_orphans(database)
         with database.session() as session:
             table = queries.delivery_table(session)
@@ -361,7 +361,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_parse)
 
     p = sub.add_parser("poll", help="read a return-path mailbox into the ledger")
-    p.add_argument("--mailbox", required=True, metavar="URL", help="maildir:/path")
+    p.add_argument(
+        "--mailbox",
+        required=True,
+        metavar="URL",
+        help="imaps://USER@HOST:PORT/FOLDER, imap://..., maildir:/path or mbox:/path "
+        "(password from BOUNCELEDGER_IMAP_PASSWORD or ?password_file=)",
+    )
     p.add_argument("--once", action="store_true", help="one pass, then exit")
     p.add_argument("--interval", type=float, default=60.0, help="seconds between passes without --once")
     p.set_defaults(func=cmd_poll)

@@ -21,9 +21,8 @@ from bounceledger.config import Settings
 from bounceledger.db import Database
 from ingest import reconcile
 from ingest.attempts import is_notice, store_attempts
-from ingest.mailbox.source import open_mailbox
 from ingest.records import Attempt
-from ingest.returned import store_returned_message
+from bounceledger.polling import PollSummary, poll
 from ingest.sendlog import FORMATS, ParseOptions, detect_format, make_parser
 from ingest.sendlog.reader import (
     LogFileError,
@@ -60,25 +59,6 @@ class LogIngestSummary:
         return (
             f"{self.files} file(s): {self.lines} lines read, {self.attempts} attempts recorded, "
             f"{self.notices} MTA notices left out, {self.skipped} skipped, {rate:,.0f} lines/s"
-        )
-
-
-@dataclass
-class PollSummary:
-    mailbox: str
-    seen: int = 0
-    processed: int = 0
-    ignored: int = 0
-    unparsed: int = 0
-    duplicate: int = 0
-    verdicts: int = 0
-    orphans: int = 0
-
-    def line(self) -> str:
-        return (
-            f"{self.mailbox}: {self.seen} messages, {self.processed} processed, "
-            f"{self.ignored} ignored, {self.unparsed} unparsed, {self.duplicate} already seen; "
-            f"{self.verdicts} verdicts, {self.orphans} not yet matched"
         )
 
 
@@ -204,25 +184,6 @@ def ingest_logs(
     return summary
 
 
-def poll_mailbox(db: Database, url: str) -> PollSummary:
-    """One pass over a mailbox: store, parse and reconcile every new message."""
-    source = open_mailbox(url)
-    source.check()
-    summary = PollSummary(mailbox=source.name)
-    for item in source.messages():
-        summary.seen += 1
-        with db.session() as session:
-            stored = store_returned_message(
-                session, item.raw, source=source.name, source_ref=item.ref, received_at=item.received_at
-            )
-        setattr(summary, stored.outcome, getattr(summary, stored.outcome) + 1)
-        summary.verdicts += stored.verdicts
-        summary.orphans += stored.orphans
-        if stored.outcome == "unparsed":
-            log.warning("quarantined %s from %s: %s", item.ref, source.name, stored.error)
-    return summary
-
-
 def retry_orphans(db: Database) -> tuple[int, int]:
     with db.session() as session:
         return reconcile.retry_orphans(session)
@@ -243,7 +204,7 @@ def run_once(db: Database, settings: Settings) -> RunSummary:
         run.logs.append(ingest_logs(db, [sendlog.path], sendlog.format))
         log.info("sendlog %s", run.logs[-1].line())
     for mailbox in settings.mailboxes:
-        run.polls.append(poll_mailbox(db, mailbox.url))
+        run.polls.append(poll(db, mailbox.url))
         log.info("mailbox %s", run.polls[-1].line())
     run.orphans_linked, run.orphans_left = retry_orphans(db)
     return run

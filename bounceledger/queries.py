@@ -101,6 +101,7 @@ def report(session: Session) -> dict[str, Any]:
         select(ReturnedMessage.outcome, func.count()).group_by(ReturnedMessage.outcome)
     ):
         returned[outcome] = count
+    returned["duplicate"] += session.scalar(select(func.coalesce(func.sum(ReturnedMessage.duplicate_count), 0))) or 0
     corrected = session.scalar(select(func.count()).select_from(Delivery).where(Delivery.corrected)) or 0
     return {
         "deliveries": sum(states.values()),

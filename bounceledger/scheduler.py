@@ -18,7 +18,7 @@ from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bounceledger import pipeline
+from bounceledger import pipeline, polling
 from bounceledger.db import Database
 
 log = logging.getLogger("bounceledger.scheduler")
@@ -53,7 +53,7 @@ def build_scheduler(database: Database) -> BackgroundScheduler:
         )
     for box in settings.mailboxes:
         scheduler.add_job(
-            _logged(f"mailbox {box.url}", lambda b=box: pipeline.poll_mailbox(database, b.url).line()),
+            _logged(f"mailbox {box.url}", lambda b=box: polling.poll(database, b.url).line()),
             "interval",
             seconds=box.interval_seconds,
             id=f"mailbox:{box.url}",

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ingest import reconcile
@@ -22,17 +22,53 @@ from ingest.keys import normalise_address, verdict_key
 from ingest.records import ParsedMessage, Verdict
 from models import Event, ReturnedMessage
 
-StoreOutcome = Literal["processed", "unparsed", "ignored", "duplicate"]
+StoreOutcome = Literal["processed", "unparsed", "ignored", "duplicate", "seen"]
 
 
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
+    """What became of one message.
+
+    ``seen`` means this very message (same mailbox position) was stored
+    before: a re-read after a crash or a rescan, not news. ``duplicate``
+    means a second copy found elsewhere. ``filed_as`` is the folder outcome
+    a mailbox source files the message under.
+    """
+
     outcome: StoreOutcome
     returned_message_id: int | None
+    filed_as: str = "processed"
     verdicts: int = 0
     matched: int = 0
     orphans: int = 0
     error: str | None = None
+
+
+def stored_outcome(session: Session, source: str, source_ref: str) -> str | None:
+    """What a message at this mailbox position was filed as, if it was stored."""
+    return session.scalar(
+        select(ReturnedMessage.outcome)
+        .where(ReturnedMessage.source == source, ReturnedMessage.source_ref == source_ref)
+        .limit(1)
+    )
+
+
+def _known_copy(session: Session, digest: str, source: str, source_ref: str | None, count: bool) -> StoredMessage | None:
+    existing = session.execute(
+        select(ReturnedMessage.id, ReturnedMessage.source, ReturnedMessage.source_ref, ReturnedMessage.outcome).where(
+            ReturnedMessage.sha256 == digest
+        )
+    ).first()
+    if existing is None:
+        return None
+    if not count or (existing.source, existing.source_ref) == (source, source_ref):
+        return StoredMessage("seen", existing.id, filed_as=existing.outcome)
+    session.execute(
+        update(ReturnedMessage)
+        .where(ReturnedMessage.id == existing.id)
+        .values(duplicate_count=ReturnedMessage.duplicate_count + 1)
+    )
+    return StoredMessage("duplicate", existing.id, filed_as=existing.outcome)
 
 
 def _message_time(parsed: ParsedMessage, received_at: datetime) -> datetime:
@@ -48,6 +84,17 @@ def _message_time(parsed: ParsedMessage, received_at: datetime) -> datetime:
                 when = when.replace(tzinfo=timezone.utc)
             return when.astimezone(timezone.utc)
     return received_at
+
+
+def _message_id_known(session: Session, message_id: str) -> bool:
+    return (
+        session.scalar(
+            select(ReturnedMessage.id)
+            .where(ReturnedMessage.message_id == message_id, ReturnedMessage.outcome != "duplicate")
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def _outcome(parsed: ParsedMessage) -> StoreOutcome:
@@ -105,17 +152,24 @@ def store_returned_message(
     source: str,
     source_ref: str | None = None,
     received_at: datetime | None = None,
+    count_duplicates: bool = True,
 ) -> StoredMessage:
-    """Keep, parse and reconcile one returned message, exactly once per content."""
+    """Keep, parse and reconcile one returned message, exactly once per content.
+
+    ``count_duplicates`` is off while a source re-reads a renumbered
+    mailbox, where every known message would otherwise look like a copy.
+    """
     digest = hashlib.sha256(raw).hexdigest()
-    existing = session.scalar(select(ReturnedMessage.id).where(ReturnedMessage.sha256 == digest))
-    if existing is not None:
-        return StoredMessage("duplicate", existing)
+    known = _known_copy(session, digest, source, source_ref, count_duplicates)
+    if known is not None:
+        return known
 
     now = datetime.now(timezone.utc)
     received_at = received_at or now
     parsed = parse(raw)
-    outcome = _outcome(parsed)
+    outcome: StoreOutcome = _outcome(parsed)
+    if outcome != "unparsed" and parsed.message_id and _message_id_known(session, parsed.message_id):
+        outcome = "duplicate"  # the same notice again with other bytes (re-sent, other Delivered-To)
     returned = ReturnedMessage(
         sha256=digest,
         message_id=parsed.message_id,
@@ -130,6 +184,8 @@ def store_returned_message(
     )
     session.add(returned)
     session.flush()
+    if outcome == "duplicate":
+        return StoredMessage("duplicate", returned.id, filed_as="processed")
 
     at = _message_time(parsed, received_at)
     events = [
@@ -149,6 +205,7 @@ def store_returned_message(
     return StoredMessage(
         outcome,
         returned.id,
+        filed_as=outcome,
         verdicts=len(events),
         matched=matched,
         orphans=len(events) - matched,

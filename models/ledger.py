@@ -144,6 +144,9 @@ class ReturnedMessage(Base):
     size: Mapped[int]
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[datetime]
+    # Further copies of the same bytes found elsewhere in a mailbox (a
+    # bounce delivered twice); re-reading the same position does not count.
+    duplicate_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class SourceCursor(Base):
@@ -183,3 +186,18 @@ class Suppression(Base):
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
+
+
+class Lease(Base):
+    """Who is reading a source right now, so two pollers never share one.
+
+    PostgreSQL uses advisory locks instead (released when the holder's
+    connection dies); this table is the fallback that works on SQLite, with
+    an expiry so that a killed holder does not block the source for ever.
+    """
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime]

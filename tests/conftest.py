@@ -95,6 +95,13 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
 
 
 @pytest.fixture
+def postgres_database_url(postgres_migrated: str) -> str:
+    """An empty, migrated PostgreSQL ledger, for tests only PostgreSQL can run."""
+    _truncate_all(postgres_migrated)
+    return postgres_migrated
+
+
+@pytest.fixture
 def database(database_url: str) -> Iterator[Database]:
     database = Database(Settings(database_url=database_url))
     yield database

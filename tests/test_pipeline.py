@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bounceledger import pipeline, queries
+from bounceledger import pipeline, polling, queries
 from bounceledger.db import Database
 from models import Delivery, Event, ReturnedMessage
 
@@ -58,7 +58,7 @@ def test_log_then_mailbox_corrects_provisional_delivery(database: Database, send
         "carol@slow.example.net": "accepted",
     }
 
-    poll = pipeline.poll_mailbox(database, maildir)
+    poll = polling.poll(database, maildir)
     assert (poll.seen, poll.processed, poll.ignored) == (3, 1, 2)
     assert poll.orphans == 0  # the auto-reply is tied to carol's delivery by recipient and time
 
@@ -92,14 +92,42 @@ def test_log_then_mailbox_corrects_provisional_delivery(database: Database, send
 
 def test_reading_everything_twice_adds_nothing(database: Database, sendlog: Path, maildir: str) -> None:
     pipeline.ingest_logs(database, [str(sendlog)], "postfix")
-    pipeline.poll_mailbox(database, maildir)
+    polling.poll(database, maildir)
     events, returned = _count(database, Event), _count(database, ReturnedMessage)
 
     again = pipeline.ingest_logs(database, [str(sendlog)], "postfix")
     assert again.lines == 0  # resumed at the saved offset
-    poll = pipeline.poll_mailbox(database, maildir)
-    assert poll.duplicate == 3
+    poll = polling.poll(database, maildir)
+    assert poll.seen == 0  # filed into cur/ the first time
     assert (_count(database, Event), _count(database, ReturnedMessage)) == (events, returned)
+
+
+def test_readonly_maildir_read_twice_adds_nothing(database: Database, maildir: str) -> None:
+    first = polling.poll(database, maildir + "?readonly=on")
+    events = _count(database, Event)
+    again = polling.poll(database, maildir + "?readonly=on")
+    assert (first.seen, again.seen, again.already, again.duplicate) == (3, 3, 3, 0)
+    assert _count(database, Event) == events
+    assert _count(database, ReturnedMessage) == 3
+
+
+def test_processed_mail_moves_to_cur_and_copies_count_as_duplicates(
+    database: Database, maildir: str
+) -> None:
+    box = Path(maildir.split(":", 1)[1])
+    polling.poll(database, maildir)
+    assert not list((box / "new").iterdir())
+    assert sorted(p.name for p in (box / "cur").iterdir() if not p.name.startswith(".")) == [
+        "1709457400.M1P1.mta:2,S",
+        "1709457500.M2P1.mta:2,S",
+        "1709457600.M3P1.mta:2,S",
+    ]
+    # The same bounce delivered a second time, under another file name.
+    shutil.copy(box / "cur" / "1709457400.M1P1.mta:2,S", box / "new" / "1709459999.M9P9.mta")
+    poll = polling.poll(database, maildir)
+    assert (poll.seen, poll.duplicate) == (1, 1)
+    with database.session() as session:
+        assert queries.report(session)["returned_messages"]["duplicate"] == 1
 
 
 def test_rotated_gzip_copy_adds_nothing(database: Database, sendlog: Path, tmp_path: Path) -> None:
@@ -132,7 +160,7 @@ def test_partial_last_line_is_left_for_the_next_run(database: Database, sendlog:
 
 
 def test_bounce_read_before_its_log_line_is_matched_later(database: Database, sendlog: Path, maildir: str) -> None:
-    poll = pipeline.poll_mailbox(database, maildir)
+    poll = polling.poll(database, maildir)
     assert poll.orphans == 2  # bob's bounce and carol's auto-reply: no send known yet
     pipeline.ingest_logs(database, [str(sendlog)], "postfix")
     linked, left = pipeline.retry_orphans(database)
@@ -150,7 +178,7 @@ def test_unparseable_message_is_quarantined_not_lost(database: Database, tmp_pat
     box = tmp_path / "box"
     (box / "new").mkdir(parents=True)
     (box / "new" / "huge").write_bytes(b"Subject: x\n\n" + b"A" * 11_000_000)
-    summary = pipeline.poll_mailbox(database, f"maildir:{box}")
+    summary = polling.poll(database, f"maildir:{box}")
     assert summary.unparsed == 1
     with database.session() as session:
         row = session.scalars(select(ReturnedMessage)).one()

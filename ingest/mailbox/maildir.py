@@ -1,50 +1,88 @@
-"""A Maildir folder of returned messages, read without changing it.
+"""A Maildir folder of returned messages.
 
-Exactly-once comes from the ledger (every message is stored under its
-sha256), not from moving files, so the same folder can be read by hand, by
-the scheduler, or shipped read-only as the bundled sample.
+New mail is read from ``new/`` and, once committed, moved to ``cur/`` with
+the Seen flag, which is what "read" means in Maildir; nothing is deleted.
+With ``?readonly=on`` (used for the bundled samples) both folders are read
+and nothing moves: the ledger's sha256 dedupe alone keeps it exactly-once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import os
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from ingest.mailbox.source import MailboxError, MailItem
 
 
-@dataclass(frozen=True, slots=True)
-class MaildirSource:
-    path: Path
+def _base_name(file_name: str) -> str:
+    """The unique part of a Maildir file name, without the ``:2,FLAGS`` info."""
+    return file_name.split(":", 1)[0]
 
-    @property
-    def name(self) -> str:
-        return f"maildir:{self.path}"
+
+class MaildirReader:
+    kind = "maildir"
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = path
+        self.readonly = readonly
+        self.name = f"maildir:{path}"
+        self.rescanning = False
 
     def check(self) -> None:
         if not self.path.exists():
             raise MailboxError(f"no such Maildir: {self.path}")
-        if not any((self.path / sub).is_dir() for sub in ("new", "cur")):
+        if not (self.path / "new").is_dir() and not (self.path / "cur").is_dir():
             raise MailboxError(f"not a Maildir (no new/ or cur/ folder): {self.path}")
 
-    def messages(self) -> Iterator[MailItem]:
-        """Every message in ``new/`` and ``cur/``, oldest delivery first."""
+    def open(self, cursor: Mapping[str, Any] | None) -> None:
         self.check()
+
+    def _folders(self) -> tuple[str, ...]:
+        return ("new", "cur") if self.readonly else ("new",)
+
+    def pending(self) -> Iterator[MailItem]:
+        """Messages waiting, oldest delivery first."""
         files: list[tuple[float, str, Path]] = []
-        for sub in ("new", "cur"):
+        for sub in self._folders():
             folder = self.path / sub
             if not folder.is_dir():
                 continue
             for entry in folder.iterdir():
                 if entry.name.startswith(".") or not entry.is_file():
                     continue
-                files.append((entry.stat().st_mtime, f"{sub}/{entry.name}", entry))
+                try:
+                    files.append((entry.stat().st_mtime, entry.name, entry))
+                except FileNotFoundError:
+                    continue  # taken by another reader meanwhile
         files.sort()
-        for mtime, ref, entry in files:
+        for mtime, name, entry in files:
             try:
                 raw = entry.read_bytes()
+            except FileNotFoundError:
+                continue
             except OSError as exc:
                 raise MailboxError(f"cannot read {entry}: {exc.strerror}") from None
-            yield MailItem(ref=ref, raw=raw, received_at=datetime.fromtimestamp(mtime, timezone.utc))
+            yield MailItem(
+                ref=_base_name(name),
+                raw=raw,
+                received_at=datetime.fromtimestamp(mtime, timezone.utc),
+                cursor=None,
+            )
+
+    def fetch_again(self, item: MailItem) -> MailItem:
+        return item
+
+    def file_away(self, item: MailItem, outcome: str) -> None:
+        if self.readonly:
+            return
+        source = self.path / "new" / item.ref
+        if not source.exists():
+            return
+        (self.path / "cur").mkdir(exist_ok=True)
+        os.replace(source, self.path / "cur" / f"{item.ref}:2,S")
+
+    def close(self) -> None:
+        return None

@@ -1,51 +1,73 @@
-"""What every mailbox source hands to the pipeline, and how one is chosen by URL."""
+"""What every mailbox source hands to the poller, and how one is chosen by URL.
+
+Sources only move bytes and remember positions; what a message *is* is
+decided later by the parser, and whether it was committed by the poller.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Protocol
-from urllib.parse import urlsplit
+from typing import Any, Protocol
 
 
 class MailboxError(RuntimeError):
     """A mailbox could not be opened or read; the message is safe to print."""
 
 
+class MailboxConnectionLost(MailboxError):
+    """The server went away mid-pass; the poller reconnects and resumes."""
+
+
 @dataclass(frozen=True, slots=True)
 class MailItem:
-    ref: str  # where it came from inside the mailbox (file name, UID)
-    raw: bytes
+    """One message, or a reference to one committed earlier but not yet filed away.
+
+    ``raw`` is None for such leftovers: the poller looks up what it made of
+    the message last time and only files it. ``cursor`` is the position to
+    store together with the commit of this message, if the source keeps one.
+    """
+
+    ref: str  # stable position inside the mailbox (file name, UIDVALIDITY:UID)
+    raw: bytes | None
     received_at: datetime
+    cursor: Mapping[str, Any] | None = None
 
 
-class MailboxSource(Protocol):
-    @property
-    def name(self) -> str: ...
+class MailboxReader(Protocol):
+    """A mailbox source as the poller drives it."""
+
+    kind: str  # "maildir", "mbox", "imap": the cursor kind
+    name: str  # safe for logs (never a password) and stable: the cursor key
+    rescanning: bool  # True while re-reading after the mailbox was renumbered
 
     def check(self) -> None: ...
 
-    def messages(self) -> Iterator[MailItem]: ...
+    def open(self, cursor: Mapping[str, Any] | None) -> None: ...
+
+    def pending(self) -> Iterator[MailItem]: ...
+
+    def fetch_again(self, item: MailItem) -> MailItem: ...
+
+    def file_away(self, item: MailItem, outcome: str) -> None: ...
+
+    def close(self) -> None: ...
 
 
-SUPPORTED = "maildir:/path"
+def open_mailbox(url: str) -> MailboxReader:
+    """The reader for a mailbox URL (see :mod:`ingest.mailbox.url`)."""
+    from ingest.mailbox.url import ImapSpec, parse_mailbox_url
 
+    spec = parse_mailbox_url(url)
+    if isinstance(spec, ImapSpec):
+        from ingest.mailbox.imap import ImapReader
 
-def open_mailbox(url: str) -> MailboxSource:
-    """A source for ``maildir:/path`` (IMAP and mbox come with the polling work)."""
-    from ingest.mailbox.maildir import MaildirSource
+        return ImapReader(spec)
+    if spec.kind == "mbox":
+        from ingest.mailbox.mbox import MboxReader
 
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme == "maildir":
-        path = url.split(":", 1)[1]
-        if path.startswith("//"):
-            path = parts.path
-        if not path:
-            raise MailboxError(f"mailbox URL has no path: {url!r} (expected {SUPPORTED})")
-        return MaildirSource(Path(path).expanduser())
-    if scheme in ("imap", "imaps", "mbox"):
-        raise MailboxError(f"{scheme}: mailboxes are not supported yet (supported: {SUPPORTED})")
-    raise MailboxError(f"unknown mailbox URL {url!r} (expected {SUPPORTED})")
+        return MboxReader(spec.path)
+    from ingest.mailbox.maildir import MaildirReader
+
+    return MaildirReader(spec.path, readonly=spec.readonly)

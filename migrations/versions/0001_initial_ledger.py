@@ -22,6 +22,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table('leases',
+    sa.Column('name', sa.String(length=1024), nullable=False),
+    sa.Column('owner', sa.String(length=255), nullable=False),
+    sa.Column('expires_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_leases'))
+    )
     op.create_table('returned_messages',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
@@ -34,6 +40,7 @@ def upgrade() -> None:
     sa.Column('size', sa.Integer(), nullable=False),
     sa.Column('raw', sa.LargeBinary(), nullable=False),
     sa.Column('received_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('duplicate_count', sa.Integer(), server_default='0', nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_returned_messages')),
     sa.UniqueConstraint('sha256', name=op.f('uq_returned_messages_sha256'))
     )
@@ -178,3 +185,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_returned_messages_message_id'))
 
     op.drop_table('returned_messages')
+    op.drop_table('leases')

@@ -1,0 +1,198 @@
+"""Polling a return-path mailbox exactly once, through crashes and outages.
+
+The order of operations is the guarantee: for each message, store the raw
+bytes, parse, reconcile and save the mailbox cursor in ONE transaction, and
+only after the commit file the message away on the server. A crash before
+the commit leaves the message where it was (read again next time); a crash
+after it leaves a committed message unfiled, which the next pass recognises
+by its position and only files. Two pollers never share a mailbox: the
+second one finds the source lock taken and stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bounceledger.db import Database
+from bounceledger.locks import source_lock
+from ingest.mailbox.source import MailboxConnectionLost, MailboxError, MailboxReader, MailItem, open_mailbox
+from ingest.returned import StoredMessage, store_returned_message, stored_outcome
+from models import SourceCursor
+
+log = logging.getLogger("bounceledger.poll")
+
+RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+# Test hook: die with SIGKILL right after committing this many messages,
+# before filing the last one away, to prove exactly-once across crashes.
+KILL_AFTER_ENV = "BOUNCELEDGER_FAULT_KILL_AFTER"
+
+
+@dataclass
+class PollSummary:
+    mailbox: str
+    seen: int = 0
+    processed: int = 0
+    ignored: int = 0
+    unparsed: int = 0
+    duplicate: int = 0
+    already: int = 0
+    verdicts: int = 0
+    orphans: int = 0
+    reconnects: int = 0
+    busy: bool = False
+
+    def count(self, stored: StoredMessage) -> None:
+        self.seen += 1
+        name = "already" if stored.outcome == "seen" else stored.outcome
+        setattr(self, name, getattr(self, name) + 1)
+        self.verdicts += stored.verdicts
+        self.orphans += stored.orphans
+
+    def line(self) -> str:
+        if self.busy:
+            return f"{self.mailbox}: another poller is reading this mailbox; skipped"
+        return (
+            f"{self.mailbox}: {self.seen} messages, {self.processed} processed, "
+            f"{self.ignored} ignored, {self.unparsed} unparsed, {self.duplicate} duplicate, "
+            f"{self.already} already seen; {self.verdicts} verdicts, {self.orphans} not yet matched"
+            + (f"; {self.reconnects} reconnects" if self.reconnects else "")
+        )
+
+
+def _load_cursor(session: Session, reader: MailboxReader) -> dict[str, Any] | None:
+    row = session.scalar(select(SourceCursor).where(SourceCursor.kind == reader.kind, SourceCursor.key == reader.name))
+    if row is None:
+        return None
+    cursor: dict[str, Any] = dict(row.state or {})
+    if row.uidvalidity is not None:
+        cursor["uidvalidity"] = row.uidvalidity
+        cursor["last_uid"] = row.last_uid
+    if row.offset is not None:
+        cursor["offset"] = row.offset
+        cursor["fingerprint"] = row.fingerprint
+    return cursor
+
+
+def _save_cursor(session: Session, reader: MailboxReader, cursor: Mapping[str, Any]) -> None:
+    row = session.scalar(select(SourceCursor).where(SourceCursor.kind == reader.kind, SourceCursor.key == reader.name))
+    if row is None:
+        row = SourceCursor(kind=reader.kind, key=reader.name)
+        session.add(row)
+    if "uidvalidity" in cursor:
+        row.uidvalidity = cursor["uidvalidity"]
+        row.last_uid = cursor["last_uid"]
+    if "offset" in cursor:
+        row.offset = cursor["offset"]
+        row.fingerprint = cursor["fingerprint"]
+        row.state = {"fingerprint_len": cursor.get("fingerprint_len", 0)}
+    row.updated_at = datetime.now(timezone.utc)
+
+
+class _KillSwitch:
+    def __init__(self) -> None:
+        value = os.environ.get(KILL_AFTER_ENV, "")
+        self.after = int(value) if value.isdigit() else None
+        self.committed = 0
+
+    def committed_one(self) -> None:
+        self.committed += 1
+        if self.after is not None and self.committed >= self.after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _process(
+    database: Database, reader: MailboxReader, item: MailItem, summary: PollSummary
+) -> StoredMessage:
+    with database.session() as session:
+        if item.raw is None:  # committed on an earlier pass, not filed yet
+            outcome = stored_outcome(session, reader.name, item.ref)
+            if outcome is not None:
+                return StoredMessage("seen", None, filed_as=outcome)
+        else:
+            outcome = None
+    if item.raw is None:
+        item = reader.fetch_again(item)
+    assert item.raw is not None
+    with database.session() as session:
+        stored = store_returned_message(
+            session,
+            item.raw,
+            source=reader.name,
+            source_ref=item.ref,
+            received_at=item.received_at,
+            count_duplicates=not reader.rescanning,
+        )
+        if item.cursor:
+            _save_cursor(session, reader, item.cursor)
+    if stored.outcome == "unparsed":
+        log.warning("quarantined %s from %s: %s", item.ref, reader.name, stored.error)
+    return stored
+
+
+def _one_pass(
+    database: Database,
+    reader: MailboxReader,
+    summary: PollSummary,
+    on_committed: Callable[[int], None] | None,
+    renew: Callable[[], None],
+    kill: _KillSwitch,
+) -> None:
+    with database.session() as session:
+        cursor = _load_cursor(session, reader)
+    reader.open(cursor)
+    for item in reader.pending():
+        stored = _process(database, reader, item, summary)
+        summary.count(stored)
+        kill.committed_one()
+        if on_committed is not None:
+            on_committed(summary.seen)
+        reader.file_away(item, stored.filed_as)
+        if summary.seen % 50 == 0:
+            renew()
+
+
+def poll(
+    database: Database,
+    url: str,
+    *,
+    on_committed: Callable[[int], None] | None = None,
+    reconnect_delays: tuple[float, ...] = RECONNECT_DELAYS,
+) -> PollSummary:
+    """One pass over a mailbox. Connection losses are retried with backoff.
+
+    ``on_committed`` is called with the running count after each message is
+    committed (before it is filed away): tests use it to inject faults.
+    """
+    reader = open_mailbox(url)
+    reader.check()
+    database.check()  # an unreachable database: leave the mail untouched
+    summary = PollSummary(mailbox=reader.name)
+    with source_lock(database, f"mailbox:{reader.name}") as lock:
+        if not lock.held:
+            summary.busy = True
+            return summary
+        kill = _KillSwitch()
+        for attempt in range(len(reconnect_delays) + 1):
+            try:
+                _one_pass(database, reader, summary, on_committed, lock.renew, kill)
+                return summary
+            except MailboxConnectionLost as exc:
+                if attempt >= len(reconnect_delays):
+                    raise MailboxError(f"{reader.name}: gave up after {attempt} reconnects: {exc}") from None
+                delay = reconnect_delays[attempt]
+                log.warning("%s: connection lost (%s); reconnecting in %.1fs", reader.name, exc, delay)
+                summary.reconnects += 1
+                time.sleep(delay)
+            finally:
+                reader.close()
+    return summary

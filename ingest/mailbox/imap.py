@@ -1,0 +1,237 @@
+"""An IMAP folder as a source of returned messages (imapclient).
+
+Only moves bytes: select, search by UID, fetch with ``BODY.PEEK[]`` (plain
+``RFC822`` would set ``\\Seen`` before we have committed anything), and
+afterwards file each message into the folder for its outcome. What was
+committed is decided by the caller; this class never deletes anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import imaplib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from ingest.mailbox.source import MailboxConnectionLost, MailboxError, MailItem
+from ingest.mailbox.url import ImapSpec
+
+log = logging.getLogger("bounceledger.imap")
+
+DONE_KEYWORD = b"$BounceledgerDone"
+CONNECT_TIMEOUT = 30.0
+
+# What a dropped connection or a restarting server looks like from here.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    imaplib.IMAP4.abort,
+    ConnectionError,
+    socket.timeout,
+    TimeoutError,
+    ssl.SSLError,
+    EOFError,
+    OSError,
+)
+
+
+ImapConnectionLost = MailboxConnectionLost
+
+
+@dataclass(frozen=True, slots=True)
+class FolderState:
+    uidvalidity: int
+    uids: tuple[int, ...]
+
+
+def ssl_context(spec: ImapSpec) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=spec.ca_file) if spec.ca_file else ssl.create_default_context()
+    if not spec.verify:
+        log.warning("TLS certificate verification is OFF for %s (verify=off): test servers only", spec.display)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class ImapReader:
+    """One IMAP folder, read from the UID after the last one committed.
+
+    UIDs at or below the cursor that are still in the folder were committed
+    but not filed (the process died in between, or the move failed): they
+    are offered again without their bytes, so the poller only files them.
+    A new UIDVALIDITY means the server renumbered the folder: everything is
+    read again and the ledger's sha256 dedupe keeps it exactly-once.
+    """
+
+    kind = "imap"
+
+    def __init__(self, spec: ImapSpec) -> None:
+        self.spec = spec
+        self.name = spec.display
+        self.rescanning = False
+        self.client: IMAPClient | None = None
+        self._known_folders: set[str] = set()
+        self._state: FolderState | None = None
+        self._last_uid = 0
+
+    def check(self) -> None:
+        self.spec.password()  # a missing password is a configuration error, found early
+
+    def open(self, cursor: Mapping[str, Any] | None) -> None:
+        self._state = self.connect()
+        cursor = cursor or {}
+        same_numbering = cursor.get("uidvalidity") == self._state.uidvalidity
+        self.rescanning = bool(cursor) and not same_numbering
+        self._last_uid = int(cursor.get("last_uid") or 0) if same_numbering else 0
+
+    def pending(self) -> Iterator[MailItem]:
+        state = self._state
+        assert state is not None
+        leftovers = [uid for uid in state.uids if uid <= self._last_uid]
+        if leftovers and not self.spec.move:
+            done = self.done_uids(leftovers)
+            leftovers = [uid for uid in leftovers if uid not in done]
+        now = datetime.now(timezone.utc)
+        for uid in leftovers:
+            yield MailItem(ref=self._ref(uid), raw=None, received_at=now, cursor=None)
+        new = [uid for uid in state.uids if uid > self._last_uid]
+        for start in range(0, len(new), self.spec.batch):
+            yield from self.fetch(new[start : start + self.spec.batch])
+
+    def fetch_again(self, item: MailItem) -> MailItem:
+        uid = int(item.ref.rpartition(":")[2])
+        for fetched in self.fetch([uid]):
+            return fetched
+        raise MailboxError(f"message {item.ref} vanished from {self.name}")
+
+    def _ref(self, uid: int) -> str:
+        assert self._state is not None
+        return f"{self._state.uidvalidity}:{uid}"
+
+    # -------------------------------------------------------------- session
+
+    def connect(self) -> FolderState:
+        spec = self.spec
+        password = spec.password()
+        try:
+            if spec.tls == "implicit":
+                client = IMAPClient(spec.host, spec.port, ssl=True, ssl_context=ssl_context(spec), timeout=CONNECT_TIMEOUT)
+            else:
+                client = IMAPClient(spec.host, spec.port, ssl=False, timeout=CONNECT_TIMEOUT)
+                if spec.tls == "starttls":
+                    client.starttls(ssl_context(spec))
+            client.login(spec.user, password)
+        except LoginError:
+            raise MailboxError(f"IMAP login failed for {spec.display}") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise MailboxError(
+                f"TLS certificate of {spec.host}:{spec.port} not trusted ({exc.verify_message}); "
+                "give ca=/path/to/cert.pem"
+            ) from None
+        except CONNECTION_ERRORS as exc:
+            raise ImapConnectionLost(f"cannot reach {spec.display}: {exc}") from None
+        except IMAPClientError as exc:
+            raise MailboxError(f"IMAP error from {spec.display}: {exc}") from None
+        self.client = client
+        return self.select()
+
+    def select(self) -> FolderState:
+        client = self._client()
+        try:
+            info = client.select_folder(self.spec.folder)
+            uids = client.search(["ALL"])
+        except CONNECTION_ERRORS as exc:
+            raise ImapConnectionLost(f"{self.spec.display}: {exc}") from None
+        except IMAPClientError as exc:
+            raise MailboxError(f"cannot open folder {self.spec.folder!r} on {self.spec.display}: {exc}") from None
+        return FolderState(int(info[b"UIDVALIDITY"]), tuple(sorted(int(u) for u in uids)))
+
+    def close(self) -> None:
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except Exception:  # noqa: BLE001 - the connection may already be gone
+            try:
+                client.shutdown()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _client(self) -> IMAPClient:
+        if self.client is None:
+            raise ImapConnectionLost(f"not connected to {self.spec.display}")
+        return self.client
+
+    # -------------------------------------------------------------- reading
+
+    def fetch(self, uids: Sequence[int]) -> Iterator[MailItem]:
+        """The messages with these UIDs, fetched without setting \\Seen."""
+        client = self._client()
+        try:
+            data = client.fetch(list(uids), ["BODY.PEEK[]", "INTERNALDATE"])
+        except CONNECTION_ERRORS as exc:
+            raise ImapConnectionLost(f"{self.spec.display}: {exc}") from None
+        for uid in uids:
+            item = data.get(uid)
+            if not item or b"BODY[]" not in item:
+                continue  # expunged by someone else meanwhile
+            when = item.get(b"INTERNALDATE")
+            received = when.astimezone(timezone.utc) if isinstance(when, datetime) and when.tzinfo else datetime.now(timezone.utc)
+            yield MailItem(
+                ref=self._ref(uid),
+                raw=bytes(item[b"BODY[]"]),
+                received_at=received,
+                cursor={"uidvalidity": self._state.uidvalidity if self._state else None, "last_uid": uid},
+            )
+
+    def done_uids(self, uids: Sequence[int]) -> set[int]:
+        """Which of these UIDs carry our keyword (used when messages stay in place)."""
+        if not uids:
+            return set()
+        client = self._client()
+        try:
+            flags = client.get_flags(list(uids))
+        except CONNECTION_ERRORS as exc:
+            raise ImapConnectionLost(f"{self.spec.display}: {exc}") from None
+        return {uid for uid, f in flags.items() if DONE_KEYWORD in f}
+
+    # -------------------------------------------------------------- filing
+
+    def file_away(self, item: MailItem, outcome: str) -> None:
+        """Move a committed message to its outcome's folder, or flag it in place."""
+        uid = int(item.ref.rpartition(":")[2])
+        client = self._client()
+        try:
+            if not self.spec.move:
+                client.add_flags([uid], [b"\\Seen", DONE_KEYWORD])
+                return
+            folder = self.spec.folders.get(outcome, self.spec.folders["processed"])  # duplicates too
+            self._ensure_folder(folder)
+            if client.has_capability("MOVE"):
+                client.move([uid], folder)
+            else:
+                client.copy([uid], folder)
+                client.add_flags([uid], [b"\\Deleted"])
+                client.uid_expunge([uid])
+        except CONNECTION_ERRORS as exc:
+            raise ImapConnectionLost(f"{self.spec.display}: {exc}") from None
+        except IMAPClientError as exc:
+            raise MailboxError(f"cannot file message {uid} into its folder on {self.spec.display}: {exc}") from None
+
+    def _ensure_folder(self, folder: str) -> None:
+        if folder in self._known_folders:
+            return
+        client = self._client()
+        if not client.folder_exists(folder):
+            try:
+                client.create_folder(folder)
+            except IMAPClientError:
+                if not client.folder_exists(folder):  # another poller may have made it
+                    raise
+        self._known_folders.add(folder)
