@@ -277,10 +277,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             for item in (*summary.logs, *summary.polls):
                 print(item.line())
             print(f"unmatched verdicts: {summary.orphans_left} (matched this run: {summary.orphans_linked})")
+            print(f"deferred too long, now expired: {summary.expired}")
             return EXIT_OK
         from bounceledger.scheduler import run_forever
 
-        run_forever(database)
+        _configure_logging(args.log_level or database.settings.log_level)
+        run_forever(database, stop_after=args.stop_after)
         return EXIT_OK
     finally:
         database.dispose()
@@ -383,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="the scheduled main job over the configured sources")
     p.add_argument("--once", action="store_true", help="one pass over every source, then exit")
+    p.add_argument("--stop-after", type=float, metavar="SECONDS", help="stop by itself after this long")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="run the main job on the bundled samples and print corrected states")
@@ -394,7 +397,9 @@ def _configure_logging(level: str | None) -> None:
     logging.basicConfig(
         level=(level or os.environ.get("BOUNCELEDGER_LOG_LEVEL") or "WARNING").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
     )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

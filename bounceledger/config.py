@@ -51,6 +51,8 @@ class Settings:
     sendlogs: tuple[SendLogSource, ...] = ()
     mailboxes: tuple[MailboxSource, ...] = ()
     batch_size: int = 5000
+    expire_deferred_after_hours: float = 120.0  # Postfix's default maximal_queue_lifetime
+    orphan_retry_seconds: int = 300
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def database(self) -> URL:
@@ -125,8 +127,16 @@ def _from_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("timezone", "log_level"):
         if key in data:
             values[key] = str(data[key])
-    if "batch_size" in data:
-        values["batch_size"] = int(data["batch_size"])
+    for key, kind in (
+        ("batch_size", int),
+        ("expire_deferred_after_hours", float),
+        ("orphan_retry_seconds", int),
+    ):
+        if key in data:
+            try:
+                values[key] = kind(data[key])
+            except (TypeError, ValueError):
+                raise ConfigError(f"{key} must be a number") from None
     if "internal_relays" in data:
         values["internal_relays"] = tuple(str(x) for x in data["internal_relays"])
     values["sendlogs"] = _sources(data.get("sendlog"), "sendlog", SendLogSource, "path")

@@ -7,11 +7,12 @@ one batch (which the unique event keys then ignore).
 
 from __future__ import annotations
 
+import glob
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import select
@@ -120,6 +121,7 @@ def ingest_logs(
     fmt: str = "auto",
     *,
     progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> LogIngestSummary:
     """Read send logs (oldest rotation first) into the ledger."""
     settings = db.settings
@@ -173,6 +175,8 @@ def ingest_logs(
                 flush(position)
                 if progress:
                     progress(position, total)
+                if should_stop is not None and should_stop():
+                    break
         flush(position)
         if progress:
             progress(position, total)
@@ -195,16 +199,28 @@ class RunSummary:
     polls: list[PollSummary] = field(default_factory=list)
     orphans_linked: int = 0
     orphans_left: int = 0
+    expired: int = 0
+
+
+def expand(pattern: str) -> list[str]:
+    """A configured log path may be a glob (``/var/log/mail.log*``) to take in rotations."""
+    if any(ch in pattern for ch in "*?["):
+        return sorted(glob.glob(pattern)) or [pattern]
+    return [pattern]
 
 
 def run_once(db: Database, settings: Settings) -> RunSummary:
-    """Every configured source once, then a retry of unmatched verdicts."""
+    """Every configured source once, a retry of unmatched verdicts, and the expiry rule."""
     run = RunSummary()
     for sendlog in settings.sendlogs:
-        run.logs.append(ingest_logs(db, [sendlog.path], sendlog.format))
+        run.logs.append(ingest_logs(db, expand(sendlog.path), sendlog.format))
         log.info("sendlog %s", run.logs[-1].line())
     for mailbox in settings.mailboxes:
         run.polls.append(poll(db, mailbox.url))
         log.info("mailbox %s", run.polls[-1].line())
     run.orphans_linked, run.orphans_left = retry_orphans(db)
+    with db.session() as session:
+        run.expired = reconcile.expire_deferred(
+            session, timedelta(hours=settings.expire_deferred_after_hours), datetime.now(timezone.utc)
+        )
     return run

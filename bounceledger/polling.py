@@ -146,6 +146,7 @@ def _one_pass(
     on_committed: Callable[[int], None] | None,
     renew: Callable[[], None],
     kill: _KillSwitch,
+    should_stop: Callable[[], bool] | None,
 ) -> None:
     with database.session() as session:
         cursor = _load_cursor(session, reader)
@@ -159,6 +160,8 @@ def _one_pass(
         reader.file_away(item, stored.filed_as)
         if summary.seen % 50 == 0:
             renew()
+        if should_stop is not None and should_stop():
+            return
 
 
 def poll(
@@ -167,6 +170,7 @@ def poll(
     *,
     on_committed: Callable[[int], None] | None = None,
     reconnect_delays: tuple[float, ...] = RECONNECT_DELAYS,
+    should_stop: Callable[[], bool] | None = None,
 ) -> PollSummary:
     """One pass over a mailbox. Connection losses are retried with backoff.
 
@@ -184,7 +188,7 @@ def poll(
         kill = _KillSwitch()
         for attempt in range(len(reconnect_delays) + 1):
             try:
-                _one_pass(database, reader, summary, on_committed, lock.renew, kill)
+                _one_pass(database, reader, summary, on_committed, lock.renew, kill, should_stop)
                 return summary
             except MailboxConnectionLost as exc:
                 if attempt >= len(reconnect_delays):

@@ -1,10 +1,12 @@
 """``bounceledger run``: the unattended main job on a schedule (APScheduler 3).
 
-One interval job per configured send log and mailbox, plus the orphan retry.
-Jobs never overlap themselves (``max_instances=1``) and missed runs collapse
-into one (``coalesce``), so a slow database does not pile up work. SIGTERM
-and SIGINT let the running batch finish: every batch commits with its
-cursor, so stopping between batches loses nothing.
+One interval job per configured send log and mailbox, one that retries
+unmatched verdicts, and one that gives up on deliveries deferred for too
+long. Jobs never overlap themselves (``max_instances=1``), missed runs
+collapse into one (``coalesce``), and the job store lives in the ledger's
+own database (table ``scheduler_jobs``), so a restarted scheduler keeps its
+timetable. SIGTERM and SIGINT stop the jobs at the next batch boundary:
+every batch commits with its cursor, so stopping there loses nothing.
 """
 
 from __future__ import annotations
@@ -13,76 +15,121 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from types import FrameType
 
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import MetaData
 
 from bounceledger import pipeline, polling
 from bounceledger.db import Database
+from ingest import reconcile
 
 log = logging.getLogger("bounceledger.scheduler")
 
-ORPHAN_RETRY_SECONDS = 300
-MISFIRE_GRACE_SECONDS = 120
+MISFIRE_GRACE_SECONDS = 300
+EXPIRY_INTERVAL_SECONDS = 900
+JOB_TABLE = "scheduler_jobs"
+
+# Jobs are stored by reference ("module:function") with plain arguments, so
+# they can be pickled into the job store; the running process supplies the
+# database and the stop flag through these two module globals.
+_database: Database | None = None
+_stopping = threading.Event()
 
 
-def _logged(name: str, job: Callable[[], str]) -> Callable[[], None]:
-    def run() -> None:
-        try:
-            log.info("%s: %s", name, job())
-        except Exception as exc:  # noqa: BLE001 - one failing run must not stop the scheduler
-            log.error("%s failed: %s", name, exc)
-
-    return run
+def stopping() -> bool:
+    return _stopping.is_set()
 
 
-def build_scheduler(database: Database) -> BackgroundScheduler:
+def _logged(name: str, job: Callable[[], str]) -> None:
+    """One log line per job run, with its counts; a failing run never stops the scheduler."""
+    try:
+        log.info("%s: %s", name, job())
+    except Exception as exc:  # noqa: BLE001
+        log.error("%s failed: %s", name, exc)
+
+
+def _db() -> Database:
+    if _database is None:
+        raise RuntimeError("scheduler job run outside 'bounceledger run'")
+    return _database
+
+
+def sendlog_job(path: str, fmt: str) -> None:
+    _logged(f"sendlog {path}", lambda: pipeline.ingest_logs(_db(), pipeline.expand(path), fmt, should_stop=stopping).line())
+
+
+def mailbox_job(url: str) -> None:
+    _logged(f"mailbox {url}", lambda: polling.poll(_db(), url, should_stop=stopping).line())
+
+
+def orphans_job() -> None:
+    def run() -> str:
+        linked, left = pipeline.retry_orphans(_db())
+        return f"{linked} matched, {left} still unmatched"
+
+    _logged("unmatched verdicts", run)
+
+
+def expiry_job(hours: float) -> None:
+    def run() -> str:
+        with _db().session() as session:
+            count = reconcile.expire_deferred(session, timedelta(hours=hours), datetime.now(timezone.utc))
+        return f"{count} deliveries deferred over {hours:g}h marked expired"
+
+    _logged("expiry", run)
+
+
+def build_scheduler(database: Database) -> tuple[BackgroundScheduler, set[str]]:
+    """The scheduler with one job per configured source, and the ids of those jobs."""
     settings = database.settings
+    store = SQLAlchemyJobStore(engine=database.engine, tablename=JOB_TABLE, metadata=MetaData())
     scheduler = BackgroundScheduler(
+        jobstores={"default": store},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
         timezone="UTC",
     )
-    for source in settings.sendlogs:
+    now = datetime.now(timezone.utc)
+    wanted: list[tuple[str, str, tuple[object, ...], int]] = [
+        (f"sendlog:{s.path}", f"{__name__}:sendlog_job", (s.path, s.format), s.interval_seconds)
+        for s in settings.sendlogs
+    ]
+    wanted += [(f"mailbox:{m.url}", f"{__name__}:mailbox_job", (m.url,), m.interval_seconds) for m in settings.mailboxes]
+    wanted.append(("orphans", f"{__name__}:orphans_job", (), settings.orphan_retry_seconds))
+    wanted.append(("expiry", f"{__name__}:expiry_job", (settings.expire_deferred_after_hours,), EXPIRY_INTERVAL_SECONDS))
+    for job_id, func, args, seconds in wanted:
         scheduler.add_job(
-            _logged(f"sendlog {source.path}", lambda s=source: pipeline.ingest_logs(database, [s.path], s.format).line()),
-            "interval",
-            seconds=source.interval_seconds,
-            id=f"sendlog:{source.path}",
-            next_run_time=_now(),
+            func, "interval", seconds=seconds, id=job_id, args=args, replace_existing=True, next_run_time=now
         )
-    for box in settings.mailboxes:
-        scheduler.add_job(
-            _logged(f"mailbox {box.url}", lambda b=box: polling.poll(database, b.url).line()),
-            "interval",
-            seconds=box.interval_seconds,
-            id=f"mailbox:{box.url}",
-            next_run_time=_now(),
-        )
-
-    def orphans() -> str:
-        linked, left = pipeline.retry_orphans(database)
-        return f"{linked} matched, {left} still unmatched"
-
-    scheduler.add_job(_logged("orphans", orphans), "interval", seconds=ORPHAN_RETRY_SECONDS, id="orphans")
-    return scheduler
+    return scheduler, {job_id for job_id, *_ in wanted}
 
 
-def run_forever(database: Database) -> None:
-    scheduler = build_scheduler(database)
-    stop = threading.Event()
+def _forget_removed_sources(scheduler: BackgroundScheduler, keep: set[str]) -> None:
+    for job in scheduler.get_jobs():
+        if job.id not in keep:
+            scheduler.remove_job(job.id)
+
+
+def run_forever(database: Database, *, stop_after: float | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or ``stop_after`` seconds, for tests and demos)."""
+    global _database
+    _database = database
+    _stopping.clear()
+    scheduler, configured = build_scheduler(database)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: finishing the current batch, then stopping", signum)
-        stop.set()
+        _stopping.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    scheduler.start()
-    stop.wait()
+    scheduler.start(paused=True)
+    _forget_removed_sources(scheduler, configured)  # sources dropped from the config since last run
+    scheduler.resume()
+    log.info("scheduler running: %s", ", ".join(job.id for job in scheduler.get_jobs()))
+    _stopping.wait(stop_after)
+    _stopping.set()
     scheduler.shutdown(wait=True)
-
-
-def _now() -> datetime:
-    """First runs start at once; later ones follow the interval."""
-    return datetime.now(timezone.utc)
+    _database = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 from ingest.records import Attempt, Verdict
 
@@ -46,6 +47,10 @@ def verdict_key(returned_sha256: str, index: int, verdict: Verdict) -> str:
 
 def correction_key(delivery_id: int, to_state: str, decided_by: str) -> str:
     return _digest("correction", str(delivery_id), to_state, decided_by)
+
+
+def timeout_key(delivery_id: int, deferred_since: datetime) -> str:
+    return _digest("timeout", str(delivery_id), deferred_since.isoformat())
 
 
 def normalise_address(address: str | None) -> str | None:

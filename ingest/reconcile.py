@@ -19,7 +19,7 @@ from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ingest.dbutil import chunks, insert_ignoring_duplicates
-from ingest.keys import correction_key
+from ingest.keys import correction_key, timeout_key
 from models import Delivery, Event, SentMessage
 from models.state import Decision, Fact, decide
 
@@ -273,3 +273,48 @@ def recompute(session: Session, delivery_ids: Iterable[int]) -> int:
 
 def count_corrected(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Delivery).where(Delivery.corrected)) or 0
+
+
+def expire_deferred(session: Session, wait: timedelta, now: datetime) -> int:
+    """Give up on deliveries that stayed deferred longer than ``wait``.
+
+    Records a ``timeout`` event dated when the wait ran out (not when this
+    job happened to run, so the result does not depend on the schedule);
+    :mod:`models.state` lets any newer answer overrule it.
+    """
+    cutoff = now - wait
+    stale = session.execute(
+        select(Delivery.id, Delivery.recipient, Delivery.state_at).where(
+            Delivery.state == "deferred", Delivery.state_at < cutoff
+        )
+    ).all()
+    if not stale:
+        return 0
+    hours = wait.total_seconds() / 3600
+    rows = [
+        {
+            "dedupe_key": timeout_key(delivery_id, state_at),
+            "delivery_id": delivery_id,
+            "recipient": recipient,
+            "kind": "attempt",
+            "source": "expiry",
+            "at": state_at + wait,
+            "outcome": "timeout",
+            "first_hop": True,
+            "remote_host": None,
+            "status": None,
+            "replycode": None,
+            "reason": "expired",
+            "detail": f"still deferred {hours:g} hours after the last answer: given up",
+            "from_state": None,
+            "to_state": None,
+            "match_key": None,
+            "returned_message_id": None,
+            "evidence": None,
+            "recorded_at": now,
+        }
+        for delivery_id, recipient, state_at in stale
+    ]
+    insert_ignoring_duplicates(session, Event, rows, ["dedupe_key"])
+    recompute(session, [row["delivery_id"] for row in rows])  # type: ignore[misc]
+    return len(rows)

@@ -14,6 +14,10 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Column,
+    Float,
+    Table,
+    Unicode,
     ForeignKey,
     Index,
     LargeBinary,
@@ -201,3 +205,14 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(1024), primary_key=True)
     owner: Mapped[str] = mapped_column(String(255))
     expires_at: Mapped[datetime]
+
+
+# APScheduler's job store, declared here so that migrations create it and
+# `alembic check` knows it; the columns are the ones APScheduler 3 expects.
+scheduler_jobs = Table(
+    "scheduler_jobs",
+    Base.metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
+)

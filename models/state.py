@@ -15,7 +15,9 @@ deferred    a 4xx from the first hop or a ``delayed`` notice. A delay
 ==========  ===============================================================
 
 Auto-replies and hand-offs to internal relays that merely accepted or
-deferred change nothing. Within one rank the latest event wins (ties broken
+deferred change nothing. A ``timeout`` (the scheduler gave up waiting on a
+deferred delivery) turns ``deferred`` into ``expired``, but any real answer
+(an acceptance, a success notice) beats it: it only ever stood for silence. Within one rank the latest event wins (ties broken
 by the event key), so the same set of events yields the same state in any
 arrival order: a bounce may be read before the log line it corrects.
 
@@ -71,7 +73,7 @@ def implied_state(fact: Fact) -> State | None:
     if fact.kind == "attempt":
         if fact.outcome == "rejected":
             return "bounced"
-        if fact.outcome == "expired":
+        if fact.outcome in ("expired", "timeout"):
             return "expired"
         if not fact.first_hop:
             return None
@@ -92,6 +94,15 @@ def implied_state(fact: Fact) -> State | None:
 
 
 def _strongest(facts: Iterable[Fact]) -> tuple[State, Fact] | None:
+    facts = list(facts)
+    answered = _ranked(f for f in facts if f.outcome != "timeout")
+    if answered is not None and answered[0] != "deferred":
+        return answered
+    timed_out = _ranked(f for f in facts if f.outcome == "timeout")
+    return timed_out or answered
+
+
+def _ranked(facts: Iterable[Fact]) -> tuple[State, Fact] | None:
     best: tuple[int, datetime, str] | None = None
     chosen: tuple[State, Fact] | None = None
     for fact in facts:

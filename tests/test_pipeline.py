@@ -184,3 +184,27 @@ def test_unparseable_message_is_quarantined_not_lost(database: Database, tmp_pat
         row = session.scalars(select(ReturnedMessage)).one()
     assert row.outcome == "unparsed" and row.error
     assert len(row.raw) > 11_000_000
+
+
+def test_long_deferred_delivery_expires_until_a_newer_answer_arrives(database: Database, sendlog: Path) -> None:
+    from datetime import timedelta
+
+    from ingest import reconcile
+
+    lines = sendlog.read_text().splitlines(keepends=True)
+    retry = lines[-2]
+    sendlog.write_text("".join(lines[:-2]))
+    os.utime(sendlog, (LOG_MTIME, LOG_MTIME))
+    pipeline.ingest_logs(database, [str(sendlog)], "postfix")
+    later = datetime(2026, 3, 10, tzinfo=timezone.utc)
+    with database.session() as session:
+        assert reconcile.expire_deferred(session, timedelta(hours=120), later) == 1
+    assert _states(database)["carol@slow.example.net"] == "expired"
+    with database.session() as session:
+        assert reconcile.expire_deferred(session, timedelta(hours=120), later) == 0  # nothing deferred now
+
+    with sendlog.open("a") as handle:
+        handle.write(retry)
+    os.utime(sendlog, (LOG_MTIME, LOG_MTIME))
+    pipeline.ingest_logs(database, [str(sendlog)], "postfix")
+    assert _states(database)["carol@slow.example.net"] == "accepted"  # the silence was not silence after all

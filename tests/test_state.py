@@ -33,6 +33,13 @@ def test_first_hop_answers() -> None:
     assert state_of(attempt("deferred", 0), attempt("accepted", 10)) == "accepted"
 
 
+def test_timeout_expires_a_deferral_but_any_real_answer_beats_it() -> None:
+    assert state_of(attempt("deferred", 0), attempt("timeout", 60)) == "expired"
+    assert state_of(attempt("deferred", 0), attempt("timeout", 60), attempt("accepted", 90)) == "accepted"
+    assert state_of(attempt("deferred", 0), attempt("timeout", 60), attempt("accepted", 10)) == "accepted"
+    assert state_of(attempt("deferred", 0), attempt("timeout", 60), attempt("deferred", 90)) == "expired"
+
+
 def test_internal_hand_off_sets_no_provisional_state() -> None:
     assert state_of(attempt("accepted", first_hop=False)) is None
     assert state_of(attempt("accepted", 0, first_hop=False), attempt("deferred", 1)) == "deferred"
@@ -74,7 +81,7 @@ FACTS = st.lists(
     st.one_of(
         st.builds(
             attempt,
-            st.sampled_from(["accepted", "deferred", "rejected", "expired"]),
+            st.sampled_from(["accepted", "deferred", "rejected", "expired", "timeout"]),
             st.integers(0, 120),
             st.booleans(),
         ),

@@ -48,6 +48,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_returned_messages_message_id'), ['message_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_returned_messages_outcome'), ['outcome'], unique=False)
 
+    op.create_table('scheduler_jobs',
+    sa.Column('id', sa.Unicode(length=191), nullable=False),
+    sa.Column('next_run_time', sa.Float(precision=25), nullable=True),
+    sa.Column('job_state', sa.LargeBinary(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_scheduler_jobs'))
+    )
+    with op.batch_alter_table('scheduler_jobs', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_scheduler_jobs_next_run_time'), ['next_run_time'], unique=False)
+
     op.create_table('sent_messages',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('msg_key', sa.String(length=998), nullable=False),
@@ -180,6 +189,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_sent_messages_campaign'))
 
     op.drop_table('sent_messages')
+    with op.batch_alter_table('scheduler_jobs', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_scheduler_jobs_next_run_time'))
+
+    op.drop_table('scheduler_jobs')
     with op.batch_alter_table('returned_messages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_returned_messages_outcome'))
         batch_op.drop_index(batch_op.f('ix_returned_messages_message_id'))

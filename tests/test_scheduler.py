@@ -1,0 +1,107 @@
+"""`bounceledger run`: the scheduled main job, started and stopped like a service."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from alembic import command
+from sqlalchemy import func, select, text
+
+from bounceledger import db as dbmod
+from bounceledger import queries
+from bounceledger.db import Database
+from models import ReturnedMessage
+
+SAMPLES = Path(__file__).resolve().parent.parent / "bounceledger" / "samples"
+
+
+def _config(tmp_path: Path, database_url: str) -> Path:
+    shutil.copy(SAMPLES / "sendlog" / "postfix.log", tmp_path / "mail.log")
+    shutil.copytree(SAMPLES / "returned", tmp_path / "Maildir")
+    config = tmp_path / "bounceledger.toml"
+    config.write_text(
+        f"""
+log_level = "INFO"
+orphan_retry_seconds = 1
+[database]
+url = "{database_url}"
+[[sendlog]]
+path = "{tmp_path / 'mail.log*'}"
+interval_seconds = 1
+[[mailbox]]
+url = "maildir:{tmp_path / 'Maildir'}"
+interval_seconds = 1
+"""
+    )
+    return config
+
+
+def test_run_processes_sources_and_stops_cleanly_on_sigterm(database: Database, database_url: str, tmp_path: Path) -> None:
+    config = _config(tmp_path, database_url)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bounceledger", "--config", str(config), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("BOUNCELEDGER_")},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        corrected = 0
+        while time.monotonic() < deadline and corrected < 3:
+            time.sleep(0.5)
+            with database.session() as session:
+                corrected = queries.report(session)["corrected"]
+        assert corrected == 3
+        time.sleep(1.5)  # let every job run at least once more
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    for job in ("sendlog", "mailbox", "unmatched verdicts", "expiry"):
+        assert f"bounceledger.scheduler: {job}" in err, err
+    assert "0 messages" in err  # later mailbox runs found nothing new
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(ReturnedMessage)) == 10
+        jobs = session.execute(text("SELECT id FROM scheduler_jobs ORDER BY id")).scalars().all()
+    assert {"expiry", "orphans"} <= set(jobs) and any(j.startswith("mailbox:") for j in jobs)
+
+    with database.engine.begin() as conn:  # the job store does not make the schema drift
+        cfg = dbmod.alembic_config()
+        cfg.attributes["connection"] = conn
+        command.check(cfg)
+
+
+def test_run_once_without_sources_says_what_to_configure(tmp_path: Path, database_url: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bounceledger", "--database-url", database_url, "run", "--once"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "configure [[sendlog]] and [[mailbox]]" in result.stderr
+
+
+def test_run_once_over_configured_sources(database: Database, database_url: str, tmp_path: Path) -> None:
+    config = _config(tmp_path, database_url)
+    result = subprocess.run(
+        [sys.executable, "-m", "bounceledger", "--config", str(config), "run", "--once"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("BOUNCELEDGER_")},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "23 attempts recorded" in result.stdout
+    assert "10 processed" in result.stdout
+    with database.session() as session:
+        assert queries.report(session)["corrected"] == 3
