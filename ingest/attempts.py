@@ -32,8 +32,11 @@ def _sent_message_rows(attempts: Sequence[Attempt]) -> list[dict[str, object]]:
                 "queue_id": attempt.queue_id,
                 "envelope_id": attempt.envelope_id,
                 "sender": normalise_address(attempt.sender),
+                "campaign": attempt.campaign,
                 "first_seen_at": attempt.at,
             }
+        elif attempt.campaign and not rows[key]["campaign"]:
+            rows[key]["campaign"] = attempt.campaign
     return list(rows.values())
 
 

@@ -42,6 +42,7 @@ class Attempt:
     next_hop_queue_id: str | None = None  # from "queued as X"
     envelope_id: str | None = None
     delivery_agent: str | None = None  # smtp, lmtp, local, ...
+    campaign: str | None = None  # PowerMTA jobId, a logged X-Campaign header, ...
     first_hop: bool = True
     raw: str = ""  # the log line, kept as evidence and as the dedupe key
 
