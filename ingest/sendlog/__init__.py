@@ -22,7 +22,11 @@ from dataclasses import dataclass
 
 from ingest.records import Attempt
 from ingest.sendlog.base import DsnLink, LineParser, ParseOptions
+from ingest.sendlog.exim import EximParser, looks_like_exim
+from ingest.sendlog.jsonl import JsonlParser, looks_like_jsonl
+from ingest.sendlog.pmta import PmtaParser, looks_like_pmta
 from ingest.sendlog.postfix import PostfixParser, looks_like_postfix
+from ingest.sendlog.sendmail import SendmailParser, looks_like_sendmail
 from ingest.sendlog.relays import DEFAULT_INTERNAL_RELAYS
 
 __all__ = [
@@ -47,10 +51,17 @@ class SendlogFormat:
     factory: Callable[[ParseOptions], LineParser]
 
 
-# Ordered: detection tries these first to last. exim, sendmail, pmta and
-# jsonl slot in here as they are written.
+# Ordered: detection tries these first to last. The syslog formats come
+# first and each requires its own program names, so a shared mail.log goes to
+# whichever MTA wrote it; Exim's own stamp ("2026-11-27 10:15:02 <id>") has no
+# program field at all. The structured formats need their first line to be a
+# header (PowerMTA) or JSON objects (jsonl), which no syslog line is.
 FORMATS: dict[str, SendlogFormat] = {
     "postfix": SendlogFormat("postfix", looks_like_postfix, PostfixParser),
+    "exim": SendlogFormat("exim", looks_like_exim, EximParser),
+    "sendmail": SendlogFormat("sendmail", looks_like_sendmail, SendmailParser),
+    "pmta": SendlogFormat("pmta", looks_like_pmta, PmtaParser),
+    "jsonl": SendlogFormat("jsonl", looks_like_jsonl, JsonlParser),
 }
 
 

@@ -7,14 +7,30 @@ importing the registry that imports the format modules.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from ingest.records import Attempt
+from ingest.records import Attempt, AttemptVerdict
 from ingest.sendlog.relays import DEFAULT_INTERNAL_RELAYS
 
-__all__ = ["SAMPLE_CHARS", "SAMPLE_LIMIT", "DsnLink", "LineParser", "ParseOptions", "sample_of"]
+__all__ = [
+    "SAMPLE_CHARS",
+    "SAMPLE_LIMIT",
+    "CountingParser",
+    "as_text",
+    "DsnLink",
+    "LineParser",
+    "ParseOptions",
+    "looks_like_ip",
+    "next_hop_queue_id",
+    "normalize_stage",
+    "sample_of",
+    "split_reply",
+    "strip_angles",
+    "verdict_from_code",
+]
 
 SAMPLE_LIMIT = 5
 SAMPLE_CHARS = 200
@@ -91,3 +107,158 @@ def sample_of(line: object) -> str:
         return text.rstrip("\r\n")[:SAMPLE_CHARS]
     except Exception:  # pragma: no cover - repr() of exotic objects
         return "<unprintable>"
+
+
+class CountingParser:
+    """The bookkeeping every format shares: lines fed, lines skipped and the
+    first few skipped lines as samples. Formats other than Postfix inherit
+    it; the protocol above is what callers rely on."""
+
+    __slots__ = ("lines", "samples", "skipped")
+
+    def __init__(self) -> None:
+        self.lines = 0  # everything fed, for the caller's progress reports
+        self.skipped = 0
+        self.samples: list[str] = []
+
+    def _skip(self, line: object) -> None:
+        self.skipped += 1
+        if len(self.samples) < SAMPLE_LIMIT:
+            self.samples.append(sample_of(line))
+
+
+def as_text(line: object) -> str | None:
+    """A fed line as text: bytes are decoded leniently (a log is not always
+    valid UTF-8), anything else is None."""
+    if isinstance(line, str):
+        return line
+    if isinstance(line, (bytes, bytearray)):
+        return bytes(line).decode("utf-8", "replace")
+    return None
+
+
+# -- SMTP replies, shared by the formats that log them as text ---------------
+
+_IP_CHARS = "0123456789abcdefABCDEF.:"
+
+# "550 5.1.1 text", "550-5.1.1 text", "451 text", "250 OK"; the enhanced
+# status is only taken when it agrees with the reply class.
+_REPLY = re.compile(r"(?P<code>[2-5]\d\d)(?:(?P<sep>[ -])(?P<status>[245]\.\d{1,3}\.\d{1,3}))?(?=[ -]|$)")
+_STATUS_ONLY = re.compile(r"(?P<status>[245]\.\d{1,3}\.\d{1,3})(?= |$)")
+_QUEUED_AS = re.compile(r"queued as:? ?<?([0-9A-Za-z][0-9A-Za-z._-]*[0-9A-Za-z])")
+_OK_ID = re.compile(r"\bOK (?:id|ids)=([0-9A-Za-z][0-9A-Za-z-]*)", re.I)
+_ACCEPTED = re.compile(r"([0-9A-Za-z]{8,20}) Message accepted for delivery")
+
+
+def looks_like_ip(addr: str | None) -> bool:
+    """An IPv4/IPv6 literal rather than a host name or a socket path."""
+    if not addr:
+        return False
+    if ":" in addr:
+        return not addr.strip(_IP_CHARS) and addr.count(":") >= 2
+    return addr.count(".") == 3 and not addr.strip("0123456789.")
+
+
+def strip_angles(value: str | None) -> str | None:
+    """``<a@b>`` -> ``a@b``; surrounding blanks go too; empty -> None."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1].strip()
+    return value or None
+
+
+def split_reply(reply: str) -> tuple[str | None, str | None, str]:
+    """``"550 5.1.1 <a@b>: User unknown"`` -> ``("550", "5.1.1", "<a@b>: User unknown")``.
+
+    Multi-line replies come joined in various ways (Postfix and Exim put the
+    continuation lines' ``550-5.7.1`` markers inline, Exim may keep a
+    literal ``\\n``); the repeated markers are removed so the text reads as
+    one sentence. Without a leading reply code the text is returned as is
+    (a bare enhanced status at the start is still taken).
+    """
+    reply = reply.strip()
+    m = _REPLY.match(reply)
+    if m is None:
+        s = _STATUS_ONLY.match(reply)
+        if s is not None:
+            return None, s.group("status"), reply[s.end() :].strip()
+        return None, None, reply
+    code = m.group("code")
+    status = m.group("status")
+    if status is not None and status[0] != code[0]:
+        status = None
+        text = reply[3:]
+    else:
+        text = reply[m.end() :]
+    if "\\n" in text:
+        text = text.replace("\\n", " ")
+    if code + "-" in text or (" " + code + " ") in text:
+        if status:
+            text = text.replace(f" {code}-{status} ", " ").replace(f" {code} {status} ", " ")
+        text = text.replace(f" {code}-", " ").replace(f" {code} ", " ")
+    return code, status, text.lstrip(" -").strip()
+
+
+def next_hop_queue_id(text: str | None) -> str | None:
+    """The receiving MTA's queue id from its 2xx reply, when it names one:
+    Postfix ``queued as X``, Exim ``OK id=X``, KumoMTA ``OK ids=X``,
+    Sendmail ``X Message accepted for delivery``."""
+    if not text:
+        return None
+    if "queued as" in text:
+        m = _QUEUED_AS.search(text)
+    elif "id" in text and "=" in text:
+        m = _OK_ID.search(text)
+    elif "Message accepted" in text:
+        m = _ACCEPTED.search(text)
+    else:
+        return None
+    return m.group(1) if m is not None else None
+
+
+def verdict_from_code(replycode: str | None, status: str | None) -> AttemptVerdict | None:
+    """The verdict a reply code (or, lacking one, an enhanced status) implies."""
+    lead = replycode[:1] if replycode else (status[:1] if status else "")
+    if lead == "2":
+        return "accepted"
+    if lead == "4":
+        return "deferred"
+    if lead == "5":
+        return "rejected"
+    return None
+
+
+_STAGES: dict[str, str] = {
+    "rcpt": "RCPT TO",
+    "mail": "MAIL FROM",
+    "data": "DATA",
+    "bdat": "BDAT",
+    "ehlo": "EHLO",
+    "helo": "HELO",
+    "lhlo": "LHLO",
+    "starttls": "STARTTLS",
+    "auth": "AUTH",
+    "quit": "QUIT",
+    "rset": "RSET",
+    ".": "end of DATA",
+}
+
+
+def normalize_stage(command: str | None) -> str | None:
+    """An SMTP command as logged by any MTA -> the name Postfix uses in
+    ``(in reply to X command)``: ``RCPT TO:<a@b>`` and ``pipelined RCPT TO``
+    become ``RCPT TO``, Exim's ``end of data`` and Kumo's ``.`` become
+    ``end of DATA``. Unknown phrases are kept as written."""
+    if not command:
+        return None
+    text = command.strip()
+    low = text.lower()
+    if low.startswith("pipelined "):
+        low = low[10:]
+        text = text[10:]
+    if low.startswith("end of data") or low == ".":
+        return "end of DATA"
+    word = low.split(" ", 1)[0].split(":", 1)[0]
+    return _STAGES.get(word, text or None)

@@ -152,19 +152,26 @@ class RelayClassifier:
     ) -> bool:
         if agent is not None and agent.lower() in INTERNAL_AGENTS:
             return True
-        names = [n.lower() for n in (host, addr) if n]
-        if not names:
+        # Written out rather than with any()/generators: this runs for every
+        # relay the memo has not seen, and real logs have many.
+        h = host.lower() if host else None
+        a = addr.lower() if addr else None
+        if h is None and a is None:
             return False  # relay=none: the attempt was aimed outward
         rx = self._any_port
-        if rx is not None and any(rx.match(n) for n in names):
+        if rx is not None and ((h is not None and rx.match(h)) or (a is not None and rx.match(a))):
             return True
         if port is None:
             return False
         rx = self._by_port.get(port)
-        if rx is not None and any(rx.match(n) for n in names):
+        if rx is not None and ((h is not None and rx.match(h)) or (a is not None and rx.match(a))):
             return True
+        if not self._port_globs:
+            return False
         sport = str(port)
-        return any(
-            port_rx.match(sport) and any(host_rx.match(n) for n in names)
-            for host_rx, port_rx in self._port_globs
-        )
+        for host_rx, port_rx in self._port_globs:
+            if port_rx.match(sport) and (
+                (h is not None and host_rx.match(h)) or (a is not None and host_rx.match(a))
+            ):
+                return True
+        return False

@@ -18,10 +18,12 @@ Nothing here reads the clock; "now" is always the caller's reference time.
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-__all__ = ["MONTHS", "StampReader"]
+__all__ = ["MONTHS", "StampReader", "epoch_to_utc", "header_time", "match_syslog_header"]
 
 MONTHS: dict[str, int] = {
     name: number
@@ -178,3 +180,75 @@ class StampReader:
             return naive.replace(tzinfo=self._zone).astimezone(_UTC)
         except (OverflowError, ValueError):
             return None
+
+
+# -- epoch seconds -----------------------------------------------------------
+
+# 1970..2200: anything outside is a corrupt field, not a time worth keeping.
+_EPOCH_MAX = 7_258_118_400
+
+
+def epoch_to_utc(value: object) -> datetime | None:
+    """Unix seconds (int, float or their decimal text; milliseconds when the
+    number is too large to be seconds) -> aware UTC, None when it is not a
+    plausible instant. Used by the CSV and JSON formats."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value) if ("." in value or "e" in value.lower()) else int(value)
+        except ValueError:
+            return None
+    if not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value > _EPOCH_MAX:
+        value = value / 1000  # JavaScript-style milliseconds
+    if not 0 <= value <= _EPOCH_MAX:
+        return None
+    try:
+        return datetime.fromtimestamp(value, _UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+# -- syslog headers ----------------------------------------------------------
+
+# The same three header shapes the Postfix parser reads, for the other
+# syslog-based formats (Sendmail, Exim with log_file_path=syslog): classic
+# "Nov 27 00:43:22 host prog[pid]: ", ISO "2026-11-27T00:43:22+00:00 host
+# prog[pid]: " and RFC 5424 "<22>1 2026-... host prog pid - - ".
+_CLASSIC = re.compile(
+    r"(?:<\d{1,3}>)?"
+    r"(?P<ts>(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,9})?)"
+    r" (?P<host>[^\s\[\]]+) (?P<prog>[^\s\[\]:]+)(?:\[\d+\])?: "
+)
+_ISO = re.compile(
+    r"(?:<\d{1,3}>)?"
+    r"(?P<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d(?::?\d\d)?)?)"
+    r" (?P<host>[^\s\[\]]+) (?P<prog>[^\s\[\]:]+)(?:\[\d+\])?: "
+)
+_RFC5424 = re.compile(
+    r"<\d{1,3}>1 (?P<ts>\d{4}-\d\d-\d\dT\S+) (?P<host>\S+) (?P<prog>[^\s\[\]:]+) \S+ \S+ "
+    r"(?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?\ufeff?"
+)
+
+
+def match_syslog_header(line: str) -> re.Match[str] | None:
+    """The syslog header of ``line`` (groups ``ts``, ``host``, ``prog``), or
+    None. Exim's own ``2026-11-27 00:43:22 <id> ...`` lines do not match:
+    no ``prog: `` follows the stamp."""
+    first = line[:1]
+    if first.isdigit():
+        return _ISO.match(line)
+    if first == "<":
+        return _CLASSIC.match(line) or _RFC5424.match(line) or _ISO.match(line)
+    return _CLASSIC.match(line)
+
+
+def header_time(stamps: StampReader, ts: str) -> datetime | None:
+    """Convert a ``ts`` group from :func:`match_syslog_header`."""
+    if ts[:1].isdigit():
+        return stamps.iso(ts.replace(",", ".", 1))
+    return stamps.classic(ts)

@@ -1,0 +1,517 @@
+"""Exim main-log parser: ``mainlog`` lines in, ``Attempt`` records out.
+
+Exim writes one line per event, keyed by the message id (``1rAbCd-000123-Xy``,
+or the longer ``1rAbCd-0001234567-Xyz`` form of Exim 4.97+), with a two-byte
+flag saying what happened:
+
+* ``<=``  arrival: the envelope sender (``<>`` for bounces), ``id=`` Message-ID,
+  and for a bounce Exim made itself ``R=<original id>`` -> a ``DsnLink``
+* ``=>``  delivered (``->`` for further addresses in the same transaction,
+  ``>>`` for a cutthrough delivery)       -> an accepted attempt
+* ``==``  deferred                        -> a deferred attempt
+* ``**``  failed                          -> a rejected attempt, or an expired
+  one when Exim gave up because the retry time ran out
+* ``Completed``                           -> the message id is closed
+
+The fields after the address are ``KEY=value`` pairs (``R=`` router, ``T=``
+transport, ``H=host [ip]:port``, ``C="250 ..."`` confirmation with
+``log_selector = +smtp_confirmation``, ``F=<sender>`` with
+``+sender_on_delivery``); values with blanks are double-quoted with backslash
+escapes. Failures end in ``: <message>``; the remote server's words sit
+behind ``SMTP error from remote mail server after <command>: ``, where older
+Exims also put ``host NAME [IP]: `` instead of an ``H=`` field.
+
+The stamp is Exim's own ``2026-11-27 10:15:02`` (with ``.123`` under
+``+millisec`` and `` +0100`` under ``log_timezone``) read in the configured
+zone; a ``[pid]`` may follow. Exim logging through syslog gets the syslog
+header first (and usually its own stamp after it, which wins: it has a year).
+
+Internal hand-offs -- local mailboxes (``T=local_delivery``,
+``R=localuser``), pipes (``|/usr/bin/...``), files, ``:blackhole:``, LMTP into
+Dovecot, and any ``=>`` without a remote host -- are ``first_hop=False``;
+remote hosts go through the configured internal-relay patterns like
+Postfix's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import datetime
+
+from ingest.records import Attempt, AttemptVerdict
+from ingest.sendlog.base import (
+    CountingParser,
+    DsnLink,
+    ParseOptions,
+    as_text,
+    looks_like_ip,
+    next_hop_queue_id,
+    normalize_stage,
+    split_reply,
+)
+from ingest.sendlog.relays import RelayClassifier
+from ingest.sendlog.syslogtime import StampReader, header_time, match_syslog_header
+
+__all__ = ["EximParser", "looks_like_exim"]
+
+# "2026-11-27 10:15:02", "+millisec" ".123", "log_timezone" " +0100", then
+# an optional "[pid] " from "+pid".
+_STAMP = re.compile(
+    r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})?(?: [+-]\d{4})?) (?:\[\d+\] )?"
+)
+_MSGID = re.compile(r"[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}")
+_LINE = re.compile(
+    r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})?(?: [+-]\d{4})?) (?:\[\d+\] )?"
+    r"(?:(?P<id>[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}) (?P<flag>\S\S))?"
+)
+
+# The address part of a delivery line: the address itself, optional
+# "(parent)" groups from +all_parents, the original "<address>" when it
+# differs, and possibly a colon that ends the fields at once
+# ("** x@y: Unrouteable address").
+_ADDRESS = re.compile(
+    r"(?P<addr>:blackhole:|\|[^<]*?(?= <)|[^\s<]+?)(?P<c1>:)?"
+    r"(?: \([^)]*\))*"
+    r"(?: <(?P<orig>[^>]*)>(?P<c2>:)?)?"
+    r"(?= |$)"
+)
+# One " KEY=value" field: quoted with backslash escapes, a bare token that
+# may be followed by " [ip]:port" (H=), or a bracketed literal. A colon is
+# part of the value unless it ends the fields (": message").
+_FIELD = re.compile(
+    r" (?P<k>[A-Za-z][A-Za-z0-9]{0,3})="
+    r'(?:"(?P<q>(?:[^"\\]|\\.)*)"'
+    r"|(?P<v>(?:[^\s\[:]|:(?! |$))*(?: ?\[[^\]]*\](?::\d{1,5})?)?))"
+)
+_ARRIVAL_ID = re.compile(r"(?:^| )id=(\S+)")
+_ARRIVAL_R = re.compile(r"(?:^| )R=([0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4})(?= |$)")
+_FAST = re.compile(
+    r"(?P<addr>[^\s<:|/\"][^\s<:]*@[^\s<:]+)(?: <(?P<orig>[^>]*)>)?"
+    r"(?: F=<(?P<F>[^>]*)>)?(?: P=<[^>]*>)?"
+    r" R=(?P<R>[^\s:]+) T=(?P<T>[^\s:]+)(?: defer \((?P<errno>-?\d+)\))?"
+    r"(?: H=(?:(?P<host>[^\s\[]+) )?\[(?P<ip>[^\]]+)\](?::(?P<port>\d{1,5}))?(?=[ :]|$))?"
+)
+_CONF = re.compile(r' C="((?:[^"\\]|\\.)*)"')
+_DEFER = re.compile(r" (?:routing )?defer \((?P<errno>-?\d+)\)")
+_HOST = re.compile(r"(?:(?P<host>[^\s\[]+) ?)?\[(?P<ip>[^\]]*)\](?::(?P<port>\d{1,5}))?")
+_SMTP_ERROR = re.compile(
+    r"SMTP error from remote (?:mail server|mailer|host) after (?P<cmd>.*?): "
+    r"(?:host (?P<host>[^\s\[]+) \[(?P<ip>[^\]]+)\](?::\d{1,5})?: )?"
+    r"(?P<reply>.*)$",
+    re.S,
+)
+# Exim's messages for "we gave up because it kept failing", not "refused".
+_GAVE_UP = ("retry timeout exceeded", "have been failing for a long time")
+
+# Transport / router names that deliver inside the host (the conventional
+# names of Exim's default configuration and the common distributions').
+_INTERNAL_NAME = re.compile(
+    r"(?:^|_)(?:local|localuser|pipe|file|reply|autoreply|appendfile|maildir|mailbox|"
+    r"virtual|dovecot|lmtp|procmail|blackhole|mailman|userforward|devnull)(?:_|$|user)",
+    re.I,
+)
+
+_NAME_MEMO: dict[str, bool] = {}
+
+
+def _internal_name(name: str) -> bool:
+    """Whether a transport or router name means local delivery (memoised:
+    a log has a handful of names)."""
+    known = _NAME_MEMO.get(name)
+    if known is None:
+        known = _INTERNAL_NAME.search(name) is not None
+        if len(_NAME_MEMO) < 1024:
+            _NAME_MEMO[name] = known
+    return known
+
+
+_FLAGS: dict[str, AttemptVerdict] = {
+    "=>": "accepted",
+    "->": "accepted",
+    ">>": "accepted",
+    "==": "deferred",
+    "**": "rejected",
+}
+
+_UNESCAPE = re.compile(r"\\(.)")
+
+
+class _MessageState:
+    """What we know about one message id still in the queue."""
+
+    __slots__ = ("message_id", "pending", "sender")
+
+    def __init__(self) -> None:
+        self.message_id: str | None = None
+        self.sender: str | None = None
+        # recipient -> its latest deferred attempt, so that a later
+        # "retry timeout exceeded" failure can name the last remote reply.
+        self.pending: dict[str, Attempt] | None = None
+
+
+def looks_like_exim(first_lines: list[str]) -> bool:
+    """True when at least one line carries an Exim message id with an event
+    flag (or an unmistakable Exim daemon line) and a fifth of the non-blank
+    lines have Exim's stamp or come from an ``exim`` syslog program."""
+    seen = hits = strong = 0
+    for line in first_lines:
+        if not isinstance(line, str) or not line.strip():
+            continue
+        seen += 1
+        rest = _strip_prefix(line)
+        if rest is None:
+            continue
+        hits += 1
+        if len(rest) > 20 and _MSGID.match(rest) is not None:
+            after = rest[_MSGID.match(rest).end() :]  # type: ignore[union-attr]
+            if after[:4] in (" <= ", " => ", " -> ", " == ", " ** ", " >> ") or after.startswith(" Completed"):
+                strong += 1
+        elif rest.startswith(("SMTP connection from", "Start queue run", "exim ", "End queue run")):
+            strong += 1
+    return strong > 0 and hits * 5 >= seen
+
+
+def _strip_prefix(line: str) -> str | None:
+    """The part after the stamp (Exim's own, or a syslog header from an
+    ``exim`` program), or None when the line has neither."""
+    m = _STAMP.match(line)
+    if m is not None:
+        return line[m.end() :]
+    h = match_syslog_header(line)
+    if h is None or not h.group("prog").lower().startswith("exim"):
+        return None
+    rest = line[h.end() :]
+    m = _STAMP.match(rest)
+    return rest[m.end() :] if m is not None else rest
+
+
+def _unquote(value: str) -> str:
+    return _UNESCAPE.sub(r"\1", value) if "\\" in value else value
+
+
+class EximParser(CountingParser):
+    """Stateful parser for one Exim main log. See the module docstring.
+
+    ``dsn_links`` maps the id of each bounce Exim generated to the message it
+    reports on (``<= <> R=<id>``); capped like the message state.
+    """
+
+    format_name = "exim"
+
+    def __init__(self, options: ParseOptions) -> None:
+        super().__init__()
+        self.options = options
+        self._stamps = StampReader(options.reference_time, options.timezone)
+        self._relays = RelayClassifier(options.internal_relays)
+        self._cap = options.max_tracked_queue_ids
+        self._messages: dict[str, _MessageState] = {}
+        self.dsn_links: dict[str, DsnLink] = {}
+
+    @property
+    def tracked_queue_ids(self) -> int:
+        """How many message ids currently have state (for tests and metrics)."""
+        return len(self._messages)
+
+    # -- entry point ---------------------------------------------------------
+
+    def feed(self, line: str) -> list[Attempt]:
+        """One raw line -> the attempts it completes. Never raises."""
+        self.lines += 1
+        try:
+            return self._feed(line)
+        except Exception:  # a log line must never stop ingestion
+            self._skip(line)
+            return []
+
+    def _feed(self, line: str) -> list[Attempt]:
+        text = as_text(line)
+        if text is None:
+            self._skip(line)
+            return []
+        raw = text.rstrip("\r\n")
+        m = _LINE.match(raw)
+        if m is not None:
+            # the common case in one match: Exim's stamp, the id, the flag
+            ts = m.group("ts")
+            mid = m.group("id")
+            if mid is None:
+                return []  # daemon chatter: connections, queue runs...
+            flag = m.group("flag")
+            body = raw[m.end() + 1 :]
+            rest = raw[m.start("id") :]
+        else:
+            h = match_syslog_header(raw)
+            if h is None:
+                if raw.strip():
+                    self._skip(raw)
+                return []
+            if not h.group("prog").lower().startswith("exim"):
+                return []  # another daemon in a shared mail.log
+            rest = raw[h.end() :]
+            sm = _STAMP.match(rest)
+            if sm is not None:
+                ts = sm.group("ts")
+                rest = rest[sm.end() :]
+            else:
+                ts = h.group("ts")
+            idm = _MSGID.match(rest)
+            if idm is None or rest[idm.end() : idm.end() + 1] != " ":
+                return []
+            mid = idm.group()
+            flag = rest[idm.end() + 1 : idm.end() + 3]
+            body = rest[idm.end() + 4 :]
+        end = len(mid)
+        if rest[end + 3 : end + 4] != " ":
+            body = None
+
+        verdict = _FLAGS.get(flag)
+        if verdict is not None and body is not None:
+            return self._delivery(ts, mid, verdict, body, raw)
+        if flag == "<=" and body is not None:
+            self._arrival(ts, mid, body)
+            return []
+        tail = rest[end + 1 :]
+        if tail.startswith("Completed") or tail.startswith("removed by"):
+            self._messages.pop(mid, None)
+        return []
+
+    # -- line kinds ----------------------------------------------------------
+
+    def _arrival(self, ts: str, mid: str, body: str) -> None:
+        sender, _, fields_part = body.partition(" ")
+        if sender.startswith("<") and sender.endswith(">"):
+            sender = sender[1:-1]
+        self._messages.pop(mid, None)  # an id is never reused; start afresh
+        state = self._open(mid)
+        state.sender = sender
+        # Targeted searches rather than a field walk: arrival H= carries a
+        # "(helo)" part and the id= comes before the free-text T= subject.
+        im = _ARRIVAL_ID.search(fields_part)
+        msgid = im.group(1) if im is not None else None
+        if msgid:
+            if msgid.startswith("<") and msgid.endswith(">"):
+                msgid = msgid[1:-1]
+            state.message_id = msgid or None
+        rm = _ARRIVAL_R.search(fields_part) if sender == "" else None
+        original = rm.group(1) if rm is not None else None
+        if original:
+            orig_state = self._messages.get(original)
+            self.dsn_links.pop(mid, None)
+            self.dsn_links[mid] = DsnLink(
+                notification_queue_id=mid,
+                original_queue_id=original,
+                kind="notification",  # Exim does not say bounce or delay warning
+                addressee="sender",
+                original_message_id=orig_state.message_id if orig_state is not None else None,
+                at=self._at(ts),
+            )
+            if len(self.dsn_links) > self._cap:
+                del self.dsn_links[next(iter(self.dsn_links))]
+
+    def _delivery(self, ts: str, mid: str, verdict: AttemptVerdict, body: str, raw: str) -> list[Attempt]:
+        at = self._at(ts)
+        if at is None:
+            if _ADDRESS.match(body) is not None:
+                self._skip(raw)
+            return []
+        host = ip = conf = errno = None
+        port: int | None = None
+        message = ""
+        fast = _FAST.match(body)
+        if fast is not None:
+            # The common shape "addr [<orig>] [F=<s>] R=r T=t [defer (n)]
+            # [H=host [ip]:port] ..." in one match.
+            addr = fast.group("addr")
+            orig = fast.group("orig")
+            sender = fast.group("F")
+            router = fast.group("R")
+            transport = fast.group("T")
+            errno = fast.group("errno")
+            ip = fast.group("ip")
+            if ip is not None:
+                host = fast.group("host")
+                p = fast.group("port")
+                port = int(p) if p else None
+            rest = body[fast.end() :]
+            if verdict == "accepted":
+                c = _CONF.search(rest)
+                conf = _unquote(c.group(1)) if c is not None else None
+            elif rest.startswith(": "):
+                message = rest[2:]
+            else:
+                more, pos = _fields(rest)
+                errno = errno or more.get("defer")
+                rest = rest[pos:]
+                message = rest[2:] if rest.startswith(": ") else rest.strip()
+        else:
+            a = _ADDRESS.match(body)
+            if a is None:
+                return []
+            addr = a.group("addr")
+            orig = a.group("orig")
+            pos = a.end()
+            fields: dict[str, str]
+            if a.group("c1") or a.group("c2"):
+                fields = {}
+                message = body[pos:].lstrip()
+            else:
+                fields, pos = _fields(body, pos, lenient=verdict == "accepted")
+                rest = body[pos:]
+                message = rest[2:] if rest.startswith(": ") else rest.strip()
+            transport = fields.get("T")
+            router = fields.get("R")
+            sender = fields.get("F")
+            conf = fields.get("C")
+            errno = fields.get("defer")
+            hv = fields.get("H")
+            if hv:
+                hm = _HOST.match(hv)
+                if hm is not None:
+                    host = hm.group("host") or None
+                    ip = hm.group("ip") or None
+                    if hm.group("port"):
+                        port = int(hm.group("port"))
+                else:
+                    host = hv
+
+        # What kind of delivery: a pipe, a file, the bit bucket, a local
+        # transport, or SMTP to a remote host.
+        kind: str | None = None
+        if addr.startswith("|"):
+            kind = "pipe"
+        elif addr.startswith("/"):
+            kind = "local"
+        elif addr == ":blackhole:":
+            kind = "discard"
+        elif (transport and _internal_name(transport)) or (router and _internal_name(router)):
+            kind = "local"
+        if kind is None and host is None and ip is None and verdict == "accepted":
+            kind = "local"  # delivered without a remote host: appendfile, lmtp socket...
+
+        if "@" in addr and kind is None:
+            recipient = addr
+        else:
+            recipient = orig or addr
+            orig = None if orig is None or orig == recipient else orig
+        recipient = recipient.lower()
+        if orig is not None:
+            orig = orig.lower()
+            if orig == recipient:
+                orig = None
+
+        replycode = status = stage = None
+        text = ""
+        if verdict == "accepted":
+            if conf:
+                replycode, status, text = split_reply(conf)
+        elif message:
+            e = _SMTP_ERROR.search(message)
+            if e is not None:
+                stage = normalize_stage(e.group("cmd"))
+                if host is None and ip is None and e.group("ip"):
+                    host, ip = e.group("host"), e.group("ip")
+                replycode, status, text = split_reply(e.group("reply"))
+            else:
+                text = message
+            if verdict == "rejected" and any(p in message for p in _GAVE_UP):
+                verdict = "expired"
+
+        relay_ip = ip if looks_like_ip(ip) else None
+        if sender is not None and sender.startswith("<") and sender.endswith(">"):
+            sender = sender[1:-1]
+        state = self._touch(mid)
+        attempt = Attempt(
+            at=at,
+            recipient=recipient,
+            verdict=verdict,
+            queue_id=mid,
+            message_id=state.message_id if state is not None else None,
+            sender=sender if sender is not None else (state.sender if state is not None else None),
+            orig_recipient=orig,
+            relay_host=host,
+            relay_ip=relay_ip,
+            relay_port=port,
+            replycode=replycode,
+            status=status,
+            text=text,
+            smtp_stage=stage,
+            next_hop_queue_id=next_hop_queue_id(text) if verdict == "accepted" else None,
+            delivery_agent=transport or kind,
+            first_hop=self._relays.is_first_hop(kind or "smtp", host, ip, port),
+            raw=raw,
+        )
+
+        if verdict == "deferred":
+            if state is None:
+                state = self._open(mid)
+            if state.pending is None:
+                state.pending = {}
+            # "retry time not reached" (-53) tried nothing: keep the last
+            # real reply for the expiry that may follow.
+            if errno != "-53" or recipient not in state.pending:
+                state.pending[recipient] = attempt
+        elif state is not None and state.pending:
+            last = state.pending.pop(recipient, None)
+            if verdict == "expired" and last is not None and attempt.replycode is None:
+                # Exim names no host on a retry-timeout failure: keep the
+                # last remote reply, which is what the sender needs to see.
+                attempt = dataclasses.replace(
+                    last, at=at, verdict="expired", raw=raw,
+                    message_id=attempt.message_id, sender=attempt.sender,
+                )
+        return [attempt]
+
+    # -- helpers -------------------------------------------------------------
+
+    def _open(self, mid: str) -> _MessageState:
+        state = _MessageState()
+        self._messages[mid] = state
+        messages = self._messages
+        while len(messages) > self._cap:
+            del messages[next(iter(messages))]
+        return state
+
+    def _touch(self, mid: str) -> _MessageState | None:
+        """The state of ``mid`` moved to the young end of the eviction order."""
+        state = self._messages.pop(mid, None)
+        if state is not None:
+            self._messages[mid] = state
+        return state
+
+    def _at(self, ts: str) -> datetime | None:
+        if len(ts) > 19 and ts[-6] == " ":
+            ts = ts[:-6] + ts[-5:]  # "... 10:14:06.123 +0100": fromisoformat wants no blank
+        return header_time(self._stamps, ts)
+
+
+def _fields(body: str, pos: int = 0, *, lenient: bool = False) -> tuple[dict[str, str], int]:
+    """Read consecutive `` KEY=value`` fields (and ``defer (N)``) from ``pos``;
+    returns them and where they stopped. ``lenient`` steps over tokens it
+    does not know (delivery lines have no free-text message to run into)."""
+    fields: dict[str, str] = {}
+    match = _FIELD.match
+    n = len(body)
+    while pos < n:
+        f = match(body, pos)
+        if f is not None:
+            q = f.group("q")
+            fields[f.group("k")] = _unquote(q) if q is not None else f.group("v")
+            pos = f.end()
+            continue
+        d = _DEFER.match(body, pos)
+        if d is not None:
+            fields["defer"] = d.group("errno")
+            pos = d.end()
+            continue
+        if body.startswith(" K", pos) and body[pos + 2 : pos + 3] in (" ", ""):
+            pos += 2  # CHUNKING flag
+            continue
+        if lenient:
+            nxt = body.find(" ", pos + 1)
+            if nxt == -1:
+                break
+            pos = nxt
+            continue
+        break
+    return fields, pos

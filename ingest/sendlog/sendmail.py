@@ -1,0 +1,412 @@
+"""Sendmail send-log parser: syslog lines from ``sm-mta``/``sendmail`` in,
+``Attempt`` records out.
+
+Sendmail logs a message's story under its queue id (``xAR9F2mK012345`` in
+8.12+, ``KAA12345`` in older releases):
+
+* ``QID: from=<s>, size=.., nrcpts=N, msgid=<m>, ..`` -> sender and Message-ID
+* ``QID: to=<a>,<b>, [ctladdr=..,] delay=.., mailer=esmtp, pri=.., relay=host. [ip],
+  dsn=X.Y.Z, stat=...``                             -> one attempt per recipient
+* ``QID: NEWQID: DSN: <reason>`` (also ``return to sender``, ``sender
+  notify``, ``postmaster notify``)                  -> a ``DsnLink``; when the
+  reason is ``Cannot send message for ...`` the recipients still deferred
+  expire
+
+``stat=`` decides the verdict: ``Sent (...)`` accepted, ``Deferred: ...``
+deferred, ``queued`` is no attempt at all (the message merely went to the
+queue); anything else is a failure whose ``dsn=`` class says permanent (5) or
+not (4). Sendmail keeps the remote reply code only in ``Deferred: 451 4.2.0
+...`` texts (and in ``reply=`` where a build logs it); for ``stat=User
+unknown`` the code stays unknown and the status comes from ``dsn=``.
+
+Sendmail logs no "removed" line, so per-queue-id state only ends by
+eviction (oldest first, capped like Postfix's).
+
+First hop: ``mailer=local``/``prog``/``*file*``/``lmtp``... never leave the
+host, and neither does the submission program's hand-off to the local MTA
+(``mailer=relay, relay=[127.0.0.1]``: the MSP queue relaying to sm-mta, whose
+own line for the same message is the real first hop). Other relays go
+through the configured internal-relay patterns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import datetime
+
+from ingest.records import Attempt, AttemptVerdict
+from ingest.sendlog.base import (
+    CountingParser,
+    DsnLink,
+    ParseOptions,
+    as_text,
+    looks_like_ip,
+    next_hop_queue_id,
+    split_reply,
+    strip_angles,
+)
+from ingest.sendlog.relays import RelayClassifier
+from ingest.sendlog.syslogtime import StampReader, header_time, match_syslog_header
+
+__all__ = ["SendmailParser", "looks_like_sendmail"]
+
+_RELAY_MEMO_LIMIT = 4096
+# Classic syslog header of a Sendmail program, the fast path of _feed.
+_CLASSIC_QID = re.compile(
+    r"(?P<ts>(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,9})?)"
+    r" (?P<host>[^\s\[\]]+) (?P<prog>sm-[^\s\[\]:/]+|sendmail)(?:\[\d+\])?: "
+)
+_QID_CHARS = re.compile(r"[0-9A-Za-z]{6,20}")
+_FAST = re.compile(
+    r"to=(?P<to>[^ ]*?), (?:ctladdr=(?P<ctladdr>[^,]*), )?delay=[^,]*, (?:xdelay=[^,]*, )?"
+    r"mailer=(?P<mailer>[^,]*), pri=\d+, (?:relay=(?P<relay>[^,]*), )?(?:dsn=(?P<dsn>[^,]*))?$"
+)
+_CTLADDR = re.compile(r"<?([^>\s]+)>?")
+_FROM = re.compile(r"from=(?:<(?P<a>[^>]*)>|(?P<b>[^,\s]*))")
+_MSGID = re.compile(r", msgid=<?(?P<m>[^>,\s]*)>?")
+_RELAY = re.compile(
+    r"(?P<host>\[[^\]]*\]|[^\s\[]+)?(?: ?\[(?P<ip>[^\]]*)\])?"
+)
+_NOTIFY = re.compile(
+    r"(?P<new>[0-9A-Za-z]{6,20}): (?P<what>DSN|return to sender|sender notify|postmaster notify): (?P<reason>.*)$",
+    re.S,
+)
+
+# mailer= values that deliver inside the host, with the agent class that
+# relays.py knows.
+_INTERNAL_MAILERS: dict[str, str] = {
+    "local": "local",
+    "prog": "pipe",
+    "*file*": "local",
+    "*include*": "local",
+    "lmtp": "local",
+    "cyrus": "local",
+    "cyrusv2": "local",
+    "procmail": "pipe",
+    "mailman": "pipe",
+    "dovecot": "local",
+    "discard": "discard",
+    "error": "error",
+}
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "IPv6:::1", "localhost", "localhost.localdomain"})
+
+
+class _QueueState:
+    __slots__ = ("message_id", "pending", "sender")
+
+    def __init__(self) -> None:
+        self.message_id: str | None = None
+        self.sender: str | None = None
+        self.pending: dict[str, Attempt] | None = None
+
+
+_PROG_MEMO: dict[str, bool] = {}
+
+
+def _is_sendmail_prog(prog: str) -> bool:
+    """``sm-mta``, ``sendmail``, ``sm-msp-queue``... but not Postfix's
+    ``postfix/sendmail`` (memoised: a log has a handful of programs)."""
+    known = _PROG_MEMO.get(prog)
+    if known is None:
+        low = prog.lower()
+        known = "/" not in low and (low.startswith("sm-") or "sendmail" in low)
+        if len(_PROG_MEMO) < 1024:
+            _PROG_MEMO[prog] = known
+    return known
+
+
+def looks_like_sendmail(first_lines: list[str]) -> bool:
+    """True when at least one line is a Sendmail ``QID: from=``/``to=`` line
+    and a fifth of the non-blank lines come from a Sendmail program."""
+    seen = hits = strong = 0
+    for line in first_lines:
+        if not isinstance(line, str) or not line.strip():
+            continue
+        seen += 1
+        h = match_syslog_header(line)
+        if h is None or not _is_sendmail_prog(h.group("prog")):
+            continue
+        hits += 1
+        msg = line[h.end() :]
+        colon = msg.find(": ")
+        if 6 <= colon <= 20 and msg[colon + 2 : colon + 5] in ("fro", "to="):
+            strong += 1
+    return strong > 0 and hits * 5 >= seen
+
+
+class SendmailParser(CountingParser):
+    """Stateful parser for one Sendmail log stream. See the module docstring.
+
+    ``dsn_links`` maps the queue id of each notification Sendmail generated
+    to a :class:`DsnLink` (capped like the queue state).
+    """
+
+    format_name = "sendmail"
+
+    def __init__(self, options: ParseOptions) -> None:
+        super().__init__()
+        self.options = options
+        self._stamps = StampReader(options.reference_time, options.timezone)
+        self._relays = RelayClassifier(options.internal_relays)
+        self._cap = options.max_tracked_queue_ids
+        self._queues: dict[str, _QueueState] = {}
+        self.dsn_links: dict[str, DsnLink] = {}
+        self._relay_memo: dict[str, tuple[str | None, str | None]] = {}
+
+    @property
+    def tracked_queue_ids(self) -> int:
+        return len(self._queues)
+
+    def feed(self, line: str) -> list[Attempt]:
+        """One raw line -> the attempts it completes. Never raises."""
+        self.lines += 1
+        try:
+            return self._feed(line)
+        except Exception:  # a log line must never stop ingestion
+            self._skip(line)
+            return []
+
+    def _feed(self, line: str) -> list[Attempt]:
+        text = as_text(line)
+        if text is None:
+            self._skip(line)
+            return []
+        raw = text.rstrip("\r\n")
+        h = _CLASSIC_QID.match(raw)  # the common shape in one match
+        if h is None:
+            h = match_syslog_header(raw)
+            if h is None:
+                if raw.strip():
+                    self._skip(raw)
+                return []
+        if not _is_sendmail_prog(h.group("prog")):
+            return []
+        msg = raw[h.end() :]
+        colon = msg.find(": ")
+        if colon < 6 or colon > 20:
+            return []  # STARTTLS=, ruleset=, daemon chatter
+        qid = msg[:colon]
+        if _QID_CHARS.fullmatch(qid) is None:
+            return []
+        body = msg[colon + 2 :]
+        if body.startswith("to="):
+            return self._delivery(h.group("ts"), qid, body, raw)
+        if body.startswith("from="):
+            self._from(qid, body)
+            return []
+        n = _NOTIFY.match(body)
+        if n is not None:
+            return self._notify(h.group("ts"), qid, n, raw)
+        return []
+
+    # -- line kinds ----------------------------------------------------------
+
+    def _from(self, qid: str, body: str) -> None:
+        f = _FROM.match(body)
+        if f is None:
+            return
+        sender = f.group("a")
+        if sender is None:
+            sender = f.group("b") or ""
+        self._queues.pop(qid, None)  # the from= line starts a queue entry
+        state = self._open(qid)
+        state.sender = sender
+        m = _MSGID.search(body, f.end())
+        if m is not None:
+            state.message_id = m.group("m") or None
+
+    def _delivery(self, ts: str, qid: str, body: str, raw: str) -> list[Attempt]:
+        cut = body.find(", stat=")
+        if cut == -1:
+            return []
+        stat = body[cut + 7 :]
+        fast = _FAST.match(body, 0, cut)
+        kv: dict[str, str]
+        if fast is not None:
+            # Sendmail's fixed field order, in one match
+            recipients = _recipients(fast.group("to"))
+            kv = {k: v for k, v in fast.groupdict().items() if v is not None}
+        else:
+            parts = body[:cut].split(", ")
+            recipients = _recipients(parts[0][3:])
+            kv = {}
+            for part in parts[1:]:
+                k, eq, v = part.partition("=")
+                if eq:
+                    kv[k] = v
+        if not recipients:
+            return []
+        if recipients[0][:1] in ("|", "/"):
+            # a pipe or file: the controlling address is what was mailed
+            owner = _CTLADDR.match(kv.get("ctladdr", ""))
+            if owner is not None and "@" in owner.group(1):
+                recipients = [owner.group(1).lower()]
+
+        reply = kv.get("reply")
+        status = kv.get("dsn") or None
+        if stat.startswith("Sent"):
+            verdict: AttemptVerdict = "accepted"
+            detail = stat[4:].strip()
+            if detail.startswith("(") and detail.endswith(")"):
+                detail = detail[1:-1]
+            text = detail
+        elif stat.startswith("Deferred"):
+            verdict = "deferred"
+            text = stat[8:].lstrip(":").strip()
+        elif stat.lower().startswith("queued"):
+            return []  # into the queue, not an attempt
+        else:
+            lead = status[:1] if status else ""
+            verdict = "deferred" if lead == "4" else ("accepted" if lead == "2" else "rejected")
+            text = stat.strip()
+        replycode, xstatus, text = split_reply(reply if reply else text)
+        if status is None:
+            status = xstatus
+
+        at = header_time(self._stamps, ts)
+        if at is None:
+            self._skip(raw)
+            return []
+
+        mailer = kv.get("mailer")
+        relay = kv.get("relay")
+        if relay:
+            parsed = self._relay_memo.get(relay)
+            if parsed is None:
+                parsed = _parse_relay(relay)
+                if len(self._relay_memo) >= _RELAY_MEMO_LIMIT:
+                    self._relay_memo.clear()
+                self._relay_memo[relay] = parsed
+            host, ip = parsed
+        else:
+            host = ip = None
+        kind = _INTERNAL_MAILERS.get(mailer.lower()) if mailer else None
+        if kind is None and mailer == "relay" and (host in _LOOPBACK or ip in _LOOPBACK or (ip or "").startswith("127.")):
+            kind = "local"  # the MSP's hand-off to the local MTA
+        first_hop = self._relays.is_first_hop(kind or "smtp", host, ip, None)
+        relay_ip = ip if looks_like_ip(ip) else None
+        next_hop = next_hop_queue_id(text) if verdict == "accepted" else None
+        orig = strip_angles(kv.get("orcpt"))
+        if orig is not None and ";" in orig:
+            orig = orig.split(";", 1)[1]
+
+        state = self._touch(qid)
+        out: list[Attempt] = []
+        for rcpt in recipients:
+            attempt = Attempt(
+                at=at,
+                recipient=rcpt,
+                verdict=verdict,
+                queue_id=qid,
+                message_id=state.message_id if state is not None else None,
+                sender=state.sender if state is not None else None,
+                orig_recipient=orig.lower() if orig and orig.lower() != rcpt else None,
+                relay_host=host,
+                relay_ip=relay_ip,
+                replycode=replycode,
+                status=status,
+                text=text,
+                next_hop_queue_id=next_hop,
+                delivery_agent=mailer,
+                first_hop=first_hop,
+                raw=raw,
+            )
+            out.append(attempt)
+            if verdict == "deferred":
+                if state is None:
+                    state = self._open(qid)
+                if state.pending is None:
+                    state.pending = {}
+                state.pending[rcpt] = attempt
+            elif state is not None and state.pending:
+                state.pending.pop(rcpt, None)
+        return out
+
+    def _notify(self, ts: str, qid: str, n: re.Match[str], raw: str) -> list[Attempt]:
+        reason = n.group("reason")
+        what = n.group("what")
+        new = n.group("new")
+        if reason.startswith("Warning"):
+            kind = "delay"
+        elif reason.startswith("Return receipt"):
+            kind = "success"
+        else:
+            kind = "non-delivery"
+        state = self._queues.get(qid)
+        at = header_time(self._stamps, ts)
+        self.dsn_links.pop(new, None)
+        self.dsn_links[new] = DsnLink(
+            notification_queue_id=new,
+            original_queue_id=qid,
+            kind=kind,
+            addressee="postmaster" if "postmaster" in what else "sender",
+            original_message_id=state.message_id if state is not None else None,
+            at=at,
+        )
+        if len(self.dsn_links) > self._cap:
+            del self.dsn_links[next(iter(self.dsn_links))]
+        if "Cannot send message" not in reason or state is None or not state.pending:
+            return []
+        if at is None:
+            self._skip(raw)
+            return []
+        pending = state.pending
+        state.pending = None
+        return [dataclasses.replace(last, at=at, verdict="expired", raw=raw) for last in pending.values()]
+
+    # -- helpers -------------------------------------------------------------
+
+    def _open(self, qid: str) -> _QueueState:
+        state = _QueueState()
+        queues = self._queues
+        queues[qid] = state
+        while len(queues) > self._cap:
+            del queues[next(iter(queues))]
+        return state
+
+    def _touch(self, qid: str) -> _QueueState | None:
+        state = self._queues.pop(qid, None)
+        if state is not None:
+            self._queues[qid] = state
+        return state
+
+    def _at(self, ts: str) -> datetime | None:
+        return header_time(self._stamps, ts)
+
+
+def _parse_relay(relay: str) -> tuple[str | None, str | None]:
+    """``mx.example.net. [192.0.2.1]`` -> ("mx.example.net", "192.0.2.1");
+    ``[192.0.2.1] [192.0.2.1]`` and ``[IPv6:2001:db8::1]`` forms too."""
+    r = _RELAY.match(relay)
+    if r is None:
+        return None, None
+    host = r.group("host")
+    ip = r.group("ip")
+    if host and host.startswith("["):
+        host = host[1:-1]
+    if ip and ip.startswith("IPv6:"):
+        ip = ip[5:]
+    if host and host.startswith("IPv6:"):
+        host = host[5:]
+    if host and host.endswith(".") and len(host) > 1:
+        host = host[:-1]
+    host = host or None
+    ip = ip or None
+    if ip is None and looks_like_ip(host):
+        ip = host
+    return host, ip
+
+
+def _recipients(value: str) -> list[str]:
+    """``<a@x>,<b@y>`` / ``a@x,b@y`` / ``"|/usr/bin/prog"`` -> lowercased list."""
+    out: list[str] = []
+    for item in value.split(","):
+        item = item.strip()
+        if item.startswith('"') and item.endswith('"') and len(item) > 1:
+            item = item[1:-1]
+        if item.startswith("<") and item.endswith(">"):
+            item = item[1:-1]
+        if item:
+            out.append(item.lower())
+    return out
