@@ -1,18 +1,29 @@
 """Score ``ingest.bounces.parse`` against the shared public corpora.
 
-Usage: ``PYTHONPATH=. python benchmarks/bounce_accuracy.py [--corpus DIR] [--show N]``
+Usage: ``PYTHONPATH=. python benchmarks/bounce_accuracy.py [--corpus DIR] [--show N] [--messages N]``
 
 Sisimai set (scoring from ../shared/corpus/README.md): per file, records are
 compared as multisets of (status, replycode, reason, hardbounce); a file is
 "fully right" when every expected record is matched and nothing extra is
 produced. flufl.bounce set: the expected addresses must be found, and no
 other address reported. Skips with a message when the corpus is absent.
+
+Speed: messages per second for our parser (warm, several rounds), for
+flufl.bounce alone on the same files, and for Debian's Perl Sisimai 4.25
+(``libsisimai-perl``) when it is installed, run as a separate process by
+``benchmarks/bounce_sisimai_baseline.pl``; it is a baseline, never part of
+the parser. Memory: peak RSS before and after parsing ``--messages``
+messages (the corpus looped over), to show that it stays flat.
 """
 
 from __future__ import annotations
 
 import argparse
+import email
 import json
+import resource
+import shutil
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -125,11 +136,86 @@ def score_flufl(corpus: Path, verbose: bool) -> None:
         print(f"  not all found: {', '.join(misses[:15])}{' ...' if len(misses) > 15 else ''}")
 
 
+def _rate(files: list[bytes], fn, rounds: int = 3) -> float:
+    for raw in files:  # warm-up: regex compilation, imports
+        fn(raw)
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for raw in files:
+            fn(raw)
+    return rounds * len(files) / (time.perf_counter() - start)
+
+
+def _flufl_only(raw: bytes) -> object:
+    from flufl.bounce import all_failures
+
+    try:
+        return all_failures(email.message_from_bytes(raw))
+    except Exception:
+        return None
+
+
+def _sisimai_rate(paths: list[Path], rounds: int = 3) -> float | None:
+    """Perl Sisimai 4.25's rate over the same files, or None when absent."""
+    perl = shutil.which("perl")
+    script = REPO / "benchmarks" / "bounce_sisimai_baseline.pl"
+    if not perl or subprocess.run([perl, "-MSisimai", "-e", "1"], capture_output=True).returncode != 0:
+        return None
+    subprocess.run([perl, str(script), "1", *map(str, paths)], capture_output=True)  # warm the page cache
+    done = subprocess.run([perl, str(script), str(rounds), *map(str, paths)], capture_output=True, text=True)
+    try:
+        count, seconds = done.stdout.split()
+        return int(count) / float(seconds)
+    except ValueError:
+        return None
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def score_speed(corpus: Path, messages: int) -> None:
+    paths = sorted((corpus / "sisimai" / "eml").glob("*.eml")) + sorted((corpus / "flufl-bounce" / "messages").glob("*"))
+    paths = [p for p in paths if p.is_file()]
+    if not paths:
+        return
+    files = [p.read_bytes() for p in paths]
+    ours = _rate(files, parse)
+    flufl = _rate(files, _flufl_only)
+    print(f"speed on {len(files)} files (warm, 3 rounds):")
+    print(f"  bounceledger parse: {ours:.0f} messages/s")
+    print(f"  flufl.bounce alone: {flufl:.0f} messages/s")
+    sisimai_paths = sorted((corpus / "sisimai" / "eml").glob("*.eml"))
+    sisimai = _sisimai_rate(sisimai_paths)
+    if sisimai is None:
+        print("  Sisimai 4.25 (perl): not installed (apt-get install libsisimai-perl)")
+    else:
+        ours_same = _rate([p.read_bytes() for p in sisimai_paths], parse)
+        print(f"  Sisimai 4.25 (perl) on the sisimai set: {sisimai:.0f} messages/s;"
+              f" bounceledger on the same files: {ours_same:.0f} messages/s ({ours_same / sisimai:.2f}x)")
+    if messages > 0:
+        before = _peak_rss_mb()
+        done = 0
+        checkpoints: list[str] = []
+        while done < messages:
+            for raw in files:
+                parse(raw)
+                done += 1
+                if done % (messages // 4 or 1) == 0:
+                    checkpoints.append(f"{done}: {_peak_rss_mb():.0f} MB")
+                if done >= messages:
+                    break
+        print(f"  peak RSS: {before:.0f} MB before, {_peak_rss_mb():.0f} MB after {done} messages"
+              f" ({'; '.join(checkpoints)})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared" / "corpus")
     parser.add_argument("--show", type=int, default=15, help="disagreement kinds to list")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every wrong file")
+    parser.add_argument("--messages", type=int, default=100_000,
+                        help="messages to parse for the memory check (0 to skip)")
     args = parser.parse_args()
     corpus: Path = args.corpus
     ran = False
@@ -145,6 +231,8 @@ def main() -> int:
         print(f"skipped flufl-bounce: {corpus / 'flufl-bounce'} not found")
     if not ran:
         print("no corpus found; nothing scored")
+    else:
+        score_speed(corpus, args.messages)
     return 0
 
 

@@ -243,8 +243,12 @@ def html_to_text(html: str) -> str:
     return text
 
 
+#: The local part may only start where a run of local-part characters
+#: starts (the look-behind) and is consumed possessively: without both, a
+#: long run of word characters with no "@" after it costs quadratic time.
 ADDRESS_RE = re.compile(
-    r"[\w.!#$%&'*+/=?^`{|}~\-\u0080-\uffff]+@[\w\-\u0080-\uffff]+(?:\.[\w\-\u0080-\uffff]+)+"
+    r"(?<![\w.!#$%&'*+/=?^`{|}~\-\u0080-\uffff])"
+    r"[\w.!#$%&'*+/=?^`{|}~\-\u0080-\uffff]++@[\w\-\u0080-\uffff]++(?:\.[\w\-\u0080-\uffff]++)+"
 )
 
 

@@ -22,6 +22,8 @@ from ingest.bounces.reasons import (
     REPLY_REASONS,
     STATUS_REASONS,
     TEXT_RULES,
+    HOST_RULES,
+    STRONG_TEXT_RULES,
 )
 
 _STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
@@ -29,8 +31,14 @@ _REPLY_RE = re.compile(r"(?:^|[\s:;(\[\"'#<>])([245][0-5]\d)(?=[\s\-.,;:)\]]|$)"
 #: "550 5.1.1", "550-5.7.1", "550 #5.1.0", "550-'5.2.2": the status a reply carries.
 _REPLY_STATUS_RE = re.compile(r"(?<!\d)[245]\d\d[ \-]['\"#]?([245]\.\d{1,3}\.\d{1,3})(?!\.?\d)")
 _COMMAND_RE = re.compile(
-    r"in reply to (?:end of )?(DATA|RCPT TO|MAIL FROM|RCPT|MAIL|HELO|EHLO|STARTTLS|AUTH|BDAT)\b", re.IGNORECASE
+    r"in reply to (?:end of )?(DATA|RCPT TO|MAIL FROM|RCPT|MAIL|HELO|EHLO|STARTTLS|AUTH|BDAT)\b"
+    r"|after (RCPT TO|MAIL FROM|end of data|DATA|HELO|EHLO|STARTTLS)\b"
+    r"|did not like our (RCPT TO|MAIL FROM|DATA)|\[(RCPT_TO|MAIL_FROM|DATA)\]|\bSMTP:(RCPT|MAIL|DATA)\b"
+    r"|SMTP command\s*:?\s*(DATA|RCPT|MAIL)\b|while (?:sending|talking) (RCPT|MAIL FROM|DATA)\b",
+    re.IGNORECASE,
 )
+_COMMAND_NAMES = {"END OF DATA": "DATA", "RCPT TO": "RCPT", "MAIL FROM": "MAIL", "RCPT_TO": "RCPT",
+                  "MAIL_FROM": "MAIL"}
 _TRANSCRIPT_RE = re.compile(r"^>>>\s*(DATA|RCPT|MAIL|HELO|EHLO|STARTTLS|QUIT)\b.*?\n<<<\s*[45]", re.IGNORECASE | re.M | re.S)
 
 
@@ -58,8 +66,12 @@ def find_command(text: str | None) -> str | None:
     """The SMTP command the remote server was answering ("RCPT", "DATA")."""
     if not text:
         return None
-    match = _COMMAND_RE.search(text) or _TRANSCRIPT_RE.search(text)
-    return match.group(1).split()[0].upper() if match else None
+    match = _COMMAND_RE.search(text)
+    if match:
+        word = next(g for g in match.groups() if g).upper()
+        return _COMMAND_NAMES.get(word, word.split()[0])
+    match = _TRANSCRIPT_RE.search(text)
+    return match.group(1).upper() if match else None
 
 
 def find_replycode(text: str | None, status: str | None = None) -> str | None:
@@ -136,6 +148,66 @@ def pseudo_status(reason: str, temporary: bool = False) -> str | None:
     return f"{4 if temporary else 5}.0.{detail}"
 
 
+#: "... unable to deliver in 840 minutes.<421 4.4.2 Connection timed out>":
+#: a relay quoting the last reply it got; that inner reply is the cause.
+_NESTED_REPLY_RE = re.compile(r"<\s*([245]\d\d)[ \-]([245]\.\d{1,3}\.\d{1,3})\b[^<>]*>")
+
+
+def _nested_reply(text: str | None) -> tuple[str, str] | None:
+    if not text:
+        return None
+    found = _NESTED_REPLY_RE.findall(text)
+    return found[-1] if found else None
+
+
+_TIMED_OUT_RE = re.compile(r"timed? ?out", re.IGNORECASE)
+
+
+def choose_status(status: str | None, diagnostic: str | None, *, field_is_final: bool = False) -> str | None:
+    """The enhanced status worth recording for one recipient.
+
+    The DSN ``Status:`` field is written by the reporting MTA; the status in
+    the remote server's own reply is closer to the cause. sendmail reports
+    every give-up as 4.4.7 and Amazon's relays wrap the last reply in their
+    own, so a specific status in the reply text beats the field.
+    """
+    status = normalise_status(status)
+    nested = _nested_reply(diagnostic)
+    text_status = nested[1] if nested else find_status(diagnostic)
+    if not text_status:
+        return status
+    if field_is_final and status and _detail(status) != "0.0":
+        return status
+    if status is None:
+        return text_status
+    if text_status == status or _detail(text_status) == "0.0":
+        return status
+    if status[0] == "2" or text_status[0] == "2":
+        return status
+    if _detail(status) in DECISIVE_STATUSES:
+        return status
+    if text_status[0] != status[0] and status[0] == "5" and _detail(status) not in ("0.0", "1.1", "4.7"):
+        return status
+    return text_status
+
+
+def _decide_userunknown(status_reason: str | None, command: str | None) -> str:
+    """"User unknown" words are only trusted at RCPT time (or with a 5.1.x).
+
+    A server that accepted the recipient and refused the message later, or
+    answered with a policy status, is filtering, whatever its wording.
+    """
+    if status_reason == "userunknown" or command == "RCPT":
+        return "userunknown"
+    if command == "MAIL":
+        return "rejected"
+    if command == "DATA":
+        return "filtered"
+    if status_reason in ("hostunknown", "nostatus", None):
+        return "userunknown"  # no status, or a generic x.0.0
+    return "filtered"
+
+
 def classify(
     status: str | None,
     replycode: str | None,
@@ -145,69 +217,107 @@ def classify(
     action: str | None = None,
     extra_text: str | None = None,
     command: str | None = None,
+    reason: str | None = None,
+    status_is_final: bool = False,
 ) -> Classification:
     """Decide reason, hard/soft and category for one recipient.
 
-    ``action`` is the DSN Action (``failed``, ``delayed``, ...): a failure
-    reported with a 4.x.x status means the sending MTA gave up retrying, so
-    it is an expiry whatever the last temporary error said. ``extra_text``
-    is looked at when the diagnostic itself says nothing useful (the
-    human-readable part of a bounce).
+    ``reason`` is what the format itself said (a detector that knows its
+    provider); it wins. Otherwise: a decisive status (5.1.6, 5.7.26 ...);
+    then the first matching phrase of the text table, with "user unknown"
+    kept only where the SMTP stage allows it; then the status; then the
+    bare reply code. ``action`` is the DSN Action: a delayed recipient with
+    nothing specific said is an expiry. ``extra_text`` is read only when
+    the diagnostic is empty (the human-readable part of a bounce).
     """
-    del remote_host  # reserved for per-provider rules
     command = (command or "").upper() or None
     action = (action or "").lower() or None
-    status = normalise_status(status)
-    text_status = find_status(diagnostic)
-    if text_status:
-        if status is None:
-            status = text_status
-        elif _detail(status) == "0.0" and _detail(text_status) != "0.0" and text_status[0] == status[0]:
-            status = text_status
+    status = choose_status(status, diagnostic, field_is_final=status_is_final)
+    nested = _nested_reply(diagnostic)
+    if nested:
+        replycode = nested[0]
     if not replycode:
         replycode = find_replycode(diagnostic, status)
     if not status and not replycode and extra_text:
         status = find_status(extra_text)
+    if not command:
+        command = find_command(diagnostic)
 
     temporary = bool(status and status.startswith("4")) or action == "delayed"
-    reason: str | None = None
-    if action in ("delivered", "relayed", "expanded"):
-        reason = "delivered"
-    elif status and _detail(status) in DECISIVE_STATUSES:
-        reason = reason_from_status(status)
-    if reason is None:
-        reason = reason_from_text(diagnostic)
-        if reason is None and not diagnostic and extra_text:
-            reason = reason_from_text(extra_text)
-        if reason == "userunknown" and command == "DATA" and reason_from_status(status) != "userunknown":
-            # the server accepted the recipient at RCPT and refused the
-            # message later: a filter speaking, not a missing mailbox
-            reason = "filtered"
-        if reason == "hostunknown" and temporary:
-            reason = "networkerror"  # a DNS failure that may pass
-    if reason is None and not is_generic(status):
-        reason = reason_from_status(status)
-    if temporary and action in ("failed", "delayed") and (reason is None or reason in WEAK_REASONS):
+    status_reason = reason_from_status(status)
+    text = join_reply_lines(diagnostic if diagnostic else extra_text)
+    chosen: str | None = reason
+    if chosen is None and (action in ("delivered", "relayed", "expanded") or (status or "").startswith("2.")):
+        chosen = "delivered"
+    if chosen is None and remote_host:
+        chosen = reason_from_host(remote_host, text)
+    if chosen is None and text:
+        chosen = next((r for pattern, r in STRONG_TEXT_RULES if pattern.search(text)), None)
+    if chosen is None and status and _detail(status) in DECISIVE_STATUSES:
+        chosen = status_reason
+    if chosen is None:
+        chosen = reason_from_text(text)
+        if chosen == "userunknown":
+            chosen = _decide_userunknown(status_reason if status else "nostatus", command)
+        elif chosen == "hostunknown" and command == "MAIL":
+            chosen = "rejected"  # the sender's domain, not the recipient's
+        elif chosen == "hostunknown" and temporary:
+            chosen = "networkerror"  # a DNS failure that may pass
+    if chosen is None and not is_generic(status):
+        chosen = status_reason
+    if chosen == "networkerror" and temporary and action in ("failed", "delayed", "expired") and text \
+            and _TIMED_OUT_RE.search(text):
+        chosen = "expired"  # the sender kept retrying a host that never answered, then gave up
+    if temporary and action in ("failed", "delayed") and (chosen is None or chosen in WEAK_REASONS):
         # the sending MTA gave up (failed) or is still trying (delayed)
         # without a specific cause: that is an expiry
-        reason = "expired"
-    if reason is None and replycode:
-        reason = REPLY_REASONS.get(replycode)
-    if reason is None and status and _detail(status) != "0.0":
-        reason = reason_from_status(status)
-    if reason is None:
-        reason = "onhold" if (status or replycode) else "undefined"
+        chosen = "expired"
+    if chosen is None and replycode:
+        chosen = REPLY_REASONS.get(replycode)
+        if chosen == "userunknown":
+            chosen = _decide_userunknown(status_reason, command)
+    if chosen is None and status and _detail(status) != "0.0":
+        chosen = status_reason
+    if chosen is None:
+        chosen = "onhold" if (text or status or replycode) else "undefined"
 
-    if status is None and reason not in ("delivered",):
+    if status is None and chosen != "delivered":
         temporary = action == "delayed" or bool(replycode and replycode.startswith("4"))
-        status = pseudo_status(reason, temporary)
+        status = pseudo_status(chosen, temporary)
     return Classification(
-        reason=reason,
-        hardbounce=is_hard(reason, status, replycode),
-        category=CATEGORIES.get(reason, "other"),
+        reason=chosen,
+        hardbounce=is_hard(chosen, status, replycode),
+        category=CATEGORIES.get(chosen, "other"),
         status=status,
         replycode=replycode,
     )
+
+
+def join_reply_lines(text: str | None) -> str | None:
+    """Drop the code prefixes of continuation lines in a multi-line reply.
+
+    "550-5.7.1 Messages with multiple 550-5.7.1 addresses in From: ..." reads
+    "Messages with multiple addresses in From: ..." once the repeated
+    "550-5.7.1" of each joined line is gone, so phrases match across lines.
+    """
+    if not text:
+        return text
+    first = re.match(r"\s*([245]\d\d)[ -](?:([245]\.\d{1,3}\.\d{1,3})\s)?", text)
+    if not first:
+        return text
+    code, status = first.group(1), first.group(2)
+    repeat = rf"\s{code}[ -]" + (rf"(?:{re.escape(status)}\s)?" if status else "")
+    return text[: first.end()] + re.sub(repeat, " ", text[first.end():])
+
+
+def reason_from_host(remote_host: str, text: str | None) -> str | None:
+    """Per-provider wording: the first row of ``HOST_RULES`` whose host and
+    text patterns both match."""
+    host = remote_host.lower()
+    for host_pattern, text_pattern, reason in HOST_RULES:
+        if host_pattern.search(host) and (text_pattern is None or (text and text_pattern.search(text))):
+            return reason
+    return None
 
 
 # ---------------------------------------------------------------------------

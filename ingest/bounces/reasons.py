@@ -80,6 +80,25 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     (r"rate limit|(?:too many|many) (?:messages|emails|mails)|sending (?:rate|too fast)|slow down"
      r"|exceeded (?:the )?(?:sending|message) rate|too fast|throttl",
      "speeding"),
+    # The domain publishes no usable mail exchanger (null MX, no MX, broken MX answer).
+    (r"(?:couldn't|could not|unable to) find (?:a|any) mail exchanger|no mx (?:record )?(?:found )?for (?:domain|the domain)"
+     r"|no mx (?:record )?found|type=mx: malformed|indicated no smtp service|mx (?:record )?(?:points|pointing) to (?:an )?invalid",
+     "notaccept"),
+    # "553 mail.example.org does not exist": a bare host name, not a mailbox.
+    (r"(?<![@\w.<-])(?:[a-z0-9-]+\.)+[a-z]{2,} does not exist", "hostunknown"),
+    # The sender's own address or domain, named as such.
+    (r"unroutable sender|sender was rejected|from:? (?:header )?domain (?:is )?invalid|provide a valid from"
+     r"|sending to/from an address that has been (?:black|block)listed|sender address (?:has been )?(?:black|block)listed",
+     "rejected"),
+    # One connection sending too much, too often.
+    (r"(?:ip|connection|connect) frequency limit|frequency limited|too many connections? (?:from|per)", "toomanyconn"),
+    (r"content presents a potential security issue", "policyviolation"),
+    (r"did not accept our requests to connect", "expired"),
+    (r"line limit exceeded|line too long", "mesgtoobig"),
+    (r"invalid ip for sending", "blocked"),
+    (r"not listed in (?:the )?(?:domino |public )*(?:directory|address book)|recipient name is not recognized"
+     r"|invalid final delivery userid|please check if (?:the )?address is correct",
+     "userunknown"),
     # The recipient address does not exist.
     (r"user(?:name)? (?:is )?unknown|unknown (?:user|recipient|local[- ]?part|mailbox|address|e-?mail address)"
      r"|no such (?:user|recipient|mailbox|person|address|account|local user)|user (?:does ?n[o']t|not) exists?"
@@ -154,6 +173,21 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|try again later|server (?:error|busy)|service (?:not available|unavailable|temporarily)|resources? (?:temporarily )?unavailable"
      r"|too busy|database|unavailable",
      "systemerror"),
+)
+
+#: Phrases so specific to one provider's verdict that they beat the status
+#: code and the SMTP stage (checked before both).
+_STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
+    # amavisd-new: "Message content rejected, UBE" (unsolicited bulk e-mail)
+    (r"\bUBE\b", "spamdetected"),
+    # Yahoo: "554 delivery error: dd This user doesn't have a yahoo.com account"
+    (r"delivery error: dd (?:this user doesn't have|requested mail ?box)", "userunknown"),
+    # Gmail / Google Workspace: "the address couldn't be found, or is unable to receive mail"
+    (r"because the address couldn't be found|the email account that you tried to reach does not exist", "userunknown"),
+)
+
+STRONG_TEXT_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), reason) for pattern, reason in _STRONG_TEXT_RULES
 )
 
 TEXT_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -368,3 +402,19 @@ PSEUDO_STATUS: dict[str, str] = {
 
 #: Reasons that mean "this address will never work".
 HARD_REASONS = frozenset({"userunknown", "hostunknown", "hasmoved"})
+
+# ---------------------------------------------------------------------------
+# 5. Per-provider wording: (remote host, text, reason). Providers that say
+#    things their own way, matched on the remote MTA's name. Checked before
+#    the general text table.
+# ---------------------------------------------------------------------------
+_HOST_RULES: tuple[tuple[str, str | None, str], ...] = (
+    # au (KDDI) answers "550 : User unknown", with no address, when the
+    # recipient's own reception settings refuse the sender.
+    (r"ezweb\.ne\.jp|\bau\.com", r"\b550 : user unknown", "filtered"),
+)
+
+HOST_RULES: tuple[tuple[re.Pattern[str], re.Pattern[str] | None, str], ...] = tuple(
+    (re.compile(host, re.IGNORECASE), re.compile(text, re.IGNORECASE) if text else None, reason)
+    for host, text, reason in _HOST_RULES
+)

@@ -10,7 +10,7 @@ when a recipient block has no Diagnostic-Code.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from email.message import Message
 from email.utils import parsedate_to_datetime
@@ -19,6 +19,10 @@ from ingest.bounces import _message as m
 from ingest.bounces.classify import classify, find_command
 from ingest.bounces.returned import Keys, extract_keys
 from ingest.records import Verdict, VerdictKind
+
+#: sendmail's notice: "(reason: 550 Host unknown)" and the "Transcript of
+#: session" lines ("<<< 550 ..." or a bare "550 5.1.2 <a@b>... Host unknown").
+_TRANSCRIPT_REPLY_RE = re.compile(r"^(?:<<<\s*|[ \t]*\(reason:\s*)?([45]\d\d)[ -]\S", re.M)
 
 STATUS_TYPES = ("message/delivery-status", "message/global-delivery-status")
 
@@ -194,6 +198,9 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
     reporting_mta = strip_type(report.message.get("reporting-mta", "")) or None
     envelope_id = strip_type(report.message.get("original-envelope-id", "")) or keys.envelope_id
     human = None
+    # Postfix writes the remote server's own status into Status:; other MTAs
+    # (sendmail) put a summary there (4.4.7 for every give-up).
+    postfix = any(name.startswith("x-postfix") for name in report.message)
     found: list[Verdict] = []
     for block in report.recipients:
         final = decode_utf8_address(strip_type(block.get("final-recipient", "")))
@@ -210,7 +217,13 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
         command = find_command(context) or find_command(diagnostic) or (
             find_command(human) if len(report.recipients) == 1 else None
         )
-        result = classify(status_field, None, diagnostic or extra, remote, action=action, command=command)
+        result = classify(status_field, None, diagnostic or extra, remote, action=action, command=command,
+                          status_is_final=postfix)
+        if result.replycode is None and len(report.recipients) == 1 and not (result.status or "").startswith("2"):
+            # sendmail's "Transcript of session" has the reply the DSN field left out
+            said = _TRANSCRIPT_REPLY_RE.search(human)
+            if said and said.group(1)[0] == (result.status or "5")[0]:
+                result = replace(result, replycode=said.group(1))
         kind: VerdictKind = ACTION_KINDS.get(action or "", "success" if (result.status or "").startswith("2") else "bounce")
         found.append(
             Verdict(

@@ -1,15 +1,22 @@
 """Per-format detectors for bounces that are not RFC 3464 DSNs.
 
-Each module handles one MTA's or provider's plain-text format and exposes
+Each module handles one MTA's or provider's format and exposes
 ``detect(msg, body) -> list[Failure]`` returning an empty list when the
-message is not its own. ``DETECTORS`` fixes who tries first; adding a
+message is not its own. ``DETECTORS`` fixes who tries first: providers with
+a recognisable signature (a JSON notification, a Google Groups notice) go
+before the MTAs whose wording other software imitates (Exim, qmail,
+sendmail), and the generic plain-text reader is tried last of all, after the
+auto-reply and flufl.bounce stages (see :func:`fallback_verdicts`). Adding a
 format is a new module plus one line here, and never touches the others.
-Detectors only *find* recipients and their error text; the shared
-classifier decides reason, status and category.
+
+Detectors only *find* recipients, their error text and what the format
+itself says for sure (the SMTP command, a reason the provider names); the
+shared classifier decides reason, status and category from that.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
@@ -17,12 +24,18 @@ from email.message import Message
 from ingest.bounces.classify import classify, find_status, is_hard, pseudo_status
 from ingest.bounces.reasons import CATEGORIES
 from ingest.bounces.returned import Keys
-from ingest.records import Verdict
+from ingest.records import Verdict, VerdictKind
 
 
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """One failed recipient as a format detector read it."""
+    """One failed (or delayed, delivered, complained-about) recipient as a
+    format detector read it.
+
+    ``temporary`` marks a delay warning: the sender is still retrying.
+    ``gave_up`` marks a final failure after temporary errors (Exim's "retry
+    timeout exceeded"): the verdict is a bounce but its status class is 4.
+    """
 
     recipient: str | None
     diagnostic: str
@@ -31,11 +44,34 @@ class Failure:
     temporary: bool = False
     remote_mta: str | None = None
     reason: str | None = None  # set only when the format itself says why
+    command: str | None = None  # SMTP command the remote server answered
+    gave_up: bool = False
+    kind: VerdictKind | None = None  # "success" / "complaint" for provider notices
+    feedback_type: str | None = None
 
 
 Detect = Callable[[Message, str], list[Failure]]
 
-DETECTORS: tuple[tuple[str, Detect], ...] = ()
+#: (name, module) in the order they are tried. Modules are imported lazily
+#: so that a syntax slip in one format cannot take the others down at import.
+ORDER: tuple[str, ...] = (
+    "amazonses",     # JSON notifications (SNS / SES event publishing)
+    "googlegroups",  # "the group you tried to contact ... may not exist"
+    "gmail",         # Gmail's pre-2016 plain-text notices
+    "exim",          # Exim and its look-alikes (Mail.ru, 1&1)
+    "qmail",         # qmail-send and its descendants
+)
+
+
+def _load() -> tuple[tuple[str, Detect], ...]:
+    found: list[tuple[str, Detect]] = []
+    for name in ORDER:
+        module = importlib.import_module(f"ingest.bounces.detectors.{name}")
+        found.append((name, module.detect))
+    return tuple(found)
+
+
+DETECTORS: tuple[tuple[str, Detect], ...] = _load()
 
 
 def verdicts(msg: Message, keys: Keys, body: str) -> list[Verdict]:
@@ -43,8 +79,19 @@ def verdicts(msg: Message, keys: Keys, body: str) -> list[Verdict]:
     for name, detect in DETECTORS:
         failures = detect(msg, body)
         if failures:
-            return [_verdict(name, f, keys) for f in failures]
+            return [_verdict(name, f, _with_inline_id(keys, body)) for f in failures]
     return []
+
+
+def _with_inline_id(keys: Keys, body: str) -> Keys:
+    if keys.original_message_id:
+        return keys
+    from dataclasses import replace
+
+    from ingest.bounces.detectors._common import inline_original_id
+
+    found = inline_original_id(body)
+    return replace(keys, original_message_id=found) if found else keys
 
 
 def fallback_verdicts(msg: Message, keys: Keys, body: str) -> list[Verdict]:
@@ -56,25 +103,31 @@ def fallback_verdicts(msg: Message, keys: Keys, body: str) -> list[Verdict]:
 
 
 def _verdict(name: str, failure: Failure, keys: Keys) -> Verdict:
+    if failure.kind in ("success", "complaint"):
+        return _notice_verdict(name, failure, keys)
+    action = "delayed" if failure.temporary else "failed"
     result = classify(
         failure.status,
         failure.replycode,
         failure.diagnostic,
         failure.remote_mta,
-        action="delayed" if failure.temporary else None,
+        action=action,
+        command=failure.command,
+        reason=failure.reason,
     )
-    reason = failure.reason or result.reason
-
+    reason = result.reason
     status = result.status
     if failure.reason and not failure.status and not find_status(failure.diagnostic):
         status = pseudo_status(reason, failure.temporary)
+    if (failure.gave_up or failure.temporary) and status and status[0] == "5" and ".0.9" in status:
+        status = "4" + status[1:]  # Sisimai-style pseudo code keeps the temporary class
     return Verdict(
         kind="delay" if failure.temporary else "bounce",
         recipient=failure.recipient,
         reason=reason,
         hardbounce=False if failure.temporary else is_hard(reason, status, result.replycode),
         category=CATEGORIES.get(reason, "other"),
-        action="delayed" if failure.temporary else "failed",
+        action=action,
         status=status,
         replycode=result.replycode,
         diagnostic=failure.diagnostic or None,
@@ -82,6 +135,28 @@ def _verdict(name: str, failure: Failure, keys: Keys) -> Verdict:
         original_message_id=keys.original_message_id,
         envelope_id=keys.envelope_id,
         next_hop_queue_id=keys.next_hop_queue_id,
+        return_path_token=keys.return_path_token,
+        detector=name,
+    )
+
+
+def _notice_verdict(name: str, failure: Failure, keys: Keys) -> Verdict:
+    """Provider notices that are not failures: deliveries and complaints."""
+    delivered = failure.kind == "success"
+    return Verdict(
+        kind=failure.kind or "success",
+        recipient=failure.recipient,
+        reason="delivered" if delivered else "feedback",
+        hardbounce=False,
+        category="other" if delivered else "spam-related",
+        action="delivered" if delivered else None,
+        status=failure.status if delivered else None,
+        replycode=failure.replycode if delivered else None,
+        diagnostic=failure.diagnostic or None,
+        remote_mta=failure.remote_mta,
+        feedback_type=failure.feedback_type,
+        original_message_id=keys.original_message_id,
+        envelope_id=keys.envelope_id,
         return_path_token=keys.return_path_token,
         detector=name,
     )

@@ -69,8 +69,12 @@ def detect(msg: Message, body: str) -> list[Failure]:
     text = _notice(body)
     lines = text.splitlines()
     failures: dict[str, Failure] = {}
+    looked = 0
     for index, line in enumerate(lines):
-        for match in m.ADDRESS_RE.finditer(line):
+        if len(failures) >= 50 or looked >= 200:
+            break  # a notice naming hundreds of addresses is not a bounce we can read one by one
+        for match in m.ADDRESS_RE.finditer(line[:2000]):
+            looked += 1
             address = match.group(0).strip(".").lower()
             local = address.split("@", 1)[0]
             if address in own or address in failures or local in ("postmaster", "mailer-daemon", "abuse"):

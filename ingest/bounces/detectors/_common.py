@@ -1,0 +1,80 @@
+"""Small text helpers shared by the format detectors.
+
+Every detector reads the same kind of thing: the notice a mailer wrote, up
+to where it starts quoting the returned original, then address lines and
+the error text under them. Keeping those steps here keeps each format
+module down to what is particular about its wording.
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+
+from ingest.bounces import _message as m
+
+#: Lines after which a bounce quotes the original message (any vendor).
+ORIGINAL_STARTS = re.compile(
+    r"^[ \t]*(?:-+ ?)?(?:below this line is a copy of the message|message headers follow|original message follows"
+    r"|this is a copy of (?:the|your) message|the original message (?:was|follows|headers)|original message headers"
+    r"|-+ ?original message ?-+|-+ ?the header of the original message|-+ ?returned (?:message|mail)"
+    r"|-+ ?original message|content-type: message/rfc822|received: from |return-path: <)",
+    re.IGNORECASE | re.M,
+)
+
+
+def notice(body: str, limit: int = 20_000) -> str:
+    """The bounce's own words: ``body`` up to the returned original."""
+    cut = ORIGINAL_STARTS.search(body)
+    return body[: cut.start()] if cut else body[:limit]
+
+
+def sender_of(msg: Message) -> str:
+    """``From`` and ``Sender`` together, for signature checks."""
+    return " ".join((m.header(msg, "From"), m.header(msg, "Sender"))).lower()
+
+
+def failed_recipients(msg: Message) -> list[str]:
+    """Addresses in ``X-Failed-Recipients`` (Exim, Gmail and imitators)."""
+    found: list[str] = []
+    for value in m.headers_all(msg, "X-Failed-Recipients"):
+        for item in value.split(","):
+            address = m.address_of(item.strip())
+            if address and address not in found:
+                found.append(address)
+    return found
+
+
+def paragraphs(text: str) -> list[str]:
+    """Blank-line separated chunks, unfolded."""
+    return [m.unfold(p) for p in re.split(r"\n[ \t]*\n", text) if p.strip()]
+
+
+def clean_address(value: str) -> str | None:
+    """``<a@b>:`` / ``"a@b"`` / ``a@b.`` → ``a@b`` (lower-cased ASCII)."""
+    return m.address_of(value.strip().strip("<>:;,\"'"))
+
+
+def returned_recipient(msg: Message) -> str | None:
+    """The single ``To:`` address of the returned original, if there is one."""
+    from ingest.bounces.returned import returned_headers
+
+    original = returned_headers(msg)
+    if original is None:
+        return None
+    values = [v for v in m.headers_all(original, "To") if v]
+    addresses = [a for v in values for a in (m.first_address(x) for x in v.split(",")) if a]
+    return addresses[0] if len(set(addresses)) == 1 else None
+
+
+_INLINE_ID = re.compile(r"^Message-ID:\s*<([^<>\s]+)>", re.IGNORECASE | re.M)
+
+
+def inline_original_id(body: str) -> str | None:
+    """Message-ID of an original quoted as text after the bounce notice
+    (Exim, qmail, Gmail's old format return it inline, not as a MIME part)."""
+    cut = ORIGINAL_STARTS.search(body)
+    if not cut:
+        return None
+    found = _INLINE_ID.search(body, cut.start(), cut.start() + 30_000)
+    return found.group(1) if found else None

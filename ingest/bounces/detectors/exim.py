@@ -1,0 +1,142 @@
+"""Exim's bounce and delay messages, and mailers that copy their wording.
+
+Exim writes "This message was created automatically by mail delivery
+software", then "The following address(es) failed:" (or, in a delay
+warning, "have not yet been delivered"), then each address indented by two
+spaces with the reason indented below it::
+
+      user@example.org
+        host mx.example.org [192.0.2.1]
+        SMTP error from remote mail server after RCPT TO:<user@example.org>:
+        550 5.1.1 User unknown
+
+Mail.Ru and 1&1 (kundenserver) use the same text, 1&1 with the address and
+the reason in separate paragraphs ("For the following reason:"). When Exim
+gives up after retrying ("retry timeout exceeded"), the failure is final but
+the last error was temporary: Sisimai reports those with a 4.x.x class.
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+
+from ingest.bounces import _message as m
+from ingest.bounces.detectors import Failure
+from ingest.bounces.detectors._common import failed_recipients, notice, sender_of
+
+_SIGNATURE = re.compile(
+    r"This message was created automatically by (?:mail delivery software|the SMTP relay)"
+    r"|The following address(?:\(es\)|es)? (?:failed|ha(?:s|ve) not yet been delivered)"
+    r"|A message that you sent could not be delivered to|could not be delivered to one or more of its\s+recipients"
+    r"|A message that you sent contained one or more recipient addresses that were",
+    re.IGNORECASE,
+)
+_LIST_START = re.compile(
+    r"(?:The following address(?:\(es\)|es)?|addresses) (?:failed|ha(?:s|ve) not yet been delivered)\s*:?"
+    r"|one or more recipient addresses that were\s+incorrectly constructed\s*:",
+    re.IGNORECASE,
+)
+_LIST_END = re.compile(
+    r"^\s*-{2,} ?This is a copy|^\s*-{2,} ?The header of the original|^\s*\*{5,}|^\s*No action is required"
+    r"|^\s*If (?:the problem|you)|^\s*This address has been ignored",
+    re.IGNORECASE | re.M,
+)
+_COMMAND = re.compile(
+    r"SMTP error from remote (?:mail server|mailer) after (?:pipelined )?(RCPT TO|MAIL FROM|end of data|DATA|"
+    r"initial connection|HELO|EHLO|STARTTLS|AUTH)", re.IGNORECASE)
+_COMMANDS = {"rcpt to": "RCPT", "mail from": "MAIL", "end of data": "DATA", "data": "DATA",
+             "initial connection": "CONN", "helo": "HELO", "ehlo": "EHLO", "starttls": "STARTTLS", "auth": "AUTH"}
+#: Exim's words for "I stopped retrying a temporary error".
+GAVE_UP = re.compile(
+    r"retry timeout exceeded|all hosts have been failing for a long time|retry time not reached for any host"
+    r"|was frozen|delivery (?:attempts )?(?:have|has) been (?:failing|deferred) for",
+    re.IGNORECASE,
+)
+_DELAY = re.compile(r"ha(?:s|ve) not yet been delivered|Warning: message .{0,40}delayed", re.IGNORECASE)
+_ADDRESS_LINE = re.compile(r"^(?P<indent>[ \t]*)(?P<addr>\S+(?:@\S+)?)(?:\s+<(?P<inner>[^>]+)>)?\s*(?::(?P<rest>.*))?$")
+
+
+def _is_exim(msg: Message, body: str) -> bool:
+    if m.header(msg, "X-Failed-Recipients") and _LIST_START.search(body):
+        return True
+    return bool(_SIGNATURE.search(body[:20_000])) and bool(_LIST_START.search(body[:50_000]))
+
+
+def _entries(section: str) -> list[tuple[str, str]]:
+    """(address line, indented explanation) pairs of one address list."""
+    entries: list[tuple[str, list[str]]] = []
+    lines = section.splitlines()
+    base: int | None = None
+    for line in lines:
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        if base is None:
+            base = indent
+        if indent <= base:
+            entries.append((line.strip(), []))
+        elif entries:
+            entries[-1][1].append(line.strip())
+    return [(head, " ".join(rest)) for head, rest in entries]
+
+
+def _split_1and1(section: str) -> list[tuple[str, str]]:
+    """``addr`` paragraph, then "For the following reason:" and the reason."""
+    head, reason = re.split(r"For the following reason:", section, maxsplit=1, flags=re.I)
+    addresses = [a for a in (m.address_of(x) for x in head.split()) if a]
+    return [(a, m.unfold(reason)) for a in addresses]
+
+
+def detect(msg: Message, body: str) -> list[Failure]:
+    if not _is_exim(msg, body):
+        return []
+    english = body
+    # Mail.Ru puts a translated copy first; the English original follows a row of stars
+    stars = re.search(r"^\*{10,}\s*$", body[:20_000], re.M)
+    if stars and _LIST_START.search(body, stars.end()):
+        english = body[stars.end():]
+    start = _LIST_START.search(english)
+    if not start:
+        return []
+    rest = english[start.end():]
+    end = _LIST_END.search(rest)
+    section = rest[: end.start()] if end else notice(rest)
+    if re.search(r"For the following reason:", section, re.I):
+        pairs = _split_1and1(section)
+    else:
+        pairs = _entries(section)
+    delayed = bool(_DELAY.search(english[: start.end()]))
+    known = failed_recipients(msg)
+    failures: list[Failure] = []
+    pairs = [(h, e) for h, e in pairs if re.search(r"[A-Za-z0-9]", h) and not re.fullmatch(r"[-=*_ ]+", h)]
+    for index, (head, explanation) in enumerate(pairs):
+        match = _ADDRESS_LINE.match(head)
+        address = None
+        if match:
+            address = m.address_of(match.group("inner") or "") or m.address_of(match.group("addr"))
+        rest = match.group("rest") if match else None
+        if address is None and len(known) == len(pairs):
+            address, rest = known[index], None  # "save to /var/mail/x": X-Failed-Recipients names it
+            explanation = " ".join(filter(None, [head if not match else "", explanation]))
+        if address is None and match:
+            token = match.group("addr").strip("<>:")
+            if not token or len(token) > 254:
+                continue
+            address = token  # a bare local part ("kijitora"): Exim names it so
+        if address is None:
+            continue
+        text = m.unfold(" ".join(filter(None, [rest, explanation])))
+        command = _COMMAND.search(text)
+        text = re.sub(r"^\(ultimately generated from [^)]*\)\s*|^generated by \S+\s*", "", text, flags=re.I)
+        failures.append(Failure(
+            recipient=address,
+            diagnostic=text,
+            command=_COMMANDS.get(command.group(1).lower()) if command else None,
+            temporary=delayed,
+            gave_up=bool(GAVE_UP.search(text)) and not delayed,
+            reason="syntaxerror" if "incorrectly constructed" in start.group(0).lower() else None,
+        ))
+    if not failures and known:
+        failures = [Failure(recipient=a, diagnostic=m.unfold(section)[:2000]) for a in known]
+    return failures

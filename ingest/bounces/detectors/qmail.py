@@ -1,0 +1,71 @@
+"""qmail-send's failure and delay notices (and netqmail, vpopmail, s/qmail).
+
+"Hi. This is the qmail-send program at host." then, per recipient, the
+address in angle brackets followed by a colon and qmail's account of what
+happened, ending at a blank line::
+
+    <user@example.org>:
+    192.0.2.1 does not like recipient.
+    Remote host said: 550 5.1.1 <user@example.org>... User unknown
+    Giving up on 192.0.2.1.
+
+qmail's own sentences name the SMTP stage: "sender was rejected" (MAIL),
+"does not like recipient" (RCPT), "failed on DATA command" / "failed after
+I sent the message" (DATA), and a few final verdicts ("Sorry, I couldn't
+find any host named ...").
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+
+from ingest.bounces import _message as m
+from ingest.bounces.detectors import Failure
+from ingest.bounces.detectors._common import notice
+
+_SIGNATURE = re.compile(
+    r"This is the qmail-send program|I'm afraid I wasn't able to deliver your message|"
+    r"I wasn't able to deliver your message to the following addresses|This is the [\w.-]+ program at"
+    r"|I'm sorry to have to inform you that your message could not\s+be delivered",
+    re.IGNORECASE,
+)
+_TEMPORARY = re.compile(r"I'm not going to try again(?!.*permanent)|has not been delivered to the recipients? below"
+                        r"|I'll keep trying|still trying|this is not a permanent error", re.IGNORECASE)
+_ADDRESS = re.compile(r"^<([^<>\s]+@[^<>\s]+|[^<>\s]+)>\s*:?\s*(.*)$")
+_STAGES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"sender was rejected|MAIL FROM", re.I), "MAIL"),
+    (re.compile(r"does not like recipient|RCPT TO", re.I), "RCPT"),
+    (re.compile(r"failed on DATA command|failed after I sent the message|DATA command", re.I), "DATA"),
+    (re.compile(r"(?:HELO|EHLO) command|greeting", re.I), "HELO"),
+)
+
+
+def detect(msg: Message, body: str) -> list[Failure]:
+    if not _SIGNATURE.search(body[:10_000]):
+        return []
+    text = notice(body)
+    temporary = bool(_TEMPORARY.search(text[:3000]))
+    failures: list[Failure] = []
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines):
+        match = _ADDRESS.match(lines[index].strip())
+        index += 1
+        if not match:
+            continue
+        chunk = [match.group(2)]
+        while index < len(lines) and lines[index].strip() and not _ADDRESS.match(lines[index].strip()):
+            chunk.append(lines[index].strip())
+            index += 1
+        explanation = m.unfold(" ".join(chunk))
+        address = m.address_of(match.group(1)) or match.group(1)
+        command = next((name for pattern, name in _STAGES if pattern.search(explanation)), None)
+        said = re.search(r"Remote host said:\s*(.*?)(?:Giving up on \S+|$)", explanation, re.I)
+        diagnostic = said.group(1).strip() if said else explanation
+        if said and not re.search(r"[A-Za-z]{3}", re.sub(r"^[\d. #-]+", "", diagnostic)):
+            diagnostic = explanation
+        failures.append(Failure(recipient=address, diagnostic=m.unfold(explanation if not said else
+                                                                      f"{diagnostic} ({explanation})"),
+                                command=command, temporary=temporary))
+    return failures

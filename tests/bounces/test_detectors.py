@@ -1,0 +1,84 @@
+"""Per-format detectors, each on a hand-written fixture modelled on its format."""
+
+from __future__ import annotations
+
+from ingest.bounces import parse
+from ingest.bounces.classify import classify, find_command, join_reply_lines
+
+
+def rows(parsed):
+    return sorted((v.recipient, v.kind, v.status, v.replycode, v.reason, v.hardbounce, v.detector)
+                  for v in parsed.verdicts)
+
+
+def test_exim_rcpt_user_unknown(fixture_bytes):
+    parsed = parse(fixture_bytes("exim_rcpt_5.1.1.eml"))
+    assert rows(parsed) == [("ghost@partner.example", "bounce", "5.1.1", "550", "userunknown", True, "exim")]
+    (v,) = parsed.verdicts
+    assert v.original_message_id == "offer-0303.1@shop.example"
+    assert v.return_path_token == "ex1"
+
+
+def test_exim_retry_timeout_keeps_temporary_class(fixture_bytes):
+    (v,) = parse(fixture_bytes("exim_retry_timeout.eml")).verdicts
+    assert (v.kind, v.reason, v.status, v.hardbounce) == ("bounce", "expired", "4.0.947", False)
+
+
+def test_qmail_two_recipients(fixture_bytes):
+    got = rows(parse(fixture_bytes("qmail_mail_from_rejected.eml")))
+    assert got == [
+        ("buyer@strict.example", "bounce", "5.2.2", "552", "mailboxfull", False, "qmail"),
+        ("other@strict.example", "bounce", "5.4.4", None, "notaccept", True, "qmail"),
+    ]
+
+
+def test_gmail_legacy_text(fixture_bytes):
+    (v,) = parse(fixture_bytes("gmail_legacy_permanent.eml")).verdicts
+    assert (v.recipient, v.status, v.replycode, v.reason, v.detector) == (
+        "nobody@far.example", "5.1.1", "550", "userunknown", "gmail")
+
+
+def test_google_groups_refusal_is_rejected(fixture_bytes):
+    (v,) = parse(fixture_bytes("googlegroups_rejected.eml")).verdicts
+    assert (v.recipient, v.reason, v.status, v.hardbounce, v.detector) == (
+        "team-announce@googlegroups.com", "rejected", "5.0.918", False, "googlegroups")
+
+
+def test_amazon_ses_sns_bounce(fixture_bytes):
+    (v,) = parse(fixture_bytes("amazonses_sns_bounce.eml")).verdicts
+    assert (v.recipient, v.kind, v.status, v.replycode, v.reason) == (
+        "gone@customer.example", "bounce", "5.1.1", "550", "userunknown")
+
+
+def test_amazon_ses_delivery_and_complaint(fixture_bytes):
+    (d,) = parse(fixture_bytes("amazonses_delivery.eml")).verdicts
+    assert (d.recipient, d.kind, d.status, d.replycode, d.reason) == (
+        "happy@customer.example", "success", "2.6.0", "250", "delivered")
+    (c,) = parse(fixture_bytes("amazonses_complaint.eml")).verdicts
+    assert (c.recipient, c.kind, c.reason, c.feedback_type) == ("angry@customer.example", "complaint", "feedback", "abuse")
+
+
+def test_user_unknown_words_depend_on_the_smtp_stage():
+    assert classify("5.0.0", None, "550 user unknown", command="RCPT").reason == "userunknown"
+    assert classify("5.0.0", None, "550 user unknown", command="DATA").reason == "filtered"
+    assert classify("5.7.1", None, "550 5.7.1 User unknown").reason == "filtered"
+    assert classify("5.1.1", None, "550 5.1.1 User unknown").reason == "userunknown"
+    assert classify(None, None, "User unknown").reason == "userunknown"
+
+
+def test_commands_and_multiline_replies():
+    assert find_command("SMTP error from remote mail server after end of data:") == "DATA"
+    assert find_command("did not like our RCPT TO: 550 nope") == "RCPT"
+    joined = join_reply_lines("550-5.7.1 Messages with multiple 550-5.7.1 addresses in From: header are not accepted")
+    assert joined == "550-5.7.1 Messages with multiple addresses in From: header are not accepted"
+    assert classify("5.7.1", None, joined).reason == "notcompliantrfc"
+
+
+def test_nested_reply_is_the_cause():
+    result = classify("4.4.7", None, "554 4.4.7 Message expired: unable to deliver in 840 minutes.<421 4.4.2 Connection timed out>",
+                      action="failed")
+    assert (result.status, result.replycode, result.reason) == ("4.4.2", "421", "expired")
+
+
+def test_per_host_rule():
+    assert classify("5.0.0", None, "550 : User unknown", "lsean.ezweb.ne.jp").reason == "filtered"
