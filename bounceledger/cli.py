@@ -124,6 +124,56 @@ def cmd_ingest_log(args: argparse.Namespace) -> int:
         database.dispose()
 
 
+def attempt_json(attempt: Any) -> dict[str, Any]:
+    return {
+        "time": attempt.at.isoformat().replace("+00:00", "Z"),
+        "queue_id": attempt.queue_id,
+        "message_id": attempt.message_id,
+        "sender": attempt.sender,
+        "recipient": attempt.recipient,
+        "orig_recipient": attempt.orig_recipient,
+        "relay_host": attempt.relay_host,
+        "relay_ip": attempt.relay_ip,
+        "relay_port": attempt.relay_port,
+        "replycode": attempt.replycode,
+        "status": attempt.status,
+        "verdict": attempt.verdict,
+        "text": attempt.text,
+        "smtp_stage": attempt.smtp_stage,
+        "next_hop_queue_id": attempt.next_hop_queue_id,
+        "envelope_id": attempt.envelope_id,
+        "campaign": attempt.campaign,
+        "delivery_agent": attempt.delivery_agent,
+        "first_hop": attempt.first_hop,
+    }
+
+
+def cmd_sendlog_parse(args: argparse.Namespace) -> int:
+    """Parsed attempts as JSON lines, without a database: for checking a log format."""
+    settings = _settings(args)
+    lines = attempts = 0
+    skipped = 0
+    samples: list[str] = []
+    for path, parser_lines, found, bad in pipeline.parse_log_files(settings, args.paths, args.format):
+        lines += parser_lines
+        skipped = bad.skipped
+        samples = bad.samples
+        for attempt in found:
+            attempts += 1
+            if args.json:
+                _print_json(attempt_json(attempt))
+            else:
+                print(
+                    f"{attempt.at:%Y-%m-%d %H:%M:%S} {attempt.queue_id or '-':>12} {attempt.verdict:9} "
+                    f"{attempt.replycode or '-':3} {attempt.status or '-':7} {attempt.recipient}"
+                    + ("" if attempt.first_hop else "  (internal)")
+                )
+    print(f"{lines} lines, {attempts} attempts, {skipped} skipped", file=sys.stderr)
+    for sample in samples:
+        print(f"  skipped: {sample}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _message_files(paths: Sequence[str]) -> Iterator[Path]:
     for name in paths:
         path = Path(name)
@@ -352,10 +402,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest-log", help="read send logs into the ledger (first-hop verdicts)")
     p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("--format", default="auto", help="auto (default) or a format name such as postfix")
+    p.add_argument("--format", default="auto", help="auto (default), postfix, exim, sendmail, pmta, jsonl")
     p.add_argument("--follow", action="store_true", help="keep reading as the log grows")
     p.add_argument("--interval", type=float, default=2.0, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_ingest_log)
+
+    p = sub.add_parser("sendlog", help="send-log tools that need no database")
+    slsub = p.add_subparsers(dest="sendlog_command", required=True, metavar="ACTION")
+    slp = slsub.add_parser("parse", help="print the attempts parsed from send logs")
+    slp.add_argument("paths", nargs="+", metavar="PATH")
+    slp.add_argument("--format", default="auto", help="auto (default), postfix, exim, sendmail, pmta, jsonl")
+    slp.add_argument("--json", action="store_true", help="one JSON object per attempt")
+    slp.set_defaults(func=cmd_sendlog_parse)
 
     p = sub.add_parser("parse", help="parse returned messages and print what they say (no database)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="message files or folders of them")

@@ -10,10 +10,12 @@ from __future__ import annotations
 import glob
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -54,6 +56,7 @@ class LogIngestSummary:
     skipped: int = 0
     samples: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    store_seconds: float = 0.0  # time the writer spent storing, overlapped with reading
 
     def line(self) -> str:
         rate = self.lines / self.seconds if self.seconds > 0 else 0.0
@@ -115,6 +118,45 @@ def _formats(paths: Sequence[Path], fmt: str) -> dict[Path, str]:
     return {path: f or fallback for path, f in found.items()}
 
 
+def _options(settings: Settings, path: Path) -> ParseOptions:
+    return ParseOptions(
+        reference_time=datetime.fromtimestamp(path.stat().st_mtime, timezone.utc),
+        timezone=settings.timezone,
+        **({"internal_relays": settings.internal_relays} if settings.internal_relays else {}),
+    )
+
+
+def _checked_paths(paths: Sequence[str]) -> list[Path]:
+    """Oldest rotation first; fails before anything is read if a path is wrong."""
+    ordered = rotation_order(paths)
+    for path in ordered:
+        if not path.is_file():
+            raise LogFileError(f"no such file: {path}" if not path.exists() else f"not a file: {path}")
+    return ordered
+
+
+def parse_log_files(
+    settings: Settings, paths: Sequence[str], fmt: str = "auto"
+) -> Iterator[tuple[Path, int, list[Attempt], Any]]:
+    """Parse whole files without a database or cursors: ``(path, lines, attempts, parser)`` per chunk."""
+    ordered = _checked_paths(paths)
+    formats = _formats(ordered, fmt)
+    parser = None
+    parser_format = None
+    for path in ordered:
+        if parser is None or formats[path] != parser_format:
+            parser, parser_format = make_parser(formats[path], _options(settings, path)), formats[path]
+        lines = 0
+        found: list[Attempt] = []
+        for raw, _ in read_complete_lines(path):
+            lines += 1
+            found.extend(parser.feed(raw.decode("utf-8", "replace")))
+            if len(found) >= 1000:
+                yield path, lines, found, parser
+                lines, found = 0, []
+        yield path, lines, found, parser
+
+
 def ingest_logs(
     db: Database,
     paths: Sequence[str],
@@ -127,65 +169,91 @@ def ingest_logs(
     settings = db.settings
     started = time.perf_counter()
     summary = LogIngestSummary()
-    ordered = rotation_order(paths)
-    for path in ordered:  # fail before writing anything if a path is wrong
-        if not path.is_file():
-            raise LogFileError(f"no such file: {path}" if not path.exists() else f"not a file: {path}")
+    ordered = _checked_paths(paths)
     formats = _formats(ordered, fmt)
     parser = None
     parser_format = None
-    for path in ordered:
-        if parser is None or formats[path] != parser_format:
-            options = ParseOptions(
-                reference_time=datetime.fromtimestamp(path.stat().st_mtime, timezone.utc),
-                timezone=settings.timezone,
-                **({"internal_relays": settings.internal_relays} if settings.internal_relays else {}),
-            )
-            parser, parser_format = make_parser(formats[path], options), formats[path]
-        key = str(path.resolve())
-        with db.session() as session:
-            saved = _load_position(session, key)
-        identity = current_position(path)
-        offset = resume_offset(path, saved)
-        batch: list[Attempt] = []
-        position = offset
-        skipped_before = parser.skipped
-        total = path.stat().st_size
-
-        def flush(end: int) -> None:
-            notices = sum(1 for a in batch if is_notice(a))
+    with _BatchWriter(db, summary) as writer:
+        for path in ordered:
+            if parser is None or formats[path] != parser_format:
+                parser, parser_format = make_parser(formats[path], _options(settings, path)), formats[path]
+            key = str(path.resolve())
             with db.session() as session:
-                store_attempts(
-                    session, [a for a in batch if not is_notice(a)], source=f"{formats[path]}:{path.name}"
-                )
-                _save_position(
-                    session,
-                    key,
-                    Position(identity.device, identity.inode, end, identity.fingerprint, identity.fingerprint_len),
-                )
-            summary.attempts += len(batch) - notices
-            summary.notices += notices
-            batch.clear()
-
-        for raw, end in read_complete_lines(path, offset):
-            summary.lines += 1
-            batch.extend(parser.feed(raw.decode("utf-8", "replace")))
-            position = end
-            if len(batch) >= settings.batch_size:
-                flush(position)
-                if progress:
-                    progress(position, total)
-                if should_stop is not None and should_stop():
-                    break
-        flush(position)
-        if progress:
-            progress(position, total)
-        summary.files += 1
-        summary.skipped += parser.skipped - skipped_before
+                saved = _load_position(session, key)
+            identity = current_position(path)
+            position = resume_offset(path, saved)
+            total = path.stat().st_size
+            source = f"{formats[path]}:{path.name}"
+            skipped_before = parser.skipped
+            batch: list[Attempt] = []
+            stopped = False
+            for raw, end in read_complete_lines(path, position):
+                summary.lines += 1
+                batch.extend(parser.feed(raw.decode("utf-8", "replace")))
+                position = end
+                if len(batch) >= settings.batch_size:
+                    writer.submit(batch, source, key, replace(identity, offset=position))
+                    batch = []
+                    if progress:
+                        progress(position, total)
+                    if should_stop is not None and should_stop():
+                        stopped = True
+                        break
+            writer.submit(batch, source, key, replace(identity, offset=position))
+            if progress:
+                progress(position, total)
+            summary.files += 1
+            summary.skipped += parser.skipped - skipped_before
+            if stopped:
+                break
     if parser is not None:
         summary.samples = list(parser.samples)[:BAD_LINE_SAMPLES]
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+class _BatchWriter:
+    """Stores batches on a second thread while the next batch is being parsed.
+
+    The database mostly waits on the server (which releases the GIL), so
+    overlapping it with parsing nearly hides it. At most one batch is in
+    flight, in order, so cursors are saved in the order lines were read and
+    memory stays at two batches.
+    """
+
+    def __init__(self, db: Database, summary: LogIngestSummary) -> None:
+        self.db = db
+        self.summary = summary
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bounceledger-writer")
+        self.pending: Future[None] | None = None
+
+    def __enter__(self) -> _BatchWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.wait()
+        finally:
+            self.pool.shutdown(wait=True)
+
+    def wait(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending.result()  # re-raises a failed batch here, in the reading thread
+
+    def submit(self, batch: list[Attempt], source: str, key: str, position: Position) -> None:
+        self.wait()
+        self.pending = self.pool.submit(self._store, batch, source, key, position)
+
+    def _store(self, batch: list[Attempt], source: str, key: str, position: Position) -> None:
+        started = time.perf_counter()
+        notices = sum(1 for a in batch if is_notice(a))
+        with self.db.session() as session:
+            store_attempts(session, [a for a in batch if not is_notice(a)], source=source)
+            _save_position(session, key, position)
+        self.summary.attempts += len(batch) - notices
+        self.summary.notices += notices
+        self.summary.store_seconds += time.perf_counter() - started
 
 
 def retry_orphans(db: Database) -> tuple[int, int]:

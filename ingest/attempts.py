@@ -7,18 +7,23 @@ line. Re-reading lines is harmless: every row has a natural unique key.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from functools import lru_cache
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import bindparam, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from ingest import reconcile
 from ingest.bounces.classify import classify
-from ingest.dbutil import chunks, insert_ignoring_duplicates
+from ingest.dbutil import chunks, insert_ignoring_duplicates, insert_tuples
 from ingest.keys import attempt_key, message_key, normalise_address
 from ingest.records import Attempt
+from ingest.reconcile import delivery_values
 from models import Delivery, Event, SentMessage
+from models.state import Fact, decide
 
 
 def _sent_message_rows(attempts: Sequence[Attempt]) -> list[dict[str, object]]:
@@ -41,18 +46,40 @@ def _sent_message_rows(attempts: Sequence[Attempt]) -> list[dict[str, object]]:
 
 
 def _ids_by_key(session: Session, keys: Sequence[str]) -> dict[str, int]:
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(
+            text("SELECT msg_key, id FROM sent_messages WHERE msg_key = ANY(:keys)"), {"keys": list(keys)}
+        )
+        return dict(rows.all())
     found: dict[str, int] = {}
     for part in chunks(list(keys)):
         found.update(
-            session.execute(
-                select(SentMessage.msg_key, SentMessage.id).where(SentMessage.msg_key.in_(part))
-            ).all()
+            session.execute(select(SentMessage.msg_key, SentMessage.id).where(SentMessage.msg_key.in_(part))).all()
         )
     return found
 
 
 def _delivery_ids(session: Session, pairs: Sequence[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    """Ids of the deliveries that exist for these (sent message, recipient) pairs.
+
+    PostgreSQL plans a long row-value IN list slowly, so there the pairs
+    are joined as two arrays instead.
+    """
+    if not pairs:
+        return {}
     found: dict[tuple[int, str], int] = {}
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(
+            text(
+                "SELECT d.sent_message_id, d.recipient, d.id FROM deliveries d "
+                "JOIN unnest(CAST(:ids AS bigint[]), CAST(:recipients AS text[])) AS k(sid, rcpt) "
+                "ON d.sent_message_id = k.sid AND d.recipient = k.rcpt"
+            ),
+            {"ids": [p[0] for p in pairs], "recipients": [p[1] for p in pairs]},
+        )
+        for sent_id, recipient, delivery_id in rows:
+            found[(sent_id, recipient)] = delivery_id
+        return found
     for part in chunks(list(pairs), 400):
         rows = session.execute(
             select(Delivery.sent_message_id, Delivery.recipient, Delivery.id).where(
@@ -64,49 +91,97 @@ def _delivery_ids(session: Session, pairs: Sequence[tuple[int, str]]) -> dict[tu
     return found
 
 
+@lru_cache(maxsize=8192)
+def _classified(status: str | None, replycode: str | None, text: str, host: str | None) -> tuple[str, str, bool]:
+    found = classify(status, replycode, text, host)
+    return found.reason, found.category, found.hardbounce
+
+
+_ADDRESS = re.compile(r"<[^<>\s]*@[^<>\s]*>|\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+
+
 def _reason(attempt: Attempt) -> tuple[str | None, dict[str, object]]:
-    """Why a first hop refused or delayed the attempt, in the same words as for bounces."""
+    """Why a first hop refused or delayed the attempt, in the same words as for bounces.
+
+    Remote servers repeat the same few answers with a different address in
+    each; classifying the text with addresses masked lets one cached answer
+    serve them all, which keeps million-line logs fast.
+    """
     if attempt.verdict == "accepted":
         return None, {}
     if attempt.verdict == "expired":
         return "expired", {"category": "message-expired", "hardbounce": False}
-    found = classify(attempt.status, attempt.replycode, attempt.text, attempt.relay_host)
-    return found.reason, {"category": found.category, "hardbounce": found.hardbounce}
+    reason, category, hard = _classified(
+        attempt.status, attempt.replycode, _ADDRESS.sub("<address>", attempt.text), attempt.relay_host
+    )
+    return reason, {"category": category, "hardbounce": hard}
 
 
-def _event_row(attempt: Attempt, delivery_id: int, source: str, now: datetime) -> dict[str, object]:
-    reason, classification = _reason(attempt)
-    return {
-        "dedupe_key": attempt_key(attempt),
-        "delivery_id": delivery_id,
-        "recipient": normalise_address(attempt.recipient),
-        "kind": "attempt",
-        "source": source,
-        "at": attempt.at,
-        "outcome": attempt.verdict,
-        "first_hop": attempt.first_hop,
-        "remote_host": attempt.relay_host,
-        "status": attempt.status,
-        "replycode": attempt.replycode,
-        "reason": reason,
-        "detail": attempt.text or None,
-        "from_state": None,
-        "to_state": None,
-        "match_key": None,
-        "returned_message_id": None,
-        "evidence": {
-            "line": attempt.raw,
-            "queue_id": attempt.queue_id,
-            "relay_ip": attempt.relay_ip,
-            "relay_port": attempt.relay_port,
-            "next_hop_queue_id": attempt.next_hop_queue_id,
-            "smtp_stage": attempt.smtp_stage,
-            "delivery_agent": attempt.delivery_agent,
-            "orig_recipient": attempt.orig_recipient,
-            **classification,
-        },
-        "recorded_at": now,
+def _fact(attempt: Attempt, key: str, reason: str | None) -> Fact:
+    return Fact(
+        "attempt",
+        attempt.verdict,
+        attempt.at,
+        key,
+        attempt.first_hop,
+        attempt.status,
+        attempt.replycode,
+        reason,
+        attempt.text or None,
+    )
+
+
+EVENT_COLUMNS = (
+    "dedupe_key",
+    "delivery_id",
+    "recipient",
+    "kind",
+    "source",
+    "at",
+    "outcome",
+    "first_hop",
+    "remote_host",
+    "status",
+    "replycode",
+    "reason",
+    "detail",
+    "evidence",
+    "recorded_at",
+)
+
+
+def _event_row(
+    attempt: Attempt, key: str, reason: str | None, classification: dict[str, object], source: str, now: datetime
+) -> list[object]:
+    """One ``events`` row in :data:`EVENT_COLUMNS` order (``delivery_id`` filled in later)."""
+    evidence = {
+        "line": attempt.raw,
+        "queue_id": attempt.queue_id,
+        "relay_ip": attempt.relay_ip,
+        "relay_port": attempt.relay_port,
+        "next_hop_queue_id": attempt.next_hop_queue_id,
+        "smtp_stage": attempt.smtp_stage,
+        "delivery_agent": attempt.delivery_agent,
+        "orig_recipient": attempt.orig_recipient,
+        **classification,
     }
+    return [
+        key,
+        None,
+        attempt.recipient,
+        "attempt",
+        source,
+        attempt.at,
+        attempt.verdict,
+        attempt.first_hop,
+        attempt.relay_host,
+        attempt.status,
+        attempt.replycode,
+        reason,
+        attempt.text or None,
+        evidence,
+        now,
+    ]
 
 
 def is_notice(attempt: Attempt) -> bool:
@@ -114,52 +189,88 @@ def is_notice(attempt: Attempt) -> bool:
     return attempt.sender == ""
 
 
+@dataclass
+class _Pair:
+    """Everything one batch says about one delivery."""
+
+    facts: list[Fact] = field(default_factory=list)
+    events: list[list[object]] = field(default_factory=list)
+    first_hop_host: str | None = None
+    next_hop_queue_id: str | None = None
+
+
+def _group(attempts: Sequence[Attempt], message_ids: dict[str, int], source: str) -> dict[tuple[int, str], _Pair]:
+    now = datetime.now(timezone.utc)
+    pairs: dict[tuple[int, str], _Pair] = {}
+    for attempt in attempts:
+        recipient = normalise_address(attempt.recipient) or ""
+        if recipient != attempt.recipient:
+            attempt = replace(attempt, recipient=recipient)
+        pair = pairs.setdefault((message_ids[message_key(attempt)], recipient), _Pair())
+        key = attempt_key(attempt)
+        reason, classification = _reason(attempt)
+        pair.facts.append(_fact(attempt, key, reason))
+        pair.events.append(_event_row(attempt, key, reason, classification, source, now))
+        if attempt.first_hop and attempt.verdict == "accepted":
+            pair.first_hop_host = attempt.relay_host
+            pair.next_hop_queue_id = attempt.next_hop_queue_id
+    return pairs
+
+
 def store_attempts(session: Session, attempts: Sequence[Attempt], source: str) -> set[int]:
     """Record a batch of attempts; returns the ids of the deliveries they touched.
 
-    Callers leave out :func:`is_notice` attempts: the MTA's own DSNs are not
-    deliveries of the sender's mail.
+    Deliveries first seen in this batch get their state straight from the
+    batch's own facts; only deliveries that existed before are re-derived
+    from the database. Callers leave out :func:`is_notice` attempts: the
+    MTA's own DSNs are not deliveries of the sender's mail.
     """
     attempts = [a for a in attempts if normalise_address(a.recipient)]
     if not attempts:
         return set()
-    now = datetime.now(timezone.utc)
     insert_ignoring_duplicates(session, SentMessage, _sent_message_rows(attempts), ["msg_key"])
     message_ids = _ids_by_key(session, sorted({message_key(a) for a in attempts}))
+    pairs = _group(attempts, message_ids, source)
 
-    delivery_rows: dict[tuple[int, str], dict[str, object]] = {}
-    for attempt in attempts:
-        pair = (message_ids[message_key(attempt)], normalise_address(attempt.recipient) or "")
-        delivery_rows.setdefault(
-            pair,
-            {
-                "sent_message_id": pair[0],
-                "recipient": pair[1],
-                "state": "pending",
-                "corrected": False,
-                "first_attempt_at": attempt.at,
-            },
+    existing = _delivery_ids(session, list(pairs))
+    new_rows = []
+    for pair, data in pairs.items():
+        if pair in existing:
+            continue
+        row = delivery_values(decide(data.facts))
+        row.update(
+            sent_message_id=pair[0],
+            recipient=pair[1],
+            first_attempt_at=min(f.at for f in data.facts),
+            first_hop_host=data.first_hop_host,
+            next_hop_queue_id=data.next_hop_queue_id,
         )
-    insert_ignoring_duplicates(
-        session, Delivery, list(delivery_rows.values()), ["sent_message_id", "recipient"]
-    )
-    delivery_ids = _delivery_ids(session, list(delivery_rows))
+        new_rows.append(row)
+    insert_ignoring_duplicates(session, Delivery, new_rows, ["sent_message_id", "recipient"])
+    created = _delivery_ids(session, [(r["sent_message_id"], r["recipient"]) for r in new_rows])  # type: ignore[misc]
+    ids = {**existing, **created}
 
     events = []
-    hops: dict[int, dict[str, object]] = {}
-    for attempt in attempts:
-        pair = (message_ids[message_key(attempt)], normalise_address(attempt.recipient) or "")
-        delivery_id = delivery_ids[pair]
-        events.append(_event_row(attempt, delivery_id, source, now))
-        if attempt.first_hop and attempt.verdict == "accepted":
-            hops[delivery_id] = {
-                "id": delivery_id,
-                "first_hop_host": attempt.relay_host,
-                "next_hop_queue_id": attempt.next_hop_queue_id,
-            }
-    insert_ignoring_duplicates(session, Event, events, ["dedupe_key"])
-    if hops:
-        session.execute(update(Delivery), list(hops.values()))
-    touched = set(delivery_ids.values())
-    reconcile.recompute(session, touched)
-    return touched
+    for pair, data in pairs.items():
+        delivery_id = ids[pair]
+        for event in data.events:
+            event[1] = delivery_id
+            events.append(event)
+    insert_tuples(session, Event.__table__, EVENT_COLUMNS, events, ["dedupe_key"])
+
+    hops = [
+        {"b_id": existing[pair], "first_hop_host": data.first_hop_host, "next_hop_queue_id": data.next_hop_queue_id}
+        for pair, data in pairs.items()
+        if pair in existing and data.first_hop_host is not None
+    ]
+    for part in chunks(hops):
+        session.execute(_UPDATE_HOP, list(part))
+    reconcile.recompute(session, existing.values())
+    return set(ids.values())
+
+
+_UPDATE_HOP = (
+    update(Delivery.__table__)
+    .where(Delivery.__table__.c.id == bindparam("b_id"))
+    .values(first_hop_host=bindparam("first_hop_host"), next_hop_queue_id=bindparam("next_hop_queue_id"))
+)

@@ -1,18 +1,31 @@
-"""Small set-based helpers that work the same on SQLite and PostgreSQL."""
+"""Set-based writes that work the same on SQLite and PostgreSQL, fast.
+
+Re-reading a log or a mailbox must be a no-op, so every bulk insert is an
+``INSERT ... ON CONFLICT DO NOTHING`` on the row's natural key. The hot path
+(hundreds of thousands of log lines) bypasses SQLAlchemy's per-row parameter
+processing: rows go to the driver as plain tuples, through ``COPY`` into a
+staging table on PostgreSQL and ``executemany`` on SQLite. Values are
+converted here exactly as the column types would, so ORM reads see the same
+data either way.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import JSON, Boolean, Table
 from sqlalchemy.orm import DeclarativeBase, Session
+
+from models.types import UTCDateTime
 
 T = TypeVar("T")
 
-# SQLite's default limit on bound parameters is 32766 since 3.32; PostgreSQL's
-# is 65535. Chunks of this size keep IN lists and multi-row inserts under both.
+# SQLite's limit on bound parameters is 32766 since 3.32; PostgreSQL's is
+# 65535. Chunks of this size keep IN lists under both.
 CHUNK = 900
 
 
@@ -21,22 +34,99 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    # The exact text SQLAlchemy's SQLite DATETIME type writes and parses back.
+    if value is None:
+        return None
+    if value.tzinfo is not timezone.utc:
+        value = value.astimezone(timezone.utc)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _converters(table: Table, columns: Sequence[str], dialect: str) -> list[Callable[[Any], Any] | None]:
+    out: list[Callable[[Any], Any] | None] = []
+    for name in columns:
+        kind = table.c[name].type
+        if isinstance(kind, UTCDateTime):
+            out.append(_sqlite_datetime if dialect == "sqlite" else None)
+        elif isinstance(kind, JSON):
+            out.append(_json)
+        elif isinstance(kind, Boolean) and dialect == "sqlite":
+            out.append(lambda v: None if v is None else int(bool(v)))
+        else:
+            out.append(None)
+    return out
+
+
+def _converted(rows: Sequence[Sequence[Any]], converters: list[Callable[[Any], Any] | None]) -> list[tuple[Any, ...]]:
+    active = [(i, f) for i, f in enumerate(converters) if f is not None]
+    if not active:
+        return [tuple(row) for row in rows]
+    out = []
+    for row in rows:
+        values = list(row)
+        for i, convert in active:
+            values[i] = convert(values[i])
+        out.append(tuple(values))
+    return out
+
+
+def insert_tuples(
+    session: Session,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    conflict_columns: Sequence[str],
+) -> None:
+    """Insert rows given as tuples in ``columns`` order, skipping existing keys."""
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect.name
+    values = _converted(rows, _converters(table, columns, dialect))
+    names = ", ".join(f'"{c}"' for c in columns)
+    conflict = ", ".join(f'"{c}"' for c in conflict_columns)
+    driver = connection.connection.driver_connection
+    if dialect == "postgresql":
+        # One staging table per column set: callers insert different subsets.
+        stage = f"_stage_{table.name}_{zlib.crc32(names.encode()):08x}"
+        with driver.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute(
+                f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" AS SELECT {names} FROM "{table.name}" WITH NO DATA'
+            )
+            cursor.execute(f'TRUNCATE "{stage}"')
+            with cursor.copy(f'COPY "{stage}" ({names}) FROM STDIN') as copy:
+                for row in values:
+                    copy.write_row(row)
+            cursor.execute(
+                f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{stage}" '
+                f"ON CONFLICT ({conflict}) DO NOTHING"
+            )
+        return
+    marks = ", ".join("?" for _ in columns)
+    cursor = driver.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(
+            f'INSERT INTO "{table.name}" ({names}) VALUES ({marks}) ON CONFLICT ({conflict}) DO NOTHING', values
+        )
+    finally:
+        cursor.close()
+
+
 def insert_ignoring_duplicates(
     session: Session,
     model: type[DeclarativeBase] | Table,
     rows: Sequence[dict[str, Any]],
     conflict_columns: Sequence[str],
 ) -> None:
-    """``INSERT ... ON CONFLICT DO NOTHING`` for a batch of rows.
-
-    Re-reading a log or a mailbox must be a no-op; letting the unique keys
-    decide is both the fastest and the only race-free way to get that.
-    """
+    """``INSERT ... ON CONFLICT DO NOTHING`` for a batch of rows given as dicts (same keys each)."""
     if not rows:
         return
     table = model if isinstance(model, Table) else model.__table__  # type: ignore[attr-defined]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
-    for part in chunks(rows):
-        session.execute(stmt, list(part))
+    columns = list(rows[0])
+    session.flush()  # pending ORM changes first: the raw driver cursor bypasses the unit of work
+    insert_tuples(session, table, columns, [tuple(row[c] for c in columns) for row in rows], conflict_columns)

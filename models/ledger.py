@@ -16,15 +16,16 @@ from sqlalchemy import (
     Boolean,
     Column,
     Float,
-    Table,
-    Unicode,
     ForeignKey,
     Index,
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
+    Unicode,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -62,10 +63,19 @@ class SentMessage(Base):
     msg_key: Mapped[str] = mapped_column(MESSAGE_ID, unique=True)
     message_id: Mapped[str | None] = mapped_column(MESSAGE_ID, index=True)
     queue_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    envelope_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    envelope_id: Mapped[str | None] = mapped_column(String(100))
     sender: Mapped[str | None] = mapped_column(ADDRESS)
     campaign: Mapped[str | None] = mapped_column(String(200), index=True)
     first_seen_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index(
+            "ix_sent_messages_envelope_id",
+            "envelope_id",
+            postgresql_where=text("envelope_id IS NOT NULL"),
+            sqlite_where=text("envelope_id IS NOT NULL"),
+        ),
+    )
 
 
 class Delivery(Base):
@@ -76,12 +86,22 @@ class Delivery(Base):
     """
 
     __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("sent_message_id", "recipient"),)
+    __table_args__ = (
+        UniqueConstraint("sent_message_id", "recipient"),
+        # The expiry job looks for long-deferred deliveries; a partial index
+        # keeps that cheap without taxing every write of the other states.
+        Index(
+            "ix_deliveries_deferred_since",
+            "state_at",
+            postgresql_where=text("state = 'deferred'"),
+            sqlite_where=text("state = 'deferred'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     sent_message_id: Mapped[int] = mapped_column(ForeignKey("sent_messages.id", ondelete="CASCADE"))
     recipient: Mapped[str] = mapped_column(ADDRESS, index=True)
-    state: Mapped[str] = mapped_column(SHORT, index=True)
+    state: Mapped[str] = mapped_column(SHORT)
     reason: Mapped[str | None] = mapped_column(SHORT)
     status: Mapped[str | None] = mapped_column(SHORT)
     replycode: Mapped[str | None] = mapped_column(String(3))
@@ -104,14 +124,30 @@ class Event(Base):
     """
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_orphans", "kind", "delivery_id"),)
+    # Millions of attempt rows are written in bulk, so indexes that only a
+    # few rows need are partial: orphans (no delivery yet) by recipient, and
+    # verdicts by the returned message that carried them.
+    __table_args__ = (
+        Index(
+            "ix_events_orphan_recipient",
+            "recipient",
+            postgresql_where=text("delivery_id IS NULL"),
+            sqlite_where=text("delivery_id IS NULL"),
+        ),
+        Index(
+            "ix_events_returned_message_id",
+            "returned_message_id",
+            postgresql_where=text("returned_message_id IS NOT NULL"),
+            sqlite_where=text("returned_message_id IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
-    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    dedupe_key: Mapped[str] = mapped_column(String(32), unique=True)
     delivery_id: Mapped[int | None] = mapped_column(
         ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
     )
-    recipient: Mapped[str | None] = mapped_column(ADDRESS, index=True)
+    recipient: Mapped[str | None] = mapped_column(ADDRESS)
     kind: Mapped[str] = mapped_column(SHORT)
     source: Mapped[str] = mapped_column(String(255))
     at: Mapped[datetime]
@@ -126,7 +162,7 @@ class Event(Base):
     to_state: Mapped[str | None] = mapped_column(SHORT)
     match_key: Mapped[str | None] = mapped_column(SHORT)
     returned_message_id: Mapped[int | None] = mapped_column(
-        ForeignKey("returned_messages.id", ondelete="SET NULL"), index=True
+        ForeignKey("returned_messages.id", ondelete="SET NULL")
     )
     evidence: Mapped[dict[str, Any] | None]
     recorded_at: Mapped[datetime]

@@ -134,3 +134,38 @@ def test_non_mail_file_is_reported_not_fatal(tmp_path: Path) -> None:
 def test_every_command_has_help(tmp_path: Path) -> None:
     for command in ["db", "ingest-log", "parse", "poll", "lookup", "report", "run", "demo"]:
         assert "usage:" in bl(command, "--help", cwd=tmp_path).stdout
+
+
+SENDLOG_FIXTURES = Path(__file__).parent / "sendlog" / "fixtures"
+SENDLOG_FIELDS = {
+    "time", "queue_id", "message_id", "sender", "recipient", "relay_host", "relay_ip",
+    "replycode", "status", "verdict", "text", "first_hop",
+}
+
+
+@pytest.mark.parametrize(
+    "fixture",
+    ["outbound_mixed.log", "exim_mainlog.log", "sendmail_maillog.log", "pmta_acct.csv", "jsonl_own.jsonl", "kumo_log.jsonl"],
+)
+def test_sendlog_parse_json_for_every_format(tmp_path: Path, fixture: str) -> None:
+    result = bl("sendlog", "parse", str(SENDLOG_FIXTURES / fixture), "--json", cwd=tmp_path)
+    attempts = [json.loads(line) for line in result.stdout.splitlines()]
+    assert attempts, result.stderr
+    verdicts = {a["verdict"] for a in attempts}
+    assert verdicts <= {"accepted", "deferred", "rejected", "expired"}
+    assert {"accepted", "rejected"} <= verdicts or {"accepted", "deferred"} <= verdicts
+    for attempt in attempts:
+        assert SENDLOG_FIELDS <= set(attempt)
+        assert attempt["time"].endswith("Z")
+        assert "@" in attempt["recipient"] and attempt["recipient"] == attempt["recipient"].lower()
+        assert isinstance(attempt["first_hop"], bool)
+        if attempt["replycode"] and attempt["verdict"] == "accepted":
+            assert attempt["replycode"].startswith("2")
+    assert "lines" in result.stderr and "attempts" in result.stderr
+
+
+def test_sendlog_parse_unknown_format_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "x.log").write_text("hello\nworld\n")
+    result = bl("sendlog", "parse", str(tmp_path / "x.log"), cwd=tmp_path, check=False)
+    assert result.returncode == 1
+    assert "not a send log" in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -71,7 +71,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('sent_messages', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sent_messages_campaign'), ['campaign'], unique=False)
-        batch_op.create_index(batch_op.f('ix_sent_messages_envelope_id'), ['envelope_id'], unique=False)
+        batch_op.create_index('ix_sent_messages_envelope_id', ['envelope_id'], unique=False, postgresql_where=sa.text('envelope_id IS NOT NULL'), sqlite_where=sa.text('envelope_id IS NOT NULL'))
         batch_op.create_index(batch_op.f('ix_sent_messages_message_id'), ['message_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_sent_messages_queue_id'), ['queue_id'], unique=False)
 
@@ -109,13 +109,13 @@ def upgrade() -> None:
     sa.UniqueConstraint('sent_message_id', 'recipient', name=op.f('uq_deliveries_sent_message_id'))
     )
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.create_index('ix_deliveries_deferred_since', ['state_at'], unique=False, postgresql_where=sa.text("state = 'deferred'"), sqlite_where=sa.text("state = 'deferred'"))
         batch_op.create_index(batch_op.f('ix_deliveries_next_hop_queue_id'), ['next_hop_queue_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_deliveries_recipient'), ['recipient'], unique=False)
-        batch_op.create_index(batch_op.f('ix_deliveries_state'), ['state'], unique=False)
 
     op.create_table('events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('dedupe_key', sa.String(length=64), nullable=False),
+    sa.Column('dedupe_key', sa.String(length=32), nullable=False),
     sa.Column('delivery_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('recipient', sa.String(length=320), nullable=True),
     sa.Column('kind', sa.String(length=32), nullable=False),
@@ -141,9 +141,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_events_delivery_id'), ['delivery_id'], unique=False)
-        batch_op.create_index('ix_events_orphans', ['kind', 'delivery_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_events_recipient'), ['recipient'], unique=False)
-        batch_op.create_index(batch_op.f('ix_events_returned_message_id'), ['returned_message_id'], unique=False)
+        batch_op.create_index('ix_events_orphan_recipient', ['recipient'], unique=False, postgresql_where=sa.text('delivery_id IS NULL'), sqlite_where=sa.text('delivery_id IS NULL'))
+        batch_op.create_index('ix_events_returned_message_id', ['returned_message_id'], unique=False, postgresql_where=sa.text('returned_message_id IS NOT NULL'), sqlite_where=sa.text('returned_message_id IS NOT NULL'))
 
     op.create_table('suppressions',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -169,23 +168,22 @@ def downgrade() -> None:
 
     op.drop_table('suppressions')
     with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_events_returned_message_id'))
-        batch_op.drop_index(batch_op.f('ix_events_recipient'))
-        batch_op.drop_index('ix_events_orphans')
+        batch_op.drop_index('ix_events_returned_message_id', postgresql_where=sa.text('returned_message_id IS NOT NULL'), sqlite_where=sa.text('returned_message_id IS NOT NULL'))
+        batch_op.drop_index('ix_events_orphan_recipient', postgresql_where=sa.text('delivery_id IS NULL'), sqlite_where=sa.text('delivery_id IS NULL'))
         batch_op.drop_index(batch_op.f('ix_events_delivery_id'))
 
     op.drop_table('events')
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_deliveries_state'))
         batch_op.drop_index(batch_op.f('ix_deliveries_recipient'))
         batch_op.drop_index(batch_op.f('ix_deliveries_next_hop_queue_id'))
+        batch_op.drop_index('ix_deliveries_deferred_since', postgresql_where=sa.text("state = 'deferred'"), sqlite_where=sa.text("state = 'deferred'"))
 
     op.drop_table('deliveries')
     op.drop_table('source_cursors')
     with op.batch_alter_table('sent_messages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sent_messages_queue_id'))
         batch_op.drop_index(batch_op.f('ix_sent_messages_message_id'))
-        batch_op.drop_index(batch_op.f('ix_sent_messages_envelope_id'))
+        batch_op.drop_index('ix_sent_messages_envelope_id', postgresql_where=sa.text('envelope_id IS NOT NULL'), sqlite_where=sa.text('envelope_id IS NOT NULL'))
         batch_op.drop_index(batch_op.f('ix_sent_messages_campaign'))
 
     op.drop_table('sent_messages')

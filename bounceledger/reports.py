@@ -1,0 +1,449 @@
+"""Corrected numbers for marketers: per campaign and per day, and by reason.
+
+Shared by the CLI and the web dashboard. Every figure is one grouped SQL
+query over the ledger (no row is loaded into Python), so the same code
+answers on a demo SQLite file and on a PostgreSQL ledger with millions of
+deliveries.
+
+Definitions (each delivery is one recipient of one sent message):
+
+``recipients``
+    deliveries of the messages first seen in the window.
+``messages``
+    those sent messages (``sent_messages.first_seen_at`` in the window).
+``accepted_first_hop``
+    the first hop answered 250: the delivery is still ``accepted``, was
+    confirmed ``delivered``, or was *corrected* (accepted, then overturned).
+``corrected``
+    accepted by the first hop and later turned into bounced or expired by a
+    returned message (complaints are counted in ``complained``).
+``bounced`` / ``expired``
+    the final state; ``final_bounced`` is their sum.
+``complained``
+    an ARF complaint came back for the delivery.
+``bounce_rate_first_hop``
+    the bounce rate the sending platform shows (final bounces minus the
+    corrections: what the first hop said), as a fraction of recipients.
+``bounce_rate``
+    the corrected, final bounce rate: ``final_bounced / recipients``.
+
+A day is the UTC calendar day the message was first seen in the send log.
+Filters: ``campaign`` (``NO_CAMPAIGN`` selects messages without one),
+``since`` and ``until`` (inclusive dates).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+from ingest.bounces.classify import explain, is_hard
+from ingest.bounces.reasons import CATEGORIES
+from models import Delivery, SentMessage
+
+NO_CAMPAIGN = "(none)"
+FAILED_STATES = ("bounced", "expired")
+REASON_STATES = ("bounced", "expired", "complained")
+
+COUNTERS = (
+    "recipients",
+    "accepted_first_hop",
+    "corrected",
+    "bounced",
+    "expired",
+    "complained",
+    "delivered",
+    "accepted",
+    "deferred",
+    "pending",
+)
+
+
+class utc_day(FunctionElement[Any]):
+    """The UTC calendar day of a timestamp column, on either backend."""
+
+    inherit_cache = True
+    name = "utc_day"
+
+
+@compiles(utc_day)
+def _utc_day_default(element: utc_day, compiler: Any, **kw: Any) -> str:
+    # SQLite keeps UTC timestamps as ISO text: the first ten characters.
+    return "substr(%s, 1, 10)" % compiler.process(element.clauses, **kw)
+
+
+@compiles(utc_day, "postgresql")
+def _utc_day_postgresql(element: utc_day, compiler: Any, **kw: Any) -> str:
+    # timestamptz -> date follows the session time zone; pin it to UTC.
+    return "CAST((%s AT TIME ZONE 'UTC') AS DATE)" % compiler.process(element.clauses, **kw)
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    campaign: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+    def as_json(self) -> dict[str, str | None]:
+        return {
+            "campaign": self.campaign,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+        }
+
+
+def _start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+
+
+def _message_conditions(filters: Filters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.campaign is not None:
+        if filters.campaign == NO_CAMPAIGN:
+            conditions.append(SentMessage.campaign.is_(None))
+        else:
+            conditions.append(SentMessage.campaign == filters.campaign)
+    if filters.since is not None:
+        conditions.append(SentMessage.first_seen_at >= _start(filters.since))
+    if filters.until is not None:
+        conditions.append(SentMessage.first_seen_at < _start(filters.until + timedelta(days=1)))
+    return conditions
+
+
+def _day_text(value: Any) -> str:
+    if isinstance(value, (date, datetime)):
+        return value.strftime("%Y-%m-%d")
+    return str(value)[:10]
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _funnel_columns() -> list[ColumnElement[Any]]:
+    state = Delivery.state
+    return [
+        func.count().label("recipients"),
+        _count_if(or_(state.in_(("accepted", "delivered")), Delivery.corrected.is_(True))).label(
+            "accepted_first_hop"
+        ),
+        _count_if(and_(Delivery.corrected.is_(True), state.in_(FAILED_STATES))).label("corrected"),
+        _count_if(state == "bounced").label("bounced"),
+        _count_if(state == "expired").label("expired"),
+        _count_if(state == "complained").label("complained"),
+        _count_if(state == "delivered").label("delivered"),
+        _count_if(state == "accepted").label("accepted"),
+        _count_if(state == "deferred").label("deferred"),
+        _count_if(state == "pending").label("pending"),
+    ]
+
+
+def _finish(row: dict[str, Any]) -> dict[str, Any]:
+    """Add the derived figures to a row of counters."""
+    recipients = row["recipients"]
+    final = row["bounced"] + row["expired"]
+    row["final_bounced"] = final
+    row["bounce_rate"] = round(final / recipients, 6) if recipients else 0.0
+    first_hop = final - row["corrected"]
+    row["bounce_rate_first_hop"] = round(first_hop / recipients, 6) if recipients else 0.0
+    row["complaint_rate"] = round(row["complained"] / recipients, 6) if recipients else 0.0
+    return row
+
+
+def _empty(**keys: Any) -> dict[str, Any]:
+    return {**keys, "messages": 0, **{name: 0 for name in COUNTERS}}
+
+
+def campaign_day(
+    session: Session,
+    campaign: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> list[dict[str, Any]]:
+    """The funnel per campaign and day, newest day first.
+
+    One grouped query over deliveries joined to their message (through the
+    ``(sent_message_id, recipient)`` unique index), and one over
+    ``sent_messages`` for the message counts.
+    """
+    filters = Filters(campaign, since, until)
+    conditions = _message_conditions(filters)
+    day = utc_day(SentMessage.first_seen_at)
+    campaign_col = SentMessage.campaign
+    rows: dict[tuple[str | None, str], dict[str, Any]] = {}
+    stmt: Select[Any] = (
+        select(campaign_col.label("campaign"), day.label("day"), *_funnel_columns())
+        .select_from(Delivery)
+        .join(SentMessage, SentMessage.id == Delivery.sent_message_id)
+        .where(*conditions)
+        .group_by(campaign_col, day)
+    )
+    for record in session.execute(stmt).mappings():
+        key = (record["campaign"], _day_text(record["day"]))
+        row = rows.setdefault(key, _empty(campaign=key[0], day=key[1]))
+        for name in COUNTERS:
+            row[name] = int(record[name] or 0)
+    messages = (
+        select(campaign_col.label("campaign"), day.label("day"), func.count().label("messages"))
+        .where(*conditions)
+        .group_by(campaign_col, day)
+    )
+    for record in session.execute(messages).mappings():
+        key = (record["campaign"], _day_text(record["day"]))
+        rows.setdefault(key, _empty(campaign=key[0], day=key[1]))["messages"] = int(record["messages"])
+    out = [_finish(row) for row in rows.values()]
+    out.sort(key=lambda r: (r["day"], r["campaign"] or ""), reverse=True)
+    for row in out:
+        row["campaign"] = row["campaign"] if row["campaign"] is not None else NO_CAMPAIGN
+    return out
+
+
+def _rollup(rows: list[dict[str, Any]], key: str | None) -> list[dict[str, Any]]:
+    groups: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        group = row[key] if key else None
+        total = groups.setdefault(group, _empty(**({key: group} if key else {})))
+        for name in ("messages", *COUNTERS):
+            total[name] += row[name]
+    return [_finish(total) for total in groups.values()]
+
+
+def by_day(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Campaign-day rows summed per day, oldest first (the chart's order)."""
+    return sorted(_rollup(rows, "day"), key=lambda r: r["day"])
+
+
+def by_campaign(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Campaign-day rows summed per campaign, the biggest first."""
+    return sorted(_rollup(rows, "campaign"), key=lambda r: (-r["recipients"], r["campaign"]))
+
+
+def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Campaign-day rows summed into one funnel."""
+    return _rollup(rows, None)[0] if rows else _finish(_empty())
+
+
+def overview(
+    session: Session,
+    campaign: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> dict[str, Any]:
+    """Totals, per day, per campaign and per campaign-day in one answer (two queries)."""
+    rows = campaign_day(session, campaign, since, until)
+    return {
+        "filters": Filters(campaign, since, until).as_json(),
+        "totals": totals(rows),
+        "by_day": by_day(rows),
+        "by_campaign": by_campaign(rows),
+        "by_campaign_day": rows,
+    }
+
+
+def campaigns(session: Session, limit: int = 1000) -> list[str]:
+    """The campaigns seen, for filter menus (``NO_CAMPAIGN`` when some messages have none)."""
+    names = session.scalars(
+        select(SentMessage.campaign).group_by(SentMessage.campaign).order_by(SentMessage.campaign).limit(limit)
+    ).all()
+    return [name if name is not None else NO_CAMPAIGN for name in names]
+
+
+def _reason_query(filters: Filters, *columns: Any) -> Select[Any]:
+    stmt = select(*columns).select_from(Delivery).where(Delivery.state.in_(REASON_STATES))
+    conditions = _message_conditions(filters)
+    if conditions:
+        stmt = stmt.join(SentMessage, SentMessage.id == Delivery.sent_message_id).where(*conditions)
+    return stmt
+
+
+def describe_reason(reason: str | None, status: str | None = None, replycode: str | None = None) -> dict[str, Any]:
+    """Category, hard/soft and plain words for a reason and (optionally) its code."""
+    name = reason or "undefined"
+    code = " ".join(part for part in (replycode, status) if part)
+    meaning = explain(code).meaning if code else None
+    return {
+        "reason": name,
+        "category": CATEGORIES.get(name, "other"),
+        "hard": is_hard(name, status, replycode),
+        "meaning": meaning,
+    }
+
+
+def reasons(
+    session: Session,
+    campaign: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> dict[str, Any]:
+    """Final failures (bounced, expired, complained) by reason, the most frequent first.
+
+    Each reason comes with its category, hard/soft (``hard`` true, false, or
+    ``"mixed"`` when its codes disagree), the states and status codes behind
+    it, how many were corrections of a first-hop 250, and plain words for
+    its most common code.
+    """
+    filters = Filters(campaign, since, until)
+    stmt = _reason_query(
+        filters,
+        Delivery.reason,
+        Delivery.status,
+        Delivery.state,
+        func.count().label("count"),
+        _count_if(Delivery.corrected.is_(True)).label("corrected"),
+        func.max(Delivery.replycode).label("replycode"),
+    ).group_by(Delivery.reason, Delivery.status, Delivery.state)
+    groups: dict[str, dict[str, Any]] = {}
+    hard_counts: dict[str, int] = defaultdict(int)
+    for reason, status, state, count, corrected, replycode in session.execute(stmt):
+        name = reason or "undefined"
+        group = groups.setdefault(
+            name,
+            {
+                "reason": name,
+                "category": CATEGORIES.get(name, "other"),
+                "count": 0,
+                "corrected": 0,
+                "states": {},
+                "statuses": {},
+                "_replycodes": {},
+            },
+        )
+        group["count"] += count
+        group["corrected"] += int(corrected or 0)
+        group["states"][state] = group["states"].get(state, 0) + count
+        code = status or "-"
+        group["statuses"][code] = group["statuses"].get(code, 0) + count
+        group["_replycodes"].setdefault(code, replycode)
+        if is_hard(name, status, replycode):
+            hard_counts[name] += count
+    total = sum(g["count"] for g in groups.values())
+    out = []
+    for name, group in groups.items():
+        hard = hard_counts[name]
+        group["hard"] = True if hard == group["count"] else False if hard == 0 else "mixed"
+        group["share"] = round(group["count"] / total, 6) if total else 0.0
+        group["statuses"] = dict(sorted(group["statuses"].items(), key=lambda kv: -kv[1]))
+        top = next((code for code in group["statuses"] if code != "-"), None)
+        replycodes = group.pop("_replycodes")
+        group["meaning"] = describe_reason(name, top, replycodes.get(top) if top else None)["meaning"]
+        out.append(group)
+    out.sort(key=lambda g: (-g["count"], g["reason"]))
+    categories: dict[str, int] = defaultdict(int)
+    for group in out:
+        categories[group["category"]] += group["count"]
+    return {
+        "filters": filters.as_json(),
+        "total": total,
+        "reasons": out,
+        "categories": [
+            {"category": c, "count": n, "share": round(n / total, 6) if total else 0.0}
+            for c, n in sorted(categories.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
+    }
+
+
+def reasons_by_day(
+    session: Session,
+    campaign: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    top: int = 6,
+) -> dict[str, Any]:
+    """Final failures per day and reason, for the chart over time.
+
+    The ``top`` most frequent reasons keep their name; the rest are summed
+    as ``other``. Days are oldest first.
+    """
+    filters = Filters(campaign, since, until)
+    day = utc_day(SentMessage.first_seen_at)
+    stmt = (
+        select(day.label("day"), Delivery.reason, func.count().label("count"))
+        .select_from(Delivery)
+        .join(SentMessage, SentMessage.id == Delivery.sent_message_id)
+        .where(Delivery.state.in_(REASON_STATES), *_message_conditions(filters))
+        .group_by(day, Delivery.reason)
+    )
+    cells: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    sums: dict[str, int] = defaultdict(int)
+    for value, reason, count in session.execute(stmt):
+        name = reason or "undefined"
+        cells[_day_text(value)][name] += count
+        sums[name] += count
+    ranked = sorted(sums, key=lambda r: (-sums[r], r))
+    keep = ranked[:top]
+    series = keep + (["other"] if len(ranked) > top else [])
+    days = []
+    for day_text in sorted(cells):
+        counts = {name: 0 for name in series}
+        for name, count in cells[day_text].items():
+            counts[name if name in keep else "other"] += count
+        days.append({"day": day_text, "counts": counts})
+    return {"filters": filters.as_json(), "reasons": series, "days": days}
+
+
+def reason_examples(
+    session: Session,
+    reason: str,
+    campaign: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """The latest final failures with this reason (``undefined``: none recorded)."""
+    filters = Filters(campaign, since, until)
+    condition = Delivery.reason.is_(None) if reason == "undefined" else Delivery.reason == reason
+    stmt = (
+        select(
+            Delivery.id,
+            Delivery.recipient,
+            Delivery.state,
+            Delivery.status,
+            Delivery.replycode,
+            Delivery.detail,
+            Delivery.corrected,
+            Delivery.state_at,
+            SentMessage.message_id,
+            SentMessage.campaign,
+        )
+        .join(SentMessage, SentMessage.id == Delivery.sent_message_id)
+        .where(condition, Delivery.state.in_(REASON_STATES), *_message_conditions(filters))
+        .order_by(Delivery.state_at.desc(), Delivery.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "recipient": row.recipient,
+            "state": row.state,
+            "status": row.status,
+            "replycode": row.replycode,
+            "detail": row.detail,
+            "corrected": bool(row.corrected),
+            "state_at": row.state_at.isoformat().replace("+00:00", "Z") if row.state_at else None,
+            "message_id": row.message_id,
+            "campaign": row.campaign if row.campaign is not None else NO_CAMPAIGN,
+        }
+        for row in session.execute(stmt)
+    ]
+
+
+__all__ = [
+    "NO_CAMPAIGN",
+    "Filters",
+    "by_campaign",
+    "by_day",
+    "campaign_day",
+    "campaigns",
+    "describe_reason",
+    "overview",
+    "reason_examples",
+    "reasons",
+    "reasons_by_day",
+    "totals",
+]

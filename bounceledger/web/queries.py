@@ -1,0 +1,224 @@
+"""Read-side queries that only the dashboard needs.
+
+The numbers shared with the CLI live in :mod:`bounceledger.reports`; the
+lookup contract in :mod:`bounceledger.queries`. What is here adds what a
+person needs next to them: the evidence behind each event, plain words for
+codes, and the suppression list. Everything returns plain dicts and lists.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from bounceledger.queries import _event_json, _iso
+from bounceledger.reports import NO_CAMPAIGN, describe_reason
+from ingest.keys import normalise_address
+from models import Delivery, Event, ReturnedMessage, SentMessage, Suppression
+
+#: A raw message larger than this is cut in the HTML view (the text/plain view is whole).
+RAW_PAGE_LIMIT = 2_000_000
+
+
+def _event(event: Event, subjects: dict[int, str | None]) -> dict[str, Any]:
+    out = _event_json(event)
+    out["id"] = event.id
+    out["evidence"] = event.evidence
+    evidence = event.evidence or {}
+    out["log_line"] = evidence.get("line") or evidence.get("accepted_line")
+    failing = (event.status or event.replycode or "").startswith(("4", "5"))
+    out["explanation"] = describe_reason(event.reason, event.status, event.replycode) if failing else None
+    out["returned_subject"] = subjects.get(event.returned_message_id) if event.returned_message_id else None
+    return out
+
+
+def _subjects(session: Session, events: list[Event]) -> dict[int, str | None]:
+    ids = {e.returned_message_id for e in events if e.returned_message_id}
+    if not ids:
+        return {}
+    rows = session.execute(select(ReturnedMessage.id, ReturnedMessage.subject).where(ReturnedMessage.id.in_(ids)))
+    return {row.id: row.subject for row in rows}
+
+
+def suppression_json(row: Suppression) -> dict[str, Any]:
+    return {
+        "address": row.address,
+        "reason": row.reason,
+        "active": row.active,
+        "note": row.note,
+        "created_at": _iso(row.created_at),
+        "expires_at": _iso(row.expires_at),
+        "source_event_id": row.source_event_id,
+    }
+
+
+def recipient(session: Session, address: str) -> dict[str, Any]:
+    """Everything support needs about one address.
+
+    A superset of :func:`bounceledger.queries.lookup` (same keys, same
+    order): each delivery adds its campaign and plain-words explanation,
+    each event its id, evidence and the returned message's subject, and the
+    answer adds the suppression row (since when, why).
+    """
+    normalised = normalise_address(address) or ""
+    rows = session.execute(
+        select(Delivery, SentMessage)
+        .join(SentMessage, SentMessage.id == Delivery.sent_message_id)
+        .where(Delivery.recipient == normalised)
+        .order_by(Delivery.first_attempt_at, Delivery.id)
+    ).all()
+    ids = [delivery.id for delivery, _ in rows]
+    events: dict[int, list[Event]] = defaultdict(list)
+    loaded: list[Event] = []
+    if ids:
+        loaded = list(session.scalars(select(Event).where(Event.delivery_id.in_(ids)).order_by(Event.at, Event.id)))
+        for event in loaded:
+            events[event.delivery_id].append(event)  # type: ignore[index]
+    orphans = list(
+        session.scalars(
+            select(Event).where(Event.recipient == normalised, Event.delivery_id.is_(None)).order_by(Event.at, Event.id)
+        )
+    )
+    subjects = _subjects(session, loaded + orphans)
+    suppression = session.scalar(select(Suppression).where(Suppression.address == normalised))
+    deliveries = []
+    for delivery, sent in rows:
+        failed = delivery.state in ("bounced", "expired", "complained", "deferred")
+        deliveries.append(
+            {
+                "message_id": sent.message_id,
+                "queue_id": sent.queue_id,
+                "sender": sent.sender,
+                "recipient": delivery.recipient,
+                "state": delivery.state,
+                "reason": delivery.reason,
+                "status": delivery.status,
+                "replycode": delivery.replycode,
+                "detail": delivery.detail,
+                "corrected": delivery.corrected,
+                "first_hop_host": delivery.first_hop_host,
+                "first_attempt_at": _iso(delivery.first_attempt_at),
+                "state_at": _iso(delivery.state_at),
+                "events": [_event(e, subjects) for e in events[delivery.id]],
+                "delivery_id": delivery.id,
+                "campaign": sent.campaign if sent.campaign is not None else NO_CAMPAIGN,
+                "sent_at": _iso(sent.first_seen_at),
+                "explanation": describe_reason(delivery.reason, delivery.status, delivery.replycode)
+                if failed
+                else None,
+            }
+        )
+    return {
+        "address": normalised,
+        "deliveries": deliveries,
+        "unmatched_verdicts": [_event(e, subjects) for e in orphans],
+        "suppressed": bool(suppression and suppression.active),
+        "suppression": suppression_json(suppression) if suppression else None,
+    }
+
+
+def returned_message(session: Session, message_id: int) -> dict[str, Any] | None:
+    """A returned message's metadata, raw bytes and the deliveries it spoke about."""
+    row = session.get(ReturnedMessage, message_id)
+    if row is None:
+        return None
+    related = session.execute(
+        select(Event.recipient, Event.kind, Event.outcome, Event.status, Event.reason, Event.delivery_id)
+        .where(Event.returned_message_id == message_id)
+        .order_by(Event.id)
+    ).all()
+    return {
+        "id": row.id,
+        "message_id": row.message_id,
+        "subject": row.subject,
+        "source": row.source,
+        "source_ref": row.source_ref,
+        "outcome": row.outcome,
+        "error": row.error,
+        "size": row.size,
+        "sha256": row.sha256,
+        "received_at": _iso(row.received_at),
+        "duplicate_count": row.duplicate_count,
+        "raw": row.raw,
+        "events": [
+            {
+                "recipient": r.recipient,
+                "kind": r.kind,
+                "outcome": r.outcome,
+                "status": r.status,
+                "reason": r.reason,
+                "matched": r.delivery_id is not None,
+            }
+            for r in related
+        ],
+    }
+
+
+def raw_text(raw: bytes, limit: int | None = None) -> tuple[str, bool]:
+    """Bytes as text for display (undecodable bytes replaced), and whether it was cut."""
+    cut = limit is not None and len(raw) > limit
+    data = raw[:limit] if cut else raw
+    return data.decode("utf-8", "replace"), cut
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionFilters:
+    q: str | None = None  # part of the address
+    reason: str | None = None
+    active: bool | None = None
+    since: date | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "q": self.q,
+            "reason": self.reason,
+            "active": self.active,
+            "since": self.since.isoformat() if self.since else None,
+        }
+
+
+def _suppression_query(filters: SuppressionFilters) -> Select[Any]:
+    stmt = select(Suppression)
+    if filters.q:
+        escaped = filters.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(Suppression.address.like(f"%{escaped}%", escape="\\"))
+    if filters.reason:
+        stmt = stmt.where(Suppression.reason == filters.reason)
+    if filters.active is not None:
+        stmt = stmt.where(Suppression.active.is_(filters.active))
+    if filters.since:
+        stmt = stmt.where(Suppression.created_at >= datetime.combine(filters.since, time.min, tzinfo=timezone.utc))
+    return stmt
+
+
+def suppressions(
+    session: Session, filters: SuppressionFilters, limit: int = 200, offset: int = 0
+) -> dict[str, Any]:
+    """One page of the suppression list, newest first, with the total that match."""
+    stmt = _suppression_query(filters)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(
+        stmt.order_by(Suppression.created_at.desc(), Suppression.id.desc()).limit(limit).offset(offset)
+    ).all()
+    reasons = session.scalars(select(Suppression.reason).group_by(Suppression.reason).order_by(Suppression.reason)).all()
+    return {
+        "filters": filters.as_json(),
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "suppressions": [suppression_json(r) for r in rows],
+        "reasons": list(reasons),
+    }
+
+
+def iter_suppressions(session: Session, filters: SuppressionFilters, batch: int = 1000) -> Iterator[dict[str, Any]]:
+    """Every matching suppression, newest first, streamed (for the CSV export)."""
+    stmt = _suppression_query(filters).order_by(Suppression.created_at.desc(), Suppression.id.desc())
+    for row in session.scalars(stmt.execution_options(yield_per=batch)):
+        yield suppression_json(row)

@@ -1,0 +1,368 @@
+"""Pages and the JSON API. Every handler reads; none writes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, Response, abort, jsonify, render_template, request, stream_with_context, url_for
+from werkzeug.exceptions import BadRequest, HTTPException
+
+from bounceledger import queries as cli_queries
+from bounceledger import reports
+from bounceledger.db import DatabaseError
+from bounceledger.web import chart
+from bounceledger.web import queries as web_queries
+from bounceledger.web.app import ledger
+from models.state import STATES
+
+blueprint = Blueprint("web", __name__)
+
+STATE_ORDER = (*STATES, "pending")
+CAMPAIGN_DAY_ROWS = 200  # rows of the campaign x day table on the overview page (the API has all)
+
+
+# ----------------------------------------------------------------- inputs
+
+
+def _date_arg(name: str) -> date | None:
+    value = (request.args.get(name) or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(f"{name}: not a date (YYYY-MM-DD): {value[:40]}") from None
+
+
+def _filters() -> dict[str, Any]:
+    campaign = (request.args.get("campaign") or "").strip() or None
+    return {"campaign": campaign, "since": _date_arg("since"), "until": _date_arg("until")}
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    value = request.args.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return max(low, min(high, int(value)))
+    except ValueError:
+        raise BadRequest(f"{name}: not a number") from None
+
+
+def _suppression_filters() -> web_queries.SuppressionFilters:
+    active = (request.args.get("active") or "").strip().lower()
+    if active not in ("", "all", "yes", "no", "true", "false", "1", "0"):
+        raise BadRequest("active: one of yes, no, all")
+    return web_queries.SuppressionFilters(
+        q=(request.args.get("q") or "").strip() or None,
+        reason=(request.args.get("reason") or "").strip() or None,
+        active=None if active in ("", "all") else active in ("yes", "true", "1"),
+        since=_date_arg("since"),
+    )
+
+
+# ----------------------------------------------------------------- charts
+
+
+def _overview_charts(days: list[dict[str, Any]]) -> dict[str, chart.Chart]:
+    labels = [d["day"] for d in days]
+    outcomes = chart.stacked_bars(
+        labels,
+        [
+            chart.Series("delivered / accepted", [d["accepted"] + d["delivered"] for d in days], "series-ok"),
+            chart.Series("corrected to bounced later", [d["corrected"] for d in days], "series-corrected"),
+            chart.Series(
+                "bounced by first hop / expired",
+                [d["final_bounced"] - d["corrected"] for d in days],
+                "series-bounced",
+            ),
+            chart.Series("complained", [d["complained"] for d in days], "series-complained"),
+            chart.Series("deferred / pending", [d["deferred"] + d["pending"] for d in days], "series-waiting"),
+        ],
+    )
+    rates = chart.lines(
+        labels,
+        [
+            chart.Series("bounce rate the first hop showed", [d["bounce_rate_first_hop"] for d in days], "series-firsthop"),
+            chart.Series("final bounce rate (corrected)", [d["bounce_rate"] for d in days], "series-final"),
+        ],
+    )
+    return {"outcomes": outcomes, "rates": rates}
+
+
+def _reason_chart(data: dict[str, Any]) -> chart.Chart:
+    labels = [d["day"] for d in data["days"]]
+    return chart.stacked_bars(
+        labels,
+        [
+            chart.Series(name, [d["counts"][name] for d in data["days"]], f"series-{i}")
+            for i, name in enumerate(data["reasons"])
+        ],
+    )
+
+
+# ----------------------------------------------------------------- pages
+
+
+@blueprint.app_context_processor
+def _globals() -> dict[str, Any]:
+    return {"no_campaign": reports.NO_CAMPAIGN}
+
+
+@blueprint.app_template_filter("pct")
+def _pct(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value * 100:.{digits}f}%"
+
+
+@blueprint.app_template_filter("num")
+def _num(value: int | float | None) -> str:
+    return "–" if value is None else f"{value:,}"
+
+
+@blueprint.app_template_filter("pretty")
+def _pretty(value: Any) -> str:
+    """Indented JSON as a plain string: the template escapes it like any text."""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+@blueprint.app_template_filter("when")
+def _when(value: str | None) -> str:
+    """ISO UTC (``...Z``) to ``YYYY-MM-DD HH:MM:SS UTC``."""
+    if not value:
+        return "–"
+    return value.replace("T", " ").replace("Z", "").split(".")[0] + " UTC"
+
+
+@blueprint.get("/")
+def overview() -> str:
+    filters = _filters()
+    with ledger().session() as session:
+        data = reports.overview(session, **filters)
+        campaigns = reports.campaigns(session)
+    return render_template(
+        "overview.html",
+        data=data,
+        filters=filters,
+        campaigns=campaigns,
+        charts=_overview_charts(data["by_day"]),
+        table_limit=CAMPAIGN_DAY_ROWS,
+        page="overview",
+    )
+
+
+@blueprint.get("/recipient")
+def recipient() -> str:
+    address = (request.args.get("address") or "").strip()
+    result = None
+    if address:
+        with ledger().session() as session:
+            result = web_queries.recipient(session, address)
+    return render_template("recipient.html", address=address, result=result, page="recipient")
+
+
+@blueprint.get("/reasons")
+def reasons() -> str:
+    filters = _filters()
+    with ledger().session() as session:
+        data = reports.reasons(session, **filters)
+        over_time = reports.reasons_by_day(session, **filters)
+        campaigns = reports.campaigns(session)
+    return render_template(
+        "reasons.html",
+        data=data,
+        filters=filters,
+        campaigns=campaigns,
+        chart=_reason_chart(over_time),
+        page="reasons",
+    )
+
+
+@blueprint.get("/reasons/<reason>")
+def reason(reason: str) -> str:
+    filters = _filters()
+    limit = _int_arg("limit", 50, 1, 500)
+    with ledger().session() as session:
+        examples = reports.reason_examples(session, reason, limit=limit, **filters)
+        summary = next((r for r in reports.reasons(session, **filters)["reasons"] if r["reason"] == reason), None)
+    return render_template(
+        "reason.html",
+        reason=reason,
+        summary=summary,
+        described=reports.describe_reason(reason),
+        examples=examples,
+        filters=filters,
+        limit=limit,
+        page="reasons",
+    )
+
+
+@blueprint.get("/suppressions")
+def suppressions() -> str:
+    filters = _suppression_filters()
+    page_size = _int_arg("limit", 100, 1, 1000)
+    offset = _int_arg("offset", 0, 0, 10**9)
+    with ledger().session() as session:
+        data = web_queries.suppressions(session, filters, limit=page_size, offset=offset)
+    return render_template(
+        "suppressions.html",
+        data=data,
+        args={k: v for k, v in request.args.items() if k in ("q", "reason", "active", "since") and v},
+        page="suppressions",
+    )
+
+
+CSV_FIELDS = ("address", "reason", "active", "created_at", "expires_at", "note", "source_event_id")
+
+
+def _csv_cell(value: Any) -> str:
+    """Neutralise spreadsheet formulas: the data came from strangers."""
+    text = "" if value is None else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+@blueprint.get("/suppressions.csv")
+def suppressions_csv() -> Response:
+    filters = _suppression_filters()
+    store = ledger()
+
+    def rows() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_FIELDS)
+        with store.session() as session:
+            for row in web_queries.iter_suppressions(session, filters):
+                writer.writerow([_csv_cell(row[f]) for f in CSV_FIELDS])
+                if buffer.tell() > 64_000:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+        yield buffer.getvalue()
+
+    response = Response(stream_with_context(rows()), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="suppressions.csv"'
+    return response
+
+
+@blueprint.get("/messages/<int:message_id>")
+def message(message_id: int) -> str:
+    with ledger().session() as session:
+        found = web_queries.returned_message(session, message_id)
+    if found is None:
+        abort(404)
+    text, cut = web_queries.raw_text(found.pop("raw"), web_queries.RAW_PAGE_LIMIT)
+    return render_template("message.html", message=found, raw=text, cut=cut, page="recipient")
+
+
+def _raw_response(message_id: int) -> Response:
+    with ledger().session() as session:
+        found = web_queries.returned_message(session, message_id)
+    if found is None:
+        abort(404)
+    text, _ = web_queries.raw_text(found["raw"])
+    response = Response(text, mimetype="text/plain")
+    response.headers["Content-Disposition"] = f'inline; filename="returned-{message_id}.eml.txt"'
+    return response
+
+
+@blueprint.get("/messages/<int:message_id>/raw")
+def message_raw(message_id: int) -> Response:
+    return _raw_response(message_id)
+
+
+# ----------------------------------------------------------------- JSON API
+
+
+@blueprint.get("/api/overview")
+def api_overview() -> Response:
+    with ledger().session() as session:
+        data = reports.overview(session, **_filters())
+        data["campaigns"] = reports.campaigns(session)
+    return jsonify(data)
+
+
+@blueprint.get("/api/report")
+def api_report() -> Response:
+    with ledger().session() as session:
+        return jsonify(cli_queries.report(session))
+
+
+@blueprint.get("/api/lookup")
+def api_lookup() -> Response:
+    address = (request.args.get("address") or "").strip()
+    if not address:
+        raise BadRequest("address: required")
+    with ledger().session() as session:
+        return jsonify(web_queries.recipient(session, address))
+
+
+@blueprint.get("/api/reasons")
+def api_reasons() -> Response:
+    filters = _filters()
+    with ledger().session() as session:
+        data = reports.reasons(session, **filters)
+        data["by_day"] = reports.reasons_by_day(session, **filters)
+    return jsonify(data)
+
+
+@blueprint.get("/api/reasons/<reason>")
+def api_reason(reason: str) -> Response:
+    filters = _filters()
+    limit = _int_arg("limit", 50, 1, 500)
+    with ledger().session() as session:
+        examples = reports.reason_examples(session, reason, limit=limit, **filters)
+    return jsonify({"reason": reports.describe_reason(reason), "examples": examples})
+
+
+@blueprint.get("/api/suppressions")
+def api_suppressions() -> Response:
+    filters = _suppression_filters()
+    with ledger().session() as session:
+        return jsonify(
+            web_queries.suppressions(
+                session, filters, limit=_int_arg("limit", 200, 1, 5000), offset=_int_arg("offset", 0, 0, 10**9)
+            )
+        )
+
+
+@blueprint.get("/api/messages/<int:message_id>")
+def api_message(message_id: int) -> Response:
+    with ledger().session() as session:
+        found = web_queries.returned_message(session, message_id)
+    if found is None:
+        abort(404)
+    found.pop("raw")
+    found["raw_url"] = url_for("web.api_message_raw", message_id=message_id)
+    return jsonify(found)
+
+
+@blueprint.get("/api/messages/<int:message_id>/raw")
+def api_message_raw(message_id: int) -> Response:
+    return _raw_response(message_id)
+
+
+# ----------------------------------------------------------------- errors
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+@blueprint.app_errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Any:
+    if _wants_json():
+        return jsonify({"error": exc.name, "detail": exc.description}), exc.code
+    return render_template("error.html", code=exc.code, title=exc.name, detail=exc.description, page=None), exc.code
+
+
+@blueprint.app_errorhandler(DatabaseError)
+def _database_error(exc: DatabaseError) -> Any:
+    if _wants_json():
+        return jsonify({"error": "database unavailable", "detail": str(exc)}), 503
+    return render_template("error.html", code=503, title="Database unavailable", detail=str(exc), page=None), 503
