@@ -1,8 +1,8 @@
 """Polling a return-path mailbox exactly once, through crashes and outages.
 
-The order of operations is the guarantee: for each message, store the raw
-bytes, parse, reconcile and save the mailbox cursor in ONE transaction, and
-only after the commit file the message away on the server. A crash before
+The order of operations is the guarantee: for a batch of messages, store
+the raw bytes, parse, reconcile and save the mailbox cursor in ONE
+transaction, and only after the commit file the messages away on the server. A crash before
 the commit leaves the message where it was (read again next time); a crash
 after it leaves a committed message unfiled, which the next pass recognises
 by its position and only files. Two pollers never share a mailbox: the
@@ -110,33 +110,33 @@ class _KillSwitch:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _process(
-    database: Database, reader: MailboxReader, item: MailItem, summary: PollSummary
-) -> StoredMessage:
+def _store_batch(database: Database, reader: MailboxReader, items: list[MailItem]) -> list[StoredMessage]:
+    """Store a batch in one transaction, with the cursor of its last message."""
+    results: list[StoredMessage] = []
     with database.session() as session:
-        if item.raw is None:  # committed on an earlier pass, not filed yet
-            outcome = stored_outcome(session, reader.name, item.ref)
-            if outcome is not None:
-                return StoredMessage("seen", None, filed_as=outcome)
-        else:
-            outcome = None
-    if item.raw is None:
-        item = reader.fetch_again(item)
-    assert item.raw is not None
-    with database.session() as session:
-        stored = store_returned_message(
-            session,
-            item.raw,
-            source=reader.name,
-            source_ref=item.ref,
-            received_at=item.received_at,
-            count_duplicates=not reader.rescanning,
-        )
-        if item.cursor:
-            _save_cursor(session, reader, item.cursor)
-    if stored.outcome == "unparsed":
-        log.warning("quarantined %s from %s: %s", item.ref, reader.name, stored.error)
-    return stored
+        cursor = None
+        for item in items:
+            if item.raw is None:  # committed on an earlier pass, not filed yet
+                outcome = stored_outcome(session, reader.name, item.ref)
+                if outcome is not None:
+                    results.append(StoredMessage("seen", None, filed_as=outcome))
+                    continue
+                item = reader.fetch_again(item)
+            assert item.raw is not None
+            results.append(
+                store_returned_message(
+                    session,
+                    item.raw,
+                    source=reader.name,
+                    source_ref=item.ref,
+                    received_at=item.received_at,
+                    count_duplicates=not reader.rescanning,
+                )
+            )
+            cursor = item.cursor or cursor
+        if cursor:
+            _save_cursor(session, reader, cursor)
+    return results
 
 
 def _one_pass(
@@ -151,17 +151,29 @@ def _one_pass(
     with database.session() as session:
         cursor = _load_cursor(session, reader)
     reader.open(cursor)
+    batch: list[MailItem] = []
+
+    def commit_and_file() -> None:
+        stored_batch = _store_batch(database, reader, batch)
+        for item, stored in zip(batch, stored_batch):
+            summary.count(stored)
+            if stored.outcome == "unparsed":
+                log.warning("quarantined %s from %s: %s", item.ref, reader.name, stored.error)
+            kill.committed_one()
+            if on_committed is not None:
+                on_committed(summary.seen)
+            reader.file_away(item, stored.filed_as)
+        batch.clear()
+        renew()
+
     for item in reader.pending():
-        stored = _process(database, reader, item, summary)
-        summary.count(stored)
-        kill.committed_one()
-        if on_committed is not None:
-            on_committed(summary.seen)
-        reader.file_away(item, stored.filed_as)
-        if summary.seen % 50 == 0:
-            renew()
-        if should_stop is not None and should_stop():
-            return
+        batch.append(item)
+        if len(batch) >= reader.batch:
+            commit_and_file()
+            if should_stop is not None and should_stop():
+                return
+    if batch:
+        commit_and_file()
 
 
 def poll(

@@ -18,11 +18,9 @@ from bounceledger.db import DatabaseError
 from bounceledger.web import chart
 from bounceledger.web import queries as web_queries
 from bounceledger.web.app import ledger
-from models.state import STATES
 
 blueprint = Blueprint("web", __name__)
 
-STATE_ORDER = (*STATES, "pending")
 CAMPAIGN_DAY_ROWS = 200  # rows of the campaign x day table on the overview page (the API has all)
 
 

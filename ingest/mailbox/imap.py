@@ -74,6 +74,7 @@ class ImapReader:
         self.spec = spec
         self.name = spec.display
         self.rescanning = False
+        self.batch = spec.batch  # messages per fetch and per transaction
         self.client: IMAPClient | None = None
         self._known_folders: set[str] = set()
         self._state: FolderState | None = None

@@ -30,6 +30,7 @@ class MaildirReader:
         self.readonly = readonly
         self.name = f"maildir:{path}"
         self.rescanning = False
+        self.batch = 100  # messages per transaction
 
     def check(self) -> None:
         if not self.path.exists():

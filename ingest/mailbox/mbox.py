@@ -26,6 +26,7 @@ class MboxReader:
         self.path = path
         self.name = f"mbox:{path}"
         self.rescanning = False
+        self.batch = 100  # messages per transaction
         self._offset = 0
         self._fingerprint: tuple[str, int] | None = None
 

@@ -41,6 +41,7 @@ class MailboxReader(Protocol):
     kind: str  # "maildir", "mbox", "imap": the cursor kind
     name: str  # safe for logs (never a password) and stable: the cursor key
     rescanning: bool  # True while re-reading after the mailbox was renumbered
+    batch: int  # messages committed together, then filed away
 
     def check(self) -> None: ...
 
