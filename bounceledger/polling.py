@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from bounceledger.db import Database
 from bounceledger.locks import source_lock
 from ingest.mailbox.source import MailboxConnectionLost, MailboxError, MailboxReader, MailItem, open_mailbox
-from ingest.returned import StoredMessage, store_returned_message, stored_outcome
+from ingest.returned import Incoming, StoredMessage, store_returned_messages, stored_outcome
 from models import SourceCursor
 
 log = logging.getLogger("bounceledger.poll")
@@ -112,31 +112,27 @@ class _KillSwitch:
 
 def _store_batch(database: Database, reader: MailboxReader, items: list[MailItem]) -> list[StoredMessage]:
     """Store a batch in one transaction, with the cursor of its last message."""
-    results: list[StoredMessage] = []
+    results: dict[int, StoredMessage] = {}
+    incoming: list[tuple[int, Incoming]] = []
     with database.session() as session:
         cursor = None
-        for item in items:
+        for index, item in enumerate(items):
             if item.raw is None:  # committed on an earlier pass, not filed yet
                 outcome = stored_outcome(session, reader.name, item.ref)
                 if outcome is not None:
-                    results.append(StoredMessage("seen", None, filed_as=outcome))
+                    results[index] = StoredMessage("seen", None, filed_as=outcome)
                     continue
                 item = reader.fetch_again(item)
             assert item.raw is not None
-            results.append(
-                store_returned_message(
-                    session,
-                    item.raw,
-                    source=reader.name,
-                    source_ref=item.ref,
-                    received_at=item.received_at,
-                    count_duplicates=not reader.rescanning,
-                )
+            incoming.append(
+                (index, Incoming(item.raw, reader.name, item.ref, item.received_at, not reader.rescanning))
             )
             cursor = item.cursor or cursor
+        stored = store_returned_messages(session, [message for _, message in incoming])
+        results.update({index: result for (index, _), result in zip(incoming, stored)})
         if cursor:
             _save_cursor(session, reader, cursor)
-    return results
+    return [results[index] for index in range(len(items))]
 
 
 def _one_pass(

@@ -2,8 +2,8 @@
 
 Every state change goes through :func:`models.state.decide`; this module only
 gathers the events, stores the decision and records corrections with their
-evidence. Matching tries the strongest keys first (see ``MATCHERS``); a
-verdict that matches nothing stays an orphan (``delivery_id`` NULL) and is
+evidence. Matching (:mod:`ingest.matching`) tries the strongest keys first;
+a verdict that matches nothing stays an orphan (``delivery_id`` NULL) and is
 tried again on later runs, because the log line it corrects may not have
 been read yet.
 """
@@ -11,116 +11,17 @@ been read yet.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from ingest.dbutil import chunks, insert_ignoring_duplicates
 from ingest.keys import correction_key, timeout_key
+from ingest.matching import MatchKeys, match_many
 from models import Delivery, Event, SentMessage
 from models.state import Decision, Fact, decide
-
-# A returned message refers to a send at most this long before it (Postfix's
-# default maximal_queue_lifetime is 5 days); queue ids outside it are reused.
-MATCH_WINDOW = timedelta(days=7)
-CLOCK_SKEW = timedelta(hours=2)
-
-
-@dataclass(frozen=True, slots=True)
-class MatchKeys:
-    """What a verdict offers to find its delivery."""
-
-    recipient: str | None
-    at: datetime
-    original_message_id: str | None = None
-    next_hop_queue_id: str | None = None
-    envelope_id: str | None = None
-
-
-def _in_window(stmt: Select[tuple[int]], keys: MatchKeys) -> Select[tuple[int]]:
-    return stmt.where(
-        or_(
-            Delivery.first_attempt_at.is_(None),
-            and_(
-                Delivery.first_attempt_at >= keys.at - MATCH_WINDOW,
-                Delivery.first_attempt_at <= keys.at + CLOCK_SKEW,
-            ),
-        )
-    )
-
-
-def _by_message_id(keys: MatchKeys) -> Select[tuple[int]] | None:
-    if not keys.original_message_id:
-        return None
-    return (
-        select(Delivery.id)
-        .join(SentMessage, SentMessage.id == Delivery.sent_message_id)
-        .where(SentMessage.message_id == keys.original_message_id, Delivery.recipient == keys.recipient)
-    )
-
-
-def _by_envelope_id(keys: MatchKeys) -> Select[tuple[int]] | None:
-    if not keys.envelope_id:
-        return None
-    return _in_window(
-        select(Delivery.id)
-        .join(SentMessage, SentMessage.id == Delivery.sent_message_id)
-        .where(SentMessage.envelope_id == keys.envelope_id, Delivery.recipient == keys.recipient),
-        keys,
-    )
-
-
-def _by_queue_id(keys: MatchKeys) -> Select[tuple[int]] | None:
-    """The next hop's queue id (its own DSN) or ours (our MTA's DSN)."""
-    if not keys.next_hop_queue_id:
-        return None
-    return _in_window(
-        select(Delivery.id)
-        .join(SentMessage, SentMessage.id == Delivery.sent_message_id)
-        .where(
-            Delivery.recipient == keys.recipient,
-            or_(
-                Delivery.next_hop_queue_id == keys.next_hop_queue_id,
-                SentMessage.queue_id == keys.next_hop_queue_id,
-            ),
-        ),
-        keys,
-    )
-
-
-def _by_recipient_window(keys: MatchKeys) -> Select[tuple[int]] | None:
-    """Weak: the only delivery to this recipient in the window before the verdict."""
-    return _in_window(select(Delivery.id).where(Delivery.recipient == keys.recipient), keys)
-
-
-MATCHERS: tuple[tuple[str, Callable[[MatchKeys], Select[tuple[int]] | None]], ...] = (
-    ("envelope_id", _by_envelope_id),
-    ("queue_id", _by_queue_id),
-    ("message_id", _by_message_id),
-    ("weak", _by_recipient_window),
-)
-
-
-def match(session: Session, keys: MatchKeys) -> tuple[int, str] | None:
-    """The delivery a verdict belongs to and the key that tied them, or None."""
-    if not keys.recipient:
-        return None
-    for name, build in MATCHERS:
-        stmt = build(keys)
-        if stmt is None:
-            continue
-        found = session.execute(stmt.order_by(Delivery.first_attempt_at.desc()).limit(2)).scalars().all()
-        if name == "weak":
-            if len(found) == 1:
-                return found[0], name
-            continue
-        if found:
-            return found[0], name
-    return None
-
 
 def keys_of(event: Event) -> MatchKeys:
     evidence = event.evidence or {}
@@ -142,8 +43,7 @@ def retry_orphans(session: Session, limit: int = 10_000) -> tuple[int, int]:
         .limit(limit)
     ).all()
     linked: list[dict[str, object]] = []
-    for orphan in orphans:
-        found = match(session, keys_of(orphan))
+    for orphan, found in zip(orphans, match_many(session, [keys_of(o) for o in orphans])):
         if found is not None:
             linked.append({"id": orphan.id, "delivery_id": found[0], "match_key": found[1]})
     if linked:
@@ -152,26 +52,46 @@ def retry_orphans(session: Session, limit: int = 10_000) -> tuple[int, int]:
     return len(linked), len(orphans) - len(linked)
 
 
-def _facts(session: Session, delivery_ids: list[int]) -> dict[int, list[tuple[Fact, Event]]]:
-    by_delivery: dict[int, list[tuple[Fact, Event]]] = defaultdict(list)
+_FACT_COLUMNS = (
+    Event.delivery_id,
+    Event.kind,
+    Event.outcome,
+    Event.at,
+    Event.dedupe_key,
+    Event.first_hop,
+    Event.status,
+    Event.replycode,
+    Event.reason,
+    Event.detail,
+)
+
+
+def _facts(session: Session, delivery_ids: list[int]) -> dict[int, list[Fact]]:
+    """The deciding parts of every event of these deliveries (plain rows, no ORM objects)."""
+    by_delivery: dict[int, list[Fact]] = defaultdict(list)
     for part in chunks(delivery_ids):
-        rows = session.scalars(
-            select(Event).where(Event.delivery_id.in_(part), Event.kind.in_(("attempt", "verdict")))
+        rows = session.execute(
+            select(*_FACT_COLUMNS).where(Event.delivery_id.in_(part), Event.kind.in_(("attempt", "verdict")))
         )
-        for event in rows:
-            fact = Fact(
-                kind=event.kind,  # type: ignore[arg-type]
-                outcome=event.outcome,
-                at=event.at,
-                key=event.dedupe_key,
-                first_hop=event.first_hop,
-                status=event.status,
-                replycode=event.replycode,
-                reason=event.reason,
-                detail=event.detail,
+        for delivery_id, kind, outcome, at, key, first_hop, status, replycode, reason, detail in rows:
+            by_delivery[delivery_id].append(
+                Fact(kind, outcome, at, key, first_hop, status, replycode, reason, detail)
             )
-            by_delivery[event.delivery_id].append((fact, event))  # type: ignore[index]
     return by_delivery
+
+
+def delivery_values(decision: Decision | None) -> dict[str, object]:
+    """The ``deliveries`` columns that follow from a decision."""
+    fact = decision.decided_by if decision else None
+    return {
+        "state": decision.state if decision else "pending",
+        "reason": fact.reason if fact else None,
+        "status": fact.status if fact else None,
+        "replycode": fact.replycode if fact else None,
+        "detail": fact.detail if fact else None,
+        "state_at": fact.at if fact else None,
+        "corrected": bool(decision and decision.corrected_from),
+    }
 
 
 def _describe_correction(accepted: Event | None, decision: Decision) -> str:
@@ -186,8 +106,77 @@ def _describe_correction(accepted: Event | None, decision: Decision) -> str:
     return f"corrected to {decision.state}: {said}"
 
 
+def _correction_rows(session: Session, corrected: dict[int, Decision], now: datetime) -> list[dict[str, object]]:
+    """Correction events, with the acceptance and the verdict that overturned it as evidence."""
+    if not corrected:
+        return []
+    keys = [d.decided_by.key for d in corrected.values()]
+    verdicts = {e.dedupe_key: e for part in chunks(keys) for e in session.scalars(select(Event).where(Event.dedupe_key.in_(part)))}
+    accepted: dict[int, Event] = {}
+    for part in chunks(list(corrected)):
+        for event in session.scalars(
+            select(Event).where(
+                Event.delivery_id.in_(part),
+                Event.kind == "attempt",
+                Event.outcome == "accepted",
+                Event.first_hop.is_(True),
+            )
+        ):
+            best = accepted.get(event.delivery_id)  # type: ignore[arg-type]
+            if best is None or (event.at, event.dedupe_key) > (best.at, best.dedupe_key):
+                accepted[event.delivery_id] = event  # type: ignore[index]
+    rows = []
+    for delivery_id, decision in corrected.items():
+        verdict_event = verdicts[decision.decided_by.key]
+        acceptance = accepted.get(delivery_id)
+        rows.append(
+            {
+                "dedupe_key": correction_key(delivery_id, decision.state, decision.decided_by.key),
+                "delivery_id": delivery_id,
+                "recipient": verdict_event.recipient,
+                "kind": "correction",
+                "source": "reconcile",
+                "at": decision.decided_by.at,
+                "outcome": decision.state,
+                "first_hop": True,
+                "remote_host": acceptance.remote_host if acceptance else None,
+                "status": decision.decided_by.status,
+                "replycode": decision.decided_by.replycode,
+                "reason": decision.decided_by.reason,
+                "detail": _describe_correction(acceptance, decision),
+                "from_state": decision.corrected_from,
+                "to_state": decision.state,
+                "match_key": verdict_event.match_key,
+                "returned_message_id": verdict_event.returned_message_id,
+                "evidence": {
+                    "verdict_event_id": verdict_event.id,
+                    "accepted_event_id": acceptance.id if acceptance else None,
+                    "accepted_line": (acceptance.evidence or {}).get("line") if acceptance else None,
+                },
+                "recorded_at": now,
+            }
+        )
+    return rows
+
+
+_UPDATE_DELIVERY = (
+    update(Delivery.__table__)
+    .where(Delivery.__table__.c.id == bindparam("b_id"))
+    .values(
+        state=bindparam("state"),
+        reason=bindparam("reason"),
+        status=bindparam("status"),
+        replycode=bindparam("replycode"),
+        detail=bindparam("detail"),
+        state_at=bindparam("state_at"),
+        corrected=bindparam("corrected"),
+        first_attempt_at=bindparam("first_attempt_at"),
+    )
+)
+
+
 def recompute(session: Session, delivery_ids: Iterable[int]) -> int:
-    """Re-derive the state of these deliveries; returns how many changed."""
+    """Re-derive the state of these deliveries from all their events; returns how many changed."""
     ids = sorted(set(delivery_ids))
     if not ids:
         return 0
@@ -203,71 +192,23 @@ def recompute(session: Session, delivery_ids: Iterable[int]) -> int:
         )
     }
     updates: list[dict[str, object]] = []
-    corrections: list[dict[str, object]] = []
-    now = datetime.now(timezone.utc)
+    corrected: dict[int, Decision] = {}
+    changed = 0
     for delivery_id in ids:
-        pairs = facts.get(delivery_id, [])
-        decision = decide(f for f, _ in pairs)
-        attempts_at = [f.at for f, _ in pairs if f.kind == "attempt"]
-        first_at = min(attempts_at) if attempts_at else current[delivery_id].first_attempt_at
-        state = decision.state if decision else "pending"
-        fact = decision.decided_by if decision else None
-        updates.append(
-            {
-                "id": delivery_id,
-                "state": state,
-                "reason": fact.reason if fact else None,
-                "status": fact.status if fact else None,
-                "replycode": fact.replycode if fact else None,
-                "detail": fact.detail if fact else None,
-                "state_at": fact.at if fact else None,
-                "corrected": bool(decision and decision.corrected_from),
-                "first_attempt_at": first_at,
-            }
-        )
+        delivery_facts = facts.get(delivery_id, [])
+        decision = decide(delivery_facts)
+        attempts_at = [f.at for f in delivery_facts if f.kind == "attempt"]
+        values = delivery_values(decision)
+        values["b_id"] = delivery_id
+        values["first_attempt_at"] = min(attempts_at) if attempts_at else current[delivery_id].first_attempt_at
+        updates.append(values)
         if decision and decision.corrected_from:
-            by_key = {f.key: e for f, e in pairs}
-            accepted = max(
-                (e for f, e in pairs if f.kind == "attempt" and f.outcome == "accepted" and f.first_hop),
-                key=lambda e: (e.at, e.dedupe_key),
-                default=None,
-            )
-            verdict_event = by_key[decision.decided_by.key]
-            corrections.append(
-                {
-                    "dedupe_key": correction_key(delivery_id, decision.state, decision.decided_by.key),
-                    "delivery_id": delivery_id,
-                    "recipient": verdict_event.recipient,
-                    "kind": "correction",
-                    "source": "reconcile",
-                    "at": decision.decided_by.at,
-                    "outcome": decision.state,
-                    "first_hop": True,
-                    "remote_host": accepted.remote_host if accepted else None,
-                    "status": decision.decided_by.status,
-                    "replycode": decision.decided_by.replycode,
-                    "reason": decision.decided_by.reason,
-                    "detail": _describe_correction(accepted, decision),
-                    "from_state": decision.corrected_from,
-                    "to_state": decision.state,
-                    "match_key": verdict_event.match_key,
-                    "returned_message_id": verdict_event.returned_message_id,
-                    "evidence": {
-                        "verdict_event_id": verdict_event.id,
-                        "accepted_event_id": accepted.id if accepted else None,
-                        "accepted_line": (accepted.evidence or {}).get("line") if accepted else None,
-                    },
-                    "recorded_at": now,
-                }
-            )
-    changed = sum(
-        1
-        for row in updates
-        if (current[row["id"]].state, current[row["id"]].corrected) != (row["state"], row["corrected"])  # type: ignore[index]
-    )
-    if updates:
-        session.execute(update(Delivery), updates)
-    insert_ignoring_duplicates(session, Event, corrections, ["dedupe_key"])
+            corrected[delivery_id] = decision
+        old = current[delivery_id]
+        changed += (old.state, old.corrected) != (values["state"], values["corrected"])
+    for part in chunks(updates):
+        session.execute(_UPDATE_DELIVERY, list(part))
+    insert_ignoring_duplicates(session, Event, _correction_rows(session, corrected, datetime.now(timezone.utc)), ["dedupe_key"])
     return changed
 
 

@@ -8,6 +8,7 @@ lost, and can be re-parsed when the parser improves.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -18,7 +19,9 @@ from sqlalchemy.orm import Session
 
 from ingest import reconcile
 from ingest.bounces import parse
+from ingest.dbutil import chunks, insert_ignoring_duplicates
 from ingest.keys import normalise_address, verdict_key
+from ingest.matching import MatchKeys, match_many
 from ingest.records import ParsedMessage, Verdict
 from models import Event, ReturnedMessage
 
@@ -53,22 +56,64 @@ def stored_outcome(session: Session, source: str, source_ref: str) -> str | None
     )
 
 
-def _known_copy(session: Session, digest: str, source: str, source_ref: str | None, count: bool) -> StoredMessage | None:
-    existing = session.execute(
-        select(ReturnedMessage.id, ReturnedMessage.source, ReturnedMessage.source_ref, ReturnedMessage.outcome).where(
-            ReturnedMessage.sha256 == digest
+StoredCopy = tuple[int | None, str, str | None, str, "ReturnedMessage | None"]
+
+
+def _stored_copies(session: Session, digests: Sequence[str]) -> dict[str, StoredCopy]:
+    found: dict[str, StoredCopy] = {}
+    for part in chunks(sorted(set(digests))):
+        for row in session.execute(
+            select(
+                ReturnedMessage.sha256,
+                ReturnedMessage.id,
+                ReturnedMessage.source,
+                ReturnedMessage.source_ref,
+                ReturnedMessage.outcome,
+            ).where(ReturnedMessage.sha256.in_(part))
+        ):
+            found[row.sha256] = (row.id, row.source, row.source_ref, row.outcome, None)
+    return found
+
+
+def _copy_of(session: Session, copy: StoredCopy, item: Incoming) -> StoredMessage:
+    """The same bytes again: a re-read of the same position, or a second copy."""
+    stored_id, source, source_ref, outcome, pending = copy
+    if pending is not None:  # first seen earlier in this very batch
+        stored_id = pending.id
+    if not item.count_duplicates or (source, source_ref) == (item.source, item.source_ref):
+        return StoredMessage("seen", stored_id, filed_as=outcome)
+    if pending is not None:
+        pending.duplicate_count = (pending.duplicate_count or 0) + 1
+    else:
+        session.execute(
+            update(ReturnedMessage)
+            .where(ReturnedMessage.id == stored_id)
+            .values(duplicate_count=ReturnedMessage.duplicate_count + 1)
         )
-    ).first()
-    if existing is None:
-        return None
-    if not count or (existing.source, existing.source_ref) == (source, source_ref):
-        return StoredMessage("seen", existing.id, filed_as=existing.outcome)
-    session.execute(
-        update(ReturnedMessage)
-        .where(ReturnedMessage.id == existing.id)
-        .values(duplicate_count=ReturnedMessage.duplicate_count + 1)
-    )
-    return StoredMessage("duplicate", existing.id, filed_as=existing.outcome)
+    return StoredMessage("duplicate", stored_id, filed_as=outcome)
+
+
+def _mark_message_id_duplicates(session: Session, fresh: list[ReturnedMessage]) -> None:
+    """The same notice again with other bytes (re-sent, another Delivered-To) is a duplicate."""
+    ids = {r.message_id for r in fresh if r.message_id and r.outcome != "unparsed"}
+    if not ids:
+        return
+    taken: set[str] = set()
+    for part in chunks(sorted(ids)):
+        taken.update(
+            session.scalars(
+                select(ReturnedMessage.message_id).where(
+                    ReturnedMessage.message_id.in_(part), ReturnedMessage.outcome != "duplicate"
+                )
+            )
+        )
+    for returned in fresh:
+        if not returned.message_id or returned.outcome == "unparsed":
+            continue
+        if returned.message_id in taken:
+            returned.outcome = "duplicate"
+        else:
+            taken.add(returned.message_id)
 
 
 def _message_time(parsed: ParsedMessage, received_at: datetime) -> datetime:
@@ -86,17 +131,6 @@ def _message_time(parsed: ParsedMessage, received_at: datetime) -> datetime:
     return received_at
 
 
-def _message_id_known(session: Session, message_id: str) -> bool:
-    return (
-        session.scalar(
-            select(ReturnedMessage.id)
-            .where(ReturnedMessage.message_id == message_id, ReturnedMessage.outcome != "duplicate")
-            .limit(1)
-        )
-        is not None
-    )
-
-
 def _outcome(parsed: ParsedMessage) -> StoreOutcome:
     if parsed.outcome == "unparsed":
         return "unparsed"
@@ -105,30 +139,31 @@ def _outcome(parsed: ParsedMessage) -> StoreOutcome:
     return "ignored"
 
 
-def _verdict_event(
+def _verdict_row(
     verdict: Verdict,
     key: str,
     returned_id: int,
     at: datetime,
     source: str,
     now: datetime,
-) -> Event:
-    return Event(
-        dedupe_key=key,
-        delivery_id=None,
-        recipient=normalise_address(verdict.recipient),
-        kind="verdict",
-        source=source,
-        at=verdict.last_attempt_at or at,
-        outcome=verdict.kind,
-        first_hop=True,
-        remote_host=verdict.remote_mta,
-        status=verdict.status,
-        replycode=verdict.replycode,
-        reason=verdict.reason,
-        detail=verdict.diagnostic,
-        returned_message_id=returned_id,
-        evidence={
+) -> dict[str, object]:
+    return {
+        "dedupe_key": key,
+        "delivery_id": None,
+        "recipient": normalise_address(verdict.recipient),
+        "kind": "verdict",
+        "source": source,
+        "at": verdict.last_attempt_at or at,
+        "outcome": verdict.kind,
+        "first_hop": True,
+        "remote_host": verdict.remote_mta,
+        "status": verdict.status,
+        "replycode": verdict.replycode,
+        "reason": verdict.reason,
+        "detail": verdict.diagnostic,
+        "match_key": None,
+        "returned_message_id": returned_id,
+        "evidence": {
             "action": verdict.action,
             "hardbounce": verdict.hardbounce,
             "category": verdict.category,
@@ -141,8 +176,89 @@ def _verdict_event(
             "feedback_type": verdict.feedback_type,
             "detector": verdict.detector,
         },
-        recorded_at=now,
-    )
+        "recorded_at": now,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One message as a mailbox source delivered it."""
+
+    raw: bytes
+    source: str
+    source_ref: str | None = None
+    received_at: datetime | None = None
+    count_duplicates: bool = True
+
+
+def store_returned_messages(session: Session, batch: Sequence[Incoming]) -> list[StoredMessage]:
+    """Keep, parse and reconcile a batch of returned messages, exactly once per content.
+
+    Set-based: one query finds the copies already stored, one insert keeps
+    the new ones, matching costs one query per key kind for the whole batch.
+    ``count_duplicates`` is off while a source re-reads a renumbered mailbox,
+    where every known message would otherwise look like a copy.
+    """
+    now = datetime.now(timezone.utc)
+    digests = [hashlib.sha256(item.raw).hexdigest() for item in batch]
+    known = _stored_copies(session, digests)
+    results: list[StoredMessage | None] = [None] * len(batch)
+    fresh: list[tuple[int, ReturnedMessage, ParsedMessage]] = []
+    for index, (item, digest) in enumerate(zip(batch, digests)):
+        if digest in known:
+            results[index] = _copy_of(session, known[digest], item)
+            continue
+        parsed = parse(item.raw)
+        returned = ReturnedMessage(
+            sha256=digest,
+            message_id=parsed.message_id,
+            source=item.source,
+            source_ref=item.source_ref,
+            subject=parsed.subject,
+            outcome=_outcome(parsed),
+            error=parsed.error,
+            size=len(item.raw),
+            raw=item.raw,
+            received_at=item.received_at or now,
+        )
+        known[digest] = (None, item.source, item.source_ref, returned.outcome, returned)
+        fresh.append((index, returned, parsed))
+    _mark_message_id_duplicates(session, [r for _, r, _ in fresh])
+    session.add_all([r for _, r, _ in fresh])
+    session.flush()
+
+    rows: list[dict[str, object]] = []
+    owners: list[int] = []
+    for index, returned, parsed in fresh:
+        if returned.outcome == "duplicate":
+            continue
+        at = _message_time(parsed, returned.received_at)
+        for position, verdict in enumerate(parsed.verdicts):
+            rows.append(_verdict_row(verdict, verdict_key(returned.sha256, position, verdict), returned.id, at, returned.source, now))
+            owners.append(index)
+    found = match_many(session, [keys_of_row(row) for row in rows])
+    for row, hit in zip(rows, found):
+        if hit is not None:
+            row["delivery_id"], row["match_key"] = hit
+    insert_ignoring_duplicates(session, Event, rows, ["dedupe_key"])
+    reconcile.recompute(session, {hit[0] for hit in found if hit is not None})
+
+    per_message: dict[int, list[bool]] = {}
+    for owner, hit in zip(owners, found):
+        per_message.setdefault(owner, []).append(hit is not None)
+    for index, returned, parsed in fresh:
+        hits = per_message.get(index, [])
+        outcome: StoreOutcome = returned.outcome  # type: ignore[assignment]
+        results[index] = StoredMessage(
+            outcome,
+            returned.id,
+            filed_as="processed" if outcome == "duplicate" else outcome,
+            verdicts=len(hits),
+            matched=sum(hits),
+            orphans=len(hits) - sum(hits),
+            error=parsed.error,
+        )
+    return [r for r in results if r is not None]
 
 
 def store_returned_message(
@@ -154,60 +270,17 @@ def store_returned_message(
     received_at: datetime | None = None,
     count_duplicates: bool = True,
 ) -> StoredMessage:
-    """Keep, parse and reconcile one returned message, exactly once per content.
+    """One message: see :func:`store_returned_messages`."""
+    [stored] = store_returned_messages(session, [Incoming(raw, source, source_ref, received_at, count_duplicates)])
+    return stored
 
-    ``count_duplicates`` is off while a source re-reads a renumbered
-    mailbox, where every known message would otherwise look like a copy.
-    """
-    digest = hashlib.sha256(raw).hexdigest()
-    known = _known_copy(session, digest, source, source_ref, count_duplicates)
-    if known is not None:
-        return known
 
-    now = datetime.now(timezone.utc)
-    received_at = received_at or now
-    parsed = parse(raw)
-    outcome: StoreOutcome = _outcome(parsed)
-    if outcome != "unparsed" and parsed.message_id and _message_id_known(session, parsed.message_id):
-        outcome = "duplicate"  # the same notice again with other bytes (re-sent, other Delivered-To)
-    returned = ReturnedMessage(
-        sha256=digest,
-        message_id=parsed.message_id,
-        source=source,
-        source_ref=source_ref,
-        subject=parsed.subject,
-        outcome=outcome,
-        error=parsed.error,
-        size=len(raw),
-        raw=raw,
-        received_at=received_at,
-    )
-    session.add(returned)
-    session.flush()
-    if outcome == "duplicate":
-        return StoredMessage("duplicate", returned.id, filed_as="processed")
-
-    at = _message_time(parsed, received_at)
-    events = [
-        _verdict_event(v, verdict_key(digest, i, v), returned.id, at, source, now)
-        for i, v in enumerate(parsed.verdicts)
-    ]
-    touched: set[int] = set()
-    for event in events:
-        found = reconcile.match(session, reconcile.keys_of(event))
-        if found is not None:
-            event.delivery_id, event.match_key = found
-            touched.add(found[0])
-        session.add(event)
-    session.flush()
-    reconcile.recompute(session, touched)
-    matched = sum(1 for e in events if e.delivery_id is not None)
-    return StoredMessage(
-        outcome,
-        returned.id,
-        filed_as=outcome,
-        verdicts=len(events),
-        matched=matched,
-        orphans=len(events) - matched,
-        error=parsed.error,
+def keys_of_row(row: dict[str, object]) -> MatchKeys:
+    evidence: dict[str, object] = row["evidence"]  # type: ignore[assignment]
+    return MatchKeys(
+        recipient=row["recipient"],  # type: ignore[arg-type]
+        at=row["at"],  # type: ignore[arg-type]
+        original_message_id=evidence.get("original_message_id"),  # type: ignore[arg-type]
+        next_hop_queue_id=evidence.get("next_hop_queue_id"),  # type: ignore[arg-type]
+        envelope_id=evidence.get("envelope_id"),  # type: ignore[arg-type]
     )

@@ -157,8 +157,15 @@ def text_of(part: Message) -> str:
 
 
 def _bytes_to_text(payload: bytes, charset: str) -> str:
-    """Decode with the declared charset, then UTF-8, then Latin-1."""
-    for candidate in (charset, "utf-8", "latin-1"):
+    """Decode with the declared charset, then UTF-8, then Latin-1.
+
+    Japanese mailers often send ISO-2022-JP without declaring it (in
+    delivery-status parts above all); its escape sequence gives it away.
+    """
+    candidates = (charset, "utf-8", "latin-1")
+    if b"\x1b$B" in payload or b"\x1b$@" in payload:
+        candidates = ("iso-2022-jp",) + candidates
+    for candidate in candidates:
         try:
             return payload.decode(candidate)
         except (LookupError, UnicodeDecodeError):

@@ -161,6 +161,9 @@ def _nested_reply(text: str | None) -> tuple[str, str] | None:
 
 
 _TIMED_OUT_RE = re.compile(r"timed? ?out", re.IGNORECASE)
+#: "Resources temporarily unavailable, please try again later": nothing more
+#: than "it was a temporary error".
+_GENERIC_TEMPORARY_RE = re.compile(r"temporar(?:y|ily)|try again later", re.IGNORECASE)
 
 
 def choose_status(status: str | None, diagnostic: str | None, *, field_is_final: bool = False) -> str | None:
@@ -197,7 +200,7 @@ def _decide_userunknown(status_reason: str | None, command: str | None) -> str:
     A server that accepted the recipient and refused the message later, or
     answered with a policy status, is filtering, whatever its wording.
     """
-    if status_reason == "userunknown" or command == "RCPT":
+    if status_reason in ("userunknown", "notaccept") or command == "RCPT":
         return "userunknown"
     if command == "MAIL":
         return "rejected"
@@ -219,6 +222,9 @@ def classify(
     command: str | None = None,
     reason: str | None = None,
     status_is_final: bool = False,
+    gave_up: bool = False,
+    reporting_host: str | None = None,
+    diagnostic_type: str | None = None,
 ) -> Classification:
     """Decide reason, hard/soft and category for one recipient.
 
@@ -229,6 +235,14 @@ def classify(
     bare reply code. ``action`` is the DSN Action: a delayed recipient with
     nothing specific said is an expiry. ``extra_text`` is read only when
     the diagnostic is empty (the human-readable part of a bounce).
+
+    A *failed* recipient with a 4.x.x status is not an expiry by itself:
+    relays give up on temporary errors for many reasons, and Sisimai (the
+    reference) reports the cause the text names, or ``onhold``. Only when
+    the caller knows the sending MTA gave up because the queue lifetime ran
+    out (``gave_up``: a Postfix DSN whose recipient failed with a 4.x.x
+    status, Exim's "retry timeout exceeded") does "nothing specific" become
+    ``expired``.
     """
     command = (command or "").upper() or None
     action = (action or "").lower() or None
@@ -238,6 +252,8 @@ def classify(
         replycode = nested[0]
     if not replycode:
         replycode = find_replycode(diagnostic, status)
+    if replycode and replycode[0] == "2" and action in ("failed", "delayed"):
+        replycode = None  # a greeting or a number in the prose, not the answer
     if not status and not replycode and extra_text:
         status = find_status(extra_text)
     if not command:
@@ -249,8 +265,8 @@ def classify(
     chosen: str | None = reason
     if chosen is None and (action in ("delivered", "relayed", "expanded") or (status or "").startswith("2.")):
         chosen = "delivered"
-    if chosen is None and remote_host:
-        chosen = reason_from_host(remote_host, text)
+    if chosen is None and (remote_host or reporting_host):
+        chosen = reason_from_host(remote_host or "", diagnostic or text) or reason_from_host(reporting_host or "", diagnostic or text)
     if chosen is None and text:
         chosen = next((r for pattern, r in STRONG_TEXT_RULES if pattern.search(text)), None)
     if chosen is None and status and _detail(status) in DECISIVE_STATUSES:
@@ -265,19 +281,26 @@ def classify(
             chosen = "networkerror"  # a DNS failure that may pass
     if chosen is None and not is_generic(status):
         chosen = status_reason
-    if chosen == "networkerror" and temporary and action in ("failed", "delayed", "expired") and text \
+    if action == "expired" and (chosen is None or chosen in WEAK_REASONS or chosen == "networkerror"):
+        chosen = "expired"  # some relays (SendGrid) write "Action: expired"
+    if chosen == "networkerror" and (temporary or gave_up) and action in ("failed", "delayed", "expired") and text \
             and _TIMED_OUT_RE.search(text):
         chosen = "expired"  # the sender kept retrying a host that never answered, then gave up
-    if temporary and action in ("failed", "delayed") and (chosen is None or chosen in WEAK_REASONS):
-        # the sending MTA gave up (failed) or is still trying (delayed)
-        # without a specific cause: that is an expiry
-        chosen = "expired"
+    if chosen is None and diagnostic_type == "x-unix" and not (status or "").startswith("2"):
+        chosen = "mailererror"  # a local delivery program (pipe, LDA) failed
+    if action == "delayed" and (chosen is None or chosen in WEAK_REASONS):
+        chosen = "expired"  # still retrying without a specific cause
+    if gave_up and (chosen in (None, "onhold", "undefined")
+                    or (chosen == "systemerror" and _GENERIC_TEMPORARY_RE.search(text or ""))):
+        chosen = "expired"  # the queue lifetime ran out on a temporary error
     if chosen is None and replycode:
         chosen = REPLY_REASONS.get(replycode)
+        if gave_up and chosen in WEAK_REASONS:
+            chosen = "expired"
         if chosen == "userunknown":
             chosen = _decide_userunknown(status_reason, command)
-    if chosen is None and status and _detail(status) != "0.0":
-        chosen = status_reason
+    if chosen is None and status and _detail(status) not in ("0.0", "2.0", "3.0"):
+        chosen = status_reason  # "other ... status" (x.0.0, x.2.0, x.3.0) says nothing: on hold
     if chosen is None:
         chosen = "onhold" if (text or status or replycode) else "undefined"
 

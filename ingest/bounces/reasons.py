@@ -34,7 +34,7 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     (r"header (?:size )?exceeds|too many recipients|recipient limit|exceeded (?:the )?(?:message|recipient) limit",
      "exceedlimit"),
     (r"procmail|command died with status|command output:|pipe to \||unknown mailer error", "mailererror"),
-    (r"duplicate header|message content rejected|header (?:line )?too long", "contenterror"),
+    (r"duplicate header|message content rejected|header (?:line )?too long|headers? (?:are |is )?too large", "contenterror"),
     (r"multiple (?:addresses|senders) in (?:the )?from|not rfc ?5322 compliant|missing (?:a )?(?:valid )?(?:message-id|date)",
      "notcompliantrfc"),
     # Accounts that exist but cannot receive.
@@ -51,11 +51,14 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      "hasmoved"),
     (r"relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed))|not (?:permitted|allowed|authori[sz]ed) to relay"
      r"|unable to relay|we do not relay|relaying (?:is )?(?:prohibited|disallowed|not supported)|no relaying|open relay"
-     r"|relay (?:is )?not (?:permitted|allowed)|cannot relay|relaying mail to .* is not allowed",
+     r"|relay (?:is )?not (?:permitted|allowed)|cannot relay|email address is not verified|relaying mail to .* is not allowed",
      "norelaying"),
     (r"does not accept (?:e-?)?mail|accepts? no (?:e-?)?mail|null mx|not accepting (?:any )?(?:e-?)?mail"
      r"|domain (?:has )?(?:a )?null mx|does(?:n.t| not) receive (?:e-?)?mail",
      "notaccept"),
+    (r"\b(?:bad|poor|low|very low) (?:sender |ip |domain )?reputation|reputation (?:is|was) (?:too )?(?:low|poor|bad)"
+     r"|\bblocked due to (?:poor|bad) reputation|low reputation of the sending|unexpected volume or user complaints",
+     "badreputation"),
     (r"\bspam\b|spam (?:score|content|message|detected)|\buce\b|unsolicited (?:bulk |commercial )?(?:e-?)?mail"
      r"|junk ?mail|bulk mail|content (?:was )?rejected as|classified as (?:spam|bulk|junk)"
      r"|looks? like spam|rejected (?:as|for) (?:spam|bulk)|spamassassin|identified as spam|spam-?like"
@@ -64,15 +67,12 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # Authentication of the sender (SPF, DKIM, DMARC, reverse DNS).
     (r"reverse dns|reverse (?:dns )?lookup|\bptr\b|\brdns\b|reverse hostname|cannot find your hostname"
      r"|cannot resolve your (?:address|hostname)|ip name (?:lookup|possibly forged)|no reverse|hostname lookup failed"
-     r"|does not have (?:a )?(?:valid )?reverse|not have (?:a )?(?:valid )?ptr|resolve (?:the )?ptr",
+     r"|does not have (?:a )?(?:valid )?reverse|mismatches client ip|not have (?:a )?(?:valid )?ptr|resolve (?:the )?ptr",
      "requireptr"),
     (r"\bspf\b|\bdkim\b|\bdmarc\b|sender policy framework|not designated (?:as )?(?:a )?permitted sender"
      r"|domainkeys|unauthenticated (?:e-?)?mail|authentication (?:checks? )?(?:did not pass|failed)(?! .*(?:password|login))"
-     r"|not authori[sz]ed to send (?:e-?mail|mail|on behalf)|5\.7\.2[0-46]|5\.7\.29|authentication results? failed",
+     r"|not authori[sz]ed to send (?:e-?mail|mail|on behalf)|does not have authentication information|fails to pass authentication|5\.7\.2[0-46]|5\.7\.29|authentication results? failed",
      "authfailure"),
-    (r"\b(?:bad|poor|low) (?:sender |ip |domain )?reputation|reputation (?:is|was) (?:too )?(?:low|poor|bad)"
-     r"|\bblocked due to (?:poor|bad) reputation",
-     "badreputation"),
     (r"\bvirus|malware|infected|trojan|worm\b|malicious (?:content|attachment|payload)", "virusdetected"),
     (r"too many (?:concurrent |simultaneous |smtp )?(?:connections|sessions)|connection (?:rate )?limit"
      r"|too many (?:concurrent|simultaneous)|connections? from your (?:host|ip) (?:is|are) too many",
@@ -92,11 +92,12 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      "rejected"),
     # One connection sending too much, too often.
     (r"(?:ip|connection|connect) frequency limit|frequency limited|too many connections? (?:from|per)", "toomanyconn"),
-    (r"content presents a potential security issue", "policyviolation"),
+    (r"content presents a potential", "policyviolation"),
     (r"did not accept our requests to connect", "expired"),
     (r"line limit exceeded|line too long", "mesgtoobig"),
     (r"invalid ip for sending", "blocked"),
     (r"not listed in (?:the )?(?:domino |public )*(?:directory|address book)|recipient name is not recognized"
+     r"|ディレクトリのリストにありません|ディレクトリには見つかりません"
      r"|invalid final delivery userid|please check if (?:the )?address is correct",
      "userunknown"),
     # The recipient address does not exist.
@@ -106,17 +107,17 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r" (?:does ?n[o']t|do(?:es)? not|did not) exists?|invalid (?:recipient|mailbox|user|address|e-?mail address|e-?mail)"
      r"|(?:recipient|mailbox|address|user) (?:is )?(?:invalid|unavailable|not (?:valid|available|listed))"
      r"|not a (?:valid|known) (?:mailbox|user|recipient|address)|no mailbox (?:here|found|by that name)"
-     r"|mailbox (?:name )?not (?:allowed|found|exist)|unrouteable address|no valid recipients"
+     r"|mailbox (?:name )?not (?:allowed|found|exist)|no valid recipients"
      r"|bad (?:destination )?(?:mailbox|recipient)|addressee unknown|unknown or illegal alias|account (?:is )?(?:not|n't) (?:exist|valid|available)"
      r"|not (?:our|a local) (?:customer|user)|no account (?:by that name|for)|undeliverable address"
      r"|recipient (?:not|no longer) (?:exist|on file|here)|user(?:'s)? (?:account|mailbox) (?:does not|doesn't) exist"
-     r"|destination address (?:is )?(?:invalid|unknown)|this user doesn.t have an? .{1,30}account|is not a (?:known|valid) user"
+     r"|destination address (?:is )?(?:invalid|unknown)|is not a (?:known|valid) user"
      r"|no mailbox with that name|mailbox unavailable|requested action not taken: mailbox|unknown alias|email address could not be found"
-     r"|doesn.t have an? .{1,30}account|alias (?:is )?(?:unknown|not found)",
+     r"|alias (?:is )?(?:unknown|not found)",
      "userunknown"),
     (r"host (?:or domain name )?(?:not found|unknown)|unknown host|domain (?:name )?(?:not found|does not exist|doesn't exist|unknown)"
      r"|no such domain|unrouteable (?:mail )?domain|name service error|no (?:mx|dns)(?: or a)? records?|non-existent (?:host|domain)"
-     r"|nxdomain|invalid domain|domain (?:is )?(?:invalid|not (?:valid|exist))|unknown domain|mx (?:record )?(?:lookup|not found)"
+     r"|nxdomain|unrouteable address|invalid domain|domain (?:is )?(?:invalid|not (?:valid|exist))|unknown domain|mx (?:record )?(?:lookup|not found)"
      r"|host not found|dns (?:error|lookup).{0,40}(?:not found|failed|nxdomain)|domain (?:has )?no mx|not a valid domain|domain (?:is )?not reachable"
      r"|(?:recipient|destination) domain (?:is )?(?:not|invalid)|nodename nor servname|unable to resolve",
      "hostunknown"),
@@ -135,10 +136,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      "blocked"),
     (r"polic(?:y|ies)|prohibited|not (?:allowed|permitted) (?:by|under|due)|violat|forbidden|not accepted by local",
      "policyviolation"),
-    (r"starttls|\btls\b|encryption (?:is )?required|authentication (?:is )?required|must (?:be )?authenticat"
+    (r"delivery not authori[sz]ed|starttls|\btls\b|encryption (?:is )?required|authentication (?:is )?required|must (?:be )?authenticat"
      r"|smtp auth|not authenticated|unauthenticated senders?|certificate|secure connection|requires? (?:a )?secure",
      "securityerror"),
-    (r"filter|refused by (?:the )?recipient|recipient (?:has )?(?:refused|blocked|rejected)|rejected by (?:the )?recipient"
+    (r"filter|this user doesn.t have an? .{1,30}account|refused by (?:the )?recipient|recipient (?:has )?(?:refused|blocked|rejected)|rejected by (?:the )?recipient"
      r"|user(?:'s)? (?:settings?|preference)|(?:declined|refused) (?:to accept|delivery)|does not (?:wish|want) to receive"
      r"|not accept(?:ing)? (?:messages )?from|only accept|restricted|recipient preferences",
      "filtered"),
@@ -169,8 +170,8 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     (r"syntax error|command unrecognized|bad sequence|unrecognized command|command not (?:recognized|implemented)"
      r"|improper use of smtp|parameter not (?:recognized|implemented)|pipelining",
      "syntaxerror"),
-    (r"system error|internal (?:server )?error|configuration error|local (?:error|problem)|temporary (?:local )?(?:problem|failure)"
-     r"|try again later|server (?:error|busy)|service (?:not available|unavailable|temporarily)|resources? (?:temporarily )?unavailable"
+    (r"system error|could not load drd for domain|unable to contact ldap server|transaction failed|internal (?:server )?error|configuration error|local (?:error|problem)|temporary local (?:problem|failure)"
+     r"|server (?:error|busy)|service (?:not available|unavailable|temporarily)|resources? (?:temporarily )?unavailable"
      r"|too busy|database|unavailable",
      "systemerror"),
 )
@@ -184,6 +185,15 @@ _STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
     (r"delivery error: dd (?:this user doesn't have|requested mail ?box)", "userunknown"),
     # Gmail / Google Workspace: "the address couldn't be found, or is unable to receive mail"
     (r"because the address couldn't be found|the email account that you tried to reach does not exist", "userunknown"),
+    # Exchange Online: "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"
+    # (its 5.1.10 is not the RFC 7505 null MX meaning)
+    (r"RESOLVER\.ADR\.RecipientNotFound|recipient not found by smtp address lookup", "userunknown"),
+    # Gmail: "552-5.7.0 This message was blocked because its content presents a potential security issue"
+    (r"content presents a potential", "policyviolation"),
+    # Exchange Online: "550 5.4.312 Message expired, DNS query failed" (the cause, not the expiry)
+    (r"dns query failed", "networkerror"),
+    # Japanese ISPs (Outbound Port 25 Blocking): "Please use the smtp server of your ISP"
+    (r"use the smtp server of your isp", "blocked"),
 )
 
 STRONG_TEXT_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -302,8 +312,8 @@ WEAK_REASONS = frozenset({"systemerror", "onhold", "undefined"})
 # ---------------------------------------------------------------------------
 REPLY_REASONS: dict[str, str] = {
     "421": "systemerror",   # service not available, closing channel
-    "450": "systemerror",   # mailbox unavailable (busy, or blocked for policy)
-    "451": "systemerror",   # local error in processing
+    # 450 and 451 say only "try again later": a recipient that failed with
+    # nothing more is on hold (or expired, when the sender says it gave up).
     "452": "mailboxfull",   # insufficient system storage
     "454": "securityerror",  # TLS not available / temporary auth failure
     "500": "syntaxerror",
@@ -403,6 +413,18 @@ PSEUDO_STATUS: dict[str, str] = {
 #: Reasons that mean "this address will never work".
 HARD_REASONS = frozenset({"userunknown", "hostunknown", "hasmoved"})
 
+#: PowerMTA writes its own verdict into its DSNs
+#: (``X-PowerMTA-BounceCategory: bad-mailbox``); the unambiguous ones name
+#: the reason outright.
+POWERMTA_CATEGORIES: dict[str, str] = {
+    "bad-mailbox": "userunknown",
+    "bad-domain": "hostunknown",
+    "inactive-mailbox": "suspend",
+    "quota-issues": "mailboxfull",
+    "virus-related": "virusdetected",
+    "relaying-issues": "norelaying",
+}
+
 # ---------------------------------------------------------------------------
 # 5. Per-provider wording: (remote host, text, reason). Providers that say
 #    things their own way, matched on the remote MTA's name. Checked before
@@ -412,6 +434,20 @@ _HOST_RULES: tuple[tuple[str, str | None, str], ...] = (
     # au (KDDI) answers "550 : User unknown", with no address, when the
     # recipient's own reception settings refuse the sender.
     (r"ezweb\.ne\.jp|\bau\.com", r"\b550 : user unknown", "filtered"),
+    # Exchange Online Protection refuses recipients its directory does not
+    # know with "550 5.4.1 Recipient address rejected: Access denied".
+    (r"\.protection\.outlook\.com$", r"recipient address rejected: access denied", "userunknown"),
+    # Yahoo's TSS04: "temporarily deferred due to unexpected volume or user complaints".
+    (r"yahoodns\.net|\byahoo\.com$", r"\[TSS04\]", "rejected"),
+    # Orange / La Poste (France): the code in brackets or after OFR_/LPN names the cause.
+    (r"(?:^|\.)(?:orange|wanadoo|laposte)\.(?:fr|net)$", r"\bOFR_?416\b|\[416\]", "userunknown"),
+    (r"(?:^|\.)(?:orange|wanadoo|laposte)\.(?:fr|net)$", r"\bLPN007_?426\b|\[426\]", "suspend"),
+    (r"(?:^|\.)(?:orange|wanadoo|laposte)\.(?:fr|net)$", r"\bOFR005_?505\b|\[505\]", "systemerror"),
+    (r"(?:^|\.)(?:orange|wanadoo|laposte)\.(?:fr|net)$", r"\bOFR_?999\b|\[999\]", "blocked"),
+    (r"(?:^|\.)(?:orange|wanadoo|laposte)\.(?:fr|net)$", r"\bLPN000_?630\b|client host rejected", "policyviolation"),
+    # Amazon SES inbound (receiving) reports every refused recipient as
+    # filtered, whatever its wording (matched on its reporting MTA).
+    (r"^inbound-smtp\.[\w-]+\.amazonaws\.com$", r"mailbox does not exist|user unknown|no such user", "filtered"),
 )
 
 HOST_RULES: tuple[tuple[re.Pattern[str], re.Pattern[str] | None, str], ...] = tuple(

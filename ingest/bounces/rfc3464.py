@@ -17,12 +17,16 @@ from email.utils import parsedate_to_datetime
 
 from ingest.bounces import _message as m
 from ingest.bounces.classify import classify, find_command
+from ingest.bounces.reasons import POWERMTA_CATEGORIES
 from ingest.bounces.returned import Keys, extract_keys
 from ingest.records import Verdict, VerdictKind
 
 #: sendmail's notice: "(reason: 550 Host unknown)" and the "Transcript of
 #: session" lines ("<<< 550 ..." or a bare "550 5.1.2 <a@b>... Host unknown").
 _TRANSCRIPT_REPLY_RE = re.compile(r"^(?:<<<\s*|[ \t]*\(reason:\s*)?([45]\d\d)[ -]\S", re.M)
+
+#: The opening of Postfix's bounce(8) notification (its default templates).
+_POSTFIX_NOTICE = re.compile(r"^This is the mail system at host \S+\.$", re.M)
 
 STATUS_TYPES = ("message/delivery-status", "message/global-delivery-status")
 
@@ -45,6 +49,12 @@ class Report:
 
     message: dict[str, str] = field(default_factory=dict)
     recipients: list[dict[str, str]] = field(default_factory=list)
+
+
+def _diagnostic_type(value: str) -> str | None:
+    """``smtp`` / ``x-unix`` / ... : the type before the ``;`` of a Diagnostic-Code."""
+    name, sep, _ = value.partition(";")
+    return name.strip().lower() if sep and re.fullmatch(r"[\w-]+", name.strip()) else None
 
 
 def is_dsn(msg: Message) -> bool:
@@ -168,6 +178,9 @@ def parse_date(value: str | None) -> datetime | None:
     return when.astimezone(timezone.utc)
 
 
+_LINE_ADDRESS_RE = re.compile(r"^<?([^<>\s:@]+@[^<>\s:]+?)>?:\s")
+
+
 def recipient_context(address: str | None, text: str, lines: int = 6) -> str:
     """The lines of the human-readable part that talk about ``address``.
 
@@ -184,6 +197,9 @@ def recipient_context(address: str | None, text: str, lines: int = 6) -> str:
             for follower in rows[index + 1 : index + lines]:
                 if not follower.strip():
                     break
+                other = _LINE_ADDRESS_RE.match(follower)
+                if other and other.group(1).lower() != needle:
+                    break  # the next recipient's own line
                 chunk.append(follower)
             return m.unfold(" ".join(chunk))
     return ""
@@ -200,7 +216,11 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
     human = None
     # Postfix writes the remote server's own status into Status:; other MTAs
     # (sendmail) put a summary there (4.4.7 for every give-up).
-    postfix = any(name.startswith("x-postfix") for name in report.message)
+    # A Postfix recipient that failed with a 4.x.x status was still deferred
+    # when the queue lifetime (maximal_queue_lifetime) ran out: Postfix
+    # never bounces on a temporary reply otherwise.
+    postfix = any(name.startswith("x-postfix") for name in report.message) or bool(
+        _POSTFIX_NOTICE.search(m.body_text(msg, limit=2000)))
     found: list[Verdict] = []
     for block in report.recipients:
         final = decode_utf8_address(strip_type(block.get("final-recipient", "")))
@@ -217,8 +237,11 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
         command = find_command(context) or find_command(diagnostic) or (
             find_command(human) if len(report.recipients) == 1 else None
         )
+        said = POWERMTA_CATEGORIES.get(block.get("x-powermta-bouncecategory", "").strip().lower())
+        gave_up = postfix and action == "failed" and (m.unfold(status_field or "")[:1] == "4")
         result = classify(status_field, None, diagnostic or extra, remote, action=action, command=command,
-                          status_is_final=postfix)
+                          status_is_final=postfix, gave_up=gave_up, reason=said, reporting_host=reporting_mta,
+                          diagnostic_type=_diagnostic_type(block.get("diagnostic-code", "")))
         if result.replycode is None and len(report.recipients) == 1 and not (result.status or "").startswith("2"):
             # sendmail's "Transcript of session" has the reply the DSN field left out
             said = _TRANSCRIPT_REPLY_RE.search(human)

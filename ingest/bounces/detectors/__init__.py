@@ -57,6 +57,10 @@ Detect = Callable[[Message, str], list[Failure]]
 ORDER: tuple[str, ...] = (
     "amazonses",     # JSON notifications (SNS / SES event publishing)
     "googlegroups",  # "the group you tried to contact ... may not exist"
+    "zoho",          # "addr Invalid Address, ERROR_CODE :550, ..." (Zoho Mail)
+    "notes",         # Lotus Notes "Failure Reasons" / Domino "was not delivered to:"
+    "dsnnotice",     # boxed "automatically generated Delivery Status Notification"
+    "unabletodeliver",  # "Unable to deliver message to the following address(es)."
     "gmail",         # Gmail's pre-2016 plain-text notices
     "exim",          # Exim and its look-alikes (Mail.ru, 1&1)
     "qmail",         # qmail-send and its descendants
@@ -114,6 +118,7 @@ def _verdict(name: str, failure: Failure, keys: Keys) -> Verdict:
         action=action,
         command=failure.command,
         reason=failure.reason,
+        gave_up=failure.gave_up,
     )
     reason = result.reason
     status = result.status

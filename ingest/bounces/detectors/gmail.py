@@ -19,6 +19,17 @@ from ingest.bounces.detectors._common import failed_recipients, notice
 _HEAD = re.compile(r"Delivery to the following recipients? (failed permanently|has been delayed|failed)\s*:",
                    re.IGNORECASE)
 _DETAILS = re.compile(r"Technical details of (permanent|temporary) failure\s*:", re.IGNORECASE)
+#: Gmail numbered the SMTP state its client was in when the remote server
+#: refused: "... Access denied (state 13)." The state says more than the words.
+STATES: dict[str, str] = {
+    "6": "systemerror",     # after EHLO: "500 Remote server does not support TLS (state 6)"
+    "13": "securityerror",  # after MAIL FROM: "550 5.7.1 ... Access denied (state 13)"
+    "18": "filtered",       # after DATA: "554 5.7.0 Header error (state 18)"
+}
+_STATE = re.compile(r"\(state (\d{1,2})\)\.?\s*$")
+
+_BLOCKLIST = re.compile(r"blocked using|\b(?:dnsbl|rbl)\b|listed (?:in|on|at)", re.IGNORECASE)
+
 _OTHER_SERVER = re.compile(r"the (?:error that the other server returned was|other server returned)\s*:?\s*", re.I)
 
 
@@ -42,5 +53,10 @@ def detect(msg: Message, body: str) -> list[Failure]:
     diagnostic = explanation[said.end():] if said else explanation
     # Gmail repeats the reply code ("550 550 5.1.1 ..."); keep one
     diagnostic = re.sub(r"^([245]\d\d)[ -]\1\b", r"\1", diagnostic.strip())
-    return [Failure(recipient=address, diagnostic=diagnostic[:2000] if said else explanation[:2000],
-                    temporary=bool(temporary)) for address in dict.fromkeys(recipients)]
+    text = diagnostic[:2000] if said else explanation[:2000]
+    state = _STATE.search(text.strip())
+    reason = STATES.get(state.group(1)) if state else None
+    if reason and _BLOCKLIST.search(text):
+        reason = None  # "blocked using cbl.abuseat.org (state 13)": the blocklist is the cause
+    return [Failure(recipient=address, diagnostic=text, temporary=bool(temporary), reason=reason)
+            for address in dict.fromkeys(recipients)]

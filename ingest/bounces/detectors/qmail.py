@@ -30,6 +30,9 @@ _SIGNATURE = re.compile(
     r"|I'm sorry to have to inform you that your message could not\s+be delivered",
     re.IGNORECASE,
 )
+#: qmail-send's final words after the queue lifetime ran out: a bounce, but
+#: its cause was a temporary error (the status keeps its 4.x.x class).
+_GAVE_UP = re.compile(r"I'm not going to try again; this message has been in the queue too long", re.IGNORECASE)
 _TEMPORARY = re.compile(r"I'm not going to try again(?!.*permanent)|has not been delivered to the recipients? below"
                         r"|I'll keep trying|still trying|this is not a permanent error", re.IGNORECASE)
 _ADDRESS = re.compile(r"^<([^<>\s]+@[^<>\s]+|[^<>\s]+)>\s*:?\s*(.*)$")
@@ -45,7 +48,8 @@ def detect(msg: Message, body: str) -> list[Failure]:
     if not _SIGNATURE.search(body[:10_000]):
         return []
     text = notice(body)
-    temporary = bool(_TEMPORARY.search(text[:3000]))
+    gave_up = bool(_GAVE_UP.search(m.unfold(text[:5000])))
+    temporary = not gave_up and bool(_TEMPORARY.search(text[:3000]))
     failures: list[Failure] = []
     lines = text.splitlines()
     index = 0
@@ -67,5 +71,6 @@ def detect(msg: Message, body: str) -> list[Failure]:
             diagnostic = explanation
         failures.append(Failure(recipient=address, diagnostic=m.unfold(explanation if not said else
                                                                       f"{diagnostic} ({explanation})"),
-                                command=command, temporary=temporary))
+                                command=command, temporary=temporary,
+                                gave_up=gave_up and bool(_GAVE_UP.search(explanation))))
     return failures

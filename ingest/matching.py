@@ -1,0 +1,155 @@
+"""Tying verdicts to the deliveries they report on, a batch at a time.
+
+Keys are tried strongest first (see :data:`MATCHERS`): the DSN's envelope
+id, then a queue id (the next hop's, from our log's "queued as X", or our
+own, from our MTA's DSN), then the original Message-ID, and last, marked as
+weak, the only delivery to that recipient shortly before the verdict. Each
+key costs one query for the whole batch, never one per verdict, so the cost
+grows with the number of verdicts, not with the size of the ledger.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
+
+from ingest.dbutil import chunks
+from models import Delivery, SentMessage
+
+# A returned message refers to a send at most this long before it (Postfix's
+# default maximal_queue_lifetime is 5 days); queue ids outside it are reused.
+MATCH_WINDOW = timedelta(days=7)
+CLOCK_SKEW = timedelta(hours=2)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchKeys:
+    """What a verdict offers to find its delivery."""
+
+    recipient: str | None
+    at: datetime
+    original_message_id: str | None = None
+    next_hop_queue_id: str | None = None
+    envelope_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    delivery_id: int
+    recipient: str
+    key: str | None
+    first_attempt_at: datetime | None
+
+
+def in_window(candidate: Candidate, keys: MatchKeys) -> bool:
+    when = candidate.first_attempt_at
+    return when is None or keys.at - MATCH_WINDOW <= when <= keys.at + CLOCK_SKEW
+
+
+def _fetch(
+    session: Session,
+    column: ColumnElement[str] | None,
+    values: set[str],
+    recipients: set[str],
+    since: datetime | None = None,
+) -> list[Candidate]:
+    """Deliveries to any of ``recipients`` whose ``column`` is one of ``values``
+    (``column`` None: by recipient alone, first attempted after ``since``)."""
+    found: list[Candidate] = []
+    key_column = column if column is not None else Delivery.recipient
+    for part in chunks(sorted(values)):
+        stmt = (
+            select(Delivery.id, Delivery.recipient, key_column, Delivery.first_attempt_at)
+            .join(SentMessage, SentMessage.id == Delivery.sent_message_id)
+            .where(key_column.in_(part))
+        )
+        if since is not None:
+            stmt = stmt.where(Delivery.first_attempt_at >= since)
+        if column is not None:
+            for rcpt_part in chunks(sorted(recipients)):
+                found.extend(Candidate(*row) for row in session.execute(stmt.where(Delivery.recipient.in_(rcpt_part))))
+        else:
+            found.extend(Candidate(*row) for row in session.execute(stmt))
+    return found
+
+
+def _index(candidates: Iterable[Candidate]) -> dict[tuple[str | None, str], list[Candidate]]:
+    index: dict[tuple[str | None, str], list[Candidate]] = defaultdict(list)
+    for candidate in candidates:
+        index[(candidate.key, candidate.recipient)].append(candidate)
+    return index
+
+
+Lookup = Callable[[Session, list[MatchKeys]], Callable[[MatchKeys], list[Candidate]]]
+
+
+def _by_envelope_id(session: Session, batch: list[MatchKeys]) -> Callable[[MatchKeys], list[Candidate]]:
+    wanted = {k.envelope_id for k in batch if k.envelope_id}
+    index = _index(_fetch(session, SentMessage.envelope_id, wanted, {k.recipient for k in batch if k.recipient})) if wanted else {}
+    return lambda k: [c for c in index.get((k.envelope_id, k.recipient or ""), []) if in_window(c, k)]
+
+
+def _by_queue_id(session: Session, batch: list[MatchKeys]) -> Callable[[MatchKeys], list[Candidate]]:
+    wanted = {k.next_hop_queue_id for k in batch if k.next_hop_queue_id}
+    recipients = {k.recipient for k in batch if k.recipient}
+    index: dict[tuple[str | None, str], list[Candidate]] = {}
+    if wanted:
+        index = _index(
+            [*_fetch(session, Delivery.next_hop_queue_id, wanted, recipients), *_fetch(session, SentMessage.queue_id, wanted, recipients)]
+        )
+    return lambda k: [c for c in index.get((k.next_hop_queue_id, k.recipient or ""), []) if in_window(c, k)]
+
+
+def _by_message_id(session: Session, batch: list[MatchKeys]) -> Callable[[MatchKeys], list[Candidate]]:
+    wanted = {k.original_message_id for k in batch if k.original_message_id}
+    recipients = {k.recipient for k in batch if k.recipient}
+    index = _index(_fetch(session, SentMessage.message_id, wanted, recipients)) if wanted else {}
+    return lambda k: index.get((k.original_message_id, k.recipient or ""), [])
+
+
+def _by_recipient(session: Session, batch: list[MatchKeys]) -> Callable[[MatchKeys], list[Candidate]]:
+    recipients = {k.recipient for k in batch if k.recipient}
+    since = min(k.at for k in batch) - MATCH_WINDOW
+    index = _index(
+        Candidate(c.delivery_id, c.recipient, None, c.first_attempt_at)
+        for c in _fetch(session, None, recipients, recipients, since)
+    )
+
+    def weak(k: MatchKeys) -> list[Candidate]:
+        found = [c for c in index.get((None, k.recipient or ""), []) if in_window(c, k)]
+        return found if len(found) == 1 else []  # weak means unambiguous
+
+    return weak
+
+
+MATCHERS: tuple[tuple[str, Lookup], ...] = (
+    ("envelope_id", _by_envelope_id),
+    ("queue_id", _by_queue_id),
+    ("message_id", _by_message_id),
+    ("weak", _by_recipient),
+)
+
+
+def match_many(session: Session, batch: Sequence[MatchKeys]) -> list[tuple[int, str] | None]:
+    """For each verdict, its delivery id and the key that tied them, or None."""
+    results: list[tuple[int, str] | None] = [None] * len(batch)
+    open_indexes = [i for i, k in enumerate(batch) if k.recipient]
+    for name, lookup in MATCHERS:
+        if not open_indexes:
+            break
+        find = lookup(session, [batch[i] for i in open_indexes])
+        still_open = []
+        for i in open_indexes:
+            found = find(batch[i])
+            if found:
+                best = max(found, key=lambda c: (c.first_attempt_at is not None, c.first_attempt_at, c.delivery_id))
+                results[i] = (best.delivery_id, name)
+            else:
+                still_open.append(i)
+        open_indexes = still_open
+    return results
