@@ -31,10 +31,24 @@ def test_reason_table(status, reply, text, reason):
     assert classify(status, reply, text).reason == reason
 
 
-def test_failed_with_temporary_status_is_expired():
+def test_failed_with_temporary_status_is_not_expired_by_itself():
+    """Sisimai 5.1.0 (the reference): a relay that gave up on a 4xx with no
+    named cause is "onhold", not "expired"; a named cause wins either way."""
     result = classify("4.2.0", None, "451 4.2.0 Recipient address rejected: try again later", action="failed")
+    assert result.reason == "onhold"
+    assert classify("4.0.0", None, "451 Could not load DRD for domain (example.org)", action="failed").reason == "systemerror"
+
+
+def test_sender_that_gave_up_after_the_queue_lifetime_is_expired():
+    """Product rule: when the sending MTA says it gave up because the queue
+    lifetime ran out (a Postfix DSN failing with 4.x.x), nothing specific
+    means expired; a specific cause is still reported as such."""
+    result = classify("4.2.0", None, "451 4.2.0 Recipient address rejected: try again later", action="failed",
+                      gave_up=True)
     assert result.reason == "expired"
     assert result.category == "message-expired"
+    assert classify("4.0.0", None, "451 Could not load DRD for domain (example.org)", action="failed",
+                    gave_up=True).reason == "systemerror"
 
 
 def test_hardbounce_rules():

@@ -82,3 +82,55 @@ def test_nested_reply_is_the_cause():
 
 def test_per_host_rule():
     assert classify("5.0.0", None, "550 : User unknown", "lsean.ezweb.ne.jp").reason == "filtered"
+
+
+def test_zoho_lines_and_a_given_up_4xx(fixture_bytes):
+    got = rows(parse(fixture_bytes("zoho_invalid_and_unreachable.eml")))
+    assert got == [
+        ("left@partner.example", "bounce", "5.1.1", "550", "userunknown", True, "zoho"),
+        ("slow@faraway.example", "bounce", "4.0.947", "421", "expired", False, "zoho"),
+    ]
+
+
+def test_lotus_notes_failure_reasons(fixture_bytes):
+    (v,) = parse(fixture_bytes("notes_failure_reasons.eml")).verdicts
+    assert (v.recipient, v.status, v.reason, v.hardbounce, v.detector) == (
+        "former.staff@lotus.example", "5.0.911", "userunknown", True, "notes")
+
+
+def test_domino_was_not_delivered_because(fixture_bytes):
+    (v,) = parse(fixture_bytes("domino_not_delivered.eml")).verdicts
+    assert (v.recipient, v.reason, v.detector) == ("pat.doe@domino.example", "userunknown", "notes")
+    assert "not listed in Domino Directory" in v.diagnostic
+
+
+def test_boxed_delivery_status_notification(fixture_bytes):
+    (v,) = parse(fixture_bytes("boxed_dsn_notice.eml")).verdicts
+    assert (v.recipient, v.status, v.replycode, v.reason, v.detector) == (
+        "nobody@partner.example", "5.3.0", "553", "userunknown", "dsnnotice")
+
+
+def test_unable_to_deliver_legacy_mailer(fixture_bytes):
+    got = rows(parse(fixture_bytes("unable_to_deliver_legacy.eml")))
+    assert got == [
+        ("busy@elsewhere.example", "bounce", "4.1.9", None, "expired", False, "unabletodeliver"),
+        ("closed@legacy.example", "bounce", "5.0.921", None, "suspend", False, "unabletodeliver"),
+    ]
+
+
+def test_powermta_bounce_category_names_the_reason(fixture_bytes):
+    (v,) = parse(fixture_bytes("powermta_bad_mailbox.eml")).verdicts
+    assert (v.recipient, v.status, v.replycode, v.reason, v.hardbounce) == (
+        "gone@partner.example", "5.2.1", "550", "userunknown", True)
+
+
+def test_provider_rows_read_the_remote_host():
+    # Exchange Online Protection: unknown recipients are refused as "Access denied"
+    assert classify("5.4.1", None, "550 5.4.1 Recipient address rejected: Access denied",
+                    "mx.example-org.mail.protection.outlook.com").reason == "userunknown"
+    # Orange: the bracketed code names the cause
+    assert classify("4.0.0", None, "421 Service refused, please try later. OFR_999 [999]",
+                    "smtp-in.orange.fr", action="failed").reason == "blocked"
+    # Amazon SES inbound reports refused recipients as filtered
+    assert classify("5.1.1", None, "550 5.1.1 Mailbox does not exist",
+                    reporting_host="inbound-smtp.eu-west-1.amazonaws.com").reason == "filtered"
