@@ -9,6 +9,7 @@ on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
 import os
@@ -312,6 +313,53 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_suppressions(args: argparse.Namespace) -> int:
+    """Export the list for the sending system, check one address, or change it by hand."""
+    from ingest import suppress
+
+    database = _database(args)
+    try:
+        with database.session() as session:
+            action = getattr(args, "suppression_action", None)
+            if action == "check":
+                row = suppress.lookup(session, args.address)
+                result = {"address": args.address.lower(), "suppressed": row is not None}
+                if row is not None:
+                    result |= queries.suppression_json(row)
+                if args.json:
+                    _print_json(result)
+                elif row is None:
+                    print(f"{result['address']}: not suppressed")
+                else:
+                    until = f" until {result['expires_at']}" if result["expires_at"] else ""
+                    print(f"{result['address']}: suppressed since {result['since']} ({row.reason}){until}")
+                return EXIT_OK
+            if action == "remove":
+                if not suppress.release(session, args.address, args.note):
+                    raise CommandError(f"{args.address} is not on the suppression list")
+                print(f"{args.address}: released ({args.note})")
+                return EXIT_OK
+            if action == "add":
+                suppress.add(session, args.address, args.note)
+                print(f"{args.address}: suppressed by hand ({args.note})")
+                return EXIT_OK
+            rows = [queries.suppression_json(row) for row in suppress.active_list(session)]
+    finally:
+        database.dispose()
+    if args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["address", "reason", "since", "expires_at"])
+        for row in rows:
+            writer.writerow([row["address"], row["reason"], row["since"], row["expires_at"] or ""])
+    elif args.json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            print(f"{row['address']:40} {row['reason']:11} since {row['since']}" + (f" until {row['expires_at']}" if row["expires_at"] else ""))
+        print(f"{len(rows)} suppressed", file=sys.stderr)
+    return EXIT_OK
+
+
 def _run_pass(database: Database) -> pipeline.RunSummary:
     return pipeline.run_once(database, database.settings)
 
@@ -440,6 +488,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="counts per state and corrections")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("suppressions", help="the suppression list: export (--json/--csv), check, add, remove")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--csv", action="store_true")
+    ssub = p.add_subparsers(dest="suppression_action", metavar="ACTION")
+    chk = ssub.add_parser("check", help="is this address suppressed, since when and why")
+    chk.add_argument("address")
+    chk.add_argument("--json", action="store_true")
+    rem = ssub.add_parser("remove", help="release an address by hand (recorded as an audit event)")
+    rem.add_argument("address")
+    rem.add_argument("--note", required=True, help="why, for the audit trail")
+    add = ssub.add_parser("add", help="suppress an address by hand (recorded as an audit event)")
+    add.add_argument("address")
+    add.add_argument("--note", required=True, help="why, for the audit trail")
+    p.set_defaults(func=cmd_suppressions)
 
     p = sub.add_parser("run", help="the scheduled main job over the configured sources")
     p.add_argument("--once", action="store_true", help="one pass over every source, then exit")

@@ -14,10 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
+
+from models.suppression import SuppressionPolicy
 
 DEFAULT_DATABASE_URL = "sqlite:///bounceledger.sqlite"
 DEFAULT_CONFIG_FILE = "bounceledger.toml"
@@ -53,6 +56,8 @@ class Settings:
     batch_size: int = 5000
     expire_deferred_after_hours: float = 120.0  # Postfix's default maximal_queue_lifetime
     orphan_retry_seconds: int = 300
+    suppression: SuppressionPolicy = field(default_factory=SuppressionPolicy)
+    return_path_secret: str | None = None  # HMAC key for signed return-path tokens
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def database(self) -> URL:
@@ -139,9 +144,45 @@ def _from_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
                 raise ConfigError(f"{key} must be a number") from None
     if "internal_relays" in data:
         values["internal_relays"] = tuple(str(x) for x in data["internal_relays"])
+    if "suppression" in data:
+        values["suppression"] = _suppression_policy(data["suppression"])
+    if "return_path_secret_file" in data:
+        values["return_path_secret"] = _read_secret_file(str(data["return_path_secret_file"]))
     values["sendlogs"] = _sources(data.get("sendlog"), "sendlog", SendLogSource, "path")
     values["mailboxes"] = _sources(data.get("mailbox"), "mailbox", MailboxSource, "url")
     return values
+
+
+def _suppression_policy(raw: Any) -> SuppressionPolicy:
+    """``[suppression]``: soft_bounces, soft_window_days, soft_days, hard_days, complaint_days (0: for ever)."""
+    if not isinstance(raw, dict):
+        raise ConfigError("[suppression] must be a table")
+    known = {"soft_bounces", "soft_window_days", "soft_days", "hard_days", "complaint_days"}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"unknown key(s) in [suppression]: {', '.join(sorted(unknown))}")
+    base = SuppressionPolicy()
+
+    def days(key: str, default: timedelta | None) -> timedelta | None:
+        if key not in raw:
+            return default
+        try:
+            value = float(raw[key])
+        except (TypeError, ValueError):
+            raise ConfigError(f"[suppression] {key} must be a number of days") from None
+        return None if value <= 0 else timedelta(days=value)
+
+    try:
+        limit = int(raw.get("soft_bounces", base.soft_bounce_limit))
+    except (TypeError, ValueError):
+        raise ConfigError("[suppression] soft_bounces must be a whole number") from None
+    return SuppressionPolicy(
+        soft_bounce_limit=limit,
+        soft_bounce_window=days("soft_window_days", base.soft_bounce_window) or base.soft_bounce_window,
+        soft_bounce_duration=days("soft_days", base.soft_bounce_duration),
+        hard_bounce_duration=days("hard_days", base.hard_bounce_duration),
+        complaint_duration=days("complaint_days", base.complaint_duration),
+    )
 
 
 def _from_environment(env: Mapping[str, str]) -> dict[str, Any]:
@@ -156,6 +197,8 @@ def _from_environment(env: Mapping[str, str]) -> dict[str, Any]:
         values["timezone"] = tz
     if level := env.get(ENV_PREFIX + "LOG_LEVEL"):
         values["log_level"] = level
+    if secret := env.get(ENV_PREFIX + "RETURN_PATH_SECRET"):
+        values["return_path_secret"] = secret
     if relays := env.get(ENV_PREFIX + "INTERNAL_RELAYS"):
         values["internal_relays"] = tuple(r.strip() for r in relays.split(",") if r.strip())
     return values

@@ -74,7 +74,10 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
+        """A transaction; the settings the ledger code needs travel in ``session.info``."""
         with connect_errors(self.settings), self.sessions() as session, session.begin():
+            session.info["suppression_policy"] = self.settings.suppression
+            session.info["return_path_secret"] = self.settings.return_path_secret
             yield session
 
     def check(self) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ingest import suppress
 from ingest.keys import normalise_address
 from models import Delivery, Event, ReturnedMessage, SentMessage, Suppression
 from models.state import STATES
@@ -59,12 +60,14 @@ def lookup(session: Session, address: str) -> dict[str, Any]:
             select(Event).where(Event.delivery_id.in_(ids)).order_by(Event.at, Event.id)
         ):
             events[event.delivery_id].append(event)  # type: ignore[index]
-    orphans = session.scalars(
+    loose = session.scalars(
         select(Event)
         .where(Event.recipient == recipient, Event.delivery_id.is_(None))
         .order_by(Event.at, Event.id)
     ).all()
-    suppression = session.scalar(select(Suppression).where(Suppression.address == recipient))
+    orphans = [e for e in loose if e.kind == "verdict"]
+    audit = [e for e in loose if e.kind == "suppression"]
+    suppression = suppress.lookup(session, recipient)
     return {
         "address": recipient,
         "deliveries": [
@@ -87,7 +90,19 @@ def lookup(session: Session, address: str) -> dict[str, Any]:
             for delivery, sent in rows
         ],
         "unmatched_verdicts": [_event_json(e) for e in orphans],
-        "suppressed": bool(suppression and suppression.active),
+        "suppression_history": [_event_json(e) for e in audit],
+        "suppressed": suppression is not None,
+        "suppression": suppression_json(suppression) if suppression is not None else None,
+    }
+
+
+def suppression_json(row: Suppression) -> dict[str, Any]:
+    return {
+        "address": row.address,
+        "reason": row.reason,
+        "since": _iso(row.since),
+        "expires_at": _iso(row.expires_at),
+        "note": row.note,
     }
 
 
@@ -104,6 +119,7 @@ def report(session: Session) -> dict[str, Any]:
     returned["duplicate"] += session.scalar(select(func.coalesce(func.sum(ReturnedMessage.duplicate_count), 0))) or 0
     corrected = session.scalar(select(func.count()).select_from(Delivery).where(Delivery.corrected)) or 0
     return {
+        "suppressed": len(suppress.active_list(session)),
         "deliveries": sum(states.values()),
         "states": states,
         "corrected": corrected,

@@ -16,7 +16,7 @@ from functools import lru_cache
 from sqlalchemy import bindparam, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
-from ingest import reconcile
+from ingest import reconcile, suppress
 from ingest.bounces.classify import classify
 from ingest.dbutil import chunks, insert_ignoring_duplicates, insert_tuples
 from ingest.keys import attempt_key, message_key, normalise_address
@@ -266,6 +266,7 @@ def store_attempts(session: Session, attempts: Sequence[Attempt], source: str) -
     for part in chunks(hops):
         session.execute(_UPDATE_HOP, list(part))
     reconcile.recompute(session, existing.values())
+    suppress.refresh(session, {r["recipient"] for r in new_rows if r["state"] in suppress.FINAL_BAD})  # type: ignore[misc]
     return set(ids.values())
 
 

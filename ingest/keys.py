@@ -50,6 +50,10 @@ def correction_key(delivery_id: int, to_state: str, decided_by: str) -> str:
     return _digest("correction", str(delivery_id), to_state, decided_by)
 
 
+def suppression_key(address: str, action: str, at: datetime) -> str:
+    return _digest("suppression", address, action, at.isoformat())
+
+
 def timeout_key(delivery_id: int, deferred_since: datetime) -> str:
     return _digest("timeout", str(delivery_id), deferred_since.isoformat())
 

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from ingest import suppress
 from ingest.dbutil import chunks, insert_ignoring_duplicates
 from ingest.keys import correction_key, timeout_key
 from ingest.matching import MatchKeys, match_many
@@ -186,13 +187,14 @@ def recompute(session: Session, delivery_ids: Iterable[int]) -> int:
         row.id: row
         for part in chunks(ids)
         for row in session.execute(
-            select(Delivery.id, Delivery.state, Delivery.corrected, Delivery.first_attempt_at).where(
-                Delivery.id.in_(part)
-            )
+            select(
+                Delivery.id, Delivery.recipient, Delivery.state, Delivery.corrected, Delivery.first_attempt_at
+            ).where(Delivery.id.in_(part))
         )
     }
     updates: list[dict[str, object]] = []
     corrected: dict[int, Decision] = {}
+    newly_bad: set[str] = set()
     changed = 0
     for delivery_id in ids:
         delivery_facts = facts.get(delivery_id, [])
@@ -205,10 +207,14 @@ def recompute(session: Session, delivery_ids: Iterable[int]) -> int:
         if decision and decision.corrected_from:
             corrected[delivery_id] = decision
         old = current[delivery_id]
-        changed += (old.state, old.corrected) != (values["state"], values["corrected"])
+        if (old.state, old.corrected) != (values["state"], values["corrected"]):
+            changed += 1
+            if values["state"] in suppress.FINAL_BAD:
+                newly_bad.add(old.recipient)
     for part in chunks(updates):
         session.execute(_UPDATE_DELIVERY, list(part))
     insert_ignoring_duplicates(session, Event, _correction_rows(session, corrected, datetime.now(timezone.utc)), ["dedupe_key"])
+    suppress.refresh(session, newly_bad)
     return changed
 
 

@@ -214,7 +214,14 @@ class SourceCursor(Base):
 
 
 class Suppression(Base):
-    """An address the sending system should stop mailing, and why."""
+    """An address the sending system should stop mailing, and why.
+
+    ``reason`` is ``hardbounce``, ``softbounce``, ``complaint`` or ``manual``;
+    ``since`` is when the deciding bounce or complaint happened. A row whose
+    ``expires_at`` has passed, or that was released by hand (``active``
+    false, ``released_at`` set), no longer suppresses; a newer bounce than
+    the release suppresses again.
+    """
 
     __tablename__ = "suppressions"
 
@@ -222,10 +229,12 @@ class Suppression(Base):
     address: Mapped[str] = mapped_column(ADDRESS, unique=True)
     reason: Mapped[str] = mapped_column(SHORT)
     active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
-    source_event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
+    source_delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="SET NULL"))
     note: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime]
+    since: Mapped[datetime]
     expires_at: Mapped[datetime | None]
+    released_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
 
 
 class Lease(Base):

@@ -149,11 +149,13 @@ def upgrade() -> None:
     sa.Column('address', sa.String(length=320), nullable=False),
     sa.Column('reason', sa.String(length=32), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('source_event_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('source_delivery_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('note', sa.Text(), nullable=True),
-    sa.Column('created_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('since', models.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', models.types.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['source_event_id'], ['events.id'], name=op.f('fk_suppressions_source_event_id_events'), ondelete='SET NULL'),
+    sa.Column('released_at', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['source_delivery_id'], ['deliveries.id'], name=op.f('fk_suppressions_source_delivery_id_deliveries'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_suppressions')),
     sa.UniqueConstraint('address', name=op.f('uq_suppressions_address'))
     )

@@ -1,0 +1,153 @@
+"""Keeping the suppression list in step with the ledger.
+
+Called by reconciliation for the recipients whose deliveries just reached a
+final bad state; the decision itself is :func:`models.suppression.decide_suppression`.
+A release by hand is respected until a newer bounce or complaint arrives.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timezone
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ingest.dbutil import chunks
+from ingest.keys import normalise_address, suppression_key
+from models import Delivery, Event, Suppression
+from models.suppression import Outcome, SuppressionPolicy, decide_suppression
+
+FINAL_BAD = ("bounced", "expired", "complained")
+POLICY_KEY = "suppression_policy"
+
+
+def policy_of(session: Session) -> SuppressionPolicy:
+    """The policy travels with the session (set from the settings by the database edge)."""
+    policy = session.info.get(POLICY_KEY)
+    return policy if isinstance(policy, SuppressionPolicy) else SuppressionPolicy()
+
+
+def refresh(session: Session, recipients: Iterable[str], now: datetime | None = None) -> int:
+    """Re-decide these addresses; returns how many rows were added or changed."""
+    recipients = sorted({r for r in recipients if r})
+    if not recipients:
+        return 0
+    now = now or datetime.now(timezone.utc)
+    policy = policy_of(session)
+    outcomes: dict[str, list[Outcome]] = defaultdict(list)
+    rows: dict[str, Suppression] = {}
+    for part in chunks(recipients):
+        for delivery_id, recipient, state, at, reason, status, replycode in session.execute(
+            select(
+                Delivery.id,
+                Delivery.recipient,
+                Delivery.state,
+                Delivery.state_at,
+                Delivery.reason,
+                Delivery.status,
+                Delivery.replycode,
+            ).where(Delivery.recipient.in_(part), Delivery.state.in_(FINAL_BAD))
+        ):
+            outcomes[recipient].append(Outcome(delivery_id, state, at or now, reason, status, replycode))
+        for row in session.scalars(select(Suppression).where(Suppression.address.in_(part))):
+            rows[row.address] = row
+    changed = 0
+    for recipient in recipients:
+        decision = decide_suppression(outcomes.get(recipient, []), policy)
+        row = rows.get(recipient)
+        if decision is None:
+            continue
+        if row is not None and row.released_at is not None and decision.since <= row.released_at:
+            continue  # released by hand after this bounce: respect that
+        if row is not None and row.reason == "manual" and row.active:
+            continue
+        if row is None:
+            row = Suppression(address=recipient)
+            session.add(row)
+        elif (row.active, row.reason, row.since, row.expires_at, row.source_delivery_id) == (
+            True,
+            decision.reason,
+            decision.since,
+            decision.expires_at,
+            decision.delivery_id,
+        ):
+            continue
+        row.active = True
+        row.reason = decision.reason
+        row.since = decision.since
+        row.expires_at = decision.expires_at
+        row.source_delivery_id = decision.delivery_id
+        row.released_at = None
+        row.note = None
+        row.updated_at = now
+        changed += 1
+    session.flush()
+    return changed
+
+
+def _audit(session: Session, address: str, outcome: str, note: str, now: datetime) -> None:
+    session.add(
+        Event(
+            dedupe_key=suppression_key(address, outcome, now),
+            delivery_id=None,
+            recipient=address,
+            kind="suppression",
+            source="manual",
+            at=now,
+            outcome=outcome,
+            first_hop=False,
+            detail=note,
+            recorded_at=now,
+        )
+    )
+
+
+def release(session: Session, address: str, note: str, now: datetime | None = None) -> bool:
+    """Take an address off the list by hand, with an audit event; False if it was not on it."""
+    now = now or datetime.now(timezone.utc)
+    recipient = normalise_address(address) or ""
+    row = session.scalar(select(Suppression).where(Suppression.address == recipient))
+    if row is None or not is_active(row, now):
+        return False
+    row.active = False
+    row.released_at = now
+    row.note = note
+    row.updated_at = now
+    _audit(session, recipient, "released", note, now)
+    return True
+
+
+def add(session: Session, address: str, note: str, now: datetime | None = None) -> None:
+    """Put an address on the list by hand (until released), with an audit event."""
+    now = now or datetime.now(timezone.utc)
+    recipient = normalise_address(address) or ""
+    row = session.scalar(select(Suppression).where(Suppression.address == recipient))
+    if row is None:
+        row = Suppression(address=recipient)
+        session.add(row)
+    row.active, row.reason, row.since, row.expires_at = True, "manual", now, None
+    row.released_at, row.note, row.updated_at, row.source_delivery_id = None, note, now, None
+    _audit(session, recipient, "added", note, now)
+
+
+def is_active(row: Suppression, now: datetime) -> bool:
+    return row.active and (row.expires_at is None or row.expires_at > now)
+
+
+def active_list(session: Session, now: datetime | None = None) -> list[Suppression]:
+    now = now or datetime.now(timezone.utc)
+    return list(
+        session.scalars(
+            select(Suppression)
+            .where(Suppression.active, or_(Suppression.expires_at.is_(None), Suppression.expires_at > now))
+            .order_by(Suppression.address)
+        )
+    )
+
+
+def lookup(session: Session, address: str, now: datetime | None = None) -> Suppression | None:
+    now = now or datetime.now(timezone.utc)
+    row = session.scalar(select(Suppression).where(Suppression.address == (normalise_address(address) or "")))
+    return row if row is not None and is_active(row, now) else None
