@@ -22,6 +22,7 @@ from ingest.dbutil import chunks, insert_ignoring_duplicates, insert_tuples
 from ingest.keys import attempt_key, message_key, normalise_address
 from ingest.records import Attempt
 from ingest.reconcile import delivery_values
+from ingest.verp import token_of
 from models import Delivery, Event, SentMessage
 from models.state import Fact, decide
 
@@ -37,6 +38,7 @@ def _sent_message_rows(attempts: Sequence[Attempt]) -> list[dict[str, object]]:
                 "queue_id": attempt.queue_id,
                 "envelope_id": attempt.envelope_id,
                 "sender": normalise_address(attempt.sender),
+                "return_path_token": (token_of(attempt.sender) or "").lower() or None,
                 "campaign": attempt.campaign,
                 "first_seen_at": attempt.at,
             }

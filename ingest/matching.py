@@ -1,7 +1,8 @@
 """Tying verdicts to the deliveries they report on, a batch at a time.
 
-Keys are tried strongest first (see :data:`MATCHERS`): the DSN's envelope
-id, then a queue id (the next hop's, from our log's "queued as X", or our
+Keys are tried strongest first (see :data:`MATCHERS`): the token in our
+own return path (``bounces+TOKEN@``, HMAC-checked when a secret is set, see
+:mod:`ingest.verp`), the DSN's envelope id, then a queue id (the next hop's, from our log's "queued as X", or our
 own, from our MTA's DSN), then the original Message-ID, and last, marked as
 weak, the only delivery to that recipient shortly before the verdict. Each
 key costs one query for the whole batch, never one per verdict, so the cost
@@ -19,6 +20,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from ingest.dbutil import chunks
+from ingest.verp import verify
 from models import Delivery, SentMessage
 
 # A returned message refers to a send at most this long before it (Postfix's
@@ -36,6 +38,7 @@ class MatchKeys:
     original_message_id: str | None = None
     next_hop_queue_id: str | None = None
     envelope_id: str | None = None
+    return_path_token: str | None = None  # as found in the bounce, lowercased
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,19 @@ class Candidate:
     recipient: str
     key: str | None
     first_attempt_at: datetime | None
+
+
+def keys_from(recipient: str | None, at: datetime, evidence: dict[str, object]) -> MatchKeys:
+    """Match keys from a verdict event's evidence (as stored by ingest.returned)."""
+    token = evidence.get("return_path_token")
+    return MatchKeys(
+        recipient=recipient,
+        at=at,
+        original_message_id=evidence.get("original_message_id"),  # type: ignore[arg-type]
+        next_hop_queue_id=evidence.get("next_hop_queue_id"),  # type: ignore[arg-type]
+        envelope_id=evidence.get("envelope_id"),  # type: ignore[arg-type]
+        return_path_token=str(token).lower() if token else None,
+    )
 
 
 def in_window(candidate: Candidate, keys: MatchKeys) -> bool:
@@ -88,6 +104,13 @@ def _index(candidates: Iterable[Candidate]) -> dict[tuple[str | None, str], list
 Lookup = Callable[[Session, list[MatchKeys]], Callable[[MatchKeys], list[Candidate]]]
 
 
+def _by_return_path_token(session: Session, batch: list[MatchKeys]) -> Callable[[MatchKeys], list[Candidate]]:
+    wanted = {k.return_path_token for k in batch if k.return_path_token}
+    recipients = {k.recipient for k in batch if k.recipient}
+    index = _index(_fetch(session, SentMessage.return_path_token, wanted, recipients)) if wanted else {}
+    return lambda k: [c for c in index.get((k.return_path_token, k.recipient or ""), []) if in_window(c, k)]
+
+
 def _by_envelope_id(session: Session, batch: list[MatchKeys]) -> Callable[[MatchKeys], list[Candidate]]:
     wanted = {k.envelope_id for k in batch if k.envelope_id}
     index = _index(_fetch(session, SentMessage.envelope_id, wanted, {k.recipient for k in batch if k.recipient})) if wanted else {}
@@ -128,6 +151,7 @@ def _by_recipient(session: Session, batch: list[MatchKeys]) -> Callable[[MatchKe
 
 
 MATCHERS: tuple[tuple[str, Lookup], ...] = (
+    ("token", _by_return_path_token),
     ("envelope_id", _by_envelope_id),
     ("queue_id", _by_queue_id),
     ("message_id", _by_message_id),
@@ -135,10 +159,28 @@ MATCHERS: tuple[tuple[str, Lookup], ...] = (
 )
 
 
-def match_many(session: Session, batch: Sequence[MatchKeys]) -> list[tuple[int, str] | None]:
-    """For each verdict, its delivery id and the key that tied them, or None."""
+def token_check(token: str | None, secret: str | None) -> str | None:
+    """``signed`` (valid HMAC), ``forged`` (a secret is set and the signature is wrong),
+    ``plain`` (no secret configured: a plain VERP token), or None (no token)."""
+    if not token:
+        return None
+    if not secret:
+        return "plain"
+    return "signed" if verify(token, secret) is not None else "forged"
+
+
+def match_many(
+    session: Session, batch: Sequence[MatchKeys], secret: str | None = None
+) -> list[tuple[int, str] | None]:
+    """For each verdict, its delivery id and the key that tied them, or None.
+
+    With a return-path secret, a verdict whose token does not verify is
+    never matched: a forged bounce must not mark a good address as bad.
+    """
     results: list[tuple[int, str] | None] = [None] * len(batch)
-    open_indexes = [i for i, k in enumerate(batch) if k.recipient]
+    open_indexes = [
+        i for i, k in enumerate(batch) if k.recipient and token_check(k.return_path_token, secret) != "forged"
+    ]
     for name, lookup in MATCHERS:
         if not open_indexes:
             break

@@ -20,19 +20,12 @@ from sqlalchemy.orm import Session
 from ingest import suppress
 from ingest.dbutil import chunks, insert_ignoring_duplicates
 from ingest.keys import correction_key, timeout_key
-from ingest.matching import MatchKeys, match_many
+from ingest.matching import MatchKeys, keys_from, match_many
 from models import Delivery, Event, SentMessage
 from models.state import Decision, Fact, decide
 
 def keys_of(event: Event) -> MatchKeys:
-    evidence = event.evidence or {}
-    return MatchKeys(
-        recipient=event.recipient,
-        at=event.at,
-        original_message_id=evidence.get("original_message_id"),
-        next_hop_queue_id=evidence.get("next_hop_queue_id"),
-        envelope_id=evidence.get("envelope_id"),
-    )
+    return keys_from(event.recipient, event.at, event.evidence or {})
 
 
 def retry_orphans(session: Session, limit: int = 10_000) -> tuple[int, int]:
@@ -44,7 +37,8 @@ def retry_orphans(session: Session, limit: int = 10_000) -> tuple[int, int]:
         .limit(limit)
     ).all()
     linked: list[dict[str, object]] = []
-    for orphan, found in zip(orphans, match_many(session, [keys_of(o) for o in orphans])):
+    secret = session.info.get("return_path_secret")
+    for orphan, found in zip(orphans, match_many(session, [keys_of(o) for o in orphans], secret)):
         if found is not None:
             linked.append({"id": orphan.id, "delivery_id": found[0], "match_key": found[1]})
     if linked:

@@ -21,7 +21,7 @@ from ingest import reconcile
 from ingest.bounces import parse
 from ingest.dbutil import chunks, insert_ignoring_duplicates
 from ingest.keys import normalise_address, verdict_key
-from ingest.matching import MatchKeys, match_many
+from ingest.matching import MatchKeys, keys_from, match_many, token_check
 from ingest.records import ParsedMessage, Verdict
 from models import Event, ReturnedMessage
 
@@ -236,7 +236,12 @@ def store_returned_messages(session: Session, batch: Sequence[Incoming]) -> list
         for position, verdict in enumerate(parsed.verdicts):
             rows.append(_verdict_row(verdict, verdict_key(returned.sha256, position, verdict), returned.id, at, returned.source, now))
             owners.append(index)
-    found = match_many(session, [keys_of_row(row) for row in rows])
+    secret = session.info.get("return_path_secret")
+    for row in rows:
+        row["evidence"]["return_path_token_check"] = token_check(  # type: ignore[index]
+            row["evidence"].get("return_path_token"), secret  # type: ignore[union-attr]
+        )
+    found = match_many(session, [keys_of_row(row) for row in rows], secret)
     for row, hit in zip(rows, found):
         if hit is not None:
             row["delivery_id"], row["match_key"] = hit
@@ -277,10 +282,4 @@ def store_returned_message(
 
 def keys_of_row(row: dict[str, object]) -> MatchKeys:
     evidence: dict[str, object] = row["evidence"]  # type: ignore[assignment]
-    return MatchKeys(
-        recipient=row["recipient"],  # type: ignore[arg-type]
-        at=row["at"],  # type: ignore[arg-type]
-        original_message_id=evidence.get("original_message_id"),  # type: ignore[arg-type]
-        next_hop_queue_id=evidence.get("next_hop_queue_id"),  # type: ignore[arg-type]
-        envelope_id=evidence.get("envelope_id"),  # type: ignore[arg-type]
-    )
+    return keys_from(row["recipient"], row["at"], evidence)  # type: ignore[arg-type]

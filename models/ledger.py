@@ -65,10 +65,17 @@ class SentMessage(Base):
     queue_id: Mapped[str | None] = mapped_column(String(64), index=True)
     envelope_id: Mapped[str | None] = mapped_column(String(100))
     sender: Mapped[str | None] = mapped_column(ADDRESS)
+    return_path_token: Mapped[str | None] = mapped_column(String(100))
     campaign: Mapped[str | None] = mapped_column(String(200), index=True)
     first_seen_at: Mapped[datetime]
 
     __table_args__ = (
+        Index(
+            "ix_sent_messages_return_path_token",
+            "return_path_token",
+            postgresql_where=text("return_path_token IS NOT NULL"),
+            sqlite_where=text("return_path_token IS NOT NULL"),
+        ),
         Index(
             "ix_sent_messages_envelope_id",
             "envelope_id",

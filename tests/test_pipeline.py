@@ -78,7 +78,7 @@ def test_log_then_mailbox_corrects_provisional_delivery(database: Database, send
     assert kinds == [("attempt", "accepted"), ("verdict", "bounce"), ("correction", "bounced")]
     accepted, bounce, correction = delivery["events"]
     assert accepted["replycode"] == "250" and accepted["source"].startswith("postfix:")
-    assert bounce["status"] == "5.1.1" and bounce["match_key"] == "queue_id"
+    assert bounce["status"] == "5.1.1" and bounce["match_key"] == "token"
     assert correction["from_state"] == "accepted" and correction["to_state"] == "bounced"
     assert "mx1.example.org" in correction["detail"] and "5.1.1" in correction["detail"]
     assert accepted["at"] < bounce["at"]

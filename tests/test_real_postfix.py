@@ -96,7 +96,7 @@ def test_remote_mx_accepts_then_bounces_and_the_ledger_corrects_it(
     assert delivery["status"] == "5.1.1"
     accepted, bounce, correction = delivery["events"]
     assert (accepted["kind"], accepted["replycode"]) == ("attempt", "250")
-    assert (bounce["kind"], bounce["status"], bounce["match_key"]) == ("verdict", "5.1.1", "queue_id")
+    assert (bounce["kind"], bounce["status"], bounce["match_key"]) == ("verdict", "5.1.1", "token")
     assert handoff.group(1) in accepted["detail"]
     assert (correction["from_state"], correction["to_state"]) == ("accepted", "bounced")
 

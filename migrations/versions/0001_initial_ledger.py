@@ -64,6 +64,7 @@ def upgrade() -> None:
     sa.Column('queue_id', sa.String(length=64), nullable=True),
     sa.Column('envelope_id', sa.String(length=100), nullable=True),
     sa.Column('sender', sa.String(length=320), nullable=True),
+    sa.Column('return_path_token', sa.String(length=100), nullable=True),
     sa.Column('campaign', sa.String(length=200), nullable=True),
     sa.Column('first_seen_at', models.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sent_messages')),
@@ -74,6 +75,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_sent_messages_envelope_id', ['envelope_id'], unique=False, postgresql_where=sa.text('envelope_id IS NOT NULL'), sqlite_where=sa.text('envelope_id IS NOT NULL'))
         batch_op.create_index(batch_op.f('ix_sent_messages_message_id'), ['message_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_sent_messages_queue_id'), ['queue_id'], unique=False)
+        batch_op.create_index('ix_sent_messages_return_path_token', ['return_path_token'], unique=False, postgresql_where=sa.text('return_path_token IS NOT NULL'), sqlite_where=sa.text('return_path_token IS NOT NULL'))
 
     op.create_table('source_cursors',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -183,6 +185,7 @@ def downgrade() -> None:
     op.drop_table('deliveries')
     op.drop_table('source_cursors')
     with op.batch_alter_table('sent_messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_sent_messages_return_path_token', postgresql_where=sa.text('return_path_token IS NOT NULL'), sqlite_where=sa.text('return_path_token IS NOT NULL'))
         batch_op.drop_index(batch_op.f('ix_sent_messages_queue_id'))
         batch_op.drop_index(batch_op.f('ix_sent_messages_message_id'))
         batch_op.drop_index('ix_sent_messages_envelope_id', postgresql_where=sa.text('envelope_id IS NOT NULL'), sqlite_where=sa.text('envelope_id IS NOT NULL'))
