@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -297,19 +298,74 @@ def _print_report(result: dict[str, Any]) -> None:
     returned = ", ".join(f"{n} {k}" for k, n in result["returned_messages"].items())
     print(f"returned messages: {returned}")
     print(f"unmatched verdicts: {result['orphans']}")
+    print(f"suppressed addresses: {result['suppressed']}")
+    funnel = result.get("funnel")
+    if funnel and funnel["by_campaign"]:
+        print()
+        print(f"{'campaign':24} {'recipients':>10} {'accepted':>9} {'corrected':>9} {'bounced':>8} {'rate':>7} {'complaints':>10}")
+        for row in funnel["by_campaign"]:
+            print(
+                f"{str(row['campaign'])[:24]:24} {row['recipients']:>10} {row['accepted_first_hop']:>9} "
+                f"{row['corrected']:>9} {row['final_bounced']:>8} {row['bounce_rate']:>7.1%} {row['complained']:>10}"
+            )
+    reasons = result.get("reasons")
+    if reasons and reasons.get("reasons"):
+        print()
+        print("top reasons:")
+        for row in reasons["reasons"][:8]:
+            print(f"  {row['reason'] or '-':16} {row['count']:>8}  {row.get('category') or ''}")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """Ledger counts plus the marketers' funnel per campaign and day (corrected numbers)."""
+    from bounceledger import reports
+
     database = _database(args)
     try:
         with database.session() as session:
             result = queries.report(session)
+            result["funnel"] = reports.overview(session, args.campaign, args.since, args.until)
+            result["reasons"] = reports.reasons(session, args.campaign, args.since, args.until)
     finally:
         database.dispose()
-    if args.json:
+    if args.csv:
+        rows = result["funnel"]["by_campaign_day"]
+        columns = ["day", "campaign", "messages", "recipients", "accepted_first_hop", "corrected", "final_bounced",
+                   "bounce_rate_first_hop", "bounce_rate", "complained", "complaint_rate", "delivered", "deferred"]
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([row.get(c, "") for c in columns])
+    elif args.json:
         _print_json(result)
     else:
         _print_report(result)
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The read-only web dashboard (token from BOUNCELEDGER_WEB_TOKEN or --token-file)."""
+    from bounceledger.web import serve
+
+    token = None
+    if args.token_file:
+        try:
+            token = Path(args.token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise CommandError(f"cannot read token file {args.token_file}: {exc.strerror}") from None
+    database = _database(args)
+    try:
+        print(f"serving the dashboard on http://{args.host}:{args.port}/ (Ctrl-C stops)", file=sys.stderr)
+        serve(database, args.host, args.port, token)
+    finally:
+        database.dispose()
     return EXIT_OK
 
 
@@ -485,9 +541,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_lookup)
 
-    p = sub.add_parser("report", help="counts per state and corrections")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("report", help="counts per state, corrections, and the funnel per campaign and day")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true")
+    out.add_argument("--csv", action="store_true", help="the funnel per campaign and day as CSV")
+    p.add_argument("--campaign", help="only this campaign")
+    p.add_argument("--since", type=_date, metavar="DATE", help="from this day (YYYY-MM-DD, UTC)")
+    p.add_argument("--until", type=_date, metavar="DATE", help="up to this day")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("serve", help="the read-only web dashboard")
+    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1; another address needs a token")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--token-file", metavar="FILE", help="login token (else BOUNCELEDGER_WEB_TOKEN)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("suppressions", help="the suppression list: export (--json/--csv), check, add, remove")
     fmt = p.add_mutually_exclusive_group()

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from ingest import reconcile, suppress
 from ingest.bounces.classify import classify
-from ingest.dbutil import chunks, insert_ignoring_duplicates, insert_tuples
+from ingest.dbutil import chunks, insert_ignoring_duplicates, insert_tuples, update_by_key
 from ingest.keys import attempt_key, message_key, normalise_address
 from ingest.records import Attempt
 from ingest.reconcile import delivery_values
@@ -261,19 +261,11 @@ def store_attempts(session: Session, attempts: Sequence[Attempt], source: str) -
     insert_tuples(session, Event.__table__, EVENT_COLUMNS, events, ["dedupe_key"])
 
     hops = [
-        {"b_id": existing[pair], "first_hop_host": data.first_hop_host, "next_hop_queue_id": data.next_hop_queue_id}
+        (existing[pair], data.first_hop_host, data.next_hop_queue_id)
         for pair, data in pairs.items()
         if pair in existing and data.first_hop_host is not None
     ]
-    for part in chunks(hops):
-        session.execute(_UPDATE_HOP, list(part))
+    update_by_key(session, Delivery.__table__, "id", ("first_hop_host", "next_hop_queue_id"), hops)
     reconcile.recompute(session, existing.values())
     suppress.refresh(session, {r["recipient"] for r in new_rows if r["state"] in suppress.FINAL_BAD})  # type: ignore[misc]
     return set(ids.values())
-
-
-_UPDATE_HOP = (
-    update(Delivery.__table__)
-    .where(Delivery.__table__.c.id == bindparam("b_id"))
-    .values(first_hop_host=bindparam("first_hop_host"), next_hop_queue_id=bindparam("next_hop_queue_id"))
-)

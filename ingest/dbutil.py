@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Boolean, Table
+from sqlalchemy import JSON, BigInteger, Boolean, ColumnElement, Table, Text, any_, bindparam
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from models.types import UTCDateTime
@@ -32,6 +33,24 @@ CHUNK = 900
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def among(session: Session, column: ColumnElement[Any], values: Iterable[Any]) -> Iterator[ColumnElement[bool]]:
+    """Conditions ``column IN values``, as few as the backend allows.
+
+    PostgreSQL takes the whole list as one array parameter (``= ANY(...)``):
+    one statement, and no time spent planning thousands of placeholders.
+    SQLite gets chunks under its parameter limit.
+    """
+    values = list(values)
+    if not values:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        element = BigInteger() if isinstance(values[0], int) else Text()
+        yield column == any_(bindparam(None, values, type_=postgresql.ARRAY(element)))
+        return
+    for part in chunks(values):
+        yield column.in_(part)
 
 
 def _sqlite_datetime(value: datetime | None) -> str | None:
@@ -112,6 +131,47 @@ def insert_tuples(
     try:
         cursor.executemany(
             f'INSERT INTO "{table.name}" ({names}) VALUES ({marks}) ON CONFLICT ({conflict}) DO NOTHING', values
+        )
+    finally:
+        cursor.close()
+
+
+def update_by_key(
+    session: Session,
+    table: Table,
+    key: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> None:
+    """``UPDATE table SET columns WHERE key = ...`` for many rows (tuples: key first, then ``columns``).
+
+    PostgreSQL: one ``UPDATE ... FROM`` a staged copy instead of a round trip per row.
+    """
+    if not rows:
+        return
+    session.flush()
+    connection = session.connection()
+    dialect = connection.dialect.name
+    names = [key, *columns]
+    values = _converted(rows, _converters(table, names, dialect))
+    driver = connection.connection.driver_connection
+    if dialect == "postgresql":
+        quoted = ", ".join(f'"{c}"' for c in names)
+        stage = f"_stage_upd_{table.name}_{zlib.crc32(quoted.encode()):08x}"
+        assignments = ", ".join(f'"{c}" = s."{c}"' for c in columns)
+        with driver.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" AS SELECT {quoted} FROM "{table.name}" WITH NO DATA')
+            cursor.execute(f'TRUNCATE "{stage}"')
+            with cursor.copy(f'COPY "{stage}" ({quoted}) FROM STDIN') as copy:
+                for row in values:
+                    copy.write_row(row)
+            cursor.execute(f'UPDATE "{table.name}" AS t SET {assignments} FROM "{stage}" AS s WHERE t."{key}" = s."{key}"')
+        return
+    assignments = ", ".join(f'"{c}" = ?' for c in columns)
+    cursor = driver.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(
+            f'UPDATE "{table.name}" SET {assignments} WHERE "{key}" = ?', [(*row[1:], row[0]) for row in values]
         )
     finally:
         cursor.close()

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from ingest.dbutil import chunks
+from ingest.dbutil import among
 from ingest.verp import verify
 from models import Delivery, SentMessage
 
@@ -78,17 +78,17 @@ def _fetch(
     (``column`` None: by recipient alone, first attempted after ``since``)."""
     found: list[Candidate] = []
     key_column = column if column is not None else Delivery.recipient
-    for part in chunks(sorted(values)):
+    for key_in in among(session, key_column, sorted(values)):
         stmt = (
             select(Delivery.id, Delivery.recipient, key_column, Delivery.first_attempt_at)
             .join(SentMessage, SentMessage.id == Delivery.sent_message_id)
-            .where(key_column.in_(part))
+            .where(key_in)
         )
         if since is not None:
             stmt = stmt.where(Delivery.first_attempt_at >= since)
         if column is not None:
-            for rcpt_part in chunks(sorted(recipients)):
-                found.extend(Candidate(*row) for row in session.execute(stmt.where(Delivery.recipient.in_(rcpt_part))))
+            for recipient_in in among(session, Delivery.recipient, sorted(recipients)):
+                found.extend(Candidate(*row) for row in session.execute(stmt.where(recipient_in)))
         else:
             found.extend(Candidate(*row) for row in session.execute(stmt))
     return found

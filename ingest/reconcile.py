@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ingest import suppress
-from ingest.dbutil import chunks, insert_ignoring_duplicates
+from ingest.dbutil import among, insert_ignoring_duplicates, update_by_key
 from ingest.keys import correction_key, timeout_key
 from ingest.matching import MatchKeys, keys_from, match_many
 from models import Delivery, Event, SentMessage
@@ -64,9 +65,9 @@ _FACT_COLUMNS = (
 def _facts(session: Session, delivery_ids: list[int]) -> dict[int, list[Fact]]:
     """The deciding parts of every event of these deliveries (plain rows, no ORM objects)."""
     by_delivery: dict[int, list[Fact]] = defaultdict(list)
-    for part in chunks(delivery_ids):
+    for delivery_in in among(session, Event.delivery_id, delivery_ids):
         rows = session.execute(
-            select(*_FACT_COLUMNS).where(Event.delivery_id.in_(part), Event.kind.in_(("attempt", "verdict")))
+            select(*_FACT_COLUMNS).where(delivery_in, Event.kind.in_(("attempt", "verdict")))
         )
         for delivery_id, kind, outcome, at, key, first_hop, status, replycode, reason, detail in rows:
             by_delivery[delivery_id].append(
@@ -89,7 +90,7 @@ def delivery_values(decision: Decision | None) -> dict[str, object]:
     }
 
 
-def _describe_correction(accepted: Event | None, decision: Decision) -> str:
+def _describe_correction(accepted: Any, decision: Decision) -> str:
     fact = decision.decided_by
     said = " ".join(x for x in (fact.status, fact.reason) if x)
     if accepted is not None:
@@ -105,21 +106,26 @@ def _correction_rows(session: Session, corrected: dict[int, Decision], now: date
     """Correction events, with the acceptance and the verdict that overturned it as evidence."""
     if not corrected:
         return []
-    keys = [d.decided_by.key for d in corrected.values()]
-    verdicts = {e.dedupe_key: e for part in chunks(keys) for e in session.scalars(select(Event).where(Event.dedupe_key.in_(part)))}
-    accepted: dict[int, Event] = {}
-    for part in chunks(list(corrected)):
-        for event in session.scalars(
-            select(Event).where(
-                Event.delivery_id.in_(part),
+    verdicts = {
+        row.dedupe_key: row
+        for key_in in among(session, Event.dedupe_key, [d.decided_by.key for d in corrected.values()])
+        for row in session.execute(
+            select(Event.dedupe_key, Event.id, Event.recipient, Event.match_key, Event.returned_message_id).where(key_in)
+        )
+    }
+    accepted: dict[int, Any] = {}
+    for delivery_in in among(session, Event.delivery_id, list(corrected)):
+        for row in session.execute(
+            select(Event.delivery_id, Event.id, Event.at, Event.dedupe_key, Event.remote_host, Event.evidence).where(
+                delivery_in,
                 Event.kind == "attempt",
                 Event.outcome == "accepted",
                 Event.first_hop.is_(True),
             )
         ):
-            best = accepted.get(event.delivery_id)  # type: ignore[arg-type]
-            if best is None or (event.at, event.dedupe_key) > (best.at, best.dedupe_key):
-                accepted[event.delivery_id] = event  # type: ignore[index]
+            best = accepted.get(row.delivery_id)
+            if best is None or (row.at, row.dedupe_key) > (best.at, best.dedupe_key):
+                accepted[row.delivery_id] = row
     rows = []
     for delivery_id, decision in corrected.items():
         verdict_event = verdicts[decision.decided_by.key]
@@ -154,20 +160,7 @@ def _correction_rows(session: Session, corrected: dict[int, Decision], now: date
     return rows
 
 
-_UPDATE_DELIVERY = (
-    update(Delivery.__table__)
-    .where(Delivery.__table__.c.id == bindparam("b_id"))
-    .values(
-        state=bindparam("state"),
-        reason=bindparam("reason"),
-        status=bindparam("status"),
-        replycode=bindparam("replycode"),
-        detail=bindparam("detail"),
-        state_at=bindparam("state_at"),
-        corrected=bindparam("corrected"),
-        first_attempt_at=bindparam("first_attempt_at"),
-    )
-)
+_DELIVERY_COLUMNS = ("state", "reason", "status", "replycode", "detail", "state_at", "corrected", "first_attempt_at")
 
 
 def recompute(session: Session, delivery_ids: Iterable[int]) -> int:
@@ -179,11 +172,11 @@ def recompute(session: Session, delivery_ids: Iterable[int]) -> int:
     facts = _facts(session, ids)
     current = {
         row.id: row
-        for part in chunks(ids)
+        for delivery_in in among(session, Delivery.id, ids)
         for row in session.execute(
             select(
                 Delivery.id, Delivery.recipient, Delivery.state, Delivery.corrected, Delivery.first_attempt_at
-            ).where(Delivery.id.in_(part))
+            ).where(delivery_in)
         )
     }
     updates: list[dict[str, object]] = []
@@ -205,8 +198,9 @@ def recompute(session: Session, delivery_ids: Iterable[int]) -> int:
             changed += 1
             if values["state"] in suppress.FINAL_BAD:
                 newly_bad.add(old.recipient)
-    for part in chunks(updates):
-        session.execute(_UPDATE_DELIVERY, list(part))
+    update_by_key(session, Delivery.__table__, "id", _DELIVERY_COLUMNS, [
+        (row["b_id"], *(row[c] for c in _DELIVERY_COLUMNS)) for row in updates
+    ])
     insert_ignoring_duplicates(session, Event, _correction_rows(session, corrected, datetime.now(timezone.utc)), ["dedupe_key"])
     suppress.refresh(session, newly_bad)
     return changed

@@ -139,7 +139,7 @@ def _outcome(parsed: ParsedMessage) -> StoreOutcome:
     return "ignored"
 
 
-def _verdict_row(
+def verdict_row(
     verdict: Verdict,
     key: str,
     returned_id: int,
@@ -234,19 +234,9 @@ def store_returned_messages(session: Session, batch: Sequence[Incoming]) -> list
             continue
         at = _message_time(parsed, returned.received_at)
         for position, verdict in enumerate(parsed.verdicts):
-            rows.append(_verdict_row(verdict, verdict_key(returned.sha256, position, verdict), returned.id, at, returned.source, now))
+            rows.append(verdict_row(verdict, verdict_key(returned.sha256, position, verdict), returned.id, at, returned.source, now))
             owners.append(index)
-    secret = session.info.get("return_path_secret")
-    for row in rows:
-        row["evidence"]["return_path_token_check"] = token_check(  # type: ignore[index]
-            row["evidence"].get("return_path_token"), secret  # type: ignore[union-attr]
-        )
-    found = match_many(session, [keys_of_row(row) for row in rows], secret)
-    for row, hit in zip(rows, found):
-        if hit is not None:
-            row["delivery_id"], row["match_key"] = hit
-    insert_ignoring_duplicates(session, Event, rows, ["dedupe_key"])
-    reconcile.recompute(session, {hit[0] for hit in found if hit is not None})
+    found = record_verdicts(session, rows)
 
     per_message: dict[int, list[bool]] = {}
     for owner, hit in zip(owners, found):
@@ -264,6 +254,25 @@ def store_returned_messages(session: Session, batch: Sequence[Incoming]) -> list
             error=parsed.error,
         )
     return [r for r in results if r is not None]
+
+
+def record_verdicts(session: Session, rows: list[dict[str, object]]) -> list[tuple[int, str] | None]:
+    """Match a batch of verdict events, store them, and re-derive the deliveries they touch.
+
+    The set-based core of reconciliation for returned mail; returns, per row,
+    the delivery and key it was tied by (None: kept as an orphan).
+    """
+    secret = session.info.get("return_path_secret")
+    for row in rows:
+        evidence: dict[str, object] = row["evidence"]  # type: ignore[assignment]
+        evidence["return_path_token_check"] = token_check(evidence.get("return_path_token"), secret)  # type: ignore[arg-type]
+    found = match_many(session, [keys_of_row(row) for row in rows], secret)
+    for row, hit in zip(rows, found):
+        if hit is not None:
+            row["delivery_id"], row["match_key"] = hit
+    insert_ignoring_duplicates(session, Event, rows, ["dedupe_key"])
+    reconcile.recompute(session, {hit[0] for hit in found if hit is not None})
+    return found
 
 
 def store_returned_message(

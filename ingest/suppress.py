@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from ingest.dbutil import chunks
+from ingest.dbutil import among, insert_ignoring_duplicates
 from ingest.keys import normalise_address, suppression_key
 from models import Delivery, Event, Suppression
 from models.suppression import Outcome, SuppressionPolicy, decide_suppression
@@ -38,7 +38,7 @@ def refresh(session: Session, recipients: Iterable[str], now: datetime | None = 
     policy = policy_of(session)
     outcomes: dict[str, list[Outcome]] = defaultdict(list)
     rows: dict[str, Suppression] = {}
-    for part in chunks(recipients):
+    for recipient_in in among(session, Delivery.recipient, recipients):
         for delivery_id, recipient, state, at, reason, status, replycode in session.execute(
             select(
                 Delivery.id,
@@ -48,25 +48,39 @@ def refresh(session: Session, recipients: Iterable[str], now: datetime | None = 
                 Delivery.reason,
                 Delivery.status,
                 Delivery.replycode,
-            ).where(Delivery.recipient.in_(part), Delivery.state.in_(FINAL_BAD))
+            ).where(recipient_in, Delivery.state.in_(FINAL_BAD))
         ):
             outcomes[recipient].append(Outcome(delivery_id, state, at or now, reason, status, replycode))
-        for row in session.scalars(select(Suppression).where(Suppression.address.in_(part))):
+    for address_in in among(session, Suppression.address, recipients):
+        for row in session.scalars(select(Suppression).where(address_in)):
             rows[row.address] = row
     changed = 0
+    new_rows: list[dict[str, object]] = []
     for recipient in recipients:
         decision = decide_suppression(outcomes.get(recipient, []), policy)
         row = rows.get(recipient)
         if decision is None:
             continue
-        if row is not None and row.released_at is not None and decision.since <= row.released_at:
-            continue  # released by hand after this bounce: respect that
-        if row is not None and row.reason == "manual" and row.active:
-            continue
         if row is None:
-            row = Suppression(address=recipient)
-            session.add(row)
-        elif (row.active, row.reason, row.since, row.expires_at, row.source_delivery_id) == (
+            new_rows.append(
+                {
+                    "address": recipient,
+                    "reason": decision.reason,
+                    "active": True,
+                    "source_delivery_id": decision.delivery_id,
+                    "note": None,
+                    "since": decision.since,
+                    "expires_at": decision.expires_at,
+                    "released_at": None,
+                    "updated_at": now,
+                }
+            )
+            continue
+        if row.released_at is not None and decision.since <= row.released_at:
+            continue  # released by hand after this bounce: respect that
+        if row.reason == "manual" and row.active:
+            continue
+        if (row.active, row.reason, row.since, row.expires_at, row.source_delivery_id) == (
             True,
             decision.reason,
             decision.since,
@@ -83,8 +97,9 @@ def refresh(session: Session, recipients: Iterable[str], now: datetime | None = 
         row.note = None
         row.updated_at = now
         changed += 1
+    insert_ignoring_duplicates(session, Suppression, new_rows, ["address"])
     session.flush()
-    return changed
+    return changed + len(new_rows)
 
 
 def _audit(session: Session, address: str, outcome: str, note: str, now: datetime) -> None:

@@ -13,6 +13,9 @@ cd "$(dirname "$0")/.."
 if ! bash tests/install-system-deps.sh; then
     echo "run.sh: Postfix/Dovecot missing: real-mail-stack tests will be skipped (outside CI)" >&2
 fi
+if ! bash tests/install-browser.sh; then
+    echo "run.sh: Chromium missing: browser tests will be skipped (outside CI)" >&2
+fi
 
 postgres_up() {
     if command -v pg_isready >/dev/null 2>&1; then

@@ -40,7 +40,7 @@ log = logging.getLogger("bounceledger.web")
 
 TOKEN_ENV = "BOUNCELEDGER_WEB_TOKEN"
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8470
+DEFAULT_PORT = 8080
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 
+from bounceledger import queries as cli_queries
 from bounceledger.queries import _event_json, _iso
 from bounceledger.reports import NO_CAMPAIGN, describe_reason
+from ingest import suppress
 from ingest.keys import normalise_address
 from models import Delivery, Event, ReturnedMessage, SentMessage, Suppression
 
@@ -46,16 +48,20 @@ def _subjects(session: Session, events: list[Event]) -> dict[int, str | None]:
     return {row.id: row.subject for row in rows}
 
 
-def suppression_json(row: Suppression) -> dict[str, Any]:
-    return {
-        "address": row.address,
-        "reason": row.reason,
-        "active": row.active,
-        "note": row.note,
-        "created_at": _iso(row.created_at),
-        "expires_at": _iso(row.expires_at),
-        "source_event_id": row.source_event_id,
-    }
+def suppression_json(row: Suppression, now: datetime | None = None) -> dict[str, Any]:
+    """The CLI's suppression shape plus whether it is in force and why it ended."""
+    now = now or datetime.now(timezone.utc)
+    out = cli_queries.suppression_json(row)
+    out.update(
+        {
+            "active": suppress.is_active(row, now),
+            "released_at": _iso(row.released_at),
+            "expired": bool(row.active and row.expires_at is not None and row.expires_at <= now),
+            "updated_at": _iso(row.updated_at),
+            "source_delivery_id": row.source_delivery_id,
+        }
+    )
+    return out
 
 
 def recipient(session: Session, address: str) -> dict[str, Any]:
@@ -80,13 +86,17 @@ def recipient(session: Session, address: str) -> dict[str, Any]:
         loaded = list(session.scalars(select(Event).where(Event.delivery_id.in_(ids)).order_by(Event.at, Event.id)))
         for event in loaded:
             events[event.delivery_id].append(event)  # type: ignore[index]
-    orphans = list(
+    loose = list(
         session.scalars(
             select(Event).where(Event.recipient == normalised, Event.delivery_id.is_(None)).order_by(Event.at, Event.id)
         )
     )
+    orphans = [e for e in loose if e.kind == "verdict"]
+    audit = [e for e in loose if e.kind == "suppression"]
     subjects = _subjects(session, loaded + orphans)
+    now = datetime.now(timezone.utc)
     suppression = session.scalar(select(Suppression).where(Suppression.address == normalised))
+    active = suppression is not None and suppress.is_active(suppression, now)
     deliveries = []
     for delivery, sent in rows:
         failed = delivery.state in ("bounced", "expired", "complained", "deferred")
@@ -118,8 +128,11 @@ def recipient(session: Session, address: str) -> dict[str, Any]:
         "address": normalised,
         "deliveries": deliveries,
         "unmatched_verdicts": [_event(e, subjects) for e in orphans],
-        "suppressed": bool(suppression and suppression.active),
-        "suppression": suppression_json(suppression) if suppression else None,
+        "suppression_history": [_event(e, subjects) for e in audit],
+        "suppressed": active,
+        # In force: as in the CLI's lookup. Released or expired: kept apart, for the story.
+        "suppression": suppression_json(suppression, now) if active and suppression else None,
+        "past_suppression": suppression_json(suppression, now) if suppression and not active else None,
     }
 
 
@@ -191,9 +204,13 @@ def _suppression_query(filters: SuppressionFilters) -> Select[Any]:
     if filters.reason:
         stmt = stmt.where(Suppression.reason == filters.reason)
     if filters.active is not None:
-        stmt = stmt.where(Suppression.active.is_(filters.active))
+        in_force = and_(
+            Suppression.active.is_(True),
+            or_(Suppression.expires_at.is_(None), Suppression.expires_at > datetime.now(timezone.utc)),
+        )
+        stmt = stmt.where(in_force if filters.active else not_(in_force))
     if filters.since:
-        stmt = stmt.where(Suppression.created_at >= datetime.combine(filters.since, time.min, tzinfo=timezone.utc))
+        stmt = stmt.where(Suppression.since >= datetime.combine(filters.since, time.min, tzinfo=timezone.utc))
     return stmt
 
 
@@ -202,9 +219,10 @@ def suppressions(
 ) -> dict[str, Any]:
     """One page of the suppression list, newest first, with the total that match."""
     stmt = _suppression_query(filters)
+    now = datetime.now(timezone.utc)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = session.scalars(
-        stmt.order_by(Suppression.created_at.desc(), Suppression.id.desc()).limit(limit).offset(offset)
+        stmt.order_by(Suppression.since.desc(), Suppression.id.desc()).limit(limit).offset(offset)
     ).all()
     reasons = session.scalars(select(Suppression.reason).group_by(Suppression.reason).order_by(Suppression.reason)).all()
     return {
@@ -212,13 +230,14 @@ def suppressions(
         "total": total,
         "limit": limit,
         "offset": offset,
-        "suppressions": [suppression_json(r) for r in rows],
+        "suppressions": [suppression_json(r, now) for r in rows],
         "reasons": list(reasons),
     }
 
 
 def iter_suppressions(session: Session, filters: SuppressionFilters, batch: int = 1000) -> Iterator[dict[str, Any]]:
     """Every matching suppression, newest first, streamed (for the CSV export)."""
-    stmt = _suppression_query(filters).order_by(Suppression.created_at.desc(), Suppression.id.desc())
+    stmt = _suppression_query(filters).order_by(Suppression.since.desc(), Suppression.id.desc())
+    now = datetime.now(timezone.utc)
     for row in session.scalars(stmt.execution_options(yield_per=batch)):
-        yield suppression_json(row)
+        yield suppression_json(row, now)

@@ -214,7 +214,7 @@ def suppressions() -> str:
     )
 
 
-CSV_FIELDS = ("address", "reason", "active", "created_at", "expires_at", "note", "source_event_id")
+CSV_FIELDS = ("address", "reason", "active", "since", "expires_at", "released_at", "note", "source_delivery_id")
 
 
 def _csv_cell(value: Any) -> str:

@@ -1,0 +1,179 @@
+"""Reconciliation at scale on PostgreSQL: does the cost grow with verdicts, not deliveries?
+
+Fills a ledger of its own with deliveries through the send-log write path
+(``store_attempts``, the code ``ingest-log`` runs, fed generated attempts so
+that log parsing is not what is measured), then reconciles asynchronous
+verdicts through ``record_verdicts`` (match, store, re-derive state,
+corrections, suppressions: what polling runs after parsing), and prints:
+
+* 100,000 verdicts against 1,000,000 deliveries,
+* 10,000 verdicts against the same 1,000,000 deliveries,
+* 100,000 verdicts against 100,000 deliveries (a fresh ledger),
+
+each with its time and verdicts/s. The verdicts mix the keys real bounces
+carry: signed return-path token, next-hop queue id, original Message-ID,
+and a share that matches nothing (kept as orphans).
+
+    .venv/bin/python benchmarks/reconcile_scale.py [--deliveries 1000000] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from bounceledger.config import Settings  # noqa: E402
+from bounceledger.db import Database, upgrade  # noqa: E402
+from ingest.attempts import store_attempts  # noqa: E402
+from ingest.keys import verdict_key  # noqa: E402
+from ingest.records import Attempt, Verdict  # noqa: E402
+from ingest.returned import record_verdicts, verdict_row  # noqa: E402
+
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+RECIPIENTS_PER_MESSAGE = 4
+BATCH = 5000
+VERDICT_BATCH = 1000
+
+
+def _delivery(index: int) -> tuple[int, str]:
+    return index // RECIPIENTS_PER_MESSAGE, f"r{index}@d{index % 997}.example"
+
+
+def _at(message: int) -> datetime:
+    return T0 + timedelta(seconds=message // 4)
+
+
+def attempts(start: int, end: int) -> list[Attempt]:
+    """What a send log would say about deliveries ``start`` to ``end``: all accepted by the first hop."""
+    out = []
+    for index in range(start, end):
+        message, recipient = _delivery(index)
+        out.append(
+            Attempt(
+                at=_at(message),
+                recipient=recipient,
+                verdict="accepted",
+                queue_id=f"Q{message:010X}",
+                message_id=f"m{message}@news.example.com",
+                sender=f"bounces+t{message}@news.example.com",
+                relay_host=f"mx.d{index % 997}.example",
+                relay_ip="198.51.100.7",
+                replycode="250",
+                status="2.0.0",
+                text=f"Ok: queued as N{index:010X}",
+                next_hop_queue_id=f"N{index:010X}",
+                raw=f"bench line {index}",
+            )
+        )
+    return out
+
+
+def fill(database: Database, count: int) -> float:
+    started = time.perf_counter()
+    for start in range(0, count, BATCH):
+        with database.session() as session:
+            store_attempts(session, attempts(start, min(start + BATCH, count)), "bench")
+    return time.perf_counter() - started
+
+
+def verdict_rows(count: int, deliveries: int, seed: int) -> list[dict[str, object]]:
+    rng = random.Random(seed)
+    now = datetime.now(timezone.utc)
+    rows = []
+    for n in range(count):
+        index = rng.randrange(deliveries)
+        message, recipient = _delivery(index)
+        roll = rng.random()
+        keys: dict[str, str | None] = {}
+        if roll < 0.4:
+            keys["return_path_token"] = f"t{message}"
+        elif roll < 0.7:
+            keys["next_hop_queue_id"] = f"N{index:010X}"
+        elif roll < 0.9:
+            keys["original_message_id"] = f"m{message}@news.example.com"
+        else:
+            recipient = f"nobody{n}@unknown.example"  # matches nothing: an orphan
+        verdict = Verdict(
+            kind="bounce",
+            recipient=recipient,
+            reason="userunknown",
+            hardbounce=True,
+            category="bad-mailbox",
+            action="failed",
+            status="5.1.1",
+            replycode="550",
+            diagnostic="550 5.1.1 user unknown",
+            remote_mta=f"mx.d{index % 997}.example",
+            **keys,  # type: ignore[arg-type]
+        )
+        rows.append(verdict_row(verdict, verdict_key(f"bench{seed}-{n}", 0, verdict), None, _at(message) + timedelta(minutes=40), "bench", now))  # type: ignore[arg-type]
+    return rows
+
+
+def reconcile(database: Database, rows: list[dict[str, object]]) -> tuple[float, int]:
+    started = time.perf_counter()
+    matched = 0
+    for start in range(0, len(rows), VERDICT_BATCH):
+        with database.session() as session:
+            found = record_verdicts(session, rows[start : start + VERDICT_BATCH])
+        matched += sum(1 for f in found if f is not None)
+    return time.perf_counter() - started, matched
+
+
+def _database(admin_url: str, name: str, create: bool) -> str:
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if create:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def scenario(admin_url: str, name: str, deliveries: int, runs: list[tuple[str, int]]) -> None:
+    url = _database(admin_url, name, create=True)
+    database = Database(Settings(database_url=url))
+    try:
+        upgrade(database)
+        seconds = fill(database, deliveries)
+        print(f"ledger of {deliveries:,} deliveries written in {seconds:.0f}s ({deliveries / seconds:,.0f} attempts/s)")
+        with database.engine.connect() as conn:
+            conn.execute(text("ANALYZE"))
+        for seed, (label, count) in enumerate(runs):
+            rows = verdict_rows(count, deliveries, seed)
+            seconds, matched = reconcile(database, rows)
+            print(
+                f"  {label}: {count:,} verdicts against {deliveries:,} deliveries in {seconds:.1f}s: "
+                f"{count / seconds:,.0f} verdicts/s ({matched:,} matched, {count - matched:,} kept as orphans)"
+            )
+    finally:
+        database.dispose()
+        _database(admin_url, name, create=False)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--deliveries", type=int, default=1_000_000)
+    ap.add_argument("--verdicts", type=int, default=100_000)
+    ap.add_argument("--postgres", default=os.environ.get("BOUNCELEDGER_TEST_POSTGRES_URL", DEFAULT_POSTGRES))
+    args = ap.parse_args()
+    name = f"bounceledger_reconcile_{os.getpid()}"
+    small = args.verdicts // 10
+    scenario(args.postgres, name, args.deliveries, [("large ledger", args.verdicts), ("large ledger, few verdicts", small)])
+    scenario(args.postgres, name, args.verdicts, [("small ledger", args.verdicts)])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""bounceledger.reports on a ledger filled by the real pipeline, on both backends."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import update
+
+from bounceledger import reports
+from bounceledger.db import Database
+from models import SentMessage
+from tests.web.conftest import SAMPLE_TOTALS
+
+
+def _day(database: Database) -> date:
+    with database.session() as session:
+        rows = reports.campaign_day(session)
+    assert len(rows) == 1
+    return date.fromisoformat(rows[0]["day"])
+
+
+def test_totals_match_the_pipeline(seeded: Database) -> None:
+    with seeded.session() as session:
+        data = reports.overview(session)
+    totals = data["totals"]
+    for key, value in SAMPLE_TOTALS.items():
+        assert totals[key] == value, key
+    assert totals["bounce_rate"] == round(9 / 17, 6)
+    # What the first hop said: 6 rejections/expiries out of 17; corrections add 3.
+    assert totals["bounce_rate_first_hop"] == round(6 / 17, 6)
+    assert sum(totals[s] for s in ("accepted", "delivered", "bounced", "expired", "complained", "deferred", "pending")) == 17
+    assert data["by_campaign"][0]["campaign"] == reports.NO_CAMPAIGN
+    assert data["by_day"][0]["recipients"] == 17
+    assert data["by_day"][0]["day"].endswith("-11-27")
+
+
+def test_campaign_and_date_filters(seeded: Database) -> None:
+    day = _day(seeded)
+    with seeded.session() as session:
+        session.execute(
+            update(SentMessage).where(SentMessage.message_id == "campaign-nov.5@sender.test").values(campaign="nov-newsletter")
+        )
+    with seeded.session() as session:
+        assert set(reports.campaigns(session)) == {reports.NO_CAMPAIGN, "nov-newsletter"}
+        nov = reports.overview(session, campaign="nov-newsletter")["totals"]
+        assert (nov["messages"], nov["recipients"], nov["corrected"], nov["final_bounced"]) == (1, 4, 2, 2)
+        rest = reports.overview(session, campaign=reports.NO_CAMPAIGN)["totals"]
+        assert rest["recipients"] == 13
+        rows = reports.campaign_day(session)
+        assert {r["campaign"] for r in rows} == {"nov-newsletter", reports.NO_CAMPAIGN}
+        assert reports.overview(session, since=day, until=day)["totals"]["recipients"] == 17
+        assert reports.overview(session, since=day + timedelta(days=1))["totals"]["recipients"] == 0
+        assert reports.overview(session, until=day - timedelta(days=1))["totals"]["messages"] == 0
+        assert reports.reasons(session, campaign="nov-newsletter")["total"] == 2
+        assert reports.reasons(session, since=day + timedelta(days=1))["total"] == 0
+
+
+def test_reasons(seeded: Database) -> None:
+    with seeded.session() as session:
+        data = reports.reasons(session)
+        over_time = reports.reasons_by_day(session, top=2)
+        examples = reports.reason_examples(session, "userunknown")
+    by_name = {r["reason"]: r for r in data["reasons"]}
+    assert data["total"] == 9
+    assert data["reasons"][0]["reason"] == "userunknown"
+    unknown = by_name["userunknown"]
+    assert (unknown["count"], unknown["corrected"], unknown["category"], unknown["hard"]) == (6, 3, "bad-mailbox", True)
+    assert unknown["statuses"] == {"5.1.1": 6}
+    assert "does not exist" in unknown["meaning"]
+    assert by_name["mailboxfull"]["hard"] is False
+    assert by_name["expired"]["states"] == {"expired": 1}
+    assert {c["category"] for c in data["categories"]} >= {"bad-mailbox", "quota-issues"}
+    assert over_time["reasons"] == ["userunknown", "expired", "other"]  # ties: by name
+    assert sum(over_time["days"][0]["counts"].values()) == 9
+    assert len(examples) == 6
+    assert {e["recipient"] for e in examples} >= {"unknown2@example.net", "unknown1@example.test"}
+    assert sum(e["corrected"] for e in examples) == 3
+
+
+def test_empty_ledger(database: Database) -> None:
+    with database.session() as session:
+        data = reports.overview(session)
+        assert data["totals"]["recipients"] == 0 and data["totals"]["bounce_rate"] == 0.0
+        assert data["by_campaign_day"] == []
+        assert reports.reasons(session)["reasons"] == []
+        assert reports.reasons_by_day(session)["days"] == []
+        assert reports.campaigns(session) == []
