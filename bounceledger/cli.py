@@ -242,6 +242,25 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    """A code in plain words, for support staff (no database)."""
+    from dataclasses import asdict
+
+    from ingest.bounces.classify import explain
+
+    code = " ".join(args.code).strip()
+    if not code:
+        raise CommandError("give a code such as 5.1.1, '550 5.1.1' or 452-4.2.2")
+    found = explain(code)
+    if args.json:
+        _print_json(asdict(found))
+        return EXIT_OK
+    kind = "hard bounce" if found.hardbounce else ("permanent failure" if found.permanent else "temporary problem")
+    print(f"{found.code}: {found.meaning}")
+    print(f"  reason {found.reason}, category {found.category}, {kind}")
+    return EXIT_OK
+
+
 def cmd_poll(args: argparse.Namespace) -> int:
     from ingest.mailbox.source import open_mailbox
 
@@ -523,6 +542,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="message files or folders of them")
     p.add_argument("--json", action="store_true", help="one JSON object per message")
     p.set_defaults(func=cmd_parse)
+
+    p = sub.add_parser("explain", help="what an SMTP reply or status code means, in plain words")
+    p.add_argument("code", nargs="+", help="e.g. 5.7.1, 550 5.1.1, 452-4.2.2")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("poll", help="read a return-path mailbox into the ledger")
     p.add_argument(

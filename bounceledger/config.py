@@ -49,6 +49,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     database_password: str | None = None
     timezone: str = "UTC"
+    campaign_header: str = "X-Campaign"  # as logged by the MTA (Postfix header_checks INFO)
     internal_relays: tuple[str, ...] | None = None  # None: the parser's defaults
     log_level: str = "INFO"
     sendlogs: tuple[SendLogSource, ...] = ()
@@ -129,7 +130,7 @@ def _from_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
         values["database_url"] = str(database["url"])
     if "password_file" in database:
         values["database_password"] = _read_secret_file(str(database["password_file"]))
-    for key in ("timezone", "log_level"):
+    for key in ("timezone", "log_level", "campaign_header"):
         if key in data:
             values[key] = str(data[key])
     for key, kind in (

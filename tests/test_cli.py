@@ -132,7 +132,7 @@ def test_non_mail_file_is_reported_not_fatal(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help(tmp_path: Path) -> None:
-    for command in ["db", "ingest-log", "parse", "poll", "lookup", "report", "run", "demo", "suppressions", "sendlog", "serve"]:
+    for command in ["db", "ingest-log", "parse", "poll", "lookup", "report", "run", "demo", "suppressions", "sendlog", "serve", "explain"]:
         assert "usage:" in bl(command, "--help", cwd=tmp_path).stdout
 
 
@@ -169,3 +169,12 @@ def test_sendlog_parse_unknown_format_is_one_line(tmp_path: Path) -> None:
     result = bl("sendlog", "parse", str(tmp_path / "x.log"), cwd=tmp_path, check=False)
     assert result.returncode == 1
     assert "not a send log" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_explain_codes_for_support(tmp_path: Path) -> None:
+    hard = json.loads(bl("explain", "550", "5.1.1", "--json", cwd=tmp_path).stdout)
+    assert (hard["reason"], hard["hardbounce"], hard["category"]) == ("userunknown", True, "bad-mailbox")
+    soft = json.loads(bl("explain", "452-4.2.2", "--json", cwd=tmp_path).stdout)
+    assert soft["hardbounce"] is False and soft["permanent"] is False and soft["reason"] == "mailboxfull"
+    text = bl("explain", "5.7.1", cwd=tmp_path).stdout
+    assert text.startswith("5.7.1: ") and "reason" in text

@@ -56,6 +56,9 @@ class ParseOptions:
     timezone: str = "UTC"
     internal_relays: tuple[str, ...] = DEFAULT_INTERNAL_RELAYS
     max_tracked_queue_ids: int = DEFAULT_MAX_TRACKED
+    # The header that names the campaign when the MTA logs it (Postfix:
+    # header_checks "/^X-Campaign:/ INFO"); compared without case.
+    campaign_header: str = "X-Campaign"
 
     def __post_init__(self) -> None:
         if self.reference_time.tzinfo is None or self.reference_time.utcoffset() is None:

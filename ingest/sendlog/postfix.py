@@ -125,11 +125,12 @@ _RELAY_MEMO_LIMIT = 4096
 class _QueueState:
     """What we know about one open queue id."""
 
-    __slots__ = ("message_id", "pending", "sender")
+    __slots__ = ("campaign", "message_id", "pending", "sender")
 
     def __init__(self) -> None:
         self.message_id: str | None = None
         self.sender: str | None = None
+        self.campaign: str | None = None
         # recipient -> its latest deferred attempt, until it is sent/bounced;
         # these are the recipients that expire with the message.
         self.pending: dict[str, Attempt] | None = None
@@ -177,6 +178,7 @@ class PostfixParser:
         self.options = options
         self._stamps = StampReader(options.reference_time, options.timezone)
         self._relays = RelayClassifier(options.internal_relays)
+        self._campaign_header = options.campaign_header.lower()
         self._cap = options.max_tracked_queue_ids
         self._queues: dict[str, _QueueState] = {}
         self._relay_memo: dict[str, tuple[str | None, str | None, str | None, int | None]] = {}
@@ -244,6 +246,10 @@ class PostfixParser:
             if body.startswith("removed"):
                 self._queues.pop(qid, None)
             return []
+        if c == "inf":
+            if body.startswith("info: header "):
+                self._header_info(qid, body[13:])
+            return []
         if " notification: " in body:
             self._notification(m, qid, body)
         return []
@@ -310,6 +316,7 @@ class PostfixParser:
             queue_id=qid,
             message_id=state.message_id if state is not None else None,
             sender=state.sender if state is not None else None,
+            campaign=state.campaign if state is not None else None,
             orig_recipient=orig,
             relay_host=relay_host,
             relay_ip=relay_ip,
@@ -335,11 +342,29 @@ class PostfixParser:
             state.pending.pop(recipient, None)
         return [attempt]
 
+    def _header_info(self, qid: str, rest: str) -> None:
+        """``header_checks`` INFO lines log chosen headers: the campaign comes from here.
+
+        ``NAME: VALUE from client[ip]; from=<...> to=<...> proto=...``
+        """
+        name, colon, tail = rest.partition(": ")
+        if not colon or name.lower() != self._campaign_header:
+            return
+        value = tail.split("; from=<", 1)[0]
+        value = value.rsplit(" from ", 1)[0].strip()
+        if not value:
+            return
+        state = self._queues.get(qid) or self._open(qid)
+        state.campaign = value[:200]
+
     def _message_id(self, qid: str, value: str) -> None:
         # A cleanup message-id line starts a message's story: if a short id is
-        # being reused without us having seen "removed", start afresh.
-        self._queues.pop(qid, None)
+        # being reused without us having seen "removed", start afresh (but keep
+        # a campaign header that cleanup logged just before the Message-ID).
+        old = self._queues.pop(qid, None)
         state = self._open(qid)
+        if old is not None and old.message_id is None:
+            state.campaign = old.campaign
         value = value.strip()
         if value.startswith("<") and value.endswith(">"):
             value = value[1:-1]

@@ -124,6 +124,9 @@ class MailStack:
             "virtual_mailbox_domains": SENDER_DOMAIN,
             "virtual_mailbox_maps": f"inline:{{ {RETURN_USER}@{SENDER_DOMAIN}=ok }}",
             "virtual_transport": f"lmtp:inet:127.0.0.1:{lmtp}",
+            # Log the campaign header, as a sender who wants per-campaign
+            # numbers from the send log would configure it.
+            "header_checks": "regexp:{ {/^X-Campaign:/ INFO} }",
             **self.timings.as_main_cf(),
         }
 
