@@ -4,6 +4,11 @@
 ``message/feedback-report`` part. The complainer is named by
 ``Original-Rcpt-To`` (one field per recipient); providers that redact it
 leave only the returned message's ``To:``.
+
+Hotmail's older complaint reports (before it sent ARF) are a plain
+``multipart/mixed``, "complaint about message from <ip>", holding only the
+complained-about message; Hotmail names the complainer in that message's
+``X-HmXmrOriginalRecipient`` header.
 """
 
 from __future__ import annotations
@@ -19,7 +24,17 @@ from ingest.records import Verdict
 def is_arf(msg: Message) -> bool:
     if m.content_type(msg) == "multipart/report" and m.param(msg, "report-type") == "feedback-report":
         return True
-    return any(m.content_type(p) == "message/feedback-report" for p in m.walk(msg))
+    return any(m.content_type(p) == "message/feedback-report" for p in m.walk(msg)) or bool(_hotmail_complainer(msg))
+
+
+def _hotmail_complainer(msg: Message) -> str | None:
+    """The complainer of a pre-ARF Hotmail complaint, or ``None``."""
+    if not m.header(msg, "Subject").lower().startswith("complaint about message from"):
+        return None
+    original = returned_headers(msg)
+    if original is None:
+        return None
+    return m.address_of(m.header(original, "X-HmXmrOriginalRecipient"))
 
 
 def _report_fields(msg: Message) -> tuple[dict[str, str], list[str]]:
@@ -55,6 +70,9 @@ def verdicts(msg: Message, keys: Keys) -> list[Verdict]:
     fields, rcpts = _report_fields(msg)
     feedback_type = (fields.get("feedback-type", "").split() or ["abuse"])[0].lower()
     recipients = [a for a in (m.address_of(strip_type(r)) for r in rcpts) if a]
+    if not recipients and not fields:
+        hotmail = _hotmail_complainer(msg)
+        recipients = [hotmail] if hotmail else []
     if not recipients:
         original = returned_headers(msg)
         to = m.header(original, "To") if original is not None else ""

@@ -54,12 +54,16 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|relay (?:is )?not (?:permitted|allowed)|cannot relay|email address is not verified|relaying mail to .* is not allowed",
      "norelaying"),
     (r"does not accept (?:e-?)?mail|accepts? no (?:e-?)?mail|null mx|not accepting (?:any )?(?:e-?)?mail"
-     r"|domain (?:has )?(?:a )?null mx|does(?:n.t| not) receive (?:e-?)?mail",
+     r"|domain (?:has )?(?:a )?null mx|does(?:n.t| not) receive (?:e-?)?mail"
+     # RFC 3463 X.3.2 "System not accepting network messages", in its own words
+     r"|system not accepting network messages",
      "notaccept"),
     (r"\b(?:bad|poor|low|very low) (?:sender |ip |domain )?reputation|reputation (?:is|was) (?:too )?(?:low|poor|bad)"
-     r"|\bblocked due to (?:poor|bad) reputation|low reputation of the sending|unexpected volume or user complaints",
+     r"|\bblocked due to (?:poor|bad) reputation|low reputation of the sending|unexpected volume or user complaints"
+     # Outlook.com: "451 4.7.650 The mail server [IP] has been temporarily rate limited due to IP reputation"
+     r"|(?:limited|blocked|deferred|rejected) due to (?:\w+ )?reputation",
      "badreputation"),
-    (r"\bspam\b|spam (?:score|content|message|detected)|\buce\b|unsolicited (?:bulk |commercial )?(?:e-?)?mail"
+    (r"blacklisted (?:url|link|uri|domain) in (?:the )?message|\buribl\b|\bsurbl\b|\bspam\b|spam (?:score|content|message|detected)|\buce\b|unsolicited (?:bulk |commercial )?(?:e-?)?mail"
      r"|junk ?mail|bulk mail|content (?:was )?rejected as|classified as (?:spam|bulk|junk)"
      r"|looks? like spam|rejected (?:as|for) (?:spam|bulk)|spamassassin|identified as spam|spam-?like"
      r"|suspected spam|probable spam|scored? too high|high spam|considered (?:spam|unsolicited)",
@@ -87,7 +91,7 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # "553 mail.example.org does not exist": a bare host name, not a mailbox.
     (r"(?<![@\w.<-])(?:[a-z0-9-]+\.)+[a-z]{2,} does not exist", "hostunknown"),
     # The sender's own address or domain, named as such.
-    (r"unroutable sender|sender was rejected|from:? (?:header )?domain (?:is )?invalid|provide a valid from"
+    (r"all recipient addresses rejected ?: access denied|unroutable sender|sender was rejected|from:? (?:header )?domain (?:is )?invalid|provide a valid from"
      r"|sending to/from an address that has been (?:black|block)listed|sender address (?:has been )?(?:black|block)listed",
      "rejected"),
     # One connection sending too much, too often.
@@ -170,7 +174,7 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     (r"syntax error|command unrecognized|bad sequence|unrecognized command|command not (?:recognized|implemented)"
      r"|improper use of smtp|parameter not (?:recognized|implemented)|pipelining",
      "syntaxerror"),
-    (r"system error|could not load drd for domain|unable to contact ldap server|transaction failed|internal (?:server )?error|configuration error|local (?:error|problem)|temporary local (?:problem|failure)"
+    (r"system error|(?:queue )?file write error|could not load drd for domain|unable to contact ldap server|transaction failed|internal (?:server )?error|configuration error|local (?:error|problem)|temporary local (?:problem|failure)"
      r"|server (?:error|busy)|service (?:not available|unavailable|temporarily)|resources? (?:temporarily )?unavailable"
      r"|too busy|database|unavailable",
      "systemerror"),
@@ -194,6 +198,12 @@ _STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
     (r"dns query failed", "networkerror"),
     # Japanese ISPs (Outbound Port 25 Blocking): "Please use the smtp server of your ISP"
     (r"use the smtp server of your isp", "blocked"),
+    # Outlook.com / Hotmail's SC-001..SC-004 refusals: "550 SC-004 ... Unfortunately,
+    # messages from 192.0.2.1 weren't sent": the sending network is on its block list.
+    (r"\bSC-00[1-4]\b|messages from \S+ weren.t sent", "blocked"),
+    # Per-hour recipient caps (GoDaddy's "IB607 ... has sent to too many recipients this hour"):
+    # the sender is going too fast, not the message too wide.
+    (r"too many recipients (?:this|per|in the last) hour", "speeding"),
 )
 
 STRONG_TEXT_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -444,7 +454,17 @@ _HOST_RULES: tuple[tuple[str, str | None, str], ...] = (
     (r"(?:^|\.)(?:orange|wanadoo|laposte)\.(?:fr|net)$", r"\bLPN007_?426\b|\[426\]", "suspend"),
     (r"(?:^|\.)(?:orange|wanadoo|laposte)\.(?:fr|net)$", r"\bOFR005_?505\b|\[505\]", "systemerror"),
     (r"(?:^|\.)(?:orange|wanadoo|laposte)\.(?:fr|net)$", r"\bOFR_?999\b|\[999\]", "blocked"),
+    # "550 5.2.0 Mail rejete. Mail rejected. ofr_506 [506]": Orange's spam filter.
+    (r"(?:^|\.)(?:orange|wanadoo|laposte)\.(?:fr|net)$", r"\bOFR_?506\b|\[506\]", "spamdetected"),
     (r"(?:^|\.)(?:orange|wanadoo|laposte)\.(?:fr|net)$", r"\bLPN000_?630\b|client host rejected", "policyviolation"),
+    # Symantec MessageLabs refuses recipients its address list does not know
+    # with "542 <address> Rejected".
+    (r"(?:^|\.)messagelabs\.com$", r"^542 \S+ rejected|no such user", "userunknown"),
+    # Mimecast: "554 Email rejected due to security policies" is its anti-virus verdict.
+    (r"(?:^|\.)mimecast\.com$", r"rejected due to security polic", "virusdetected"),
+    # NTT docomo answers a bare "550 Unknown user" (no 5.1.1) when the
+    # recipient's reception settings refuse the sender.
+    (r"(?:^|\.)docomo\.ne\.jp$", r"^550 unknown user", "rejected"),
     # Amazon SES inbound (receiving) reports every refused recipient as
     # filtered, whatever its wording (matched on its reporting MTA).
     (r"^inbound-smtp\.[\w-]+\.amazonaws\.com$", r"mailbox does not exist|user unknown|no such user", "filtered"),

@@ -48,6 +48,10 @@ class Failure:
     gave_up: bool = False
     kind: VerdictKind | None = None  # "success" / "complaint" for provider notices
     feedback_type: str | None = None
+    #: The format relays a server's words without the SMTP command they
+    #: answered (a filtering gateway, a relay reporting a later hop). See
+    #: :func:`_unproven_unknown`.
+    stage_unknown: bool = False
 
 
 Detect = Callable[[Message, str], list[Failure]]
@@ -62,6 +66,17 @@ ORDER: tuple[str, ...] = (
     "dsnnotice",     # boxed "automatically generated Delivery Status Notification"
     "unabletodeliver",  # "Unable to deliver message to the following address(es)."
     "gmail",         # Gmail's pre-2016 plain-text notices
+    "fml",           # fml mailing lists refusing a post ("You are not a member")
+    "activehunter",  # Active!hunter gateway: sendmail-like text, no delivery-status part
+    "exchange2003",  # Exchange 5.5-2003 "did not reach the following recipient(s)" + MSEXCH code
+    "mailmarshal",   # MailMarshal "Could not be delivered because of" ... "recipients were affected"
+    "verizon",       # Verizon Wireless SMS gateway: "Error message below:" ... "RCPT TO:"
+    "mfilter",       # m-FILTER: "-------server message" / "-------SMTP command"
+    "x1",            # "---The following addresses had delivery errors---" / "addr [reason]"
+    "netscape",      # Netscape Messaging Server: "The following recipients did not receive your message:"
+    "mimesweeper",   # MIMEsweeper: "A message could not be delivered to:"
+    "mdnreject",     # Sieve/LDA reject as a disposition notification ("was automatically rejected")
+    "postfix",       # Postfix: "Delivery report unavailable", SMTP server error transcripts
     "exim",          # Exim and its look-alikes (Mail.ru, 1&1)
     "qmail",         # qmail-send and its descendants
 )
@@ -122,6 +137,10 @@ def _verdict(name: str, failure: Failure, keys: Keys) -> Verdict:
     )
     reason = result.reason
     status = result.status
+    if _unproven_unknown(failure, reason, status):
+        reason = "filtered"
+        if status and status.partition(".")[2].startswith("0.9"):
+            status = pseudo_status(reason, failure.temporary)
     if failure.reason and not failure.status and not find_status(failure.diagnostic):
         status = pseudo_status(reason, failure.temporary)
     if (failure.gave_up or failure.temporary) and status and status[0] == "5" and ".0.9" in status:
@@ -143,6 +162,21 @@ def _verdict(name: str, failure: Failure, keys: Keys) -> Verdict:
         return_path_token=keys.return_path_token,
         detector=name,
     )
+
+
+def _unproven_unknown(failure: Failure, reason: str, status: str | None) -> bool:
+    """"User unknown" words that prove nothing about the mailbox.
+
+    Only a refusal of ``RCPT TO`` (or an x.1.x status) shows the address is
+    bad; filters and content scanners that refuse a message after accepting
+    the recipient say "user unknown" too. When the format cannot tell the
+    stage (``stage_unknown``) and the status is no x.1.x, the recipient was
+    filtered, not unknown: the rule the Sisimai reference applies.
+    """
+    if not failure.stage_unknown or failure.command or failure.reason or reason != "userunknown":
+        return False
+    detail = (status or "").partition(".")[2]
+    return not detail.startswith("1.")
 
 
 def _notice_verdict(name: str, failure: Failure, keys: Keys) -> Verdict:

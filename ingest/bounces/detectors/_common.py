@@ -16,7 +16,7 @@ from ingest.bounces import _message as m
 #: Lines after which a bounce quotes the original message (any vendor).
 ORIGINAL_STARTS = re.compile(
     r"^[ \t]*(?:-+ ?)?(?:below this line is a copy of the message|message headers follow|original message follows"
-    r"|this is a copy of (?:the|your) message|the original message (?:was|follows|headers)|original message headers"
+    r"|this is a copy of (?:the|your) message|the original message (?:was(?! received at)|follows|headers)|original message headers"
     r"|-+ ?original message ?-+|-+ ?the header of the original message|-+ ?returned (?:message|mail)"
     r"|-+ ?original message|content-type: message/rfc822|received: from |return-path: <)",
     re.IGNORECASE | re.M,

@@ -33,7 +33,7 @@ _SIGNATURE = re.compile(
     re.IGNORECASE,
 )
 _LIST_START = re.compile(
-    r"(?:The following address(?:\(es\)|es)?|addresses) (?:failed|ha(?:s|ve) not yet been delivered)\s*:?"
+    r"(?:The\s+following\s+address(?:\(es\)|es)?|addresses)\s+(?:failed|ha(?:s|ve)\s+not\s+yet\s+been\s+delivered)\s*:?"
     r"|one or more recipient addresses that were\s+incorrectly constructed\s*:",
     re.IGNORECASE,
 )
@@ -54,6 +54,9 @@ GAVE_UP = re.compile(
     re.IGNORECASE,
 )
 _DELAY = re.compile(r"ha(?:s|ve) not yet been delivered|Warning: message .{0,40}delayed", re.IGNORECASE)
+#: "host mx.example.org [192.0.2.1]" (Exim) or "host: mx.example.org (192.0.2.1)" (1&1):
+#: the remote server that answered, for per-provider rules.
+_REMOTE_HOST = re.compile(r"\bhost:?\s+([A-Za-z0-9][\w-]*(?:\.[\w-]+)+)\s+[\[(]", re.IGNORECASE)
 _ADDRESS_LINE = re.compile(r"^(?P<indent>[ \t]*)(?P<addr>\S+(?:@\S+)?)(?:\s+<(?P<inner>[^>]+)>)?\s*(?::(?P<rest>.*))?$")
 
 
@@ -63,8 +66,32 @@ def _is_exim(msg: Message, body: str) -> bool:
     return bool(_SIGNATURE.search(body[:20_000])) and bool(_LIST_START.search(body[:50_000]))
 
 
-def _entries(section: str) -> list[tuple[str, str]]:
-    """(address line, indented explanation) pairs of one address list."""
+#: Exim's local_scan() refusing a message it had accepted (Mail.Ru uses it for
+#: mailbox checks): no address list, only the error, which names the mailbox.
+_LOCAL_SCAN = re.compile(r"rejected by the local scanning code.{0,200}?The following error was given:\s*(?P<said>.*?)"
+                         r"(?=^\s*-{2,} ?This is a copy|\Z)", re.IGNORECASE | re.M | re.S)
+
+
+def _local_scan(msg: Message, body: str) -> list[Failure]:
+    found = _LOCAL_SCAN.search(body[:20_000])
+    if not found:
+        return []
+    said = m.unfold(found.group("said"))
+    addresses = failed_recipients(msg) or [a for a in (m.first_address(w) for w in said.split()) if a]
+    return [Failure(recipient=a, diagnostic=said, command="DATA") for a in dict.fromkeys(addresses)]
+
+
+#: An address line with nothing after it ('"user@example.org":', '<user@example.org>').
+_HEAD_ONLY = re.compile(r"^[\"<]?[^\s\"<>@]+@[^\s\"<>]+[\">]?:?$")
+
+
+def _entries(section: str) -> list[tuple[str, str, bool]]:
+    """(address line, indented explanation, reason unindented) of one address list.
+
+    The reason comes unindented under a bare address line from 1&1 and GMX,
+    which copy Exim's wording but not its layout.
+    """
+    unindented: set[int] = set()
     entries: list[tuple[str, list[str]]] = []
     lines = section.splitlines()
     base: int | None = None
@@ -74,23 +101,26 @@ def _entries(section: str) -> list[tuple[str, str]]:
         indent = len(line) - len(line.lstrip())
         if base is None:
             base = indent
-        if indent <= base:
+        if indent <= base and entries and _HEAD_ONLY.match(entries[-1][0]) and not _HEAD_ONLY.match(line.strip()):
+            entries[-1][1].append(line.strip())  # 1&1, GMX: "addr:" alone, then the reason unindented
+            unindented.add(len(entries) - 1)
+        elif indent <= base:
             entries.append((line.strip(), []))
         elif entries:
             entries[-1][1].append(line.strip())
-    return [(head, " ".join(rest)) for head, rest in entries]
+    return [(head, " ".join(rest), i in unindented) for i, (head, rest) in enumerate(entries)]
 
 
-def _split_1and1(section: str) -> list[tuple[str, str]]:
+def _split_1and1(section: str) -> list[tuple[str, str, bool]]:
     """``addr`` paragraph, then "For the following reason:" and the reason."""
     head, reason = re.split(r"For the following reason:", section, maxsplit=1, flags=re.I)
     addresses = [a for a in (m.address_of(x) for x in head.split()) if a]
-    return [(a, m.unfold(reason)) for a in addresses]
+    return [(a, m.unfold(reason), True) for a in addresses]
 
 
 def detect(msg: Message, body: str) -> list[Failure]:
     if not _is_exim(msg, body):
-        return []
+        return _local_scan(msg, body) if _SIGNATURE.search(body[:20_000]) or "mailer-daemon" in sender_of(msg) else []
     english = body
     # Mail.Ru puts a translated copy first; the English original follows a row of stars
     stars = re.search(r"^\*{10,}\s*$", body[:20_000], re.M)
@@ -109,8 +139,8 @@ def detect(msg: Message, body: str) -> list[Failure]:
     delayed = bool(_DELAY.search(english[: start.end()]))
     known = failed_recipients(msg)
     failures: list[Failure] = []
-    pairs = [(h, e) for h, e in pairs if re.search(r"[A-Za-z0-9]", h) and not re.fullmatch(r"[-=*_ ]+", h)]
-    for index, (head, explanation) in enumerate(pairs):
+    pairs = [(h, e, u) for h, e, u in pairs if re.search(r"[A-Za-z0-9]", h) and not re.fullmatch(r"[-=*_ ]+", h)]
+    for index, (head, explanation, unindented) in enumerate(pairs):
         match = _ADDRESS_LINE.match(head)
         address = None
         if match:
@@ -126,16 +156,24 @@ def detect(msg: Message, body: str) -> list[Failure]:
             address = token  # a bare local part ("kijitora"): Exim names it so
         if address is None:
             continue
-        text = m.unfold(" ".join(filter(None, [rest, explanation])))
+        text = m.unfold(" ".join(filter(None, [rest, re.sub(r"^Reason:\s*", "", explanation)])))
         command = _COMMAND.search(text)
         text = re.sub(r"^\(ultimately generated from [^)]*\)\s*|^generated by \S+\s*", "", text, flags=re.I)
+        if any(f.recipient == address for f in failures):
+            continue  # "<a@b>: 550 ..." then the bare "<a@b>" again (MXLogic): one recipient
+        remote = _REMOTE_HOST.search(text)
         failures.append(Failure(
+            remote_mta=remote.group(1).lower() if remote else None,
             recipient=address,
             diagnostic=text,
             command=_COMMANDS.get(command.group(1).lower()) if command else None,
             temporary=delayed,
-            gave_up=bool(GAVE_UP.search(text)) and not delayed,
-            reason="syntaxerror" if "incorrectly constructed" in start.group(0).lower() else None,
+            # Exim keeps the temporary class of the last error when it gives up;
+            # 1&1 and GMX report their give-up as a plain permanent expiry.
+            gave_up=bool(GAVE_UP.search(text)) and not delayed and not unindented,
+            stage_unknown=command is None and bool(re.match(r"[245]\d\d\b", text)),
+            reason="syntaxerror" if "incorrectly constructed" in start.group(0).lower()
+            else "expired" if unindented and GAVE_UP.search(text) else None,
         ))
     if not failures and known:
         failures = [Failure(recipient=a, diagnostic=m.unfold(section)[:2000]) for a in known]

@@ -5,6 +5,13 @@ delayed``), the recipient on its own line (sometimes left blank, then only
 ``X-Failed-Recipients`` names it), then ``Technical details of permanent
 failure:`` with Google's explanation and, when the remote server spoke,
 ``The error that the other server returned was: 550 550 5.1.1 ...``.
+
+Today's notices come with a delivery-status part (read as a DSN); when that
+part is empty, the text is read here: a headline between asterisks
+(``** Message not delivered **``), Google's explanation, then "The response
+was:" and the remote server's words, recipients in ``X-Failed-Recipients``.
+A notice about the sender's own "Send mail as" alias (help link
+``?p=CustomFromDenied``) means the sender was refused, not the recipient.
 """
 
 from __future__ import annotations
@@ -33,11 +40,28 @@ _BLOCKLIST = re.compile(r"blocked using|\b(?:dnsbl|rbl)\b|listed (?:in|on|at)", 
 _OTHER_SERVER = re.compile(r"the (?:error that the other server returned was|other server returned)\s*:?\s*", re.I)
 
 
+_MODERN_HEAD = re.compile(r"^\*\* ?(?:Message not delivered|Address not found|Message blocked|Delivery incomplete)"
+                          r" ?\*\*\s*$", re.IGNORECASE | re.M)
+_RESPONSE = re.compile(r"^The response (?:from the remote server )?was:\s*$", re.IGNORECASE | re.M)
+_SEND_AS = re.compile(r"[?&]p=CustomFromDenied|'Send mail as'", re.IGNORECASE)
+
+
+def _modern(msg: Message, text: str) -> list[Failure]:
+    head = _MODERN_HEAD.search(text)
+    recipients = failed_recipients(msg)
+    if not head or not recipients:
+        return []
+    response = _RESPONSE.search(text, head.end())
+    said = m.unfold(text[response.end():] if response else text[head.end():])[:2000]
+    reason = "rejected" if _SEND_AS.search(text) else None
+    return [Failure(recipient=a, diagnostic=said, reason=reason) for a in recipients]
+
+
 def detect(msg: Message, body: str) -> list[Failure]:
     text = notice(body)
     head = _HEAD.search(text)
     if not head:
-        return []
+        return _modern(msg, text) if "google" in m.header(msg, "From").lower() else []
     details = _DETAILS.search(text, head.end())
     listed = text[head.end() : details.start() if details else len(text)]
     recipients = [a for a in (m.address_of(line) for line in listed.splitlines()

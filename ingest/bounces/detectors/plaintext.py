@@ -21,7 +21,7 @@ from ingest.bounces.heuristic import looks_like_bounce
 #: Lines after which the bounce quotes the original message.
 _ORIGINAL_STARTS = re.compile(
     r"^\s*(?:-+ ?)?(?:below this line is a copy of the message|message headers follow|original message follows"
-    r"|this is a copy of the message|the original message (?:was|follows|headers)|original message headers"
+    r"|this is a copy of the message|the original message (?:was(?! received at)|follows|headers)|original message headers"
     r"|-+ ?original message ?-+|-+ ?the header of the original message|-+ ?returned (?:message|mail)"
     r"|received: from |return-path: <)",
     re.IGNORECASE | re.M,
@@ -56,6 +56,11 @@ def _context(lines: list[str], index: int) -> str:
     return m.unfold(" ".join(chunk))
 
 
+#: Text before an address showing that it sits inside a server's reply
+#: ("Diagnostic-Code: smtp; 550 5.2.1 <a@b>... User unknown").
+_IN_REPLY = re.compile(r"(?:^|\s)(?:diagnostic-code:|[45]\d\d[ -](?:[45]\.\d{1,3}\.\d{1,3}\s)?)", re.IGNORECASE)
+
+
 def detect(msg: Message, body: str) -> list[Failure]:
     if not looks_like_bounce(msg):
         return []
@@ -69,6 +74,7 @@ def detect(msg: Message, body: str) -> list[Failure]:
     text = _notice(body)
     lines = text.splitlines()
     failures: dict[str, Failure] = {}
+    quoted: set[str] = set()  # addresses seen only inside a server's reply
     looked = 0
     for index, line in enumerate(lines):
         if len(failures) >= 50 or looked >= 200:
@@ -79,6 +85,8 @@ def detect(msg: Message, body: str) -> list[Failure]:
             local = address.split("@", 1)[0]
             if address in own or address in failures or local in ("postmaster", "mailer-daemon", "abuse"):
                 continue
+            if _IN_REPLY.search(line[: match.start()]):
+                quoted.add(address)
             context = _context(lines, index)
             if not _ERRORISH.search(context) and not reason_from_text(context):
                 continue
@@ -90,4 +98,7 @@ def detect(msg: Message, body: str) -> list[Failure]:
             )
             if len(failures) >= 50:
                 break
-    return list(failures.values())
+    # An address quoted in the reply about another recipient (a relay's
+    # rewritten address, a list member) is not a recipient of its own.
+    named = [f for a, f in failures.items() if a not in quoted]
+    return named or list(failures.values())

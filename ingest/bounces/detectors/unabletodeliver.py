@@ -1,7 +1,8 @@
 """Yahoo's legacy (qmail-derived) mailer and its look-alikes.
 
 "Message from example.com. Unable to deliver message to the following
-address(es)." then each address in angle brackets followed by a colon and
+address(es)." (today: "Sorry, we were unable to deliver your message to the
+following address.") then each address in angle brackets followed by a colon and
 the reason on the next lines, until "--- Original message follows.". When
 the message sat in the queue too long the reason ends with qmail's "I'm not
 going to try again; this message has been in the queue too long."
@@ -15,8 +16,10 @@ from email.message import Message
 from ingest.bounces import _message as m
 from ingest.bounces.detectors import Failure
 
-_START = re.compile(r"^Unable to deliver message to the following address\(es\)\.?\s*$", re.IGNORECASE | re.M)
-_END = re.compile(r"^-{2,}\s*Original message follows", re.IGNORECASE | re.M)
+_START = re.compile(r"^(?:Unable to deliver message to the following address\(es\)"
+                    r"|Sorry, we were unable to deliver your message to the following address(?:\(es\)|es)?)\.?\s*$",
+                    re.IGNORECASE | re.M)
+_END = re.compile(r"^-{2,}\s*(?:Original message follows|Forwarded message|Below this line is a copy)", re.IGNORECASE | re.M)
 _ADDRESS = re.compile(r"^<([^<>\s]+@[^<>\s]+)>:\s*$", re.M)
 _TEMPORARY_CODE = re.compile(r"(?<![\d.])4\.\d{1,3}\.\d{1,3}\b|(?<!\d)4\d\d(?!\d)")
 _PERMANENT_CODE = re.compile(r"(?<![\d.])5\.\d{1,3}\.\d{1,3}\b|(?<![\d:.])5\d\d(?![\d:])")

@@ -1,0 +1,40 @@
+"""MailMarshal SMTP (Trustwave / Marshal8e6) "Undeliverable Mail" notices.
+
+The reason comes first and the recipients after it::
+
+    Could not be delivered because of
+
+    550 5.1.1 User unknown
+
+    The following recipients were affected:
+        user@example.org
+
+followed by an "Additional Information" block with ``Remote-MTA:``.
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+
+from ingest.bounces import _message as m
+from ingest.bounces.detectors import Failure
+
+_BECAUSE = re.compile(r"^\s*Could not be delivered because of\s*$", re.IGNORECASE | re.M)
+_AFFECTED = re.compile(r"^\s*The following recipients were affected:?\s*$", re.IGNORECASE | re.M)
+_STOP = re.compile(r"^\s*Additional Information\s*$|^={5,}", re.IGNORECASE | re.M)
+_REMOTE = re.compile(r"^Remote-MTA:\s*<?([^<>\s]+)>?", re.IGNORECASE | re.M)
+
+
+def detect(msg: Message, body: str) -> list[Failure]:
+    because = _BECAUSE.search(body)
+    affected = _AFFECTED.search(body, because.end()) if because else None
+    if not because or not affected:
+        return []
+    said = m.unfold(body[because.end(): affected.start()])
+    stop = _STOP.search(body, affected.end())
+    listed = body[affected.end(): stop.start() if stop else affected.end() + 4000]
+    addresses = [a for a in (m.first_address(line) for line in listed.splitlines()) if a]
+    remote = _REMOTE.search(body)
+    return [Failure(recipient=a, diagnostic=said, remote_mta=remote.group(1) if remote else None)
+            for a in dict.fromkeys(addresses)]

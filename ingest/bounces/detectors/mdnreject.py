@@ -1,0 +1,31 @@
+"""Sieve / LDA rejections sent as a disposition notification (RFC 5429).
+
+Dovecot's Pigeonhole and other Sieve ``reject`` implementations refuse a
+delivered message with a ``multipart/report;
+report-type=disposition-notification`` whose ``Disposition`` ends in
+``deleted`` and whose text says "Your message to <user@example.org> was
+automatically rejected:" followed by the reason (often "Quota exceeded").
+It is a bounce, not a read receipt or an auto-reply.
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+
+from ingest.bounces import _message as m
+from ingest.bounces.detectors import Failure
+
+_REJECTED = re.compile(r"Your message to <?([^<>\s]+@[^<>\s]+?)>? was automatically rejected:?(?P<why>.*)",
+                       re.IGNORECASE | re.S)
+
+
+def detect(msg: Message, body: str) -> list[Failure]:
+    if m.param(msg, "report-type") != "disposition-notification":
+        return []
+    said = _REJECTED.search(body[:5000])
+    if not said:
+        return []
+    address = m.address_of(said.group(1))
+    why = m.unfold(said.group("why"))[:1000]
+    return [Failure(recipient=address, diagnostic=why)] if address else []
