@@ -73,7 +73,7 @@ def test_corrected_recipient_shows_acceptance_and_bounce(client) -> None:
     assert "Corrected: accepted → bounced" in html
     assert "userunknown" in html and "bad-mailbox" in html and ">hard<" in html
     assert "the mailbox does not exist" in html  # explain("550 5.1.1"), in plain words
-    assert re.search(r"Suppressed</strong> since \d{4}-11-27 05:27:23 UTC — <span class=\"reason\">hardbounce", html)
+    assert re.search(r"Suppressed</strong> since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC — <span class=\"reason\">hardbounce", html)
     assert "status=sent (250 2.0.0 Ok: queued as" in html  # the log line, one click away
     match = re.search(r'href="/messages/(\d+)"', html)
     assert match, "a link to the returned message"
@@ -153,7 +153,7 @@ def test_api_overview_shape(client) -> None:
     row = data["by_campaign_day"][0]
     assert {"campaign", "day", "messages", "recipients", "accepted_first_hop", "corrected", "bounced", "expired",
             "complained", "final_bounced", "bounce_rate", "bounce_rate_first_hop"} <= set(row)
-    assert data["campaigns"] == ["(none)"]
+    assert data["campaigns"] == ["nov-newsletter"]
 
 
 def test_api_lookup_extends_the_cli_contract(client, seeded: Database) -> None:
