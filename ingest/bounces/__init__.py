@@ -57,7 +57,7 @@ def parse(raw: bytes, *, max_size: int = 10_000_000) -> ParsedMessage:
 
 
 def _parse_message(msg: Message) -> ParsedMessage:
-    headers = {name: m.header(msg, name) for name in KEPT_HEADERS if msg.get(name) is not None}
+    headers = {name: m.header(msg, name) for name in KEPT_HEADERS if m.has_header(msg, name)}
     subject = headers.get("Subject")
     message_id = headers.get("Message-ID", "").strip("<> ") or None
     found = _verdicts(msg)

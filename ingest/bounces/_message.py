@@ -15,6 +15,14 @@ from collections.abc import Iterator
 from email.header import decode_header, make_header
 from email.message import Message
 
+
+#: Name of the per-object cache every helper below keeps on the ``Message``
+#: it is given. A parsed message is only read, never changed, by the
+#: stages, so derived values (header index, decoded values, content types,
+#: decoded text, the part list) are worked out once per message and dropped
+#: with it; nothing is shared between messages.
+_CACHE = "_bounceledger_cache"
+
 #: Deeper MIME trees than this are not mail a sane MTA produces; walking
 #: them would only give an attacker a way to burn CPU (or the stack).
 MAX_DEPTH = 12
@@ -34,14 +42,40 @@ def load(raw: bytes) -> Message:
     return _PARSER.parsebytes(raw)
 
 
+def cache_of(msg: Message) -> dict:
+    """The derived-value cache of ``msg`` (created on first use)."""
+    try:
+        return msg.__dict__[_CACHE]
+    except KeyError:
+        cache: dict = {}
+        msg.__dict__[_CACHE] = cache
+        return cache
+
+
+_last_headers: tuple = ("", None)  # (text, Message): the block parsed last; one tuple, so thread-safe
+
+
 def load_headers(text: str) -> Message:
-    """Parse a header block given as text (``text/rfc822-headers``)."""
-    return _HEADER_PARSER.parsestr(text.lstrip("\r\n"), headersonly=True)
+    """Parse a header block given as text (``text/rfc822-headers``).
+
+    The same block is often asked for twice in a row (the returned headers
+    are read for the keys and again by a detector): the last one is kept.
+    """
+    global _last_headers
+    last_text, last = _last_headers
+    if last is not None and (last_text is text or last_text == text):
+        return last
+    parsed = _HEADER_PARSER.parsestr(text.lstrip("\r\n"), headersonly=True)
+    _last_headers = (text, parsed)
+    return parsed
+
+
+_SPACES_RE = re.compile(r"\s+")
 
 
 def unfold(value: str) -> str:
     """Join folded header lines and squeeze runs of whitespace."""
-    return re.sub(r"\s+", " ", value).strip()
+    return _SPACES_RE.sub(" ", value).strip()
 
 
 def header(msg: Message, name: str) -> str:
@@ -49,13 +83,30 @@ def header(msg: Message, name: str) -> str:
 
     Handles RFC 2047 encoded words and raw 8-bit (usually UTF-8) headers.
     """
-    values = _raw_values(msg, name)
-    return _decode_value(values[0]) if values else ""
+    decoded = _decoded_values(msg, name)
+    return decoded[0] if decoded else ""
 
 
 def headers_all(msg: Message, name: str) -> list[str]:
     """Decoded values of every ``name`` header."""
-    return [_decode_value(v) for v in _raw_values(msg, name)]
+    return list(_decoded_values(msg, name))
+
+
+def has_header(msg: Message, name: str) -> bool:
+    """True when ``msg`` has at least one ``name`` header (any value)."""
+    return bool(_raw_values(msg, name))
+
+
+def _decoded_values(msg: Message, name: str) -> tuple[str, ...]:
+    cache = cache_of(msg)
+    key = ("hd", name.lower())
+    try:
+        return cache[key]
+    except KeyError:
+        pass
+    decoded = tuple(_decode_value(v) for v in _raw_values(msg, name))
+    cache[key] = decoded
+    return decoded
 
 
 def _raw_values(msg: Message, name: str) -> list[str]:
@@ -64,11 +115,20 @@ def _raw_values(msg: Message, name: str) -> list[str]:
     ``Message.get`` would turn 8-bit bytes into U+FFFD under compat32;
     the raw values let us decode them as UTF-8 ourselves.
     """
-    wanted = name.lower()
-    try:
-        return [v for k, v in msg.raw_items() if k.lower() == wanted]
-    except Exception:
-        return []
+    cache = cache_of(msg)
+    index = cache.get("hi")
+    if index is None:
+        index = {}
+        try:
+            for k, v in msg.raw_items():
+                index.setdefault(k.lower(), []).append(v)
+        except Exception:
+            index = {}
+        cache["hi"] = index
+    return index.get(name.lower(), _NO_VALUES)
+
+
+_NO_VALUES: list[str] = []
 
 
 def _decode_value(value: object) -> str:
@@ -88,9 +148,12 @@ def _decode_value(value: object) -> str:
         return unfold(_fix_surrogates(str(value)))
 
 
+_SURROGATE_RE = re.compile("[\udc80-\udcff]")
+
+
 def _fix_surrogates(text: str) -> str:
     """Turn surrogate-escaped raw bytes back into (UTF-8 or Latin-1) text."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+    if text.isascii() or not _SURROGATE_RE.search(text):
         return text
     raw = text.encode("utf-8", "surrogateescape")
     try:
@@ -100,20 +163,35 @@ def _fix_surrogates(text: str) -> str:
 
 
 def content_type(part: Message) -> str:
+    cache = cache_of(part)
     try:
-        return part.get_content_type().lower()
+        return cache["ct"]
+    except KeyError:
+        pass
+    try:
+        ctype = part.get_content_type().lower()
     except Exception:
-        return "text/plain"
+        ctype = "text/plain"
+    cache["ct"] = ctype
+    return ctype
 
 
 def param(part: Message, name: str) -> str:
+    cache = cache_of(part)
+    key = ("p", name)
+    try:
+        return cache[key]
+    except KeyError:
+        pass
     try:
         value = part.get_param(name)
     except Exception:
+        cache[key] = ""
         return ""
     if isinstance(value, tuple):  # RFC 2231 encoded
         value = value[2]
-    return str(value or "").strip().strip('"').lower()
+    result = cache[key] = str(value or "").strip().strip('"').lower()
+    return result
 
 
 def walk(msg: Message, max_depth: int = MAX_DEPTH) -> Iterator[Message]:
@@ -121,6 +199,16 @@ def walk(msg: Message, max_depth: int = MAX_DEPTH) -> Iterator[Message]:
 
     ``Message.walk`` is recursive and unbounded; this one is neither.
     """
+    if max_depth == MAX_DEPTH:
+        cache = cache_of(msg)
+        parts = cache.get("walk")
+        if parts is None:
+            parts = cache["walk"] = tuple(_walk(msg, max_depth))
+        return iter(parts)
+    return _walk(msg, max_depth)
+
+
+def _walk(msg: Message, max_depth: int) -> Iterator[Message]:
     stack: list[tuple[Message, int]] = [(msg, 0)]
     seen = 0
     while stack and seen < MAX_PARTS:
@@ -137,6 +225,16 @@ def walk(msg: Message, max_depth: int = MAX_DEPTH) -> Iterator[Message]:
 
 def text_of(part: Message) -> str:
     """The decoded text of a leaf part (transfer encoding and charset undone)."""
+    cache = cache_of(part)
+    try:
+        return cache["text"]
+    except KeyError:
+        pass
+    text = cache["text"] = _text_of(part)
+    return text
+
+
+def _text_of(part: Message) -> str:
     try:
         payload = part.get_payload(decode=True)
     except Exception:
@@ -195,6 +293,21 @@ def body_text(msg: Message, limit: int = 200_000) -> str:
     returned original is the sender's own mail and must not be read as the
     bounce's explanation.
     """
+    if limit <= _BODY_LIMIT:
+        # The text up to a smaller limit is a prefix of the text up to the
+        # default one, so one walk serves every caller.
+        cache = cache_of(msg)
+        text = cache.get("body")
+        if text is None:
+            text = cache["body"] = _body_text(msg, _BODY_LIMIT)
+        return text if limit == _BODY_LIMIT else text[:limit]
+    return _body_text(msg, limit)
+
+
+_BODY_LIMIT = 200_000
+
+
+def _body_text(msg: Message, limit: int) -> str:
     chunks: list[str] = []
     size = 0
     for part in _walk_skipping_returned(msg):

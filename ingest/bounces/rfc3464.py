@@ -43,6 +43,10 @@ _TYPE_PREFIX_RE = re.compile(r"^\s*(?:rfc822|smtp|x-postfix|dns|utf-8|x-unix|x-l
                              re.IGNORECASE)
 
 
+_TYPE_NAME_RE = re.compile(r"[\w-]+")
+_FIELD_NAME_RE = re.compile(r"[A-Za-z][\w-]*")
+
+
 @dataclass(slots=True)
 class Report:
     """The parsed fields of one delivery-status part."""
@@ -54,7 +58,7 @@ class Report:
 def _diagnostic_type(value: str) -> str | None:
     """``smtp`` / ``x-unix`` / ... : the type before the ``;`` of a Diagnostic-Code."""
     name, sep, _ = value.partition(";")
-    return name.strip().lower() if sep and re.fullmatch(r"[\w-]+", name.strip()) else None
+    return name.strip().lower() if sep and _TYPE_NAME_RE.fullmatch(name.strip()) else None
 
 
 def is_dsn(msg: Message) -> bool:
@@ -90,7 +94,7 @@ def _blocks_from_text(text: str) -> list[dict[str, str]]:
             current[last] += " " + line.strip()
             continue
         name, sep, value = line.partition(":")
-        if sep and re.fullmatch(r"[A-Za-z][\w-]*", name.strip()):
+        if sep and _FIELD_NAME_RE.fullmatch(name.strip()):
             last = name.strip().lower()
             current.setdefault(last, value.strip())
             if current[last] != value.strip():  # repeated field: keep the first
@@ -113,7 +117,21 @@ def _blocks(part: Message) -> list[dict[str, str]]:
 
 
 def read_report(msg: Message) -> Report | None:
-    """Find and parse the delivery-status part; ``None`` when there is none."""
+    """Find and parse the delivery-status part; ``None`` when there is none.
+
+    Read once per message (the stages ask more than once); callers only
+    read the returned report.
+    """
+    cache = m.cache_of(msg)
+    try:
+        return cache["report"]
+    except KeyError:
+        pass
+    report = cache["report"] = _read_report(msg)
+    return report
+
+
+def _read_report(msg: Message) -> Report | None:
     for part in m.walk(msg):
         if m.content_type(part) not in STATUS_TYPES:
             continue

@@ -1,0 +1,107 @@
+"""The speed work changes no answer.
+
+* helpers cache derived values per message, and the cache changes nothing
+  (results with and without it are equal);
+* the literal pre-check of the rule tables never skips a row that matches;
+* ``parse`` gives the same records as a parse with the stdlib parser and no
+  caches (checked on the fixtures and, when present, the corpora).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.parser
+import email.policy
+import random
+from pathlib import Path
+
+import pytest
+
+from ingest.bounces import _message as m
+from ingest.bounces import _prefilter, parse
+from ingest.bounces.reasons import HOST_RULES, STRONG_TEXT_RULES, TEXT_RULES
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+
+
+def _files() -> list[Path]:
+    paths = sorted(FIXTURES.glob("*.eml"))
+    for sub in ("sisimai/eml", "flufl-bounce/messages"):
+        folder = CORPUS / sub
+        if folder.is_dir():
+            paths += sorted(p for p in folder.iterdir() if p.is_file())[::3]
+    return paths
+
+
+def _texts() -> list[str]:
+    texts: list[str] = []
+    for path in _files():
+        body = m.body_text(m.load(path.read_bytes()))
+        texts.append(body)
+        texts += [line for line in body.splitlines() if line.strip()]
+    rng = random.Random(7)
+    texts += [t[rng.randrange(len(t) or 1):][: rng.randrange(1, 300)] for t in texts[:3000]]
+    return texts
+
+
+def test_prefilter_never_skips_a_matching_row():
+    patterns = [p for p, _ in TEXT_RULES] + [p for p, _ in STRONG_TEXT_RULES] + [h for h, _, _ in HOST_RULES]
+    needles = [(p, _prefilter.needles(p)) for p in patterns]
+    assert sum(1 for _, n in needles if n) > len(needles) // 2  # the check does apply to most rows
+    for text in _texts():
+        low = text.lower()
+        for pattern, required in needles:
+            if required is not None and text.isascii() and pattern.search(text):
+                assert any(s in low for s in required), (pattern.pattern, text)
+
+
+def test_rule_table_first_is_the_plain_loop():
+    table = _prefilter.RuleTable(TEXT_RULES)
+    for text in _texts():
+        plain = next((reason for pattern, reason in TEXT_RULES if pattern.search(text)), None)
+        assert table.first(text) == plain
+
+
+@pytest.mark.parametrize("pattern, needles", [
+    (r"mailbox (?:is )?full|over ?quota", {"mailbox ", "quota"}),
+    (r"user(?:name)? unknown", {" unknown"}),  # the longest literal run wins
+    (r"\bspam\b|.*", None),  # a branch with no literal: no pre-check
+])
+def test_needles_examples(pattern, needles):
+    import re
+
+    found = _prefilter.needles(re.compile(pattern, re.IGNORECASE))
+    assert (set(found) if found else None) == needles
+
+
+def _records(raw: bytes) -> dict:
+    return dataclasses.asdict(parse(raw))
+
+
+def test_helpers_give_the_same_answers_cached_and_uncached():
+    stdlib = email.parser.BytesParser(policy=email.policy.compat32)
+    for path in _files():
+        raw = path.read_bytes()
+        fast, plain = m.load(raw), stdlib.parsebytes(raw)
+        for name in ("From", "To", "Subject", "X-Failed-Recipients", "Received", "Nope"):
+            assert m.header(fast, name) == m.header(plain, name) == m.header(fast, name)
+            assert m.headers_all(fast, name) == m.headers_all(plain, name)
+        assert m.body_text(fast, limit=500) == m.body_text(plain, limit=500)
+        assert m.body_text(fast) == m.body_text(plain)
+        assert m.body_text(fast, limit=500) == m.body_text(fast)[:500]
+        assert [m.content_type(p) for p in m.walk(fast)] == [m.content_type(p) for p in m.walk(plain)]
+        assert [m.text_of(p) for p in m.walk(fast)] == [m.text_of(p) for p in m.walk(plain)]
+
+
+def test_headers_all_returns_a_fresh_list():
+    msg = m.load(b"To: a@b.example\nTo: c@d.example\n\nx\n")
+    first = m.headers_all(msg, "To")
+    first.append("mutated")
+    assert m.headers_all(msg, "To") == ["a@b.example", "c@d.example"]
+
+
+def test_parse_is_repeatable():
+    for path in _files()[:60]:
+        raw = path.read_bytes()
+        assert _records(raw) == _records(raw)
