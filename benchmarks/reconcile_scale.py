@@ -30,8 +30,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from benchmarks.scratch import admin_url, scratch_postgres  # noqa: E402
 
 from bounceledger.config import Settings  # noqa: E402
 from bounceledger.db import Database, upgrade  # noqa: E402
@@ -40,7 +41,6 @@ from ingest.keys import verdict_key  # noqa: E402
 from ingest.records import Attempt, Verdict  # noqa: E402
 from ingest.returned import record_verdicts, verdict_row  # noqa: E402
 
-DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 RECIPIENTS_PER_MESSAGE = 4
 BATCH = 5000
@@ -132,19 +132,12 @@ def reconcile(database: Database, rows: list[dict[str, object]]) -> tuple[float,
     return time.perf_counter() - started, matched
 
 
-def _database(admin_url: str, name: str, create: bool) -> str:
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        if create:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+def scenario(admin: str, name: str, deliveries: int, runs: list[tuple[str, int]]) -> None:
+    with scratch_postgres(admin, name) as url:
+        _scenario(Database(Settings(database_url=url)), deliveries, runs)
 
 
-def scenario(admin_url: str, name: str, deliveries: int, runs: list[tuple[str, int]]) -> None:
-    url = _database(admin_url, name, create=True)
-    database = Database(Settings(database_url=url))
+def _scenario(database: Database, deliveries: int, runs: list[tuple[str, int]]) -> None:
     try:
         upgrade(database)
         seconds = fill(database, deliveries)
@@ -160,14 +153,13 @@ def scenario(admin_url: str, name: str, deliveries: int, runs: list[tuple[str, i
             )
     finally:
         database.dispose()
-        _database(admin_url, name, create=False)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--deliveries", type=int, default=1_000_000)
     ap.add_argument("--verdicts", type=int, default=100_000)
-    ap.add_argument("--postgres", default=os.environ.get("BOUNCELEDGER_TEST_POSTGRES_URL", DEFAULT_POSTGRES))
+    ap.add_argument("--postgres", default=admin_url())
     args = ap.parse_args()
     name = f"bounceledger_reconcile_{os.getpid()}"
     small = args.verdicts // 10

@@ -33,9 +33,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.scratch import admin_url, scratch_postgres  # noqa: E402
 from ingest.sendlog import ParseOptions, make_parser  # noqa: E402
 
-DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 HEX = "0123456789ABCDEF"
 
 
@@ -149,19 +149,6 @@ def ingest(url: str, path: Path, batch: int) -> dict[str, float]:
     return result
 
 
-def _postgres_database(admin_url: str, name: str, create: bool) -> str:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        if create:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
 def report_ingest(label: str, result: dict[str, float], pflog: float | None) -> None:
     rate = result["attempts"] / result["seconds"]
     store_rate = result["attempts"] / result["store_seconds"] if result["store_seconds"] else 0.0
@@ -176,7 +163,7 @@ def report_ingest(label: str, result: dict[str, float], pflog: float | None) -> 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=1_000_000)
-    ap.add_argument("--postgres", default=os.environ.get("BOUNCELEDGER_TEST_POSTGRES_URL", DEFAULT_POSTGRES))
+    ap.add_argument("--postgres", default=admin_url())
     ap.add_argument("--batch", type=int, default=5000)
     args = ap.parse_args()
 
@@ -205,11 +192,8 @@ def main() -> None:
 
         sqlite_url = f"sqlite:///{work / 'ledger.sqlite'}"
         report_ingest("SQLite", ingest(sqlite_url, log, args.batch), pflog)
-        pg_url = _postgres_database(args.postgres, f"bounceledger_bench_{os.getpid()}", create=True)
-        try:
+        with scratch_postgres(args.postgres, f"bounceledger_bench_{os.getpid()}") as pg_url:
             report_ingest("PostgreSQL", ingest(pg_url, log, args.batch), pflog)
-        finally:
-            _postgres_database(args.postgres, f"bounceledger_bench_{os.getpid()}", create=False)
         small = ingest(f"sqlite:///{work / 'quarter.sqlite'}", quarter, args.batch)
         print(f"peak RSS for a quarter of the file (SQLite): {small['rss_mb']:.0f} MB")
     finally:

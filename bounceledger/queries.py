@@ -44,6 +44,26 @@ def _event_json(event: Event) -> dict[str, Any]:
     }
 
 
+def delivery_json(delivery: Delivery, sent: SentMessage, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """One delivery as ``lookup --json`` shows it (the contract's field names)."""
+    return {
+        "message_id": sent.message_id,
+        "queue_id": sent.queue_id,
+        "sender": sent.sender,
+        "recipient": delivery.recipient,
+        "state": delivery.state,
+        "reason": delivery.reason,
+        "status": delivery.status,
+        "replycode": delivery.replycode,
+        "detail": delivery.detail,
+        "corrected": delivery.corrected,
+        "first_hop_host": delivery.first_hop_host,
+        "first_attempt_at": _iso(delivery.first_attempt_at),
+        "state_at": _iso(delivery.state_at),
+        "events": events,
+    }
+
+
 def lookup(session: Session, address: str) -> dict[str, Any]:
     """Every delivery to ``address`` with its events, oldest first."""
     recipient = normalise_address(address) or ""
@@ -71,23 +91,7 @@ def lookup(session: Session, address: str) -> dict[str, Any]:
     return {
         "address": recipient,
         "deliveries": [
-            {
-                "message_id": sent.message_id,
-                "queue_id": sent.queue_id,
-                "sender": sent.sender,
-                "recipient": delivery.recipient,
-                "state": delivery.state,
-                "reason": delivery.reason,
-                "status": delivery.status,
-                "replycode": delivery.replycode,
-                "detail": delivery.detail,
-                "corrected": delivery.corrected,
-                "first_hop_host": delivery.first_hop_host,
-                "first_attempt_at": _iso(delivery.first_attempt_at),
-                "state_at": _iso(delivery.state_at),
-                "events": [_event_json(e) for e in events[delivery.id]],
-            }
-            for delivery, sent in rows
+            delivery_json(delivery, sent, [_event_json(e) for e in events[delivery.id]]) for delivery, sent in rows
         ],
         "unmatched_verdicts": [_event_json(e) for e in orphans],
         "suppression_history": [_event_json(e) for e in audit],

@@ -18,7 +18,7 @@ from sqlalchemy import Select, and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from bounceledger import queries as cli_queries
-from bounceledger.queries import _event_json, _iso
+from bounceledger.queries import _event_json, _iso, delivery_json
 from bounceledger.reports import NO_CAMPAIGN, describe_reason
 from ingest import suppress
 from ingest.keys import normalise_address
@@ -101,21 +101,8 @@ def recipient(session: Session, address: str) -> dict[str, Any]:
     for delivery, sent in rows:
         failed = delivery.state in ("bounced", "expired", "complained", "deferred")
         deliveries.append(
-            {
-                "message_id": sent.message_id,
-                "queue_id": sent.queue_id,
-                "sender": sent.sender,
-                "recipient": delivery.recipient,
-                "state": delivery.state,
-                "reason": delivery.reason,
-                "status": delivery.status,
-                "replycode": delivery.replycode,
-                "detail": delivery.detail,
-                "corrected": delivery.corrected,
-                "first_hop_host": delivery.first_hop_host,
-                "first_attempt_at": _iso(delivery.first_attempt_at),
-                "state_at": _iso(delivery.state_at),
-                "events": [_event(e, subjects) for e in events[delivery.id]],
+            delivery_json(delivery, sent, [_event(e, subjects) for e in events[delivery.id]])
+            | {
                 "delivery_id": delivery.id,
                 "campaign": sent.campaign if sent.campaign is not None else NO_CAMPAIGN,
                 "sent_at": _iso(sent.first_seen_at),

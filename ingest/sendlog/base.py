@@ -114,8 +114,9 @@ def sample_of(line: object) -> str:
 
 class CountingParser:
     """The bookkeeping every format shares: lines fed, lines skipped and the
-    first few skipped lines as samples. Formats other than Postfix inherit
-    it; the protocol above is what callers rely on."""
+    first few skipped lines as samples, and the guarantee that no line ever
+    raises. A format implements ``_feed``; the protocol above is what
+    callers rely on."""
 
     __slots__ = ("lines", "samples", "skipped")
 
@@ -123,6 +124,18 @@ class CountingParser:
         self.lines = 0  # everything fed, for the caller's progress reports
         self.skipped = 0
         self.samples: list[str] = []
+
+    def feed(self, line: str) -> list[Attempt]:
+        """One raw line -> the attempts it completes. Never raises."""
+        self.lines += 1
+        try:
+            return self._feed(line)
+        except Exception:  # a log line must never stop ingestion
+            self._skip(line)
+            return []
+
+    def _feed(self, line: str) -> list[Attempt]:
+        raise NotImplementedError
 
     def _skip(self, line: object) -> None:
         self.skipped += 1

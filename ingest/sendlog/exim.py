@@ -215,15 +215,6 @@ class EximParser(CountingParser):
 
     # -- entry point ---------------------------------------------------------
 
-    def feed(self, line: str) -> list[Attempt]:
-        """One raw line -> the attempts it completes. Never raises."""
-        self.lines += 1
-        try:
-            return self._feed(line)
-        except Exception:  # a log line must never stop ingestion
-            self._skip(line)
-            return []
-
     def _feed(self, line: str) -> list[Attempt]:
         text = as_text(line)
         if text is None:

@@ -139,15 +139,6 @@ class JsonlParser(CountingParser):
     def tracked_queue_ids(self) -> int:
         return len(self._received)
 
-    def feed(self, line: str) -> list[Attempt]:
-        """One raw line -> the attempts it holds. Never raises."""
-        self.lines += 1
-        try:
-            return self._feed(line)
-        except Exception:  # a log line must never stop ingestion
-            self._skip(line)
-            return []
-
     def _feed(self, line: str) -> list[Attempt]:
         text = as_text(line)
         if text is None:

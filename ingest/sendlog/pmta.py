@@ -163,15 +163,6 @@ class PmtaParser(CountingParser):
         self._width = 0
         self._by_width: dict[int, dict[str, int]] = {}
 
-    def feed(self, line: str) -> list[Attempt]:
-        """One raw line -> zero or one attempt. Never raises."""
-        self.lines += 1
-        try:
-            return self._feed(line)
-        except Exception:  # a log line must never stop ingestion
-            self._skip(line)
-            return []
-
     def _feed(self, line: str) -> list[Attempt]:
         text = as_text(line)
         if text is None:

@@ -40,7 +40,7 @@ import re
 from datetime import datetime
 
 from ingest.records import Attempt, AttemptVerdict
-from ingest.sendlog.base import SAMPLE_LIMIT, DsnLink, ParseOptions, sample_of
+from ingest.sendlog.base import CountingParser, DsnLink, ParseOptions
 from ingest.sendlog.relays import RelayClassifier
 from ingest.sendlog.syslogtime import StampReader
 
@@ -164,7 +164,7 @@ def _header(line: str) -> re.Match[str] | None:
     return _CLASSIC.match(line)
 
 
-class PostfixParser:
+class PostfixParser(CountingParser):
     """Stateful parser for one Postfix log stream. See the module docstring.
 
     ``dsn_links`` maps the queue id of each notification Postfix generated
@@ -175,6 +175,7 @@ class PostfixParser:
     format_name = "postfix"
 
     def __init__(self, options: ParseOptions) -> None:
+        super().__init__()
         self.options = options
         self._stamps = StampReader(options.reference_time, options.timezone)
         self._relays = RelayClassifier(options.internal_relays)
@@ -183,9 +184,6 @@ class PostfixParser:
         self._queues: dict[str, _QueueState] = {}
         self._relay_memo: dict[str, tuple[str | None, str | None, str | None, int | None]] = {}
         self.dsn_links: dict[str, DsnLink] = {}
-        self.lines = 0  # everything fed, for the caller's progress reports
-        self.skipped = 0
-        self.samples: list[str] = []
 
     @property
     def tracked_queue_ids(self) -> int:
@@ -193,15 +191,6 @@ class PostfixParser:
         return len(self._queues)
 
     # -- entry point ---------------------------------------------------------
-
-    def feed(self, line: str) -> list[Attempt]:
-        """One raw line -> the attempts it completes. Never raises."""
-        self.lines += 1
-        try:
-            return self._feed(line)
-        except Exception:  # a log line must never stop ingestion
-            self._skip(line)
-            return []
 
     def _feed(self, line: str) -> list[Attempt]:
         if not isinstance(line, str):
@@ -416,11 +405,6 @@ class PostfixParser:
             del self.dsn_links[next(iter(self.dsn_links))]
 
     # -- helpers -------------------------------------------------------------
-
-    def _skip(self, line: object) -> None:
-        self.skipped += 1
-        if len(self.samples) < SAMPLE_LIMIT:
-            self.samples.append(sample_of(line))
 
     def _open(self, qid: str) -> _QueueState:
         state = _QueueState()

@@ -22,9 +22,10 @@ from ingest.bounces import parse
 FIXTURES = Path(__file__).parent / "fixtures"
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "sisimai" / "eml"
 
-#: Per-message bound; generous because CI machines are slow, but far below
-#: what a pathological regex (seconds to minutes) would take.
-MAX_SECONDS = 2.0
+#: Per-message bound: a hang detector, not a speed test. A typical message
+#: takes about a millisecond; CI runs on two busy cores where one message was
+#: seen to take 3 s, while a pathological regex takes minutes.
+MAX_SECONDS = 15.0
 MUTANTS = 10_000
 
 

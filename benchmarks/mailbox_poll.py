@@ -1,0 +1,142 @@
+"""Mailbox polling speed: poll + parse + reconcile against the bare IMAP fetch rate.
+
+Starts a real Dovecot on loopback (needs root, Dovecot installed: see
+tests/install-system-deps.sh), fills a folder with N returned messages
+(the bundled real DSNs, each given its own Message-ID), then prints in one
+run:
+
+* the bare imapclient fetch rate of that folder (``BODY.PEEK[]`` in batches
+  of 100): the limit any poller can reach,
+* ``bounceledger poll --once`` end to end into SQLite and into PostgreSQL
+  (a database of its own), messages/s and the ratio to the bare fetch,
+* peak RSS of each poll, and of a poll over a quarter of the messages, to
+  show memory does not grow with the mailbox.
+
+    .venv/bin/python benchmarks/mailbox_poll.py [--messages 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from imapclient import IMAPClient  # noqa: E402
+
+from benchmarks.scratch import admin_url, scratch_postgres  # noqa: E402
+from tests.mailstack.dovecot import MAIL_GID, MAIL_UID, Dovecot  # noqa: E402
+from tests.mailstack.ports import free_ports  # noqa: E402
+
+SAMPLES = REPO / "bounceledger" / "samples" / "returned" / "new"
+MESSAGE_ID = re.compile(rb"^Message-Id: <([^>]*)>", re.IGNORECASE | re.MULTILINE)
+
+
+def fill_folder(server: Dovecot, folder: str, count: int) -> None:
+    """Write messages straight into the Maildir++ folder: much faster than APPEND."""
+    samples = [p.read_bytes() for p in sorted(SAMPLES.glob("*.eml"))]
+    root = server.maildir / f".{folder}"
+    for sub in ("cur", "new", "tmp"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        raw = samples[index % len(samples)]
+        raw = MESSAGE_ID.sub(lambda m: b"Message-Id: <bench" + str(index).encode() + b"." + m.group(1) + b">", raw, 1)
+        path = root / "new" / f"{1700000000 + index}.M{index}P1.bench"
+        path.write_bytes(raw)
+    for directory, _, files in os.walk(server.mail_root):
+        os.chown(directory, MAIL_UID, MAIL_GID)
+        for name in files:
+            os.chown(os.path.join(directory, name), MAIL_UID, MAIL_GID)
+
+
+def bare_fetch(server: Dovecot, folder: str) -> tuple[int, float]:
+    context = ssl.create_default_context(cafile=str(server.ca_cert))
+    with IMAPClient(server.host, server.imaps_port, ssl=True, ssl_context=context) as client:
+        client.login(server.user, server.password)
+        client.select_folder(folder, readonly=True)
+        started = time.perf_counter()
+        uids = client.search(["ALL"])
+        fetched = 0
+        for start in range(0, len(uids), 100):
+            data = client.fetch(uids[start : start + 100], ["BODY.PEEK[]"])
+            fetched += sum(1 for item in data.values() if b"BODY[]" in item)
+        return fetched, time.perf_counter() - started
+
+
+def poll(server: Dovecot, folder: str, database_url: str) -> dict[str, float]:
+    url = (
+        f"imaps://{server.user}@{server.host}:{server.imaps_port}/{folder}"
+        f"?ca={server.ca_cert}&move=off&batch=200"
+    )
+    env = {**os.environ, "BOUNCELEDGER_IMAP_PASSWORD": server.password, "PYTHONPATH": str(REPO)}
+    for args in (["db", "upgrade"], ["poll", "--mailbox", url, "--once"]):
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bounceledger", "--database-url", database_url, *args],
+            stdout=subprocess.PIPE,
+            env=env,
+            cwd=REPO,
+        )
+        assert process.stdout is not None
+        output = process.stdout.read().decode()
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        if status != 0:
+            raise SystemExit(f"{' '.join(args)} failed: {output}")
+    processed = int(re.search(r"(\d+) messages", output).group(1))  # type: ignore[union-attr]
+    return {"messages": processed, "seconds": seconds, "rss_mb": usage.ru_maxrss / 1024}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--messages", type=int, default=10_000)
+    ap.add_argument("--postgres", default=admin_url())
+    args = ap.parse_args()
+    if os.geteuid() != 0 or shutil.which("dovecot") is None:
+        raise SystemExit("needs root and Dovecot (bash tests/install-system-deps.sh)")
+
+    root = Path(tempfile.mkdtemp(prefix="bl-poll-bench-"))
+    root.chmod(0o755)
+    imap, imaps, lmtp = free_ports(3)
+    server = Dovecot(root=root, imap_port=imap, imaps_port=imaps, lmtp_port=lmtp)
+    server.configure()
+    server.start()
+    try:
+        started = time.perf_counter()
+        fill_folder(server, "bench", args.messages)
+        fill_folder(server, "quarter", args.messages // 4)
+        print(f"filled Dovecot with {args.messages:,} + {args.messages // 4:,} messages in {time.perf_counter() - started:.1f}s")
+        bare_fetch(server, "bench")  # let Dovecot build its indexes first
+        fetched, seconds = bare_fetch(server, "bench")
+        bare_rate = fetched / seconds
+        print(f"bare imapclient fetch : {fetched:,} messages in {seconds:.1f}s: {bare_rate:,.0f} msgs/s  <- the limit")
+
+        results = {"SQLite": poll(server, "bench", f"sqlite:///{root / 'ledger.sqlite'}")}
+        with scratch_postgres(args.postgres, f"bounceledger_pollbench_{os.getpid()}") as pg_url:
+            results["PostgreSQL"] = poll(server, "bench", pg_url)
+        for label, result in results.items():
+            rate = result["messages"] / result["seconds"]
+            print(
+                f"poll+parse+reconcile {label:10}: {result['messages']:,} messages in {result['seconds']:.1f}s: "
+                f"{rate:,.0f} msgs/s = {rate / bare_rate:.2f} of the bare fetch; peak RSS {result['rss_mb']:.0f} MB"
+            )
+        quarter = poll(server, "quarter", f"sqlite:///{root / 'quarter.sqlite'}")
+        print(f"peak RSS polling a quarter of the messages (SQLite): {quarter['rss_mb']:.0f} MB")
+        print(json.dumps({k: round(v["messages"] / v["seconds"], 1) for k, v in results.items()} | {"bare": round(bare_rate, 1)}))
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
