@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -316,7 +316,8 @@ def _print_report(result: dict[str, Any]) -> None:
     print(f"corrected after a first-hop 250: {result['corrected']}")
     returned = ", ".join(f"{n} {k}" for k, n in result["returned_messages"].items())
     print(f"returned messages: {returned}")
-    print(f"unmatched verdicts: {result['orphans']}")
+    stale = f" ({result['stale_orphans']} unmatched for over a day: check that their send logs are read)" if result["stale_orphans"] else ""
+    print(f"unmatched verdicts: {result['orphans']}{stale}")
     print(f"suppressed addresses: {result['suppressed']}")
     funnel = result.get("funnel")
     if funnel and funnel["by_campaign"]:
@@ -349,7 +350,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     database = _database(args)
     try:
         with database.session() as session:
-            result = queries.report(session)
+            result = queries.report(session, timedelta(hours=database.settings.orphan_report_after_hours))
             result["funnel"] = reports.overview(session, args.campaign, args.since, args.until)
             result["reasons"] = reports.reasons(session, args.campaign, args.since, args.until)
     finally:

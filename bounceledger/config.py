@@ -57,6 +57,7 @@ class Settings:
     batch_size: int = 5000
     expire_deferred_after_hours: float = 120.0  # Postfix's default maximal_queue_lifetime
     orphan_retry_seconds: int = 300
+    orphan_report_after_hours: float = 24.0  # unmatched this long: reported as stale
     suppression: SuppressionPolicy = field(default_factory=SuppressionPolicy)
     return_path_secret: str | None = None  # HMAC key for signed return-path tokens
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -137,6 +138,7 @@ def _from_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
         ("batch_size", int),
         ("expire_deferred_after_hours", float),
         ("orphan_retry_seconds", int),
+        ("orphan_report_after_hours", float),
     ):
         if key in data:
             try:

@@ -7,7 +7,7 @@ shows the same thing.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import func, select
@@ -110,8 +110,13 @@ def suppression_json(row: Suppression) -> dict[str, Any]:
     }
 
 
-def report(session: Session) -> dict[str, Any]:
-    """Counts per state, corrections, and what the mailbox runs did."""
+def report(session: Session, stale_after: timedelta = timedelta(hours=24)) -> dict[str, Any]:
+    """Counts per state, corrections, and what the mailbox runs did.
+
+    ``stale_orphans`` counts verdicts still unmatched ``stale_after`` after
+    they arrived: their send is probably not in any log we read, and an
+    operator should look (they are kept, never dropped).
+    """
     states = {state: 0 for state in (*STATES, "pending")}
     for state, count in session.execute(select(Delivery.state, func.count()).group_by(Delivery.state)):
         states[state] = count
@@ -134,6 +139,16 @@ def report(session: Session) -> dict[str, Any]:
             select(func.count())
             .select_from(Event)
             .where(Event.kind == "verdict", Event.delivery_id.is_(None))
+        )
+        or 0,
+        "stale_orphans": session.scalar(
+            select(func.count())
+            .select_from(Event)
+            .where(
+                Event.kind == "verdict",
+                Event.delivery_id.is_(None),
+                Event.recorded_at < datetime.now(timezone.utc) - stale_after,
+            )
         )
         or 0,
     }

@@ -22,7 +22,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import MetaData
 
-from bounceledger import pipeline, polling
+from bounceledger import pipeline, polling, queries
 from bounceledger.db import Database
 from ingest import reconcile
 
@@ -67,8 +67,13 @@ def mailbox_job(url: str) -> None:
 
 def orphans_job() -> None:
     def run() -> str:
-        linked, left = pipeline.retry_orphans(_db())
-        return f"{linked} matched, {left} still unmatched"
+        database = _db()
+        linked, left = pipeline.retry_orphans(database)
+        with database.session() as session:
+            stale = queries.report(session, timedelta(hours=database.settings.orphan_report_after_hours))["stale_orphans"]
+        if stale:
+            log.warning("%d verdicts unmatched for over %gh: is every send log configured?", stale, database.settings.orphan_report_after_hours)
+        return f"{linked} matched, {left} still unmatched ({stale} stale)"
 
     _logged("unmatched verdicts", run)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -162,6 +162,10 @@ def test_partial_last_line_is_left_for_the_next_run(database: Database, sendlog:
 def test_bounce_read_before_its_log_line_is_matched_later(database: Database, sendlog: Path, maildir: str) -> None:
     poll = polling.poll(database, maildir)
     assert poll.orphans == 2  # bob's bounce and carol's auto-reply: no send known yet
+    with database.session() as session:
+        assert queries.report(session)["orphans"] == 2
+        assert queries.report(session)["stale_orphans"] == 0
+        assert queries.report(session, stale_after=timedelta(0))["stale_orphans"] == 2  # kept and reported
     pipeline.ingest_logs(database, [str(sendlog)], "postfix")
     linked, left = pipeline.retry_orphans(database)
     assert linked == 2 and left == 0
