@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import lru_cache
 
-from sqlalchemy import bindparam, select, text, tuple_, update
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ingest import reconcile, suppress
@@ -82,11 +82,19 @@ def _delivery_ids(session: Session, pairs: Sequence[tuple[int, str]]) -> dict[tu
         for sent_id, recipient, delivery_id in rows:
             found[(sent_id, recipient)] = delivery_id
         return found
+    # SQLite scans the whole index for a row-value IN list; joining a VALUES
+    # table instead lets it look each pair up in the unique index.
     for part in chunks(list(pairs), 400):
+        values = ", ".join(f"(:s{i}, :r{i})" for i in range(len(part)))
+        params: dict[str, object] = {}
+        for i, (sent_id, recipient) in enumerate(part):
+            params[f"s{i}"], params[f"r{i}"] = sent_id, recipient
         rows = session.execute(
-            select(Delivery.sent_message_id, Delivery.recipient, Delivery.id).where(
-                tuple_(Delivery.sent_message_id, Delivery.recipient).in_(list(part))
-            )
+            text(
+                f"WITH k(sid, rcpt) AS (VALUES {values}) SELECT d.sent_message_id, d.recipient, d.id "
+                "FROM k JOIN deliveries d ON d.sent_message_id = k.sid AND d.recipient = k.rcpt"
+            ),
+            params,
         )
         for sent_id, recipient, delivery_id in rows:
             found[(sent_id, recipient)] = delivery_id

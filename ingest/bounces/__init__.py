@@ -17,6 +17,7 @@ Anything else is ``ignored``; bytes that are not mail are ``unparsed``.
 
 from __future__ import annotations
 
+import re
 from email.message import Message
 
 from ingest.bounces import _message as m
@@ -46,14 +47,54 @@ def parse(raw: bytes, *, max_size: int = 10_000_000) -> ParsedMessage:
             return ParsedMessage(outcome="unparsed", error=f"message of {len(raw)} bytes exceeds max_size {max_size}")
         if not raw.strip():
             return ParsedMessage(outcome="unparsed", error="empty message")
-        msg = m.load(raw)
+        chunks = split_mbox(raw)
+        msg = m.load(chunks[0])
         if not msg.keys():
             return ParsedMessage(outcome="unparsed", error="no header block: not an e-mail message")
-        return _parse_message(msg)
+        parsed = _parse_message(msg)
+        if len(chunks) > 1:
+            parsed = _merge(parsed, [_parse_message(m.load(chunk)) for chunk in chunks[1:]])
+        return parsed
     except RecursionError:
         return ParsedMessage(outcome="unparsed", error="message nesting too deep")
     except Exception as exc:  # the contract: never raise
         return ParsedMessage(outcome="unparsed", error=f"{type(exc).__name__}: {exc}")
+
+
+#: An mbox "From " separator: "From sender weekday month day time year".
+_MBOX_FROM_RE = re.compile(rb"^From \S+ +[A-Z][a-z]{2} [A-Z][a-z]{2} +\d{1,2} \d\d:\d\d(?::\d\d)? "
+                           rb"(?:[A-Z]{3,4} )?\d{4}\s*$", re.M)
+#: Messages read from one mbox file at most (the rest is ignored).
+MAX_MBOX_MESSAGES = 20
+
+
+def split_mbox(raw: bytes) -> list[bytes]:
+    """Split an mbox file (several messages behind "From " lines) into messages.
+
+    Mail saved from a mailbox often comes as a tiny mbox: each message starts
+    with a "From sender date" line after a blank line. A single message (the
+    usual case, with or without that first line) comes back as one chunk.
+    """
+    if not raw.startswith(b"From ") or raw.count(b"\nFrom ", 0, len(raw)) == 0:
+        return [raw]
+    starts = [match.start() for match in _MBOX_FROM_RE.finditer(raw)
+              if match.start() == 0 or raw[max(0, match.start() - 2):match.start()] in (b"\n\n", b"\r\n")]
+    if len(starts) < 2 or starts[0] != 0:
+        return [raw]
+    starts = starts[:MAX_MBOX_MESSAGES]
+    ends = starts[1:] + [len(raw)]
+    return [raw[a:b] for a, b in zip(starts, ends) if raw[a:b].strip()]
+
+
+def _merge(first: ParsedMessage, others: list[ParsedMessage]) -> ParsedMessage:
+    """One result for an mbox: the first message's headers, every verdict."""
+    found = list(first.verdicts)
+    for other in others:
+        found.extend(other.verdicts)
+    if not found:
+        return first
+    return ParsedMessage(outcome="bounce", verdicts=tuple(found), message_id=first.message_id,
+                         subject=first.subject, headers=first.headers)
 
 
 def _parse_message(msg: Message) -> ParsedMessage:

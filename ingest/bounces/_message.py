@@ -322,7 +322,23 @@ def _body_text(msg: Message, limit: int) -> str:
             size += len(text)
             if size > limit:
                 break
+        elif ctype.startswith("multipart/") and isinstance(part.get_payload(), str):
+            # a multipart whose boundary never occurs: its body is one text,
+            # the human part first, then (often) the report and the original
+            text = _fix_surrogates(part.get_payload())
+            end = _BROKEN_MULTIPART_END_RE.search(text)
+            chunks.append(text[: end.start()] if end else text)
+            size += len(chunks[-1])
+            if size > limit:
+                break
     return "\n".join(chunks)[:limit]
+
+
+#: Where the human-readable text of a boundary-less multipart ends: the
+#: first delivery-status field or the heading of a returned original.
+_BROKEN_MULTIPART_END_RE = re.compile(
+    r"^(?:(?:Reporting-MTA|Final-Recipient|Original-Recipient)\s*:"
+    r"|Content-Type:\s*(?:message/|text/rfc822-headers))", re.I | re.M)
 
 
 RETURNED_TYPES = frozenset(
@@ -349,7 +365,7 @@ def _walk_skipping_returned(msg: Message) -> Iterator[Message]:
                 children = [p for p in payload if isinstance(p, Message)]
                 stack.extend((c, depth + 1) for c in reversed(children))
             continue
-        yield part
+        yield part  # a leaf, or a multipart whose boundary never occurs
 
 
 def html_to_text(html: str) -> str:

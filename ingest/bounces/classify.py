@@ -80,6 +80,11 @@ def find_command(text: str | None) -> str | None:
     return match.group(1).upper() if match else None
 
 
+#: sendmail quoting the remote server: "554 <a@b>... 550 Host unknown";
+#: the second code is what the server said.
+_RELAYED_REPLY_RE = re.compile(r"(?<!\d)[45]\d\d <[^<>\s]+>\.\.\. ([45]\d\d)(?=[ \-])")
+
+
 def find_replycode(text: str | None, status: str | None = None) -> str | None:
     """The first SMTP reply code in ``text``, agreeing with ``status``'s class.
 
@@ -88,6 +93,9 @@ def find_replycode(text: str | None, status: str | None = None) -> str | None:
     """
     if not text:
         return None
+    relayed = _RELAYED_REPLY_RE.search(text[:2000])
+    if relayed and not (status and status[0] in "45" and relayed.group(1)[0] != status[0]):
+        return relayed.group(1)
     for match in _REPLY_RE.finditer(text[:2000]):
         code = match.group(1)
         if code not in KNOWN_REPLYCODES:
@@ -202,8 +210,10 @@ def _decide_userunknown(status_reason: str | None, command: str | None) -> str:
 
     A server that accepted the recipient and refused the message later, or
     answered with a policy status, is filtering, whatever its wording.
+    ``LOCAL`` is a local delivery program (mail.local, an LDA) speaking: it
+    looked the mailbox up itself.
     """
-    if status_reason in ("userunknown", "notaccept") or command == "RCPT":
+    if status_reason in ("userunknown", "notaccept") or command in ("RCPT", "LOCAL"):
         return "userunknown"
     if command == "MAIL":
         return "rejected"

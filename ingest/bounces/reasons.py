@@ -131,12 +131,14 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|mail from (?:address )?(?:rejected|refused|denied)|domain of sender address|sender verification|envelope sender"
      r"|return ?path|from address (?:is )?(?:invalid|rejected)|null sender|sender (?:is )?not authori",
      "rejected"),
-    # The sending host or IP was refused.
+    # The sending host or IP was refused. (A connection refused by the
+    # loopback address is the sender's own relay being down, not a block.)
     (r"blocked using|listed (?:in|on|at|by)|black ?list|block ?list|\brbl\b|\bdnsbl\b|spamhaus|spamcop|sorbs|barracuda"
      r"|client host (?:\[[^\]]*\] )?(?:rejected|blocked)|your (?:ip|host|server|network)|(?:ip|host|client|sender ip) (?:address )?(?:is )?(?:\S+ )?(?:blocked|banned|denied|rejected|blacklisted)"
-     r"|dynamic (?:ip|address)|dial-?up|residential|(?:access|connection) (?:denied|refused) (?:from|to|by|for)|banned"
+     r"|dynamic (?:ip|address)|dial-?up|residential|(?:access|connection) (?:denied|refused) (?:from|to|by|for)(?! \[?127\.)|banned"
      r"|refused to talk|not allowed to send|blocked by|temporarily (?:deferred|blocked|rejected)|\bblocked\b|access denied"
-     r"|service unavailable; client|rejected because of your|mail from .{0,60} (?:refused|rejected)",
+     # "554 IP=192.0.2.1 - A problem occurred. (Ask your postmaster ...) (BL)": a block-list tag
+     r"|service unavailable; client|rejected because of your|\(BL\)|mail from .{0,60} (?:refused|rejected)",
      "blocked"),
     (r"polic(?:y|ies)|prohibited|not (?:allowed|permitted) (?:by|under|due)|violat|forbidden|not accepted by local",
      "policyviolation"),
@@ -154,10 +156,12 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|unable to deliver (?:for|within)|delivery (?:has )?(?:been )?(?:delayed|postponed)|will be retried|still (?:being )?retried"
      r"|delivery attempts? (?:will )?continue|expired|delayed",
      "expired"),
-    (r"no route to host|connection (?:timed out|refused|reset|closed|lost|dropped)|network (?:is )?unreachable|host unreachable"
+    (r"no route to host|connection (?:timed out|refused(?! by \[?127\.)|reset|closed|lost|dropped)|network (?:is )?unreachable|host unreachable"
      r"|lost connection|timed? ?out|could not connect|couldn't connect|unable to connect|connect to .{0,80} failed"
      r"|read error|broken pipe|too many hops|hop count|mail (?:for .{0,80} )?loops back|routing loop|mail loop|loop detected"
-     r"|no answer|not responding|conversation with",
+     r"|no answer|not responding|conversation with"
+     # sendmail: "Deferred: Name server: example.jp.: host name lookup failure" (DNS did not answer)
+     r"|host name lookup failure",
      "networkerror"),
     (r"system (?:is )?full|insufficient (?:system )?(?:storage|disk space)|out of (?:disk )?(?:space|storage)|queue (?:is )?full"
      r"|no space left",
@@ -174,7 +178,7 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     (r"syntax error|command unrecognized|bad sequence|unrecognized command|command not (?:recognized|implemented)"
      r"|improper use of smtp|parameter not (?:recognized|implemented)|pipelining",
      "syntaxerror"),
-    (r"system error|(?:queue )?file write error|could not load drd for domain|unable to contact ldap server|transaction failed|internal (?:server )?error|configuration error|local (?:error|problem)|temporary local (?:problem|failure)"
+    (r"system error|insufficient permission|(?:queue )?file write error|could not load drd for domain|unable to contact ldap server|transaction failed|internal (?:server )?error|configuration error|local (?:error|problem)|temporary local (?:problem|failure)"
      r"|server (?:error|busy)|service (?:not available|unavailable|temporarily)|resources? (?:temporarily )?unavailable"
      r"|too busy|database|unavailable",
      "systemerror"),

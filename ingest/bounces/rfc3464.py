@@ -16,8 +16,9 @@ from email.message import Message
 from email.utils import parsedate_to_datetime
 
 from ingest.bounces import _message as m
-from ingest.bounces.classify import classify, find_command
-from ingest.bounces.reasons import POWERMTA_CATEGORIES
+from ingest.bounces.classify import (classify, find_command, find_replycode, is_generic, is_hard, normalise_status,
+                                     pseudo_status, reason_from_text)
+from ingest.bounces.reasons import CATEGORIES, POWERMTA_CATEGORIES
 from ingest.bounces.returned import Keys, extract_keys
 from ingest.records import Verdict, VerdictKind
 
@@ -39,7 +40,7 @@ ACTION_KINDS: dict[str, VerdictKind] = {
     "expanded": "success",
 }
 
-_TYPE_PREFIX_RE = re.compile(r"^\s*(?:rfc822|smtp|x-postfix|dns|utf-8|x-unix|x-local-host|unknown|x-\w[\w-]*)\s*;\s*",
+_TYPE_PREFIX_RE = re.compile(r"^\s*(?:rfc822|smtp|x-postfix|dns|dsn|utf-8|x-unix|x-local-host|unknown|x-\w[\w-]*)\s*;\s*",
                              re.IGNORECASE)
 
 
@@ -153,7 +154,9 @@ def _read_report(msg: Message) -> Report | None:
             raw = msg.as_bytes(policy=msg.policy).decode("utf-8", "replace")
         except Exception:
             raw = m.body_text(msg)
-        return read_report_from_text(raw.split("\n\n", 1)[-1])
+        # the fields as decoded text first (a quoted-printable text part
+        # breaks them across soft line breaks), then the raw message
+        return read_report_from_text(m.body_text(msg)) or read_report_from_text(raw.split("\n\n", 1)[-1])
     return None
 
 
@@ -240,31 +243,63 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
     postfix = any(name.startswith("x-postfix") for name in report.message) or bool(
         _POSTFIX_NOTICE.search(m.body_text(msg, limit=2000)))
     found: list[Verdict] = []
+    opensmtpd = _OPENSMTPD_NOTICE.search(m.body_text(msg, limit=2000)) is not None
     for block in report.recipients:
         final = decode_utf8_address(strip_type(block.get("final-recipient", "")))
         original = decode_utf8_address(strip_type(block.get("original-recipient", "")))
         recipient = m.address_of(final) or m.address_of(original) or (final or None)
+        original_address = m.address_of(original) if original else None
+        if original_address and recipient and original_address != recipient and _is_plain_address(original):
+            # the address we sent to; Final-Recipient is where an alias or
+            # forward at the receiving site led (and may be internal)
+            recipient = original_address
         action = (block.get("action", "").split() or [""])[0].lower().strip(";") or None
         status_field = block.get("status") or None
         diagnostic = strip_type(block.get("diagnostic-code", "")) or None
         remote = strip_type(block.get("remote-mta", "")) or None
         if human is None:
             human = m.body_text(msg)
-        context = recipient_context(recipient, human, lines=12)
+        context = recipient_context(m.address_of(final) or recipient, human, lines=12) or (
+            recipient_context(recipient, human, lines=12))
         extra = None if diagnostic else (context or None)
+        transcript = None
+        if (diagnostic is None or diagnostic.isdigit()) and len(report.recipients) == 1:
+            transcript = transcript_cause(human)
         command = find_command(context) or find_command(diagnostic) or (
             find_command(human) if len(report.recipients) == 1 else None
         )
+        if transcript is not None and transcript.local and not command:
+            command = "LOCAL"  # the final delivery agent itself answered
         said = POWERMTA_CATEGORIES.get(block.get("x-powermta-bouncecategory", "").strip().lower())
         gave_up = postfix and action == "failed" and (m.unfold(status_field or "")[:1] == "4")
-        result = classify(status_field, None, diagnostic or extra, remote, action=action, command=command,
+        text = transcript.text if transcript is not None else (diagnostic or extra)
+        result = classify(status_field if not opensmtpd else _specific(status_field), transcript.replycode if transcript else None,
+                          text, remote, action=action, command=command,
                           status_is_final=postfix, gave_up=gave_up, reason=said, reporting_host=reporting_mta,
                           diagnostic_type=_diagnostic_type(block.get("diagnostic-code", "")))
-        if result.replycode is None and len(report.recipients) == 1 and not (result.status or "").startswith("2"):
-            # sendmail's "Transcript of session" has the reply the DSN field left out
+        if result.replycode is None and transcript is None and len(report.recipients) == 1 \
+                and not (result.status or "").startswith("2"):
+            # sendmail's "(reason: 550 Host unknown)" has the reply the DSN field left out
             said = _TRANSCRIPT_REPLY_RE.search(human)
             if said and said.group(1)[0] == (result.status or "5")[0]:
                 result = replace(result, replycode=said.group(1))
+        if opensmtpd and result.status and not result.status.startswith("2") and is_generic(result.status):
+            # OpenSMTPD writes a bare x.0.0 / 4.4.7 into every report; the
+            # notice's own words are the cause: a Sisimai-style stand-in code
+            pseudo = pseudo_status(result.reason, temporary=bool(result.replycode and result.replycode[0] == "4"))
+            if pseudo:
+                result = replace(result, status=pseudo,
+                                 hardbounce=is_hard(result.reason, pseudo, result.replycode))
+        if not postfix and result.status and result.status.endswith(".4.7") and result.status[0] == "4" \
+                and result.reason == "expired":
+            # "4.4.7 queue expired" only says the sender gave up; a remote
+            # reply quoted in the notice (Exchange lists every attempt) names why
+            cause = _earlier_temporary_status(human)
+            if cause:
+                result = replace(result, status=cause)
+        if result.reason == "userunknown" and not command and _stage_unknown(status_field, result) \
+                and not postfix and not _known_reporter(msg, report):
+            result = replace(result, reason="filtered", hardbounce=False, category=CATEGORIES["filtered"])
         kind: VerdictKind = ACTION_KINDS.get(action or "", "success" if (result.status or "").startswith("2") else "bounce")
         found.append(
             Verdict(
@@ -276,10 +311,10 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
                 action=action,
                 status=result.status,
                 replycode=result.replycode,
-                diagnostic=diagnostic or extra,
+                diagnostic=transcript.text if transcript is not None else (diagnostic or extra),
                 remote_mta=remote,
                 reporting_mta=reporting_mta,
-                original_recipient=m.address_of(original) if original else None,
+                original_recipient=original_address,
                 envelope_id=envelope_id,
                 original_message_id=keys.original_message_id,
                 next_hop_queue_id=keys.next_hop_queue_id,
@@ -289,3 +324,112 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
             )
         )
     return found
+
+
+#: OpenSMTPD's bounce notice (its report always says x.0.0 or 4.4.7).
+_OPENSMTPD_NOTICE = re.compile(r"This is the MAILER-DAEMON, please DO NOT REPLY to this e-?mail", re.IGNORECASE)
+
+
+def _specific(status: str | None) -> str | None:
+    """The Status field unless it is a placeholder (x.0.0, 4.4.7)."""
+    value = normalise_status(status)
+    if value is None or is_generic(value) or value.endswith(".4.7"):
+        return None
+    return value
+
+
+_QUOTED_REPLY_STATUS_RE = re.compile(r"(?<![\d.])4\d\d[ \-](4\.\d{1,3}\.\d{1,3})\b")
+
+
+def _earlier_temporary_status(human: str) -> str | None:
+    """The first temporary status quoted in the notice other than x.4.7."""
+    for match in _QUOTED_REPLY_STATUS_RE.finditer(human[:20000]):
+        status = match.group(1)
+        if not status.endswith((".4.7", ".0.0")):
+            return status
+    return None
+
+
+def _is_plain_address(value: str) -> bool:
+    """An Original-Recipient that is a real address (not a pipe or a file)."""
+    return not value.lstrip().startswith(("|", "/"))
+
+
+def _stage_unknown(status_field: str | None, result) -> bool:
+    """"User unknown" words in a DSN that names neither the SMTP stage nor a
+    x.1.x status: a filter or gateway refusing the message, not proof that
+    the mailbox is gone (the rule Sisimai applies to generic reports)."""
+    field = normalise_status(status_field)
+    if field is None or not field.endswith(".0.0"):
+        return False
+    return (result.status or field).endswith(".0.0")
+
+
+#: Reporters whose DSNs Sisimai reads with a format of its own, which trusts
+#: their "user unknown" words; other generic DSNs do not name the SMTP stage.
+_KNOWN_REPORTER_RE = re.compile(
+    r"messagelabs\.com|google(?:mail)?\.com|\(tcp-daemon\)|^Boundary_\(ID_", re.IGNORECASE)
+
+
+def _known_reporter(msg: Message, report: Report) -> bool:
+    if any(name.startswith(("x-powermta", "x-postfix")) for name in report.message):
+        return True
+    for value in (report.message.get("reporting-mta", ""), m.header(msg, "From"), m.param(msg, "boundary")):
+        if value and _KNOWN_REPORTER_RE.search(value):
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptCause:
+    """The line of sendmail's "Transcript of session" that explains a failure."""
+
+    text: str
+    replycode: str | None
+    local: bool  # said by a local delivery program ("mail.local: unknown user")
+
+
+_TRANSCRIPT_HEAD_RE = re.compile(r"^[ \t]*-+ ?Transcript of session follows ?-+[ \t]*$", re.IGNORECASE | re.M)
+_TRANSCRIPT_END_RE = re.compile(r"^[ \t]*-{3,}|^--\S", re.M)
+_REASON_NOTE_RE = re.compile(r"^[ \t]*\(reason: ([^)]*)\)", re.M)
+_LEADING_REPLY_RE = re.compile(r"^(?:<<<\s*)?([45]\d\d)(?:[ -]|$)")
+_LOCAL_PROGRAM_RE = re.compile(r"^[a-z][\w.\-/]*: ")
+#: Lines sendmail adds to every give-up; they say nothing about the cause.
+_TRANSCRIPT_NOISE_RE = re.compile(r"^(?:>>>|\.\.\. while talking|Message could not be delivered for|Message will be deleted)",
+                                  re.IGNORECASE)
+MAX_TRANSCRIPT_LINES = 40
+
+
+def transcript_cause(human: str) -> TranscriptCause | None:
+    """Read sendmail's "Transcript of session follows" for the failure cause.
+
+    Used when the recipient block has no Diagnostic-Code, or only a local
+    program's exit code ("X-Unix; 77"). The line chosen is the one the notice's
+    own "(reason: ...)" quotes, else the first line the text table recognises,
+    else every line; its reply code (or the last "<<< 421" the server sent)
+    goes with it.
+    """
+    head = _TRANSCRIPT_HEAD_RE.search(human)
+    if not head:
+        return None
+    section = human[head.end():]
+    end = _TRANSCRIPT_END_RE.search(section)
+    lines = [line.strip() for line in (section[: end.start()] if end else section).splitlines()[:MAX_TRANSCRIPT_LINES]]
+    lines = [line for line in lines if line]
+    if not lines:
+        return None
+    replies = [line[3:].split()[0] for line in lines if line.startswith("<<<") and _LEADING_REPLY_RE.match(line)]
+    useful = [line for line in lines if not _TRANSCRIPT_NOISE_RE.match(line) and not line.startswith("<<<")]
+    note = _REASON_NOTE_RE.search(human[: head.start()])
+    quoted = m.unfold(note.group(1)) if note else ""
+    chosen = None
+    if quoted and not quoted.isdigit():
+        chosen = next((line for line in useful if quoted.lower() in line.lower()), None)
+    if chosen is None:
+        chosen = next((line for line in useful if reason_from_text(line)), None)
+    if chosen is None:
+        text = m.unfold(" ".join(useful or lines))
+        return TranscriptCause(text=text, replycode=replies[-1] if replies else find_replycode(text), local=False)
+    own = _LEADING_REPLY_RE.match(chosen)
+    code = own.group(1) if own else (replies[-1] if replies else None)
+    return TranscriptCause(text=chosen, replycode=code, local=bool(_LOCAL_PROGRAM_RE.match(chosen)))

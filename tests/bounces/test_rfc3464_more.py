@@ -1,0 +1,89 @@
+"""DSN corner cases: sendmail transcripts, OpenSMTPD placeholders, generic
+gateways, mbox files, broken MIME. Fixtures are hand-written, modelled on
+each MTA's notices."""
+
+from __future__ import annotations
+
+from ingest.bounces import parse, split_mbox
+from ingest.bounces.classify import reason_from_text
+from ingest.bounces.rfc3464 import _earlier_temporary_status, transcript_cause
+
+
+def rows(parsed):
+    return [(v.kind, v.recipient, v.status, v.replycode, v.reason, v.hardbounce) for v in parsed.verdicts]
+
+
+def test_boundaryless_report_reads_the_transcript_local_agent(fixture_bytes):
+    # the boundary never occurs: the text is still read, and "mail.local:
+    # unknown user" comes from the local delivery agent, so it is proof
+    assert rows(parse(fixture_bytes("sendmail_local_unknown_nobound.eml"))) == [
+        ("bounce", "olga@partner.example", "5.5.0", None, "userunknown", True)]
+
+
+def test_exit_code_only_diagnostic_uses_transcript_reply(fixture_bytes):
+    (v,) = parse(fixture_bytes("sendmail_pipe_exitcode.eml")).verdicts
+    assert (v.status, v.replycode, v.reason) == ("5.3.0", "554", "mailererror")
+    assert v.diagnostic == "554 5.3.0 unknown mailer error 255"
+
+
+def test_give_up_takes_reply_code_from_server_line(fixture_bytes):
+    (v,) = parse(fixture_bytes("sendmail_deferred_421.eml")).verdicts
+    assert (v.status, v.replycode, v.reason) == ("4.4.7", "421", "expired")
+
+
+def test_transcript_prefers_the_line_the_reason_note_quotes():
+    human = ("   ----- The following addresses had permanent fatal errors -----\n<a@b.example>\n"
+             "    (reason: Insufficient permission)\n\n   ----- Transcript of session follows -----\n"
+             "maildrop: maildir over quota.\n550 5.0.0 <a@b.example>... Insufficient permission\n")
+    cause = transcript_cause(human)
+    assert cause.text.endswith("Insufficient permission") and cause.replycode == "550" and not cause.local
+    assert transcript_cause("no transcript here") is None
+
+
+def test_opensmtpd_placeholder_status_becomes_stand_in_code(fixture_bytes):
+    assert rows(parse(fixture_bytes("opensmtpd_no_mx_delayed.eml"))) == [
+        ("delay", "lena@gone.example", "5.0.932", None, "notaccept", False)]
+
+
+def test_generic_gateway_user_unknown_is_filtered_and_original_recipient_wins(fixture_bytes):
+    (v,) = parse(fixture_bytes("generic_gateway_unknown.eml")).verdicts
+    assert v.recipient == "sales@partner.example"  # the address we sent to
+    assert (v.status, v.replycode, v.reason, v.hardbounce) == ("5.0.0", "550", "filtered", False)
+
+
+def test_mbox_with_two_reports_gives_both(fixture_bytes):
+    raw = fixture_bytes("mbox_two_reports.eml")
+    assert len(split_mbox(raw)) == 2
+    parsed = parse(raw)
+    assert [v.recipient for v in parsed.verdicts] == ["user1@customer.example", "user2@customer.example"]
+    assert parsed.subject == "Mail Delivery Status Report"
+    # a body line starting "From " is no separator
+    assert len(split_mbox(b"From a@b Sun Mar  8 10:00:00 2026\nSubject: x\n\nFrom here on\n")) == 1
+
+
+def test_quoted_printable_fields_in_text_part_and_nested_reply(fixture_bytes):
+    (v,) = parse(fixture_bytes("qp_report_fields.eml")).verdicts
+    assert v.reporting_mta == "out-7.relay.mailhost.example"  # "dsn;" type stripped
+    assert (v.status, v.replycode, v.reason) == ("4.4.2", "421", "expired")
+
+
+def test_text_rules_added_for_sendmail_wording():
+    assert reason_from_text("<a@b.example>... Deferred: Name server: b.example.: host name lookup failure") == "networkerror"
+    assert reason_from_text("<a@b.example>... Deferred: Connection refused by mx.b.example.") == "blocked"
+    assert reason_from_text("a... Deferred: Connection refused by [127.0.0.1]") is None
+    assert reason_from_text("554 IP=192.0.2.1 - A problem occurred. (Ask your postmaster for help) (BL)") == "blocked"
+    assert reason_from_text("550 5.0.0 <a@b.example>... Insufficient permission") == "systemerror"
+
+
+def test_queue_expiry_names_the_earlier_temporary_cause():
+    human = ("Remote Server at mx (10.1.1.3) returned '550 4.4.7 QUEUE.Expired; message expired'\n"
+             "Remote Server at mx (10.1.1.3) returned '441 4.4.1 Error encountered while communicating'\n")
+    assert _earlier_temporary_status(human) == "4.4.1"
+    assert _earlier_temporary_status("returned '550 4.4.7 QUEUE.Expired'") is None
+
+
+def test_sendmail_quoting_remote_reply_takes_the_remote_code():
+    from ingest.bounces.classify import find_replycode
+
+    assert find_replycode("554 <a@b.example>... 550 Host unknown (Authoritative answer)") == "550"
+    assert find_replycode("554 5.0.0 Service unavailable") == "554"
