@@ -131,7 +131,12 @@ def main() -> None:
                 f"{rate:,.0f} msgs/s = {rate / bare_rate:.2f} of the bare fetch; peak RSS {result['rss_mb']:.0f} MB"
             )
         quarter = poll(server, "quarter", f"sqlite:///{root / 'quarter.sqlite'}")
-        print(f"peak RSS polling a quarter of the messages (SQLite): {quarter['rss_mb']:.0f} MB")
+        with scratch_postgres(args.postgres, f"bounceledger_pollbench_q_{os.getpid()}") as pg_url:
+            quarter_pg = poll(server, "quarter", pg_url)
+        print(
+            f"peak RSS polling a quarter of the messages: SQLite {quarter['rss_mb']:.0f} MB, "
+            f"PostgreSQL {quarter_pg['rss_mb']:.0f} MB (memory does not grow with the mailbox)"
+        )
         print(json.dumps({k: round(v["messages"] / v["seconds"], 1) for k, v in results.items()} | {"bare": round(bare_rate, 1)}))
     finally:
         server.stop()
