@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
 from sqlalchemy import select, text
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from ingest import reconcile, suppress
 from ingest.bounces.classify import classify
-from ingest.dbutil import chunks, insert_ignoring_duplicates, insert_tuples, update_by_key
+from ingest.dbutil import among, chunks, insert_ignoring_duplicates, insert_tuples, update_by_key
 from ingest.keys import attempt_key, message_key, normalise_address
 from ingest.records import Attempt
 from ingest.reconcile import delivery_values
@@ -227,6 +227,40 @@ def _group(attempts: Sequence[Attempt], message_ids: dict[str, int], source: str
     return pairs
 
 
+# A queue id names one message for at most this long (Postfix's maximal
+# queue lifetime is 5 days by default); after that, short ids come round again.
+QUEUE_ID_LIFETIME = timedelta(days=7)
+
+
+def _with_known_message_ids(session: Session, attempts: list[Attempt]) -> list[Attempt]:
+    """Fill in the Message-ID of attempts whose log line did not say it.
+
+    The parser ties queue id to Message-ID within one read of the log; a
+    retry logged after the last run stopped (or in the next rotated file)
+    arrives without it. The ledger remembers which message had that queue id.
+    """
+    missing = {a.queue_id for a in attempts if not a.message_id and a.queue_id}
+    if not missing:
+        return attempts
+    since = min(a.at for a in attempts) - QUEUE_ID_LIFETIME
+    known: dict[str, list[tuple[datetime, str]]] = {}
+    for queue_in in among(session, SentMessage.queue_id, sorted(missing)):
+        for queue_id, first_seen, message_id in session.execute(
+            select(SentMessage.queue_id, SentMessage.first_seen_at, SentMessage.message_id).where(
+                queue_in, SentMessage.message_id.is_not(None), SentMessage.first_seen_at >= since
+            )
+        ):
+            known.setdefault(queue_id, []).append((first_seen, message_id))
+    out = []
+    for attempt in attempts:
+        if not attempt.message_id and attempt.queue_id in known:
+            earlier = [c for c in known[attempt.queue_id] if c[0] <= attempt.at]
+            if earlier:
+                attempt = replace(attempt, message_id=max(earlier)[1])
+        out.append(attempt)
+    return out
+
+
 def store_attempts(session: Session, attempts: Sequence[Attempt], source: str) -> set[int]:
     """Record a batch of attempts; returns the ids of the deliveries they touched.
 
@@ -238,6 +272,7 @@ def store_attempts(session: Session, attempts: Sequence[Attempt], source: str) -
     attempts = [a for a in attempts if normalise_address(a.recipient)]
     if not attempts:
         return set()
+    attempts = _with_known_message_ids(session, attempts)
     insert_ignoring_duplicates(session, SentMessage, _sent_message_rows(attempts), ["msg_key"])
     message_ids = _ids_by_key(session, sorted({message_key(a) for a in attempts}))
     pairs = _group(attempts, message_ids, source)

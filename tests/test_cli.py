@@ -178,3 +178,44 @@ def test_explain_codes_for_support(tmp_path: Path) -> None:
     assert soft["hardbounce"] is False and soft["permanent"] is False and soft["reason"] == "mailboxfull"
     text = bl("explain", "5.7.1", cwd=tmp_path).stdout
     assert text.startswith("5.7.1: ") and "reason" in text
+
+
+def test_ingest_log_follow_reads_a_growing_log(workdir: Path, database_url: str) -> None:
+    """--follow keeps reading as the MTA appends, and stops cleanly on Ctrl-C."""
+    import signal
+    import time
+
+    from sqlalchemy import create_engine, text
+
+    lines = (workdir / "mail.log").read_text().splitlines(keepends=True)
+    (workdir / "mail.log").write_text("".join(lines[:8]))
+    bl("--database-url", database_url, "db", "upgrade", cwd=workdir)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bounceledger", "--database-url", database_url, "ingest-log", "mail.log",
+         "--format", "postfix", "--follow", "--interval", "0.2"],
+        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    engine = create_engine(database_url)
+
+    def state_of_carol() -> str | None:
+        with engine.connect() as conn:
+            return conn.execute(
+                text("SELECT state FROM deliveries WHERE recipient = 'carol@slow.example.net'")
+            ).scalar()
+
+    try:
+        deadline = time.monotonic() + 30
+        while state_of_carol() != "deferred" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert state_of_carol() == "deferred"
+        with (workdir / "mail.log").open("a") as handle:
+            handle.write("".join(lines[8:]))
+        while state_of_carol() != "accepted" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert state_of_carol() == "accepted"
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        engine.dispose()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err

@@ -157,6 +157,8 @@ def test_partial_last_line_is_left_for_the_next_run(database: Database, sendlog:
     summary = pipeline.ingest_logs(database, [str(sendlog)], "postfix")
     assert summary.lines == 1
     assert _states(database)["carol@slow.example.net"] == "accepted"
+    # The retry line names only the queue id; the ledger knew its Message-ID.
+    assert _count(database, Delivery) == 4
 
 
 def test_bounce_read_before_its_log_line_is_matched_later(database: Database, sendlog: Path, maildir: str) -> None:
