@@ -31,7 +31,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 

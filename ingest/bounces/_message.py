@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from email.header import decode_header, make_header
 from email.message import Message
 
+from ingest.bounces import _mime
+
 
 #: Name of the per-object cache every helper below keeps on the ``Message``
 #: it is given. A parsed message is only read, never changed, by the
@@ -31,6 +33,8 @@ MAX_PARTS = 500
 
 _PARSER = email.parser.BytesParser(policy=email.policy.compat32)
 _HEADER_PARSER = email.parser.HeaderParser(policy=email.policy.compat32)
+#: The stdlib feed parser instead of :mod:`ingest.bounces._mime` (for comparing the two).
+_USE_STDLIB = False
 
 
 def load(raw: bytes) -> Message:
@@ -39,7 +43,22 @@ def load(raw: bytes) -> Message:
     compat32 never raises on bad structure; it records defects instead and
     keeps undecodable header bytes as surrogate escapes.
     """
-    return _PARSER.parsebytes(raw)
+    if _USE_STDLIB:
+        return _PARSER.parsebytes(raw)
+    return _mime.parse_bytes(raw)
+
+
+def source_text(msg: Message) -> str:
+    """The whole message as text (8-bit bytes read as UTF-8)."""
+    source = _mime.source_of(msg)
+    try:
+        if source is None:
+            return msg.as_bytes(policy=msg.policy).decode("utf-8", "replace")
+        if source.isascii():
+            return source
+        return source.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+    except Exception:
+        return body_text(msg)
 
 
 def cache_of(msg: Message) -> dict:
@@ -271,10 +290,25 @@ def _bytes_to_text(payload: bytes, charset: str) -> str:
     return payload.decode("latin-1", "replace")
 
 
+def _undo_jis(text: str) -> str:
+    """Decode raw ISO-2022-JP left in a field value.
+
+    Japanese MTAs (Lotus Domino among them) write the Diagnostic-Code of a
+    delivery-status part in ISO-2022-JP without any declaration: 7-bit text
+    with ESC $ B ... ESC ( B shifts. Anything that is not clean JIS stays.
+    """
+    if "\x1b$" not in text:
+        return text
+    try:
+        return text.encode("ascii").decode("iso-2022-jp")
+    except (UnicodeError, LookupError):
+        return text
+
+
 def _flatten(msg: Message) -> str:
     """Serialise a parsed sub-message back to text (headers + body)."""
     try:
-        lines = [f"{k}: {_fix_surrogates(str(v))}" for k, v in msg.raw_items()]
+        lines = [f"{k}: {_undo_jis(_fix_surrogates(str(v)))}" for k, v in msg.raw_items()]
         body = msg.get_payload()
         if isinstance(body, list):
             tail = "\n\n".join(_flatten(m) for m in body if isinstance(m, Message))

@@ -43,6 +43,9 @@ _COMMAND_RE = re.compile(
     r"|SMTP command\s*:?\s*(DATA|RCPT|MAIL)\b|while (?:sending|talking) (RCPT|MAIL FROM|DATA)\b",
     re.IGNORECASE,
 )
+#: Lower-case literals that open the alternatives of ``_COMMAND_RE``.
+_COMMAND_LITERALS = ("in reply to", "after ", "did not like our", "[rcpt_to]", "[mail_from]", "[data]", "smtp:",
+                     "smtp command", "while sending", "while talking")
 _COMMAND_NAMES = {"END OF DATA": "DATA", "RCPT TO": "RCPT", "MAIL FROM": "MAIL", "RCPT_TO": "RCPT",
                   "MAIL_FROM": "MAIL"}
 _TRANSCRIPT_RE = re.compile(r"^>>>\s*(DATA|RCPT|MAIL|HELO|EHLO|STARTTLS|QUIT)\b.*?\n<<<\s*[45]", re.IGNORECASE | re.M | re.S)
@@ -72,10 +75,18 @@ def find_command(text: str | None) -> str | None:
     """The SMTP command the remote server was answering ("RCPT", "DATA")."""
     if not text:
         return None
-    match = _COMMAND_RE.search(text)
+    lower = text.lower()
+    # every alternative of the pattern starts with one of these literals: the
+    # search starts at the first of them (or is skipped), same answer
+    start = min((i for i in (lower.find(k) for k in _COMMAND_LITERALS) if i >= 0), default=-1)
+    if start > 0 and len(lower) != len(text):
+        start = 0  # lower-casing changed the length: positions do not carry over
+    match = _COMMAND_RE.search(text, start) if start >= 0 else None
     if match:
         word = next(g for g in match.groups() if g).upper()
         return _COMMAND_NAMES.get(word, word.split()[0])
+    if ">>>" not in text:
+        return None
     match = _TRANSCRIPT_RE.search(text)
     return match.group(1).upper() if match else None
 

@@ -44,7 +44,9 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|(?:disabled|suspended|deactivated|dormant) (?:user|account|mailbox|recipient)|not an active (?:user|account|address)"
      r"|recipient (?:is |was )?(?:disabled|suspended|inactive)|this account has been disabled or discontinued"
      r"|(?:mailbox|address|account) (?:is )?(?:temporarily )?unavailable for (?:delivery|receiving)|is no longer active"
-     r"|(?:user|account|mailbox|recipient)\b.{0,60}\b(?:temporar(?:y|ily) )?locked\b",
+     r"|(?:user|account|mailbox|recipient)\b.{0,60}\b(?:temporar(?:y|ily) )?locked\b"
+     # au (KDDI): "The user(s) account is temporarily limited." (service stopped)
+     r"|account is temporarily limited",
      "suspend"),
     (r"has moved|address (?:has )?changed|no longer (?:with|at|works)|user not local; please try|moved permanently"
      r"|forwarding address|new (?:e-?mail )?address is",

@@ -150,10 +150,7 @@ def _read_report(msg: Message) -> Report | None:
                 report.recipients = [blocks[0]]
         return report
     if m.content_type(msg) == "multipart/report" or _FIELD_START_RE.search(m.body_text(msg, limit=50_000)):
-        try:
-            raw = msg.as_bytes(policy=msg.policy).decode("utf-8", "replace")
-        except Exception:
-            raw = m.body_text(msg)
+        raw = m.source_text(msg)
         # the fields as decoded text first (a quoted-printable text part
         # breaks them across soft line breaks), then the raw message
         return read_report_from_text(m.body_text(msg)) or read_report_from_text(raw.split("\n\n", 1)[-1])
@@ -262,6 +259,10 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
         context = recipient_context(m.address_of(final) or recipient, human, lines=12) or (
             recipient_context(recipient, human, lines=12))
         extra = None if diagnostic else (context or None)
+        if extra and reporting_mta and _EZWEB_MTA_RE.search(reporting_mta):
+            heading = _EZWEB_HEADING_RE.search(human[:2000])
+            if heading:
+                extra = m.unfold(heading.group(0))
         transcript = None
         if (diagnostic is None or diagnostic.isdigit()) and len(report.recipients) == 1:
             transcript = transcript_cause(human)
@@ -298,7 +299,7 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
             if cause:
                 result = replace(result, status=cause)
         if result.reason == "userunknown" and not command and _stage_unknown(status_field, result) \
-                and not postfix and not _known_reporter(msg, report):
+                and not postfix and not _known_reporter(msg, report) and not _DIRECTORY_LOOKUP_RE.search(text or ""):
             result = replace(result, reason="filtered", hardbounce=False, category=CATEGORIES["filtered"])
         kind: VerdictKind = ACTION_KINDS.get(action or "", "success" if (result.status or "").startswith("2") else "bounce")
         found.append(
@@ -325,6 +326,15 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
         )
     return found
 
+
+#: au (KDDI) EZweb mail: the notice opens with one sentence naming the cause
+#: for every recipient below it; the per-recipient lines only repeat the
+#: remote reply, which the heading overrides ("The user(s) account is
+#: disabled." over "550 user unknown": a suspended au subscriber).
+_EZWEB_MTA_RE = re.compile(r"(?:^|\.)(?:ezweb\.ne\.jp|au\.com)$", re.IGNORECASE)
+_EZWEB_HEADING_RE = re.compile(
+    r"^[ \t]*(?:The user\(s\) account is (?:disabled|temporarily (?:limited|over quota))\."
+    r"|Your message was not delivered within \d+ days and \d+ hours\.[^\n]*)", re.IGNORECASE | re.M)
 
 #: OpenSMTPD's bounce notice (its report always says x.0.0 or 4.4.7).
 _OPENSMTPD_NOTICE = re.compile(r"This is the MAILER-DAEMON, please DO NOT REPLY to this e-?mail", re.IGNORECASE)
@@ -369,6 +379,11 @@ def _stage_unknown(status_field: str | None, result) -> bool:
 #: their "user unknown" words; other generic DSNs do not name the SMTP stage.
 _KNOWN_REPORTER_RE = re.compile(
     r"messagelabs\.com|google(?:mail)?\.com|\(tcp-daemon\)|^Boundary_\(ID_", re.IGNORECASE)
+
+
+#: Lotus Domino's answer names its own directory: the recipient was looked
+#: up and not found, which is the recipient stage even without a command.
+_DIRECTORY_LOOKUP_RE = re.compile(r"\bDomino (?:Directory|ディレクトリ)", re.IGNORECASE)
 
 
 def _known_reporter(msg: Message, report: Report) -> bool:

@@ -86,3 +86,29 @@ def test_1and1_reason_on_its_own_line_and_remote_host_rules(fixture_bytes):
 def test_address_quoted_in_a_reply_is_not_a_recipient(fixture_bytes):
     got = rows(parse(fixture_bytes("plaintext_quoted_address.eml")))
     assert [r[0] for r in got] == ["buyer@far.example"]
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    # InterScan MSS: "Unable to deliver message to <a@b> (and other recipients ...)"
+    # alone is its wording for a refused recipient
+    ("interscanmss_notice.eml",
+     [("hanako@shop.example", "bounce", "5.0.911", None, "userunknown", True, "interscanmss")]),
+    # with a "Sent <<< / Received >>>" exchange above it, the server's reply decides
+    ("interscanmss_transcript.eml",
+     [("taro@shop.example", "bounce", "5.2.2", "552", "mailboxfull", False, "interscanmss")]),
+    # Lotus Domino writes its Diagnostic-Code in undeclared ISO-2022-JP; the
+    # directory lookup it names is the recipient stage (not a filter)
+    ("domino_jis_directory.eml",
+     [("jiro@corp.example", "bounce", "5.0.0", None, "userunknown", True, "rfc3464")]),
+    # au (EZweb): the notice's opening sentence names the cause for the
+    # recipients below it, over the quoted "550 user unknown"
+    ("ezweb_account_disabled.eml",
+     [("sakura.mobile@ezweb.ne.jp", "bounce", "5.0.0", None, "suspend", False, "rfc3464")]),
+])
+def test_format_round5(fixture_bytes, name, expected):
+    assert rows(parse(fixture_bytes(name))) == expected
+
+
+def test_domino_jis_diagnostic_is_decoded(fixture_bytes):
+    verdict, = parse(fixture_bytes("domino_jis_directory.eml")).verdicts
+    assert "ディレクトリ" in verdict.diagnostic

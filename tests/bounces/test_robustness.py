@@ -85,3 +85,24 @@ def test_never_raises_on_mutated_dsn(data):
     junk = data.draw(st.binary(max_size=40))
     parsed = parse(base[:pos] + junk + base[pos + data.draw(st.integers(0, 60)):])
     assert parsed.outcome in ("bounce", "ignored", "unparsed")
+
+
+def test_own_mime_splitter_bounds_and_shapes():
+    from ingest.bounces import _mime
+
+    # a boundary that never occurs: the multipart body stays one text
+    lost = _mime.parse_bytes(b"Content-Type: multipart/mixed; boundary=zz\n\nhello\n")
+    assert lost.get_payload() == "hello\n"
+    # nesting deeper than MAX_DEPTH is left unsplit, without recursion errors
+    raw = b""
+    for level in range(200):
+        raw = b"Content-Type: message/rfc822\n\n" + raw
+    msg = _mime.parse_bytes(raw + b"Subject: x\n\nbody\n")
+    depth, part = 0, msg
+    while isinstance(part.get_payload(), list):
+        part, depth = part.get_payload()[0], depth + 1
+    assert depth <= _mime.MAX_DEPTH
+    # delivery-status: one header-only block per group of fields
+    dsn = _mime.parse_bytes(b"Content-Type: message/delivery-status\n\nReporting-MTA: dns; a.example\n\n"
+                            b"Final-Recipient: rfc822; b@c.example\nAction: failed\n")
+    assert [b["Final-Recipient"] for b in dsn.get_payload()] == [None, "rfc822; b@c.example"]

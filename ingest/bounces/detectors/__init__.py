@@ -64,6 +64,7 @@ ORDER: tuple[str, ...] = (
     "zoho",          # "addr Invalid Address, ERROR_CODE :550, ..." (Zoho Mail)
     "notes",         # Lotus Notes "Failure Reasons" / Domino "was not delivered to:"
     "dsnnotice",     # boxed "automatically generated Delivery Status Notification"
+    "interscanmss",  # InterScan MSS: "Unable to deliver message to <addr> (and other recipients ...)"
     "unabletodeliver",  # "Unable to deliver message to the following address(es)."
     "gmail",         # Gmail's pre-2016 plain-text notices
     "fml",           # fml mailing lists refusing a post ("You are not a member")
