@@ -22,7 +22,7 @@ from ingest import suppress
 from ingest.dbutil import among, insert_ignoring_duplicates, update_by_key
 from ingest.keys import correction_key, timeout_key
 from ingest.matching import MatchKeys, keys_from, match_many
-from models import Delivery, Event, SentMessage
+from models import Delivery, Event
 from models.state import Decision, Fact, decide
 
 def keys_of(event: Event) -> MatchKeys:

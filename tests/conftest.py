@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+from datetime import datetime, timezone
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +28,9 @@ pytest_plugins = ["tests.mailstack.fixtures"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CORPUS = REPO_ROOT.parent / "shared" / "corpus"
+PIPELINE_FIXTURES = Path(__file__).parent / "fixtures" / "pipeline"
+# The fixture send log's year-less stamps are read as March 2026.
+PIPELINE_LOG_MTIME = datetime(2026, 3, 4, tzinfo=timezone.utc).timestamp()
 POSTGRES_ADMIN_URL = os.environ.get(
     "BOUNCELEDGER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -106,6 +111,22 @@ def database(database_url: str) -> Iterator[Database]:
     database = Database(Settings(database_url=database_url))
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def sendlog(tmp_path: Path) -> Path:
+    """The fixture log, dated so that its year-less stamps fall in March 2026."""
+    path = tmp_path / "mail.log"
+    shutil.copy(PIPELINE_FIXTURES / "postfix.log", path)
+    os.utime(path, (PIPELINE_LOG_MTIME, PIPELINE_LOG_MTIME))
+    return path
+
+
+@pytest.fixture
+def maildir(tmp_path: Path) -> str:
+    target = tmp_path / "Maildir"
+    shutil.copytree(PIPELINE_FIXTURES / "returned", target)
+    return f"maildir:{target}"
 
 
 @pytest.fixture

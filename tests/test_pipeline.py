@@ -8,31 +8,13 @@ import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from bounceledger import pipeline, polling, queries
 from bounceledger.db import Database
 from models import Delivery, Event, ReturnedMessage
 
-FIXTURES = Path(__file__).parent / "fixtures" / "pipeline"
-LOG_MTIME = datetime(2026, 3, 4, tzinfo=timezone.utc).timestamp()
-
-
-@pytest.fixture
-def sendlog(tmp_path: Path) -> Path:
-    """The fixture log, dated so that its year-less stamps fall in March 2026."""
-    path = tmp_path / "mail.log"
-    shutil.copy(FIXTURES / "postfix.log", path)
-    os.utime(path, (LOG_MTIME, LOG_MTIME))
-    return path
-
-
-@pytest.fixture
-def maildir(tmp_path: Path) -> str:
-    target = tmp_path / "Maildir"
-    shutil.copytree(FIXTURES / "returned", target)
-    return f"maildir:{target}"
+from tests.conftest import PIPELINE_LOG_MTIME as LOG_MTIME
 
 
 def _count(database: Database, model: type) -> int:

@@ -9,8 +9,6 @@ from bounceledger import pipeline, polling, queries
 from bounceledger.db import Database
 from ingest import suppress
 from models.suppression import Outcome, SuppressionPolicy, decide_suppression
-from tests.test_pipeline import FIXTURES, LOG_MTIME  # noqa: F401 - shared fixture data
-from tests.test_pipeline import maildir, sendlog  # noqa: F401 - pytest fixtures
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
 
