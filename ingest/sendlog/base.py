@@ -129,12 +129,17 @@ class CountingParser:
         """One raw line -> the attempts it completes. Never raises."""
         self.lines += 1
         try:
-            return self._feed(line)
+            text = as_text(line)
+            if text is None:
+                self._skip(line)
+                return []
+            return self._feed(text.rstrip("\r\n"))
         except Exception:  # a log line must never stop ingestion
             self._skip(line)
             return []
 
-    def _feed(self, line: str) -> list[Attempt]:
+    def _feed(self, raw: str) -> list[Attempt]:
+        """One line, as text without its line ending."""
         raise NotImplementedError
 
     def _skip(self, line: object) -> None:

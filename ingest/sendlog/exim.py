@@ -44,7 +44,6 @@ from ingest.sendlog.base import (
     CountingParser,
     DsnLink,
     ParseOptions,
-    as_text,
     looks_like_ip,
     next_hop_queue_id,
     normalize_stage,
@@ -215,12 +214,7 @@ class EximParser(CountingParser):
 
     # -- entry point ---------------------------------------------------------
 
-    def _feed(self, line: str) -> list[Attempt]:
-        text = as_text(line)
-        if text is None:
-            self._skip(line)
-            return []
-        raw = text.rstrip("\r\n")
+    def _feed(self, raw: str) -> list[Attempt]:
         m = _LINE.match(raw)
         if m is not None:
             # the common case in one match: Exim's stamp, the id, the flag

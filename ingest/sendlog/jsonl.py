@@ -51,7 +51,6 @@ from ingest.records import Attempt, AttemptVerdict
 from ingest.sendlog.base import (
     CountingParser,
     ParseOptions,
-    as_text,
     looks_like_ip,
     next_hop_queue_id,
     normalize_stage,
@@ -139,12 +138,7 @@ class JsonlParser(CountingParser):
     def tracked_queue_ids(self) -> int:
         return len(self._received)
 
-    def _feed(self, line: str) -> list[Attempt]:
-        text = as_text(line)
-        if text is None:
-            self._skip(line)
-            return []
-        raw = text.rstrip("\r\n")
+    def _feed(self, raw: str) -> list[Attempt]:
         body = raw.strip().lstrip("\ufeff")
         if not body:
             return []

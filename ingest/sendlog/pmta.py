@@ -63,7 +63,6 @@ from ingest.records import Attempt, AttemptVerdict
 from ingest.sendlog.base import (
     CountingParser,
     ParseOptions,
-    as_text,
     looks_like_ip,
     next_hop_queue_id,
     split_reply,
@@ -163,12 +162,7 @@ class PmtaParser(CountingParser):
         self._width = 0
         self._by_width: dict[int, dict[str, int]] = {}
 
-    def _feed(self, line: str) -> list[Attempt]:
-        text = as_text(line)
-        if text is None:
-            self._skip(line)
-            return []
-        raw = text.rstrip("\r\n")
+    def _feed(self, raw: str) -> list[Attempt]:
         stripped = raw.lstrip("\ufeff")
         if not stripped.strip() or stripped.startswith("#"):
             return []

@@ -192,14 +192,7 @@ class PostfixParser(CountingParser):
 
     # -- entry point ---------------------------------------------------------
 
-    def _feed(self, line: str) -> list[Attempt]:
-        if not isinstance(line, str):
-            if isinstance(line, (bytes, bytearray)):
-                line = bytes(line).decode("utf-8", "replace")
-            else:
-                self._skip(line)
-                return []
-        raw = line.rstrip("\r\n")
+    def _feed(self, raw: str) -> list[Attempt]:
         m = _header(raw)
         if m is None:
             if raw.strip():

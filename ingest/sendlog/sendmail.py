@@ -40,7 +40,6 @@ from ingest.sendlog.base import (
     CountingParser,
     DsnLink,
     ParseOptions,
-    as_text,
     looks_like_ip,
     next_hop_queue_id,
     split_reply,
@@ -158,12 +157,7 @@ class SendmailParser(CountingParser):
     def tracked_queue_ids(self) -> int:
         return len(self._queues)
 
-    def _feed(self, line: str) -> list[Attempt]:
-        text = as_text(line)
-        if text is None:
-            self._skip(line)
-            return []
-        raw = text.rstrip("\r\n")
+    def _feed(self, raw: str) -> list[Attempt]:
         h = _CLASSIC_QID.match(raw)  # the common shape in one match
         if h is None:
             h = match_syslog_header(raw)
