@@ -26,8 +26,8 @@ from ingest.sendlog.exim import EximParser, looks_like_exim
 from ingest.sendlog.jsonl import JsonlParser, looks_like_jsonl
 from ingest.sendlog.pmta import PmtaParser, looks_like_pmta
 from ingest.sendlog.postfix import PostfixParser, looks_like_postfix
-from ingest.sendlog.sendmail import SendmailParser, looks_like_sendmail
 from ingest.sendlog.relays import DEFAULT_INTERNAL_RELAYS
+from ingest.sendlog.sendmail import SendmailParser, looks_like_sendmail
 
 __all__ = [
     "DEFAULT_INTERNAL_RELAYS",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from ingest.records import Attempt, AttemptVerdict
 from ingest.sendlog.relays import DEFAULT_INTERNAL_RELAYS
@@ -146,6 +146,27 @@ class CountingParser:
         self.skipped += 1
         if len(self.samples) < SAMPLE_LIMIT:
             self.samples.append(sample_of(line))
+
+
+S = TypeVar("S")
+
+
+def remember(states: dict[str, S], key: str, state: S, cap: int) -> S:
+    """Keep per-message state, forgetting the oldest beyond ``cap`` entries:
+    memory stays flat on a log of any size, at the price of losing the
+    context of messages that stayed open longest."""
+    states[key] = state
+    while len(states) > cap:
+        del states[next(iter(states))]
+    return state
+
+
+def refresh(states: dict[str, S], key: str) -> S | None:
+    """The state of ``key`` moved to the young end of the eviction order."""
+    state = states.pop(key, None)
+    if state is not None:
+        states[key] = state
+    return state
 
 
 def as_text(line: object) -> str | None:

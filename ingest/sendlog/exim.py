@@ -47,6 +47,8 @@ from ingest.sendlog.base import (
     looks_like_ip,
     next_hop_queue_id,
     normalize_stage,
+    refresh,
+    remember,
     split_reply,
 )
 from ingest.sendlog.relays import RelayClassifier
@@ -450,19 +452,10 @@ class EximParser(CountingParser):
     # -- helpers -------------------------------------------------------------
 
     def _open(self, mid: str) -> _MessageState:
-        state = _MessageState()
-        self._messages[mid] = state
-        messages = self._messages
-        while len(messages) > self._cap:
-            del messages[next(iter(messages))]
-        return state
+        return remember(self._messages, mid, _MessageState(), self._cap)
 
     def _touch(self, mid: str) -> _MessageState | None:
-        """The state of ``mid`` moved to the young end of the eviction order."""
-        state = self._messages.pop(mid, None)
-        if state is not None:
-            self._messages[mid] = state
-        return state
+        return refresh(self._messages, mid)
 
     def _at(self, ts: str) -> datetime | None:
         if len(ts) > 19 and ts[-6] == " ":

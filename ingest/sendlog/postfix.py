@@ -40,7 +40,7 @@ import re
 from datetime import datetime
 
 from ingest.records import Attempt, AttemptVerdict
-from ingest.sendlog.base import CountingParser, DsnLink, ParseOptions
+from ingest.sendlog.base import CountingParser, DsnLink, ParseOptions, refresh, remember
 from ingest.sendlog.relays import RelayClassifier
 from ingest.sendlog.syslogtime import StampReader
 
@@ -358,11 +358,7 @@ class PostfixParser(CountingParser):
             return []
         sender = body[6:end]
         tail = body[end + 1 :]
-        state = self._queues.pop(qid, None)  # re-inserted below: most recent last
-        if state is None:
-            state = _QueueState()
-        self._queues[qid] = state
-        self._evict()
+        state = refresh(self._queues, qid) or self._open(qid)  # most recent last
         state.sender = sender
         if not tail.startswith(", status=expired"):
             return []
@@ -400,15 +396,7 @@ class PostfixParser(CountingParser):
     # -- helpers -------------------------------------------------------------
 
     def _open(self, qid: str) -> _QueueState:
-        state = _QueueState()
-        self._queues[qid] = state
-        self._evict()
-        return state
-
-    def _evict(self) -> None:
-        queues = self._queues
-        while len(queues) > self._cap:
-            del queues[next(iter(queues))]
+        return remember(self._queues, qid, _QueueState(), self._cap)
 
     def _at(self, m: re.Match[str]) -> datetime | None:
         ts = m.group("ts")

@@ -42,6 +42,8 @@ from ingest.sendlog.base import (
     ParseOptions,
     looks_like_ip,
     next_hop_queue_id,
+    refresh,
+    remember,
     split_reply,
     strip_angles,
 )
@@ -343,18 +345,10 @@ class SendmailParser(CountingParser):
     # -- helpers -------------------------------------------------------------
 
     def _open(self, qid: str) -> _QueueState:
-        state = _QueueState()
-        queues = self._queues
-        queues[qid] = state
-        while len(queues) > self._cap:
-            del queues[next(iter(queues))]
-        return state
+        return remember(self._queues, qid, _QueueState(), self._cap)
 
     def _touch(self, qid: str) -> _QueueState | None:
-        state = self._queues.pop(qid, None)
-        if state is not None:
-            self._queues[qid] = state
-        return state
+        return refresh(self._queues, qid)
 
     def _at(self, ts: str) -> datetime | None:
         return header_time(self._stamps, ts)
