@@ -382,8 +382,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise CommandError(f"cannot read token file {args.token_file}: {exc.strerror}") from None
     database = _database(args)
     try:
-        print(f"serving the dashboard on http://{args.host}:{args.port}/ (Ctrl-C stops)", file=sys.stderr)
-        serve(database, args.host, args.port, token)
+        serve(database, args.host, args.port, token)  # logs its address once it listens
     finally:
         database.dispose()
     return EXIT_OK
