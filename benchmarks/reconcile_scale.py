@@ -33,7 +33,6 @@ sys.path.insert(0, str(REPO))
 from sqlalchemy import text  # noqa: E402
 
 from benchmarks.scratch import admin_url, scratch_postgres  # noqa: E402
-
 from bounceledger.config import Settings  # noqa: E402
 from bounceledger.db import Database, upgrade  # noqa: E402
 from ingest.attempts import store_attempts  # noqa: E402

@@ -17,8 +17,8 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from importlib import resources
 from datetime import date, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 

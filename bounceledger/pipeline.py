@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 
 from bounceledger.config import Settings
 from bounceledger.db import Database
+from bounceledger.polling import PollSummary, poll
 from ingest import reconcile
 from ingest.attempts import is_notice, store_attempts
 from ingest.records import Attempt
-from bounceledger.polling import PollSummary, poll
 from ingest.sendlog import FORMATS, ParseOptions, detect_format, make_parser
 from ingest.sendlog.reader import (
     LogFileError,

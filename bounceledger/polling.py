@@ -25,8 +25,19 @@ from sqlalchemy.orm import Session
 
 from bounceledger.db import Database
 from bounceledger.locks import source_lock
-from ingest.mailbox.source import MailboxConnectionLost, MailboxError, MailboxReader, MailItem, open_mailbox
-from ingest.returned import Incoming, StoredMessage, store_returned_messages, stored_outcome
+from ingest.mailbox.source import (
+    MailboxConnectionLost,
+    MailboxError,
+    MailboxReader,
+    MailItem,
+    open_mailbox,
+)
+from ingest.returned import (
+    Incoming,
+    StoredMessage,
+    store_returned_messages,
+    stored_outcome,
+)
 from models import SourceCursor
 
 log = logging.getLogger("bounceledger.poll")

@@ -18,10 +18,16 @@ from sqlalchemy.orm import Session
 
 from ingest import reconcile, suppress
 from ingest.bounces.classify import classify
-from ingest.dbutil import among, chunks, insert_ignoring_duplicates, insert_tuples, update_by_key
+from ingest.dbutil import (
+    among,
+    chunks,
+    insert_ignoring_duplicates,
+    insert_tuples,
+    update_by_key,
+)
 from ingest.keys import attempt_key, message_key, normalise_address
-from ingest.records import Attempt
 from ingest.reconcile import delivery_values
+from ingest.records import Attempt
 from ingest.verp import token_of
 from models import Delivery, Event, SentMessage
 from models.state import Fact, decide

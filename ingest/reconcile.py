@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from ingest.keys import correction_key, timeout_key
 from ingest.matching import MatchKeys, keys_from, match_many
 from models import Delivery, Event
 from models.state import Decision, Fact, decide
+
 
 def keys_of(event: Event) -> MatchKeys:
     return keys_from(event.recipient, event.at, event.evidence or {})

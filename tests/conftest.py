@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from datetime import datetime, timezone
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest

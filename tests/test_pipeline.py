@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 from bounceledger import pipeline, polling, queries
 from bounceledger.db import Database
 from models import Delivery, Event, ReturnedMessage
-
 from tests.conftest import PIPELINE_LOG_MTIME as LOG_MTIME
 
 

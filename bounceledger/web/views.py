@@ -9,7 +9,16 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, render_template, request, stream_with_context, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    jsonify,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from bounceledger import queries as cli_queries

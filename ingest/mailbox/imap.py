@@ -8,10 +8,10 @@ committed is decided by the caller; this class never deletes anything.
 
 from __future__ import annotations
 
+import imaplib
 import logging
 import socket
 import ssl
-import imaplib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone

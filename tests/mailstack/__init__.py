@@ -13,7 +13,7 @@ Typical use::
         stack.send(["ok1@example.test"], tag="m1")
         stack.wait_for_log(r"to=<ok1@example.test>.*status=sent")
 """
-from tests.mailstack.stack import MailStack, StackTimings, SentMessage, missing_binaries
+from tests.mailstack.stack import MailStack, SentMessage, StackTimings, missing_binaries
 from tests.mailstack.waits import WaitTimeout
 
 __all__ = ["MailStack", "StackTimings", "SentMessage", "WaitTimeout", "missing_binaries"]

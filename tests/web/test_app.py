@@ -6,14 +6,21 @@ import base64
 import csv
 import io
 import re
+
 import pytest
 from sqlalchemy import select, text
 
 from bounceledger import queries
 from bounceledger.db import Database
 from bounceledger.web import ServeError, create_app, make_server, serve
+from bounceledger.web.app import (
+    CONTENT_SECURITY_POLICY,
+    TOKEN_ENV,
+    check_bind,
+    is_loopback,
+    resolve_token,
+)
 from ingest import suppress
-from bounceledger.web.app import CONTENT_SECURITY_POLICY, TOKEN_ENV, check_bind, is_loopback, resolve_token
 from models import Delivery, ReturnedMessage
 from tests.web.conftest import CORRECTED_RECIPIENT, SAMPLE_TOTALS
 

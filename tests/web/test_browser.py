@@ -8,11 +8,18 @@ test-artifacts/screenshots/ for a person to look at.
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import pytest
 
 from bounceledger.db import Database
 from ingest import suppress
-from tests.web.conftest import CORRECTED_RECIPIENT, LiveServer, screenshot, start_server, stop_server
+from tests.web.conftest import (
+    CORRECTED_RECIPIENT,
+    LiveServer,
+    screenshot,
+    start_server,
+    stop_server,
+)
 
 pytestmark = pytest.mark.slow
 
