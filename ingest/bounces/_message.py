@@ -94,6 +94,10 @@ _SPACES_RE = re.compile(r"\s+")
 
 def unfold(value: str) -> str:
     """Join folded header lines and squeeze runs of whitespace."""
+    if value.isprintable() and "  " not in value:
+        # every whitespace character is unprintable except the plain space,
+        # and no two spaces meet: nothing to squeeze (the common case)
+        return value.strip()
     return _SPACES_RE.sub(" ", value).strip()
 
 
@@ -111,6 +115,30 @@ def headers_all(msg: Message, name: str) -> list[str]:
     return list(_decoded_values(msg, name))
 
 
+def headers_of(msg: Message, names: tuple[str, ...]) -> dict[str, str]:
+    """``{name: header(msg, name)}`` for each of ``names`` that ``msg`` has.
+
+    The same values as asking one by one, with one cache look-up per name.
+    """
+    cache = cache_of(msg)
+    if "hi" not in cache:
+        _raw_values(msg, "")  # builds the index
+    index = cache["hi"]
+    found: dict[str, str] = {}
+    for name in names:
+        lower = name.lower()
+        key = ("hd", lower)
+        decoded = cache.get(key)
+        if decoded is None:
+            raw = index.get(lower)
+            if not raw:
+                continue
+            decoded = cache[key] = tuple(map(_decode_value, raw))
+        if decoded:
+            found[name] = decoded[0]
+    return found
+
+
 def has_header(msg: Message, name: str) -> bool:
     """True when ``msg`` has at least one ``name`` header (any value)."""
     return bool(_raw_values(msg, name))
@@ -123,7 +151,7 @@ def _decoded_values(msg: Message, name: str) -> tuple[str, ...]:
         return cache[key]
     except KeyError:
         pass
-    decoded = tuple(_decode_value(v) for v in _raw_values(msg, name))
+    decoded = tuple(map(_decode_value, _raw_values(msg, name)))
     cache[key] = decoded
     return decoded
 
@@ -139,7 +167,7 @@ def _raw_values(msg: Message, name: str) -> list[str]:
     if index is None:
         index = {}
         try:
-            for k, v in msg.raw_items():
+            for k, v in msg._headers:  # what raw_items() yields, without the copy
                 index.setdefault(k.lower(), []).append(v)
         except Exception:
             index = {}
@@ -153,6 +181,11 @@ _NO_VALUES: list[str] = []
 def _decode_value(value: object) -> str:
     if value is None:
         return ""
+    if isinstance(value, str) and value.isascii() and value.isprintable() and "=?" not in value \
+            and "  " not in value:
+        # plain text: no raw bytes, encoded words, folds or runs of blanks,
+        # so only the outer blanks go (what the steps below come to)
+        return value.strip()
     try:
         if not isinstance(value, str):
             return unfold(str(make_header(decode_header(value))))  # type: ignore[arg-type]
@@ -203,7 +236,9 @@ def param(part: Message, name: str) -> str:
     except KeyError:
         pass
     try:
-        value = part.get_param(name)
+        value = _mime.simple_param(part, name)
+        if value is _mime.UNSURE:
+            value = part.get_param(name)
     except Exception:
         cache[key] = ""
         return ""
@@ -236,10 +271,21 @@ def _walk(msg: Message, max_depth: int) -> Iterator[Message]:
         yield part
         if depth >= max_depth:
             continue
-        payload = part.get_payload()
-        if isinstance(payload, list):
+        payload = _children_of(part)
+        if payload is not None:
             children = [p for p in payload if isinstance(p, Message)]
             stack.extend((child, depth + 1) for child in reversed(children))
+
+
+def _children_of(part: Message) -> list | None:
+    """The sub-parts list of ``part`` (``None`` for a leaf).
+
+    ``get_payload()`` returns the stored list as it is for a multipart and
+    never a list otherwise, but for a leaf it first looks the transfer
+    encoding up and may re-decode the text: work wasted on a type test.
+    """
+    payload = part.__dict__.get("_payload")
+    return payload if isinstance(payload, list) else None
 
 
 def text_of(part: Message) -> str:
@@ -267,10 +313,18 @@ def _text_of(part: Message) -> str:
         return str(payload)
     charset = "utf-8"
     try:
-        charset = part.get_content_charset() or "utf-8"
+        charset = _content_charset(part) or "utf-8"
     except Exception:
         pass
     return _bytes_to_text(payload, charset)
+
+
+def _content_charset(part: Message) -> str | None:
+    """``part.get_content_charset()``, the plain case without the stdlib."""
+    found = _mime.simple_param(part, "charset")
+    if found is _mime.UNSURE:
+        return part.get_content_charset()
+    return None if found is None else found.lower()  # type: ignore[union-attr]
 
 
 def _bytes_to_text(payload: bytes, charset: str) -> str:
@@ -393,8 +447,8 @@ def _walk_skipping_returned(msg: Message) -> Iterator[Message]:
         if ctype in ("message/delivery-status", "message/global-delivery-status",
                      "message/feedback-report"):
             continue
-        payload = part.get_payload()
-        if isinstance(payload, list):
+        payload = _children_of(part)
+        if payload is not None:
             if depth < MAX_DEPTH:
                 children = [p for p in payload if isinstance(p, Message)]
                 stack.extend((c, depth + 1) for c in reversed(children))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from email import policy as _policy
+from email.utils import unquote as _unquote
 from email.message import Message
 
 MAX_DEPTH = 12
@@ -94,19 +95,20 @@ def _split_headers(text: str) -> tuple[list[tuple[str, str]], str]:
         orphan = _ORPHAN_CONTINUATION_RE.match(text)
         if orphan and text[0] in " \t":
             pos = orphan.end()  # a continuation with nothing to continue: dropped
-    match_field = _FIELD_BLOCK_RE.match
-    while pos < size:
+    # A scanner's match() is match(text, pos) with pos moved on to each
+    # match's end, where the next field starts; iter() calls it until the
+    # first line that is no field (a blank line never is one, nor the end).
+    fields = list(iter(_FIELD_BLOCK_RE.scanner(text, pos).match, None))
+    if fields:
+        headers = [(found[1], found[2].rstrip("\r\n")) for found in fields]
+        pos = fields[-1].end()
+    if pos < size:
         char = text[pos]
         if char == "\n":
             return headers, text[pos + 1:]
         if char == "\r":
             return headers, text[pos + (2 if text.startswith("\r\n", pos) else 1):]
-        found = match_field(text, pos)
-        if found is None or found.end() == pos:
-            break  # not a header: the body starts here (no blank line)
-        headers.append((found.group(1), found.group(2).rstrip("\r\n")))
-        pos = found.end()
-    return headers, text[pos:]
+    return headers, text[pos:]  # not a header: the body starts here (no blank line)
 
 
 def _message(text: str, depth: int, budget: _Budget) -> Message:
@@ -118,9 +120,10 @@ def _message(text: str, depth: int, budget: _Budget) -> Message:
     msg._payload = body  # type: ignore[attr-defined]
     if not headers or depth >= MAX_DEPTH or budget.parts >= MAX_PARTS:
         return msg
-    maintype = msg.get_content_maintype()
+    ctype = _content_type(msg, headers)
+    maintype, _, subtype = ctype.partition("/")
     if maintype == "multipart":
-        boundary = msg.get_boundary()
+        boundary = _boundary(msg)
         if boundary:
             parts = _split_multipart(body, boundary)
             if parts is not None:
@@ -130,14 +133,14 @@ def _message(text: str, depth: int, budget: _Budget) -> Message:
                     if budget.parts >= MAX_PARTS:
                         break
                     child = _message(chunk, depth + 1, budget)
-                    if msg.get_content_subtype() == "digest" and not child._headers:  # type: ignore[attr-defined]
+                    if subtype == "digest" and not child._headers:  # type: ignore[attr-defined]
                         child.set_default_type("message/rfc822")
                     children.append(child)
                 msg._payload = children  # type: ignore[attr-defined]
                 msg.preamble = preamble or None
                 msg.epilogue = epilogue
     elif maintype == "message":
-        if msg.get_content_subtype() == "delivery-status":
+        if subtype == "delivery-status":
             # one header-only block per blank-line separated group of fields
             blocks = [b for b in _BLANK_SPLIT_RE.split(body) if b.strip()]
             msg._payload = [parse_headers(b.lstrip("\r\n") + "\n") for b in blocks[:MAX_PARTS]]  # type: ignore[attr-defined]
@@ -145,6 +148,87 @@ def _message(text: str, depth: int, budget: _Budget) -> Message:
             # message/rfc822 and every other message/*: one enclosed message
             msg._payload = [_message(body, depth + 1, budget)]  # type: ignore[attr-defined]
     return msg
+
+
+#: Name of the per-message cache of :mod:`ingest.bounces._message` (its
+#: ``_CACHE``): the content type worked out here is stored there, under the
+#: key its ``content_type`` helper reads, so it is not worked out again.
+_CACHE = "_bounceledger_cache"
+
+
+def _content_type(msg: Message, headers: list[tuple[str, str]]) -> str:
+    """``msg.get_content_type()``, without the stdlib's generic header lookup.
+
+    Only a plain ASCII ``Content-Type`` value takes the short path (the
+    stdlib's own steps: the first such header, the text before ";",
+    stripped and lower-cased, ``text/plain`` unless it has exactly one "/");
+    the answer is then kept in the message's cache. Anything else (no such
+    header, so the default type that a digest may still change; 8-bit
+    bytes) asks the stdlib and caches nothing.
+    """
+    for name, value in headers:
+        if len(name) == 12 and name.lower() == "content-type":
+            if isinstance(value, str) and value.isascii():
+                ctype = value.partition(";")[0].strip().lower()
+                if ctype.count("/") != 1:
+                    ctype = "text/plain"
+                msg.__dict__[_CACHE] = {"ct": ctype}
+                return ctype
+            break
+    return msg.get_content_type()
+
+
+#: What :func:`simple_param` answers when it leaves the question to the stdlib.
+UNSURE = object()
+#: Characters after which a Content-Type value needs the stdlib's full
+#: parameter parsing: backslash escapes, RFC 2231 ``name*``.
+_PARAM_SPECIALS_RE = re.compile(r"[\\*]")
+
+
+def simple_param(msg: Message, name: str, failobj: object = None) -> object:
+    """``msg.get_param(name, failobj)`` for a plain ASCII ``Content-Type``.
+
+    With no backslash or "*" in the value and no ";" inside quotes (an
+    even number of '"' between semicolons) the stdlib's parsing comes down
+    to: split at ";", each piece ``key=value`` (key stripped and
+    lower-cased, value stripped) or a bare ``key`` (value ""), the first
+    piece whose key matches case-insensitively wins, its value unquoted
+    (:func:`email.utils.unquote`). Any other value returns :data:`UNSURE`:
+    the caller asks the stdlib.
+    """
+    value = None
+    for key, raw in msg._headers:  # type: ignore[attr-defined]
+        if len(key) == 12 and key.lower() == "content-type":
+            value = raw
+            break
+    if value is None:
+        return failobj
+    if not isinstance(value, str) or not value.isascii() or _PARAM_SPECIALS_RE.search(value):
+        return UNSURE
+    pieces = value.split(";")
+    if '"' in value and any(piece.count('"') % 2 for piece in pieces):
+        return UNSURE
+    wanted = name.lower()
+    for piece in pieces:
+        key, sep, found = piece.partition("=")
+        if sep:
+            key = key.strip().lower()
+            found = found.strip()
+        else:
+            key = piece.strip()
+            found = ""
+        if key.lower() == wanted:
+            return _unquote(found)
+    return failobj
+
+
+def _boundary(msg: Message) -> str | None:
+    """``msg.get_boundary()``."""
+    found = simple_param(msg, "boundary")
+    if found is UNSURE:
+        return msg.get_boundary()
+    # get_boundary() unquotes once more (collapse_rfc2231_value of a str)
+    return None if found is None else _unquote(found).rstrip()  # type: ignore[arg-type]
 
 
 def _split_multipart(body: str, boundary: str) -> tuple[str, list[str], str] | None:

@@ -17,7 +17,8 @@ goes through the plain search.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 
 try:  # Python 3.11+: the parser is private but stable
     from re import _constants as _c
@@ -94,25 +95,184 @@ def needles(pattern: re.Pattern[str]) -> Needles | None:
     return found
 
 
+#: Inline global flags ("(?i)") or back-references: a pattern with either is
+#: never split into its alternatives (see :func:`alternatives`).
+_NO_SPLIT_RE = re.compile(r"\(\?[aiLmsux]+\)|\\[1-9]|\(\?P=|\\g<")
+
+
+def alternatives(pattern: re.Pattern[str]) -> tuple[re.Pattern[str], ...]:
+    """The top-level alternatives of ``pattern``, each compiled on its own.
+
+    ``pattern.search(text)`` finds something exactly when one of them does
+    (a match is a match of one alternative at some position), and each
+    alternative alone is a much smaller search. The pattern text is cut at
+    every "|" outside groups, character classes and escapes; patterns with
+    inline global flags or back-references, or whose pieces do not put back
+    together into the pattern or do not compile, stay whole.
+    """
+    source = pattern.pattern
+    if not isinstance(source, str) or _NO_SPLIT_RE.search(source):
+        return (pattern,)
+    pieces: list[str] = []
+    depth = 0
+    start = 0
+    i = 0
+    size = len(source)
+    while i < size:
+        char = source[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "[":
+            i += 1
+            if i < size and source[i] == "^":
+                i += 1
+            if i < size and source[i] == "]":
+                i += 1  # a "]" first in a class is literal
+            while i < size and source[i] != "]":
+                i += 2 if source[i] == "\\" else 1
+            i += 1
+            continue
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                return (pattern,)
+        elif char == "|" and depth == 0:
+            pieces.append(source[start:i])
+            start = i + 1
+        i += 1
+    pieces.append(source[start:])
+    if depth != 0 or len(pieces) < 2 or "|".join(pieces) != source or not all(pieces):
+        return (pattern,)
+    try:
+        return tuple(re.compile(piece, pattern.flags) for piece in pieces)
+    except re.error:
+        return (pattern,)
+
+
 class RuleTable:
-    """An ordered ``(pattern, value)`` table whose first matching row wins."""
+    """An ordered ``(pattern, value)`` table whose first matching row wins.
+
+    Each row keeps its pattern's literal set (skip the row when none
+    occurs) and its top-level alternatives, each with its own literal set:
+    only the alternatives whose literals occur are searched, and a hit of
+    any of them is a hit of the whole pattern.
+    """
 
     __slots__ = ("_rows",)
 
     def __init__(self, rows: Iterable[tuple[re.Pattern[str], object]]) -> None:
-        self._rows = tuple((pattern, value, needles(pattern)) for pattern, value in rows)
+        built = []
+        for pattern, value in rows:
+            parts = alternatives(pattern)
+            if len(parts) == 1:
+                alts = ((None, pattern),)
+            else:
+                alts = tuple((needles(part), part) for part in parts)
+            built.append((pattern, value, needles(pattern), alts))
+        self._rows = tuple(built)
 
     def first(self, text: str) -> object | None:
         """The value of the first row whose pattern ``search``es ``text``."""
         if text.isascii():
-            low = text.lower()
-            for pattern, value, required in self._rows:
-                if required is not None and not any(s in low for s in required):
+            # ``next(filter(contains, literals), None)``: the first literal
+            # that occurs, tested without a Python frame per literal
+            contains = text.lower().__contains__
+            for _pattern, value, required, alts in self._rows:
+                if required is not None and next(filter(contains, required), None) is None:
                     continue
-                if pattern.search(text):
-                    return value
+                for alt_required, alt in alts:
+                    if alt_required is not None and next(filter(contains, alt_required), None) is None:
+                        continue
+                    if alt.search(text):
+                        return value
             return None
-        for pattern, value, _ in self._rows:
+        for pattern, value, _, _ in self._rows:
             if pattern.search(text):
                 return value
         return None
+
+
+#: (text, its lower-case form or ``None`` when not ASCII): the text seen
+#: last by :class:`Quick`. The detectors search the same body (or notice)
+#: one after the other; one tuple swapped whole, so it is thread-safe.
+_last_lower: tuple = (None, None)
+
+
+def _lowered(text: str) -> str | None:
+    global _last_lower
+    last, low = _last_lower
+    if last is text:
+        return low
+    low = text.lower() if text.isascii() else None
+    _last_lower = (text, low)
+    return low
+
+
+class Quick:
+    """A compiled pattern that skips searches its literals rule out.
+
+    ``search``, ``match``, ``finditer`` and ``findall`` first check that
+    one of the pattern's literals (see :func:`needles`) occurs in the
+    lower-cased text; when none does there can be no match, and the empty
+    answer comes back without running the regex. ASCII text only, as for
+    :class:`RuleTable`; everything else is the wrapped pattern's own.
+    """
+
+    __slots__ = ("_pattern", "_needles")
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self._pattern = pattern
+        self._needles = needles(pattern)
+
+    def _ruled_out(self, text: object) -> bool:
+        required = self._needles
+        if required is None or not isinstance(text, str):
+            return False
+        low = _lowered(text)
+        return low is not None and next(filter(low.__contains__, required), None) is None
+
+    def search(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        if self._ruled_out(string):
+            return None
+        return self._pattern.search(string, pos, endpos)
+
+    def match(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        if self._ruled_out(string):
+            return None
+        return self._pattern.match(string, pos, endpos)
+
+    def finditer(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> Iterator[re.Match[str]]:
+        if self._ruled_out(string):
+            return iter(())
+        return self._pattern.finditer(string, pos, endpos)
+
+    def findall(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> list:
+        if self._ruled_out(string):
+            return []
+        return self._pattern.findall(string, pos, endpos)
+
+    def sub(self, repl: object, string: str, count: int = 0) -> str:
+        if self._ruled_out(string):
+            return string  # no match: nothing replaced
+        return self._pattern.sub(repl, string, count)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._pattern, name)
+
+
+def quicken(namespace: dict[str, object], *, skip: Iterable[str] = ()) -> None:
+    """Put a :class:`Quick` in place of each compiled text pattern of a
+    module namespace that has a literal set (the others stay as they are).
+
+    For modules whose patterns are only used through their methods (never
+    handed to ``re.sub``/``re.search`` or tested with ``isinstance``).
+    """
+    skipped = set(skip)
+    for name, value in list(namespace.items()):
+        if name in skipped or not isinstance(value, re.Pattern) or not isinstance(value.pattern, str):
+            continue
+        if needles(value) is not None:
+            namespace[name] = Quick(value)

@@ -357,10 +357,17 @@ def join_reply_lines(text: str | None) -> str | None:
     return text[: first.end()] + re.sub(repeat, " ", text[first.end():])
 
 
+#: The host patterns of ``HOST_RULES`` as one alternation: it finds
+#: something exactly when one of them does (same flags, no back-references).
+_ANY_HOST_RE = re.compile("|".join(f"(?:{p.pattern})" for p, _, _ in HOST_RULES), re.IGNORECASE)
+
+
 def reason_from_host(remote_host: str, text: str | None) -> str | None:
     """Per-provider wording: the first row of ``HOST_RULES`` whose host and
     text patterns both match."""
     host = remote_host.lower()
+    if not _ANY_HOST_RE.search(host):
+        return None  # no row's host pattern matches (most hosts)
     for host_pattern, text_pattern, reason in HOST_RULES:
         if host_pattern.search(host) and (text_pattern is None or (text and text_pattern.search(text))):
             return reason

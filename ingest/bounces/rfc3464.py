@@ -16,6 +16,7 @@ from email.message import Message
 from email.utils import parsedate_to_datetime
 
 from ingest.bounces import _message as m
+from ingest.bounces._prefilter import quicken
 from ingest.bounces.classify import (classify, find_command, find_replycode, is_generic, is_hard, normalise_status,
                                      pseudo_status, reason_from_text)
 from ingest.bounces.reasons import CATEGORIES, POWERMTA_CATEGORIES
@@ -448,3 +449,11 @@ def transcript_cause(human: str) -> TranscriptCause | None:
     own = _LEADING_REPLY_RE.match(chosen)
     code = own.group(1) if own else (replies[-1] if replies else None)
     return TranscriptCause(text=chosen, replycode=code, local=bool(_LOCAL_PROGRAM_RE.match(chosen)))
+
+
+# The notices and transcripts above are searched in whole message bodies,
+# mostly without a hit: a literal pre-check answers most of those searches
+# (the same answers: see ``_prefilter.Quick``). Patterns matched line by
+# line or on short field values stay plain (the check would cost more).
+quicken(globals(), skip=("_TYPE_PREFIX_RE", "_LINE_ADDRESS_RE", "_LOCAL_PROGRAM_RE", "_LEADING_REPLY_RE",
+                         "_EZWEB_MTA_RE", "_TYPE_NAME_RE", "_FIELD_NAME_RE"))

@@ -124,3 +124,56 @@ def test_parse_is_repeatable():
     for path in _files()[:60]:
         raw = path.read_bytes()
         assert _records(raw) == _records(raw)
+
+
+def test_split_alternatives_find_what_the_whole_pattern_finds():
+    patterns = [p for p, _ in TEXT_RULES] + [p for p, _ in STRONG_TEXT_RULES]
+    split = [(p, _prefilter.alternatives(p)) for p in patterns]
+    assert sum(1 for _, parts in split if len(parts) > 1) > len(split) // 2
+    for text in _texts()[:4000]:
+        for pattern, parts in split:
+            assert bool(pattern.search(text)) == any(part.search(text) for part in parts), pattern.pattern
+
+
+@pytest.mark.parametrize("pattern, pieces", [
+    (r"a|b(?:c|d)|[|]|\||e", 5),
+    (r"(a)|\1", 1),  # a back-reference: kept whole
+    (r"(?i)a|b", 1),  # inline global flags: kept whole
+    (r"abc", 1),
+])
+def test_alternatives_cut_only_at_top_level_bars(pattern, pieces):
+    import re
+
+    assert len(_prefilter.alternatives(re.compile(pattern))) == pieces
+
+
+def test_quick_pattern_answers_like_the_plain_one():
+    import re
+
+    plain = re.compile(r"mailbox (?:is )?full|over ?quota|^Final-Recipient\s*:", re.IGNORECASE | re.M)
+    quick = _prefilter.Quick(plain)
+    for text in _texts()[:3000] + ["MAILBOX IS FULL", "x\nfinal-recipient: a", "Überquota overquota", ""]:
+        assert bool(quick.search(text)) == bool(plain.search(text))
+        assert [x.span() for x in quick.finditer(text)] == [x.span() for x in plain.finditer(text)]
+        assert quick.findall(text) == plain.findall(text)
+        assert quick.sub("-", text) == plain.sub("-", text)
+
+
+@pytest.mark.parametrize("value", [
+    "text/plain", "text/plain; charset=UTF-8", 'multipart/report; report-type="delivery-status";\n\tboundary="a;b"',
+    'multipart/mixed; boundary="<x>"', "multipart/mixed; BOUNDARY = abc ; charset", "text/plain; charset*=utf-8''x",
+    'text/plain; charset="a\\"b"', 'x/y; boundary=""q""', "text/plain;;charset=;", "", 'a/b; c="d', "a/b; <c>=d",
+])
+def test_simple_param_is_the_stdlib_answer(value):
+    from email.message import Message
+
+    from ingest.bounces import _mime
+
+    msg = Message(email.policy.compat32)
+    msg["X-Other"] = "1"
+    msg["Content-Type"] = value
+    for name in ("charset", "boundary", "report-type", "c", "text/plain"):
+        found = _mime.simple_param(msg, name)
+        assert found is _mime.UNSURE or found == msg.get_param(name)
+    assert _mime._boundary(msg) == msg.get_boundary()
+    assert m._content_charset(msg) == msg.get_content_charset()

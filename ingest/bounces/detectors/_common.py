@@ -23,10 +23,34 @@ ORIGINAL_STARTS = re.compile(
 )
 
 
+#: (body, where its returned original starts or -1, limit, notice): the
+#: body seen last. The detectors ask for the notice of the same body one
+#: after the other; one tuple, swapped whole, so it is thread-safe.
+_last_notice: tuple = (None, -1, 0, "")
+
+
+def _original_start(body: str) -> int:
+    """Where ``ORIGINAL_STARTS`` first matches in ``body`` (-1: nowhere)."""
+    global _last_notice
+    last_body, start, limit, text = _last_notice
+    if last_body is body:
+        return start
+    cut = ORIGINAL_STARTS.search(body)
+    start = cut.start() if cut else -1
+    _last_notice = (body, start, None, "")
+    return start
+
+
 def notice(body: str, limit: int = 20_000) -> str:
     """The bounce's own words: ``body`` up to the returned original."""
-    cut = ORIGINAL_STARTS.search(body)
-    return body[: cut.start()] if cut else body[:limit]
+    global _last_notice
+    last_body, start, last_limit, text = _last_notice
+    if last_body is body and last_limit == limit:
+        return text  # the same string object as the first time
+    start = _original_start(body)
+    text = body[:start] if start >= 0 else body[:limit]
+    _last_notice = (body, start, limit, text)
+    return text
 
 
 def sender_of(msg: Message) -> str:
@@ -73,8 +97,8 @@ _INLINE_ID = re.compile(r"^Message-ID:\s*<([^<>\s]+)>", re.IGNORECASE | re.M)
 def inline_original_id(body: str) -> str | None:
     """Message-ID of an original quoted as text after the bounce notice
     (Exim, qmail, Gmail's old format return it inline, not as a MIME part)."""
-    cut = ORIGINAL_STARTS.search(body)
-    if not cut:
+    start = _original_start(body)
+    if start < 0:
         return None
-    found = _INLINE_ID.search(body, cut.start(), cut.start() + 30_000)
+    found = _INLINE_ID.search(body, start, start + 30_000)
     return found.group(1) if found else None

@@ -33,9 +33,21 @@ _ERRORISH = re.compile(
 )
 
 
+#: (body, notice): the body read last. The heuristic stage asks for the
+#: notice of the same body once per address it found, then this module
+#: again; one tuple, swapped whole, so it is thread-safe.
+_last_notice: tuple = (None, "")
+
+
 def _notice(body: str) -> str:
+    global _last_notice
+    last_body, text = _last_notice
+    if last_body is body:
+        return text
     cut = _ORIGINAL_STARTS.search(body)
-    return body[: cut.start()] if cut else body[:20_000]
+    text = body[: cut.start()] if cut else body[:20_000]
+    _last_notice = (body, text)
+    return text
 
 
 def _context(lines: list[str], index: int) -> str:
