@@ -135,7 +135,7 @@ def main() -> None:
             quarter_pg = poll(server, "quarter", pg_url)
         print(
             f"peak RSS polling a quarter of the messages: SQLite {quarter['rss_mb']:.0f} MB, "
-            f"PostgreSQL {quarter_pg['rss_mb']:.0f} MB (memory does not grow with the mailbox)"
+            f"PostgreSQL {quarter_pg['rss_mb']:.0f} MB (compare with the full runs above)"
         )
         print(json.dumps({k: round(v["messages"] / v["seconds"], 1) for k, v in results.items()} | {"bare": round(bare_rate, 1)}))
     finally:
