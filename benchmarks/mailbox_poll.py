@@ -44,7 +44,7 @@ MESSAGE_ID = re.compile(rb"^Message-Id: <([^>]*)>", re.IGNORECASE | re.MULTILINE
 
 def fill_folder(server: Dovecot, folder: str, count: int) -> None:
     """Write messages straight into the Maildir++ folder: much faster than APPEND."""
-    samples = [p.read_bytes() for p in sorted(SAMPLES.glob("*.eml"))]
+    samples = [p.read_bytes() for p in sorted(SAMPLES.glob("*.msg"))]
     root = server.maildir / f".{folder}"
     for sub in ("cur", "new", "tmp"):
         (root / sub).mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,7 @@ from tests.mailstack.ports import free_ports
 from tests.tcpproxy import TcpProxy
 
 SAMPLES = Path(__file__).resolve().parent.parent / "bounceledger" / "samples"
-SAMPLE_MESSAGES = sorted((SAMPLES / "returned" / "new").glob("*.eml"))
+SAMPLE_MESSAGES = sorted((SAMPLES / "returned" / "new").glob("*.msg"))
 FIXTURES = Path(__file__).parent / "fixtures" / "pipeline"
 
 

@@ -33,7 +33,7 @@ def _attempts() -> list[Attempt]:
 
 
 ATTEMPTS = _attempts()
-MESSAGES = [p.read_bytes() for p in sorted((SAMPLES / "returned" / "new").glob("*.eml"))]
+MESSAGES = [p.read_bytes() for p in sorted((SAMPLES / "returned" / "new").glob("*.msg"))]
 UNITS: list[tuple[str, int]] = [("attempt", i) for i in range(len(ATTEMPTS))] + [
     ("message", i) for i in range(len(MESSAGES))
 ]

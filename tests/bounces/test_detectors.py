@@ -12,7 +12,7 @@ def rows(parsed):
 
 
 def test_exim_rcpt_user_unknown(fixture_bytes):
-    parsed = parse(fixture_bytes("exim_rcpt_5.1.1.eml"))
+    parsed = parse(fixture_bytes("exim_rcpt_5.1.1.msg"))
     assert rows(parsed) == [("ghost@partner.example", "bounce", "5.1.1", "550", "userunknown", True, "exim")]
     (v,) = parsed.verdicts
     assert v.original_message_id == "offer-0303.1@shop.example"
@@ -20,12 +20,12 @@ def test_exim_rcpt_user_unknown(fixture_bytes):
 
 
 def test_exim_retry_timeout_keeps_temporary_class(fixture_bytes):
-    (v,) = parse(fixture_bytes("exim_retry_timeout.eml")).verdicts
+    (v,) = parse(fixture_bytes("exim_retry_timeout.msg")).verdicts
     assert (v.kind, v.reason, v.status, v.hardbounce) == ("bounce", "expired", "4.0.947", False)
 
 
 def test_qmail_two_recipients(fixture_bytes):
-    got = rows(parse(fixture_bytes("qmail_mail_from_rejected.eml")))
+    got = rows(parse(fixture_bytes("qmail_mail_from_rejected.msg")))
     assert got == [
         ("buyer@strict.example", "bounce", "5.2.2", "552", "mailboxfull", False, "qmail"),
         ("other@strict.example", "bounce", "5.4.4", None, "notaccept", True, "qmail"),
@@ -33,28 +33,28 @@ def test_qmail_two_recipients(fixture_bytes):
 
 
 def test_gmail_legacy_text(fixture_bytes):
-    (v,) = parse(fixture_bytes("gmail_legacy_permanent.eml")).verdicts
+    (v,) = parse(fixture_bytes("gmail_legacy_permanent.msg")).verdicts
     assert (v.recipient, v.status, v.replycode, v.reason, v.detector) == (
         "nobody@far.example", "5.1.1", "550", "userunknown", "gmail")
 
 
 def test_google_groups_refusal_is_rejected(fixture_bytes):
-    (v,) = parse(fixture_bytes("googlegroups_rejected.eml")).verdicts
+    (v,) = parse(fixture_bytes("googlegroups_rejected.msg")).verdicts
     assert (v.recipient, v.reason, v.status, v.hardbounce, v.detector) == (
         "team-announce@googlegroups.com", "rejected", "5.0.918", False, "googlegroups")
 
 
 def test_amazon_ses_sns_bounce(fixture_bytes):
-    (v,) = parse(fixture_bytes("amazonses_sns_bounce.eml")).verdicts
+    (v,) = parse(fixture_bytes("amazonses_sns_bounce.msg")).verdicts
     assert (v.recipient, v.kind, v.status, v.replycode, v.reason) == (
         "gone@customer.example", "bounce", "5.1.1", "550", "userunknown")
 
 
 def test_amazon_ses_delivery_and_complaint(fixture_bytes):
-    (d,) = parse(fixture_bytes("amazonses_delivery.eml")).verdicts
+    (d,) = parse(fixture_bytes("amazonses_delivery.msg")).verdicts
     assert (d.recipient, d.kind, d.status, d.replycode, d.reason) == (
         "happy@customer.example", "success", "2.6.0", "250", "delivered")
-    (c,) = parse(fixture_bytes("amazonses_complaint.eml")).verdicts
+    (c,) = parse(fixture_bytes("amazonses_complaint.msg")).verdicts
     assert (c.recipient, c.kind, c.reason, c.feedback_type) == ("angry@customer.example", "complaint", "feedback", "abuse")
 
 
@@ -85,7 +85,7 @@ def test_per_host_rule():
 
 
 def test_zoho_lines_and_a_given_up_4xx(fixture_bytes):
-    got = rows(parse(fixture_bytes("zoho_invalid_and_unreachable.eml")))
+    got = rows(parse(fixture_bytes("zoho_invalid_and_unreachable.msg")))
     assert got == [
         ("left@partner.example", "bounce", "5.1.1", "550", "userunknown", True, "zoho"),
         ("slow@faraway.example", "bounce", "4.0.947", "421", "expired", False, "zoho"),
@@ -93,25 +93,25 @@ def test_zoho_lines_and_a_given_up_4xx(fixture_bytes):
 
 
 def test_lotus_notes_failure_reasons(fixture_bytes):
-    (v,) = parse(fixture_bytes("notes_failure_reasons.eml")).verdicts
+    (v,) = parse(fixture_bytes("notes_failure_reasons.msg")).verdicts
     assert (v.recipient, v.status, v.reason, v.hardbounce, v.detector) == (
         "former.staff@lotus.example", "5.0.911", "userunknown", True, "notes")
 
 
 def test_domino_was_not_delivered_because(fixture_bytes):
-    (v,) = parse(fixture_bytes("domino_not_delivered.eml")).verdicts
+    (v,) = parse(fixture_bytes("domino_not_delivered.msg")).verdicts
     assert (v.recipient, v.reason, v.detector) == ("pat.doe@domino.example", "userunknown", "notes")
     assert "not listed in Domino Directory" in v.diagnostic
 
 
 def test_boxed_delivery_status_notification(fixture_bytes):
-    (v,) = parse(fixture_bytes("boxed_dsn_notice.eml")).verdicts
+    (v,) = parse(fixture_bytes("boxed_dsn_notice.msg")).verdicts
     assert (v.recipient, v.status, v.replycode, v.reason, v.detector) == (
         "nobody@partner.example", "5.3.0", "553", "userunknown", "dsnnotice")
 
 
 def test_unable_to_deliver_legacy_mailer(fixture_bytes):
-    got = rows(parse(fixture_bytes("unable_to_deliver_legacy.eml")))
+    got = rows(parse(fixture_bytes("unable_to_deliver_legacy.msg")))
     assert got == [
         ("busy@elsewhere.example", "bounce", "4.1.9", None, "expired", False, "unabletodeliver"),
         ("closed@legacy.example", "bounce", "5.0.921", None, "suspend", False, "unabletodeliver"),
@@ -119,7 +119,7 @@ def test_unable_to_deliver_legacy_mailer(fixture_bytes):
 
 
 def test_powermta_bounce_category_names_the_reason(fixture_bytes):
-    (v,) = parse(fixture_bytes("powermta_bad_mailbox.eml")).verdicts
+    (v,) = parse(fixture_bytes("powermta_bad_mailbox.msg")).verdicts
     assert (v.recipient, v.status, v.replycode, v.reason, v.hardbounce) == (
         "gone@partner.example", "5.2.1", "550", "userunknown", True)
 

@@ -30,7 +30,7 @@ MUTANTS = 10_000
 
 
 def _seeds() -> list[bytes]:
-    seeds = [p.read_bytes() for p in sorted(FIXTURES.glob("*.eml"))]
+    seeds = [p.read_bytes() for p in sorted(FIXTURES.glob("*.msg"))]
     if CORPUS.is_dir():
         seeds += [p.read_bytes() for p in sorted(CORPUS.glob("*.eml"))[::7]]
     return seeds

@@ -6,7 +6,7 @@ from ingest.bounces import parse
 
 
 def test_vacation_autoreply(fixture_bytes):
-    parsed = parse(fixture_bytes("vacation_autoreply.eml"))
+    parsed = parse(fixture_bytes("vacation_autoreply.msg"))
     assert parsed.outcome == "bounce"
     (v,) = parsed.verdicts
     assert (v.kind, v.reason, v.hardbounce) == ("autoreply", "vacation", False)
@@ -25,7 +25,7 @@ def test_vacation_by_subject_only():
 
 
 def test_arf_abuse_complaint(fixture_bytes):
-    parsed = parse(fixture_bytes("arf_abuse.eml"))
+    parsed = parse(fixture_bytes("arf_abuse.msg"))
     (v,) = parsed.verdicts
     assert (v.kind, v.reason, v.feedback_type, v.hardbounce) == ("complaint", "feedback", "abuse", False)
     assert v.recipient == "annoyed@isp.example"
@@ -34,7 +34,7 @@ def test_arf_abuse_complaint(fixture_bytes):
 
 
 def test_arf_without_rcpt_to_uses_returned_to(fixture_bytes):
-    raw = fixture_bytes("arf_abuse.eml").replace(b"Original-Rcpt-To: <annoyed@isp.example>\n", b"")
+    raw = fixture_bytes("arf_abuse.msg").replace(b"Original-Rcpt-To: <annoyed@isp.example>\n", b"")
     raw = raw.replace(b"Feedback-Type: abuse", b"Feedback-Type: opt-out")
     (v,) = parse(raw).verdicts
     assert v.recipient == "annoyed@isp.example"
@@ -42,7 +42,7 @@ def test_arf_without_rcpt_to_uses_returned_to(fixture_bytes):
 
 
 def test_plain_text_qmail_style_bounce(fixture_bytes):
-    parsed = parse(fixture_bytes("plain_text_bounce.eml"))
+    parsed = parse(fixture_bytes("plain_text_bounce.msg"))
     assert parsed.outcome == "bounce"
     (v,) = parsed.verdicts
     assert v.kind == "bounce"
@@ -53,7 +53,7 @@ def test_plain_text_qmail_style_bounce(fixture_bytes):
 
 
 def test_human_email_is_ignored(fixture_bytes):
-    parsed = parse(fixture_bytes("human_email.eml"))
+    parsed = parse(fixture_bytes("human_email.msg"))
     assert parsed.outcome == "ignored"
     assert parsed.verdicts == ()
     assert parsed.subject == "Re: Spring offers"

@@ -14,7 +14,7 @@ def only(parsed):
 
 
 def test_postfix_sync_user_unknown(fixture_bytes):
-    v = only(parse(fixture_bytes("postfix_sync_5.1.1.eml")))
+    v = only(parse(fixture_bytes("postfix_sync_5.1.1.msg")))
     assert v.kind == "bounce"
     assert v.recipient == "nobody.here@customer.example"
     assert v.action == "failed"
@@ -33,7 +33,7 @@ def test_postfix_sync_user_unknown(fixture_bytes):
 
 
 def test_remote_mx_async_keys(fixture_bytes):
-    v = only(parse(fixture_bytes("remote_async_5.1.1.eml")))
+    v = only(parse(fixture_bytes("remote_async_5.1.1.msg")))
     assert v.recipient == "gone@partner.example"
     assert v.next_hop_queue_id == "9A8B7C6D5E"
     assert v.original_message_id == "inv.4411.1772618468@shop.example"
@@ -43,7 +43,7 @@ def test_remote_mx_async_keys(fixture_bytes):
 
 
 def test_delayed_is_a_delay_not_a_bounce(fixture_bytes):
-    v = only(parse(fixture_bytes("delayed_4.2.0.eml")))
+    v = only(parse(fixture_bytes("delayed_4.2.0.msg")))
     assert v.kind == "delay"
     assert v.action == "delayed"
     assert v.status == "4.2.0"
@@ -53,7 +53,7 @@ def test_delayed_is_a_delay_not_a_bounce(fixture_bytes):
 
 
 def test_failed_with_4xx_status_is_final_and_expired(fixture_bytes):
-    v = only(parse(fixture_bytes("expired_failed_4.4.7.eml")))
+    v = only(parse(fixture_bytes("expired_failed_4.4.7.msg")))
     assert v.kind == "bounce"
     assert v.status == "4.4.7"
     assert v.reason == "expired"
@@ -62,7 +62,7 @@ def test_failed_with_4xx_status_is_final_and_expired(fixture_bytes):
 
 
 def test_success_relayed_is_not_a_bounce(fixture_bytes):
-    parsed = parse(fixture_bytes("success_relayed.eml"))
+    parsed = parse(fixture_bytes("success_relayed.msg"))
     v = only(parsed)
     assert v.kind == "success"
     assert v.reason == "delivered"
@@ -74,7 +74,7 @@ def test_success_relayed_is_not_a_bounce(fixture_bytes):
 
 
 def test_two_recipients_with_envid(fixture_bytes):
-    parsed = parse(fixture_bytes("two_rcpts_envid.eml"))
+    parsed = parse(fixture_bytes("two_rcpts_envid.msg"))
     got = {(v.recipient, v.reason, v.status, v.replycode, v.hardbounce) for v in parsed.verdicts}
     assert got == {
         ("full@bigisp.example", "mailboxfull", "5.2.2", "552", False),
@@ -85,7 +85,7 @@ def test_two_recipients_with_envid(fixture_bytes):
 
 
 def test_rfc6533_global_dsn_with_utf8_address(fixture_bytes):
-    v = only(parse(fixture_bytes("global_dsn_utf8.eml")))
+    v = only(parse(fixture_bytes("global_dsn_utf8.msg")))
     assert v.recipient == "用户@例子.example"
     assert v.status == "5.1.1" and v.reason == "userunknown"
     assert v.diagnostic == "550 5.1.1 <用户@例子.example>: unknown user"
@@ -93,7 +93,7 @@ def test_rfc6533_global_dsn_with_utf8_address(fixture_bytes):
 
 
 def test_dsn_with_auto_submitted_header_is_not_an_autoreply(fixture_bytes):
-    parsed = parse(fixture_bytes("postfix_sync_5.1.1.eml"))
+    parsed = parse(fixture_bytes("postfix_sync_5.1.1.msg"))
     assert all(v.kind != "autoreply" for v in parsed.verdicts)
 
 

@@ -16,18 +16,18 @@ def rows(parsed):
 def test_boundaryless_report_reads_the_transcript_local_agent(fixture_bytes):
     # the boundary never occurs: the text is still read, and "mail.local:
     # unknown user" comes from the local delivery agent, so it is proof
-    assert rows(parse(fixture_bytes("sendmail_local_unknown_nobound.eml"))) == [
+    assert rows(parse(fixture_bytes("sendmail_local_unknown_nobound.msg"))) == [
         ("bounce", "olga@partner.example", "5.5.0", None, "userunknown", True)]
 
 
 def test_exit_code_only_diagnostic_uses_transcript_reply(fixture_bytes):
-    (v,) = parse(fixture_bytes("sendmail_pipe_exitcode.eml")).verdicts
+    (v,) = parse(fixture_bytes("sendmail_pipe_exitcode.msg")).verdicts
     assert (v.status, v.replycode, v.reason) == ("5.3.0", "554", "mailererror")
     assert v.diagnostic == "554 5.3.0 unknown mailer error 255"
 
 
 def test_give_up_takes_reply_code_from_server_line(fixture_bytes):
-    (v,) = parse(fixture_bytes("sendmail_deferred_421.eml")).verdicts
+    (v,) = parse(fixture_bytes("sendmail_deferred_421.msg")).verdicts
     assert (v.status, v.replycode, v.reason) == ("4.4.7", "421", "expired")
 
 
@@ -41,18 +41,18 @@ def test_transcript_prefers_the_line_the_reason_note_quotes():
 
 
 def test_opensmtpd_placeholder_status_becomes_stand_in_code(fixture_bytes):
-    assert rows(parse(fixture_bytes("opensmtpd_no_mx_delayed.eml"))) == [
+    assert rows(parse(fixture_bytes("opensmtpd_no_mx_delayed.msg"))) == [
         ("delay", "lena@gone.example", "5.0.932", None, "notaccept", False)]
 
 
 def test_generic_gateway_user_unknown_is_filtered_and_original_recipient_wins(fixture_bytes):
-    (v,) = parse(fixture_bytes("generic_gateway_unknown.eml")).verdicts
+    (v,) = parse(fixture_bytes("generic_gateway_unknown.msg")).verdicts
     assert v.recipient == "sales@partner.example"  # the address we sent to
     assert (v.status, v.replycode, v.reason, v.hardbounce) == ("5.0.0", "550", "filtered", False)
 
 
 def test_mbox_with_two_reports_gives_both(fixture_bytes):
-    raw = fixture_bytes("mbox_two_reports.eml")
+    raw = fixture_bytes("mbox_two_reports.msg")
     assert len(split_mbox(raw)) == 2
     parsed = parse(raw)
     assert [v.recipient for v in parsed.verdicts] == ["user1@customer.example", "user2@customer.example"]
@@ -62,7 +62,7 @@ def test_mbox_with_two_reports_gives_both(fixture_bytes):
 
 
 def test_quoted_printable_fields_in_text_part_and_nested_reply(fixture_bytes):
-    (v,) = parse(fixture_bytes("qp_report_fields.eml")).verdicts
+    (v,) = parse(fixture_bytes("qp_report_fields.msg")).verdicts
     assert v.reporting_mta == "out-7.relay.mailhost.example"  # "dsn;" type stripped
     assert (v.status, v.replycode, v.reason) == ("4.4.2", "421", "expired")
 

@@ -28,14 +28,14 @@ def test_over_max_size():
 
 
 def test_truncated_mime(fixture_bytes):
-    raw = fixture_bytes("postfix_sync_5.1.1.eml")
+    raw = fixture_bytes("postfix_sync_5.1.1.msg")
     for cut in (50, 400, len(raw) // 2, len(raw) - 40):
         parsed = parse(raw[:cut])
         assert parsed.outcome in ("bounce", "ignored", "unparsed")
 
 
 def test_truncated_inside_delivery_status_still_finds_the_recipient(fixture_bytes):
-    raw = fixture_bytes("postfix_sync_5.1.1.eml")
+    raw = fixture_bytes("postfix_sync_5.1.1.msg")
     cut = raw.index(b"Remote-MTA:")
     parsed = parse(raw[:cut])
     assert [v.recipient for v in parsed.verdicts] == ["nobody.here@customer.example"]
@@ -80,7 +80,7 @@ def test_never_raises_on_arbitrary_bytes(raw):
 def test_never_raises_on_mutated_dsn(data):
     from pathlib import Path
 
-    base = (Path(__file__).parent / "fixtures" / "two_rcpts_envid.eml").read_bytes()
+    base = (Path(__file__).parent / "fixtures" / "two_rcpts_envid.msg").read_bytes()
     pos = data.draw(st.integers(0, len(base) - 1))
     junk = data.draw(st.binary(max_size=40))
     parsed = parse(base[:pos] + junk + base[pos + data.draw(st.integers(0, 60)):])

@@ -26,7 +26,7 @@ CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 
 
 def _files() -> list[Path]:
-    paths = sorted(FIXTURES.glob("*.eml"))
+    paths = sorted(FIXTURES.glob("*.msg"))
     for sub in ("sisimai/eml", "flufl-bounce/messages"):
         folder = CORPUS / sub
         if folder.is_dir():

@@ -137,7 +137,7 @@ def write_outputs(stack: MailStack, outdir: Path) -> list[tuple[str, Path]]:
         (returned / sub / ".keep").write_text("")
     copied = []
     for index, source in enumerate(stack.maildir_messages(), start=1):
-        name = f"{index:04d}.sample.eml"
+        name = f"{index:04d}.sample.msg"
         shutil.copyfile(source, returned / "new" / name)
         copied.append((name, source))
     return copied
@@ -170,7 +170,7 @@ def readme(copied: list[tuple[str, Path]], outdir: Path, seconds: float) -> str:
         "Returned mail for `bounces+mN@sender.test` is delivered by A over LMTP to Dovecot.",
         "",
         "- `sendlog/postfix.log` — instance A's log (`maillog_file`), exactly as written.",
-        "- `returned/` — a Maildir copied from Dovecot; messages renamed `NNNN.sample.eml` in",
+        "- `returned/` — a Maildir copied from Dovecot; messages renamed `NNNN.sample.msg` in",
         "  delivery order (`cur/` and `tmp/` hold only `.keep`).",
         "",
         f"Every message has `X-Campaign: {CAMPAIGN}`, a return path `bounces+mN@sender.test`",

@@ -26,7 +26,7 @@ from bounceledger.polling import poll
 
 SAMPLES = Path(bounceledger.__file__).resolve().parent / "samples"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-HOSTILE_DSN = FIXTURES / "hostile_dsn.eml"
+HOSTILE_DSN = FIXTURES / "hostile_dsn.msg"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 
@@ -54,7 +54,7 @@ def _maildir(root: Path, extra: tuple[Path, ...] = ()) -> Path:
     for sub in ("new", "cur", "tmp"):
         (target / sub).mkdir(exist_ok=True)
     for index, path in enumerate(extra, start=1):
-        shutil.copyfile(path, target / "new" / f"9{index:03d}.extra.eml")
+        shutil.copyfile(path, target / "new" / f"9{index:03d}.extra.msg")
     return target
 
 
