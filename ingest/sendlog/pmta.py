@@ -47,9 +47,9 @@ stamps use the configured zone), ``orig`` -> sender, ``rcpt`` -> recipient,
 destination mailbox address)``) -> status, ``dsnDiag`` (``smtp;550 5.1.1 user
 unknown``) -> replycode/text, ``dsnMta`` (``mx.example.com (192.0.2.1)``) ->
 relay host/ip (``dlvDestinationIp`` as the fallback), ``dlvType`` ->
-delivery_agent, ``envId`` -> envelope_id, ``header_Message-Id`` ->
-message_id. ``bounceCat``, ``jobId``, ``vmta`` and ``queue`` have no Attempt
-field yet and are dropped.
+delivery_agent, ``envId`` -> envelope_id, ``jobId`` -> campaign (PowerMTA's
+job is what senders call a campaign), ``header_Message-Id`` -> message_id.
+``bounceCat``, ``vmta`` and ``queue`` have no Attempt field yet and are dropped.
 """
 
 from __future__ import annotations
@@ -262,6 +262,7 @@ class PmtaParser(CountingParser):
                 text=reply_text,
                 next_hop_queue_id=next_hop_queue_id(reply_text) if verdict == "accepted" else None,
                 envelope_id=_get(fields, header, "envId") or None,
+                campaign=_get(fields, header, "jobId") or None,
                 delivery_agent=agent,
                 first_hop=first_hop,
                 raw=raw,

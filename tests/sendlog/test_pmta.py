@@ -138,3 +138,8 @@ def test_mutated_lines_never_raise(pos: int, ch: str) -> None:
     p.feed(HEADER)
     for a in p.feed(GOOD[:pos] + ch + GOOD[pos + 1 :]):
         assert a.at.utcoffset() is not None
+
+
+def test_job_id_is_the_campaign() -> None:
+    _, attempts = fixture()
+    assert {a.campaign for a in attempts if a.recipient == "alice.smith@gmail.com"} == {"spring-sale-2025"}
