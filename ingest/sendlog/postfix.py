@@ -42,7 +42,7 @@ from datetime import datetime
 from ingest.records import Attempt, AttemptVerdict
 from ingest.sendlog.base import CountingParser, DsnLink, ParseOptions, refresh, remember
 from ingest.sendlog.relays import RelayClassifier
-from ingest.sendlog.syslogtime import StampReader
+from ingest.sendlog.syslogtime import StampReader, match_syslog_header
 
 __all__ = ["POSTFIX_DAEMONS", "PostfixParser", "looks_like_postfix"]
 
@@ -56,28 +56,6 @@ POSTFIX_DAEMONS: frozenset[str] = frozenset(
         "showq", "smtp", "smtpd", "spawn", "tlsmgr", "tlsproxy", "trivial-rewrite",
         "verify", "virtual", "postmap", "postalias", "postconf", "postlog",
     }
-)
-
-# -- line header -------------------------------------------------------------
-
-# "Nov 27 00:43:22 host prog[pid]: " -- optional "<pri>", optional fraction.
-_CLASSIC = re.compile(
-    r"(?:<\d{1,3}>)?"
-    r"(?P<ts>(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,9})?)"
-    r" (?P<host>[^\s\[\]]+) (?P<prog>[^\s\[\]:]+)(?:\[\d+\])?: "
-)
-# "2026-11-27T00:43:22.123456+00:00 host prog[pid]: " (also "Z", "+0000",
-# no offset, a space for "T", and an optional "<pri>").
-_ISO = re.compile(
-    r"(?:<\d{1,3}>)?"
-    r"(?P<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d(?::?\d\d)?)?)"
-    r" (?P<host>[^\s\[\]]+) (?P<prog>[^\s\[\]:]+)(?:\[\d+\])?: "
-)
-# RFC 5424: "<22>1 2026-11-27T00:43:22.1Z host postfix/smtp 10602 - - msg"
-# (APP-NAME, PROCID, MSGID, structured data, optional BOM before the message).
-_RFC5424 = re.compile(
-    r"<\d{1,3}>1 (?P<ts>\d{4}-\d\d-\d\dT\S+) (?P<host>\S+) (?P<prog>[^\s\[\]:]+) \S+ \S+ "
-    r"(?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?\ufeff?"
 )
 
 # -- message bodies ----------------------------------------------------------
@@ -144,7 +122,7 @@ def looks_like_postfix(first_lines: list[str]) -> bool:
         if not isinstance(line, str) or not line.strip():
             continue
         seen += 1
-        m = _header(line)
+        m = match_syslog_header(line)
         if m is None:
             continue
         prog = m.group("prog")
@@ -152,16 +130,6 @@ def looks_like_postfix(first_lines: list[str]) -> bool:
         if slash > 0 and prog[slash + 1 :] in POSTFIX_DAEMONS:
             hits += 1
     return hits > 0 and hits * 5 >= seen
-
-
-def _header(line: str) -> re.Match[str] | None:
-    """Match the syslog header, choosing the stamp form by the first byte."""
-    first = line[:1]
-    if first.isdigit():
-        return _ISO.match(line)
-    if first == "<":
-        return _CLASSIC.match(line) or _RFC5424.match(line) or _ISO.match(line)
-    return _CLASSIC.match(line)
 
 
 class PostfixParser(CountingParser):
@@ -193,7 +161,7 @@ class PostfixParser(CountingParser):
     # -- entry point ---------------------------------------------------------
 
     def _feed(self, raw: str) -> list[Attempt]:
-        m = _header(raw)
+        m = match_syslog_header(raw)
         if m is None:
             if raw.strip():
                 self._skip(raw)
