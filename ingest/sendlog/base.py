@@ -148,6 +148,32 @@ class CountingParser:
             self.samples.append(sample_of(line))
 
 
+class QueueState:
+    """What a parser knows about one message still in the MTA's queue.
+
+    ``pending`` maps each recipient to its latest deferral until it is
+    settled: those are the recipients an expiry names, with the last reply
+    the remote server gave them.
+    """
+
+    __slots__ = ("campaign", "message_id", "pending", "sender")
+
+    def __init__(self) -> None:
+        self.message_id: str | None = None
+        self.sender: str | None = None
+        self.campaign: str | None = None
+        self.pending: dict[str, Attempt] | None = None
+
+    def defer(self, recipient: str, attempt: Attempt) -> None:
+        if self.pending is None:
+            self.pending = {}
+        self.pending[recipient] = attempt
+
+    def settle(self, recipient: str) -> Attempt | None:
+        """Forget a recipient's deferral (it was delivered, bounced or expired)."""
+        return self.pending.pop(recipient, None) if self.pending else None
+
+
 S = TypeVar("S")
 
 

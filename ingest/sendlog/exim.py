@@ -44,6 +44,7 @@ from ingest.sendlog.base import (
     CountingParser,
     DsnLink,
     ParseOptions,
+    QueueState,
     looks_like_ip,
     next_hop_queue_id,
     normalize_stage,
@@ -138,19 +139,6 @@ _FLAGS: dict[str, AttemptVerdict] = {
 _UNESCAPE = re.compile(r"\\(.)")
 
 
-class _MessageState:
-    """What we know about one message id still in the queue."""
-
-    __slots__ = ("message_id", "pending", "sender")
-
-    def __init__(self) -> None:
-        self.message_id: str | None = None
-        self.sender: str | None = None
-        # recipient -> its latest deferred attempt, so that a later
-        # "retry timeout exceeded" failure can name the last remote reply.
-        self.pending: dict[str, Attempt] | None = None
-
-
 def looks_like_exim(first_lines: list[str]) -> bool:
     """True when at least one line carries an Exim message id with an event
     flag (or an unmistakable Exim daemon line) and a fifth of the non-blank
@@ -206,7 +194,7 @@ class EximParser(CountingParser):
         self._stamps = StampReader(options.reference_time, options.timezone)
         self._relays = RelayClassifier(options.internal_relays)
         self._cap = options.max_tracked_queue_ids
-        self._messages: dict[str, _MessageState] = {}
+        self._messages: dict[str, QueueState] = {}
         self.dsn_links: dict[str, DsnLink] = {}
 
     @property
@@ -430,16 +418,13 @@ class EximParser(CountingParser):
         )
 
         if verdict == "deferred":
-            if state is None:
-                state = self._open(mid)
-            if state.pending is None:
-                state.pending = {}
+            state = state or self._open(mid)
             # "retry time not reached" (-53) tried nothing: keep the last
             # real reply for the expiry that may follow.
-            if errno != "-53" or recipient not in state.pending:
-                state.pending[recipient] = attempt
+            if errno != "-53" or recipient not in (state.pending or {}):
+                state.defer(recipient, attempt)
         elif state is not None and state.pending:
-            last = state.pending.pop(recipient, None)
+            last = state.settle(recipient)
             if verdict == "expired" and last is not None and attempt.replycode is None:
                 # Exim names no host on a retry-timeout failure: keep the
                 # last remote reply, which is what the sender needs to see.
@@ -451,10 +436,10 @@ class EximParser(CountingParser):
 
     # -- helpers -------------------------------------------------------------
 
-    def _open(self, mid: str) -> _MessageState:
-        return remember(self._messages, mid, _MessageState(), self._cap)
+    def _open(self, mid: str) -> QueueState:
+        return remember(self._messages, mid, QueueState(), self._cap)
 
-    def _touch(self, mid: str) -> _MessageState | None:
+    def _touch(self, mid: str) -> QueueState | None:
         return refresh(self._messages, mid)
 
     def _at(self, ts: str) -> datetime | None:

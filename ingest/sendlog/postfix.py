@@ -40,7 +40,14 @@ import re
 from datetime import datetime
 
 from ingest.records import Attempt, AttemptVerdict
-from ingest.sendlog.base import CountingParser, DsnLink, ParseOptions, refresh, remember
+from ingest.sendlog.base import (
+    CountingParser,
+    DsnLink,
+    ParseOptions,
+    QueueState,
+    refresh,
+    remember,
+)
 from ingest.sendlog.relays import RelayClassifier
 from ingest.sendlog.syslogtime import StampReader, match_syslog_header
 
@@ -100,20 +107,6 @@ _IP_CHARS = "0123456789abcdefABCDEF.:"
 _RELAY_MEMO_LIMIT = 4096
 
 
-class _QueueState:
-    """What we know about one open queue id."""
-
-    __slots__ = ("campaign", "message_id", "pending", "sender")
-
-    def __init__(self) -> None:
-        self.message_id: str | None = None
-        self.sender: str | None = None
-        self.campaign: str | None = None
-        # recipient -> its latest deferred attempt, until it is sent/bounced;
-        # these are the recipients that expire with the message.
-        self.pending: dict[str, Attempt] | None = None
-
-
 def looks_like_postfix(first_lines: list[str]) -> bool:
     """True when the lines look like a Postfix log: at least one line, and a
     fifth of the non-blank lines, come from a Postfix daemon."""
@@ -149,7 +142,7 @@ class PostfixParser(CountingParser):
         self._relays = RelayClassifier(options.internal_relays)
         self._campaign_header = options.campaign_header.lower()
         self._cap = options.max_tracked_queue_ids
-        self._queues: dict[str, _QueueState] = {}
+        self._queues: dict[str, QueueState] = {}
         self._relay_memo: dict[str, tuple[str | None, str | None, str | None, int | None]] = {}
         self.dsn_links: dict[str, DsnLink] = {}
 
@@ -283,13 +276,9 @@ class PostfixParser(CountingParser):
 
         # Remember deferred recipients so that an expiry can name them.
         if verdict == "deferred":
-            if state is None:
-                state = self._open(qid)
-            if state.pending is None:
-                state.pending = {}
-            state.pending[recipient] = attempt
-        elif state is not None and state.pending:
-            state.pending.pop(recipient, None)
+            (state or self._open(qid)).defer(recipient, attempt)
+        elif state is not None:
+            state.settle(recipient)
         return [attempt]
 
     def _header_info(self, qid: str, rest: str) -> None:
@@ -363,8 +352,8 @@ class PostfixParser(CountingParser):
 
     # -- helpers -------------------------------------------------------------
 
-    def _open(self, qid: str) -> _QueueState:
-        return remember(self._queues, qid, _QueueState(), self._cap)
+    def _open(self, qid: str) -> QueueState:
+        return remember(self._queues, qid, QueueState(), self._cap)
 
     def _at(self, m: re.Match[str]) -> datetime | None:
         ts = m.group("ts")

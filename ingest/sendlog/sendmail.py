@@ -40,6 +40,7 @@ from ingest.sendlog.base import (
     CountingParser,
     DsnLink,
     ParseOptions,
+    QueueState,
     looks_like_ip,
     next_hop_queue_id,
     refresh,
@@ -93,15 +94,6 @@ _INTERNAL_MAILERS: dict[str, str] = {
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "IPv6:::1", "localhost", "localhost.localdomain"})
 
 
-class _QueueState:
-    __slots__ = ("message_id", "pending", "sender")
-
-    def __init__(self) -> None:
-        self.message_id: str | None = None
-        self.sender: str | None = None
-        self.pending: dict[str, Attempt] | None = None
-
-
 _PROG_MEMO: dict[str, bool] = {}
 
 
@@ -151,7 +143,7 @@ class SendmailParser(CountingParser):
         self._stamps = StampReader(options.reference_time, options.timezone)
         self._relays = RelayClassifier(options.internal_relays)
         self._cap = options.max_tracked_queue_ids
-        self._queues: dict[str, _QueueState] = {}
+        self._queues: dict[str, QueueState] = {}
         self.dsn_links: dict[str, DsnLink] = {}
         self._relay_memo: dict[str, tuple[str | None, str | None]] = {}
 
@@ -301,13 +293,10 @@ class SendmailParser(CountingParser):
             )
             out.append(attempt)
             if verdict == "deferred":
-                if state is None:
-                    state = self._open(qid)
-                if state.pending is None:
-                    state.pending = {}
-                state.pending[rcpt] = attempt
-            elif state is not None and state.pending:
-                state.pending.pop(rcpt, None)
+                state = state or self._open(qid)
+                state.defer(rcpt, attempt)
+            elif state is not None:
+                state.settle(rcpt)
         return out
 
     def _notify(self, ts: str, qid: str, n: re.Match[str], raw: str) -> list[Attempt]:
@@ -344,10 +333,10 @@ class SendmailParser(CountingParser):
 
     # -- helpers -------------------------------------------------------------
 
-    def _open(self, qid: str) -> _QueueState:
-        return remember(self._queues, qid, _QueueState(), self._cap)
+    def _open(self, qid: str) -> QueueState:
+        return remember(self._queues, qid, QueueState(), self._cap)
 
-    def _touch(self, qid: str) -> _QueueState | None:
+    def _touch(self, qid: str) -> QueueState | None:
         return refresh(self._queues, qid)
 
     def _at(self, ts: str) -> datetime | None:
