@@ -262,6 +262,20 @@ def walk(msg: Message, max_depth: int = MAX_DEPTH) -> Iterator[Message]:
     return _walk(msg, max_depth)
 
 
+def part_types(msg: Message) -> frozenset[str]:
+    """The content types of every part :func:`walk` yields (``msg`` too).
+
+    Several stages first ask "is there a part of type X anywhere?" (a
+    feedback report, a delivery status, a returned message); one walk per
+    message answers all of them.
+    """
+    cache = cache_of(msg)
+    types = cache.get("types")
+    if types is None:
+        types = cache["types"] = frozenset(map(content_type, walk(msg)))
+    return types
+
+
 def _walk(msg: Message, max_depth: int) -> Iterator[Message]:
     stack: list[tuple[Message, int]] = [(msg, 0)]
     seen = 0
@@ -456,11 +470,16 @@ def _walk_skipping_returned(msg: Message) -> Iterator[Message]:
         yield part  # a leaf, or a multipart whose boundary never occurs
 
 
+_SCRIPT_RE = re.compile(r"(?is)<(script|style).*?</\1>")
+_LINE_TAG_RE = re.compile(r"(?i)<br\s*/?>|</p>|</div>|</tr>")
+_TAG_RE = re.compile(r"<[^>]+>")
+
+
 def html_to_text(html: str) -> str:
     """Crude tag stripper: enough for reading bounce explanations."""
-    text = re.sub(r"(?is)<(script|style).*?</\1>", " ", html)
-    text = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</tr>", "\n", text)
-    text = re.sub(r"<[^>]+>", " ", text)
+    text = _SCRIPT_RE.sub(" ", html)
+    text = _LINE_TAG_RE.sub("\n", text)
+    text = _TAG_RE.sub(" ", text)
     for entity, char in (("&nbsp;", " "), ("&lt;", "<"), ("&gt;", ">"),
                          ("&quot;", '"'), ("&#39;", "'"), ("&amp;", "&")):
         text = text.replace(entity, char)
@@ -484,12 +503,17 @@ def first_address(text: str) -> str | None:
     return match.group(0).strip(".").lower() if match.group(0).isascii() else match.group(0).strip(".")
 
 
+_TYPE_PREFIX_RE = re.compile(r"^\s*[\w\-]+\s*;\s*")
+_BRACKETED_RE = re.compile(r"<([^<>]*@[^<>]*)>")
+
+
 def address_of(value: str) -> str | None:
     """The address in a header value like ``Name <a@b>`` or ``rfc822; a@b``."""
     if not value:
         return None
-    value = re.sub(r"^\s*[\w\-]+\s*;\s*", "", value)
-    inside = re.search(r"<([^<>]*@[^<>]*)>", value)
+    if ";" in value:  # no ";": no type prefix to drop
+        value = _TYPE_PREFIX_RE.sub("", value)
+    inside = _BRACKETED_RE.search(value) if "<" in value else None
     if inside:
         value = inside.group(1)
     return first_address(value)

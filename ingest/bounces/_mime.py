@@ -66,7 +66,10 @@ def parse_headers(text: str) -> Message:
 
 
 #: One header field: its name, the colon, and its value with continuation lines.
-_FIELD_BLOCK_RE = re.compile(r"([\041-\071\073-\176]+?)[ \t]*:[ \t]*([^\r\n]*(?:\r?\n|\r|$)(?:[ \t][^\r\n]*(?:\r?\n|\r|$))*)")
+#: The name is taken greedily: its class holds neither ":" nor a blank, so
+#: the greedy and the lazy forms match the same text, the greedy one
+#: without a retry per character.
+_FIELD_BLOCK_RE = re.compile(r"([\041-\071\073-\176]+)[ \t]*:[ \t]*([^\r\n]*(?:\r?\n|\r|$)(?:[ \t][^\r\n]*(?:\r?\n|\r|$))*)")
 _MBOX_LINE_RE = re.compile(r"From [^\r\n]*(?:\r?\n|$)")
 _ORPHAN_CONTINUATION_RE = re.compile(r"(?:[ \t][^\r\n]*(?:\r?\n|\r|$))+")
 

@@ -16,6 +16,7 @@ goes through the plain search.
 
 from __future__ import annotations
 
+import heapq
 import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -91,6 +92,50 @@ def needles(pattern: re.Pattern[str]) -> Needles | None:
     except Exception:
         return None
     if not found or len(found) > 64:
+        return None
+    return found
+
+
+def _leading(items: Sequence[tuple[object, object]]) -> Needles | None:
+    """Literals one of which every match of the sequence ``items`` starts with."""
+    run: list[str] = []
+    for op, av in items:
+        char = _literal_char(op, av)
+        if char is not None:
+            run.append(char)
+            continue
+        if run:
+            break
+        if op is _c.AT:
+            continue  # "^", "\b" ...: zero width, the match still starts here
+        if op is _c.SUBPATTERN:
+            return _leading(av[-1].data)  # type: ignore[index]
+        if op is _c.BRANCH:
+            found: set[str] = set()
+            for alternative in av[1]:  # type: ignore[index]
+                starts = _leading(alternative.data)
+                if not starts:
+                    return None
+                found |= starts
+            return frozenset(found)
+        return None
+    return frozenset(("".join(run),)) if run else None
+
+
+#: Shortest start literal worth looking for (shorter ones occur everywhere).
+MIN_START = 4
+
+
+def start_literals(pattern: re.Pattern[str]) -> Needles | None:
+    """Literals (lower case) one of which every match of ``pattern`` starts
+    with, each at least :data:`MIN_START` long, or ``None``."""
+    if not isinstance(pattern.pattern, str):
+        return None
+    try:
+        found = _leading(_p.parse(pattern.pattern, pattern.flags & ~re.UNICODE).data)
+    except Exception:
+        return None
+    if not found or len(found) > 16 or min(map(len, found)) < MIN_START:
         return None
     return found
 
@@ -219,13 +264,23 @@ class Quick:
     lower-cased text; when none does there can be no match, and the empty
     answer comes back without running the regex. ASCII text only, as for
     :class:`RuleTable`; everything else is the wrapped pattern's own.
+
+    ``search`` does more for a pattern whose every match starts with one of
+    a few literals (see :func:`start_literals`): it tries the pattern only
+    where those occur, leftmost first, which is the match ``search``
+    finds, instead of at every position of a whole message body.
     """
 
-    __slots__ = ("_pattern", "_needles")
+    __slots__ = ("_pattern", "_needles", "_starts")
+
+    #: Failed tries at start literals after which ``search`` hands the
+    #: rest of the text to the regex engine (a literal that occurs often).
+    MAX_TRIES = 32
 
     def __init__(self, pattern: re.Pattern[str]) -> None:
         self._pattern = pattern
         self._needles = needles(pattern)
+        self._starts = start_literals(pattern)
 
     def _ruled_out(self, text: object) -> bool:
         required = self._needles
@@ -237,7 +292,39 @@ class Quick:
     def search(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
         if self._ruled_out(string):
             return None
+        if self._starts is not None and isinstance(string, str):
+            low = _lowered(string)
+            if low is not None:
+                return self._search_at_starts(string, low, max(pos, 0), endpos)
         return self._pattern.search(string, pos, endpos)
+
+    def _search_at_starts(self, string: str, low: str, pos: int, endpos: int) -> re.Match[str] | None:
+        """``search`` for ASCII ``string`` (``low``: its lower case).
+
+        A match starts where one of the start literals occurs; the
+        leftmost position where the pattern ``match``es is where
+        ``search`` would have found it, with the same match.
+        """
+        heap = [(at, literal) for literal in self._starts if (at := low.find(literal, pos)) >= 0]  # type: ignore[union-attr]
+        heapq.heapify(heap)
+        match = self._pattern.match
+        tries = 0
+        while heap:
+            at, literal = heap[0]
+            if at > endpos:
+                return None
+            found = match(string, at, endpos)
+            if found is not None:
+                return found
+            tries += 1
+            if tries >= self.MAX_TRIES:
+                return self._pattern.search(string, at, endpos)
+            following = low.find(literal, at + 1)
+            if following >= 0:
+                heapq.heapreplace(heap, (following, literal))
+            else:
+                heapq.heappop(heap)
+        return None
 
     def match(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
         if self._ruled_out(string):

@@ -24,7 +24,7 @@ from ingest.records import Verdict
 def is_arf(msg: Message) -> bool:
     if m.content_type(msg) == "multipart/report" and m.param(msg, "report-type") == "feedback-report":
         return True
-    return any(m.content_type(p) == "message/feedback-report" for p in m.walk(msg)) or bool(_hotmail_complainer(msg))
+    return "message/feedback-report" in m.part_types(msg) or bool(_hotmail_complainer(msg))
 
 
 def _hotmail_complainer(msg: Message) -> str | None:

@@ -8,6 +8,7 @@ enhanced status code, then the bare SMTP reply code. The tables live in
 
 from __future__ import annotations
 
+import heapq
 import re
 from dataclasses import dataclass
 
@@ -71,17 +72,44 @@ def find_status(text: str | None) -> str | None:
     return ".".join(match.groups()) if match else None
 
 
+def _first_command_match(text: str, lower: str) -> re.Match[str] | None:
+    """``_COMMAND_RE.search(text)`` for ASCII ``text`` (``lower`` its lower case).
+
+    Every alternative of the pattern starts with one of
+    ``_COMMAND_LITERALS``, so a match can only start where one of them
+    occurs: the pattern is tried there, leftmost occurrence first, instead
+    of at every position of what is often a whole notice. ASCII only,
+    where lower-casing agrees with the pattern's case-insensitive matching.
+    """
+    heap = [(at, literal) for literal in _COMMAND_LITERALS if (at := lower.find(literal)) >= 0]
+    heapq.heapify(heap)
+    while heap:
+        at, literal = heap[0]
+        match = _COMMAND_RE.match(text, at)
+        if match:
+            return match
+        following = lower.find(literal, at + 1)
+        if following >= 0:
+            heapq.heapreplace(heap, (following, literal))
+        else:
+            heapq.heappop(heap)
+    return None
+
+
 def find_command(text: str | None) -> str | None:
     """The SMTP command the remote server was answering ("RCPT", "DATA")."""
     if not text:
         return None
     lower = text.lower()
-    # every alternative of the pattern starts with one of these literals: the
-    # search starts at the first of them (or is skipped), same answer
-    start = min((i for i in (lower.find(k) for k in _COMMAND_LITERALS) if i >= 0), default=-1)
-    if start > 0 and len(lower) != len(text):
-        start = 0  # lower-casing changed the length: positions do not carry over
-    match = _COMMAND_RE.search(text, start) if start >= 0 else None
+    if text.isascii():
+        match = _first_command_match(text, lower)
+    else:
+        # every alternative of the pattern starts with one of these literals: the
+        # search starts at the first of them (or is skipped), same answer
+        start = min((i for i in (lower.find(k) for k in _COMMAND_LITERALS) if i >= 0), default=-1)
+        if start > 0 and len(lower) != len(text):
+            start = 0  # lower-casing changed the length: positions do not carry over
+        match = _COMMAND_RE.search(text, start) if start >= 0 else None
     if match:
         word = next(g for g in match.groups() if g).upper()
         return _COMMAND_NAMES.get(word, word.split()[0])
@@ -340,6 +368,9 @@ def classify(
     )
 
 
+_REPLY_PREFIX_RE = re.compile(r"\s*([245]\d\d)[ -](?:([245]\.\d{1,3}\.\d{1,3})\s)?")
+
+
 def join_reply_lines(text: str | None) -> str | None:
     """Drop the code prefixes of continuation lines in a multi-line reply.
 
@@ -349,10 +380,12 @@ def join_reply_lines(text: str | None) -> str | None:
     """
     if not text:
         return text
-    first = re.match(r"\s*([245]\d\d)[ -](?:([245]\.\d{1,3}\.\d{1,3})\s)?", text)
+    first = _REPLY_PREFIX_RE.match(text)
     if not first:
         return text
     code, status = first.group(1), first.group(2)
+    if text.find(code, first.end()) < 0:
+        return text  # the code is not repeated: nothing to drop
     repeat = rf"\s{code}[ -]" + (rf"(?:{re.escape(status)}\s)?" if status else "")
     return text[: first.end()] + re.sub(repeat, " ", text[first.end():])
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from email.message import Message
 
+from ingest.bounces import _flufl
 from ingest.bounces import _message as m
 from ingest.bounces.classify import classify
 from ingest.bounces.returned import Keys
@@ -51,12 +52,10 @@ def looks_like_bounce(msg: Message) -> bool:
 
 
 def _flufl_failures(msg: Message) -> tuple[set[str], set[str]]:
-    try:
-        from flufl.bounce import all_failures
-    except ImportError:  # the heuristic stage is optional
+    if not _flufl.AVAILABLE:  # the heuristic stage is optional
         return set(), set()
     try:
-        temporary, permanent = all_failures(msg)
+        temporary, permanent = _flufl.all_failures(msg)
     except Exception:
         return set(), set()
     decode = lambda items: {  # noqa: E731

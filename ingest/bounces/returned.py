@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from email.message import Message
+from functools import lru_cache
 
 from ingest.bounces import _message as m
 
@@ -36,6 +37,8 @@ def returned_headers(msg: Message) -> Message | None:
     headers-only ``text/rfc822-headers`` parts. A text part is parsed as a
     header block; only a block with at least one header counts.
     """
+    if m.part_types(msg).isdisjoint(_RETURNED_TYPES):
+        return None  # no part that can hold them
     for part in m.walk(msg):
         if part is msg:
             continue
@@ -60,18 +63,30 @@ def message_id(value: str) -> str | None:
     value = value.strip()
     if not value:
         return None
-    inside = re.search(r"<([^<>\s]+)>", value)
+    inside = _MESSAGE_ID_RE.search(value)
     return inside.group(1) if inside else value.strip("<> ") or None
+
+
+_MESSAGE_ID_RE = re.compile(r"<([^<>\s]+)>")
+
+
+@lru_cache(maxsize=16)
+def _token_pattern(localparts: tuple[str, ...]) -> re.Pattern[str]:
+    """The ``bounces+TOKEN@domain`` pattern for ``localparts``, built once
+    (every message asks; the ``re`` module's own cache is shared with all
+    the dynamic patterns and costs a look-up per call)."""
+    alternation = "|".join(re.escape(lp) for lp in localparts)
+    return re.compile(rf"(?<![\w.+-])(?:{alternation})\+([^@\s<>\"]+)@[\w.-]+", re.IGNORECASE)
 
 
 def return_path_token(addresses: list[str], localparts: tuple[str, ...] = BOUNCE_LOCALPARTS) -> str | None:
     """The raw ``TOKEN`` of the first ``bounces+TOKEN@domain`` address."""
-    alternation = "|".join(re.escape(lp) for lp in localparts)
-    pattern = re.compile(rf"(?<![\w.+-])(?:{alternation})\+([^@\s<>\"]+)@[\w.-]+", re.IGNORECASE)
+    pattern = _token_pattern(tuple(localparts))
     for value in addresses:
-        match = pattern.search(value or "")
-        if match:
-            return match.group(1)
+        if value and "+" in value:  # no "+": no token (the pattern needs one)
+            match = pattern.search(value)
+            if match:
+                return match.group(1)
     return None
 
 

@@ -68,7 +68,7 @@ def is_dsn(msg: Message) -> bool:
     if m.content_type(msg) == "multipart/report" and m.param(msg, "report-type") in (
         "delivery-status", "global-delivery-status"):
         return True
-    return any(m.content_type(p) in STATUS_TYPES for p in m.walk(msg))
+    return not m.part_types(msg).isdisjoint(STATUS_TYPES)
 
 
 def strip_type(value: str) -> str:
@@ -76,10 +76,21 @@ def strip_type(value: str) -> str:
     return _TYPE_PREFIX_RE.sub("", value, count=1).strip()
 
 
+_UTF8_ESCAPE_RE = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
+_XTEXT_RE = re.compile(r"\+([0-9A-F]{2})")
+
+
+def _hex_char(match: re.Match[str]) -> str:
+    return chr(int(match.group(1), 16))
+
+
 def decode_utf8_address(value: str) -> str:
     """Undo RFC 6533 ``\\x{HHHH}`` escapes and RFC 3461 ``+HH`` xtext."""
-    value = re.sub(r"\\x\{([0-9A-Fa-f]{1,6})\}", lambda g: chr(int(g.group(1), 16)), value)
-    return re.sub(r"\+([0-9A-F]{2})", lambda g: chr(int(g.group(1), 16)), value)
+    if "\\x{" in value:
+        value = _UTF8_ESCAPE_RE.sub(_hex_char, value)
+    if "+" in value:
+        value = _XTEXT_RE.sub(_hex_char, value)
+    return value
 
 
 def _blocks_from_text(text: str) -> list[dict[str, str]]:
@@ -134,7 +145,7 @@ def read_report(msg: Message) -> Report | None:
 
 
 def _read_report(msg: Message) -> Report | None:
-    for part in m.walk(msg):
+    for part in (m.walk(msg) if not m.part_types(msg).isdisjoint(STATUS_TYPES) else ()):
         if m.content_type(part) not in STATUS_TYPES:
             continue
         blocks = [{k: m.unfold(v) for k, v in b.items()} for b in _blocks(part)]
@@ -161,6 +172,10 @@ def _read_report(msg: Message) -> Report | None:
 _FIELD_START_RE = re.compile(r"^(?:Reporting-MTA|Final-Recipient|Original-Recipient)\s*:", re.IGNORECASE | re.M)
 
 
+#: Where DSN fields found in plain text end: a MIME boundary or part header.
+_FIELDS_END_RE = re.compile(r"^\s*--\S|^content-type:", re.IGNORECASE | re.M)
+
+
 def read_report_from_text(text: str) -> Report | None:
     """Find DSN field blocks in plain text, for reports whose MIME is broken.
 
@@ -171,7 +186,7 @@ def read_report_from_text(text: str) -> Report | None:
     if not start:
         return None
     chunk = text[start.start():]
-    end = re.search(r"^\s*--\S|^content-type:", chunk, re.IGNORECASE | re.M)
+    end = _FIELDS_END_RE.search(chunk)
     blocks = _blocks_from_text(chunk[: end.start()] if end else chunk[:20000])
     report = Report()
     for block in blocks:
@@ -456,4 +471,4 @@ def transcript_cause(human: str) -> TranscriptCause | None:
 # (the same answers: see ``_prefilter.Quick``). Patterns matched line by
 # line or on short field values stay plain (the check would cost more).
 quicken(globals(), skip=("_TYPE_PREFIX_RE", "_LINE_ADDRESS_RE", "_LOCAL_PROGRAM_RE", "_LEADING_REPLY_RE",
-                         "_EZWEB_MTA_RE", "_TYPE_NAME_RE", "_FIELD_NAME_RE"))
+                         "_EZWEB_MTA_RE", "_TYPE_NAME_RE", "_FIELD_NAME_RE", "_UTF8_ESCAPE_RE", "_XTEXT_RE"))
