@@ -42,8 +42,7 @@ from ingest.returned import record_verdicts, verdict_row  # noqa: E402
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 RECIPIENTS_PER_MESSAGE = 4
-BATCH = 5000
-VERDICT_BATCH = 1000
+BATCH = VERDICT_BATCH = Settings().batch_size  # what ingest-log and the orphan retry use
 
 
 def _delivery(index: int) -> tuple[int, str]:
@@ -141,7 +140,7 @@ def _scenario(database: Database, deliveries: int, runs: list[tuple[str, int]]) 
         upgrade(database)
         seconds = fill(database, deliveries)
         print(f"ledger of {deliveries:,} deliveries written in {seconds:.0f}s ({deliveries / seconds:,.0f} attempts/s)")
-        with database.engine.connect() as conn:
+        with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("ANALYZE"))
         for seed, (label, count) in enumerate(runs):
             rows = verdict_rows(count, deliveries, seed)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from operator import itemgetter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -198,4 +199,6 @@ def insert_ignoring_duplicates(
     table = model if isinstance(model, Table) else model.__table__  # type: ignore[attr-defined]
     columns = list(rows[0])
     session.flush()  # pending ORM changes first: the raw driver cursor bypasses the unit of work
-    insert_tuples(session, table, columns, [tuple(row[c] for c in columns) for row in rows], conflict_columns)
+    values = itemgetter(*columns)
+    tuples = [values(row) for row in rows] if len(columns) > 1 else [(values(row),) for row in rows]
+    insert_tuples(session, table, columns, tuples, conflict_columns)

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Text, and_, bindparam, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from ingest.dbutil import among
@@ -67,6 +68,37 @@ def in_window(candidate: Candidate, keys: MatchKeys) -> bool:
     return when is None or keys.at - MATCH_WINDOW <= when <= keys.at + CLOCK_SKEW
 
 
+def _by_pairs(session: Session, column: ColumnElement[str], pairs: set[tuple[str, str]]) -> list[Candidate]:
+    """Deliveries whose ``column`` and recipient form one of ``pairs`` (key, recipient).
+
+    PostgreSQL joins the pairs as an unnested array pair, so each one is an
+    index probe (the key, then the sent message's recipient in the unique
+    index) whatever the size of the ledger. SQLite takes IN lists of keys
+    and recipients and the exact pairs are picked out here.
+    """
+    if not pairs:
+        return []
+    if session.get_bind().dialect.name != "postgresql":
+        return [
+            c
+            for c in _fetch(session, column, {k for k, _ in pairs}, {r for _, r in pairs})
+            if (c.key, c.recipient) in pairs
+        ]
+    keys, recipients = zip(*sorted(pairs))
+    wanted = func.unnest(
+        bindparam(None, list(keys), type_=postgresql.ARRAY(Text())),
+        bindparam(None, list(recipients), type_=postgresql.ARRAY(Text())),
+    ).table_valued("key", "rcpt").render_derived()
+    stmt = select(Delivery.id, Delivery.recipient, column, Delivery.first_attempt_at)
+    if column.table is SentMessage.__table__:
+        stmt = stmt.select_from(wanted).join(SentMessage, column == wanted.c.key).join(
+            Delivery, and_(Delivery.sent_message_id == SentMessage.id, Delivery.recipient == wanted.c.rcpt)
+        )
+    else:
+        stmt = stmt.select_from(wanted).join(Delivery, and_(column == wanted.c.key, Delivery.recipient == wanted.c.rcpt))
+    return [Candidate(*row) for row in session.execute(stmt)]
+
+
 def _fetch(
     session: Session,
     column: ColumnElement[str] | None,
@@ -101,37 +133,32 @@ def _index(candidates: Iterable[Candidate]) -> dict[tuple[str | None, str], list
     return index
 
 
+def _pairs(batch: list[MatchKeys], key: str) -> set[tuple[str, str]]:
+    """The (key, recipient) pairs a batch offers for one kind of key."""
+    return {(value, k.recipient) for k in batch if k.recipient and (value := getattr(k, key))}
+
+
 Lookup = Callable[[Session, list[MatchKeys]], Callable[[MatchKeys], list[Candidate]]]
 
 
 def _by_return_path_token(session: Session, batch: list[MatchKeys]) -> Callable[[MatchKeys], list[Candidate]]:
-    wanted = {k.return_path_token for k in batch if k.return_path_token}
-    recipients = {k.recipient for k in batch if k.recipient}
-    index = _index(_fetch(session, SentMessage.return_path_token, wanted, recipients)) if wanted else {}
+    index = _index(_by_pairs(session, SentMessage.return_path_token, _pairs(batch, "return_path_token")))
     return lambda k: [c for c in index.get((k.return_path_token, k.recipient or ""), []) if in_window(c, k)]
 
 
 def _by_envelope_id(session: Session, batch: list[MatchKeys]) -> Callable[[MatchKeys], list[Candidate]]:
-    wanted = {k.envelope_id for k in batch if k.envelope_id}
-    index = _index(_fetch(session, SentMessage.envelope_id, wanted, {k.recipient for k in batch if k.recipient})) if wanted else {}
+    index = _index(_by_pairs(session, SentMessage.envelope_id, _pairs(batch, "envelope_id")))
     return lambda k: [c for c in index.get((k.envelope_id, k.recipient or ""), []) if in_window(c, k)]
 
 
 def _by_queue_id(session: Session, batch: list[MatchKeys]) -> Callable[[MatchKeys], list[Candidate]]:
-    wanted = {k.next_hop_queue_id for k in batch if k.next_hop_queue_id}
-    recipients = {k.recipient for k in batch if k.recipient}
-    index: dict[tuple[str | None, str], list[Candidate]] = {}
-    if wanted:
-        index = _index(
-            [*_fetch(session, Delivery.next_hop_queue_id, wanted, recipients), *_fetch(session, SentMessage.queue_id, wanted, recipients)]
-        )
+    pairs = _pairs(batch, "next_hop_queue_id")
+    index = _index([*_by_pairs(session, Delivery.next_hop_queue_id, pairs), *_by_pairs(session, SentMessage.queue_id, pairs)])
     return lambda k: [c for c in index.get((k.next_hop_queue_id, k.recipient or ""), []) if in_window(c, k)]
 
 
 def _by_message_id(session: Session, batch: list[MatchKeys]) -> Callable[[MatchKeys], list[Candidate]]:
-    wanted = {k.original_message_id for k in batch if k.original_message_id}
-    recipients = {k.recipient for k in batch if k.recipient}
-    index = _index(_fetch(session, SentMessage.message_id, wanted, recipients)) if wanted else {}
+    index = _index(_by_pairs(session, SentMessage.message_id, _pairs(batch, "original_message_id")))
     return lambda k: index.get((k.original_message_id, k.recipient or ""), [])
 
 

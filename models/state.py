@@ -118,6 +118,10 @@ def _ranked(facts: Iterable[Fact]) -> tuple[State, Fact] | None:
 def decide(facts: Iterable[Fact]) -> Decision | None:
     """Fold a delivery's events into its state; None if no event decides."""
     facts = list(facts)
+    if len(facts) == 1:  # the common case (a new delivery's one attempt): nothing to weigh
+        [only] = facts
+        alone = implied_state(only)
+        return Decision(state=alone, decided_by=only, corrected_from=None) if alone else None
     overall = _strongest(facts)
     if overall is None:
         return None
