@@ -110,15 +110,22 @@ def insert_tuples(
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
     conflict_columns: Sequence[str],
-) -> None:
-    """Insert rows given as tuples in ``columns`` order, skipping existing keys."""
+    returning: Sequence[str] = (),
+) -> list[tuple[Any, ...]]:
+    """Insert rows given as tuples in ``columns`` order, skipping existing keys.
+
+    Returns the ``returning`` columns of the rows actually inserted (none
+    for a key that was already there), in no particular order.
+    """
     if not rows:
-        return
+        return []
     connection = session.connection()
     dialect = connection.dialect.name
     values = _converted(rows, _converters(table, columns, dialect))
     names = ", ".join(f'"{c}"' for c in columns)
     conflict = ", ".join(f'"{c}"' for c in conflict_columns)
+    wanted = ", ".join(f'"{c}"' for c in returning)
+    back = f" RETURNING {wanted}" if returning else ""
     driver = connection.connection.driver_connection
     if dialect == "postgresql":
         # One staging table per column set: callers insert different subsets.
@@ -133,15 +140,20 @@ def insert_tuples(
                     copy.write_row(row)
             cursor.execute(
                 f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{stage}" '
-                f"ON CONFLICT ({conflict}) DO NOTHING"
+                f"ON CONFLICT ({conflict}) DO NOTHING{back}"
             )
-        return
+            return [tuple(row) for row in cursor.fetchall()] if returning else []
     marks = ", ".join("?" for _ in columns)
+    statement = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks}) ON CONFLICT ({conflict}) DO NOTHING'
     cursor = driver.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(
-            f'INSERT INTO "{table.name}" ({names}) VALUES ({marks}) ON CONFLICT ({conflict}) DO NOTHING', values
-        )
+        if not returning:
+            cursor.executemany(statement, values)
+            return []
+        inserted: list[tuple[Any, ...]] = []
+        for row in values:  # SQLite returns rows only from single-row statements
+            inserted.extend(tuple(r) for r in cursor.execute(statement + back, row).fetchall())
+        return inserted
     finally:
         cursor.close()
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ingest import reconcile
 from ingest.bounces import parse
-from ingest.dbutil import chunks, insert_ignoring_duplicates
+from ingest.dbutil import chunks, insert_ignoring_duplicates, insert_tuples
 from ingest.keys import normalise_address, verdict_key
 from ingest.matching import MatchKeys, keys_from, match_many, token_check
 from ingest.records import ParsedMessage, Verdict
@@ -56,7 +56,7 @@ def stored_outcome(session: Session, source: str, source_ref: str) -> str | None
     )
 
 
-StoredCopy = tuple[int | None, str, str | None, str, "ReturnedMessage | None"]
+StoredCopy = tuple[int | None, str, str | None, str, "_NewMessage | None"]
 
 
 def _stored_copies(session: Session, digests: Sequence[str]) -> dict[str, StoredCopy]:
@@ -93,7 +93,7 @@ def _copy_of(session: Session, copy: StoredCopy, item: Incoming) -> StoredMessag
     return StoredMessage("duplicate", stored_id, filed_as=outcome)
 
 
-def _mark_message_id_duplicates(session: Session, fresh: list[ReturnedMessage]) -> None:
+def _mark_message_id_duplicates(session: Session, fresh: list[_NewMessage]) -> None:
     """The same notice again with other bytes (re-sent, another Delivered-To) is a duplicate."""
     ids = {r.message_id for r in fresh if r.message_id and r.outcome != "unparsed"}
     if not ids:
@@ -191,6 +191,47 @@ class Incoming:
     count_duplicates: bool = True
 
 
+@dataclass(slots=True)
+class _NewMessage:
+    """A message about to be stored: a ``returned_messages`` row, written in bulk."""
+
+    sha256: str
+    message_id: str | None
+    source: str
+    source_ref: str | None
+    subject: str | None
+    outcome: str
+    error: str | None
+    size: int
+    raw: bytes
+    received_at: datetime
+    duplicate_count: int = 0
+    id: int | None = None
+
+
+_NEW_MESSAGE_COLUMNS = (
+    "sha256", "message_id", "source", "source_ref", "subject", "outcome", "error", "size", "raw", "received_at", "duplicate_count",
+)
+
+
+def _insert_new(session: Session, fresh: list[_NewMessage]) -> None:
+    """Insert the batch's new messages in one statement and learn their ids.
+
+    A copy that another process stored meanwhile (the insert skipped it)
+    becomes a duplicate of that one: its verdicts are already recorded.
+    """
+    rows = [tuple(getattr(r, c) for c in _NEW_MESSAGE_COLUMNS) for r in fresh]
+    table = ReturnedMessage.__table__
+    ids = dict(insert_tuples(session, table, _NEW_MESSAGE_COLUMNS, rows, ["sha256"], returning=("sha256", "id")))  # type: ignore[arg-type]
+    raced = {r.sha256 for r in fresh} - ids.keys()
+    if raced:
+        ids.update({digest: copy[0] for digest, copy in _stored_copies(session, sorted(raced)).items()})
+    for returned in fresh:
+        returned.id = ids[returned.sha256]
+        if returned.sha256 in raced:
+            returned.outcome = "duplicate"
+
+
 def store_returned_messages(session: Session, batch: Sequence[Incoming]) -> list[StoredMessage]:
     """Keep, parse and reconcile a batch of returned messages, exactly once per content.
 
@@ -203,13 +244,13 @@ def store_returned_messages(session: Session, batch: Sequence[Incoming]) -> list
     digests = [hashlib.sha256(item.raw).hexdigest() for item in batch]
     known = _stored_copies(session, digests)
     results: list[StoredMessage | None] = [None] * len(batch)
-    fresh: list[tuple[int, ReturnedMessage, ParsedMessage]] = []
+    fresh: list[tuple[int, _NewMessage, ParsedMessage]] = []
     for index, (item, digest) in enumerate(zip(batch, digests)):
         if digest in known:
             results[index] = _copy_of(session, known[digest], item)
             continue
         parsed = parse(item.raw)
-        returned = ReturnedMessage(
+        returned = _NewMessage(
             sha256=digest,
             message_id=parsed.message_id,
             source=item.source,
@@ -224,8 +265,7 @@ def store_returned_messages(session: Session, batch: Sequence[Incoming]) -> list
         known[digest] = (None, item.source, item.source_ref, returned.outcome, returned)
         fresh.append((index, returned, parsed))
     _mark_message_id_duplicates(session, [r for _, r, _ in fresh])
-    session.add_all([r for _, r, _ in fresh])
-    session.flush()
+    _insert_new(session, [r for _, r, _ in fresh])
 
     rows: list[dict[str, object]] = []
     owners: list[int] = []
