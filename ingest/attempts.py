@@ -279,8 +279,9 @@ def store_attempts(session: Session, attempts: Sequence[Attempt], source: str) -
     if not attempts:
         return set()
     attempts = _with_known_message_ids(session, attempts)
-    insert_ignoring_duplicates(session, SentMessage, _sent_message_rows(attempts), ["msg_key"])
-    message_ids = _ids_by_key(session, sorted({message_key(a) for a in attempts}))
+    message_ids = dict(insert_ignoring_duplicates(session, SentMessage, _sent_message_rows(attempts), ["msg_key"], returning=("msg_key", "id")))
+    seen_before = sorted({message_key(a) for a in attempts} - message_ids.keys())
+    message_ids.update(_ids_by_key(session, seen_before) if seen_before else {})
     pairs = _group(attempts, message_ids, source)
 
     existing = _delivery_ids(session, list(pairs))
@@ -297,9 +298,13 @@ def store_attempts(session: Session, attempts: Sequence[Attempt], source: str) -
             next_hop_queue_id=data.next_hop_queue_id,
         )
         new_rows.append(row)
-    insert_ignoring_duplicates(session, Delivery, new_rows, ["sent_message_id", "recipient"])
-    created = _delivery_ids(session, [(r["sent_message_id"], r["recipient"]) for r in new_rows])  # type: ignore[misc]
-    ids = {**existing, **created}
+    created = insert_ignoring_duplicates(
+        session, Delivery, new_rows, ["sent_message_id", "recipient"], returning=("sent_message_id", "recipient", "id")
+    )
+    ids = {**existing, **{(sent_id, recipient): delivery_id for sent_id, recipient, delivery_id in created}}
+    raced = [pair for pair in pairs if pair not in ids]  # written by another process since the lookup
+    raced_ids = _delivery_ids(session, raced) if raced else {}
+    ids.update(raced_ids)
 
     events = []
     for pair, data in pairs.items():
@@ -315,6 +320,6 @@ def store_attempts(session: Session, attempts: Sequence[Attempt], source: str) -
         if pair in existing and data.first_hop_host is not None
     ]
     update_by_key(session, Delivery.__table__, "id", ("first_hop_host", "next_hop_queue_id"), hops)
-    reconcile.recompute(session, existing.values())
+    reconcile.recompute(session, [*existing.values(), *raced_ids.values()])
     suppress.refresh(session, {r["recipient"] for r in new_rows if r["state"] in suppress.FINAL_BAD})  # type: ignore[misc]
     return set(ids.values())

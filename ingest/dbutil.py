@@ -204,13 +204,17 @@ def insert_ignoring_duplicates(
     model: type[DeclarativeBase] | Table,
     rows: Sequence[dict[str, Any]],
     conflict_columns: Sequence[str],
-) -> None:
-    """``INSERT ... ON CONFLICT DO NOTHING`` for a batch of rows given as dicts (same keys each)."""
+    returning: Sequence[str] = (),
+) -> list[tuple[Any, ...]]:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for a batch of rows given as dicts (same keys each).
+
+    Returns the ``returning`` columns of the rows inserted (see :func:`insert_tuples`).
+    """
     if not rows:
-        return
+        return []
     table = model if isinstance(model, Table) else model.__table__  # type: ignore[attr-defined]
     columns = list(rows[0])
     session.flush()  # pending ORM changes first: the raw driver cursor bypasses the unit of work
     values = itemgetter(*columns)
     tuples = [values(row) for row in rows] if len(columns) > 1 else [(values(row),) for row in rows]
-    insert_tuples(session, table, columns, tuples, conflict_columns)
+    return insert_tuples(session, table, columns, tuples, conflict_columns, returning)
