@@ -33,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.scratch import admin_url, scratch_postgres  # noqa: E402
+from benchmarks.scratch import admin_url, scratch_postgres, write_floor  # noqa: E402
 from ingest.sendlog import ParseOptions, make_parser  # noqa: E402
 
 HEX = "0123456789ABCDEF"
@@ -193,7 +193,14 @@ def main() -> None:
         sqlite_url = f"sqlite:///{work / 'ledger.sqlite'}"
         report_ingest("SQLite", ingest(sqlite_url, log, args.batch), pflog)
         with scratch_postgres(args.postgres, f"bounceledger_bench_{os.getpid()}") as pg_url:
-            report_ingest("PostgreSQL", ingest(pg_url, log, args.batch), pflog)
+            pg = ingest(pg_url, log, args.batch)
+            report_ingest("PostgreSQL", pg, pflog)
+            rows, floor = write_floor(pg_url, ["sent_messages", "deliveries", "events"])
+            print(
+                f"PostgreSQL floor: writing the same {rows:,} rows with their indexes, server alone, takes {floor:.1f}s: "
+                f"at most {pg['attempts'] / floor:,.0f} attempts/s here for any loader; ingest reached "
+                f"{(pg['attempts'] / pg['seconds']) / (pg['attempts'] / floor):.2f} of it"
+            )
         small = ingest(f"sqlite:///{work / 'quarter.sqlite'}", quarter, args.batch)
         print(f"peak RSS for a quarter of the file (SQLite): {small['rss_mb']:.0f} MB")
     finally:

@@ -219,10 +219,7 @@ def _group(attempts: Sequence[Attempt], message_ids: dict[str, int], source: str
     now = datetime.now(timezone.utc)
     pairs: dict[tuple[int, str], _Pair] = {}
     for attempt in attempts:
-        recipient = normalise_address(attempt.recipient) or ""
-        if recipient != attempt.recipient:
-            attempt = replace(attempt, recipient=recipient)
-        pair = pairs.setdefault((message_ids[message_key(attempt)], recipient), _Pair())
+        pair = pairs.setdefault((message_ids[message_key(attempt)], attempt.recipient), _Pair())
         key = attempt_key(attempt)
         reason, classification = _reason(attempt)
         pair.facts.append(_fact(attempt, key, reason))
@@ -267,6 +264,29 @@ def _with_known_message_ids(session: Session, attempts: list[Attempt]) -> list[A
     return out
 
 
+def _with_normal_recipients(attempts: Sequence[Attempt]) -> list[Attempt]:
+    """The attempts with their recipient as the ledger keys it; those without one are dropped."""
+    out = []
+    for attempt in attempts:
+        recipient = normalise_address(attempt.recipient)
+        if recipient:
+            out.append(attempt if recipient == attempt.recipient else replace(attempt, recipient=recipient))
+    return out
+
+
+def _new_delivery_row(pair: tuple[int, str], data: _Pair) -> dict[str, object]:
+    """The ``deliveries`` row of a delivery first seen in this batch, its state from the batch's facts."""
+    row = delivery_values(decide(data.facts))
+    row.update(
+        sent_message_id=pair[0],
+        recipient=pair[1],
+        first_attempt_at=min(f.at for f in data.facts),
+        first_hop_host=data.first_hop_host,
+        next_hop_queue_id=data.next_hop_queue_id,
+    )
+    return row
+
+
 def store_attempts(session: Session, attempts: Sequence[Attempt], source: str) -> set[int]:
     """Record a batch of attempts; returns the ids of the deliveries they touched.
 
@@ -275,7 +295,7 @@ def store_attempts(session: Session, attempts: Sequence[Attempt], source: str) -
     from the database. Callers leave out :func:`is_notice` attempts: the
     MTA's own DSNs are not deliveries of the sender's mail.
     """
-    attempts = [a for a in attempts if normalise_address(a.recipient)]
+    attempts = _with_normal_recipients(attempts)
     if not attempts:
         return set()
     attempts = _with_known_message_ids(session, attempts)
@@ -284,27 +304,18 @@ def store_attempts(session: Session, attempts: Sequence[Attempt], source: str) -
     message_ids.update(_ids_by_key(session, seen_before) if seen_before else {})
     pairs = _group(attempts, message_ids, source)
 
-    existing = _delivery_ids(session, list(pairs))
-    new_rows = []
-    for pair, data in pairs.items():
-        if pair in existing:
-            continue
-        row = delivery_values(decide(data.facts))
-        row.update(
-            sent_message_id=pair[0],
-            recipient=pair[1],
-            first_attempt_at=min(f.at for f in data.facts),
-            first_hop_host=data.first_hop_host,
-            next_hop_queue_id=data.next_hop_queue_id,
-        )
-        new_rows.append(row)
+    # Insert first, then look up only what was already there: a fresh log
+    # (the common case) costs no lookup at all. A delivery that existed is
+    # left as it was by the insert and re-derived from all its events below.
+    new_rows = [_new_delivery_row(pair, data) for pair, data in pairs.items()]
     created = insert_ignoring_duplicates(
         session, Delivery, new_rows, ["sent_message_id", "recipient"], returning=("sent_message_id", "recipient", "id")
     )
-    ids = {**existing, **{(sent_id, recipient): delivery_id for sent_id, recipient, delivery_id in created}}
-    raced = [pair for pair in pairs if pair not in ids]  # written by another process since the lookup
-    raced_ids = _delivery_ids(session, raced) if raced else {}
-    ids.update(raced_ids)
+    ids = {(sent_id, recipient): delivery_id for sent_id, recipient, delivery_id in created}
+    new_rows = [row for row in new_rows if (row["sent_message_id"], row["recipient"]) in ids]
+    known_before = [pair for pair in pairs if pair not in ids]
+    existing = _delivery_ids(session, known_before) if known_before else {}
+    ids.update(existing)
 
     events = []
     for pair, data in pairs.items():
@@ -320,6 +331,6 @@ def store_attempts(session: Session, attempts: Sequence[Attempt], source: str) -
         if pair in existing and data.first_hop_host is not None
     ]
     update_by_key(session, Delivery.__table__, "id", ("first_hop_host", "next_hop_queue_id"), hops)
-    reconcile.recompute(session, [*existing.values(), *raced_ids.values()])
+    reconcile.recompute(session, existing.values())
     suppress.refresh(session, {r["recipient"] for r in new_rows if r["state"] in suppress.FINAL_BAD})  # type: ignore[misc]
     return set(ids.values())
