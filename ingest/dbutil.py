@@ -28,6 +28,7 @@ from sqlalchemy import (
     any_,
     bindparam,
 )
+from psycopg.types.json import Json
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Session
 
@@ -72,8 +73,17 @@ def _sqlite_datetime(value: datetime | None) -> str | None:
     return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return None if value is None else _json_text(value)
+
+
+def _pg_json(value: Any) -> Json | None:
+    # Wrapped, so that the binary COPY writes the document, not a JSON string holding it.
+    return None if value is None else Json(value, dumps=_json_text)
 
 
 def _converters(table: Table, columns: Sequence[str], dialect: str) -> list[Callable[[Any], Any] | None]:
@@ -83,7 +93,7 @@ def _converters(table: Table, columns: Sequence[str], dialect: str) -> list[Call
         if isinstance(kind, UTCDateTime):
             out.append(_sqlite_datetime if dialect == "sqlite" else None)
         elif isinstance(kind, JSON):
-            out.append(_json)
+            out.append(_json if dialect == "sqlite" else _pg_json)
         elif isinstance(kind, Boolean) and dialect == "sqlite":
             out.append(lambda v: None if v is None else int(bool(v)))
         else:
@@ -102,6 +112,33 @@ def _converted(rows: Sequence[Sequence[Any]], converters: list[Callable[[Any], A
             values[i] = convert(values[i])
         out.append(tuple(values))
     return out
+
+
+# Column type oids of each staging table, read once per process: the
+# binary COPY format needs them, and the tables are made from fixed models.
+_STAGE_TYPES: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+
+
+def _copy_into(cursor: Any, stage: str, columns: Sequence[str], values: Sequence[Sequence[Any]]) -> None:
+    """COPY rows into a staging table in PostgreSQL's binary format.
+
+    Binary rows cost the client less than half the time of text rows (no
+    text formatting of dates and numbers) and spare the server the parsing.
+    """
+    key = (stage, tuple(columns))
+    types = _STAGE_TYPES.get(key)
+    if types is None:
+        cursor.execute(
+            "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0",
+            (f'"{stage}"',),
+        )
+        oids = dict(cursor.fetchall())
+        types = _STAGE_TYPES[key] = [int(oids[c]) for c in columns]
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    with cursor.copy(f'COPY "{stage}" ({quoted}) FROM STDIN (FORMAT BINARY)') as copy:
+        copy.set_types(types)
+        for row in values:
+            copy.write_row(row)
 
 
 def insert_tuples(
@@ -135,9 +172,7 @@ def insert_tuples(
                 f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" AS SELECT {names} FROM "{table.name}" WITH NO DATA'
             )
             cursor.execute(f'TRUNCATE "{stage}"')
-            with cursor.copy(f'COPY "{stage}" ({names}) FROM STDIN') as copy:
-                for row in values:
-                    copy.write_row(row)
+            _copy_into(cursor, stage, list(columns), values)
             cursor.execute(
                 f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{stage}" '
                 f"ON CONFLICT ({conflict}) DO NOTHING{back}"
@@ -184,9 +219,7 @@ def update_by_key(
         with driver.cursor() as cursor:  # type: ignore[union-attr]
             cursor.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" AS SELECT {quoted} FROM "{table.name}" WITH NO DATA')
             cursor.execute(f'TRUNCATE "{stage}"')
-            with cursor.copy(f'COPY "{stage}" ({quoted}) FROM STDIN') as copy:
-                for row in values:
-                    copy.write_row(row)
+            _copy_into(cursor, stage, names, values)
             cursor.execute(f'UPDATE "{table.name}" AS t SET {assignments} FROM "{stage}" AS s WHERE t."{key}" = s."{key}"')
         return
     assignments = ", ".join(f'"{c}" = ?' for c in columns)
