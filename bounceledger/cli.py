@@ -145,6 +145,7 @@ def attempt_json(attempt: Any) -> dict[str, Any]:
         "next_hop_queue_id": attempt.next_hop_queue_id,
         "envelope_id": attempt.envelope_id,
         "campaign": attempt.campaign,
+        "header_ref": attempt.header_ref,
         "delivery_agent": attempt.delivery_agent,
         "first_hop": attempt.first_hop,
     }

@@ -60,6 +60,10 @@ class Settings:
     orphan_report_after_hours: float = 24.0  # unmatched this long: reported as stale
     suppression: SuppressionPolicy = field(default_factory=SuppressionPolicy)
     return_path_secret: str | None = None  # HMAC key for signed return-path tokens
+    # Headers the sender puts on each message and the MTA logs (Postfix
+    # header_checks INFO, PowerMTA header_* fields, JSON lines "headers"):
+    # a returned message quoting one of them is tied to that send.
+    match_headers: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def database(self) -> URL:
@@ -147,6 +151,8 @@ def _from_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
                 raise ConfigError(f"{key} must be a number") from None
     if "internal_relays" in data:
         values["internal_relays"] = tuple(str(x) for x in data["internal_relays"])
+    if "match_headers" in data:
+        values["match_headers"] = _header_names(data["match_headers"])
     if "suppression" in data:
         values["suppression"] = _suppression_policy(data["suppression"])
     if "return_path_secret_file" in data:
@@ -154,6 +160,17 @@ def _from_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
     values["sendlogs"] = _sources(data.get("sendlog"), "sendlog", SendLogSource, "path")
     values["mailboxes"] = _sources(data.get("mailbox"), "mailbox", MailboxSource, "url")
     return values
+
+
+def _header_names(raw: Any) -> tuple[str, ...]:
+    """``match_headers``: a list of header names, e.g. ``["X-Mailer-Ref"]``."""
+    if isinstance(raw, str) or not isinstance(raw, (list, tuple)):
+        raise ConfigError('match_headers must be a list of header names, e.g. ["X-Mailer-Ref"]')
+    names = tuple(str(name).strip().rstrip(":").strip() for name in raw)
+    bad = [name for name in names if not name or any(c.isspace() or c == ":" for c in name)]
+    if bad:
+        raise ConfigError(f"match_headers: not a header name: {bad[0]!r}")
+    return tuple(name for name in names if name)
 
 
 def _suppression_policy(raw: Any) -> SuppressionPolicy:
@@ -202,6 +219,8 @@ def _from_environment(env: Mapping[str, str]) -> dict[str, Any]:
         values["log_level"] = level
     if secret := env.get(ENV_PREFIX + "RETURN_PATH_SECRET"):
         values["return_path_secret"] = secret
+    if headers := env.get(ENV_PREFIX + "MATCH_HEADERS"):
+        values["match_headers"] = _header_names(headers.split(","))
     if relays := env.get(ENV_PREFIX + "INTERNAL_RELAYS"):
         values["internal_relays"] = tuple(r.strip() for r in relays.split(",") if r.strip())
     return values

@@ -82,6 +82,7 @@ class Database:
         with connect_errors(self.settings), self.sessions() as session, session.begin():
             session.info["suppression_policy"] = self.settings.suppression
             session.info["return_path_secret"] = self.settings.return_path_secret
+            session.info["match_headers"] = self.settings.match_headers
             yield session
 
     def check(self) -> None:

@@ -123,6 +123,7 @@ def _options(settings: Settings, path: Path) -> ParseOptions:
         reference_time=datetime.fromtimestamp(path.stat().st_mtime, timezone.utc),
         timezone=settings.timezone,
         campaign_header=settings.campaign_header,
+        match_headers=settings.match_headers,
         **({"internal_relays": settings.internal_relays} if settings.internal_relays else {}),
     )
 

@@ -46,10 +46,13 @@ def _sent_message_rows(attempts: Sequence[Attempt]) -> list[dict[str, object]]:
                 "sender": normalise_address(attempt.sender),
                 "return_path_token": (token_of(attempt.sender) or "").lower() or None,
                 "campaign": attempt.campaign,
+                "header_ref": attempt.header_ref,
                 "first_seen_at": attempt.at,
             }
-        elif attempt.campaign and not rows[key]["campaign"]:
-            rows[key]["campaign"] = attempt.campaign
+        else:
+            row = rows[key]
+            row["campaign"] = row["campaign"] or attempt.campaign
+            row["header_ref"] = row["header_ref"] or attempt.header_ref
     return list(rows.values())
 
 

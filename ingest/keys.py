@@ -58,6 +58,17 @@ def timeout_key(delivery_id: int, deferred_since: datetime) -> str:
     return _digest("timeout", str(delivery_id), deferred_since.isoformat())
 
 
+def header_ref(name: str, value: str | None) -> str | None:
+    """How a configured header ties a send to its returned mail: ``name:value``.
+
+    The name is lowercased (header names are case-insensitive) and folding
+    white space is squeezed, because a bounce may re-fold the header it
+    quotes; the value itself is compared as sent.
+    """
+    text = " ".join((value or "").split())
+    return f"{name.strip().lower()}:{text}"[:255] if text else None
+
+
 def normalise_address(address: str | None) -> str | None:
     """Addresses are compared case-insensitively, as every provider does in practice."""
     if not address:

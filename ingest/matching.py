@@ -3,7 +3,8 @@
 Keys are tried strongest first (see :data:`MATCHERS`): the token in our
 own return path (``bounces+TOKEN@``, HMAC-checked when a secret is set, see
 :mod:`ingest.verp`), the DSN's envelope id, then a queue id (the next hop's, from our log's "queued as X", or our
-own, from our MTA's DSN), then the original Message-ID, and last, marked as
+own, from our MTA's DSN), then the original Message-ID, then a configured
+header the sender set and the MTA logged (``match_headers``), and last, marked as
 weak, the only delivery to that recipient shortly before the verdict. Each
 key costs one query for the whole batch, never one per verdict, so the cost
 grows with the number of verdicts, not with the size of the ledger.
@@ -40,6 +41,7 @@ class MatchKeys:
     next_hop_queue_id: str | None = None
     envelope_id: str | None = None
     return_path_token: str | None = None  # as found in the bounce, lowercased
+    header_refs: tuple[str, ...] = ()  # configured headers quoted by the bounce (ingest.keys.header_ref)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,7 @@ def keys_from(recipient: str | None, at: datetime, evidence: dict[str, object]) 
         next_hop_queue_id=evidence.get("next_hop_queue_id"),  # type: ignore[arg-type]
         envelope_id=evidence.get("envelope_id"),  # type: ignore[arg-type]
         return_path_token=str(token).lower() if token else None,
+        header_refs=tuple(evidence.get("header_refs") or ()),  # type: ignore[arg-type]
     )
 
 
@@ -162,6 +165,12 @@ def _by_message_id(session: Session, batch: list[MatchKeys]) -> Callable[[MatchK
     return lambda k: index.get((k.original_message_id, k.recipient or ""), [])
 
 
+def _by_header_ref(session: Session, batch: list[MatchKeys]) -> Callable[[MatchKeys], list[Candidate]]:
+    pairs = {(ref, k.recipient) for k in batch if k.recipient for ref in k.header_refs}
+    index = _index(_by_pairs(session, SentMessage.header_ref, pairs))
+    return lambda k: [c for ref in k.header_refs for c in index.get((ref, k.recipient or ""), []) if in_window(c, k)]
+
+
 def _by_recipient(session: Session, batch: list[MatchKeys]) -> Callable[[MatchKeys], list[Candidate]]:
     recipients = {k.recipient for k in batch if k.recipient}
     since = min(k.at for k in batch) - MATCH_WINDOW
@@ -182,6 +191,7 @@ MATCHERS: tuple[tuple[str, Lookup], ...] = (
     ("envelope_id", _by_envelope_id),
     ("queue_id", _by_queue_id),
     ("message_id", _by_message_id),
+    ("header", _by_header_ref),
     ("weak", _by_recipient),
 )
 

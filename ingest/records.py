@@ -43,6 +43,7 @@ class Attempt:
     envelope_id: str | None = None
     delivery_agent: str | None = None  # smtp, lmtp, local, ...
     campaign: str | None = None  # PowerMTA jobId, a logged X-Campaign header, ...
+    header_ref: str | None = None  # a configured header as logged (ingest.keys.header_ref)
     first_hop: bool = True
     raw: str = ""  # the log line, kept as evidence and as the dedupe key
 
@@ -88,3 +89,6 @@ class ParsedMessage:
     subject: str | None = None
     error: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # Headers of the returned original that the caller asked for
+    # (``parse(..., quoted=...)``), by the name asked for.
+    quoted: dict[str, str] = field(default_factory=dict)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ingest import reconcile
 from ingest.bounces import parse
 from ingest.dbutil import chunks, insert_ignoring_duplicates, insert_tuples
-from ingest.keys import normalise_address, verdict_key
+from ingest.keys import header_ref, normalise_address, verdict_key
 from ingest.matching import MatchKeys, keys_from, match_many, token_check
 from ingest.records import ParsedMessage, Verdict
 from models import Event, ReturnedMessage
@@ -146,6 +146,7 @@ def verdict_row(
     at: datetime,
     source: str,
     now: datetime,
+    header_refs: Sequence[str] = (),
 ) -> dict[str, object]:
     return {
         "dedupe_key": key,
@@ -175,6 +176,7 @@ def verdict_row(
             "return_path_token": verdict.return_path_token,
             "feedback_type": verdict.feedback_type,
             "detector": verdict.detector,
+            "header_refs": list(header_refs),
         },
         "recorded_at": now,
     }
@@ -241,6 +243,7 @@ def store_returned_messages(session: Session, batch: Sequence[Incoming]) -> list
     where every known message would otherwise look like a copy.
     """
     now = datetime.now(timezone.utc)
+    match_headers: tuple[str, ...] = session.info.get("match_headers") or ()
     digests = [hashlib.sha256(item.raw).hexdigest() for item in batch]
     known = _stored_copies(session, digests)
     results: list[StoredMessage | None] = [None] * len(batch)
@@ -249,7 +252,7 @@ def store_returned_messages(session: Session, batch: Sequence[Incoming]) -> list
         if digest in known:
             results[index] = _copy_of(session, known[digest], item)
             continue
-        parsed = parse(item.raw)
+        parsed = parse(item.raw, quoted=match_headers)
         returned = _NewMessage(
             sha256=digest,
             message_id=parsed.message_id,
@@ -273,8 +276,10 @@ def store_returned_messages(session: Session, batch: Sequence[Incoming]) -> list
         if returned.outcome == "duplicate":
             continue
         at = _message_time(parsed, returned.received_at)
+        refs = [ref for name, value in parsed.quoted.items() if (ref := header_ref(name, value))]
         for position, verdict in enumerate(parsed.verdicts):
-            rows.append(verdict_row(verdict, verdict_key(returned.sha256, position, verdict), returned.id, at, returned.source, now))
+            key = verdict_key(returned.sha256, position, verdict)
+            rows.append(verdict_row(verdict, key, returned.id, at, returned.source, now, refs))
             owners.append(index)
     found = record_verdicts(session, rows)
 

@@ -67,6 +67,10 @@ class SentMessage(Base):
     sender: Mapped[str | None] = mapped_column(ADDRESS)
     return_path_token: Mapped[str | None] = mapped_column(String(100))
     campaign: Mapped[str | None] = mapped_column(String(200), index=True)
+    # A configured header the sender put on the message and the MTA logged
+    # ("x-mailer-ref:abc123", see ingest.keys.header_ref): a returned
+    # message quoting that header is tied to this send.
+    header_ref: Mapped[str | None] = mapped_column(String(255))
     first_seen_at: Mapped[datetime]
 
     __table_args__ = (
@@ -81,6 +85,12 @@ class SentMessage(Base):
             "envelope_id",
             postgresql_where=text("envelope_id IS NOT NULL"),
             sqlite_where=text("envelope_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_sent_messages_header_ref",
+            "header_ref",
+            postgresql_where=text("header_ref IS NOT NULL"),
+            sqlite_where=text("header_ref IS NOT NULL"),
         ),
     )
 

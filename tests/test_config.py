@@ -99,3 +99,23 @@ def test_missing_config_file(tmp_path: Path) -> None:
 def test_redact_url() -> None:
     assert redact_url("postgresql://u:pw@h/db failed") == "postgresql://u:***@h/db failed"
     assert redact_url("imaps://bounces@mail.example.com/INBOX") == "imaps://bounces@mail.example.com/INBOX"
+
+
+def test_readme_configuration_example_loads(tmp_path) -> None:
+    """The README's example file is valid: every key sits in the table it means."""
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"## Configuration.*?```toml\n(.*?)```", readme, re.S).group(1)
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    for name in re.findall(r"/run/secrets/([\w.-]+)", example):
+        (secrets / name).write_text("s3cret\n")
+    config = tmp_path / "bounceledger.toml"
+    config.write_text(example.replace("/run/secrets/", f"{secrets}/"))
+    settings = load_settings(str(config), env={})
+    assert settings.match_headers == ("X-Mailer-Ref",)
+    assert settings.campaign_header == "X-Campaign"
+    assert settings.return_path_secret == "s3cret"
+    assert [s.path for s in settings.sendlogs] == ["/var/log/mail.log"]
+    assert len(settings.mailboxes) == 1

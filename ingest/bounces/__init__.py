@@ -18,10 +18,12 @@ Anything else is ``ignored``; bytes that are not mail are ``unparsed``.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from email.message import Message
 
 from ingest.bounces import _message as m
 from ingest.bounces import arf, autoreply, heuristic, rfc3464
+from ingest.bounces.quoted import quoted_headers
 from ingest.bounces.returned import extract_keys
 from ingest.records import ParsedMessage, Verdict
 
@@ -32,12 +34,14 @@ KEPT_HEADERS = ("From", "To", "Date", "Subject", "Message-ID", "Return-Path", "D
                 "X-Original-To", "Auto-Submitted", "X-Failed-Recipients", "In-Reply-To")
 
 
-def parse(raw: bytes, *, max_size: int = 10_000_000) -> ParsedMessage:
+def parse(raw: bytes, *, max_size: int = 10_000_000, quoted: tuple[str, ...] = ()) -> ParsedMessage:
     """Read one returned message. Never raises.
 
     Over-size input, non-bytes input and bytes with no header block at all
     are ``unparsed`` with an ``error``; anything unexpected inside the
-    stages is caught and reported the same way.
+    stages is caught and reported the same way. ``quoted`` names headers of
+    the original message to read back from the bounce (the sender's own
+    match headers): they land in ``ParsedMessage.quoted``.
     """
     try:
         if not isinstance(raw, (bytes, bytearray, memoryview)):
@@ -52,6 +56,8 @@ def parse(raw: bytes, *, max_size: int = 10_000_000) -> ParsedMessage:
         if not msg.keys():
             return ParsedMessage(outcome="unparsed", error="no header block: not an e-mail message")
         parsed = _parse_message(msg)
+        if quoted:
+            parsed = replace(parsed, quoted=quoted_headers(msg, quoted))
         if len(chunks) > 1:
             parsed = _merge(parsed, [_parse_message(m.load(chunk)) for chunk in chunks[1:]])
         return parsed
@@ -94,7 +100,7 @@ def _merge(first: ParsedMessage, others: list[ParsedMessage]) -> ParsedMessage:
     if not found:
         return first
     return ParsedMessage(outcome="bounce", verdicts=tuple(found), message_id=first.message_id,
-                         subject=first.subject, headers=first.headers)
+                         subject=first.subject, headers=first.headers, quoted=first.quoted)
 
 
 def _parse_message(msg: Message) -> ParsedMessage:

@@ -59,6 +59,9 @@ class ParseOptions:
     # The header that names the campaign when the MTA logs it (Postfix:
     # header_checks "/^X-Campaign:/ INFO"); compared without case.
     campaign_header: str = "X-Campaign"
+    # Headers that tie returned mail to its send (Settings.match_headers),
+    # when the MTA logs them; the first one present is kept.
+    match_headers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.reference_time.tzinfo is None or self.reference_time.utcoffset() is None:

@@ -47,6 +47,7 @@ import json
 from datetime import datetime
 from typing import Any, Final
 
+from ingest.keys import header_ref
 from ingest.records import Attempt, AttemptVerdict
 from ingest.sendlog.base import (
     CountingParser,
@@ -84,7 +85,7 @@ _LOCAL_PROTOCOLS: Final[frozenset[str]] = frozenset({"maildir", "local", "mbox"}
 # Our schema's string fields, copied as they are (after a type check).
 _STR_FIELDS: Final[tuple[str, ...]] = (
     "queue_id", "sender", "relay_host", "relay_ip", "status", "smtp_stage",
-    "next_hop_queue_id", "envelope_id", "delivery_agent",
+    "next_hop_queue_id", "envelope_id", "delivery_agent", "campaign",
 )
 
 
@@ -132,7 +133,8 @@ class JsonlParser(CountingParser):
         self._stamps = StampReader(options.reference_time, options.timezone)
         self._relays = RelayClassifier(options.internal_relays)
         self._cap = options.max_tracked_queue_ids
-        self._received: dict[str, tuple[str | None, str | None]] = {}
+        # Kumo message id -> (sender, Message-ID, match header ref) from its Reception record
+        self._received: dict[str, tuple[str | None, str | None, str | None]] = {}
 
     @property
     def tracked_queue_ids(self) -> int:
@@ -227,6 +229,8 @@ class JsonlParser(CountingParser):
                 smtp_stage=values["smtp_stage"],
                 next_hop_queue_id=next_hop,
                 envelope_id=values["envelope_id"],
+                campaign=values["campaign"],
+                header_ref=self._header_ref(obj.get("headers")),
                 delivery_agent=agent,
                 first_hop=first_hop,
                 raw=raw,
@@ -246,6 +250,7 @@ class JsonlParser(CountingParser):
                 self._received[mid] = (
                     sender if isinstance(sender, str) else None,
                     _header(obj.get("headers"), "message-id"),
+                    self._header_ref(obj.get("headers")),
                 )
                 while len(self._received) > self._cap:
                     del self._received[next(iter(self._received))]
@@ -303,7 +308,7 @@ class JsonlParser(CountingParser):
             cls = "local" if agent in _LOCAL_PROTOCOLS else (agent or "smtp")
             first_hop = self._relays.is_first_hop(cls, host, ip, port)
 
-        known_sender, known_msgid = self._received.get(mid, (None, None)) if mid else (None, None)
+        known_sender, known_msgid, known_ref = self._received.get(mid, (None, None, None)) if mid else (None, None, None)
         sender = obj.get("sender")
         message_id = _header(obj.get("headers"), "message-id") or known_msgid
         next_hop = next_hop_queue_id(text) if verdict == "accepted" else None
@@ -323,6 +328,7 @@ class JsonlParser(CountingParser):
                 text=text,
                 smtp_stage=stage,
                 next_hop_queue_id=next_hop,
+                header_ref=self._header_ref(obj.get("headers")) or known_ref,
                 delivery_agent=agent,
                 first_hop=first_hop,
                 raw=raw,
@@ -331,6 +337,14 @@ class JsonlParser(CountingParser):
         ]
 
     # -- helpers -------------------------------------------------------------
+
+    def _header_ref(self, headers: object) -> str | None:
+        """The first configured match header in a record's ``headers`` object."""
+        for name in self.options.match_headers:
+            ref = header_ref(name, _raw_header(headers, name))
+            if ref:
+                return ref
+        return None
 
     def _time(self, value: object) -> datetime | None:
         if isinstance(value, str):
@@ -375,17 +389,23 @@ def _enhanced(value: object) -> str | None:
     return f"{parts[0]}.{parts[1]}.{parts[2]}"
 
 
-def _header(headers: object, name: str) -> str | None:
-    """A header value from Kumo's ``headers`` object, case-insensitively,
-    angle brackets removed."""
+def _raw_header(headers: object, name: str) -> str | None:
+    """A header value from a ``headers`` object (ours or Kumo's), case-insensitively."""
     if not isinstance(headers, dict) or not headers:
         return None
+    name = name.lower()
     for key, value in headers.items():
         if isinstance(key, str) and key.lower() == name:
             if isinstance(value, list) and value:
                 value = value[0]
-            return strip_angles(value) if isinstance(value, str) else None
+            return value if isinstance(value, str) else None
     return None
+
+
+def _header(headers: object, name: str) -> str | None:
+    """A header value with angle brackets removed (a Message-ID)."""
+    value = _raw_header(headers, name)
+    return strip_angles(value) if value is not None else None
 
 
 def _split_addr(addr: str) -> tuple[str | None, int | None]:

@@ -48,7 +48,8 @@ destination mailbox address)``) -> status, ``dsnDiag`` (``smtp;550 5.1.1 user
 unknown``) -> replycode/text, ``dsnMta`` (``mx.example.com (192.0.2.1)``) ->
 relay host/ip (``dlvDestinationIp`` as the fallback), ``dlvType`` ->
 delivery_agent, ``envId`` -> envelope_id, ``jobId`` -> campaign (PowerMTA's
-job is what senders call a campaign), ``header_Message-Id`` -> message_id.
+job is what senders call a campaign), ``header_Message-Id`` -> message_id,
+``header_<Name>`` of a configured match header -> header_ref.
 ``bounceCat``, ``vmta`` and ``queue`` have no Attempt field yet and are dropped.
 """
 
@@ -59,6 +60,7 @@ import re
 from datetime import datetime
 from typing import Final
 
+from ingest.keys import header_ref
 from ingest.records import Attempt, AttemptVerdict
 from ingest.sendlog.base import (
     CountingParser,
@@ -263,11 +265,21 @@ class PmtaParser(CountingParser):
                 next_hop_queue_id=next_hop_queue_id(reply_text) if verdict == "accepted" else None,
                 envelope_id=_get(fields, header, "envId") or None,
                 campaign=_get(fields, header, "jobId") or None,
+                header_ref=self._header_ref(fields, header),
                 delivery_agent=agent,
                 first_hop=first_hop,
                 raw=raw,
             )
         ]
+
+    def _header_ref(self, fields: list[str], header: dict[str, int]) -> str | None:
+        """The first configured match header the accounting file logs (a ``header_<Name>`` field)."""
+        for name in self.options.match_headers:
+            column = next((c for c in header if c.lower() == f"header_{name.lower()}"), None)
+            ref = header_ref(name, _get(fields, header, column)) if column else None
+            if ref:
+                return ref
+        return None
 
     def _time(self, value: str) -> datetime | None:
         value = value.strip()
