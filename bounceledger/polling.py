@@ -61,6 +61,7 @@ class PollSummary:
     orphans: int = 0
     reconnects: int = 0
     busy: bool = False
+    seconds: float = 0.0  # connecting, reading, storing and filing, all passes
 
     def count(self, stored: StoredMessage) -> None:
         self.seen += 1
@@ -77,6 +78,7 @@ class PollSummary:
             f"{self.ignored} ignored, {self.unparsed} unparsed, {self.duplicate} duplicate, "
             f"{self.already} already seen; {self.verdicts} verdicts, {self.orphans} not yet matched"
             + (f"; {self.reconnects} reconnects" if self.reconnects else "")
+            + (f"; {self.seconds:.1f}s, {self.seen / self.seconds:,.0f} messages/s" if self.seen and self.seconds else "")
         )
 
 
@@ -169,7 +171,7 @@ def _one_pass(
             kill.committed_one()
             if on_committed is not None:
                 on_committed(summary.seen)
-            reader.file_away(item, stored.filed_as)
+        reader.file_away([(item, stored.filed_as) for item, stored in zip(batch, stored_batch)])
         batch.clear()
         renew()
 
@@ -205,6 +207,7 @@ def poll(
             summary.busy = True
             return summary
         kill = _KillSwitch()
+        started = time.perf_counter()
         for attempt in range(len(reconnect_delays) + 1):
             try:
                 _one_pass(database, reader, summary, on_committed, lock.renew, kill, should_stop)
@@ -218,4 +221,5 @@ def poll(
                 time.sleep(delay)
             finally:
                 reader.close()
+                summary.seconds = time.perf_counter() - started
     return summary

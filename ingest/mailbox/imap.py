@@ -204,26 +204,34 @@ class ImapReader:
 
     # -------------------------------------------------------------- filing
 
-    def file_away(self, item: MailItem, outcome: str) -> None:
-        """Move a committed message to its outcome's folder, or flag it in place."""
-        uid = int(item.ref.rpartition(":")[2])
+    def file_away(self, filed: Sequence[tuple[MailItem, str]]) -> None:
+        """Move committed messages to their outcomes' folders, or flag them in place.
+
+        One command per folder for the whole batch: a round trip per message
+        would cost more than reading it.
+        """
+        by_folder: dict[str | None, list[int]] = {}
+        for item, outcome in filed:
+            folder = self.spec.folders.get(outcome, self.spec.folders["processed"]) if self.spec.move else None
+            by_folder.setdefault(folder, []).append(int(item.ref.rpartition(":")[2]))
         client = self._client()
-        try:
-            if not self.spec.move:
-                client.add_flags([uid], [b"\\Seen", DONE_KEYWORD])
-                return
-            folder = self.spec.folders.get(outcome, self.spec.folders["processed"])  # duplicates too
-            self._ensure_folder(folder)
-            if client.has_capability("MOVE"):
-                client.move([uid], folder)
-            else:
-                client.copy([uid], folder)
-                client.add_flags([uid], [b"\\Deleted"])
-                client.uid_expunge([uid])
-        except CONNECTION_ERRORS as exc:
-            raise ImapConnectionLost(f"{self.spec.display}: {exc}") from None
-        except IMAPClientError as exc:
-            raise MailboxError(f"cannot file message {uid} into its folder on {self.spec.display}: {exc}") from None
+        for folder, uids in by_folder.items():
+            try:
+                if folder is None:
+                    client.add_flags(uids, [b"\\Seen", DONE_KEYWORD])
+                    continue
+                self._ensure_folder(folder)
+                if client.has_capability("MOVE"):
+                    client.move(uids, folder)
+                else:
+                    client.copy(uids, folder)
+                    client.add_flags(uids, [b"\\Deleted"])
+                    client.uid_expunge(uids)
+            except CONNECTION_ERRORS as exc:
+                raise ImapConnectionLost(f"{self.spec.display}: {exc}") from None
+            except IMAPClientError as exc:
+                where = f"folder {folder!r}" if folder else "place"
+                raise MailboxError(f"cannot file messages {uids} into {where} on {self.spec.display}: {exc}") from None
 
     def _ensure_folder(self, folder: str) -> None:
         if folder in self._known_folders:

@@ -9,7 +9,7 @@ and nothing moves: the ledger's sha256 dedupe alone keeps it exactly-once.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -76,14 +76,14 @@ class MaildirReader:
     def fetch_again(self, item: MailItem) -> MailItem:
         return item
 
-    def file_away(self, item: MailItem, outcome: str) -> None:
+    def file_away(self, filed: Sequence[tuple[MailItem, str]]) -> None:
         if self.readonly:
             return
-        source = self.path / "new" / item.ref
-        if not source.exists():
-            return
         (self.path / "cur").mkdir(exist_ok=True)
-        os.replace(source, self.path / "cur" / f"{item.ref}:2,S")
+        for item, _outcome in filed:
+            source = self.path / "new" / item.ref
+            if source.exists():
+                os.replace(source, self.path / "cur" / f"{item.ref}:2,S")
 
     def close(self) -> None:
         return None

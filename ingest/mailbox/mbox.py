@@ -8,7 +8,7 @@ from the start and the ledger's dedupe keeps that exactly-once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -79,8 +79,8 @@ class MboxReader:
     def fetch_again(self, item: MailItem) -> MailItem:
         return item
 
-    def file_away(self, item: MailItem, outcome: str) -> None:
-        return None
+    def file_away(self, filed: Sequence[tuple[MailItem, str]]) -> None:
+        return None  # an mbox is read in place; the cursor remembers the offset
 
     def close(self) -> None:
         return None

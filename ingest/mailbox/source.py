@@ -6,7 +6,7 @@ decided later by the parser, and whether it was committed by the poller.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -51,7 +51,9 @@ class MailboxReader(Protocol):
 
     def fetch_again(self, item: MailItem) -> MailItem: ...
 
-    def file_away(self, item: MailItem, outcome: str) -> None: ...
+    def file_away(self, filed: Sequence[tuple[MailItem, str]]) -> None:
+        """File committed messages away, each under its outcome (processed, ignored, ...)."""
+        ...
 
     def close(self) -> None: ...
 
