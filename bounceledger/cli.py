@@ -146,6 +146,7 @@ def attempt_json(attempt: Any) -> dict[str, Any]:
         "envelope_id": attempt.envelope_id,
         "campaign": attempt.campaign,
         "header_ref": attempt.header_ref,
+        "mta_category": attempt.mta_category,
         "delivery_agent": attempt.delivery_agent,
         "first_hop": attempt.first_hop,
     }

@@ -182,6 +182,7 @@ def _event_row(
         "smtp_stage": attempt.smtp_stage,
         "delivery_agent": attempt.delivery_agent,
         "orig_recipient": attempt.orig_recipient,
+        "mta_category": attempt.mta_category,
         **classification,
     }
     return [

@@ -44,6 +44,7 @@ class Attempt:
     delivery_agent: str | None = None  # smtp, lmtp, local, ...
     campaign: str | None = None  # PowerMTA jobId, a logged X-Campaign header, ...
     header_ref: str | None = None  # a configured header as logged (ingest.keys.header_ref)
+    mta_category: str | None = None  # the MTA's own bounce class (PowerMTA bounceCat, Kumo's)
     first_hop: bool = True
     raw: str = ""  # the log line, kept as evidence and as the dedupe key
 

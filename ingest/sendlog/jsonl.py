@@ -329,6 +329,7 @@ class JsonlParser(CountingParser):
                 smtp_stage=stage,
                 next_hop_queue_id=next_hop,
                 header_ref=self._header_ref(obj.get("headers")) or known_ref,
+                mta_category=_text(obj.get("bounce_classification")),
                 delivery_agent=agent,
                 first_hop=first_hop,
                 raw=raw,
@@ -387,6 +388,10 @@ def _enhanced(value: object) -> str | None:
     if parts[0] not in (2, 4, 5):
         return None
     return f"{parts[0]}.{parts[1]}.{parts[2]}"
+
+
+def _text(value: object) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
 
 
 def _raw_header(headers: object, name: str) -> str | None:

@@ -50,7 +50,8 @@ relay host/ip (``dlvDestinationIp`` as the fallback), ``dlvType`` ->
 delivery_agent, ``envId`` -> envelope_id, ``jobId`` -> campaign (PowerMTA's
 job is what senders call a campaign), ``header_Message-Id`` -> message_id,
 ``header_<Name>`` of a configured match header -> header_ref.
-``bounceCat``, ``vmta`` and ``queue`` have no Attempt field yet and are dropped.
+``bounceCat`` -> mta_category (kept as evidence beside our own classification).
+``vmta`` and ``queue`` have no Attempt field yet and are dropped.
 """
 
 from __future__ import annotations
@@ -266,6 +267,7 @@ class PmtaParser(CountingParser):
                 envelope_id=_get(fields, header, "envId") or None,
                 campaign=_get(fields, header, "jobId") or None,
                 header_ref=self._header_ref(fields, header),
+                mta_category=_get(fields, header, "bounceCat").strip() or None,
                 delivery_agent=agent,
                 first_hop=first_hop,
                 raw=raw,

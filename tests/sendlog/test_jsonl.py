@@ -147,3 +147,18 @@ def test_arbitrary_text_never_raises(text: str) -> None:
     p.feed(text)
     p.feed("{" + text)
     p.feed(GOOD.replace("no such user", text.replace('"', "")[:40]))
+
+
+def test_kumo_bounce_classification_is_kept_as_the_mtas_own() -> None:
+    _, attempts = parse(KUMO)
+    assert {a.recipient: a.mta_category for a in attempts}["bob@fabrikam.example"] == "InvalidRecipient"
+    assert {a.recipient: a.mta_category for a in attempts}["frank@contoso.example"] == "QuotaIssues"
+
+
+def test_own_schema_campaign_and_match_header() -> None:
+    line = ('{"time": 1741000000, "recipient": "a@example.org", "replycode": 250, "campaign": " spring ",'
+            ' "headers": {"X-Mailer-Ref": "r-1", "X-Other": "x"}}')
+    [plain] = jsonl().feed(line)
+    assert (plain.campaign, plain.header_ref) == ("spring", None)  # no match header configured
+    [matched] = jsonl(match_headers=("X-Missing", "x-mailer-ref")).feed(line)
+    assert matched.header_ref == "x-mailer-ref:r-1"

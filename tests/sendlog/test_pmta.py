@@ -143,3 +143,14 @@ def test_mutated_lines_never_raise(pos: int, ch: str) -> None:
 def test_job_id_is_the_campaign() -> None:
     _, attempts = fixture()
     assert {a.campaign for a in attempts if a.recipient == "alice.smith@gmail.com"} == {"spring-sale-2025"}
+
+
+def test_bounce_category_is_kept_as_the_mtas_own() -> None:
+    _, attempts = fixture()
+    assert [(a.recipient, a.mta_category) for a in attempts] == [
+        ("alice.smith@gmail.com", None),
+        ("bob@fabrikam.example", "bad-mailbox"),
+        ("dave@grey.example", "policy-related"),
+        ("frank@contoso.example", "quota-issues"),
+        ("erin@contoso.example", None),  # that header has no bounceCat column
+    ]
