@@ -7,7 +7,9 @@ importing the registry that imports the format modules.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -24,6 +26,7 @@ __all__ = [
     "LineParser",
     "ParseOptions",
     "looks_like_ip",
+    "new_attempt",
     "next_hop_queue_id",
     "normalize_stage",
     "sample_of",
@@ -132,7 +135,9 @@ class CountingParser:
         """One raw line -> the attempts it completes. Never raises."""
         self.lines += 1
         try:
-            text = as_text(line)
+            # Plain str is what a text-mode file yields: skip the call to
+            # as_text for it (this runs once per line of every log).
+            text = line if type(line) is str else as_text(line)
             if text is None:
                 self._skip(line)
                 return []
@@ -206,6 +211,116 @@ def as_text(line: object) -> str | None:
     if isinstance(line, (bytes, bytearray)):
         return bytes(line).decode("utf-8", "replace")
     return None
+
+
+# -- building attempts fast --------------------------------------------------
+
+# Attempt is a frozen, slotted dataclass: its generated __init__ stores each
+# of its fields through object.__setattr__, and binding 20 keyword arguments
+# costs as much again -- together more than everything else a parser does
+# for a delivery line. new_attempt builds the same object for a fraction of
+# that: _MutableAttempt has the very same slots, so its plain attribute
+# stores are the interpreter's fastest, and once filled the object becomes
+# an Attempt by __class__ assignment, which Python allows between classes of
+# identical layout. The result is indistinguishable from Attempt(...)
+# (type, equality, hash, repr, pickling). That is checked at import, and
+# anything that would break it (a __post_init__, a field with a default
+# factory, a field renamed) makes new_attempt fall back to the constructor.
+
+# The fields a parser passes to new_attempt, positionally, in this order.
+# Fields of Attempt not listed here get their declared defaults.
+_ATTEMPT_FIELDS = (
+    "at", "recipient", "verdict", "queue_id", "message_id", "sender", "orig_recipient",
+    "relay_host", "relay_ip", "relay_port", "replycode", "status", "text", "smtp_stage",
+    "next_hop_queue_id", "envelope_id", "delivery_agent", "campaign", "first_hop", "raw",
+)  # fmt: skip
+_OTHER_FIELDS = tuple(
+    (f.name, f.default) for f in dataclasses.fields(Attempt) if f.name not in _ATTEMPT_FIELDS
+)
+
+
+class _MutableAttempt:
+    """Attempt's slots without the frozen guard; see above."""
+
+    __slots__ = getattr(Attempt, "__slots__", ())
+
+    def __init__(
+        self,
+        at: datetime,
+        recipient: str,
+        verdict: AttemptVerdict,
+        queue_id: str | None,
+        message_id: str | None,
+        sender: str | None,
+        orig_recipient: str | None,
+        relay_host: str | None,
+        relay_ip: str | None,
+        relay_port: int | None,
+        replycode: str | None,
+        status: str | None,
+        text: str,
+        smtp_stage: str | None,
+        next_hop_queue_id: str | None,
+        envelope_id: str | None,
+        delivery_agent: str | None,
+        campaign: str | None,
+        first_hop: bool,
+        raw: str,
+    ) -> None:
+        self.at = at
+        self.recipient = recipient
+        self.verdict = verdict
+        self.queue_id = queue_id
+        self.message_id = message_id
+        self.sender = sender
+        self.orig_recipient = orig_recipient
+        self.relay_host = relay_host
+        self.relay_ip = relay_ip
+        self.relay_port = relay_port
+        self.replycode = replycode
+        self.status = status
+        self.text = text
+        self.smtp_stage = smtp_stage
+        self.next_hop_queue_id = next_hop_queue_id
+        self.envelope_id = envelope_id
+        self.delivery_agent = delivery_agent
+        self.campaign = campaign
+        self.first_hop = first_hop
+        self.raw = raw
+        if _OTHER_FIELDS:
+            for name, default in _OTHER_FIELDS:
+                setattr(self, name, default)
+        self.__class__ = Attempt  # type: ignore[assignment]
+
+
+def _attempt_by_name(*values: object) -> Attempt:
+    return Attempt(**dict(zip(_ATTEMPT_FIELDS, values)))  # type: ignore[arg-type]
+
+
+def _layout_matches() -> bool:
+    """True when _MutableAttempt builds exactly what Attempt(...) builds."""
+    fields = dataclasses.fields(Attempt)
+    if (
+        getattr(Attempt, "__slots__", None) != tuple(f.name for f in fields)
+        or not set(_ATTEMPT_FIELDS) <= {f.name for f in fields}
+        or not all(f.init for f in fields)
+        or any(default is dataclasses.MISSING for _, default in _OTHER_FIELDS)
+        or hasattr(Attempt, "__post_init__")
+    ):
+        return False
+    sample = tuple(object() for _ in _ATTEMPT_FIELDS)
+    try:
+        built = _MutableAttempt(*sample)  # type: ignore[arg-type]
+    except (TypeError, AttributeError):  # the layouts differ after all
+        return False
+    return type(built) is Attempt and built == _attempt_by_name(*sample)
+
+
+#: ``new_attempt(at, recipient, verdict, queue_id, message_id, sender,
+#: orig_recipient, relay_host, relay_ip, relay_port, replycode, status, text,
+#: smtp_stage, next_hop_queue_id, envelope_id, delivery_agent, campaign,
+#: first_hop, raw)`` -> an Attempt; every other field takes its default.
+new_attempt: Callable[..., Attempt] = _MutableAttempt if _layout_matches() else _attempt_by_name
 
 
 # -- SMTP replies, shared by the formats that log them as text ---------------

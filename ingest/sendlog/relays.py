@@ -97,13 +97,44 @@ def _alternation(globs: list[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(f"(?:{translate(g)})" for g in globs))
 
 
+_GLOB_CHARS = "*?["
+
+
+class _HostGlobs:
+    """A set of host globs, split for speed: names without wildcards go in a
+    set (one hash lookup), the rest in one regex that is only run when the
+    name starts with the literal text before some glob's first wildcard."""
+
+    __slots__ = ("literals", "prefixes", "rx")
+
+    def __init__(self, globs: list[str]) -> None:
+        wild = [g for g in globs if any(c in g for c in _GLOB_CHARS)]
+        self.literals = frozenset(g for g in globs if g not in wild)
+        self.rx = _alternation(wild)
+        self.prefixes = tuple(
+            min((g.split(c, 1)[0] for c in _GLOB_CHARS), key=len) for g in wild
+        )
+
+    def match(self, h: str | None, a: str | None) -> bool:
+        """Does the (lowercased) host name or bracketed address match?"""
+        if h in self.literals or a in self.literals:
+            return True
+        rx = self.rx
+        if rx is None:
+            return False
+        prefixes = self.prefixes
+        return (h is not None and h.startswith(prefixes) and rx.match(h) is not None) or (
+            a is not None and a.startswith(prefixes) and rx.match(a) is not None
+        )
+
+
 class RelayClassifier:
     """Answers "is this attempt a first hop?".
 
-    The globs are compiled once into a few regexes (one for port-less
-    patterns, one per literal port, a list for port globs), so a decision is
-    a couple of regex matches; a bounded memo skips even that for the relays
-    a log repeats.
+    The globs are compiled once into a few sets and regexes (one group for
+    port-less patterns, one per literal port, a list for port globs), so a
+    decision is a couple of set lookups, rarely a regex match; a bounded
+    memo skips even that for the relays a log repeats.
     """
 
     __slots__ = ("_any_port", "_by_port", "_memo", "_port_globs", "patterns")
@@ -122,9 +153,9 @@ class RelayClassifier:
                 by_port.setdefault(int(p.port), []).append(p.host)
             else:
                 port_globs.append((re.compile(translate(p.host)), re.compile(translate(p.port))))
-        self._any_port = _alternation(any_port)
-        self._by_port: dict[int, re.Pattern[str]] = {
-            port: rx for port, globs in by_port.items() if (rx := _alternation(globs)) is not None
+        self._any_port = _HostGlobs(any_port)
+        self._by_port: dict[int, _HostGlobs] = {
+            port: _HostGlobs(globs) for port, globs in by_port.items()
         }
         self._port_globs = tuple(port_globs)
         self._memo: dict[tuple[str | None, str | None, str | None, int | None], bool] = {}
@@ -141,37 +172,42 @@ class RelayClassifier:
         known = self._memo.get(key)
         if known is not None:
             return known
-        result = not self._is_internal(agent, host, addr, port)
+        result = self.classify(agent, host, addr, port)
         if len(self._memo) >= _CACHE_LIMIT:
             self._memo.clear()
         self._memo[key] = result
         return result
 
-    def _is_internal(
-        self, agent: str | None, host: str | None, addr: str | None, port: int | None
+    def classify(
+        self,
+        agent: str | None,
+        host: str | None,
+        addr: str | None,
+        port: int | None,
     ) -> bool:
+        """:meth:`is_first_hop` without the memo, for a caller that keeps
+        its own (the Postfix parser memoises whole ``relay=`` values)."""
         if agent is not None and agent.lower() in INTERNAL_AGENTS:
-            return True
+            return False
         # Written out rather than with any()/generators: this runs for every
         # relay the memo has not seen, and real logs have many.
         h = host.lower() if host else None
         a = addr.lower() if addr else None
         if h is None and a is None:
-            return False  # relay=none: the attempt was aimed outward
-        rx = self._any_port
-        if rx is not None and ((h is not None and rx.match(h)) or (a is not None and rx.match(a))):
-            return True
+            return True  # relay=none: the attempt was aimed outward
+        if self._any_port.match(h, a):
+            return False
         if port is None:
-            return False
-        rx = self._by_port.get(port)
-        if rx is not None and ((h is not None and rx.match(h)) or (a is not None and rx.match(a))):
             return True
-        if not self._port_globs:
+        globs = self._by_port.get(port)
+        if globs is not None and globs.match(h, a):
             return False
+        if not self._port_globs:
+            return True
         sport = str(port)
         for host_rx, port_rx in self._port_globs:
             if port_rx.match(sport) and (
                 (h is not None and host_rx.match(h)) or (a is not None and host_rx.match(a))
             ):
-                return True
-        return False
+                return False
+        return True

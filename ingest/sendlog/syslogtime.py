@@ -23,7 +23,15 @@ import re
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-__all__ = ["MONTHS", "StampReader", "epoch_to_utc", "header_time", "match_syslog_header"]
+__all__ = [
+    "CLASSIC_HEADER",
+    "MONTHS",
+    "StampReader",
+    "ascii_only",
+    "epoch_to_utc",
+    "header_time",
+    "match_syslog_header",
+]
 
 MONTHS: dict[str, int] = {
     name: number
@@ -213,17 +221,72 @@ def epoch_to_utc(value: object) -> datetime | None:
         return None
 
 
+# -- regexes for ASCII text ---------------------------------------------------
+
+# What \s matches among the ASCII characters (str.isspace: the C0 separators
+# 0x1c-0x1f included, unlike re.ASCII's \s).
+_ASCII_SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f "
+_ASCII_SETS = {"d": "0-9", "s": _ASCII_SPACE}
+
+
+def ascii_only(pattern: str) -> str:
+    """``pattern`` with ``\\d`` and ``\\s`` spelled out as the ASCII
+    characters they match, for use on text where ``str.isascii()`` holds.
+
+    On such text the result matches exactly what ``pattern`` matches, and
+    several times faster: re tests a Unicode class by a call into the
+    Unicode database per character, an explicit set by one bitmap lookup.
+    Every other escape is left alone (still correct, merely not faster).
+    """
+    out: list[str] = []
+    class_start = -1  # index in pattern of the current "[", or -1 outside a class
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            spelled = _ASCII_SETS.get(pattern[i + 1])
+            if spelled is None:
+                out.append(pattern[i : i + 2])
+            else:
+                out.append(spelled if class_start != -1 else f"[{spelled}]")
+            i += 2
+            continue
+        if class_start == -1:
+            if ch == "[":
+                class_start = i
+        elif ch == "]" and i > class_start + 1 and pattern[class_start + 1 : i] != "^":
+            class_start = -1  # a "]" first in the class is a literal
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
 # -- syslog headers ----------------------------------------------------------
 
 # The same three header shapes the Postfix parser reads, for the other
 # syslog-based formats (Sendmail, Exim with log_file_path=syslog): classic
 # "Nov 27 00:43:22 host prog[pid]: ", ISO "2026-11-27T00:43:22+00:00 host
 # prog[pid]: " and RFC 5424 "<22>1 2026-... host prog pid - - ".
-_CLASSIC = re.compile(
-    r"(?:<\d{1,3}>)?"
-    r"(?P<ts>(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,9})?)"
-    r" (?P<host>[^\s\[\]]+) (?P<prog>[^\s\[\]:]+)(?:\[\d+\])?: "
+#
+# CLASSIC_HEADER is public so that a parser can extend it (the Postfix parser
+# appends its queue id and delivery fields to read a line in one match). It
+# is written for speed without changing what it matches: "(?:X|)" for an
+# optional part, "X(?:Y: |: )" for "X(?:Y)?: " and possessive runs where
+# the next character can never be part of the run. re runs an optional
+# group ("(?:...)?") through its general repeat machinery, which costs more
+# than the rest of the header put together.
+#
+# ``daemon`` is the part of ``prog`` after its last "/" when that "/" is not
+# the first character ("postfix/smtp", "pfA/submission/smtpd"), else None:
+# the first branch backtracks from the end of the name to its last "/", and
+# only names without such a "/" reach the second.
+_PRI = r"(?:<\d{1,3}>)?"
+CLASSIC_HEADER = (
+    r"(?P<ts>(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,9}|))"
+    r" (?P<host>[^\s\[\]]++)"
+    r" (?P<prog>[^\s\[\]:]+/(?P<daemon>[^\s\[\]:/]*+)|[^\s\[\]:]++)(?:\[\d++\]: |: )"
 )
+_CLASSIC = re.compile(_PRI + CLASSIC_HEADER)
 _ISO = re.compile(
     r"(?:<\d{1,3}>)?"
     r"(?P<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d(?::?\d\d)?)?)"
