@@ -164,12 +164,13 @@ class QueueState:
     the remote server gave them.
     """
 
-    __slots__ = ("campaign", "message_id", "pending", "sender")
+    __slots__ = ("campaign", "header_ref", "message_id", "pending", "sender")
 
     def __init__(self) -> None:
         self.message_id: str | None = None
         self.sender: str | None = None
         self.campaign: str | None = None
+        self.header_ref: str | None = None  # a logged match header (ingest.keys.header_ref)
         self.pending: dict[str, Attempt] | None = None
 
     def defer(self, recipient: str, attempt: Attempt) -> None:
@@ -232,7 +233,7 @@ def as_text(line: object) -> str | None:
 _ATTEMPT_FIELDS = (
     "at", "recipient", "verdict", "queue_id", "message_id", "sender", "orig_recipient",
     "relay_host", "relay_ip", "relay_port", "replycode", "status", "text", "smtp_stage",
-    "next_hop_queue_id", "envelope_id", "delivery_agent", "campaign", "first_hop", "raw",
+    "next_hop_queue_id", "envelope_id", "delivery_agent", "campaign", "header_ref", "first_hop", "raw",
 )  # fmt: skip
 _OTHER_FIELDS = tuple(
     (f.name, f.default) for f in dataclasses.fields(Attempt) if f.name not in _ATTEMPT_FIELDS
@@ -264,6 +265,7 @@ class _MutableAttempt:
         envelope_id: str | None,
         delivery_agent: str | None,
         campaign: str | None,
+        header_ref: str | None,
         first_hop: bool,
         raw: str,
     ) -> None:
@@ -285,6 +287,7 @@ class _MutableAttempt:
         self.envelope_id = envelope_id
         self.delivery_agent = delivery_agent
         self.campaign = campaign
+        self.header_ref = header_ref
         self.first_hop = first_hop
         self.raw = raw
         if _OTHER_FIELDS:
@@ -319,7 +322,7 @@ def _layout_matches() -> bool:
 #: ``new_attempt(at, recipient, verdict, queue_id, message_id, sender,
 #: orig_recipient, relay_host, relay_ip, relay_port, replycode, status, text,
 #: smtp_stage, next_hop_queue_id, envelope_id, delivery_agent, campaign,
-#: first_hop, raw)`` -> an Attempt; every other field takes its default.
+#: header_ref, first_hop, raw)`` -> an Attempt; every other field takes its default.
 new_attempt: Callable[..., Attempt] = _MutableAttempt if _layout_matches() else _attempt_by_name
 
 

@@ -39,6 +39,7 @@ import dataclasses
 import re
 from datetime import datetime
 
+from ingest.keys import header_ref
 from ingest.records import Attempt, AttemptVerdict
 from ingest.sendlog.base import (
     CountingParser,
@@ -191,6 +192,7 @@ class PostfixParser(CountingParser):
         self._stamps = StampReader(options.reference_time, options.timezone)
         self._relays = RelayClassifier(options.internal_relays)
         self._campaign_header = options.campaign_header.lower()
+        self._match_headers = {name.lower(): name for name in options.match_headers}
         self._cap = options.max_tracked_queue_ids
         self._queues: dict[str, QueueState] = {}
         self._relay_memo: dict[
@@ -371,6 +373,7 @@ class PostfixParser(CountingParser):
             None,  # envelope_id: Postfix does not log it
             agent,  # delivery_agent
             state.campaign if state is not None else None,
+            state.header_ref if state is not None else None,
             first_hop,
             raw,
         )
@@ -383,28 +386,33 @@ class PostfixParser(CountingParser):
         return [attempt]
 
     def _header_info(self, qid: str, rest: str) -> None:
-        """``header_checks`` INFO lines log chosen headers: the campaign comes from here.
+        """``header_checks`` INFO lines log chosen headers: the campaign and
+        the configured match headers (the first one logged is kept) come from here.
 
         ``NAME: VALUE from client[ip]; from=<...> to=<...> proto=...``
         """
         name, colon, tail = rest.partition(": ")
-        if not colon or name.lower() != self._campaign_header:
+        key = name.lower()
+        if not colon or (key != self._campaign_header and key not in self._match_headers):
             return
         value = tail.split("; from=<", 1)[0]
         value = value.rsplit(" from ", 1)[0].strip()
         if not value:
             return
         state = self._queues.get(qid) or self._open(qid)
-        state.campaign = value[:200]
+        if key == self._campaign_header:
+            state.campaign = value[:200]
+        if key in self._match_headers and state.header_ref is None:
+            state.header_ref = header_ref(self._match_headers[key], value)
 
     def _message_id(self, qid: str, value: str) -> None:
         # A cleanup message-id line starts a message's story: if a short id is
         # being reused without us having seen "removed", start afresh (but keep
-        # a campaign header that cleanup logged just before the Message-ID).
+        # the headers cleanup logged just before the Message-ID).
         old = self._queues.pop(qid, None)
         state = self._open(qid)
         if old is not None and old.message_id is None:
-            state.campaign = old.campaign
+            state.campaign, state.header_ref = old.campaign, old.header_ref
         value = value.strip()
         if value.startswith("<") and value.endswith(">"):
             value = value[1:-1]

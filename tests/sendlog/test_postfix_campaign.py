@@ -33,3 +33,20 @@ def test_other_headers_and_a_configured_name() -> None:
     assert _parse(LINES, header="X-Mailing")[0].campaign is None
     renamed = [LINES[0].replace("X-Campaign", "X-Mailing"), *LINES[1:]]
     assert _parse(renamed, header="x-mailing")[0].campaign == "spring-sale 2026"
+
+
+def _parse_matching(lines: list[str], *names: str) -> list:  # type: ignore[type-arg]
+    parser = make_parser(
+        "postfix", ParseOptions(reference_time=datetime(2026, 3, 4, tzinfo=timezone.utc), match_headers=names)
+    )
+    return [a for line in lines for a in parser.feed(line)]
+
+
+def test_configured_match_header_is_kept_from_header_checks() -> None:
+    ref_line = LINES[0].replace("X-Campaign: spring-sale 2026", "X-Mailer-Ref: a81f3")
+    [attempt] = _parse_matching([ref_line, *LINES], "X-Other", "X-Mailer-Ref")
+    assert attempt.header_ref == "x-mailer-ref:a81f3"
+    assert attempt.campaign == "spring-sale 2026"  # both headers read from their own lines
+    assert _parse_matching([ref_line, *LINES])[0].header_ref is None  # not configured: not kept
+    # the campaign header may itself be the match header
+    assert _parse_matching(LINES, "X-Campaign")[0].header_ref == "x-campaign:spring-sale 2026"
