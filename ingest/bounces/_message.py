@@ -84,12 +84,41 @@ def load_headers(text: str) -> Message:
     last_text, last = _last_headers
     if last is not None and (last_text is text or last_text == text):
         return last
-    parsed = _HEADER_PARSER.parsestr(text.lstrip("\r\n"), headersonly=True)
+    block = text.lstrip("\r\n")
+    parsed = _own_header_block(block)
+    if parsed is None:
+        parsed = _HEADER_PARSER.parsestr(block, headersonly=True)
     _last_headers = (text, parsed)
     return parsed
 
 
-_SPACES_RE = re.compile(r"\s+")
+#: A line the stdlib header parser keeps reading headers at (its ``headerRE``).
+_STDLIB_HEADER_LINE_RE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
+
+
+def _own_header_block(text: str) -> Message | None:
+    """``text``'s header block read by our splitter, when the stdlib's
+    header parser would store the same fields; ``None`` otherwise.
+
+    The two differ only on lines one of them takes for a header and the
+    other does not: an mbox "From " line or continuation lines at the top,
+    blanks between a field name and its colon (ours allows them), and a
+    line that ends our block but not the stdlib's (a "From " line, or a
+    colon with no name before it). None of these: the same (name, value)
+    pairs, and the same text after them.
+    """
+    if text.startswith(("From ", " ", "\t")):
+        return None
+    parsed = _mime.parse_headers(text)
+    body = parsed._payload  # type: ignore[attr-defined]
+    end = len(text) - len(body)  # where our block (and its blank line) ends
+    if text.find(" :", 0, end) >= 0 or text.find("\t:", 0, end) >= 0:
+        return None
+    if body and body[0] not in "\r\n" and _STDLIB_HEADER_LINE_RE.match(body):
+        return None
+    return parsed
+
+
 
 
 def unfold(value: str) -> str:
@@ -98,7 +127,10 @@ def unfold(value: str) -> str:
         # every whitespace character is unprintable except the plain space,
         # and no two spaces meet: nothing to squeeze (the common case)
         return value.strip()
-    return _SPACES_RE.sub(" ", value).strip()
+    # ``_SPACES_RE.sub(" ", value).strip()``: ``\s``, ``str.split()`` and
+    # ``str.strip()`` share one notion of whitespace, and the split-join
+    # costs a fraction of the regex
+    return " ".join(value.split())
 
 
 def header(msg: Message, name: str) -> str:
@@ -221,6 +253,10 @@ def content_type(part: Message) -> str:
     except KeyError:
         pass
     try:
+        if not any(len(name) == 12 and name.lower() == "content-type" for name, _ in part._headers):  # type: ignore[attr-defined]
+            # what get_content_type() answers without the header: the
+            # default type (a digest may still change it: not cached)
+            return part.get_default_type().lower()
         ctype = part.get_content_type().lower()
     except Exception:
         ctype = "text/plain"
@@ -313,7 +349,45 @@ def text_of(part: Message) -> str:
     return text
 
 
+#: Charsets that read ASCII bytes as the same ASCII text (the codecs of the
+#: candidates :func:`_bytes_to_text` tries first).
+_ASCII_SAFE_CHARSETS = frozenset({"us-ascii", "ascii", "utf-8", "utf8", "iso-8859-1", "iso-8859-15", "latin-1",
+                                  "latin1", "windows-1252", "cp1252"})
+#: Transfer encodings ``get_payload(decode=True)`` undoes; any other value
+#: (or none) gives the payload back as its bytes.
+_DECODED_CTES = frozenset({"quoted-printable", "base64", "x-uuencode", "uuencode", "uue", "x-uue"})
+
+
+def _plain_text_of(part: Message) -> str | None:
+    """The text of a leaf part whose payload is stored text, when that text
+    is already the answer; ``None`` when :func:`_text_of` must work it out.
+
+    An ASCII payload without a transfer encoding to undo comes out of
+    ``get_payload(decode=True)`` as its own ASCII bytes, and an
+    ASCII-compatible charset decodes those back to the same text. Plain
+    7-bit report text (what Postfix writes) never needs the round trip.
+    """
+    payload = part.__dict__.get("_payload")
+    if not isinstance(payload, str) or not payload.isascii() or "\x1b" in payload:
+        return None  # ESC: the ISO-2022-JP sniffing of _bytes_to_text applies
+    for name, value in part._headers:  # type: ignore[attr-defined]
+        if len(name) == 25 and name.lower() == "content-transfer-encoding":
+            if not isinstance(value, str) or not value.isascii() or value.lower() in _DECODED_CTES:
+                return None
+            break
+    try:
+        charset = _content_charset(part)
+    except Exception:
+        return None
+    if charset is not None and charset not in _ASCII_SAFE_CHARSETS:
+        return None
+    return payload
+
+
 def _text_of(part: Message) -> str:
+    plain = _plain_text_of(part)
+    if plain is not None:
+        return plain
     try:
         payload = part.get_payload(decode=True)
     except Exception:

@@ -147,10 +147,44 @@ def _message(text: str, depth: int, budget: _Budget) -> Message:
             # one header-only block per blank-line separated group of fields
             blocks = [b for b in _BLANK_SPLIT_RE.split(body) if b.strip()]
             msg._payload = [parse_headers(b.lstrip("\r\n") + "\n") for b in blocks[:MAX_PARTS]]  # type: ignore[attr-defined]
+            if _fields_only(body, blocks, msg._payload):  # type: ignore[attr-defined]
+                msg.__dict__[STATUS_TEXT] = body
         else:
             # message/rfc822 and every other message/*: one enclosed message
             msg._payload = [_message(body, depth + 1, budget)]  # type: ignore[attr-defined]
     return msg
+
+
+#: Attribute holding the body of a ``message/delivery-status`` part when
+#: that text reads as the same field blocks as its parsed blocks do (see
+#: :func:`_fields_only`); absent otherwise.
+STATUS_TEXT = "_bounceledger_status_text"
+
+
+def _fields_only(body: str, blocks: list[str], parsed: list[Message]) -> bool:
+    """True when reading ``body`` line by line gives the lines of its parsed
+    blocks written back out (``_message._flatten``), up to blank lines and
+    the blanks around names and values.
+
+    That holds when every line of every block is a field or a continuation
+    (no block kept a body of other lines, which the written-back form would
+    set off with a blank line), no block opens with an mbox "From " line or
+    an orphan continuation (both dropped by the splitter), the text is
+    ASCII without ESC (no surrogates to fix, no ISO-2022-JP to undo), every
+    CR ends a line as part of CRLF (a lone CR ends a field only for the
+    splitter) and no block was left out.
+    """
+    if len(blocks) > MAX_PARTS or not body.isascii() or "\x1b" in body:
+        return False
+    if "\r" in body and body.count("\r") != body.count("\r\n"):
+        return False
+    for block, part in zip(blocks, parsed):
+        if part._payload:  # type: ignore[attr-defined]
+            return False
+        start = block.lstrip("\r\n")
+        if start.startswith(("From ", " ", "\t")):
+            return False
+    return True
 
 
 #: Name of the per-message cache of :mod:`ingest.bounces._message` (its

@@ -197,6 +197,57 @@ def alternatives(pattern: re.Pattern[str]) -> tuple[re.Pattern[str], ...]:
         return (pattern,)
 
 
+class LiteralIndex:
+    """Which of a fixed set of literals occur in a text, found at once.
+
+    A literal can only occur where its first four characters do, so only
+    the literals filed under a four-character window of the text are
+    tested (one C-level pass builds the windows), and the few shorter ones
+    always: about a third of the cost of testing a few hundred literals
+    one by one. Several rule tables read
+    the same text one after the other (the strong and the plain text
+    tables of one diagnostic), so the answer for the last text is kept.
+    """
+
+    __slots__ = ("_by_gram", "_grams", "_short", "_last")
+
+    def __init__(self) -> None:
+        self._by_gram: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._grams: frozenset[tuple[str, ...]] = frozenset()
+        self._short: tuple[str, ...] = ()
+        self._last: tuple = (None, frozenset())  # (text, its literals): one tuple, so thread-safe
+
+    def add(self, literals: Iterable[str]) -> None:
+        """File more literals (lower case) under their first four characters."""
+        known = {literal for found in self._by_gram.values() for literal in found} | set(self._short)
+        known.update(literals)
+        by_gram: dict[tuple[str, ...], list[str]] = {}
+        for literal in sorted(known):
+            if len(literal) >= 4:
+                by_gram.setdefault(tuple(literal[:4]), []).append(literal)
+        self._by_gram = {gram: tuple(found) for gram, found in by_gram.items()}
+        self._grams = frozenset(self._by_gram)
+        self._short = tuple(sorted(literal for literal in known if len(literal) < 4))
+        self._last = (None, frozenset())
+
+    def present(self, text: str, low: str) -> frozenset[str]:
+        """The filed literals that occur in ``low`` (``text`` lower-cased)."""
+        last, found = self._last
+        if last is text:
+            return found
+        by_gram = self._by_gram
+        hits = [literal for gram in self._grams.intersection(zip(low, low[1:], low[2:], low[3:]))
+                for literal in by_gram[gram] if literal in low]
+        hits += [literal for literal in self._short if literal in low]
+        found = frozenset(hits)
+        self._last = (text, found)
+        return found
+
+
+#: The index the rule tables share (see :class:`LiteralIndex`).
+SHARED_INDEX = LiteralIndex()
+
+
 class RuleTable:
     """An ordered ``(pattern, value)`` table whose first matching row wins.
 
@@ -204,11 +255,22 @@ class RuleTable:
     occurs) and its top-level alternatives, each with its own literal set:
     only the alternatives whose literals occur are searched, and a hit of
     any of them is a hit of the whole pattern.
+
+    For ASCII texts up to :attr:`INDEX_LIMIT` characters (the diagnostic
+    of one recipient, the usual caller) the literals that occur are found
+    at once through a :class:`LiteralIndex` and only the rows one of them
+    (or no literal set) lets in are visited; an alternative whose every
+    match starts with one of a few literals is tried only where those
+    occur (as :class:`Quick` does).
     """
 
-    __slots__ = ("_rows",)
+    __slots__ = ("_rows", "_index", "_rows_of", "_open_rows", "_starts")
 
-    def __init__(self, rows: Iterable[tuple[re.Pattern[str], object]]) -> None:
+    #: Longest text read through the index: the four-character windows of
+    #: a longer text cost more than testing the literals row by row.
+    INDEX_LIMIT = 4000
+
+    def __init__(self, rows: Iterable[tuple[re.Pattern[str], object]], index: LiteralIndex | None = None) -> None:
         built = []
         for pattern, value in rows:
             parts = alternatives(pattern)
@@ -218,10 +280,28 @@ class RuleTable:
                 alts = tuple((needles(part), part) for part in parts)
             built.append((pattern, value, needles(pattern), alts))
         self._rows = tuple(built)
+        literals: set[str] = set()
+        rows_of: dict[str, set[int]] = {}
+        for number, (_pattern, _value, required, alts) in enumerate(self._rows):
+            literals.update(required or ())
+            for alt_required, _alt in alts:
+                literals.update(alt_required or ())
+            for literal in required or ():
+                rows_of.setdefault(literal, set()).add(number)
+        self._index = SHARED_INDEX if index is None else index
+        self._index.add(literals)
+        #: literal -> the rows whose literal set holds it
+        self._rows_of = {literal: frozenset(found) for literal, found in rows_of.items()}
+        #: rows without a literal set: always searched
+        self._open_rows = frozenset(i for i, row in enumerate(self._rows) if row[2] is None)
+        #: alternative -> the literals every match of it starts with (or None)
+        self._starts = {id(alt): start_literals(alt) for row in self._rows for _r, alt in row[3]}
 
     def first(self, text: str) -> object | None:
         """The value of the first row whose pattern ``search``es ``text``."""
         if text.isascii():
+            if len(text) <= self.INDEX_LIMIT:
+                return self._first_indexed(text)
             # ``next(filter(contains, literals), None)``: the first literal
             # that occurs, tested without a Python frame per literal
             contains = text.lower().__contains__
@@ -238,6 +318,43 @@ class RuleTable:
             if pattern.search(text):
                 return value
         return None
+
+    def _first_indexed(self, text: str) -> object | None:
+        """:meth:`first` for short ASCII ``text``: the rows and alternatives
+        whose literals occur are searched in table order, as before; the
+        others are known to be skipped without testing them one by one."""
+        low = text.lower()
+        present = self._index.present(text, low)
+        rows_of = self._rows_of
+        candidates = set(self._open_rows)
+        for literal in present:
+            found = rows_of.get(literal)
+            if found is not None:
+                candidates.update(found)
+        rows = self._rows
+        for number in sorted(candidates):
+            for alt_required, alt in rows[number][3]:
+                if alt_required is not None and alt_required.isdisjoint(present):
+                    continue
+                if self._finds(alt, text, low):
+                    return rows[number][1]
+        return None
+
+    def _finds(self, alt: re.Pattern[str], text: str, low: str) -> bool:
+        """``bool(alt.search(text))`` for ASCII ``text`` (``low``: its lower
+        case): when every match starts with one of a few literals, the
+        pattern is tried only where they occur."""
+        starts = self._starts.get(id(alt))
+        if starts is None:
+            return alt.search(text) is not None
+        match = alt.match
+        for literal in starts:
+            at = low.find(literal)
+            while at >= 0:
+                if match(text, at) is not None:
+                    return True
+                at = low.find(literal, at + 1)
+        return False
 
 
 #: (text, its lower-case form or ``None`` when not ASCII): the text seen

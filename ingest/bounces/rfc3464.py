@@ -16,6 +16,7 @@ from email.message import Message
 from email.utils import parsedate_to_datetime
 
 from ingest.bounces import _message as m
+from ingest.bounces import _mime
 from ingest.bounces._prefilter import quicken
 from ingest.bounces.classify import (classify, find_command, find_replycode, is_generic, is_hard, normalise_status,
                                      pseudo_status, reason_from_text)
@@ -126,6 +127,12 @@ def _blocks(part: Message) -> list[dict[str, str]]:
     message per block, but reads only the first block of the RFC 6533
     ``message/global-delivery-status``; going through text treats both alike.
     """
+    raw = part.__dict__.get(_mime.STATUS_TEXT)
+    if raw is not None:
+        # the part's own text reads as the same blocks as the text written
+        # back from its parsed blocks (see _mime._fields_only), at a
+        # fraction of the cost
+        return _blocks_from_text(raw)
     return _blocks_from_text(m.text_of(part))
 
 
@@ -223,8 +230,10 @@ def recipient_context(address: str | None, text: str, lines: int = 6) -> str:
     """
     if not address or not text:
         return ""
-    rows = text.splitlines()
     needle = address.lower()
+    rows = _rows_from_first_mention(needle, text)
+    if rows is None:
+        rows = text.splitlines()
     for index, row in enumerate(rows):
         if needle in row.lower():
             chunk = [row]
@@ -237,6 +246,28 @@ def recipient_context(address: str | None, text: str, lines: int = 6) -> str:
                 chunk.append(follower)
             return m.unfold(" ".join(chunk))
     return ""
+
+
+#: What ``str.splitlines`` breaks ASCII text at ("\r\n" counts as one break).
+_ASCII_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e"
+
+
+def _rows_from_first_mention(needle: str, text: str) -> list[str] | None:
+    """The lines of ``text`` from the first one that contains ``needle``
+    (lower case) on, without lower-casing and testing every line before
+    it: ``[]`` when no line does; ``None`` when the shortcut does not apply.
+
+    For ASCII text lower-casing keeps every position, and a needle with no
+    line break in it lies within one line wherever it occurs: the first
+    occurrence in the lower-cased text is in the first line that has one.
+    """
+    if not (text.isascii() and needle.isascii() and needle.isprintable()):
+        return None
+    at = text.lower().find(needle)
+    if at < 0:
+        return []
+    start = max(text.rfind(char, 0, at) for char in _ASCII_LINE_BREAKS) + 1
+    return text[start:].splitlines()
 
 
 def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
