@@ -21,32 +21,45 @@ from sqlalchemy.orm import Session
 from ingest import suppress
 from ingest.dbutil import among, insert_ignoring_duplicates, update_by_key
 from ingest.keys import correction_key, timeout_key
-from ingest.matching import MatchKeys, keys_from, match_many
+from ingest.matching import keys_from, match_many
 from models import Delivery, Event
 from models.state import Decision, Fact, decide
 
 
-def keys_of(event: Event) -> MatchKeys:
-    return keys_from(event.recipient, event.at, event.evidence or {})
+ORPHAN_BATCH = 1000
 
 
-def retry_orphans(session: Session, limit: int = 10_000) -> tuple[int, int]:
-    """Try to tie unmatched verdicts again; returns (linked, still orphaned)."""
-    orphans = session.scalars(
-        select(Event)
-        .where(Event.kind == "verdict", Event.delivery_id.is_(None))
-        .order_by(Event.id)
-        .limit(limit)
-    ).all()
-    linked: list[dict[str, object]] = []
+def retry_orphans(session: Session, batch: int = ORPHAN_BATCH) -> tuple[int, int]:
+    """Try to tie every unmatched verdict again; returns (linked, still orphaned).
+
+    All of them, oldest first, a batch at a time: memory stays flat however
+    many have piled up, and none is left behind because older ones never
+    match (a mailbox full of bounces for mail sent before the ledger began).
+    """
     secret = session.info.get("return_path_secret")
-    for orphan, found in zip(orphans, match_many(session, [keys_of(o) for o in orphans], secret)):
-        if found is not None:
-            linked.append({"id": orphan.id, "delivery_id": found[0], "match_key": found[1]})
-    if linked:
-        session.execute(update(Event), linked)
-        recompute(session, {row["delivery_id"] for row in linked})  # type: ignore[misc]
-    return len(linked), len(orphans) - len(linked)
+    linked_total = left_total = 0
+    after = 0
+    while True:
+        orphans = session.execute(
+            select(Event.id, Event.recipient, Event.at, Event.evidence)
+            .where(Event.kind == "verdict", Event.delivery_id.is_(None), Event.id > after)
+            .order_by(Event.id)
+            .limit(batch)
+        ).all()
+        if not orphans:
+            return linked_total, left_total
+        after = orphans[-1].id
+        keys = [keys_from(o.recipient, o.at, o.evidence or {}) for o in orphans]
+        linked = [
+            {"id": orphan.id, "delivery_id": found[0], "match_key": found[1]}
+            for orphan, found in zip(orphans, match_many(session, keys, secret))
+            if found is not None
+        ]
+        if linked:
+            session.execute(update(Event), linked)
+            recompute(session, {row["delivery_id"] for row in linked})  # type: ignore[misc]
+        linked_total += len(linked)
+        left_total += len(orphans) - len(linked)
 
 
 @dataclass(frozen=True, slots=True)

@@ -161,6 +161,23 @@ def test_bounce_read_before_its_log_line_is_matched_later(database: Database, se
     assert _states(database)["carol@slow.example.net"] == "accepted"
 
 
+def test_every_orphan_is_retried_however_many_never_match(database: Database, sendlog: Path, maildir: str) -> None:
+    """Old orphans that never match do not keep newer ones from their retry."""
+    from ingest.reconcile import retry_orphans
+
+    long_ago = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with database.session() as session:
+        for n in range(5):  # stored first: verdicts about mail sent before the ledger began
+            session.add(Event(dedupe_key=f"stale-{n}", recipient=f"gone{n}@old.example", kind="verdict",
+                              source="test", at=long_ago, outcome="bounce", evidence={}, recorded_at=long_ago))
+    polling.poll(database, maildir)
+    pipeline.ingest_logs(database, [str(sendlog)], "postfix")
+    with database.session() as session:
+        linked, left = retry_orphans(session, batch=2)
+    assert (linked, left) == (2, 5)  # bob's bounce and carol's auto-reply, found after three batches of stale ones
+    assert _states(database)["bob@mail.example.org"] == "bounced"
+
+
 def test_unparseable_message_is_quarantined_not_lost(database: Database, tmp_path: Path) -> None:
     box = tmp_path / "box"
     (box / "new").mkdir(parents=True)
