@@ -218,14 +218,14 @@ class ImapReader:
         for folder, uids in by_folder.items():
             try:
                 if folder is None:
-                    client.add_flags(uids, [b"\\Seen", DONE_KEYWORD])
+                    client.add_flags(uids, [b"\\Seen", DONE_KEYWORD], silent=True)  # no FETCH echo per message
                     continue
                 self._ensure_folder(folder)
                 if client.has_capability("MOVE"):
                     client.move(uids, folder)
                 else:
                     client.copy(uids, folder)
-                    client.add_flags(uids, [b"\\Deleted"])
+                    client.add_flags(uids, [b"\\Deleted"], silent=True)
                     client.uid_expunge(uids)
             except CONNECTION_ERRORS as exc:
                 raise ImapConnectionLost(f"{self.spec.display}: {exc}") from None
