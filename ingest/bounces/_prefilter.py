@@ -394,10 +394,12 @@ class Quick:
     #: rest of the text to the regex engine (a literal that occurs often).
     MAX_TRIES = 32
 
-    def __init__(self, pattern: re.Pattern[str]) -> None:
+    def __init__(self, pattern: re.Pattern[str], starts: Sequence[str] | None = None) -> None:
+        """``starts``: the lower-case literals every match starts with, when
+        the caller knows them and :func:`start_literals` cannot prove them."""
         self._pattern = pattern
         self._needles = needles(pattern)
-        self._starts = start_literals(pattern)
+        self._starts = tuple(starts) if starts is not None else start_literals(pattern)
 
     def _ruled_out(self, text: object) -> bool:
         required = self._needles

@@ -8,7 +8,6 @@ enhanced status code, then the bare SMTP reply code. The tables live in
 
 from __future__ import annotations
 
-import heapq
 import re
 from dataclasses import dataclass
 
@@ -26,7 +25,7 @@ from ingest.bounces.reasons import (
     HOST_RULES,
     STRONG_TEXT_RULES,
 )
-from ingest.bounces._prefilter import RuleTable
+from ingest.bounces._prefilter import Quick, RuleTable
 
 #: The text tables with a literal pre-check per row (same answers, fewer
 #: regex searches: see :mod:`ingest.bounces._prefilter`).
@@ -72,28 +71,8 @@ def find_status(text: str | None) -> str | None:
     return ".".join(match.groups()) if match else None
 
 
-def _first_command_match(text: str, lower: str) -> re.Match[str] | None:
-    """``_COMMAND_RE.search(text)`` for ASCII ``text`` (``lower`` its lower case).
-
-    Every alternative of the pattern starts with one of
-    ``_COMMAND_LITERALS``, so a match can only start where one of them
-    occurs: the pattern is tried there, leftmost occurrence first, instead
-    of at every position of what is often a whole notice. ASCII only,
-    where lower-casing agrees with the pattern's case-insensitive matching.
-    """
-    heap = [(at, literal) for literal in _COMMAND_LITERALS if (at := lower.find(literal)) >= 0]
-    heapq.heapify(heap)
-    while heap:
-        at, literal = heap[0]
-        match = _COMMAND_RE.match(text, at)
-        if match:
-            return match
-        following = lower.find(literal, at + 1)
-        if following >= 0:
-            heapq.heapreplace(heap, (following, literal))
-        else:
-            heapq.heappop(heap)
-    return None
+#: ``_COMMAND_RE.search`` tried only where one of its opening literals occurs.
+_COMMAND_SEARCH = Quick(_COMMAND_RE, starts=_COMMAND_LITERALS)
 
 
 def find_command(text: str | None) -> str | None:
@@ -102,7 +81,7 @@ def find_command(text: str | None) -> str | None:
         return None
     lower = text.lower()
     if text.isascii():
-        match = _first_command_match(text, lower)
+        match = _COMMAND_SEARCH.search(text)
     else:
         # every alternative of the pattern starts with one of these literals: the
         # search starts at the first of them (or is skipped), same answer

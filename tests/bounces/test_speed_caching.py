@@ -201,3 +201,12 @@ def test_quick_search_finds_the_leftmost_match_of_the_plain_pattern():
     for text in _texts()[:3000] + ["No such user; user unknown", "mailbox UNKNOWN then no such mailbox", "x" * 5000]:
         found, expected = quick.search(text), plain.search(text)
         assert (found.span() if found else None) == (expected.span() if expected else None)
+
+
+def test_command_search_at_its_literals_finds_what_the_regex_finds():
+    from ingest.bounces import classify
+
+    for text in _texts()[:3000] + ["after RCPT TO:<a@b>: 550 no", "x in reply to end of DATA command", ""]:
+        if text.isascii():
+            found, expected = classify._COMMAND_SEARCH.search(text), classify._COMMAND_RE.search(text)
+            assert (found.span() if found else None) == (expected.span() if expected else None)
