@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ingest import reconcile, suppress
-from ingest.bounces.classify import classify
+from ingest.bounces.classify import classify, host_has_rules
 from ingest.dbutil import (
     among,
     chunks,
@@ -130,9 +130,10 @@ def _reason(attempt: Attempt) -> tuple[str | None, dict[str, object]]:
         return None, {}
     if attempt.verdict == "expired":
         return "expired", {"category": "message-expired", "hardbounce": False}
-    reason, category, hard = _classified(
-        attempt.status, attempt.replycode, _ADDRESS.sub("<address>", attempt.text), attempt.relay_host
-    )
+    # A host no provider rule names changes nothing: leaving it out of the
+    # cache key lets one answer serve every such host.
+    host = attempt.relay_host if host_has_rules(attempt.relay_host) else None
+    reason, category, hard = _classified(attempt.status, attempt.replycode, _ADDRESS.sub("<address>", attempt.text), host)
     return reason, {"category": category, "hardbounce": hard}
 
 

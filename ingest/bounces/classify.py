@@ -374,6 +374,12 @@ def join_reply_lines(text: str | None) -> str | None:
 _ANY_HOST_RE = re.compile("|".join(f"(?:{p.pattern})" for p, _, _ in HOST_RULES), re.IGNORECASE)
 
 
+def host_has_rules(remote_host: str | None) -> bool:
+    """Whether any row of ``HOST_RULES`` can apply to this host: when none
+    can, the host changes no classification and callers may leave it out."""
+    return bool(remote_host) and _ANY_HOST_RE.search(remote_host.lower()) is not None  # type: ignore[union-attr]
+
+
 def reason_from_host(remote_host: str, text: str | None) -> str | None:
     """Per-provider wording: the first row of ``HOST_RULES`` whose host and
     text patterns both match."""

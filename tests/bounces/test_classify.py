@@ -93,3 +93,12 @@ def test_explain(code, status, reply, reason, hard, permanent):
 def test_explain_words():
     assert "mailbox is full" in explain("452-4.2.2").meaning
     assert "Permanent" in explain("550 5.1.1").meaning
+
+
+def test_a_host_without_provider_rules_changes_no_classification():
+    from ingest.bounces.classify import classify, host_has_rules
+
+    text = "550 5.7.1 Service unavailable; client host blocked using a block list"
+    assert not host_has_rules("mx.d123.example") and not host_has_rules(None)
+    assert classify("5.7.1", "550", text, "mx.d123.example") == classify("5.7.1", "550", text, None)
+    assert host_has_rules("mail.protection.outlook.com")
