@@ -304,7 +304,11 @@ def store_attempts(session: Session, attempts: Sequence[Attempt], source: str) -
     if not attempts:
         return set()
     attempts = _with_known_message_ids(session, attempts)
-    message_ids = dict(insert_ignoring_duplicates(session, SentMessage, _sent_message_rows(attempts), ["msg_key"], returning=("msg_key", "id")))
+    message_ids = dict(
+        insert_ignoring_duplicates(
+            session, SentMessage, _sent_message_rows(attempts), ["msg_key"], returning=("msg_key", "id")
+        )
+    )
     seen_before = sorted({message_key(a) for a in attempts} - message_ids.keys())
     message_ids.update(_ids_by_key(session, seen_before) if seen_before else {})
     pairs = _group(attempts, message_ids, source)
