@@ -28,7 +28,6 @@ import shutil
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -38,8 +37,7 @@ sys.path.insert(0, str(REPO))
 from imapclient import IMAPClient  # noqa: E402
 
 from benchmarks.scratch import admin_url, scratch_postgres  # noqa: E402
-from tests.mailstack.dovecot import MAIL_GID, MAIL_UID, Dovecot  # noqa: E402
-from tests.mailstack.ports import free_ports  # noqa: E402
+from tests.mailstack.dovecot import MAIL_GID, MAIL_UID, Dovecot, scratch_dovecot  # noqa: E402
 
 SAMPLES = REPO / "bounceledger" / "samples" / "returned" / "new"
 MESSAGE_ID = re.compile(rb"^Message-Id: <([^>]*)>", re.IGNORECASE | re.MULTILINE)
@@ -109,13 +107,7 @@ def main() -> None:
     if os.geteuid() != 0 or shutil.which("dovecot") is None:
         raise SystemExit("needs root and Dovecot (bash tests/install-system-deps.sh)")
 
-    root = Path(tempfile.mkdtemp(prefix="bl-poll-bench-"))
-    root.chmod(0o755)
-    imap, imaps, lmtp = free_ports(3)
-    server = Dovecot(root=root, imap_port=imap, imaps_port=imaps, lmtp_port=lmtp)
-    server.configure()
-    server.start()
-    try:
+    with scratch_dovecot("bl-poll-bench-") as server:
         started = time.perf_counter()
         fill_folder(server, "bench", args.messages)
         fill_folder(server, "quarter", args.messages // 4)
@@ -125,7 +117,7 @@ def main() -> None:
         bare_rate = fetched / seconds
         print(f"bare imapclient fetch : {fetched:,} messages in {seconds:.1f}s: {bare_rate:,.0f} msgs/s  <- the limit")
 
-        results = {"SQLite": poll(server, "bench", f"sqlite:///{root / 'ledger.sqlite'}")}
+        results = {"SQLite": poll(server, "bench", f"sqlite:///{server.root / 'ledger.sqlite'}")}
         with scratch_postgres(args.postgres, f"bounceledger_pollbench_{os.getpid()}") as pg_url:
             results["PostgreSQL"] = poll(server, "bench", pg_url)
         for label, result in results.items():
@@ -137,7 +129,7 @@ def main() -> None:
                 f"(whole command with start-up and orphan retry: {result['seconds']:.1f}s, {command_rate:,.0f} msgs/s); "
                 f"peak RSS {result['rss_mb']:.0f} MB"
             )
-        quarter = poll(server, "quarter", f"sqlite:///{root / 'quarter.sqlite'}")
+        quarter = poll(server, "quarter", f"sqlite:///{server.root / 'quarter.sqlite'}")
         with scratch_postgres(args.postgres, f"bounceledger_pollbench_q_{os.getpid()}") as pg_url:
             quarter_pg = poll(server, "quarter", pg_url)
         print(
@@ -145,9 +137,6 @@ def main() -> None:
             f"PostgreSQL {quarter_pg['rss_mb']:.0f} MB (compare with the full runs above)"
         )
         print(json.dumps({k: round(v["messages"] / v["poll_seconds"], 1) for k, v in results.items()} | {"bare": round(bare_rate, 1)}))
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

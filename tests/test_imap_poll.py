@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -23,9 +22,8 @@ from bounceledger.db import Database, DatabaseError
 from ingest.bounces import parse
 from ingest.mailbox.source import MailboxError
 from models import Event, ReturnedMessage
-from tests.mailstack.dovecot import Dovecot
+from tests.mailstack.dovecot import Dovecot, scratch_dovecot
 from tests.mailstack.fixtures import require_mail_stack
-from tests.mailstack.ports import free_ports
 from tests.tcpproxy import TcpProxy
 
 SAMPLES = Path(__file__).resolve().parent.parent / "bounceledger" / "samples"
@@ -36,16 +34,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "pipeline"
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[Dovecot]:
     require_mail_stack()
-    root = Path(tempfile.mkdtemp(prefix="bl-dovecot-"))
-    root.chmod(0o755)
-    imap, imaps, lmtp = free_ports(3)
-    server = Dovecot(root=root, imap_port=imap, imaps_port=imaps, lmtp_port=lmtp)
-    server.configure()
-    server.start()
-    try:
+    with scratch_dovecot("bl-dovecot-") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import grp
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.mailstack.ports import wait_for_port
+from tests.mailstack.ports import free_ports, wait_for_port
 from tests.mailstack.procs import pid_alive, read_pid, wait_exit
 
 MAIL_UID = 65534  # Dovecot refuses uid 0 for mail; nobody/nogroup is always there.
@@ -162,3 +166,18 @@ class Dovecot:
         self.stop()
         self.start()
 
+
+@contextmanager
+def scratch_dovecot(prefix: str) -> Iterator[Dovecot]:
+    """A started Dovecot in a fresh folder on free loopback ports; stopped and removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o755)  # Dovecot's unprivileged processes must reach the mail folders
+    imap, imaps, lmtp = free_ports(3)
+    server = Dovecot(root=root, imap_port=imap, imaps_port=imaps, lmtp_port=lmtp)
+    server.configure()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
