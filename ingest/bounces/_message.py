@@ -11,9 +11,10 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.header import decode_header, make_header
 from email.message import Message
+from typing import TypeVar
 
 from ingest.bounces import _mime
 
@@ -24,6 +25,8 @@ from ingest.bounces import _mime
 #: decoded text, the part list) are worked out once per message and dropped
 #: with it; nothing is shared between messages.
 _CACHE = "_bounceledger_cache"
+
+T = TypeVar("T")
 
 #: Deeper MIME trees than this are not mail a sane MTA produces; walking
 #: them would only give an attacker a way to burn CPU (or the stack).
@@ -69,6 +72,16 @@ def cache_of(msg: Message) -> dict:
         cache: dict = {}
         msg.__dict__[_CACHE] = cache
         return cache
+
+
+def memoized(msg: Message, key: str, compute: Callable[[Message], T]) -> T:
+    """``compute(msg)``, worked out once per message and kept in its cache (``None`` too)."""
+    cache = cache_of(msg)
+    try:
+        return cache[key]
+    except KeyError:
+        value = cache[key] = compute(msg)
+        return value
 
 
 _last_headers: tuple = ("", None)  # (text, Message): the block parsed last; one tuple, so thread-safe
@@ -290,12 +303,12 @@ def walk(msg: Message, max_depth: int = MAX_DEPTH) -> Iterator[Message]:
     ``Message.walk`` is recursive and unbounded; this one is neither.
     """
     if max_depth == MAX_DEPTH:
-        cache = cache_of(msg)
-        parts = cache.get("walk")
-        if parts is None:
-            parts = cache["walk"] = tuple(_walk(msg, max_depth))
-        return iter(parts)
+        return iter(memoized(msg, "walk", _all_parts))
     return _walk(msg, max_depth)
+
+
+def _all_parts(msg: Message) -> tuple[Message, ...]:
+    return tuple(_walk(msg, MAX_DEPTH))
 
 
 def part_types(msg: Message) -> frozenset[str]:
@@ -305,11 +318,11 @@ def part_types(msg: Message) -> frozenset[str]:
     feedback report, a delivery status, a returned message); one walk per
     message answers all of them.
     """
-    cache = cache_of(msg)
-    types = cache.get("types")
-    if types is None:
-        types = cache["types"] = frozenset(map(content_type, walk(msg)))
-    return types
+    return memoized(msg, "types", _all_types)
+
+
+def _all_types(msg: Message) -> frozenset[str]:
+    return frozenset(map(content_type, walk(msg)))
 
 
 def _walk(msg: Message, max_depth: int) -> Iterator[Message]:
@@ -340,13 +353,7 @@ def _children_of(part: Message) -> list | None:
 
 def text_of(part: Message) -> str:
     """The decoded text of a leaf part (transfer encoding and charset undone)."""
-    cache = cache_of(part)
-    try:
-        return cache["text"]
-    except KeyError:
-        pass
-    text = cache["text"] = _text_of(part)
-    return text
+    return memoized(part, "text", _text_of)
 
 
 #: Charsets that read ASCII bytes as the same ASCII text (the codecs of the

@@ -142,13 +142,7 @@ def read_report(msg: Message) -> Report | None:
     Read once per message (the stages ask more than once); callers only
     read the returned report.
     """
-    cache = m.cache_of(msg)
-    try:
-        return cache["report"]
-    except KeyError:
-        pass
-    report = cache["report"] = _read_report(msg)
-    return report
+    return m.memoized(msg, "report", _read_report)
 
 
 def _read_report(msg: Message) -> Report | None:
