@@ -12,10 +12,12 @@ data either way.
 from __future__ import annotations
 
 import json
+import sqlite3
 import zlib
 from operator import itemgetter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -65,12 +67,16 @@ def among(session: Session, column: ColumnElement[Any], values: Iterable[Any]) -
 
 
 def _sqlite_datetime(value: datetime | None) -> str | None:
-    # The exact text SQLAlchemy's SQLite DATETIME type writes and parses back.
-    if value is None:
-        return None
+    return None if value is None else _sqlite_datetime_text(value)
+
+
+@lru_cache(maxsize=4096)  # a log's lines share their second, a batch its recorded_at
+def _sqlite_datetime_text(value: datetime) -> str:
+    # The exact text SQLAlchemy's SQLite DATETIME type writes and parses back:
+    # the UTC time without its "+00:00".
     if value.tzinfo is not timezone.utc:
         value = value.astimezone(timezone.utc)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.isoformat(" ", "microseconds")[:-6]
 
 
 def _json_text(value: Any) -> str:
@@ -178,19 +184,30 @@ def insert_tuples(
                 f"ON CONFLICT ({conflict}) DO NOTHING{back}"
             )
             return [tuple(row) for row in cursor.fetchall()] if returning else []
-    marks = ", ".join("?" for _ in columns)
-    statement = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks}) ON CONFLICT ({conflict}) DO NOTHING'
+    marks = "(" + ", ".join("?" for _ in columns) + ")"
+    into = f'INSERT INTO "{table.name}" ({names}) VALUES '
+    tail = f" ON CONFLICT ({conflict}) DO NOTHING"
     cursor = driver.cursor()  # type: ignore[union-attr]
     try:
         if not returning:
-            cursor.executemany(statement, values)
+            cursor.executemany(into + marks + tail, values)
             return []
+        # executemany cannot return rows, and a statement per row costs a
+        # round through the sqlite3 module each: many rows per statement.
+        per_statement = max(1, _sqlite_variable_limit(driver) // len(columns))
         inserted: list[tuple[Any, ...]] = []
-        for row in values:  # SQLite returns rows only from single-row statements
-            inserted.extend(tuple(r) for r in cursor.execute(statement + back, row).fetchall())
+        for part in chunks(values, per_statement):
+            statement = into + ", ".join([marks] * len(part)) + tail + back
+            flat = [value for row in part for value in row]
+            inserted.extend(tuple(r) for r in cursor.execute(statement, flat).fetchall())
         return inserted
     finally:
         cursor.close()
+
+
+def _sqlite_variable_limit(driver: Any) -> int:
+    """How many ``?`` one SQLite statement may hold (32766 by default since 3.32)."""
+    return int(driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
 
 
 def update_by_key(
