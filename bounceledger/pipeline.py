@@ -24,7 +24,7 @@ from bounceledger.config import Settings
 from bounceledger.db import Database
 from bounceledger.polling import PollSummary, poll
 from ingest import reconcile
-from ingest.attempts import is_notice, store_attempts
+from ingest.attempts import PreparedAttempts, is_notice, prepare_attempts, store_prepared
 from ingest.records import Attempt
 from ingest.sendlog import FORMATS, ParseOptions, detect_format, make_parser
 from ingest.sendlog.reader import (
@@ -215,12 +215,12 @@ def ingest_logs(
 
 
 class _BatchWriter:
-    """Stores batches on a second thread while the next batch is being parsed.
+    """Stores batches on a second thread while the next batch is being parsed and prepared.
 
-    The database mostly waits on the server (which releases the GIL), so
-    overlapping it with parsing nearly hides it. At most one batch is in
-    flight, in order, so cursors are saved in the order lines were read and
-    memory stays at two batches.
+    The writer mostly waits on the database (which releases the GIL), so
+    the reading thread parses and turns attempts into rows meanwhile. At
+    most one batch is in flight, in order, so cursors are saved in the
+    order lines were read and memory stays at two batches.
     """
 
     def __init__(self, db: Database, summary: LogIngestSummary) -> None:
@@ -244,16 +244,18 @@ class _BatchWriter:
             pending.result()  # re-raises a failed batch here, in the reading thread
 
     def submit(self, batch: list[Attempt], source: str, key: str, position: Position) -> None:
+        """Turn the batch into rows here, on the reading thread, then hand it to the writer."""
+        sent = [a for a in batch if not is_notice(a)]
+        prepared = prepare_attempts(sent, source=source)
         self.wait()
-        self.pending = self.pool.submit(self._store, batch, source, key, position)
+        self.pending = self.pool.submit(self._store, prepared, key, position, len(sent), len(batch) - len(sent))
 
-    def _store(self, batch: list[Attempt], source: str, key: str, position: Position) -> None:
+    def _store(self, prepared: PreparedAttempts, key: str, position: Position, attempts: int, notices: int) -> None:
         started = time.perf_counter()
-        notices = sum(1 for a in batch if is_notice(a))
         with self.db.session() as session:
-            store_attempts(session, [a for a in batch if not is_notice(a)], source=source)
+            store_prepared(session, prepared)
             _save_position(session, key, position)
-        self.summary.attempts += len(batch) - notices
+        self.summary.attempts += attempts
         self.summary.notices += notices
         self.summary.store_seconds += time.perf_counter() - started
 

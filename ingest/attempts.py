@@ -33,7 +33,7 @@ from models import Delivery, Event, SentMessage
 from models.state import Fact, decide
 
 
-def _sent_message_rows(attempts: Sequence[Attempt]) -> list[dict[str, object]]:
+def _sent_message_rows(attempts: Sequence[Attempt]) -> dict[str, dict[str, object]]:
     rows: dict[str, dict[str, object]] = {}
     for attempt in attempts:
         key = message_key(attempt)
@@ -53,7 +53,7 @@ def _sent_message_rows(attempts: Sequence[Attempt]) -> list[dict[str, object]]:
             row = rows[key]
             row["campaign"] = row["campaign"] or attempt.campaign
             row["header_ref"] = row["header_ref"] or attempt.header_ref
-    return list(rows.values())
+    return rows
 
 
 def _ids_by_key(session: Session, keys: Sequence[str]) -> dict[str, int]:
@@ -220,11 +220,14 @@ class _Pair:
     next_hop_queue_id: str | None = None
 
 
-def _group(attempts: Sequence[Attempt], message_ids: dict[str, int], source: str) -> dict[tuple[int, str], _Pair]:
-    now = datetime.now(timezone.utc)
-    pairs: dict[tuple[int, str], _Pair] = {}
+# A delivery as a batch knows it before the database does: (message key, recipient).
+PairKey = tuple[str, str]
+
+
+def _group(attempts: Sequence[Attempt], source: str, now: datetime) -> dict[PairKey, _Pair]:
+    pairs: dict[PairKey, _Pair] = {}
     for attempt in attempts:
-        pair = pairs.setdefault((message_ids[message_key(attempt)], attempt.recipient), _Pair())
+        pair = pairs.setdefault((message_key(attempt), attempt.recipient), _Pair())
         key = attempt_key(attempt)
         reason, classification = _reason(attempt)
         pair.facts.append(_fact(attempt, key, reason))
@@ -233,6 +236,52 @@ def _group(attempts: Sequence[Attempt], message_ids: dict[str, int], source: str
             pair.first_hop_host = attempt.relay_host
             pair.next_hop_queue_id = attempt.next_hop_queue_id
     return pairs
+
+
+@dataclass
+class PreparedAttempts:
+    """A batch of attempts turned into rows, with no database at hand.
+
+    Built by :func:`prepare_attempts` while the previous batch is still being
+    written (ingest-log does this on its reading thread), so that the
+    writing thread only talks to the database. ``unresolved`` attempts
+    lack a Message-ID the ledger may know (see
+    :func:`_with_known_message_ids`); they are prepared once it has been asked.
+    """
+
+    source: str
+    sent: dict[str, dict[str, object]] = field(default_factory=dict)
+    pairs: dict[PairKey, _Pair] = field(default_factory=dict)
+    unresolved: list[Attempt] = field(default_factory=list)
+
+    def merge(self, other: PreparedAttempts) -> None:
+        for key, row in other.sent.items():
+            mine = self.sent.setdefault(key, row)
+            if mine is not row:
+                mine["campaign"] = mine["campaign"] or row["campaign"]
+                mine["header_ref"] = mine["header_ref"] or row["header_ref"]
+        for key, pair in other.pairs.items():
+            mine_pair = self.pairs.setdefault(key, pair)
+            if mine_pair is not pair:
+                mine_pair.facts.extend(pair.facts)
+                mine_pair.events.extend(pair.events)
+                if pair.first_hop_host is not None:
+                    mine_pair.first_hop_host, mine_pair.next_hop_queue_id = pair.first_hop_host, pair.next_hop_queue_id
+
+
+def prepare_attempts(attempts: Sequence[Attempt], source: str) -> PreparedAttempts:
+    """Rows for a batch of attempts (pure: see :class:`PreparedAttempts`)."""
+    ready: list[Attempt] = []
+    unresolved: list[Attempt] = []
+    for attempt in _with_normal_recipients(attempts):
+        (unresolved if attempt.queue_id and not attempt.message_id else ready).append(attempt)
+    batch = _prepared(ready, source)
+    batch.unresolved = unresolved
+    return batch
+
+
+def _prepared(attempts: Sequence[Attempt], source: str) -> PreparedAttempts:
+    return PreparedAttempts(source, _sent_message_rows(attempts), _group(attempts, source, datetime.now(timezone.utc)))
 
 
 # A queue id names one message for at most this long (Postfix's maximal
@@ -279,12 +328,12 @@ def _with_normal_recipients(attempts: Sequence[Attempt]) -> list[Attempt]:
     return out
 
 
-def _new_delivery_row(pair: tuple[int, str], data: _Pair) -> dict[str, object]:
+def _new_delivery_row(sent_id: int, recipient: str, data: _Pair) -> dict[str, object]:
     """The ``deliveries`` row of a delivery first seen in this batch, its state from the batch's facts."""
     row = delivery_values(decide(data.facts))
     row.update(
-        sent_message_id=pair[0],
-        recipient=pair[1],
+        sent_message_id=sent_id,
+        recipient=recipient,
         first_attempt_at=min(f.at for f in data.facts),
         first_hop_host=data.first_hop_host,
         next_hop_queue_id=data.next_hop_queue_id,
@@ -295,28 +344,38 @@ def _new_delivery_row(pair: tuple[int, str], data: _Pair) -> dict[str, object]:
 def store_attempts(session: Session, attempts: Sequence[Attempt], source: str) -> set[int]:
     """Record a batch of attempts; returns the ids of the deliveries they touched.
 
+    Callers leave out :func:`is_notice` attempts: the MTA's own DSNs are not
+    deliveries of the sender's mail.
+    """
+    return store_prepared(session, prepare_attempts(attempts, source))
+
+
+def store_prepared(session: Session, batch: PreparedAttempts) -> set[int]:
+    """Write a prepared batch; returns the ids of the deliveries it touched.
+
     Deliveries first seen in this batch get their state straight from the
     batch's own facts; only deliveries that existed before are re-derived
-    from the database. Callers leave out :func:`is_notice` attempts: the
-    MTA's own DSNs are not deliveries of the sender's mail.
+    from the database.
     """
-    attempts = _with_normal_recipients(attempts)
-    if not attempts:
+    if batch.unresolved:
+        resolved = _with_known_message_ids(session, batch.unresolved)
+        batch.merge(_prepared(resolved, batch.source))
+        batch.unresolved = []
+    if not batch.pairs:
         return set()
-    attempts = _with_known_message_ids(session, attempts)
     message_ids = dict(
         insert_ignoring_duplicates(
-            session, SentMessage, _sent_message_rows(attempts), ["msg_key"], returning=("msg_key", "id")
+            session, SentMessage, list(batch.sent.values()), ["msg_key"], returning=("msg_key", "id")
         )
     )
-    seen_before = sorted({message_key(a) for a in attempts} - message_ids.keys())
+    seen_before = sorted(batch.sent.keys() - message_ids.keys())
     message_ids.update(_ids_by_key(session, seen_before) if seen_before else {})
-    pairs = _group(attempts, message_ids, source)
+    pairs = {(message_ids[msg_key], recipient): data for (msg_key, recipient), data in batch.pairs.items()}
 
     # Insert first, then look up only what was already there: a fresh log
     # (the common case) costs no lookup at all. A delivery that existed is
     # left as it was by the insert and re-derived from all its events below.
-    new_rows = [_new_delivery_row(pair, data) for pair, data in pairs.items()]
+    new_rows = [_new_delivery_row(sent_id, recipient, data) for (sent_id, recipient), data in pairs.items()]
     created = insert_ignoring_duplicates(
         session, Delivery, new_rows, ["sent_message_id", "recipient"], returning=("sent_message_id", "recipient", "id")
     )
