@@ -7,6 +7,7 @@ run:
 
 * the bare imapclient fetch rate of that folder (``BODY.PEEK[]`` in batches
   of 100): the limit any poller can reach,
+* the parser alone over the same messages (no IMAP, no database),
 * ``bounceledger poll --once`` end to end into SQLite and into PostgreSQL
   (a database of its own): messages/s over the poll itself (connect, fetch,
   parse, store, reconcile, file away: the figure its summary line prints)
@@ -37,6 +38,7 @@ sys.path.insert(0, str(REPO))
 from imapclient import IMAPClient  # noqa: E402
 
 from benchmarks.scratch import admin_url, scratch_postgres  # noqa: E402
+from ingest.bounces import parse  # noqa: E402
 from tests.mailstack.dovecot import MAIL_GID, MAIL_UID, Dovecot, scratch_dovecot  # noqa: E402
 
 SAMPLES = REPO / "bounceledger" / "samples" / "returned" / "new"
@@ -72,6 +74,15 @@ def bare_fetch(server: Dovecot, folder: str) -> tuple[int, float]:
             data = client.fetch(uids[start : start + 100], ["BODY.PEEK[]"])
             fetched += sum(1 for item in data.values() if b"BODY[]" in item)
         return fetched, time.perf_counter() - started
+
+
+def parse_only(server: Dovecot, folder: str) -> tuple[int, float]:
+    """The parser alone over the same messages, read from disk beforehand: (messages, seconds)."""
+    raws = [path.read_bytes() for path in sorted((server.maildir / f".{folder}").glob("*/*bench*"))]
+    started = time.perf_counter()
+    for raw in raws:
+        parse(raw)
+    return len(raws), time.perf_counter() - started
 
 
 def poll(server: Dovecot, folder: str, database_url: str) -> dict[str, float]:
@@ -116,6 +127,13 @@ def main() -> None:
         fetched, seconds = bare_fetch(server, "bench")
         bare_rate = fetched / seconds
         print(f"bare imapclient fetch : {fetched:,} messages in {seconds:.1f}s: {bare_rate:,.0f} msgs/s  <- the limit")
+
+        parsed, parse_seconds = parse_only(server, "bench")
+        parse_rate = parsed / parse_seconds
+        print(
+            f"parse only            : {parsed:,} messages in {parse_seconds:.1f}s: {parse_rate:,.0f} msgs/s "
+            f"= {parse_rate / bare_rate:.2f} of the bare fetch, on one core with nothing stored"
+        )
 
         results = {"SQLite": poll(server, "bench", f"sqlite:///{server.root / 'ledger.sqlite'}")}
         with scratch_postgres(args.postgres, f"bounceledger_pollbench_{os.getpid()}") as pg_url:
