@@ -16,6 +16,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from bounceledger.db import Database
 from bounceledger.locks import source_lock
+from bounceledger.parse_ahead import ParseAhead
 from ingest.mailbox.source import (
     MailboxConnectionLost,
     MailboxError,
@@ -32,6 +34,7 @@ from ingest.mailbox.source import (
     MailItem,
     open_mailbox,
 )
+from ingest.records import ParsedMessage
 from ingest.returned import (
     Incoming,
     StoredMessage,
@@ -123,8 +126,16 @@ class _KillSwitch:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _store_batch(database: Database, reader: MailboxReader, items: list[MailItem]) -> list[StoredMessage]:
-    """Store a batch in one transaction, with the cursor of its last message."""
+def _store_batch(
+    database: Database,
+    reader: MailboxReader,
+    items: list[MailItem],
+    parsed: list[ParsedMessage | None] | None = None,
+) -> list[StoredMessage]:
+    """Store a batch in one transaction, with the cursor of its last message.
+
+    ``parsed``, when given, is what the parse worker made of each item.
+    """
     results: dict[int, StoredMessage] = {}
     incoming: list[tuple[int, Incoming]] = []
     with database.session() as session:
@@ -141,7 +152,8 @@ def _store_batch(database: Database, reader: MailboxReader, items: list[MailItem
                 (index, Incoming(item.raw, reader.name, item.ref, item.received_at, not reader.rescanning))
             )
             cursor = item.cursor or cursor
-        stored = store_returned_messages(session, [message for _, message in incoming])
+        ahead = [parsed[index] if parsed is not None and items[index].raw is not None else None for index, _ in incoming]
+        stored = store_returned_messages(session, [message for _, message in incoming], ahead)
         results.update({index: result for (index, _), result in zip(incoming, stored)})
         if cursor:
             _save_cursor(session, reader, cursor)
@@ -156,33 +168,44 @@ def _one_pass(
     renew: Callable[[], None],
     kill: _KillSwitch,
     should_stop: Callable[[], bool] | None,
+    ahead: ParseAhead,
 ) -> None:
     with database.session() as session:
         cursor = _load_cursor(session, reader)
     reader.open(cursor)
     batch: list[MailItem] = []
+    # The batch read before this one, its parse under way in the worker:
+    # stored while the worker parses the batch just read.
+    waiting: tuple[list[MailItem], Future[list[ParsedMessage | None]] | None] | None = None
 
-    def commit_and_file() -> None:
-        stored_batch = _store_batch(database, reader, batch)
-        for item, stored in zip(batch, stored_batch):
+    def commit_and_file(items: list[MailItem], pending: Future[list[ParsedMessage | None]] | None) -> None:
+        stored_batch = _store_batch(database, reader, items, ahead.result(pending))
+        for item, stored in zip(items, stored_batch):
             summary.count(stored)
             if stored.outcome == "unparsed":
                 log.warning("quarantined %s from %s: %s", item.ref, reader.name, stored.error)
             kill.committed_one()
             if on_committed is not None:
                 on_committed(summary.seen)
-        reader.file_away([(item, stored.filed_as) for item, stored in zip(batch, stored_batch)])
-        batch.clear()
+        reader.file_away([(item, stored.filed_as) for item, stored in zip(items, stored_batch)])
         renew()
 
     for item in reader.pending():
         batch.append(item)
         if len(batch) >= reader.batch:
-            commit_and_file()
-            if should_stop is not None and should_stop():
-                return
+            current = (batch, ahead.submit([i.raw for i in batch]))
+            batch = []
+            if waiting is not None:
+                commit_and_file(*waiting)
+                if should_stop is not None and should_stop():
+                    return
+            waiting = current
+    if waiting is not None:
+        commit_and_file(*waiting)
+        if batch and should_stop is not None and should_stop():
+            return
     if batch:
-        commit_and_file()
+        commit_and_file(batch, None)
 
 
 def poll(
@@ -207,19 +230,23 @@ def poll(
             summary.busy = True
             return summary
         kill = _KillSwitch()
+        ahead = ParseAhead(tuple(database.settings.match_headers))
         started = time.perf_counter()
-        for attempt in range(len(reconnect_delays) + 1):
-            try:
-                _one_pass(database, reader, summary, on_committed, lock.renew, kill, should_stop)
-                return summary
-            except MailboxConnectionLost as exc:
-                if attempt >= len(reconnect_delays):
-                    raise MailboxError(f"{reader.name}: gave up after {attempt} reconnects: {exc}") from None
-                delay = reconnect_delays[attempt]
-                log.warning("%s: connection lost (%s); reconnecting in %.1fs", reader.name, exc, delay)
-                summary.reconnects += 1
-                time.sleep(delay)
-            finally:
-                reader.close()
-                summary.seconds = time.perf_counter() - started
+        try:
+            for attempt in range(len(reconnect_delays) + 1):
+                try:
+                    _one_pass(database, reader, summary, on_committed, lock.renew, kill, should_stop, ahead)
+                    return summary
+                except MailboxConnectionLost as exc:
+                    if attempt >= len(reconnect_delays):
+                        raise MailboxError(f"{reader.name}: gave up after {attempt} reconnects: {exc}") from None
+                    delay = reconnect_delays[attempt]
+                    log.warning("%s: connection lost (%s); reconnecting in %.1fs", reader.name, exc, delay)
+                    summary.reconnects += 1
+                    time.sleep(delay)
+                finally:
+                    reader.close()
+                    summary.seconds = time.perf_counter() - started
+        finally:
+            ahead.close()
     return summary

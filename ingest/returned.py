@@ -234,13 +234,17 @@ def _insert_new(session: Session, fresh: list[_NewMessage]) -> None:
             returned.outcome = "duplicate"
 
 
-def store_returned_messages(session: Session, batch: Sequence[Incoming]) -> list[StoredMessage]:
+def store_returned_messages(
+    session: Session, batch: Sequence[Incoming], parsed: Sequence[ParsedMessage | None] | None = None
+) -> list[StoredMessage]:
     """Keep, parse and reconcile a batch of returned messages, exactly once per content.
 
     Set-based: one query finds the copies already stored, one insert keeps
     the new ones, matching costs one query per key kind for the whole batch.
     ``count_duplicates`` is off while a source re-reads a renumbered mailbox,
-    where every known message would otherwise look like a copy.
+    where every known message would otherwise look like a copy. ``parsed``
+    may hold what :func:`ingest.bounces.parse` already made of each message
+    (with the session's ``match_headers``); None entries are parsed here.
     """
     now = datetime.now(timezone.utc)
     match_headers: tuple[str, ...] = session.info.get("match_headers") or ()
@@ -252,32 +256,33 @@ def store_returned_messages(session: Session, batch: Sequence[Incoming]) -> list
         if digest in known:
             results[index] = _copy_of(session, known[digest], item)
             continue
-        parsed = parse(item.raw, quoted=match_headers)
+        parsed_here = parsed[index] if parsed is not None else None
+        message = parsed_here if parsed_here is not None else parse(item.raw, quoted=match_headers)
         returned = _NewMessage(
             sha256=digest,
-            message_id=parsed.message_id,
+            message_id=message.message_id,
             source=item.source,
             source_ref=item.source_ref,
-            subject=parsed.subject,
-            outcome=_outcome(parsed),
-            error=parsed.error,
+            subject=message.subject,
+            outcome=_outcome(message),
+            error=message.error,
             size=len(item.raw),
             raw=item.raw,
             received_at=item.received_at or now,
         )
         known[digest] = (None, item.source, item.source_ref, returned.outcome, returned)
-        fresh.append((index, returned, parsed))
+        fresh.append((index, returned, message))
     _mark_message_id_duplicates(session, [r for _, r, _ in fresh])
     _insert_new(session, [r for _, r, _ in fresh])
 
     rows: list[dict[str, object]] = []
     owners: list[int] = []
-    for index, returned, parsed in fresh:
+    for index, returned, message in fresh:
         if returned.outcome == "duplicate":
             continue
-        at = _message_time(parsed, returned.received_at)
-        refs = [ref for name, value in parsed.quoted.items() if (ref := header_ref(name, value))]
-        for position, verdict in enumerate(parsed.verdicts):
+        at = _message_time(message, returned.received_at)
+        refs = [ref for name, value in message.quoted.items() if (ref := header_ref(name, value))]
+        for position, verdict in enumerate(message.verdicts):
             key = verdict_key(returned.sha256, position, verdict)
             rows.append(verdict_row(verdict, key, returned.id, at, returned.source, now, refs))
             owners.append(index)
@@ -286,7 +291,7 @@ def store_returned_messages(session: Session, batch: Sequence[Incoming]) -> list
     per_message: dict[int, list[bool]] = {}
     for owner, hit in zip(owners, found):
         per_message.setdefault(owner, []).append(hit is not None)
-    for index, returned, parsed in fresh:
+    for index, returned, message in fresh:
         hits = per_message.get(index, [])
         outcome: StoreOutcome = returned.outcome  # type: ignore[assignment]
         results[index] = StoredMessage(
@@ -296,7 +301,7 @@ def store_returned_messages(session: Session, batch: Sequence[Incoming]) -> list
             verdicts=len(hits),
             matched=sum(hits),
             orphans=len(hits) - sum(hits),
-            error=parsed.error,
+            error=message.error,
         )
     return [r for r in results if r is not None]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -95,6 +96,15 @@ def folder(dovecot: Dovecot) -> Folder:
 
 def samples() -> list[bytes]:
     return [p.read_bytes() for p in SAMPLE_MESSAGES]
+
+
+def numbered_samples(count: int) -> list[bytes]:
+    """``count`` distinct returned messages: the samples again and again, each with a Message-ID of its own."""
+    mail = samples()
+    return [
+        re.sub(rb"(?im)^Message-Id: <", b"Message-Id: <n%d." % index, mail[index % len(mail)], count=1)
+        for index in range(count)
+    ]
 
 
 def expected_verdicts(messages: list[bytes]) -> int:
@@ -208,6 +218,28 @@ def test_poller_killed_mid_batch_then_restarted(database: Database, database_url
     assert folder.count() == 0
     assert folder.count("-processed") == len(mail)
     assert counts(database) == (len(mail), expected_verdicts(mail))
+
+
+def test_poller_killed_while_the_parse_worker_reads_ahead(database: Database, database_url: str, folder: Folder) -> None:
+    """Batches big enough for the parse worker: the batch read ahead is never lost or doubled."""
+    ingest_sample_log(database)
+    mail = numbered_samples(150)
+    folder.fill(mail)
+    # batches of 60: the second is committed (the kill comes after message
+    # 120) while the third was already read and handed to the worker
+    crashed = _poll_process(database_url, folder.url(batch="60"), {"BOUNCELEDGER_FAULT_KILL_AFTER": "120"})
+    crashed.communicate(timeout=120)
+    assert crashed.returncode == -9
+    assert counts(database)[0] == 120
+    assert folder.count() == 150 - 60
+
+    restarted = _poll_process(database_url, folder.url(batch="60"))
+    out, err = restarted.communicate(timeout=120)
+    assert restarted.returncode == 0, err
+    assert "60 already seen" in out
+    assert folder.count() == 0
+    assert folder.count("-processed") == 150
+    assert counts(database) == (150, expected_verdicts(mail))
 
 
 def _children(pid: int) -> list[int]:

@@ -1,0 +1,84 @@
+"""The parse worker: same results as parsing in-process, and a failure costs only speed."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bounceledger import polling
+from bounceledger.db import Database
+from bounceledger.parse_ahead import WORKER_FROM, ParseAhead
+from ingest.bounces import parse
+from models import Event, ReturnedMessage
+from tests.test_imap_poll import expected_verdicts, numbered_samples
+
+QUOTED = ("X-Mailer-Ref",)
+
+
+def test_worker_parses_exactly_what_the_poller_would() -> None:
+    raws: list[bytes | None] = [*numbered_samples(WORKER_FROM), None, b"\x00 not mail \xff"]
+    ahead = ParseAhead(QUOTED)
+    try:
+        pending = ahead.submit(raws)
+        assert pending is not None
+        assert ahead.result(pending) == [None if raw is None else parse(raw, quoted=QUOTED) for raw in raws]
+    finally:
+        ahead.close()
+
+
+def test_small_batches_are_parsed_in_process() -> None:
+    ahead = ParseAhead()
+    assert ahead.submit(numbered_samples(WORKER_FROM - 1)) is None
+    ahead.close()
+
+
+def _worker_pids() -> list[int]:
+    """This process's parse workers (not multiprocessing's resource tracker)."""
+    me = os.getpid()
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (proc / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == me and b"spawn_main" in command:
+            found.append(int(proc.name))
+    return found
+
+
+def test_a_killed_worker_costs_only_the_speed_up() -> None:
+    ahead = ParseAhead()
+    try:
+        assert ahead.result(ahead.submit(numbered_samples(WORKER_FROM))) is not None  # worker started
+        pending = ahead.submit(numbered_samples(WORKER_FROM * 4))
+        workers = _worker_pids()
+        assert workers
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        assert ahead.result(pending) is None  # the caller parses in-process instead
+        assert ahead.submit(numbered_samples(WORKER_FROM)) is None  # and goes on without a worker
+    finally:
+        ahead.close()
+
+
+def test_maildir_poll_through_the_worker_stores_every_message_once(database: Database, tmp_path: Path) -> None:
+    mail = numbered_samples(260)  # the maildir source commits 100 at a time: 100, 100, 60
+    root = tmp_path / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (root / sub).mkdir(parents=True)
+    for index, raw in enumerate(mail):
+        (root / "new" / f"{1700000000 + index}.M{index}P1.test").write_bytes(raw)
+
+    summary = polling.poll(database, f"maildir:{root}")
+    again = polling.poll(database, f"maildir:{root}")
+
+    assert (summary.seen, summary.processed) == (260, 260)
+    assert again.seen == 0
+    with database.session() as session:
+        stored = session.scalar(select(func.count()).select_from(ReturnedMessage))
+        verdicts = session.scalar(select(func.count()).select_from(Event).where(Event.kind == "verdict"))
+    assert (stored, verdicts) == (260, expected_verdicts(mail))
