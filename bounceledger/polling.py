@@ -152,7 +152,7 @@ def _store_batch(
                 (index, Incoming(item.raw, reader.name, item.ref, item.received_at, not reader.rescanning))
             )
             cursor = item.cursor or cursor
-        ahead = [parsed[index] if parsed is not None and items[index].raw is not None else None for index, _ in incoming]
+        ahead = [parsed[index] for index, _ in incoming] if parsed is not None else None
         stored = store_returned_messages(session, [message for _, message in incoming], ahead)
         results.update({index: result for (index, _), result in zip(incoming, stored)})
         if cursor:

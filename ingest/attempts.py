@@ -50,10 +50,14 @@ def _sent_message_rows(attempts: Sequence[Attempt]) -> dict[str, dict[str, objec
                 "first_seen_at": attempt.at,
             }
         else:
-            row = rows[key]
-            row["campaign"] = row["campaign"] or attempt.campaign
-            row["header_ref"] = row["header_ref"] or attempt.header_ref
+            _fill_in(rows[key], attempt.campaign, attempt.header_ref)
     return rows
+
+
+def _fill_in(row: dict[str, object], campaign: object, header_ref: object) -> None:
+    """A message's campaign and match header, from whichever of its lines named them first."""
+    row["campaign"] = row["campaign"] or campaign
+    row["header_ref"] = row["header_ref"] or header_ref
 
 
 def _ids_by_key(session: Session, keys: Sequence[str]) -> dict[str, int]:
@@ -258,8 +262,7 @@ class PreparedAttempts:
         for key, row in other.sent.items():
             mine = self.sent.setdefault(key, row)
             if mine is not row:
-                mine["campaign"] = mine["campaign"] or row["campaign"]
-                mine["header_ref"] = mine["header_ref"] or row["header_ref"]
+                _fill_in(mine, row["campaign"], row["header_ref"])
         for key, pair in other.pairs.items():
             mine_pair = self.pairs.setdefault(key, pair)
             if mine_pair is not pair:

@@ -194,10 +194,12 @@ def insert_tuples(
             return []
         # executemany cannot return rows, and a statement per row costs a
         # round through the sqlite3 module each: many rows per statement.
-        per_statement = max(1, _sqlite_variable_limit(driver) // len(columns))
         inserted: list[tuple[Any, ...]] = []
-        for part in chunks(values, per_statement):
-            statement = into + ", ".join([marks] * len(part)) + tail + back
+        start = 0
+        for size in _sqlite_row_counts(len(values), len(columns), driver):
+            part = values[start : start + size]
+            start += size
+            statement = into + ", ".join([marks] * size) + tail + back
             flat = [value for row in part for value in row]
             inserted.extend(tuple(r) for r in cursor.execute(statement, flat).fetchall())
         return inserted
@@ -205,9 +207,26 @@ def insert_tuples(
         cursor.close()
 
 
-def _sqlite_variable_limit(driver: Any) -> int:
-    """How many ``?`` one SQLite statement may hold (32766 by default since 3.32)."""
-    return int(driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+SQLITE_ROWS_PER_STATEMENT = 256
+
+
+def _sqlite_row_counts(rows: int, columns: int, driver: Any) -> Iterator[int]:
+    """How many rows each multi-row statement takes: powers of two, largest first.
+
+    The sqlite3 module keeps every statement text it prepared (up to 128
+    per connection), and a statement with thousands of parameters is a
+    large program: a handful of fixed sizes keeps that cache small, where
+    a statement sized to each batch's remainder would fill it.
+    """
+    limit = int(driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)) // columns
+    size = 1
+    while size * 2 <= min(SQLITE_ROWS_PER_STATEMENT, limit):
+        size *= 2
+    while rows:
+        while size > rows:
+            size //= 2
+        yield size
+        rows -= size
 
 
 def update_by_key(
