@@ -1,95 +1,143 @@
 """Parsing the next batch of returned mail in a second process.
 
 A poll alternates between parsing (pure CPU) and storing and reconciling
-(mostly waiting on the database) with the server's round trips in between.
-Handing the next batch's parse to a worker process while this batch is
-stored lets the two overlap on a second core. The worker only ever
-returns what :func:`ingest.bounces.parse` returns; if it fails in any way
-the poller parses in its own process as before, so a worker problem can
-cost speed but never a message.
+(mostly waiting on the database and the IMAP server). Handing the next
+batch's parse to a worker process (:mod:`bounceledger.parse_worker`) while
+this batch is stored lets the two overlap on a second core. The worker
+only ever returns what :func:`ingest.bounces.parse` returns; if it fails in
+any way the poller parses in its own process as before, so a worker
+problem can cost speed but never a message.
+
+The worker is a plain child process talking over pipes, not a
+multiprocessing pool: multiprocessing's ``spawn`` re-runs the caller's main
+script in the child, which a script calling :func:`bounceledger.polling.poll`
+without a ``__main__`` guard would not survive, and ``fork`` would copy the
+poller's open database and IMAP connections and its threads.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import multiprocessing
 import os
+import pickle
+import queue
+import subprocess
+import sys
 import threading
-import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import IO, Any
 
-from ingest.bounces import parse
 from ingest.records import ParsedMessage
 
 log = logging.getLogger("bounceledger.poll")
 
-# Below this many messages a batch is parsed in-process: starting the
-# worker costs more than it could save.
+# Below this many messages a batch is parsed in-process: a round trip
+# through the worker costs more than it could save.
 WORKER_FROM = 50
 
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+_GONE = object()  # what the reading thread queues when the worker's output ends
 
-def _die_with_parent(parent: int) -> None:
-    """Worker start-up: exit as soon as the poller is gone, even if it was SIGKILLed.
-
-    Otherwise an orphaned worker would wait for work for ever, holding the
-    poller's stdout and stderr open.
-    """
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.2)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="bounceledger-parent-watch", daemon=True).start()
-
-
-def _parse_all(raws: Sequence[bytes | None], quoted: tuple[str, ...]) -> list[ParsedMessage | None]:
-    return [None if raw is None else parse(raw, quoted=quoted) for raw in raws]
+Ticket = int
 
 
 class ParseAhead:
-    """A single worker process that parses batches handed to it, in order."""
+    """One worker process, started on first use, that parses batches in the order given."""
 
     def __init__(self, quoted: tuple[str, ...] = ()) -> None:
         self.quoted = quoted
-        self._pool: ProcessPoolExecutor | None = None
+        self._worker: subprocess.Popen[bytes] | None = None
+        self._requests: queue.Queue[bytes | None] = queue.Queue()
+        self._replies: queue.Queue[Any] = queue.Queue()
+        self._tickets = 0
         self._broken = False
 
-    def submit(self, raws: Sequence[bytes | None]) -> Future[list[ParsedMessage | None]] | None:
-        """Start parsing ``raws`` (None entries are skipped); None: parse them in-process later."""
+    def submit(self, raws: Sequence[bytes | None]) -> Ticket | None:
+        """Start parsing ``raws`` (None entries stay None); None: the caller parses them itself."""
         if self._broken or len(raws) < WORKER_FROM:
             return None
         try:
-            if self._pool is None:
-                # spawn, not fork: the poller holds database and IMAP connections.
-                self._pool = ProcessPoolExecutor(
-                    1,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_die_with_parent,
-                    initargs=(os.getpid(),),
-                )
-            return self._pool.submit(_parse_all, list(raws), self.quoted)
+            if self._worker is None:
+                self._start()
+            self._tickets += 1
+            self._requests.put(pickle.dumps((self._tickets, list(raws)), protocol=pickle.HIGHEST_PROTOCOL))
+            return self._tickets
         except Exception as exc:  # noqa: BLE001 - any failure only costs the speed-up
             self._give_up(exc)
             return None
 
-    def result(self, pending: Future[list[ParsedMessage | None]] | None) -> list[ParsedMessage | None] | None:
-        """The parsed batch, or None when the worker could not deliver it."""
-        if pending is None:
+    def result(self, ticket: Ticket | None) -> list[ParsedMessage | None] | None:
+        """The parsed batch, or None when the worker could not deliver it.
+
+        Replies to tickets that were given up (a pass cut short by a lost
+        connection) are passed over.
+        """
+        if ticket is None or self._broken:
             return None
+        while True:
+            reply = self._replies.get()
+            if reply is _GONE:
+                self._give_up(RuntimeError(f"worker exited with status {self._worker_status()}"))
+                return None
+            answered, parsed = reply
+            if answered == ticket:
+                return parsed  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        self._requests.put(None)  # the sending thread closes the worker's input: it ends there
         try:
-            return pending.result()
-        except Exception as exc:  # noqa: BLE001 - parsed again in-process by the caller
-            self._give_up(exc)
-            return None
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+    def _start(self) -> None:
+        path = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "PYTHONPATH": _PACKAGE_ROOT + (os.pathsep + path if path else "")}
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "bounceledger.parse_worker", json.dumps(list(self.quoted))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        assert worker.stdin is not None and worker.stdout is not None
+        # Both pipes are served by threads of their own: handing over a batch
+        # never waits for the worker to finish the one before, and the worker
+        # never waits on a full pipe while the poller is busy.
+        for target, args in ((self._send_requests, (self._requests, worker.stdin)), (self._read_replies, (worker.stdout,))):
+            threading.Thread(target=target, args=args, name=f"bounceledger-parse{target.__name__}", daemon=True).start()
+        self._worker = worker
+
+    @staticmethod
+    def _send_requests(requests: queue.Queue[bytes | None], pipe: IO[bytes]) -> None:
+        try:
+            while (request := requests.get()) is not None:
+                pipe.write(request)
+                pipe.flush()
+        except OSError:  # the worker is gone; the reading thread reports it
+            pass
+        finally:
+            try:
+                pipe.close()
+            except OSError:
+                pass
+
+    def _read_replies(self, replies: IO[bytes]) -> None:
+        try:
+            while True:
+                self._replies.put(pickle.load(replies))
+        except Exception:  # noqa: BLE001 - end of output or a broken pipe: the worker is gone
+            self._replies.put(_GONE)
+
+    def _worker_status(self) -> int | None:
+        return self._worker.poll() if self._worker is not None else None
 
     def _give_up(self, exc: Exception) -> None:
         log.warning("parse worker failed (%s); parsing in the poller's own process", exc)
         self._broken = True
         self.close()
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None

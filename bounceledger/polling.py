@@ -16,7 +16,6 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -26,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from bounceledger.db import Database
 from bounceledger.locks import source_lock
-from bounceledger.parse_ahead import ParseAhead
+from bounceledger.parse_ahead import ParseAhead, Ticket
 from ingest.mailbox.source import (
     MailboxConnectionLost,
     MailboxError,
@@ -176,9 +175,9 @@ def _one_pass(
     batch: list[MailItem] = []
     # The batch read before this one, its parse under way in the worker:
     # stored while the worker parses the batch just read.
-    waiting: tuple[list[MailItem], Future[list[ParsedMessage | None]] | None] | None = None
+    waiting: tuple[list[MailItem], Ticket | None] | None = None
 
-    def commit_and_file(items: list[MailItem], pending: Future[list[ParsedMessage | None]] | None) -> None:
+    def commit_and_file(items: list[MailItem], pending: Ticket | None) -> None:
         stored_batch = _store_batch(database, reader, items, ahead.result(pending))
         for item, stored in zip(items, stored_batch):
             summary.count(stored)

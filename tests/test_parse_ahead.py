@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -36,7 +38,7 @@ def test_small_batches_are_parsed_in_process() -> None:
 
 
 def _worker_pids() -> list[int]:
-    """This process's parse workers (not multiprocessing's resource tracker)."""
+    """This process's parse workers."""
     me = os.getpid()
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
@@ -45,7 +47,7 @@ def _worker_pids() -> list[int]:
             command = (proc / "cmdline").read_bytes()
         except (OSError, IndexError, ValueError):
             continue
-        if parent == me and b"spawn_main" in command:
+        if parent == me and b"bounceledger.parse_worker" in command:
             found.append(int(proc.name))
     return found
 
@@ -67,11 +69,7 @@ def test_a_killed_worker_costs_only_the_speed_up() -> None:
 
 def test_maildir_poll_through_the_worker_stores_every_message_once(database: Database, tmp_path: Path) -> None:
     mail = numbered_samples(260)  # the maildir source commits 100 at a time: 100, 100, 60
-    root = tmp_path / "Maildir"
-    for sub in ("cur", "new", "tmp"):
-        (root / sub).mkdir(parents=True)
-    for index, raw in enumerate(mail):
-        (root / "new" / f"{1700000000 + index}.M{index}P1.test").write_bytes(raw)
+    root = _maildir_of(mail, tmp_path / "Maildir")
 
     summary = polling.poll(database, f"maildir:{root}")
     again = polling.poll(database, f"maildir:{root}")
@@ -82,3 +80,29 @@ def test_maildir_poll_through_the_worker_stores_every_message_once(database: Dat
         stored = session.scalar(select(func.count()).select_from(ReturnedMessage))
         verdicts = session.scalar(select(func.count()).select_from(Event).where(Event.kind == "verdict"))
     assert (stored, verdicts) == (260, expected_verdicts(mail))
+
+
+def _maildir_of(mail: list[bytes], root: Path) -> Path:
+    for sub in ("cur", "new", "tmp"):
+        (root / sub).mkdir(parents=True)
+    for index, raw in enumerate(mail):
+        (root / "new" / f"{1700000000 + index}.M{index}P1.test").write_bytes(raw)
+    return root
+
+
+def test_a_script_without_a_main_guard_can_poll(tmp_path: Path) -> None:
+    """The worker never re-runs the caller's script (as multiprocessing's spawn would)."""
+    root = _maildir_of(numbered_samples(120), tmp_path / "Maildir")
+    script = tmp_path / "poll_once.py"
+    script.write_text(
+        "from bounceledger import polling\n"
+        "from bounceledger.config import Settings\n"
+        "from bounceledger.db import Database, upgrade\n"
+        f"database = Database(Settings(database_url='sqlite:///{tmp_path / 'ledger.sqlite'}'))\n"
+        "upgrade(database)\n"
+        f"print('processed', polling.poll(database, 'maildir:{root}').processed)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["processed", "120"]
