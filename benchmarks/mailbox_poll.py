@@ -13,6 +13,9 @@ run:
   parse, store, reconcile, file away: the figure its summary line prints)
   and the ratio to the bare fetch, and the whole command's time besides
   (interpreter start-up, migration check, the orphan retry that follows),
+* the same polls over bounces that each match a delivery of a send log
+  ingested first (``fill_matched``): matching, corrections and suppressions
+  for every message, not only orphans to store,
 * peak RSS of each poll, and of a poll over a quarter of the messages, to
   show memory does not grow with the mailbox.
 
@@ -30,6 +33,7 @@ import ssl
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,6 +60,52 @@ def fill_folder(server: Dovecot, folder: str, count: int) -> None:
         raw = MESSAGE_ID.sub(lambda m: b"Message-Id: <bench" + str(index).encode() + b"." + m.group(1) + b">", raw, 1)
         path = root / "new" / f"{1700000000 + index}.M{index}P1.bench"
         path.write_bytes(raw)
+    _give_to_mail_user(server)
+
+
+# The 5.1.1 sample bounce, made into one bounce per delivery of a generated send log.
+TEMPLATE = SAMPLES / "0002.sample.msg"
+SENDLOG_MTIME = datetime(2026, 11, 27, 7, 0, tzinfo=timezone.utc)  # gives the year-less log lines 2026
+
+
+def fill_matched(server: Dovecot, folder: str, count: int, sendlog: Path) -> None:
+    """``count`` bounces that each overturn a delivery of their own, and the send log of those deliveries.
+
+    Each is the 5.1.1 sample with its recipient, return-path token, queue id
+    and original Message-ID made unique, so that every message is matched,
+    corrects an accepted delivery and suppresses an address: the whole of
+    reconciliation, as after a real campaign, not only storing orphans.
+    """
+    template = TEMPLATE.read_bytes()
+    root = server.maildir / f".{folder}"
+    for sub in ("cur", "new", "tmp"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    lines = []
+    for index in range(count):
+        queue_id = f"B{index:010X}"
+        raw = (
+            template.replace(b"unknown1@example.test", b"r%d@example.test" % index)
+            .replace(b"bounces+m1@", b"bounces+b%d@" % index)
+            .replace(b"campaign-nov.1@sender.test", b"bench.%d@sender.test" % index)
+            .replace(b"359822123A3", queue_id.encode())
+            .replace(b"20261127060655.4136A2120EC@mta.sender.test", b"dsn.%d@mta.sender.test" % index)
+        )
+        (root / "new" / f"{1700000000 + index}.M{index}P2.bench").write_bytes(raw)
+        lines += [
+            f"Nov 27 06:06:50 mta postfix/cleanup[100]: {queue_id}: message-id=<bench.{index}@sender.test>",
+            f"Nov 27 06:06:50 mta postfix/qmgr[101]: {queue_id}: from=<bounces+b{index}@sender.test>, size=1000, "
+            "nrcpt=1 (queue active)",
+            f"Nov 27 06:06:51 mta postfix/smtp[102]: {queue_id}: to=<r{index}@example.test>, "
+            "relay=mx.example.test[192.0.2.1]:25, delay=1, delays=0.1/0/0.5/0.4, dsn=2.0.0, "
+            f"status=sent (250 2.0.0 Ok: queued as N{index:010X})",
+            f"Nov 27 06:06:51 mta postfix/qmgr[101]: {queue_id}: removed",
+        ]
+    sendlog.write_text("\n".join(lines) + "\n")
+    os.utime(sendlog, (SENDLOG_MTIME.timestamp(), SENDLOG_MTIME.timestamp()))
+    _give_to_mail_user(server)
+
+
+def _give_to_mail_user(server: Dovecot) -> None:
     for directory, _, files in os.walk(server.mail_root):
         os.chown(directory, MAIL_UID, MAIL_GID)
         for name in files:
@@ -85,13 +135,15 @@ def parse_only(server: Dovecot, folder: str) -> tuple[int, float]:
     return len(raws), time.perf_counter() - started
 
 
-def poll(server: Dovecot, folder: str, database_url: str) -> dict[str, float]:
+def poll(server: Dovecot, folder: str, database_url: str, sendlog: Path | None = None) -> dict[str, float]:
+    """``bounceledger poll --once`` in a fresh ledger (after ``ingest-log`` of ``sendlog``, if given)."""
     url = (
         f"imaps://{server.user}@{server.host}:{server.imaps_port}/{folder}"
         f"?ca={server.ca_cert}&move=off&batch=200"
     )
     env = {**os.environ, "BOUNCELEDGER_IMAP_PASSWORD": server.password, "PYTHONPATH": str(REPO)}
-    for args in (["db", "upgrade"], ["poll", "--mailbox", url, "--once"]):
+    steps = [["db", "upgrade"], *([["ingest-log", "--format", "postfix", str(sendlog)]] if sendlog else []), ["poll", "--mailbox", url, "--once"]]
+    for args in steps:
         started = time.perf_counter()
         process = subprocess.Popen(
             [sys.executable, "-m", "bounceledger", "--database-url", database_url, *args],
@@ -106,8 +158,9 @@ def poll(server: Dovecot, folder: str, database_url: str) -> dict[str, float]:
         if status != 0:
             raise SystemExit(f"{' '.join(args)} failed: {output}")
     processed = int(re.search(r"(\d+) messages", output).group(1))  # type: ignore[union-attr]
+    orphans = int(re.search(r"(\d+) not yet matched", output).group(1))  # type: ignore[union-attr]
     in_poll = float(re.search(r"; ([\d.]+)s, [\d,]+ messages/s", output).group(1))  # type: ignore[union-attr]
-    return {"messages": processed, "seconds": seconds, "poll_seconds": in_poll, "rss_mb": usage.ru_maxrss / 1024}
+    return {"messages": processed, "orphans": orphans, "seconds": seconds, "poll_seconds": in_poll, "rss_mb": usage.ru_maxrss / 1024}
 
 
 def main() -> None:
@@ -122,7 +175,12 @@ def main() -> None:
         started = time.perf_counter()
         fill_folder(server, "bench", args.messages)
         fill_folder(server, "quarter", args.messages // 4)
-        print(f"filled Dovecot with {args.messages:,} + {args.messages // 4:,} messages in {time.perf_counter() - started:.1f}s")
+        sendlog = server.root / "matched.log"
+        fill_matched(server, "matched", args.messages, sendlog)
+        print(
+            f"filled Dovecot with {args.messages:,} + {args.messages // 4:,} + {args.messages:,} messages "
+            f"in {time.perf_counter() - started:.1f}s"
+        )
         bare_fetch(server, "bench")  # let Dovecot build its indexes first
         fetched, seconds = bare_fetch(server, "bench")
         bare_rate = fetched / seconds
@@ -133,6 +191,13 @@ def main() -> None:
         print(
             f"parse only            : {parsed:,} messages in {parse_seconds:.1f}s: {parse_rate:,.0f} msgs/s "
             f"= {parse_rate / bare_rate:.2f} of the bare fetch, on one core with nothing stored"
+        )
+        cores = len(os.sched_getaffinity(0))
+        budget = cores / (0.5 * bare_rate)  # CPU seconds per message at half the bare fetch rate
+        print(
+            f"CPU budget at half the bare fetch rate: {cores} cores / {0.5 * bare_rate:,.0f} msgs/s = "
+            f"{budget * 1e6:,.0f} us per message for everything (IMAP client and server, parsing, database); "
+            f"parsing alone takes {1e6 / parse_rate:,.0f} us of it ({1 / (parse_rate * budget):.0%})"
         )
 
         results = {"SQLite": poll(server, "bench", f"sqlite:///{server.root / 'ledger.sqlite'}")}
@@ -147,6 +212,19 @@ def main() -> None:
                 f"(whole command with start-up and orphan retry: {result['seconds']:.1f}s, {command_rate:,.0f} msgs/s); "
                 f"peak RSS {result['rss_mb']:.0f} MB"
             )
+        matched = {"SQLite": poll(server, "matched", f"sqlite:///{server.root / 'matched.sqlite'}", sendlog)}
+        with scratch_postgres(args.postgres, f"bounceledger_pollbench_m_{os.getpid()}") as pg_url:
+            matched["PostgreSQL"] = poll(server, "matched", pg_url, sendlog)
+        for label, result in matched.items():
+            if result["orphans"]:
+                raise SystemExit(f"{label}: {result['orphans']:,} bounces of the matched set found no delivery")
+            rate = result["messages"] / result["poll_seconds"]
+            print(
+                f"  every bounce matched, {label:10}: {result['messages']:,} messages in {result['poll_seconds']:.1f}s: "
+                f"{rate:,.0f} msgs/s = {rate / bare_rate:.2f} of the bare fetch (each corrects a delivery and "
+                f"suppresses its address); peak RSS {result['rss_mb']:.0f} MB"
+            )
+
         quarter = poll(server, "quarter", f"sqlite:///{server.root / 'quarter.sqlite'}")
         with scratch_postgres(args.postgres, f"bounceledger_pollbench_q_{os.getpid()}") as pg_url:
             quarter_pg = poll(server, "quarter", pg_url)
@@ -154,7 +232,13 @@ def main() -> None:
             f"peak RSS polling a quarter of the messages: SQLite {quarter['rss_mb']:.0f} MB, "
             f"PostgreSQL {quarter_pg['rss_mb']:.0f} MB (compare with the full runs above)"
         )
-        print(json.dumps({k: round(v["messages"] / v["poll_seconds"], 1) for k, v in results.items()} | {"bare": round(bare_rate, 1)}))
+        print(
+            json.dumps(
+                {k: round(v["messages"] / v["poll_seconds"], 1) for k, v in results.items()}
+                | {f"{k} matched": round(v["messages"] / v["poll_seconds"], 1) for k, v in matched.items()}
+                | {"bare": round(bare_rate, 1)}
+            )
+        )
 
 
 if __name__ == "__main__":
