@@ -17,10 +17,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bounceledger.config import Settings
+from bounceledger.cursors import cursor_to_save, find_cursor
 from bounceledger.db import Database
 from bounceledger.polling import PollSummary, poll
 from ingest import reconcile
@@ -35,7 +35,6 @@ from ingest.sendlog.reader import (
     resume_offset,
     rotation_order,
 )
-from models import SourceCursor
 
 log = logging.getLogger("bounceledger")
 
@@ -67,7 +66,7 @@ class LogIngestSummary:
 
 
 def _load_position(session: Session, key: str) -> Position | None:
-    cursor = session.scalar(select(SourceCursor).where(SourceCursor.kind == "file", SourceCursor.key == key))
+    cursor = find_cursor(session, "file", key)
     if cursor is None or cursor.offset is None or cursor.fingerprint is None:
         return None
     return Position(
@@ -80,16 +79,12 @@ def _load_position(session: Session, key: str) -> Position | None:
 
 
 def _save_position(session: Session, key: str, position: Position) -> None:
-    cursor = session.scalar(select(SourceCursor).where(SourceCursor.kind == "file", SourceCursor.key == key))
-    if cursor is None:
-        cursor = SourceCursor(kind="file", key=key)
-        session.add(cursor)
+    cursor = cursor_to_save(session, "file", key)
     cursor.device = position.device
     cursor.inode = position.inode
     cursor.offset = position.offset
     cursor.fingerprint = position.fingerprint
     cursor.state = {"fingerprint_len": position.fingerprint_len}
-    cursor.updated_at = datetime.now(timezone.utc)
 
 
 def detect_file_format(path: Path) -> str | None:

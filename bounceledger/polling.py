@@ -17,12 +17,11 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bounceledger.cursors import cursor_to_save, find_cursor
 from bounceledger.db import Database
 from bounceledger.locks import source_lock
 from bounceledger.parse_ahead import ParseAhead, Ticket
@@ -40,7 +39,6 @@ from ingest.returned import (
     store_returned_messages,
     stored_outcome,
 )
-from models import SourceCursor
 
 log = logging.getLogger("bounceledger.poll")
 
@@ -85,7 +83,7 @@ class PollSummary:
 
 
 def _load_cursor(session: Session, reader: MailboxReader) -> dict[str, Any] | None:
-    row = session.scalar(select(SourceCursor).where(SourceCursor.kind == reader.kind, SourceCursor.key == reader.name))
+    row = find_cursor(session, reader.kind, reader.name)
     if row is None:
         return None
     cursor: dict[str, Any] = dict(row.state or {})
@@ -99,10 +97,7 @@ def _load_cursor(session: Session, reader: MailboxReader) -> dict[str, Any] | No
 
 
 def _save_cursor(session: Session, reader: MailboxReader, cursor: Mapping[str, Any]) -> None:
-    row = session.scalar(select(SourceCursor).where(SourceCursor.kind == reader.kind, SourceCursor.key == reader.name))
-    if row is None:
-        row = SourceCursor(kind=reader.kind, key=reader.name)
-        session.add(row)
+    row = cursor_to_save(session, reader.kind, reader.name)
     if "uidvalidity" in cursor:
         row.uidvalidity = cursor["uidvalidity"]
         row.last_uid = cursor["last_uid"]
@@ -110,7 +105,6 @@ def _save_cursor(session: Session, reader: MailboxReader, cursor: Mapping[str, A
         row.offset = cursor["offset"]
         row.fingerprint = cursor["fingerprint"]
         row.state = {"fingerprint_len": cursor.get("fingerprint_len", 0)}
-    row.updated_at = datetime.now(timezone.utc)
 
 
 class _KillSwitch:
