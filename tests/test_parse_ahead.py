@@ -15,7 +15,7 @@ from bounceledger.db import Database
 from bounceledger.parse_ahead import WORKER_FROM, ParseAhead
 from ingest.bounces import parse
 from models import Event, ReturnedMessage
-from tests.test_imap_poll import expected_verdicts, numbered_samples
+from tests.test_imap_poll import _children, expected_verdicts, numbered_samples
 
 QUOTED = ("X-Mailer-Ref",)
 
@@ -39,16 +39,13 @@ def test_small_batches_are_parsed_in_process() -> None:
 
 def _worker_pids() -> list[int]:
     """This process's parse workers."""
-    me = os.getpid()
     found = []
-    for proc in Path("/proc").glob("[0-9]*"):
+    for pid in _children(os.getpid()):
         try:
-            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            command = (proc / "cmdline").read_bytes()
-        except (OSError, IndexError, ValueError):
+            if b"bounceledger.parse_worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except OSError:
             continue
-        if parent == me and b"bounceledger.parse_worker" in command:
-            found.append(int(proc.name))
     return found
 
 
