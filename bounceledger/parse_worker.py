@@ -5,13 +5,15 @@ Started by :class:`bounceledger.parse_ahead.ParseAhead` as
 ``(ticket, raws)`` pickles from stdin and writes ``(ticket, parsed)``
 pickles to stdout, in order; ``parsed`` is None for a batch the parser
 failed on, which the poller then parses itself. It exits at the end of
-its input, so it never outlives the poller, however the poller ended.
+its input, so it never outlives the poller, however the poller ended, and
+it ignores SIGINT and SIGTERM, which are the poller's to act on.
 """
 
 from __future__ import annotations
 
 import json
 import pickle
+import signal
 import sys
 from typing import BinaryIO
 
@@ -38,4 +40,9 @@ def serve(requests: BinaryIO, replies: BinaryIO, quoted: tuple[str, ...]) -> Non
 
 
 if __name__ == "__main__":
+    # Ctrl-C in a terminal or a service manager's SIGTERM reaches the whole
+    # process group; the poller decides when to stop (it finishes its batch
+    # first), and the worker follows when its input ends.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     serve(sys.stdin.buffer, sys.stdout.buffer, tuple(json.loads(sys.argv[1])))

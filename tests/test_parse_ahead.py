@@ -64,6 +64,21 @@ def test_a_killed_worker_costs_only_the_speed_up() -> None:
         ahead.close()
 
 
+def test_the_worker_leaves_ctrl_c_and_sigterm_to_the_poller() -> None:
+    """A terminal's Ctrl-C reaches the whole process group; the poller finishes its batch, so must the worker."""
+    ahead = ParseAhead()
+    try:
+        assert ahead.result(ahead.submit(numbered_samples(WORKER_FROM))) is not None  # worker started
+        pending = ahead.submit(numbered_samples(WORKER_FROM * 2))
+        for pid in _worker_pids():
+            os.kill(pid, signal.SIGINT)
+            os.kill(pid, signal.SIGTERM)
+        assert ahead.result(pending) is not None
+    finally:
+        ahead.close()
+    assert _worker_pids() == []  # and it ends with its input
+
+
 def test_maildir_poll_through_the_worker_stores_every_message_once(database: Database, tmp_path: Path) -> None:
     mail = numbered_samples(260)  # the maildir source commits 100 at a time: 100, 100, 60
     root = _maildir_of(mail, tmp_path / "Maildir")
