@@ -36,6 +36,9 @@ log = logging.getLogger("bounceledger.poll")
 # Below this many messages a batch is parsed in-process: a round trip
 # through the worker costs more than it could save.
 WORKER_FROM = 50
+# Above this many bytes too: the batch would be held three times over (here,
+# in the pipe's pickle and in the worker) where parsing in-process holds it once.
+WORKER_MAX_BYTES = 32 * 1024 * 1024
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 _GONE = object()  # what the reading thread queues when the worker's output ends
@@ -56,7 +59,7 @@ class ParseAhead:
 
     def submit(self, raws: Sequence[bytes | None]) -> Ticket | None:
         """Start parsing ``raws`` (None entries stay None); None: the caller parses them itself."""
-        if self._broken or len(raws) < WORKER_FROM:
+        if self._broken or len(raws) < WORKER_FROM or sum(len(raw or b"") for raw in raws) > WORKER_MAX_BYTES:
             return None
         try:
             if self._worker is None:

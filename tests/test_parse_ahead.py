@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from bounceledger import polling
 from bounceledger.db import Database
-from bounceledger.parse_ahead import WORKER_FROM, ParseAhead
+from bounceledger.parse_ahead import WORKER_FROM, WORKER_MAX_BYTES, ParseAhead
 from ingest.bounces import parse
 from models import Event, ReturnedMessage
 from tests.test_imap_poll import _children, expected_verdicts, numbered_samples
@@ -31,9 +31,12 @@ def test_worker_parses_exactly_what_the_poller_would() -> None:
         ahead.close()
 
 
-def test_small_batches_are_parsed_in_process() -> None:
+def test_small_batches_and_huge_ones_are_parsed_in_process() -> None:
     ahead = ParseAhead()
     assert ahead.submit(numbered_samples(WORKER_FROM - 1)) is None
+    huge = b"x" * (WORKER_MAX_BYTES // WORKER_FROM + 1)
+    assert ahead.submit([huge] * WORKER_FROM) is None
+    assert _worker_pids() == []
     ahead.close()
 
 
