@@ -49,12 +49,18 @@ SAMPLES = REPO / "bounceledger" / "samples" / "returned" / "new"
 MESSAGE_ID = re.compile(rb"^Message-Id: <([^>]*)>", re.IGNORECASE | re.MULTILINE)
 
 
-def fill_folder(server: Dovecot, folder: str, count: int) -> None:
-    """Write messages straight into the Maildir++ folder: much faster than APPEND."""
-    samples = [p.read_bytes() for p in sorted(SAMPLES.glob("*.msg"))]
+def _new_folder(server: Dovecot, folder: str) -> Path:
+    """The Maildir++ folder ``folder`` of the test user, created empty."""
     root = server.maildir / f".{folder}"
     for sub in ("cur", "new", "tmp"):
         (root / sub).mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def fill_folder(server: Dovecot, folder: str, count: int) -> None:
+    """Write messages straight into the Maildir++ folder: much faster than APPEND."""
+    samples = [p.read_bytes() for p in sorted(SAMPLES.glob("*.msg"))]
+    root = _new_folder(server, folder)
     for index in range(count):
         raw = samples[index % len(samples)]
         raw = MESSAGE_ID.sub(lambda m: b"Message-Id: <bench" + str(index).encode() + b"." + m.group(1) + b">", raw, 1)
@@ -77,9 +83,7 @@ def fill_matched(server: Dovecot, folder: str, count: int, sendlog: Path) -> Non
     reconciliation, as after a real campaign, not only storing orphans.
     """
     template = TEMPLATE.read_bytes()
-    root = server.maildir / f".{folder}"
-    for sub in ("cur", "new", "tmp"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
+    root = _new_folder(server, folder)
     lines = []
     for index in range(count):
         queue_id = f"B{index:010X}"
