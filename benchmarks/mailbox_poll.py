@@ -17,7 +17,12 @@ run:
   ingested first (``fill_matched``): matching, corrections and suppressions
   for every message, not only orphans to store,
 * peak RSS of each poll, and of a poll over a quarter of the messages, to
-  show memory does not grow with the mailbox.
+  show memory does not grow with the mailbox,
+* where the CPU went, per message, read from the kernel (``benchmarks/cpu.py``):
+  the bare fetch's client and Dovecot, and each poll's poller with its parse
+  worker, Dovecot and PostgreSQL; and the rate the machine's cores allow at
+  that cost. Dovecot and PostgreSQL run on the same cores as the poller, so
+  their share comes out of its budget.
 
     .venv/bin/python benchmarks/mailbox_poll.py [--messages 10000]
 """
@@ -41,6 +46,7 @@ sys.path.insert(0, str(REPO))
 
 from imapclient import IMAPClient  # noqa: E402
 
+from benchmarks.cpu import TreeClock, server_root  # noqa: E402
 from benchmarks.scratch import admin_url, scratch_postgres  # noqa: E402
 from ingest.bounces import parse  # noqa: E402
 from tests.mailstack.dovecot import MAIL_GID, MAIL_UID, Dovecot, scratch_dovecot  # noqa: E402
@@ -116,18 +122,24 @@ def _give_to_mail_user(server: Dovecot) -> None:
             os.chown(os.path.join(directory, name), MAIL_UID, MAIL_GID)
 
 
-def bare_fetch(server: Dovecot, folder: str) -> tuple[int, float]:
+def bare_fetch(server: Dovecot, folder: str) -> dict[str, float]:
+    """Fetch every message of ``folder`` and nothing else: messages, seconds, and the CPU of client and Dovecot."""
     context = ssl.create_default_context(cafile=str(server.ca_cert))
+    dovecot = TreeClock(server.pid())
     with IMAPClient(server.host, server.imaps_port, ssl=True, ssl_context=context) as client:
         client.login(server.user, server.password)
         client.select_folder(folder, readonly=True)
+        dovecot.start()
+        client_cpu = time.process_time()
         started = time.perf_counter()
         uids = client.search(["ALL"])
         fetched = 0
         for start in range(0, len(uids), 100):
             data = client.fetch(uids[start : start + 100], ["BODY.PEEK[]"])
             fetched += sum(1 for item in data.values() if b"BODY[]" in item)
-        return fetched, time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        client_cpu = time.process_time() - client_cpu
+    return {"messages": fetched, "seconds": seconds, "client_cpu": client_cpu, "dovecot_cpu": dovecot.stop()}
 
 
 def parse_only(server: Dovecot, folder: str) -> tuple[int, float]:
@@ -147,7 +159,11 @@ def poll(server: Dovecot, folder: str, database_url: str, sendlog: Path | None =
     )
     env = {**os.environ, "BOUNCELEDGER_IMAP_PASSWORD": server.password, "PYTHONPATH": str(REPO)}
     steps = [["db", "upgrade"], *([["ingest-log", "--format", "postfix", str(sendlog)]] if sendlog else []), ["poll", "--mailbox", url, "--once"]]
+    dovecot = TreeClock(server.pid())
+    postgres = TreeClock(server_root("postgres") if database_url.startswith("postgresql") else None)
     for args in steps:
+        dovecot.start()
+        postgres.start()
         started = time.perf_counter()
         process = subprocess.Popen(
             [sys.executable, "-m", "bounceledger", "--database-url", database_url, *args],
@@ -161,10 +177,36 @@ def poll(server: Dovecot, folder: str, database_url: str, sendlog: Path | None =
         seconds = time.perf_counter() - started
         if status != 0:
             raise SystemExit(f"{' '.join(args)} failed: {output}")
+        if args[0] == "db":  # start-up and a migration check, nothing else: what every command pays
+            startup_cpu = usage.ru_utime + usage.ru_stime
+    # CPU of the last step, the poll: the poller with its parse worker (reaped
+    # by the poller, so counted in its usage), Dovecot and the database server
+    cpu = {"poller_cpu": usage.ru_utime + usage.ru_stime, "startup_cpu": startup_cpu,
+           "dovecot_cpu": dovecot.stop(), "database_cpu": postgres.stop()}
     processed = int(re.search(r"(\d+) messages", output).group(1))  # type: ignore[union-attr]
     orphans = int(re.search(r"(\d+) not yet matched", output).group(1))  # type: ignore[union-attr]
     in_poll = float(re.search(r"; ([\d.]+)s, [\d,]+ messages/s", output).group(1))  # type: ignore[union-attr]
-    return {"messages": processed, "orphans": orphans, "seconds": seconds, "poll_seconds": in_poll, "rss_mb": usage.ru_maxrss / 1024}
+    return {"messages": processed, "orphans": orphans, "seconds": seconds, "poll_seconds": in_poll,
+            "rss_mb": usage.ru_maxrss / 1024, **cpu}
+
+
+def _us(seconds: float) -> str:
+    return f"{seconds * 1e6:,.0f} us"
+
+
+def _cpu_line(label: str, result: dict[str, float], bare_rate: float, cores: int) -> str:
+    """Where one poll's CPU went per message, and the rate those cores allow at that cost."""
+    count = result["messages"]
+    poller = (result["poller_cpu"] - result["startup_cpu"]) / count
+    dovecot = result["dovecot_cpu"] / count
+    database = result["database_cpu"] / count
+    total = poller + dovecot + database
+    ceiling = cores / total
+    return (
+        f"{label:22}: poller and parse worker {_us(poller)}, Dovecot {_us(dovecot)}"
+        + (f", PostgreSQL {_us(database)}" if database else "")
+        + f" = {_us(total)}: {cores} cores allow {ceiling:,.0f} msgs/s at that cost, {ceiling / bare_rate:.2f} of the bare fetch"
+    )
 
 
 def main() -> None:
@@ -186,9 +228,14 @@ def main() -> None:
             f"in {time.perf_counter() - started:.1f}s"
         )
         bare_fetch(server, "bench")  # let Dovecot build its indexes first
-        fetched, seconds = bare_fetch(server, "bench")
-        bare_rate = fetched / seconds
-        print(f"bare imapclient fetch : {fetched:,} messages in {seconds:.1f}s: {bare_rate:,.0f} msgs/s  <- the limit")
+        bare = bare_fetch(server, "bench")
+        bare_rate = bare["messages"] / bare["seconds"]
+        fetch_cpu = (bare["client_cpu"] + bare["dovecot_cpu"]) / bare["messages"]
+        print(
+            f"bare imapclient fetch : {bare['messages']:,} messages in {bare['seconds']:.1f}s: {bare_rate:,.0f} msgs/s  "
+            f"<- the limit; CPU per message: client {_us(bare['client_cpu'] / bare['messages'])}, "
+            f"Dovecot {_us(bare['dovecot_cpu'] / bare['messages'])}"
+        )
 
         parsed, parse_seconds = parse_only(server, "bench")
         parse_rate = parsed / parse_seconds
@@ -200,8 +247,9 @@ def main() -> None:
         budget = cores / (0.5 * bare_rate)  # CPU seconds per message at half the bare fetch rate
         print(
             f"CPU budget at half the bare fetch rate: {cores} cores / {0.5 * bare_rate:,.0f} msgs/s = "
-            f"{budget * 1e6:,.0f} us per message for everything (IMAP client and server, parsing, database); "
-            f"parsing alone takes {1e6 / parse_rate:,.0f} us of it ({1 / (parse_rate * budget):.0%})"
+            f"{_us(budget)} per message for everything; the fetch itself (client and Dovecot) takes "
+            f"{_us(fetch_cpu)} of it ({fetch_cpu / budget:.0%}), parsing alone {_us(1 / parse_rate)} "
+            f"({1 / (parse_rate * budget):.0%}): {_us(budget - fetch_cpu - 1 / parse_rate)} left to store and reconcile"
         )
 
         results = {"SQLite": poll(server, "bench", f"sqlite:///{server.root / 'ledger.sqlite'}")}
@@ -236,6 +284,9 @@ def main() -> None:
             f"peak RSS polling a quarter of the messages: SQLite {quarter['rss_mb']:.0f} MB, "
             f"PostgreSQL {quarter_pg['rss_mb']:.0f} MB (compare with the full runs above)"
         )
+        print("CPU per message of each poll, read from the kernel (the poller less what a `db upgrade` uses: its start-up):")
+        for label, result in [*results.items(), *((f"{k}, matched", v) for k, v in matched.items())]:
+            print("  " + _cpu_line(label, result, bare_rate, cores))
         print(
             json.dumps(
                 {k: round(v["messages"] / v["poll_seconds"], 1) for k, v in results.items()}
