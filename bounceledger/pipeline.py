@@ -250,6 +250,7 @@ class _BatchWriter:
         with self.db.session() as session:
             store_prepared(session, prepared)
             _save_position(session, key, position)
+        self.db.analyze_grown_tables()
         self.summary.attempts += attempts
         self.summary.notices += notices
         self.summary.store_seconds += time.perf_counter() - started

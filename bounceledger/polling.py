@@ -182,6 +182,7 @@ def _one_pass(
                 on_committed(summary.seen)
         reader.file_away([(item, stored.filed_as) for item, stored in zip(items, stored_batch)])
         renew()
+        database.analyze_grown_tables()
 
     for item in reader.pending():
         batch.append(item)
