@@ -27,6 +27,7 @@ from sqlalchemy import (
     ColumnElement,
     Table,
     Text,
+    BindParameter,
     any_,
     bindparam,
     exists,
@@ -51,6 +52,12 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
+def _array(values: list[Any]) -> BindParameter[Any]:
+    """``values`` as one PostgreSQL array parameter (of integers or of text)."""
+    element = BigInteger() if isinstance(values[0], int) else Text()
+    return bindparam(None, values, type_=postgresql.ARRAY(element))
+
+
 def among(session: Session, column: ColumnElement[Any], values: Iterable[Any]) -> Iterator[ColumnElement[bool]]:
     """Conditions ``column IN values``, as few as the backend allows.
 
@@ -62,8 +69,7 @@ def among(session: Session, column: ColumnElement[Any], values: Iterable[Any]) -
     if not values:
         return
     if session.get_bind().dialect.name == "postgresql":
-        element = BigInteger() if isinstance(values[0], int) else Text()
-        yield column == any_(bindparam(None, values, type_=postgresql.ARRAY(element)))
+        yield column == any_(_array(values))
         return
     for part in chunks(values):
         yield column.in_(part)
@@ -84,8 +90,7 @@ def present(session: Session, column: ColumnElement[Any], values: Iterable[Any],
     if not values:
         return set()
     if session.get_bind().dialect.name == "postgresql":
-        element = BigInteger() if isinstance(values[0], int) else Text()
-        wanted = func.unnest(bindparam(None, values, type_=postgresql.ARRAY(element))).column_valued("wanted")
+        wanted = func.unnest(_array(values)).column_valued("wanted")
         return set(session.scalars(select(wanted).where(exists().where(column == wanted, *where))))
     found: set[Any] = set()
     for part in chunks(values):
