@@ -27,12 +27,8 @@ from sqlalchemy import (
     ColumnElement,
     Table,
     Text,
-    BindParameter,
     any_,
     bindparam,
-    exists,
-    func,
-    select,
 )
 from psycopg.types.json import Json
 from sqlalchemy.dialects import postgresql
@@ -52,12 +48,6 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-def _array(values: list[Any]) -> BindParameter[Any]:
-    """``values`` as one PostgreSQL array parameter (of integers or of text)."""
-    element = BigInteger() if isinstance(values[0], int) else Text()
-    return bindparam(None, values, type_=postgresql.ARRAY(element))
-
-
 def among(session: Session, column: ColumnElement[Any], values: Iterable[Any]) -> Iterator[ColumnElement[bool]]:
     """Conditions ``column IN values``, as few as the backend allows.
 
@@ -69,33 +59,11 @@ def among(session: Session, column: ColumnElement[Any], values: Iterable[Any]) -
     if not values:
         return
     if session.get_bind().dialect.name == "postgresql":
-        yield column == any_(_array(values))
+        element = BigInteger() if isinstance(values[0], int) else Text()
+        yield column == any_(bindparam(None, values, type_=postgresql.ARRAY(element)))
         return
     for part in chunks(values):
         yield column.in_(part)
-
-
-def present(session: Session, column: ColumnElement[Any], values: Iterable[Any],
-            *where: ColumnElement[bool]) -> set[Any]:
-    """Which of ``values`` occur in ``column`` (in rows that also meet ``where``).
-
-    On PostgreSQL a semi-join of the values against the column: one index
-    probe per value whatever the statistics say. ``column = ANY(values)``
-    leaves the plan to the column's statistics, and a table autovacuum has
-    not analysed yet (the first poll of a large backlog) has none: PostgreSQL
-    then guesses that a few hundred values match most rows and reads the
-    whole table, raw messages and all, once per batch.
-    """
-    values = sorted(set(values))
-    if not values:
-        return set()
-    if session.get_bind().dialect.name == "postgresql":
-        wanted = func.unnest(_array(values)).column_valued("wanted")
-        return set(session.scalars(select(wanted).where(exists().where(column == wanted, *where))))
-    found: set[Any] = set()
-    for part in chunks(values):
-        found.update(session.scalars(select(column).where(column.in_(part), *where)))
-    return found
 
 
 def _sqlite_datetime(value: datetime | None) -> str | None:

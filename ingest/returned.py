@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ingest import reconcile
 from ingest.bounces import parse
-from ingest.dbutil import chunks, insert_ignoring_duplicates, insert_tuples, present
+from ingest.dbutil import chunks, insert_ignoring_duplicates, insert_tuples
 from ingest.keys import header_ref, normalise_address, verdict_key
 from ingest.matching import MatchKeys, keys_from, match_many, token_check
 from ingest.records import ParsedMessage, Verdict
@@ -98,7 +98,15 @@ def _mark_message_id_duplicates(session: Session, fresh: list[_NewMessage]) -> N
     ids = {r.message_id for r in fresh if r.message_id and r.outcome != "unparsed"}
     if not ids:
         return
-    taken: set[str] = present(session, ReturnedMessage.message_id, ids, ReturnedMessage.outcome != "duplicate")
+    taken: set[str] = set()
+    for part in chunks(sorted(ids)):
+        taken.update(
+            session.scalars(
+                select(ReturnedMessage.message_id).where(
+                    ReturnedMessage.message_id.in_(part), ReturnedMessage.outcome != "duplicate"
+                )
+            )
+        )
     for returned in fresh:
         if not returned.message_id or returned.outcome == "unparsed":
             continue
