@@ -14,36 +14,14 @@ PostgreSQL's backends), so the connection's work shows up either way.
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _stat(pid: int) -> tuple[int, str, float] | None:
-    """(parent pid, command name, CPU seconds of the process and its reaped children)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    name = text[text.index("(") + 1 : text.rindex(")")]
-    fields = text[text.rindex(")") + 2 :].split()
-    # fields[1] is the parent pid; utime, stime, cutime, cstime are fields 11..14
-    return int(fields[1]), name, sum(int(value) for value in fields[11:15]) / _TICKS
-
-
-def _processes() -> dict[int, tuple[int, str, float]]:
-    found = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (stat := _stat(int(entry))) is not None:
-            found[int(entry)] = stat
-    return found
+from tests.mailstack.procs import process_table
 
 
 def tree_cpu(root: int) -> float:
     """CPU seconds ``root`` and every process below it have used so far."""
-    processes = _processes()
+    processes = process_table()
     children: dict[int, list[int]] = {}
     for pid, (parent, _, _) in processes.items():
         children.setdefault(parent, []).append(pid)
@@ -58,7 +36,7 @@ def tree_cpu(root: int) -> float:
 
 def server_root(name: str) -> int | None:
     """The pid of the oldest process named ``name`` whose parent has another name (a server's master)."""
-    processes = _processes()
+    processes = process_table()
     roots = [pid for pid, (parent, command, _) in processes.items()
              if command == name and processes.get(parent, (0, "", 0.0))[1] != name]
     return min(roots) if roots else None

@@ -25,6 +25,7 @@ from ingest.mailbox.source import MailboxError
 from models import Event, ReturnedMessage
 from tests.mailstack.dovecot import Dovecot, scratch_dovecot
 from tests.mailstack.fixtures import require_mail_stack
+from tests.mailstack.procs import children
 from tests.tcpproxy import TcpProxy
 
 SAMPLES = Path(__file__).resolve().parent.parent / "bounceledger" / "samples"
@@ -242,18 +243,6 @@ def test_poller_killed_while_the_parse_worker_reads_ahead(database: Database, da
     assert counts(database) == (150, expected_verdicts(mail))
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def crash_and_restart(server: Dovecot) -> None:
     """Stop Dovecot the hard way: its IMAP processes die with it, so clients lose their connection.
 
@@ -262,9 +251,9 @@ def crash_and_restart(server: Dovecot) -> None:
     """
     master = server.pid()
     assert master is not None
-    children = _children(master)
+    imap_processes = children(master)
     server.stop()
-    for pid in children:
+    for pid in imap_processes:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:

@@ -15,7 +15,8 @@ from bounceledger.db import Database
 from bounceledger.parse_ahead import WORKER_FROM, WORKER_MAX_BYTES, ParseAhead
 from ingest.bounces import parse
 from models import Event, ReturnedMessage
-from tests.test_imap_poll import _children, expected_verdicts, numbered_samples
+from tests.mailstack.procs import children
+from tests.test_imap_poll import expected_verdicts, numbered_samples
 
 QUOTED = ("X-Mailer-Ref",)
 
@@ -43,7 +44,7 @@ def test_small_batches_and_huge_ones_are_parsed_in_process() -> None:
 def _worker_pids() -> list[int]:
     """This process's parse workers."""
     found = []
-    for pid in _children(os.getpid()):
+    for pid in children(os.getpid()):
         try:
             if b"bounceledger.parse_worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 found.append(pid)

@@ -6,6 +6,8 @@ import signal
 import time
 from pathlib import Path
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
 
 def pid_alive(pid: int) -> bool:
     """True while `pid` exists and is not a zombie (a zombie still answers kill 0)."""
@@ -19,6 +21,29 @@ def pid_alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return True
+
+
+def process_table() -> dict[int, tuple[int, str, float]]:
+    """Every process now: pid -> (parent pid, command name, CPU seconds of it and its reaped children).
+
+    Processes that end while the table is read are left out.
+    """
+    table = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        # fields[1] is the parent pid; utime, stime, cutime, cstime are fields 11..14
+        table[int(stat.parent.name)] = (int(fields[1]), name, sum(int(value) for value in fields[11:15]) / _TICKS)
+    return table
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    return [child for child, (parent, _, _) in process_table().items() if parent == pid]
 
 
 def read_pid(path: Path) -> int | None:
