@@ -162,8 +162,9 @@ def poll(server: Dovecot, folder: str, database_url: str, sendlog: Path | None =
     dovecot = TreeClock(server.pid())
     postgres = TreeClock(server_root("postgres") if database_url.startswith("postgresql") else None)
     for args in steps:
-        dovecot.start()
-        postgres.start()
+        if args[0] == "poll":
+            dovecot.start()
+            postgres.start()
         started = time.perf_counter()
         process = subprocess.Popen(
             [sys.executable, "-m", "bounceledger", "--database-url", database_url, *args],
@@ -179,7 +180,7 @@ def poll(server: Dovecot, folder: str, database_url: str, sendlog: Path | None =
             raise SystemExit(f"{' '.join(args)} failed: {output}")
         if args[0] == "db":  # start-up and a migration check, nothing else: what every command pays
             startup_cpu = usage.ru_utime + usage.ru_stime
-    # CPU of the last step, the poll: the poller with its parse worker (reaped
+    # CPU of the poll, the last step: the poller with its parse worker (reaped
     # by the poller, so counted in its usage), Dovecot and the database server
     cpu = {"poller_cpu": usage.ru_utime + usage.ru_stime, "startup_cpu": startup_cpu,
            "dovecot_cpu": dovecot.stop(), "database_cpu": postgres.stop()}
