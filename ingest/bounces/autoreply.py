@@ -1,9 +1,12 @@
 """Auto-replies (vacation, out-of-office): recorded, never treated as bounces.
 
-RFC 3834 ``Auto-Submitted: auto-replied`` is the standard marker, but
-Postfix (and others) put the same header on their DSNs, so this module is
-only consulted after the DSN and bounce detectors have declined the
-message. Vendors' own headers and subject lines catch the rest.
+RFC 3834 ``Auto-Submitted: auto-replied`` is the standard marker, but the
+same RFC (section 2) lets every automatic response carry it, and Postfix,
+Exim and others put it on their bounces and delay warnings. So the header
+proves "automatic", not "vacation": a message is only an auto-reply when
+no bounce signal is present (:func:`bounce_signal`), and this module is
+consulted after the DSN and bounce detectors have declined the message.
+Vendors' own headers and subject lines catch the rest.
 """
 
 from __future__ import annotations
@@ -52,10 +55,52 @@ _BOUNCE_SUBJECT = re.compile(
 )
 
 
-def is_autoreply(msg: Message) -> bool:
-    """True for RFC 3834 / vendor-marked or vacation-subject replies."""
+#: Senders that only ever write bounces: the null/daemon addresses of RFC 5321
+#: section 4.5.5 and the mailer names MTAs ship as defaults (Postfix
+#: "MAILER-DAEMON" / "Mail Delivery System", Exim "Mail Delivery System
+#: <Mailer-Daemon@...>", sendmail "MAILER-DAEMON", Exchange "postmaster@",
+#: qmail "MAILER-DAEMON@"). An out-of-office reply comes from a person.
+_DAEMON_SENDER = re.compile(
+    r"mailer[-_. ]?daemon|\bpostmaster@|mail delivery (?:system|subsystem)|\bmail administrator\b",
+    re.IGNORECASE,
+)
+
+#: Subjects of MTAs' delay warnings: Exim's default warn message
+#: ("Warning: message <id> delayed <time>", exim spec "delay_warning") and
+#: Postfix's / sendmail's "Delayed Mail (still being retried)" /
+#: "Warning: could not send message for past <n> hours".
+_DELAY_SUBJECT = re.compile(
+    r"^warning: message \S+ delayed\b|delayed mail \(still being retried\)|warning: could not send message",
+    re.IGNORECASE,
+)
+
+
+def bounce_signal(msg: Message) -> str | None:
+    """What says this message is a bounce or delay notice, or ``None``.
+
+    Structure only, no reading of the body's prose: Exim's
+    ``X-Failed-Recipients`` header, a daemon sender, a report-type
+    ``delivery-status`` content, or a bounce or delay-warning subject. Any
+    of these rules out an auto-reply, whatever ``Auto-Submitted`` says.
+    """
+    if m.header(msg, "X-Failed-Recipients"):
+        return "X-Failed-Recipients"
+    sender = m.header(msg, "From")
+    if _DAEMON_SENDER.search(sender) or _DAEMON_SENDER.search(m.header(msg, "Sender")):
+        return "daemon sender"
+    if "delivery-status" in m.header(msg, "Content-Type").lower():
+        return "delivery-status report"
     subject = m.header(msg, "Subject")
-    if _BOUNCE_SUBJECT.search(subject):
+    if _BOUNCE_SUBJECT.search(subject) or _DELAY_SUBJECT.search(subject):
+        return "bounce subject"
+    return None
+
+
+def is_autoreply(msg: Message) -> bool:
+    """True for RFC 3834 / vendor-marked or vacation-subject replies that
+    carry no bounce signal."""
+    subject = m.header(msg, "Subject")
+    if bounce_signal(msg):
         return False
     for name, pattern in AUTOREPLY_HEADERS:
         value = m.header(msg, name)
