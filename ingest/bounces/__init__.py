@@ -81,6 +81,7 @@ def split_mbox(raw: bytes) -> list[bytes]:
     with a "From sender date" line after a blank line. A single message (the
     usual case, with or without that first line) comes back as one chunk.
     """
+    raw = trim_leading_blank_lines(raw)
     if not raw.startswith(b"From ") or raw.count(b"\nFrom ", 0, len(raw)) == 0:
         return [raw]
     starts = [match.start() for match in _MBOX_FROM_RE.finditer(raw)
@@ -90,6 +91,26 @@ def split_mbox(raw: bytes) -> list[bytes]:
     starts = starts[:MAX_MBOX_MESSAGES]
     ends = starts[1:] + [len(raw)]
     return [raw[a:b] for a, b in zip(starts, ends) if raw[a:b].strip()]
+
+
+#: Lines of nothing but white space (and a UTF-8 byte-order mark) before the
+#: first header line.
+_LEADING_BLANK_RE = re.compile(rb"(?:\xef\xbb\xbf)?(?:[ \t]*\r?\n)+")
+
+
+def trim_leading_blank_lines(raw: bytes) -> bytes:
+    """Drop blank lines before the header block.
+
+    Messages saved by mail clients, web archives and some gateways start
+    with an empty line or a byte-order mark; RFC 5322 parsers read the first
+    empty line as the end of an (empty) header block, which would lose the
+    whole message. A header block never starts with an empty line, so
+    dropping them changes nothing else.
+    """
+    match = _LEADING_BLANK_RE.match(raw)
+    if match is None or match.end() >= len(raw):
+        return raw
+    return raw[match.end():]
 
 
 def _merge(first: ParsedMessage, others: list[ParsedMessage]) -> ParsedMessage:
