@@ -113,7 +113,11 @@ def score_flufl(corpus: Path, verbose: bool) -> None:
     start = time.perf_counter()
     for name, entries in sorted(expected.items()):
         parsed = parse((folder / "messages" / name).read_bytes())
-        got = {(v.recipient or "").lower() for v in parsed.verdicts if v.kind in ("bounce", "delay")}
+        # flufl lists both the address a report names and the one the sender
+        # used before aliasing ("expanded from"); we keep the latter as the
+        # record's original_recipient
+        got = {(a or "").lower() for v in parsed.verdicts if v.kind in ("bounce", "delay")
+               for a in (v.recipient or "", v.original_recipient) if a is not None}
         want = {a.lower() for e in entries for a in e["addresses"]}
         wanted_total += len(want)
         wanted_found += len(want & got)

@@ -53,6 +53,9 @@ class Failure:
     #: answered (a filtering gateway, a relay reporting a later hop). See
     #: :func:`_unproven_unknown`.
     stage_unknown: bool = False
+    #: The address the sender used when the report names the one it was
+    #: rewritten to (sendmail's "(expanded from: ...)"): what matching needs.
+    original_recipient: str | None = None
 
 
 Detect = Callable[[Message, str], list[Failure]]
@@ -80,6 +83,7 @@ ORDER: tuple[str, ...] = (
     "mdnreject",     # Sieve/LDA reject as a disposition notification ("was automatically rejected")
     "postfix",       # Postfix: "Delivery report unavailable", SMTP server error transcripts
     "exim",          # Exim and its look-alikes (Mail.ru, 1&1)
+    "sendmail",      # sendmail's non-MIME reports: "----- The following addresses had permanent fatal errors -----"
     "qmail",         # qmail-send and its descendants
 )
 
@@ -170,6 +174,7 @@ def _verdict(name: str, failure: Failure, keys: Keys) -> Verdict:
         replycode=result.replycode,
         diagnostic=failure.diagnostic or None,
         remote_mta=failure.remote_mta,
+        original_recipient=failure.original_recipient,
         original_message_id=keys.original_message_id,
         envelope_id=keys.envelope_id,
         next_hop_queue_id=keys.next_hop_queue_id,

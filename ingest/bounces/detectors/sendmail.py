@@ -1,0 +1,188 @@
+"""sendmail's plain-text error reports (no ``message/delivery-status`` part).
+
+sendmail writes these when MIME DSNs are off (``SendMimeErrors=False``),
+and versions before 8.7 (V5-era) never wrote anything else. The layout is
+fixed by ``errbody()`` in sendmail's ``savemail.c``: section heads between
+dashes, each listing one address per unindented line, with indented
+``(reason: ...)`` and ``(expanded from: ...)`` lines below it::
+
+       ----- The following addresses had permanent fatal errors -----
+    <ann@example.net>
+        (reason: 550 5.1.1 <ann@example.net>... User unknown)
+
+       ----- The following addresses had transient non-fatal errors -----
+    <bob@example.net>
+
+       ----- The following addresses had successful delivery notifications -----
+    <cy@example.net>  (relayed to non-DSN-aware mailer)
+
+       ----- Transcript of session follows -----
+    ... while talking to mx.example.net.:
+    >>> RCPT To:<ann@example.net>
+    <<< 550 5.1.1 <ann@example.net>... User unknown
+    550 5.1.1 <ann@example.net>... User unknown
+    <bob@example.net>... Deferred: Connection timed out with mx.example.net.
+
+Old reports have only the transcript; there, each ``<addr>... text`` line
+with an error code (or ``Deferred:``) names a recipient. Addresses in the
+success section are never failures, so no record is made for them.
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+
+from ingest.bounces import _message as m
+from ingest.bounces.detectors import Failure
+from ingest.bounces.detectors._common import notice
+
+#: savemail.c errbody(): the section heads, with the dashes sendmail prints.
+_SECTION = re.compile(
+    r"^[ \t]*-{3,}[ \t]*(?:The following addresses (?P<kind>had permanent fatal errors|had transient non-fatal errors"
+    r"|had successful delivery notifications|have delivery notifications)"
+    r"|(?P<transcript>Transcript of session follows))[ \t]*-{3,}[ \t]*$",
+    re.IGNORECASE | re.M,
+)
+#: Any other dashed line ends a section ("----- Original message follows -----").
+_OTHER_DASHED = re.compile(r"^[ \t]*-{3,}[ \t]*\S.*-{3,}[ \t]*$", re.M)
+#: savemail.c: "    (reason: %s)" under an address of the permanent section.
+_REASON = re.compile(r"^\(reason:\s*(.*)\)$", re.IGNORECASE)
+#: savemail.c: "    (expanded from: %s)": the address the sender used, before aliasing.
+_EXPANDED = re.compile(r"^\(expanded from:\s*(.*)\)$", re.IGNORECASE)
+#: deliver.c / usersmtp.c transcript lines: "550 5.1.1 <a@b>... User unknown",
+#: "<a@b>... Deferred: Connection refused by mx.example.net."
+_ADDRESS_SAYS = re.compile(
+    r"^(?:(?P<code>[245]\d\d)[ -](?:(?P<status>[245]\.\d{1,3}\.\d{1,3})[ ])?)?"
+    r"(?P<addr>\"[^\"]+\"|<[^<>\s]*>|[^\s<>]+)\.\.\.\s+(?P<said>.*)$"
+)
+#: usersmtp.c: "... while talking to mx.example.net.:" names the remote host.
+_TALKING = re.compile(r"while talking to ([A-Za-z0-9][\w.-]*?)\.?:", re.IGNORECASE)
+#: ">>> RCPT To:<a@b>" (the command sent) and "<<< 550 ..." (the reply).
+_SENT = re.compile(r"^>>>\s*(RCPT|MAIL|DATA|HELO|EHLO|STARTTLS)\b(?:\s*(?:To|From):\s*<?([^<>\s]*)>?)?",
+                   re.IGNORECASE)
+_REPLY = re.compile(r"^<<<\s*(.*)$")
+
+
+def _sections(text: str) -> list[tuple[str, str]]:
+    """(kind, lines) of each section: ``failed``, ``delayed``, ``success``, ``transcript``."""
+    found: list[tuple[str, str]] = []
+    heads = list(_SECTION.finditer(text))
+    for index, head in enumerate(heads):
+        end = heads[index + 1].start() if index + 1 < len(heads) else len(text)
+        other = _OTHER_DASHED.search(text, head.end(), end)
+        chunk = text[head.end(): other.start() if other else end]
+        if head.group("transcript"):
+            kind = "transcript"
+        else:
+            words = head.group("kind").lower()
+            kind = "failed" if "permanent" in words else "delayed" if "transient" in words else "success"
+        found.append((kind, chunk))
+    return found
+
+
+def _listed(chunk: str) -> list[tuple[str, str]]:
+    """(address, reason, expanded from) of each unindented address line of a section."""
+    listed: list[tuple[str, str, str | None]] = []
+    for line in chunk.splitlines():
+        if not line.strip():
+            continue
+        if line[:1] in (" ", "\t"):
+            said = _REASON.match(line.strip())
+            alias = _EXPANDED.match(line.strip())
+            if said and listed:
+                listed[-1] = (listed[-1][0], said.group(1), listed[-1][2])
+            elif alias and listed:
+                listed[-1] = (listed[-1][0], listed[-1][1], m.address_of(alias.group(1).strip("<>\"")))
+            continue
+        address = m.address_of(line.split("  ")[0].strip()) or m.first_address(line)
+        if address:
+            listed.append((address, "", None))
+    return listed
+
+
+class _Transcript:
+    """What a transcript says: the remote server's reply to the command that
+    named each address (``<<<`` after ``>>> RCPT To:<a@b>``), sendmail's own
+    ``<a@b>... text`` line per address, the reply to ``DATA`` (it concerns
+    every recipient of the session) and the remote host."""
+
+    def __init__(self, chunk: str) -> None:
+        self.replies: dict[str, str] = {}
+        self.own: dict[str, str] = {}
+        self.data_reply: str | None = None
+        self.general: str | None = None  # "554 Too many hops ...": an error naming no address
+        self.host: str | None = None
+        command: str | None = None
+        target: str | None = None
+        for raw in chunk.splitlines():
+            line = raw.strip()
+            if not line:
+                continue
+            talking = _TALKING.search(line)
+            if talking:
+                self.host = self.host or talking.group(1).lower()
+                continue
+            sent = _SENT.match(line)
+            if sent:
+                command = sent.group(1).upper()
+                target = m.address_of(sent.group(2) or "") if command == "RCPT" else None
+                continue
+            reply = _REPLY.match(line)
+            if reply:
+                if reply.group(1)[:1] in ("4", "5"):
+                    if command == "RCPT" and target:
+                        self.replies.setdefault(target, reply.group(1))
+                    elif command == "DATA":
+                        self.data_reply = self.data_reply or reply.group(1)
+                continue
+            own = _ADDRESS_SAYS.match(line)
+            if own:
+                address = m.address_of(own.group("addr").strip("<>\""))
+                if address:
+                    self.own.setdefault(address, line)
+            elif self.general is None and _ERROR_LINE.match(line):
+                self.general = line
+
+    def about(self, address: str, fallback: str) -> tuple[str, str | None, str | None]:
+        """(text, SMTP command, remote host) for one recipient: the host only
+        where the remote server itself answered about it."""
+        if address in self.replies:
+            return self.replies[address], "RCPT", self.host
+        if self.data_reply:
+            return self.data_reply, "DATA", self.host
+        return self.own.get(address) or fallback or self.general or "", None, None
+
+
+_ERROR_LINE = re.compile(r"^[45]\d\d[ -]|\.\.\.\s+Deferred\b", re.IGNORECASE)
+_DEFERRED = re.compile(r"\.\.\.\s+Deferred\b|^4\d\d[ -]", re.IGNORECASE)
+
+
+def detect(msg: Message, body: str) -> list[Failure]:
+    text = notice(body)
+    if not _SECTION.search(text):
+        return []
+    sections = _sections(text)
+    transcript = _Transcript("\n".join(chunk for kind, chunk in sections if kind == "transcript"))
+    listed = [(kind, address, reason, alias) for kind, chunk in sections if kind in ("failed", "delayed")
+              for address, reason, alias in _listed(chunk)]
+    if not listed and not any(kind == "success" for kind, _ in sections):
+        # V5-era report: only a transcript; its "<addr>... error" lines name the recipients
+        listed = [("delayed" if _DEFERRED.search(line) else "failed", address, "", None)
+                  for address, line in transcript.own.items() if _ERROR_LINE.search(line)]
+    failures: list[Failure] = []
+    seen: set[str] = set()
+    for kind, address, reason, alias in listed:
+        if address in seen:
+            continue
+        seen.add(address)
+        said, command, host = transcript.about(address, reason)
+        failures.append(Failure(
+            recipient=address,
+            diagnostic=m.unfold(said or reason),
+            temporary=kind == "delayed",
+            remote_mta=host,
+            command=command,
+            original_recipient=alias,
+        ))
+    return failures

@@ -1,0 +1,53 @@
+"""sendmail's non-MIME error reports (savemail.c errbody()): every listed
+failed or delayed address is a record, the success section gives none."""
+
+from __future__ import annotations
+
+from ingest.bounces import parse
+
+
+def _rows(raw: bytes) -> set[tuple]:
+    return {(v.recipient, v.kind, v.replycode, v.reason, v.hardbounce) for v in parse(raw).verdicts}
+
+
+def test_v5_transcript_names_each_failed_recipient(fixture_bytes):
+    parsed = parse(fixture_bytes("sendmail_v5_transcript_three.msg"))
+    assert {v.detector for v in parsed.verdicts} == {"sendmail"}
+    assert _rows(fixture_bytes("sendmail_v5_transcript_three.msg")) == {
+        (f"{who}@example.net", "bounce", "550", "userunknown", True) for who in ("ann", "bob", "cy")
+    }
+    assert {v.remote_mta for v in parsed.verdicts} == {"mx.example.net"}
+
+
+def test_sections_give_failed_and_delayed_never_the_delivered_one(fixture_bytes):
+    parsed = parse(fixture_bytes("sendmail_nonmime_sections.msg"))
+    got = {(v.recipient, v.kind, v.status, v.replycode, v.reason, v.remote_mta) for v in parsed.verdicts}
+    assert got == {
+        ("gone@example.net", "bounce", "5.1.1", "550", "userunknown", "mx.example.net"),
+        ("full@example.net", "bounce", "5.2.2", "552", "mailboxfull", "mx.example.net"),
+        ("slow@example.org", "delay", "4.0.947", None, "expired", None),
+    }
+    assert "fine@example.net" not in {v.recipient for v in parsed.verdicts}
+    assert parsed.verdicts[0].original_message_id == "nov-offers.s9@sender.test"
+
+
+def test_expanded_from_is_kept_as_the_original_recipient(fixture_bytes):
+    parsed = parse(fixture_bytes("sendmail_nonmime_sections.msg"))
+    originals = {v.recipient: v.original_recipient for v in parsed.verdicts}
+    assert originals == {"gone@example.net": None, "full@example.net": "team-full@sender.test",
+                         "slow@example.org": None}
+
+
+def test_an_error_naming_no_address_is_each_listed_recipients_diagnostic():
+    raw = (
+        "From: Mail Delivery Subsystem <MAILER-DAEMON@relay.sender.test>\n"
+        "To: bounces@sender.test\nSubject: Returned mail: see transcript for details\n\n"
+        "   ----- The following addresses had permanent fatal errors -----\n"
+        "looper@example.org\n    (expanded from: list@example.org)\n\n"
+        "   ----- Transcript of session follows -----\n"
+        "554 5.4.6 Too many hops 26 (25 max): from news@sender.test via localhost, to list@example.org\n"
+    ).encode()
+    (v,) = parse(raw).verdicts
+    assert (v.recipient, v.original_recipient, v.status, v.replycode) == (
+        "looper@example.org", "list@example.org", "5.4.6", "554")
+    assert v.reason == "networkerror"
