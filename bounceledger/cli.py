@@ -9,8 +9,6 @@ on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import logging
 import os
 import signal
@@ -18,27 +16,32 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, timedelta
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bounceledger import db as dbmod
-from bounceledger import pipeline, polling, queries
-from bounceledger.config import ConfigError, Settings, load_settings
-from bounceledger.db import Database, DatabaseError
-from ingest.mailbox.source import MailboxError
-from ingest.sendlog.reader import LogFileError
+# Everything that needs the database (SQLAlchemy, Alembic, the models, the
+# drivers, Flask, the scheduler, IMAP) is imported inside the commands that
+# use it: --help, parse, explain and sendlog parse start without it.
+if TYPE_CHECKING:
+    from bounceledger.config import Settings
+    from bounceledger.db import Database
+    from bounceledger.pipeline import RunSummary
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    ConfigError,
-    DatabaseError,
-    LogFileError,
-    MailboxError,
-    pipeline.UnknownFormatError,
+#: Failures whose message is safe to print as it is, by module and class
+#: name. Only modules already imported are looked at: a command that never
+#: imported a module cannot have raised its exception, and naming them here
+#: costs no start-up.
+USER_ERRORS: tuple[tuple[str, str], ...] = (
+    ("bounceledger.config", "ConfigError"),
+    ("bounceledger.db", "DatabaseError"),
+    ("ingest.sendlog.reader", "LogFileError"),
+    ("ingest.mailbox.source", "MailboxError"),
+    ("bounceledger.logfiles", "UnknownFormatError"),
+    ("bounceledger.pipeline", "UnknownFormatError"),
 )
 
 log = logging.getLogger("bounceledger")
@@ -51,11 +54,26 @@ class CommandError(RuntimeError):
 # ----------------------------------------------------------------- helpers
 
 
+def _is_user_error(exc: BaseException) -> bool:
+    if isinstance(exc, CommandError):
+        return True
+    for module_name, class_name in USER_ERRORS:
+        module = sys.modules.get(module_name)
+        kind = getattr(module, class_name, None) if module is not None else None
+        if isinstance(kind, type) and isinstance(exc, kind):
+            return True
+    return False
+
+
 def _settings(args: argparse.Namespace) -> Settings:
+    from bounceledger.config import load_settings
+
     return load_settings(args.config, overrides={"database_url": args.database_url})
 
 
 def _database(args: argparse.Namespace, *, migrated: bool = True) -> Database:
+    from bounceledger.db import Database
+
     database = Database(_settings(args))
     if migrated:
         database.check()
@@ -63,6 +81,8 @@ def _database(args: argparse.Namespace, *, migrated: bool = True) -> Database:
 
 
 def _print_json(obj: Any) -> None:
+    import json
+
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, sort_keys=False) + "\n")
 
 
@@ -92,6 +112,8 @@ def _progress_printer(label: str) -> Callable[[int, int], None] | None:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
+    from bounceledger import db as dbmod
+
     database = _database(args, migrated=False)
     try:
         if args.db_command == "upgrade":
@@ -108,6 +130,8 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest_log(args: argparse.Namespace) -> int:
+    from bounceledger import pipeline
+
     database = _database(args)
     try:
         while True:
@@ -154,11 +178,13 @@ def attempt_json(attempt: Any) -> dict[str, Any]:
 
 def cmd_sendlog_parse(args: argparse.Namespace) -> int:
     """Parsed attempts as JSON lines, without a database: for checking a log format."""
+    from bounceledger.logfiles import parse_log_files
+
     settings = _settings(args)
     lines = attempts = 0
     skipped = 0
     samples: list[str] = []
-    for path, parser_lines, found, bad in pipeline.parse_log_files(settings, args.paths, args.format):
+    for path, parser_lines, found, bad in parse_log_files(settings, args.paths, args.format):
         lines += parser_lines
         skipped = bad.skipped
         samples = bad.samples
@@ -264,6 +290,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
+    from bounceledger import pipeline, polling
     from ingest.mailbox.source import open_mailbox
 
     open_mailbox(args.mailbox).check()  # a bad URL fails before touching the database
@@ -298,6 +325,8 @@ def _timeline(result: dict[str, Any]) -> None:
 
 
 def cmd_lookup(args: argparse.Namespace) -> int:
+    from bounceledger import queries
+
     database = _database(args)
     try:
         with database.session() as session:
@@ -347,7 +376,9 @@ def _date(text: str) -> date:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Ledger counts plus the marketers' funnel per campaign and day (corrected numbers)."""
-    from bounceledger import reports
+    import csv
+
+    from bounceledger import queries, reports
 
     database = _database(args)
     try:
@@ -392,6 +423,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_suppressions(args: argparse.Namespace) -> int:
     """Export the list for the sending system, check one address, or change it by hand."""
+    import csv
+
+    from bounceledger import queries
     from ingest import suppress
 
     database = _database(args)
@@ -437,7 +471,9 @@ def cmd_suppressions(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run_pass(database: Database) -> pipeline.RunSummary:
+def _run_pass(database: Database) -> RunSummary:
+    from bounceledger import pipeline
+
     return pipeline.run_once(database, database.settings)
 
 
@@ -464,12 +500,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def sample_paths() -> tuple[Path, Path]:
+    from importlib import resources
+
     root = Path(str(resources.files("bounceledger") / "samples"))
     return root / "sendlog" / "postfix.log", root / "returned"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The quick start: the main job on the bundled samples, then the corrected states."""
+    from bounceledger import db as dbmod
+    from bounceledger import pipeline, polling, queries
+
     sendlog, maildir = sample_paths()
     database = _database(args, migrated=False)
     try:
@@ -624,13 +665,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL) if hasattr(signal, "SIGPIPE") else None
     try:
         return int(args.func(args))
-    except (*USER_ERRORS, CommandError) as exc:
-        print(f"bounceledger: error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
     except KeyboardInterrupt:
         print("bounceledger: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        if _is_user_error(exc):
+            print(f"bounceledger: error: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
         if args.debug:
             raise
         from bounceledger.config import redact_url

@@ -14,13 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+# SQLAlchemy and the models are imported where they are used: commands that
+# need no database (--help, parse, explain, sendlog parse) read settings too,
+# and must start without loading the ORM.
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
-from models.suppression import SuppressionPolicy
+    from models.suppression import SuppressionPolicy
 
 DEFAULT_DATABASE_URL = "sqlite:///bounceledger.sqlite"
 DEFAULT_CONFIG_FILE = "bounceledger.toml"
@@ -44,6 +47,12 @@ class MailboxSource:
     interval_seconds: int = 300
 
 
+def _default_suppression_policy() -> SuppressionPolicy:
+    from models.suppression import SuppressionPolicy
+
+    return SuppressionPolicy()
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -58,7 +67,7 @@ class Settings:
     expire_deferred_after_hours: float = 120.0  # Postfix's default maximal_queue_lifetime
     orphan_retry_seconds: int = 300
     orphan_report_after_hours: float = 24.0  # unmatched this long: reported as stale
-    suppression: SuppressionPolicy = field(default_factory=SuppressionPolicy)
+    suppression: SuppressionPolicy = field(default_factory=_default_suppression_policy)
     return_path_secret: str | None = None  # HMAC key for signed return-path tokens
     # Headers the sender puts on each message and the MTA logs (Postfix
     # header_checks INFO, PowerMTA header_* fields, JSON lines "headers"):
@@ -68,6 +77,9 @@ class Settings:
 
     def database(self) -> URL:
         """The database URL with the driver we ship and any separate password."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
         try:
             url = make_url(self.database_url)
         except ArgumentError:
@@ -181,6 +193,8 @@ def _suppression_policy(raw: Any) -> SuppressionPolicy:
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"unknown key(s) in [suppression]: {', '.join(sorted(unknown))}")
+    from models.suppression import SuppressionPolicy
+
     base = SuppressionPolicy()
 
     def days(key: str, default: timedelta | None) -> timedelta | None:
@@ -254,4 +268,5 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"unknown timezone: {settings.timezone!r}") from None
     if settings.batch_size < 1:
         raise ConfigError("batch_size must be at least 1")
-    settings.database()  # raises ConfigError on a malformed URL
+    if settings.database_url != DEFAULT_DATABASE_URL:  # the default is well-formed: no SQLAlchemy to check it
+        settings.database()  # raises ConfigError on a malformed URL
