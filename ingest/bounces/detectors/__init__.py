@@ -66,6 +66,7 @@ ORDER: tuple[str, ...] = (
     "amazonses",     # JSON notifications (SNS / SES event publishing)
     "googlegroups",  # "the group you tried to contact ... may not exist"
     "zoho",          # "addr Invalid Address, ERROR_CODE :550, ..." (Zoho Mail)
+    "exchange",      # Exchange 2007+/Online NDR text: "Diagnostic information for administrators", no report part
     "notes",         # Lotus Notes "Failure Reasons" / Domino "was not delivered to:"
     "dsnnotice",     # boxed "automatically generated Delivery Status Notification"
     "interscanmss",  # InterScan MSS: "Unable to deliver message to <addr> (and other recipients ...)"

@@ -14,11 +14,13 @@ from email.message import Message
 from ingest.bounces import _message as m
 
 #: Lines after which a bounce quotes the original message (any vendor).
+#: "-------original mail info" is m-FILTER's heading for the returned
+#: message's headers (Digital Arts FAQ 2686, m-FILTER Ver.4/Ver.5 NDR).
 ORIGINAL_STARTS = re.compile(
     r"^[ \t]*(?:-+ ?)?(?:below this line is a copy of the message|message headers follow|original message follows"
     r"|this is a copy of (?:the|your) message|the original message (?:was(?! received at)|follows|headers)|original message headers"
     r"|-+ ?original message ?-+|-+ ?the header of the original message|-+ ?returned (?:message|mail)"
-    r"|-+ ?original message|content-type: message/rfc822|received: from |return-path: <)",
+    r"|-+ ?original message|-{5,}original mail info|content-type: message/rfc822|received: from |return-path: <)",
     re.IGNORECASE | re.M,
 )
 

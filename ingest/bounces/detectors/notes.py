@@ -19,6 +19,12 @@ Two layouts, both without a delivery-status part:
       because:
         User Some Name (user@example.com) not listed in Domino Directory
 
+Recipients may be separated by blank lines, indented or not, and a report
+may repeat "was not delivered to: ... because: ..." for recipients that
+failed for different reasons (HCL Domino administration help, "Customizing
+delivery failure messages": one report per failed delivery, the router's
+reason under "because:"); each listed address is one record.
+
 Japanese installations write the reason in Japanese (ISO-2022-JP); the
 classifier's table knows those phrases too.
 """
@@ -33,11 +39,16 @@ from ingest.bounces.detectors import Failure
 
 _NOTES_START = re.compile(r"^-{3,}\s*Failure Reasons\s*-{3,}\s*$", re.IGNORECASE | re.M)
 _NOTES_END = re.compile(r"^-{3,}\s*Returned Message\s*-{3,}\s*$", re.IGNORECASE | re.M)
-_DOMINO = re.compile(
-    r"^\s*Your message\s*\n(?:\s+Subject:.*\n)?\s*was not delivered to:\s*\n(?P<rcpts>(?:[ \t]+\S.*\n)+)"
-    r"\s*because:\s*\n(?P<why>(?:[ \t]+\S.*(?:\n|$))+)",
-    re.IGNORECASE | re.M,
-)
+#: Domino's sentence, one marker per line; recipients and reason are the
+#: (indented or not, blank-line separated) lines between and after them.
+#: One report may repeat "was not delivered to: ... because: ..." for
+#: recipients that failed for different reasons.
+_DOMINO_HEAD = re.compile(r"^[ \t]*Your message[ \t]*$", re.IGNORECASE | re.M)
+_DOMINO_TO = re.compile(r"^[ \t]*was not delivered to:[ \t]*$", re.IGNORECASE | re.M)
+_DOMINO_BECAUSE = re.compile(r"^[ \t]*because:[ \t]*$", re.IGNORECASE | re.M)
+#: Where a reason stops: a blank line once text was read, or what follows the notice.
+_DOMINO_END = re.compile(r"\n[ \t]*\n(?=[ \t]*\S)|^[ \t]*(?:-{3,}|Your message[ \t]*$|was not delivered to:)",
+                         re.IGNORECASE | re.M)
 
 
 def detect(msg: Message, body: str) -> list[Failure]:
@@ -57,9 +68,28 @@ def detect(msg: Message, body: str) -> list[Failure]:
                 reasons.append(line.strip())
         reason_text = m.unfold(" ".join(reasons))
         return [Failure(recipient=a, diagnostic=reason_text) for a in dict.fromkeys(addresses)]
-    domino = _DOMINO.search(body)
-    if domino:
-        why = m.unfold(domino.group("why"))
-        found = [m.address_of(line) for line in domino.group("rcpts").splitlines()]
-        return [Failure(recipient=a, diagnostic=why) for a in dict.fromkeys(a for a in found if a)]
-    return []
+    return _domino(body)
+
+
+def _domino(body: str) -> list[Failure]:
+    """Domino's "Your message ... was not delivered to: ... because: ..." report."""
+    head = _DOMINO_HEAD.search(body)
+    if not head:
+        return []
+    failures: dict[str, Failure] = {}
+    position = head.end()
+    while (listed := _DOMINO_TO.search(body, position)) is not None:
+        because = _DOMINO_BECAUSE.search(body, listed.end())
+        if not because:
+            break
+        found = [m.address_of(line) for line in body[listed.end(): because.start()].splitlines() if line.strip()]
+        start = because.end()
+        while start < len(body) and body[start] in " \t\r\n":
+            start += 1  # the reason may sit under blank lines
+        end = _DOMINO_END.search(body, start)
+        why = m.unfold(body[start: end.start() if end else start + 2000])
+        for address in found:
+            if address and address not in failures:
+                failures[address] = Failure(recipient=address, diagnostic=why)
+        position = because.end()
+    return list(failures.values())
