@@ -18,8 +18,19 @@ import re
 #    generic phrases come last.
 # ---------------------------------------------------------------------------
 _TEXT_RULES: tuple[tuple[str, str], ...] = (
+    # The sender's own sending quota ("quota exceeded" said of the sender, not the recipient's mailbox).
+    # src: Google Workspace SMTP errors 550 5.4.5 "Daily user sending limit exceeded", "Daily SMTP relay
+    # limit exceeded"; Microsoft 5.2.2 / 5.7.705 "submission quota exceeded" (the sending account's limit)
+    (r"daily (?:user )?sending (?:quota|limit) exceeded|daily smtp relay (?:sending )?limit exceeded"
+     r"|(?:sending|submission) (?:quota|limit) (?:has been |was )?exceeded",
+     "speeding"),
     # The recipient's mailbox is full.
-    (r"mailbox (?:is |was )?full|mailbox full|full mailbox|over ?quota|quota (?:exceeded|exceed|full)"
+    # src: RFC 3463 X.2.2 "Mailbox full" (a per-mailbox quota or capacity); RFC 5321 552 "exceeded storage
+    # allocation"; Gmail "The email account that you tried to reach is over quota"; Microsoft 5.2.2 "mailbox
+    # full"; Dovecot LDA/LMTP quota_exceeded_message "Quota exceeded (mailbox for user is full)"; Exim appendfile
+    # "mailbox is full (MTA-imposed quota exceeded ...)"; Courier maildrop "maildir over quota"; EDQUOT strerror
+    # "Disk quota exceeded"; "Mailbox quota usage exceeded" (the X.2.2 quota meaning, "usage" worded)
+    (r"mailbox (?:is |was )?full|mailbox full|full mailbox|over ?quota|quota (?:usage )?(?:exceeded|exceed|full)"
      r"|exceeded (?:storage|(?:his|her|their|the) (?:mailbox )?quota)|exceeds? (?:the )?(?:mailbox )?quota"
      r"|insufficient (?:mailbox )?quota|mailbox size limit|mailbox (?:has )?exceeded|disk quota"
      r"|not enough (?:storage|space) (?:for|in) (?:the )?(?:user|mailbox)|user(?:'s)? (?:mailbox|disk) (?:is )?full"
@@ -27,17 +38,33 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|maildir (?:over|exceeded)|account is full|is over (?:the )?(?:storage|size) (?:allocation|limit)",
      "mailboxfull"),
     # The message itself is too big.
+    # src: RFC 3463 X.3.4 "Message too big for system"; RFC 1870 (SIZE) 552 "message size exceeds fixed
+    # maximum message size"; Postfix cleanup "552 5.3.4 Message size exceeds fixed limit"; qmail-smtpd "sorry,
+    # that message size exceeds my databytes limit"; emersion go-smtp "552 5.3.4 Max message size exceeded";
+    # Exim "message too big"; Microsoft 5.3.4 "Message size exceeds fixed maximum message size"
     (r"message (?:is )?too (?:large|big)|message size exceeds|size (?:of (?:the )?message )?exceeds (?:the )?(?:maximum|fixed|size)"
      r"|exceeds (?:the )?(?:maximum|max) (?:allowed )?(?:message )?size|message file (?:exceeds|too big)"
-     r"|message exceeds (?:local |the )?(?:size|maximum)|mail size limit|size limit exceeded|too big for (?:the )?system",
+     r"|message exceeds (?:local |the )?(?:size|maximum)|mail size limit|size limit exceeded|too big for (?:the )?system"
+     r"|max(?:imum)? message size exceeded",
      "mesgtoobig"),
+    # src: RFC 3463 X.2.3 "Message length exceeds administrative limit", X.5.3 "Too many recipients";
+    # RFC 5321 4.5.3.1.10 "452 Too many recipients"; Exchange "552 5.3.4 Header size exceeds fixed maximum size"
     (r"header (?:size )?exceeds|too many recipients|recipient limit|exceeded (?:the )?(?:message|recipient) limit",
      "exceedlimit"),
+    # src: Postfix local(8)/pipe(8) "Command died with status N ... Command output:"; Exim "pipe to |<command>"
+    # transport errors; sendmail deliver.c "unknown mailer error N"; procmail as the local delivery agent
     (r"procmail|command died with status|command output:|pipe to \||unknown mailer error", "mailererror"),
+    # src: RFC 5322 3.6 (fields that may occur once) and 2.1.1 (998-character lines); amavisd-new
+    # "Message content rejected"
     (r"duplicate header|message content rejected|header (?:line )?too long|headers? (?:are |is )?too large", "contenterror"),
+    # src: Gmail SMTP errors 550 5.7.1 "Messages with multiple addresses in From: header are not accepted",
+    # "This message is not RFC 5322 compliant", "Messages missing a valid Message-ID header are not accepted"
     (r"multiple (?:addresses|senders) in (?:the )?from|not rfc ?5322 compliant|missing (?:a )?(?:valid )?(?:message-id|date)",
      "notcompliantrfc"),
     # Accounts that exist but cannot receive.
+    # src: RFC 3463 X.2.1 "Mailbox disabled, not accepting messages"; RFC 5248 X.7.13 "User Account Disabled";
+    # Gmail 550 5.2.1 "The email account that you tried to reach is disabled"; Yahoo 554 "delivery error: dd
+    # This account has been disabled or discontinued"; Microsoft 5.2.1 "mailbox disabled"
     (r"account (?:has been |is |was )?(?:disabled|suspended|deactivated|inactive|locked|frozen|closed|expired)"
      r"|mailbox (?:has been |is |was )?(?:disabled|suspended|deactivated|inactive|locked|frozen|closed)"
      r"|user (?:account )?(?:is |was )?(?:disabled|suspended|deactivated|inactive)|inactive (?:user|account|mailbox)"
@@ -48,65 +75,118 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      # au (KDDI): "The user(s) account is temporarily limited." (service stopped)
      r"|account is temporarily limited",
      "suspend"),
+    # src: RFC 3463 X.1.6 "Destination mailbox has moved, No forwarding address"; RFC 5321 551 "User not local;
+    # please try <forward-path>"
     (r"has moved|address (?:has )?changed|no longer (?:with|at|works)|user not local; please try|moved permanently"
      r"|forwarding address|new (?:e-?mail )?address is",
      "hasmoved"),
+    # src: Postfix smtpd "554 5.7.1 Relay access denied"; sendmail "550 5.7.1 Relaying denied"; Exim "550 relay
+    # not permitted"; qmail-smtpd err_nogateway "553 sorry, that domain isn't in my list of allowed rcpthosts
+    # (#5.7.1)"; Microsoft 5.4.1/5.7.54 "Relay Access Denied", "Unable to relay recipients"; Amazon SES sandbox
+    # "Email address is not verified"
     (r"relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed))|not (?:permitted|allowed|authori[sz]ed) to relay"
      r"|unable to relay|we do not relay|relaying (?:is )?(?:prohibited|disallowed|not supported)|no relaying|open relay"
-     r"|relay (?:is )?not (?:permitted|allowed)|cannot relay|email address is not verified|relaying mail to .* is not allowed",
+     r"|relay (?:is )?not (?:permitted|allowed)|cannot relay|email address is not verified|relaying mail to .* is not allowed"
+     r"|isn.t in my list of allowed rcpthosts",
      "norelaying"),
+    # src: RFC 7505 null MX ("a domain that accepts no mail"); RFC 7504 521 "Host does not accept mail", 556
+    # "Domain does not accept mail"; Postfix dns_lookup "Domain %s does not accept mail (nullMX)";
+    # RFC 3463 X.3.2 "System not accepting network messages"
     (r"does not accept (?:e-?)?mail|accepts? no (?:e-?)?mail|null mx|not accepting (?:any )?(?:e-?)?mail"
      r"|domain (?:has )?(?:a )?null mx|does(?:n.t| not) receive (?:e-?)?mail"
      # RFC 3463 X.3.2 "System not accepting network messages", in its own words
      r"|system not accepting network messages",
      "notaccept"),
+    # src: Gmail 421/550 4.7.0/5.7.1 "very low reputation of the sending IP address/domain"; Yahoo TSS04
+    # "temporarily deferred due to unexpected volume or user complaints"; Outlook.com 4.7.650 "rate limited due
+    # to IP reputation"
     (r"\b(?:bad|poor|low|very low) (?:sender |ip |domain )?reputation|reputation (?:is|was) (?:too )?(?:low|poor|bad)"
      r"|\bblocked due to (?:poor|bad) reputation|low reputation of the sending|unexpected volume or user complaints"
      # Outlook.com: "451 4.7.650 The mail server [IP] has been temporarily rate limited due to IP reputation"
      r"|(?:limited|blocked|deferred|rejected) due to (?:\w+ )?reputation",
      "badreputation"),
+    # src: RFC 2505 (UBE/UCE); Gmail 550 5.7.1 "likely unsolicited mail", "message is likely spam";
+    # Microsoft EOP 5.7.1/5.7.350 "Message rejected as spam by Content Filtering"; SpamAssassin/amavisd-new
+    # "spam score"; URIBL/SURBL ("blacklisted URL in message")
     (r"blacklisted (?:url|link|uri|domain) in (?:the )?message|\buribl\b|\bsurbl\b|\bspam\b|spam (?:score|content|message|detected)|\buce\b|unsolicited (?:bulk |commercial )?(?:e-?)?mail"
      r"|junk ?mail|bulk mail|content (?:was )?rejected as|classified as (?:spam|bulk|junk)"
      r"|looks? like spam|rejected (?:as|for) (?:spam|bulk)|spamassassin|identified as spam|spam-?like"
      r"|suspected spam|probable spam|scored? too high|high spam|considered (?:spam|unsolicited)",
      "spamdetected"),
     # Authentication of the sender (SPF, DKIM, DMARC, reverse DNS).
+    # src: RFC 7372 X.7.25 "Reverse DNS validation failed"; Postfix reject_unknown_client_hostname "Client host
+    # rejected: cannot find your hostname"/"cannot find your reverse hostname"; sendmail "IP name lookup
+    # failed", "IP name possibly forged"; Gmail 550 5.7.25 "The IP address sending this message does not have
+    # a PTR record setup"
     (r"reverse dns|reverse (?:dns )?lookup|\bptr\b|\brdns\b|reverse hostname|cannot find your hostname"
      r"|cannot resolve your (?:address|hostname)|ip name (?:lookup|possibly forged)|no reverse|hostname lookup failed"
      r"|does not have (?:a )?(?:valid )?reverse|mismatches client ip|not have (?:a )?(?:valid )?ptr|resolve (?:the )?ptr",
      "requireptr"),
+    # src: RFC 7372 X.7.20-X.7.26 (DKIM, SPF, multiple checks); RFC 7208 SPF "not designated as permitted
+    # sender"; Gmail 5.7.26 "This message does not have authentication information or fails to pass
+    # authentication checks", "Unauthenticated email ... is not accepted due to domain's DMARC policy";
+    # Microsoft 5.7.509 "sending domain does not pass DMARC verification"
     (r"\bspf\b|\bdkim\b|\bdmarc\b|sender policy framework|not designated (?:as )?(?:a )?permitted sender"
      r"|domainkeys|unauthenticated (?:e-?)?mail|authentication (?:checks? )?(?:did not pass|failed)(?! .*(?:password|login))"
      r"|not authori[sz]ed to send (?:e-?mail|mail|on behalf)|does not have authentication information|fails to pass authentication|5\.7\.2[0-46]|5\.7\.29|authentication results? failed",
      "authfailure"),
+    # src: Exim content scanning (exiscan) "This message contains malware"; amavisd-new "INFECTED";
+    # ClamAV "virus found"; Microsoft EOP 5.7.1 malware rejections
     (r"\bvirus|malware|infected|trojan|worm\b|malicious (?:content|attachment|payload)", "virusdetected"),
+    # src: Exim smtp_accept_max "421 Too many concurrent SMTP connections; please try again later"; Postfix
+    # anvil "421 4.7.0 Error: too many connections from ..."; a 552 with these words is still a connection
+    # limit (RFC 3463 X.4.5 "Mail system congestion" is the status for it)
     (r"too many (?:concurrent |simultaneous |smtp )?(?:connections|sessions)|connection (?:rate )?limit"
      r"|too many (?:concurrent|simultaneous)|connections? from your (?:host|ip) (?:is|are) too many",
      "toomanyconn"),
+    # src: Postfix anvil limits "450 4.7.1 Error: too many messages from ..."; Exim ratelimit ACL
+    # ("sending rate"); Microsoft 4.7.500-4.7.699 "rate limited"; Gmail 4.7.28 "unusual rate"
     (r"rate limit|(?:too many|many) (?:messages|emails|mails)|sending (?:rate|too fast)|slow down"
      r"|exceeded (?:the )?(?:sending|message) rate|too fast|throttl",
      "speeding"),
     # The domain publishes no usable mail exchanger (null MX, no MX, broken MX answer).
+    # src: RFC 5321 5.1 (no MX and no address record: no mail service) and RFC 7505; Postfix
+    # "Name service error for name=... type=MX: Malformed or unexpected name server reply"
     (r"(?:couldn't|could not|unable to) find (?:a|any) mail exchanger|no mx (?:record )?(?:found )?for (?:domain|the domain)"
      r"|no mx (?:record )?found|type=mx: malformed|indicated no smtp service|mx (?:record )?(?:points|pointing) to (?:an )?invalid",
      "notaccept"),
     # "553 mail.example.org does not exist": a bare host name, not a mailbox.
+    # src: RFC 3463 X.1.2 "The destination system specified in the address does not exist" (said of a host
+    # name, not of a mailbox)
     (r"(?<![@\w.<-])(?:[a-z0-9-]+\.)+[a-z]{2,} does not exist", "hostunknown"),
     # The sender's own address or domain, named as such.
+    # src: Exchange Online Protection 550 5.4.1 "All recipient addresses rejected : Access denied"; RFC 3463
+    # X.1.7/X.1.8 (the sender's address or system); Gmail "provide a valid From" (5.7.1 "Our system has
+    # detected that this message is not RFC 5322 compliant ... From header")
     (r"all recipient addresses rejected ?: access denied|unroutable sender|sender was rejected|from:? (?:header )?domain (?:is )?invalid|provide a valid from"
-     r"|sending to/from an address that has been (?:black|block)listed|sender address (?:has been )?(?:black|block)listed",
+     # src: MXroute "Your sending address has been blocked by admins" (a sender the server's admins banned)
+     r"|sender address (?:has been )?(?:black|block)listed"
+     r"|sending(?:/recipient| to/from)? (?:an )?address (?:that )?has been (?:blocked|(?:black|block)listed)",
      "rejected"),
     # One connection sending too much, too often.
+    # src: Tencent QQ Mail SMTP errors "Connection frequency limited", "Ip frequency limited"; Postfix anvil
+    # "too many connections from"
     (r"(?:ip|connection|connect) frequency limit|frequency limited|too many connections? (?:from|per)", "toomanyconn"),
-    (r"content presents a potential", "policyviolation"),
+    # src: Coremail (NetEase, Sina and others) bounce list "Requested mail action not taken: Invalid IP"
+    (r"\binvalid ip\b", "blocked"),
+    # src: Gmail delivery notices "The recipient server did not accept our requests to connect" (its give-up
+    # after retries; support.google.com/mail/answer/7720)
     (r"did not accept our requests to connect", "expired"),
+    # src: RFC 5321 4.5.3.1.6 (1000-octet text line limit); Exim "message has lines too long for transport"
     (r"line limit exceeded|line too long", "mesgtoobig"),
-    (r"invalid ip for sending", "blocked"),
+    # src: HCL/Lotus Domino router "User ... not listed in Domino Directory" / "... public Name & Address
+    # Book" and its Japanese localisation; Microsoft Exchange MTA "The recipient name is not recognized"
+    # (KB Q133403); Ipswitch IMail Server notices "Invalid final delivery userid"
     (r"not listed in (?:the )?(?:domino |public )*(?:directory|address book)|recipient name is not recognized"
-     r"|ディレクトリのリストにありません|ディレクトリには見つかりません"
-     r"|invalid final delivery userid|please check if (?:the )?address is correct",
+     r"|ディレクトリのリストにありません|ディレクトリには見つかりません|invalid final delivery userid",
      "userunknown"),
     # The recipient address does not exist.
+    # src: RFC 3463 X.1.1 "Bad destination mailbox address"; RFC 5321 550 "mailbox unavailable", 553 "mailbox
+    # name not allowed"; Postfix "User unknown in local recipient table"/"virtual mailbox table"; sendmail
+    # "User unknown"; qmail "Sorry, no mailbox here by that name. (#5.1.1)"; Exim "Unrouteable address";
+    # Gmail 5.1.1 "The email account that you tried to reach does not exist"; Microsoft 5.1.1
+    # "RESOLVER.ADR.RecipNotFound; not found"; Courier "No such user"; Yahoo "This user doesn't have a
+    # yahoo.com account"; MDaemon/Exchange "Recipient address rejected"
     (r"user(?:name)? (?:is )?unknown|unknown (?:user|recipient|local[- ]?part|mailbox|address|e-?mail address)"
      r"|no such (?:user|recipient|mailbox|person|address|account|local user)|user (?:does ?n[o']t|not) exists?"
      r"|(?:user|recipient|mailbox|address|account) (?:was |is )?not found|(?:user|recipient|mailbox|address|account|e-?mail address)"
@@ -121,13 +201,22 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|no mailbox with that name|mailbox unavailable|requested action not taken: mailbox|unknown alias|email address could not be found"
      r"|alias (?:is )?(?:unknown|not found)",
      "userunknown"),
+    # src: RFC 3463 X.1.2 "Bad destination system address", X.4.4 "Unable to route"; Postfix "Host or domain
+    # name not found. Name service error for name=... type=MX: Host not found"; Exim "Unrouteable mail
+    # domain"; sendmail "Host unknown (Name server: ...: host not found)"; getaddrinfo/gai_strerror EAI_NONAME
+    # "Name or service not known" (glibc), "nodename nor servname provided, or not known" (BSD)
     (r"host (?:or domain name )?(?:not found|unknown)|unknown host|domain (?:name )?(?:not found|does not exist|doesn't exist|unknown)"
      r"|no such domain|unrouteable (?:mail )?domain|name service error|no (?:mx|dns)(?: or a)? records?|non-existent (?:host|domain)"
      r"|nxdomain|unrouteable address|invalid domain|domain (?:is )?(?:invalid|not (?:valid|exist))|unknown domain|mx (?:record )?(?:lookup|not found)"
      r"|host not found|dns (?:error|lookup).{0,40}(?:not found|failed|nxdomain)|domain (?:has )?no mx|not a valid domain|domain (?:is )?not reachable"
-     r"|(?:recipient|destination) domain (?:is )?(?:not|invalid)|nodename nor servname|unable to resolve",
+     r"|(?:recipient|destination) domain (?:is )?(?:not|invalid)|nodename nor servname|unable to resolve"
+     r"|name or service not known",
      "hostunknown"),
     # The sender (envelope MAIL FROM) was refused.
+    # src: RFC 3463 X.1.7 "Bad sender's mailbox address syntax", X.1.8 "Bad sender's system address";
+    # Postfix "Sender address rejected: Domain not found", reject_unverified_sender "Sender address rejected:
+    # undeliverable address"; Exim "Sender verify failed"; sendmail "Domain of sender address ... does not
+    # exist"
     (r"sender (?:address |domain )?(?:rejected|refused|denied|invalid|unknown|verify failed|not (?:allowed|accepted|permitted))"
      r"|(?:invalid|bad|unknown|unverified|illegal) sender|sender (?:domain|address) (?:must|does not|doesn't|not) (?:exist|resolve|found)"
      r"|mail from (?:address )?(?:rejected|refused|denied)|domain of sender address|sender verification|envelope sender"
@@ -135,6 +224,9 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      "rejected"),
     # The sending host or IP was refused. (A connection refused by the
     # loopback address is the sender's own relay being down, not a block.)
+    # src: Postfix reject_rbl_client "Service unavailable; Client host [IP] blocked using <zone>"; Spamhaus,
+    # SpamCop, SORBS and Barracuda BRBL rejection texts; Microsoft 5.7.606-649 "Access denied, banned sending
+    # IP"; Outlook.com "part of their network is on our block list (S3150)"; Proofpoint "554 5.7.1 Blocked"
     (r"blocked using|listed (?:in|on|at|by)|black ?list|block ?list|\brbl\b|\bdnsbl\b|spamhaus|spamcop|sorbs|barracuda"
      r"|client host (?:\[[^\]]*\] )?(?:rejected|blocked)|your (?:ip|host|server|network)|(?:ip|host|client|sender ip) (?:address )?(?:is )?(?:\S+ )?(?:blocked|banned|denied|rejected|blacklisted)"
      r"|dynamic (?:ip|address)|dial-?up|residential|(?:access|connection) (?:denied|refused) (?:from|to|by|for)(?! \[?127\.)|banned"
@@ -142,44 +234,71 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      # "554 IP=192.0.2.1 - A problem occurred. (Ask your postmaster ...) (BL)": a block-list tag
      r"|service unavailable; client|rejected because of your|\(BL\)|mail from .{0,60} (?:refused|rejected)",
      "blocked"),
+    # src: RFC 3463 X.7.1 "Delivery not authorized, message refused" (per-host or per-recipient policy);
+    # Exim "Administrative prohibition"; Yahoo "554 5.7.9 Message not accepted for policy reasons"
     (r"polic(?:y|ies)|prohibited|not (?:allowed|permitted) (?:by|under|due)|violat|forbidden|not accepted by local",
      "policyviolation"),
+    # src: RFC 3463 X.7.0-X.7.8; RFC 3207 STARTTLS "530 5.7.0 Must issue a STARTTLS command first"; RFC 4954
+    # "530 5.7.0 Authentication required", X.7.11 "Encryption required"; RFC 8689 REQUIRETLS
     (r"delivery not authori[sz]ed|starttls|\btls\b|encryption (?:is )?required|authentication (?:is )?required|must (?:be )?authenticat"
      r"|smtp auth|not authenticated|unauthenticated senders?|certificate|secure connection|requires? (?:a )?secure",
      "securityerror"),
+    # src: RFC 3463 X.2.0/X.7.1 (per-recipient filtering); Gmail 5.7.1 "The user you are trying to contact
+    # is not receiving mail from this sender"; Japanese carriers' reception settings; Yahoo "This user doesn't
+    # have a yahoo.com account" when sent after DATA
     (r"filter|this user doesn.t have an? .{1,30}account|refused by (?:the )?recipient|recipient (?:has )?(?:refused|blocked|rejected)|rejected by (?:the )?recipient"
      r"|user(?:'s)? (?:settings?|preference)|(?:declined|refused) (?:to accept|delivery)|does not (?:wish|want) to receive"
      r"|not accept(?:ing)? (?:messages )?from|only accept|restricted|recipient preferences",
      "filtered"),
     # Retries ran out.
+    # src: RFC 3463 X.4.7 "Delivery time expired"; Exim "retry timeout exceeded", "retry time not reached for
+    # any host after a long failure period"; Postfix bounce "message ... delayed for N days"/"maximal_queue
+    # _lifetime"; sendmail "Message could not be delivered for N days"; Gmail "has been delayed"
     (r"retry time(?:out)? (?:not reached|exceeded)|delivery time ?(?:expired|exceeded)|message (?:has )?expired|expired after"
      r"|timed? ?out (?:in|while in) (?:the )?queue|too long in (?:the )?queue|could not be delivered (?:for|within) |giving up"
      r"|has been delayed|was not delivered within|queue lifetime|retry period (?:exceeded|expired)|maximum (?:time|delivery attempts)"
      r"|unable to deliver (?:for|within)|delivery (?:has )?(?:been )?(?:delayed|postponed)|will be retried|still (?:being )?retried"
      r"|delivery attempts? (?:will )?continue|expired|delayed",
      "expired"),
+    # src: RFC 3463 X.4.1 "No answer from host", X.4.2 "Bad connection", X.4.6 "Routing loop detected";
+    # strerror ECONNREFUSED/ETIMEDOUT/EHOSTUNREACH/ENETUNREACH/ECONNRESET; Postfix "connect to ...: Connection
+    # timed out", "lost connection with ... while ...", "conversation with ... timed out", "mail for ...
+    # loops back to myself"; Exim "Too many \"Received\" headers - suspected mail loop"; getaddrinfo EAI_AGAIN
+    # "Temporary failure in name resolution"
     (r"no route to host|connection (?:timed out|refused(?! by \[?127\.)|reset|closed|lost|dropped)|network (?:is )?unreachable|host unreachable"
      r"|lost connection|timed? ?out|could not connect|couldn't connect|unable to connect|connect to .{0,80} failed"
      r"|read error|broken pipe|too many hops|hop count|mail (?:for .{0,80} )?loops back|routing loop|mail loop|loop detected"
      r"|no answer|not responding|conversation with"
      # sendmail: "Deferred: Name server: example.jp.: host name lookup failure" (DNS did not answer)
-     r"|host name lookup failure",
+     r"|host name lookup failure|temporary failure in name resolution",
      "networkerror"),
+    # src: RFC 3463 X.3.1 "Mail system full"; RFC 5321 452 "Requested action not taken: insufficient system
+    # storage"; ENOSPC strerror "No space left on device"
     (r"system (?:is )?full|insufficient (?:system )?(?:storage|disk space)|out of (?:disk )?(?:space|storage)|queue (?:is )?full"
      r"|no space left",
      "systemfull"),
+    # src: Postfix pipe(8)/local(8) "Command died with status", "Command time limit exceeded"; sendmail
+    # "unknown mailer error"; Exim "Child process of ... transport returned N"
     (r"command (?:died|failed|exited|not found)|mailer (?:error|failed)|unknown mailer|pipe to |procmail|program (?:exited|failed)"
      r"|exit code|returned (?:exit )?status|local delivery failed|delivery to program",
      "mailererror"),
+    # src: RFC 5322 3.6 (required Date and From fields, single Message-ID); Gmail "This message is not RFC
+    # 5322 compliant"
     (r"not (?:rfc|rfc ?5322|rfc ?2822) compliant|(?:rfc|rfc ?5322|rfc ?2822) complian|not compliant with (?:rfc|the rfc)"
      r"|missing (?:a )?(?:valid )?(?:message-id|date|from) header|duplicate header|malformed (?:header|message)"
      r"|message-id header|invalid (?:header|date|from|message-id)",
      "notcompliantrfc"),
+    # src: RFC 3463 X.6.0-X.6.5 (media errors, conversion); RFC 6152 8BITMIME; RFC 2045 MIME
     (r"content|attachment|mime|header line too long|8-?bit|charset|message body|line too long|illegal character",
      "contenterror"),
+    # src: RFC 5321 500 "Syntax error, command unrecognized", 501 "Syntax error in parameters", 503 "Bad
+    # sequence of commands", 504 "Command parameter not implemented"; RFC 2920 PIPELINING
     (r"syntax error|command unrecognized|bad sequence|unrecognized command|command not (?:recognized|implemented)"
      r"|improper use of smtp|parameter not (?:recognized|implemented)|pipelining",
      "syntaxerror"),
+    # src: RFC 5321 421 "Service not available", 451 "local error in processing"; RFC 3463 X.3.0/X.3.5;
+    # Postfix "temporary local problem"/"queue file write error"; Exchange "Could not load DRD for domain";
+    # Active Directory/LDAP lookups "unable to contact LDAP server"
     (r"system error|insufficient permission|(?:queue )?file write error|could not load drd for domain|unable to contact ldap server|transaction failed|internal (?:server )?error|configuration error|local (?:error|problem)|temporary local (?:problem|failure)"
      r"|server (?:error|busy)|service (?:not available|unavailable|temporarily)|resources? (?:temporarily )?unavailable"
      r"|too busy|database|unavailable",
@@ -189,25 +308,25 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
 #: Phrases so specific to one provider's verdict that they beat the status
 #: code and the SMTP stage (checked before both).
 _STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
-    # amavisd-new: "Message content rejected, UBE" (unsolicited bulk e-mail)
+    # src: amavisd-new: "Message content rejected, UBE" (unsolicited bulk e-mail)
     (r"\bUBE\b", "spamdetected"),
-    # Yahoo: "554 delivery error: dd This user doesn't have a yahoo.com account"
+    # src: Yahoo: "554 delivery error: dd This user doesn't have a yahoo.com account"
     (r"delivery error: dd (?:this user doesn't have|requested mail ?box)", "userunknown"),
-    # Gmail / Google Workspace: "the address couldn't be found, or is unable to receive mail"
+    # src: Gmail / Google Workspace: "the address couldn't be found, or is unable to receive mail"
     (r"because the address couldn't be found|the email account that you tried to reach does not exist", "userunknown"),
-    # Exchange Online: "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"
+    # src: Exchange Online: "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"
     # (its 5.1.10 is not the RFC 7505 null MX meaning)
     (r"RESOLVER\.ADR\.RecipientNotFound|recipient not found by smtp address lookup", "userunknown"),
-    # Gmail: "552-5.7.0 This message was blocked because its content presents a potential security issue"
+    # src: Gmail: "552-5.7.0 This message was blocked because its content presents a potential security issue"
     (r"content presents a potential", "policyviolation"),
-    # Exchange Online: "550 5.4.312 Message expired, DNS query failed" (the cause, not the expiry)
+    # src: Exchange Online: "550 5.4.312 Message expired, DNS query failed" (the cause, not the expiry)
     (r"dns query failed", "networkerror"),
-    # Japanese ISPs (Outbound Port 25 Blocking): "Please use the smtp server of your ISP"
+    # src: Japanese ISPs (Outbound Port 25 Blocking): "Please use the smtp server of your ISP"
     (r"use the smtp server of your isp", "blocked"),
-    # Outlook.com / Hotmail's SC-001..SC-004 refusals: "550 SC-004 ... Unfortunately,
+    # src: Outlook.com / Hotmail's SC-001..SC-004 refusals: "550 SC-004 ... Unfortunately,
     # messages from 192.0.2.1 weren't sent": the sending network is on its block list.
     (r"\bSC-00[1-4]\b|messages from \S+ weren.t sent", "blocked"),
-    # Per-hour recipient caps (GoDaddy's "IB607 ... has sent to too many recipients this hour"):
+    # src: Per-hour recipient caps (GoDaddy's "IB607 ... has sent to too many recipients this hour"):
     # the sender is going too fast, not the message too wide.
     (r"too many recipients (?:this|per|in the last) hour", "speeding"),
 )
@@ -226,85 +345,94 @@ TEXT_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 #    text (X.7.1 "delivery not authorized") map to the text-less default.
 # ---------------------------------------------------------------------------
 STATUS_REASONS: dict[str, str] = {
-    "1.0": "userunknown",   # other address status
-    "1.1": "userunknown",   # bad destination mailbox address
-    "1.2": "hostunknown",   # bad destination system address
-    "1.3": "userunknown",   # bad destination mailbox address syntax
-    "1.4": "userunknown",   # destination mailbox address ambiguous
-    "1.5": "userunknown",   # destination address valid (used wrongly for unknowns)
-    "1.6": "hasmoved",      # destination mailbox has moved, no forwarding address
-    "1.7": "rejected",      # bad sender's mailbox address syntax
-    "1.8": "rejected",      # bad sender's system address
-    "1.9": "rejected",      # message relayed to non-compliant mailer
-    "1.10": "notaccept",    # recipient address has null MX (RFC 7505)
-    "2.0": "filtered",      # other or undefined mailbox status
-    "2.1": "suspend",       # mailbox disabled, not accepting messages
-    "2.2": "mailboxfull",   # mailbox full
-    "2.3": "exceedlimit",   # message length exceeds administrative limit
-    "2.4": "systemerror",   # mailing list expansion problem
-    "3.0": "systemerror",   # other or undefined mail system status
-    "3.1": "systemfull",    # mail system full
-    "3.2": "systemerror",   # system not accepting network messages
-    "3.3": "systemerror",   # system not capable of selected features
-    "3.4": "mesgtoobig",    # message too big for system
-    "3.5": "systemerror",   # system incorrectly configured
-    "4.0": "networkerror",  # other or undefined network or routing status
-    "4.1": "networkerror",  # no answer from host
-    "4.2": "networkerror",  # bad connection
-    "4.3": "systemerror",   # directory server failure
-    "4.4": "hostunknown",   # unable to route
-    "4.5": "toomanyconn",   # mail system congestion
-    "4.6": "networkerror",  # routing loop detected
-    "4.7": "expired",       # delivery time expired
-    "5.0": "syntaxerror",   # other or undefined protocol status
-    "5.1": "syntaxerror",   # invalid command
-    "5.2": "syntaxerror",   # syntax error
-    "5.3": "exceedlimit",   # too many recipients
-    "5.4": "syntaxerror",   # invalid command arguments
-    "5.5": "syntaxerror",   # wrong protocol version
-    "5.6": "syntaxerror",   # authentication exchange line too long
-    "6.0": "contenterror",  # other or undefined media error
-    "6.1": "contenterror",  # media not supported
-    "6.2": "contenterror",  # conversion required and prohibited
-    "6.3": "contenterror",  # conversion required but not supported
-    "6.4": "contenterror",  # conversion with loss performed
-    "6.5": "contenterror",  # conversion failed
-    "6.6": "contenterror",  # message content not available
-    "6.7": "contenterror",  # non-ASCII addresses not permitted
-    "6.8": "contenterror",
-    "6.9": "contenterror",
-    "6.10": "contenterror",
-    "7.0": "securityerror",  # other or undefined security status
-    "7.1": "rejected",       # delivery not authorized, message refused
-    "7.2": "systemerror",    # mailing list expansion prohibited
-    "7.3": "securityerror",  # security conversion required but not possible
-    "7.4": "securityerror",  # security features not supported
-    "7.5": "securityerror",  # cryptographic failure
-    "7.6": "securityerror",  # cryptographic algorithm not supported
-    "7.7": "securityerror",  # message integrity failure
-    "7.8": "securityerror",  # authentication credentials invalid
-    "7.9": "policyviolation",  # authentication mechanism is too weak
-    "7.10": "securityerror",   # encryption needed
-    "7.11": "securityerror",   # encryption required for requested mechanism
-    "7.12": "securityerror",   # a password transition is needed
-    "7.13": "suspend",         # user account disabled
-    "7.14": "securityerror",   # trust relationship required
-    "7.15": "securityerror",   # priority level is too low
-    "7.16": "mesgtoobig",      # message too big for specified priority
-    "7.17": "hasmoved",        # mailbox owner has changed
-    "7.18": "hasmoved",        # domain owner has changed
-    "7.19": "securityerror",   # RRVS test cannot be completed
-    "7.20": "authfailure",     # no passing DKIM signature found
-    "7.21": "authfailure",     # no acceptable DKIM signature found
-    "7.22": "authfailure",     # no valid author-matched DKIM signature found
-    "7.23": "authfailure",     # SPF validation failed
-    "7.24": "authfailure",     # SPF validation error
-    "7.25": "requireptr",      # reverse DNS validation failed
-    "7.26": "authfailure",     # multiple authentication checks failed
-    "7.27": "notaccept",       # sender address has null MX
-    "7.28": "spamdetected",    # mail flood detected
-    "7.29": "authfailure",     # ARC validation failure
-    "7.30": "securityerror",   # REQUIRETLS support required
+    # Every row: the IANA "SMTP Enhanced Status Codes" registry (RFC 5248) entry, its defining RFC and its
+    # words. X.1.5 "Destination address valid", X.1.9 "Message relayed to non-compliant mailer" and X.3.6
+    # "Requested priority was changed" report success, so they name no failure reason and have no row.
+    "1.0": "userunknown",    # src: RFC 3463 X.1.0 "Other address status": the address caused the DSN
+    "1.1": "userunknown",    # src: RFC 3463 X.1.1 "Bad destination mailbox address"
+    "1.2": "hostunknown",    # src: RFC 3463 X.1.2 "Bad destination system address"
+    "1.3": "userunknown",    # src: RFC 3463 X.1.3 "Bad destination mailbox address syntax"
+    "1.4": "userunknown",    # src: RFC 3463 X.1.4 "Destination mailbox address ambiguous"
+    "1.6": "hasmoved",       # src: RFC 3463 X.1.6 "Destination mailbox has moved, No forwarding address"
+    "1.7": "rejected",       # src: RFC 3463 X.1.7 "Bad sender's mailbox address syntax"
+    "1.8": "rejected",       # src: RFC 3463 X.1.8 "Bad sender's system address"
+    "1.10": "notaccept",     # src: RFC 7505 / RFC 7504 X.1.10 "Recipient address has null MX"
+    "2.0": "filtered",       # src: RFC 3463 X.2.0 "Other or undefined mailbox status": the mailbox exists
+    "2.1": "suspend",        # src: RFC 3463 X.2.1 "Mailbox disabled, not accepting messages"
+    "2.2": "mailboxfull",    # src: RFC 3463 X.2.2 "Mailbox full"
+    "2.3": "exceedlimit",    # src: RFC 3463 X.2.3 "Message length exceeds administrative limit" (per mailbox)
+    "2.4": "systemerror",    # src: RFC 3463 X.2.4 "Mailing list expansion problem"
+    "3.0": "systemerror",    # src: RFC 3463 X.3.0 "Other or undefined mail system status"
+    "3.1": "systemfull",     # src: RFC 3463 X.3.1 "Mail system full"
+    # src: RFC 3463 X.3.2 "System not accepting network messages"; RFC 7504 pairs it with 521 "Host
+    # does not accept mail", so it reads as the 521 does (notaccept), in code and in words alike
+    "3.2": "notaccept",
+    "3.3": "systemerror",    # src: RFC 3463 X.3.3 "System not capable of selected features"
+    "3.4": "mesgtoobig",     # src: RFC 3463 X.3.4 "Message too big for system"
+    "3.5": "systemerror",    # src: RFC 3463 X.3.5 "System incorrectly configured"
+    "4.0": "networkerror",   # src: RFC 3463 X.4.0 "Other or undefined network or routing status"
+    "4.1": "networkerror",   # src: RFC 3463 X.4.1 "No answer from host"
+    "4.2": "networkerror",   # src: RFC 3463 X.4.2 "Bad connection"
+    "4.3": "systemerror",    # src: RFC 3463 X.4.3 "Directory server failure"
+    "4.4": "hostunknown",    # src: RFC 3463 X.4.4 "Unable to route" (e.g. a DNS answer with only an SOA)
+    "4.5": "toomanyconn",    # src: RFC 3463 X.4.5 "Mail system congestion"
+    "4.6": "networkerror",   # src: RFC 3463 X.4.6 "Routing loop detected"
+    "4.7": "expired",        # src: RFC 3463 X.4.7 "Delivery time expired"
+    "5.0": "syntaxerror",    # src: RFC 3463 X.5.0 "Other or undefined protocol status"
+    "5.1": "syntaxerror",    # src: RFC 3463 X.5.1 "Invalid command"
+    "5.2": "syntaxerror",    # src: RFC 3463 X.5.2 "Syntax error"
+    "5.3": "exceedlimit",    # src: RFC 3463 X.5.3 "Too many recipients"
+    "5.4": "syntaxerror",    # src: RFC 3463 X.5.4 "Invalid command arguments"
+    "5.5": "syntaxerror",    # src: RFC 3463 X.5.5 "Wrong protocol version"
+    "5.6": "syntaxerror",    # src: RFC 4954 X.5.6 "Authentication Exchange line is too long"
+    "6.0": "contenterror",   # src: RFC 3463 X.6.0 "Other or undefined media error"
+    "6.1": "contenterror",   # src: RFC 3463 X.6.1 "Media not supported"
+    "6.2": "contenterror",   # src: RFC 3463 X.6.2 "Conversion required and prohibited"
+    "6.3": "contenterror",   # src: RFC 3463 X.6.3 "Conversion required but not supported"
+    "6.4": "contenterror",   # src: RFC 3463 X.6.4 "Conversion with loss performed"
+    "6.5": "contenterror",   # src: RFC 3463 X.6.5 "Conversion Failed"
+    "6.6": "contenterror",   # src: RFC 4468 X.6.6 "Message content not available"
+    "6.7": "contenterror",   # src: RFC 6531 X.6.7 "Non-ASCII addresses not permitted for that sender/recipient"
+    "6.8": "contenterror",   # src: RFC 6531 X.6.8 "UTF-8 string reply is required, but not permitted by the SMTP client"
+    "6.9": "contenterror",   # src: RFC 6531 X.6.9 "UTF-8 header message cannot be transferred to one or more recipients"
+    "6.10": "contenterror",  # src: RFC 6531 X.6.10, a deprecated duplicate of X.6.8
+    "7.0": "securityerror",  # src: RFC 3463 X.7.0 "Other or undefined security status"
+    # src: RFC 3463 X.7.1 "Delivery not authorized, message refused": "the sender is not authorized to send
+    # to the destination"; a generic status, so the words (block list, spam, relay ...) decide first
+    "7.1": "rejected",
+    "7.2": "rejected",       # src: RFC 3463 X.7.2 "Mailing list expansion prohibited" (the sender is not authorized)
+    "7.3": "securityerror",  # src: RFC 3463 X.7.3 "Security conversion required but not possible"
+    "7.4": "securityerror",  # src: RFC 3463 X.7.4 "Security features not supported"
+    "7.5": "securityerror",  # src: RFC 3463 X.7.5 "Cryptographic failure"
+    "7.6": "securityerror",  # src: RFC 3463 X.7.6 "Cryptographic algorithm not supported"
+    "7.7": "securityerror",  # src: RFC 3463 X.7.7 "Message integrity failure"
+    "7.8": "securityerror",  # src: RFC 4954 X.7.8 "Authentication credentials invalid"
+    "7.9": "securityerror",  # src: RFC 4954 X.7.9 "Authentication mechanism is too weak"
+    "7.10": "securityerror",  # src: RFC 5248 X.7.10 "Encryption Needed"
+    "7.11": "securityerror",  # src: RFC 4954 X.7.11 "Encryption required for requested authentication mechanism"
+    "7.12": "securityerror",  # src: RFC 4954 X.7.12 "A password transition is needed"
+    # src: RFC 5248 X.7.13 "User Account Disabled" ("permanent until the user contacts their system
+    # administrator to get the account re-enabled"): an account that exists but is switched off
+    "7.13": "suspend",
+    "7.14": "securityerror",  # src: RFC 5248 X.7.14 "Trust relationship required"
+    "7.15": "policyviolation",  # src: RFC 6710 X.7.15 "Priority Level is too low" (the receiver's policy)
+    "7.16": "mesgtoobig",     # src: RFC 6710 X.7.16 "Message is too big for the specified priority"
+    "7.17": "hasmoved",       # src: RFC 7293 X.7.17 "Mailbox owner has changed"
+    "7.18": "hasmoved",       # src: RFC 7293 X.7.18 "Domain owner has changed"
+    "7.19": "securityerror",  # src: RFC 7293 X.7.19 "RRVS test cannot be completed"
+    "7.20": "authfailure",    # src: RFC 7372 X.7.20 "No passing DKIM signature found"
+    "7.21": "authfailure",    # src: RFC 7372 X.7.21 "No acceptable DKIM signature found"
+    "7.22": "authfailure",    # src: RFC 7372 X.7.22 "No valid author-matched DKIM signature found"
+    "7.23": "authfailure",    # src: RFC 7372 X.7.23 "SPF validation failed"
+    "7.24": "authfailure",    # src: RFC 7372 X.7.24 "SPF validation error"
+    "7.25": "requireptr",     # src: RFC 7372 X.7.25 "Reverse DNS validation failed"
+    "7.26": "authfailure",    # src: RFC 7372 X.7.26 "Multiple authentication checks failed"
+    # src: RFC 7505 X.7.27 "Sender address has null MX": the *sender's* domain takes no mail (so no
+    # DSN could return); the recipient's address is not at fault
+    "7.27": "rejected",
+    "7.28": "spamdetected",   # src: draft-levine-mailbomb-header X.7.28 "Mail flood detected"
+    "7.29": "authfailure",    # src: RFC 8617 X.7.29 "ARC validation failure"
+    "7.30": "securityerror",  # src: RFC 8689 X.7.30 "REQUIRETLS support required"
 }
 
 #: Statuses too vague to trust over the diagnostic text.
@@ -327,27 +455,27 @@ WEAK_REASONS = frozenset({"systemerror", "onhold", "undefined"})
 # 3. SMTP reply code → reason, the last resort (RFC 5321 meanings).
 # ---------------------------------------------------------------------------
 REPLY_REASONS: dict[str, str] = {
-    "421": "systemerror",   # service not available, closing channel
+    "421": "systemerror",    # src: RFC 5321 4.2.3 "421 <domain> Service not available, closing transmission channel"
     # 450 and 451 say only "try again later": a recipient that failed with
     # nothing more is on hold (or expired, when the sender says it gave up).
-    "452": "mailboxfull",   # insufficient system storage
-    "454": "securityerror",  # TLS not available / temporary auth failure
-    "500": "syntaxerror",
-    "501": "syntaxerror",
-    "502": "syntaxerror",
-    "503": "syntaxerror",
-    "504": "syntaxerror",
-    "521": "notaccept",     # host does not accept mail (RFC 7504)
-    "523": "mesgtoobig",
-    "530": "securityerror",  # authentication required
-    "534": "securityerror",
-    "535": "securityerror",
-    "550": "userunknown",   # mailbox unavailable
-    "551": "hasmoved",      # user not local
-    "552": "mailboxfull",   # exceeded storage allocation
-    "553": "userunknown",   # mailbox name not allowed
-    "554": "onhold",        # transaction failed: says nothing more
-    "556": "notaccept",     # domain does not accept mail (RFC 7504)
+    "452": "mailboxfull",    # src: RFC 5321 4.2.3 "452 Requested action not taken: insufficient system storage"
+    "454": "securityerror",  # src: RFC 3207 "454 TLS not available due to temporary reason"; RFC 4954 "454 4.7.0 Temporary authentication failure"
+    "500": "syntaxerror",    # src: RFC 5321 4.2.3 "500 Syntax error, command unrecognized"
+    "501": "syntaxerror",    # src: RFC 5321 4.2.3 "501 Syntax error in parameters or arguments"
+    "502": "syntaxerror",    # src: RFC 5321 4.2.3 "502 Command not implemented"
+    "503": "syntaxerror",    # src: RFC 5321 4.2.3 "503 Bad sequence of commands"
+    "504": "syntaxerror",    # src: RFC 5321 4.2.3 "504 Command parameter not implemented"
+    "521": "notaccept",      # src: RFC 7504 "521 Host does not accept mail"
+    "523": "securityerror",  # src: RFC 5248 X.7.10 "Encryption Needed" (its associated reply code is 523)
+    "530": "securityerror",  # src: RFC 4954 "530 5.7.0 Authentication required"; RFC 3207 "530 Must issue a STARTTLS command first"
+    "534": "securityerror",  # src: RFC 4954 "534 5.7.9 Authentication mechanism is too weak"
+    "535": "securityerror",  # src: RFC 4954 "535 5.7.8 Authentication credentials invalid"
+    "550": "userunknown",    # src: RFC 5321 4.2.3 "550 Requested action not taken: mailbox unavailable (e.g., mailbox not found, no access ...)"
+    "551": "hasmoved",       # src: RFC 5321 4.2.3 "551 User not local; please try <forward-path>"
+    "552": "mailboxfull",    # src: RFC 5321 4.2.3 "552 Requested mail action aborted: exceeded storage allocation"
+    "553": "userunknown",    # src: RFC 5321 4.2.3 "553 Requested action not taken: mailbox name not allowed"
+    "554": "onhold",         # src: RFC 5321 4.2.3 "554 Transaction failed": says nothing more
+    "556": "notaccept",      # src: RFC 7504 "556 Domain does not accept mail"
 }
 
 # ---------------------------------------------------------------------------
