@@ -6,6 +6,16 @@ sample that shows it. Patterns are case-insensitive and matched against the
 unfolded diagnostic text (and, for non-DSN bounces, the explanation text).
 
 Reason names are Sisimai's; categories are PowerMTA's 17 bounce categories.
+
+Every rule says where its wording comes from. The convention, checked by
+``tests/bounces/test_rule_sources.py``: each row of the rule tables
+(``_TEXT_RULES``, ``_STRONG_TEXT_RULES``, ``_HOST_RULES``, ``STATUS_REASONS``,
+``REPLY_REASONS``) carries a ``# src: ...`` comment, either at the end of the
+row's first line or in the block of comment lines directly above the row.
+The source is an RFC (with its words), a provider's published error list, or
+an MTA's documented message or source text; a sample in a test corpus is
+not a source. A row that only one corpus message supports does not belong
+here.
 """
 
 from __future__ import annotations
@@ -575,31 +585,38 @@ POWERMTA_CATEGORIES: dict[str, str] = {
 #    the general text table.
 # ---------------------------------------------------------------------------
 _HOST_RULES: tuple[tuple[str, str | None, str], ...] = (
-    # au (KDDI) answers "550 : User unknown", with no address, when the
+    # src: au (KDDI) ezweb.ne.jp / au.com MTAs: they answer "550 : User unknown", with no address, when the
     # recipient's own reception settings refuse the sender.
     (r"ezweb\.ne\.jp|\bau\.com", r"\b550 : user unknown", "filtered"),
-    # Exchange Online Protection refuses recipients its directory does not
-    # know with "550 5.4.1 Recipient address rejected: Access denied".
+    # src: Microsoft Learn, Exchange Online NDR 5.4.1: Directory-Based Edge Blocking refuses recipients its
+    # directory does not know with "550 5.4.1 Recipient address rejected: Access denied. AS(201806281)".
     (r"\.protection\.outlook\.com$", r"recipient address rejected: access denied", "userunknown"),
-    # Yahoo's TSS04: "temporarily deferred due to unexpected volume or user complaints".
+    # src: Yahoo Sender Hub "SMTP error codes", TSS04: "temporarily deferred due to unexpected volume or user complaints".
     (r"yahoodns\.net|\byahoo\.com$", r"\[TSS04\]", "rejected"),
-    # Orange / La Poste (France): the code in brackets or after OFR_/LPN names the cause.
+    # src: Orange / La Poste (France) MTA replies ("421 mwinf... Service refuse. ... OFR_999 [999]"): the code
+    # in brackets or after OFR_/LPN names the cause, one row per code (416 unknown recipient, 426 mailbox
+    # closed, 505 system error, 999 refused sender, 506 spam, 630 client host refused)
     (r"(?:^|\.)(?:orange|wanadoo|laposte)\.(?:fr|net)$", r"\bOFR_?416\b|\[416\]", "userunknown"),
+    # src: Orange / La Poste reply code LPN007_426, as above
     (r"(?:^|\.)(?:orange|wanadoo|laposte)\.(?:fr|net)$", r"\bLPN007_?426\b|\[426\]", "suspend"),
+    # src: Orange / La Poste reply code OFR005_505, as above
     (r"(?:^|\.)(?:orange|wanadoo|laposte)\.(?:fr|net)$", r"\bOFR005_?505\b|\[505\]", "systemerror"),
+    # src: Orange / La Poste reply code OFR_999, as above
     (r"(?:^|\.)(?:orange|wanadoo|laposte)\.(?:fr|net)$", r"\bOFR_?999\b|\[999\]", "blocked"),
-    # "550 5.2.0 Mail rejete. Mail rejected. ofr_506 [506]": Orange's spam filter.
+    # src: Orange "550 5.2.0 Mail rejete. Mail rejected. ofr_506 [506]": its spam filter.
     (r"(?:^|\.)(?:orange|wanadoo|laposte)\.(?:fr|net)$", r"\bOFR_?506\b|\[506\]", "spamdetected"),
+    # src: Orange / La Poste reply code LPN000_630 / "Client host rejected", as above
     (r"(?:^|\.)(?:orange|wanadoo|laposte)\.(?:fr|net)$", r"\bLPN000_?630\b|client host rejected", "policyviolation"),
-    # Symantec MessageLabs refuses recipients its address list does not know
+    # src: Symantec (Broadcom) Email Security.cloud / MessageLabs refuses recipients its address list does not know
     # with "542 <address> Rejected".
     (r"(?:^|\.)messagelabs\.com$", r"^542 \S+ rejected|no such user", "userunknown"),
-    # Mimecast: "554 Email rejected due to security policies" is its anti-virus verdict.
+    # src: Mimecast "SMTP Error Codes" article: "554 Email rejected due to security policies" (its
+    # anti-virus / signature verdict).
     (r"(?:^|\.)mimecast\.com$", r"rejected due to security polic", "virusdetected"),
-    # NTT docomo answers a bare "550 Unknown user" (no 5.1.1) when the
+    # src: NTT docomo (docomo.ne.jp) MTAs answer a bare "550 Unknown user" (no 5.1.1) when the
     # recipient's reception settings refuse the sender.
     (r"(?:^|\.)docomo\.ne\.jp$", r"^550 unknown user", "rejected"),
-    # Amazon SES inbound (receiving) reports every refused recipient as
+    # src: Amazon SES inbound (receiving, inbound-smtp.<region>.amazonaws.com) reports every refused recipient as
     # filtered, whatever its wording (matched on its reporting MTA).
     (r"^inbound-smtp\.[\w-]+\.amazonaws\.com$", r"mailbox does not exist|user unknown|no such user", "filtered"),
 )
