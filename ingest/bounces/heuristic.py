@@ -35,11 +35,32 @@ BOUNCE_SUBJECTS = re.compile(
 )
 
 
+#: The subject wording of MTAs' and servers' own notices, which people do not
+#: write in a reply: Exchange / Outlook "Undeliverable:" and its translations
+#: ("Unzustellbar:", "Non remis :", "No entregado:", "Non recapitabile:"),
+#: sendmail "Returned mail:", Exim "Mail delivery failed", qmail "failure
+#: notice", Gmail "Delivery Status Notification (Failure)".
+NDR_SUBJECTS = re.compile(
+    r"undeliverable|returned mail|mail delivery (?:failed|failure)|failure notice|delivery status notification"
+    r"|non[- ]?delivery|unzustellbar|non remis|no entregado|non recapitabile",
+    re.IGNORECASE,
+)
+
+#: Reply and forward prefixes a person's mail program puts before a subject:
+#: "Re:" (RFC 5322 section 3.6.5) and "Fwd:"/"Fw:", and the localised forms
+#: that Outlook, Thunderbird and Apple Mail write (AW/WG German, TR French,
+#: SV/VS Nordic, RV/RIF Spanish/Italian, Antw/Doorst Dutch, Odp/PD Polish,
+#: Vá/Továbbítás Hungarian).
+REPLY_PREFIX = re.compile(r"^\s*(?:re|aw|sv|rv|antw|odp|vá|ответ|回复|답장)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+FORWARD_PREFIX = re.compile(r"^\s*(?:fwd?|wg|tr|vs|rif|doorst|pd|továbbítás|転送)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+
+
 def looks_like_bounce(msg: Message) -> bool:
     """True when the envelope or headers say "this is a bounce".
 
-    Any of: a null return path, a daemon-ish sender, a bounce-ish subject,
-    or Exim's ``X-Failed-Recipients`` header.
+    Any of: a null return path, a daemon-ish sender, Exim's
+    ``X-Failed-Recipients`` header, or a bounce-ish subject that is not a
+    person's reply or forward ("Re: your mail was rejected?").
     """
     return_path = m.header(msg, "Return-Path")
     if return_path.strip() in ("<>", "< >", "MAILER-DAEMON", "<MAILER-DAEMON>"):
@@ -48,7 +69,14 @@ def looks_like_bounce(msg: Message) -> bool:
         return True
     if BOUNCE_SENDERS.search(m.header(msg, "From")) or BOUNCE_SENDERS.search(m.header(msg, "Sender")):
         return True
-    return bool(BOUNCE_SUBJECTS.search(m.header(msg, "Subject")))
+    subject = m.header(msg, "Subject")
+    if FORWARD_PREFIX.match(subject):
+        return False  # a person passing mail on, a bounce among it or not
+    if REPLY_PREFIX.match(subject):
+        # a person replying to or forwarding mail says "rejected" or "bounced"
+        # in their own words; only an NDR's own subject wording still counts
+        return bool(NDR_SUBJECTS.search(subject))
+    return bool(BOUNCE_SUBJECTS.search(subject))
 
 
 def _flufl_failures(msg: Message) -> tuple[set[str], set[str]]:
