@@ -9,6 +9,7 @@ on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import signal
@@ -23,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 # drivers, Flask, the scheduler, IMAP) is imported inside the commands that
 # use it: --help, parse, explain and sendlog parse start without it.
 if TYPE_CHECKING:
+    from json import JSONEncoder
+
     from bounceledger.config import Settings
     from bounceledger.db import Database
     from bounceledger.pipeline import RunSummary
@@ -80,10 +83,16 @@ def _database(args: argparse.Namespace, *, migrated: bool = True) -> Database:
     return database
 
 
-def _print_json(obj: Any) -> None:
+@functools.cache
+def _json_encoder() -> JSONEncoder:
+    """One encoder for the whole run: ``parse --json`` writes a line per file."""
     import json
 
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, sort_keys=False) + "\n")
+    return json.JSONEncoder(ensure_ascii=False, sort_keys=False)
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(_json_encoder().encode(obj) + "\n")
 
 
 def _progress_printer(label: str) -> Callable[[int, int], None] | None:
