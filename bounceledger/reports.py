@@ -44,7 +44,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
-from ingest.bounces.classify import explain, is_hard
+from ingest.bounces.classify import explain, is_hard, is_hard_outcome
 from ingest.bounces.reasons import CATEGORIES
 from models import Delivery, SentMessage
 
@@ -263,15 +263,22 @@ def _reason_query(filters: Filters, *columns: Any) -> Select[Any]:
     return stmt
 
 
-def describe_reason(reason: str | None, status: str | None = None, replycode: str | None = None) -> dict[str, Any]:
-    """Category, hard/soft and plain words for a reason and (optionally) its code."""
+def describe_reason(
+    reason: str | None, status: str | None = None, replycode: str | None = None, state: str | None = None
+) -> dict[str, Any]:
+    """Category, hard/soft and plain words for a reason and (optionally) its code.
+
+    With the ledger ``state`` of one outcome, hard/soft is the suppression
+    policy's own verdict on it (an expired delivery is never hard), so the
+    badge and the suppression list cannot disagree.
+    """
     name = reason or "undefined"
     code = " ".join(part for part in (replycode, status) if part)
     meaning = explain(code).meaning if code else None
     return {
         "reason": name,
         "category": CATEGORIES.get(name, "other"),
-        "hard": is_hard(name, status, replycode),
+        "hard": is_hard(name, status, replycode) if state is None else is_hard_outcome(state, name, status, replycode),
         "meaning": meaning,
     }
 
@@ -321,8 +328,8 @@ def reasons(
         code = status or "-"
         group["statuses"][code] = group["statuses"].get(code, 0) + count
         group["_replycodes"].setdefault(code, replycode)
-        if is_hard(name, status, replycode):
-            hard_counts[name] += count
+        if is_hard_outcome(state, name, status, replycode):
+            hard_counts[name] += count  # what the suppression policy counts as hard
     total = sum(g["count"] for g in groups.values())
     out = []
     for name, group in groups.items():

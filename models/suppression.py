@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from ingest.bounces.classify import is_hard
+from ingest.bounces.classify import is_hard_outcome
 
 SuppressionReason = Literal["hardbounce", "softbounce", "complaint", "manual"]
 
@@ -47,7 +47,8 @@ class Outcome:
 
     @property
     def hard(self) -> bool:
-        return self.state == "bounced" and bool(self.reason) and is_hard(self.reason or "", self.status, self.replycode)
+        """The classifier's own rule for a ledger outcome, the same one the dashboard badges use."""
+        return is_hard_outcome(self.state, self.reason, self.status, self.replycode)
 
 
 @dataclass(frozen=True, slots=True)

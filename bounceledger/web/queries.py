@@ -35,7 +35,10 @@ def _event(event: Event, subjects: dict[int, str | None]) -> dict[str, Any]:
     evidence = event.evidence or {}
     out["log_line"] = evidence.get("line") or evidence.get("accepted_line")
     failing = (event.status or event.replycode or "").startswith(("4", "5"))
-    out["explanation"] = describe_reason(event.reason, event.status, event.replycode) if failing else None
+    explanation = describe_reason(event.reason, event.status, event.replycode) if failing else None
+    if explanation is not None and isinstance(evidence.get("hardbounce"), bool):
+        explanation["hard"] = evidence["hardbounce"]  # the classifier's verdict stored with this event
+    out["explanation"] = explanation
     out["returned_subject"] = subjects.get(event.returned_message_id) if event.returned_message_id else None
     return out
 
@@ -106,7 +109,7 @@ def recipient(session: Session, address: str) -> dict[str, Any]:
                 "delivery_id": delivery.id,
                 "campaign": sent.campaign if sent.campaign is not None else NO_CAMPAIGN,
                 "sent_at": _iso(sent.first_seen_at),
-                "explanation": describe_reason(delivery.reason, delivery.status, delivery.replycode)
+                "explanation": describe_reason(delivery.reason, delivery.status, delivery.replycode, delivery.state)
                 if failed
                 else None,
             }

@@ -161,12 +161,34 @@ def reason_from_status(status: str | None) -> str | None:
 
 
 def is_hard(reason: str, status: str | None, replycode: str | None) -> bool:
-    """Hard means the address itself will never work; only a few reasons."""
+    """Hard means the address itself will never work; only a few reasons.
+
+    ``notaccept`` (null MX, RFC 7505; 521/556, RFC 7504) is permanent by
+    definition: it is soft only when a code says the refusal was temporary
+    (a 4.x.x or 4xx), so a notice that names no code at all stays hard.
+    This is the one rule: the parser, ``explain``, the dashboard badges and
+    the suppression policy all ask it (see :func:`is_hard_outcome`).
+    """
     if reason in HARD_REASONS:
         return True
     if reason == "notaccept":
-        return bool((status and status.startswith("5")) or (replycode and replycode.startswith("5")))
+        codes = [code for code in (status, replycode) if code]
+        return not codes or any(code.startswith("5") for code in codes)
     return False
+
+
+#: The ledger state of a final bounce; delays, expiries and complaints are never hard.
+HARD_STATES = frozenset({"bounced"})
+
+
+def is_hard_outcome(state: str | None, reason: str | None, status: str | None, replycode: str | None) -> bool:
+    """Whether one ledger outcome is a hard bounce: the verdict the
+    suppression policy acts on, and so the badge the dashboard shows for it.
+
+    Only a bounce can be hard (an expiry or a delay says the address might
+    still work); then :func:`is_hard` decides, as it did for the parser.
+    """
+    return state in HARD_STATES and bool(reason) and is_hard(reason or "", status, replycode)
 
 
 def pseudo_status(reason: str, temporary: bool = False) -> str | None:
