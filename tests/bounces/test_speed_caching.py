@@ -2,7 +2,10 @@
 
 * helpers cache derived values per message, and the cache changes nothing
   (results with and without it are equal);
-* the literal pre-check of the rule tables never skips a row that matches;
+* the literal pre-check of the rule tables never skips a row that matches
+  (on the corpora when present, and on strings drawn from each pattern
+  itself with hypothesis), and the literals come from our own reader of the
+  pattern text, which gives up on syntax it does not know;
 * ``parse`` gives the same records as a parse with the stdlib parser and no
   caches (checked on the fixtures and, when present, the corpora).
 """
@@ -16,6 +19,8 @@ import random
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ingest.bounces import _message as m
 from ingest.bounces import _prefilter, parse
@@ -210,3 +215,106 @@ def test_command_search_at_its_literals_finds_what_the_regex_finds():
         if text.isascii():
             found, expected = classify._COMMAND_SEARCH.search(text), classify._COMMAND_RE.search(text)
             assert (found.span() if found else None) == (expected.span() if expected else None)
+
+
+# --- the pattern reader: literals proved from the pattern text alone ---
+
+_ALL_PATTERNS = ([p for p, _ in TEXT_RULES] + [p for p, _ in STRONG_TEXT_RULES]
+                 + [h for h, _, _ in HOST_RULES] + [t for _, t, _ in HOST_RULES if t is not None])
+_ASCII = st.characters(min_codepoint=1, max_codepoint=127)
+
+
+@pytest.mark.parametrize("pattern", _ALL_PATTERNS, ids=lambda p: p.pattern[:30])
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_every_match_holds_a_literal_and_starts_with_a_start_literal(pattern, data):
+    """Strings the pattern matches in full (drawn from the pattern itself)
+    contain one of its literals and open with one of its start literals."""
+    text = data.draw(st.from_regex(pattern, fullmatch=True, alphabet=_ASCII))
+    low = text.lower()
+    required = _prefilter.needles(pattern)
+    if required is not None:
+        assert any(literal in low for literal in required), (pattern.pattern, text, required)
+    starts = _prefilter.start_literals(pattern)
+    if starts is not None:
+        assert low.startswith(tuple(starts)), (pattern.pattern, text, starts)
+
+
+def _plain_first(rows, text):
+    return next((value for pattern, value in rows if pattern.search(text)), None)
+
+
+_TABLES = {"text": (TEXT_RULES, _prefilter.RuleTable(TEXT_RULES)),
+           "strong": (STRONG_TEXT_RULES, _prefilter.RuleTable(STRONG_TEXT_RULES))}
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data(), name=st.sampled_from(sorted(_TABLES)), upper=st.booleans(),
+       noise=st.lists(st.text(_ASCII, max_size=40), min_size=1, max_size=4))
+def test_rule_table_answers_like_the_plain_loop_on_texts_the_rows_match(data, name, upper, noise):
+    """Texts holding matches of one to three rows, in noise: the indexed
+    table names the row the plain first-match loop names."""
+    rows, table = _TABLES[name]
+    chosen = data.draw(st.lists(st.integers(0, len(rows) - 1), min_size=1, max_size=3))
+    pieces = [data.draw(st.from_regex(rows[i][0], fullmatch=True, alphabet=_ASCII)) for i in chosen]
+    text = "".join(n + p for n, p in zip(noise, pieces + [""] * len(noise)))
+    if upper:
+        text = text.upper()
+    assert table.first(text) == _plain_first(rows, text)
+    long_text = text + " " * (_prefilter.RuleTable.INDEX_LIMIT + 1)  # the row-by-row path
+    assert table.first(long_text) == _plain_first(rows, long_text)
+
+
+@pytest.mark.parametrize("pattern", [
+    r"(a+)x\1",        # back reference
+    r"(?P<n>ab)(?P=n)",
+    r"(a)?(?(1)bc|de)",  # conditional
+    r"(?x) a b c",     # verbose mode: blanks mean nothing
+    r"\N{LATIN SMALL LETTER A}bc",
+])
+def test_reader_gives_up_on_what_it_does_not_know(pattern):
+    import re
+
+    compiled = re.compile(pattern)
+    assert _prefilter.needles(compiled) is None
+    assert _prefilter.start_literals(compiled) is None
+
+
+@pytest.mark.parametrize("pattern, needles, starts", [
+    (r"(?<![@\w])food(?!bar)bazzz", {"bazzz"}, {"food"}),   # look-arounds match nothing themselves
+    (r"ab{2,3}c|x{0}quux", {"a", "quux"}, None),         # a repeated atom is not part of the run
+    (r"\bover ?quota\b", {"quota"}, {"over"}),          # the longest run wins
+    (r"(?:mail|post)box full", {"box full"}, {"mail", "post"}),
+    (r"[a-z]+ unknown\.", {" unknown."}, None),
+    (r"reply\x20code (?#note)5\d\d", {"reply code 5"}, {"reply code 5"}),  # a comment is nothing
+    (r"a{x}bcd", {"a{x}bcd"}, {"a{x}bcd"}),              # "{" that is no quantifier is literal
+])
+def test_reader_examples(pattern, needles, starts):
+    import re
+
+    compiled = re.compile(pattern, re.IGNORECASE)
+    found = _prefilter.needles(compiled)
+    assert (set(found) if found else None) == needles
+    found_starts = _prefilter.start_literals(compiled)
+    assert (set(found_starts) if found_starts else None) == starts
+
+
+def test_prefilter_uses_no_private_parser():
+    import inspect
+
+    source = inspect.getsource(_prefilter)
+    for private in ("re._parser", "re._constants", "sre_parse", "sre_constants", "_compiler"):
+        assert private not in source
+
+
+def test_quick_wraps_only_patterns_with_literals():
+    import re
+
+    digits = re.compile(r"\d+")
+    assert _prefilter.quick(digits) is digits  # no literal to check: the pattern itself
+    full = re.compile(r"mailbox (?:is )?full", re.IGNORECASE)
+    wrapped = _prefilter.quick(full)
+    assert isinstance(wrapped, _prefilter.Quick)
+    for text in ("MAILBOX IS FULL", "the mailbox full.", "mailbox", "", "Mailbox\u00e9 full mailbox full"):
+        found, expected = wrapped.search(text), full.search(text)
+        assert (found.span() if found else None) == (expected.span() if expected else None)
