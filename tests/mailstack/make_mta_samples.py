@@ -1,0 +1,409 @@
+"""Real Exim 4 and Sendmail 8 bounces and delay warnings, made on loopback.
+
+    python -m tests.mailstack.make_mta_samples OUTDIR [--quick] [--keep]
+
+Each MTA runs from an unpacked Debian package (``mta_packages.py``) as the
+sender's MTA and relays to a final MX on 127.0.0.1 that answers by local
+part (``final_mx.py``: ``unknown*`` 550 5.1.1, ``full*`` 552 5.2.2,
+``temp*`` 451 4.2.0, ``ok*`` 250). Every message has its own envelope
+sender ``bounces+<plan>@sender.test``, so each return is tied to the message
+it reports by its envelope recipient, never by what it says.
+
+``expected.json`` is written from what was sent: which recipients the MX
+refused (5xx: a bounce right away) or deferred (4xx: a delay warning once
+the warning time has passed, then a give-up bounce once the retry time is
+over), and which phase of the run a return arrived in. It is never written
+from what any parser reads in the returns. ``--quick`` runs only the
+immediate 5xx scenarios (seconds instead of minutes).
+
+Samples written: ``<plan>.<phase>.msg`` (phase: immediate, warning, give-up),
+``expected.json`` and ``README.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import email.utils
+import json
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+
+from tests.mailstack.exim import Exim
+from tests.mailstack.final_mx import FinalMX
+from tests.mailstack.ports import free_ports
+from tests.mailstack.sendmail import Sendmail
+
+# What the final MX answers for each local-part prefix (final_mx.VERDICTS), read
+# as RFC 3463 class and reason: 5.1.1 "bad destination mailbox address" is an
+# unknown user, 5.2.2 "mailbox full"; a 4xx that never clears ends as "expired"
+# (RFC 3463 4.4.7 "delivery time expired"), the same reason a delay warning has.
+PERMANENT = {"unknown": "userunknown", "full": "mailboxfull"}
+TEMPORARY = "temp"
+
+IMMEDIATE, WARNING, GIVE_UP = "immediate", "warning", "give-up"
+
+
+@dataclass(frozen=True)
+class Instance:
+    """How one MTA instance is set up and fed."""
+
+    mta: str  # exim | sendmail
+    mime_errors: bool = True  # Sendmail's SendMimeErrors
+    #: Submitted queue-only (-odq) and left alone until the warning time has passed, so
+    #: the first attempt fails some recipients and defers others in one run: Sendmail
+    #: then sends one "Warning: could not send message" DSN with failed and delayed entries.
+    held: bool = False
+    #: Status class this MTA writes when it gives up on a 4xx recipient: Exim's DSN says
+    #: "Status: 5.0.0" for every failed address; Sendmail says 4.4.7 (RFC 3463 "delivery
+    #: time expired") and, in plain text, quotes the last 451 4.2.0.
+    give_up_class: str = "4"
+
+
+INSTANCES: dict[str, Instance] = {
+    "exim": Instance("exim", give_up_class="5"),
+    "sendmail": Instance("sendmail"),
+    "sendmail-plain": Instance("sendmail", mime_errors=False),
+    "sendmail-held": Instance("sendmail", held=True),
+    "sendmail-plain-held": Instance("sendmail", mime_errors=False, held=True),
+}
+#: Held instances get their first queue run after this many seconds (> the warning time).
+HELD_UNTIL = 36.0
+#: Returns arriving after this many seconds are give-ups, before it warnings:
+#: warnings are due after 30-45 s, give-ups after 120-135 s (see the timings below).
+GIVE_UP_BOUNDARY = 80.0
+WARN_AFTER, GIVE_UP_AFTER = "30s", "2m"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One message of the scenario and the MTA instance that sends it."""
+
+    name: str
+    mta: str  # a key of INSTANCES
+    recipients: tuple[str, ...]
+    note: str
+
+    @property
+    def return_path(self) -> str:
+        return f"bounces+{self.name}@sender.test"
+
+    @property
+    def message_id(self) -> str:
+        return f"<{self.name}.1@sender.test>"
+
+    def failed(self) -> list[str]:
+        return [r for r in self.recipients if _prefix(r) in PERMANENT]
+
+    def deferred(self) -> list[str]:
+        return [r for r in self.recipients if _prefix(r) == TEMPORARY]
+
+    @property
+    def instance(self) -> Instance:
+        return INSTANCES[self.mta]
+
+    def phases(self) -> list[str]:
+        """Which returns this message must produce, in order."""
+        if self.instance.held:
+            return [WARNING] + ([GIVE_UP] if self.deferred() else [])
+        return ([IMMEDIATE] if self.failed() else []) + ([WARNING, GIVE_UP] if self.deferred() else [])
+
+    def expected(self, phase: str) -> dict[str, dict[str, str]]:
+        """recipient -> kind, status class, reason that the return of `phase` reports.
+
+        A return made at the first attempt reports the 5xx recipients only (the
+        4xx ones are still being retried); a warning reports the 4xx ones as
+        delayed, plus, on a held instance, the 5xx ones as failed; the give-up
+        reports the 4xx ones as failed, in the class the MTA writes.
+        """
+        expected: dict[str, dict[str, str]] = {}
+        if phase == IMMEDIATE or (phase == WARNING and self.instance.held):
+            expected.update({r: {"kind": "bounce", "status_class": "5", "reason": PERMANENT[_prefix(r)]}
+                             for r in self.failed()})
+        if phase == WARNING:
+            expected.update({r: {"kind": "delay", "status_class": "4", "reason": "expired"}
+                             for r in self.deferred()})
+        if phase == GIVE_UP:
+            expected.update({r: {"kind": "bounce", "status_class": self.instance.give_up_class,
+                                 "reason": "expired"} for r in self.deferred()})
+        return expected
+
+
+def _prefix(address: str) -> str:
+    local = address.split("@", 1)[0].lower()
+    return next((p for p in (*PERMANENT, TEMPORARY, "ok") if local.startswith(p)), "other")
+
+
+PLANS: list[Plan] = [
+    Plan("exim-unknown-1", "exim", ("ok-e1@example.test", "unknown-e1@example.test"),
+         "Exim: one RCPT 550 5.1.1 beside an accepted recipient"),
+    Plan("exim-unknown-3", "exim", ("unknown-e2a@example.test", "ok-e2@example.test",
+                                    "unknown-e2b@example.test", "unknown-e2c@example.test"),
+         "Exim: three RCPT 550 5.1.1 in one bounce"),
+    Plan("exim-full-unknown", "exim", ("full-e3@example.test", "unknown-e3@example.net"),
+         "Exim: two different failures (552 5.2.2, 550 5.1.1) in one bounce"),
+    Plan("exim-temp", "exim", ("temp-e4@example.test", "ok-e4@example.test"),
+         "Exim: 451 4.2.0 until the retry rule gives up: a delay warning, then "
+         "'retry timeout exceeded'"),
+    Plan("sendmail-mixed", "sendmail", ("unknown-s1@example.test", "temp-s1@example.test",
+                                        "ok-s1@example.test", "full-s1@example.test"),
+         "Sendmail MIME DSN: two failures now, one recipient deferred (warning, then give-up)"),
+    Plan("sendmail-unknown-3", "sendmail", ("unknown-s2a@example.test", "unknown-s2b@example.net",
+                                            "ok-s2@example.test", "unknown-s2c@example.test"),
+         "Sendmail MIME DSN: three RCPT 550 5.1.1"),
+    Plan("sendmail-plain-unknown-3", "sendmail-plain",
+         ("unknown-p1a@example.test", "ok-p1@example.test", "unknown-p1b@example.test",
+          "unknown-p1c@example.net"),
+         "Sendmail SendMimeErrors=False: plain-text report naming three failed recipients"),
+    Plan("sendmail-plain-temp", "sendmail-plain", ("temp-p2@example.test", "unknown-p2@example.test"),
+         "Sendmail SendMimeErrors=False: one failure now, one deferred (warning, then give-up)"),
+    Plan("sendmail-held-mixed", "sendmail-held", ("unknown-h1@example.test", "temp-h1@example.test",
+                                                  "ok-h1@example.test"),
+         "Sendmail MIME DSN, first attempt after the warning time: one failed and one delayed "
+         "recipient in one 'Warning:' report, then the give-up"),
+    Plan("sendmail-plain-held-mixed", "sendmail-plain-held",
+         ("temp-h2@example.test", "unknown-h2a@example.test", "ok-h2@example.test",
+          "unknown-h2b@example.test"),
+         "Sendmail SendMimeErrors=False, first attempt after the warning time: two permanent "
+         "failures inside a plain-text 'Warning:' report, then the give-up"),
+]
+
+
+def quick_plans() -> list[Plan]:
+    """The plans with no deferred recipient: all their returns exist seconds after submission."""
+    return [plan for plan in PLANS if not plan.deferred()]
+
+
+def build_message(plan: Plan) -> bytes:
+    """An ordinary message; the To: header names every recipient, ok ones included, on purpose."""
+    msg = EmailMessage()
+    msg["From"] = "Newsletter <news@sender.test>"
+    msg["To"] = ", ".join(plan.recipients)
+    msg["Subject"] = f"December newsletter ({plan.name})"
+    msg["Message-ID"] = plan.message_id
+    msg["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
+    msg["X-Campaign"] = "dec-newsletter"
+    msg.set_content("Hello,\n\nthis is the December newsletter.\n")
+    return msg.as_bytes()
+
+
+@dataclass
+class Received:
+    """One return as it landed, with the phase of the run it arrived in."""
+
+    plan: Plan
+    phase: str
+    data: bytes
+    arrived_after: float
+
+
+@dataclass
+class Run:
+    """The MTAs, their final MXes and what came back."""
+
+    base: Path
+    plans: list[Plan]
+    instances: dict[str, Exim | Sendmail] = field(default_factory=dict)
+    mxes: list[FinalMX] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)
+    versions_seen: dict[str, str] = field(default_factory=dict)
+    _seen: dict[str, int] = field(default_factory=dict)
+
+    def start(self) -> None:
+        """One final MX per instance, so each MX's null-sender mail is that instance's returns."""
+        wanted = sorted({plan.mta for plan in self.plans})
+        ports = free_ports(len(wanted))
+        for key, port in zip(wanted, ports):
+            folder = self.base / key
+            folder.mkdir(parents=True)
+            mx = FinalMX(port=port, record_path=folder / "final-mx.jsonl", log_path=folder / "final-mx.log")
+            mx.start()
+            self.mxes.append(mx)
+            setup = INSTANCES[key]
+            if setup.mta == "exim":
+                instance: Exim | Sendmail = Exim(folder / "exim", port, delay_warning=WARN_AFTER,
+                                                 give_up_after=GIVE_UP_AFTER)
+            else:
+                instance = Sendmail(folder / "sendmail", port, mx.record_path,
+                                    mime_errors=setup.mime_errors, queuewarn=WARN_AFTER,
+                                    queuereturn=GIVE_UP_AFTER)
+            instance.configure()
+            self.instances[key] = instance
+
+    def stop(self) -> None:
+        for mx in self.mxes:
+            mx.stop()
+
+    def versions(self) -> dict[str, str]:
+        return {key: instance.version() for key, instance in self.instances.items()}
+
+    def returns_of(self, key: str) -> list[bytes]:
+        instance = self.instances[key]
+        if isinstance(instance, Exim):
+            return [path.read_bytes() for path in instance.returned()]
+        return instance.returned()
+
+    def collect(self, phase: str, elapsed: float) -> None:
+        """File every return that arrived since the last look under `phase`, by envelope recipient."""
+        for key in self.instances:
+            returns = self.returns_of(key)
+            for data in returns[self._seen.get(key, 0):]:
+                self.received.append(Received(self._plan_for(data), phase, data, elapsed))
+            self._seen[key] = len(returns)
+
+    def _plan_for(self, data: bytes) -> Plan:
+        """The plan whose return path the return was delivered to (Envelope-to / Delivered-To)."""
+        head = data.split(b"\n\n", 1)[0].decode("utf-8", "replace")
+        found = re.search(r"^(?:Envelope-to|Delivered-To): *(\S+)", head, re.M | re.I)
+        address = found.group(1) if found else ""
+        for plan in self.plans:
+            if plan.return_path == address:
+                return plan
+        raise AssertionError(f"a return to {address!r} matches no message sent:\n{head}")
+
+    def outstanding(self) -> list[tuple[str, str]]:
+        """(plan, phase) pairs still waiting for their return."""
+        have = {(r.plan.name, r.phase) for r in self.received}
+        return [(p.name, ph) for p in self.plans for ph in p.phases() if (p.name, ph) not in have]
+
+
+def run(base: Path, plans: list[Plan], timeout: float = 240.0,
+        progress: Callable[[str], None] = lambda _: None) -> Run:
+    """Submit every plan, then run queues every 5 s until every expected return is in."""
+    state = Run(base, plans)
+    state.start()
+    try:
+        began = time.monotonic()
+        for plan in plans:
+            instance = state.instances[plan.mta]
+            if isinstance(instance, Sendmail):
+                instance.submit(plan.return_path, list(plan.recipients), build_message(plan),
+                                queue_only=plan.instance.held)
+            else:
+                instance.submit(plan.return_path, list(plan.recipients), build_message(plan))
+        time.sleep(2.0)  # the bounce is a new message, delivered by a process of its own
+        state.collect(IMMEDIATE, time.monotonic() - began)
+        progress(f"immediate returns: {len(state.received)}")
+        while state.outstanding():
+            elapsed = time.monotonic() - began
+            if elapsed > timeout:
+                raise AssertionError(f"after {elapsed:.0f}s still waiting for {state.outstanding()}; "
+                                     f"see {base}")
+            time.sleep(5.0)
+            for key, instance in state.instances.items():
+                if not INSTANCES[key].held or time.monotonic() - began >= HELD_UNTIL:
+                    instance.queue_run()
+            time.sleep(1.0)
+            elapsed = time.monotonic() - began
+            state.collect(WARNING if elapsed < GIVE_UP_BOUNDARY else GIVE_UP, elapsed)
+            progress(f"{elapsed:.0f}s: {len(state.received)} returns, waiting for {len(state.outstanding())}")
+        time.sleep(2.0)
+        state.collect(GIVE_UP, time.monotonic() - began)  # a stray extra return is caught by verify()
+        state.versions_seen = state.versions()
+    finally:
+        state.stop()
+    return state
+
+
+def verify(state: Run) -> None:
+    """Exactly one return per (plan, phase) the scenario promises, nothing else."""
+    counts: dict[tuple[str, str], int] = {}
+    for item in state.received:
+        counts[(item.plan.name, item.phase)] = counts.get((item.plan.name, item.phase), 0) + 1
+    promised = {(p.name, ph) for p in state.plans for ph in p.phases()}
+    extra = {key: n for key, n in counts.items() if key not in promised or n != 1}
+    if extra or state.outstanding():
+        raise AssertionError(f"returns do not match the plan: unexpected {extra}, "
+                             f"missing {state.outstanding()}")
+
+
+def write_outputs(state: Run, outdir: Path, seconds: float) -> dict[str, dict]:
+    """OUTDIR/<plan>.<phase>.msg, expected.json and README.md (earlier *.msg removed)."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    for old in outdir.glob("*.msg"):
+        old.unlink()
+    versions = state.versions_seen
+    samples: dict[str, dict] = {}
+    for item in sorted(state.received, key=lambda r: (r.plan.name, r.plan.phases().index(r.phase))):
+        name = f"{item.plan.name}.{item.phase}.msg"
+        (outdir / name).write_bytes(item.data)
+        samples[name] = {
+            "mta": versions.get(item.plan.mta, item.plan.mta),
+            "instance": item.plan.mta,
+            "phase": item.phase,
+            "note": item.plan.note,
+            "message_id": item.plan.message_id.strip("<>"),
+            "return_path": item.plan.return_path,
+            "sent_to": list(item.plan.recipients),
+            "expected": item.plan.expected(item.phase),
+        }
+    document = {
+        "generated_by": "python -m tests.mailstack.make_mta_samples",
+        "how_expected_was_made": (
+            "from what was sent: the final MX answers unknown* 550 5.1.1 (userunknown), "
+            "full* 552 5.2.2 (mailboxfull), temp* 451 4.2.0 (delay warning after "
+            f"{WARN_AFTER}, then give-up after {GIVE_UP_AFTER}: reason expired, class 4 as the MX "
+            "only ever answered 4xx), ok* 250 (never a record); the phase is when the return arrived"),
+        "samples": samples,
+    }
+    (outdir / "expected.json").write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+    (outdir / "README.md").write_text(_readme(samples, versions, seconds))
+    return samples
+
+
+def _readme(samples: dict[str, dict], versions: dict[str, str], seconds: float) -> str:
+    lines = [
+        "# Real Exim and Sendmail returns (regression material for the parser)",
+        "",
+        "Generated, not written by hand, by `python -m tests.mailstack.make_mta_samples "
+        f"tests/bounces/fixtures/real-mta` in {seconds:.0f} s: Debian's packages unpacked (not",
+        "installed) and run as the sender's MTA on loopback, relaying to an aiosmtpd final MX that",
+        "answers by local part. Exim delivers its returns itself (appendfile, Maildir); Sendmail's",
+        "come back over SMTP to the final MX, and the harness prepends `Return-Path: <>` and",
+        "`Delivered-To:` as a delivering MTA would. Retry times are shortened (warning after",
+        f"{WARN_AFTER}, give-up after {GIVE_UP_AFTER}), so the notices speak of seconds and minutes.",
+        "",
+        "MTAs: " + "; ".join(f"{key}: {value}" for key, value in sorted(versions.items())),
+        "",
+        "`expected.json` says, for every file, which recipients it must report and as what (kind,",
+        "status class, reason); it is derived from what was sent, never from a parser's output.",
+        "",
+        "| file | reports | note |",
+        "| --- | --- | --- |",
+    ]
+    for name, sample in samples.items():
+        reports = ", ".join(f"`{r}` {e['kind']} {e['status_class']}.x {e['reason']}"
+                            for r, e in sample["expected"].items())
+        lines.append(f"| `{name}` | {reports} | {sample['note']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Real Exim and Sendmail returns on loopback.")
+    parser.add_argument("outdir", type=Path)
+    parser.add_argument("--quick", action="store_true", help="only the immediate 5xx scenarios")
+    parser.add_argument("--keep", action="store_true", help="keep the MTAs' folders (logs, spools)")
+    args = parser.parse_args(argv)
+    base = Path(tempfile.mkdtemp(prefix="mta-samples-"))
+    base.chmod(0o755)
+    began = time.monotonic()
+    try:
+        state = run(base, quick_plans() if args.quick else PLANS,
+                    progress=lambda text: print(text, file=sys.stderr))
+        verify(state)
+        samples = write_outputs(state, args.outdir.resolve(), time.monotonic() - began)
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    print(f"wrote {len(samples)} samples to {args.outdir} in {time.monotonic() - began:.0f}s"
+          + (f" (MTA folders kept in {base})" if args.keep else ""), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
