@@ -53,13 +53,16 @@ def detect(msg: Message, body: str) -> list[Failure]:
     failures: list[Failure] = []
     lines = text.splitlines()
     index = 0
+    # An entry starts with an unindented "<address>:" line. Its folded
+    # continuation lines are indented (Postfix's bounce(8) text, which this
+    # module also reads, folds at 4 spaces and may repeat "<address>:" there).
     while index < len(lines):
-        match = _ADDRESS.match(lines[index].strip())
+        match = _ADDRESS.match(lines[index].rstrip())
         index += 1
         if not match:
             continue
         chunk = [match.group(2)]
-        while index < len(lines) and lines[index].strip() and not _ADDRESS.match(lines[index].strip()):
+        while index < len(lines) and lines[index].strip() and not _ADDRESS.match(lines[index].rstrip()):
             chunk.append(lines[index].strip())
             index += 1
         explanation = m.unfold(" ".join(chunk))

@@ -1,0 +1,32 @@
+"""Plain-text notices without a delivery-status part, written from the
+templates the MTAs ship: one record per failed address, none invented."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.bounces import parse
+
+CASES = {
+    # Postfix bounce(8) text: "<addr>: host ... said:" with 4-space folded lines
+    # that may repeat "<addr>:"
+    "plain_postfix_plain.msg": {("quota@example.net", "5.2.2", "552", "mailboxfull", False),
+                                ("nx@nowhere.example", "5.0.912", None, "hostunknown", True)},
+    # Yahoo: "Sorry, we were unable to deliver your message to the following address."
+    "plain_yahoo.msg": {("gone.user@yahoo.com", "5.0.911", "554", "userunknown", True)},
+    # MDaemon: "The attached message had PERMANENT fatal delivery errors!" + session transcript
+    "plain_mdaemon.msg": {("nobody@example.net", "5.1.1", "550", "userunknown", True)},
+    # OpenSMTPD before 6.x: "An error has occurred while attempting to deliver a message"
+    "plain_opensmtpd_old.msg": {("kim@example.net", "5.1.1", "550", "userunknown", True)},
+    # GroupWise: "The message that you sent was undeliverable to the following:"
+    "plain_groupwise.msg": {("hans.meier@gw.example.org", "5.0.911", None, "userunknown", True)},
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_plain_notice(fixture_bytes, name):
+    parsed = parse(fixture_bytes(name))
+    got = [(v.recipient, v.status, v.replycode, v.reason, v.hardbounce) for v in parsed.verdicts]
+    assert len(got) == len(set(got))
+    assert set(got) == CASES[name]
+    assert {v.kind for v in parsed.verdicts} == {"bounce"}
