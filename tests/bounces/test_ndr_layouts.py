@@ -41,6 +41,10 @@ def rows(parsed):
         ("ops@example.net", "bounce", "4.4.7", None, "expired", False, "exchange"),
         ("sales@example.org", "bounce", "5.7.1", "554", "norelaying", False, "exchange"),
     ]),
+    # Headings in German: Exchange's own stamp and its quoted reply are what is read;
+    # the help-desk address listed with no reply under it is no record.
+    ("exchange2013_german.msg",
+     [("anna.berg@example.org", "bounce", "5.1.1", "550", "userunknown", True, "exchange")]),
     # Exchange's delay notice: the same administrator section, but still retrying.
     ("exchange_delayed.msg", [("candidate@example.net", "delay", "4.4.0", "451", "expired", False, "exchange")]),
     # Exchange Online relaying a Mimecast refusal: the remote server field names the gateway.

@@ -65,6 +65,8 @@ _ADMIN = re.compile(r"^[ \t]*Diagnostic information for administrators:?[ \t]*$"
 _GENERATING = re.compile(r"^[ \t]*Generating server:[ \t]*(?P<host>\S*)[ \t]*$", re.IGNORECASE | re.M)
 #: Where the NDR's own text ends.
 _ORIGINAL = re.compile(r"^[ \t]*Original message headers:?[ \t]*$", re.IGNORECASE | re.M)
+#: Where, whatever the language, the quoted original's header block starts.
+_RETURNED_ORIGINAL = re.compile(r"^(?:Received: from |Return-Path: <)", re.IGNORECASE | re.M)
 #: The user sections: the older list heading and Exchange Online's sentence.
 _USER_LIST = re.compile(
     r"^[ \t]*Delivery has failed to these recipients or (?:groups|distribution lists):?[ \t]*$",
@@ -90,10 +92,19 @@ _REMOTE_FIELD = re.compile(r"^[ \t]*Remote server:[ \t]*(?P<value>\S+)", re.IGNO
 _STATUS_FIELD = re.compile(r"^[ \t]*Status code:[ \t]*(?P<value>[245]\d\d[ \-][245]\.\d{1,3}\.\d{1,3})",
                            re.IGNORECASE | re.M)
 #: What a server said, in the forms the administrator section uses.
-_RETURNED = re.compile(r"\breturned '(?P<said>.+?)'(?=\s*$|\s+\d)", re.IGNORECASE | re.M | re.S)
 _SERVER_AT = re.compile(r"\bServer at (?P<host>[\w.\-]+)", re.IGNORECASE)
-_HASHED = re.compile(r"(?:^|\s)(?P<host>[\w.\-]+\.[a-z]{2,}\s+)?#(?P<said>[<\s]*#?[245][\s\S]*?)(?:\s*##|>?\s*#SMTP#|$)",
-                     re.IGNORECASE | re.M)
+#: Exchange 2007/2010 "#550 5.1.1 ... ##" and "#< #5.5.0 smtp;554 ...> #SMTP#":
+#: where the reply opens, and the remote host written before it.
+_HASH_OPEN = re.compile(r"#[< \t]*#?(?=[245]\d\d\b|[245]\.\d)")
+_HOST_BEFORE_HASH = re.compile(r"(?:^|\s)(?P<host>[\w\-]+(?:\.[\w\-]+)*\.[a-z]{2,})\s*$", re.IGNORECASE)
+#: A server reply quoted in any language ("Vom Remoteserver wurde '550 5.1.1
+#: ...' zurückgegeben"): Exchange quotes the reply the same way in every
+#: localisation of "Remote Server returned '...'".
+_QUOTED_REPLY = re.compile(r"'(?P<said>[245]\d\d[ \-](?:[245]\.\d{1,3}\.\d{1,3}\b)?[^'\n]{0,2000})'")
+#: Exchange's own stamp in the Received field it writes ("with Microsoft
+#: SMTP Server id 15.1.2375.31"): the report comes from Exchange even when
+#: its headings are in another language.
+_EXCHANGE_RECEIVED = re.compile(r"\bwith Microsoft SMTP Server\b", re.IGNORECASE)
 #: Exchange's own directory verdicts (Microsoft Learn, per-code NDR pages:
 #: "5.1.1 ... RESOLVER.ADR.RecipNotFound; not found", "5.1.10
 #: RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address
@@ -108,7 +119,7 @@ def detect(msg: Message, body: str) -> list[Failure]:
         return []
     text = _ndr_text(msg, body)
     if not text:
-        return []
+        return _localised(msg, body)
     delayed = bool(_DELAYED.search(text))
     failures = _admin_section(text, delayed)
     if failures:
@@ -156,6 +167,45 @@ def _admin_section(text: str, delayed: bool) -> list[Failure]:
     again = _NEXT_COPY.search(section)
     if again:
         section = section[: again.start()]  # the HTML alternative repeats the report
+    return _entries(section, delayed, quoted_only=False)
+
+
+def _localised(msg: Message, body: str) -> list[Failure]:
+    """A report from Exchange whose headings are not in English.
+
+    Only Exchange's own structure is trusted here: its NDR header, its
+    arbitration-mailbox sender or its Received stamp, then an address alone
+    on a line followed by the server's reply as Exchange quotes it
+    (``#550 5.1.1 ... ##`` or ``'550 5.1.1 ...'``). A listed address with
+    no such reply (the user section, a help-desk address) is no record.
+    """
+    if not _is_exchange(msg):
+        return []
+    text = readable_text(msg)
+    end = _ORIGINAL.search(text)
+    if end:
+        text = text[: end.start()]
+    else:
+        cut = _RETURNED_ORIGINAL.search(text)
+        text = text[: cut.start()] if cut else text
+    return _entries(text, False, quoted_only=True)
+
+
+def _is_exchange(msg: Message) -> bool:
+    if m.has_header(msg, "X-MS-Exchange-Message-Is-Ndr"):
+        return True
+    if re.search(r"\bmicrosoftexchange[0-9a-f]{32}@|\bmicrosoft outlook\b", sender_of(msg)):
+        return True
+    return any(_EXCHANGE_RECEIVED.search(value) for value in m.headers_all(msg, "Received")[:3])
+
+
+def _entries(section: str, delayed: bool, *, quoted_only: bool) -> list[Failure]:
+    """Lone address lines and the lines under each, one failure per address.
+
+    An address listed twice (the user and the administrator section, a
+    ``##rfc822;addr`` trailer) is one recipient; the listing that carries
+    the server's reply is the one kept.
+    """
     entries: list[tuple[str, list[str]]] = []
     for line in section.splitlines():
         stripped = line.strip()
@@ -167,11 +217,20 @@ def _admin_section(text: str, delayed: bool) -> list[Failure]:
         elif entries:
             entries[-1][1].append(stripped)
     failures: dict[str, Failure] = {}
+    replied: set[str] = set()
     for address, lines in entries:
-        if address in failures:
-            continue  # "##rfc822;addr" trailers and repeats name the same recipient
-        said, remote = _server_words("\n".join(lines))
+        if address in replied:
+            continue
+        if not lines:
+            continue  # an address alone, with nothing said about it, is no failure
+        said, remote, found = _server_words("\n".join(lines))
+        if quoted_only and not found:
+            continue
+        if address in failures and not found:
+            continue  # a repeat that adds nothing
         failures[address] = _failure(address, said, remote, delayed)
+        if found:
+            replied.add(address)
     return list(failures.values())
 
 
@@ -186,19 +245,52 @@ def _lone_address(line: str) -> str | None:
     return None
 
 
-def _server_words(entry: str) -> tuple[str, str | None]:
-    """The latest server reply an entry quotes, and the host that gave it."""
-    returned = _RETURNED.search(entry)
-    if returned:
-        before = entry[max(0, returned.start() - 300): returned.start()]
-        host = _SERVER_AT.search(before)
-        return m.unfold(returned.group("said")), host.group("host").lower() if host else None
-    hashed = _HASHED.search(entry)
-    if hashed:
-        said = re.sub(r"^[<\s#]+", "", hashed.group("said"))
-        host = (hashed.group("host") or "").strip().lower() or None
-        return m.unfold(said), host
-    return m.unfold(entry), None
+def _server_words(entry: str) -> tuple[str, str | None, bool]:
+    """The latest server reply an entry quotes, the host that gave it, and
+    whether a reply was found at all (else the entry's own text).
+
+    Read line by line with plain string searches: the reply is the rest of
+    the first line that has one, so a hostile entry costs linear time.
+    """
+    lines = entry.splitlines()
+    for index, line in enumerate(lines):
+        at = line.lower().find("returned '")
+        if at < 0:
+            continue
+        said = _to_closing_quote(lines, index, at + len("returned '"))
+        host = _SERVER_AT.search(line, 0, at)
+        return m.unfold(said), host.group("host").lower() if host else None, True
+    for line in lines:
+        hashed = _HASH_OPEN.search(line)
+        if hashed:
+            said = line[hashed.end():]
+            for stop in ("##", "#SMTP#", "> #"):
+                cut = said.find(stop)
+                if cut >= 0:
+                    said = said[:cut]
+            host = _HOST_BEFORE_HASH.search(line[max(0, hashed.start() - 255): hashed.start()])
+            return m.unfold(said.strip(" <>")), host.group("host").lower() if host else None, True
+    for line in lines:
+        quoted = _QUOTED_REPLY.search(line)
+        if quoted:
+            host = _SERVER_AT.search(line, 0, quoted.start())
+            return m.unfold(quoted.group("said")), host.group("host").lower() if host else None, True
+    return m.unfold(entry), None, False
+
+
+def _to_closing_quote(lines: list[str], index: int, start: int) -> str:
+    """From ``start`` on line ``index`` to the last quote of the first line
+    (of at most five) that has one: a reply HTML or a mailer wrapped."""
+    text = lines[index][start:]
+    close = text.rfind("'")
+    if close >= 0:
+        return text[:close]
+    for following in lines[index + 1: index + 5]:
+        close = following.rfind("'")
+        if close >= 0:
+            return f"{text} {following[:close]}"
+        text = f"{text} {following}"
+    return text
 
 
 def _online_details(text: str, delayed: bool) -> list[Failure]:
