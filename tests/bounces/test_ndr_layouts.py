@@ -29,6 +29,9 @@ def rows(parsed):
     # The same code in the 2013-2017 layout, HTML only (the admin section is HTML paragraphs).
     ("exo_ndr_html_only.msg",
      [("lee.ng@example.net", "bounce", "5.1.10", "550", "userunknown", True, "exchange")]),
+    # The newer layout as HTML only: "couldn&#8217;t" and table rows need html.parser's reading.
+    ("exo_ndr_new_html_only.msg",
+     [("quota.user@example.net", "bounce", "5.2.2", "554", "mailboxfull", False, "exchange")]),
     # Exchange 2010 "#550 ... ##" lines: one local directory miss (with a "##rfc822;addr"
     # trailer naming the same recipient), one remote refusal prefixed by the remote host.
     ("exchange2010_mixed.msg", [

@@ -76,12 +76,12 @@ _USER_LIST = re.compile(
 #: groups:"): the same layout, but the server is still retrying.
 _DELAYED = re.compile(r"^[ \t]*Delivery is delayed to these recipients or (?:groups|distribution lists):?[ \t]*$",
                       re.IGNORECASE | re.M)
-_COULD_NOT = re.compile(r"Your message to (?P<addr>\S+@\S+?) (?:couldn't|could not|can't|cannot) be delivered",
+_COULD_NOT = re.compile(r"Your message to (?P<addr>\S+@\S+?) (?:couldn[’']t|could not|can[’']t|cannot) be delivered",
                         re.IGNORECASE)
 #: Where a second copy of the report (the other alternative) begins.
 _NEXT_COPY = re.compile(
     r"^[ \t]*(?:Diagnostic information for administrators|Delivery has failed to these recipients"
-    r"|Delivery is delayed to these recipients|Your message to \S+@\S+ (?:couldn't|could not|can't|cannot)"
+    r"|Delivery is delayed to these recipients|Your message to \S+@\S+ (?:couldn[’']t|could not|can[’']t|cannot)"
     r" be delivered)",
     re.IGNORECASE | re.M,
 )
