@@ -299,7 +299,12 @@ def classify(
     """
     command = (command or "").upper() or None
     action = (action or "").lower() or None
+    field = normalise_status(status)
     status = choose_status(status, diagnostic, field_is_final=status_is_final)
+    if action == "failed" and field and field[0] == "5" and status and status[0] == "4":
+        # the report is final (5.x.x) while the remote server only ever said
+        # "try later" (4.x.x): the sending MTA gave up after retrying
+        gave_up = True
     nested = _nested_reply(diagnostic)
     if nested:
         replycode = nested[0]
@@ -352,6 +357,8 @@ def classify(
             chosen = "expired"
         if chosen == "userunknown":
             chosen = _decide_userunknown(status_reason, command)
+        if chosen == "onhold":
+            chosen = None  # a reply code that says nothing specific: a status such as 5.1.0 may
     if chosen is None and status and _detail(status) not in ("0.0", "2.0", "3.0"):
         chosen = status_reason  # "other ... status" (x.0.0, x.2.0, x.3.0) says nothing: on hold
     if chosen is None:

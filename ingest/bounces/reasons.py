@@ -99,6 +99,9 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|relay (?:is )?not (?:permitted|allowed)|cannot relay|email address is not verified|relaying mail to .* is not allowed"
      r"|isn.t in my list of allowed rcpthosts",
      "norelaying"),
+    # src: RFC 7505 X.7.27 "Sender address has null MX": the sender's domain takes no mail (so no DSN
+    # could return); said of the sender, it is not the recipient's null MX of the row below
+    (r"sender(?:'s)? (?:address|domain) (?:has|with) (?:a )?null mx", "rejected"),
     # src: RFC 7505 null MX ("a domain that accepts no mail"); RFC 7504 521 "Host does not accept mail", 556
     # "Domain does not accept mail"; Postfix dns_lookup "Domain %s does not accept mail (nullMX)";
     # RFC 3463 X.3.2 "System not accepting network messages"
@@ -150,9 +153,11 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|too many (?:concurrent|simultaneous)|connections? from your (?:host|ip) (?:is|are) too many",
      "toomanyconn"),
     # src: Postfix anvil limits "450 4.7.1 Error: too many messages from ..."; Exim ratelimit ACL
-    # ("sending rate"); Microsoft 4.7.500-4.7.699 "rate limited"; Gmail 4.7.28 "unusual rate"
+    # ("sending rate"); Microsoft 4.7.500-4.7.699 "rate limited"; Gmail 4.7.28 "unusual rate"; Gmail
+    # 450 4.2.1 "The user you are trying to contact is receiving mail at a rate that prevents additional
+    # messages from being delivered" (a rate limit, though its code is X.2.1 "mailbox disabled")
     (r"rate limit|(?:too many|many) (?:messages|emails|mails)|sending (?:rate|too fast)|slow down"
-     r"|exceeded (?:the )?(?:sending|message) rate|too fast|throttl",
+     r"|exceeded (?:the )?(?:sending|message) rate|too fast|throttl|receiving mail at a rate that prevents",
      "speeding"),
     # The domain publishes no usable mail exchanger (null MX, no MX, broken MX answer).
     # src: RFC 5321 5.1 (no MX and no address record: no mail service) and RFC 7505; Postfix
@@ -480,7 +485,7 @@ REPLY_REASONS: dict[str, str] = {
     "530": "securityerror",  # src: RFC 4954 "530 5.7.0 Authentication required"; RFC 3207 "530 Must issue a STARTTLS command first"
     "534": "securityerror",  # src: RFC 4954 "534 5.7.9 Authentication mechanism is too weak"
     "535": "securityerror",  # src: RFC 4954 "535 5.7.8 Authentication credentials invalid"
-    "550": "userunknown",    # src: RFC 5321 4.2.3 "550 Requested action not taken: mailbox unavailable (e.g., mailbox not found, no access ...)"
+    "550": "onhold",         # src: RFC 5321 4.2.3 "550 ... mailbox unavailable (e.g., mailbox not found, no access, or command rejected for policy reasons)": alone it does not say which
     "551": "hasmoved",       # src: RFC 5321 4.2.3 "551 User not local; please try <forward-path>"
     "552": "mailboxfull",    # src: RFC 5321 4.2.3 "552 Requested mail action aborted: exceeded storage allocation"
     "553": "userunknown",    # src: RFC 5321 4.2.3 "553 Requested action not taken: mailbox name not allowed"

@@ -25,6 +25,20 @@ from ingest.bounces.classify import classify, explain, find_replycode, find_stat
         ("5.1.10", None, None, "notaccept"),
         ("5.7.13", None, None, "suspend"),
         (None, "552", None, "mailboxfull"),
+        # the wording says it plainly (issue 13, class 4); sources in reasons.py
+        (None, None, "553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)", "norelaying"),
+        ("5.0.0", None, "553 sorry, that domain isn't in my list of allowed rcpthosts.", "norelaying"),
+        (None, None, "552 Mailbox quota usage exceeded", "mailboxfull"),
+        (None, None, "552 Max message size exceeded", "mesgtoobig"),
+        ("5.0.0", None, "Name or service not known", "hostunknown"),
+        ("4.4.3", None, "Temporary failure in name resolution", "networkerror"),
+        ("5.0.0", None, "552 too many connections", "toomanyconn"),
+        ("5.4.5", None, "550 5.4.5 Daily user sending limit exceeded", "speeding"),
+        ("5.7.1", None, "554 5.7.1 Your account has been suspended", "suspend"),
+        ("5.3.2", None, None, "notaccept"),   # RFC 3463 X.3.2, read as RFC 7504's 521
+        (None, "521", None, "notaccept"),
+        ("5.7.27", None, None, "rejected"),   # the sender's null MX, not the recipient's
+        ("5.7.9", None, None, "securityerror"),  # RFC 4954 AUTH: mechanism too weak
     ],
 )
 def test_reason_table(status, reply, text, reason):

@@ -7,6 +7,7 @@ never copied in; these tests only read it.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,43 @@ def test_sisimai_set_never_raises_and_mostly_finds_records():
         assert parsed.outcome in ("bounce", "ignored", "unparsed")
         found += parsed.outcome == "bounce"
     assert found / len(expected) > 0.85
+
+
+#: Regression floor on the shared corpus: files whose records (status, reply
+#: code, reason, hard/soft) all match, scored as benchmarks/bounce_accuracy.py
+#: scores them. The corpus is for regression only, never for writing rules.
+SISIMAI_FILES_RIGHT_FLOOR = 0.97
+
+
+def test_sisimai_set_files_fully_right_stay_above_the_floor():
+    _need(SISIMAI / "expected.json")
+    expected = json.loads((SISIMAI / "expected.json").read_text())
+    right = 0
+    wrong: list[str] = []
+    for name, wanted in sorted(expected.items()):
+        parsed = parse((SISIMAI / "eml" / name).read_bytes())
+        got = Counter((v.status or "", v.replycode or "", v.reason, bool(v.hardbounce)) for v in parsed.verdicts)
+        want = Counter((w["status"], w["replycode"], w["reason"], bool(w["hardbounce"])) for w in wanted)
+        if got == want:
+            right += 1
+        else:
+            wrong.append(name)
+    share = right / len(expected)
+    assert share >= SISIMAI_FILES_RIGHT_FLOOR, f"{right}/{len(expected)} files fully right; wrong: {wrong}"
+
+
+def test_flufl_set_every_expected_address_is_found():
+    folder = CORPUS / "flufl-bounce"
+    _need(folder / "expected.json")
+    expected = json.loads((folder / "expected.json").read_text())
+    missing: dict[str, list[str]] = {}
+    for name, entries in sorted(expected.items()):
+        parsed = parse((folder / "messages" / name).read_bytes())
+        # flufl lists the address a report names and the one before aliasing
+        # ("expanded from"); the latter is the record's original_recipient
+        got = {(a or "").lower() for v in parsed.verdicts if v.kind in ("bounce", "delay")
+               for a in (v.recipient, v.original_recipient) if a}
+        want = {a.lower() for e in entries for a in e["addresses"]}
+        if not want <= got:
+            missing[name] = sorted(want - got)
+    assert missing == {}
