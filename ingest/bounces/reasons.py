@@ -30,9 +30,10 @@ import re
 _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # The sender's own sending quota ("quota exceeded" said of the sender, not the recipient's mailbox).
     # src: Google Workspace SMTP errors 550 5.4.5 "Daily user sending limit exceeded", "Daily SMTP relay
-    # limit exceeded"; Microsoft 5.2.2 / 5.7.705 "submission quota exceeded" (the sending account's limit)
+    # limit exceeded"; Exchange Online sending limits "554 5.2.0 STOREDRV.Submission.Exception:
+    # SubmissionQuotaExceededException" (the sending account's daily limit)
     (r"daily (?:user )?sending (?:quota|limit) exceeded|daily smtp relay (?:sending )?limit exceeded"
-     r"|(?:sending|submission) (?:quota|limit) (?:has been |was )?exceeded",
+     r"|(?:sending|submission) (?:quota|limit) (?:has been |was )?exceeded|submissionquotaexceeded",
      "speeding"),
     # The recipient's mailbox is full.
     # src: RFC 3463 X.2.2 "Mailbox full" (a per-mailbox quota or capacity); RFC 5321 552 "exceeded storage

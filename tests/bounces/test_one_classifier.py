@@ -135,6 +135,9 @@ DIAGNOSTICS = [
     ("5.0.0", "552 too many connections", "toomanyconn"),
     ("4.7.0", "421 4.7.0 Too many concurrent SMTP connections; please try again later.", "toomanyconn"),
     ("5.4.5", "550 5.4.5 Daily user sending limit exceeded.", "speeding"),
+    ("5.2.0", "554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException", "speeding"),
+    ("4.2.1", "450 4.2.1 The user you are trying to contact is receiving mail at a rate that prevents additional "
+     "messages from being delivered.", "speeding"),
     ("5.2.1", "550 5.2.1 The email account that you tried to reach is disabled.", "suspend"),
     ("5.1.10", "556 5.1.10 <user@example.net>: Recipient address rejected: Domain example.net does not accept "
      "mail (nullMX)", "notaccept"),
