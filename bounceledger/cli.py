@@ -250,7 +250,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
     from ingest.bounces import parse
 
     files = list(_message_files(args.paths))  # fail on a missing path before printing anything
-    counts = {"bounce": 0, "ignored": 0, "unparsed": 0}
+    counts = {"bounce": 0, "ignored": 0, "unparsed": 0, "error": 0}
     for path in files:
         try:
             raw = path.read_bytes()

@@ -36,6 +36,7 @@ from ingest.records import ParsedMessage
 from ingest.returned import (
     Incoming,
     StoredMessage,
+    folder_for,
     store_returned_messages,
     stored_outcome,
 )
@@ -55,6 +56,7 @@ class PollSummary:
     processed: int = 0
     ignored: int = 0
     unparsed: int = 0
+    error: int = 0  # quarantined because the parser failed: a bug to report, not junk
     duplicate: int = 0
     already: int = 0
     verdicts: int = 0
@@ -77,6 +79,7 @@ class PollSummary:
             f"{self.mailbox}: {self.seen} messages, {self.processed} processed, "
             f"{self.ignored} ignored, {self.unparsed} unparsed, {self.duplicate} duplicate, "
             f"{self.already} already seen; {self.verdicts} verdicts, {self.orphans} not yet matched"
+            + (f"; {self.error} parser errors (quarantined)" if self.error else "")
             + (f"; {self.reconnects} reconnects" if self.reconnects else "")
             + (f"; {self.seconds:.1f}s, {self.seen / self.seconds:,.0f} messages/s" if self.seen and self.seconds else "")
         )
@@ -137,7 +140,7 @@ def _store_batch(
             if item.raw is None:  # committed on an earlier pass, not filed yet
                 outcome = stored_outcome(session, reader.name, item.ref)
                 if outcome is not None:
-                    results[index] = StoredMessage("seen", None, filed_as=outcome)
+                    results[index] = StoredMessage("seen", None, filed_as=folder_for(outcome))
                     continue
                 item = reader.fetch_again(item)
             assert item.raw is not None
@@ -177,6 +180,8 @@ def _one_pass(
             summary.count(stored)
             if stored.outcome == "unparsed":
                 log.warning("quarantined %s from %s: %s", item.ref, reader.name, stored.error)
+            elif stored.outcome == "error":
+                log.error("quarantined %s from %s after a parser error: %s", item.ref, reader.name, stored.error)
             kill.committed_one()
             if on_committed is not None:
                 on_committed(summary.seen)

@@ -13,7 +13,7 @@ from typing import Literal
 
 AttemptVerdict = Literal["accepted", "deferred", "rejected", "expired"]
 VerdictKind = Literal["bounce", "delay", "success", "autoreply", "complaint"]
-ParseOutcome = Literal["bounce", "ignored", "unparsed"]
+ParseOutcome = Literal["bounce", "ignored", "unparsed", "error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +79,11 @@ class ParsedMessage:
     """What the parser made of one returned message.
 
     ``outcome`` is ``bounce`` when at least one verdict was found,
-    ``ignored`` for mail that is neither a bounce nor a report we act on, and
-    ``unparsed`` when the bytes could not be read as mail at all (``error``
-    says why); the pipeline quarantines the latter.
+    ``ignored`` for mail that is neither a bounce nor a report we act on,
+    ``unparsed`` when the bytes could not be read as mail at all, and
+    ``error`` when the parser itself failed (a bug of ours, not bad input:
+    kept apart so it is never mistaken for junk). ``error`` says why in both
+    of the last two cases; the pipeline quarantines both.
     """
 
     outcome: ParseOutcome

@@ -1,8 +1,9 @@
 """Recording a returned message and its verdicts in the ledger.
 
 The raw bytes are stored before anything else is decided, so that a message
-the parser cannot read yet is quarantined (outcome ``unparsed``) rather than
-lost, and can be re-parsed when the parser improves.
+the parser cannot read yet is quarantined (outcome ``unparsed``, or
+``error`` when the parser itself failed on it) rather than lost, and can be
+re-parsed when the parser improves.
 """
 
 from __future__ import annotations
@@ -25,7 +26,17 @@ from ingest.matching import MatchKeys, keys_from, match_many, token_check
 from ingest.records import ParsedMessage, Verdict
 from models import Event, ReturnedMessage
 
-StoreOutcome = Literal["processed", "unparsed", "ignored", "duplicate", "seen"]
+StoreOutcome = Literal["processed", "unparsed", "error", "ignored", "duplicate", "seen"]
+
+#: Stored outcomes that are quarantine: the message is kept with its error
+#: and filed to the ``unparsed`` folder. ``error`` (the parser failed) is
+#: counted apart from ``unparsed`` (not mail) but handled the same way.
+QUARANTINED = ("unparsed", "error")
+
+
+def folder_for(outcome: str) -> str:
+    """The mailbox folder outcome a stored outcome is filed under."""
+    return "unparsed" if outcome in QUARANTINED else outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +92,7 @@ def _copy_of(session: Session, copy: StoredCopy, item: Incoming) -> StoredMessag
     if pending is not None:  # first seen earlier in this very batch
         stored_id = pending.id
     if not item.count_duplicates or (source, source_ref) == (item.source, item.source_ref):
-        return StoredMessage("seen", stored_id, filed_as=outcome)
+        return StoredMessage("seen", stored_id, filed_as=folder_for(outcome))
     if pending is not None:
         pending.duplicate_count = (pending.duplicate_count or 0) + 1
     else:
@@ -90,12 +101,12 @@ def _copy_of(session: Session, copy: StoredCopy, item: Incoming) -> StoredMessag
             .where(ReturnedMessage.id == stored_id)
             .values(duplicate_count=ReturnedMessage.duplicate_count + 1)
         )
-    return StoredMessage("duplicate", stored_id, filed_as=outcome)
+    return StoredMessage("duplicate", stored_id, filed_as=folder_for(outcome))
 
 
 def _mark_message_id_duplicates(session: Session, fresh: list[_NewMessage]) -> None:
     """The same notice again with other bytes (re-sent, another Delivered-To) is a duplicate."""
-    ids = {r.message_id for r in fresh if r.message_id and r.outcome != "unparsed"}
+    ids = {r.message_id for r in fresh if r.message_id and r.outcome not in QUARANTINED}
     if not ids:
         return
     taken: set[str] = set()
@@ -108,7 +119,7 @@ def _mark_message_id_duplicates(session: Session, fresh: list[_NewMessage]) -> N
             )
         )
     for returned in fresh:
-        if not returned.message_id or returned.outcome == "unparsed":
+        if not returned.message_id or returned.outcome in QUARANTINED:
             continue
         if returned.message_id in taken:
             returned.outcome = "duplicate"
@@ -134,6 +145,8 @@ def _message_time(parsed: ParsedMessage, received_at: datetime) -> datetime:
 def _outcome(parsed: ParsedMessage) -> StoreOutcome:
     if parsed.outcome == "unparsed":
         return "unparsed"
+    if parsed.outcome == "error":
+        return "error"
     if any(v.kind != "autoreply" for v in parsed.verdicts):
         return "processed"
     return "ignored"
@@ -297,7 +310,7 @@ def store_returned_messages(
         results[index] = StoredMessage(
             outcome,
             returned.id,
-            filed_as="processed" if outcome == "duplicate" else outcome,
+            filed_as="processed" if outcome == "duplicate" else folder_for(outcome),
             verdicts=len(hits),
             matched=sum(hits),
             orphans=len(hits) - sum(hits),

@@ -34,14 +34,21 @@ KEPT_HEADERS = ("From", "To", "Date", "Subject", "Message-ID", "Return-Path", "D
                 "X-Original-To", "Auto-Submitted", "X-Failed-Recipients", "In-Reply-To")
 
 
-def parse(raw: bytes, *, max_size: int = 10_000_000, quoted: tuple[str, ...] = ()) -> ParsedMessage:
-    """Read one returned message. Never raises.
+def parse(
+    raw: bytes, *, max_size: int = 10_000_000, quoted: tuple[str, ...] = (), strict: bool | None = None
+) -> ParsedMessage:
+    """Read one returned message. Never raises, unless ``strict``.
 
     Over-size input, non-bytes input and bytes with no header block at all
-    are ``unparsed`` with an ``error``; anything unexpected inside the
-    stages is caught and reported the same way. ``quoted`` names headers of
-    the original message to read back from the bounce (the sender's own
-    match headers): they land in ``ParsedMessage.quoted``.
+    are ``unparsed`` with an ``error``. An exception from our own stages is
+    a bug, not bad input: it comes back as outcome ``error`` (the exception
+    type and the frame it came from), logged with its traceback and counted
+    (:func:`internal_errors`), so it is never mistaken for junk. Nesting too
+    deep for the stack is input: ``unparsed``. ``strict`` (default:
+    ``BOUNCELEDGER_PARSE_STRICT=1``) raises both instead, so tests fail on
+    them. ``quoted`` names headers of the original message to read back
+    from the bounce (the sender's own match headers): they land in
+    ``ParsedMessage.quoted``.
     """
     try:
         if not isinstance(raw, (bytes, bytearray, memoryview)):
@@ -61,10 +68,25 @@ def parse(raw: bytes, *, max_size: int = 10_000_000, quoted: tuple[str, ...] = (
         if len(chunks) > 1:
             parsed = _merge(parsed, [_parse_message(m.load(chunk)) for chunk in chunks[1:]])
         return parsed
-    except RecursionError:
-        return ParsedMessage(outcome="unparsed", error="message nesting too deep")
-    except Exception as exc:  # the contract: never raise
-        return ParsedMessage(outcome="unparsed", error=f"{type(exc).__name__}: {exc}")
+    except RecursionError as exc:
+        from ingest.bounces import failures  # the error path only: no cost per message
+
+        if failures.is_strict(strict):
+            raise
+        return ParsedMessage(outcome="unparsed", error=failures.nesting(exc, raw))
+    except Exception as exc:  # the production contract: never raise
+        from ingest.bounces import failures
+
+        if failures.is_strict(strict):
+            raise
+        return ParsedMessage(outcome="error", error=failures.internal_error(exc, raw))
+
+
+def internal_errors() -> int:
+    """How many internal errors ``parse()`` has caught in this process: a bug count, never junk input."""
+    from ingest.bounces import failures
+
+    return failures.internal_errors()
 
 
 #: An mbox "From " separator: "From sender weekday month day time year".

@@ -4,8 +4,9 @@ Mutations of the hand-written fixtures (and, when the shared corpus is
 present, of real bounces) exercise the format detectors on the kind of
 damage real returned mail shows: truncation, flipped bytes, lost MIME
 boundaries, doubled headers, absurdly long lines, deep nesting. ``parse``
-must never raise, must return one of its three outcomes, and must finish
-each message quickly.
+runs in strict mode, so an internal error raises and fails the test instead
+of coming back as a quiet outcome; it must return one of its three input
+outcomes and finish each message well inside the hang bound.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def _mutate(raw: bytes, rng: random.Random) -> bytes:
 
 def _check(raw: bytes) -> float:
     start = time.perf_counter()
-    parsed = parse(raw)
+    parsed = parse(raw, strict=True)
     elapsed = time.perf_counter() - start
     assert parsed.outcome in ("bounce", "ignored", "unparsed")
     assert isinstance(parsed.verdicts, tuple)
@@ -91,7 +92,11 @@ def test_ten_thousand_mutants_never_raise_and_stay_fast():
     slowest = 0.0
     for index in range(MUTANTS):
         raw = _mutate(seeds[index % len(seeds)], rng)
-        elapsed = _check(raw)
+        try:
+            elapsed = _check(raw)
+        except BaseException as exc:
+            exc.add_note(f"mutant {index} of seed {index % len(seeds)}, {len(raw)} bytes: {raw[:200]!r}")
+            raise
         slowest = max(slowest, elapsed)
         assert elapsed < MAX_SECONDS, f"mutant {index} took {elapsed:.2f}s"
     assert slowest < MAX_SECONDS
