@@ -153,9 +153,10 @@ class Sendmail:
         return found
 
     def version(self) -> str:
-        """``Version 8.x`` line of ``-d0.1``, for the samples' README."""
+        """"Sendmail 8.x" from the ``Version`` line of ``-d0.1``, for the samples' README."""
         output = self._run(["-d0.1", "-bt"], stdin=b"")
-        return next((line.strip() for line in output.splitlines() if line.startswith("Version")), "Sendmail")
+        found = next((line.split()[1] for line in output.splitlines() if line.startswith("Version ")), "?")
+        return f"Sendmail {found}"
 
     def cleanup(self) -> None:
         shutil.rmtree(self.base, ignore_errors=True)

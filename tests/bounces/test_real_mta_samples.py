@@ -1,0 +1,131 @@
+"""Returns made by a real Exim 4 and a real Sendmail 8 are read as what they report.
+
+The samples in fixtures/real-mta/ were produced on loopback by
+``python -m tests.mailstack.make_mta_samples`` (Debian's packages, unpacked,
+relaying to a final MX that refuses or defers by local part), and
+expected.json was written from what was sent to that MX, not from any
+parser's output. Issue 13 saw both MTAs misread: Exim's delay warnings and
+bounces (``Auto-Submitted: auto-replied``) taken for vacation replies, and
+Sendmail's plain-text reports giving one record for three failed recipients
+or a phantom "delivered" one. So every failed recipient must be a record, no
+record may be invented, and none may be an auto-reply or a success.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingest.bounces import parse
+from ingest.records import ParsedMessage
+
+FIXTURES = Path(__file__).parent / "fixtures" / "real-mta"
+EXPECTED: dict[str, dict[str, Any]] = json.loads((FIXTURES / "expected.json").read_text())["samples"]
+
+#: Samples the parser reads wrong today (issue 13), reported to whoever owns ingest/.
+#: Strict: once the parser gets one right the test fails until its line is removed here.
+KNOWN_PARSER_GAPS: dict[str, str] = {
+    "sendmail-mixed.give-up.msg": "Sendmail give-up (DSN Status 4.4.7, 'Message could not be delivered "
+                                  "for 2 minutes'): read as onhold 4.2.0, not expired",
+    "sendmail-held-mixed.give-up.msg": "same Sendmail give-up (Status 4.4.7): onhold, not expired",
+    "sendmail-plain-temp.give-up.msg": "plain-text Sendmail give-up: onhold, not expired",
+    "sendmail-plain-held-mixed.give-up.msg": "plain-text Sendmail give-up: onhold, not expired",
+    "sendmail-plain-held-mixed.warning.msg": "plain-text Sendmail 'Warning:' that also lists permanent "
+                                             "failures: the deferred recipient (transcript 'Deferred: 451') "
+                                             "gets no delay record",
+}
+
+
+def mismatches(parsed: ParsedMessage, expected: dict[str, dict[str, str]]) -> list[str]:
+    """Every way `parsed` differs from the expected records, as readable lines (empty: all right)."""
+    problems = []
+    if parsed.outcome != "bounce":
+        problems.append(f"outcome {parsed.outcome!r} (error {parsed.error!r}), want 'bounce'")
+    by_recipient: dict[str, list[Any]] = {}
+    for verdict in parsed.verdicts:
+        by_recipient.setdefault((verdict.recipient or "").lower(), []).append(verdict)
+    for recipient, verdicts in by_recipient.items():
+        if recipient not in expected:
+            problems.append(f"invented record {recipient or '(no recipient)'}: "
+                            + ", ".join(f"{v.kind} {v.status} {v.reason}" for v in verdicts))
+        elif len(verdicts) > 1:
+            problems.append(f"{recipient}: {len(verdicts)} records, want 1")
+    for recipient, want in expected.items():
+        got = by_recipient.get(recipient.lower())
+        if not got:
+            problems.append(f"{recipient}: no record, want {want['kind']} {want['status_class']}.x {want['reason']}")
+            continue
+        verdict = got[0]
+        status_class = (verdict.status or "?")[0]
+        if (verdict.kind, status_class, verdict.reason) != (want["kind"], want["status_class"], want["reason"]):
+            problems.append(f"{recipient}: got {verdict.kind} {verdict.status} {verdict.reason}, "
+                            f"want {want['kind']} {want['status_class']}.x {want['reason']}")
+    return problems
+
+
+def test_the_sample_set_is_complete() -> None:
+    """Every committed message has expectations, and both MTAs' bounces and delay warnings are there."""
+    on_disk = {path.name for path in FIXTURES.glob("*.msg")}
+    assert on_disk == set(EXPECTED)
+    assert set(KNOWN_PARSER_GAPS) <= on_disk
+    kinds = {(sample["instance"], want["kind"]) for sample in EXPECTED.values()
+             for want in sample["expected"].values()}
+    for instance in ("exim", "sendmail", "sendmail-plain"):
+        assert (instance, "bounce") in kinds
+        assert (instance, "delay") in kinds
+    assert any(len(sample["expected"]) >= 3 and sample["instance"] == "sendmail-plain"
+               for sample in EXPECTED.values())
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_PARSER_GAPS[name]))
+    if name in KNOWN_PARSER_GAPS else name
+    for name in sorted(EXPECTED)
+])
+def test_real_mta_sample(name: str) -> None:
+    parsed = parse((FIXTURES / name).read_bytes(), strict=True)
+    problems = mismatches(parsed, EXPECTED[name]["expected"])
+    assert not problems, f"{name}:\n  " + "\n  ".join(problems)
+
+
+def _require_mtas() -> None:
+    """Skip locally when Exim/Sendmail cannot be unpacked and run; under CI that is a failure."""
+    from tests.mailstack.mta_packages import unavailable_reason
+
+    reasons = [f"{mta}: {reason}" for mta in ("exim", "sendmail") if (reason := unavailable_reason(mta))]
+    if not reasons:
+        return
+    message = "; ".join(reasons) + " (run: sudo bash tests/install-system-deps.sh)"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set but {message}", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.mark.realstack
+@pytest.mark.slow
+def test_live_exim_and_sendmail_returns_are_read_right() -> None:
+    """Regenerate the immediate-bounce samples with the real MTAs now, and read them."""
+    _require_mtas()
+    from tests.mailstack import make_mta_samples as generator
+
+    base = Path(tempfile.mkdtemp(prefix="mta-live-"))
+    base.chmod(0o755)  # the exim user must reach its spool under it
+    try:
+        state = generator.run(base / "run", generator.quick_plans(), timeout=60)
+        generator.verify(state)
+        samples = generator.write_outputs(state, base / "out", 0.0)
+        # The generator still makes what is committed: same files, same expectations.
+        assert set(samples) <= set(EXPECTED)
+        for name, sample in samples.items():
+            assert sample["expected"] == EXPECTED[name]["expected"], name
+        problems = {name: mismatches(parse((base / "out" / name).read_bytes(), strict=True),
+                                     sample["expected"])
+                    for name, sample in samples.items()}
+        assert not any(problems.values()), problems
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
