@@ -33,10 +33,12 @@ def rows(parsed):
     ("exo_ndr_new_html_only.msg",
      [("quota.user@example.net", "bounce", "5.2.2", "554", "mailboxfull", False, "exchange")]),
     # Exchange 2010 "#550 ... ##" lines: one local directory miss (with a "##rfc822;addr"
-    # trailer naming the same recipient), one remote refusal prefixed by the remote host.
+    # trailer naming the same recipient), one remote refusal prefixed by the remote host,
+    # one relayed in the "#< #5.7.1 smtp;554 ...> #SMTP#" form.
     ("exchange2010_mixed.msg", [
         ("full.box@example.org", "bounce", "5.2.2", "552", "mailboxfull", False, "exchange"),
         ("ghost@corp.example.net", "bounce", "5.1.1", "550", "userunknown", True, "exchange"),
+        ("screened@example.net", "bounce", "5.7.1", "554", "spamdetected", False, "exchange"),
     ]),
     # Three recipients, three different answers; the retry history of the second is not a recipient.
     ("exchange2016_multi.msg", [

@@ -119,7 +119,7 @@ def detect(msg: Message, body: str) -> list[Failure]:
         return []
     text = _ndr_text(msg, body)
     if not text:
-        return _localised(msg, body)
+        return _localised(msg)
     delayed = bool(_DELAYED.search(text))
     failures = _admin_section(text, delayed)
     if failures:
@@ -161,16 +161,14 @@ def _admin_section(text: str, delayed: bool) -> list[Failure]:
     if not admin:
         return []
     generating = _GENERATING.search(text, admin.end(), admin.end() + 2000)
-    if not generating:
-        return []
-    section = text[generating.end():]
+    section = text[generating.end() if generating else admin.end():]
     again = _NEXT_COPY.search(section)
     if again:
         section = section[: again.start()]  # the HTML alternative repeats the report
     return _entries(section, delayed, quoted_only=False)
 
 
-def _localised(msg: Message, body: str) -> list[Failure]:
+def _localised(msg: Message) -> list[Failure]:
     """A report from Exchange whose headings are not in English.
 
     Only Exchange's own structure is trusted here: its NDR header, its
