@@ -8,7 +8,9 @@ parser's output. Issue 13 saw both MTAs misread: Exim's delay warnings and
 bounces (``Auto-Submitted: auto-replied``) taken for vacation replies, and
 Sendmail's plain-text reports giving one record for three failed recipients
 or a phantom "delivered" one. So every failed recipient must be a record, no
-record may be invented, and none may be an auto-reply or a success.
+record may be invented, and none may be an auto-reply; a success record is
+right only where the message asked for one (NOTIFY=SUCCESS) and Sendmail
+reported the recipient relayed in the same report.
 """
 from __future__ import annotations
 
@@ -38,6 +40,9 @@ KNOWN_PARSER_GAPS: dict[str, str] = {
     "sendmail-plain-held-mixed.warning.msg": "plain-text Sendmail 'Warning:' that also lists permanent "
                                              "failures: the deferred recipient (transcript 'Deferred: 451') "
                                              "gets no delay record",
+    "sendmail-plain-notify-success.immediate.msg": "plain-text Sendmail report with NOTIFY=SUCCESS: the "
+                                                   "'successful delivery notifications' recipient gets "
+                                                   "no success record",
 }
 
 

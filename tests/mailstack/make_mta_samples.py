@@ -84,6 +84,9 @@ class Plan:
     mta: str  # a key of INSTANCES
     recipients: tuple[str, ...]
     note: str
+    #: Sendmail's -N (RFC 3461 NOTIFY for every recipient), e.g. "success,failure":
+    #: accepted recipients then get a success entry ("relayed") in the same report.
+    notify: str | None = None
 
     @property
     def return_path(self) -> str:
@@ -95,6 +98,11 @@ class Plan:
 
     def failed(self) -> list[str]:
         return [r for r in self.recipients if _prefix(r) in PERMANENT]
+
+    def succeeded(self) -> list[str]:
+        """Accepted recipients whose success was asked for (NOTIFY=SUCCESS): reported with the failures."""
+        wants_success = self.notify is not None and "success" in self.notify.lower()
+        return [r for r in self.recipients if _prefix(r) == "ok"] if wants_success else []
 
     def deferred(self) -> list[str]:
         return [r for r in self.recipients if _prefix(r) == TEMPORARY]
@@ -124,6 +132,10 @@ class Plan:
         if phase == IMMEDIATE or (phase == WARNING and self.instance.held):
             expected.update({r: {"kind": "bounce", "status_class": "5", "reason": PERMANENT[_prefix(r)]}
                              for r in self.failed()})
+        if phase == IMMEDIATE:
+            # the MX said 250 and does not offer DSN: Sendmail reports "relayed", 2.0.0
+            expected.update({r: {"kind": "success", "status_class": "2", "reason": "delivered"}
+                             for r in self.succeeded()})
         if phase == WARNING:
             expected.update({r: {"kind": "delay", "status_class": "4", "reason": "expired"}
                              for r in self.deferred()})
@@ -161,6 +173,13 @@ PLANS: list[Plan] = [
          "Sendmail SendMimeErrors=False: plain-text report naming three failed recipients"),
     Plan("sendmail-plain-temp", "sendmail-plain", ("temp-p2@example.test", "unknown-p2@example.test"),
          "Sendmail SendMimeErrors=False: one failure now, one deferred (warning, then give-up)"),
+    Plan("sendmail-notify-success", "sendmail", ("unknown-s3@example.test", "ok-s3@example.test"),
+         "Sendmail MIME DSN with NOTIFY=SUCCESS,FAILURE: one failed and one relayed recipient "
+         "in one report", notify="success,failure"),
+    Plan("sendmail-plain-notify-success", "sendmail-plain",
+         ("ok-p3@example.test", "unknown-p3@example.test"),
+         "Sendmail SendMimeErrors=False with NOTIFY=SUCCESS,FAILURE: 'permanent fatal errors' and "
+         "'successful delivery notifications' in one plain-text report", notify="success,failure"),
     Plan("sendmail-held-mixed", "sendmail-held", ("unknown-h1@example.test", "temp-h1@example.test",
                                                   "ok-h1@example.test"),
          "Sendmail MIME DSN, first attempt after the warning time: one failed and one delayed "
@@ -282,7 +301,7 @@ def run(base: Path, plans: list[Plan], timeout: float = 240.0,
             instance = state.instances[plan.mta]
             if isinstance(instance, Sendmail):
                 instance.submit(plan.return_path, list(plan.recipients), build_message(plan),
-                                queue_only=plan.instance.held)
+                                queue_only=plan.instance.held, notify=plan.notify)
             else:
                 instance.submit(plan.return_path, list(plan.recipients), build_message(plan))
         time.sleep(2.0)  # the bounce is a new message, delivered by a process of its own
@@ -345,9 +364,10 @@ def write_outputs(state: Run, outdir: Path, seconds: float) -> dict[str, dict]:
         "generated_by": "python -m tests.mailstack.make_mta_samples",
         "how_expected_was_made": (
             "from what was sent: the final MX answers unknown* 550 5.1.1 (userunknown), "
-            "full* 552 5.2.2 (mailboxfull), temp* 451 4.2.0 (delay warning after "
+            "full* 552 5.2.2 (mailboxfull), ok* 250 (a success record only where NOTIFY=SUCCESS "
+            "was asked for: Sendmail reports it 'relayed', 2.0.0), temp* 451 4.2.0 (delay warning after "
             f"{WARN_AFTER}, then give-up after {GIVE_UP_AFTER}: reason expired, class 4 as the MX "
-            "only ever answered 4xx), ok* 250 (never a record); the phase is when the return arrived"),
+            "only ever answered 4xx); the phase is when the return arrived"),
         "samples": samples,
     }
     (outdir / "expected.json").write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")

@@ -115,15 +115,19 @@ class Sendmail:
             raise RuntimeError(f"sendmail {' '.join(args)} exited {result.returncode}: {output}")
         return output
 
-    def submit(self, sender: str, recipients: list[str], data: bytes, queue_only: bool = False) -> None:
+    def submit(self, sender: str, recipients: list[str], data: bytes, queue_only: bool = False,
+               notify: str | None = None) -> None:
         """Submit one message and deliver it now (``-odi``; ``-odq``: only queue it for the next
-        queue run); errors are mailed back (``-oem``), not printed.
+        queue run); errors are mailed back (``-oem``), not printed. `notify` is passed as
+        ``-N`` (DSN NOTIFY for every recipient, e.g. "success,failure").
 
         Sendmail still exits non-zero when a recipient was refused or deferred,
         after mailing the bounce (see DELIVERY_EXITS): the expected outcome here.
         """
         mode = "-odq" if queue_only else "-odi"
-        self._run([mode, "-oem", "-oi", "-f", sender, "--", *recipients], stdin=data, ok=DELIVERY_EXITS)
+        options = ["-N", notify] if notify else []
+        self._run([mode, "-oem", "-oi", *options, "-f", sender, "--", *recipients], stdin=data,
+                  ok=DELIVERY_EXITS)
 
     def queue_run(self) -> None:
         """One pass over the queue: retries, delay warnings (queuewarn), give-ups (queuereturn)."""
