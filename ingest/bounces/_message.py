@@ -8,23 +8,18 @@ than an exception, so the format modules can stay short and trusting.
 
 from __future__ import annotations
 
+import email.header
 import email.parser
 import email.policy
 import re
 from collections.abc import Callable, Iterator
-from email.header import decode_header, make_header
+from email.header import make_header
 from email.message import Message
 from typing import TypeVar
 
 from ingest.bounces import _mime
+from ingest.bounces._rfc2047 import decode_header
 
-
-#: Name of the per-object cache every helper below keeps on the ``Message``
-#: it is given. A parsed message is only read, never changed, by the
-#: stages, so derived values (header index, decoded values, content types,
-#: decoded text, the part list) are worked out once per message and dropped
-#: with it; nothing is shared between messages.
-_CACHE = "_bounceledger_cache"
 
 T = TypeVar("T")
 
@@ -34,8 +29,8 @@ MAX_DEPTH = 12
 #: Upper bound on parts looked at, for the same reason.
 MAX_PARTS = 500
 
-_PARSER = email.parser.BytesParser(policy=email.policy.compat32)
-_HEADER_PARSER = email.parser.HeaderParser(policy=email.policy.compat32)
+_PARSER = email.parser.BytesParser(_class=_mime.Part, policy=email.policy.compat32)
+_HEADER_PARSER = email.parser.HeaderParser(_class=_mime.Part, policy=email.policy.compat32)
 #: The stdlib feed parser instead of :mod:`ingest.bounces._mime` (for comparing the two).
 _USE_STDLIB = False
 
@@ -65,13 +60,17 @@ def source_text(msg: Message) -> str:
 
 
 def cache_of(msg: Message) -> dict:
-    """The derived-value cache of ``msg`` (created on first use)."""
-    try:
-        return msg.__dict__[_CACHE]
-    except KeyError:
-        cache: dict = {}
-        msg.__dict__[_CACHE] = cache
-        return cache
+    """The derived-value cache of ``msg``.
+
+    A parsed message is only read, never changed, by the stages, so
+    derived values (header index, decoded values, content types, decoded
+    text, the part list) are worked out once per message, kept in its
+    ``bl_cache`` (see ``_mime.Part``) and dropped with it; nothing is
+    shared between messages. A ``Message`` this package did not make gets
+    a fresh dict each time: the same answers, worked out anew.
+    """
+    cache = getattr(msg, "bl_cache", None)
+    return {} if cache is None else cache
 
 
 def memoized(msg: Message, key: str, compute: Callable[[Message], T]) -> T:
@@ -122,14 +121,13 @@ def _own_header_block(text: str) -> Message | None:
     """
     if text.startswith(("From ", " ", "\t")):
         return None
-    parsed = _mime.parse_headers(text)
-    body = parsed._payload  # type: ignore[attr-defined]
+    headers, body = _mime.split_headers(text)
     end = len(text) - len(body)  # where our block (and its blank line) ends
     if text.find(" :", 0, end) >= 0 or text.find("\t:", 0, end) >= 0:
         return None
     if body and body[0] not in "\r\n" and _STDLIB_HEADER_LINE_RE.match(body):
         return None
-    return parsed
+    return _mime.headers_message(headers, body)
 
 
 
@@ -166,9 +164,7 @@ def headers_of(msg: Message, names: tuple[str, ...]) -> dict[str, str]:
     The same values as asking one by one, with one cache look-up per name.
     """
     cache = cache_of(msg)
-    if "hi" not in cache:
-        _raw_values(msg, "")  # builds the index
-    index = cache["hi"]
+    index = _mime.header_index(msg)
     found: dict[str, str] = {}
     for name in names:
         lower = name.lower()
@@ -178,7 +174,7 @@ def headers_of(msg: Message, names: tuple[str, ...]) -> dict[str, str]:
             raw = index.get(lower)
             if not raw:
                 continue
-            decoded = cache[key] = tuple(map(_decode_value, raw))
+            decoded = cache[key] = tuple(_decode_value(value, msg) for value in raw)
         if decoded:
             found[name] = decoded[0]
     return found
@@ -196,7 +192,7 @@ def _decoded_values(msg: Message, name: str) -> tuple[str, ...]:
         return cache[key]
     except KeyError:
         pass
-    decoded = tuple(map(_decode_value, _raw_values(msg, name)))
+    decoded = tuple(_decode_value(value, msg) for value in _raw_values(msg, name))
     cache[key] = decoded
     return decoded
 
@@ -207,23 +203,21 @@ def _raw_values(msg: Message, name: str) -> list[str]:
     ``Message.get`` would turn 8-bit bytes into U+FFFD under compat32;
     the raw values let us decode them as UTF-8 ourselves.
     """
-    cache = cache_of(msg)
-    index = cache.get("hi")
-    if index is None:
-        index = {}
-        try:
-            for k, v in msg._headers:  # what raw_items() yields, without the copy
-                index.setdefault(k.lower(), []).append(v)
-        except Exception:
-            index = {}
-        cache["hi"] = index
-    return index.get(name.lower(), _NO_VALUES)
+    return _mime.header_index(msg).get(name.lower(), _NO_VALUES)
 
 
 _NO_VALUES: list[str] = []
 
 
-def _decode_value(value: object) -> str:
+#: Encoded words decoded in one header value. RFC 2047 (section 2) keeps an
+#: encoded word within 75 characters and a header line within 76, and mail
+#: programs encode a Subject or a display name in a few dozen words at most;
+#: past this many (a 380 KB value), the rest of the value is kept as it
+#: came, still encoded, and the message notes the cut (``skipped_of``).
+MAX_ENCODED_WORDS = 10_000
+
+
+def _decode_value(value: object, msg: Message | None = None) -> str:
     if value is None:
         return ""
     if isinstance(value, str) and value.isascii() and value.isprintable() and "=?" not in value \
@@ -233,16 +227,42 @@ def _decode_value(value: object) -> str:
         return value.strip()
     try:
         if not isinstance(value, str):
-            return unfold(str(make_header(decode_header(value))))  # type: ignore[arg-type]
+            return unfold(str(make_header(email.header.decode_header(value))))  # type: ignore[arg-type]
         text = _fix_surrogates(value)
         if "=?" in text:
+            text, rest = _cut_encoded_words(text, msg)
             try:
                 text = str(make_header(decode_header(text)))
             except Exception:
                 pass
+            text += rest
         return unfold(text)
     except Exception:
         return unfold(_fix_surrogates(str(value)))
+
+
+def _cut_encoded_words(text: str, msg: Message | None) -> tuple[str, str]:
+    """``text`` split before its ``MAX_ENCODED_WORDS``-th "=?" after the
+    first: what is decoded, and what is kept as it is (``""`` for a value
+    under the limit)."""
+    if text.count("=?") <= MAX_ENCODED_WORDS:
+        return text, ""
+    cut = -1
+    for _ in range(MAX_ENCODED_WORDS + 1):
+        cut = text.find("=?", cut + 1)
+    skipped = getattr(msg, "bl_skipped", None)
+    if skipped is not None:
+        note = f"encoded words of a header value beyond the first {MAX_ENCODED_WORDS} kept undecoded"
+        if note not in skipped:
+            skipped.append(note)
+    return text[:cut], " " + text[cut:]
+
+
+def skipped_of(msg: Message) -> tuple[str, ...]:
+    """What the parse left unread in ``msg`` because a limit was met
+    (``_mime``'s part and field-block limits, :data:`MAX_ENCODED_WORDS`),
+    in words a person can read; ``()`` when nothing was left."""
+    return _mime.skipped_of(msg)
 
 
 _SURROGATE_RE = re.compile("[\udc80-\udcff]")
@@ -266,7 +286,7 @@ def content_type(part: Message) -> str:
     except KeyError:
         pass
     try:
-        if not any(len(name) == 12 and name.lower() == "content-type" for name, _ in part._headers):  # type: ignore[attr-defined]
+        if not _raw_values(part, "content-type"):
             # what get_content_type() answers without the header: the
             # default type (a digest may still change it: not cached)
             return part.get_default_type().lower()
@@ -343,12 +363,11 @@ def _walk(msg: Message, max_depth: int) -> Iterator[Message]:
 def _children_of(part: Message) -> list | None:
     """The sub-parts list of ``part`` (``None`` for a leaf).
 
-    ``get_payload()`` returns the stored list as it is for a multipart and
-    never a list otherwise, but for a leaf it first looks the transfer
-    encoding up and may re-decode the text: work wasted on a type test.
+    ``get_payload()`` returns the stored list as it is for a multipart, but
+    for a leaf it first looks the transfer encoding up and may re-decode the
+    text: ``is_multipart()`` answers the type question first.
     """
-    payload = part.__dict__.get("_payload")
-    return payload if isinstance(payload, list) else None
+    return part.get_payload() if part.is_multipart() else None
 
 
 def text_of(part: Message) -> str:
@@ -374,14 +393,21 @@ def _plain_text_of(part: Message) -> str | None:
     ASCII-compatible charset decodes those back to the same text. Plain
     7-bit report text (what Postfix writes) never needs the round trip.
     """
-    payload = part.__dict__.get("_payload")
+    if part.is_multipart():
+        return None
+    # get_payload() gives the stored text as it is unless it holds
+    # surrogate-escaped bytes, which are not ASCII either way
+    try:
+        payload = part.get_payload()
+    except Exception:  # surrogates and an RFC 2231 charset: the stdlib trips over its own tuple
+        return None
     if not isinstance(payload, str) or not payload.isascii() or "\x1b" in payload:
         return None  # ESC: the ISO-2022-JP sniffing of _bytes_to_text applies
-    for name, value in part._headers:  # type: ignore[attr-defined]
-        if len(name) == 25 and name.lower() == "content-transfer-encoding":
-            if not isinstance(value, str) or not value.isascii() or value.lower() in _DECODED_CTES:
-                return None
-            break
+    cte = _raw_values(part, "content-transfer-encoding")
+    if cte:
+        value = cte[0]
+        if not isinstance(value, str) or not value.isascii() or value.lower() in _DECODED_CTES:
+            return None
     try:
         charset = _content_charset(part)
     except Exception:

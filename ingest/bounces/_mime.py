@@ -4,15 +4,18 @@ The stdlib feed parser reads a message line by line through a generator
 stack; on returned mail it was a third of the parse time. Returned mail
 needs much less: the header block of each part and the part bodies cut at
 their boundaries. This module does exactly that with a handful of string
-searches and gives back ordinary ``email.message.Message`` objects (compat32
-policy), so every helper, detector and flufl.bounce keep reading the same
-API: headers as ``(name, value)`` pairs, the body as a string, a
+searches and gives back :class:`Part` objects, ``email.message.Message``
+(compat32 policy) filled through its public methods only (``set_raw``,
+``set_payload``, ``set_default_type``), so every helper, detector and
+flufl.bounce keep reading the same API: headers as ``(name, value)`` pairs, the body as a string, a
 ``multipart/*`` as a list of parts, a ``message/*`` as a list holding the
 enclosed message, ``message/delivery-status`` and
 ``message/feedback-report`` as a list of header-only field blocks.
 
 Limits: nesting beyond ``MAX_DEPTH`` and parts beyond ``MAX_PARTS`` are left
-as unsplit text. Nothing here raises on bad input: a missing boundary leaves
+as unsplit text, field blocks of a delivery status beyond
+``MAX_STATUS_BLOCKS`` are not read; each limit met is noted in the
+message's ``bl_skipped`` list (see :func:`skipped_of`). Nothing here raises on bad input: a missing boundary leaves
 the multipart's body as one string (the shape the rest of the package
 already handles), a header block without its blank line ends at the first
 line that is not a header.
@@ -26,9 +29,14 @@ from email.utils import unquote as _unquote
 from email.message import Message
 
 MAX_DEPTH = 12
-#: Attribute holding the text each message was parsed from (see :func:`source_of`).
-SOURCE = "_bounceledger_source"
 MAX_PARTS = 500
+#: Field blocks read from one delivery-status part: the per-message block
+#: and 1,000 recipient blocks. A report names the recipients of one queued
+#: message; Postfix accepts at most 1,000 per message by default
+#: (postconf(5): smtpd_recipient_limit = 1000) and Exchange Online's
+#: recipient limit is 1,000 as well, so a real report stays under it, while
+#: a 10 MB one could hold 40,000 blocks at about 0.3 ms of reading each.
+MAX_STATUS_BLOCKS = 1001
 
 _COMPAT32 = _policy.compat32
 
@@ -40,28 +48,55 @@ _LINES_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 _BLANK_SPLIT_RE = re.compile(r"(?:\r?\n)(?:\r?\n)+")
 
 
+class Part(Message):
+    """A compat32 ``Message`` that also carries what this package derives
+    from it, so that nothing is stored in the stdlib's own fields.
+
+    ``bl_source``: the text the part was split from (``None`` when the
+    stdlib parser made it); ``bl_cache``: values worked out from the part
+    (see ``_message.cache_of``); ``bl_status_text``: see
+    :func:`status_text_of`; ``bl_skipped``: the limits met while reading
+    the message the part belongs to, one list shared by the whole tree.
+    The stdlib parsers make these too (their public ``_class`` argument).
+    """
+
+    def __init__(self, policy: _policy.Policy = _COMPAT32) -> None:
+        super().__init__(policy)
+        self.bl_source: str | None = None
+        self.bl_cache: dict = {}
+        self.bl_status_text: str | None = None
+        self.bl_skipped: list[str] = []
+
+
 class _Budget:
-    __slots__ = ("parts",)
+    __slots__ = ("parts", "skipped")
 
     def __init__(self) -> None:
         self.parts = 0
+        self.skipped: list[str] = []
 
 
-def parse_bytes(raw: bytes) -> Message:
+def parse_bytes(raw: bytes) -> Part:
     """A ``Message`` tree for ``raw`` (undecodable bytes surrogate-escaped)."""
     return parse_text(raw.decode("ascii", "surrogateescape"))
 
 
-def parse_text(text: str) -> Message:
+def parse_text(text: str) -> Part:
     return _message(text, 0, _Budget())
 
 
-def parse_headers(text: str) -> Message:
+def parse_headers(text: str) -> Part:
     """A header-only ``Message`` (the body, if any, kept as its payload)."""
-    msg = Message(_COMPAT32)
-    headers, body = _split_headers(text)
-    msg._headers = headers  # type: ignore[attr-defined]
-    msg._payload = body  # type: ignore[attr-defined]
+    return headers_message(*split_headers(text))
+
+
+def headers_message(headers: list[tuple[str, str]], body: str) -> Part:
+    """A ``Part`` holding ``headers`` as they are and ``body`` as its payload."""
+    msg = Part()
+    set_raw = msg.set_raw
+    for name, value in headers:
+        set_raw(name, value)
+    msg.set_payload(body)
     return msg
 
 
@@ -77,10 +112,23 @@ _ORPHAN_CONTINUATION_RE = re.compile(r"(?:[ \t][^\r\n]*(?:\r?\n|\r|$))+")
 def source_of(msg: Message) -> str | None:
     """The text ``msg`` was parsed from by this module (``None`` otherwise):
     the message as it came, without a round trip through the generator."""
-    return msg.__dict__.get(SOURCE)
+    return getattr(msg, "bl_source", None)
 
 
-def _split_headers(text: str) -> tuple[list[tuple[str, str]], str]:
+def skipped_of(msg: Message) -> tuple[str, ...]:
+    """What was left unread in the message ``msg`` belongs to, because a
+    limit of this module (or of a helper reading it) was met."""
+    return tuple(getattr(msg, "bl_skipped", ()))
+
+
+def status_text_of(part: Message) -> str | None:
+    """The body of a ``message/delivery-status`` part when that text reads
+    as the same field blocks as its parsed blocks do (see
+    :func:`_fields_only`); ``None`` otherwise."""
+    return getattr(part, "bl_status_text", None)
+
+
+def split_headers(text: str) -> tuple[list[tuple[str, str]], str]:
     """(name, value) pairs of the header block, and the body after it.
 
     Values keep compat32's shape: leading blanks of the first line dropped,
@@ -114,17 +162,20 @@ def _split_headers(text: str) -> tuple[list[tuple[str, str]], str]:
     return headers, text[pos:]  # not a header: the body starts here (no blank line)
 
 
-def _message(text: str, depth: int, budget: _Budget) -> Message:
+def _message(text: str, depth: int, budget: _Budget) -> Part:
     budget.parts += 1
-    msg = Message(_COMPAT32)
-    msg.__dict__[SOURCE] = text
-    headers, body = _split_headers(text)
-    msg._headers = headers  # type: ignore[attr-defined]
-    msg._payload = body  # type: ignore[attr-defined]
-    if not headers or depth >= MAX_DEPTH or budget.parts >= MAX_PARTS:
+    headers, body = split_headers(text)
+    msg = headers_message(headers, body)
+    msg.bl_source = text
+    msg.bl_skipped = budget.skipped
+    if not headers:
         return msg
     ctype = _content_type(msg, headers)
     maintype, _, subtype = ctype.partition("/")
+    if depth >= MAX_DEPTH or budget.parts >= MAX_PARTS:
+        if maintype in ("multipart", "message"):
+            _note(budget, f"parts nested deeper than {MAX_DEPTH} or beyond the first {MAX_PARTS} left unsplit")
+        return msg
     if maintype == "multipart":
         boundary = _boundary(msg)
         if boundary:
@@ -134,52 +185,71 @@ def _message(text: str, depth: int, budget: _Budget) -> Message:
                 children = []
                 for chunk in chunks:
                     if budget.parts >= MAX_PARTS:
+                        _note(budget, f"parts beyond the first {MAX_PARTS} not read")
                         break
                     child = _message(chunk, depth + 1, budget)
-                    if subtype == "digest" and not child._headers:  # type: ignore[attr-defined]
+                    if subtype == "digest" and not child.keys():
                         child.set_default_type("message/rfc822")
                     children.append(child)
-                msg._payload = children  # type: ignore[attr-defined]
+                msg.set_payload(children)
                 msg.preamble = preamble or None
                 msg.epilogue = epilogue
     elif maintype == "message":
         if subtype == "delivery-status":
             # one header-only block per blank-line separated group of fields
-            blocks = [b for b in _BLANK_SPLIT_RE.split(body) if b.strip()]
-            msg._payload = [parse_headers(b.lstrip("\r\n") + "\n") for b in blocks[:MAX_PARTS]]  # type: ignore[attr-defined]
-            if _fields_only(body, blocks, msg._payload):  # type: ignore[attr-defined]
-                msg.__dict__[STATUS_TEXT] = body
+            blocks = _status_blocks(body)
+            if len(blocks) > MAX_STATUS_BLOCKS:
+                _note(budget, f"delivery-status field blocks beyond the first {MAX_STATUS_BLOCKS} not read")
+            split = [split_headers(b.lstrip("\r\n") + "\n") for b in blocks[:MAX_STATUS_BLOCKS]]
+            msg.set_payload([headers_message(fields, rest) for fields, rest in split])
+            if _fields_only(body, blocks, [rest for _, rest in split]):
+                msg.bl_status_text = body
         else:
             # message/rfc822 and every other message/*: one enclosed message
-            msg._payload = [_message(body, depth + 1, budget)]  # type: ignore[attr-defined]
+            msg.set_payload([_message(body, depth + 1, budget)])
     return msg
 
 
-#: Attribute holding the body of a ``message/delivery-status`` part when
-#: that text reads as the same field blocks as its parsed blocks do (see
-#: :func:`_fields_only`); absent otherwise.
-STATUS_TEXT = "_bounceledger_status_text"
+def _status_blocks(body: str) -> list[str]:
+    """The non-blank blank-line separated groups of ``body``: all of them
+    up to ``MAX_STATUS_BLOCKS``, and one more when there are more (the
+    text after it is not split: splitting a 10 MB report whole took 0.2 s)."""
+    blocks: list[str] = []
+    rest = body
+    while rest:
+        wanted = MAX_STATUS_BLOCKS + 1 - len(blocks)
+        pieces = _BLANK_SPLIT_RE.split(rest, maxsplit=wanted)
+        rest = pieces.pop() if len(pieces) > wanted else ""
+        blocks += [piece for piece in pieces if piece.strip()]
+        if len(blocks) > MAX_STATUS_BLOCKS:
+            break
+    return blocks
 
 
-def _fields_only(body: str, blocks: list[str], parsed: list[Message]) -> bool:
+def _note(budget: _Budget, text: str) -> None:
+    if text not in budget.skipped:
+        budget.skipped.append(text)
+
+
+def _fields_only(body: str, blocks: list[str], rests: list[str]) -> bool:
     """True when reading ``body`` line by line gives the lines of its parsed
     blocks written back out (``_message._flatten``), up to blank lines and
     the blanks around names and values.
 
     That holds when every line of every block is a field or a continuation
-    (no block kept a body of other lines, which the written-back form would
-    set off with a blank line), no block opens with an mbox "From " line or
+    (no block kept a body of other lines, its ``rests`` entry, which the
+    written-back form would set off with a blank line), no block opens with an mbox "From " line or
     an orphan continuation (both dropped by the splitter), the text is
     ASCII without ESC (no surrogates to fix, no ISO-2022-JP to undo), every
     CR ends a line as part of CRLF (a lone CR ends a field only for the
     splitter) and no block was left out.
     """
-    if len(blocks) > MAX_PARTS or not body.isascii() or "\x1b" in body:
+    if len(blocks) > len(rests) or not body.isascii() or "\x1b" in body:
         return False
     if "\r" in body and body.count("\r") != body.count("\r\n"):
         return False
-    for block, part in zip(blocks, parsed):
-        if part._payload:  # type: ignore[attr-defined]
+    for block, rest in zip(blocks, rests):
+        if rest:
             return False
         start = block.lstrip("\r\n")
         if start.startswith(("From ", " ", "\t")):
@@ -187,19 +257,14 @@ def _fields_only(body: str, blocks: list[str], parsed: list[Message]) -> bool:
     return True
 
 
-#: Name of the per-message cache of :mod:`ingest.bounces._message` (its
-#: ``_CACHE``): the content type worked out here is stored there, under the
-#: key its ``content_type`` helper reads, so it is not worked out again.
-_CACHE = "_bounceledger_cache"
-
-
-def _content_type(msg: Message, headers: list[tuple[str, str]]) -> str:
+def _content_type(msg: Part, headers: list[tuple[str, str]]) -> str:
     """``msg.get_content_type()``, without the stdlib's generic header lookup.
 
     Only a plain ASCII ``Content-Type`` value takes the short path (the
     stdlib's own steps: the first such header, the text before ";",
     stripped and lower-cased, ``text/plain`` unless it has exactly one "/");
-    the answer is then kept in the message's cache. Anything else (no such
+    the answer is then kept in the message's cache (``bl_cache``, under
+    the key ``_message.content_type`` reads). Anything else (no such
     header, so the default type that a digest may still change; 8-bit
     bytes) asks the stdlib and caches nothing.
     """
@@ -209,7 +274,7 @@ def _content_type(msg: Message, headers: list[tuple[str, str]]) -> str:
                 ctype = value.partition(";")[0].strip().lower()
                 if ctype.count("/") != 1:
                     ctype = "text/plain"
-                msg.__dict__[_CACHE] = {"ct": ctype}
+                msg.bl_cache["ct"] = ctype
                 return ctype
             break
     return msg.get_content_type()
@@ -233,11 +298,7 @@ def simple_param(msg: Message, name: str, failobj: object = None) -> object:
     (:func:`email.utils.unquote`). Any other value returns :data:`UNSURE`:
     the caller asks the stdlib.
     """
-    value = None
-    for key, raw in msg._headers:  # type: ignore[attr-defined]
-        if len(key) == 12 and key.lower() == "content-type":
-            value = raw
-            break
+    value = first_raw(msg, "content-type")
     if value is None:
         return failobj
     if not isinstance(value, str) or not value.isascii() or _PARAM_SPECIALS_RE.search(value):
@@ -257,6 +318,31 @@ def simple_param(msg: Message, name: str, failobj: object = None) -> object:
         if key.lower() == wanted:
             return _unquote(found)
     return failobj
+
+
+def first_raw(msg: Message, name: str) -> object:
+    """The stored value of the first ``name`` header (``name`` in lower
+    case), raw 8-bit bytes still surrogate-escaped; ``None`` without one."""
+    values = header_index(msg).get(name)
+    return values[0] if values else None
+
+
+def header_index(msg: Message) -> dict[str, list]:
+    """Stored header values by lower-cased name, in order (what
+    ``raw_items()`` gives, read once per message: a header block of 60,000
+    Received lines was read again for each name asked)."""
+    cache = getattr(msg, "bl_cache", None)
+    index = None if cache is None else cache.get("hi")
+    if index is None:
+        index = {}
+        try:
+            for key, value in msg.raw_items():
+                index.setdefault(key.lower(), []).append(value)
+        except Exception:
+            index = {}
+        if cache is not None:
+            cache["hi"] = index
+    return index
 
 
 def _boundary(msg: Message) -> str | None:

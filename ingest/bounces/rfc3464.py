@@ -9,8 +9,12 @@ when a recipient block has no Diagnostic-Code.
 
 from __future__ import annotations
 
+import binascii
+import quopri
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field, replace
+from itertools import accumulate
 from datetime import datetime, timezone
 from email.message import Message
 from email.utils import parsedate_to_datetime
@@ -94,6 +98,26 @@ def decode_utf8_address(value: str) -> str:
     return value
 
 
+#: Fields that open a per-recipient group (RFC 3464 section 2.3: an optional
+#: Original-Recipient, then Final-Recipient).
+_GROUP_OPENERS = frozenset({"final-recipient", "original-recipient"})
+
+
+def _opens_new_group(current: dict[str, str], name: str) -> bool:
+    """Whether ``name`` starts a new group although no blank line came first.
+
+    RFC 3464 separates the per-message group and each per-recipient group by
+    a blank line, but some writers (and gateways that re-wrap reports) drop
+    it. A recipient field in a per-message group, a second field of the same
+    name, or one after the group's Action/Status can only start the next
+    group. (Postfix writes Final-Recipient before Original-Recipient, the
+    RFC's grammar the other way round: both orders are one group.)
+    """
+    if name in current or "action" in current or "status" in current:
+        return True
+    return "reporting-mta" in current or "arrival-date" in current or "received-from-mta" in current
+
+
 def _blocks_from_text(text: str) -> list[dict[str, str]]:
     blocks: list[dict[str, str]] = []
     current: dict[str, str] = {}
@@ -110,6 +134,9 @@ def _blocks_from_text(text: str) -> list[dict[str, str]]:
         name, sep, value = line.partition(":")
         if sep and _FIELD_NAME_RE.fullmatch(name.strip()):
             last = name.strip().lower()
+            if current and last in _GROUP_OPENERS and _opens_new_group(current, last):
+                blocks.append(current)  # the blank line between groups is missing
+                current = {}
             current.setdefault(last, value.strip())
             if current[last] != value.strip():  # repeated field: keep the first
                 last = None
@@ -120,6 +147,28 @@ def _blocks_from_text(text: str) -> list[dict[str, str]]:
     return blocks
 
 
+def _transfer_decoded(part: Message) -> str | None:
+    """The text of a report part sent base64 or quoted-printable, else ``None``.
+
+    RFC 3464 section 2.1 asks for 7bit, but RFC 6533's global status parts
+    may use any encoding and some gateways re-encode every part; the stdlib
+    then reads the encoded lines as fields and finds none.
+    """
+    cte = m.header(part, "Content-Transfer-Encoding").strip().lower()
+    if cte not in ("base64", "quoted-printable"):
+        return None
+    source = m.source_text(part).replace("\r\n", "\n")
+    _, sep, body = source.partition("\n\n")
+    if not sep:
+        return None
+    try:
+        raw = (binascii.a2b_base64(body.encode("ascii", "ignore")) if cte == "base64"
+               else quopri.decodestring(body.encode("utf-8", "surrogateescape")))
+    except (binascii.Error, ValueError):
+        return None
+    return raw.decode("utf-8", "replace")
+
+
 def _blocks(part: Message) -> list[dict[str, str]]:
     """Field blocks of a delivery-status part, as lower-cased name → value.
 
@@ -127,7 +176,10 @@ def _blocks(part: Message) -> list[dict[str, str]]:
     message per block, but reads only the first block of the RFC 6533
     ``message/global-delivery-status``; going through text treats both alike.
     """
-    raw = part.__dict__.get(_mime.STATUS_TEXT)
+    decoded = _transfer_decoded(part)
+    if decoded is not None:
+        return _blocks_from_text(decoded)
+    raw = _mime.status_text_of(part)
     if raw is not None:
         # the part's own text reads as the same blocks as the text written
         # back from its parsed blocks (see _mime._fields_only), at a
@@ -225,43 +277,67 @@ def recipient_context(address: str | None, text: str, lines: int = 6) -> str:
     if not address or not text:
         return ""
     needle = address.lower()
-    rows = _rows_from_first_mention(needle, text)
-    if rows is None:
-        rows = text.splitlines()
-    for index, row in enumerate(rows):
-        if needle in row.lower():
-            chunk = [row]
-            for follower in rows[index + 1 : index + lines]:
-                if not follower.strip():
-                    break
-                other = _LINE_ADDRESS_RE.match(follower)
-                if other and other.group(1).lower() != needle:
-                    break  # the next recipient's own line
-                chunk.append(follower)
-            return m.unfold(" ".join(chunk))
+    rows = _rows_from_first_mention(needle, text, lines)
+    if rows:
+        chunk = [rows[0]]
+        for follower in rows[1:]:
+            if not follower.strip():
+                break
+            other = _LINE_ADDRESS_RE.match(follower)
+            if other and other.group(1).lower() != needle:
+                break  # the next recipient's own line
+            chunk.append(follower)
+        return m.unfold(" ".join(chunk))
     return ""
 
 
-#: What ``str.splitlines`` breaks ASCII text at ("\r\n" counts as one break).
-_ASCII_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e"
+class _Lines:
+    """A text's lines, and their lower-cased forms joined by line feeds,
+    with where each one starts: a search of that one string finds the
+    first line that mentions a needle (a needle without a line feed lies
+    within one line wherever it occurs), in one pass of ``str.find``."""
+
+    __slots__ = ("rows", "lowered", "starts")
+
+    def __init__(self, text: str) -> None:
+        self.rows = text.splitlines()
+        lowered = [row.lower() for row in self.rows]
+        self.lowered = "\n".join(lowered)
+        self.starts = list(accumulate((len(row) + 1 for row in lowered[:-1]), initial=0))
 
 
-def _rows_from_first_mention(needle: str, text: str) -> list[str] | None:
-    """The lines of ``text`` from the first one that contains ``needle``
-    (lower case) on, without lower-casing and testing every line before
-    it: ``[]`` when no line does; ``None`` when the shortcut does not apply.
+#: The text indexed last and its lines: every recipient of a report is
+#: looked up in the same text (one tuple, so thread-safe).
+_last_lines: tuple[str | None, _Lines | None] = (None, None)
 
-    For ASCII text lower-casing keeps every position, and a needle with no
-    line break in it lies within one line wherever it occurs: the first
-    occurrence in the lower-cased text is in the first line that has one.
+
+def _lines_of(text: str) -> _Lines:
+    global _last_lines
+    last_text, lines = _last_lines
+    if lines is None or last_text is not text:
+        lines = _Lines(text)
+        _last_lines = (text, lines)
+    return lines
+
+
+def _rows_from_first_mention(needle: str, text: str, lines: int = 6) -> list[str]:
+    """``lines`` lines of ``text`` from the first one whose lower-cased form
+    contains ``needle`` (lower case); ``[]`` when none does.
+
+    Indexing the text once per report keeps a report of many recipients
+    linear: lower-casing and splitting the whole text again for each
+    recipient made it quadratic.
     """
-    if not (text.isascii() and needle.isascii() and needle.isprintable()):
-        return None
-    at = text.lower().find(needle)
+    if "\n" in needle:
+        rows = text.splitlines()
+        index = next((n for n, row in enumerate(rows) if needle in row.lower()), -1)
+        return rows[index:index + lines] if index >= 0 else []
+    found = _lines_of(text)
+    at = found.lowered.find(needle)
     if at < 0:
         return []
-    start = max(text.rfind(char, 0, at) for char in _ASCII_LINE_BREAKS) + 1
-    return text[start:].splitlines()
+    index = bisect_right(found.starts, at) - 1
+    return found.rows[index:index + lines]
 
 
 def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
