@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import logging
 import os
 import signal
 import sys
@@ -46,9 +45,6 @@ USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("bounceledger.logfiles", "UnknownFormatError"),
     ("bounceledger.pipeline", "UnknownFormatError"),
 )
-
-log = logging.getLogger("bounceledger")
-
 
 class CommandError(RuntimeError):
     """A user-facing failure with a message that is safe to print."""
@@ -250,7 +246,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
     from ingest.bounces import parse
 
     files = list(_message_files(args.paths))  # fail on a missing path before printing anything
-    counts = {"bounce": 0, "ignored": 0, "unparsed": 0, "error": 0}
+    counts = {"bounce": 0, "ignored": 0, "unparsed": 0}
     for path in files:
         try:
             raw = path.read_bytes()
@@ -659,6 +655,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(level: str | None) -> None:
+    import logging  # after the arguments: --help and usage errors never need it
+
     logging.basicConfig(
         level=(level or os.environ.get("BOUNCELEDGER_LOG_LEVEL") or "WARNING").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
