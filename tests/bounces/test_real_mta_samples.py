@@ -128,9 +128,10 @@ def test_live_exim_and_sendmail_returns_are_read_right() -> None:
         assert set(samples) <= set(EXPECTED)
         for name, sample in samples.items():
             assert sample["expected"] == EXPECTED[name]["expected"], name
+        # Known gaps are held to account by test_real_mta_sample's strict xfail already.
         problems = {name: mismatches(parse((base / "out" / name).read_bytes(), strict=True),
                                      sample["expected"])
-                    for name, sample in samples.items()}
-        assert not any(problems.values()), problems
+                    for name, sample in samples.items() if name not in KNOWN_PARSER_GAPS}
+        assert problems and not any(problems.values()), problems
     finally:
         shutil.rmtree(base, ignore_errors=True)

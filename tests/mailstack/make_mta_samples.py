@@ -338,6 +338,24 @@ def verify(state: Run) -> None:
     if extra or state.outstanding():
         raise AssertionError(f"returns do not match the plan: unexpected {extra}, "
                              f"missing {state.outstanding()}")
+    exim = state.instances.get("exim")
+    if isinstance(exim, Exim):
+        _verify_exim_log(exim.mainlog.read_text(errors="replace"),
+                         [plan for plan in state.plans if plan.mta == "exim"])
+
+
+def _verify_exim_log(log: str, plans: list[Plan]) -> None:
+    """Exim's own log agrees with the labels: "**" (failed) for every 5xx recipient, and for
+    every 4xx one "==" (deferred) and, at the end, a failure with "retry timeout exceeded"."""
+    for plan in plans:
+        for rcpt in plan.failed():
+            if not re.search(rf"^.* \*\* {re.escape(rcpt)} .*: 5\d\d ", log, re.M):
+                raise AssertionError(f"exim's mainlog has no failure line for {rcpt}")
+        for rcpt in plan.deferred():
+            if not re.search(rf"^.* == {re.escape(rcpt)} .*: 4\d\d ", log, re.M):
+                raise AssertionError(f"exim's mainlog has no deferral line for {rcpt}")
+            if not re.search(rf"^.* \*\* {re.escape(rcpt)} .*retry timeout exceeded", log, re.M):
+                raise AssertionError(f"exim's mainlog has no 'retry timeout exceeded' for {rcpt}")
 
 
 def write_outputs(state: Run, outdir: Path, seconds: float) -> dict[str, dict]:

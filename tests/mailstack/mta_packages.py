@@ -18,6 +18,7 @@ here rather than by touching /etc:
 
 The cache is ``$BOUNCELEDGER_MTA_CACHE``, else /var/cache/bounceledger-mta
 when root, else ``.mta-cache/`` in the checkout (git-ignored).
+``python -m tests.mailstack.mta_packages`` fetches and unpacks both now.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -172,3 +174,19 @@ def write_nss_files(home: Path, hostname: str, extra_users: dict[str, int] | Non
     groups.update({name: 65534 for name in (extra_users or {}) if name not in groups})
     (home / "group").write_text("".join(f"{name}:x:{gid}:\n" for name, gid in groups.items()))
     (home / "hosts").write_text(f"127.0.0.1 {hostname} localhost\n")
+
+
+def main() -> int:
+    """Fetch and unpack every MTA; print where each lives, or why it cannot."""
+    failed = False
+    for mta in PACKAGES:
+        try:
+            print(f"{mta}: {unpacked_root(mta)}")
+        except MtaUnavailable as exc:
+            print(f"{mta}: unavailable: {exc}", file=sys.stderr)
+            failed = True
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
