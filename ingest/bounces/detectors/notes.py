@@ -19,11 +19,13 @@ Two layouts, both without a delivery-status part:
       because:
         User Some Name (user@example.com) not listed in Domino Directory
 
-Recipients may be separated by blank lines, indented or not, and a report
-may repeat "was not delivered to: ... because: ..." for recipients that
-failed for different reasons (HCL Domino administration help, "Customizing
-delivery failure messages": one report per failed delivery, the router's
-reason under "because:"); each listed address is one record.
+Recipients may be separated by blank lines, indented or not, the report
+may come as HTML (reduced to text before it gets here), and the sentence
+may repeat for recipients that failed for different reasons: the Domino
+router words the reason per kind of failure (transfer, delivery, message
+expiration, domain, server: Domino 8.5 administration help, "Customizing
+delivery failure messages"), so each "because:" covers the addresses
+listed above it, and each listed address is one record.
 
 Japanese installations write the reason in Japanese (ISO-2022-JP); the
 classifier's table knows those phrases too.
