@@ -13,6 +13,7 @@ import email.parser
 import email.policy
 import re
 from collections.abc import Callable, Iterator
+from itertools import islice
 from email.header import make_header
 from email.message import Message
 from typing import TypeVar
@@ -242,20 +243,25 @@ def _decode_value(value: object, msg: Message | None = None) -> str:
 
 
 def _cut_encoded_words(text: str, msg: Message | None) -> tuple[str, str]:
-    """``text`` split before its ``MAX_ENCODED_WORDS``-th "=?" after the
-    first: what is decoded, and what is kept as it is (``""`` for a value
+    """``text`` split where its ``MAX_ENCODED_WORDS + 1``-th encoded word
+    begins: what is decoded, and what is kept as it is (``""`` for a value
     under the limit)."""
-    if text.count("=?") <= MAX_ENCODED_WORDS:
+    if text.count("=?") <= MAX_ENCODED_WORDS:  # every word has one (padding may add another)
         return text, ""
-    cut = -1
-    for _ in range(MAX_ENCODED_WORDS + 1):
-        cut = text.find("=?", cut + 1)
+    starts = _ENCODED_WORD_START_RE.finditer(text)
+    beyond = next(islice(starts, MAX_ENCODED_WORDS, None), None)
+    if beyond is None:
+        return text, ""
     skipped = getattr(msg, "bl_skipped", None)
     if skipped is not None:
         note = f"encoded words of a header value beyond the first {MAX_ENCODED_WORDS} kept undecoded"
         if note not in skipped:
             skipped.append(note)
-    return text[:cut], " " + text[cut:]
+    return text[:beyond.start()], " " + text[beyond.start():]
+
+
+#: Where an encoded word may begin: "=?charset?q?" (RFC 2047 section 2).
+_ENCODED_WORD_START_RE = re.compile(r"=\?[^?]*\?[qQbB]\?")
 
 
 def skipped_of(msg: Message) -> tuple[str, ...]:
