@@ -161,8 +161,9 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|exceeded (?:the )?(?:sending|message) rate|too fast|throttl|receiving mail at a rate that prevents",
      "speeding"),
     # The domain publishes no usable mail exchanger (null MX, no MX, broken MX answer).
-    # src: RFC 5321 5.1 (no MX and no address record: no mail service) and RFC 7505; Postfix
-    # "Name service error for name=... type=MX: Malformed or unexpected name server reply"
+    # src: RFC 5321 5.1 (no MX and no address record: no mail service) and RFC 7505; OpenSMTPD mta.c
+    # DNS_ENOTFOUND "No MX found for domain"; Postfix "Name service error for name=... type=MX: Malformed
+    # or unexpected name server reply"
     (r"(?:couldn't|could not|unable to) find (?:a|any) mail exchanger|no mx (?:record )?(?:found )?for (?:domain|the domain)"
      r"|no mx (?:record )?found|type=mx: malformed|indicated no smtp service|mx (?:record )?(?:points|pointing) to (?:an )?invalid",
      "notaccept"),
