@@ -108,12 +108,15 @@ def _opens_new_group(current: dict[str, str], name: str) -> bool:
 
     RFC 3464 separates the per-message group and each per-recipient group by
     a blank line, but some writers (and gateways that re-wrap reports) drop
-    it. A recipient field in a per-message group, a second field of the same
-    name, or one after the group's Action/Status can only start the next
-    group. (Postfix writes Final-Recipient before Original-Recipient, the
-    RFC's grammar the other way round: both orders are one group.)
+    it. A recipient field in a per-message group, or a second field of the
+    same name, can only start the next group; so can an Original-Recipient
+    after a group that is complete. Writers order a group's fields freely
+    (Postfix: Final-Recipient, then Original-Recipient; Amazon SES: Action
+    first), so no other order is assumed.
     """
-    if name in current or "action" in current or "status" in current:
+    if name in current:
+        return True
+    if name == "original-recipient" and "final-recipient" in current and "status" in current:
         return True
     return "reporting-mta" in current or "arrival-date" in current or "received-from-mta" in current
 

@@ -1,0 +1,52 @@
+"""RFC 3464 reports whose structure bends the rules still give every
+recipient: an encoded status part, groups without blank lines between them."""
+
+from __future__ import annotations
+
+import base64
+import quopri
+
+from ingest.bounces import parse
+
+
+def _rows(raw: bytes) -> set[tuple]:
+    return {(v.recipient, v.status, v.replycode, v.reason) for v in parse(raw).verdicts}
+
+
+def test_base64_status_part(fixture_bytes):
+    assert _rows(fixture_bytes("dsn_base64_status_part.msg")) == {("ann@example.net", "5.1.1", "550", "userunknown")}
+
+
+def test_quoted_printable_status_part(fixture_bytes):
+    raw = fixture_bytes("dsn_base64_status_part.msg")
+    head, _, rest = raw.partition(b"Content-Transfer-Encoding: base64\n\n")
+    encoded, _, tail = rest.partition(b"\n--zz--")
+    fields = base64.decodebytes(encoded)
+    qp = quopri.encodestring(fields.replace(b"No such user", b"No such user =\xc3\xa9t\xc3\xa9"))
+    raw = head + b"Content-Transfer-Encoding: quoted-printable\n\n" + qp + b"\n--zz--" + tail
+    assert _rows(raw) == {("ann@example.net", "5.1.1", "550", "userunknown")}
+
+
+def test_groups_without_blank_lines(fixture_bytes):
+    assert _rows(fixture_bytes("dsn_groups_without_blank_lines.msg")) == {
+        ("ann@example.net", "5.1.1", "550", "userunknown"),
+        ("bob@example.net", "5.2.2", "552", "mailboxfull"),
+    }
+
+
+def test_original_recipient_before_final_recipient_stays_one_group():
+    raw = (
+        "From: MAILER-DAEMON@mx.example.org\nTo: news@sender.test\nSubject: Undelivered Mail\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="zz"\n\n'
+        "--zz\nContent-Type: text/plain\n\nfailed.\n\n--zz\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; mx.example.org\n"
+        "Original-Recipient: rfc822; list@example.net\nFinal-Recipient: rfc822; ann@example.net\n"
+        "Action: failed\nStatus: 5.1.1\n"
+        "Original-Recipient: rfc822; other@example.net\nFinal-Recipient: rfc822; bob@example.net\n"
+        "Action: failed\nStatus: 5.1.1\n\n--zz--\n"
+    ).encode()
+    # the record names the address the sender used (Original-Recipient), as
+    # for every report: two groups, not one, and none merged into the other
+    got = [(v.recipient, v.original_recipient, v.status) for v in parse(raw).verdicts]
+    assert sorted(got) == [("list@example.net", "list@example.net", "5.1.1"),
+                           ("other@example.net", "other@example.net", "5.1.1")]
