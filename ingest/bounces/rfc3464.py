@@ -392,7 +392,12 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
         if transcript is not None and transcript.local and not command:
             command = "LOCAL"  # the final delivery agent itself answered
         said = POWERMTA_CATEGORIES.get(block.get("x-powermta-bouncecategory", "").strip().lower())
-        gave_up = postfix and action == "failed" and (m.unfold(status_field or "")[:1] == "4")
+        # the sending MTA gave up on a temporary error: Postfix fails 4.x.x
+        # only when the queue lifetime ran out; any MTA's X.4.7 is RFC 3463's
+        # "Delivery time expired" (sendmail writes it on every give-up)
+        field_status = normalise_status(m.unfold(status_field or ""))
+        gave_up = action == "failed" and bool(field_status) and (
+            (postfix and field_status[0] == "4") or field_status.endswith(".4.7"))
         text = transcript.text if transcript is not None else (diagnostic or extra)
         result = classify(status_field if not opensmtpd else _specific(status_field), transcript.replycode if transcript else None,
                           text, remote, action=action, command=command,

@@ -31,19 +31,7 @@ EXPECTED: dict[str, dict[str, Any]] = json.loads((FIXTURES / "expected.json").re
 
 #: Samples the parser reads wrong today (issue 13), reported to whoever owns ingest/.
 #: Strict: once the parser gets one right the test fails until its line is removed here.
-KNOWN_PARSER_GAPS: dict[str, str] = {
-    "sendmail-mixed.give-up.msg": "Sendmail give-up (DSN Status 4.4.7, 'Message could not be delivered "
-                                  "for 2 minutes'): read as onhold 4.2.0, not expired",
-    "sendmail-held-mixed.give-up.msg": "same Sendmail give-up (Status 4.4.7): onhold, not expired",
-    "sendmail-plain-temp.give-up.msg": "plain-text Sendmail give-up: onhold, not expired",
-    "sendmail-plain-held-mixed.give-up.msg": "plain-text Sendmail give-up: onhold, not expired",
-    "sendmail-plain-held-mixed.warning.msg": "plain-text Sendmail 'Warning:' that also lists permanent "
-                                             "failures: the deferred recipient (transcript 'Deferred: 451') "
-                                             "gets no delay record",
-    "sendmail-plain-notify-success.immediate.msg": "plain-text Sendmail report with NOTIFY=SUCCESS: the "
-                                                   "'successful delivery notifications' recipient gets "
-                                                   "no success record",
-}
+KNOWN_PARSER_GAPS: dict[str, str] = {}
 
 
 def mismatches(parsed: ParsedMessage, expected: dict[str, dict[str, str]]) -> list[str]:

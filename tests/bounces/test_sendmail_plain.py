@@ -19,15 +19,15 @@ def test_v5_transcript_names_each_failed_recipient(fixture_bytes):
     assert {v.remote_mta for v in parsed.verdicts} == {"mx.example.net"}
 
 
-def test_sections_give_failed_and_delayed_never_the_delivered_one(fixture_bytes):
+def test_sections_give_failed_delayed_and_the_success_notification(fixture_bytes):
     parsed = parse(fixture_bytes("sendmail_nonmime_sections.msg"))
     got = {(v.recipient, v.kind, v.status, v.replycode, v.reason, v.remote_mta) for v in parsed.verdicts}
     assert got == {
         ("gone@example.net", "bounce", "5.1.1", "550", "userunknown", "mx.example.net"),
         ("full@example.net", "bounce", "5.2.2", "552", "mailboxfull", "mx.example.net"),
         ("slow@example.org", "delay", "4.0.947", None, "expired", None),
+        ("fine@example.net", "success", "2.0.0", None, "delivered", None),
     }
-    assert "fine@example.net" not in {v.recipient for v in parsed.verdicts}
     assert parsed.verdicts[0].original_message_id == "nov-offers.s9@sender.test"
 
 
@@ -35,7 +35,19 @@ def test_expanded_from_is_kept_as_the_original_recipient(fixture_bytes):
     parsed = parse(fixture_bytes("sendmail_nonmime_sections.msg"))
     originals = {v.recipient: v.original_recipient for v in parsed.verdicts}
     assert originals == {"gone@example.net": None, "full@example.net": "team-full@sender.test",
-                         "slow@example.org": None}
+                         "slow@example.org": None, "fine@example.net": None}
+
+
+def test_an_alias_only_expanded_is_no_success():
+    raw = (
+        "From: Mail Delivery Subsystem <MAILER-DAEMON@relay.sender.test>\n"
+        "To: bounces@sender.test\nSubject: Returned mail: see transcript for details\n\n"
+        "   ----- The following addresses had permanent fatal errors -----\n"
+        "<gone@example.net>\n    (reason: 550 5.1.1 User unknown)\n    (expanded from: <team@sender.test>)\n\n"
+        "   ----- The following addresses had successful delivery notifications -----\n"
+        "<team@sender.test>  (expanded by alias)\n"
+    ).encode()
+    assert [(v.recipient, v.kind) for v in parse(raw).verdicts] == [("gone@example.net", "bounce")]
 
 
 def test_an_error_naming_no_address_is_each_listed_recipients_diagnostic():

@@ -25,7 +25,8 @@ dashes, each listing one address per unindented line, with indented
 
 Old reports have only the transcript; there, each ``<addr>... text`` line
 with an error code (or ``Deferred:``) names a recipient. Addresses in the
-success section are never failures, so no record is made for them.
+success section (the sender asked for NOTIFY=SUCCESS) are success records,
+except an alias that was only expanded.
 """
 
 from __future__ import annotations
@@ -95,9 +96,10 @@ def _listed(chunk: str) -> list[tuple[str, str]]:
             elif alias and listed:
                 listed[-1] = (listed[-1][0], listed[-1][1], m.address_of(alias.group(1).strip("<>\"")))
             continue
-        address = m.address_of(line.split("  ")[0].strip()) or m.first_address(line)
+        head, _, note = line.partition("  ")
+        address = m.address_of(head.strip()) or m.first_address(line)
         if address:
-            listed.append((address, "", None))
+            listed.append((address, note.strip().strip("()"), None))
     return listed
 
 
@@ -154,6 +156,16 @@ class _Transcript:
         return self.own.get(address) or fallback or self.general or "", None, None
 
 
+#: savemail.c: a success entry that is no delivery ("expanded by alias": the
+#: alias was expanded, its members are reported on their own).
+_NOT_DELIVERED = re.compile(r"expanded by alias", re.IGNORECASE)
+#: deliver.c / queue.c: the queue lifetime ran out ("Message could not be
+#: delivered for 5 days" / "Message will be deleted from queue").
+_GAVE_UP = re.compile(r"^Message could not be delivered for\b|^Message will be deleted from queue", re.IGNORECASE | re.M)
+#: queue.c: the delay warning's own lines ("Warning: message still undelivered
+#: after 4 hours", "Will keep trying until message is 5 days old").
+_WARNING = re.compile(r"^Warning: message still undelivered after\b|^Will keep trying until message is\b",
+                      re.IGNORECASE | re.M)
 _ERROR_LINE = re.compile(r"^[45]\d\d[ -]|\.\.\.\s+Deferred\b", re.IGNORECASE)
 _DEFERRED = re.compile(r"\.\.\.\s+Deferred\b|^4\d\d[ -]", re.IGNORECASE)
 
@@ -164,18 +176,30 @@ def detect(msg: Message, body: str) -> list[Failure]:
         return []
     sections = _sections(text)
     transcript = _Transcript("\n".join(chunk for kind, chunk in sections if kind == "transcript"))
-    listed = [(kind, address, reason, alias) for kind, chunk in sections if kind in ("failed", "delayed")
-              for address, reason, alias in _listed(chunk)]
-    if not listed and not any(kind == "success" for kind, _ in sections):
-        # V5-era report: only a transcript; its "<addr>... error" lines name the recipients
-        listed = [("delayed" if _DEFERRED.search(line) else "failed", address, "", None)
-                  for address, line in transcript.own.items() if _ERROR_LINE.search(line)]
+    listed = [(kind, address, reason, alias) for kind, chunk in sections if kind in ("failed", "delayed", "success")
+              for address, reason, alias in _listed(chunk)
+              if not (kind == "success" and _NOT_DELIVERED.search(reason))]
+    named = {address for _, address, _, _ in listed}
+    # the transcript's own "<addr>... error" lines name recipients no section
+    # lists: every one in a V5-era report (only a transcript), and in a
+    # warning the address still deferred ("<addr>... Deferred: 451 ..."); a
+    # failure report says nothing of an address it keeps retrying
+    warning = _WARNING.search(text) is not None
+    listed += [("delayed" if _DEFERRED.search(line) else "failed", address, "", None)
+               for address, line in transcript.own.items()
+               if address not in named and _ERROR_LINE.search(line)
+               and (not named or (warning and _DEFERRED.search(line)))]
+    gave_up = _GAVE_UP.search(text) is not None
     failures: list[Failure] = []
     seen: set[str] = set()
     for kind, address, reason, alias in listed:
         if address in seen:
             continue
         seen.add(address)
+        if kind == "success":
+            failures.append(Failure(recipient=address, diagnostic=reason, status="2.0.0", kind="success",
+                                    original_recipient=alias))
+            continue
         said, command, host = transcript.about(address, reason)
         failures.append(Failure(
             recipient=address,
@@ -184,5 +208,8 @@ def detect(msg: Message, body: str) -> list[Failure]:
             remote_mta=host,
             command=command,
             original_recipient=alias,
+            # a permanent-section entry whose last answer was temporary: the
+            # queue lifetime ran out
+            gave_up=gave_up and kind == "failed" and bool(re.match(r"4\d\d\b", m.unfold(said or reason))),
         ))
     return failures
