@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 
-from ingest.bounces._prefilter import quicken
 from ingest.bounces.classify import classify, find_status, is_hard, pseudo_status
 from ingest.bounces.reasons import CATEGORIES
 from ingest.bounces.returned import Keys
@@ -90,19 +89,17 @@ ORDER: tuple[str, ...] = (
 
 
 def _load() -> tuple[tuple[str, Detect], ...]:
-    """Import the detectors, and give each one's patterns a literal pre-check.
+    """Import the detectors, in :data:`ORDER`.
 
-    Most messages are no detector's own, and each detector first searches
-    the body for its signature: with :func:`~ingest.bounces._prefilter.quicken`
-    a signature whose literals are absent from the text is answered "no
-    match" without running the regex (the same answer, see ``Quick``).
+    Their modules are used as they define themselves: nothing here
+    rebinds their names. A detector that wants a literal pre-check on a
+    body-wide search wraps that pattern with
+    :func:`ingest.bounces._prefilter.quick` where it defines it.
     """
     found: list[tuple[str, Detect]] = []
     for name in ORDER:
         module = importlib.import_module(f"ingest.bounces.detectors.{name}")
-        quicken(vars(module))
         found.append((name, module.detect))
-    quicken(vars(_common))
     return tuple(found)
 
 
