@@ -43,7 +43,6 @@ USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("ingest.sendlog.reader", "LogFileError"),
     ("ingest.mailbox.source", "MailboxError"),
     ("bounceledger.logfiles", "UnknownFormatError"),
-    ("bounceledger.pipeline", "UnknownFormatError"),
 )
 
 class CommandError(RuntimeError):
@@ -246,7 +245,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
     from ingest.bounces import parse
 
     files = list(_message_files(args.paths))  # fail on a missing path before printing anything
-    counts = {"bounce": 0, "ignored": 0, "unparsed": 0}
+    counts = {"bounce": 0, "ignored": 0, "unparsed": 0, "error": 0}
     for path in files:
         try:
             raw = path.read_bytes()

@@ -10,40 +10,32 @@ from __future__ import annotations
 import glob
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from bounceledger.config import Settings
 from bounceledger.cursors import cursor_to_save, find_cursor
 from bounceledger.db import Database
+from bounceledger.logfiles import checked_paths, file_formats, parse_options
 from bounceledger.polling import PollSummary, poll
 from ingest import reconcile
 from ingest.attempts import PreparedAttempts, is_notice, prepare_attempts, store_prepared
 from ingest.records import Attempt
-from ingest.sendlog import FORMATS, ParseOptions, detect_format, make_parser
+from ingest.sendlog import make_parser
 from ingest.sendlog.reader import (
-    LogFileError,
     Position,
     current_position,
     read_complete_lines,
     resume_offset,
-    rotation_order,
 )
 
 log = logging.getLogger("bounceledger")
 
-DETECT_LINES = 50
 BAD_LINE_SAMPLES = 5
-
-
-class UnknownFormatError(ValueError):
-    """No send-log format recognised the file's first lines."""
 
 
 @dataclass
@@ -87,73 +79,6 @@ def _save_position(session: Session, key: str, position: Position) -> None:
     cursor.state = {"fingerprint_len": position.fingerprint_len}
 
 
-def detect_file_format(path: Path) -> str | None:
-    """The file's format from its first lines; None for a file with no complete line yet."""
-    first: list[str] = []
-    for raw, _ in read_complete_lines(path):
-        first.append(raw.decode("utf-8", "replace"))
-        if len(first) >= DETECT_LINES:
-            break
-    if not first:
-        return None
-    fmt = detect_format(first)
-    if fmt is None:
-        raise UnknownFormatError(f"{path}: not a send log in any known format (use --format to say which)")
-    return fmt
-
-
-def _formats(paths: Sequence[Path], fmt: str) -> dict[Path, str]:
-    """Each file's format; an empty file (a log just rotated) takes its neighbour's."""
-    if fmt != "auto":
-        if fmt not in FORMATS:
-            raise UnknownFormatError(f"unknown format {fmt!r} (known: auto, {', '.join(FORMATS)})")
-        return {path: fmt for path in paths}
-    found = {path: detect_file_format(path) for path in paths}
-    fallback = next((f for f in found.values() if f), next(iter(FORMATS)))
-    return {path: f or fallback for path, f in found.items()}
-
-
-def _options(settings: Settings, path: Path) -> ParseOptions:
-    return ParseOptions(
-        reference_time=datetime.fromtimestamp(path.stat().st_mtime, timezone.utc),
-        timezone=settings.timezone,
-        campaign_header=settings.campaign_header,
-        match_headers=settings.match_headers,
-        **({"internal_relays": settings.internal_relays} if settings.internal_relays else {}),
-    )
-
-
-def _checked_paths(paths: Sequence[str]) -> list[Path]:
-    """Oldest rotation first; fails before anything is read if a path is wrong."""
-    ordered = rotation_order(paths)
-    for path in ordered:
-        if not path.is_file():
-            raise LogFileError(f"no such file: {path}" if not path.exists() else f"not a file: {path}")
-    return ordered
-
-
-def parse_log_files(
-    settings: Settings, paths: Sequence[str], fmt: str = "auto"
-) -> Iterator[tuple[Path, int, list[Attempt], Any]]:
-    """Parse whole files without a database or cursors: ``(path, lines, attempts, parser)`` per chunk."""
-    ordered = _checked_paths(paths)
-    formats = _formats(ordered, fmt)
-    parser = None
-    parser_format = None
-    for path in ordered:
-        if parser is None or formats[path] != parser_format:
-            parser, parser_format = make_parser(formats[path], _options(settings, path)), formats[path]
-        lines = 0
-        found: list[Attempt] = []
-        for raw, _ in read_complete_lines(path):
-            lines += 1
-            found.extend(parser.feed(raw.decode("utf-8", "replace")))
-            if len(found) >= 1000:
-                yield path, lines, found, parser
-                lines, found = 0, []
-        yield path, lines, found, parser
-
-
 def ingest_logs(
     db: Database,
     paths: Sequence[str],
@@ -166,14 +91,14 @@ def ingest_logs(
     settings = db.settings
     started = time.perf_counter()
     summary = LogIngestSummary()
-    ordered = _checked_paths(paths)
-    formats = _formats(ordered, fmt)
+    ordered = checked_paths(paths)
+    formats = file_formats(ordered, fmt)
     parser = None
     parser_format = None
     with _BatchWriter(db, summary) as writer:
         for path in ordered:
             if parser is None or formats[path] != parser_format:
-                parser, parser_format = make_parser(formats[path], _options(settings, path)), formats[path]
+                parser, parser_format = make_parser(formats[path], parse_options(settings, path)), formats[path]
             key = str(path.resolve())
             with db.session() as session:
                 saved = _load_position(session, key)

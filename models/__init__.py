@@ -1,15 +1,18 @@
-"""The ledger's tables (SQLAlchemy 2.0 typed models) and the pure state rules."""
+"""The ledger's tables (SQLAlchemy 2.0 typed models) and the pure state rules.
 
-from models.ledger import (
-    Base,
-    Delivery,
-    Event,
-    Lease,
-    ReturnedMessage,
-    SentMessage,
-    SourceCursor,
-    Suppression,
-)
+The tables load on first use (PEP 562 ``__getattr__``): the pure rules in
+``models.state`` and ``models.suppression`` are imported by commands that
+never touch a database (``sendlog parse``, ``parse``, ``explain``), and
+importing any submodule runs this file first.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from models.ledger import Base, Delivery, Event, Lease, ReturnedMessage, SentMessage, SourceCursor, Suppression
 
 __all__ = [
     "Base",
@@ -21,3 +24,9 @@ __all__ = [
     "SourceCursor",
     "Suppression",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        return getattr(importlib.import_module("models.ledger"), name)
+    raise AttributeError(f"module 'models' has no attribute {name!r}")

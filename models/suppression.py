@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from ingest.bounces.classify import is_hard_outcome
 
 SuppressionReason = Literal["hardbounce", "softbounce", "complaint", "manual"]
 
@@ -47,7 +46,12 @@ class Outcome:
 
     @property
     def hard(self) -> bool:
-        """The classifier's own rule for a ledger outcome, the same one the dashboard badges use."""
+        """The classifier's own rule for a ledger outcome, the same one the dashboard badges use.
+
+        Imported here: the classifier compiles its rule tables on import,
+        which settings-only commands (``sendlog parse``) must not pay for."""
+        from ingest.bounces.classify import is_hard_outcome
+
         return is_hard_outcome(self.state, self.reason, self.status, self.replycode)
 
 

@@ -98,12 +98,6 @@ def test_parse_error_is_light(tmp_path: Path) -> None:
     _light("parse", str(tmp_path / "missing.eml"), "--json", cwd=tmp_path, returncode=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Settings() builds its default SuppressionPolicy from models.suppression, and importing any "
-    "models submodule runs models/__init__.py, which loads the ORM tables; passes (and then fails as "
-    "XPASS, to drop this mark) once models/__init__.py loads its tables lazily (PEP 562 __getattr__)",
-)
 def test_sendlog_parse_is_light(tmp_path: Path) -> None:
     _light("sendlog", "parse", str(SENDLOG_FIXTURE), "--json", cwd=tmp_path, settings=True)
 
