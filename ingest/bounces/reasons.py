@@ -334,6 +334,13 @@ _STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
     # src: Exchange Online: "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"
     # (its 5.1.10 is not the RFC 7505 null MX meaning)
     (r"RESOLVER\.ADR\.RecipientNotFound|recipient not found by smtp address lookup", "userunknown"),
+    # src: Microsoft support, "NDR error code 550 5.4.1 Recipient address rejected: Access denied" (Exchange
+    # Online's Directory-Based Edge Blocking: the recipient does not exist in the accepted domain)
+    (r"5\.4\.1 recipient address rejected: access denied", "userunknown"),
+    # src: HCL Domino administrator help, "Domain failure": "No route found to domain <domain> from server
+    # <server>" (the recipient's domain is unknown to Domino's routing); "Server failure": "Server is not a
+    # known TCP/IP host"
+    (r"no route found to domain \S+ from server|server is not a known tcp/ip host", "hostunknown"),
     # src: Gmail: "552-5.7.0 This message was blocked because its content presents a potential security issue"
     (r"content presents a potential", "policyviolation"),
     # src: Exchange Online: "550 5.4.312 Message expired, DNS query failed" (the cause, not the expiry)

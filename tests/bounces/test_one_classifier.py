@@ -180,3 +180,13 @@ def test_a_null_mx_notice_without_any_code_is_hard_everywhere():
     assert describe_reason("notaccept", None, None, "bounced")["hard"] is True
     assert _suppression_says_hard("notaccept", None, None)
     assert describe_reason("notaccept", "4.3.2", "421", "bounced")["hard"] is False
+
+
+def test_exchange_edge_blocking_and_domino_routing_wordings():
+    from ingest.bounces.classify import classify
+
+    edge = classify(None, "550", "550 5.4.1 Recipient address rejected: Access denied. AS(201806281) [x.outlook.com]")
+    assert (edge.reason, edge.hardbounce, edge.status) == ("userunknown", True, "5.4.1")
+    domino = classify(None, None, "No route found to domain example.net from server MAIL01/ACME. Check Server, "
+                                  "Connection and Domain documents in Domino Directory.")
+    assert (domino.reason, domino.hardbounce) == ("hostunknown", True)
