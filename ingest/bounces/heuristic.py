@@ -60,7 +60,8 @@ def looks_like_bounce(msg: Message) -> bool:
 
     Any of: a null return path, a daemon-ish sender, Exim's
     ``X-Failed-Recipients`` header, or a bounce-ish subject that is not a
-    person's reply or forward ("Re: your mail was rejected?").
+    person's reply or forward ("Re: your mail was rejected?") nor a mailing
+    list's copy of a post.
     """
     return_path = m.header(msg, "Return-Path")
     if return_path.strip() in ("<>", "< >", "MAILER-DAEMON", "<MAILER-DAEMON>"):
@@ -69,6 +70,8 @@ def looks_like_bounce(msg: Message) -> bool:
         return True
     if BOUNCE_SENDERS.search(m.header(msg, "From")) or BOUNCE_SENDERS.search(m.header(msg, "Sender")):
         return True
+    if m.header(msg, "List-Id") or m.header(msg, "List-Post"):
+        return False  # a list's distribution copy (RFC 2919 List-Id, RFC 2369 List-Post), talk about bounces
     subject = m.header(msg, "Subject")
     if FORWARD_PREFIX.match(subject):
         return False  # a person passing mail on, a bounce among it or not

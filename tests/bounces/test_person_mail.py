@@ -35,3 +35,10 @@ def test_a_gateway_that_prefixes_re_to_its_ndr_subject_is_still_read():
     raw = ("From: gateway@example.org\nTo: news@sender.test\nSubject: RE: November offers : non remis\n\n"
            "Your message to alice@example.org could not be delivered: 550 5.1.1 user unknown\n").encode()
     assert [(v.kind, v.recipient) for v in parse(raw).verdicts] == [("bounce", "alice@example.org")]
+
+
+def test_a_mailing_list_post_about_bounces_is_not_a_bounce():
+    raw = ("From: Anna <anna@example.org>\nTo: users@lists.example.org\n"
+           "Subject: [users] How do I handle bounced messages?\nList-Id: <users.lists.example.org>\n"
+           "List-Post: <mailto:users@lists.example.org>\n\n" + _BODY).encode()
+    assert [v for v in parse(raw).verdicts if v.kind in ("bounce", "delay")] == []
