@@ -25,9 +25,11 @@ RFC 2047 and RFC 2046; none is copied from a corpus):
   (``message/rfc822`` within ``message/rfc822``);
 * ``returned-body``: a DSN returning an original whose body has N lines.
 
-A family stops growing once one size takes longer than ``--give-up``
-seconds (the next would only take ten times longer); its remaining sizes
-print as skipped.
+Each time is the best of three parses (one when a parse takes over a
+second); ``ns/byte`` stays about flat where the work is linear. A family
+stops growing once one size takes longer than ``--give-up`` seconds (the
+next would only take ten times longer); its remaining sizes print as
+skipped.
 """
 
 from __future__ import annotations
@@ -186,18 +188,25 @@ def _count_for(make: Callable[[int], bytes], size: int) -> int:
     base = len(make(0))
     unit = (len(make(200)) - base) / 200
     n = max(1, int((size - base) / unit))
-    while n > 1 and len(make(n)) > min(size, SIZE_LIMIT):
+    while n > 1 and len(make(n)) > min(size, SIZE_LIMIT - 2):  # room for the copies of _timed
         n = int(n * 0.97)
     return n
 
 
 def _timed(raw: bytes) -> tuple[float, object]:
-    """Time of the first parse of ``raw``: what a poll meets (the parser's
-    small per-process caches remember the last input, so a repeat is no
-    measure)."""
-    start = time.perf_counter()
-    result = parse(raw)
-    return time.perf_counter() - start, result
+    """Best time of three parses (one when the first takes over a second),
+    and the result. Each parse gets its own copy, one more trailing blank
+    each time: the parser's small caches remember only the text they saw
+    last, so a repeat of the same bytes would not be measured fairly."""
+    best = float("inf")
+    result = None
+    for copy in range(3):
+        start = time.perf_counter()
+        result = parse(raw + b" " * copy)
+        best = min(best, time.perf_counter() - start)
+        if best > 1.0:
+            break
+    return best, result
 
 
 def main() -> int:
@@ -214,7 +223,7 @@ def main() -> int:
         size *= 10
     sizes.append(args.max_size)
     parse(_dsn())  # warm-up: imports, regex compilation
-    print(f"{'family':<17} {'N':>9} {'bytes':>10} {'seconds':>9} {'x size':>7} {'x time':>7}  result")
+    print(f"{'family':<17} {'N':>9} {'bytes':>10} {'seconds':>9} {'ns/byte':>8} {'x size':>7} {'x time':>7}  result")
     slowest = 0.0
     for name, make in FAMILIES.items():
         if args.only and name not in args.only:
@@ -237,7 +246,8 @@ def main() -> int:
             outcome = f"{result.outcome} {len(result.verdicts)} verdicts"  # type: ignore[attr-defined]
             if result.error:  # type: ignore[attr-defined]
                 outcome += f" ({result.error})"  # type: ignore[attr-defined]
-            print(f"{name:<17} {n:>9} {len(raw):>10} {took:>9.4f} {growth}  {outcome}", flush=True)
+            print(f"{name:<17} {n:>9} {len(raw):>10} {took:>9.4f} {took / len(raw) * 1e9:>8.1f} {growth}  {outcome}",
+                  flush=True)
             previous = (len(raw), took)
             gave_up = took > args.give_up
     print(f"slowest message: {slowest:.3f} s")
