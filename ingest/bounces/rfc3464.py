@@ -229,7 +229,7 @@ _FIELD_START_RE = re.compile(r"^(?:Reporting-MTA|Final-Recipient|Original-Recipi
 
 
 #: Where DSN fields found in plain text end: a MIME boundary or part header.
-_FIELDS_END_RE = re.compile(r"^\s*--\S|^content-type:", re.IGNORECASE | re.M)
+_FIELDS_END_RE = re.compile(r"^[ \t]*--\S|^content-type:", re.IGNORECASE | re.M)
 
 
 def read_report_from_text(text: str) -> Report | None:

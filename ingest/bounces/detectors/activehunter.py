@@ -22,8 +22,8 @@ from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import notice
 
 _MARK = re.compile(r"Active!Hunter", re.IGNORECASE)
-_HEAD = re.compile(r"^\s*-+ The following addresses had permanent fatal errors -+\s*$", re.IGNORECASE | re.M)
-_TRANSCRIPT = re.compile(r"^\s*-+ Transcript of session follows -+\s*$", re.IGNORECASE | re.M)
+_HEAD = re.compile(r"^[ \t]*-+ The following addresses had permanent fatal errors -+\s*$", re.IGNORECASE | re.M)
+_TRANSCRIPT = re.compile(r"^[ \t]*-+ Transcript of session follows -+\s*$", re.IGNORECASE | re.M)
 _ITEM = re.compile(r"^>>>\s*(.+)$", re.M)
 
 

@@ -24,7 +24,7 @@ _SIGNATURE = re.compile(r"did not reach (?:some or all of the intended recipient
                         r"|The following recipient\(s\) could not be reached", re.IGNORECASE)
 _LIST = re.compile(r"did not reach the following recipient\(s\):|The following recipient\(s\) could not be reached:",
                    re.IGNORECASE)
-_ENTRY = re.compile(r"^\s*(\S+@\S+?)\s+on\s+\S.*$", re.M)
+_ENTRY = re.compile(r"^[ \t]*(\S+@\S+?)\s+on\s+\S.*$", re.M)
 _CODE = re.compile(r"\(([0-9A-F]{8})\)")
 #: Exchange diagnostic codes whose meaning is settled.
 CODES: dict[str, str] = {

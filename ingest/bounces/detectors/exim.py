@@ -42,8 +42,8 @@ _LIST_START = re.compile(
     re.IGNORECASE,
 )
 _LIST_END = re.compile(
-    r"^\s*-{2,} ?This is a copy|^\s*-{2,} ?The header of the original|^\s*\*{5,}|^\s*No action is required"
-    r"|^\s*If (?:the problem|you)|^\s*This address has been ignored",
+    r"^[ \t]*-{2,} ?This is a copy|^[ \t]*-{2,} ?The header of the original|^[ \t]*\*{5,}|^[ \t]*No action is required"
+    r"|^[ \t]*If (?:the problem|you)|^[ \t]*This address has been ignored",
     re.IGNORECASE | re.M,
 )
 _COMMAND = re.compile(
@@ -76,7 +76,7 @@ def _is_exim(msg: Message, body: str) -> bool:
 #: Exim's local_scan() refusing a message it had accepted (Mail.Ru uses it for
 #: mailbox checks): no address list, only the error, which names the mailbox.
 _LOCAL_SCAN = re.compile(r"rejected by the local scanning code.{0,200}?The following error was given:\s*(?P<said>.*?)"
-                         r"(?=^\s*-{2,} ?This is a copy|\Z)", re.IGNORECASE | re.M | re.S)
+                         r"(?=^[ \t]*-{2,} ?This is a copy|\Z)", re.IGNORECASE | re.M | re.S)
 
 
 def _local_scan(msg: Message, body: str) -> list[Failure]:

@@ -14,7 +14,7 @@ from ingest.bounces import _message as m
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import notice
 
-_HEAD = re.compile(r"^\s*A message could not be delivered to:\s*$", re.IGNORECASE | re.M)
+_HEAD = re.compile(r"^[ \t]*A message could not be delivered to:\s*$", re.IGNORECASE | re.M)
 
 
 def detect(msg: Message, body: str) -> list[Failure]:

@@ -20,7 +20,7 @@ from ingest.bounces.heuristic import looks_like_bounce
 
 #: Lines after which the bounce quotes the original message.
 _ORIGINAL_STARTS = re.compile(
-    r"^\s*(?:-+ ?)?(?:below this line is a copy of the message|message headers follow|original message follows"
+    r"^[ \t]*(?:-+ ?)?(?:below this line is a copy of the message|message headers follow|original message follows"
     r"|this is a copy of the message|the original message (?:was(?! received at)|follows|headers)|original message headers"
     r"|-+ ?original message ?-+|-+ ?the header of the original message|-+ ?returned (?:message|mail)"
     r"|received: from |return-path: <)",

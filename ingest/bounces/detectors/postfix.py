@@ -22,7 +22,7 @@ from ingest.bounces import _message as m
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import returned_recipient
 
-_UNAVAILABLE = re.compile(r"^\s*-+ Delivery report unavailable -+\s*$", re.IGNORECASE | re.M)
+_UNAVAILABLE = re.compile(r"^[ \t]*-+ Delivery report unavailable -+\s*$", re.IGNORECASE | re.M)
 _SERVER_REPORT = re.compile(r"^Postfix SMTP server: errors from ", re.IGNORECASE)
 _LINE = re.compile(r"^ (In|Out):\s+(.*)$")
 _RCPT = re.compile(r"^RCPT\s+TO:\s*<([^<>\s]+@[^<>\s]+)>", re.IGNORECASE)

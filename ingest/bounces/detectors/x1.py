@@ -17,7 +17,7 @@ from ingest.bounces import _message as m
 from ingest.bounces.detectors import Failure
 
 _HEAD = re.compile(r"^-{2,}\s*The following addresses had delivery errors\s*-{2,}\s*$", re.IGNORECASE | re.M)
-_ITEM = re.compile(r"^\s*<?(\S+@[^\s>]+)>?\s+\[(.+)\]\s*$", re.M)
+_ITEM = re.compile(r"^[ \t]*<?(\S+@[^\s>]+)>?\s+\[(.+)\]\s*$", re.M)
 
 
 def detect(msg: Message, body: str) -> list[Failure]:
