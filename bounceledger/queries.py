@@ -18,7 +18,7 @@ from ingest.keys import normalise_address
 from models import Delivery, Event, ReturnedMessage, SentMessage, Suppression
 from models.state import STATES
 
-RETURNED_OUTCOMES = ("processed", "unparsed", "ignored", "duplicate")
+RETURNED_OUTCOMES = ("processed", "unparsed", "ignored", "duplicate", "error")
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -68,7 +68,7 @@ def test_log_then_mailbox_corrects_provisional_delivery(database: Database, send
         totals = queries.report(session)
     assert totals["corrected"] == 1
     assert totals["states"]["bounced"] == 2
-    assert totals["returned_messages"] == {"processed": 1, "unparsed": 0, "ignored": 2, "duplicate": 0}
+    assert totals["returned_messages"] == {"processed": 1, "unparsed": 0, "ignored": 2, "duplicate": 0, "error": 0}
 
 
 def test_reading_everything_twice_adds_nothing(database: Database, sendlog: Path, maildir: str) -> None:
