@@ -252,16 +252,19 @@ def _cut_encoded_words(text: str, msg: Message | None) -> tuple[str, str]:
     beyond = next(islice(starts, MAX_ENCODED_WORDS, None), None)
     if beyond is None:
         return text, ""
-    skipped = getattr(msg, "bl_skipped", None)
-    if skipped is not None:
-        note = f"encoded words of a header value beyond the first {MAX_ENCODED_WORDS} kept undecoded"
-        if note not in skipped:
-            skipped.append(note)
+    _note(msg, f"encoded words of a header value beyond the first {MAX_ENCODED_WORDS} kept undecoded")
     return text[:beyond.start()], " " + text[beyond.start():]
 
 
 #: Where an encoded word may begin: "=?charset?q?" (RFC 2047 section 2).
 _ENCODED_WORD_START_RE = re.compile(r"=\?[^?]*\?[qQbB]\?")
+
+
+def _note(msg: Message | None, note: str) -> None:
+    """Add ``note`` to what :func:`skipped_of` reports for ``msg``'s message."""
+    skipped = getattr(msg, "bl_skipped", None)
+    if skipped is not None and note not in skipped:
+        skipped.append(note)
 
 
 def skipped_of(msg: Message) -> tuple[str, ...]:
@@ -515,6 +518,8 @@ def body_text(msg: Message, limit: int = 200_000) -> str:
         text = cache.get("body")
         if text is None:
             text = cache["body"] = _body_text(msg, _BODY_LIMIT)
+            if len(text) == _BODY_LIMIT:
+                _note(msg, f"human-readable text beyond the first {_BODY_LIMIT} characters not read")
         return text if limit == _BODY_LIMIT else text[:limit]
     return _body_text(msg, limit)
 

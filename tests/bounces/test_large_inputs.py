@@ -151,3 +151,15 @@ def test_over_the_size_limit_is_unparsed_with_an_error(limit):
     assert parsed.verdicts == ()
     assert "max_size" in (parsed.error or "")
     assert parse(raw, max_size=len(raw)).outcome == "bounce"
+
+
+def test_a_plain_bounce_longer_than_the_text_limit_notes_the_cut():
+    body = "".join(f"<user{i}@example.net>:\nSorry, no mailbox here by that name. (#5.1.1)\n\n" for i in range(5_000))
+    raw = ("From: MAILER-DAEMON@mx.example.org\nTo: a@example.org\nSubject: failure notice\n\n"
+           "Hi. This is the qmail-send program at mx.example.org.\n" + body).encode()
+    msg = m.load(raw)
+    assert len(m.body_text(msg)) == 200_000
+    assert any("human-readable text" in note for note in m.skipped_of(msg))
+    parsed = parse(raw)
+    assert parsed.outcome == "bounce"
+    assert parsed.verdicts[0].recipient == "user0@example.net"
