@@ -209,10 +209,18 @@ class _Reader:
 def _tree(pattern: re.Pattern[str]) -> list[list[Node]] | None:
     """The parse tree of ``pattern``'s alternatives, or ``None`` when this
     reader cannot vouch for it (bytes, verbose mode, unsupported syntax)."""
-    if not isinstance(pattern.pattern, str) or pattern.flags & re.VERBOSE:
+    if not isinstance(pattern.pattern, str):
+        return None
+    return _tree_of(pattern.pattern, pattern.flags)
+
+
+def _tree_of(source: str, flags: int) -> list[list[Node]] | None:
+    """:func:`_tree` of a pattern text not compiled yet (``flags``: its
+    compile flags)."""
+    if flags & re.VERBOSE:
         return None
     try:
-        return _Reader(pattern.pattern).parse()
+        return _Reader(source).parse()
     except _Unsupported:
         return None
 
@@ -313,9 +321,56 @@ def start_literals(pattern: re.Pattern[str]) -> Needles | None:
     return found
 
 
-#: Inline global flags ("(?i)") or back-references: a pattern with either is
-#: never split into its alternatives (see :func:`alternatives`).
-_NO_SPLIT_RE = re.compile(r"\(\?[aiLmsux]+\)|\\[1-9]|\(\?P=|\\g<")
+def _analyse(source: str, flags: int) -> tuple[Needles | None, Needles | None]:
+    """The literal set and the start literals of one pattern text, from one
+    reading of it (see :func:`needles` and :func:`start_literals`)."""
+    tree = _tree_of(source, flags)
+    if tree is None:
+        return None, None
+    found = _branch(tree)
+    if not found or len(found) > 64:
+        found = None
+    starts = _leading_any(tree)
+    if not starts or len(starts) > 16 or min(map(len, starts)) < MIN_START:
+        starts = None
+    return found, starts
+
+
+class _LazyPattern:
+    """A pattern text compiled on its first search.
+
+    Most alternatives of the rule tables are never searched in a run (their
+    literals do not occur), so compiling them all at import would be spent
+    for nothing; ``whole`` is the row's full pattern, used instead should
+    the piece alone not compile (it finds something exactly when one of
+    its pieces does, so the row's answer stays the same).
+    """
+
+    __slots__ = ("source", "flags", "whole", "_compiled")
+
+    def __init__(self, source: str, flags: int, whole: _LazyPattern | None = None) -> None:
+        self.source = source
+        self.flags = flags
+        self.whole = whole
+        self._compiled: re.Pattern[str] | None = None
+
+    def compiled(self) -> re.Pattern[str]:
+        """The compiled pattern (compiled now if this is its first use)."""
+        found = self._compiled
+        if found is None:
+            try:
+                found = re.compile(self.source, self.flags)
+            except re.error:
+                if self.whole is None:
+                    raise
+                found = self.whole.compiled()
+            self._compiled = found
+        return found
+
+
+#: Inline global flags ("(?i)"), back-references or conditionals: a pattern
+#: with any of them is never split into its alternatives (see :func:`alternatives`).
+_NO_SPLIT_RE = re.compile(r"\(\?[aiLmsux]+\)|\\[1-9]|\(\?P=|\\g<|\(\?\(")
 
 
 def alternatives(pattern: re.Pattern[str]) -> tuple[re.Pattern[str], ...]:
@@ -325,12 +380,24 @@ def alternatives(pattern: re.Pattern[str]) -> tuple[re.Pattern[str], ...]:
     (a match is a match of one alternative at some position), and each
     alternative alone is a much smaller search. The pattern text is cut at
     every "|" outside groups, character classes and escapes; patterns with
-    inline global flags or back-references, or whose pieces do not put back
-    together into the pattern or do not compile, stay whole.
+    inline global flags, back-references or conditionals, or whose pieces
+    do not put back together into the pattern or do not compile, stay whole.
     """
     source = pattern.pattern
-    if not isinstance(source, str) or _NO_SPLIT_RE.search(source):
+    pieces = _pieces(source) if isinstance(source, str) else None
+    if pieces is None:
         return (pattern,)
+    try:
+        return tuple(re.compile(piece, pattern.flags) for piece in pieces)
+    except re.error:
+        return (pattern,)
+
+
+def _pieces(source: str) -> tuple[str, ...] | None:
+    """The texts :func:`alternatives` cuts ``source`` into, or ``None``
+    when it stays whole (they are not compiled here)."""
+    if _NO_SPLIT_RE.search(source):
+        return None
     pieces: list[str] = []
     depth = 0
     start = 0
@@ -356,18 +423,15 @@ def alternatives(pattern: re.Pattern[str]) -> tuple[re.Pattern[str], ...]:
         elif char == ")":
             depth -= 1
             if depth < 0:
-                return (pattern,)
+                return None
         elif char == "|" and depth == 0:
             pieces.append(source[start:i])
             start = i + 1
         i += 1
     pieces.append(source[start:])
     if depth != 0 or len(pieces) < 2 or "|".join(pieces) != source or not all(pieces):
-        return (pattern,)
-    try:
-        return tuple(re.compile(piece, pattern.flags) for piece in pieces)
-    except re.error:
-        return (pattern,)
+        return None
+    return tuple(pieces)
 
 
 class LiteralIndex:
@@ -435,40 +499,54 @@ class RuleTable:
     (or no literal set) lets in are visited; an alternative whose every
     match starts with one of a few literals is tried only where those
     occur (as :class:`Quick` does).
+
+    A row's pattern may be given compiled or as its text (compiled with
+    ``flags``); either way the alternatives are compiled only when first
+    searched, as most of them never are in a run, and each pattern text is
+    read once, for its literals and start literals together.
     """
 
-    __slots__ = ("_rows", "_index", "_rows_of", "_open_rows", "_starts")
+    __slots__ = ("_rows", "_index", "_rows_of", "_open_rows")
 
     #: Longest text read through the index: the four-character windows of
     #: a longer text cost more than testing the literals row by row.
     INDEX_LIMIT = 4000
 
-    def __init__(self, rows: Iterable[tuple[re.Pattern[str], object]], index: LiteralIndex | None = None) -> None:
+    def __init__(self, rows: Iterable[tuple[re.Pattern[str] | str, object]], index: LiteralIndex | None = None,
+                 *, flags: int = 0) -> None:
         built = []
-        for pattern, value in rows:
-            parts = alternatives(pattern)
-            if len(parts) == 1:
-                alts = ((None, pattern),)
-            else:
-                alts = tuple((needles(part), part) for part in parts)
-            built.append((pattern, value, needles(pattern), alts))
-        self._rows = tuple(built)
         literals: set[str] = set()
         rows_of: dict[str, set[int]] = {}
-        for number, (_pattern, _value, required, alts) in enumerate(self._rows):
+        for number, (pattern, value) in enumerate(rows):
+            if isinstance(pattern, re.Pattern):
+                source, pattern_flags = pattern.pattern, pattern.flags
+            else:
+                source, pattern_flags = pattern, flags
+            whole = _LazyPattern(source, pattern_flags)
+            if isinstance(pattern, re.Pattern):
+                whole._compiled = pattern
+            pieces = _pieces(source)
+            if pieces is None:
+                required, starts = _analyse(source, pattern_flags)
+                alts: tuple[tuple[Needles | None, Needles | None, _LazyPattern], ...] = ((required, starts, whole),)
+            else:
+                alts = tuple((*_analyse(piece, pattern_flags), _LazyPattern(piece, pattern_flags, whole))
+                             for piece in pieces)
+                required = _union(alt[0] for alt in alts)
+            built.append((whole, value, required, alts))
             literals.update(required or ())
-            for alt_required, _alt in alts:
+            for alt_required, _starts, _alt in alts:
                 literals.update(alt_required or ())
             for literal in required or ():
                 rows_of.setdefault(literal, set()).add(number)
+        #: (whole pattern, value, literal set, ((literal set, start literals, alternative), ...))
+        self._rows = tuple(built)
         self._index = SHARED_INDEX if index is None else index
         self._index.add(literals)
         #: literal -> the rows whose literal set holds it
         self._rows_of = {literal: frozenset(found) for literal, found in rows_of.items()}
         #: rows without a literal set: always searched
         self._open_rows = frozenset(i for i, row in enumerate(self._rows) if row[2] is None)
-        #: alternative -> the literals every match of it starts with (or None)
-        self._starts = {id(alt): start_literals(alt) for row in self._rows for _r, alt in row[3]}
 
     def first(self, text: str) -> object | None:
         """The value of the first row whose pattern ``search``es ``text``."""
@@ -478,17 +556,17 @@ class RuleTable:
             # ``next(filter(contains, literals), None)``: the first literal
             # that occurs, tested without a Python frame per literal
             contains = text.lower().__contains__
-            for _pattern, value, required, alts in self._rows:
+            for _whole, value, required, alts in self._rows:
                 if required is not None and next(filter(contains, required), None) is None:
                     continue
-                for alt_required, alt in alts:
+                for alt_required, _starts, alt in alts:
                     if alt_required is not None and next(filter(contains, alt_required), None) is None:
                         continue
-                    if alt.search(text):
+                    if alt.compiled().search(text):
                         return value
             return None
-        for pattern, value, _, _ in self._rows:
-            if pattern.search(text):
+        for whole, value, _, _ in self._rows:
+            if whole.compiled().search(text):
                 return value
         return None
 
@@ -506,28 +584,41 @@ class RuleTable:
                 candidates.update(found)
         rows = self._rows
         for number in sorted(candidates):
-            for alt_required, alt in rows[number][3]:
+            for alt_required, starts, alt in rows[number][3]:
                 if alt_required is not None and alt_required.isdisjoint(present):
                     continue
-                if self._finds(alt, text, low):
+                if _finds(alt.compiled(), starts, text, low):
                     return rows[number][1]
         return None
 
-    def _finds(self, alt: re.Pattern[str], text: str, low: str) -> bool:
-        """``bool(alt.search(text))`` for ASCII ``text`` (``low``: its lower
-        case): when every match starts with one of a few literals, the
-        pattern is tried only where they occur."""
-        starts = self._starts.get(id(alt))
-        if starts is None:
-            return alt.search(text) is not None
-        match = alt.match
-        for literal in starts:
-            at = low.find(literal)
-            while at >= 0:
-                if match(text, at) is not None:
-                    return True
-                at = low.find(literal, at + 1)
-        return False
+
+def _union(sets: Iterable[Needles | None]) -> Needles | None:
+    """The literal set of a pattern from those of its top-level
+    alternatives (as :func:`needles` bounds it), or ``None``."""
+    found: set[str] = set()
+    for one in sets:
+        if one is None:
+            return None
+        found |= one
+    if not found or len(found) > 64:
+        return None
+    return frozenset(found)
+
+
+def _finds(alt: re.Pattern[str], starts: Needles | None, text: str, low: str) -> bool:
+    """``bool(alt.search(text))`` for ASCII ``text`` (``low``: its lower
+    case): when every match starts with one of a few literals (``starts``),
+    the pattern is tried only where they occur."""
+    if starts is None:
+        return alt.search(text) is not None
+    match = alt.match
+    for literal in starts:
+        at = low.find(literal)
+        while at >= 0:
+            if match(text, at) is not None:
+                return True
+            at = low.find(literal, at + 1)
+    return False
 
 
 class _LowerCase:
@@ -570,7 +661,7 @@ class Quick:
     finds, instead of at every position of a whole message body.
     """
 
-    __slots__ = ("_pattern", "_needles", "_starts")
+    __slots__ = ("_pattern", "_needles", "_starts", "_given_starts", "_ready")
 
     #: Failed tries at start literals after which ``search`` hands the
     #: rest of the text to the regex engine (a literal that occurs often).
@@ -578,12 +669,30 @@ class Quick:
 
     def __init__(self, pattern: re.Pattern[str], starts: Sequence[str] | None = None) -> None:
         """``starts``: the lower-case literals every match starts with, when
-        the caller knows them and :func:`start_literals` cannot prove them."""
+        the caller knows them and :func:`start_literals` cannot prove them.
+
+        The pattern text is read for its literals on first use, not here:
+        modules wrap their patterns where they define them, at import, and
+        some are never used in a run."""
         self._pattern = pattern
-        self._needles = needles(pattern)
-        self._starts = tuple(starts) if starts is not None else start_literals(pattern)
+        self._given_starts = tuple(starts) if starts is not None else None
+        self._needles: Needles | None = None
+        self._starts: Sequence[str] | None = None
+        self._ready = False
+
+    def _read(self) -> None:
+        """Work out the literals (once)."""
+        source = self._pattern.pattern
+        if isinstance(source, str):
+            self._needles, starts = _analyse(source, self._pattern.flags)
+        else:
+            starts = None
+        self._starts = self._given_starts if self._given_starts is not None else starts
+        self._ready = True
 
     def _ruled_out(self, text: object) -> bool:
+        if not self._ready:
+            self._read()
         required = self._needles
         if required is None or not isinstance(text, str):
             return False
@@ -652,29 +761,9 @@ class Quick:
 
 
 def quick(pattern: re.Pattern[str]) -> re.Pattern[str] | Quick:
-    """``pattern`` with a literal pre-check when it has a literal set, else
-    ``pattern`` itself: for a module to wrap, where it defines them, the
-    patterns it searches whole message bodies with."""
-    if isinstance(pattern.pattern, str) and needles(pattern) is not None:
+    """``pattern`` with a literal pre-check (a :class:`Quick`), for a module
+    to wrap, where it defines them, the patterns it searches whole message
+    bodies with; a pattern without a literal set is searched as it is."""
+    if isinstance(pattern.pattern, str):
         return Quick(pattern)
     return pattern
-
-
-def quicken(namespace: dict[str, object], *, skip: Iterable[str] = ()) -> None:
-    """Put :func:`quick` of each compiled text pattern of a module namespace
-    in its place (those without a literal set stay as they are).
-
-    Rebinding a module's names after the fact is the old way, kept only
-    while ``rfc3464`` still calls it on its own namespace: wrapping each
-    pattern with :func:`quick` where it is defined gives the same answers
-    and speed without it. For modules whose patterns are only used through
-    their methods (never handed to ``re.sub``/``re.search`` or tested with
-    ``isinstance``).
-    """
-    skipped = set(skip)
-    for name, value in list(namespace.items()):
-        if name in skipped or not isinstance(value, re.Pattern):
-            continue
-        wrapped = quick(value)
-        if wrapped is not value:
-            namespace[name] = wrapped

@@ -8,6 +8,7 @@ enhanced status code, then the bare SMTP reply code. The tables live in
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -21,16 +22,19 @@ from ingest.bounces.reasons import (
     PSEUDO_STATUS,
     REPLY_REASONS,
     STATUS_REASONS,
-    TEXT_RULES,
-    HOST_RULES,
-    STRONG_TEXT_RULES,
+    RULE_FLAGS,
+    _HOST_RULES,
+    _STRONG_TEXT_RULES,
+    _TEXT_RULES,
 )
+from ingest.bounces import reasons as _reasons
 from ingest.bounces._prefilter import Quick, RuleTable
 
 #: The text tables with a literal pre-check per row (same answers, fewer
-#: regex searches: see :mod:`ingest.bounces._prefilter`).
-_TEXT_TABLE = RuleTable(TEXT_RULES)
-_STRONG_TEXT_TABLE = RuleTable(STRONG_TEXT_RULES)
+#: regex searches: see :mod:`ingest.bounces._prefilter`), built from the
+#: pattern texts: a row's alternatives are compiled when first searched.
+_TEXT_TABLE = RuleTable(_TEXT_RULES, flags=RULE_FLAGS)
+_STRONG_TEXT_TABLE = RuleTable(_STRONG_TEXT_RULES, flags=RULE_FLAGS)
 
 _STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
 _REPLY_RE = re.compile(r"(?:^|[\s:;(\[\"'#<>])([245][0-5]\d)(?=[\s\-.,;:)\]]|$)")
@@ -398,24 +402,27 @@ def join_reply_lines(text: str | None) -> str | None:
     return text[: first.end()] + re.sub(repeat, " ", text[first.end():])
 
 
-#: The host patterns of ``HOST_RULES`` as one alternation: it finds
-#: something exactly when one of them does (same flags, no back-references).
-_ANY_HOST_RE = re.compile("|".join(f"(?:{p.pattern})" for p, _, _ in HOST_RULES), re.IGNORECASE)
+@functools.cache
+def _any_host_re() -> re.Pattern[str]:
+    """The host patterns of ``HOST_RULES`` as one alternation: it finds
+    something exactly when one of them does (same flags, no back-references).
+    Compiled on first use, as the table itself."""
+    return re.compile("|".join(f"(?:{host})" for host, _, _ in _HOST_RULES), RULE_FLAGS)
 
 
 def host_has_rules(remote_host: str | None) -> bool:
     """Whether any row of ``HOST_RULES`` can apply to this host: when none
     can, the host changes no classification and callers may leave it out."""
-    return bool(remote_host) and _ANY_HOST_RE.search(remote_host.lower()) is not None  # type: ignore[union-attr]
+    return bool(remote_host) and _any_host_re().search(remote_host.lower()) is not None  # type: ignore[union-attr]
 
 
 def reason_from_host(remote_host: str, text: str | None) -> str | None:
     """Per-provider wording: the first row of ``HOST_RULES`` whose host and
     text patterns both match."""
     host = remote_host.lower()
-    if not _ANY_HOST_RE.search(host):
+    if not _any_host_re().search(host):
         return None  # no row's host pattern matches (most hosts)
-    for host_pattern, text_pattern, reason in HOST_RULES:
+    for host_pattern, text_pattern, reason in _reasons.HOST_RULES:
         if host_pattern.search(host) and (text_pattern is None or (text and text_pattern.search(text))):
             return reason
     return None

@@ -355,13 +355,15 @@ _STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
     (r"too many recipients (?:this|per|in the last) hour", "speeding"),
 )
 
-STRONG_TEXT_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern, re.IGNORECASE), reason) for pattern, reason in _STRONG_TEXT_RULES
-)
+#: Flags every pattern of the tables here is compiled with.
+RULE_FLAGS = re.IGNORECASE
 
-TEXT_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern, re.IGNORECASE), reason) for pattern, reason in _TEXT_RULES
-)
+# The compiled tables (same rows, patterns compiled with RULE_FLAGS) are
+# made on first use by the module ``__getattr__`` at the end: the classifier
+# reads the pattern texts above through its own lazily compiled tables, so
+# compiling every row at import would be spent for nothing.
+STRONG_TEXT_RULES: tuple[tuple[re.Pattern[str], str], ...]
+TEXT_RULES: tuple[tuple[re.Pattern[str], str], ...]
 
 # ---------------------------------------------------------------------------
 # 2. Enhanced status code (RFC 3463 and registry) → reason. Exact code first,
@@ -635,7 +637,27 @@ _HOST_RULES: tuple[tuple[str, str | None, str], ...] = (
     (r"^inbound-smtp\.[\w-]+\.amazonaws\.com$", r"mailbox does not exist|user unknown|no such user", "filtered"),
 )
 
-HOST_RULES: tuple[tuple[re.Pattern[str], re.Pattern[str] | None, str], ...] = tuple(
-    (re.compile(host, re.IGNORECASE), re.compile(text, re.IGNORECASE) if text else None, reason)
-    for host, text, reason in _HOST_RULES
-)
+HOST_RULES: tuple[tuple[re.Pattern[str], re.Pattern[str] | None, str], ...]
+
+
+def _compiled_tables() -> dict[str, tuple]:
+    """``TEXT_RULES``, ``STRONG_TEXT_RULES`` and ``HOST_RULES``: the tables
+    above with their patterns compiled."""
+    return {
+        "STRONG_TEXT_RULES": tuple((re.compile(pattern, RULE_FLAGS), reason) for pattern, reason in _STRONG_TEXT_RULES),
+        "TEXT_RULES": tuple((re.compile(pattern, RULE_FLAGS), reason) for pattern, reason in _TEXT_RULES),
+        "HOST_RULES": tuple(
+            (re.compile(host, RULE_FLAGS), re.compile(text, RULE_FLAGS) if text else None, reason)
+            for host, text, reason in _HOST_RULES
+        ),
+    }
+
+
+def __getattr__(name: str) -> object:
+    """The compiled tables, made on first use (PEP 562) and kept as module
+    globals from then on."""
+    if name in ("STRONG_TEXT_RULES", "TEXT_RULES", "HOST_RULES"):
+        tables = _compiled_tables()
+        globals().update(tables)
+        return tables[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -68,6 +68,39 @@ def test_rule_table_first_is_the_plain_loop():
         assert table.first(text) == plain
 
 
+def test_lazily_compiled_table_answers_like_the_eager_one():
+    """The classifier's tables hold pattern texts, compiled per alternative
+    on first search: the same answers as a table of the compiled rows and
+    as the plain loop, and alternatives never searched stay uncompiled."""
+    import re
+
+    from ingest.bounces import reasons
+
+    for texts_rows, compiled_rows in ((reasons._TEXT_RULES, TEXT_RULES),
+                                      (reasons._STRONG_TEXT_RULES, STRONG_TEXT_RULES)):
+        lazy = _prefilter.RuleTable(texts_rows, _prefilter.LiteralIndex(), flags=reasons.RULE_FLAGS)
+        eager = _prefilter.RuleTable(compiled_rows, _prefilter.LiteralIndex())
+        alts = [alt for row in lazy._rows for _, _, alt in row[3]]
+        assert all(alt._compiled is None for alt in alts)
+        texts = _texts()[:3000] + ["Mailbox full \u00e9", "x" * (_prefilter.RuleTable.INDEX_LIMIT + 1) + " over quota"]
+        for text in texts:
+            plain = _plain_first(compiled_rows, text)
+            assert lazy.first(text) == eager.first(text) == plain, text
+        compiled = [alt for alt in alts if alt._compiled is not None]
+        assert compiled and len(compiled) < len(alts)
+        assert all(alt._compiled.pattern == alt.source and alt._compiled.flags & re.IGNORECASE for alt in compiled)
+
+
+def test_lazy_piece_that_does_not_compile_alone_searches_the_whole_pattern():
+    import re
+
+    whole = _prefilter._LazyPattern(r"(?P<a>x)|b", 0)
+    piece = _prefilter._LazyPattern(r"(?P<a", 0, whole)  # as if a cut had gone wrong
+    assert piece.compiled().pattern == whole.source
+    with pytest.raises(re.error):
+        _prefilter._LazyPattern(r"(?P<a", 0).compiled()
+
+
 @pytest.mark.parametrize("pattern, needles", [
     (r"mailbox (?:is )?full|over ?quota", {"mailbox ", "quota"}),
     (r"user(?:name)? unknown", {" unknown"}),  # the longest literal run wins
@@ -307,14 +340,17 @@ def test_prefilter_uses_no_private_parser():
         assert private not in source
 
 
-def test_quick_wraps_only_patterns_with_literals():
+def test_quick_checks_literals_only_for_patterns_that_have_them():
     import re
 
     digits = re.compile(r"\d+")
-    assert _prefilter.quick(digits) is digits  # no literal to check: the pattern itself
+    plain_digits = _prefilter.quick(digits)  # no literal to check: searched as it is
+    assert [x.span() for x in plain_digits.finditer("a 12 b 345")] == [x.span() for x in digits.finditer("a 12 b 345")]
+    assert not plain_digits._ruled_out("no digits here")
     full = re.compile(r"mailbox (?:is )?full", re.IGNORECASE)
     wrapped = _prefilter.quick(full)
     assert isinstance(wrapped, _prefilter.Quick)
+    assert wrapped._ruled_out("nothing of the kind")
     for text in ("MAILBOX IS FULL", "the mailbox full.", "mailbox", "", "Mailbox\u00e9 full mailbox full"):
         found, expected = wrapped.search(text), full.search(text)
         assert (found.span() if found else None) == (expected.span() if expected else None)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ingest.bounces import _message as m
-from ingest.bounces import _mime, _rfc2047, rfc3464
+from ingest.bounces import _mime, _rfc2047, reasons, rfc3464
 from ingest.bounces.classify import _STRONG_TEXT_TABLE, _TEXT_TABLE
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -121,9 +121,9 @@ def test_indexed_tables_answer_like_the_plain_loop():
     for raw in _raws()[:200]:
         body = m.body_text(m.load(raw))
         texts += [line for line in body.splitlines() if line.strip()][:40]
-    for table in (_TEXT_TABLE, _STRONG_TEXT_TABLE):
+    for table, rows in ((_TEXT_TABLE, reasons.TEXT_RULES), (_STRONG_TEXT_TABLE, reasons.STRONG_TEXT_RULES)):
         for text in texts:
-            plain = next((value for pattern, value, _, _ in table._rows if pattern.search(text)), None)
+            plain = next((value for pattern, value in rows if pattern.search(text)), None)
             assert table.first(text) == plain, text
 
 
