@@ -469,7 +469,7 @@ def _bytes_to_text(payload: bytes, charset: str) -> str:
     for candidate in candidates:
         try:
             return payload.decode(candidate)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, UnicodeDecodeError, ValueError):  # ValueError: a NUL in the charset name
             continue
     return payload.decode("latin-1", "replace")
 
