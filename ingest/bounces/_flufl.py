@@ -18,25 +18,40 @@ own function, with the same answers.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from email.message import Message
 
 from ingest.bounces._prefilter import Needles, needles
 
-try:
-    import flufl.bounce  # noqa: F401
+AVAILABLE: bool  # whether flufl.bounce is installed (the heuristic stage is optional): see __getattr__
 
-    AVAILABLE = True  # the heuristic stage is optional
-except ImportError:  # pragma: no cover - not installed
-    AVAILABLE = False
 
-try:  # private to flufl.bounce, hence the fallback below
-    from flufl.bounce._detectors.simplematch import SimpleMatch
-    from flufl.bounce._scan import _DETECTORS
-except ImportError:  # pragma: no cover - another flufl.bounce layout, or none
-    SimpleMatch = None  # type: ignore[assignment,misc]
-    _DETECTORS = None  # type: ignore[assignment]
+@functools.cache
+def _library() -> tuple[bool, type | None, Sequence | None]:
+    """(installed, ``SimpleMatch``, the detector list), imported when the
+    stage first runs: it is the last resort, and most runs parse no message
+    that reaches it, so its import (a dozen detector modules, a hundred
+    patterns) is not paid at start-up."""
+    try:
+        import flufl.bounce  # noqa: F401
+    except ImportError:  # pragma: no cover - not installed
+        return False, None, None
+    try:  # private to flufl.bounce, hence the fallback in all_failures
+        from flufl.bounce._detectors.simplematch import SimpleMatch
+        from flufl.bounce._scan import _DETECTORS
+    except ImportError:  # pragma: no cover - another flufl.bounce layout
+        return True, None, None
+    return True, SimpleMatch, _DETECTORS
+
+
+def __getattr__(name: str) -> object:
+    """``AVAILABLE``, answered by importing the library on first use (PEP 562)."""
+    if name == "AVAILABLE":
+        return _library()[0]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: PATTERNS table -> the required literals of each entry's start pattern
 #: (``None``: none provable, always kept). Worked out once per table.
@@ -84,6 +99,7 @@ def all_failures(msg: Message) -> tuple[frozenset, frozenset]:
 
     Raises whatever a detector raises, as the library's function does.
     """
+    _installed, SimpleMatch, _DETECTORS = _library()
     if _DETECTORS is None or SimpleMatch is None:
         from flufl.bounce import all_failures as library_all_failures
 

@@ -46,6 +46,7 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
+from ingest.bounces._prefilter import quick
 from ingest.bounces.classify import find_status
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import sender_of
@@ -61,36 +62,36 @@ _SYSTEM_SENDER = re.compile(
     re.IGNORECASE,
 )
 #: The administrator section and its first line (Exchange 2007-2019, Exchange Online).
-_ADMIN = re.compile(r"^[ \t]*Diagnostic information for administrators:?[ \t]*$", re.IGNORECASE | re.M)
-_GENERATING = re.compile(r"^[ \t]*Generating server:[ \t]*(?P<host>\S*)[ \t]*$", re.IGNORECASE | re.M)
+_ADMIN = quick(re.compile(r"^[ \t]*Diagnostic information for administrators:?[ \t]*$", re.IGNORECASE | re.M))
+_GENERATING = quick(re.compile(r"^[ \t]*Generating server:[ \t]*(?P<host>\S*)[ \t]*$", re.IGNORECASE | re.M))
 #: Where the NDR's own text ends.
-_ORIGINAL = re.compile(r"^[ \t]*Original message headers:?[ \t]*$", re.IGNORECASE | re.M)
+_ORIGINAL = quick(re.compile(r"^[ \t]*Original message headers:?[ \t]*$", re.IGNORECASE | re.M))
 #: Where, whatever the language, the quoted original's header block starts.
-_RETURNED_ORIGINAL = re.compile(r"^(?:Received: from |Return-Path: <)", re.IGNORECASE | re.M)
+_RETURNED_ORIGINAL = quick(re.compile(r"^(?:Received: from |Return-Path: <)", re.IGNORECASE | re.M))
 #: The user sections: the older list heading and Exchange Online's sentence.
-_USER_LIST = re.compile(
+_USER_LIST = quick(re.compile(
     r"^[ \t]*Delivery has failed to these recipients or (?:groups|distribution lists):?[ \t]*$",
     re.IGNORECASE | re.M,
-)
+))
 #: Exchange's delay notice ("Delivery is delayed to these recipients or
 #: groups:"): the same layout, but the server is still retrying.
-_DELAYED = re.compile(r"^[ \t]*Delivery is delayed to these recipients or (?:groups|distribution lists):?[ \t]*$",
-                      re.IGNORECASE | re.M)
-_COULD_NOT = re.compile(r"Your message to (?P<addr>\S+@\S+?) (?:couldn[’']t|could not|can[’']t|cannot) be delivered",
-                        re.IGNORECASE)
+_DELAYED = quick(re.compile(r"^[ \t]*Delivery is delayed to these recipients or (?:groups|distribution lists):?[ \t]*$",
+                            re.IGNORECASE | re.M))
+_COULD_NOT = quick(re.compile(r"Your message to (?P<addr>\S+@\S+?) (?:couldn[’']t|could not|can[’']t|cannot) be delivered",
+                              re.IGNORECASE))
 #: Where a second copy of the report (the other alternative) begins.
-_NEXT_COPY = re.compile(
+_NEXT_COPY = quick(re.compile(
     r"^[ \t]*(?:Diagnostic information for administrators|Delivery has failed to these recipients"
     r"|Delivery is delayed to these recipients|Your message to \S+@\S+ (?:couldn[’']t|could not|can[’']t|cannot)"
     r" be delivered)",
     re.IGNORECASE | re.M,
-)
+))
 #: Exchange Online's "Original Message Details" / "Error Details" tables.
-_RECIPIENT_FIELD = re.compile(r"^[ \t]*Recipient Address:[ \t]*(?P<value>.+)$", re.IGNORECASE | re.M)
-_ERROR_FIELD = re.compile(r"^[ \t]*(?:Reported error|Error):[ \t]*(?P<value>\S.*)$", re.IGNORECASE | re.M)
-_REMOTE_FIELD = re.compile(r"^[ \t]*Remote server:[ \t]*(?P<value>\S+)", re.IGNORECASE | re.M)
-_STATUS_FIELD = re.compile(r"^[ \t]*Status code:[ \t]*(?P<value>[245]\d\d[ \-][245]\.\d{1,3}\.\d{1,3})",
-                           re.IGNORECASE | re.M)
+_RECIPIENT_FIELD = quick(re.compile(r"^[ \t]*Recipient Address:[ \t]*(?P<value>.+)$", re.IGNORECASE | re.M))
+_ERROR_FIELD = quick(re.compile(r"^[ \t]*(?:Reported error|Error):[ \t]*(?P<value>\S.*)$", re.IGNORECASE | re.M))
+_REMOTE_FIELD = quick(re.compile(r"^[ \t]*Remote server:[ \t]*(?P<value>\S+)", re.IGNORECASE | re.M))
+_STATUS_FIELD = quick(re.compile(r"^[ \t]*Status code:[ \t]*(?P<value>[245]\d\d[ \-][245]\.\d{1,3}\.\d{1,3})",
+                                 re.IGNORECASE | re.M))
 #: What a server said, in the forms the administrator section uses.
 _SERVER_AT = re.compile(r"\bServer at (?P<host>[\w.\-]+)", re.IGNORECASE)
 #: Exchange 2007/2010 "#550 5.1.1 ... ##" and "#< #5.5.0 smtp;554 ...> #SMTP#":

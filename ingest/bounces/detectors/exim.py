@@ -22,17 +22,18 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
+from ingest.bounces._prefilter import quick
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import failed_recipients, notice, sender_of
 
-_SIGNATURE = re.compile(
+_SIGNATURE = quick(re.compile(
     r"This message was created automatically by (?:mail delivery software|the SMTP relay)"
     r"|The following address(?:\(es\)|es)? (?:failed|ha(?:s|ve) not yet been delivered)"
     r"|A message that you sent could not be delivered to|could not be delivered to one or more of its\s+recipients"
     r"|A message that you sent contained one or more recipient addresses that were",
     re.IGNORECASE,
-)
-_LIST_START = re.compile(
+))
+_LIST_START = quick(re.compile(
     r"(?:The\s+following\s+address(?:\(es\)|es)?|addresses)\s+(?:failed|ha(?:s|ve)\s+not\s+yet\s+been\s+delivered)\s*:?"
     # Exim's default delay warning (deliver.c, warning message): "The address
     # to which the message has not yet been delivered is:" / "The addresses
@@ -40,12 +41,12 @@ _LIST_START = re.compile(
     r"|The\s+address(?:es)?\s+to\s+which\s+the\s+message\s+has\s+not\s+yet\s+been\s+delivered\s+(?:is|are)\s*:"
     r"|one or more recipient addresses that were\s+incorrectly constructed\s*:",
     re.IGNORECASE,
-)
-_LIST_END = re.compile(
+))
+_LIST_END = quick(re.compile(
     r"^[ \t]*-{2,} ?This is a copy|^[ \t]*-{2,} ?The header of the original|^[ \t]*\*{5,}|^[ \t]*No action is required"
     r"|^[ \t]*If (?:the problem|you)|^[ \t]*This address has been ignored",
     re.IGNORECASE | re.M,
-)
+))
 _COMMAND = re.compile(
     r"SMTP error from remote (?:mail server|mailer) after (?:pipelined )?(RCPT TO|MAIL FROM|end of data|DATA|"
     r"initial connection|HELO|EHLO|STARTTLS|AUTH)", re.IGNORECASE)
@@ -57,7 +58,7 @@ GAVE_UP = re.compile(
     r"|was frozen|delivery (?:attempts )?(?:have|has) been (?:failing|deferred) for",
     re.IGNORECASE,
 )
-_DELAY = re.compile(r"ha(?:s|ve) not yet been delivered|Warning: message .{0,40}delayed", re.IGNORECASE)
+_DELAY = quick(re.compile(r"ha(?:s|ve) not yet been delivered|Warning: message .{0,40}delayed", re.IGNORECASE))
 #: "Delay reason: SMTP error from remote mail server ...": Exim 4.8x+ names
 #: the cause of each delayed address on its own line (deliver.c).
 _DELAY_REASON = re.compile(r"^Delay reason:\s*", re.IGNORECASE)
@@ -75,8 +76,8 @@ def _is_exim(msg: Message, body: str) -> bool:
 
 #: Exim's local_scan() refusing a message it had accepted (Mail.Ru uses it for
 #: mailbox checks): no address list, only the error, which names the mailbox.
-_LOCAL_SCAN = re.compile(r"rejected by the local scanning code.{0,200}?The following error was given:\s*(?P<said>.*?)"
-                         r"(?=^[ \t]*-{2,} ?This is a copy|\Z)", re.IGNORECASE | re.M | re.S)
+_LOCAL_SCAN = quick(re.compile(r"rejected by the local scanning code.{0,200}?The following error was given:\s*(?P<said>.*?)"
+                               r"(?=^[ \t]*-{2,} ?This is a copy|\Z)", re.IGNORECASE | re.M | re.S))
 
 
 def _local_scan(msg: Message, body: str) -> list[Failure]:

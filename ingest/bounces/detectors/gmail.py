@@ -20,12 +20,13 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
+from ingest.bounces._prefilter import quick
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import failed_recipients, notice
 
-_HEAD = re.compile(r"Delivery to the following recipients? (failed permanently|has been delayed|failed)\s*:",
-                   re.IGNORECASE)
-_DETAILS = re.compile(r"Technical details of (permanent|temporary) failure\s*:", re.IGNORECASE)
+_HEAD = quick(re.compile(r"Delivery to the following recipients? (failed permanently|has been delayed|failed)\s*:",
+                         re.IGNORECASE))
+_DETAILS = quick(re.compile(r"Technical details of (permanent|temporary) failure\s*:", re.IGNORECASE))
 #: Gmail numbered the SMTP state its client was in when the remote server
 #: refused: "... Access denied (state 13)." The state says more than the words.
 STATES: dict[str, str] = {
@@ -40,10 +41,10 @@ _BLOCKLIST = re.compile(r"blocked using|\b(?:dnsbl|rbl)\b|listed (?:in|on|at)", 
 _OTHER_SERVER = re.compile(r"the (?:error that the other server returned was|other server returned)\s*:?\s*", re.I)
 
 
-_MODERN_HEAD = re.compile(r"^\*\* ?(?:Message not delivered|Address not found|Message blocked|Delivery incomplete)"
-                          r" ?\*\*\s*$", re.IGNORECASE | re.M)
-_RESPONSE = re.compile(r"^The response (?:from the remote server )?was:\s*$", re.IGNORECASE | re.M)
-_SEND_AS = re.compile(r"[?&]p=CustomFromDenied|'Send mail as'", re.IGNORECASE)
+_MODERN_HEAD = quick(re.compile(r"^\*\* ?(?:Message not delivered|Address not found|Message blocked|Delivery incomplete)"
+                                r" ?\*\*\s*$", re.IGNORECASE | re.M))
+_RESPONSE = quick(re.compile(r"^The response (?:from the remote server )?was:\s*$", re.IGNORECASE | re.M))
+_SEND_AS = quick(re.compile(r"[?&]p=CustomFromDenied|'Send mail as'", re.IGNORECASE))
 
 
 def _modern(msg: Message, text: str) -> list[Failure]:

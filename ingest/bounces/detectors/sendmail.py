@@ -35,18 +35,19 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
+from ingest.bounces._prefilter import quick
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import notice
 
 #: savemail.c errbody(): the section heads, with the dashes sendmail prints.
-_SECTION = re.compile(
+_SECTION = quick(re.compile(
     r"^[ \t]*-{3,}[ \t]*(?:The following addresses (?P<kind>had permanent fatal errors|had transient non-fatal errors"
     r"|had successful delivery notifications|have delivery notifications)"
     r"|(?P<transcript>Transcript of session follows))[ \t]*-{3,}[ \t]*$",
     re.IGNORECASE | re.M,
-)
+))
 #: Any other dashed line ends a section ("----- Original message follows -----").
-_OTHER_DASHED = re.compile(r"^[ \t]*-{3,}[ \t]*\S.*-{3,}[ \t]*$", re.M)
+_OTHER_DASHED = quick(re.compile(r"^[ \t]*-{3,}[ \t]*\S.*-{3,}[ \t]*$", re.M))
 #: savemail.c: "    (reason: %s)" under an address of the permanent section.
 _REASON = re.compile(r"^\(reason:\s*(.*)\)$", re.IGNORECASE)
 #: savemail.c: "    (expanded from: %s)": the address the sender used, before aliasing.
@@ -161,11 +162,11 @@ class _Transcript:
 _NOT_DELIVERED = re.compile(r"expanded by alias", re.IGNORECASE)
 #: deliver.c / queue.c: the queue lifetime ran out ("Message could not be
 #: delivered for 5 days" / "Message will be deleted from queue").
-_GAVE_UP = re.compile(r"^Message could not be delivered for\b|^Message will be deleted from queue", re.IGNORECASE | re.M)
+_GAVE_UP = quick(re.compile(r"^Message could not be delivered for\b|^Message will be deleted from queue", re.IGNORECASE | re.M))
 #: queue.c: the delay warning's own lines ("Warning: message still undelivered
 #: after 4 hours", "Will keep trying until message is 5 days old").
-_WARNING = re.compile(r"^Warning: message still undelivered after\b|^Will keep trying until message is\b",
-                      re.IGNORECASE | re.M)
+_WARNING = quick(re.compile(r"^Warning: message still undelivered after\b|^Will keep trying until message is\b",
+                            re.IGNORECASE | re.M))
 _ERROR_LINE = re.compile(r"^[45]\d\d[ -]|\.\.\.\s+Deferred\b", re.IGNORECASE)
 _DEFERRED = re.compile(r"\.\.\.\s+Deferred\b|^4\d\d[ -]", re.IGNORECASE)
 
