@@ -355,18 +355,27 @@ def _all_types(msg: Message) -> frozenset[str]:
 
 
 def _walk(msg: Message, max_depth: int) -> Iterator[Message]:
-    stack: list[tuple[Message, int]] = [(msg, 0)]
+    """The parts depth-first; the field blocks of a delivery status are
+    yielded but not counted against ``MAX_PARTS`` (``_mime`` bounds them
+    on their own): a report of 1,000 recipients would otherwise end the
+    walk before the returned message that follows it."""
+    stack: list[tuple[Message, int, bool]] = [(msg, 0, True)]
     seen = 0
     while stack and seen < MAX_PARTS:
-        part, depth = stack.pop()
-        seen += 1
+        part, depth, counted = stack.pop()
+        seen += counted
         yield part
         if depth >= max_depth:
             continue
         payload = _children_of(part)
         if payload is not None:
             children = [p for p in payload if isinstance(p, Message)]
-            stack.extend((child, depth + 1) for child in reversed(children))
+            count = content_type(part) not in _FIELD_BLOCK_TYPES
+            stack.extend((child, depth + 1, count) for child in reversed(children))
+
+
+#: Parts whose children are field blocks (see ``_mime``), not MIME parts.
+_FIELD_BLOCK_TYPES = frozenset({"message/delivery-status"})
 
 
 def _children_of(part: Message) -> list | None:

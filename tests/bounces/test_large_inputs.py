@@ -94,6 +94,13 @@ def test_a_report_of_1000_recipient_blocks_gives_1000_verdicts():
     assert not m.skipped_of(m.load(_dsn(recipients=1_000)))
 
 
+def test_the_returned_message_after_1000_recipient_blocks_is_still_found():
+    returned = "From: a@example.org\r\nMessage-ID: <orig.77@example.org>\r\nX-Mailer-Ref: a81f3\r\n\r\nhi\r\n"
+    parsed = parse(_dsn(recipients=1_000, returned=returned), quoted=("X-Mailer-Ref",))
+    assert {v.original_message_id for v in parsed.verdicts} == {"orig.77@example.org"}
+    assert parsed.quoted == {"X-Mailer-Ref": "a81f3"}
+
+
 def test_recipient_blocks_past_the_limit_are_noted_not_read():
     raw = _dsn(recipients=1_500)
     parsed = parse(raw)
