@@ -7,18 +7,19 @@ their boundaries. This module does exactly that with a handful of string
 searches and gives back :class:`Part` objects, ``email.message.Message``
 (compat32 policy) filled through its public methods only (``set_raw``,
 ``set_payload``, ``set_default_type``), so every helper, detector and
-flufl.bounce keep reading the same API: headers as ``(name, value)`` pairs, the body as a string, a
-``multipart/*`` as a list of parts, a ``message/*`` as a list holding the
-enclosed message, ``message/delivery-status`` and
-``message/feedback-report`` as a list of header-only field blocks.
+flufl.bounce keep reading the same API: headers as ``(name, value)``
+pairs, the body as a string, a ``multipart/*`` as a list of parts, a
+``message/*`` as a list holding the enclosed message,
+``message/delivery-status`` and ``message/feedback-report`` as a list of
+header-only field blocks.
 
-Limits: nesting beyond ``MAX_DEPTH`` and parts beyond ``MAX_PARTS`` are left
-as unsplit text, field blocks of a delivery status beyond
+Limits: nesting beyond ``MAX_DEPTH`` and parts beyond ``MAX_PARTS`` are
+left as unsplit text, field blocks of a delivery status beyond
 ``MAX_STATUS_BLOCKS`` are not read; each limit met is noted in the
-message's ``bl_skipped`` list (see :func:`skipped_of`). Nothing here raises on bad input: a missing boundary leaves
-the multipart's body as one string (the shape the rest of the package
-already handles), a header block without its blank line ends at the first
-line that is not a header.
+message's ``bl_skipped`` list (see :func:`skipped_of`). Nothing here
+raises on bad input: a missing boundary leaves the multipart's body as one
+string (the shape the rest of the package already handles), a header block
+without its blank line ends at the first line that is not a header.
 """
 
 from __future__ import annotations
