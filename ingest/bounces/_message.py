@@ -616,9 +616,17 @@ def html_to_text(html: str) -> str:
 #: The local part may only start where a run of local-part characters
 #: starts (the look-behind) and is consumed possessively: without both, a
 #: long run of word characters with no "@" after it costs quadratic time.
+#: The characters are word characters, the local part's punctuation and
+#: U+0080..U+FFFF; the BMP part above U+00FF is written as a negated class
+#: (``_BMP_HIGH``) because a class holding that range itself takes the
+#: ``re`` compiler several milliseconds at every start, the negated one
+#: almost nothing (the same characters).
+_BMP_HIGH = r"[^\x00-\xff\U00010000-\U0010ffff]"
+_LOCAL_CHAR = rf"(?:[\w.!#$%&'*+/=?^`{{|}}~\-\x80-\xff]|{_BMP_HIGH})"
+_DOMAIN_CHAR = rf"(?:[\w\-\x80-\xff]|{_BMP_HIGH})"
 ADDRESS_RE = re.compile(
-    r"(?<![\w.!#$%&'*+/=?^`{|}~\-\u0080-\uffff])"
-    r"[\w.!#$%&'*+/=?^`{|}~\-\u0080-\uffff]++@[\w\-\u0080-\uffff]++(?:\.[\w\-\u0080-\uffff]++)+"
+    rf"(?<![\w.!#$%&'*+/=?^`{{|}}~\-\x80-\xff])(?<!{_BMP_HIGH})"
+    rf"{_LOCAL_CHAR}++@{_DOMAIN_CHAR}++(?:\.{_DOMAIN_CHAR}++)+"
 )
 
 

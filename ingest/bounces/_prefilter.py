@@ -336,6 +336,37 @@ def _analyse(source: str, flags: int) -> tuple[Needles | None, Needles | None]:
     return found, starts
 
 
+#: Answers of :func:`_analyse` worked out ahead for the classifier's rule
+#: tables (see :mod:`ingest.bounces._literals_build`), loaded on first use.
+_KNOWN: dict[str, list] | None = None
+
+
+def _analysed(source: str, flags: int) -> tuple[Needles | None, Needles | None]:
+    """:func:`_analyse`, from the generated answers when ``source`` is
+    among them (they depend on the text alone, verbose mode aside)."""
+    global _KNOWN
+    if not flags & re.VERBOSE:
+        if _KNOWN is None:
+            _KNOWN = _load_known()
+        known = _KNOWN.get(source)
+        if known is not None:
+            required, starts = known
+            return (frozenset(required) if required else None, frozenset(starts) if starts else None)
+    return _analyse(source, flags)
+
+
+def _load_known() -> dict[str, list]:
+    try:
+        import json
+
+        from ingest.bounces import _literal_cache
+
+        found = json.loads(_literal_cache.ANALYSES)
+    except (ImportError, AttributeError, ValueError):
+        return {}  # not generated (yet): every text is read
+    return found if isinstance(found, dict) else {}
+
+
 class _LazyPattern:
     """A pattern text compiled on its first search.
 
@@ -527,10 +558,10 @@ class RuleTable:
                 whole._compiled = pattern
             pieces = _pieces(source)
             if pieces is None:
-                required, starts = _analyse(source, pattern_flags)
+                required, starts = _analysed(source, pattern_flags)
                 alts: tuple[tuple[Needles | None, Needles | None, _LazyPattern], ...] = ((required, starts, whole),)
             else:
-                alts = tuple((*_analyse(piece, pattern_flags), _LazyPattern(piece, pattern_flags, whole))
+                alts = tuple((*_analysed(piece, pattern_flags), _LazyPattern(piece, pattern_flags, whole))
                              for piece in pieces)
                 required = _union(alt[0] for alt in alts)
             built.append((whole, value, required, alts))
@@ -547,6 +578,10 @@ class RuleTable:
         self._rows_of = {literal: frozenset(found) for literal, found in rows_of.items()}
         #: rows without a literal set: always searched
         self._open_rows = frozenset(i for i, row in enumerate(self._rows) if row[2] is None)
+
+    def texts(self) -> list[str]:
+        """The pattern texts read for literals: each row's alternatives."""
+        return [alt.source for row in self._rows for _r, _s, alt in row[3]]
 
     def first(self, text: str) -> object | None:
         """The value of the first row whose pattern ``search``es ``text``."""

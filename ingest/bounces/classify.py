@@ -27,7 +27,6 @@ from ingest.bounces.reasons import (
     _STRONG_TEXT_RULES,
     _TEXT_RULES,
 )
-from ingest.bounces import reasons as _reasons
 from ingest.bounces._prefilter import Quick, RuleTable
 
 #: The text tables with a literal pre-check per row (same answers, fewer
@@ -422,10 +421,17 @@ def reason_from_host(remote_host: str, text: str | None) -> str | None:
     host = remote_host.lower()
     if not _any_host_re().search(host):
         return None  # no row's host pattern matches (most hosts)
-    for host_pattern, text_pattern, reason in _reasons.HOST_RULES:
-        if host_pattern.search(host) and (text_pattern is None or (text and text_pattern.search(text))):
+    for host_pattern, text_pattern, reason in _HOST_RULES:
+        if _rule_re(host_pattern).search(host) and (text_pattern is None or (text and _rule_re(text_pattern).search(text))):
             return reason
     return None
+
+
+@functools.cache
+def _rule_re(pattern: str) -> re.Pattern[str]:
+    """A ``HOST_RULES`` pattern, compiled when a host first reaches its row
+    (most rows' text patterns are never needed in a run)."""
+    return re.compile(pattern, RULE_FLAGS)
 
 
 # ---------------------------------------------------------------------------

@@ -640,24 +640,20 @@ _HOST_RULES: tuple[tuple[str, str | None, str], ...] = (
 HOST_RULES: tuple[tuple[re.Pattern[str], re.Pattern[str] | None, str], ...]
 
 
-def _compiled_tables() -> dict[str, tuple]:
-    """``TEXT_RULES``, ``STRONG_TEXT_RULES`` and ``HOST_RULES``: the tables
-    above with their patterns compiled."""
-    return {
-        "STRONG_TEXT_RULES": tuple((re.compile(pattern, RULE_FLAGS), reason) for pattern, reason in _STRONG_TEXT_RULES),
-        "TEXT_RULES": tuple((re.compile(pattern, RULE_FLAGS), reason) for pattern, reason in _TEXT_RULES),
-        "HOST_RULES": tuple(
-            (re.compile(host, RULE_FLAGS), re.compile(text, RULE_FLAGS) if text else None, reason)
-            for host, text, reason in _HOST_RULES
-        ),
-    }
+def _compiled_table(name: str) -> tuple:
+    """``TEXT_RULES``, ``STRONG_TEXT_RULES`` or ``HOST_RULES``: that table
+    above with its patterns compiled."""
+    if name == "HOST_RULES":
+        return tuple((re.compile(host, RULE_FLAGS), re.compile(text, RULE_FLAGS) if text else None, reason)
+                     for host, text, reason in _HOST_RULES)
+    rows = _TEXT_RULES if name == "TEXT_RULES" else _STRONG_TEXT_RULES
+    return tuple((re.compile(pattern, RULE_FLAGS), reason) for pattern, reason in rows)
 
 
 def __getattr__(name: str) -> object:
-    """The compiled tables, made on first use (PEP 562) and kept as module
-    globals from then on."""
+    """The compiled tables, each made on first use (PEP 562) and kept as a
+    module global from then on."""
     if name in ("STRONG_TEXT_RULES", "TEXT_RULES", "HOST_RULES"):
-        tables = _compiled_tables()
-        globals().update(tables)
-        return tables[name]
+        table = globals()[name] = _compiled_table(name)
+        return table
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

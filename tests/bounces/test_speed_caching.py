@@ -354,3 +354,54 @@ def test_quick_checks_literals_only_for_patterns_that_have_them():
     for text in ("MAILBOX IS FULL", "the mailbox full.", "mailbox", "", "Mailbox\u00e9 full mailbox full"):
         found, expected = wrapped.search(text), full.search(text)
         assert (found.span() if found else None) == (expected.span() if expected else None)
+
+
+def _plain_host_reason(host: str, text: str | None) -> str | None:
+    host = host.lower()
+    for host_pattern, text_pattern, reason in HOST_RULES:
+        if host_pattern.search(host) and (text_pattern is None or (text and text_pattern.search(text))):
+            return reason
+    return None
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data(), row=st.integers(0, len(HOST_RULES) - 1), upper=st.booleans())
+def test_host_rules_compiled_on_demand_answer_like_the_compiled_table(data, row, upper):
+    """classify compiles a HOST_RULES pattern when a host first reaches its
+    row: the same reason as the loop over the table compiled up front."""
+    from ingest.bounces import classify
+
+    host_pattern, text_pattern, _ = HOST_RULES[row]
+    host = data.draw(st.from_regex(host_pattern, fullmatch=True, alphabet=_ASCII))
+    text = data.draw(st.from_regex(text_pattern, alphabet=_ASCII)) if text_pattern is not None else None
+    if upper:
+        host = host.upper()
+    for said in (text, None, "550 5.1.1 user unknown"):
+        assert classify.reason_from_host(host, said) == _plain_host_reason(host, said)
+        assert classify.host_has_rules(host) == any(h.search(host.lower()) for h, _, _ in HOST_RULES)
+
+
+#: ADDRESS_RE as first written, with U+0080..U+FFFF as a range in each class.
+_ADDRESS_WITH_RANGES = (r"(?<![\w.!#$%&'*+/=?^`{|}~\-\u0080-\uffff])"
+                        r"[\w.!#$%&'*+/=?^`{|}~\-\u0080-\uffff]++@[\w\-\u0080-\uffff]++(?:\.[\w\-\u0080-\uffff]++)+")
+_ADDRESS_TEXT = st.text(st.one_of(st.sampled_from("ab.@-_!~{|}x\u00e9\u00ff\u0100\u017f\uffff\U00010400 \n<>"),
+                                  st.characters()), max_size=60)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=_ADDRESS_TEXT)
+def test_address_pattern_finds_what_the_range_classes_find(text):
+    """ADDRESS_RE spells U+0100..U+FFFF as a negated class (cheap to compile):
+    the same matches as the classes holding the range."""
+    import re
+
+    plain = re.compile(_ADDRESS_WITH_RANGES)
+    assert [x.span() for x in m.ADDRESS_RE.finditer(text)] == [x.span() for x in plain.finditer(text)]
+
+
+def test_address_pattern_on_the_corpus_texts():
+    import re
+
+    plain = re.compile(_ADDRESS_WITH_RANGES)
+    for text in _texts()[:4000] + ["\u00e9" * 40 + "x@\u00fc.de", "a\U00010400b@c.de", "\uff41@\uff42.\uff43"]:
+        assert [x.span() for x in m.ADDRESS_RE.finditer(text)] == [x.span() for x in plain.finditer(text)]
