@@ -260,6 +260,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
                     "outcome": parsed.outcome,
                     "error": parsed.error,
                     "records": [verdict_json(v) for v in parsed.verdicts],
+                    "skipped": list(parsed.skipped),
                 }
             )
         else:

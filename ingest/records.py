@@ -95,3 +95,6 @@ class ParsedMessage:
     # Headers of the returned original that the caller asked for
     # (``parse(..., quoted=...)``), by the name asked for.
     quoted: dict[str, str] = field(default_factory=dict)
+    # What a size limit left unread (parts, field blocks, encoded words), in
+    # words a person can read: a hostile message is cut, never silently.
+    skipped: tuple[str, ...] = ()

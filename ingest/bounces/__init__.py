@@ -157,6 +157,7 @@ def _parse_message(msg: Message) -> ParsedMessage:
         message_id=message_id,
         subject=subject,
         headers=headers,
+        skipped=m.skipped_of(msg),
     )
 
 

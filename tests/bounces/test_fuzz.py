@@ -262,12 +262,7 @@ def fuzzed(count: int, seed: int) -> list[tuple[int, tuple[str, ...], bytes]]:
 #: While one still occurs the test is an expected failure that names it;
 #: every other internal error fails the test; an entry that no longer
 #: occurs fails it too, so the list cannot go stale.
-KNOWN_BUGS: dict[tuple[str, str, str], str] = {
-    ("ValueError", "ingest/bounces/_message.py", "_bytes_to_text"): (
-        "a charset parameter holding a NUL byte (charset=UTF-8\\x00) reaches bytes.decode, "
-        "which raises ValueError('embedded null character'), not LookupError"
-    ),
-}
+KNOWN_BUGS: dict[tuple[str, str, str], str] = {}
 
 
 def _innermost_ours(exc: BaseException) -> tuple[str, str, str]:

@@ -170,3 +170,11 @@ def test_a_plain_bounce_longer_than_the_text_limit_notes_the_cut():
     parsed = parse(raw)
     assert parsed.outcome == "bounce"
     assert parsed.verdicts[0].recipient == "user0@example.net"
+
+
+def test_the_parse_result_says_what_a_limit_left_unread():
+    from ingest.bounces import parse
+
+    cut = parse(_dsn(subject=" ".join(["=?utf-8?q?w?="] * 20_000)))
+    assert any("encoded words" in note for note in cut.skipped)
+    assert parse(_dsn(subject="plain")).skipped == ()
