@@ -34,9 +34,10 @@ MAX_PARTS = 500
 #: Field blocks read from one delivery-status part: the per-message block
 #: and 1,000 recipient blocks. A report names the recipients of one queued
 #: message; Postfix accepts at most 1,000 per message by default
-#: (postconf(5): smtpd_recipient_limit = 1000) and Exchange Online's
-#: recipient limit is 1,000 as well, so a real report stays under it, while
-#: a 10 MB one could hold 40,000 blocks at about 0.3 ms of reading each.
+#: (postconf(5): smtpd_recipient_limit = 1000), and other MTAs' per-message
+#: recipient limits are of that order, so a real report stays under it, while
+#: a 10 MB one could hold 40,000 blocks at about 0.3 ms of reading each. The
+#: cut is reported in ``ParsedMessage.skipped``.
 MAX_STATUS_BLOCKS = 1001
 
 _COMPAT32 = _policy.compat32
