@@ -133,7 +133,12 @@ _PLAIN_REPLY = re.compile(
     r"[ -]*(?P<text>.*?(?:queued as (?P<queued_as>[0-9A-Za-z]+).*|))\)\Z",
     re.S,
 )
-_WHILE = re.compile(r" while (?:sending|receiving|performing) (?:the )?(?P<stage>[^()]+?)\s*$")
+# "lost connection with mx[192.0.2.1] while sending end of data -- message may be
+# sent more than once": the stage ends before the " -- " remark (Postfix's
+# smtp_proto.c and smtp_trouble.c write both parts; the remark is no stage).
+_WHILE = re.compile(
+    r" while (?:sending|receiving|performing) (?:the )?(?P<stage>[^()]+?)(?: -- [^()]*)?\s*$"
+)
 _PEER = re.compile(
     r"(?:connect to|with|host|for) (?P<host>[^\s\[\]]+)\[(?P<addr>[^\]]+)\](?::(?P<port>\d{1,5}))?"
 )
@@ -152,7 +157,26 @@ _VERDICTS: dict[str, AttemptVerdict] = {
     "expired": "expired",
 }
 
+# verify(8): "Probe messages are run through all the routing and rewriting
+# machinery except for final delivery, and are discarded rather than being
+# deferred or bounced"; ADDRESS_VERIFICATION_README: the probe's result only
+# feeds the verify cache that smtpd consults. So a "status=deliverable" or
+# "status=undeliverable" line (its dsn= may be 2.x, 4.x or 5.x: defer.c logs a
+# probe's deferral as "undeliverable" too) is no delivery of any message the
+# ledger tracks: no attempt, no first hop, and the recipient's state is not
+# touched. The parser counts them (``probes``) so they are not "skipped".
+_PROBE_STATUSES = frozenset({"deliverable", "undeliverable"})
+
 _IP_CHARS = "0123456789abcdefABCDEF.:"
+
+# One field of a delivery's "key=value, key=value" list, for _key_values.
+_FIELD_KEY = re.compile(r"([a-z][a-z_]*+)=")
+# A relay= value split as _DELIVERY_FIELDS splits it (same groups).
+_RELAY_PARTS = re.compile(
+    r"(?P<relay_host>[^\[\],\s]*+)"
+    r"\[(?:(?P<relay_ip>[0-9A-Fa-f.:]*[.:][0-9A-Fa-f.:]*)|(?P<relay_addr>[^\],\s]*+))\]"
+    r"(?::(?P<relay_port>\d{1,5}+)|)"
+)
 
 # Bound on the per-parser memo of parsed relay= fields (a log repeats its relays).
 _RELAY_MEMO_LIMIT = 4096
@@ -201,6 +225,7 @@ class PostfixParser(CountingParser):
         self.dsn_links: dict[str, DsnLink] = {}
         self._last_ts = ""  # the stamp of the last delivery, and its time
         self._last_at: datetime | None = None
+        self.probes = 0  # address-verification results read (no attempt each)
 
     @property
     def tracked_queue_ids(self) -> int:
@@ -234,10 +259,12 @@ class PostfixParser(CountingParser):
             if qid is None or agent is None or qid == "NOQUEUE":
                 return []  # not Postfix's, or connect/disconnect, warnings, TLS chatter...
             if relay is None:
+                if kind is None and raw.find("status=", m.end()) != -1:
+                    return self._delivery_any_order(ts, agent, qid, raw, m.end())
                 return self._message(ts, qid, kind, raw, m.end())
             return self._delivery(
                 ts, agent, qid, to, to_bare, orig, orig_bare,
-                relay, relay_host, relay_ip, relay_addr, relay_port, kv, word, raw, m.end(),
+                relay, relay_host, relay_ip, relay_addr, relay_port, kv, word, raw, raw[m.end() :],
             )  # fmt: skip
         except Exception:  # a log line must never stop ingestion
             self._skip(line)
@@ -252,6 +279,10 @@ class PostfixParser(CountingParser):
         at all: what feed reads in one match, one step at a time."""
         h = match_syslog_header(raw)
         if h is None:
+            if raw.startswith("-- ") and raw.endswith(" --"):
+                # journalctl(1)'s own marker lines ("-- Boot 1f2e... --",
+                # "-- Logs begin at ... --", "-- No entries --"): not log records.
+                return []
             if raw.strip():
                 self._skip(raw)
             return []
@@ -269,8 +300,12 @@ class PostfixParser(CountingParser):
         if raw.startswith("to=", start):
             d = _DELIVERY.match(raw, start) if raw.find(", status=", start) != -1 else None
             if d is None:
-                return []
-            return self._delivery(h.group("ts"), prog[slash + 1 :], qid, *d.groups(), raw, d.end())
+                return self._delivery_any_order(h.group("ts"), prog[slash + 1 :], qid, raw, start)
+            return self._delivery(
+                h.group("ts"), prog[slash + 1 :], qid, *d.groups(), raw, raw[d.end() :]
+            )
+        if raw.find("status=", start) != -1 and _KIND_AT.match(raw, start) is None:
+            return self._delivery_any_order(h.group("ts"), prog[slash + 1 :], qid, raw, start)
         k = _KIND_AT.match(raw, start)
         if k is None:
             return self._message(h.group("ts"), qid, None, raw, start)
@@ -293,6 +328,34 @@ class PostfixParser(CountingParser):
             self._header_info(qid, raw[end:])
         return []
 
+    def _delivery_any_order(
+        self, ts: str, agent: str, qid: str, raw: str, start: int
+    ) -> list[Attempt]:
+        """A delivery whose fields _DELIVERY_FIELDS could not read in one
+        go: the same ``key=value`` list read field by field, in any order
+        (a log rewriter's, or a future Postfix's). Lines that turn out not
+        to be deliveries (no ``to=`` or ``status=``) yield nothing."""
+        fields = _key_values(raw, start)
+        if fields is None:
+            return []
+        to = fields.get("to")
+        word = fields.get("status")
+        if to is None or word is None or not word[0]:
+            return []
+        relay = fields.get("relay", "none")[0]
+        r = _RELAY_PARTS.fullmatch(relay)
+        relay_host, relay_ip, relay_addr, relay_port = (
+            r.groups() if r is not None else (None, None, None, None)
+        )
+        orig = fields.get("orig_to")
+        dsn = fields.get("dsn")
+        return self._delivery(
+            ts, agent, qid,
+            *_address(to[0]), *_address(orig[0] if orig is not None else None),
+            relay, relay_host, relay_ip, relay_addr, relay_port,
+            f"dsn={dsn[0]}, " if dsn is not None else "", word[0], raw, word[1],
+        )  # fmt: skip
+
     # -- line kinds ----------------------------------------------------------
 
     def _delivery(
@@ -312,12 +375,15 @@ class PostfixParser(CountingParser):
         kv: str,
         word: str,
         raw: str,
-        end: int,
+        detail: str,
     ) -> list[Attempt]:
-        """The groups of _DELIVERY_FIELDS; the status detail is ``raw[end:]``."""
+        """The groups of _DELIVERY_FIELDS; ``detail`` is what follows the
+        status word (`` (250 2.0.0 Ok)``)."""
         verdict = _VERDICTS.get(word) or _VERDICTS.get(word.lower())
         if verdict is None:
-            return []  # address-verification probe or an unknown status word
+            if word.lower() in _PROBE_STATUSES:
+                self.probes += 1
+            return []  # address-verification probe (see _PROBE_STATUSES) or an unknown word
         if ts == self._last_ts:  # the lines of one second share their stamp
             at = self._last_at
         else:
@@ -337,7 +403,7 @@ class PostfixParser(CountingParser):
             agent, relay, relay_host, relay_ip, relay_addr, relay_port
         )
         dsn_m = _DSN.search(kv) if kv else None
-        text, replycode, stage, said_host, said_addr, queued_as = _detail(raw[end:])
+        text, replycode, stage, said_host, said_addr, queued_as = _detail(detail)
         if first_hop is None:
             # relay=none: name the peer from the text when it says who it was.
             if said_host is not None:
@@ -508,6 +574,76 @@ class PostfixParser(CountingParser):
             self._relay_memo.clear()
         self._relay_memo[relay] = known
         return known
+
+
+def _key_values(raw: str, start: int) -> dict[str, tuple[str, str]] | None:
+    """``to=<a>, relay=r, dsn=5.1.1, status=bounced (text)`` from ``start``
+    -> {key: (value, detail)}, in whatever order the fields come; None when
+    the text is not such a list.
+
+    Postfix writes these lists with ", " between fields (log_adhoc.c), an
+    address in angle brackets (which may itself hold ", "), and free text
+    only after the status word, in parentheses that may nest: ``detail`` is
+    that `` (text)`` for ``status`` (its closing parenthesis found by
+    counting, or the line's end) and "" for every other key.
+    """
+    out: dict[str, tuple[str, str]] = {}
+    pos, end = start, len(raw)
+    while pos < end:
+        k = _FIELD_KEY.match(raw, pos)
+        if k is None:
+            return None
+        key, pos = k.group(1), k.end()
+        detail = ""
+        if raw.startswith("<", pos):
+            close = raw.find(">", pos)
+            if close == -1:
+                return None
+            value, pos = raw[pos : close + 1], close + 1
+        elif key == "status":
+            stop = pos
+            while stop < end and (raw[stop].isalpha() or raw[stop] == "-"):
+                stop += 1
+            value, pos = raw[pos:stop], stop
+            if raw.startswith(" (", pos):
+                depth, i = 0, pos + 1
+                while i < end:
+                    c = raw[i]
+                    if c == "(":
+                        depth += 1
+                    elif c == ")":
+                        depth -= 1
+                        if depth == 0:
+                            break
+                    i += 1
+                close = min(i + 1, end)
+                if close < end and not (
+                    raw.startswith(", ", close) and _FIELD_KEY.match(raw, close + 2)
+                ):
+                    close = end  # unbalanced, or text after it: the rest is the detail
+                detail, pos = raw[pos:close], close
+            elif raw.startswith(", ", pos) and _FIELD_KEY.match(raw, pos + 2) is None:
+                detail, pos = raw[pos:], end  # "status=expired, returned to sender"
+        else:
+            stop = raw.find(", ", pos)
+            stop = end if stop == -1 else stop
+            value, pos = raw[pos:stop], stop
+        out.setdefault(key, (value, detail))
+        if pos >= end:
+            break
+        if not raw.startswith(", ", pos):
+            return None
+        pos += 2
+    return out
+
+
+def _address(value: str | None) -> tuple[str | None, str | None]:
+    """A to=/orig_to= value -> (bracketed, bare), as _DELIVERY_FIELDS splits it."""
+    if value is None:
+        return None, None
+    if value.startswith("<") and value.endswith(">"):
+        return value[1:-1], None
+    return None, value
 
 
 def _looks_like_ip(addr: str | None) -> bool:

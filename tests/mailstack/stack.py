@@ -20,8 +20,10 @@ import os
 import re
 import shutil
 import smtplib
+import socket
 import stat
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -287,3 +289,177 @@ def build_message(recipients: Sequence[str], message_id: str, subject: str,
         msg[name] = value
     msg.set_content(body)
     return msg
+
+
+# ---- one outbound instance under a chosen syslog_name --------------------------
+#
+# Added for the send-log parsers (issue 14): a single Postfix instance logging
+# under a syslog_name of our choosing (postconf(5) syslog_name: "A prefix that
+# is prepended to the process name in syslog records"; MULTI_INSTANCE_README
+# names secondary instances e.g. "postfix-out"), through postlogd to its
+# maillog_file (MAILLOG_README), sending to a final MX that answers by local
+# part, and to two misbehaving peers that make Postfix's connection-level
+# deferrals happen for real.
+
+class TroublePeer:
+    """A TCP listener on loopback that never speaks SMTP.
+
+    ``mode="silent"`` accepts and says nothing (Postfix's smtp_helo_timeout
+    then logs "conversation with ... timed out while receiving the initial
+    server greeting"); ``mode="hangup"`` accepts and closes at once ("lost
+    connection with ... while receiving the initial server greeting").
+    """
+
+    def __init__(self, port: int, mode: str) -> None:
+        if mode not in ("silent", "hangup"):
+            raise ValueError(f"unknown peer mode {mode!r}")
+        self.port = port
+        self.mode = mode
+        self._stop = threading.Event()
+        self._held: list[socket.socket] = []
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        sock.listen(16)
+        sock.settimeout(0.2)
+        self._sock = sock
+        self._thread = threading.Thread(target=self._serve, name=f"peer-{self.mode}", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        assert self._sock is not None
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except (TimeoutError, socket.timeout):
+                continue
+            except OSError:
+                return
+            if self.mode == "hangup":
+                conn.close()
+            else:
+                self._held.append(conn)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        for conn in self._held:
+            conn.close()
+        self._held.clear()
+        if self._sock is not None:
+            self._sock.close()
+
+
+def smtp_submit(host: str, port: int, sender: str, recipients: Sequence[str],
+                data: bytes) -> str | None:
+    """Submit one message over plain SMTP; A's queue id from the DATA reply, or None."""
+    with smtplib.SMTP(host, port, local_hostname="app.sender.test", timeout=30) as smtp:
+        smtp.ehlo()
+        code, resp = smtp.mail(sender)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, resp, sender)
+        for rcpt in recipients:
+            code, resp = smtp.rcpt(rcpt)
+            if code not in (250, 251):
+                raise smtplib.SMTPRecipientsRefused({rcpt: (code, resp)})
+        code, resp = smtp.data(data)
+        if code != 250:
+            raise smtplib.SMTPDataError(code, resp)
+    found = re.search(rb"queued as ([0-9A-Za-z]+)", resp)
+    return found.group(1).decode() if found else None
+
+
+class OutboundPostfix:
+    """One Postfix instance logging as ``syslog_name`` (default ``postfix-out``,
+    so its delivery agent logs as ``postfix-out/smtp``) to its maillog_file.
+
+    Routes: ``example.test`` -> the final MX (answers by local part, see
+    final_mx.py), ``silent.test`` -> a peer that never greets,
+    ``hangup.test`` -> a peer that drops the connection. Use as a context
+    manager; the folder is removed on exit unless ``keep``.
+    """
+
+    def __init__(self, syslog_name: str = "postfix-out", base_dir: Path | str | None = None,
+                 keep: bool = False, helo_timeout: str = "3s") -> None:
+        self.base = Path(base_dir or tempfile.mkdtemp(prefix="pfout-")).resolve()
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.base.chmod(0o755)
+        self.keep = keep
+        smtpd, mx, silent, hangup = free_ports(4)
+        folder = self.base / "final-mx"
+        folder.mkdir(exist_ok=True)
+        self.final_mx = FinalMX(mx, folder / "received.jsonl", folder / "server.log",
+                                "mx.example.test")
+        self.silent = TroublePeer(silent, "silent")
+        self.hangup = TroublePeer(hangup, "hangup")
+        self.postfix = PostfixInstance(syslog_name, self.base / syslog_name.replace("/", "_"),
+                                       smtpd, {
+            "myhostname": "out.sender.test",
+            "mydomain": SENDER_DOMAIN,
+            "myorigin": "$mydomain",
+            "transport_maps": (f"inline:{{ example.test=smtp:[127.0.0.1]:{mx}, "
+                               f"silent.test=smtp:[127.0.0.1]:{silent}, "
+                               f"hangup.test=smtp:[127.0.0.1]:{hangup}, "
+                               f"{SENDER_DOMAIN}=discard: }}"),
+            "smtp_helo_timeout": helo_timeout,
+            # Its own bounces go to discard(8): a real internal hand-off in the log.
+            **QueueTimes().as_main_cf(),
+        })
+        self._stops: list[Callable[[], None]] = []
+
+    @property
+    def log_path(self) -> Path:
+        return self.postfix.log_path
+
+    @property
+    def mx_port(self) -> int:
+        return self.final_mx.port
+
+    def start(self) -> "OutboundPostfix":
+        _ensure_traversable(self.base)
+        try:
+            self.postfix.prepare()
+            for component in (self.final_mx, self.silent, self.hangup, self.postfix):
+                self._stops.append(component.stop)
+                component.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        errors: list[BaseException] = []
+        while self._stops:
+            try:
+                self._stops.pop()()
+            except Exception as exc:  # noqa: BLE001 - keep tearing down
+                errors.append(exc)
+        if not self.keep:
+            shutil.rmtree(self.base, ignore_errors=True)
+        if errors:
+            raise RuntimeError(f"outbound postfix teardown had errors: {errors!r}")
+
+    def __enter__(self) -> "OutboundPostfix":
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def send(self, recipients: Sequence[str], *, tag: str, message_id: str) -> SentMessage:
+        """Submit one message with return path bounces+TAG@sender.test."""
+        sender = f"{RETURN_USER}+{tag}@{SENDER_DOMAIN}"
+        msg = build_message(recipients, message_id, "Test message", {}, "Hello.\n")
+        queue_id = smtp_submit("127.0.0.1", self.postfix.smtpd_port, sender, recipients,
+                               msg.as_bytes())
+        return SentMessage(message_id, sender, list(recipients), queue_id)
+
+    def wait_for_log(self, pattern: str, timeout: float = 30.0,
+                     count: int = 1) -> list[re.Match[str]]:
+        return wait_for_log(self.log_path, pattern, timeout, count,
+                            logs=[self.log_path, self.final_mx.log_path])

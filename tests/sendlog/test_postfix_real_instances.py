@@ -1,0 +1,81 @@
+"""A real Postfix instance under its own syslog_name, logging to its
+maillog_file, read back recipient by recipient against what was scripted.
+
+postconf(5) syslog_name: the prefix before the daemon name in every log
+record; MULTI_INSTANCE_README names secondary instances like "postfix-out",
+and master.cf services like "postfix/submission" override it with
+``-o syslog_name=``. MAILLOG_README: Postfix ≥ 3.4 writes its own log file
+through postlogd(8). The parser must read all of these the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from ingest.records import Attempt
+from ingest.sendlog import ParseOptions, detect_format, make_parser
+from ingest.sendlog.postfix import PostfixParser
+from tests.mailstack.fixtures import require_mail_stack
+from tests.mailstack.stack import OutboundPostfix
+
+# What each recipient meets, as scripted: final_mx.py answers example.test by
+# local part; silent.test never greets (smtp_helo_timeout = 3s) and
+# hangup.test closes the connection at once. Postfix reports both connection
+# failures with no SMTP reply, as 4.4.2 ("bad connection", RFC 3463 §3.5).
+# recipient: (verdict, reply code, enhanced status)
+SCRIPT: dict[str, tuple[str, str | None, str]] = {
+    "ok1@example.test": ("accepted", "250", "2.0.0"),
+    "unknown1@example.test": ("rejected", "550", "5.1.1"),
+    "temp1@example.test": ("deferred", "451", "4.2.0"),
+    "full1@example.test": ("rejected", "552", "5.2.2"),
+    "block1@example.test": ("rejected", "554", "5.7.1"),
+    "slow1@silent.test": ("deferred", None, "4.4.2"),
+    "drop1@hangup.test": ("deferred", None, "4.4.2"),
+}
+
+
+def _first_attempts(log: Path, reference: datetime) -> tuple[PostfixParser, dict[str, Attempt]]:
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert detect_format(lines[:50]) == "postfix"
+    parser = make_parser("postfix", ParseOptions(reference_time=reference))
+    assert isinstance(parser, PostfixParser)
+    first: dict[str, Attempt] = {}
+    for line in lines:
+        for attempt in parser.feed(line):
+            first.setdefault(attempt.recipient, attempt)
+    return parser, first
+
+
+@pytest.mark.realstack
+@pytest.mark.parametrize("syslog_name", ["postfix-out", "mycorp/submission"])
+def test_instance_log_gives_every_scripted_first_hop_verdict(syslog_name: str) -> None:
+    require_mail_stack()
+    keep = os.environ.get("MAILSTACK_KEEP") == "1"
+    with OutboundPostfix(syslog_name, keep=keep) as out:
+        sent = out.send(list(SCRIPT), tag="mix1", message_id="<mix.1@sender.test>")
+        assert sent.queue_id
+        for recipient in SCRIPT:
+            out.wait_for_log(rf"{sent.queue_id}: to=<{re.escape(recipient)}>,.*status=")
+        raw_log = out.log_path.read_text(encoding="utf-8")
+        parser, first = _first_attempts(out.log_path, datetime.now(timezone.utc) + timedelta(hours=1))
+        ports = {"example.test": out.mx_port, "silent.test": out.silent.port,
+                 "hangup.test": out.hangup.port}
+
+    assert f" {syslog_name}/smtp[" in raw_log  # the instance's own name, as Postfix wrote it
+    assert parser.skipped == 0, parser.samples
+    right = 0
+    for recipient, (verdict, replycode, status) in SCRIPT.items():
+        a = first[recipient]
+        got = (a.verdict, a.replycode, a.status, a.relay_host, a.relay_ip, a.first_hop, a.delivery_agent)
+        assert got == (verdict, replycode, status, "127.0.0.1", "127.0.0.1", True, "smtp"), recipient
+        assert (a.queue_id, a.message_id, a.sender) == (sent.queue_id, "mix.1@sender.test", sent.sender)
+        assert a.relay_port == ports[recipient.rsplit("@", 1)[1]], recipient
+        right += 1
+    assert right == len(SCRIPT)
+    assert first["slow1@silent.test"].smtp_stage == "initial server greeting"
+    assert first["drop1@hangup.test"].smtp_stage == "initial server greeting"
