@@ -164,7 +164,10 @@ def verdict_row(
     return {
         "dedupe_key": key,
         "delivery_id": None,
-        "recipient": normalise_address(verdict.recipient),
+        # the address the sender used is what its delivery is keyed by: a
+        # report that names where an alias led (sendmail's "expanded from",
+        # a DSN's Final-Recipient) keeps that one in the evidence
+        "recipient": normalise_address(verdict.original_recipient or verdict.recipient),
         "kind": "verdict",
         "source": source,
         "at": verdict.last_attempt_at or at,
@@ -183,6 +186,7 @@ def verdict_row(
             "category": verdict.category,
             "reporting_mta": verdict.reporting_mta,
             "original_recipient": verdict.original_recipient,
+            "final_recipient": verdict.recipient,
             "envelope_id": verdict.envelope_id,
             "original_message_id": verdict.original_message_id,
             "next_hop_queue_id": verdict.next_hop_queue_id,
