@@ -21,9 +21,12 @@ quite ``re``'s), and hyperscan, faster per call, spends seconds compiling
 the tables at each start. Without any check the parse takes about 1.6
 times the CPU.
 
-The check is only made for ASCII text, where lower-casing agrees exactly
-with the engine's case-insensitive matching of ASCII literals; other text
-goes through the plain search.
+The check is made where lower-casing agrees with the engine's
+case-insensitive matching of ASCII literals: ASCII text, and any text
+without the four other characters the engine takes for an ASCII letter
+(:data:`ASCII_CASE_ALIKES`); a text holding one of them goes through the
+plain search. Searching at start literals needs positions in the lower
+case to be the text's own, so it is done for ASCII text only.
 """
 
 from __future__ import annotations
@@ -585,9 +588,10 @@ class RuleTable:
 
     def first(self, text: str) -> object | None:
         """The value of the first row whose pattern ``search``es ``text``."""
-        if text.isascii():
+        exact = text.isascii()
+        if exact or not _has_case_alikes(text):
             if len(text) <= self.INDEX_LIMIT:
-                return self._first_indexed(text)
+                return self._first_indexed(text, exact)
             # ``next(filter(contains, literals), None)``: the first literal
             # that occurs, tested without a Python frame per literal
             contains = text.lower().__contains__
@@ -605,10 +609,12 @@ class RuleTable:
                 return value
         return None
 
-    def _first_indexed(self, text: str) -> object | None:
-        """:meth:`first` for short ASCII ``text``: the rows and alternatives
+    def _first_indexed(self, text: str, exact: bool = True) -> object | None:
+        """:meth:`first` for short ``text``: the rows and alternatives
         whose literals occur are searched in table order, as before; the
-        others are known to be skipped without testing them one by one."""
+        others are known to be skipped without testing them one by one.
+        ``exact``: ``text`` is ASCII, so positions in its lower case are
+        its own and an alternative may be tried at its start literals."""
         low = text.lower()
         present = self._index.present(text, low)
         rows_of = self._rows_of
@@ -622,7 +628,7 @@ class RuleTable:
             for alt_required, starts, alt in rows[number][3]:
                 if alt_required is not None and alt_required.isdisjoint(present):
                     continue
-                if _finds(alt.compiled(), starts, text, low):
+                if _finds(alt.compiled(), starts if exact else None, text, low):
                     return rows[number][1]
         return None
 
@@ -638,6 +644,20 @@ def _union(sets: Iterable[Needles | None]) -> Needles | None:
     if not found or len(found) > 64:
         return None
     return frozenset(found)
+
+
+#: The characters other than ASCII ones that ``re``'s case-insensitive
+#: matching takes for an ASCII letter (U+0130 and U+0131 for "i", U+017F for
+#: "s", U+212A for "k"; checked against every code point by
+#: ``tests/bounces/test_speed_caching.py``). In a text holding none of them
+#: a match of an ASCII literal is ASCII text, so the literal occurs in
+#: ``text.lower()``; other characters may change length when lower-cased,
+#: so positions there are not the text's own.
+ASCII_CASE_ALIKES = ("\u0130", "\u0131", "\u017f", "\u212a")
+
+
+def _has_case_alikes(text: str) -> bool:
+    return any(char in text for char in ASCII_CASE_ALIKES)
 
 
 def _finds(alt: re.Pattern[str], starts: Needles | None, text: str, low: str) -> bool:
@@ -660,22 +680,33 @@ class _LowerCase:
     """The lower-case form of the text seen last by any :class:`Quick`.
 
     The detectors search the same body (or notice) one pattern after the
-    other; the pair is one tuple replaced whole, so it is thread-safe.
+    other; the triple is one tuple replaced whole, so it is thread-safe.
     """
 
     __slots__ = ("_last",)
 
     def __init__(self) -> None:
-        self._last: tuple = (None, None)
+        self._last: tuple = (None, None, False)
+
+    def _read(self, text: str) -> tuple:
+        last = self._last
+        if last[0] is text:
+            return last
+        exact = text.isascii()
+        low = text.lower() if exact or not _has_case_alikes(text) else None
+        last = self._last = (text, low, exact)
+        return last
 
     def of(self, text: str) -> str | None:
-        """``text.lower()``, or ``None`` when ``text`` is not ASCII."""
-        last, low = self._last
-        if last is text:
-            return low
-        low = text.lower() if text.isascii() else None
-        self._last = (text, low)
-        return low
+        """``text.lower()``, or ``None`` when ``text`` is not ASCII (where
+        positions in the lower case are the text's own)."""
+        _text, low, exact = self._read(text)
+        return low if exact else None
+
+    def for_literals(self, text: str) -> str | None:
+        """``text.lower()`` when the literal check holds for ``text`` (ASCII,
+        or without :data:`ASCII_CASE_ALIKES`), else ``None``."""
+        return self._read(text)[1]
 
 
 _LOWER = _LowerCase()
@@ -687,8 +718,9 @@ class Quick:
     ``search``, ``match``, ``finditer`` and ``findall`` first check that
     one of the pattern's literals (see :func:`needles`) occurs in the
     lower-cased text; when none does there can be no match, and the empty
-    answer comes back without running the regex. ASCII text only, as for
-    :class:`RuleTable`; everything else is the wrapped pattern's own.
+    answer comes back without running the regex. For the texts
+    :class:`RuleTable` checks (``search`` at start literals: ASCII text
+    only); everything else is the wrapped pattern's own.
 
     ``search`` does more for a pattern whose every match starts with one of
     a few literals (see :func:`start_literals`): it tries the pattern only
@@ -731,7 +763,7 @@ class Quick:
         required = self._needles
         if required is None or not isinstance(text, str):
             return False
-        low = _LOWER.of(text)
+        low = _LOWER.for_literals(text)
         return low is not None and next(filter(low.__contains__, required), None) is None
 
     def search(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:

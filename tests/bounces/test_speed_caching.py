@@ -405,3 +405,49 @@ def test_address_pattern_on_the_corpus_texts():
     plain = re.compile(_ADDRESS_WITH_RANGES)
     for text in _texts()[:4000] + ["\u00e9" * 40 + "x@\u00fc.de", "a\U00010400b@c.de", "\uff41@\uff42.\uff43"]:
         assert [x.span() for x in m.ADDRESS_RE.finditer(text)] == [x.span() for x in plain.finditer(text)]
+
+
+def test_ascii_case_alikes_are_every_other_character_taken_for_an_ascii_letter():
+    import re
+
+    letter = re.compile(r"[a-z]", re.IGNORECASE)
+    found = {chr(code) for code in range(0x80, 0x110000) if letter.fullmatch(chr(code))}
+    assert found == set(_prefilter.ASCII_CASE_ALIKES)
+
+
+_WIDE = st.characters(min_codepoint=1, max_codepoint=0x2FFF)
+_ALIKE_TEXT = st.text(st.one_of(_WIDE, st.sampled_from(["\u0130", "\u0131", "\u017f", "\u212a", "\u00df", "\u1e9e"])),
+                      max_size=12)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data(), name=st.sampled_from(sorted(_TABLES)), upper=st.booleans(),
+       noise=st.lists(_ALIKE_TEXT, min_size=1, max_size=4))
+def test_rule_table_answers_like_the_plain_loop_on_non_ascii_texts(data, name, upper, noise):
+    """Non-ASCII texts are checked through their lower case too (unless they
+    hold a character the engine takes for an ASCII letter): the same row as
+    the plain loop, the matches drawn from the rows themselves."""
+    rows, table = _TABLES[name]
+    chosen = data.draw(st.lists(st.integers(0, len(rows) - 1), min_size=1, max_size=3))
+    pieces = [data.draw(st.from_regex(rows[i][0], fullmatch=True, alphabet=_ASCII)) for i in chosen]
+    if upper:  # "İ", "ı", "ſ" and "K" (Kelvin) are matched by i, i, s and k
+        pieces = [p.replace("i", "\u0130").replace("s", "\u017f").replace("k", "\u212a") for p in pieces]
+    text = "".join(n + p for n, p in zip(noise, pieces + [""] * len(noise)))
+    assert table.first(text) == _plain_first(rows, text)
+    long_text = text + "\u00e9" * (_prefilter.RuleTable.INDEX_LIMIT + 1)  # the row-by-row path
+    assert table.first(long_text) == _plain_first(rows, long_text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(noise=st.lists(_ALIKE_TEXT, min_size=1, max_size=4),
+       said=st.sampled_from(["MAILBOX IS FULL", "mailbox full", "mailbox \u0130s full", "over quota", "\u017fver quota",
+                             "overquota", "final-recipient: a", "\u0131", ""]))
+def test_quick_answers_like_the_plain_pattern_on_non_ascii_texts(noise, said):
+    import re
+
+    plain = re.compile(r"mailbox (?:is )?full|over ?quota|^Final-Recipient\s*:", re.IGNORECASE | re.M)
+    quick = _prefilter.Quick(plain)
+    text = said.join(noise)
+    found, expected = quick.search(text), plain.search(text)
+    assert (found.span() if found else None) == (expected.span() if expected else None)
+    assert [x.span() for x in quick.finditer(text)] == [x.span() for x in plain.finditer(text)]
