@@ -40,7 +40,7 @@ domainlist local_domains = {sender_domain}
 host_lookup =
 rfc1413_hosts =
 tls_advertise_hosts =
-log_selector = +all -arguments
+{log_selector_line}
 # One delay warning after {delay_warning}, then none for 99 days.
 delay_warning = {delay_warning}:99d
 timeout_frozen_after = 10m
@@ -57,7 +57,7 @@ returned:
 to_final_mx:
   driver = manualroute
   domains = ! +local_domains
-  route_list = * 127.0.0.1
+  route_list = {route_list}
   # the final MX is on loopback: without these Exim refuses to "deliver to itself"
   self = send
   transport = final_mx_smtp
@@ -99,6 +99,11 @@ class Exim:
     delay_warning: str = "30s"
     give_up_after: str = "1m"
     retry_every: str = "15s"
+    #: ``log_selector`` as written in the config; None leaves the line out (Exim's defaults).
+    log_selector: str | None = "+all -arguments"
+    #: manualroute's route_list: "example.net localhost ; * 127.0.0.1" sends one domain to the
+    #: final MX by the name ``localhost`` (nss_wrapper's hosts file has it), the rest by address.
+    route_list: str = "* 127.0.0.1"
     root: Path = field(default_factory=lambda: unpacked_root("exim"))
 
     @property
@@ -128,7 +133,8 @@ class Exim:
         self.config_path.write_text(CONFIG_TEMPLATE.format(
             exim=self.binary, base=self.base, hostname=HOSTNAME, sender_domain=SENDER_DOMAIN,
             mx_port=self.mx_port, delay_warning=self.delay_warning,
-            give_up_after=self.give_up_after, retry_every=self.retry_every))
+            give_up_after=self.give_up_after, retry_every=self.retry_every, route_list=self.route_list,
+            log_selector_line="" if self.log_selector is None else f"log_selector = {self.log_selector}"))
         self.config_path.chmod(0o644)
 
     def _run(self, args: list[str], stdin: bytes | None = None, timeout: float = 60.0) -> str:

@@ -16,8 +16,12 @@ the layout older Sendmail (V5-era) reports have. ``Timeout.queuewarn`` and
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import socket
 import subprocess
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,7 +53,7 @@ define(`confDEF_USER_ID', `65534:65534')dnl
 define(`confTO_QUEUEWARN', `{queuewarn}')dnl
 define(`confTO_QUEUERETURN', `{queuereturn}')dnl
 define(`confMIME_FORMAT_ERRORS', `{mime_errors}')dnl
-define(`confLOG_LEVEL', `14')dnl
+define(`confLOG_LEVEL', `{log_level}')dnl
 define(`SMART_HOST', `esmtp:[127.0.0.1]')dnl
 define(`ESMTP_MAILER_ARGS', `TCP $h {mx_port}')dnl
 define(`SMTP_MAILER_ARGS', `TCP $h {mx_port}')dnl
@@ -58,6 +62,58 @@ FEATURE(`nocanonify')dnl
 MAILER(`local')dnl
 MAILER(`smtp')dnl
 """
+
+
+#: Run inside a private mount namespace (``unshare -m``): /dev gets an overlay whose
+#: ``log`` is our socket, so Sendmail's syslog(3) reaches the catcher and the host's /dev
+#: is never touched. $1: a scratch folder for the overlay, $2: the socket, then the command.
+_PRIVATE_DEVLOG = """set -e
+mount -t tmpfs none "$1"
+mkdir "$1/up" "$1/work"
+mount -t overlay overlay -o "lowerdir=/dev,upperdir=$1/up,workdir=$1/work" /dev
+: > /dev/log
+mount --bind "$2" /dev/log
+shift 2
+exec "$@"
+"""
+#: What glibc's syslog(3) sends: "<PRI>Mmm dd hh:mm:ss TAG[pid]: message".
+_DATAGRAM = re.compile(r"<\d{1,3}>(?P<stamp>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (?P<rest>.*)", re.S)
+
+
+class SyslogCatcher:
+    """A minimal syslog daemon on a unix datagram socket, writing each message as rsyslog's
+    traditional file format does (``Mmm dd hh:mm:ss host tag[pid]: message``, one line)."""
+
+    def __init__(self, socket_path: Path, log_path: Path, hostname: str) -> None:
+        self.socket_path = socket_path
+        self.log_path = log_path
+        self.hostname = hostname.split(".", 1)[0]  # rsyslog writes the short name
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(str(socket_path))
+        self._sock.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        with self.log_path.open("a", encoding="utf-8") as out:
+            while not self._stop.is_set():
+                try:
+                    data = self._sock.recv(65536)
+                except socket.timeout:
+                    continue
+                text = data.decode("utf-8", "replace").rstrip("\n\0")
+                m = _DATAGRAM.match(text)
+                line = f"{m.group('stamp')} {self.hostname} {m.group('rest')}" if m else text
+                out.write(line.replace("\n", " ") + "\n")
+                out.flush()
+
+    def stop(self) -> None:
+        """Drain what is queued, then close."""
+        time.sleep(0.3)
+        self._stop.set()
+        self._thread.join(5)
+        self._sock.close()
 
 
 @dataclass
@@ -74,6 +130,10 @@ class Sendmail:
     mime_errors: bool = True
     queuewarn: str = "30s"
     queuereturn: str = "90s"
+    #: confLOG_LEVEL; 9 is Sendmail's default, 14 logs the SMTP dialogue's refusals too.
+    log_level: int = 14
+    #: Catch Sendmail's syslog into `maillog` (needs ``unshare`` and mount rights: root).
+    keep_log: bool = False
     root: Path = field(default_factory=lambda: unpacked_root("sendmail"))
 
     @property
@@ -83,6 +143,11 @@ class Sendmail:
     @property
     def config_path(self) -> Path:
         return self.base / "sendmail.cf"
+
+    @property
+    def maillog(self) -> Path:
+        """Sendmail's syslog, as rsyslog would file it (only with `keep_log`)."""
+        return self.base / "maillog"
 
     def configure(self) -> None:
         """Build sendmail.cf with m4 and write the files it names (all under `base`)."""
@@ -96,19 +161,34 @@ class Sendmail:
         mc.write_text(MC_TEMPLATE.format(
             cf=self.root / "usr/share/sendmail/cf", hostname=HOSTNAME, base=self.base,
             queuewarn=self.queuewarn, queuereturn=self.queuereturn,
-            mime_errors="True" if self.mime_errors else "False", mx_port=self.mx_port))
+            mime_errors="True" if self.mime_errors else "False", mx_port=self.mx_port,
+            log_level=self.log_level))
         result = subprocess.run([str(self.root / "usr/bin/m4"), str(mc)], capture_output=True,
                                 env=runtime_env(self.root, self.base, HOSTNAME))
         if result.returncode != 0 or result.stderr.strip():
             raise RuntimeError(f"m4 {mc} failed: {result.stderr.decode(errors='replace')}")
         self.config_path.write_bytes(result.stdout)
         self.config_path.chmod(0o644)
+        self._catcher: SyslogCatcher | None = None
+        if self.keep_log:
+            self._catcher = SyslogCatcher(self.base / "syslog.sock", self.maillog, HOSTNAME)
+
+    def _command(self, args: list[str]) -> list[str]:
+        """sendmail with our config; with `keep_log`, inside its own mount namespace whose
+        /dev/log is the catcher's socket (a fresh scratch folder per run)."""
+        command = [str(self.binary), "-Am", "-C", str(self.config_path), *args]
+        if not getattr(self, "_catcher", None):
+            return command
+        scratch = self.base / f"devns.{time.monotonic_ns()}"
+        scratch.mkdir()
+        return ["unshare", "-m", "--propagation", "private", "sh", "-c", _PRIVATE_DEVLOG, "sh",
+                str(scratch), str(self.base / "syslog.sock"), *command]
 
     def _run(self, args: list[str], stdin: bytes | None = None, timeout: float = 60.0,
              ok: tuple[int, ...] = (0,)) -> str:
         """Run sendmail with our MTA config; raise with its output on an exit code not in `ok`."""
         result = subprocess.run(
-            [str(self.binary), "-Am", "-C", str(self.config_path), *args], input=stdin,
+            self._command(args), input=stdin,
             capture_output=True, timeout=timeout, env=runtime_env(self.root, self.base, HOSTNAME))
         output = (result.stdout + result.stderr).decode("utf-8", "replace")
         if result.returncode not in ok:
@@ -162,6 +242,14 @@ class Sendmail:
         found = next((line.split()[1] for line in output.splitlines() if line.startswith("Version ")), "?")
         return f"Sendmail {found}"
 
+    def stop_log(self) -> None:
+        """Stop catching syslog (what was caught stays in `maillog`)."""
+        catcher = getattr(self, "_catcher", None)
+        if catcher is not None:
+            catcher.stop()
+            self._catcher = None
+
     def cleanup(self) -> None:
+        self.stop_log()
         shutil.rmtree(self.base, ignore_errors=True)
 
