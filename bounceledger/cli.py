@@ -138,13 +138,17 @@ def cmd_ingest_log(args: argparse.Namespace) -> int:
 
     database = _database(args)
     try:
+        reread = args.reread
         while True:
             summary = pipeline.ingest_logs(
-                database, args.paths, args.format, progress=_progress_printer("reading")
+                database, args.paths, args.format, progress=_progress_printer("reading"), reread=reread
             )
+            reread = False  # --follow goes on from where the re-read stopped
             print(summary.line())
             for sample in summary.samples:
                 print(f"  skipped: {sample}")
+            for path in summary.busy:
+                print(f"bounceledger: {pipeline.busy_message(path)}", file=sys.stderr)
             if not args.follow:
                 return EXIT_OK
             time.sleep(args.interval)
@@ -180,28 +184,48 @@ def attempt_json(attempt: Any) -> dict[str, Any]:
     }
 
 
+def first_hop_reason(attempt: Any, reason: Any) -> str:
+    """The reason the parser's first-hop rule gave, or, when the rule did
+    not decide this attempt, what did."""
+    if reason is not None:
+        return str(reason.text)
+    return (
+        "set by the log record itself, not by the relay rule "
+        f"(first_hop={'true' if attempt.first_hop else 'false'} in a JSON record, or an asynchronous bounce or feedback record)"
+    )
+
+
 def cmd_sendlog_parse(args: argparse.Namespace) -> int:
     """Parsed attempts as JSON lines, without a database: for checking a log format."""
     from bounceledger.logfiles import parse_log_files
 
     settings = _settings(args)
+    explain = args.explain_first_hop
     lines = attempts = 0
     skipped = 0
     samples: list[str] = []
-    for path, parser_lines, found, bad in parse_log_files(settings, args.paths, args.format):
+    for path, parser_lines, found, bad, reasons in parse_log_files(
+        settings, args.paths, args.format, explain_first_hop=explain
+    ):
         lines += parser_lines
         skipped = bad.skipped
         samples = bad.samples
-        for attempt in found:
+        for index, attempt in enumerate(found):
             attempts += 1
+            reason = first_hop_reason(attempt, reasons[index]) if explain else None
             if args.json:
-                _print_json(attempt_json(attempt))
+                record = attempt_json(attempt)
+                if explain:
+                    record["first_hop_reason"] = reason
+                _print_json(record)
             else:
                 print(
                     f"{attempt.at:%Y-%m-%d %H:%M:%S} {attempt.queue_id or '-':>12} {attempt.verdict:9} "
                     f"{attempt.replycode or '-':3} {attempt.status or '-':7} {attempt.recipient}"
                     + ("" if attempt.first_hop else "  (internal)")
                 )
+                if explain:
+                    print(f"    {'first hop' if attempt.first_hop else 'not a first hop'}: {reason}")
     print(f"{lines} lines, {attempts} attempts, {skipped} skipped", file=sys.stderr)
     for sample in samples:
         print(f"  skipped: {sample}", file=sys.stderr)
@@ -575,6 +599,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--format", default="auto", help="auto (default), postfix, exim, sendmail, pmta, jsonl")
     p.add_argument("--follow", action="store_true", help="keep reading as the log grows")
+    p.add_argument(
+        "--reread",
+        action="store_true",
+        help="read the files again from their first line, whatever their cursors say (no duplicates: attempts are unique)",
+    )
     p.add_argument("--interval", type=float, default=2.0, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_ingest_log)
 
@@ -584,6 +613,11 @@ def build_parser() -> argparse.ArgumentParser:
     slp.add_argument("paths", nargs="+", metavar="PATH")
     slp.add_argument("--format", default="auto", help="auto (default), postfix, exim, sendmail, pmta, jsonl")
     slp.add_argument("--json", action="store_true", help="one JSON object per attempt")
+    slp.add_argument(
+        "--explain-first-hop",
+        action="store_true",
+        help="say for each attempt why it did or did not count as a first hop (with --json: a first_hop_reason field)",
+    )
     slp.set_defaults(func=cmd_sendlog_parse)
 
     p = sub.add_parser("parse", help="parse returned messages and print what they say (no database)")

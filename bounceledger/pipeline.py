@@ -14,19 +14,23 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from bounceledger.config import Settings
 from bounceledger.cursors import cursor_to_save, find_cursor
 from bounceledger.db import Database
-from bounceledger.logfiles import checked_paths, file_formats, parse_options
+from bounceledger.locks import SourceLock
+from bounceledger.logfiles import checked_formats, checked_paths, overlong_sample, parse_options
 from bounceledger.polling import PollSummary, poll
 from ingest import reconcile
 from ingest.attempts import PreparedAttempts, is_notice, prepare_attempts, store_prepared
 from ingest.records import Attempt
 from ingest.sendlog import make_parser
 from ingest.sendlog.reader import (
+    OverlongLine,
     Position,
     current_position,
     read_complete_lines,
@@ -36,6 +40,7 @@ from ingest.sendlog.reader import (
 log = logging.getLogger("bounceledger")
 
 BAD_LINE_SAMPLES = 5
+LOCK_RENEW_SECONDS = 30.0  # well inside the lease's five minutes
 
 
 @dataclass
@@ -48,13 +53,27 @@ class LogIngestSummary:
     samples: list[str] = field(default_factory=list)
     seconds: float = 0.0
     store_seconds: float = 0.0  # time the writer spent storing, overlapped with reading
+    # Files left alone because another ingester holds their lock (read by it, not lost).
+    busy: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         rate = self.lines / self.seconds if self.seconds > 0 else 0.0
         return (
             f"{self.files} file(s): {self.lines} lines read, {self.attempts} attempts recorded, "
             f"{self.notices} MTA notices left out, {self.skipped} skipped, {rate:,.0f} lines/s"
+            + (f", {len(self.busy)} file(s) busy (read by another ingester)" if self.busy else "")
         )
+
+
+def busy_message(path: str) -> str:
+    """What an operator is told about a file another ingester is reading."""
+    return f"{path}: another ingester (ingest-log or run) is reading this file; skipped, it reads it"
+
+
+def file_lock_name(key: str) -> str:
+    """One lock per log file, by its resolved path: ``mail.log`` and
+    ``./mail.log`` are the same file and the same lock."""
+    return f"sendlog:{key}"
 
 
 def _load_position(session: Session, key: str) -> Position | None:
@@ -86,52 +105,99 @@ def ingest_logs(
     *,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    reread: bool = False,
 ) -> LogIngestSummary:
-    """Read send logs (oldest rotation first) into the ledger."""
+    """Read send logs (oldest rotation first) into the ledger.
+
+    Every file is checked against its format before any is read (a file the
+    format cannot read stops the run with ``FormatMismatchError``, cursors
+    untouched). Each file is read under its own lock (:func:`file_lock_name`,
+    as pollers lock a mailbox): a file another ingester holds is skipped and
+    named in ``summary.busy``. ``reread`` starts every file from its first
+    line whatever its cursor says; the ledger's unique keys (the log line
+    and recipient of every attempt) make that safe.
+    """
     settings = db.settings
     started = time.perf_counter()
     summary = LogIngestSummary()
     ordered = checked_paths(paths)
-    formats = file_formats(ordered, fmt)
+    formats = checked_formats(settings, ordered, fmt)
     parser = None
     parser_format = None
     with _BatchWriter(db, summary) as writer:
         for path in ordered:
-            if parser is None or formats[path] != parser_format:
-                parser, parser_format = make_parser(formats[path], parse_options(settings, path)), formats[path]
             key = str(path.resolve())
-            with db.session() as session:
-                saved = _load_position(session, key)
-            identity = current_position(path)
-            position = resume_offset(path, saved)
-            total = path.stat().st_size
-            source = f"{formats[path]}:{path.name}"
-            skipped_before = parser.skipped
-            batch: list[Attempt] = []
-            stopped = False
-            for raw, end in read_complete_lines(path, position):
-                summary.lines += 1
-                batch.extend(parser.feed(raw.decode("utf-8", "replace")))
-                position = end
-                if len(batch) >= settings.batch_size:
-                    writer.submit(batch, source, key, replace(identity, offset=position))
-                    batch = []
-                    if progress:
-                        progress(position, total)
-                    if should_stop is not None and should_stop():
-                        stopped = True
-                        break
-            writer.submit(batch, source, key, replace(identity, offset=position))
-            if progress:
-                progress(position, total)
-            summary.files += 1
-            summary.skipped += parser.skipped - skipped_before
+            lock = SourceLock(db, file_lock_name(key))
+            if not lock.acquire():
+                summary.busy.append(str(path))
+                log.info("%s", busy_message(str(path)))  # the summary line names it too
+                continue
+            try:
+                if parser is None or formats[path] != parser_format:
+                    parser, parser_format = make_parser(formats[path], parse_options(settings, path)), formats[path]
+                stopped = _ingest_file(db, writer, summary, parser, path, key, formats[path], lock, progress, should_stop, reread)
+            finally:
+                try:
+                    writer.wait()  # this file's last batch stored before its lock goes
+                finally:
+                    lock.release()
             if stopped:
                 break
     if parser is not None:
         summary.samples = list(parser.samples)[:BAD_LINE_SAMPLES]
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _ingest_file(
+    db: Database,
+    writer: _BatchWriter,
+    summary: LogIngestSummary,
+    parser: Any,
+    path: Path,
+    key: str,
+    fmt: str,
+    lock: SourceLock,
+    progress: Callable[[int, int], None] | None,
+    should_stop: Callable[[], bool] | None,
+    reread: bool,
+) -> bool:
+    """One file from its cursor (or its start); True when asked to stop."""
+    settings = db.settings
+    with db.session() as session:
+        saved = None if reread else _load_position(session, key)
+    identity = current_position(path)
+    position = resume_offset(path, saved)
+    total = path.stat().st_size
+    source = f"{fmt}:{path.name}"
+    skipped_before = parser.skipped
+    batch: list[Attempt] = []
+    stopped = False
+    renewed = time.monotonic()
+    for raw, end in read_complete_lines(path, position):
+        position = end
+        if type(raw) is OverlongLine:
+            parser.count_skipped(overlong_sample(raw))  # skipped, not read
+            continue
+        summary.lines += 1
+        batch.extend(parser.feed(raw.decode("utf-8", "replace")))
+        if len(batch) >= settings.batch_size:
+            writer.submit(batch, source, key, replace(identity, offset=position))
+            batch = []
+            if time.monotonic() - renewed > LOCK_RENEW_SECONDS:
+                lock.renew()  # a lease (SQLite) outlives a long read
+                renewed = time.monotonic()
+            if progress:
+                progress(position, total)
+            if should_stop is not None and should_stop():
+                stopped = True
+                break
+    writer.submit(batch, source, key, replace(identity, offset=position))
+    if progress:
+        progress(position, total)
+    summary.files += 1
+    summary.skipped += parser.skipped - skipped_before
+    return stopped
 
 
 class _BatchWriter:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from ingest.records import Attempt, AttemptVerdict
-from ingest.sendlog.relays import DEFAULT_INTERNAL_RELAYS
+from ingest.sendlog.relays import DEFAULT_INTERNAL_RELAYS, RelayClassifier
 
 __all__ = [
     "SAMPLE_CHARS",
@@ -154,6 +154,39 @@ class CountingParser:
         self.skipped += 1
         if len(self.samples) < SAMPLE_LIMIT:
             self.samples.append(sample_of(line))
+
+    # -- for callers that read files ------------------------------------------
+
+    def count_skipped(self, sample: object) -> None:
+        """A line the caller never fed (longer than any log line may be, so
+        never held whole): counted and sampled like any unreadable line, so
+        the summary and ``sendlog parse`` report it."""
+        self._skip(sample)
+
+    def recognises(self, line: str) -> bool:
+        """Is this one of the lines this format's MTA writes?
+
+        The answer is the format's own detection test (the one ``--format
+        auto`` uses) applied to this single line, so an explicit ``--format``
+        and auto-detection can never disagree about what a format knows.
+        Callers ask it for a file's first lines to refuse a file written in
+        another format before any of it is read.
+        """
+        from ingest.sendlog import FORMATS  # the registry imports this module
+
+        spec = FORMATS.get(getattr(self, "format_name", ""))
+        if spec is None:
+            return True  # a parser outside the registry: nothing to check against
+        try:
+            return bool(spec.looks_like([line]))
+        except Exception:  # detection must not break ingestion
+            return False
+
+    def relay_classifier(self) -> RelayClassifier | None:
+        """The first-hop rule this parser decides with (None for a parser
+        that has none), for ``sendlog parse --explain-first-hop``."""
+        relays = getattr(self, "_relays", None)
+        return relays if isinstance(relays, RelayClassifier) else None
 
 
 class QueueState:

@@ -20,6 +20,11 @@ from pathlib import Path
 
 FINGERPRINT_BYTES = 1024
 READ_CHUNK = 1 << 20
+# No MTA writes a log line anywhere near this long (Postfix caps its own at
+# line_length_limit-sized fields, syslog daemons at 8 KiB or 64 KiB); a
+# longer "line" is a corrupt or foreign file, read past, never held whole.
+MAX_LINE_BYTES = 1 << 20
+HEAD_BYTES = 200  # what is kept of an over-long line, for the skipped sample
 
 
 class LogFileError(OSError):
@@ -96,10 +101,31 @@ def _size(path: Path) -> int | None:
     return path.stat().st_size
 
 
-def read_complete_lines(path: Path, offset: int = 0) -> Iterator[tuple[bytes, int]]:
+class OverlongLine(bytes):
+    """Stands for a line longer than ``max_line``: only its first bytes
+    (``HEAD_BYTES``), with ``length`` the whole line's size.
+
+    The rest was thrown away while reading, so a 20 MB line without a
+    newline never sits in memory whole; the caller counts it as skipped.
+    """
+
+    length: int
+
+    def __new__(cls, head: bytes, length: int) -> OverlongLine:
+        line = super().__new__(cls, head)
+        line.length = length
+        return line
+
+
+def read_complete_lines(
+    path: Path, offset: int = 0, max_line: int = MAX_LINE_BYTES
+) -> Iterator[tuple[bytes, int]]:
     """Yield ``(line, offset_after_line)`` for every complete line from ``offset``.
 
     Reads in large chunks so that memory stays flat whatever the file size.
+    A line longer than ``max_line`` bytes comes as an :class:`OverlongLine`
+    (its head only; test with ``type(line) is OverlongLine``); no log line
+    is that long, and holding one whole could exhaust memory.
     """
     with _open(path) as handle:
         if offset:
@@ -109,20 +135,38 @@ def read_complete_lines(path: Path, offset: int = 0) -> Iterator[tuple[bytes, in
                 handle.seek(offset)
         position = offset
         pending = b""
+        head = b""
+        dropped = 0  # bytes of an over-long line thrown away so far (0: none pending)
         while True:
             chunk = handle.read(READ_CHUNK)
             if not chunk:
                 return  # whatever is left in ``pending`` is a partial line
-            data = pending + chunk
-            start = 0
+            if dropped:
+                newline = chunk.find(b"\n")
+                if newline < 0:
+                    dropped += len(chunk)
+                    continue
+                dropped += newline
+                position += dropped + 1
+                yield OverlongLine(head, dropped), position
+                head, dropped = b"", 0
+                data, start = chunk, newline + 1
+            else:
+                data, start = pending + chunk, 0
             while True:
                 end = data.find(b"\n", start)
                 if end < 0:
                     break
                 position += end + 1 - start
-                yield data[start:end], position
+                if end - start > max_line:
+                    yield OverlongLine(data[start : start + HEAD_BYTES], end - start), position
+                else:
+                    yield data[start:end], position
                 start = end + 1
-            pending = data[start:]
+            if len(data) - start > max_line:
+                head, dropped, pending = data[start : start + HEAD_BYTES], len(data) - start, b""
+            else:
+                pending = data[start:]
 
 
 def _skip(handle: io.BufferedIOBase, count: int) -> None:

@@ -25,12 +25,15 @@ conventional content-filter ports are listed by default.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from fnmatch import translate
+from fnmatch import fnmatchcase, translate
+from typing import NamedTuple
 
 __all__ = [
     "DEFAULT_INTERNAL_RELAYS",
     "INTERNAL_AGENTS",
+    "FirstHopReason",
     "RelayClassifier",
     "RelayPattern",
     "parse_pattern",
@@ -72,6 +75,20 @@ class RelayPattern:
 
     host: str  # lowercased glob
     port: str | None = None  # glob on the decimal port, None = any port
+
+
+class FirstHopReason(NamedTuple):
+    """Why an attempt did or did not count as a first hop.
+
+    ``rule`` is a stable word for scripts (``agent``, ``internal-relay``,
+    ``no-relay``, ``external-relay``); ``text`` says it for an operator.
+    A tuple rather than a dataclass: :meth:`RelayClassifier.classify` builds
+    one for every relay its memo has not seen.
+    """
+
+    first_hop: bool
+    rule: str
+    text: str
 
 
 def parse_pattern(pattern: str) -> RelayPattern:
@@ -137,12 +154,12 @@ class RelayClassifier:
     memo skips even that for the relays a log repeats.
     """
 
-    __slots__ = ("_any_port", "_by_port", "_memo", "_port_globs", "patterns")
+    __slots__ = ("_any_port", "_by_port", "_memo", "_port_globs", "_trace", "patterns", "texts")
 
     def __init__(self, patterns: tuple[str, ...] = DEFAULT_INTERNAL_RELAYS) -> None:
-        self.patterns: tuple[RelayPattern, ...] = tuple(
-            parse_pattern(p) for p in patterns if p.strip()
-        )
+        kept = tuple(p.strip() for p in patterns if p.strip())
+        self.patterns: tuple[RelayPattern, ...] = tuple(parse_pattern(p) for p in kept)
+        self.texts: tuple[str, ...] = kept  # as configured, for explanations
         any_port: list[str] = []
         by_port: dict[int, list[str]] = {}
         port_globs: list[tuple[re.Pattern[str], re.Pattern[str]]] = []
@@ -159,6 +176,18 @@ class RelayClassifier:
         }
         self._port_globs = tuple(port_globs)
         self._memo: dict[tuple[str | None, str | None, str | None, int | None], bool] = {}
+        # Set by trace(): every decision is then also handed to this callback
+        # (and the memo is bypassed so that repeats are reported too).
+        self._trace: Callable[[tuple[str | None, str | None, str | None, int | None], FirstHopReason], None] | None = None
+
+    def trace(
+        self,
+        callback: Callable[[tuple[str | None, str | None, str | None, int | None], FirstHopReason], None] | None,
+    ) -> None:
+        """Report every later decision, with its inputs and reason, to ``callback``
+        (None stops it): how ``sendlog parse --explain-first-hop`` sees the
+        very decisions the parser made rather than guessing them again."""
+        self._trace = callback
 
     def is_first_hop(
         self,
@@ -169,6 +198,8 @@ class RelayClassifier:
     ) -> bool:
         """``addr`` is whatever sat in the brackets: an IP or a socket path."""
         key = (agent, host, addr, port)
+        if self._trace is not None:
+            return self.classify(agent, host, addr, port)
         known = self._memo.get(key)
         if known is not None:
             return known
@@ -186,28 +217,88 @@ class RelayClassifier:
         port: int | None,
     ) -> bool:
         """:meth:`is_first_hop` without the memo, for a caller that keeps
-        its own (the Postfix parser memoises whole ``relay=`` values)."""
+        its own (the Postfix parser memoises whole ``relay=`` values).
+
+        The answer is :meth:`explain`'s, so the verdict and the reason an
+        operator is shown can never disagree."""
+        reason = self.explain(agent, host, addr, port)
+        if self._trace is not None:
+            self._trace((agent, host, addr, port), reason)
+        return reason.first_hop
+
+    def explain(
+        self,
+        agent: str | None,
+        host: str | None,
+        addr: str | None,
+        port: int | None,
+    ) -> FirstHopReason:
+        """The one first-hop rule, in order, with the reason for its answer:
+
+        1. a delivery agent that never speaks SMTP to another organisation
+           (:data:`INTERNAL_AGENTS`) is not a first hop;
+        2. an attempt with no relay at all (``relay=none``) was aimed
+           outward: a first hop;
+        3. a relay matching a configured internal pattern (host or address,
+           and port when the pattern names one) is not a first hop;
+        4. any other relay is.
+        """
         if agent is not None and agent.lower() in INTERNAL_AGENTS:
-            return False
+            return FirstHopReason(
+                False, "agent", f"delivery agent {agent!r} never hands mail to another organisation"
+            )
         # Written out rather than with any()/generators: this runs for every
         # relay the memo has not seen, and real logs have many.
         h = host.lower() if host else None
         a = addr.lower() if addr else None
         if h is None and a is None:
-            return True  # relay=none: the attempt was aimed outward
+            return _NO_RELAY  # relay=none: the attempt was aimed outward
         if self._any_port.match(h, a):
-            return False
+            return self._internal(h, a, port)
         if port is None:
-            return True
+            return _external(host, addr, port)
         globs = self._by_port.get(port)
         if globs is not None and globs.match(h, a):
-            return False
+            return self._internal(h, a, port)
         if not self._port_globs:
-            return True
+            return _external(host, addr, port)
         sport = str(port)
         for host_rx, port_rx in self._port_globs:
             if port_rx.match(sport) and (
                 (h is not None and host_rx.match(h)) or (a is not None and host_rx.match(a))
             ):
-                return False
-        return True
+                return self._internal(h, a, port)
+        return _external(host, addr, port)
+
+    def _internal(self, h: str | None, a: str | None, port: int | None) -> FirstHopReason:
+        """Name the configured pattern that matched (the slow path: internal
+        relays are few, and the memo keeps the answer)."""
+        sport = str(port) if port is not None else None
+        for pattern, text in zip(self.patterns, self.texts):
+            if pattern.port is not None and (sport is None or not fnmatchcase(sport, pattern.port)):
+                continue
+            if (h is not None and fnmatchcase(h, pattern.host)) or (a is not None and fnmatchcase(a, pattern.host)):
+                return FirstHopReason(
+                    False,
+                    "internal-relay",
+                    f"relay {_relay_text(h, a, port)} matches internal pattern {text!r}",
+                )
+        return FirstHopReason(False, "internal-relay", f"relay {_relay_text(h, a, port)} matches an internal pattern")
+
+
+_NO_RELAY = FirstHopReason(True, "no-relay", "no relay host (relay=none): the attempt was aimed outward")
+
+
+def _relay_text(host: str | None, addr: str | None, port: int | None) -> str:
+    text = host or ""
+    if addr and addr != host:
+        text += f"[{addr}]"
+    elif not text:
+        text = "?"
+    return f"{text}:{port}" if port is not None else text
+
+
+def _external(host: str | None, addr: str | None, port: int | None) -> FirstHopReason:
+    return FirstHopReason(
+        True, "external-relay", f"relay {_relay_text(host, addr, port)} matches no internal pattern"
+    )
