@@ -16,8 +16,9 @@ neighbour's load falls on both), several times:
 Wall and CPU seconds (user + system, from the children's rusage) are printed
 for both with their medians, and the ratio Sisimai / ours (above 1: we are
 faster). Also printed: the median wall time of ``bounceledger --help``, the
-time to start and parse a single file, and the parser alone (in this
-process, warm) in messages per second.
+time to start and parse a single file, the parser's import beside a bare
+interpreter's start (CPU beyond bare Python), and the parser alone (in
+this process, warm) in messages per second.
 
 Python start-up depends on cached bytecode: with ``PYTHONDONTWRITEBYTECODE``
 set (as in some development shells) every run compiles every module from
@@ -147,6 +148,11 @@ def start_up(files: list[Path], runs: int) -> None:
     if perl is not None:
         perl_ones = [timed([*perl, str(files[0])])[0] for _ in range(runs)]
         print(f"  Sisimai 4.25 (perl) ONE:        wall {1000 * median(perl_ones, 0):.0f} ms, CPU {1000 * median(perl_ones, 1):.0f} ms")
+    bare = [timed([sys.executable, "-c", "pass"])[0] for _ in range(runs)]
+    imports = [timed([sys.executable, "-c", "from ingest.bounces import parse"])[0] for _ in range(runs)]
+    print(f"  python (bare interpreter):      wall {1000 * median(bare, 0):.0f} ms, CPU {1000 * median(bare, 1):.0f} ms")
+    print(f"  python -c 'from ingest.bounces import parse': wall {1000 * median(imports, 0):.0f} ms,"
+          f" CPU {1000 * median(imports, 1):.0f} ms ({1000 * (median(imports, 1) - median(bare, 1)):.0f} ms CPU beyond bare)")
 
 
 def parser_alone(files: list[Path], rounds: int) -> None:

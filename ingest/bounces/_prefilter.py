@@ -53,6 +53,8 @@ class _Unsupported(Exception):
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "f": "\f", "v": "\v", "a": "\a"}
 _CLASS_ESCAPES = frozenset("dDsSwW")
 _ZERO_ESCAPES = frozenset("AZbB")
+#: ``re.VERBOSE`` as a plain int (flag enum arithmetic is slow, and done per pattern).
+_VERBOSE = int(re.VERBOSE)
 _QUANTIFIER_RE = re.compile(r"\{(\d*)(,?)(\d*)\}")
 _FLAGS_RE = re.compile(r"\(\?([aiLmsux]*)(?:-([imsx]*))?([:)])")
 
@@ -220,7 +222,7 @@ def _tree(pattern: re.Pattern[str]) -> list[list[Node]] | None:
 def _tree_of(source: str, flags: int) -> list[list[Node]] | None:
     """:func:`_tree` of a pattern text not compiled yet (``flags``: its
     compile flags)."""
-    if flags & re.VERBOSE:
+    if flags & _VERBOSE:
         return None
     try:
         return _Reader(source).parse()
@@ -348,7 +350,7 @@ def _analysed(source: str, flags: int) -> tuple[Needles | None, Needles | None]:
     """:func:`_analyse`, from the generated answers when ``source`` is
     among them (they depend on the text alone, verbose mode aside)."""
     global _KNOWN
-    if not flags & re.VERBOSE:
+    if not flags & _VERBOSE:
         if _KNOWN is None:
             _KNOWN = _load_known()
         known = _KNOWN.get(source)
@@ -555,7 +557,7 @@ class RuleTable:
             if isinstance(pattern, re.Pattern):
                 source, pattern_flags = pattern.pattern, pattern.flags
             else:
-                source, pattern_flags = pattern, flags
+                source, pattern_flags = pattern, int(flags)
             whole = _LazyPattern(source, pattern_flags)
             if isinstance(pattern, re.Pattern):
                 whole._compiled = pattern
