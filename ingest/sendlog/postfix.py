@@ -22,10 +22,34 @@ because master.cf services are freely named (``-o syslog_name=postfix/amavis``
 or a transport called ``relay``, ``slow``, ``dkim-out``...). The daemon name
 is still recorded as ``delivery_agent`` and feeds the first-hop decision.
 
+Where the lines come from changes only what precedes ``QID: ``:
+
+* the program name is ``<syslog_name>/<service>``: postconf(5) syslog_name
+  is any prefix (``mycorp``, ``postfix/submission`` set with ``-o`` in
+  master.cf), and MULTI_INSTANCE_README gives each instance its own
+  (``postfix-out``); the daemon is the part after the last "/";
+* the stamp and header are syslog's (RFC 3164 ``Dec  5 07:55:36``), Postfix's
+  own maillog_file (MAILLOG_README, Postfix >= 3.4; 3.7 writes ``Dec 05
+  07:55:36``, the day zero-padded), RFC 5424 (``<22>1 2026-12-05T07:55:36Z
+  host postfix/smtp 123 - - ``), or ISO 8601 (rsyslog's RSYSLOG_FileFormat,
+  journalctl(1) ``-o short-iso``, whose ``-- Boot ... --`` marker lines are
+  no records); see syslogtime.match_syslog_header.
+
+The delivery fields are read in one match in the order log_adhoc.c writes
+them (``to, orig_to, relay, [conn_use,] delay, delays, dsn, status``); a line
+with any other order goes to _key_values, which reads the same list field by
+field, so no order is assumed.
+
 Address-verification probes (``status=deliverable`` / ``undeliverable``)
-are not deliveries and produce no attempt; neither do the informational
-``QID: host X said: ...`` lines that precede a final per-recipient line when
-Postfix moves on to the next MX.
+are not deliveries and produce no attempt (see _PROBE_STATUSES for why);
+neither do the informational ``QID: host X said: ...`` lines that precede a
+final per-recipient line when Postfix moves on to the next MX.
+
+Connection-level deferrals carry no SMTP reply: ``conversation with
+host[ip] timed out while ...``, ``lost connection with host[ip] while ...``
+and ``connect to host[ip]:port: ...`` name the peer in their text. Postfix
+3.7 logs the relay beside the first two (seen in the real-instance test);
+when the relay field says ``none`` the peer in the text stands for it.
 
 Recipients are lowercased as a whole: mailbox local parts are
 case-insensitive in practice everywhere we deliver, and DSNs, VERP tokens and
@@ -169,6 +193,9 @@ _PROBE_STATUSES = frozenset({"deliverable", "undeliverable"})
 
 _IP_CHARS = "0123456789abcdefABCDEF.:"
 
+# orig_to= among the other fields rather than right after to=.
+_ORIG_IN_KV = re.compile(r"(?:^|, )orig_to=(?:<([^>]*)>|([^,\s]*))")
+
 # One field of a delivery's "key=value, key=value" list, for _key_values.
 _FIELD_KEY = re.compile(r"([a-z][a-z_]*+)=")
 # A relay= value split as _DELIVERY_FIELDS splits it (same groups).
@@ -260,8 +287,15 @@ class PostfixParser(CountingParser):
                 return []  # not Postfix's, or connect/disconnect, warnings, TLS chatter...
             if relay is None:
                 if kind is None and raw.find("status=", m.end()) != -1:
-                    return self._delivery_any_order(ts, agent, qid, raw, m.end())
+                    moved = self._delivery_any_order(ts, agent, qid, raw, m.end())
+                    if moved is not None:
+                        return moved
                 return self._message(ts, qid, kind, raw, m.end())
+            if raw[-1:] != ")" and raw.find("=", m.end()) != -1:
+                # Fields after the status detail (Postfix ends with it): read them all.
+                moved = self._delivery_any_order(ts, agent, qid, raw, m.end("qid") + 2)
+                if moved is not None:
+                    return moved
             return self._delivery(
                 ts, agent, qid, to, to_bare, orig, orig_bare,
                 relay, relay_host, relay_ip, relay_addr, relay_port, kv, word, raw, raw[m.end() :],
@@ -299,13 +333,17 @@ class PostfixParser(CountingParser):
         start = q.end()
         if raw.startswith("to=", start):
             d = _DELIVERY.match(raw, start) if raw.find(", status=", start) != -1 else None
-            if d is None:
-                return self._delivery_any_order(h.group("ts"), prog[slash + 1 :], qid, raw, start)
+            if d is None or (raw[-1:] != ")" and raw.find("=", d.end()) != -1):
+                moved = self._delivery_any_order(h.group("ts"), prog[slash + 1 :], qid, raw, start)
+                if moved is not None or d is None:
+                    return moved or []
             return self._delivery(
                 h.group("ts"), prog[slash + 1 :], qid, *d.groups(), raw, raw[d.end() :]
             )
         if raw.find("status=", start) != -1 and _KIND_AT.match(raw, start) is None:
-            return self._delivery_any_order(h.group("ts"), prog[slash + 1 :], qid, raw, start)
+            moved = self._delivery_any_order(h.group("ts"), prog[slash + 1 :], qid, raw, start)
+            if moved is not None:
+                return moved
         k = _KIND_AT.match(raw, start)
         if k is None:
             return self._message(h.group("ts"), qid, None, raw, start)
@@ -330,18 +368,18 @@ class PostfixParser(CountingParser):
 
     def _delivery_any_order(
         self, ts: str, agent: str, qid: str, raw: str, start: int
-    ) -> list[Attempt]:
+    ) -> list[Attempt] | None:
         """A delivery whose fields _DELIVERY_FIELDS could not read in one
-        go: the same ``key=value`` list read field by field, in any order
-        (a log rewriter's, or a future Postfix's). Lines that turn out not
-        to be deliveries (no ``to=`` or ``status=``) yield nothing."""
+        go: the same ``key=value`` list from ``raw[start:]`` read field by
+        field, in any order (a log rewriter's, or a future Postfix's). None
+        when the text is no such list, or lacks ``to=`` or ``status=``."""
         fields = _key_values(raw, start)
         if fields is None:
-            return []
+            return None
         to = fields.get("to")
         word = fields.get("status")
         if to is None or word is None or not word[0]:
-            return []
+            return None
         relay = fields.get("relay", "none")[0]
         r = _RELAY_PARTS.fullmatch(relay)
         relay_host, relay_ip, relay_addr, relay_port = (
@@ -396,6 +434,10 @@ class PostfixParser(CountingParser):
         recipient = (to if to is not None else to_bare or "").lower()
         if orig is None:
             orig = orig_bare
+            if orig is None and kv and "orig_to=" in kv:  # not where Postfix puts it
+                o = _ORIG_IN_KV.search(kv)
+                if o is not None:
+                    orig = o.group(1) if o.group(1) is not None else o.group(2)
         if orig is not None:
             orig = orig.lower() or None
 
