@@ -77,6 +77,15 @@ class RelayPattern:
     port: str | None = None  # glob on the decimal port, None = any port
 
 
+# The steps of the rule (RelayClassifier.rule), as scripts see them in
+# FirstHopReason.rule; the first two words say "not a first hop".
+AGENT = "agent"
+INTERNAL_RELAY = "internal-relay"
+NO_RELAY = "no-relay"
+EXTERNAL_RELAY = "external-relay"
+FIRST_HOP_RULES = frozenset({NO_RELAY, EXTERNAL_RELAY})
+
+
 class FirstHopReason(NamedTuple):
     """Why an attempt did or did not count as a first hop.
 
@@ -219,12 +228,13 @@ class RelayClassifier:
         """:meth:`is_first_hop` without the memo, for a caller that keeps
         its own (the Postfix parser memoises whole ``relay=`` values).
 
-        The answer is :meth:`explain`'s, so the verdict and the reason an
-        operator is shown can never disagree."""
-        reason = self.explain(agent, host, addr, port)
+        The verdict comes from :meth:`rule`, as :meth:`explain`'s does, so
+        the verdict and the reason an operator is shown can never disagree."""
         if self._trace is not None:
+            reason = self.explain(agent, host, addr, port)
             self._trace((agent, host, addr, port), reason)
-        return reason.first_hop
+            return reason.first_hop
+        return self.rule(agent, host, addr, port) in FIRST_HOP_RULES
 
     def explain(
         self,
@@ -233,42 +243,61 @@ class RelayClassifier:
         addr: str | None,
         port: int | None,
     ) -> FirstHopReason:
-        """The one first-hop rule, in order, with the reason for its answer:
+        """:meth:`rule`'s answer with the reason in words, naming the agent
+        or the configured pattern that decided."""
+        rule = self.rule(agent, host, addr, port)
+        if rule == AGENT:
+            return FirstHopReason(False, rule, f"delivery agent {agent!r} never hands mail to another organisation")
+        if rule == NO_RELAY:
+            return _NO_RELAY
+        if rule == INTERNAL_RELAY:
+            return self._internal(host.lower() if host else None, addr.lower() if addr else None, port)
+        return FirstHopReason(True, rule, f"relay {_relay_text(host, addr, port)} matches no internal pattern")
 
-        1. a delivery agent that never speaks SMTP to another organisation
-           (:data:`INTERNAL_AGENTS`) is not a first hop;
-        2. an attempt with no relay at all (``relay=none``) was aimed
-           outward: a first hop;
-        3. a relay matching a configured internal pattern (host or address,
-           and port when the pattern names one) is not a first hop;
-        4. any other relay is.
+    def rule(
+        self,
+        agent: str | None,
+        host: str | None,
+        addr: str | None,
+        port: int | None,
+    ) -> str:
+        """The one first-hop rule; which of its steps decided:
+
+        1. ``agent``: a delivery agent that never speaks SMTP to another
+           organisation (:data:`INTERNAL_AGENTS`) is not a first hop;
+        2. ``no-relay``: an attempt with no relay at all (``relay=none``)
+           was aimed outward, a first hop;
+        3. ``internal-relay``: a relay matching a configured internal
+           pattern (host or address, and port when the pattern names one)
+           is not a first hop;
+        4. ``external-relay``: any other relay is.
+
+        A plain word rather than a reason object: this runs for every relay
+        a memo has not seen, and real logs have many.
         """
         if agent is not None and agent.lower() in INTERNAL_AGENTS:
-            return FirstHopReason(
-                False, "agent", f"delivery agent {agent!r} never hands mail to another organisation"
-            )
-        # Written out rather than with any()/generators: this runs for every
-        # relay the memo has not seen, and real logs have many.
+            return AGENT
+        # Written out rather than with any()/generators: see above.
         h = host.lower() if host else None
         a = addr.lower() if addr else None
         if h is None and a is None:
-            return _NO_RELAY  # relay=none: the attempt was aimed outward
+            return NO_RELAY  # relay=none: the attempt was aimed outward
         if self._any_port.match(h, a):
-            return self._internal(h, a, port)
+            return INTERNAL_RELAY
         if port is None:
-            return _external(host, addr, port)
+            return EXTERNAL_RELAY
         globs = self._by_port.get(port)
         if globs is not None and globs.match(h, a):
-            return self._internal(h, a, port)
+            return INTERNAL_RELAY
         if not self._port_globs:
-            return _external(host, addr, port)
+            return EXTERNAL_RELAY
         sport = str(port)
         for host_rx, port_rx in self._port_globs:
             if port_rx.match(sport) and (
                 (h is not None and host_rx.match(h)) or (a is not None and host_rx.match(a))
             ):
-                return self._internal(h, a, port)
-        return _external(host, addr, port)
+                return INTERNAL_RELAY
+        return EXTERNAL_RELAY
 
     def _internal(self, h: str | None, a: str | None, port: int | None) -> FirstHopReason:
         """Name the configured pattern that matched (the slow path: internal
@@ -280,13 +309,13 @@ class RelayClassifier:
             if (h is not None and fnmatchcase(h, pattern.host)) or (a is not None and fnmatchcase(a, pattern.host)):
                 return FirstHopReason(
                     False,
-                    "internal-relay",
+                    INTERNAL_RELAY,
                     f"relay {_relay_text(h, a, port)} matches internal pattern {text!r}",
                 )
-        return FirstHopReason(False, "internal-relay", f"relay {_relay_text(h, a, port)} matches an internal pattern")
+        return FirstHopReason(False, INTERNAL_RELAY, f"relay {_relay_text(h, a, port)} matches an internal pattern")
 
 
-_NO_RELAY = FirstHopReason(True, "no-relay", "no relay host (relay=none): the attempt was aimed outward")
+_NO_RELAY = FirstHopReason(True, NO_RELAY, "no relay host (relay=none): the attempt was aimed outward")
 
 
 def _relay_text(host: str | None, addr: str | None, port: int | None) -> str:
@@ -296,9 +325,3 @@ def _relay_text(host: str | None, addr: str | None, port: int | None) -> str:
     elif not text:
         text = "?"
     return f"{text}:{port}" if port is not None else text
-
-
-def _external(host: str | None, addr: str | None, port: int | None) -> FirstHopReason:
-    return FirstHopReason(
-        True, "external-relay", f"relay {_relay_text(host, addr, port)} matches no internal pattern"
-    )
