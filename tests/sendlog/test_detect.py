@@ -103,3 +103,21 @@ def test_every_format_yields_the_cli_fields(name: str, fmt: str) -> None:
     # the fixtures tell at least one accepted and one refused story each
     verdicts = {a.verdict for a in attempts}
     assert "accepted" in verdicts and verdicts & {"rejected", "deferred"}
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        # Postfix 3.7 maillog_file of a second instance (MULTI_INSTANCE_README).
+        ["Dec 05 07:55:36 out postfix-out/qmgr[1]: A8F2620C8F3: from=<a@b.test>, size=5, nrcpt=1 (queue active)"],
+        # journalctl -o short-iso, its first line a journal marker.
+        ["-- Logs begin at Sat 2026-12-05 07:00:00 UTC. --",
+         "2026-12-05T07:55:36+0000 out mycorp/submission/smtpd[9]: connect from x[192.0.2.1]"],
+        # RFC 5424 (§6) with NILVALUE fields.
+        ["<22>1 2026-12-05T07:55:36.000+00:00 out postfix-out/smtp 17851 - - A8F2620C8F3: to=<a@b.test>, "
+         "relay=none, delay=1, delays=0/0/1/0, dsn=4.4.1, status=deferred (connect to b.test[192.0.2.1]:25: "
+         "Connection refused)"],
+    ],
+)  # fmt: skip
+def test_postfix_heads_in_every_transport(lines: list[str]) -> None:
+    assert detect_format(lines) == "postfix"

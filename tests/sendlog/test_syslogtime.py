@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ingest.sendlog.syslogtime import StampReader
+from ingest.sendlog.syslogtime import StampReader, header_time, match_syslog_header
 from tests.sendlog.helpers import one, postfix
 
 UTC = timezone.utc
@@ -97,3 +97,38 @@ def test_parser_uses_utc_aware_datetimes() -> None:
     )
     assert a.at == datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
     assert a.at.tzinfo is UTC
+
+
+# -- header shapes of the transports a Postfix log travels through --------------
+
+
+@pytest.mark.parametrize(
+    ("line", "stamp", "prog"),
+    [
+        # Postfix 3.7 maillog_file (MAILLOG_README): the day zero-padded.
+        ("Dec 05 07:55:36 out postfix-out/smtp[17851]: X", "Dec 05 07:55:36", "postfix-out/smtp"),
+        # RFC 3164 syslogd: the day space-padded.
+        ("Dec  5 07:55:36 out mycorp/submission/smtp[17851]: X", "Dec  5 07:55:36", "mycorp/submission/smtp"),
+        # journalctl -o short-iso, before and after systemd 248.
+        ("2026-12-05T07:55:36+0000 out postfix/smtp[1]: X", "2026-12-05T07:55:36+0000", "postfix/smtp"),
+        ("2026-12-05T07:55:36+00:00 out postfix/smtp[1]: X", "2026-12-05T07:55:36+00:00", "postfix/smtp"),
+        # RFC 5424 §6: NILVALUE PROCID, MSGID and STRUCTURED-DATA; an SD element; a BOM before MSG.
+        ("<22>1 2026-12-05T07:55:36Z out postfix/smtp - - - X", "2026-12-05T07:55:36Z", "postfix/smtp"),
+        ('<22>1 2026-12-05T07:55:36.1Z out postfix/smtp 9 - [timeQuality tzKnown="1"] X',
+         "2026-12-05T07:55:36.1Z", "postfix/smtp"),
+        ("<22>1 2026-12-05T07:55:36Z out postfix/smtp 9 - - \ufeffX", "2026-12-05T07:55:36Z", "postfix/smtp"),
+    ],
+)  # fmt: skip
+def test_transport_headers(line: str, stamp: str, prog: str) -> None:
+    m = match_syslog_header(line)
+    assert m is not None
+    assert (m.group("ts"), m.group("prog")) == (stamp, prog)
+    assert line[m.end() :] == "X"
+    r = StampReader(datetime(2026, 12, 6, tzinfo=UTC))
+    at = header_time(r, stamp)
+    assert at is not None
+    assert at.replace(microsecond=0) == datetime(2026, 12, 5, 7, 55, 36, tzinfo=UTC)
+
+
+def test_journal_marker_is_no_header() -> None:
+    assert match_syslog_header("-- Boot 0f1e2d3c4b5a69788796a5b4c3d2e1f0 --") is None
