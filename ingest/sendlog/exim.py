@@ -78,25 +78,47 @@ _ADDRESS = re.compile(
     r"(?: <(?P<orig>[^>]*)>(?P<c2>:)?)?"
     r"(?= |$)"
 )
-# One " KEY=value" field: quoted with backslash escapes, a bare token that
-# may be followed by " [ip]:port" (H=), or a bracketed literal. A colon is
-# part of the value unless it ends the fields (": message").
-_FIELD = re.compile(
-    r" (?P<k>[A-Za-z][A-Za-z0-9]{0,3})="
-    r'(?:"(?P<q>(?:[^"\\]|\\.)*)"'
-    r"|(?P<v>(?:[^\s\[:]|:(?! |$))*(?: ?\[[^\]]*\](?::\d{1,5})?)?))"
+# The fields after the address are a sequence of " NAME=value" items in no
+# fixed order: which appear, and where, depends on log_selector (Exim spec
+# 4.96, 53.7 "Logging deliveries" and 53.15's table: S= from delivery_size,
+# I= from outgoing_interface, X=/CV=/DN= from tls_*, QT=/DT= from
+# queue_time/deliver_time, F=/P= from sender_on_delivery and
+# return_path_on_delivery, K and PRDR flags...). So they are read one by one,
+# each by the shape of its value, and names we do not use are stepped over.
+_TOKEN = re.compile(
+    r" +(?:(?P<k>[A-Za-z][A-Za-z0-9]{0,7}\*?)="
+    r'(?:"(?P<q>(?:[^"\\]|\\.)*)"'  # quoted, backslash escapes
+    # H=host [ip]:port, H=[ip], H=host (helo) [ip], I=[ip]:port; the "*" Exim
+    # puts after the address (and port) for the 2nd+ message down one
+    # connection (53.7)
+    r"|(?P<h>(?:[^\s\[\]()]+ ?)?(?:\([^)]*\) ?)?\[[^\]]*\](?::\d{1,5})?\*?)"
+    r"|(?P<v>[^\s:]*(?::+[^\s:]+)*))"  # a bare token; ": " after it opens the message
+    r"|(?:routing )?defer \((?P<e>-?\d+)\)"
+    r"|(?P<b>[^\s:]+(?::+[^\s:]+)*))"  # a flag (K, PRDR...) or a word we do not know
+    r"|(?P<m>:(?: |$))"
+)
+# Exim's default log_selector writes a delivery as "addr [<orig>] R= T=
+# [defer (n)] [H=host [ip]] [X=..] [CV=..] [K] [C="..."] [: message]". A line
+# that is *entirely* this shape is read in one match (no field left over, so
+# none can be lost); every other line goes through the field reader.
+_DEFAULT_SHAPE = re.compile(
+    r"(?P<addr>[^\s<:|/\"][^\s<:]*@[^\s<:]+)(?: <(?P<orig>[^>]*)>)?"
+    r" R=(?P<R>[^\s:\"]+) T=(?P<T>[^\s:\"]+)(?: defer \((?P<errno>-?\d+)\))?"
+    r"(?: H=(?:(?P<host>[^\s\[\]()]+) )?\[(?P<ip>[^\]]+)\](?::(?P<port>\d{1,5}))?\*?)?"
+    r"(?: X=\S+)?(?: CV=\S+)?(?: K)?"
+    r'(?: C="(?P<C>(?:[^"\\]|\\.)*)")?'
+    r"(?:: (?P<msg>.*))?",
+    re.S,
 )
 _ARRIVAL_ID = re.compile(r"(?:^| )id=(\S+)")
-_ARRIVAL_R = re.compile(r"(?:^| )R=([0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4})(?= |$)")
-_FAST = re.compile(
-    r"(?P<addr>[^\s<:|/\"][^\s<:]*@[^\s<:]+)(?: <(?P<orig>[^>]*)>)?"
-    r"(?: F=<(?P<F>[^>]*)>)?(?: P=<[^>]*>)?"
-    r" R=(?P<R>[^\s:]+) T=(?P<T>[^\s:]+)(?: defer \((?P<errno>-?\d+)\))?"
-    r"(?: H=(?:(?P<host>[^\s\[]+) )?\[(?P<ip>[^\]]+)\](?::(?P<port>\d{1,5}))?(?=[ :]|$))?"
+_ARRIVAL_R = re.compile(r"(?:^| )R=(\S+)")
+# One host value, split.
+_HOSTVAL = re.compile(
+    r"(?P<host>[^\s\[\]()]+?)?(?: ?\((?P<helo>[^)]*)\))?"
+    r"(?: ?\[(?P<ip>[^\]]*)\](?::(?P<port>\d{1,5}))?)?\*?"
 )
-_CONF = re.compile(r' C="((?:[^"\\]|\\.)*)"')
-_DEFER = re.compile(r" (?:routing )?defer \((?P<errno>-?\d+)\)")
-_HOST = re.compile(r"(?:(?P<host>[^\s\[]+) ?)?\[(?P<ip>[^\]]*)\](?::(?P<port>\d{1,5}))?")
+# Timing items Exim appends after a failure's message (deliver_time, 53.15).
+_TRAILING_TIMES = re.compile(r"(?: (?:DT|QT|RT)=[0-9.smhdw]+)+$")
 _SMTP_ERROR = re.compile(
     r"SMTP error from remote (?:mail server|mailer|host) after (?P<cmd>.*?): "
     r"(?:host (?P<host>[^\s\[]+) \[(?P<ip>[^\]]+)\](?::\d{1,5})?: )?"
@@ -254,22 +276,34 @@ class EximParser(CountingParser):
     # -- line kinds ----------------------------------------------------------
 
     def _arrival(self, ts: str, mid: str, body: str) -> None:
-        sender, _, fields_part = body.partition(" ")
+        raw_sender, _, fields_part = body.partition(" ")
+        sender = raw_sender
         if sender.startswith("<") and sender.endswith(">"):
             sender = sender[1:-1]
         self._messages.pop(mid, None)  # an id is never reused; start afresh
         state = self._open(mid)
         state.sender = sender
-        # Targeted searches rather than a field walk: arrival H= carries a
-        # "(helo)" part and the id= comes before the free-text T= subject.
-        im = _ARRIVAL_ID.search(fields_part)
-        msgid = im.group(1) if im is not None else None
+        if '"' in fields_part:
+            fields, _ = _fields(body, len(raw_sender))
+        else:
+            # No quoted value (no T="subject"...): nothing free-form that could
+            # hold " id=" or " R=", so two searches find them wherever they are.
+            fields = {}
+            im = _ARRIVAL_ID.search(fields_part)
+            if im is not None:
+                fields["id"] = im.group(1)
+            if sender == "":
+                rm = _ARRIVAL_R.search(fields_part)
+                if rm is not None:
+                    fields["R"] = rm.group(1)
+        msgid = fields.get("id")
         if msgid:
             if msgid.startswith("<") and msgid.endswith(">"):
                 msgid = msgid[1:-1]
             state.message_id = msgid or None
-        rm = _ARRIVAL_R.search(fields_part) if sender == "" else None
-        original = rm.group(1) if rm is not None else None
+        original = fields.get("R") if sender == "" else None
+        if original is not None and _MSGID.fullmatch(original) is None:
+            original = None  # R= names a router on other lines, a message id only here
         if original:
             orig_state = self._messages.get(original)
             self.dsn_links.pop(mid, None)
@@ -290,50 +324,30 @@ class EximParser(CountingParser):
             if _ADDRESS.match(body) is not None:
                 self._skip(raw)
             return []
-        host = ip = conf = errno = None
+        host = ip = sender = None
         port: int | None = None
-        message = ""
-        fast = _FAST.match(body)
+        fast = _DEFAULT_SHAPE.fullmatch(body)
         if fast is not None:
-            # The common shape "addr [<orig>] [F=<s>] R=r T=t [defer (n)]
-            # [H=host [ip]:port] ..." in one match.
-            addr = fast.group("addr")
-            orig = fast.group("orig")
-            sender = fast.group("F")
-            router = fast.group("R")
-            transport = fast.group("T")
-            errno = fast.group("errno")
-            ip = fast.group("ip")
-            if ip is not None:
-                host = fast.group("host")
-                p = fast.group("port")
-                port = int(p) if p else None
-            rest = body[fast.end() :]
-            if verdict == "accepted":
-                c = _CONF.search(rest)
-                conf = _unquote(c.group(1)) if c is not None else None
-            elif rest.startswith(": "):
-                message = rest[2:]
-            else:
-                more, pos = _fields(rest)
-                errno = errno or more.get("defer")
-                rest = rest[pos:]
-                message = rest[2:] if rest.startswith(": ") else rest.strip()
+            addr, orig, router, transport, errno, host, ip, p, c, message = fast.groups()
+            conf = _unquote(c) if c is not None else None
+            message = message or ""
+            if p:
+                port = int(p)
         else:
             a = _ADDRESS.match(body)
             if a is None:
                 return []
             addr = a.group("addr")
             orig = a.group("orig")
-            pos = a.end()
+            message = ""
             fields: dict[str, str]
             if a.group("c1") or a.group("c2"):
-                fields = {}
-                message = body[pos:].lstrip()
+                fields = {}  # "** x@y: Unrouteable address": no fields at all
+                message = body[a.end() :].lstrip()
             else:
-                fields, pos = _fields(body, pos, lenient=verdict == "accepted")
-                rest = body[pos:]
-                message = rest[2:] if rest.startswith(": ") else rest.strip()
+                fields, start = _fields(body, a.end())
+                if start < len(body):
+                    message = body[start:].strip()
             transport = fields.get("T")
             router = fields.get("R")
             sender = fields.get("F")
@@ -341,7 +355,7 @@ class EximParser(CountingParser):
             errno = fields.get("defer")
             hv = fields.get("H")
             if hv:
-                hm = _HOST.match(hv)
+                hm = _HOSTVAL.fullmatch(hv)
                 if hm is not None:
                     host = hm.group("host") or None
                     ip = hm.group("ip") or None
@@ -349,6 +363,8 @@ class EximParser(CountingParser):
                         port = int(hm.group("port"))
                 else:
                     host = hv
+        if message and " " in message and "=" in message:
+            message = _TRAILING_TIMES.sub("", message)
 
         # What kind of delivery: a pipe, a file, the bit bucket, a local
         # transport, or SMTP to a remote host.
@@ -448,33 +464,32 @@ class EximParser(CountingParser):
         return header_time(self._stamps, ts)
 
 
-def _fields(body: str, pos: int = 0, *, lenient: bool = False) -> tuple[dict[str, str], int]:
-    """Read consecutive `` KEY=value`` fields (and ``defer (N)``) from ``pos``;
-    returns them and where they stopped. ``lenient`` steps over tokens it
-    does not know (delivery lines have no free-text message to run into)."""
+def _fields(body: str, pos: int) -> tuple[dict[str, str], int]:
+    """Read the `` NAME=value`` items from ``pos`` in whatever order and
+    subset log_selector made (plus ``defer (N)``; bare flags such as ``K``
+    and ``PRDR`` are stepped over); returns them and where the message text
+    starts (``len(body)`` when there is none).
+
+    A value is read by its shape, never by its name's position: ``"quoted"``
+    with backslash escapes, a host (``host [ip]:port``, ``[ip]``), or a bare
+    token up to the next blank, or up to a colon followed by a blank, which
+    opens the ``: message``. Whatever fits none of these also ends the fields.
+    """
     fields: dict[str, str] = {}
-    match = _FIELD.match
-    n = len(body)
-    while pos < n:
-        f = match(body, pos)
-        if f is not None:
-            q = f.group("q")
-            fields[f.group("k")] = _unquote(q) if q is not None else f.group("v")
-            pos = f.end()
+    end = pos
+    for t in _TOKEN.finditer(body, pos):
+        if t.start() != end:
+            break
+        end = t.end()
+        g = t.lastgroup
+        if g == "b":
             continue
-        d = _DEFER.match(body, pos)
-        if d is not None:
-            fields["defer"] = d.group("errno")
-            pos = d.end()
-            continue
-        if body.startswith(" K", pos) and body[pos + 2 : pos + 3] in (" ", ""):
-            pos += 2  # CHUNKING flag
-            continue
-        if lenient:
-            nxt = body.find(" ", pos + 1)
-            if nxt == -1:
-                break
-            pos = nxt
-            continue
-        break
-    return fields, pos
+        if g == "m":
+            return fields, end
+        if g == "e":
+            fields["defer"] = t.group("e")
+        elif g == "q":
+            fields[t.group("k")] = _unquote(t.group("q"))
+        else:
+            fields[t.group("k")] = t.group(g)  # type: ignore[arg-type]
+    return fields, end
