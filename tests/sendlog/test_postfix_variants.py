@@ -185,7 +185,6 @@ _TO = "to=<ok1@example.net>"
 _OTHERS = [
     "relay=mx.example.net[2001:db8::1]:25",
     "conn_use=2",
-    "delay=0.4",
     "delays=0.1/0/0.1/0.2",
     "dsn=5.7.1",
     "status=bounced (host mx.example.net[2001:db8::1] said: 554 5.7.1 rejected, see=policy (id=1) "
@@ -211,7 +210,7 @@ def test_field_order_does_not_matter(orig_to: str | None) -> None:
     for order in itertools.permutations(fields):
         assert _key(one(_line(", ".join(order)))) == _key(canonical), order
         seen += 1
-    assert seen >= 720
+    assert seen == (5040 if orig_to else 720)  # every order of the fields
 
 
 def test_reordered_fields_in_an_rfc5424_line() -> None:
