@@ -22,7 +22,11 @@ if TYPE_CHECKING:
 
 DETECT_LINES = 50
 # How far into a file the chosen format must find one of its own lines.
-CHECK_LINES = 100
+# Generous: a file in the right format passes at its first own line, so the
+# limit only costs time on a file about to be refused, and a shared mail.log
+# or a burst of lines the format does not claim as its own (an Exim main
+# log opening with SMTP-time rejections) must not be refused.
+CHECK_LINES = 1000
 
 
 class UnknownFormatError(ValueError):
@@ -72,7 +76,7 @@ def check_format(path: Path, fmt: str, options: ParseOptions) -> None:
     would find nothing left: a silent loss. The file's head is checked, not
     the part after the cursor, because the head is what says which MTA
     wrote a file. A file without a complete line yet passes (nothing to
-    lose), and so does any file in which one line of the first hundred is
+    lose), and so does any file in which one line of the first thousand is
     the format's: a shared ``mail.log`` mixes in other programs' lines.
     """
     parser = make_parser(fmt, options)

@@ -99,8 +99,8 @@ def _options(path: Path) -> object:
     return parse_options(Settings(), path)
 
 
-def test_the_format_must_find_one_of_its_lines_among_the_first_hundred(tmp_path: Path) -> None:
-    """A shared mail.log may be mostly other programs; one Postfix line in the first hundred is enough."""
+def test_the_format_must_find_one_of_its_lines_among_the_first_thousand(tmp_path: Path) -> None:
+    """A shared mail.log may be mostly other programs; one Postfix line in the first thousand is enough."""
     postfix_line = (PIPELINE_FIXTURES / "postfix.log").read_text().splitlines()[4]
     other = "Mar  3 09:15:01 mta dovecot: imap-login: Login: user=<u>, method=PLAIN, rip=10.0.0.9"
     shared = tmp_path / "shared.log"
@@ -111,6 +111,12 @@ def test_the_format_must_find_one_of_its_lines_among_the_first_hundred(tmp_path:
     late.write_text("\n".join([other] * CHECK_LINES + [postfix_line]) + "\n")
     with pytest.raises(FormatMismatchError, match=f"none of its first {CHECK_LINES} non-empty line"):
         check_format(late, "postfix", _options(late))  # type: ignore[arg-type]
+
+    # An Exim main log may open with a burst of SMTP-time rejections (no message id).
+    rejection = "2025-03-03 09:13:59 H=(spam) [203.0.113.66]:4242 F=<x@spam.example> rejected RCPT <a@shop.example>: relay not permitted"
+    exim = tmp_path / "exim.log"
+    exim.write_text("\n".join([rejection] * 500) + "\n" + (SENDLOG_FIXTURES / "exim_mainlog.log").read_text())
+    check_format(exim, "exim", _options(exim))  # type: ignore[arg-type]
 
     empty = tmp_path / "empty.log"
     empty.write_text("\n\n")
