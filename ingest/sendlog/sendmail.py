@@ -65,6 +65,16 @@ _FAST = re.compile(
     r"mailer=(?P<mailer>[^,]*), pri=\d+, (?:relay=(?P<relay>[^,]*), )?(?:dsn=(?P<dsn>[^,]*))?$"
 )
 _CTLADDR = re.compile(r"<?([^>\s]+)>?")
+# The delivery line is a list of "key=value" items joined by ", " (sendmail's
+# doc/op "Logging": to=, ctladdr=, delay=, xdelay=, mailer=, pri=, relay=,
+# dsn=, reply=, stat=; which appear depends on LogLevel and the mailer). A
+# free-text value (reply=, stat=) may itself hold ", ", so an item starts
+# only where ", " is followed by a key and "=".
+_ITEM_SPLIT = re.compile(r", (?=[A-Za-z][A-Za-z0-9_]{0,19}=)")
+# A known key after stat=: stat= was not last, the one-match path cannot be used.
+_LATER_KEY = re.compile(
+    r", (?:to|ctladdr|delay|xdelay|mailer|pri|relay|dsn|reply|tries|orcpt|stat)="
+)
 _FROM = re.compile(r"from=(?:<(?P<a>[^>]*)>|(?P<b>[^,\s]*))")
 _MSGID = re.compile(r", msgid=<?(?P<m>[^>,\s]*)>?")
 _RELAY = re.compile(
@@ -197,23 +207,20 @@ class SendmailParser(CountingParser):
 
     def _delivery(self, ts: str, qid: str, body: str, raw: str) -> list[Attempt]:
         cut = body.find(", stat=")
-        if cut == -1:
-            return []
-        stat = body[cut + 7 :]
-        fast = _FAST.match(body, 0, cut)
+        fast = _FAST.match(body, 0, cut) if cut != -1 else None
         kv: dict[str, str]
-        if fast is not None:
-            # Sendmail's fixed field order, in one match
+        if fast is not None and _LATER_KEY.search(body, cut + 7) is None:
+            # Sendmail's usual order, ending in "dsn=.., stat=<text>", in one match
+            stat = body[cut + 7 :]
             recipients = _recipients(fast.group("to"))
             kv = {k: v for k, v in fast.groupdict().items() if v is not None}
         else:
-            parts = body[:cut].split(", ")
-            recipients = _recipients(parts[0][3:])
-            kv = {}
-            for part in parts[1:]:
-                k, eq, v = part.partition("=")
-                if eq:
-                    kv[k] = v
+            kv = _pairs(body)
+            found = kv.get("stat")
+            if found is None:
+                return []
+            stat = found
+            recipients = _recipients(kv.get("to", ""))
         if not recipients:
             return []
         if recipients[0][:1] in ("|", "/"):
@@ -240,7 +247,9 @@ class SendmailParser(CountingParser):
             verdict = "deferred" if lead == "4" else ("accepted" if lead == "2" else "rejected")
             text = stat.strip()
         replycode, xstatus, text = split_reply(reply if reply else text)
-        if status is None:
+        if status is None or (reply and xstatus):
+            # The remote's own enhanced code (reply=) over the one Sendmail
+            # maps from the reply code into dsn= (a "554 5.7.1" logs dsn=5.0.0)
             status = xstatus
 
         at = header_time(self._stamps, ts)
@@ -364,6 +373,17 @@ def _parse_relay(relay: str) -> tuple[str | None, str | None]:
     if ip is None and looks_like_ip(host):
         ip = host
     return host, ip
+
+
+def _pairs(body: str) -> dict[str, str]:
+    """``to=a, k=v, stat=Deferred: 451 x, y`` -> a dict, in whatever order the
+    items come (the first of a repeated key wins)."""
+    out: dict[str, str] = {}
+    for item in _ITEM_SPLIT.split(body):
+        k, eq, v = item.partition("=")
+        if eq and k not in out:
+            out[k] = v
+    return out
 
 
 def _recipients(value: str) -> list[str]:
