@@ -564,18 +564,21 @@ class RuleTable:
             pieces = _pieces(source)
             if pieces is None:
                 required, starts = _analysed(source, pattern_flags)
-                alts: tuple[tuple[Needles | None, Needles | None, _LazyPattern], ...] = ((required, starts, whole),)
+                read: tuple[tuple[Needles | None, Needles | None, _LazyPattern], ...] = ((required, starts, whole),)
             else:
-                alts = tuple((*_analysed(piece, pattern_flags), _LazyPattern(piece, pattern_flags, whole))
+                read = tuple((*_analysed(piece, pattern_flags), _LazyPattern(piece, pattern_flags, whole))
                              for piece in pieces)
-                required = _union(alt[0] for alt in alts)
+                required = _union(alt[0] for alt in read)
+            alts = tuple((alt_required, starts, alt, _found_by_literal(alt.source, alt.flags, alt_required))
+                         for alt_required, starts, alt in read)
             built.append((whole, value, required, alts))
             literals.update(required or ())
-            for alt_required, _starts, _alt in alts:
+            for alt_required, _starts, _alt, _plain in alts:
                 literals.update(alt_required or ())
             for literal in required or ():
                 rows_of.setdefault(literal, set()).add(number)
-        #: (whole pattern, value, literal set, ((literal set, start literals, alternative), ...))
+        #: (whole pattern, value, literal set,
+        #:  ((literal set, start literals, alternative, found by its literal alone), ...))
         self._rows = tuple(built)
         self._index = SHARED_INDEX if index is None else index
         self._index.add(literals)
@@ -586,7 +589,7 @@ class RuleTable:
 
     def texts(self) -> list[str]:
         """The pattern texts read for literals: each row's alternatives."""
-        return [alt.source for row in self._rows for _r, _s, alt in row[3]]
+        return [alt[2].source for row in self._rows for alt in row[3]]
 
     def first(self, text: str) -> object | None:
         """The value of the first row whose pattern ``search``es ``text``."""
@@ -600,10 +603,10 @@ class RuleTable:
             for _whole, value, required, alts in self._rows:
                 if required is not None and next(filter(contains, required), None) is None:
                     continue
-                for alt_required, _starts, alt in alts:
+                for alt_required, _starts, alt, plain in alts:
                     if alt_required is not None and next(filter(contains, alt_required), None) is None:
                         continue
-                    if alt.compiled().search(text):
+                    if plain or alt.compiled().search(text):
                         return value
             return None
         for whole, value, _, _ in self._rows:
@@ -627,12 +630,27 @@ class RuleTable:
                 candidates.update(found)
         rows = self._rows
         for number in sorted(candidates):
-            for alt_required, starts, alt in rows[number][3]:
+            for alt_required, starts, alt, plain in rows[number][3]:
                 if alt_required is not None and alt_required.isdisjoint(present):
                     continue
-                if _finds(alt.compiled(), starts if exact else None, text, low):
+                if plain or _finds(alt.compiled(), starts if exact else None, text, low):
                     return rows[number][1]
         return None
+
+
+#: What makes a pattern text more than its literal characters.
+_METACHARACTERS_RE = re.compile(r"[\\.^$*+?{}\[\]()|]")
+_IGNORECASE = int(re.IGNORECASE)
+
+
+def _found_by_literal(source: str, flags: int, required: Needles | None) -> bool:
+    """Whether ``source`` is a plain case-insensitive literal whose literal
+    set is its own lower case: then, for the texts the check is made on,
+    the literal occurring in the lower-cased text *is* a match, and the
+    pattern need neither be searched nor compiled (most alternatives of
+    the reason tables are phrases like "mailbox full")."""
+    return (bool(flags & _IGNORECASE) and not flags & _VERBOSE and source.isascii()
+            and _METACHARACTERS_RE.search(source) is None and required == frozenset((source.lower(),)))
 
 
 def _union(sets: Iterable[Needles | None]) -> Needles | None:

@@ -80,7 +80,7 @@ def test_lazily_compiled_table_answers_like_the_eager_one():
                                       (reasons._STRONG_TEXT_RULES, STRONG_TEXT_RULES)):
         lazy = _prefilter.RuleTable(texts_rows, _prefilter.LiteralIndex(), flags=reasons.RULE_FLAGS)
         eager = _prefilter.RuleTable(compiled_rows, _prefilter.LiteralIndex())
-        alts = [alt for row in lazy._rows for _, _, alt in row[3]]
+        alts = [alt[2] for row in lazy._rows for alt in row[3]]
         assert all(alt._compiled is None for alt in alts)
         texts = _texts()[:3000] + ["Mailbox full \u00e9", "x" * (_prefilter.RuleTable.INDEX_LIMIT + 1) + " over quota"]
         for text in texts:
@@ -89,6 +89,26 @@ def test_lazily_compiled_table_answers_like_the_eager_one():
         compiled = [alt for alt in alts if alt._compiled is not None]
         assert compiled and len(compiled) < len(alts)
         assert all(alt._compiled.pattern == alt.source and alt._compiled.flags & re.IGNORECASE for alt in compiled)
+
+
+def test_plain_literal_alternatives_are_answered_by_their_literal():
+    """An alternative that is a plain phrase under IGNORECASE is never
+    compiled: its literal occurring in the lower-cased text is the match."""
+    import re
+
+    rows = [("mailbox full", "full"), (r"over ?quota|user unknown", "mixed"), ("Case Sensitive", "case")]
+    table = _prefilter.RuleTable(rows[:2], _prefilter.LiteralIndex(), flags=re.IGNORECASE)
+    sensitive = _prefilter.RuleTable(rows[2:], _prefilter.LiteralIndex())
+    plain = {alt[2].source: alt[3] for row in table._rows + sensitive._rows for alt in row[3]}
+    assert plain == {"mailbox full": True, "over ?quota": False, "user unknown": True, "Case Sensitive": False}
+    texts = ["550 MAILBOX FULL", "mailbox  full", "USER UNKNOWN here", "\u00e9 user unknown", "overquota",
+             "x" * 5000 + " Mailbox Full", ""]
+    for text in texts:
+        assert table.first(text) == next((v for p, v in rows[:2] if re.search(p, text, re.IGNORECASE)), None), text
+    assert all(alt[2]._compiled is None for row in table._rows for alt in row[3] if alt[3])
+    for text in ("user \u0130nknown", "mai\u0131lbox full", "MAILBOX FU\u017fL"):  # the plain search, compiled
+        assert table.first(text) == next((v for p, v in rows[:2] if re.search(p, text, re.IGNORECASE)), None), text
+    assert sensitive.first("case sensitive") is None and sensitive.first("a Case Sensitive b") == "case"
 
 
 def test_lazy_piece_that_does_not_compile_alone_searches_the_whole_pattern():
