@@ -197,3 +197,56 @@ def test_arbitrary_text_never_raises(text: str) -> None:
 def test_mutated_lines_never_raise(pos: int, ch: str) -> None:
     for a in exim().feed(GOOD[:pos] + ch + GOOD[pos + 1 :]):
         assert a.at.utcoffset() is not None
+
+
+# Items a delivery line may carry under log_selector (Exim spec 4.96, 53.15):
+# any subset, in any order, must leave the host, the confirmation and the
+# first-hop verdict as they are.
+_ITEMS = [
+    "F=<s@x.example>", "P=<s@x.example>", "S=2048", "I=[10.0.0.1]:41866",
+    "X=TLS1.3:TLS_AES_256_GCM_SHA384:256", "CV=yes", 'DN="C=US,O=Example,CN=mx.example"',
+    "K", "PRDR", "QT=1.5s", "DT=0.2s", "M8S=0", "A=plain:sender", "SNI=mx.b.example", "ID=abc",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.permutations(_ITEMS + ["R=dnslookup", "T=remote_smtp", "H=mx.b.example [192.0.2.1]:25",
+                                 'C="250 2.0.0 Ok: queued as 4Xy"']),
+       st.integers(min_value=0, max_value=len(_ITEMS) + 4))
+def test_delivered_line_in_any_field_order(items: list[str], keep: int) -> None:
+    needed = {"R=dnslookup", "T=remote_smtp", "H=mx.b.example [192.0.2.1]:25", 'C="250 2.0.0 Ok: queued as 4Xy"'}
+    chosen = [i for n, i in enumerate(items) if i in needed or n < keep]
+    line = f"2025-03-03 09:14:06 {MID} => a@b.example " + " ".join(chosen)
+    [a] = exim().feed(line)
+    assert (a.verdict, a.relay_host, a.relay_ip, a.relay_port, a.first_hop) == (
+        "accepted", "mx.b.example", "192.0.2.1", 25, True)
+    assert (a.replycode, a.status, a.delivery_agent) == ("250", "2.0.0", "remote_smtp")
+
+
+def test_failure_with_interface_and_trailing_deliver_time() -> None:
+    """Exim 4.96 with +all, as written: I= ends in the colon that opens the
+    message, and DT= comes after the message."""
+    [a] = exim().feed(
+        f"2025-03-03 09:14:06.387 [21565] {MID} ** u@b.example F=<s@x.example> P=<s@x.example> "
+        "R=to_mx T=remote_smtp H=127.0.0.1 [127.0.0.1]:2525 I=[127.0.0.1]:41866: SMTP error from remote "
+        "mail server after RCPT TO:<u@b.example>: 550 5.1.1 <u@b.example>: User unknown DT=0.000s")
+    assert (a.verdict, a.replycode, a.status, a.relay_host, a.relay_ip, a.relay_port, a.first_hop) == (
+        "rejected", "550", "5.1.1", "127.0.0.1", "127.0.0.1", 2525, True)
+    assert a.text.endswith("User unknown") and a.smtp_stage is not None
+
+
+def test_second_message_on_a_connection_and_bare_ip_host() -> None:
+    """53.7: "an asterisk follows the remote IP address (and port if enabled)"."""
+    p = exim()
+    [a] = p.feed(f"2025-03-03 09:14:06 {MID} => a@b.example R=r T=remote_smtp S=10 H=[192.0.2.7]:25* C=\"250 ok\"")
+    assert (a.relay_host, a.relay_ip, a.relay_port, a.first_hop) == (None, "192.0.2.7", 25, True)
+    [b] = p.feed(f"2025-03-03 09:14:06 {MID} -> c@b.example R=r T=remote_smtp H=mx.b.example [192.0.2.7]* C=\"250 ok\"")
+    assert (b.relay_host, b.relay_ip, b.first_hop) == ("mx.b.example", "192.0.2.7", True)
+
+
+def test_arrival_subject_cannot_fake_the_message_id() -> None:
+    p = exim()
+    p.feed(f'2025-03-03 09:14:06 {MID} <= s@x.example U=root P=local S=5 T="see id=fake R=1zzzzz-000000-zz" '
+           "id=real@x.example")
+    [a] = p.feed(f"2025-03-03 09:14:07 {MID} => a@b.example R=r T=remote_smtp H=mx.b.example [192.0.2.1]")
+    assert a.message_id == "real@x.example"

@@ -152,3 +152,33 @@ def test_arbitrary_text_never_raises(text: str) -> None:
 def test_mutated_lines_never_raise(pos: int, ch: str) -> None:
     for a in sendmail().feed(GOOD[:pos] + ch + GOOD[pos + 1 :]):
         assert a.at.utcoffset() is not None
+
+
+# Sendmail 8.17 at LogLevel 9 and 14, as written: reply= (with commas in the
+# remote's text) before stat=, and a dsn= that is Sendmail's own mapping.
+_REAL_ITEMS = [
+    "ctladdr=s@x.example (0/0)", "delay=00:00:03", "xdelay=00:00:00", "mailer=esmtp", "pri=270435",
+    "relay=mx.b.example. [192.0.2.1]", "dsn=4.3.0",
+    "reply=451 4.2.0 <t@b.example>: Recipient address rejected: Temporary failure, try again later",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.permutations(_REAL_ITEMS), st.booleans())
+def test_delivery_items_in_any_order(items: list[str], stat_last: bool) -> None:
+    stat = "stat=Deferred: 451 4.2.0 <t@b.example>: Recipient address rejected: Temporary failure, try again later"
+    body = ", ".join(["to=t@b.example", *items, stat] if stat_last else ["to=t@b.example", stat, *items])
+    [a] = make_parser("sendmail", ParseOptions(reference_time=REFERENCE)).feed(HEAD + f"{QID}: {body}")
+    assert (a.verdict, a.replycode, a.status, a.relay_host, a.relay_ip, a.first_hop) == (
+        "deferred", "451", "4.2.0", "mx.b.example", "192.0.2.1", True)
+    assert a.text.endswith("try again later")
+
+
+def test_remote_enhanced_status_wins_over_dsn_mapping() -> None:
+    """A 554 5.7.1 is logged with dsn=5.0.0: the remote said 5.7.1."""
+    line = (HEAD + f"{QID}: to=block@b.example, delay=00:00:00, xdelay=00:00:00, mailer=esmtp, pri=1, "
+            "relay=[127.0.0.1] [127.0.0.1], dsn=5.0.0, reply=554 5.7.1 <block@b.example>: Recipient address "
+            "rejected: Rejected by policy, stat=Service unavailable")
+    [a] = make_parser("sendmail", ParseOptions(reference_time=REFERENCE)).feed(line)
+    assert (a.verdict, a.replycode, a.status, a.relay_host, a.relay_ip, a.first_hop) == (
+        "rejected", "554", "5.7.1", "127.0.0.1", "127.0.0.1", True)
