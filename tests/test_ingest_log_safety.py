@@ -267,3 +267,27 @@ def test_two_ingesters_at_once_read_a_file_once(sendlog: Path, database_url: str
     finally:
         first_db.dispose()
         second_db.dispose()
+
+
+def test_reader_splits_lines_the_same_whatever_the_chunk_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over-long lines anywhere (across chunk ends, at the end, one after another) shift no offset."""
+    import random
+
+    from ingest.sendlog import reader
+
+    rng = random.Random(14)
+    target = tmp_path / "lines.log"
+    for _ in range(300):
+        lines = [b"x" * rng.choice([0, 1, 5, 99, 100, 101, 150, 300, 1000]) for _ in range(rng.randint(0, 8))]
+        partial = b"y" * rng.choice([0, 3, 200])
+        target.write_bytes(b"".join(line + b"\n" for line in lines) + partial)
+        monkeypatch.setattr(reader, "READ_CHUNK", rng.choice([1, 7, 64, 128, 4096]))
+        got = [
+            (("long", raw.length) if type(raw) is OverlongLine else bytes(raw), end)
+            for raw, end in read_complete_lines(target, 0, max_line=100)
+        ]
+        expected, end = [], 0
+        for line in lines:
+            end += len(line) + 1
+            expected.append((("long", len(line)) if len(line) > 100 else line, end))
+        assert got == expected
