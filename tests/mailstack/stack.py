@@ -310,20 +310,22 @@ class TroublePeer:
     connection with ... while receiving the initial server greeting").
     """
 
-    def __init__(self, port: int, mode: str) -> None:
+    def __init__(self, port: int, mode: str, host: str = "127.0.0.1") -> None:
         if mode not in ("silent", "hangup"):
             raise ValueError(f"unknown peer mode {mode!r}")
         self.port = port
         self.mode = mode
+        self.host = host
         self._stop = threading.Event()
         self._held: list[socket.socket] = []
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
+        sock.bind((self.host, self.port))
         sock.listen(16)
         sock.settimeout(0.2)
         self._sock = sock
@@ -355,6 +357,50 @@ class TroublePeer:
             self._sock.close()
 
 
+def ipv6_loopback() -> bool:
+    """Can a socket bind to ::1 here (a kernel with IPv6 on lo)?"""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def free_port6() -> int:
+    """A TCP port free on ::1 a moment ago."""
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+        sock.bind(("::1", 0))
+        return int(sock.getsockname()[1])
+
+
+class FinalMX6:
+    """final_mx.py's verdict-by-local-part MX on [::1], run in this process
+    (aiosmtpd's Controller keeps its own loop thread), so Postfix's smtp
+    client logs a real IPv6 relay."""
+
+    def __init__(self, port: int, record_path: Path) -> None:
+        self.port = port
+        self.record_path = record_path
+        self._controller: object | None = None
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        from tests.mailstack.final_mx import VerdictHandler
+
+        self.record_path.touch()
+        controller = Controller(VerdictHandler(self.record_path), hostname="::1", port=self.port,
+                                server_hostname="mx6.example.org")
+        controller.start()
+        self._controller = controller
+
+    def stop(self) -> None:
+        controller, self._controller = self._controller, None
+        if controller is not None:
+            controller.stop()  # type: ignore[attr-defined]
+
+
 def smtp_submit(host: str, port: int, sender: str, recipients: Sequence[str],
                 data: bytes) -> str | None:
     """Submit one message over plain SMTP; A's queue id from the DATA reply, or None."""
@@ -380,12 +426,15 @@ class OutboundPostfix:
 
     Routes: ``example.test`` -> the final MX (answers by local part, see
     final_mx.py), ``silent.test`` -> a peer that never greets,
-    ``hangup.test`` -> a peer that drops the connection. Use as a context
-    manager; the folder is removed on exit unless ``keep``.
+    ``hangup.test`` -> a peer that drops the connection; with ``ipv6``
+    (when ::1 exists, see ipv6_loopback) also ``example.org`` -> the same
+    verdicts from an MX on [::1] and ``hangup6.test`` -> a dropping peer on
+    [::1]. Use as a context manager; the folder is removed on exit unless
+    ``keep``.
     """
 
     def __init__(self, syslog_name: str = "postfix-out", base_dir: Path | str | None = None,
-                 keep: bool = False, helo_timeout: str = "3s") -> None:
+                 keep: bool = False, helo_timeout: str = "3s", ipv6: bool = False) -> None:
         self.base = Path(base_dir or tempfile.mkdtemp(prefix="pfout-")).resolve()
         self.base.mkdir(parents=True, exist_ok=True)
         self.base.chmod(0o755)
@@ -397,6 +446,16 @@ class OutboundPostfix:
                                 "mx.example.test")
         self.silent = TroublePeer(silent, "silent")
         self.hangup = TroublePeer(hangup, "hangup")
+        self.ipv6 = ipv6
+        self.mx6: FinalMX6 | None = None
+        self.hangup6: TroublePeer | None = None
+        routes6 = ""
+        if ipv6:
+            self.mx6 = FinalMX6(free_port6(), folder / "received6.jsonl")
+            self.hangup6 = TroublePeer(free_port6(), "hangup", host="::1")
+            # transport(5): an address nexthop in brackets, IPv6 included.
+            routes6 = (f"example.org=smtp:[::1]:{self.mx6.port}, "
+                       f"hangup6.test=smtp:[::1]:{self.hangup6.port}, ")
         self.postfix = PostfixInstance(syslog_name, self.base / syslog_name.replace("/", "_"),
                                        smtpd, {
             "myhostname": "out.sender.test",
@@ -404,8 +463,10 @@ class OutboundPostfix:
             "myorigin": "$mydomain",
             "transport_maps": (f"inline:{{ example.test=smtp:[127.0.0.1]:{mx}, "
                                f"silent.test=smtp:[127.0.0.1]:{silent}, "
-                               f"hangup.test=smtp:[127.0.0.1]:{hangup}, "
+                               f"hangup.test=smtp:[127.0.0.1]:{hangup}, {routes6}"
                                f"{SENDER_DOMAIN}=discard: }}"),
+            # postconf(5) inet_protocols: the smtp client may use IPv6 too.
+            "inet_protocols": "all" if ipv6 else "ipv4",
             "smtp_helo_timeout": helo_timeout,
             # Its own bounces go to discard(8): a real internal hand-off in the log.
             **QueueTimes().as_main_cf(),
@@ -424,7 +485,8 @@ class OutboundPostfix:
         _ensure_traversable(self.base)
         try:
             self.postfix.prepare()
-            for component in (self.final_mx, self.silent, self.hangup, self.postfix):
+            extra = [c for c in (self.mx6, self.hangup6) if c is not None]
+            for component in (self.final_mx, self.silent, self.hangup, *extra, self.postfix):
                 self._stops.append(component.stop)
                 component.start()
         except BaseException:
