@@ -97,16 +97,18 @@ _TOKEN = re.compile(
     r"|(?P<b>[^\s:]+(?::+[^\s:]+)*))"  # a flag (K, PRDR...) or a word we do not know
     r"|(?P<m>:(?: |$))"
 )
-# Exim's default log_selector writes a delivery as "addr [<orig>] R= T=
-# [defer (n)] [H=host [ip]] [X=..] [CV=..] [K] [C="..."] [: message]". A line
+# Exim writes a delivery as "addr [<orig>] [F=<s>] [P=<s>] R= T= [defer (n)]
+# [S=n] [H=host [ip]:port] [I=[ip]:port] [X=..] [CV=..] [K] [C="..."] [QT=]
+# [DT=] [: message]" under the default and the common log_selectors. A line
 # that is *entirely* this shape is read in one match (no field left over, so
 # none can be lost); every other line goes through the field reader.
 _DEFAULT_SHAPE = re.compile(
     r"(?P<addr>[^\s<:|/\"][^\s<:]*@[^\s<:]+)(?: <(?P<orig>[^>]*)>)?"
-    r" R=(?P<R>[^\s:\"]+) T=(?P<T>[^\s:\"]+)(?: defer \((?P<errno>-?\d+)\))?"
+    r"(?: F=<(?P<F>[^>]*)>)?(?: P=<[^>]*>)?"
+    r" R=(?P<R>[^\s:\"]+) T=(?P<T>[^\s:\"]+)(?: defer \((?P<errno>-?\d+)\))?(?: S=\d+)?"
     r"(?: H=(?:(?P<host>[^\s\[\]()]+) )?\[(?P<ip>[^\]]+)\](?::(?P<port>\d{1,5}))?\*?)?"
-    r"(?: X=\S+)?(?: CV=\S+)?(?: K)?"
-    r'(?: C="(?P<C>(?:[^"\\]|\\.)*)")?'
+    r"(?: I=\[[^\]]*\](?::\d{1,5})?)?(?: X=\S+)?(?: CV=\S+)?(?: K)?"
+    r'(?: C="(?P<C>(?:[^"\\]|\\.)*)")?(?: QT=[^\s:]+)?(?: DT=[^\s:]+)?'
     r"(?:: (?P<msg>.*))?",
     re.S,
 )
@@ -328,7 +330,7 @@ class EximParser(CountingParser):
         port: int | None = None
         fast = _DEFAULT_SHAPE.fullmatch(body)
         if fast is not None:
-            addr, orig, router, transport, errno, host, ip, p, c, message = fast.groups()
+            addr, orig, sender, router, transport, errno, host, ip, p, c, message = fast.groups()
             conf = _unquote(c) if c is not None else None
             message = message or ""
             if p:
