@@ -22,6 +22,7 @@ import shutil
 import smtplib
 import socket
 import stat
+import subprocess
 import tempfile
 import threading
 import time
@@ -525,3 +526,15 @@ class OutboundPostfix:
                      count: int = 1) -> list[re.Match[str]]:
         return wait_for_log(self.log_path, pattern, timeout, count,
                             logs=[self.log_path, self.final_mx.log_path])
+
+    def verify(self, recipient: str, *, tag: str) -> None:
+        """``sendmail -bv``: Postfix checks the address as far as the next
+        MTA's RCPT reply and mails a status report to the sender, logging
+        ``status=deliverable``/``undeliverable`` (sendmail(1) -bv; the
+        delivery agents run in verify mode: the message is not delivered)."""
+        proc = subprocess.run(
+            ["sendmail", "-C", str(self.postfix.config_dir), "-f",
+             f"{RETURN_USER}+{tag}@{SENDER_DOMAIN}", "-bv", recipient],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+        if proc.returncode != 0:
+            raise RuntimeError(f"sendmail -bv {recipient} failed: {proc.stdout}{proc.stderr}")

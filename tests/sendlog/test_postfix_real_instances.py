@@ -45,6 +45,10 @@ SCRIPT6: dict[str, tuple[str, str | None, str]] = {
     "temp6@example.org": ("deferred", "451", "4.2.0"),
     "drop6@hangup6.test": ("deferred", None, "4.4.2"),
 }
+# Address verification (sendmail -bv): the final MX answers these RCPTs as it
+# answers any, but no message is delivered (verify(8): probes are "discarded
+# rather than being deferred or bounced"): no attempt may come of them.
+PROBED = ("ok3@example.test", "unknown3@example.test", "temp3@example.test")
 
 
 def _first_attempts(log: Path, reference: datetime) -> tuple[PostfixParser, dict[str, Attempt]]:
@@ -71,6 +75,11 @@ def test_instance_log_gives_every_scripted_first_hop_verdict(syslog_name: str, i
         assert sent.queue_id
         for recipient in script:
             out.wait_for_log(rf"{sent.queue_id}: to=<{re.escape(recipient)}>,.*status=")
+        probed = PROBED if syslog_name == "postfix-out" else ()
+        for recipient in probed:
+            out.verify(recipient, tag="v1")
+        for recipient in probed:
+            out.wait_for_log(rf": to=<{re.escape(recipient)}>,.*status=(?:un)?deliverable")
         raw_log = out.log_path.read_text(encoding="utf-8")
         parser, first = _first_attempts(out.log_path, datetime.now(timezone.utc) + timedelta(hours=1))
         ports = {"example.test": out.mx_port, "silent.test": out.silent.port,
@@ -90,5 +99,7 @@ def test_instance_log_gives_every_scripted_first_hop_verdict(syslog_name: str, i
         assert a.relay_port == ports[recipient.rsplit("@", 1)[1]], recipient
         right += 1
     assert right == len(script)
+    assert parser.probes == len(probed)
+    assert not set(probed) & set(first)
     assert first["slow1@silent.test"].smtp_stage == "initial server greeting"
     assert first["drop1@hangup.test"].smtp_stage == "initial server greeting"
