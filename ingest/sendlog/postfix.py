@@ -185,8 +185,9 @@ _VERDICTS: dict[str, AttemptVerdict] = {
 # machinery except for final delivery, and are discarded rather than being
 # deferred or bounced"; ADDRESS_VERIFICATION_README: the probe's result only
 # feeds the verify cache that smtpd consults. So a "status=deliverable" or
-# "status=undeliverable" line (its dsn= may be 2.x, 4.x or 5.x: defer.c logs a
-# probe's deferral as "undeliverable" too) is no delivery of any message the
+# "status=undeliverable" line (its dsn= may be 4.x as well as 5.x: a probe's
+# deferral is logged as "undeliverable" too, as Postfix 3.7 did for a 451 in
+# tests/sendlog/fixtures/postfix_out_real.log) is no delivery of any message the
 # ledger tracks: no attempt, no first hop, and the recipient's state is not
 # touched. The parser counts them (``probes``) so they are not "skipped".
 _PROBE_STATUSES = frozenset({"deliverable", "undeliverable"})
