@@ -184,7 +184,9 @@ _VERDICTS: dict[str, AttemptVerdict] = {
 # verify(8): "Probe messages are run through all the routing and rewriting
 # machinery except for final delivery, and are discarded rather than being
 # deferred or bounced"; ADDRESS_VERIFICATION_README: the probe's result only
-# feeds the verify cache that smtpd consults. So a "status=deliverable" or
+# feeds the verify cache that smtpd consults. sendmail(1) -bv logs the same
+# words: "Do not collect or deliver a message. Instead, send an email report
+# after verifying each recipient address". So a "status=deliverable" or
 # "status=undeliverable" line (its dsn= may be 4.x as well as 5.x: a probe's
 # deferral is logged as "undeliverable" too, as Postfix 3.7 did for a 451 in
 # tests/sendlog/fixtures/postfix_out_real.log) is no delivery of any message the
