@@ -16,6 +16,7 @@ has failed for a minute ("retry timeout exceeded").
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ host_lookup =
 rfc1413_hosts =
 tls_advertise_hosts =
 {log_selector_line}
+{local_interfaces_line}
 # One delay warning after {delay_warning}, then none for 99 days.
 delay_warning = {delay_warning}:99d
 timeout_frozen_after = 10m
@@ -104,6 +106,10 @@ class Exim:
     #: manualroute's route_list: "example.net localhost ; * 127.0.0.1" sends one domain to the
     #: final MX by the name ``localhost`` (nss_wrapper's hosts file has it), the rest by address.
     route_list: str = "* 127.0.0.1"
+    #: ``local_interfaces`` (None: Exim's default, every interface). Exim drops from a host
+    #: list the local host and every host after it (spec 4.96, 20.6), so a list that
+    #: reaches the final MX on 127.0.0.1 after another host needs 127.0.0.1 not to count as us.
+    local_interfaces: str | None = None
     root: Path = field(default_factory=lambda: unpacked_root("exim"))
 
     @property
@@ -130,11 +136,18 @@ class Exim:
             os.chown(self.base / sub, MAIL_UID, MAIL_UID)
         self.base.chmod(0o755)
         write_nss_files(self.base, HOSTNAME, {"Debian-exim": MAIL_UID})
+        # Exim looks even the address literals of a route list up (through nss_wrapper's
+        # hosts file): each loopback address there other than 127.0.0.1 gets a line.
+        others = sorted(set(re.findall(r"127\.\d+\.\d+\.\d+", self.route_list)) - {"127.0.0.1"})
+        with (self.base / "hosts").open("a") as hosts:
+            hosts.writelines(f"{address} {address}\n" for address in others)
         self.config_path.write_text(CONFIG_TEMPLATE.format(
             exim=self.binary, base=self.base, hostname=HOSTNAME, sender_domain=SENDER_DOMAIN,
             mx_port=self.mx_port, delay_warning=self.delay_warning,
             give_up_after=self.give_up_after, retry_every=self.retry_every, route_list=self.route_list,
-            log_selector_line="" if self.log_selector is None else f"log_selector = {self.log_selector}"))
+            log_selector_line="" if self.log_selector is None else f"log_selector = {self.log_selector}",
+            local_interfaces_line="" if self.local_interfaces is None
+            else f"local_interfaces = {self.local_interfaces}"))
         self.config_path.chmod(0o644)
 
     def _run(self, args: list[str], stdin: bytes | None = None, timeout: float = 60.0) -> str:

@@ -8,7 +8,8 @@ and with ``log_selector = +all``, Sendmail at ``LogLevel`` 9 (its default) and
 to an aiosmtpd final MX on 127.0.0.1 that answers by local part (final_mx.py:
 ``ok*`` 250, ``unknown*`` 550 5.1.1, ``full*`` 552 5.2.2, ``block*`` 554
 5.7.1, ``temp*`` 451 4.2.0). Exim knows the final MX by two names: ``localhost``
-for example.net and the address literal 127.0.0.1 for everything else.
+for example.net and the address literal 127.0.0.1 for everything else, which
+it reaches after a refused connection to 127.0.0.2 (a host list of two).
 Retries are every 2 s and give up after 8 s, so the ``temp*`` recipients are
 deferred, then expire, within a run of some tens of seconds.
 
@@ -57,8 +58,11 @@ ANSWERS: dict[str, tuple[int, str]] = {
     "temp": (451, "4.2.0"),
 }
 RETRY_EVERY, GIVE_UP_AFTER = "2s", "8s"
-#: Exim reaches the final MX as ``localhost`` for example.net and as 127.0.0.1 for the rest.
-ROUTE_LIST = "example.net localhost ; * 127.0.0.1"
+#: Exim reaches the final MX as ``localhost`` for example.net; for the rest it tries 127.0.0.2
+#: first, where nothing listens, then 127.0.0.1 (so 127.0.0.1 must not count as Exim's own
+#: interface: EXIM_INTERFACES).
+ROUTE_LIST = "example.net localhost ; * 127.0.0.2:127.0.0.1"
+EXIM_INTERFACES = "127.0.0.254"
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,7 @@ def run(base: Path, variants: list[str], timeout: float = 60.0) -> dict[str, str
             if mta == "exim":
                 instance: Exim | Sendmail = Exim(
                     folder / "exim", port, delay_warning="1h", give_up_after=GIVE_UP_AFTER,
-                    retry_every=RETRY_EVERY, route_list=ROUTE_LIST,
+                    retry_every=RETRY_EVERY, route_list=ROUTE_LIST, local_interfaces=EXIM_INTERFACES,
                     log_selector=setting if isinstance(setting, str) else None)
             else:
                 assert isinstance(setting, int)
