@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -56,6 +57,8 @@ def _require_mtas() -> None:
     reasons = [f"{mta}: {reason}" for mta in ("exim", "sendmail") if (reason := unavailable_reason(mta))]
     if shutil.which("unshare") is None:
         reasons.append("unshare (util-linux) not found: Sendmail's syslog cannot be caught")
+    elif subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
+        reasons.append("unshare -m fails (no CAP_SYS_ADMIN): Sendmail's syslog cannot be caught")
     if not reasons:
         return
     message = "; ".join(reasons) + " (run: sudo bash tests/install-system-deps.sh)"
