@@ -103,7 +103,7 @@ _TOKEN = re.compile(
 # that is *entirely* this shape is read in one match (no field left over, so
 # none can be lost); every other line goes through the field reader.
 _DEFAULT_SHAPE = re.compile(
-    r"(?P<addr>[^\s<:|/\"][^\s<:]*@[^\s<:]+)(?: <(?P<orig>[^>]*)>)?"
+    r"(?P<addr>[^\s<:|/\"][^\s<:]*)(?: <(?P<orig>[^>]*)>)?"
     r"(?: F=<(?P<F>[^>]*)>)?(?: P=<[^>]*>)?"
     r" R=(?P<R>[^\s:\"]+) T=(?P<T>[^\s:\"]+)(?: defer \((?P<errno>-?\d+)\))?(?: S=\d+)?"
     r"(?: H=(?:(?P<host>[^\s\[\]()]+) )?\[(?P<ip>[^\]]+)\](?::(?P<port>\d{1,5}))?\*?)?"
@@ -285,19 +285,21 @@ class EximParser(CountingParser):
         self._messages.pop(mid, None)  # an id is never reused; start afresh
         state = self._open(mid)
         state.sender = sender
-        if '"' in fields_part:
+        # Before the first quoted value (T="subject"...) nothing is free-form
+        # that could hold " id=" or " R=": two searches there find them
+        # wherever they are; only what they miss needs the field reader.
+        quote = fields_part.find('"')
+        head = fields_part if quote == -1 else fields_part[:quote]
+        fields = {}
+        im = _ARRIVAL_ID.search(head)
+        if im is not None:
+            fields["id"] = im.group(1)
+        if sender == "":
+            rm = _ARRIVAL_R.search(head)
+            if rm is not None:
+                fields["R"] = rm.group(1)
+        if quote != -1 and (im is None or (sender == "" and "R" not in fields)):
             fields, _ = _fields(body, len(raw_sender))
-        else:
-            # No quoted value (no T="subject"...): nothing free-form that could
-            # hold " id=" or " R=", so two searches find them wherever they are.
-            fields = {}
-            im = _ARRIVAL_ID.search(fields_part)
-            if im is not None:
-                fields["id"] = im.group(1)
-            if sender == "":
-                rm = _ARRIVAL_R.search(fields_part)
-                if rm is not None:
-                    fields["R"] = rm.group(1)
         msgid = fields.get("id")
         if msgid:
             if msgid.startswith("<") and msgid.endswith(">"):
