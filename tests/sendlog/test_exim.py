@@ -250,3 +250,13 @@ def test_arrival_subject_cannot_fake_the_message_id() -> None:
            "id=real@x.example")
     [a] = p.feed(f"2025-03-03 09:14:07 {MID} => a@b.example R=r T=remote_smtp H=mx.b.example [192.0.2.1]")
     assert a.message_id == "real@x.example"
+
+
+def test_ipv6_hosts_in_any_field_order() -> None:
+    p = exim()
+    [a] = p.feed(f"2025-03-03 09:14:06 {MID} => a@b.example R=r T=remote_smtp S=9 H=mx.b.example "
+                 '[2001:db8::25]:25 I=[2001:db8::1]:50000 C="250 ok"')
+    assert (a.relay_host, a.relay_ip, a.relay_port, a.first_hop) == ("mx.b.example", "2001:db8::25", 25, True)
+    [b] = p.feed(f"2025-03-03 09:14:06 {MID} ** c@b.example R=r T=remote_smtp H=[2001:db8::25]: "
+                 "SMTP error from remote mail server after RCPT TO:<c@b.example>: 550 5.1.1 unknown")
+    assert (b.verdict, b.relay_ip, b.replycode, b.status, b.first_hop) == ("rejected", "2001:db8::25", "550", "5.1.1", True)
