@@ -518,6 +518,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(item.line())
             print(f"unmatched verdicts: {summary.orphans_left} (matched this run: {summary.orphans_linked})")
             print(f"deferred too long, now expired: {summary.expired}")
+            if summary.failures:  # the other sources were read; this one says what to fix
+                raise CommandError("; ".join(summary.failures))
             return EXIT_OK
         from bounceledger.scheduler import run_forever
 

@@ -23,13 +23,15 @@ from bounceledger.config import Settings
 from bounceledger.cursors import cursor_to_save, find_cursor
 from bounceledger.db import Database
 from bounceledger.locks import SourceLock
-from bounceledger.logfiles import checked_formats, checked_paths, overlong_sample, parse_options
+from bounceledger.logfiles import UnknownFormatError, checked_formats, checked_paths, overlong_sample, parse_options
 from bounceledger.polling import PollSummary, poll
 from ingest import reconcile
 from ingest.attempts import PreparedAttempts, is_notice, prepare_attempts, store_prepared
+from ingest.mailbox.source import MailboxError
 from ingest.records import Attempt
 from ingest.sendlog import make_parser
 from ingest.sendlog.reader import (
+    LogFileError,
     OverlongLine,
     Position,
     current_position,
@@ -259,6 +261,14 @@ class RunSummary:
     orphans_linked: int = 0
     orphans_left: int = 0
     expired: int = 0
+    #: Sources that could not be read this pass (a missing file, the wrong
+    #: format, an unreachable mailbox), each as one line; the others ran.
+    failures: list[str] = field(default_factory=list)
+
+
+#: Failures that belong to one source and say what is wrong with it: they
+#: must not keep the other sources from being read.
+SOURCE_ERRORS: tuple[type[Exception], ...] = (LogFileError, UnknownFormatError, MailboxError)
 
 
 def expand(pattern: str) -> list[str]:
@@ -272,10 +282,20 @@ def run_once(db: Database, settings: Settings) -> RunSummary:
     """Every configured source once, a retry of unmatched verdicts, and the expiry rule."""
     run = RunSummary()
     for sendlog in settings.sendlogs:
-        run.logs.append(ingest_logs(db, expand(sendlog.path), sendlog.format))
+        try:
+            run.logs.append(ingest_logs(db, expand(sendlog.path), sendlog.format))
+        except SOURCE_ERRORS as exc:
+            run.failures.append(f"sendlog {sendlog.path}: {exc}")
+            log.error("sendlog %s: %s", sendlog.path, exc)
+            continue
         log.info("sendlog %s", run.logs[-1].line())
     for mailbox in settings.mailboxes:
-        run.polls.append(poll(db, mailbox.url))
+        try:
+            run.polls.append(poll(db, mailbox.url))
+        except SOURCE_ERRORS as exc:
+            run.failures.append(f"mailbox: {exc}")
+            log.error("mailbox: %s", exc)
+            continue
         log.info("mailbox %s", run.polls[-1].line())
     run.orphans_linked, run.orphans_left = retry_orphans(db)
     with db.session() as session:

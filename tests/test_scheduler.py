@@ -105,3 +105,24 @@ def test_run_once_over_configured_sources(database: Database, database_url: str,
     assert "10 processed" in result.stdout
     with database.session() as session:
         assert queries.report(session)["corrected"] == 3
+
+
+def test_run_once_reads_the_other_sources_when_one_is_wrong(
+    database: Database, database_url: str, tmp_path: Path
+) -> None:
+    config = _config(tmp_path, database_url)
+    config.write_text(config.read_text() + f'[[sendlog]]\npath = "{tmp_path / "gone.log"}"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "bounceledger", "--config", str(config), "run", "--once"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("BOUNCELEDGER_")},
+    )
+    assert result.returncode == 1
+    assert "23 attempts recorded" in result.stdout and "10 processed" in result.stdout
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("bounceledger: error:")]
+    assert "gone.log" in line and "no such file" in line
+    assert "Traceback" not in result.stderr
+    with database.session() as session:
+        assert queries.report(session)["corrected"] == 3
