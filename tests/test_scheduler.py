@@ -91,15 +91,19 @@ def test_run_once_without_sources_says_what_to_configure(tmp_path: Path, databas
     assert "configure [[sendlog]] and [[mailbox]]" in result.stderr
 
 
-def test_run_once_over_configured_sources(database: Database, database_url: str, tmp_path: Path) -> None:
-    config = _config(tmp_path, database_url)
-    result = subprocess.run(
+def _run_once(config: Path) -> subprocess.CompletedProcess[str]:
+    """``run --once`` as an operator starts it: only the config file speaks."""
+    return subprocess.run(
         [sys.executable, "-m", "bounceledger", "--config", str(config), "run", "--once"],
         capture_output=True,
         text=True,
         timeout=120,
         env={k: v for k, v in os.environ.items() if not k.startswith("BOUNCELEDGER_")},
     )
+
+
+def test_run_once_over_configured_sources(database: Database, database_url: str, tmp_path: Path) -> None:
+    result = _run_once(_config(tmp_path, database_url))
     assert result.returncode == 0, result.stderr
     assert "23 attempts recorded" in result.stdout
     assert "10 processed" in result.stdout
@@ -112,13 +116,7 @@ def test_run_once_reads_the_other_sources_when_one_is_wrong(
 ) -> None:
     config = _config(tmp_path, database_url)
     config.write_text(config.read_text() + f'[[sendlog]]\npath = "{tmp_path / "gone.log"}"\n')
-    result = subprocess.run(
-        [sys.executable, "-m", "bounceledger", "--config", str(config), "run", "--once"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith("BOUNCELEDGER_")},
-    )
+    result = _run_once(config)
     assert result.returncode == 1
     assert "23 attempts recorded" in result.stdout and "10 processed" in result.stdout
     [line] = [x for x in result.stderr.splitlines() if x.startswith("bounceledger: error:")]
