@@ -248,6 +248,12 @@ def choose_status(status: str | None, diagnostic: str | None, *, field_is_final:
     return text_status
 
 
+def _other_status(status: str) -> bool:
+    """RFC 3463's "Other or undefined ... status" codes (X.N.0), which name a
+    subject but no cause."""
+    return _detail(status).endswith(".0")
+
+
 def _decide_userunknown(status_reason: str | None, command: str | None) -> str:
     """"User unknown" words are only trusted at RCPT time (or with a 5.1.x).
 
@@ -335,7 +341,8 @@ def classify(
     if chosen is None:
         chosen = reason_from_text(text)
         if chosen == "userunknown":
-            chosen = _decide_userunknown(status_reason if status else "nostatus", command)
+            # an "other or undefined" status (X.0.0, X.5.0 ... RFC 3463 section 3.1) says no more than none
+            chosen = _decide_userunknown(status_reason if status and not _other_status(status) else "nostatus", command)
         elif chosen == "hostunknown" and command == "MAIL":
             chosen = "rejected"  # the sender's domain, not the recipient's
         elif chosen == "hostunknown" and temporary:

@@ -334,6 +334,10 @@ _STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
     # src: Exchange Online: "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"
     # (its 5.1.10 is not the RFC 7505 null MX meaning)
     (r"RESOLVER\.ADR\.RecipientNotFound|recipient not found by smtp address lookup", "userunknown"),
+    # src: Google Workspace "SMTP error reference": 550 5.7.1 "The IP you're using to send mail is not authorized to
+    # send email directly to our servers. Please use the SMTP relay at your service provider instead." (the sending
+    # IP, not the sender's authentication)
+    (r"ip you.re using to send (?:e-?)?mail is not authori[sz]ed to send (?:e-?)?mail directly", "blocked"),
     # src: Microsoft support, "NDR error code 550 5.4.1 Recipient address rejected: Access denied" (Exchange
     # Online's Directory-Based Edge Blocking: the recipient does not exist in the accepted domain)
     (r"5\.4\.1 recipient address rejected: access denied", "userunknown"),

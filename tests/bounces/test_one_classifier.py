@@ -190,3 +190,14 @@ def test_exchange_edge_blocking_and_domino_routing_wordings():
     domino = classify(None, None, "No route found to domain example.net from server MAIL01/ACME. Check Server, "
                                   "Connection and Domain documents in Domino Directory.")
     assert (domino.reason, domino.hardbounce) == ("hostunknown", True)
+
+
+def test_gmail_direct_ip_refusal_and_an_other_protocol_status():
+    from ingest.bounces.classify import classify
+
+    gmail = classify("5.7.1", "550", "550-5.7.1 The IP you're using to send mail is not authorized to send email "
+                                     "directly to our servers. Please use the SMTP relay at your service provider.")
+    assert gmail.reason == "blocked"
+    # X.5.0 is RFC 3463's "Other or undefined protocol status": it names no cause, so the words decide
+    outlook = classify("5.5.0", "550", "550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302)")
+    assert (outlook.reason, outlook.hardbounce) == ("userunknown", True)
