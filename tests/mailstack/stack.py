@@ -16,6 +16,7 @@ exists for, and only a real second MTA produces it faithfully.
 from __future__ import annotations
 
 import email.utils
+from abc import ABC, abstractmethod
 import os
 import re
 import shutil
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Protocol, Self, Sequence
 
 from tests.mailstack.dovecot import Dovecot
 from tests.mailstack.final_mx import FinalMX
@@ -77,7 +78,77 @@ def _ensure_traversable(path: Path) -> None:
                 "(e.g. tempfile.mkdtemp()) for MailStack")
 
 
-class MailStack:
+def _fresh_base(base_dir: Path | str | None, prefix: str) -> Path:
+    """The harness folder, made other-readable: Dovecot and Postfix run as their own users."""
+    base = Path(base_dir or tempfile.mkdtemp(prefix=prefix)).resolve()
+    base.mkdir(parents=True, exist_ok=True)
+    base.chmod(0o755)
+    return base
+
+
+def _final_mx_in(folder: Path, port: int, hostname: str) -> FinalMX:
+    """A final MX keeping its record and log in its own folder, so a kept run shows both."""
+    folder.mkdir(exist_ok=True)
+    return FinalMX(port, folder / "received.jsonl", folder / "server.log", hostname)
+
+
+class _Component(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class _Components(ABC):
+    """Starting several components in order and stopping whichever did start.
+
+    Both the full stack and the single outbound instance need the same
+    guarantee: a failure half-way stops what already runs, and teardown goes
+    newest first without letting one failed stop skip the rest.
+    """
+
+    base: Path
+    keep: bool
+    _stops: list[Callable[[], None]]
+    _teardown_name: str = "components"
+
+    @abstractmethod
+    def start(self) -> Self:
+        """Start every component (through _start_in_order)."""
+
+    def _start_in_order(self, prepare: Callable[[], None],
+                        components: Iterable[_Component]) -> None:
+        """Run `prepare`, then start each component; on any failure stop what runs and re-raise."""
+        try:
+            prepare()
+            for component in components:
+                self._stops.append(component.stop)
+                component.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop everything that was started, newest first; one failure never skips the rest."""
+        errors: list[BaseException] = []
+        while self._stops:
+            try:
+                self._stops.pop()()
+            except Exception as exc:  # noqa: BLE001 - collect, keep tearing down
+                errors.append(exc)
+        if not self.keep:
+            shutil.rmtree(self.base, ignore_errors=True)
+        if errors:
+            raise RuntimeError(f"{self._teardown_name} teardown had errors: {errors!r}")
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+class MailStack(_Components):
     """Starts the whole stack in `base_dir` (a fresh temp folder if None); always tears down.
 
     Use as a context manager. `keep` decides whether stop() leaves the folder
@@ -87,9 +158,11 @@ class MailStack:
     ~30 s and an expiry DSN after ~90 s.
     """
 
+    _teardown_name = "mail stack"
+
     def __init__(self, base_dir: Path | str | None = None,
                  timings: StackTimings | None = None, keep: bool | None = None) -> None:
-        self.base = Path(base_dir or tempfile.mkdtemp(prefix="mailstack-")).resolve()
+        self.base = _fresh_base(base_dir, "mailstack-")
         # Default: a caller's folder is kept, our own temp folder is removed on stop().
         self.keep = (base_dir is not None) if keep is None else keep
         self.timings = timings or StackTimings()
@@ -100,8 +173,6 @@ class MailStack:
     # ---- construction -------------------------------------------------
     def _build(self) -> None:
         """Pick ports and describe every component; nothing runs yet."""
-        self.base.mkdir(parents=True, exist_ok=True)
-        self.base.chmod(0o755)
         (imap, imaps, lmtp, smtpd_a, smtpd_b, mx_a, mx_b) = free_ports(7)
         self.dovecot = Dovecot(self.base / "dovecot", imap, imaps, lmtp, user=RETURN_USER)
         self.final_mx_a = self._final_mx("final-mx-a", mx_a, "mx.example.test")
@@ -112,9 +183,7 @@ class MailStack:
                                          self._settings_b(mx_b, smtpd_a))
 
     def _final_mx(self, name: str, port: int, hostname: str) -> FinalMX:
-        folder = self.base / name
-        folder.mkdir(exist_ok=True)
-        return FinalMX(port, folder / "received.jsonl", folder / "server.log", hostname)
+        return _final_mx_in(self.base / name, port, hostname)
 
     def _settings_a(self, mx_a: int, smtpd_b: int, lmtp: int) -> dict[str, str]:
         """A: the sender's MTA; routes test domains, delivers its own returns to Dovecot."""
@@ -150,38 +219,16 @@ class MailStack:
         """Start final MXes, Dovecot, B, then A; on any failure stop what already runs."""
         _ensure_traversable(self.base)
         began = time.monotonic()
-        try:
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                list(pool.map(PostfixInstance.prepare, (self.postfix_a, self.postfix_b)))
-            for component in (self.final_mx_a, self.final_mx_b, self.dovecot,
-                              self.postfix_b, self.postfix_a):
-                self._stops.append(component.stop)
-                component.start()
-        except BaseException:
-            self.stop()
-            raise
+        self._start_in_order(self._prepare_postfixes,
+                             (self.final_mx_a, self.final_mx_b, self.dovecot,
+                              self.postfix_b, self.postfix_a))
         self.startup_seconds = time.monotonic() - began
         return self
 
-    def stop(self) -> None:
-        """Stop everything that was started, newest first; one failure never skips the rest."""
-        errors: list[BaseException] = []
-        while self._stops:
-            try:
-                self._stops.pop()()
-            except Exception as exc:  # noqa: BLE001 - collect, keep tearing down
-                errors.append(exc)
-        if not self.keep:
-            shutil.rmtree(self.base, ignore_errors=True)
-        if errors:
-            raise RuntimeError(f"mail stack teardown had errors: {errors!r}")
-
-    def __enter__(self) -> "MailStack":
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
+    def _prepare_postfixes(self) -> None:
+        """Both instances' postfix check/setup run side by side: they are the slow part of start."""
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(PostfixInstance.prepare, (self.postfix_a, self.postfix_b)))
 
     # ---- connection facts ---------------------------------------------
     @property
@@ -421,7 +468,7 @@ def smtp_submit(host: str, port: int, sender: str, recipients: Sequence[str],
     return found.group(1).decode() if found else None
 
 
-class OutboundPostfix:
+class OutboundPostfix(_Components):
     """One Postfix instance logging as ``syslog_name`` (default ``postfix-out``,
     so its delivery agent logs as ``postfix-out/smtp``) to its maillog_file.
 
@@ -434,17 +481,15 @@ class OutboundPostfix:
     ``keep``.
     """
 
+    _teardown_name = "outbound postfix"
+
     def __init__(self, syslog_name: str = "postfix-out", base_dir: Path | str | None = None,
                  keep: bool = False, helo_timeout: str = "3s", ipv6: bool = False) -> None:
-        self.base = Path(base_dir or tempfile.mkdtemp(prefix="pfout-")).resolve()
-        self.base.mkdir(parents=True, exist_ok=True)
-        self.base.chmod(0o755)
+        self.base = _fresh_base(base_dir, "pfout-")
         self.keep = keep
         smtpd, mx, silent, hangup = free_ports(4)
         folder = self.base / "final-mx"
-        folder.mkdir(exist_ok=True)
-        self.final_mx = FinalMX(mx, folder / "received.jsonl", folder / "server.log",
-                                "mx.example.test")
+        self.final_mx = _final_mx_in(folder, mx, "mx.example.test")
         self.silent = TroublePeer(silent, "silent")
         self.hangup = TroublePeer(hangup, "hangup")
         self.ipv6 = ipv6
@@ -484,35 +529,10 @@ class OutboundPostfix:
 
     def start(self) -> "OutboundPostfix":
         _ensure_traversable(self.base)
-        try:
-            self.postfix.prepare()
-            extra = [c for c in (self.mx6, self.hangup6) if c is not None]
-            for component in (self.final_mx, self.silent, self.hangup, *extra, self.postfix):
-                self._stops.append(component.stop)
-                component.start()
-        except BaseException:
-            self.stop()
-            raise
+        extra = [c for c in (self.mx6, self.hangup6) if c is not None]
+        self._start_in_order(self.postfix.prepare,
+                             (self.final_mx, self.silent, self.hangup, *extra, self.postfix))
         return self
-
-    def stop(self) -> None:
-        errors: list[BaseException] = []
-        while self._stops:
-            try:
-                self._stops.pop()()
-            except Exception as exc:  # noqa: BLE001 - keep tearing down
-                errors.append(exc)
-        if not self.keep:
-            shutil.rmtree(self.base, ignore_errors=True)
-        if errors:
-            raise RuntimeError(f"outbound postfix teardown had errors: {errors!r}")
-
-    def __enter__(self) -> "OutboundPostfix":
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     def send(self, recipients: Sequence[str], *, tag: str, message_id: str) -> SentMessage:
         """Submit one message with return path bounces+TAG@sender.test."""
