@@ -15,7 +15,6 @@ reported the recipient relayed in the same report.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,6 +24,7 @@ import pytest
 
 from ingest.bounces import parse
 from ingest.records import ParsedMessage
+from tests.mailstack.fixtures import require_mtas
 
 FIXTURES = Path(__file__).parent / "fixtures" / "real-mta"
 EXPECTED: dict[str, dict[str, Any]] = json.loads((FIXTURES / "expected.json").read_text())["samples"]
@@ -86,24 +86,11 @@ def test_real_mta_sample(name: str) -> None:
     assert not problems, f"{name}:\n  " + "\n  ".join(problems)
 
 
-def _require_mtas() -> None:
-    """Skip locally when Exim/Sendmail cannot be unpacked and run; under CI that is a failure."""
-    from tests.mailstack.mta_packages import unavailable_reason
-
-    reasons = [f"{mta}: {reason}" for mta in ("exim", "sendmail") if (reason := unavailable_reason(mta))]
-    if not reasons:
-        return
-    message = "; ".join(reasons) + " (run: sudo bash tests/install-system-deps.sh)"
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set but {message}", pytrace=False)
-    pytest.skip(message)
-
-
 @pytest.mark.realstack
 @pytest.mark.slow
 def test_live_exim_and_sendmail_returns_are_read_right() -> None:
     """Regenerate the immediate-bounce samples with the real MTAs now, and read them."""
-    _require_mtas()
+    require_mtas()
     from tests.mailstack import make_mta_samples as generator
 
     base = Path(tempfile.mkdtemp(prefix="mta-live-"))

@@ -11,6 +11,8 @@ install step can never turn into a silently green run.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
@@ -31,14 +33,39 @@ def unavailable_reason() -> str | None:
     return None
 
 
+def skip_or_fail(reason: str) -> None:
+    """Skip locally, fail under CI: a broken install step must never turn into a green run."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 def require_mail_stack() -> None:
     """Skip (locally) or fail (CI) when the stack cannot run."""
     reason = unavailable_reason()
     if reason is None:
         return
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set but {reason}", pytrace=False)
-    pytest.skip(reason)
+    skip_or_fail(reason)
+
+
+def require_mtas(*, catch_sendmail_syslog: bool = False) -> None:
+    """Skip (locally) or fail (CI) when the unpacked Exim/Sendmail cannot run here.
+
+    `catch_sendmail_syslog`: the caller also reads Sendmail's syslog, which
+    needs a private mount namespace (``unshare -m``) whose /dev/log is ours.
+    """
+    from tests.mailstack.mta_packages import unavailable_reason as mta_unavailable_reason
+
+    reasons = [f"{mta}: {reason}" for mta in ("exim", "sendmail")
+               if (reason := mta_unavailable_reason(mta))]
+    if catch_sendmail_syslog:
+        if shutil.which("unshare") is None:
+            reasons.append("unshare (util-linux) not found: Sendmail's syslog cannot be caught")
+        elif subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
+            reasons.append("unshare -m fails (no CAP_SYS_ADMIN): Sendmail's syslog cannot be caught")
+    if not reasons:
+        return
+    skip_or_fail("; ".join(reasons) + " (run: sudo bash tests/install-system-deps.sh)")
 
 
 def _new_base() -> Path:

@@ -14,15 +14,14 @@ unpacked from Debian's packages.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from tests.mailstack.fixtures import require_mtas
 from tests.sendlog import real_logs
 
 FIXTURES = Path(__file__).parent / "fixtures" / "real"
@@ -50,28 +49,11 @@ def test_real_log_is_read_recipient_by_recipient(variant: str) -> None:
     assert not wrong, f"{variant}:\n" + "\n".join(f"  {r}: {line}" for r, ls in wrong.items() for line in ls)
 
 
-def _require_mtas() -> None:
-    """Skip locally when Exim/Sendmail cannot run here; under CI that is a failure."""
-    from tests.mailstack.mta_packages import unavailable_reason
-
-    reasons = [f"{mta}: {reason}" for mta in ("exim", "sendmail") if (reason := unavailable_reason(mta))]
-    if shutil.which("unshare") is None:
-        reasons.append("unshare (util-linux) not found: Sendmail's syslog cannot be caught")
-    elif subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
-        reasons.append("unshare -m fails (no CAP_SYS_ADMIN): Sendmail's syslog cannot be caught")
-    if not reasons:
-        return
-    message = "; ".join(reasons) + " (run: sudo bash tests/install-system-deps.sh)"
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set but {message}", pytrace=False)
-    pytest.skip(message)
-
-
 @pytest.mark.realstack
 @pytest.mark.slow
 def test_live_exim_and_sendmail_logs_are_read_right() -> None:
     """Run the script on the real MTAs now (some 15 s) and read every variant's log."""
-    _require_mtas()
+    require_mtas(catch_sendmail_syslog=True)
     base = Path(tempfile.mkdtemp(prefix="sendlog-live-"))
     base.chmod(0o755)  # the exim user must reach its spool under it
     try:
