@@ -18,11 +18,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.mailstack.mta_packages import runtime_env, unpacked_root, write_nss_files
+from tests.mailstack.mta_packages import run_unpacked, unpacked_root, write_nss_files
 from tests.mailstack.waits import maildir_files
 
 MAIL_UID = 65534
@@ -152,13 +151,9 @@ class Exim:
 
     def _run(self, args: list[str], stdin: bytes | None = None, timeout: float = 60.0) -> str:
         """Run exim with our config; raise with its output on failure."""
-        result = subprocess.run(
-            [str(self.binary), "-C", str(self.config_path), *args], input=stdin,
-            capture_output=True, timeout=timeout, env=runtime_env(self.root, self.base, HOSTNAME))
-        output = (result.stdout + result.stderr).decode("utf-8", "replace")
-        if result.returncode != 0:
-            raise RuntimeError(f"exim {' '.join(args)} exited {result.returncode}: {output}")
-        return output
+        return run_unpacked([str(self.binary), "-C", str(self.config_path), *args],
+                            what=f"exim {' '.join(args)}", root=self.root, home=self.base,
+                            hostname=HOSTNAME, stdin=stdin, timeout=timeout)
 
     def submit(self, sender: str, recipients: list[str], data: bytes) -> None:
         """Submit one message on stdin and deliver it now (``-odi``): 5xx bounces exist on return."""

@@ -157,6 +157,22 @@ def runtime_env(root: Path, home: Path, hostname: str) -> dict[str, str]:
     return env
 
 
+def run_unpacked(command: list[str], *, what: str, root: Path, home: Path, hostname: str,
+                 stdin: bytes | None = None, timeout: float = 60.0,
+                 ok: tuple[int, ...] = (0,)) -> str:
+    """Run `command` (a binary of `root`) under :func:`runtime_env`; its stdout and stderr as text.
+
+    An exit code not in `ok` raises with the MTA's own output, named by `what`:
+    a failed submission or queue run is only understood from what the MTA said.
+    """
+    result = subprocess.run(command, input=stdin, capture_output=True, timeout=timeout,
+                            env=runtime_env(root, home, hostname))
+    output = (result.stdout + result.stderr).decode("utf-8", "replace")
+    if result.returncode not in ok:
+        raise RuntimeError(f"{what} exited {result.returncode}: {output}")
+    return output
+
+
 def write_nss_files(home: Path, hostname: str, extra_users: dict[str, int] | None = None) -> None:
     """A private passwd/group/hosts: root, nobody, `extra_users` (name -> uid, sharing nogroup),
     and `hostname` on 127.0.0.1 (Sendmail resolves its own name at start; DNS is unreachable).

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.mailstack.mta_packages import runtime_env, unpacked_root, write_nss_files
+from tests.mailstack.mta_packages import run_unpacked, runtime_env, unpacked_root, write_nss_files
 
 HOSTNAME = "mta.sender.test"
 #: sysexits.h codes Sendmail exits with after a delivery it has reported by mail
@@ -187,13 +187,9 @@ class Sendmail:
     def _run(self, args: list[str], stdin: bytes | None = None, timeout: float = 60.0,
              ok: tuple[int, ...] = (0,)) -> str:
         """Run sendmail with our MTA config; raise with its output on an exit code not in `ok`."""
-        result = subprocess.run(
-            self._command(args), input=stdin,
-            capture_output=True, timeout=timeout, env=runtime_env(self.root, self.base, HOSTNAME))
-        output = (result.stdout + result.stderr).decode("utf-8", "replace")
-        if result.returncode not in ok:
-            raise RuntimeError(f"sendmail {' '.join(args)} exited {result.returncode}: {output}")
-        return output
+        return run_unpacked(self._command(args), what=f"sendmail {' '.join(args)}",
+                            root=self.root, home=self.base, hostname=HOSTNAME, stdin=stdin,
+                            timeout=timeout, ok=ok)
 
     def submit(self, sender: str, recipients: list[str], data: bytes, queue_only: bool = False,
                notify: str | None = None) -> None:
