@@ -19,6 +19,7 @@ from email.message import Message
 from typing import TypeVar
 
 from ingest.bounces import _mime
+from ingest.bounces._prefilter import lazy
 from ingest.bounces._rfc2047 import decode_header
 
 
@@ -106,7 +107,7 @@ def load_headers(text: str) -> Message:
 
 
 #: A line the stdlib header parser keeps reading headers at (its ``headerRE``).
-_STDLIB_HEADER_LINE_RE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
+_STDLIB_HEADER_LINE_RE = lazy(r"From |[\041-\071\073-\176]*:|[\t ]")
 
 
 def _own_header_block(text: str) -> Message | None:
@@ -257,7 +258,7 @@ def _cut_encoded_words(text: str, msg: Message | None) -> tuple[str, str]:
 
 
 #: Where an encoded word may begin: "=?charset?q?" (RFC 2047 section 2).
-_ENCODED_WORD_START_RE = re.compile(r"=\?[^?]*\?[qQbB]\?")
+_ENCODED_WORD_START_RE = lazy(r"=\?[^?]*\?[qQbB]\?")
 
 
 def _note(msg: Message | None, note: str) -> None:
@@ -274,7 +275,7 @@ def skipped_of(msg: Message) -> tuple[str, ...]:
     return _mime.skipped_of(msg)
 
 
-_SURROGATE_RE = re.compile("[\udc80-\udcff]")
+_SURROGATE_RE = lazy("[\udc80-\udcff]")
 
 
 def _fix_surrogates(text: str) -> str:
@@ -565,7 +566,7 @@ def _body_text(msg: Message, limit: int) -> str:
 
 #: Where the human-readable text of a boundary-less multipart ends: the
 #: first delivery-status field or the heading of a returned original.
-_BROKEN_MULTIPART_END_RE = re.compile(
+_BROKEN_MULTIPART_END_RE = lazy(
     r"^(?:(?:Reporting-MTA|Final-Recipient|Original-Recipient)\s*:"
     r"|Content-Type:\s*(?:message/|text/rfc822-headers))", re.I | re.M)
 
@@ -597,9 +598,9 @@ def _walk_skipping_returned(msg: Message) -> Iterator[Message]:
         yield part  # a leaf, or a multipart whose boundary never occurs
 
 
-_SCRIPT_RE = re.compile(r"(?is)<(script|style).*?</\1>")
-_LINE_TAG_RE = re.compile(r"(?i)<br\s*/?>|</p>|</div>|</tr>")
-_TAG_RE = re.compile(r"<[^>]+>")
+_SCRIPT_RE = lazy(r"(?is)<(script|style).*?</\1>")
+_LINE_TAG_RE = lazy(r"(?i)<br\s*/?>|</p>|</div>|</tr>")
+_TAG_RE = lazy(r"<[^>]+>")
 
 
 def html_to_text(html: str) -> str:
@@ -624,7 +625,7 @@ def html_to_text(html: str) -> str:
 _BMP_HIGH = r"[^\x00-\xff\U00010000-\U0010ffff]"
 _LOCAL_CHAR = rf"(?:[\w.!#$%&'*+/=?^`{{|}}~\-\x80-\xff]|{_BMP_HIGH})"
 _DOMAIN_CHAR = rf"(?:[\w\-\x80-\xff]|{_BMP_HIGH})"
-ADDRESS_RE = re.compile(
+ADDRESS_RE = lazy(
     rf"(?<![\w.!#$%&'*+/=?^`{{|}}~\-\x80-\xff])(?<!{_BMP_HIGH})"
     rf"{_LOCAL_CHAR}++@{_DOMAIN_CHAR}++(?:\.{_DOMAIN_CHAR}++)+"
 )
@@ -638,8 +639,8 @@ def first_address(text: str) -> str | None:
     return match.group(0).strip(".").lower() if match.group(0).isascii() else match.group(0).strip(".")
 
 
-_TYPE_PREFIX_RE = re.compile(r"^\s*[\w\-]+\s*;\s*")
-_BRACKETED_RE = re.compile(r"<([^<>]*@[^<>]*)>")
+_TYPE_PREFIX_RE = lazy(r"^\s*[\w\-]+\s*;\s*")
+_BRACKETED_RE = lazy(r"<([^<>]*@[^<>]*)>")
 
 
 def address_of(value: str) -> str | None:

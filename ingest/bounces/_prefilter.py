@@ -536,7 +536,7 @@ class RuleTable:
     match starts with one of a few literals is tried only where those
     occur (as :class:`Quick` does).
 
-    A row's pattern may be given compiled or as its text (compiled with
+    A row's pattern may be given compiled (or :func:`lazy`) or as its text (compiled with
     ``flags``); either way the alternatives are compiled only when first
     searched, as most of them never are in a run, and each pattern text is
     read once, for its literals and start literals together.
@@ -554,7 +554,7 @@ class RuleTable:
         literals: set[str] = set()
         rows_of: dict[str, set[int]] = {}
         for number, (pattern, value) in enumerate(rows):
-            if isinstance(pattern, re.Pattern):
+            if isinstance(pattern, (re.Pattern, LazyPattern)):
                 source, pattern_flags = pattern.pattern, pattern.flags
             else:
                 source, pattern_flags = pattern, int(flags)
@@ -771,7 +771,7 @@ class Quick:
         """Work out the literals (once)."""
         source = self._pattern.pattern
         if isinstance(source, str):
-            self._needles, starts = _analyse(source, self._pattern.flags)
+            self._needles, starts = _analysed(source, self._pattern.flags)
         else:
             starts = None
         self._starts = self._given_starts if self._given_starts is not None else starts
@@ -854,3 +854,74 @@ def quick(pattern: re.Pattern[str]) -> re.Pattern[str] | Quick:
     if isinstance(pattern.pattern, str):
         return Quick(pattern)
     return pattern
+
+
+#: The global inline flags a pattern text may open with ("(?im)"), as
+#: Python's ``re`` documents them: they end up in the compiled ``flags``.
+_INLINE_FLAGS = {"a": int(re.ASCII), "i": int(re.IGNORECASE), "L": int(re.LOCALE), "m": int(re.MULTILINE),
+                 "s": int(re.DOTALL), "u": int(re.UNICODE), "x": int(re.VERBOSE)}
+_GLOBAL_FLAGS_RE = re.compile(r"\(\?([aiLmsux]+)\)")
+_UNICODE, _ASCII_OR_LOCALE = int(re.UNICODE), int(re.ASCII) | int(re.LOCALE)
+
+
+def _compiled_flags(source: str, flags: int) -> int:
+    """The ``flags`` that ``re.compile(source, flags)`` would report, without
+    compiling: the given ones, those the text opens with, and ``re.UNICODE``
+    for a text pattern not made ASCII or locale-dependent."""
+    at = 0
+    while (opening := _GLOBAL_FLAGS_RE.match(source, at)) is not None:
+        for letter in opening.group(1):
+            flags |= _INLINE_FLAGS[letter]
+        at = opening.end()
+    if not flags & _ASCII_OR_LOCALE:
+        flags |= _UNICODE
+    return flags
+
+
+class LazyPattern:
+    """A regular expression compiled on its first use, not at import.
+
+    Most of the detectors' and stages' patterns serve one format or one
+    rare case, and a run over a folder of bounces uses a fraction of them:
+    compiling them all when the modules load was most of the parser's
+    first-use cost. ``pattern`` and ``flags`` are known without compiling
+    (so :func:`quick` reads the literals of a lazy pattern and answers a
+    text without them without compiling it at all); any other attribute
+    (``search``, ``match``, ``fullmatch``, ``finditer``, ``findall``,
+    ``sub``, ``subn``, ``split``, ``groupindex``, ``groups``...) is the
+    compiled pattern's own, looked up once and kept on the instance, so a
+    pattern in constant use costs a plain attribute read, as before.
+    A pattern text that does not compile raises ``re.error`` at first use
+    (``tests/bounces/test_lazy_pattern.py`` compiles every one of them).
+    """
+
+    #: The compiled pattern once compiled (the instance's own, then).
+    _compiled: re.Pattern[str] | None = None
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self.pattern = pattern
+        self.flags = _compiled_flags(pattern, int(flags))
+        self._given_flags = int(flags)
+
+    def compiled(self) -> re.Pattern[str]:
+        """The compiled pattern (compiled now if this is its first use)."""
+        found = self._compiled
+        if found is None:
+            found = self._compiled = re.compile(self.pattern, self._given_flags)
+        return found
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("__"):
+            raise AttributeError(name)  # copy, pickle and friends probing: not the pattern's
+        value = getattr(self.compiled(), name)
+        self.__dict__[name] = value
+        return value
+
+    def __repr__(self) -> str:
+        return f"lazy({self.pattern!r}, {self._given_flags})"
+
+
+def lazy(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """``re.compile(pattern, flags)``, done when the pattern is first used
+    (see :class:`LazyPattern`); typed as the pattern it stands for."""
+    return LazyPattern(pattern, flags)  # type: ignore[return-value]

@@ -15,6 +15,7 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
+from ingest.bounces._prefilter import lazy
 from ingest.bounces.returned import Keys
 from ingest.records import Verdict
 
@@ -32,7 +33,7 @@ AUTOREPLY_HEADERS: tuple[tuple[str, str], ...] = (
 )
 
 #: Subject phrases of out-of-office replies, in several languages.
-VACATION_SUBJECTS = re.compile(
+VACATION_SUBJECTS = lazy(
     r"out of (?:the )?office|auto(?:matic|mated)?[ -]?(?:reply|response|answer)|autoreply|vacation|away from"
     r"|\baway until\b|on leave|on holiday|abwesenheit|automatische antwort|nicht im b(?:ü|ue)ro"
     r"|r(?:é|e)ponse automatique|absence|absent|en cong(?:é|e)s?"
@@ -48,7 +49,7 @@ VACATION_SUBJECTS = re.compile(
 )
 
 #: Subjects that say "bounce", which an auto-reply must not.
-_BOUNCE_SUBJECT = re.compile(
+_BOUNCE_SUBJECT = lazy(
     r"undeliver|delivery (?:status )?notification|returned mail|mail delivery|failure notice|delivery fail"
     r"|non[- ]?delivery|could not be delivered",
     re.IGNORECASE,
@@ -60,7 +61,7 @@ _BOUNCE_SUBJECT = re.compile(
 #: "MAILER-DAEMON" / "Mail Delivery System", Exim "Mail Delivery System
 #: <Mailer-Daemon@...>", sendmail "MAILER-DAEMON", Exchange "postmaster@",
 #: qmail "MAILER-DAEMON@"). An out-of-office reply comes from a person.
-_DAEMON_SENDER = re.compile(
+_DAEMON_SENDER = lazy(
     r"mailer[-_. ]?daemon|\bpostmaster@|mail delivery (?:system|subsystem)|\bmail administrator\b",
     re.IGNORECASE,
 )
@@ -69,7 +70,7 @@ _DAEMON_SENDER = re.compile(
 #: ("Warning: message <id> delayed <time>", exim spec "delay_warning") and
 #: Postfix's / sendmail's "Delayed Mail (still being retried)" /
 #: "Warning: could not send message for past <n> hours".
-_DELAY_SUBJECT = re.compile(
+_DELAY_SUBJECT = lazy(
     r"^warning: message \S+ delayed\b|delayed mail \(still being retried\)|warning: could not send message",
     re.IGNORECASE,
 )

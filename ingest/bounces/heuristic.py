@@ -14,19 +14,20 @@ from email.message import Message
 
 from ingest.bounces import _flufl
 from ingest.bounces import _message as m
+from ingest.bounces._prefilter import lazy
 from ingest.bounces.classify import classify
 from ingest.bounces.returned import Keys
 from ingest.records import Verdict
 
 #: Senders that only ever write bounces.
-BOUNCE_SENDERS = re.compile(
+BOUNCE_SENDERS = lazy(
     r"mailer-daemon|postmaster|mail delivery (?:system|subsystem)|\bmdaemon\b|mail ?administrator"
     r"|\bmaildelivery|mailerdaemon|\bbounce[sd]?@|\bnoreply-?dsn|\bdelivery-?(?:status|notification)",
     re.IGNORECASE,
 )
 
 #: Subjects bounces use, across vendors and languages.
-BOUNCE_SUBJECTS = re.compile(
+BOUNCE_SUBJECTS = lazy(
     r"undeliver|undelivered|returned (?:mail|to sender)|delivery (?:status )?notification \((?:failure|delay)"
     r"|delivery (?:failure|failed|problem|report)|failure notice|mail delivery (?:failed|failure|system|error)"
     r"|non[- ]?deliver|could not (?:be )?deliver|delivery (?:has )?failed|not (?:be )?delivered|warning: could not"
@@ -40,7 +41,7 @@ BOUNCE_SUBJECTS = re.compile(
 #: ("Unzustellbar:", "Non remis :", "No entregado:", "Non recapitabile:"),
 #: sendmail "Returned mail:", Exim "Mail delivery failed", qmail "failure
 #: notice", Gmail "Delivery Status Notification (Failure)".
-NDR_SUBJECTS = re.compile(
+NDR_SUBJECTS = lazy(
     r"undeliverable|returned mail|mail delivery (?:failed|failure)|failure notice|delivery status notification"
     r"|non[- ]?delivery|unzustellbar|non remis|no entregado|non recapitabile",
     re.IGNORECASE,
@@ -51,8 +52,8 @@ NDR_SUBJECTS = re.compile(
 #: that Outlook, Thunderbird and Apple Mail write (AW/WG German, TR French,
 #: SV/VS Nordic, RV/RIF Spanish/Italian, Antw/Doorst Dutch, Odp/PD Polish,
 #: Vá/Továbbítás Hungarian).
-REPLY_PREFIX = re.compile(r"^\s*(?:re|aw|sv|rv|antw|odp|vá|ответ|回复|답장)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
-FORWARD_PREFIX = re.compile(r"^\s*(?:fwd?|wg|tr|vs|rif|doorst|pd|továbbítás|転送)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+REPLY_PREFIX = lazy(r"^\s*(?:re|aw|sv|rv|antw|odp|vá|ответ|回复|답장)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+FORWARD_PREFIX = lazy(r"^\s*(?:fwd?|wg|tr|vs|rif|doorst|pd|továbbítás|転送)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
 
 
 def looks_like_bounce(msg: Message) -> bool:

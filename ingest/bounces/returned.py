@@ -14,6 +14,7 @@ from email.message import Message
 from functools import lru_cache
 
 from ingest.bounces import _message as m
+from ingest.bounces._prefilter import lazy
 
 #: Local parts of our return-path mailbox; the token follows the ``+``.
 BOUNCE_LOCALPARTS: tuple[str, ...] = ("bounces", "bounce")
@@ -67,7 +68,7 @@ def message_id(value: str) -> str | None:
     return inside.group(1) if inside else value.strip("<> ") or None
 
 
-_MESSAGE_ID_RE = re.compile(r"<([^<>\s]+)>")
+_MESSAGE_ID_RE = lazy(r"<([^<>\s]+)>")
 
 
 @lru_cache(maxsize=16)

@@ -21,7 +21,7 @@ from email.utils import parsedate_to_datetime
 
 from ingest.bounces import _message as m
 from ingest.bounces import _mime
-from ingest.bounces._prefilter import quick
+from ingest.bounces._prefilter import lazy, quick
 from ingest.bounces.classify import (classify, find_command, find_replycode, is_generic, is_hard, normalise_status,
                                      pseudo_status, reason_from_text)
 from ingest.bounces.reasons import CATEGORIES, POWERMTA_CATEGORIES
@@ -30,10 +30,10 @@ from ingest.records import Verdict, VerdictKind
 
 #: sendmail's notice: "(reason: 550 Host unknown)" and the "Transcript of
 #: session" lines ("<<< 550 ..." or a bare "550 5.1.2 <a@b>... Host unknown").
-_TRANSCRIPT_REPLY_RE = re.compile(r"^(?:<<<\s*|[ \t]*\(reason:\s*)?([45]\d\d)[ -]\S", re.M)
+_TRANSCRIPT_REPLY_RE = lazy(r"^(?:<<<\s*|[ \t]*\(reason:\s*)?([45]\d\d)[ -]\S", re.M)
 
 #: The opening of Postfix's bounce(8) notification (its default templates).
-_POSTFIX_NOTICE = quick(re.compile(r"^This is the mail system at host \S+\.$", re.M))
+_POSTFIX_NOTICE = quick(lazy(r"^This is the mail system at host \S+\.$", re.M))
 
 STATUS_TYPES = ("message/delivery-status", "message/global-delivery-status")
 
@@ -46,12 +46,12 @@ ACTION_KINDS: dict[str, VerdictKind] = {
     "expanded": "success",
 }
 
-_TYPE_PREFIX_RE = re.compile(r"^\s*(?:rfc822|smtp|x-postfix|dns|dsn|utf-8|x-unix|x-local-host|unknown|x-\w[\w-]*)\s*;\s*",
+_TYPE_PREFIX_RE = lazy(r"^\s*(?:rfc822|smtp|x-postfix|dns|dsn|utf-8|x-unix|x-local-host|unknown|x-\w[\w-]*)\s*;\s*",
                              re.IGNORECASE)
 
 
-_TYPE_NAME_RE = re.compile(r"[\w-]+")
-_FIELD_NAME_RE = re.compile(r"[A-Za-z][\w-]*")
+_TYPE_NAME_RE = lazy(r"[\w-]+")
+_FIELD_NAME_RE = lazy(r"[A-Za-z][\w-]*")
 
 
 @dataclass(slots=True)
@@ -81,8 +81,8 @@ def strip_type(value: str) -> str:
     return _TYPE_PREFIX_RE.sub("", value, count=1).strip()
 
 
-_UTF8_ESCAPE_RE = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
-_XTEXT_RE = re.compile(r"\+([0-9A-F]{2})")
+_UTF8_ESCAPE_RE = lazy(r"\\x\{([0-9A-Fa-f]{1,6})\}")
+_XTEXT_RE = lazy(r"\+([0-9A-F]{2})")
 
 
 def _hex_char(match: re.Match[str]) -> str:
@@ -225,11 +225,11 @@ def _read_report(msg: Message) -> Report | None:
     return None
 
 
-_FIELD_START_RE = quick(re.compile(r"^(?:Reporting-MTA|Final-Recipient|Original-Recipient)\s*:", re.IGNORECASE | re.M))
+_FIELD_START_RE = quick(lazy(r"^(?:Reporting-MTA|Final-Recipient|Original-Recipient)\s*:", re.IGNORECASE | re.M))
 
 
 #: Where DSN fields found in plain text end: a MIME boundary or part header.
-_FIELDS_END_RE = quick(re.compile(r"^[ \t]*--\S|^content-type:", re.IGNORECASE | re.M))
+_FIELDS_END_RE = quick(lazy(r"^[ \t]*--\S|^content-type:", re.IGNORECASE | re.M))
 
 
 def read_report_from_text(text: str) -> Report | None:
@@ -268,7 +268,7 @@ def parse_date(value: str | None) -> datetime | None:
     return when.astimezone(timezone.utc)
 
 
-_LINE_ADDRESS_RE = re.compile(r"^<?([^<>\s:@]+@[^<>\s:]+?)>?:\s")
+_LINE_ADDRESS_RE = lazy(r"^<?([^<>\s:@]+@[^<>\s:]+?)>?:\s")
 
 
 def recipient_context(address: str | None, text: str, lines: int = 6) -> str:
@@ -456,13 +456,13 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
 #: for every recipient below it; the per-recipient lines only repeat the
 #: remote reply, which the heading overrides ("The user(s) account is
 #: disabled." over "550 user unknown": a suspended au subscriber).
-_EZWEB_MTA_RE = re.compile(r"(?:^|\.)(?:ezweb\.ne\.jp|au\.com)$", re.IGNORECASE)
-_EZWEB_HEADING_RE = quick(re.compile(
+_EZWEB_MTA_RE = lazy(r"(?:^|\.)(?:ezweb\.ne\.jp|au\.com)$", re.IGNORECASE)
+_EZWEB_HEADING_RE = quick(lazy(
     r"^[ \t]*(?:The user\(s\) account is (?:disabled|temporarily (?:limited|over quota))\."
     r"|Your message was not delivered within \d+ days and \d+ hours\.[^\n]*)", re.IGNORECASE | re.M))
 
 #: OpenSMTPD's bounce notice (its report always says x.0.0 or 4.4.7).
-_OPENSMTPD_NOTICE = quick(re.compile(r"This is the MAILER-DAEMON, please DO NOT REPLY to this e-?mail", re.IGNORECASE))
+_OPENSMTPD_NOTICE = quick(lazy(r"This is the MAILER-DAEMON, please DO NOT REPLY to this e-?mail", re.IGNORECASE))
 
 
 def _specific(status: str | None) -> str | None:
@@ -473,7 +473,7 @@ def _specific(status: str | None) -> str | None:
     return value
 
 
-_QUOTED_REPLY_STATUS_RE = quick(re.compile(r"(?<![\d.])4\d\d[ \-](4\.\d{1,3}\.\d{1,3})\b"))
+_QUOTED_REPLY_STATUS_RE = quick(lazy(r"(?<![\d.])4\d\d[ \-](4\.\d{1,3}\.\d{1,3})\b"))
 
 
 def _earlier_temporary_status(human: str) -> str | None:
@@ -502,13 +502,13 @@ def _stage_unknown(status_field: str | None, result) -> bool:
 
 #: Reporters whose DSNs Sisimai reads with a format of its own, which trusts
 #: their "user unknown" words; other generic DSNs do not name the SMTP stage.
-_KNOWN_REPORTER_RE = quick(re.compile(
+_KNOWN_REPORTER_RE = quick(lazy(
     r"messagelabs\.com|google(?:mail)?\.com|\(tcp-daemon\)|^Boundary_\(ID_", re.IGNORECASE))
 
 
 #: Lotus Domino's answer names its own directory: the recipient was looked
 #: up and not found, which is the recipient stage even without a command.
-_DIRECTORY_LOOKUP_RE = quick(re.compile(r"\bDomino (?:Directory|ディレクトリ)", re.IGNORECASE))
+_DIRECTORY_LOOKUP_RE = quick(lazy(r"\bDomino (?:Directory|ディレクトリ)", re.IGNORECASE))
 
 
 def _known_reporter(msg: Message, report: Report) -> bool:
@@ -529,13 +529,13 @@ class TranscriptCause:
     local: bool  # said by a local delivery program ("mail.local: unknown user")
 
 
-_TRANSCRIPT_HEAD_RE = quick(re.compile(r"^[ \t]*-+ ?Transcript of session follows ?-+[ \t]*$", re.IGNORECASE | re.M))
-_TRANSCRIPT_END_RE = quick(re.compile(r"^[ \t]*-{3,}|^--\S", re.M))
-_REASON_NOTE_RE = quick(re.compile(r"^[ \t]*\(reason: ([^)]*)\)", re.M))
-_LEADING_REPLY_RE = re.compile(r"^(?:<<<\s*)?([45]\d\d)(?:[ -]|$)")
-_LOCAL_PROGRAM_RE = re.compile(r"^[a-z][\w.\-/]*: ")
+_TRANSCRIPT_HEAD_RE = quick(lazy(r"^[ \t]*-+ ?Transcript of session follows ?-+[ \t]*$", re.IGNORECASE | re.M))
+_TRANSCRIPT_END_RE = quick(lazy(r"^[ \t]*-{3,}|^--\S", re.M))
+_REASON_NOTE_RE = quick(lazy(r"^[ \t]*\(reason: ([^)]*)\)", re.M))
+_LEADING_REPLY_RE = lazy(r"^(?:<<<\s*)?([45]\d\d)(?:[ -]|$)")
+_LOCAL_PROGRAM_RE = lazy(r"^[a-z][\w.\-/]*: ")
 #: Lines sendmail adds to every give-up; they say nothing about the cause.
-_TRANSCRIPT_NOISE_RE = quick(re.compile(
+_TRANSCRIPT_NOISE_RE = quick(lazy(
     r"^(?:>>>|\.\.\. while talking|Message could not be delivered for|Message will be deleted)", re.IGNORECASE))
 MAX_TRANSCRIPT_LINES = 40
 

@@ -12,12 +12,12 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
-from ingest.bounces._prefilter import quick
+from ingest.bounces._prefilter import lazy, quick
 
 #: Lines after which a bounce quotes the original message (any vendor).
 #: "-------original mail info" is m-FILTER's heading for the returned
 #: message's headers (Digital Arts FAQ 2686, m-FILTER Ver.4/Ver.5 NDR).
-ORIGINAL_STARTS = quick(re.compile(
+ORIGINAL_STARTS = quick(lazy(
     r"^[ \t]*(?:-+ ?)?(?:below this line is a copy of the message|message headers follow|original message follows"
     r"|this is a copy of (?:the|your) message|the original message (?:was(?! received at)|follows|headers)|original message headers"
     r"|-+ ?original message ?-+|-+ ?the header of the original message|-+ ?returned (?:message|mail)"
@@ -94,7 +94,7 @@ def returned_recipient(msg: Message) -> str | None:
     return addresses[0] if len(set(addresses)) == 1 else None
 
 
-_INLINE_ID = quick(re.compile(r"^Message-ID:\s*<([^<>\s]+)>", re.IGNORECASE | re.M))
+_INLINE_ID = quick(lazy(r"^Message-ID:\s*<([^<>\s]+)>", re.IGNORECASE | re.M))
 
 
 def inline_original_id(body: str) -> str | None:

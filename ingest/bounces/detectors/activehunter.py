@@ -18,13 +18,14 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
+from ingest.bounces._prefilter import lazy
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import notice
 
-_MARK = re.compile(r"Active!Hunter", re.IGNORECASE)
-_HEAD = re.compile(r"^[ \t]*-+ The following addresses had permanent fatal errors -+\s*$", re.IGNORECASE | re.M)
-_TRANSCRIPT = re.compile(r"^[ \t]*-+ Transcript of session follows -+\s*$", re.IGNORECASE | re.M)
-_ITEM = re.compile(r"^>>>\s*(.+)$", re.M)
+_MARK = lazy(r"Active!Hunter", re.IGNORECASE)
+_HEAD = lazy(r"^[ \t]*-+ The following addresses had permanent fatal errors -+\s*$", re.IGNORECASE | re.M)
+_TRANSCRIPT = lazy(r"^[ \t]*-+ Transcript of session follows -+\s*$", re.IGNORECASE | re.M)
+_ITEM = lazy(r"^>>>\s*(.+)$", re.M)
 
 
 def _is_active_hunter(msg: Message) -> bool:

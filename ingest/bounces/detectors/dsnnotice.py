@@ -19,16 +19,16 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
-from ingest.bounces._prefilter import quick
+from ingest.bounces._prefilter import lazy, quick
 from ingest.bounces.detectors import Failure
 
-_SIGNATURE = quick(re.compile(r"This is an automatically generated Delivery Status Notification", re.IGNORECASE))
-_HEAD = quick(re.compile(r"^[ \t]*Del[ei]very to the following recipients? (?P<how>failed permanently|was aborted after [\d.]+ hour)",
+_SIGNATURE = quick(lazy(r"This is an automatically generated Delivery Status Notification", re.IGNORECASE))
+_HEAD = quick(lazy(r"^[ \t]*Del[ei]very to the following recipients? (?P<how>failed permanently|was aborted after [\d.]+ hour)",
                          re.IGNORECASE | re.M))
-_ITEM = re.compile(r"^[ \t]*\*\s*(\S+@\S+)\s*$", re.M)
-_DETAILS = quick(re.compile(r"^[ \t]*Technical details:\s*$", re.IGNORECASE | re.M))
-_RULE = quick(re.compile(r"^={10,}\s*$|^-{10,}", re.M))
-_SMTP_COMMAND = re.compile(r"\bSMTP:(RCPT|MAIL|DATA)\b", re.IGNORECASE)
+_ITEM = lazy(r"^[ \t]*\*\s*(\S+@\S+)\s*$", re.M)
+_DETAILS = quick(lazy(r"^[ \t]*Technical details:\s*$", re.IGNORECASE | re.M))
+_RULE = quick(lazy(r"^={10,}\s*$|^-{10,}", re.M))
+_SMTP_COMMAND = lazy(r"\bSMTP:(RCPT|MAIL|DATA)\b", re.IGNORECASE)
 
 
 def detect(msg: Message, body: str) -> list[Failure]:

@@ -46,7 +46,7 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
-from ingest.bounces._prefilter import quick
+from ingest.bounces._prefilter import lazy, quick
 from ingest.bounces.classify import find_status
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import sender_of
@@ -56,62 +56,62 @@ from ingest.bounces.detectors._html import readable_text
 #: non-delivery reports ... in Exchange Online": NDRs come from the
 #: postmaster / "Microsoft Outlook"; Exchange Server's arbitration mailbox
 #: is ``MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e``).
-_SYSTEM_SENDER = re.compile(
+_SYSTEM_SENDER = lazy(
     r"\b(?:postmaster|mailer-daemon|microsoftexchange[0-9a-f]{32})@|\bmicrosoft outlook\b"
     r"|\bmail delivery (?:system|subsystem)\b|\bsystem administrator\b",
     re.IGNORECASE,
 )
 #: The administrator section and its first line (Exchange 2007-2019, Exchange Online).
-_ADMIN = quick(re.compile(r"^[ \t]*Diagnostic information for administrators:?[ \t]*$", re.IGNORECASE | re.M))
-_GENERATING = quick(re.compile(r"^[ \t]*Generating server:[ \t]*(?P<host>\S*)[ \t]*$", re.IGNORECASE | re.M))
+_ADMIN = quick(lazy(r"^[ \t]*Diagnostic information for administrators:?[ \t]*$", re.IGNORECASE | re.M))
+_GENERATING = quick(lazy(r"^[ \t]*Generating server:[ \t]*(?P<host>\S*)[ \t]*$", re.IGNORECASE | re.M))
 #: Where the NDR's own text ends.
-_ORIGINAL = quick(re.compile(r"^[ \t]*Original message headers:?[ \t]*$", re.IGNORECASE | re.M))
+_ORIGINAL = quick(lazy(r"^[ \t]*Original message headers:?[ \t]*$", re.IGNORECASE | re.M))
 #: Where, whatever the language, the quoted original's header block starts.
-_RETURNED_ORIGINAL = quick(re.compile(r"^(?:Received: from |Return-Path: <)", re.IGNORECASE | re.M))
+_RETURNED_ORIGINAL = quick(lazy(r"^(?:Received: from |Return-Path: <)", re.IGNORECASE | re.M))
 #: The user sections: the older list heading and Exchange Online's sentence.
-_USER_LIST = quick(re.compile(
+_USER_LIST = quick(lazy(
     r"^[ \t]*Delivery has failed to these recipients or (?:groups|distribution lists):?[ \t]*$",
     re.IGNORECASE | re.M,
 ))
 #: Exchange's delay notice ("Delivery is delayed to these recipients or
 #: groups:"): the same layout, but the server is still retrying.
-_DELAYED = quick(re.compile(r"^[ \t]*Delivery is delayed to these recipients or (?:groups|distribution lists):?[ \t]*$",
+_DELAYED = quick(lazy(r"^[ \t]*Delivery is delayed to these recipients or (?:groups|distribution lists):?[ \t]*$",
                             re.IGNORECASE | re.M))
-_COULD_NOT = quick(re.compile(r"Your message to (?P<addr>\S+@\S+?) (?:couldn[’']t|could not|can[’']t|cannot) be delivered",
+_COULD_NOT = quick(lazy(r"Your message to (?P<addr>\S+@\S+?) (?:couldn[’']t|could not|can[’']t|cannot) be delivered",
                               re.IGNORECASE))
 #: Where a second copy of the report (the other alternative) begins.
-_NEXT_COPY = quick(re.compile(
+_NEXT_COPY = quick(lazy(
     r"^[ \t]*(?:Diagnostic information for administrators|Delivery has failed to these recipients"
     r"|Delivery is delayed to these recipients|Your message to \S+@\S+ (?:couldn[’']t|could not|can[’']t|cannot)"
     r" be delivered)",
     re.IGNORECASE | re.M,
 ))
 #: Exchange Online's "Original Message Details" / "Error Details" tables.
-_RECIPIENT_FIELD = quick(re.compile(r"^[ \t]*Recipient Address:[ \t]*(?P<value>.+)$", re.IGNORECASE | re.M))
-_ERROR_FIELD = quick(re.compile(r"^[ \t]*(?:Reported error|Error):[ \t]*(?P<value>\S.*)$", re.IGNORECASE | re.M))
-_REMOTE_FIELD = quick(re.compile(r"^[ \t]*Remote server:[ \t]*(?P<value>\S+)", re.IGNORECASE | re.M))
-_STATUS_FIELD = quick(re.compile(r"^[ \t]*Status code:[ \t]*(?P<value>[245]\d\d[ \-][245]\.\d{1,3}\.\d{1,3})",
+_RECIPIENT_FIELD = quick(lazy(r"^[ \t]*Recipient Address:[ \t]*(?P<value>.+)$", re.IGNORECASE | re.M))
+_ERROR_FIELD = quick(lazy(r"^[ \t]*(?:Reported error|Error):[ \t]*(?P<value>\S.*)$", re.IGNORECASE | re.M))
+_REMOTE_FIELD = quick(lazy(r"^[ \t]*Remote server:[ \t]*(?P<value>\S+)", re.IGNORECASE | re.M))
+_STATUS_FIELD = quick(lazy(r"^[ \t]*Status code:[ \t]*(?P<value>[245]\d\d[ \-][245]\.\d{1,3}\.\d{1,3})",
                                  re.IGNORECASE | re.M))
 #: What a server said, in the forms the administrator section uses.
-_SERVER_AT = re.compile(r"\bServer at (?P<host>[\w.\-]+)", re.IGNORECASE)
+_SERVER_AT = lazy(r"\bServer at (?P<host>[\w.\-]+)", re.IGNORECASE)
 #: Exchange 2007/2010 "#550 5.1.1 ... ##" and "#< #5.5.0 smtp;554 ...> #SMTP#":
 #: where the reply opens, and the remote host written before it.
-_HASH_OPEN = re.compile(r"#[< \t]*#?(?=[245]\d\d\b|[245]\.\d)")
-_HOST_BEFORE_HASH = re.compile(r"(?:^|\s)(?P<host>[\w\-]+(?:\.[\w\-]+)*\.[a-z]{2,})\s*$", re.IGNORECASE)
+_HASH_OPEN = lazy(r"#[< \t]*#?(?=[245]\d\d\b|[245]\.\d)")
+_HOST_BEFORE_HASH = lazy(r"(?:^|\s)(?P<host>[\w\-]+(?:\.[\w\-]+)*\.[a-z]{2,})\s*$", re.IGNORECASE)
 #: A server reply quoted in any language ("Vom Remoteserver wurde '550 5.1.1
 #: ...' zurückgegeben"): Exchange quotes the reply the same way in every
 #: localisation of "Remote Server returned '...'".
-_QUOTED_REPLY = re.compile(r"'(?P<said>[245]\d\d[ \-](?:[245]\.\d{1,3}\.\d{1,3}\b)?[^'\n]{0,2000})'")
+_QUOTED_REPLY = lazy(r"'(?P<said>[245]\d\d[ \-](?:[245]\.\d{1,3}\.\d{1,3}\b)?[^'\n]{0,2000})'")
 #: Exchange's own stamp in the Received field it writes ("with Microsoft
 #: SMTP Server id 15.1.2375.31"): the report comes from Exchange even when
 #: its headings are in another language.
-_EXCHANGE_RECEIVED = re.compile(r"\bwith Microsoft SMTP Server\b", re.IGNORECASE)
+_EXCHANGE_RECEIVED = lazy(r"\bwith Microsoft SMTP Server\b", re.IGNORECASE)
 #: Exchange's own directory verdicts (Microsoft Learn, per-code NDR pages:
 #: "5.1.1 ... RESOLVER.ADR.RecipNotFound; not found", "5.1.10
 #: RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address
 #: lookup", Exchange 2007 "RESOLVER.ADR.ExRecipNotFound"): the recipient
 #: is not in the directory of the organisation that owns the domain.
-_DIRECTORY_UNKNOWN = re.compile(r"\bRESOLVER\.ADR\.(?:RecipNotFound|RecipientNotFound|ExRecipNotFound)\b",
+_DIRECTORY_UNKNOWN = lazy(r"\bRESOLVER\.ADR\.(?:RecipNotFound|RecipientNotFound|ExRecipNotFound)\b",
                                 re.IGNORECASE)
 
 

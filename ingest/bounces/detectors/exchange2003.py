@@ -17,15 +17,16 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
+from ingest.bounces._prefilter import lazy
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import notice
 
-_SIGNATURE = re.compile(r"did not reach (?:some or all of the intended recipients|the following recipient)"
+_SIGNATURE = lazy(r"did not reach (?:some or all of the intended recipients|the following recipient)"
                         r"|The following recipient\(s\) could not be reached", re.IGNORECASE)
-_LIST = re.compile(r"did not reach the following recipient\(s\):|The following recipient\(s\) could not be reached:",
+_LIST = lazy(r"did not reach the following recipient\(s\):|The following recipient\(s\) could not be reached:",
                    re.IGNORECASE)
-_ENTRY = re.compile(r"^[ \t]*(\S+@\S+?)\s+on\s+\S.*$", re.M)
-_CODE = re.compile(r"\(([0-9A-F]{8})\)")
+_ENTRY = lazy(r"^[ \t]*(\S+@\S+?)\s+on\s+\S.*$", re.M)
+_CODE = lazy(r"\(([0-9A-F]{8})\)")
 #: Exchange diagnostic codes whose meaning is settled.
 CODES: dict[str, str] = {
     "000C05A6": "userunknown",  # "Unknown Recipient"

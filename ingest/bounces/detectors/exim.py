@@ -22,18 +22,18 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
-from ingest.bounces._prefilter import quick
+from ingest.bounces._prefilter import lazy, quick
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import failed_recipients, notice, sender_of
 
-_SIGNATURE = quick(re.compile(
+_SIGNATURE = quick(lazy(
     r"This message was created automatically by (?:mail delivery software|the SMTP relay)"
     r"|The following address(?:\(es\)|es)? (?:failed|ha(?:s|ve) not yet been delivered)"
     r"|A message that you sent could not be delivered to|could not be delivered to one or more of its\s+recipients"
     r"|A message that you sent contained one or more recipient addresses that were",
     re.IGNORECASE,
 ))
-_LIST_START = quick(re.compile(
+_LIST_START = quick(lazy(
     r"(?:The\s+following\s+address(?:\(es\)|es)?|addresses)\s+(?:failed|ha(?:s|ve)\s+not\s+yet\s+been\s+delivered)\s*:?"
     # Exim's default delay warning (deliver.c, warning message): "The address
     # to which the message has not yet been delivered is:" / "The addresses
@@ -42,30 +42,30 @@ _LIST_START = quick(re.compile(
     r"|one or more recipient addresses that were\s+incorrectly constructed\s*:",
     re.IGNORECASE,
 ))
-_LIST_END = quick(re.compile(
+_LIST_END = quick(lazy(
     r"^[ \t]*-{2,} ?This is a copy|^[ \t]*-{2,} ?The header of the original|^[ \t]*\*{5,}|^[ \t]*No action is required"
     r"|^[ \t]*If (?:the problem|you)|^[ \t]*This address has been ignored",
     re.IGNORECASE | re.M,
 ))
-_COMMAND = re.compile(
+_COMMAND = lazy(
     r"SMTP error from remote (?:mail server|mailer) after (?:pipelined )?(RCPT TO|MAIL FROM|end of data|DATA|"
     r"initial connection|HELO|EHLO|STARTTLS|AUTH)", re.IGNORECASE)
 _COMMANDS = {"rcpt to": "RCPT", "mail from": "MAIL", "end of data": "DATA", "data": "DATA",
              "initial connection": "CONN", "helo": "HELO", "ehlo": "EHLO", "starttls": "STARTTLS", "auth": "AUTH"}
 #: Exim's words for "I stopped retrying a temporary error".
-GAVE_UP = re.compile(
+GAVE_UP = lazy(
     r"retry timeout exceeded|all hosts have been failing for a long time|retry time not reached for any host"
     r"|was frozen|delivery (?:attempts )?(?:have|has) been (?:failing|deferred) for",
     re.IGNORECASE,
 )
-_DELAY = quick(re.compile(r"ha(?:s|ve) not yet been delivered|Warning: message .{0,40}delayed", re.IGNORECASE))
+_DELAY = quick(lazy(r"ha(?:s|ve) not yet been delivered|Warning: message .{0,40}delayed", re.IGNORECASE))
 #: "Delay reason: SMTP error from remote mail server ...": Exim 4.8x+ names
 #: the cause of each delayed address on its own line (deliver.c).
-_DELAY_REASON = re.compile(r"^Delay reason:\s*", re.IGNORECASE)
+_DELAY_REASON = lazy(r"^Delay reason:\s*", re.IGNORECASE)
 #: "host mx.example.org [192.0.2.1]" (Exim) or "host: mx.example.org (192.0.2.1)" (1&1):
 #: the remote server that answered, for per-provider rules.
-_REMOTE_HOST = re.compile(r"\bhost:?\s+([A-Za-z0-9][\w-]*(?:\.[\w-]+)+)\s+[\[(]", re.IGNORECASE)
-_ADDRESS_LINE = re.compile(r"^(?P<indent>[ \t]*)(?P<addr>\S+(?:@\S+)?)(?:\s+<(?P<inner>[^>]+)>)?\s*(?::(?P<rest>.*))?$")
+_REMOTE_HOST = lazy(r"\bhost:?\s+([A-Za-z0-9][\w-]*(?:\.[\w-]+)+)\s+[\[(]", re.IGNORECASE)
+_ADDRESS_LINE = lazy(r"^(?P<indent>[ \t]*)(?P<addr>\S+(?:@\S+)?)(?:\s+<(?P<inner>[^>]+)>)?\s*(?::(?P<rest>.*))?$")
 
 
 def _is_exim(msg: Message, body: str) -> bool:
@@ -76,7 +76,7 @@ def _is_exim(msg: Message, body: str) -> bool:
 
 #: Exim's local_scan() refusing a message it had accepted (Mail.Ru uses it for
 #: mailbox checks): no address list, only the error, which names the mailbox.
-_LOCAL_SCAN = quick(re.compile(r"rejected by the local scanning code.{0,200}?The following error was given:\s*(?P<said>.*?)"
+_LOCAL_SCAN = quick(lazy(r"rejected by the local scanning code.{0,200}?The following error was given:\s*(?P<said>.*?)"
                                r"(?=^[ \t]*-{2,} ?This is a copy|\Z)", re.IGNORECASE | re.M | re.S))
 
 
@@ -90,7 +90,7 @@ def _local_scan(msg: Message, body: str) -> list[Failure]:
 
 
 #: An address line with nothing after it ('"user@example.org":', '<user@example.org>').
-_HEAD_ONLY = re.compile(r"^[\"<]?[^\s\"<>@]+@[^\s\"<>]+[\">]?:?$")
+_HEAD_ONLY = lazy(r"^[\"<]?[^\s\"<>@]+@[^\s\"<>]+[\">]?:?$")
 
 
 def _entries(section: str) -> list[tuple[str, str, bool]]:

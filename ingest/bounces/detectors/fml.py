@@ -14,14 +14,15 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
+from ingest.bounces._prefilter import lazy
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import notice
 
 #: (wording, reason): what the list refused and why.
 REFUSALS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"are not (?:a )?member|is not (?:a )?member|not a member of this (?:mailing )?list", re.I), "rejected"),
-    (re.compile(r"duplicated message-id|loop alert", re.I), "systemerror"),
-    (re.compile(r"you are not allowed to|permission denied|is not permitted to (?:post|use)", re.I), "securityerror"),
+    (lazy(r"are not (?:a )?member|is not (?:a )?member|not a member of this (?:mailing )?list", re.I), "rejected"),
+    (lazy(r"duplicated message-id|loop alert", re.I), "systemerror"),
+    (lazy(r"you are not allowed to|permission denied|is not permitted to (?:post|use)", re.I), "securityerror"),
 )
 
 

@@ -20,13 +20,13 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
-from ingest.bounces._prefilter import quick
+from ingest.bounces._prefilter import lazy, quick
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import failed_recipients, notice
 
-_HEAD = quick(re.compile(r"Delivery to the following recipients? (failed permanently|has been delayed|failed)\s*:",
+_HEAD = quick(lazy(r"Delivery to the following recipients? (failed permanently|has been delayed|failed)\s*:",
                          re.IGNORECASE))
-_DETAILS = quick(re.compile(r"Technical details of (permanent|temporary) failure\s*:", re.IGNORECASE))
+_DETAILS = quick(lazy(r"Technical details of (permanent|temporary) failure\s*:", re.IGNORECASE))
 #: Gmail numbered the SMTP state its client was in when the remote server
 #: refused: "... Access denied (state 13)." The state says more than the words.
 STATES: dict[str, str] = {
@@ -34,17 +34,17 @@ STATES: dict[str, str] = {
     "13": "securityerror",  # after MAIL FROM: "550 5.7.1 ... Access denied (state 13)"
     "18": "filtered",       # after DATA: "554 5.7.0 Header error (state 18)"
 }
-_STATE = re.compile(r"\(state (\d{1,2})\)\.?\s*$")
+_STATE = lazy(r"\(state (\d{1,2})\)\.?\s*$")
 
-_BLOCKLIST = re.compile(r"blocked using|\b(?:dnsbl|rbl)\b|listed (?:in|on|at)", re.IGNORECASE)
+_BLOCKLIST = lazy(r"blocked using|\b(?:dnsbl|rbl)\b|listed (?:in|on|at)", re.IGNORECASE)
 
-_OTHER_SERVER = re.compile(r"the (?:error that the other server returned was|other server returned)\s*:?\s*", re.I)
+_OTHER_SERVER = lazy(r"the (?:error that the other server returned was|other server returned)\s*:?\s*", re.I)
 
 
-_MODERN_HEAD = quick(re.compile(r"^\*\* ?(?:Message not delivered|Address not found|Message blocked|Delivery incomplete)"
+_MODERN_HEAD = quick(lazy(r"^\*\* ?(?:Message not delivered|Address not found|Message blocked|Delivery incomplete)"
                                 r" ?\*\*\s*$", re.IGNORECASE | re.M))
-_RESPONSE = quick(re.compile(r"^The response (?:from the remote server )?was:\s*$", re.IGNORECASE | re.M))
-_SEND_AS = quick(re.compile(r"[?&]p=CustomFromDenied|'Send mail as'", re.IGNORECASE))
+_RESPONSE = quick(lazy(r"^The response (?:from the remote server )?was:\s*$", re.IGNORECASE | re.M))
+_SEND_AS = quick(lazy(r"[?&]p=CustomFromDenied|'Send mail as'", re.IGNORECASE))
 
 
 def _modern(msg: Message, text: str) -> list[Failure]:

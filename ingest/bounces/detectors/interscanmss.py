@@ -16,14 +16,15 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
+from ingest.bounces._prefilter import lazy
 from ingest.bounces.classify import reason_from_text
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import notice
 
-_SIGNATURE = re.compile(r"InterScan (?:Messaging Security Suite|MSS)", re.IGNORECASE)
-_LINE = re.compile(r"Unable to deliver message to <([^<>\s]+@[^<>\s]+)>[^\n]*", re.IGNORECASE)
-_SENT = re.compile(r"^[ \t]*Sent <<< (RCPT|MAIL|DATA)\b[^\n]*\n[ \t]*Received >>> ([^\n]+)", re.IGNORECASE | re.M)
-_REPLY = re.compile(r"(?<![\d.])[45]\d\d[ \-]|[45]\.\d{1,3}\.\d{1,3}")
+_SIGNATURE = lazy(r"InterScan (?:Messaging Security Suite|MSS)", re.IGNORECASE)
+_LINE = lazy(r"Unable to deliver message to <([^<>\s]+@[^<>\s]+)>[^\n]*", re.IGNORECASE)
+_SENT = lazy(r"^[ \t]*Sent <<< (RCPT|MAIL|DATA)\b[^\n]*\n[ \t]*Received >>> ([^\n]+)", re.IGNORECASE | re.M)
+_REPLY = lazy(r"(?<![\d.])[45]\d\d[ \-]|[45]\.\d{1,3}\.\d{1,3}")
 
 
 def detect(msg: Message, body: str) -> list[Failure]:

@@ -14,9 +14,10 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
+from ingest.bounces._prefilter import lazy
 from ingest.bounces.detectors import Failure
 
-_REJECTED = re.compile(r"Your message to <?([^<>\s]+@[^<>\s]+?)>? was automatically rejected:?(?P<why>.*)",
+_REJECTED = lazy(r"Your message to <?([^<>\s]+@[^<>\s]+?)>? was automatically rejected:?(?P<why>.*)",
                        re.IGNORECASE | re.S)
 
 

@@ -37,20 +37,20 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
-from ingest.bounces._prefilter import quick
+from ingest.bounces._prefilter import lazy, quick
 from ingest.bounces.detectors import Failure
 
-_NOTES_START = quick(re.compile(r"^-{3,}\s*Failure Reasons\s*-{3,}\s*$", re.IGNORECASE | re.M))
-_NOTES_END = quick(re.compile(r"^-{3,}\s*Returned Message\s*-{3,}\s*$", re.IGNORECASE | re.M))
+_NOTES_START = quick(lazy(r"^-{3,}\s*Failure Reasons\s*-{3,}\s*$", re.IGNORECASE | re.M))
+_NOTES_END = quick(lazy(r"^-{3,}\s*Returned Message\s*-{3,}\s*$", re.IGNORECASE | re.M))
 #: Domino's sentence, one marker per line; recipients and reason are the
 #: (indented or not, blank-line separated) lines between and after them.
 #: One report may repeat "was not delivered to: ... because: ..." for
 #: recipients that failed for different reasons.
-_DOMINO_HEAD = quick(re.compile(r"^[ \t]*Your message[ \t]*$", re.IGNORECASE | re.M))
-_DOMINO_TO = quick(re.compile(r"^[ \t]*was not delivered to:[ \t]*$", re.IGNORECASE | re.M))
-_DOMINO_BECAUSE = quick(re.compile(r"^[ \t]*because:[ \t]*$", re.IGNORECASE | re.M))
+_DOMINO_HEAD = quick(lazy(r"^[ \t]*Your message[ \t]*$", re.IGNORECASE | re.M))
+_DOMINO_TO = quick(lazy(r"^[ \t]*was not delivered to:[ \t]*$", re.IGNORECASE | re.M))
+_DOMINO_BECAUSE = quick(lazy(r"^[ \t]*because:[ \t]*$", re.IGNORECASE | re.M))
 #: Where a reason stops: a blank line once text was read, or what follows the notice.
-_DOMINO_END = quick(re.compile(r"\n[ \t]*\n(?=[ \t]*\S)|^[ \t]*(?:-{3,}|Your message[ \t]*$|was not delivered to:)",
+_DOMINO_END = quick(lazy(r"\n[ \t]*\n(?=[ \t]*\S)|^[ \t]*(?:-{3,}|Your message[ \t]*$|was not delivered to:)",
                                re.IGNORECASE | re.M))
 
 

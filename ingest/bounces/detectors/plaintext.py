@@ -14,19 +14,20 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
+from ingest.bounces._prefilter import lazy
 from ingest.bounces.classify import find_replycode, find_status, reason_from_text
 from ingest.bounces.detectors import Failure
 from ingest.bounces.heuristic import looks_like_bounce
 
 #: Lines after which the bounce quotes the original message.
-_ORIGINAL_STARTS = re.compile(
+_ORIGINAL_STARTS = lazy(
     r"^[ \t]*(?:-+ ?)?(?:below this line is a copy of the message|message headers follow|original message follows"
     r"|this is a copy of the message|the original message (?:was(?! received at)|follows|headers)|original message headers"
     r"|-+ ?original message ?-+|-+ ?the header of the original message|-+ ?returned (?:message|mail)"
     r"|received: from |return-path: <)",
     re.IGNORECASE | re.M,
 )
-_ERRORISH = re.compile(
+_ERRORISH = lazy(
     r"(?<!\d)[45]\d\d(?!\d)|[45]\.\d{1,3}\.\d{1,3}|unknown|not exist|no such|invalid|rejected|refused|denied|failed"
     r"|full|quota|blocked|timed? ?out|expired|unable|error|disabled|not found|unavailable",
     re.IGNORECASE,
@@ -70,7 +71,7 @@ def _context(lines: list[str], index: int) -> str:
 
 #: Text before an address showing that it sits inside a server's reply
 #: ("Diagnostic-Code: smtp; 550 5.2.1 <a@b>... User unknown").
-_IN_REPLY = re.compile(r"(?:^|\s)(?:diagnostic-code:|[45]\d\d[ -](?:[45]\.\d{1,3}\.\d{1,3}\s)?)", re.IGNORECASE)
+_IN_REPLY = lazy(r"(?:^|\s)(?:diagnostic-code:|[45]\d\d[ -](?:[45]\.\d{1,3}\.\d{1,3}\s)?)", re.IGNORECASE)
 
 
 def detect(msg: Message, body: str) -> list[Failure]:

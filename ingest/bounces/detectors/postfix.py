@@ -19,14 +19,15 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
+from ingest.bounces._prefilter import lazy
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import returned_recipient
 
-_UNAVAILABLE = re.compile(r"^[ \t]*-+ Delivery report unavailable -+\s*$", re.IGNORECASE | re.M)
-_SERVER_REPORT = re.compile(r"^Postfix SMTP server: errors from ", re.IGNORECASE)
-_LINE = re.compile(r"^ (In|Out):\s+(.*)$")
-_RCPT = re.compile(r"^RCPT\s+TO:\s*<([^<>\s]+@[^<>\s]+)>", re.IGNORECASE)
-_ERROR = re.compile(r"^[45]\d\d[ -]")
+_UNAVAILABLE = lazy(r"^[ \t]*-+ Delivery report unavailable -+\s*$", re.IGNORECASE | re.M)
+_SERVER_REPORT = lazy(r"^Postfix SMTP server: errors from ", re.IGNORECASE)
+_LINE = lazy(r"^ (In|Out):\s+(.*)$")
+_RCPT = lazy(r"^RCPT\s+TO:\s*<([^<>\s]+@[^<>\s]+)>", re.IGNORECASE)
+_ERROR = lazy(r"^[45]\d\d[ -]")
 
 
 def _transcript(body: str) -> list[tuple[str, str]]:

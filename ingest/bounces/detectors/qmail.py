@@ -21,10 +21,11 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
+from ingest.bounces._prefilter import lazy
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import notice
 
-_SIGNATURE = re.compile(
+_SIGNATURE = lazy(
     r"This is the qmail-send program|I'm afraid I wasn't able to deliver your message|"
     r"I wasn't able to deliver your message to the following addresses|This is the [\w.-]+ program at"
     r"|I'm sorry to have to inform you that your message could not\s+be delivered",
@@ -32,15 +33,15 @@ _SIGNATURE = re.compile(
 )
 #: qmail-send's final words after the queue lifetime ran out: a bounce, but
 #: its cause was a temporary error (the status keeps its 4.x.x class).
-_GAVE_UP = re.compile(r"I'm not going to try again; this message has been in the queue too long", re.IGNORECASE)
-_TEMPORARY = re.compile(r"I'm not going to try again(?!.*permanent)|has not been delivered to the recipients? below"
+_GAVE_UP = lazy(r"I'm not going to try again; this message has been in the queue too long", re.IGNORECASE)
+_TEMPORARY = lazy(r"I'm not going to try again(?!.*permanent)|has not been delivered to the recipients? below"
                         r"|I'll keep trying|still trying|this is not a permanent error", re.IGNORECASE)
-_ADDRESS = re.compile(r"^<([^<>\s]+@[^<>\s]+|[^<>\s]+)>\s*:?\s*(.*)$")
+_ADDRESS = lazy(r"^<([^<>\s]+@[^<>\s]+|[^<>\s]+)>\s*:?\s*(.*)$")
 _STAGES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"sender was rejected|MAIL FROM", re.I), "MAIL"),
-    (re.compile(r"does not like recipient|RCPT TO", re.I), "RCPT"),
-    (re.compile(r"failed on DATA command|failed after I sent the message|DATA command", re.I), "DATA"),
-    (re.compile(r"(?:HELO|EHLO) command|greeting", re.I), "HELO"),
+    (lazy(r"sender was rejected|MAIL FROM", re.I), "MAIL"),
+    (lazy(r"does not like recipient|RCPT TO", re.I), "RCPT"),
+    (lazy(r"failed on DATA command|failed after I sent the message|DATA command", re.I), "DATA"),
+    (lazy(r"(?:HELO|EHLO) command|greeting", re.I), "HELO"),
 )
 
 

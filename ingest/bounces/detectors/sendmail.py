@@ -35,35 +35,35 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
-from ingest.bounces._prefilter import quick
+from ingest.bounces._prefilter import lazy, quick
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import notice
 
 #: savemail.c errbody(): the section heads, with the dashes sendmail prints.
-_SECTION = quick(re.compile(
+_SECTION = quick(lazy(
     r"^[ \t]*-{3,}[ \t]*(?:The following addresses (?P<kind>had permanent fatal errors|had transient non-fatal errors"
     r"|had successful delivery notifications|have delivery notifications)"
     r"|(?P<transcript>Transcript of session follows))[ \t]*-{3,}[ \t]*$",
     re.IGNORECASE | re.M,
 ))
 #: Any other dashed line ends a section ("----- Original message follows -----").
-_OTHER_DASHED = quick(re.compile(r"^[ \t]*-{3,}[ \t]*\S.*-{3,}[ \t]*$", re.M))
+_OTHER_DASHED = quick(lazy(r"^[ \t]*-{3,}[ \t]*\S.*-{3,}[ \t]*$", re.M))
 #: savemail.c: "    (reason: %s)" under an address of the permanent section.
-_REASON = re.compile(r"^\(reason:\s*(.*)\)$", re.IGNORECASE)
+_REASON = lazy(r"^\(reason:\s*(.*)\)$", re.IGNORECASE)
 #: savemail.c: "    (expanded from: %s)": the address the sender used, before aliasing.
-_EXPANDED = re.compile(r"^\(expanded from:\s*(.*)\)$", re.IGNORECASE)
+_EXPANDED = lazy(r"^\(expanded from:\s*(.*)\)$", re.IGNORECASE)
 #: deliver.c / usersmtp.c transcript lines: "550 5.1.1 <a@b>... User unknown",
 #: "<a@b>... Deferred: Connection refused by mx.example.net."
-_ADDRESS_SAYS = re.compile(
+_ADDRESS_SAYS = lazy(
     r"^(?:(?P<code>[245]\d\d)[ -](?:(?P<status>[245]\.\d{1,3}\.\d{1,3})[ ])?)?"
     r"(?P<addr>\"[^\"]+\"|<[^<>\s]*>|[^\s<>]+)\.\.\.\s+(?P<said>.*)$"
 )
 #: usersmtp.c: "... while talking to mx.example.net.:" names the remote host.
-_TALKING = re.compile(r"while talking to ([A-Za-z0-9][\w.-]*?)\.?:", re.IGNORECASE)
+_TALKING = lazy(r"while talking to ([A-Za-z0-9][\w.-]*?)\.?:", re.IGNORECASE)
 #: ">>> RCPT To:<a@b>" (the command sent) and "<<< 550 ..." (the reply).
-_SENT = re.compile(r"^>>>\s*(RCPT|MAIL|DATA|HELO|EHLO|STARTTLS)\b(?:\s*(?:To|From):\s*<?([^<>\s]*)>?)?",
+_SENT = lazy(r"^>>>\s*(RCPT|MAIL|DATA|HELO|EHLO|STARTTLS)\b(?:\s*(?:To|From):\s*<?([^<>\s]*)>?)?",
                    re.IGNORECASE)
-_REPLY = re.compile(r"^<<<\s*(.*)$")
+_REPLY = lazy(r"^<<<\s*(.*)$")
 
 
 def _sections(text: str) -> list[tuple[str, str]]:
@@ -159,16 +159,16 @@ class _Transcript:
 
 #: savemail.c: a success entry that is no delivery ("expanded by alias": the
 #: alias was expanded, its members are reported on their own).
-_NOT_DELIVERED = re.compile(r"expanded by alias", re.IGNORECASE)
+_NOT_DELIVERED = lazy(r"expanded by alias", re.IGNORECASE)
 #: deliver.c / queue.c: the queue lifetime ran out ("Message could not be
 #: delivered for 5 days" / "Message will be deleted from queue").
-_GAVE_UP = quick(re.compile(r"^Message could not be delivered for\b|^Message will be deleted from queue", re.IGNORECASE | re.M))
+_GAVE_UP = quick(lazy(r"^Message could not be delivered for\b|^Message will be deleted from queue", re.IGNORECASE | re.M))
 #: queue.c: the delay warning's own lines ("Warning: message still undelivered
 #: after 4 hours", "Will keep trying until message is 5 days old").
-_WARNING = quick(re.compile(r"^Warning: message still undelivered after\b|^Will keep trying until message is\b",
+_WARNING = quick(lazy(r"^Warning: message still undelivered after\b|^Will keep trying until message is\b",
                             re.IGNORECASE | re.M))
-_ERROR_LINE = re.compile(r"^[45]\d\d[ -]|\.\.\.\s+Deferred\b", re.IGNORECASE)
-_DEFERRED = re.compile(r"\.\.\.\s+Deferred\b|^4\d\d[ -]", re.IGNORECASE)
+_ERROR_LINE = lazy(r"^[45]\d\d[ -]|\.\.\.\s+Deferred\b", re.IGNORECASE)
+_DEFERRED = lazy(r"\.\.\.\s+Deferred\b|^4\d\d[ -]", re.IGNORECASE)
 
 
 def detect(msg: Message, body: str) -> list[Failure]:

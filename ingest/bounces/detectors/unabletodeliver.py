@@ -14,17 +14,17 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
-from ingest.bounces._prefilter import quick
+from ingest.bounces._prefilter import lazy, quick
 from ingest.bounces.detectors import Failure
 
-_START = quick(re.compile(r"^(?:Unable to deliver message to the following address\(es\)"
+_START = quick(lazy(r"^(?:Unable to deliver message to the following address\(es\)"
                           r"|Sorry, we were unable to deliver your message to the following address(?:\(es\)|es)?)\.?\s*$",
                           re.IGNORECASE | re.M))
-_END = quick(re.compile(r"^-{2,}\s*(?:Original message follows|Forwarded message|Below this line is a copy)", re.IGNORECASE | re.M))
-_ADDRESS = re.compile(r"^<([^<>\s]+@[^<>\s]+)>:\s*$", re.M)
-_TEMPORARY_CODE = re.compile(r"(?<![\d.])4\.\d{1,3}\.\d{1,3}\b|(?<!\d)4\d\d(?!\d)")
-_PERMANENT_CODE = re.compile(r"(?<![\d.])5\.\d{1,3}\.\d{1,3}\b|(?<![\d:.])5\d\d(?![\d:])")
-_GAVE_UP = re.compile(r"not going to try again|in the queue too long", re.IGNORECASE)
+_END = quick(lazy(r"^-{2,}\s*(?:Original message follows|Forwarded message|Below this line is a copy)", re.IGNORECASE | re.M))
+_ADDRESS = lazy(r"^<([^<>\s]+@[^<>\s]+)>:\s*$", re.M)
+_TEMPORARY_CODE = lazy(r"(?<![\d.])4\.\d{1,3}\.\d{1,3}\b|(?<!\d)4\d\d(?!\d)")
+_PERMANENT_CODE = lazy(r"(?<![\d.])5\.\d{1,3}\.\d{1,3}\b|(?<![\d:.])5\d\d(?![\d:])")
+_GAVE_UP = lazy(r"not going to try again|in the queue too long", re.IGNORECASE)
 
 
 def detect(msg: Message, body: str) -> list[Failure]:

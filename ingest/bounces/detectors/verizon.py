@@ -20,11 +20,12 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
+from ingest.bounces._prefilter import lazy
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import sender_of
 
-_ERROR = re.compile(r"^Error message below:\s*$(?P<said>.*?)^[ \t]*Message details:", re.IGNORECASE | re.M | re.S)
-_RCPT = re.compile(r"^[ \t]*RCPT TO:\s*<?([^<>\s]+@[^<>\s]+)>?", re.IGNORECASE | re.M)
+_ERROR = lazy(r"^Error message below:\s*$(?P<said>.*?)^[ \t]*Message details:", re.IGNORECASE | re.M | re.S)
+_RCPT = lazy(r"^[ \t]*RCPT TO:\s*<?([^<>\s]+@[^<>\s]+)>?", re.IGNORECASE | re.M)
 
 
 def detect(msg: Message, body: str) -> list[Failure]:
