@@ -278,31 +278,10 @@ class MailStack(_Components):
         if notify is not None and not isinstance(notify, str):
             notify = ",".join(notify)
         rcpt_options = [f"NOTIFY={notify}"] if notify else []
-        queue_id, refused = self._submit(sender, list(recipients), msg.as_bytes(),
-                                         mail_options, rcpt_options)
+        queue_id, refused = smtp_submit(self.host, self.smtp_port, sender, list(recipients),
+                                        msg.as_bytes(), mail_options=mail_options,
+                                        rcpt_options=rcpt_options)
         return SentMessage(message_id, sender, list(recipients), queue_id, refused)
-
-    def _submit(self, sender: str, recipients: list[str], data: bytes, mail_options: list[str],
-                rcpt_options: list[str]) -> tuple[str | None, dict[str, tuple[int, bytes]]]:
-        """Low-level SMTP dialogue so the DATA reply (A's queue id) is not thrown away."""
-        refused: dict[str, tuple[int, bytes]] = {}
-        with smtplib.SMTP(self.host, self.smtp_port, local_hostname="app.sender.test",
-                          timeout=30) as smtp:
-            smtp.ehlo()
-            code, resp = smtp.mail(sender, mail_options)
-            if code != 250:
-                raise smtplib.SMTPSenderRefused(code, resp, sender)
-            for rcpt in recipients:
-                code, resp = smtp.rcpt(rcpt, rcpt_options)
-                if code not in (250, 251):
-                    refused[rcpt] = (code, resp)
-            if len(refused) == len(recipients):
-                raise smtplib.SMTPRecipientsRefused(refused)
-            code, resp = smtp.data(data)
-            if code != 250:
-                raise smtplib.SMTPDataError(code, resp)
-        found = re.search(rb"queued as ([0-9A-Za-z]+)", resp)
-        return (found.group(1).decode() if found else None), refused
 
     # ---- waiting ------------------------------------------------------
     def wait_for_log(self, pattern: str, timeout: float = 30.0, count: int = 1,
@@ -449,23 +428,36 @@ class FinalMX6:
             controller.stop()  # type: ignore[attr-defined]
 
 
-def smtp_submit(host: str, port: int, sender: str, recipients: Sequence[str],
-                data: bytes) -> str | None:
-    """Submit one message over plain SMTP; A's queue id from the DATA reply, or None."""
+def smtp_submit(host: str, port: int, sender: str, recipients: Sequence[str], data: bytes, *,
+                mail_options: Sequence[str] = (), rcpt_options: Sequence[str] = (),
+                refuse_any: bool = False) -> tuple[str | None, dict[str, tuple[int, bytes]]]:
+    """Submit one message over plain SMTP, like an application would.
+
+    Our own dialogue rather than smtplib's sendmail(), so the DATA reply (the
+    MTA's queue id, for log correlation) is not thrown away. Returns that id
+    (None if the reply names none) and the recipients refused at RCPT; the
+    submission fails when every recipient is refused, or with `refuse_any`
+    at the first one.
+    """
+    refused: dict[str, tuple[int, bytes]] = {}
     with smtplib.SMTP(host, port, local_hostname="app.sender.test", timeout=30) as smtp:
         smtp.ehlo()
-        code, resp = smtp.mail(sender)
+        code, resp = smtp.mail(sender, list(mail_options))
         if code != 250:
             raise smtplib.SMTPSenderRefused(code, resp, sender)
         for rcpt in recipients:
-            code, resp = smtp.rcpt(rcpt)
+            code, resp = smtp.rcpt(rcpt, list(rcpt_options))
             if code not in (250, 251):
-                raise smtplib.SMTPRecipientsRefused({rcpt: (code, resp)})
+                if refuse_any:
+                    raise smtplib.SMTPRecipientsRefused({rcpt: (code, resp)})
+                refused[rcpt] = (code, resp)
+        if not refuse_any and len(refused) == len(recipients):
+            raise smtplib.SMTPRecipientsRefused(refused)
         code, resp = smtp.data(data)
         if code != 250:
             raise smtplib.SMTPDataError(code, resp)
     found = re.search(rb"queued as ([0-9A-Za-z]+)", resp)
-    return found.group(1).decode() if found else None
+    return (found.group(1).decode() if found else None), refused
 
 
 class OutboundPostfix(_Components):
@@ -538,8 +530,8 @@ class OutboundPostfix(_Components):
         """Submit one message with return path bounces+TAG@sender.test."""
         sender = f"{RETURN_USER}+{tag}@{SENDER_DOMAIN}"
         msg = build_message(recipients, message_id, "Test message", {}, "Hello.\n")
-        queue_id = smtp_submit("127.0.0.1", self.postfix.smtpd_port, sender, recipients,
-                               msg.as_bytes())
+        queue_id, _ = smtp_submit("127.0.0.1", self.postfix.smtpd_port, sender, recipients,
+                                  msg.as_bytes(), refuse_any=True)
         return SentMessage(message_id, sender, list(recipients), queue_id)
 
     def wait_for_log(self, pattern: str, timeout: float = 30.0,
