@@ -93,6 +93,8 @@ def _final_mx_in(folder: Path, port: int, hostname: str) -> FinalMX:
 
 
 class _Component(Protocol):
+    """Anything the harness starts and must stop again (daemons, final MXes, peers)."""
+
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
