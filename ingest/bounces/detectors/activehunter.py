@@ -18,12 +18,12 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy
+from ingest.bounces._prefilter import lazy, quick
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import notice
 
 _MARK = lazy(r"Active!Hunter", re.IGNORECASE)
-_HEAD = lazy(r"^[ \t]*-+ The following addresses had permanent fatal errors -+\s*$", re.IGNORECASE | re.M)
+_HEAD = quick(lazy(r"^[ \t]*-+ The following addresses had permanent fatal errors -+\s*$", re.IGNORECASE | re.M))
 _TRANSCRIPT = lazy(r"^[ \t]*-+ Transcript of session follows -+\s*$", re.IGNORECASE | re.M)
 _ITEM = lazy(r"^>>>\s*(.+)$", re.M)
 

@@ -16,10 +16,10 @@ from email.message import Message
 from typing import Any
 
 from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy
+from ingest.bounces._prefilter import lazy, quick
 from ingest.bounces.detectors import Failure
 
-_MARKER = lazy(r'\\?"(?:notificationType|eventType)\\?"\s*:')
+_MARKER = quick(lazy(r'\\?"(?:notificationType|eventType)\\?"\s*:'))
 
 
 def _json_from(body: str) -> dict[str, Any] | None:

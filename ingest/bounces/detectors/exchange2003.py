@@ -17,12 +17,12 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy
+from ingest.bounces._prefilter import lazy, quick
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import notice
 
-_SIGNATURE = lazy(r"did not reach (?:some or all of the intended recipients|the following recipient)"
-                        r"|The following recipient\(s\) could not be reached", re.IGNORECASE)
+_SIGNATURE = quick(lazy(r"did not reach (?:some or all of the intended recipients|the following recipient)"
+                        r"|The following recipient\(s\) could not be reached", re.IGNORECASE))
 _LIST = lazy(r"did not reach the following recipient\(s\):|The following recipient\(s\) could not be reached:",
                    re.IGNORECASE)
 _ENTRY = lazy(r"^[ \t]*(\S+@\S+?)\s+on\s+\S.*$", re.M)

@@ -16,13 +16,13 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy
+from ingest.bounces._prefilter import lazy, quick
 from ingest.bounces.classify import reason_from_text
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import notice
 
-_SIGNATURE = lazy(r"InterScan (?:Messaging Security Suite|MSS)", re.IGNORECASE)
-_LINE = lazy(r"Unable to deliver message to <([^<>\s]+@[^<>\s]+)>[^\n]*", re.IGNORECASE)
+_SIGNATURE = quick(lazy(r"InterScan (?:Messaging Security Suite|MSS)", re.IGNORECASE))
+_LINE = quick(lazy(r"Unable to deliver message to <([^<>\s]+@[^<>\s]+)>[^\n]*", re.IGNORECASE))
 _SENT = lazy(r"^[ \t]*Sent <<< (RCPT|MAIL|DATA)\b[^\n]*\n[ \t]*Received >>> ([^\n]+)", re.IGNORECASE | re.M)
 _REPLY = lazy(r"(?<![\d.])[45]\d\d[ \-]|[45]\.\d{1,3}\.\d{1,3}")
 

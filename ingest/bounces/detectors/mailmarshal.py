@@ -18,10 +18,10 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy
+from ingest.bounces._prefilter import lazy, quick
 from ingest.bounces.detectors import Failure
 
-_BECAUSE = lazy(r"^[ \t]*Could not be delivered because of\s*$", re.IGNORECASE | re.M)
+_BECAUSE = quick(lazy(r"^[ \t]*Could not be delivered because of\s*$", re.IGNORECASE | re.M))
 _AFFECTED = lazy(r"^[ \t]*The following recipients were affected:?\s*$", re.IGNORECASE | re.M)
 _STOP = lazy(r"^[ \t]*Additional Information\s*$|^={5,}", re.IGNORECASE | re.M)
 _REMOTE = lazy(r"^Remote-MTA:\s*<?([^<>\s]+)>?", re.IGNORECASE | re.M)

@@ -18,10 +18,10 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy
+from ingest.bounces._prefilter import lazy, quick
 from ingest.bounces.detectors import Failure
 
-_SERVER = lazy(r"^-{5,}\s*server message\s*$", re.IGNORECASE | re.M)
+_SERVER = quick(lazy(r"^-{5,}\s*server message\s*$", re.IGNORECASE | re.M))
 _COMMAND = lazy(r"^-{5,}\s*SMTP command\s*$\s*^\s*(\w+)", re.IGNORECASE | re.M)
 _NEXT = lazy(r"^-{5,}", re.M)
 _COMMANDS = {"RCPT": "RCPT", "MAIL": "MAIL", "DATA": "DATA", "EHLO": "EHLO", "HELO": "HELO"}

@@ -11,11 +11,11 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy
+from ingest.bounces._prefilter import lazy, quick
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import notice
 
-_HEAD = lazy(r"^[ \t]*A message could not be delivered to:\s*$", re.IGNORECASE | re.M)
+_HEAD = quick(lazy(r"^[ \t]*A message could not be delivered to:\s*$", re.IGNORECASE | re.M))
 
 
 def detect(msg: Message, body: str) -> list[Failure]:

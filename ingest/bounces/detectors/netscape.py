@@ -19,11 +19,11 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy
+from ingest.bounces._prefilter import lazy, quick
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import notice
 
-_LIST = lazy(r"^[ \t]*The following recipients did not receive (?:this|your) message:\s*$", re.IGNORECASE | re.M)
+_LIST = quick(lazy(r"^[ \t]*The following recipients did not receive (?:this|your) message:\s*$", re.IGNORECASE | re.M))
 _ITEM = lazy(r"^[ \t]*<([^<>\s]+@[^<>\s]+)>\s*$", re.M)
 _CLOSING = lazy(r"^[ \t]*Please reply to \S+", re.IGNORECASE | re.M)
 

@@ -14,19 +14,19 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy
+from ingest.bounces._prefilter import lazy, quick
 from ingest.bounces.classify import find_replycode, find_status, reason_from_text
 from ingest.bounces.detectors import Failure
 from ingest.bounces.heuristic import looks_like_bounce
 
 #: Lines after which the bounce quotes the original message.
-_ORIGINAL_STARTS = lazy(
+_ORIGINAL_STARTS = quick(lazy(
     r"^[ \t]*(?:-+ ?)?(?:below this line is a copy of the message|message headers follow|original message follows"
     r"|this is a copy of the message|the original message (?:was(?! received at)|follows|headers)|original message headers"
     r"|-+ ?original message ?-+|-+ ?the header of the original message|-+ ?returned (?:message|mail)"
     r"|received: from |return-path: <)",
     re.IGNORECASE | re.M,
-)
+))
 _ERRORISH = lazy(
     r"(?<!\d)[45]\d\d(?!\d)|[45]\.\d{1,3}\.\d{1,3}|unknown|not exist|no such|invalid|rejected|refused|denied|failed"
     r"|full|quota|blocked|timed? ?out|expired|unable|error|disabled|not found|unavailable",

@@ -19,11 +19,11 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy
+from ingest.bounces._prefilter import lazy, quick
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import returned_recipient
 
-_UNAVAILABLE = lazy(r"^[ \t]*-+ Delivery report unavailable -+\s*$", re.IGNORECASE | re.M)
+_UNAVAILABLE = quick(lazy(r"^[ \t]*-+ Delivery report unavailable -+\s*$", re.IGNORECASE | re.M))
 _SERVER_REPORT = lazy(r"^Postfix SMTP server: errors from ", re.IGNORECASE)
 _LINE = lazy(r"^ (In|Out):\s+(.*)$")
 _RCPT = lazy(r"^RCPT\s+TO:\s*<([^<>\s]+@[^<>\s]+)>", re.IGNORECASE)

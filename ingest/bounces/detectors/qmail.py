@@ -21,16 +21,16 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy
+from ingest.bounces._prefilter import lazy, quick
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import notice
 
-_SIGNATURE = lazy(
+_SIGNATURE = quick(lazy(
     r"This is the qmail-send program|I'm afraid I wasn't able to deliver your message|"
     r"I wasn't able to deliver your message to the following addresses|This is the [\w.-]+ program at"
     r"|I'm sorry to have to inform you that your message could not\s+be delivered",
     re.IGNORECASE,
-)
+))
 #: qmail-send's final words after the queue lifetime ran out: a bounce, but
 #: its cause was a temporary error (the status keeps its 4.x.x class).
 _GAVE_UP = lazy(r"I'm not going to try again; this message has been in the queue too long", re.IGNORECASE)

@@ -18,20 +18,20 @@ import re
 from email.message import Message
 
 from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy
+from ingest.bounces._prefilter import lazy, quick
 from ingest.bounces.detectors import Failure
 from ingest.bounces.detectors._common import sender_of
 
-_LINE = lazy(
+_LINE = quick(lazy(
     r"^(?P<addr>\S+@\S+)\s+[^,\n]*,\s*ERROR_CODE\s*:\s*(?P<code>\d{3})?\s*,\s*ERROR_CODE\s*:\s*(?P<status>[245]\.\d{1,3}\.\d{1,3})?"
     r"\s*,?\s*(?P<text>.*)$",
     re.IGNORECASE | re.M,
-)
-_DELAY_LINE = lazy(
+))
+_DELAY_LINE = quick(lazy(
     r"^\[Status:\s*\w+,\s*Address:\s*<?(?P<addr>[^>,\s]+)>?,\s*ResponseCode\s*(?P<code>\d{3})?\s*,\s*,?\s*(?P<text>.*?)\]?\s*$",
     re.IGNORECASE | re.M,
-)
-_WARNING = lazy(r"THIS IS A WARNING MESSAGE ONLY", re.IGNORECASE)
+))
+_WARNING = quick(lazy(r"THIS IS A WARNING MESSAGE ONLY", re.IGNORECASE))
 
 
 def detect(msg: Message, body: str) -> list[Failure]:
