@@ -12,6 +12,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -150,3 +153,23 @@ def test_every_module_lazy_pattern_compiles_with_the_flags_it_reports() -> None:
         if compiled.flags != pattern.flags:
             wrong.append((module, attribute))
     assert not wrong
+
+
+def test_importing_the_parser_and_its_detectors_compiles_no_module_pattern() -> None:
+    """In a fresh interpreter (this one has compiled them above)."""
+    script = textwrap.dedent("""
+        import ingest.bounces
+        import ingest.bounces.detectors
+        import ingest.bounces.detectors.plaintext
+        from ingest.bounces._prefilter import LazyPattern, Quick
+        import sys
+        lazy = [v._pattern if isinstance(v, Quick) else v
+                for name, module in list(sys.modules.items()) if name.startswith("ingest.bounces")
+                for v in vars(module).values()]
+        lazy = [v for v in lazy if isinstance(v, LazyPattern)]
+        print(len(lazy), sum(v._compiled is not None for v in lazy))
+    """)
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    defined, compiled = map(int, found.stdout.split())
+    assert defined > 100
+    assert compiled == 0
