@@ -267,11 +267,11 @@ def verdict_json(verdict: Any) -> dict[str, Any]:
 
 def cmd_parse(args: argparse.Namespace) -> int:
     from bounceledger.parse_files import parsed_in_order
-    from ingest.bounces import parse
+    from ingest.bounces import parse, preload
 
     files = list(_message_files(args.paths))  # fail on a missing path before printing anything
     counts = {"bounce": 0, "ignored": 0, "unparsed": 0, "error": 0}
-    for path, parsed in parsed_in_order(files, parse):
+    for path, parsed in parsed_in_order(files, parse, preload):
         if isinstance(parsed, OSError):
             raise CommandError(f"cannot read {path}: {parsed.strerror}")
         counts[parsed.outcome] = counts.get(parsed.outcome, 0) + 1

@@ -49,12 +49,17 @@ def _should_split(count: int) -> bool:
             and threading.active_count() == 1)
 
 
-def parsed_in_order(paths: Sequence[Path], parse: Parse) -> Iterator[tuple[Path, Result]]:
-    """``(path, result)`` for every path, in order."""
+def parsed_in_order(
+    paths: Sequence[Path], parse: Parse, preload: Callable[[], None] | None = None
+) -> Iterator[tuple[Path, Result]]:
+    """``(path, result)`` for every path, in order. ``preload`` loads what
+    parsing loads on first use, once, before the fork."""
     if not _should_split(len(paths)):
         for path in paths:
             yield path, _one(path, parse)
         return
+    if preload is not None:
+        preload()
     half = len(paths) // 2
     mine, theirs = paths[:half], paths[half:]
     read_end, write_end = os.pipe()

@@ -74,3 +74,11 @@ def test_an_unreadable_file_is_reported_in_its_place(folder: list[Path]) -> None
     assert [p for p, _ in got] == folder
     assert isinstance(got[50][1], OSError)
     assert all(isinstance(r, ParsedMessage) for i, (_, r) in enumerate(got) if i != 50)
+
+
+def test_preload_runs_once_before_a_split_and_never_for_a_small_folder(folder: list[Path]) -> None:
+    calls: list[int] = []
+    list(parse_files.parsed_in_order(folder, parse, lambda: calls.append(os.getpid())))
+    assert calls == [os.getpid()]
+    list(parse_files.parsed_in_order(folder[:3], parse, lambda: calls.append(os.getpid())))
+    assert calls == [os.getpid()]

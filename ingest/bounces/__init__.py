@@ -82,6 +82,17 @@ def parse(
         return ParsedMessage(outcome="error", error=failures.internal_error(exc, raw))
 
 
+def preload() -> None:
+    """Import what the first message would: the format detectors and
+    flufl.bounce (both loaded on first use, to keep start-up short). A caller
+    about to fork workers calls it first, so that each worker inherits them
+    instead of loading them again."""
+    from ingest.bounces import _flufl, detectors  # noqa: F401
+    from ingest.bounces.detectors import plaintext  # noqa: F401
+
+    _flufl._library()
+
+
 def internal_errors() -> int:
     """How many internal errors ``parse()`` has caught in this process: a bug count, never junk input."""
     from ingest.bounces import failures
