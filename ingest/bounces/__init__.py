@@ -184,14 +184,17 @@ def _verdicts(msg: Message) -> list[Verdict]:
         if found:
             return found
     keys = extract_keys(msg)
+    # a person's forward or reply may quote a whole bounce: the format readers
+    # and heuristics below would take the quote for the real thing
+    person = heuristic.is_person_mail(msg)
     body = m.body_text(msg)
-    found = detectors.verdicts(msg, keys, body)
+    found = [] if person else detectors.verdicts(msg, keys, body)
     if found:
         return found
     if rfc3464.is_dsn(msg):
         return []  # a DSN without recipient blocks: nothing to act on
     found = autoreply.verdicts(msg, keys)
-    if found:
+    if found or person:
         return found
     own = {a for a in (m.address_of(v) for v in m.headers_all(msg, "To") + m.headers_all(msg, "From")) if a}
     found = heuristic.verdicts(msg, keys, body, own_addresses=own)

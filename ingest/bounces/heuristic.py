@@ -20,8 +20,11 @@ from ingest.bounces.returned import Keys
 from ingest.records import Verdict
 
 #: Senders that only ever write bounces.
+#: RFC 5321 section 4.5.1's postmaster and the MAILER-DAEMON of sendmail,
+#: Postfix and Exim, with the separators gateways write ("post_master@",
+#: "mailer_daemon@"), and the display names MTAs ship.
 BOUNCE_SENDERS = lazy(
-    r"mailer-daemon|postmaster|mail delivery (?:system|subsystem)|\bmdaemon\b|mail ?administrator"
+    r"mailer[-_. ]?daemon|post[-_.]?master|mail delivery (?:system|subsystem)|\bmdaemon\b|mail ?administrator"
     r"|\bmaildelivery|mailerdaemon|\bbounce[sd]?@|\bnoreply-?dsn|\bdelivery-?(?:status|notification)",
     re.IGNORECASE,
 )
@@ -56,31 +59,48 @@ REPLY_PREFIX = lazy(r"^\s*(?:re|aw|sv|rv|antw|odp|vá|ответ|回复|답장)\
 FORWARD_PREFIX = lazy(r"^\s*(?:fwd?|wg|tr|vs|rif|doorst|pd|továbbítás|転送)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
 
 
-def looks_like_bounce(msg: Message) -> bool:
-    """True when the envelope or headers say "this is a bounce".
-
-    Any of: a null return path, a daemon-ish sender, Exim's
-    ``X-Failed-Recipients`` header, or a bounce-ish subject that is not a
-    person's reply or forward ("Re: your mail was rejected?") nor a mailing
-    list's copy of a post.
-    """
+def _bounce_envelope(msg: Message) -> bool:
+    """A null return path, Exim's ``X-Failed-Recipients`` or a daemon-ish sender."""
     return_path = m.header(msg, "Return-Path")
     if return_path.strip() in ("<>", "< >", "MAILER-DAEMON", "<MAILER-DAEMON>"):
         return True
     if m.header(msg, "X-Failed-Recipients"):
         return True
-    if BOUNCE_SENDERS.search(m.header(msg, "From")) or BOUNCE_SENDERS.search(m.header(msg, "Sender")):
-        return True
+    return bool(BOUNCE_SENDERS.search(m.header(msg, "From")) or BOUNCE_SENDERS.search(m.header(msg, "Sender")))
+
+
+def is_person_mail(msg: Message) -> bool:
+    """A person's reply or forward, or a mailing list's copy of a post.
+
+    Such mail may quote a whole bounce ("Fwd: Returned mail") or talk about
+    one; its own envelope carries no bounce signal, and its subject prefix
+    or list headers (RFC 2919 List-Id, RFC 2369 List-Post) say what it is.
+    A reply prefix before an NDR's own subject wording is a gateway's, not
+    a person's ("RE: ... : non remis").
+    """
+    if _bounce_envelope(msg):
+        return False
     if m.header(msg, "List-Id") or m.header(msg, "List-Post"):
-        return False  # a list's distribution copy (RFC 2919 List-Id, RFC 2369 List-Post), talk about bounces
+        return True
     subject = m.header(msg, "Subject")
     if FORWARD_PREFIX.match(subject):
-        return False  # a person passing mail on, a bounce among it or not
-    if REPLY_PREFIX.match(subject):
-        # a person replying to or forwarding mail says "rejected" or "bounced"
-        # in their own words; only an NDR's own subject wording still counts
-        return bool(NDR_SUBJECTS.search(subject))
-    return bool(BOUNCE_SUBJECTS.search(subject))
+        return True
+    return bool(REPLY_PREFIX.match(subject)) and not NDR_SUBJECTS.search(subject)
+
+
+def looks_like_bounce(msg: Message) -> bool:
+    """True when the envelope or headers say "this is a bounce".
+
+    Any of: a null return path, a daemon-ish sender, Exim's
+    ``X-Failed-Recipients`` header, or a bounce-ish subject on mail that is
+    not a person's reply or forward nor a list's copy of a post
+    (:func:`is_person_mail`).
+    """
+    if _bounce_envelope(msg):
+        return True
+    if is_person_mail(msg):
+        return False
+    return bool(BOUNCE_SUBJECTS.search(m.header(msg, "Subject")) or NDR_SUBJECTS.search(m.header(msg, "Subject")))
 
 
 def _flufl_failures(msg: Message) -> tuple[set[str], set[str]]:

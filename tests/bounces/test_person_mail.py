@@ -42,3 +42,19 @@ def test_a_mailing_list_post_about_bounces_is_not_a_bounce():
            "Subject: [users] How do I handle bounced messages?\nList-Id: <users.lists.example.org>\n"
            "List-Post: <mailto:users@lists.example.org>\n\n" + _BODY).encode()
     assert [v for v in parse(raw).verdicts if v.kind in ("bounce", "delay")] == []
+
+
+def test_a_person_forwarding_a_whole_bounce_is_not_a_bounce(fixture_bytes):
+    bounce = fixture_bytes("sendmail_nonmime_sections.msg").decode()
+    _, _, body = bounce.partition("\n\n")
+    forwarded = ("From: Bob <bob@example.org>\nTo: news@sender.test\nSubject: Fwd: Returned mail: see transcript\n\n"
+                 "Look at this one:\n\n" + body).encode()
+    assert [v for v in parse(forwarded).verdicts if v.kind in ("bounce", "delay")] == []
+    # the same text from the mail system itself is read
+    assert {v.recipient for v in parse(fixture_bytes("sendmail_nonmime_sections.msg")).verdicts if v.kind == "bounce"}
+
+
+def test_a_gateway_postmaster_replying_with_the_subject_is_a_bounce_sender():
+    raw = ("From: post_master@gw.example.net\nTo: news@sender.test\nSubject: Re:November offers\n\n"
+           "Error: 550 5.1.1 <5551234567@gw.example.net>: user unknown\n").encode()
+    assert [(v.kind, v.recipient) for v in parse(raw).verdicts] == [("bounce", "5551234567@gw.example.net")]
