@@ -16,6 +16,7 @@ from email.message import Message
 
 from ingest.bounces import _message as m
 from ingest.bounces._prefilter import lazy
+from ingest.bounces.heuristic import BOUNCE_SENDERS
 from ingest.bounces.returned import Keys
 from ingest.records import Verdict
 
@@ -56,16 +57,6 @@ _BOUNCE_SUBJECT = lazy(
 )
 
 
-#: Senders that only ever write bounces: the null/daemon addresses of RFC 5321
-#: section 4.5.5 and the mailer names MTAs ship as defaults (Postfix
-#: "MAILER-DAEMON" / "Mail Delivery System", Exim "Mail Delivery System
-#: <Mailer-Daemon@...>", sendmail "MAILER-DAEMON", Exchange "postmaster@",
-#: qmail "MAILER-DAEMON@"). An out-of-office reply comes from a person.
-_DAEMON_SENDER = lazy(
-    r"mailer[-_. ]?daemon|\bpostmaster@|mail delivery (?:system|subsystem)|\bmail administrator\b",
-    re.IGNORECASE,
-)
-
 #: Subjects of MTAs' delay warnings: Exim's default warn message
 #: ("Warning: message <id> delayed <time>", exim spec "delay_warning") and
 #: Postfix's / sendmail's "Delayed Mail (still being retried)" /
@@ -87,7 +78,8 @@ def bounce_signal(msg: Message) -> str | None:
     if m.header(msg, "X-Failed-Recipients"):
         return "X-Failed-Recipients"
     sender = m.header(msg, "From")
-    if _DAEMON_SENDER.search(sender) or _DAEMON_SENDER.search(m.header(msg, "Sender")):
+    # the senders that only ever write bounces (an out-of-office reply comes from a person)
+    if BOUNCE_SENDERS.search(sender) or BOUNCE_SENDERS.search(m.header(msg, "Sender")):
         return "daemon sender"
     if "delivery-status" in m.header(msg, "Content-Type").lower():
         return "delivery-status report"
