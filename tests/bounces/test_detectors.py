@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 from ingest.bounces import parse
+from tests.bounces.verdict_rows import rows
 from ingest.bounces.classify import classify, find_command, join_reply_lines
-
-
-def rows(parsed):
-    return sorted((v.recipient, v.kind, v.status, v.replycode, v.reason, v.hardbounce, v.detector)
-                  for v in parsed.verdicts)
 
 
 def test_exim_rcpt_user_unknown(fixture_bytes):

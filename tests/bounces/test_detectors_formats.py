@@ -6,11 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ingest.bounces import parse
-
-
-def rows(parsed):
-    return sorted((v.recipient, v.kind, v.status, v.replycode, v.reason, v.hardbounce, v.detector)
-                  for v in parsed.verdicts)
+from tests.bounces.verdict_rows import rows
 
 
 @pytest.mark.parametrize(("name", "expected"), [

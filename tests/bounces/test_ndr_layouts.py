@@ -13,13 +13,9 @@ from __future__ import annotations
 import pytest
 
 from ingest.bounces import parse
+from tests.bounces.verdict_rows import rows
 from ingest.bounces.detectors import ORDER
 from ingest.bounces.detectors._html import html_text
-
-
-def rows(parsed):
-    return sorted((v.recipient, v.kind, v.status, v.replycode, v.reason, v.hardbounce, v.detector)
-                  for v in parsed.verdicts)
 
 
 @pytest.mark.parametrize(("name", "expected"), [
