@@ -135,14 +135,22 @@ def _confirmed(rows: Rows, always: frozenset[int], loop: Lookup, candidates: Cal
     return first
 
 
-def re2_set(rows: Rows) -> Lookup | None:
+def _re2_search_set():  # -> re2.Set | None
+    """An empty case-insensitive ``re2.Set`` for searching, or ``None``
+    when google-re2 is not installed."""
     try:
         import re2
     except ImportError:
         return None
     options = re2.Options()
     options.case_sensitive = False
-    table = re2.Set.SearchSet(options)
+    return re2.Set.SearchSet(options)
+
+
+def re2_set(rows: Rows) -> Lookup | None:
+    table = _re2_search_set()
+    if table is None:
+        return None
     always: set[int] = set()
     ids: dict[int, int] = {}
     for number, (pattern, _value) in enumerate(rows):
@@ -212,13 +220,9 @@ def re2_set_superset(rows: Rows, *, trust: bool = False) -> Lookup | None:
     text, so the rows it names, confirmed with ``re``, give the answer.
     ``trust``: rows RE2 took unchanged are not confirmed (RE2's answer is
     taken as ``re``'s: an assumption the "same answers" column checks)."""
-    try:
-        import re2
-    except ImportError:
+    table = _re2_search_set()
+    if table is None:
         return None
-    options = re2.Options()
-    options.case_sensitive = False
-    table = re2.Set.SearchSet(options)
     always: set[int] = set()
     trusted: set[int] = set()
     ids: dict[int, int] = {}
