@@ -56,9 +56,10 @@ from ingest.bounces.detectors._html import readable_text
 #: non-delivery reports ... in Exchange Online": NDRs come from the
 #: postmaster / "Microsoft Outlook"; Exchange Server's arbitration mailbox
 #: is ``MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e``).
+_EXCHANGE_SENDER = r"\bmicrosoftexchange[0-9a-f]{32}@|\bmicrosoft outlook\b"
 _SYSTEM_SENDER = lazy(
-    r"\b(?:postmaster|mailer-daemon|microsoftexchange[0-9a-f]{32})@|\bmicrosoft outlook\b"
-    r"|\bmail delivery (?:system|subsystem)\b|\bsystem administrator\b",
+    r"\b(?:postmaster|mailer-daemon)@|" + _EXCHANGE_SENDER
+    + r"|\bmail delivery (?:system|subsystem)\b|\bsystem administrator\b",
     re.IGNORECASE,
 )
 #: The administrator section and its first line (Exchange 2007-2019, Exchange Online).
@@ -193,7 +194,7 @@ def _localised(msg: Message) -> list[Failure]:
 def _is_exchange(msg: Message) -> bool:
     if m.has_header(msg, "X-MS-Exchange-Message-Is-Ndr"):
         return True
-    if re.search(r"\bmicrosoftexchange[0-9a-f]{32}@|\bmicrosoft outlook\b", sender_of(msg)):
+    if re.search(_EXCHANGE_SENDER, sender_of(msg)):
         return True
     return any(_EXCHANGE_RECEIVED.search(value) for value in m.headers_all(msg, "Received")[:3])
 
