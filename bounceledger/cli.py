@@ -298,21 +298,62 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    """A code in plain words, for support staff (no database)."""
+    """Codes in plain words, for support staff (no database).
+
+    ``explain 550 5.1.1`` is one code (a reply code and the status of its
+    class that follows it); ``explain 5.1.1 5.2.2`` is two, explained one
+    after the other (with --json one object per line, as ``parse --json``);
+    a quoted argument with words (``"550 5.7.1 Rejected by policy"``) is one
+    server reply, read by the same classifier as the ledger's. A text with no
+    reply or status code in it is refused, never given a made-up reason.
+    """
+    import re
     from dataclasses import asdict
 
     from ingest.bounces.classify import explain
 
-    code = " ".join(args.code).strip()
-    if not code:
+    code = re.compile(r"[(\[#'\"<]*(?:[245]\d\d(?:-[245]\.\d{1,3}\.\d{1,3})?|[245]\.\d{1,3}\.\d{1,3})[)\]>'\".,;:]*")
+    groups: list[list[str]] = []
+    closed = True  # the last group takes no more words (a quoted argument)
+    for argument in args.code:
+        words = argument.split()
+        if not words:
+            continue
+        if len(words) > 1:
+            groups.append(words)
+            closed = True
+            continue
+        word = words[0]
+        current = None if closed else groups[-1]
+        completes = (
+            current is not None and len(current) == 1 and re.fullmatch(r"[245]\d\d", current[0]) is not None
+            and re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", word) is not None and word[0] == current[0][0]
+        )
+        if current is None or (code.fullmatch(word) and all(code.fullmatch(w) for w in current) and not completes):
+            groups.append([word])
+            closed = False
+        else:
+            current.append(word)
+    if not groups:
         raise CommandError("give a code such as 5.1.1, '550 5.1.1' or 452-4.2.2")
-    found = explain(code)
-    if args.json:
-        _print_json(asdict(found))
-        return EXIT_OK
-    kind = "hard bounce" if found.hardbounce else ("permanent failure" if found.permanent else "temporary problem")
-    print(f"{found.code}: {found.meaning}")
-    print(f"  reason {found.reason}, category {found.category}, {kind}")
+    found = [explain(" ".join(group)) for group in groups]
+    for item in found:
+        if item.outcome == "unrecognised":
+            raise CommandError(
+                f"no SMTP reply code or enhanced status code in {item.code[:80]!r}: give one such as 5.1.1, '550 5.1.1' or 452-4.2.2"
+            )
+    for index, item in enumerate(found):
+        if args.json:
+            _print_json(asdict(item))
+            continue
+        if index:
+            print()
+        print(f"{item.code}: {item.meaning}")
+        if item.outcome == "success":
+            print("  success: the message was accepted, nothing failed")
+        else:
+            kind = "hard bounce" if item.hardbounce else f"{item.outcome} failure"
+            print(f"  reason {item.reason}, category {item.category}, {kind}")
     return EXIT_OK
 
 

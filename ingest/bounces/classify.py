@@ -518,19 +518,39 @@ class Explanation:
     category: str
     hardbounce: bool
     permanent: bool
+    #: ``success`` (2xx / 2.x.x: nothing failed), ``temporary``, ``permanent``,
+    #: or ``unrecognised`` (no reply or status code in the text).
+    outcome: str = "unrecognised"
+
+
+#: Letters beyond the codes: the text is a server's reply, worth reading as one.
+_WORDS_RE = re.compile(r"[^\W\d_]{2,}")
 
 
 def explain(code: str) -> Explanation:
-    """Explain ``"5.7.1"``, ``"550 5.1.1"``, ``"452-4.2.2"`` and the like."""
+    """Explain ``"5.7.1"``, ``"550 5.1.1"``, ``"452-4.2.2"`` and the like.
+
+    The reason comes from :func:`classify`, the function the parser and the
+    send-log ingest use, fed the same way a log line's reply is: the
+    status, the reply code and, when there are words beyond the codes
+    (``"550 5.7.1 Rejected by policy"``), the text itself. A success code
+    (2xx, 2.x.x) is no failure and gets no failure reason.
+    """
     text = code.strip()
     status = find_status(text)
     reply_match = re.match(r"\s*([245]\d\d)(?:[\s\-]|$)", text)
-    replycode = reply_match.group(1) if reply_match else None
-    result = classify(status, replycode, None)
-    words: list[str] = []
+    replycode = reply_match.group(1) if reply_match else find_replycode(text, status)
     leading = (status or replycode or " ")[0]
-    if leading in _CLASS_WORDS:
-        words.append(_CLASS_WORDS[leading])
+    if leading not in _CLASS_WORDS:
+        return Explanation(text, None, None, "Not a recognised SMTP or enhanced status code.", "undefined",
+                           CATEGORIES.get("undefined", "other"), False, False, "unrecognised")
+    words = [_CLASS_WORDS[leading]]
+    if leading == "2":
+        if replycode and replycode[0] == "2" and replycode in _REPLY_WORDS:
+            words.append(f"SMTP {replycode}: {_REPLY_WORDS[replycode]}.")
+        return Explanation(text, replycode, status, " ".join(words), "delivered",
+                           CATEGORIES.get("delivered", "other"), False, False, "success")
+    result = classify(status, replycode, text if _WORDS_RE.search(text) else None)
     if status:
         subject, _, _ = status.partition(".")[2].partition(".")
         detail = status.partition(".")[2]
@@ -539,14 +559,14 @@ def explain(code: str) -> Explanation:
         )
     if replycode and replycode in _REPLY_WORDS:
         words.append(f"SMTP {replycode}: {_REPLY_WORDS[replycode]}.")
-    reason = result.reason if (status or replycode) else "undefined"
     return Explanation(
         code=text,
         replycode=replycode,
         status=status,
-        meaning=" ".join(words) or "Not a recognised SMTP or enhanced status code.",
-        reason=reason,
-        category=CATEGORIES.get(reason, "other"),
-        hardbounce=is_hard(reason, status, replycode),
+        meaning=" ".join(words),
+        reason=result.reason,
+        category=result.category,
+        hardbounce=is_hard(result.reason, status, replycode),
         permanent=leading == "5",
+        outcome="permanent" if leading == "5" else "temporary",
     )
