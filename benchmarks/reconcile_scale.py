@@ -84,7 +84,7 @@ def fill(database: Database, count: int) -> float:
     started = time.perf_counter()
     for start in range(0, count, BATCH):
         with database.session() as session:
-            store_attempts(session, attempts(start, min(start + BATCH, count)), "bench")
+            store_attempts(session, attempts(start, min(start + BATCH, count)), "bench", database.rules)
     return time.perf_counter() - started
 
 
@@ -127,7 +127,7 @@ def reconcile(database: Database, rows: list[dict[str, object]]) -> tuple[float,
     matched = 0
     for start in range(0, len(rows), VERDICT_BATCH):
         with database.session() as session:
-            found = record_verdicts(session, rows[start : start + VERDICT_BATCH])
+            found = record_verdicts(session, rows[start : start + VERDICT_BATCH], database.rules)
         matched += sum(1 for f in found if f is not None)
     return time.perf_counter() - started, matched
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bounceledger.config import Settings, redact_url
+from ingest.rules import LedgerRules
 
 
 log = logging.getLogger("bounceledger.db")
@@ -51,10 +52,18 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
-def make_engine(url: URL) -> Engine:
+def make_engine(url: URL, *, create: bool = True) -> Engine:
+    """An engine for ``url``; without ``create`` a SQLite file that is not there
+    is an error, not a new empty file (and folder) made by a read-only command."""
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(url.database)
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            elif not path.is_file():
+                raise DatabaseError(
+                    f"no ledger at {path}: run 'bounceledger db upgrade' to create it, or give the right --database-url"
+                )
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -85,20 +94,23 @@ def connect_errors(settings: Settings) -> Iterator[None]:
 
 
 class Database:
-    """An engine plus a session factory for one settings object."""
+    """An engine plus a session factory for one settings object.
 
-    def __init__(self, settings: Settings) -> None:
+    ``rules`` are the settings reconciliation needs, handed by the caller to
+    every function that writes the ledger (see :mod:`ingest.rules`).
+    ``create``: a missing SQLite file may be made (``db upgrade``, ``demo``).
+    """
+
+    def __init__(self, settings: Settings, *, create: bool = True) -> None:
         self.settings = settings
-        self.engine = make_engine(settings.database())
+        self.rules = LedgerRules(settings.suppression, settings.return_path_secret, settings.match_headers)
+        self.engine = make_engine(settings.database(), create=create)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A transaction; the settings the ledger code needs travel in ``session.info``."""
+        """A transaction; driver errors come out as :class:`DatabaseError`."""
         with connect_errors(self.settings), self.sessions() as session, session.begin():
-            session.info["suppression_policy"] = self.settings.suppression
-            session.info["return_path_secret"] = self.settings.return_path_secret
-            session.info["match_headers"] = self.settings.match_headers
             yield session
 
     def check(self) -> None:
@@ -152,17 +164,29 @@ def alembic_config(settings: Settings | None = None, engine: Engine | None = Non
     return cfg
 
 
+@contextmanager
+def _migrating(db: Database, revision: str) -> Iterator[AlembicConfig]:
+    """An Alembic config on one transaction; a revision Alembic does not
+    know (``db upgrade nosuchrev``) is a :class:`DatabaseError`, not a crash."""
+    from alembic.script.revision import RevisionError
+    from alembic.util import CommandError
+
+    try:
+        with connect_errors(db.settings), db.engine.begin() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            yield cfg
+    except (CommandError, RevisionError) as exc:
+        raise DatabaseError(f"cannot migrate to {revision!r}: {exc}") from None
+
+
 def upgrade(db: Database, revision: str = "head") -> None:
-    with connect_errors(db.settings), db.engine.begin() as conn:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
+    with _migrating(db, revision) as cfg:
         command.upgrade(cfg, revision)
 
 
 def downgrade(db: Database, revision: str) -> None:
-    with connect_errors(db.settings), db.engine.begin() as conn:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
+    with _migrating(db, revision) as cfg:
         command.downgrade(cfg, revision)
 
 

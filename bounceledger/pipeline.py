@@ -241,7 +241,7 @@ class _BatchWriter:
     def _store(self, prepared: PreparedAttempts, key: str, position: Position, attempts: int, notices: int) -> None:
         started = time.perf_counter()
         with self.db.session() as session:
-            store_prepared(session, prepared)
+            store_prepared(session, prepared, self.db.rules)
             _save_position(session, key, position)
         self.db.analyze_grown_tables()
         self.summary.attempts += attempts
@@ -251,7 +251,7 @@ class _BatchWriter:
 
 def retry_orphans(db: Database) -> tuple[int, int]:
     with db.session() as session:
-        return reconcile.retry_orphans(session)
+        return reconcile.retry_orphans(session, db.rules)
 
 
 @dataclass
@@ -300,6 +300,6 @@ def run_once(db: Database, settings: Settings) -> RunSummary:
     run.orphans_linked, run.orphans_left = retry_orphans(db)
     with db.session() as session:
         run.expired = reconcile.expire_deferred(
-            session, timedelta(hours=settings.expire_deferred_after_hours), datetime.now(timezone.utc)
+            session, timedelta(hours=settings.expire_deferred_after_hours), datetime.now(timezone.utc), db.rules
         )
     return run

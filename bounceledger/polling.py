@@ -149,7 +149,7 @@ def _store_batch(
             )
             cursor = item.cursor or cursor
         ahead = [parsed[index] for index, _ in incoming] if parsed is not None else None
-        stored = store_returned_messages(session, [message for _, message in incoming], ahead)
+        stored = store_returned_messages(session, [message for _, message in incoming], database.rules, ahead)
         results.update({index: result for (index, _), result in zip(incoming, stored)})
         if cursor:
             _save_cursor(session, reader, cursor)
@@ -165,10 +165,9 @@ def _one_pass(
     kill: _KillSwitch,
     should_stop: Callable[[], bool] | None,
     ahead: ParseAhead,
+    first: bool,
 ) -> None:
-    with database.session() as session:
-        cursor = _load_cursor(session, reader)
-    reader.open(cursor)
+    _open(database, reader, first)
     batch: list[MailItem] = []
     # The batch read before this one, its parse under way in the worker:
     # stored while the worker parses the batch just read.
@@ -207,6 +206,25 @@ def _one_pass(
         commit_and_file(batch, None)
 
 
+def _open(database: Database, reader: MailboxReader, first: bool) -> None:
+    """Open the mailbox at its cursor.
+
+    The ``first`` connection of a poll is not retried: a host that does not
+    resolve or refuses the connection is a setting to fix, so it fails at
+    once (as a refused login does) instead of after a minute of backoff;
+    ``run`` tries again at the mailbox's next interval anyway. Only a
+    connection lost after it once worked (a restarting server) is waited for.
+    """
+    with database.session() as session:
+        cursor = _load_cursor(session, reader)
+    try:
+        reader.open(cursor)
+    except MailboxConnectionLost as exc:
+        if not first:
+            raise
+        raise MailboxError(str(exc)) from None
+
+
 def poll(
     database: Database,
     url: str,
@@ -215,7 +233,8 @@ def poll(
     reconnect_delays: tuple[float, ...] = RECONNECT_DELAYS,
     should_stop: Callable[[], bool] | None = None,
 ) -> PollSummary:
-    """One pass over a mailbox. Connection losses are retried with backoff.
+    """One pass over a mailbox. Connection losses are retried with backoff,
+    once the mailbox has been reached (see :func:`_open`).
 
     ``on_committed`` is called with the running count after each message is
     committed (before it is filed away): tests use it to inject faults.
@@ -234,7 +253,7 @@ def poll(
         try:
             for attempt in range(len(reconnect_delays) + 1):
                 try:
-                    _one_pass(database, reader, summary, on_committed, lock.renew, kill, should_stop, ahead)
+                    _one_pass(database, reader, summary, on_committed, lock.renew, kill, should_stop, ahead, attempt == 0)
                     return summary
                 except MailboxConnectionLost as exc:
                     if attempt >= len(reconnect_delays):

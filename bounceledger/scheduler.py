@@ -80,8 +80,9 @@ def orphans_job() -> None:
 
 def expiry_job(hours: float) -> None:
     def run() -> str:
-        with _db().session() as session:
-            count = reconcile.expire_deferred(session, timedelta(hours=hours), datetime.now(timezone.utc))
+        database = _db()
+        with database.session() as session:
+            count = reconcile.expire_deferred(session, timedelta(hours=hours), datetime.now(timezone.utc), database.rules)
         return f"{count} deliveries deferred over {hours:g}h marked expired"
 
     _logged("expiry", run)

@@ -28,6 +28,7 @@ from ingest.dbutil import (
 from ingest.keys import attempt_key, message_key, normalise_address
 from ingest.reconcile import delivery_values
 from ingest.records import Attempt
+from ingest.rules import LedgerRules
 from ingest.verp import token_of
 from models import Delivery, Event, SentMessage
 from models.state import Fact, decide
@@ -344,16 +345,16 @@ def _new_delivery_row(sent_id: int, recipient: str, data: _Pair) -> dict[str, ob
     return row
 
 
-def store_attempts(session: Session, attempts: Sequence[Attempt], source: str) -> set[int]:
+def store_attempts(session: Session, attempts: Sequence[Attempt], source: str, rules: LedgerRules) -> set[int]:
     """Record a batch of attempts; returns the ids of the deliveries they touched.
 
     Callers leave out :func:`is_notice` attempts: the MTA's own DSNs are not
     deliveries of the sender's mail.
     """
-    return store_prepared(session, prepare_attempts(attempts, source))
+    return store_prepared(session, prepare_attempts(attempts, source), rules)
 
 
-def store_prepared(session: Session, batch: PreparedAttempts) -> set[int]:
+def store_prepared(session: Session, batch: PreparedAttempts, rules: LedgerRules) -> set[int]:
     """Write a prepared batch; returns the ids of the deliveries it touched.
 
     Deliveries first seen in this batch get their state straight from the
@@ -402,6 +403,6 @@ def store_prepared(session: Session, batch: PreparedAttempts) -> set[int]:
         if pair in existing and data.first_hop_host is not None
     ]
     update_by_key(session, Delivery.__table__, "id", ("first_hop_host", "next_hop_queue_id"), hops)
-    reconcile.recompute(session, existing.values())
-    suppress.refresh(session, {r["recipient"] for r in new_rows if r["state"] in suppress.FINAL_BAD})  # type: ignore[misc]
+    reconcile.recompute(session, existing.values(), rules)
+    suppress.refresh(session, {r["recipient"] for r in new_rows if r["state"] in suppress.FINAL_BAD}, rules.suppression)  # type: ignore[misc]
     return set(ids.values())

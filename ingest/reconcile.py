@@ -22,6 +22,7 @@ from ingest import suppress
 from ingest.dbutil import among, insert_ignoring_duplicates, update_by_key
 from ingest.keys import correction_key, timeout_key
 from ingest.matching import keys_from, match_many
+from ingest.rules import LedgerRules
 from models import Delivery, Event
 from models.state import Decision, Fact, decide
 
@@ -29,14 +30,13 @@ from models.state import Decision, Fact, decide
 ORPHAN_BATCH = 1000
 
 
-def retry_orphans(session: Session, batch: int = ORPHAN_BATCH) -> tuple[int, int]:
+def retry_orphans(session: Session, rules: LedgerRules, batch: int = ORPHAN_BATCH) -> tuple[int, int]:
     """Try to tie every unmatched verdict again; returns (linked, still orphaned).
 
     All of them, oldest first, a batch at a time: memory stays flat however
     many have piled up, and none is left behind because older ones never
     match (a mailbox full of bounces for mail sent before the ledger began).
     """
-    secret = session.info.get("return_path_secret")
     linked_total = left_total = 0
     after = 0
     while True:
@@ -52,12 +52,12 @@ def retry_orphans(session: Session, batch: int = ORPHAN_BATCH) -> tuple[int, int
         keys = [keys_from(o.recipient, o.at, o.evidence or {}) for o in orphans]
         linked = [
             {"id": orphan.id, "delivery_id": found[0], "match_key": found[1]}
-            for orphan, found in zip(orphans, match_many(session, keys, secret))
+            for orphan, found in zip(orphans, match_many(session, keys, rules.return_path_secret))
             if found is not None
         ]
         if linked:
             session.execute(update(Event), linked)
-            recompute(session, {row["delivery_id"] for row in linked})  # type: ignore[misc]
+            recompute(session, {row["delivery_id"] for row in linked}, rules)  # type: ignore[misc]
         linked_total += len(linked)
         left_total += len(orphans) - len(linked)
 
@@ -207,7 +207,7 @@ def _correction_rows(
 _DELIVERY_COLUMNS = ("state", "reason", "status", "replycode", "detail", "state_at", "corrected", "first_attempt_at")
 
 
-def recompute(session: Session, delivery_ids: Iterable[int]) -> int:
+def recompute(session: Session, delivery_ids: Iterable[int], rules: LedgerRules) -> int:
     """Re-derive the state of these deliveries from all their events; returns how many changed.
 
     Only rows whose derived values differ are written, and a delivery whose
@@ -251,7 +251,7 @@ def recompute(session: Session, delivery_ids: Iterable[int]) -> int:
     update_by_key(session, Delivery.__table__, "id", _DELIVERY_COLUMNS, updates)
     now = datetime.now(timezone.utc)
     insert_ignoring_duplicates(session, Event, _correction_rows(corrected, histories, now), ["dedupe_key"])
-    suppress.refresh(session, newly_bad)
+    suppress.refresh(session, newly_bad, rules.suppression)
     return changed
 
 
@@ -259,7 +259,7 @@ def count_corrected(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Delivery).where(Delivery.corrected)) or 0
 
 
-def expire_deferred(session: Session, wait: timedelta, now: datetime) -> int:
+def expire_deferred(session: Session, wait: timedelta, now: datetime, rules: LedgerRules) -> int:
     """Give up on deliveries that stayed deferred longer than ``wait``.
 
     Records a ``timeout`` event dated when the wait ran out (not when this
@@ -300,5 +300,5 @@ def expire_deferred(session: Session, wait: timedelta, now: datetime) -> int:
         for delivery_id, recipient, state_at in stale
     ]
     insert_ignoring_duplicates(session, Event, rows, ["dedupe_key"])
-    recompute(session, [row["delivery_id"] for row in rows])  # type: ignore[misc]
+    recompute(session, [row["delivery_id"] for row in rows], rules)  # type: ignore[misc]
     return len(rows)

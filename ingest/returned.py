@@ -24,6 +24,7 @@ from ingest.dbutil import chunks, insert_ignoring_duplicates, insert_tuples
 from ingest.keys import header_ref, normalise_address, verdict_key
 from ingest.matching import MatchKeys, keys_from, match_many, token_check
 from ingest.records import ParsedMessage, Verdict
+from ingest.rules import LedgerRules
 from models import Event, ReturnedMessage
 
 StoreOutcome = Literal["processed", "unparsed", "error", "ignored", "duplicate", "seen"]
@@ -252,7 +253,10 @@ def _insert_new(session: Session, fresh: list[_NewMessage]) -> None:
 
 
 def store_returned_messages(
-    session: Session, batch: Sequence[Incoming], parsed: Sequence[ParsedMessage | None] | None = None
+    session: Session,
+    batch: Sequence[Incoming],
+    rules: LedgerRules,
+    parsed: Sequence[ParsedMessage | None] | None = None,
 ) -> list[StoredMessage]:
     """Keep, parse and reconcile a batch of returned messages, exactly once per content.
 
@@ -261,10 +265,10 @@ def store_returned_messages(
     ``count_duplicates`` is off while a source re-reads a renumbered mailbox,
     where every known message would otherwise look like a copy. ``parsed``
     may hold what :func:`ingest.bounces.parse` already made of each message
-    (with the session's ``match_headers``); None entries are parsed here.
+    (with the rules' ``match_headers``); None entries are parsed here.
     """
     now = datetime.now(timezone.utc)
-    match_headers: tuple[str, ...] = session.info.get("match_headers") or ()
+    match_headers = rules.match_headers
     digests = [hashlib.sha256(item.raw).hexdigest() for item in batch]
     known = _stored_copies(session, digests)
     results: list[StoredMessage | None] = [None] * len(batch)
@@ -303,7 +307,7 @@ def store_returned_messages(
             key = verdict_key(returned.sha256, position, verdict)
             rows.append(verdict_row(verdict, key, returned.id, at, returned.source, now, refs))
             owners.append(index)
-    found = record_verdicts(session, rows)
+    found = record_verdicts(session, rows, rules)
 
     per_message: dict[int, list[bool]] = {}
     for owner, hit in zip(owners, found):
@@ -323,13 +327,13 @@ def store_returned_messages(
     return [r for r in results if r is not None]
 
 
-def record_verdicts(session: Session, rows: list[dict[str, object]]) -> list[tuple[int, str] | None]:
+def record_verdicts(session: Session, rows: list[dict[str, object]], rules: LedgerRules) -> list[tuple[int, str] | None]:
     """Match a batch of verdict events, store them, and re-derive the deliveries they touch.
 
     The set-based core of reconciliation for returned mail; returns, per row,
     the delivery and key it was tied by (None: kept as an orphan).
     """
-    secret = session.info.get("return_path_secret")
+    secret = rules.return_path_secret
     for row in rows:
         evidence: dict[str, object] = row["evidence"]  # type: ignore[assignment]
         evidence["return_path_token_check"] = token_check(evidence.get("return_path_token"), secret)  # type: ignore[arg-type]
@@ -338,13 +342,14 @@ def record_verdicts(session: Session, rows: list[dict[str, object]]) -> list[tup
         if hit is not None:
             row["delivery_id"], row["match_key"] = hit
     insert_ignoring_duplicates(session, Event, rows, ["dedupe_key"])
-    reconcile.recompute(session, {hit[0] for hit in found if hit is not None})
+    reconcile.recompute(session, {hit[0] for hit in found if hit is not None}, rules)
     return found
 
 
 def store_returned_message(
     session: Session,
     raw: bytes,
+    rules: LedgerRules,
     *,
     source: str,
     source_ref: str | None = None,
@@ -352,7 +357,7 @@ def store_returned_message(
     count_duplicates: bool = True,
 ) -> StoredMessage:
     """One message: see :func:`store_returned_messages`."""
-    [stored] = store_returned_messages(session, [Incoming(raw, source, source_ref, received_at, count_duplicates)])
+    [stored] = store_returned_messages(session, [Incoming(raw, source, source_ref, received_at, count_duplicates)], rules)
     return stored
 
 

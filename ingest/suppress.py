@@ -20,22 +20,17 @@ from models import Delivery, Event, Suppression
 from models.suppression import Outcome, SuppressionPolicy, decide_suppression
 
 FINAL_BAD = ("bounced", "expired", "complained")
-POLICY_KEY = "suppression_policy"
 
 
-def policy_of(session: Session) -> SuppressionPolicy:
-    """The policy travels with the session (set from the settings by the database edge)."""
-    policy = session.info.get(POLICY_KEY)
-    return policy if isinstance(policy, SuppressionPolicy) else SuppressionPolicy()
-
-
-def refresh(session: Session, recipients: Iterable[str], now: datetime | None = None) -> int:
-    """Re-decide these addresses; returns how many rows were added or changed."""
+def refresh(
+    session: Session, recipients: Iterable[str], policy: SuppressionPolicy, now: datetime | None = None
+) -> int:
+    """Re-decide these addresses under ``policy`` (the settings', see :mod:`ingest.rules`);
+    returns how many rows were added or changed."""
     recipients = sorted({r for r in recipients if r})
     if not recipients:
         return 0
     now = now or datetime.now(timezone.utc)
-    policy = policy_of(session)
     outcomes: dict[str, list[Outcome]] = defaultdict(list)
     rows: dict[str, Suppression] = {}
     for recipient_in in among(session, Delivery.recipient, recipients):

@@ -34,7 +34,7 @@ def _send(database: Database, **overrides: object) -> None:
     )
     base.update(overrides)
     with database.session() as session:
-        store_attempts(session, [Attempt(**base)], "test")  # type: ignore[arg-type]
+        store_attempts(session, [Attempt(**base)], "test", database.rules)  # type: ignore[arg-type]
 
 
 def _keys(**overrides: object) -> MatchKeys:

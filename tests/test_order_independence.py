@@ -55,13 +55,14 @@ def _feed(database: Database, order: list[tuple[str, int]], cuts: list[int]) -> 
             start = cut
     for batch in batches:
         with database.session() as session:
-            store_attempts(session, [ATTEMPTS[i] for kind, i in batch if kind == "attempt"], "sample")
+            store_attempts(session, [ATTEMPTS[i] for kind, i in batch if kind == "attempt"], "sample", database.rules)
             store_returned_messages(
                 session,
                 [Incoming(MESSAGES[i], "sample-box", f"m{i}") for kind, i in batch if kind == "message"],
+                database.rules,
             )
     with database.session() as session:
-        retry_orphans(session)
+        retry_orphans(session, database.rules)
         rows = session.execute(
             select(SentMessage.message_id, Delivery.recipient, Delivery.state, Delivery.corrected, Delivery.reason, Delivery.status)
             .join(SentMessage, SentMessage.id == Delivery.sent_message_id)

@@ -60,7 +60,7 @@ def test_an_internal_error_is_quarantined_and_counted_apart(
 
     # filed to the quarantine folder, and so is every later copy of it
     with database.session() as session:
-        again = store_returned_message(session, PLANTED, source="elsewhere")
+        again = store_returned_message(session, PLANTED, database.rules, source="elsewhere")
     assert (again.outcome, again.filed_as) == ("duplicate", "unparsed")
 
 

@@ -173,7 +173,7 @@ def test_every_orphan_is_retried_however_many_never_match(database: Database, se
     polling.poll(database, maildir)
     pipeline.ingest_logs(database, [str(sendlog)], "postfix")
     with database.session() as session:
-        linked, left = retry_orphans(session, batch=2)
+        linked, left = retry_orphans(session, database.rules, batch=2)
     assert (linked, left) == (2, 5)  # bob's bounce and carol's auto-reply, found after three batches of stale ones
     assert _states(database)["bob@mail.example.org"] == "bounced"
 
@@ -202,10 +202,10 @@ def test_long_deferred_delivery_expires_until_a_newer_answer_arrives(database: D
     pipeline.ingest_logs(database, [str(sendlog)], "postfix")
     later = datetime(2026, 3, 10, tzinfo=timezone.utc)
     with database.session() as session:
-        assert reconcile.expire_deferred(session, timedelta(hours=120), later) == 1
+        assert reconcile.expire_deferred(session, timedelta(hours=120), later, database.rules) == 1
     assert _states(database)["carol@slow.example.net"] == "expired"
     with database.session() as session:
-        assert reconcile.expire_deferred(session, timedelta(hours=120), later) == 0  # nothing deferred now
+        assert reconcile.expire_deferred(session, timedelta(hours=120), later, database.rules) == 0  # nothing deferred now
 
     with sendlog.open("a") as handle:
         handle.write(retry)
