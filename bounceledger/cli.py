@@ -265,18 +265,18 @@ def verdict_json(verdict: Any) -> dict[str, Any]:
     }
 
 
-def cmd_parse(args: argparse.Namespace) -> int:
-    from bounceledger.parse_files import parsed_in_order
-    from ingest.bounces import parse, preload
+def _parsed_file_output(json_lines: bool) -> Callable[[Path, bytes], tuple[str, str]]:
+    """Parse one file and render what ``parse`` prints for it: ``(outcome,
+    text)``. It runs in whichever process parsed the file (see
+    ``bounceledger.parse_files``), so a forked helper sends back text."""
+    from ingest.bounces import parse
 
-    files = list(_message_files(args.paths))  # fail on a missing path before printing anything
-    counts = {"bounce": 0, "ignored": 0, "unparsed": 0, "error": 0}
-    for path, parsed in parsed_in_order(files, parse, preload):
-        if isinstance(parsed, OSError):
-            raise CommandError(f"cannot read {path}: {parsed.strerror}")
-        counts[parsed.outcome] = counts.get(parsed.outcome, 0) + 1
-        if args.json:
-            _print_json(
+    encode = _json_encoder().encode
+
+    def output(path: Path, raw: bytes) -> tuple[str, str]:
+        parsed = parse(raw)
+        if json_lines:
+            return parsed.outcome, encode(
                 {
                     "file": str(path),
                     "outcome": parsed.outcome,
@@ -284,14 +284,31 @@ def cmd_parse(args: argparse.Namespace) -> int:
                     "records": [verdict_json(v) for v in parsed.verdicts],
                     "skipped": list(parsed.skipped),
                 }
-            )
-        else:
-            print(f"{path}: {parsed.outcome}" + (f" ({parsed.error})" if parsed.error else ""))
-            for v in parsed.verdicts:
-                print(
-                    f"  {v.kind:9} {v.recipient or '?':40} {v.status or '-':7} {v.replycode or '-':4} "
-                    f"{v.reason}{' (hard)' if v.hardbounce else ''}"
-                )
+            ) + "\n"
+        lines = [f"{path}: {parsed.outcome}" + (f" ({parsed.error})" if parsed.error else "")]
+        lines.extend(
+            f"  {v.kind:9} {v.recipient or '?':40} {v.status or '-':7} {v.replycode or '-':4} "
+            f"{v.reason}{' (hard)' if v.hardbounce else ''}"
+            for v in parsed.verdicts
+        )
+        return parsed.outcome, "\n".join(lines) + "\n"
+
+    return output
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    from bounceledger.parse_files import parsed_in_order
+    from ingest.bounces import preload
+
+    files = list(_message_files(args.paths))  # fail on a missing path before printing anything
+    counts = {"bounce": 0, "ignored": 0, "unparsed": 0, "error": 0}
+    write = sys.stdout.write
+    for path, done in parsed_in_order(files, _parsed_file_output(args.json), preload):
+        if isinstance(done, OSError):
+            raise CommandError(f"cannot read {path}: {done.strerror}")
+        outcome, text = done
+        counts[outcome] = counts.get(outcome, 0) + 1
+        write(text)
     if not args.json:
         print(", ".join(f"{n} {k}" for k, n in counts.items()), file=sys.stderr)
     return EXIT_OK

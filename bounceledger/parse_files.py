@@ -5,6 +5,9 @@ bounces; most of a short run is start-up, and the parsing itself is
 CPU-bound. A child forked *after* the parser is imported starts with it
 ready (no second start-up) and parses the second half of the files while
 this process parses the first; the results still come out in file order.
+The work done per file is the caller's (``work(path, raw)``): ``parse DIR
+--json`` renders each file's JSON line in the process that parsed it, so
+the child sends back short strings instead of pickled records.
 Fork is only used where it is safe: POSIX, more than one core, enough
 files, and no threads yet in this process (the CLI's parse command has
 none). Anything the child does not deliver, because it failed or was
@@ -21,27 +24,27 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Union
-
-from ingest.records import ParsedMessage
+from typing import TypeVar, Union
 
 #: Fewer files than this are parsed in this process: forking costs a few
 #: milliseconds, parsing a file about a third of one.
 MIN_FILES_TO_SPLIT = 48
 
-#: A file's result, or the reason it could not be read (``strerror``).
-Result = Union[ParsedMessage, OSError]
-Parse = Callable[[bytes], ParsedMessage]
+R = TypeVar("R")
+#: What ``work`` made of a file, or the reason it could not be read (``strerror``).
+Result = Union[R, OSError]
+#: The work done on one file: its path and its bytes in, a picklable result out.
+Work = Callable[[Path, bytes], R]
 
 _LENGTH = struct.Struct("!I")
 
 
-def _one(path: Path, parse: Parse) -> Result:
+def _one(path: Path, work: Work[R]) -> Result[R]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
         return exc
-    return parse(raw)
+    return work(path, raw)
 
 
 def _should_split(count: int) -> bool:
@@ -50,13 +53,13 @@ def _should_split(count: int) -> bool:
 
 
 def parsed_in_order(
-    paths: Sequence[Path], parse: Parse, preload: Callable[[], None] | None = None
-) -> Iterator[tuple[Path, Result]]:
+    paths: Sequence[Path], work: Work[R], preload: Callable[[], None] | None = None
+) -> Iterator[tuple[Path, Result[R]]]:
     """``(path, result)`` for every path, in order. ``preload`` loads what
     parsing loads on first use, once, before the fork."""
     if not _should_split(len(paths)):
         for path in paths:
-            yield path, _one(path, parse)
+            yield path, _one(path, work)
         return
     if preload is not None:
         preload()
@@ -72,7 +75,7 @@ def parsed_in_order(
         try:
             with os.fdopen(write_end, "wb") as out:
                 for path in theirs:
-                    result = _one(path, parse)
+                    result = _one(path, work)
                     payload = pickle.dumps(
                         OSError(result.errno, result.strerror) if isinstance(result, OSError) else result,
                         protocol=pickle.HIGHEST_PROTOCOL,
@@ -82,22 +85,22 @@ def parsed_in_order(
             code = 1
         os._exit(code)
     os.close(write_end)
-    received: list[Result] = []
+    received: list[Result[R]] = []
     reader = threading.Thread(target=_receive, args=(read_end, received), daemon=True)
     reader.start()
     finished = False
     try:
         for path in mine:
-            yield path, _one(path, parse)
+            yield path, _one(path, work)
         reader.join()
         finished = True
     finally:
         _reap(pid, stop=not finished)  # a caller that stops early (an unreadable file) stops the child too
     for index, path in enumerate(theirs):
-        yield path, received[index] if index < len(received) else _one(path, parse)
+        yield path, received[index] if index < len(received) else _one(path, work)
 
 
-def _receive(fd: int, into: list[Result]) -> None:
+def _receive(fd: int, into: list) -> None:
     """Read the child's results as they come, so its pipe never fills."""
     with os.fdopen(fd, "rb") as source:
         while True:

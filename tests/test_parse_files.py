@@ -26,6 +26,10 @@ def folder(tmp_path: Path) -> list[Path]:
     return paths
 
 
+def parse_file(path: Path, raw: bytes) -> ParsedMessage:
+    return parse(raw)
+
+
 def _sequential(paths: list[Path]) -> list[tuple[Path, ParsedMessage]]:
     return [(p, parse(p.read_bytes())) for p in paths]
 
@@ -42,7 +46,7 @@ def test_a_large_folder_is_split_and_comes_back_in_order(folder: list[Path], mon
 
     monkeypatch.setattr(parse_files.os, "fork", counting_fork)
     assert parse_files._should_split(len(folder))
-    got = list(parse_files.parsed_in_order(folder, parse))
+    got = list(parse_files.parsed_in_order(folder, parse_file))
     assert len(forks) == 1
     assert got == _sequential(folder)
 
@@ -50,14 +54,14 @@ def test_a_large_folder_is_split_and_comes_back_in_order(folder: list[Path], mon
 def test_a_small_folder_stays_in_this_process(folder: list[Path], monkeypatch) -> None:
     monkeypatch.setattr(parse_files.os, "fork", lambda: pytest.fail("forked for a small folder"))
     small = folder[: parse_files.MIN_FILES_TO_SPLIT - 1]
-    assert list(parse_files.parsed_in_order(small, parse)) == _sequential(small)
+    assert list(parse_files.parsed_in_order(small, parse_file)) == _sequential(small)
 
 
 def test_a_helper_that_dies_costs_nothing(folder: list[Path]) -> None:
     parent = os.getpid()
     dies_at = folder[45]
 
-    def parse_or_die(raw: bytes) -> ParsedMessage:
+    def parse_or_die(path: Path, raw: bytes) -> ParsedMessage:
         if os.getpid() != parent and raw == dies_at.read_bytes():
             os._exit(3)  # the helper dies mid-way, as under the OOM killer
         return parse(raw)
@@ -70,7 +74,7 @@ def test_an_unreadable_file_is_reported_in_its_place(folder: list[Path]) -> None
     if os.access(folder[50], os.R_OK):  # root reads anything: make it a folder instead
         folder[50].unlink()
         folder[50].mkdir()
-    got = list(parse_files.parsed_in_order(folder, parse))
+    got = list(parse_files.parsed_in_order(folder, parse_file))
     assert [p for p, _ in got] == folder
     assert isinstance(got[50][1], OSError)
     assert all(isinstance(r, ParsedMessage) for i, (_, r) in enumerate(got) if i != 50)
@@ -78,7 +82,7 @@ def test_an_unreadable_file_is_reported_in_its_place(folder: list[Path]) -> None
 
 def test_preload_runs_once_before_a_split_and_never_for_a_small_folder(folder: list[Path]) -> None:
     calls: list[int] = []
-    list(parse_files.parsed_in_order(folder, parse, lambda: calls.append(os.getpid())))
+    list(parse_files.parsed_in_order(folder, parse_file, lambda: calls.append(os.getpid())))
     assert calls == [os.getpid()]
-    list(parse_files.parsed_in_order(folder[:3], parse, lambda: calls.append(os.getpid())))
+    list(parse_files.parsed_in_order(folder[:3], parse_file, lambda: calls.append(os.getpid())))
     assert calls == [os.getpid()]

@@ -9,8 +9,7 @@ than an exception, so the format modules can stay short and trusting.
 from __future__ import annotations
 
 import email.header
-import email.parser
-import email.policy
+import functools
 import re
 from collections.abc import Callable, Iterator
 from itertools import islice
@@ -31,8 +30,20 @@ MAX_DEPTH = 12
 #: Upper bound on parts looked at, for the same reason.
 MAX_PARTS = 500
 
-_PARSER = email.parser.BytesParser(_class=_mime.Part, policy=email.policy.compat32)
-_HEADER_PARSER = email.parser.HeaderParser(_class=_mime.Part, policy=email.policy.compat32)
+
+
+@functools.cache
+def _stdlib_parsers() -> tuple:
+    """The stdlib's bytes and header parsers (compat32, making ``_mime.Part``),
+    imported on first use: only :func:`load_headers`' fallback and the
+    comparison mode need them."""
+    import email.parser
+    import email.policy
+
+    return (email.parser.BytesParser(_class=_mime.Part, policy=email.policy.compat32),
+            email.parser.HeaderParser(_class=_mime.Part, policy=email.policy.compat32))
+
+
 #: The stdlib feed parser instead of :mod:`ingest.bounces._mime` (for comparing the two).
 _USE_STDLIB = False
 
@@ -44,7 +55,7 @@ def load(raw: bytes) -> Message:
     keeps undecodable header bytes as surrogate escapes.
     """
     if _USE_STDLIB:
-        return _PARSER.parsebytes(raw)
+        return _stdlib_parsers()[0].parsebytes(raw)
     return _mime.parse_bytes(raw)
 
 
@@ -101,7 +112,7 @@ def load_headers(text: str) -> Message:
     block = text.lstrip("\r\n")
     parsed = _own_header_block(block)
     if parsed is None:
-        parsed = _HEADER_PARSER.parsestr(block, headersonly=True)
+        parsed = _stdlib_parsers()[1].parsestr(block, headersonly=True)
     _last_headers = (text, parsed)
     return parsed
 

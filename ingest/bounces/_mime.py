@@ -25,9 +25,12 @@ without its blank line ends at the first line that is not a header.
 from __future__ import annotations
 
 import re
-from email import policy as _policy
 from email.utils import unquote as _unquote
 from email.message import Message
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from email.policy import Policy
 
 MAX_DEPTH = 12
 MAX_PARTS = 500
@@ -39,8 +42,6 @@ MAX_PARTS = 500
 #: a 10 MB one could hold 40,000 blocks at about 0.3 ms of reading each. The
 #: cut is reported in ``ParsedMessage.skipped``.
 MAX_STATUS_BLOCKS = 1001
-
-_COMPAT32 = _policy.compat32
 
 #: A header line: a field name and a colon, a continuation, or an mbox
 #: "From " line (kept as a header-ish line by the stdlib too).
@@ -62,8 +63,13 @@ class Part(Message):
     The stdlib parsers make these too (their public ``_class`` argument).
     """
 
-    def __init__(self, policy: _policy.Policy = _COMPAT32) -> None:
-        super().__init__(policy)
+    def __init__(self, policy: Policy | None = None) -> None:
+        # Message's own default is compat32; ``email.policy`` (which the
+        # stdlib parsers pass in) is not imported just to name it.
+        if policy is None:
+            super().__init__()
+        else:
+            super().__init__(policy)
         self.bl_source: str | None = None
         self.bl_cache: dict = {}
         self.bl_status_text: str | None = None
