@@ -403,6 +403,8 @@ def store_prepared(session: Session, batch: PreparedAttempts, rules: LedgerRules
         if pair in existing and data.first_hop_host is not None
     ]
     update_by_key(session, Delivery.__table__, "id", ("first_hop_host", "next_hop_queue_id"), hops)
-    reconcile.recompute(session, existing.values(), rules)
+    # Bounces read before these lines are tied now, not on some later run.
+    linked = reconcile.link_waiting_verdicts(session, {recipient for _, recipient in pairs}, rules)
+    reconcile.recompute(session, {*existing.values(), *linked}, rules)
     suppress.refresh(session, {r["recipient"] for r in new_rows if r["state"] in suppress.FINAL_BAD}, rules.suppression)  # type: ignore[misc]
     return set(ids.values())

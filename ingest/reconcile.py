@@ -3,19 +3,21 @@
 Every state change goes through :func:`models.state.decide`; this module only
 gathers the events, stores the decision and records corrections with their
 evidence. Matching (:mod:`ingest.matching`) tries the strongest keys first;
-a verdict that matches nothing stays an orphan (``delivery_id`` NULL) and is
-tried again on later runs, because the log line it corrects may not have
-been read yet.
+a verdict that matches nothing stays an orphan (``delivery_id`` NULL) until
+the log line it corrects is read: the attempts' writer ties it then
+(:func:`link_waiting_verdicts`), and every run tries all of them again
+(:func:`retry_orphans`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import Row, and_, case, func, select, update
 from sqlalchemy.orm import Session
 
 from ingest import suppress
@@ -41,7 +43,7 @@ def retry_orphans(session: Session, rules: LedgerRules, batch: int = ORPHAN_BATC
     after = 0
     while True:
         orphans = session.execute(
-            select(Event.id, Event.recipient, Event.at, Event.evidence)
+            select(*_ORPHAN_COLUMNS)
             .where(Event.kind == "verdict", Event.delivery_id.is_(None), Event.id > after)
             .order_by(Event.id)
             .limit(batch)
@@ -49,17 +51,49 @@ def retry_orphans(session: Session, rules: LedgerRules, batch: int = ORPHAN_BATC
         if not orphans:
             return linked_total, left_total
         after = orphans[-1].id
-        keys = [keys_from(o.recipient, o.at, o.evidence or {}) for o in orphans]
-        linked = [
-            {"id": orphan.id, "delivery_id": found[0], "match_key": found[1]}
-            for orphan, found in zip(orphans, match_many(session, keys, rules.return_path_secret))
-            if found is not None
-        ]
-        if linked:
-            session.execute(update(Event), linked)
-            recompute(session, {row["delivery_id"] for row in linked}, rules)  # type: ignore[misc]
+        linked = _link(session, orphans, rules)
+        recompute(session, linked.values(), rules)
         linked_total += len(linked)
         left_total += len(orphans) - len(linked)
+
+
+_ORPHAN_COLUMNS = (Event.id, Event.recipient, Event.at, Event.evidence)
+
+
+def link_waiting_verdicts(session: Session, recipients: Iterable[str], rules: LedgerRules) -> set[int]:
+    """Tie the unmatched verdicts about these recipients to the deliveries now in the
+    ledger; returns the deliveries that got one (the caller re-derives them).
+
+    Called whenever a source records attempts, so that a bounce read before
+    the log line it corrects is tied in the same run, whatever the order of
+    commands. The orphans are looked up by recipient, through the partial
+    index on unmatched verdicts: every key (token, envelope id, queue id,
+    Message-ID, match header, and the weak match) ties a verdict only to a
+    delivery *of its own recipient*, so the orphans new deliveries can
+    resolve are exactly those naming one of their recipients. No batch ever
+    rescans the orphans about anybody else.
+    """
+    orphans = [
+        row
+        for recipient_in in among(session, Event.recipient, sorted(set(recipients)))
+        for row in session.execute(
+            select(*_ORPHAN_COLUMNS).where(Event.kind == "verdict", Event.delivery_id.is_(None), recipient_in)
+        )
+    ]
+    return set(_link(session, orphans, rules).values()) if orphans else set()
+
+
+def _link(session: Session, orphans: Sequence[Row[Any]], rules: LedgerRules) -> dict[int, int]:
+    """Match orphans (rows of :data:`_ORPHAN_COLUMNS`) and store the ties; returns event id -> delivery id."""
+    keys = [keys_from(o.recipient, o.at, o.evidence or {}) for o in orphans]
+    linked = [
+        {"id": orphan.id, "delivery_id": found[0], "match_key": found[1]}
+        for orphan, found in zip(orphans, match_many(session, keys, rules.return_path_secret))
+        if found is not None
+    ]
+    if linked:
+        session.execute(update(Event), linked)
+    return {row["id"]: row["delivery_id"] for row in linked}  # type: ignore[misc]
 
 
 @dataclass(frozen=True, slots=True)
