@@ -395,18 +395,72 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 
 def _timeline(result: dict[str, Any]) -> None:
+    """Everything ``lookup --json`` says, for a person: nothing cut, nothing left out."""
+    severity_words = {"hard": "hard bounce", "permanent": "permanent failure", "expired": "expired after retrying",
+                      "temporary": "temporary failure", "complaint": "spam complaint"}
+
+    def explained(x: dict[str, Any] | None, indent: str) -> None:
+        if x:
+            kind = severity_words.get(x.get("severity") or "", "")
+            print(f"{indent}why: {x['reason']}, category {x['category']}" + (f", {kind}" if kind else ""))
+            if x.get("meaning"):
+                print(f"{indent}     {x['meaning']}")
+
+    def event_lines(e: dict[str, Any], indent: str) -> None:
+        what = e["outcome"] if e["kind"] != "correction" else f"{e['from_state']} -> {e['to_state']}"
+        code = " ".join(x for x in (e["replycode"], e["status"]) if x)
+        where = []
+        if e["kind"] == "attempt" and e["remote_host"]:
+            where.append(("first hop " if e["first_hop"] else "internal relay ") + e["remote_host"])
+        if e.get("reporting_mta"):
+            where.append(f"reported by {e['reporting_mta']}")
+        where.append(f"from {e['source']}")
+        print(f"{indent}{e['at']}  {e['kind']:10} {what:10} {code:10} {', '.join(where)}")
+        if e.get("reason"):
+            print(f"{indent}{'':22}reason {e['reason']}" + (f" (matched by {e['match_key']})" if e.get("match_key") else ""))
+        if e["detail"]:
+            print(f"{indent}{'':22}{e['detail']}")
+
+    address = result["address"]
+    now, past = result.get("suppression"), result.get("past_suppression")
+    if now:
+        until = f"until {now['expires_at']}" if now["expires_at"] else "until released"
+        note = f"; note: {now['note']}" if now.get("note") else ""
+        print(f"{address}: SUPPRESSED since {now['since']} ({now['reason']}), {until}{note}")
+    elif past:
+        ended = f"released by hand at {past['released_at']}" if past.get("released_at") else (
+            f"expired at {past['expires_at']}" if past.get("expired") else "no longer in force")
+        note = f"; note: {past['note']}" if past.get("note") else ""
+        print(f"{address}: not suppressed now (was suppressed for {past['reason']} from {past['since']}, {ended}{note})")
+    else:
+        print(f"{address}: not suppressed")
     if not result["deliveries"]:
-        print(f"no deliveries to {result['address']}")
+        print(f"no deliveries to {address}")
     for d in result["deliveries"]:
-        said = " ".join(x for x in (d["status"], d["reason"]) if x)
+        said = " ".join(x for x in (d["replycode"], d["status"], d["reason"]) if x)
+        print()
         print(f"{d['recipient']}  message {d['message_id'] or d['queue_id']}: {d['state'].upper()}"
               + (f" ({said})" if said else "") + ("  [corrected]" if d["corrected"] else ""))
+        print(f"  campaign {d.get('campaign')}, sent {d.get('sent_at')}, queue id {d['queue_id'] or '-'}, "
+              f"from {d['sender'] or '-'}, first hop {d['first_hop_host'] or '-'}")
+        if d["corrected"]:
+            print("  the first hop answered 250, a bounce that came back later corrected it")
+        explained(d.get("explanation"), "  ")
+        if d["detail"]:
+            print(f"  server said: {d['detail']}")
         for e in d["events"]:
-            what = e["outcome"] if e["kind"] != "correction" else f"{e['from_state']} -> {e['to_state']}"
-            code = " ".join(x for x in (e["replycode"], e["status"]) if x)
-            print(f"  {e['at']}  {e['kind']:10} {what:10} {code:10} {(e['detail'] or '')[:100]}")
-    for e in result["unmatched_verdicts"]:
-        print(f"  unmatched: {e['at']} {e['outcome']} {e['status'] or ''} {(e['detail'] or '')[:100]}")
+            event_lines(e, "  ")
+    if result["unmatched_verdicts"]:
+        print()
+        print("returned mail not yet tied to a send (retried on every run):")
+        for e in result["unmatched_verdicts"]:
+            event_lines(e, "  ")
+            explained(e.get("explanation"), "  " + " " * 22)
+    if result["suppression_history"]:
+        print()
+        print("suppression changes by hand:")
+        for e in result["suppression_history"]:
+            print(f"  {e['at']}  {e['outcome']:10} {e['source']}" + (f": {e['detail']}" if e["detail"] else ""))
 
 
 def cmd_lookup(args: argparse.Namespace) -> int:
@@ -426,6 +480,13 @@ def cmd_lookup(args: argparse.Namespace) -> int:
 
 
 def _print_report(result: dict[str, Any]) -> None:
+    filters = result.get("filters") or {}
+    scope = [f"campaign {filters['campaign']}"] if filters.get("campaign") else []
+    if filters.get("since") or filters.get("until"):
+        scope.append(f"sent {filters.get('since') or 'any day'} to {filters.get('until') or 'today'} (UTC)")
+    if scope:
+        print(f"only mail of {', '.join(scope)}")
+    whole = set(result.get("unfiltered") or ())
     print(f"deliveries: {result['deliveries']}")
     for state, count in result["states"].items():
         print(f"  {state:11} {count}")
@@ -433,8 +494,9 @@ def _print_report(result: dict[str, Any]) -> None:
     returned = ", ".join(f"{n} {k}" for k, n in result["returned_messages"].items())
     print(f"returned messages: {returned}")
     stale = f" ({result['stale_orphans']} unmatched for over a day: check that their send logs are read)" if result["stale_orphans"] else ""
-    print(f"unmatched verdicts: {result['orphans']}{stale}")
-    print(f"suppressed addresses: {result['suppressed']}")
+    every = " (of every campaign: not tied to a send yet)" if "orphans" in whole else ""
+    print(f"unmatched verdicts: {result['orphans']}{every}{stale}")
+    print(f"suppressed addresses: {result['suppressed']}" + (" (the whole list, now)" if "suppressed" in whole else ""))
     funnel = result.get("funnel")
     if funnel and funnel["by_campaign"]:
         print()
@@ -465,10 +527,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from bounceledger import queries, reports
 
+    try:
+        reports.Filters(args.campaign, args.since, args.until)
+    except reports.FilterError:
+        raise CommandError(f"--since {args.since} is after --until {args.until}: nothing can be in between") from None
     database = _database(args)
     try:
         with database.session() as session:
-            result = queries.report(session, timedelta(hours=database.settings.orphan_report_after_hours))
+            stale_after = timedelta(hours=database.settings.orphan_report_after_hours)
+            result = queries.report(session, stale_after, args.campaign, args.since, args.until)
             result["funnel"] = reports.overview(session, args.campaign, args.since, args.until)
             result["reasons"] = reports.reasons(session, args.campaign, args.since, args.until)
     finally:
@@ -507,19 +574,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_suppressions(args: argparse.Namespace) -> int:
-    """Export the list for the sending system, check one address, or change it by hand."""
+    """Export the list for the sending system, check one address, or change it by hand.
+
+    ``check`` answers like ``grep``: exit status 0 when the address is
+    suppressed, 1 when it is not, so a script can ask with ``&&``. ``add``
+    refuses what is not an address (``local@domain``): a typo must not
+    land on the list the sending system reads.
+    """
     import csv
+    import re
 
     from bounceledger import queries
     from ingest import suppress
+    from ingest.keys import normalise_address
 
+    action = getattr(args, "suppression_action", None)
+    if action == "add":
+        address = normalise_address(args.address) or ""
+        label = r"[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?"  # a domain label: letters, digits, inner hyphens
+        if len(address) > 254 or not re.fullmatch(rf"[^\s@<>()\[\],;:\"\\]{{1,64}}@{label}(?:\.{label})+", address):
+            raise CommandError(f"not an e-mail address (local@domain): {args.address!r}")
     database = _database(args)
     try:
         with database.session() as session:
-            action = getattr(args, "suppression_action", None)
             if action == "check":
                 row = suppress.lookup(session, args.address)
-                result = {"address": args.address.lower(), "suppressed": row is not None}
+                result = {"address": normalise_address(args.address) or "", "suppressed": row is not None}
                 if row is not None:
                     result |= queries.suppression_json(row)
                 if args.json:
@@ -529,7 +609,7 @@ def cmd_suppressions(args: argparse.Namespace) -> int:
                 else:
                     until = f" until {result['expires_at']}" if result["expires_at"] else ""
                     print(f"{result['address']}: suppressed since {result['since']} ({row.reason}){until}")
-                return EXIT_OK
+                return EXIT_OK if row is not None else EXIT_FAILURE
             if action == "remove":
                 if not suppress.release(session, args.address, args.note):
                     raise CommandError(f"{args.address} is not on the suppression list")

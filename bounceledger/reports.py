@@ -35,6 +35,7 @@ Filters: ``campaign`` (``NO_CAMPAIGN`` selects messages without one),
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -85,11 +86,19 @@ def _utc_day_postgresql(element: utc_day, compiler: Any, **kw: Any) -> str:
     return "CAST((%s AT TIME ZONE 'UTC') AS DATE)" % compiler.process(element.clauses, **kw)
 
 
+class FilterError(ValueError):
+    """Filters that cannot select anything sensible; the message is safe to show."""
+
+
 @dataclass(frozen=True, slots=True)
 class Filters:
     campaign: str | None = None
     since: date | None = None
     until: date | None = None
+
+    def __post_init__(self) -> None:
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise FilterError(f"since {self.since.isoformat()} is after until {self.until.isoformat()}")
 
     def as_json(self) -> dict[str, str | None]:
         return {
@@ -103,17 +112,23 @@ def _start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.utc)
 
 
-def _message_conditions(filters: Filters) -> list[ColumnElement[bool]]:
+def message_conditions(filters: Filters) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if filters.campaign is not None:
         if filters.campaign == NO_CAMPAIGN:
             conditions.append(SentMessage.campaign.is_(None))
         else:
             conditions.append(SentMessage.campaign == filters.campaign)
+    return conditions + arrived_in(SentMessage.first_seen_at, filters)
+
+
+def arrived_in(column: Any, filters: Filters) -> list[ColumnElement[bool]]:
+    """``column`` (a UTC timestamp) within the filters' days; the campaign is not looked at."""
+    conditions: list[ColumnElement[bool]] = []
     if filters.since is not None:
-        conditions.append(SentMessage.first_seen_at >= _start(filters.since))
+        conditions.append(column >= _start(filters.since))
     if filters.until is not None:
-        conditions.append(SentMessage.first_seen_at < _start(filters.until + timedelta(days=1)))
+        conditions.append(column < _start(filters.until + timedelta(days=1)))
     return conditions
 
 
@@ -127,21 +142,49 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _funnel_columns() -> list[ColumnElement[Any]]:
+def metric_conditions() -> dict[str, ColumnElement[bool] | None]:
+    """Which deliveries each funnel number counts (``None``: all of them).
+
+    One definition for the counts and for the lists of recipients behind
+    them, so the list a number opens always has that many rows.
+    """
     state = Delivery.state
+    return {
+        "recipients": None,
+        "accepted_first_hop": or_(state.in_(("accepted", "delivered")), Delivery.corrected.is_(True)),
+        "corrected": and_(Delivery.corrected.is_(True), state.in_(FAILED_STATES)),
+        "bounced": state == "bounced",
+        "expired": state == "expired",
+        "final_bounced": state.in_(FAILED_STATES),
+        "complained": state == "complained",
+        "delivered": state == "delivered",
+        "accepted": state == "accepted",
+        "deferred": state == "deferred",
+        "pending": state == "pending",
+    }
+
+
+#: The funnel numbers a list of recipients can be opened for, with what the list shows.
+METRICS: dict[str, str] = {
+    "recipients": "Sent (every recipient)",
+    "accepted_first_hop": "Accepted by the first hop (250)",
+    "corrected": "Corrected to bounced later",
+    "final_bounced": "Final bounced or expired",
+    "bounced": "Bounced",
+    "expired": "Expired",
+    "complained": "Complained",
+    "delivered": "Delivery confirmed",
+    "accepted": "Accepted, nothing came back",
+    "deferred": "Still deferred",
+    "pending": "Pending (only hand-offs to our own relays)",
+}
+
+
+def _funnel_columns() -> list[ColumnElement[Any]]:
+    conditions = metric_conditions()
     return [
-        func.count().label("recipients"),
-        _count_if(or_(state.in_(("accepted", "delivered")), Delivery.corrected.is_(True))).label(
-            "accepted_first_hop"
-        ),
-        _count_if(and_(Delivery.corrected.is_(True), state.in_(FAILED_STATES))).label("corrected"),
-        _count_if(state == "bounced").label("bounced"),
-        _count_if(state == "expired").label("expired"),
-        _count_if(state == "complained").label("complained"),
-        _count_if(state == "delivered").label("delivered"),
-        _count_if(state == "accepted").label("accepted"),
-        _count_if(state == "deferred").label("deferred"),
-        _count_if(state == "pending").label("pending"),
+        func.count().label(name) if conditions[name] is None else _count_if(conditions[name]).label(name)  # type: ignore[arg-type]
+        for name in COUNTERS
     ]
 
 
@@ -174,7 +217,7 @@ def campaign_day(
     ``sent_messages`` for the message counts.
     """
     filters = Filters(campaign, since, until)
-    conditions = _message_conditions(filters)
+    conditions = message_conditions(filters)
     day = utc_day(SentMessage.first_seen_at)
     campaign_col = SentMessage.campaign
     rows: dict[tuple[str | None, str], dict[str, Any]] = {}
@@ -257,10 +300,41 @@ def campaigns(session: Session, limit: int = 1000) -> list[str]:
 
 def _reason_query(filters: Filters, *columns: Any) -> Select[Any]:
     stmt = select(*columns).select_from(Delivery).where(Delivery.state.in_(REASON_STATES))
-    conditions = _message_conditions(filters)
+    conditions = message_conditions(filters)
     if conditions:
         stmt = stmt.join(SentMessage, SentMessage.id == Delivery.sent_message_id).where(*conditions)
     return stmt
+
+
+#: What a failure's badge says, strongest first. ``hard``: the address
+#: itself does not work (suppressed at once); ``permanent``: refused for
+#: good, but not because of the address (a block, a full mailbox, a policy);
+#: ``expired``: the sending MTA gave up after retrying; ``temporary``: still
+#: being retried; ``complaint``: the recipient reported the mail as spam.
+SEVERITIES = ("hard", "complaint", "permanent", "expired", "temporary")
+
+
+def severity(reason: str | None, status: str | None, replycode: str | None, state: str | None = None) -> str | None:
+    """The badge for one outcome: a permanent failure is never called soft.
+
+    ``state`` is the ledger state of the delivery (the suppression policy's
+    view: only a bounce can be hard); without it, the codes decide (a
+    5.x.x or 5xx is permanent, a 4.x.x or 4xx temporary). None when there
+    is neither a state nor a code to say.
+    """
+    name = reason or "undefined"
+    if state == "complained":
+        return "complaint"
+    if state == "expired":
+        return "expired"
+    if is_hard(name, status, replycode) if state is None else is_hard_outcome(state, name, status, replycode):
+        return "hard"
+    if state == "bounced":
+        return "permanent"
+    if state == "deferred":
+        return "temporary"
+    code = status or replycode or ""
+    return "permanent" if code.startswith("5") else "temporary" if code.startswith("4") else None
 
 
 def describe_reason(
@@ -270,7 +344,8 @@ def describe_reason(
 
     With the ledger ``state`` of one outcome, hard/soft is the suppression
     policy's own verdict on it (an expired delivery is never hard), so the
-    badge and the suppression list cannot disagree.
+    badge and the suppression list cannot disagree; ``severity`` is the
+    badge (see :func:`severity`).
     """
     name = reason or "undefined"
     code = " ".join(part for part in (replycode, status) if part)
@@ -280,7 +355,15 @@ def describe_reason(
         "category": CATEGORIES.get(name, "other"),
         "hard": is_hard(name, status, replycode) if state is None else is_hard_outcome(state, name, status, replycode),
         "meaning": meaning,
+        "severity": severity(name, status, replycode, state),
     }
+
+
+def is_known_reason(session: Session, reason: str) -> bool:
+    """A reason the classifier can give, or one the ledger holds (``undefined``: none recorded)."""
+    if reason == "undefined" or reason in CATEGORIES:
+        return True
+    return session.scalar(select(Delivery.id).where(Delivery.reason == reason).limit(1)) is not None
 
 
 def reasons(
@@ -320,6 +403,7 @@ def reasons(
                 "states": {},
                 "statuses": {},
                 "_replycodes": {},
+                "severities": {},
             },
         )
         group["count"] += count
@@ -330,6 +414,8 @@ def reasons(
         group["_replycodes"].setdefault(code, replycode)
         if is_hard_outcome(state, name, status, replycode):
             hard_counts[name] += count  # what the suppression policy counts as hard
+        kind = severity(name, status, replycode, state) or "permanent"  # every state here is final
+        group["severities"][kind] = group["severities"].get(kind, 0) + count
     total = sum(g["count"] for g in groups.values())
     out = []
     for name, group in groups.items():
@@ -337,6 +423,7 @@ def reasons(
         group["hard"] = True if hard == group["count"] else False if hard == 0 else "mixed"
         group["share"] = round(group["count"] / total, 6) if total else 0.0
         group["statuses"] = dict(sorted(group["statuses"].items(), key=lambda kv: -kv[1]))
+        group["severities"] = {k: group["severities"][k] for k in SEVERITIES if k in group["severities"]}
         top = next((code for code in group["statuses"] if code != "-"), None)
         replycodes = group.pop("_replycodes")
         group["meaning"] = describe_reason(name, top, replycodes.get(top) if top else None)["meaning"]
@@ -374,7 +461,7 @@ def reasons_by_day(
         select(day.label("day"), Delivery.reason, func.count().label("count"))
         .select_from(Delivery)
         .join(SentMessage, SentMessage.id == Delivery.sent_message_id)
-        .where(Delivery.state.in_(REASON_STATES), *_message_conditions(filters))
+        .where(Delivery.state.in_(REASON_STATES), *message_conditions(filters))
         .group_by(day, Delivery.reason)
     )
     cells: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -420,7 +507,7 @@ def reason_examples(
             SentMessage.campaign,
         )
         .join(SentMessage, SentMessage.id == Delivery.sent_message_id)
-        .where(condition, Delivery.state.in_(REASON_STATES), *_message_conditions(filters))
+        .where(condition, Delivery.state.in_(REASON_STATES), *message_conditions(filters))
         .order_by(Delivery.state_at.desc(), Delivery.id.desc())
         .limit(limit)
     )
@@ -440,17 +527,117 @@ def reason_examples(
     ]
 
 
+def _recipients_query(metric: str, filters: Filters) -> Select[Any]:
+    if metric not in METRICS:
+        raise FilterError(f"metric: one of {', '.join(METRICS)}")
+    condition = metric_conditions()[metric]
+    return (
+        select(
+            Delivery.id,
+            Delivery.recipient,
+            Delivery.state,
+            Delivery.reason,
+            Delivery.status,
+            Delivery.replycode,
+            Delivery.detail,
+            Delivery.corrected,
+            Delivery.state_at,
+            SentMessage.message_id,
+            SentMessage.campaign,
+            SentMessage.first_seen_at,
+        )
+        .select_from(Delivery)
+        .join(SentMessage, SentMessage.id == Delivery.sent_message_id)
+        .where(*message_conditions(filters), *([condition] if condition is not None else []))
+    )
+
+
+def _recipient_row(row: Any) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat().replace("+00:00", "Z") if value else None
+
+    return {
+        "delivery_id": row.id,
+        "recipient": row.recipient,
+        "state": row.state,
+        "reason": row.reason,
+        "status": row.status,
+        "replycode": row.replycode,
+        "corrected": bool(row.corrected),
+        "campaign": row.campaign if row.campaign is not None else NO_CAMPAIGN,
+        "message_id": row.message_id,
+        "sent_at": iso(row.first_seen_at),
+        "state_at": iso(row.state_at),
+        "detail": row.detail,
+    }
+
+
+def recipients(
+    session: Session,
+    metric: str,
+    campaign: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """One page of the recipients behind a funnel number, newest send first.
+
+    ``total`` is the number the overview shows for the same metric and
+    filters (the same conditions count and list them).
+    """
+    filters = Filters(campaign, since, until)
+    stmt = _recipients_query(metric, filters)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    page = session.execute(
+        stmt.order_by(SentMessage.first_seen_at.desc(), Delivery.id.desc()).limit(limit).offset(offset)
+    )
+    return {
+        "filters": filters.as_json(),
+        "metric": metric,
+        "label": METRICS[metric],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "recipients": [_recipient_row(row) for row in page],
+    }
+
+
+def iter_recipients(
+    session: Session,
+    metric: str,
+    campaign: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    batch: int = 1000,
+) -> Iterator[dict[str, Any]]:
+    """Every recipient behind a funnel number, streamed (for the CSV export)."""
+    stmt = _recipients_query(metric, Filters(campaign, since, until))
+    stmt = stmt.order_by(SentMessage.first_seen_at.desc(), Delivery.id.desc()).execution_options(yield_per=batch)
+    for row in session.execute(stmt):
+        yield _recipient_row(row)
+
+
 __all__ = [
     "NO_CAMPAIGN",
+    "METRICS",
+    "SEVERITIES",
+    "FilterError",
     "Filters",
+    "arrived_in",
     "by_campaign",
     "by_day",
     "campaign_day",
     "campaigns",
     "describe_reason",
+    "is_known_reason",
+    "iter_recipients",
+    "message_conditions",
     "overview",
     "reason_examples",
     "reasons",
     "reasons_by_day",
+    "recipients",
+    "severity",
     "totals",
 ]

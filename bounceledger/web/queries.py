@@ -8,8 +8,7 @@ codes, and the suppression list. Everything returns plain dicts and lists.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from typing import Any
@@ -18,11 +17,8 @@ from sqlalchemy import Select, and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from bounceledger import queries as cli_queries
-from bounceledger.queries import _event_json, _iso, delivery_json
-from bounceledger.reports import NO_CAMPAIGN, describe_reason
-from ingest import suppress
-from ingest.keys import normalise_address
-from models import Delivery, Event, ReturnedMessage, SentMessage, Suppression
+from bounceledger.queries import _event_json, _iso, suppression_json
+from models import Event, ReturnedMessage, Suppression
 
 #: A raw message larger than this is cut in the HTML view (the text/plain view is whole).
 RAW_PAGE_LIMIT = 2_000_000
@@ -34,11 +30,6 @@ def _event(event: Event, subjects: dict[int, str | None]) -> dict[str, Any]:
     out["evidence"] = event.evidence
     evidence = event.evidence or {}
     out["log_line"] = evidence.get("line") or evidence.get("accepted_line")
-    failing = (event.status or event.replycode or "").startswith(("4", "5"))
-    explanation = describe_reason(event.reason, event.status, event.replycode) if failing else None
-    if explanation is not None and isinstance(evidence.get("hardbounce"), bool):
-        explanation["hard"] = evidence["hardbounce"]  # the classifier's verdict stored with this event
-    out["explanation"] = explanation
     out["returned_subject"] = subjects.get(event.returned_message_id) if event.returned_message_id else None
     return out
 
@@ -51,79 +42,19 @@ def _subjects(session: Session, events: list[Event]) -> dict[int, str | None]:
     return {row.id: row.subject for row in rows}
 
 
-def suppression_json(row: Suppression, now: datetime | None = None) -> dict[str, Any]:
-    """The CLI's suppression shape plus whether it is in force and why it ended."""
-    now = now or datetime.now(timezone.utc)
-    out = cli_queries.suppression_json(row)
-    out.update(
-        {
-            "active": suppress.is_active(row, now),
-            "released_at": _iso(row.released_at),
-            "expired": bool(row.active and row.expires_at is not None and row.expires_at <= now),
-            "updated_at": _iso(row.updated_at),
-            "source_delivery_id": row.source_delivery_id,
-        }
-    )
-    return out
-
-
 def recipient(session: Session, address: str) -> dict[str, Any]:
     """Everything support needs about one address.
 
-    A superset of :func:`bounceledger.queries.lookup` (same keys, same
-    order): each delivery adds its campaign and plain-words explanation,
-    each event its id, evidence and the returned message's subject, and the
-    answer adds the suppression row (since when, why).
+    :func:`bounceledger.queries.lookup` itself (the CLI's contract, with
+    campaign, plain-words explanation and suppression), each event adding
+    its id, evidence, log line and the returned message's subject.
     """
-    normalised = normalise_address(address) or ""
-    rows = session.execute(
-        select(Delivery, SentMessage)
-        .join(SentMessage, SentMessage.id == Delivery.sent_message_id)
-        .where(Delivery.recipient == normalised)
-        .order_by(Delivery.first_attempt_at, Delivery.id)
-    ).all()
-    ids = [delivery.id for delivery, _ in rows]
-    events: dict[int, list[Event]] = defaultdict(list)
-    loaded: list[Event] = []
-    if ids:
-        loaded = list(session.scalars(select(Event).where(Event.delivery_id.in_(ids)).order_by(Event.at, Event.id)))
-        for event in loaded:
-            events[event.delivery_id].append(event)  # type: ignore[index]
-    loose = list(
-        session.scalars(
-            select(Event).where(Event.recipient == normalised, Event.delivery_id.is_(None)).order_by(Event.at, Event.id)
-        )
-    )
-    orphans = [e for e in loose if e.kind == "verdict"]
-    audit = [e for e in loose if e.kind == "suppression"]
-    subjects = _subjects(session, loaded + orphans)
-    now = datetime.now(timezone.utc)
-    suppression = session.scalar(select(Suppression).where(Suppression.address == normalised))
-    active = suppression is not None and suppress.is_active(suppression, now)
-    deliveries = []
-    for delivery, sent in rows:
-        failed = delivery.state in ("bounced", "expired", "complained", "deferred")
-        deliveries.append(
-            delivery_json(delivery, sent, [_event(e, subjects) for e in events[delivery.id]])
-            | {
-                "delivery_id": delivery.id,
-                "campaign": sent.campaign if sent.campaign is not None else NO_CAMPAIGN,
-                "sent_at": _iso(sent.first_seen_at),
-                "explanation": describe_reason(delivery.reason, delivery.status, delivery.replycode, delivery.state)
-                if failed
-                else None,
-            }
-        )
-    return {
-        "address": normalised,
-        "deliveries": deliveries,
-        "unmatched_verdicts": [_event(e, subjects) for e in orphans],
-        "suppression_history": [_event(e, subjects) for e in audit],
-        "suppressed": active,
-        # In force: as in the CLI's lookup. Released or expired: kept apart, for the story.
-        "suppression": suppression_json(suppression, now) if active and suppression else None,
-        "past_suppression": suppression_json(suppression, now) if suppression and not active else None,
-    }
+
+    def serialiser(events: list[Event]) -> Callable[[Event], dict[str, Any]]:
+        subjects = _subjects(session, events)
+        return lambda event: _event(event, subjects)
+
+    return cli_queries.lookup(session, address, serialiser)
 
 
 def returned_message(session: Session, message_id: int) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from flask import (
@@ -48,7 +48,19 @@ def _date_arg(name: str) -> date | None:
 
 def _filters() -> dict[str, Any]:
     campaign = (request.args.get("campaign") or "").strip() or None
-    return {"campaign": campaign, "since": _date_arg("since"), "until": _date_arg("until")}
+    filters = {"campaign": campaign, "since": _date_arg("since"), "until": _date_arg("until")}
+    try:
+        reports.Filters(**filters)
+    except reports.FilterError as exc:
+        raise BadRequest(str(exc)) from None
+    return filters
+
+
+def _metric() -> str:
+    metric = (request.args.get("metric") or "").strip()
+    if metric not in reports.METRICS:
+        raise BadRequest(f"metric: one of {', '.join(reports.METRICS)}")
+    return metric
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -194,6 +206,8 @@ def reason(reason: str) -> str:
     filters = _filters()
     limit = _int_arg("limit", 50, 1, 500)
     with ledger().session() as session:
+        if not reports.is_known_reason(session, reason):
+            abort(404, description=f"no such reason: {reason}")
         examples = reports.reason_examples(session, reason, limit=limit, **filters)
         summary = next((r for r in reports.reasons(session, **filters)["reasons"] if r["reason"] == reason), None)
     return render_template(
@@ -223,7 +237,31 @@ def suppressions() -> str:
     )
 
 
+@blueprint.get("/deliveries")
+def deliveries() -> str:
+    filters = _filters()
+    metric = _metric()
+    page_size = _int_arg("limit", 100, 1, 1000)
+    offset = _int_arg("offset", 0, 0, 10**9)
+    with ledger().session() as session:
+        data = reports.recipients(session, metric, limit=page_size, offset=offset, **filters)
+        campaigns = reports.campaigns(session)
+    return render_template(
+        "deliveries.html",
+        data=data,
+        filters=filters,
+        campaigns=campaigns,
+        metrics=reports.METRICS,
+        args={k: v for k, v in request.args.items() if k in ("metric", "campaign", "since", "until") and v},
+        page="overview",
+    )
+
+
 CSV_FIELDS = ("address", "reason", "active", "since", "expires_at", "released_at", "note", "source_delivery_id")
+DELIVERY_CSV_FIELDS = (
+    "recipient", "state", "reason", "status", "replycode", "corrected", "campaign", "message_id", "sent_at",
+    "state_at", "detail", "delivery_id",
+)
 
 
 def _csv_cell(value: Any) -> str:
@@ -234,18 +272,17 @@ def _csv_cell(value: Any) -> str:
     return text
 
 
-@blueprint.get("/suppressions.csv")
-def suppressions_csv() -> Response:
-    filters = _suppression_filters()
+def _csv_response(fields: tuple[str, ...], produce: Any, filename: str) -> Response:
+    """``produce(session)``'s rows as a streamed CSV download, one ledger session for all of them."""
     store = ledger()
 
     def rows() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(CSV_FIELDS)
+        writer.writerow(fields)
         with store.session() as session:
-            for row in web_queries.iter_suppressions(session, filters):
-                writer.writerow([_csv_cell(row[f]) for f in CSV_FIELDS])
+            for row in produce(session):
+                writer.writerow([_csv_cell(row[f]) for f in fields])
                 if buffer.tell() > 64_000:
                     yield buffer.getvalue()
                     buffer.seek(0)
@@ -253,8 +290,28 @@ def suppressions_csv() -> Response:
         yield buffer.getvalue()
 
     response = Response(stream_with_context(rows()), mimetype="text/csv")
-    response.headers["Content-Disposition"] = 'attachment; filename="suppressions.csv"'
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+@blueprint.get("/suppressions.csv")
+def suppressions_csv() -> Response:
+    filters = _suppression_filters()
+    return _csv_response(
+        CSV_FIELDS, lambda session: web_queries.iter_suppressions(session, filters), "suppressions.csv"
+    )
+
+
+@blueprint.get("/deliveries.csv")
+def deliveries_csv() -> Response:
+    filters = _filters()
+    metric = _metric()
+    parts = [metric, filters["campaign"], filters["since"], filters["until"]]
+    name = "-".join(str(p) for p in parts if p)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return _csv_response(
+        DELIVERY_CSV_FIELDS, lambda session: reports.iter_recipients(session, metric, **filters), f"recipients-{safe}.csv"
+    )
 
 
 @blueprint.get("/messages/<int:message_id>")
@@ -296,8 +353,23 @@ def api_overview() -> Response:
 
 @blueprint.get("/api/report")
 def api_report() -> Response:
+    filters = _filters()
+    store = ledger()
+    stale_after = timedelta(hours=store.settings.orphan_report_after_hours)
+    with store.session() as session:
+        return jsonify(cli_queries.report(session, stale_after, **filters))
+
+
+@blueprint.get("/api/deliveries")
+def api_deliveries() -> Response:
+    filters = _filters()
+    metric = _metric()
     with ledger().session() as session:
-        return jsonify(cli_queries.report(session))
+        return jsonify(
+            reports.recipients(
+                session, metric, limit=_int_arg("limit", 200, 1, 5000), offset=_int_arg("offset", 0, 0, 10**9), **filters
+            )
+        )
 
 
 @blueprint.get("/api/lookup")
@@ -323,6 +395,8 @@ def api_reason(reason: str) -> Response:
     filters = _filters()
     limit = _int_arg("limit", 50, 1, 500)
     with ledger().session() as session:
+        if not reports.is_known_reason(session, reason):
+            abort(404, description=f"no such reason: {reason}")
         examples = reports.reason_examples(session, reason, limit=limit, **filters)
     return jsonify({"reason": reports.describe_reason(reason), "examples": examples})
 

@@ -28,7 +28,7 @@ PAGES = ["/", "/recipient", f"/recipient?address={CORRECTED_RECIPIENT}", "/reaso
 
 
 def _card(html: str, metric: str) -> str:
-    match = re.search(rf'data-metric="{metric}">.*?<span class="value">([^<]*)</span>', html, re.S)
+    match = re.search(rf'data-metric="{metric}">.*?<span class="value">(?:<a [^>]*>)?([^<]*)(?:</a>)?</span>', html, re.S)
     assert match, metric
     return match.group(1)
 
