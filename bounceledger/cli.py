@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 # Everything that needs the database (SQLAlchemy, Alembic, the models, the
 # drivers, Flask, the scheduler, IMAP) is imported inside the commands that
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
-EXIT_USAGE = 2
 
 #: Failures whose message is safe to print as it is, by module and class
 #: name. Only modules already imported are looked at: a command that never
@@ -69,10 +68,11 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config, overrides={"database_url": args.database_url})
 
 
-def _database(args: argparse.Namespace, *, migrated: bool = True) -> Database:
+def _database(args: argparse.Namespace, *, migrated: bool = True, create: bool = False) -> Database:
+    """The ledger; only a command that ``create``s one may make its SQLite file or folder."""
     from bounceledger.db import Database
 
-    database = Database(_settings(args))
+    database = Database(_settings(args), create=create)
     if migrated:
         database.check()
     return database
@@ -118,7 +118,7 @@ def _progress_printer(label: str) -> Callable[[int, int], None] | None:
 def cmd_db(args: argparse.Namespace) -> int:
     from bounceledger import db as dbmod
 
-    database = _database(args, migrated=False)
+    database = _database(args, migrated=False, create=args.db_command == "upgrade")
     try:
         if args.db_command == "upgrade":
             dbmod.upgrade(database, args.revision)
@@ -679,7 +679,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from bounceledger import pipeline, polling, queries
 
     sendlog, maildir = sample_paths()
-    database = _database(args, migrated=False)
+    database = _database(args, migrated=False, create=True)
     try:
         dbmod.upgrade(database)
         log_summary = pipeline.ingest_logs(database, [str(sendlog)], "postfix")
@@ -713,15 +713,74 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------- parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line on stderr and exit status 1, like every
+    other error (argparse's own: the whole usage and status 2); ``--help``
+    still prints the usage and exits 0. Subparsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        message = " ".join(message.split())
+        self.exit(EXIT_FAILURE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _log_level(text: str) -> str:
+    from bounceledger.logsetup import log_level
+
+    try:
+        return log_level(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port (1-65535): {text!r}")
+    return port
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"not a number of seconds above 0: {text!r}")
+    return seconds
+
+
+def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """The options every command takes, before or after its name.
+
+    On a subcommand they default to SUPPRESS, so they only set a value when
+    given there and otherwise leave the one given before the command.
+    """
+    unset: Any = None if top else argparse.SUPPRESS
+    group = parser.add_argument_group("global options") if not top else parser
+    group.add_argument("--config", metavar="FILE", default=unset, help="TOML settings file (default: ./bounceledger.toml if present)")
+    group.add_argument("--database-url", metavar="URL", default=unset, help="SQLAlchemy URL (default: sqlite:///bounceledger.sqlite)")
+    group.add_argument("--log-level", type=_log_level, default=unset, metavar="LEVEL", help="DEBUG, INFO, WARNING, ERROR (default: from settings)")
+    group.add_argument("--debug", action="store_true", default=False if top else unset, help="show tracebacks for unexpected errors")
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """Every command's parser, at every depth (``db upgrade``, ``suppressions check``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):  # aliases share a parser
+                yield child
+                yield from _subparsers(child)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bounceledger",
         description="Correct first-hop 'delivered' states with asynchronous bounces and DSNs.",
     )
-    parser.add_argument("--config", metavar="FILE", help="TOML settings file (default: ./bounceledger.toml if present)")
-    parser.add_argument("--database-url", metavar="URL", help="SQLAlchemy URL (default: sqlite:///bounceledger.sqlite)")
-    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default: from settings)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
+    _global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("db", help="database schema: upgrade, downgrade, current")
@@ -742,7 +801,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="read the files again from their first line, whatever their cursors say (no duplicates: attempts are unique)",
     )
-    p.add_argument("--interval", type=float, default=2.0, help=argparse.SUPPRESS)
+    p.add_argument("--interval", type=_seconds, default=2.0, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_ingest_log)
 
     p = sub.add_parser("sendlog", help="send-log tools that need no database")
@@ -777,7 +836,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(password from BOUNCELEDGER_IMAP_PASSWORD or ?password_file=)",
     )
     p.add_argument("--once", action="store_true", help="one pass, then exit")
-    p.add_argument("--interval", type=float, default=60.0, help="seconds between passes without --once")
+    p.add_argument("--interval", type=_seconds, default=60.0, help="seconds between passes without --once")
     p.set_defaults(func=cmd_poll)
 
     p = sub.add_parser("lookup", help="why did mail to this address bounce? every delivery and its timeline")
@@ -796,7 +855,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="the read-only web dashboard")
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1; another address needs a token")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=_port, default=8080)
     p.add_argument("--token-file", metavar="FILE", help="login token (else BOUNCELEDGER_WEB_TOKEN)")
     p.set_defaults(func=cmd_serve)
 
@@ -818,45 +877,51 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="the scheduled main job over the configured sources")
     p.add_argument("--once", action="store_true", help="one pass over every source, then exit")
-    p.add_argument("--stop-after", type=float, metavar="SECONDS", help="stop by itself after this long")
+    p.add_argument("--stop-after", type=_seconds, metavar="SECONDS", help="stop by itself after this long")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="run the main job on the bundled samples and print corrected states")
     p.set_defaults(func=cmd_demo)
+    for command in _subparsers(parser):
+        _global_options(command, top=False)
     return parser
 
 
-def _configure_logging(level: str | None) -> None:
-    import logging  # after the arguments: --help and usage errors never need it
+def _one_line(text: str) -> str:
+    """A message as the one line an error gets (a server's reply may hold several)."""
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
-    logging.basicConfig(
-        level=(level or os.environ.get("BOUNCELEDGER_LOG_LEVEL") or "WARNING").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+def _configure_logging(level: str | None) -> None:
+    from bounceledger.logsetup import configure_logging
+
+    variable = "BOUNCELEDGER_LOG_LEVEL"  # read before the settings: parse and explain load none
+    try:
+        configure_logging(level or os.environ.get(variable) or "WARNING")
+    except ValueError as exc:
+        raise CommandError(f"{variable}: {exc}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging(args.log_level)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL) if hasattr(signal, "SIGPIPE") else None
     try:
+        _configure_logging(args.log_level)
         return int(args.func(args))
     except KeyboardInterrupt:
         print("bounceledger: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
         if _is_user_error(exc):
-            print(f"bounceledger: error: {exc}", file=sys.stderr)
+            print(f"bounceledger: error: {_one_line(str(exc))}", file=sys.stderr)
             return EXIT_FAILURE
         if args.debug:
             raise
         from bounceledger.config import redact_url
 
         print(
-            f"bounceledger: unexpected error: {type(exc).__name__}: {redact_url(str(exc).splitlines()[0] if str(exc) else '')} "
+            f"bounceledger: unexpected error: {type(exc).__name__}: {redact_url(str(exc).strip().splitlines()[0] if str(exc).strip() else '')} "
             "(run with --debug for details)",
             file=sys.stderr,
         )

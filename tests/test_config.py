@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from bounceledger.config import (
     ConfigError,
     MailboxSource,
     SendLogSource,
+    Settings,
     load_settings,
     redact_url,
 )
@@ -119,3 +122,278 @@ def test_readme_configuration_example_loads(tmp_path) -> None:
     assert settings.return_path_secret == "s3cret"
     assert [s.path for s in settings.sendlogs] == ["/var/log/mail.log"]
     assert len(settings.mailboxes) == 1
+
+
+# ------------------------------------------------ settings that cannot silently go wrong (issue 15)
+
+
+def _load(tmp_path: Path, content: str, env: dict[str, str] | None = None) -> Settings:
+    config = tmp_path / "bl.toml"
+    config.write_text(content)
+    return load_settings(str(config), env=env or {})
+
+
+def _error(tmp_path: Path, content: str, env: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, content, env)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        # the mistakes issue 15 names: each used to be silently ignored
+        ('[databse]\nurl = "postgresql://bl@db/ledger"', "unknown table [databse] (did you mean [database]?)"),
+        ('retrun_path_secret_file = "/run/secrets/verp-key"', "unknown key retrun_path_secret_file (did you mean return_path_secret_file?)"),
+        ('[[sendlog]]\npath = "/var/log/mail.log"\ninterval_seconds = -5', "[[sendlog]] interval_seconds must be more than 0 (got -5)"),
+        ('[[mailbox]]\nurl = "maildir:/m"\ninterval_seconds = -5', "[[mailbox]] interval_seconds must be more than 0 (got -5)"),
+        ("expire_deferred_after_hours = -1", "expire_deferred_after_hours must be more than 0 (got -1)"),
+        ("[suppression]\nsoft_bounces = -3", "[suppression] soft_bounces must be at least 1 (got -3)"),
+        # more of the same kinds
+        ("[[sendlogs]]\npath = \"x\"", "unknown table [[sendlogs]] (did you mean [[sendlog]]?)"),
+        ('[suppresion]\nsoft_bounces = 3', "unknown table [suppresion] (did you mean [suppression]?)"),
+        ('timezome = "UTC"', "unknown key timezome (did you mean timezone?)"),
+        ('[database]\nulr = "sqlite:///x"', "unknown key ulr in [database] (did you mean url?)"),
+        ("[suppression]\nsoft_bounce = 3", "unknown key soft_bounce in [suppression] (did you mean soft_bounces?)"),
+        ('[[sendlog]]\npath = "x"\nfromat = "postfix"', "unknown key fromat in [[sendlog]] (did you mean format?)"),
+        ('[[mailbox]]\nurl = "maildir:/x"\ncolour = "red"', "unknown key colour in [[mailbox]] (known: url, interval_seconds)"),
+        ('url = "sqlite:///x"', "unknown key url (it belongs in [database] or [[mailbox]])"),
+        ("[suppression]\nbatch_size = 10", "batch_size is a top-level setting: put it above the first [table] header"),
+        # types
+        ('batch_size = "10"', "batch_size must be a whole number, not a string ('10')"),
+        ("orphan_retry_seconds = 1.5", "orphan_retry_seconds must be a whole number, not a number with a fraction (1.5)"),
+        ("expire_deferred_after_hours = true", "expire_deferred_after_hours must be a number, not true/false (True)"),
+        ("[database]\nurl = 5", "[database] url must be a string, not a whole number (5)"),
+        ('internal_relays = "dovecot"', "internal_relays must be a list of strings, not a string ('dovecot')"),
+        ('database = "sqlite:///x"', "database must be a table ([database]), not a string"),
+        ('sendlog = "/var/log/mail.log"', "sendlog must be a list of tables ([[sendlog]]), not a string"),
+        ('[suppression]\nsoft_days = "30"', "[suppression] soft_days must be a number, not a string ('30')"),
+        ("[database]\npassword_file = 3", "[database] password_file must be a file name, not a whole number"),
+        # ranges
+        ("batch_size = 0", "batch_size must be at least 1 (got 0)"),
+        ("orphan_retry_seconds = 0", "orphan_retry_seconds must be more than 0 (got 0)"),
+        ("orphan_report_after_hours = -2", "orphan_report_after_hours must be more than 0 (got -2)"),
+        ("[suppression]\nsoft_window_days = 0", "[suppression] soft_window_days must be more than 0 (got 0)"),
+        ("[suppression]\nhard_days = -1", "[suppression] hard_days must be at least 0 (got -1)"),
+        # values
+        ('log_level = "loud"', "log_level: 'loud' is not a log level"),
+        ('campaign_header = "X Campaign"', "campaign_header: not a header name: 'X Campaign'"),
+        ('[database]\nurl = "mysql://bl@db/ledger"', "mysql:// is not supported"),
+    ],
+)
+def test_every_mistake_is_an_error_naming_the_file_and_key(tmp_path: Path, content: str, expected: str) -> None:
+    message = _error(tmp_path, content)
+    assert message.startswith(f"{tmp_path / 'bl.toml'}: ") or "mysql" in message
+    assert expected in message
+
+
+def test_every_sendlog_entry_is_named_by_its_number(tmp_path: Path) -> None:
+    content = '[[sendlog]]\npath = "a"\n[[sendlog]]\npath = "b"\ninterval_seconds = 0\n'
+    assert "[[sendlog]] #2 interval_seconds must be more than 0" in _error(tmp_path, content)
+
+
+def test_zero_days_means_for_ever(tmp_path: Path) -> None:
+    policy = _load(tmp_path, "[suppression]\nsoft_days = 0\nhard_days = 400\nsoft_bounces = 5").suppression
+    assert policy.soft_bounce_duration is None
+    assert policy.hard_bounce_duration == timedelta(days=400)
+    assert policy.soft_bounce_limit == 5
+
+
+def test_secret_files_must_hold_a_secret(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    message = _error(tmp_path, f'return_path_secret_file = "{empty}"')
+    assert "return_path_secret_file: secret file" in message and "is empty" in message
+    missing = _error(tmp_path, f'return_path_secret_file = "{tmp_path / "nope"}"')
+    assert "cannot read secret file" in missing
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"BOUNCELEDGER_BATCH_SIZE": "lots"}, "BOUNCELEDGER_BATCH_SIZE must be a whole number, not a string ('lots')"),
+        ({"BOUNCELEDGER_BATCH_SIZE": "0"}, "BOUNCELEDGER_BATCH_SIZE must be at least 1 (got 0)"),
+        ({"BOUNCELEDGER_EXPIRE_DEFERRED_AFTER_HOURS": "-1"}, "BOUNCELEDGER_EXPIRE_DEFERRED_AFTER_HOURS must be more than 0 (got -1)"),
+        ({"BOUNCELEDGER_ORPHAN_RETRY_SECONDS": "2.5"}, "BOUNCELEDGER_ORPHAN_RETRY_SECONDS must be a whole number"),
+        ({"BOUNCELEDGER_LOG_LEVEL": "bogus"}, "BOUNCELEDGER_LOG_LEVEL: 'bogus' is not a log level"),
+        ({"BOUNCELEDGER_TIMEZONE": "Mars/Olympus"}, "BOUNCELEDGER_TIMEZONE: unknown timezone 'Mars/Olympus'"),
+        ({"BOUNCELEDGER_MATCH_HEADERS": "X-A, X B"}, "BOUNCELEDGER_MATCH_HEADERS: not a header name: 'X B'"),
+        ({"BOUNCELEDGER_DATABASE_URL": "mysql://u@h/db"}, "mysql:// is not supported"),
+        ({"BOUNCELEDGER_RETRUN_PATH_SECRET": "k"}, "unknown environment variable BOUNCELEDGER_RETRUN_PATH_SECRET (did you mean BOUNCELEDGER_RETURN_PATH_SECRET?)"),
+        ({"BOUNCELEDGER_DATABSE_URL": "sqlite://"}, "(did you mean BOUNCELEDGER_DATABASE_URL?)"),
+        ({"BOUNCELEDGER_RETURN_PATH_SECRET_FILE": "/nonexistent/key"}, "BOUNCELEDGER_RETURN_PATH_SECRET_FILE: cannot read secret file"),
+    ],
+)
+def test_environment_gets_the_same_checks(env: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env=env)
+    assert expected in str(caught.value)
+
+
+def test_environment_values_are_typed(tmp_path: Path) -> None:
+    secret = tmp_path / "key"
+    secret.write_text("from-a-file\n")
+    settings = load_settings(
+        env={
+            "BOUNCELEDGER_BATCH_SIZE": "250",
+            "BOUNCELEDGER_EXPIRE_DEFERRED_AFTER_HOURS": "48",
+            "BOUNCELEDGER_LOG_LEVEL": "debug",
+            "BOUNCELEDGER_RETURN_PATH_SECRET_FILE": str(secret),
+            "BOUNCELEDGER_CAMPAIGN_HEADER": "X-Job",
+            "BOUNCELEDGER_WEB_TOKEN": "read elsewhere, not a mistake",
+            "BOUNCELEDGER_TIMEZONE": "",  # set to nothing: the default stands
+        }
+    )
+    assert (settings.batch_size, settings.expire_deferred_after_hours, settings.log_level) == (250, 48.0, "DEBUG")
+    assert settings.return_path_secret == "from-a-file"
+    assert settings.campaign_header == "X-Job"
+    assert settings.timezone == "UTC"
+    both = {"BOUNCELEDGER_RETURN_PATH_SECRET": "given", "BOUNCELEDGER_RETURN_PATH_SECRET_FILE": str(secret)}
+    assert load_settings(env=both).return_path_secret == "given"
+
+
+def test_every_field_is_read_from_the_file_without_code_of_its_own(tmp_path: Path) -> None:
+    """The known keys come from the dataclasses: every field of Settings and
+    of its tables has a key, and a file giving each a value of its type
+    reads every one back. A field someone adds is covered without touching
+    this test or the reader."""
+    import dataclasses
+
+    from bounceledger import config
+
+    schema = config._schema()
+
+    def sample(key: config._Key, index: int) -> object:
+        hint, _ = config._plain(key.hint)
+        if key.spec.secret:
+            path = tmp_path / f"secret{index}"
+            path.write_text(f"s{index}\n")
+            return str(path)
+        if key.spec.check is not None:
+            return {"timezone": "Europe/Berlin", "log_level": "ERROR", "campaign_header": "X-Camp",
+                    "match_headers": ["X-Ref"]}[key.name]
+        if hint is bool:
+            return True
+        if hint is int:
+            return 7 + index
+        if hint in (float, timedelta):
+            return 7.5 + index
+        if hint is str:
+            return "postgresql://bl@db/ledger" if key.field == "database_url" else f"value{index}"
+        assert config._is_list_of_str(hint), f"no sample for {key.field}: {hint}"
+        return [f"item{index}"]
+
+    lines: list[str] = []
+    expected: dict[str, object] = {}
+    counter = iter(range(1000))
+
+    def table_body(keys: dict[str, config._Key]) -> tuple[list[str], dict[str, object]]:
+        body, values = [], {}
+        for name, key in keys.items():
+            value = sample(key, next(counter))
+            body.append(f"{name} = {json.dumps(value)}")
+            values[key.field] = value
+        return body, values
+
+    body, values = table_body(schema.keys)
+    lines += body
+    expected |= values
+    for group, keys in schema.groups.items():
+        body, values = table_body(keys)
+        lines += [f"[{group}]", *body]
+        expected |= values
+    for name, key in schema.tables.items():
+        body, values = table_body(schema.table_keys(name))
+        lines += [f"[[{name}]]" if config._is_array(key.hint) else f"[{name}]", *body]
+        expected[key.field] = values
+    settings = _load(tmp_path, "\n".join(lines) + "\n")
+
+    def same(field: str, got: object, given: object) -> None:
+        if isinstance(got, timedelta):
+            assert got == timedelta(days=given), field  # type: ignore[arg-type]
+        elif field in ("return_path_secret", "database_password"):
+            assert got == Path(str(given)).read_text().strip(), field
+        elif isinstance(got, tuple):
+            assert list(got) == given, field
+        else:
+            assert got == given, field
+
+    for field, given in expected.items():
+        got = getattr(settings, field)
+        if isinstance(given, dict):  # a table: one entry, or the policy
+            entry = got[0] if isinstance(got, tuple) else got
+            assert dataclasses.is_dataclass(entry)
+            for sub, value in given.items():
+                same(sub, getattr(entry, sub), value)
+        else:
+            same(field, got, given)
+    assert set(expected) == {f.name for f in dataclasses.fields(Settings)}
+
+
+def test_every_environment_variable_in_the_code_is_known() -> None:
+    """A ``BOUNCELEDGER_*`` name read anywhere is a setting or listed as read elsewhere,
+    so the check for mistyped variables never refuses one the program uses."""
+    import re
+
+    from bounceledger import config
+
+    root = Path(__file__).resolve().parent.parent
+    settings_names = set(config._environment_keys(config._schema()))
+    found: set[str] = set()
+    for folder in ("bounceledger", "ingest", "models", "tests", "benchmarks", "migrations", "docs", ".ci"):
+        for path in (root / folder).rglob("*"):
+            if path.is_file() and path.suffix in {".py", ".sh", ".md", ".toml", ""} and "fixtures" not in path.parts:
+                found |= set(re.findall(r"BOUNCELEDGER_[A-Z0-9_]*[A-Z0-9]", path.read_text(errors="replace")))
+    found |= set(re.findall(r"BOUNCELEDGER_[A-Z0-9_]*[A-Z0-9]", (root / "README.md").read_text()))
+    mistakes = {"BOUNCELEDGER_RETRUN_PATH_SECRET", "BOUNCELEDGER_DATABSE_URL"}  # this file's own examples
+    unknown = sorted(name for name in found - mistakes
+                     if name not in settings_names and name.removeprefix("BOUNCELEDGER_") not in config.OTHER_ENVIRONMENT)
+    assert unknown == []
+
+
+def test_ledger_code_gets_the_settings_explicitly(tmp_path: Path) -> None:
+    """No setting travels in ``session.info``: every function that writes the
+    ledger takes the rules as a required argument, so a session made
+    anywhere cannot quietly run without the return-path secret."""
+    import inspect
+
+    from bounceledger.db import Database
+    from ingest import attempts, reconcile, returned, suppress
+
+    database = Database(Settings(database_url=f"sqlite:///{tmp_path / 'l.sqlite'}", return_path_secret="k3y"))
+    try:
+        assert database.rules.return_path_secret == "k3y"
+        assert database.rules.suppression is database.settings.suppression
+        with database.session() as session:
+            assert dict(session.info) == {}
+    finally:
+        database.dispose()
+    for function, name in [
+        (attempts.store_attempts, "rules"),
+        (attempts.store_prepared, "rules"),
+        (returned.store_returned_messages, "rules"),
+        (returned.store_returned_message, "rules"),
+        (returned.record_verdicts, "rules"),
+        (reconcile.recompute, "rules"),
+        (reconcile.retry_orphans, "rules"),
+        (reconcile.expire_deferred, "rules"),
+        (suppress.refresh, "policy"),
+    ]:
+        parameter = inspect.signature(function).parameters[name]
+        assert parameter.default is inspect.Parameter.empty, function.__qualname__
+
+
+def test_reading_every_table_type_is_covered() -> None:
+    """A field type the reader cannot read is a programming error, found here rather than by a user."""
+    from bounceledger import config
+
+    schema = config._schema()
+    every = [*schema.keys.values(), *(k for g in schema.groups.values() for k in g.values())]
+    every += [k for name in schema.tables for k in schema.table_keys(name).values()]
+    for key in every:
+        hint, _ = config._plain(key.hint)
+        assert hint in (bool, int, float, str, timedelta) or config._is_list_of_str(hint), key
+        if hint is timedelta:
+            assert key.spec.unit, key
