@@ -295,3 +295,142 @@ def test_serve_error_is_a_config_error() -> None:
     from bounceledger.config import ConfigError
 
     assert issubclass(ServeError, ConfigError)  # the CLI prints it as one line, exit 1
+
+
+# ----------------------------------------------------------------- one truth in every face
+
+
+def _badges(row_html: str) -> list[str]:
+    return re.findall(r'class="badge severity-(\w+)"', row_html)
+
+
+def test_reasons_never_badge_a_permanent_failure_soft(client) -> None:
+    html = client.get("/reasons").get_data(as_text=True)
+    rows = {
+        re.search(r'class="reason"[^>]*>([^<]+)</a>', row).group(1): row
+        for row in re.findall(r"<tr>\s*<td><a class=\"reason\".*?</tr>", html, re.S)
+    }
+    assert _badges(rows["userunknown"]) == ["hard"]
+    assert _badges(rows["policyviolation"]) == ["permanent"]  # block1: 554 5.7.1, refused for good
+    assert _badges(rows["mailboxfull"]) == ["permanent"]  # full1: 552 5.2.2, refused for good
+    assert _badges(rows["expired"]) == ["expired"]
+    assert "severity-temporary" not in html and "soft" not in html.lower().replace("microsoft", "")
+    data = client.get("/api/reasons").get_json()
+    by_name = {r["reason"]: r for r in data["reasons"]}
+    assert by_name["mailboxfull"]["severities"] == {"permanent": 1}
+    assert by_name["userunknown"]["severities"] == {"hard": 6}
+    # Every final failure whose code is a 5xx/5.x.x is badged hard or permanent, on every page.
+    for reason in by_name:
+        page = client.get(f"/reasons/{reason}").get_data(as_text=True)
+        lede = page.split('<p class="lede">', 1)[1].split("</p>", 1)[0]
+        assert "severity-temporary" not in lede, reason
+    recipient = client.get("/recipient?address=full1@example.test").get_data(as_text=True)
+    why = recipient.split('<div class="why">', 1)[1].split("</div>", 1)[0]
+    assert _badges(why) == ["permanent"]
+
+
+def test_unknown_reason_is_404(client) -> None:
+    assert client.get("/reasons/nosuch").status_code == 404
+    assert "no such reason" in client.get("/reasons/nosuch").get_data(as_text=True)
+    response = client.get("/api/reasons/nosuch")
+    assert response.status_code == 404 and response.get_json()["error"] == "Not Found"
+    # A reason the classifier can give, with no failures in the ledger: a page that says so.
+    known = client.get("/reasons/blocked")
+    assert known.status_code == 200 and "No failures with this reason" in known.get_data(as_text=True)
+    assert client.get("/reasons/undefined").status_code == 200
+
+
+METRIC_RECIPIENTS = {
+    "corrected": {"unknown2@example.net", "unknown5@example.net", "unknown6@example.net"},
+    "expired": {"temp1@example.test"},
+    "final_bounced": {
+        "unknown1@example.test", "unknown2@example.net", "unknown3@example.test", "unknown4@example.test",
+        "unknown5@example.net", "unknown6@example.net", "full1@example.test", "block1@example.test",
+        "temp1@example.test",
+    },
+}
+
+
+def test_every_funnel_number_opens_its_recipients(client) -> None:
+    totals = client.get("/api/overview").get_json()["totals"]
+    from bounceledger.reports import METRICS
+
+    for metric in METRICS:
+        listed = client.get("/api/deliveries", query_string={"metric": metric, "limit": 500}).get_json()
+        assert listed["total"] == totals[metric], metric
+        assert len(listed["recipients"]) == totals[metric]
+        if metric in METRIC_RECIPIENTS:
+            assert {r["recipient"] for r in listed["recipients"]} == METRIC_RECIPIENTS[metric]
+    corrected = client.get("/api/deliveries?metric=corrected").get_json()["recipients"]
+    assert all(r["corrected"] and r["state"] == "bounced" and r["campaign"] == "nov-newsletter" for r in corrected)
+    # The overview's numbers are links to those lists, with the overview's filters.
+    html = client.get("/").get_data(as_text=True)
+    for metric in ("recipients", "accepted_first_hop", "corrected", "final_bounced", "bounced", "expired", "complained"):
+        assert f'data-metric-link="{metric}" href="/deliveries?metric={metric}"' in html, metric
+    campaign_row = html.split('id="by-campaign"', 1)[1].split("</table>", 1)[0]
+    assert 'href="/deliveries?metric=corrected&amp;campaign=nov-newsletter"' in campaign_row
+    day_row = html.split('id="by-campaign-day"', 1)[1].split("</table>", 1)[0]
+    day = client.get("/api/overview").get_json()["by_day"][0]["day"]
+    assert f'href="/deliveries?metric=bounced&amp;campaign=nov-newsletter&amp;since={day}&amp;until={day}"' in day_row
+    filtered = client.get(f"/?campaign=nov-newsletter&since={day}&until={day}").get_data(as_text=True)
+    assert f'href="/deliveries?metric=corrected&amp;campaign=nov-newsletter&amp;since={day}&amp;until={day}"' in filtered
+    # The page itself: the recipients, a CSV export with the same filters.
+    page = client.get(f"/deliveries?metric=corrected&campaign=nov-newsletter&since={day}&until={day}").get_data(as_text=True)
+    assert "Corrected to bounced later" in page and "3 recipients" in page
+    for address in METRIC_RECIPIENTS["corrected"]:
+        assert address in page
+    assert f'href="/deliveries.csv?metric=corrected&amp;campaign=nov-newsletter&amp;since={day}&amp;until={day}"' in page
+    assert "No recipients here" in client.get("/deliveries?metric=complained").get_data(as_text=True)
+
+
+def test_recipient_lists_export_as_csv(client) -> None:
+    response = client.get("/deliveries.csv?metric=final_bounced&campaign=nov-newsletter")
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="recipients-final_bounced-nov-newsletter.csv"'
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert {r["recipient"] for r in rows} == METRIC_RECIPIENTS["final_bounced"]
+    assert list(rows[0]) == [
+        "recipient", "state", "reason", "status", "replycode", "corrected", "campaign", "message_id", "sent_at",
+        "state_at", "detail", "delivery_id",
+    ]
+    by_address = {r["recipient"]: r for r in rows}
+    assert by_address["unknown2@example.net"]["corrected"] == "True"
+    assert by_address["unknown2@example.net"]["reason"] == "userunknown"
+    assert by_address["temp1@example.test"]["state"] == "expired"
+    assert all(r["sent_at"].endswith("Z") for r in rows)
+    assert list(csv.DictReader(io.StringIO(client.get("/deliveries.csv?metric=complained").get_data(as_text=True)))) == []
+    assert client.get("/deliveries.csv?metric=nosuch").status_code == 400
+    assert client.get("/deliveries").status_code == 400  # which number?
+    assert client.get("/api/deliveries?metric=corrected&limit=1&offset=1").get_json()["recipients"][0]["corrected"]
+
+
+def test_since_after_until_is_refused_everywhere(client) -> None:
+    for path in ("/", "/reasons", "/deliveries?metric=recipients", "/deliveries.csv?metric=recipients",
+                 "/api/overview", "/api/report", "/api/reasons", "/api/deliveries?metric=recipients"):
+        joiner = "&" if "?" in path else "?"
+        response = client.get(f"{path}{joiner}since=2026-12-01&until=2026-11-01")
+        assert response.status_code == 400, path
+        assert "since 2026-12-01 is after until 2026-11-01" in response.get_data(as_text=True), path
+
+
+def test_dates_are_entered_as_they_are_shown(client) -> None:
+    """One format, ISO and UTC: the filter fields take YYYY-MM-DD text, not the browser's locale date picker."""
+    for path in ("/", "/reasons", "/suppressions", "/deliveries?metric=recipients"):
+        html = client.get(path + ("&" if "?" in path else "?") + "since=2026-11-27").get_data(as_text=True)
+        assert 'type="date"' not in html, path
+        assert re.search(r'<input type="text" name="since" value="2026-11-27" placeholder="YYYY-MM-DD" pattern="[^"]+"', html), path
+    day = client.get("/api/overview").get_json()["by_day"][0]["day"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", day)
+    html = client.get("/recipient", query_string={"address": CORRECTED_RECIPIENT}).get_data(as_text=True)
+    shown = re.findall(r'<div class="when">([^<]+)</div>', html)
+    assert shown and all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", s) for s in shown)
+
+
+def test_api_report_takes_the_overview_filters(client) -> None:
+    whole = client.get("/api/report").get_json()
+    assert whole["deliveries"] == 17 and whole["filters"] == {"campaign": None, "since": None, "until": None}
+    nothing = client.get("/api/report?campaign=nope").get_json()
+    assert nothing["deliveries"] == 0 and nothing["corrected"] == 0 and nothing["sent_messages"] == 0
+    assert nothing["unfiltered"] == ["suppressed", "orphans", "stale_orphans"]
+    later = client.get("/api/report?since=2999-01-01").get_json()
+    assert later["deliveries"] == 0 and later["returned_messages"]["processed"] == 0
