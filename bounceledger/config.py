@@ -349,32 +349,25 @@ def _written(name: str, value: Any) -> str:
 # ------------------------------------------------------------ values
 
 
+#: What a value of each type is called in messages: what a setting wants
+#: (by its type) and what the file gave (bool before int: True is an int).
+_TYPE_WORDS: tuple[tuple[type, str, str], ...] = (
+    (bool, "true or false", "true/false"),
+    (int, "a whole number", "a whole number"),
+    (float, "a number", "a number with a fraction"),
+    (timedelta, "a number", "a number of days"),
+    (str, "a string", "a string"),
+    (list, "a list of strings", "a list"),
+    (dict, "a table", "a table"),
+)
+
+
 def _type_words(hint: Any) -> str:
-    if hint is bool:
-        return "true or false"
-    if hint is int:
-        return "a whole number"
-    if hint in (float, timedelta):
-        return "a number"
-    if hint is str:
-        return "a string"
-    return "a list of strings"
+    return next((wanted for kind, wanted, _ in _TYPE_WORDS if hint is kind), "a list of strings")
 
 
 def _toml_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int):
-        return "a whole number"
-    if isinstance(value, float):
-        return "a number with a fraction"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a table"
-    return type(value).__name__
+    return next((given for kind, _, given in _TYPE_WORDS if isinstance(value, kind)), type(value).__name__)
 
 
 def _plain(hint: Any) -> tuple[Any, bool]:
