@@ -164,3 +164,106 @@ def test_hostile_returned_message_runs_nothing(browser, hostile_live: LiveServer
     assert browser.execute_script("return window.__pwned === undefined")
     assert browser.execute_script("return document.contentType") == "text/plain"
     assert not _console_errors(browser) or all("favicon" in e for e in _console_errors(browser))
+
+
+def _loaded(driver, fragment: str) -> None:
+    _wait(driver, lambda d: fragment in d.current_url and d.execute_script("return document.readyState") == "complete")
+
+
+def _download(driver, link, folder) -> str:
+    """Click a download link and return the text of the file the browser saved."""
+    import csv  # noqa: F401 - the caller parses it
+    import time
+
+    folder.mkdir(parents=True, exist_ok=True)
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(folder)})
+    link.click()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done = [p for p in folder.iterdir() if not p.name.endswith(".crdownload")]
+        if done:
+            return done[0].read_text(encoding="utf-8")
+        time.sleep(0.1)
+    raise AssertionError(f"nothing downloaded into {folder}")
+
+
+CORRECTED = {"unknown2@example.net", "unknown5@example.net", "unknown6@example.net"}
+
+
+def test_funnel_numbers_open_recipient_lists_with_csv(browser, live: LiveServer, backend: str, tmp_path) -> None:
+    import csv
+    import io
+
+    browser.get(live.url + "/")
+    # "Corrected to bounced later": the card's number opens the list of those recipients.
+    _by_css(browser, '[data-metric="corrected"] .value a')[0].click()
+    _loaded(browser, "/deliveries?metric=corrected")
+    assert _by_css(browser, "h1")[0].text == "Corrected to bounced later"
+    assert _by_css(browser, "#recipient-count")[0].text.startswith("3 recipients")
+    rows = _by_css(browser, "#recipients tbody tr")
+    assert {r.find_element("css selector", "td a").text for r in rows} == CORRECTED
+    assert all("BOUNCED" in r.text.upper() and "CORRECTED" in r.text.upper() for r in rows)
+    screenshot(browser, f"recipients-corrected-{backend}")
+    # ... and exports exactly them as CSV.
+    text = _download(browser, _by_css(browser, "#csv-export")[0], tmp_path / "corrected")
+    exported = list(csv.DictReader(io.StringIO(text)))
+    assert {r["recipient"] for r in exported} == CORRECTED
+    assert all(r["corrected"] == "True" and r["reason"] == "userunknown" for r in exported)
+
+    # A campaign's numbers: the per-campaign table's "Final bounced" cell.
+    browser.get(live.url + "/")
+    cell = _by_css(browser, '#by-campaign a[data-metric-link="final_bounced"]')[0]
+    assert cell.text == "9"
+    browser.execute_script("arguments[0].scrollIntoView()", cell)
+    cell.click()
+    _loaded(browser, "metric=final_bounced")
+    assert "campaign=nov-newsletter" in browser.current_url
+    assert len(_by_css(browser, "#recipients tbody tr")) == 9
+    assert _by_css(browser, "select[name=campaign] option[selected]")[0].text == "nov-newsletter"
+    screenshot(browser, f"recipients-campaign-{backend}")
+
+    # The list's own filters: another number, a day typed as the page shows it (ISO, UTC).
+    day = _by_css(browser, "#recipients tbody tr td.nowrap")[1].text[:10]
+    _by_css(browser, "select[name=metric] option[value=bounced]")[0].click()
+    since = _by_css(browser, "input[name=since]")[0]
+    assert since.get_attribute("type") == "text" and since.get_attribute("placeholder") == "YYYY-MM-DD"
+    since.send_keys(day)
+    _by_css(browser, "form.filters button")[0].click()
+    _loaded(browser, f"since={day}")
+    assert "metric=bounced" in browser.current_url
+    assert _by_css(browser, "h1")[0].text == "Bounced"
+    assert len(_by_css(browser, "#recipients tbody tr")) == 8
+    text = _download(browser, _by_css(browser, "#csv-export")[0], tmp_path / "bounced")
+    exported = list(csv.DictReader(io.StringIO(text)))
+    assert len(exported) == 8 and {r["state"] for r in exported} == {"bounced"}
+    assert all(r["sent_at"].startswith(day) for r in exported)
+
+    # A recipient in the list opens that recipient's page.
+    link = next(a for a in _by_css(browser, "#recipients tbody td a") if a.text == "full1@example.test")
+    link.click()
+    _loaded(browser, "/recipient?address=full1")
+    assert _by_css(browser, "h1")[0].text == "full1@example.test"
+    assert _by_css(browser, ".why .badge.severity-permanent")  # refused for good, never "soft"
+
+
+def test_campaign_day_numbers_and_a_bad_window(browser, live: LiveServer, backend: str) -> None:
+    browser.get(live.url + "/")
+    cell = _by_css(browser, '#by-campaign-day a[data-metric-link="expired"]')[0]
+    browser.execute_script("arguments[0].scrollIntoView()", cell)
+    cell.click()
+    _loaded(browser, "metric=expired")
+    rows = _by_css(browser, "#recipients tbody tr")
+    assert len(rows) == 1 and "temp1@example.test" in rows[0].text and "EXPIRED" in rows[0].text.upper()
+    # The day it came from is the window, written as the page shows days.
+    since = _by_css(browser, "input[name=since]")[0].get_attribute("value")
+    until = _by_css(browser, "input[name=until]")[0].get_attribute("value")
+    assert since == until and len(since) == 10 and since[4] == "-" and since[7] == "-"
+    # since after until: the page says why, it does not guess.
+    field = _by_css(browser, "input[name=until]")[0]
+    field.clear()
+    field.send_keys("2000-01-01")
+    _by_css(browser, "form.filters button")[0].click()
+    _loaded(browser, "until=2000-01-01")
+    assert "400" in _by_css(browser, "h1")[0].text
+    assert "is after until 2000-01-01" in _by_css(browser, ".lede")[0].text
+    screenshot(browser, f"recipients-bad-window-{backend}")
