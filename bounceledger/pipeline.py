@@ -25,7 +25,7 @@ from bounceledger.db import Database
 from bounceledger.locks import SourceLock
 from bounceledger.logfiles import UnknownFormatError, checked_formats, checked_paths, overlong_sample, parse_options
 from bounceledger.polling import PollSummary, poll
-from ingest import reconcile
+from ingest import reconcile, suppress
 from ingest.attempts import PreparedAttempts, is_notice, prepare_attempts, store_prepared
 from ingest.mailbox.source import MailboxError
 from ingest.records import Attempt
@@ -261,6 +261,8 @@ class RunSummary:
     orphans_linked: int = 0
     orphans_left: int = 0
     expired: int = 0
+    #: Soft-bounce suppressions a clean delivery (or the reason table) ended this run.
+    suppressions_lifted: int = 0
     #: Sources that could not be read this pass (a missing file, the wrong
     #: format, an unreachable mailbox), each as one line; the others ran.
     failures: list[str] = field(default_factory=list)
@@ -298,8 +300,18 @@ def run_once(db: Database, settings: Settings) -> RunSummary:
             continue
         log.info("mailbox %s", run.polls[-1].line())
     run.orphans_linked, run.orphans_left = retry_orphans(db)
-    with db.session() as session:
-        run.expired = reconcile.expire_deferred(
-            session, timedelta(hours=settings.expire_deferred_after_hours), datetime.now(timezone.utc), db.rules
-        )
+    run.expired, run.suppressions_lifted = expire_and_settle(db)
     return run
+
+
+def expire_and_settle(db: Database, now: datetime | None = None) -> tuple[int, int]:
+    """The rules that depend on time passing rather than on new input: deferred
+    deliveries that waited too long expire, and soft-bounce suppressions a
+    since-settled clean delivery ended are lifted. Returns (expired, lifted)."""
+    now = now or datetime.now(timezone.utc)
+    with db.session() as session:
+        expired = reconcile.expire_deferred(
+            session, timedelta(hours=db.settings.expire_deferred_after_hours), now, db.rules
+        )
+        lifted = suppress.settle(session, db.rules.suppression, now)
+    return expired, lifted

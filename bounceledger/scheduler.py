@@ -24,7 +24,6 @@ from sqlalchemy import MetaData
 
 from bounceledger import pipeline, polling, queries
 from bounceledger.db import Database
-from ingest import reconcile
 
 log = logging.getLogger("bounceledger.scheduler")
 
@@ -80,10 +79,8 @@ def orphans_job() -> None:
 
 def expiry_job(hours: float) -> None:
     def run() -> str:
-        database = _db()
-        with database.session() as session:
-            count = reconcile.expire_deferred(session, timedelta(hours=hours), datetime.now(timezone.utc), database.rules)
-        return f"{count} deliveries deferred over {hours:g}h marked expired"
+        expired, lifted = pipeline.expire_and_settle(_db())
+        return f"{expired} deliveries deferred over {hours:g}h marked expired, {lifted} soft-bounce suppressions lifted"
 
     _logged("expiry", run)
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Row, and_, case, func, select, update
+from sqlalchemy import Row, and_, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ingest import suppress
@@ -26,7 +26,7 @@ from ingest.keys import correction_key, timeout_key
 from ingest.matching import keys_from, match_many
 from ingest.rules import LedgerRules
 from models import Delivery, Event
-from models.state import Decision, Fact, decide
+from models.state import CORRECTED_TO, Decision, Fact, decide
 
 
 ORPHAN_BATCH = 1000
@@ -43,7 +43,7 @@ def retry_orphans(session: Session, rules: LedgerRules, batch: int = ORPHAN_BATC
     after = 0
     while True:
         orphans = session.execute(
-            select(*_ORPHAN_COLUMNS)
+            select(*_VERDICT_COLUMNS)
             .where(Event.kind == "verdict", Event.delivery_id.is_(None), Event.id > after)
             .order_by(Event.id)
             .limit(batch)
@@ -51,49 +51,74 @@ def retry_orphans(session: Session, rules: LedgerRules, batch: int = ORPHAN_BATC
         if not orphans:
             return linked_total, left_total
         after = orphans[-1].id
-        linked = _link(session, orphans, rules)
-        recompute(session, linked.values(), rules)
-        linked_total += len(linked)
-        left_total += len(orphans) - len(linked)
+        linked, touched = _rematch(session, orphans, rules)
+        recompute(session, touched, rules)
+        linked_total += linked
+        left_total += len(orphans) - linked
 
 
-_ORPHAN_COLUMNS = (Event.id, Event.recipient, Event.at, Event.evidence)
+_VERDICT_COLUMNS = (Event.id, Event.recipient, Event.at, Event.evidence, Event.delivery_id, Event.match_key, Event.dedupe_key)
 
 
 def link_waiting_verdicts(session: Session, recipients: Iterable[str], rules: LedgerRules) -> set[int]:
     """Tie the unmatched verdicts about these recipients to the deliveries now in the
-    ledger; returns the deliveries that got one (the caller re-derives them).
+    ledger, and re-check their weak ties; returns the deliveries whose verdicts
+    changed (the caller re-derives them).
 
     Called whenever a source records attempts, so that a bounce read before
     the log line it corrects is tied in the same run, whatever the order of
-    commands. The orphans are looked up by recipient, through the partial
-    index on unmatched verdicts: every key (token, envelope id, queue id,
-    Message-ID, match header, and the weak match) ties a verdict only to a
-    delivery *of its own recipient*, so the orphans new deliveries can
-    resolve are exactly those naming one of their recipients. No batch ever
-    rescans the orphans about anybody else.
+    commands. Verdicts are looked up by recipient, through the partial
+    indexes on unmatched and weakly tied verdicts: every key (token,
+    envelope id, queue id, Message-ID, match header, and the weak match)
+    ties a verdict only to a delivery *of its own recipient*, so the
+    verdicts new deliveries can concern are exactly those naming one of
+    their recipients. No batch ever rescans the orphans about anybody else.
+
+    A weak tie ("the only delivery to that recipient shortly before") holds
+    only while that delivery stays the only one: a send read later may be a
+    stronger match or make the weak one ambiguous, and the verdict then
+    moves or goes back to waiting, as if the log had been read first.
     """
-    orphans = [
+    wanted = sorted(set(recipients))
+    waiting = [
         row
-        for recipient_in in among(session, Event.recipient, sorted(set(recipients)))
+        for condition in (Event.delivery_id.is_(None), Event.match_key == "weak")
+        for recipient_in in among(session, Event.recipient, wanted)
         for row in session.execute(
-            select(*_ORPHAN_COLUMNS).where(Event.kind == "verdict", Event.delivery_id.is_(None), recipient_in)
+            select(*_VERDICT_COLUMNS).where(Event.kind == "verdict", condition, recipient_in)
         )
     ]
-    return set(_link(session, orphans, rules).values()) if orphans else set()
+    return _rematch(session, waiting, rules)[1] if waiting else set()
 
 
-def _link(session: Session, orphans: Sequence[Row[Any]], rules: LedgerRules) -> dict[int, int]:
-    """Match orphans (rows of :data:`_ORPHAN_COLUMNS`) and store the ties; returns event id -> delivery id."""
-    keys = [keys_from(o.recipient, o.at, o.evidence or {}) for o in orphans]
-    linked = [
-        {"id": orphan.id, "delivery_id": found[0], "match_key": found[1]}
-        for orphan, found in zip(orphans, match_many(session, keys, rules.return_path_secret))
-        if found is not None
-    ]
-    if linked:
-        session.execute(update(Event), linked)
-    return {row["id"]: row["delivery_id"] for row in linked}  # type: ignore[misc]
+def _rematch(session: Session, verdicts: Sequence[Row[Any]], rules: LedgerRules) -> tuple[int, set[int]]:
+    """Match verdicts (rows of :data:`_VERDICT_COLUMNS`) again and store what changed;
+    returns how many are tied now that were not, and every delivery that gained or lost one.
+
+    A verdict moved off a delivery takes the correction it caused there
+    with it: that delivery's acceptance was never overturned after all.
+    """
+    found = match_many(session, [keys_from(v.recipient, v.at, v.evidence or {}) for v in verdicts], rules.return_path_secret)
+    changes: list[dict[str, object]] = []
+    dropped_corrections: list[str] = []
+    touched: set[int] = set()
+    linked = 0
+    for verdict, hit in zip(verdicts, found):
+        delivery_id, match_key = hit if hit is not None else (None, None)
+        if (delivery_id, match_key) == (verdict.delivery_id, verdict.match_key):
+            continue
+        changes.append({"id": verdict.id, "delivery_id": delivery_id, "match_key": match_key})
+        if delivery_id is not None:
+            touched.add(delivery_id)
+            linked += verdict.delivery_id is None
+        if verdict.delivery_id is not None and verdict.delivery_id != delivery_id:
+            touched.add(verdict.delivery_id)
+            dropped_corrections += [correction_key(verdict.delivery_id, s, verdict.dedupe_key) for s in CORRECTED_TO]
+    if changes:
+        session.execute(update(Event), changes)
+    for key_in in among(session, Event.dedupe_key, dropped_corrections):
+        session.execute(delete(Event).where(key_in, Event.kind == "correction"))
+    return linked, touched
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +287,7 @@ def recompute(session: Session, delivery_ids: Iterable[int], rules: LedgerRules)
     }
     updates: list[tuple[object, ...]] = []
     corrected: dict[int, Decision] = {}
-    newly_bad: set[str] = set()
+    to_refresh: set[str] = set()
     changed = 0
     empty = _History()
     for delivery_id in ids:
@@ -280,12 +305,12 @@ def recompute(session: Session, delivery_ids: Iterable[int], rules: LedgerRules)
             corrected[delivery_id] = decision
         if (old.state, old.corrected) != (values["state"], values["corrected"]):
             changed += 1
-            if values["state"] in suppress.FINAL_BAD:
-                newly_bad.add(old.recipient)
+        if suppress.concerns(old.state, old.reason, values["state"], values["reason"]):  # type: ignore[arg-type]
+            to_refresh.add(old.recipient)
     update_by_key(session, Delivery.__table__, "id", _DELIVERY_COLUMNS, updates)
     now = datetime.now(timezone.utc)
     insert_ignoring_duplicates(session, Event, _correction_rows(corrected, histories, now), ["dedupe_key"])
-    suppress.refresh(session, newly_bad, rules.suppression)
+    suppress.refresh(session, to_refresh, rules.suppression)
     return changed
 
 

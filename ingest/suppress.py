@@ -1,7 +1,9 @@
 """Keeping the suppression list in step with the ledger.
 
-Called by reconciliation for the recipients whose deliveries just reached a
-final bad state; the decision itself is :func:`models.suppression.decide_suppression`.
+Called by reconciliation for the recipients whose deliveries just reached or
+left a final state (see :func:`concerns`), and now and then by
+:func:`settle` for soft-bounce suppressions a clean delivery may have ended;
+the decision itself is :func:`models.suppression.decide_suppression`.
 A release by hand is respected until a newer bounce or complaint arrives.
 """
 
@@ -11,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from ingest.dbutil import among, insert_ignoring_duplicates
@@ -20,19 +22,28 @@ from models import Delivery, Event, Suppression
 from models.suppression import Outcome, SuppressionPolicy, decide_suppression
 
 FINAL_BAD = ("bounced", "expired", "complained")
+#: States a suppression decision reads: the bad ones, and a ``delivered`` notice (a clean delivery).
+DECIDING = (*FINAL_BAD, "delivered")
 
 
-def refresh(
-    session: Session, recipients: Iterable[str], policy: SuppressionPolicy, now: datetime | None = None
-) -> int:
-    """Re-decide these addresses under ``policy`` (the settings', see :mod:`ingest.rules`);
-    returns how many rows were added or changed."""
-    recipients = sorted({r for r in recipients if r})
-    if not recipients:
-        return 0
-    now = now or datetime.now(timezone.utc)
+def concerns(old_state: str | None, old_reason: str | None, new_state: str, new_reason: str | None) -> bool:
+    """Whether a delivery's change of state can change its recipient's suppression."""
+    return (old_state, old_reason) != (new_state, new_reason) and (old_state in DECIDING or new_state in DECIDING)
+
+
+def _clean(policy: SuppressionPolicy, now: datetime) -> ColumnElement[bool]:
+    """A clean delivery: a success notice, or a first-hop 250 nothing corrected within ``clean_after``."""
+    return or_(
+        Delivery.state == "delivered",
+        and_(Delivery.state == "accepted", Delivery.state_at <= now - policy.clean_after),
+    )
+
+
+def _outcomes(
+    session: Session, recipients: list[str], policy: SuppressionPolicy, now: datetime
+) -> dict[str, list[Outcome]]:
+    """Each address's final bad outcomes, and its latest clean delivery (one per address is all that counts)."""
     outcomes: dict[str, list[Outcome]] = defaultdict(list)
-    rows: dict[str, Suppression] = {}
     for recipient_in in among(session, Delivery.recipient, recipients):
         for delivery_id, recipient, state, at, reason, status, replycode in session.execute(
             select(
@@ -46,6 +57,38 @@ def refresh(
             ).where(recipient_in, Delivery.state.in_(FINAL_BAD))
         ):
             outcomes[recipient].append(Outcome(delivery_id, state, at or now, reason, status, replycode))
+        for recipient, at in session.execute(
+            select(Delivery.recipient, func.max(Delivery.state_at))
+            .where(recipient_in, _clean(policy, now), Delivery.state_at.is_not(None))
+            .group_by(Delivery.recipient)
+        ):
+            outcomes[recipient].append(Outcome(0, "delivered", at))  # only its time matters
+    return outcomes
+
+
+def _lift_note(outcomes: list[Outcome], row: Suppression) -> str:
+    clean = [o.at for o in outcomes if o.state == "delivered" and o.at > row.since]
+    if clean:
+        return f"soft-bounce count reset by a clean delivery at {max(clean).isoformat(' ', 'seconds')}"
+    return "its soft bounces no longer count (their reasons are the sender's side: see [suppression] soft_reasons)"
+
+
+def refresh(
+    session: Session, recipients: Iterable[str], policy: SuppressionPolicy, now: datetime | None = None
+) -> int:
+    """Re-decide these addresses under ``policy`` (the settings', see :mod:`ingest.rules`);
+    returns how many rows were added or changed.
+
+    An automatic soft-bounce suppression whose bounces no longer add up
+    (a clean delivery since, or reasons that no longer count) is lifted,
+    with an audit event saying why.
+    """
+    recipients = sorted({r for r in recipients if r})
+    if not recipients:
+        return 0
+    now = now or datetime.now(timezone.utc)
+    outcomes = _outcomes(session, recipients, policy, now)
+    rows: dict[str, Suppression] = {}
     for address_in in among(session, Suppression.address, recipients):
         for row in session.scalars(select(Suppression).where(address_in)):
             rows[row.address] = row
@@ -55,6 +98,9 @@ def refresh(
         decision = decide_suppression(outcomes.get(recipient, []), policy)
         row = rows.get(recipient)
         if decision is None:
+            if row is not None and row.active and row.reason == "softbounce":
+                _lift(session, row, _lift_note(outcomes.get(recipient, []), row), now)
+                changed += 1
             continue
         if row is None:
             new_rows.append(
@@ -97,14 +143,46 @@ def refresh(
     return changed + len(new_rows)
 
 
-def _audit(session: Session, address: str, outcome: str, note: str, now: datetime) -> None:
+def _lift(session: Session, row: Suppression, note: str, now: datetime) -> None:
+    """End an automatic suppression; unlike a release by hand, any later decision may put it back."""
+    row.active = False
+    row.updated_at = now
+    _audit(session, row.address, "lifted", note, now, source="reconcile")
+
+
+def settle(session: Session, policy: SuppressionPolicy, now: datetime | None = None) -> int:
+    """Re-decide the active soft-bounce suppressions that may have ended; returns rows changed.
+
+    Those whose address has had a clean delivery since (a 250 settles only
+    ``clean_after`` after it was given, so something must look again
+    later: the scheduler's expiry job and ``run`` call this), and those
+    whose deciding bounce's reason no longer counts (the reason table was
+    changed).
+    """
+    now = now or datetime.now(timezone.utc)
+    clean_since = exists().where(
+        Delivery.recipient == Suppression.address, Delivery.state_at > Suppression.since, _clean(policy, now)
+    )
+    source_reason = func.coalesce(Delivery.reason, "undefined")
+    no_longer_counts = exists().where(
+        Delivery.id == Suppression.source_delivery_id, source_reason.not_in(sorted(policy.soft_bounce_reasons))
+    )
+    addresses = session.scalars(
+        select(Suppression.address).where(
+            Suppression.active, Suppression.reason == "softbounce", or_(clean_since, no_longer_counts)
+        )
+    ).all()
+    return refresh(session, addresses, policy, now)
+
+
+def _audit(session: Session, address: str, outcome: str, note: str, now: datetime, source: str = "manual") -> None:
     session.add(
         Event(
             dedupe_key=suppression_key(address, outcome, now),
             delivery_id=None,
             recipient=address,
             kind="suppression",
-            source="manual",
+            source=source,
             at=now,
             outcome=outcome,
             first_hop=False,

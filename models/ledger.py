@@ -142,8 +142,9 @@ class Event(Base):
 
     __tablename__ = "events"
     # Millions of attempt rows are written in bulk, so indexes that only a
-    # few rows need are partial: orphans (no delivery yet) by recipient, and
-    # verdicts by the returned message that carried them.
+    # few rows need are partial: orphans (no delivery yet) and weakly tied
+    # verdicts by recipient, and verdicts by the returned message that
+    # carried them.
     __table_args__ = (
         Index(
             "ix_events_orphan_recipient",
@@ -156,6 +157,14 @@ class Event(Base):
             "returned_message_id",
             postgresql_where=text("returned_message_id IS NOT NULL"),
             sqlite_where=text("returned_message_id IS NOT NULL"),
+        ),
+        # Verdicts tied only by the weak match, re-checked when a send to
+        # their recipient is read later (ingest.reconcile.link_waiting_verdicts).
+        Index(
+            "ix_events_weak_recipient",
+            "recipient",
+            postgresql_where=text("match_key = 'weak'"),
+            sqlite_where=text("match_key = 'weak'"),
         ),
     )
 
