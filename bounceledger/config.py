@@ -196,6 +196,13 @@ class Settings:
         return self.database().render_as_string(hide_password=True)
 
 
+def _soft_reasons(raw: frozenset[str]) -> frozenset[str]:
+    """``[suppression] soft_reasons``: reason names the classifier gives (docs/suppression.md)."""
+    from models.suppression import checked_reasons
+
+    return checked_reasons(raw)
+
+
 #: ``[suppression]`` keys, by the :class:`~models.suppression.SuppressionPolicy`
 #: field they set (that module is the pure rule and knows nothing of files).
 #: Its other fields are read under their own names.
@@ -205,6 +212,8 @@ SUPPRESSION_KEYS: Mapping[str, Spec] = {
     "soft_bounce_duration": Spec(key="soft_days", unit="days"),  # 0: for ever
     "hard_bounce_duration": Spec(key="hard_days", unit="days"),
     "complaint_duration": Spec(key="complaint_days", unit="days"),
+    "soft_bounce_reasons": Spec(key="soft_reasons", check=_soft_reasons, what='a list of bounce reasons, e.g. ["mailboxfull"]'),
+    "clean_after": Spec(key="clean_after_days", unit="days", above=0),
 }
 
 

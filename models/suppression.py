@@ -16,7 +16,7 @@
   soft bounces after it count.
 
 Defaults: 3 counting soft bounces in 30 days suppress for 30 days; a 250
-is clean after 120 hours. Every number and the reason table are settings
+is clean after 5 days. Every number and the reason table are settings
 (``[suppression]`` in the config file; docs/suppression.md lists the table).
 """
 
@@ -112,7 +112,7 @@ class SuppressionPolicy:
     # A first-hop 250 no bounce corrected for this long is a clean delivery.
     # Remote servers that accept and bounce later do so within their queue
     # lifetime (Postfix's default maximal_queue_lifetime is 5 days).
-    clean_after: timedelta = timedelta(hours=120)
+    clean_after: timedelta = timedelta(days=5)
 
     def counts(self, outcome: Outcome) -> bool:
         """Whether a soft bounce counts toward suppression: its reason is the recipient's side."""

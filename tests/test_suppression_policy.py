@@ -210,7 +210,7 @@ def test_counting_reasons_are_configurable(database: Database) -> None:
 def test_a_settled_250_resets_the_count(database: Database) -> None:
     now = _now()
     _bounces(database, "mailboxfull", (25, 20))
-    _store(database, _attempt("clean", now - timedelta(days=15), "accepted"))  # settled: 15 days > 120 hours
+    _store(database, _attempt("clean", now - timedelta(days=15), "accepted"))  # settled: 15 days > 5
     _bounces(database, "mailboxfull", (10,))
     assert _suppressed(database) is None  # one counting bounce since the clean delivery
     _bounces(database, "mailboxfull", (5, 1))
@@ -275,3 +275,39 @@ def test_suppressions_made_under_an_older_table_are_lifted(database: Database) -
     assert _suppressed(database) == "softbounce"
     assert pipeline.expire_and_settle(database) == (0, 1)
     assert _suppressed(database) is None
+
+
+# ---------------------------------------------------------------- the settings
+
+
+def _settings_from(tmp_path: Path, text: str) -> SuppressionPolicy:
+    from bounceledger.config import load_settings
+
+    path = tmp_path / "bl.toml"
+    path.write_text(text)
+    return load_settings(str(path), env={}).suppression
+
+
+def test_the_table_and_the_settlement_window_are_read_from_the_file(tmp_path: Path) -> None:
+    policy = _settings_from(tmp_path, '[suppression]\nsoft_reasons = ["MailboxFull", "blocked"]\nclean_after_days = 2.5\n')
+    assert policy.soft_bounce_reasons == {"mailboxfull", "blocked"}
+    assert policy.clean_after == timedelta(days=2.5)
+    assert _settings_from(tmp_path, "[suppression]\nsoft_bounces = 4\n").soft_bounce_reasons == COUNTING_REASONS
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('soft_reasons = ["mailbox_full"]', "[suppression] soft_reasons: unknown bounce reason 'mailbox_full' (did you mean mailboxfull?)"),
+        ('soft_reasons = "mailboxfull"', '[suppression] soft_reasons must be a list of bounce reasons, e.g. ["mailboxfull"], not a string'),
+        ("clean_after_days = 0", "[suppression] clean_after_days must be more than 0 (got 0)"),
+        ('clean_after_days = "5 days"', "[suppression] clean_after_days must be a number, not a string"),
+        ("clean_after_hours = 120", "unknown key clean_after_hours in [suppression] (did you mean clean_after_days?)"),
+    ],
+)
+def test_a_mistyped_suppression_setting_is_an_error(tmp_path: Path, text: str, message: str) -> None:
+    from bounceledger.config import ConfigError
+
+    with pytest.raises(ConfigError) as raised:
+        _settings_from(tmp_path, f"[suppression]\n{text}\n")
+    assert message in str(raised.value)
