@@ -1,0 +1,341 @@
+"""The JSON contracts, whole: every key of every shape other programs read.
+
+``parse --json``, ``lookup --json``, ``report --json``, ``sendlog parse --json``,
+``explain --json``, ``suppressions --json`` and every ``/api`` route of the
+dashboard are compared with the key sets written out below, at every level, so
+removing or renaming any key fails a test (the README promises fields are
+added, never renamed or dropped). A key added on purpose is added here too.
+
+The commands run as a user runs them (a subprocess); the API is asked over
+HTTP from the real waitress server on 127.0.0.1. The ledger is the bundled
+samples through the real pipeline, plus a returned message that matches no
+send and a suppression added and released by hand, so every list in every
+shape has rows to check; on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import bounceledger
+from bounceledger.db import Database
+from ingest import suppress
+from tests.bounces.test_one_classifier import dsn
+from tests.web.conftest import CORRECTED_RECIPIENT, LiveServer, seed, start_server, stop_server
+
+SAMPLES = Path(bounceledger.__file__).resolve().parent / "samples"
+SENDLOG_FIXTURES = Path(__file__).parent / "sendlog" / "fixtures"
+
+# ----------------------------------------------------------------- the contracts
+
+FILTERS = {"campaign", "since", "until"}
+
+# parse --json
+PARSE_MESSAGE = {"file", "outcome", "error", "records", "skipped"}
+PARSE_RECORD = {
+    "kind", "recipient", "action", "status", "replycode", "reason", "hardbounce", "category", "diagnostic",
+    "remote_mta", "reporting_mta", "envelope_id", "original_message_id", "next_hop_queue_id", "feedback_type",
+}
+
+# sendlog parse --json
+SENDLOG_ATTEMPT = {
+    "time", "queue_id", "message_id", "sender", "recipient", "orig_recipient", "relay_host", "relay_ip",
+    "relay_port", "replycode", "status", "verdict", "text", "smtp_stage", "next_hop_queue_id", "envelope_id",
+    "campaign", "header_ref", "mta_category", "delivery_agent", "first_hop",
+}
+SENDLOG_EXPLAINED = SENDLOG_ATTEMPT | {"first_hop_reason"}
+
+# explain --json
+EXPLAIN = {"code", "replycode", "status", "meaning", "reason", "category", "hardbounce", "permanent", "outcome"}
+
+# lookup --json
+LOOKUP = {
+    "address", "deliveries", "unmatched_verdicts", "suppression_history", "suppressed", "suppression", "past_suppression",
+}
+DELIVERY = {
+    "message_id", "queue_id", "sender", "recipient", "state", "reason", "status", "replycode", "detail", "corrected",
+    "first_hop_host", "first_attempt_at", "state_at", "events", "delivery_id", "campaign", "sent_at", "explanation",
+}
+EVENT = {
+    "kind", "source", "at", "outcome", "status", "replycode", "reason", "detail", "remote_host", "first_hop",
+    "from_state", "to_state", "match_key", "returned_message_id", "reporting_mta", "explanation",
+}
+EXPLANATION = {"reason", "category", "hard", "meaning", "severity"}
+SUPPRESSION = {
+    "address", "reason", "since", "expires_at", "note", "active", "released_at", "expired", "updated_at",
+    "source_delivery_id",
+}
+
+# report --json (the CLI's adds the funnel and the reasons to what /api/report answers)
+REPORT = {
+    "suppressed", "deliveries", "states", "corrected", "sent_messages", "returned_messages", "events", "orphans",
+    "stale_orphans", "filters", "unfiltered",
+}
+REPORT_CLI = REPORT | {"funnel", "reasons"}
+STATES = {"accepted", "deferred", "bounced", "delivered", "complained", "expired", "pending"}
+RETURNED = {"processed", "unparsed", "ignored", "duplicate", "error"}
+FUNNEL = {"filters", "totals", "by_day", "by_campaign", "by_campaign_day"}
+COUNTS = {
+    "messages", "recipients", "accepted_first_hop", "corrected", "bounced", "expired", "complained", "delivered",
+    "accepted", "deferred", "pending", "final_bounced", "bounce_rate", "bounce_rate_first_hop", "complaint_rate",
+}
+REASONS = {"filters", "total", "reasons", "categories"}
+REASON_ROW = {
+    "reason", "category", "count", "corrected", "states", "statuses", "severities", "hard", "share", "meaning",
+}
+CATEGORY_ROW = {"category", "count", "share"}
+
+# suppressions --json, suppressions check --json
+SUPPRESSION_CHECKED = {"address", "suppressed"} | SUPPRESSION
+
+# the dashboard's API
+API_OVERVIEW = FUNNEL | {"campaigns"}
+API_LOOKUP_EVENT = EVENT | {"id", "evidence", "log_line", "returned_subject"}
+API_REASONS = REASONS | {"by_day"}
+REASONS_BY_DAY = {"filters", "reasons", "days"}
+REASONS_DAY = {"day", "counts"}
+API_REASON = {"reason", "examples"}
+REASON_EXAMPLE = {"recipient", "state", "status", "replycode", "detail", "corrected", "state_at", "message_id", "campaign"}
+API_SUPPRESSIONS = {"filters", "total", "limit", "offset", "suppressions", "reasons"}
+SUPPRESSION_FILTERS = {"q", "reason", "active", "since"}
+API_MESSAGE = {
+    "id", "message_id", "subject", "source", "source_ref", "outcome", "error", "size", "sha256", "received_at",
+    "duplicate_count", "events", "raw_url",
+}
+MESSAGE_EVENT = {"recipient", "kind", "outcome", "status", "reason", "matched"}
+API_DELIVERIES = {"filters", "metric", "label", "total", "limit", "offset", "recipients"}
+RECIPIENT_ROW = {
+    "delivery_id", "recipient", "state", "reason", "status", "replycode", "corrected", "campaign", "message_id",
+    "sent_at", "state_at", "detail",
+}
+API_ERROR = {"error", "detail"}
+
+
+def keys(obj: Any, expected: set[str], where: str) -> None:
+    """The whole key set: a key missing or one not in the contract fails, and says which."""
+    assert isinstance(obj, dict), f"{where}: not an object: {obj!r}"
+    got = set(obj)
+    assert got == expected, f"{where}: missing {sorted(expected - got)}, not in the contract {sorted(got - expected)}"
+
+
+def each(rows: list[Any], expected: set[str], where: str) -> None:
+    assert rows, f"{where}: empty, so nothing was checked"
+    for index, row in enumerate(rows):
+        keys(row, expected, f"{where}[{index}]")
+
+
+# ----------------------------------------------------------------- running things
+
+
+def bl(*args: str, cwd: Path, code: int = 0) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "bounceledger", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=300, env={**os.environ},
+    )
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def json_lines(text: str) -> list[Any]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+#: A report for an address the send log never mentions: stays unmatched.
+ORPHAN = "user@example.net"
+
+
+@pytest.fixture
+def ledger(database: Database, tmp_path: Path) -> Database:
+    extra = tmp_path / "orphan.eml"
+    extra.write_bytes(dsn("5.1.1", "550 5.1.1 <user@example.net>: no such user"))
+    seed(database, tmp_path / "work", (extra,))
+    with database.session() as session:
+        assert suppress.release(session, "unknown1@example.test", "fixed by support")
+    return database
+
+
+# ----------------------------------------------------------------- commands without a database
+
+
+def test_parse_json(tmp_path: Path) -> None:
+    messages = json_lines(bl("parse", str(SAMPLES / "returned"), "--json", cwd=tmp_path))
+    each(messages, PARSE_MESSAGE, "parse")
+    each([r for m in messages for r in m["records"]], PARSE_RECORD, "parse.records")
+    kinds = {r["kind"] for m in messages for r in m["records"]}
+    assert {"bounce", "delay", "success"} <= kinds  # every kind the samples have, each checked
+
+
+def test_sendlog_parse_json(tmp_path: Path) -> None:
+    for fixture in ("outbound_mixed.log", "exim_mainlog.log", "pmta_acct.csv", "jsonl_own.jsonl"):
+        path = str(SENDLOG_FIXTURES / fixture)
+        each(json_lines(bl("sendlog", "parse", path, "--json", cwd=tmp_path)), SENDLOG_ATTEMPT, f"sendlog {fixture}")
+        explained = json_lines(bl("sendlog", "parse", path, "--json", "--explain-first-hop", cwd=tmp_path))
+        each(explained, SENDLOG_EXPLAINED, f"sendlog --explain-first-hop {fixture}")
+
+
+def test_explain_json(tmp_path: Path) -> None:
+    for args in (["5.7.1"], ["550", "5.1.1"], ["250"], ["452-4.2.2", "5.2.2"]):
+        each(json_lines(bl("explain", *args, "--json", cwd=tmp_path)), EXPLAIN, f"explain {args}")
+
+
+# ----------------------------------------------------------------- commands on the ledger
+
+
+def test_lookup_json(ledger: Database, database_url: str, tmp_path: Path) -> None:
+    db = ["--database-url", database_url]
+    data = json.loads(bl(*db, "lookup", CORRECTED_RECIPIENT, "--json", cwd=tmp_path))
+    keys(data, LOOKUP, "lookup")
+    each(data["deliveries"], DELIVERY, "lookup.deliveries")
+    delivery = data["deliveries"][0]
+    each(delivery["events"], EVENT, "lookup.deliveries.events")
+    keys(delivery["explanation"], EXPLANATION, "lookup.deliveries.explanation")
+    keys(next(e for e in delivery["events"] if e["explanation"])["explanation"], EXPLANATION, "lookup.events.explanation")
+    keys(data["suppression"], SUPPRESSION, "lookup.suppression")
+    released = json.loads(bl(*db, "lookup", "unknown1@example.test", "--json", cwd=tmp_path))
+    keys(released, LOOKUP, "lookup (released)")
+    keys(released["past_suppression"], SUPPRESSION, "lookup.past_suppression")
+    each(released["suppression_history"], EVENT, "lookup.suppression_history")
+    orphan = json.loads(bl(*db, "lookup", ORPHAN, "--json", cwd=tmp_path))
+    keys(orphan, LOOKUP, "lookup (unmatched)")
+    each(orphan["unmatched_verdicts"], EVENT, "lookup.unmatched_verdicts")
+    assert orphan["deliveries"] == []
+
+
+def _report_body(data: dict[str, Any], where: str) -> None:
+    keys(data["states"], STATES, f"{where}.states")
+    keys(data["returned_messages"], RETURNED, f"{where}.returned_messages")
+    keys(data["filters"], FILTERS, f"{where}.filters")
+    assert isinstance(data["unfiltered"], list)
+
+
+def _funnel(data: dict[str, Any], where: str) -> None:
+    keys(data["filters"], FILTERS, f"{where}.filters")
+    keys(data["totals"], COUNTS, f"{where}.totals")
+    each(data["by_day"], COUNTS | {"day"}, f"{where}.by_day")
+    each(data["by_campaign"], COUNTS | {"campaign"}, f"{where}.by_campaign")
+    each(data["by_campaign_day"], COUNTS | {"campaign", "day"}, f"{where}.by_campaign_day")
+
+
+def _reasons(data: dict[str, Any], where: str) -> None:
+    keys(data["filters"], FILTERS, f"{where}.filters")
+    each(data["reasons"], REASON_ROW, f"{where}.reasons")
+    each(data["categories"], CATEGORY_ROW, f"{where}.categories")
+
+
+def test_report_json(ledger: Database, database_url: str, tmp_path: Path) -> None:
+    db = ["--database-url", database_url]
+    for extra in ([], ["--campaign", "nov-newsletter"], ["--since", "2000-01-01", "--until", "2999-12-31"]):
+        data = json.loads(bl(*db, "report", "--json", *extra, cwd=tmp_path))
+        keys(data, REPORT_CLI, f"report {extra}")
+        _report_body(data, "report")
+        keys(data["funnel"], FUNNEL, "report.funnel")
+        _funnel(data["funnel"], "report.funnel")
+        keys(data["reasons"], REASONS, "report.reasons")
+        _reasons(data["reasons"], "report.reasons")
+
+
+def test_suppressions_json(ledger: Database, database_url: str, tmp_path: Path) -> None:
+    db = ["--database-url", database_url]
+    each(json.loads(bl(*db, "suppressions", "--json", cwd=tmp_path)), SUPPRESSION, "suppressions")
+    keys(json.loads(bl(*db, "suppressions", "check", CORRECTED_RECIPIENT, "--json", cwd=tmp_path)),
+         SUPPRESSION_CHECKED, "suppressions check (suppressed)")
+    keys(json.loads(bl(*db, "suppressions", "check", "ok1@example.test", "--json", cwd=tmp_path, code=1)),
+         {"address", "suppressed"}, "suppressions check (not suppressed)")
+
+
+# ----------------------------------------------------------------- the dashboard's API
+
+
+@pytest.fixture
+def api(ledger: Database) -> Iterator[LiveServer]:
+    server = start_server(ledger)
+    yield server
+    stop_server(server)
+
+
+def get(live: LiveServer, path: str, status: int = 200) -> Any:
+    try:
+        with urllib.request.urlopen(live.url + path, timeout=30) as response:
+            assert response.status == status, path
+            assert response.headers.get_content_type() == "application/json", path
+            return json.load(response)
+    except urllib.error.HTTPError as exc:
+        assert exc.code == status, f"{path}: {exc.code}"
+        assert exc.headers.get_content_type() == "application/json", path
+        return json.load(exc)
+
+
+#: Every /api route and the test below that holds its shape.
+API_ROUTES = {
+    "/api/overview", "/api/report", "/api/lookup", "/api/reasons", "/api/reasons/<reason>", "/api/suppressions",
+    "/api/messages/<int:message_id>", "/api/messages/<int:message_id>/raw", "/api/deliveries",
+}
+
+
+def test_every_api_route(api: LiveServer) -> None:
+    routes = {rule.rule for rule in api.server.flask_app.url_map.iter_rules() if rule.rule.startswith("/api/")}  # type: ignore[attr-defined]
+    assert routes == API_ROUTES, "a new /api route needs its key sets in this file"
+
+    overview = get(api, "/api/overview")
+    keys(overview, API_OVERVIEW, "/api/overview")
+    _funnel(overview, "/api/overview")
+
+    for query in ("", "?campaign=nov-newsletter", "?since=2000-01-01"):
+        report = get(api, "/api/report" + query)
+        keys(report, REPORT, f"/api/report{query}")
+        _report_body(report, "/api/report")
+
+    lookup = get(api, f"/api/lookup?address={CORRECTED_RECIPIENT}")
+    keys(lookup, LOOKUP, "/api/lookup")
+    each(lookup["deliveries"], DELIVERY, "/api/lookup.deliveries")
+    each(lookup["deliveries"][0]["events"], API_LOOKUP_EVENT, "/api/lookup.deliveries.events")
+    keys(lookup["deliveries"][0]["explanation"], EXPLANATION, "/api/lookup.deliveries.explanation")
+    keys(lookup["suppression"], SUPPRESSION, "/api/lookup.suppression")
+    released = get(api, "/api/lookup?address=unknown1@example.test")
+    keys(released["past_suppression"], SUPPRESSION, "/api/lookup.past_suppression")
+    each(released["suppression_history"], API_LOOKUP_EVENT, "/api/lookup.suppression_history")
+    each(get(api, f"/api/lookup?address={ORPHAN}")["unmatched_verdicts"], API_LOOKUP_EVENT, "/api/lookup.unmatched_verdicts")
+
+    reasons = get(api, "/api/reasons")
+    keys(reasons, API_REASONS, "/api/reasons")
+    _reasons(reasons, "/api/reasons")
+    keys(reasons["by_day"], REASONS_BY_DAY, "/api/reasons.by_day")
+    keys(reasons["by_day"]["filters"], FILTERS, "/api/reasons.by_day.filters")
+    each(reasons["by_day"]["days"], REASONS_DAY, "/api/reasons.by_day.days")
+
+    reason = get(api, "/api/reasons/userunknown")
+    keys(reason, API_REASON, "/api/reasons/<reason>")
+    keys(reason["reason"], EXPLANATION, "/api/reasons/<reason>.reason")
+    each(reason["examples"], REASON_EXAMPLE, "/api/reasons/<reason>.examples")
+
+    suppressions = get(api, "/api/suppressions")
+    keys(suppressions, API_SUPPRESSIONS, "/api/suppressions")
+    keys(suppressions["filters"], SUPPRESSION_FILTERS, "/api/suppressions.filters")
+    each(suppressions["suppressions"], SUPPRESSION, "/api/suppressions.suppressions")
+
+    message_id = lookup["deliveries"][0]["events"][1]["returned_message_id"]
+    message = get(api, f"/api/messages/{message_id}")
+    keys(message, API_MESSAGE, "/api/messages/<id>")
+    each(message["events"], MESSAGE_EVENT, "/api/messages/<id>.events")
+    with urllib.request.urlopen(api.url + message["raw_url"], timeout=30) as raw:
+        assert raw.headers.get_content_type() == "text/plain"  # the one /api route that is not JSON
+
+    deliveries = get(api, "/api/deliveries?metric=final_bounced")
+    keys(deliveries, API_DELIVERIES, "/api/deliveries")
+    keys(deliveries["filters"], FILTERS, "/api/deliveries.filters")
+    each(deliveries["recipients"], RECIPIENT_ROW, "/api/deliveries.recipients")
+
+    for path, status in (("/api/messages/999999", 404), ("/api/reasons/nosuch", 404), ("/api/lookup", 400),
+                         ("/api/overview?since=2026-12-01&until=2026-11-01", 400), ("/api/deliveries?metric=x", 400)):
+        keys(get(api, path, status), API_ERROR, path)
