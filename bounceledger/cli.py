@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -582,18 +582,14 @@ def cmd_suppressions(args: argparse.Namespace) -> int:
     land on the list the sending system reads.
     """
     import csv
-    import re
 
-    from bounceledger import queries
+    from bounceledger import forget, queries
     from ingest import suppress
-    from ingest.keys import normalise_address
+    from ingest.keys import normalise_address, valid_address
 
     action = getattr(args, "suppression_action", None)
-    if action == "add":
-        address = normalise_address(args.address) or ""
-        label = r"[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?"  # a domain label: letters, digits, inner hyphens
-        if len(address) > 254 or not re.fullmatch(rf"[^\s@<>()\[\],;:\"\\]{{1,64}}@{label}(?:\.{label})+", address):
-            raise CommandError(f"not an e-mail address (local@domain): {args.address!r}")
+    if action == "add" and valid_address(args.address) is None:
+        raise CommandError(f"not an e-mail address (local@domain): {args.address!r}")
     database = _database(args)
     try:
         with database.session() as session:
@@ -602,22 +598,33 @@ def cmd_suppressions(args: argparse.Namespace) -> int:
                 result = {"address": normalise_address(args.address) or "", "suppressed": row is not None}
                 if row is not None:
                     result |= queries.suppression_json(row)
+                kept = forget.remembered(session, args.address) if row is None else None
+                if kept is not None:  # the address was forgotten: its suppression is kept as a hash
+                    now = datetime.now(timezone.utc)
+                    result |= {"suppressed": forget.in_force(kept, now), "forgotten_suppression": forget.remembered_json(kept, now)}
                 if args.json:
                     _print_json(result)
+                elif kept is not None:
+                    said = "suppressed" if result["suppressed"] else "not suppressed"
+                    print(f"{result['address']}: {said}: {forget.remembered_line(kept, datetime.now(timezone.utc))}")
+                    return EXIT_OK if result["suppressed"] else EXIT_FAILURE
                 elif row is None:
                     print(f"{result['address']}: not suppressed")
                 else:
                     until = f" until {result['expires_at']}" if result["expires_at"] else ""
                     print(f"{result['address']}: suppressed since {result['since']} ({row.reason}){until}")
-                return EXIT_OK if row is not None else EXIT_FAILURE
+                return EXIT_OK if result["suppressed"] else EXIT_FAILURE
             if action == "remove":
                 if not suppress.release(session, args.address, args.note):
                     raise CommandError(f"{args.address} is not on the suppression list")
                 print(f"{args.address}: released ({args.note})")
                 return EXIT_OK
             if action == "add":
+                kept = forget.remembered(session, args.address)
                 suppress.add(session, args.address, args.note)
                 print(f"{args.address}: suppressed by hand ({args.note})")
+                if kept is not None:
+                    print(f"{args.address}: {forget.remembered_line(kept, datetime.now(timezone.utc))}")
                 return EXIT_OK
             rows = [queries.suppression_json(row) for row in suppress.active_list(session)]
     finally:
@@ -633,6 +640,72 @@ def cmd_suppressions(args: argparse.Namespace) -> int:
         for row in rows:
             print(f"{row['address']:40} {row['reason']:11} since {row['since']}" + (f" until {row['expires_at']}" if row["expires_at"] else ""))
         print(f"{len(rows)} suppressed", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_suppressions_import(args: argparse.Namespace) -> int:
+    """Suppressions from another program's CSV; bad rows are reported by line and
+    the good ones imported (exit 1 when any row was bad). Importing the same
+    file again changes nothing."""
+    from bounceledger.suppression_import import ImportFileError, import_entries, read_csv
+
+    now = datetime.now(timezone.utc)
+    path = Path(args.file)
+    try:
+        entries, problems = read_csv(path, now)  # an unreadable file fails before the database is opened
+    except ImportFileError as exc:
+        raise CommandError(str(exc)) from None
+    database = _database(args)
+    try:
+        with database.session() as session:
+            summary = import_entries(session, entries, now, f"imported from {path.name}")
+    finally:
+        database.dispose()
+    summary.rows += len(problems)
+    summary.problems = problems
+    if args.json:
+        _print_json({"file": args.file, "rows": summary.rows, "added": summary.added, "changed": summary.changed,
+                     "unchanged": summary.unchanged, "problems": summary.problems, "recognised": summary.recognised})
+    else:
+        for line in summary.recognised:
+            print(f"{args.file}: {line}")
+        print(f"{args.file}: {summary.line()}")
+    for problem in problems:
+        print(f"bounceledger: {args.file}: {problem}", file=sys.stderr)
+    return EXIT_FAILURE if problems else EXIT_OK
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    """Erase an address from the ledger (a right-to-erasure request): see bounceledger.forget."""
+    from bounceledger import forget
+    from bounceledger.db import connect_errors
+    from ingest.keys import valid_address
+
+    address = valid_address(args.address)
+    if address is None:
+        raise CommandError(f"not an e-mail address (local@domain): {args.address!r}")
+    database = _database(args)
+    try:
+        with connect_errors(database.settings), database.sessions() as session:
+            transaction = session.begin()
+            try:
+                done = forget.forget(session, address, datetime.now(timezone.utc), args.note)
+            except BaseException:
+                transaction.rollback()
+                raise
+            if args.dry_run:
+                transaction.rollback()
+            else:
+                transaction.commit()
+                forget.checkpoint(database.engine)
+    finally:
+        database.dispose()
+    if args.json:
+        _print_json({"address": address, "dry_run": args.dry_run, **done.as_json()})
+        return EXIT_OK
+    print(f"{address}: {'would be forgotten' if args.dry_run else 'forgotten'}: {done.line()}")
+    if done.found and not args.dry_run:
+        print("copies outside the ledger are not touched: the mailbox's folders, the MTA's logs, backups")
     return EXIT_OK
 
 
@@ -654,6 +727,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(item.line())
             print(f"unmatched verdicts: {summary.orphans_left} (matched this run: {summary.orphans_linked})")
             print(f"deferred too long, now expired: {summary.expired}")
+            if settings.retain_raw_days:
+                from bounceledger import retention
+
+                with database.session() as session:
+                    pruned = retention.prune(session, timedelta(days=settings.retain_raw_days), datetime.now(timezone.utc))
+                print(f"retention ({settings.retain_raw_days:g} days): {pruned.line()}")
             if summary.failures:  # the other sources were read; this one says what to fix
                 raise CommandError("; ".join(summary.failures))
             return EXIT_OK
@@ -873,7 +952,18 @@ def build_parser() -> argparse.ArgumentParser:
     add = ssub.add_parser("add", help="suppress an address by hand (recorded as an audit event)")
     add.add_argument("address")
     add.add_argument("--note", required=True, help="why, for the audit trail")
+    imp = ssub.add_parser("import", help="add or change entries from a CSV file (address[,note,reason,since,expires_at]); idempotent")
+    imp.add_argument("file", metavar="FILE.csv")
+    imp.add_argument("--json", action="store_true")
+    imp.set_defaults(func=cmd_suppressions_import)
     p.set_defaults(func=cmd_suppressions)
+
+    p = sub.add_parser("forget", help="erase every trace of an address from the ledger (an audit event records it)")
+    p.add_argument("address")
+    p.add_argument("--note", help="for the audit trail, e.g. the request's ticket (the address is taken out of it)")
+    p.add_argument("--dry-run", action="store_true", help="say what would be changed, change nothing")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_forget)
 
     p = sub.add_parser("run", help="the scheduled main job over the configured sources")
     p.add_argument("--once", action="store_true", help="one pass over every source, then exit")

@@ -166,6 +166,10 @@ class Settings:
     expire_deferred_after_hours: float = setting(120.0, above=0)
     orphan_retry_seconds: int = setting(300, above=0)
     orphan_report_after_hours: float = setting(24.0, above=0)  # unmatched this long: reported as stale
+    # Raw returned messages and the personal part of events' evidence are
+    # emptied this many days after the ledger recorded them (counts and
+    # states stay; bounceledger.retention). Unset or 0: kept for ever.
+    retain_raw_days: float | None = None
     suppression: SuppressionPolicy = setting(factory=_default_suppression_policy)
     return_path_secret: str | None = setting(None, secret=True)  # HMAC key for signed return-path tokens
     # Headers the sender puts on each message and the MTA logs (Postfix

@@ -1,12 +1,14 @@
 """``bounceledger run``: the unattended main job on a schedule (APScheduler 3).
 
 One interval job per configured send log and mailbox, one that retries
-unmatched verdicts, and one that gives up on deliveries deferred for too
-long. Jobs never overlap themselves (``max_instances=1``), missed runs
-collapse into one (``coalesce``), and the job store lives in the ledger's
-own database (table ``scheduler_jobs``), so a restarted scheduler keeps its
-timetable. SIGTERM and SIGINT stop the jobs at the next batch boundary:
-every batch commits with its cursor, so stopping there loses nothing.
+unmatched verdicts, one that gives up on deliveries deferred for too
+long, and with ``retain_raw_days`` one that prunes raw messages and
+evidence past that age (hourly: a run reads only what aged since). Jobs
+never overlap themselves (``max_instances=1``), missed runs collapse into
+one (``coalesce``), and the job store lives in the ledger's own database
+(table ``scheduler_jobs``), so a restarted scheduler keeps its timetable.
+SIGTERM and SIGINT stop the jobs at the next batch boundary: every batch
+commits with its cursor, so stopping there loses nothing.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import MetaData
 
-from bounceledger import pipeline, polling, queries
+from bounceledger import pipeline, polling, queries, retention
 from bounceledger.db import Database
 
 log = logging.getLogger("bounceledger.scheduler")
 
 MISFIRE_GRACE_SECONDS = 300
 EXPIRY_INTERVAL_SECONDS = 900
+RETENTION_INTERVAL_SECONDS = 3600
 JOB_TABLE = "scheduler_jobs"
 
 # Jobs are stored by reference ("module:function") with plain arguments, so
@@ -85,6 +88,15 @@ def expiry_job(hours: float) -> None:
     _logged("expiry", run)
 
 
+def retention_job(days: float) -> None:
+    def run() -> str:
+        database = _db()
+        with database.session() as session:
+            return retention.prune(session, timedelta(days=days), datetime.now(timezone.utc)).line()
+
+    _logged("retention", run)
+
+
 def build_scheduler(database: Database) -> tuple[BackgroundScheduler, set[str]]:
     """The scheduler with one job per configured source, and the ids of those jobs."""
     settings = database.settings
@@ -102,6 +114,8 @@ def build_scheduler(database: Database) -> tuple[BackgroundScheduler, set[str]]:
     wanted += [(f"mailbox:{m.url}", f"{__name__}:mailbox_job", (m.url,), m.interval_seconds) for m in settings.mailboxes]
     wanted.append(("orphans", f"{__name__}:orphans_job", (), settings.orphan_retry_seconds))
     wanted.append(("expiry", f"{__name__}:expiry_job", (settings.expire_deferred_after_hours,), EXPIRY_INTERVAL_SECONDS))
+    if settings.retain_raw_days:
+        wanted.append(("retention", f"{__name__}:retention_job", (settings.retain_raw_days,), RETENTION_INTERVAL_SECONDS))
     for job_id, func, args, seconds in wanted:
         scheduler.add_job(
             func, "interval", seconds=seconds, id=job_id, args=args, replace_existing=True, next_run_time=now

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime
 
 from ingest.records import Attempt, Verdict
@@ -75,3 +76,18 @@ def normalise_address(address: str | None) -> str | None:
         return None
     address = address.strip().strip("<>").strip()
     return address.lower() or None
+
+
+_LABEL = r"[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?"  # a domain label: letters, digits, inner hyphens
+_ADDRESS = re.compile(rf"[^\s@<>()\[\],;:\"\\]{{1,64}}@{_LABEL}(?:\.{_LABEL})+")
+
+
+def valid_address(text: str | None) -> str | None:
+    """The normalised address if ``text`` is one (``local@domain``), else None.
+
+    What goes on the suppression list (by hand, by import, by the API) must
+    be an address: a typo there would sit on the list the sending system
+    reads, suppressing nobody.
+    """
+    address = normalise_address(text) or ""
+    return address if len(address) <= 254 and _ADDRESS.fullmatch(address) else None

@@ -12,12 +12,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from models.ledger import Base, Delivery, Event, Lease, ReturnedMessage, SentMessage, SourceCursor, Suppression
+    from models.ledger import Base, Delivery, Event, ForgottenSuppression, Lease, ReturnedMessage, SentMessage, SourceCursor, Suppression
 
 __all__ = [
     "Base",
     "Delivery",
     "Event",
+    "ForgottenSuppression",
     "Lease",
     "ReturnedMessage",
     "SentMessage",

@@ -213,6 +213,10 @@ class ReturnedMessage(Base):
     # Further copies of the same bytes found elsewhere in a mailbox (a
     # bounce delivered twice); re-reading the same position does not count.
     duplicate_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # When ``raw`` (and the subject) were emptied: by the retention job
+    # (``retain_raw_days``) or by ``forget``. ``sha256`` stays, so the same
+    # message read again is still known and not stored a second time.
+    pruned_at: Mapped[datetime | None]
 
 
 class SourceCursor(Base):
@@ -261,6 +265,28 @@ class Suppression(Base):
     expires_at: Mapped[datetime | None]
     released_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+
+
+class ForgottenSuppression(Base):
+    """A suppression whose address was erased (``bounceledger forget``),
+    kept under a hash of the address only.
+
+    The person asked to be forgotten, not to be mailed again: a hash keeps
+    that wish without keeping the address, so ``suppressions check`` still
+    answers for it and adding the address again says it was suppressed
+    before. The columns copy the :class:`Suppression` row as it was.
+    """
+
+    __tablename__ = "forgotten_suppressions"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(SHORT)
+    active: Mapped[bool] = mapped_column(Boolean)
+    since: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    released_at: Mapped[datetime | None]
+    forgotten_at: Mapped[datetime]
 
 
 class Lease(Base):

@@ -280,6 +280,8 @@ def get(live: LiveServer, path: str, status: int = 200) -> Any:
 API_ROUTES = {
     "/api/overview", "/api/report", "/api/lookup", "/api/reasons", "/api/reasons/<reason>", "/api/suppressions",
     "/api/messages/<int:message_id>", "/api/messages/<int:message_id>/raw", "/api/deliveries",
+    # the write API (POST, DELETE, with a token): tests/web/test_api_write.py holds its shapes
+    "/api/v1/suppressions", "/api/v1/suppressions/<path:address>",
 }
 
 

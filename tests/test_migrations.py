@@ -48,7 +48,7 @@ def test_upgrade_downgrade_upgrade(database: Database) -> None:
     assert dbmod.current_revision(database) is None
     dbmod.upgrade(database)
     assert tables <= set(inspect(database.engine).get_table_names())
-    assert dbmod.current_revision(database) == "0003"
+    assert dbmod.current_revision(database) == "0004"
 
 
 def test_lookup_indexes_exist(database: Database) -> None:

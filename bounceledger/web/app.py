@@ -7,9 +7,11 @@ such data safe, raw messages are shown in a ``<pre>`` or served as
 ``text/plain``, and every response carries a strict Content-Security-Policy
 (``script-src 'self'``, no inline script or style) and ``nosniff``.
 
-The app never writes: it opens its own engine whose connections are
-read-only (``PRAGMA query_only`` on SQLite, ``default_transaction_read_only``
-on PostgreSQL), and it only answers GET and HEAD.
+The pages never write: they read through an engine of their own whose
+connections are read-only (``PRAGMA query_only`` on SQLite,
+``default_transaction_read_only`` on PostgreSQL), and they only answer GET
+and HEAD. The one exception is the write API for other programs
+(:mod:`bounceledger.web.api_write`): bearer token only, off without one.
 
 Login is optional: with a token, every request needs ``Authorization:
 Bearer TOKEN`` or HTTP basic auth with the token as the password (any user
@@ -137,6 +139,7 @@ def _unauthorised() -> Response:
 
 def create_app(database: Database | Settings, token: str | None = None) -> Flask:
     """The dashboard for one ledger; ``token`` (if any) is required on every request."""
+    from bounceledger.web.api_write import blueprint as write_api
     from bounceledger.web.views import blueprint
 
     settings = database.settings if isinstance(database, Database) else database
@@ -147,6 +150,7 @@ def create_app(database: Database | Settings, token: str | None = None) -> Flask
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.jinja_env.autoescape = True  # every template, whatever its name
     app.register_blueprint(blueprint)
+    app.register_blueprint(write_api)
 
     @app.before_request
     def _check_auth() -> Response | None:
