@@ -482,55 +482,8 @@ def reasons_by_day(
     return {"filters": filters.as_json(), "reasons": series, "days": days}
 
 
-def reason_examples(
-    session: Session,
-    reason: str,
-    campaign: str | None = None,
-    since: date | None = None,
-    until: date | None = None,
-    limit: int = 50,
-) -> list[dict[str, Any]]:
-    """The latest final failures with this reason (``undefined``: none recorded)."""
-    filters = Filters(campaign, since, until)
-    condition = Delivery.reason.is_(None) if reason == "undefined" else Delivery.reason == reason
-    stmt = (
-        select(
-            Delivery.id,
-            Delivery.recipient,
-            Delivery.state,
-            Delivery.status,
-            Delivery.replycode,
-            Delivery.detail,
-            Delivery.corrected,
-            Delivery.state_at,
-            SentMessage.message_id,
-            SentMessage.campaign,
-        )
-        .join(SentMessage, SentMessage.id == Delivery.sent_message_id)
-        .where(condition, Delivery.state.in_(REASON_STATES), *message_conditions(filters))
-        .order_by(Delivery.state_at.desc(), Delivery.id.desc())
-        .limit(limit)
-    )
-    return [
-        {
-            "recipient": row.recipient,
-            "state": row.state,
-            "status": row.status,
-            "replycode": row.replycode,
-            "detail": row.detail,
-            "corrected": bool(row.corrected),
-            "state_at": row.state_at.isoformat().replace("+00:00", "Z") if row.state_at else None,
-            "message_id": row.message_id,
-            "campaign": row.campaign if row.campaign is not None else NO_CAMPAIGN,
-        }
-        for row in session.execute(stmt)
-    ]
-
-
-def _recipients_query(metric: str, filters: Filters) -> Select[Any]:
-    if metric not in METRICS:
-        raise FilterError(f"metric: one of {', '.join(METRICS)}")
-    condition = metric_conditions()[metric]
+def _deliveries_with_messages(*conditions: ColumnElement[bool]) -> Select[Any]:
+    """Deliveries with their message, the columns one row of a recipient list shows."""
     return (
         select(
             Delivery.id,
@@ -548,8 +501,33 @@ def _recipients_query(metric: str, filters: Filters) -> Select[Any]:
         )
         .select_from(Delivery)
         .join(SentMessage, SentMessage.id == Delivery.sent_message_id)
-        .where(*message_conditions(filters), *([condition] if condition is not None else []))
+        .where(*conditions)
     )
+
+
+def reason_examples(
+    session: Session,
+    reason: str,
+    campaign: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """The latest final failures with this reason (``undefined``: none recorded), as recipient rows."""
+    filters = Filters(campaign, since, until)
+    condition = Delivery.reason.is_(None) if reason == "undefined" else Delivery.reason == reason
+    stmt = _deliveries_with_messages(condition, Delivery.state.in_(REASON_STATES), *message_conditions(filters))
+    return [
+        _recipient_row(row)
+        for row in session.execute(stmt.order_by(Delivery.state_at.desc(), Delivery.id.desc()).limit(limit))
+    ]
+
+
+def _recipients_query(metric: str, filters: Filters) -> Select[Any]:
+    if metric not in METRICS:
+        raise FilterError(f"metric: one of {', '.join(METRICS)}")
+    condition = metric_conditions()[metric]
+    return _deliveries_with_messages(*message_conditions(filters), *([condition] if condition is not None else []))
 
 
 def _recipient_row(row: Any) -> dict[str, Any]:

@@ -105,7 +105,6 @@ API_REASONS = REASONS | {"by_day"}
 REASONS_BY_DAY = {"filters", "reasons", "days"}
 REASONS_DAY = {"day", "counts"}
 API_REASON = {"reason", "examples"}
-REASON_EXAMPLE = {"recipient", "state", "status", "replycode", "detail", "corrected", "state_at", "message_id", "campaign"}
 API_SUPPRESSIONS = {"filters", "total", "limit", "offset", "suppressions", "reasons"}
 SUPPRESSION_FILTERS = {"q", "reason", "active", "since"}
 API_MESSAGE = {
@@ -118,6 +117,8 @@ RECIPIENT_ROW = {
     "delivery_id", "recipient", "state", "reason", "status", "replycode", "corrected", "campaign", "message_id",
     "sent_at", "state_at", "detail",
 }
+#: A reason's examples are recipient rows too.
+REASON_EXAMPLE = RECIPIENT_ROW
 API_ERROR = {"error", "detail"}
 
 
