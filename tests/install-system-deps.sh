@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the Debian packages that the real-mail-stack tests and benchmarks need.
+# Install the Debian packages that the real-mail-stack tests, the unit-file check and benchmarks need.
 #
 # Idempotent and fast when everything is present: dpkg is asked first and apt
 # is only touched (update + install) when something is missing. Postfix is
@@ -8,7 +8,9 @@
 # every daemon with their own config folder.
 set -euo pipefail
 
-PACKAGES=(postfix dovecot-imapd dovecot-lmtpd openssl pflogsumm)
+# systemd: only for systemd-analyze, which checks deploy/*.service
+# (tests/test_deploy_units.py); it installs and runs without systemd as PID 1.
+PACKAGES=(postfix dovecot-imapd dovecot-lmtpd openssl pflogsumm systemd)
 
 is_installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'
