@@ -351,9 +351,10 @@ def test_every_environment_variable_in_the_code_is_known() -> None:
     root = Path(__file__).resolve().parent.parent
     settings_names = set(config._environment_keys(config._schema()))
     found: set[str] = set()
-    for folder in ("bounceledger", "ingest", "models", "tests", "benchmarks", "migrations", "docs", ".ci"):
+    for folder in ("bounceledger", "ingest", "models", "tests", "benchmarks", "migrations", "docs", "deploy", ".ci"):
         for path in (root / folder).rglob("*"):
-            if path.is_file() and path.suffix in {".py", ".sh", ".md", ".toml", ""} and "fixtures" not in path.parts:
+            skip = {"fixtures", "__pycache__", "samples"} & set(path.parts) or path.suffix in {".pyc", ".msg", ".gz"}
+            if path.is_file() and not skip:
                 found |= set(re.findall(r"BOUNCELEDGER_[A-Z0-9_]*[A-Z0-9]", path.read_text(errors="replace")))
     found |= set(re.findall(r"BOUNCELEDGER_[A-Z0-9_]*[A-Z0-9]", (root / "README.md").read_text()))
     mistakes = {"BOUNCELEDGER_RETRUN_PATH_SECRET", "BOUNCELEDGER_DATABSE_URL"}  # this file's own examples
