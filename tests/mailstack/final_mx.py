@@ -9,6 +9,8 @@ verdict on demand, with texts shaped like Postfix's own rejections:
     temp*     451 4.2.0 temporary failure
     full*     552 5.2.2 mailbox full
     block*    554 5.7.1 rejected by policy
+    grey*     451 4.7.1 greylisted for GREY_SECONDS after the address's
+              first attempt, then 250 (a retry that succeeds)
     other     250 (accepted)
 
 It runs as its own process (``python final_mx.py --port N --record FILE``) so
@@ -38,6 +40,12 @@ VERDICTS: list[tuple[str, str]] = [
 ]
 
 
+#: How long a ``grey*`` address is refused after its first attempt: longer than the
+#: harness's quick delay-warning time (20 s), so a delay notice comes before the 250.
+GREY_SECONDS = 25.0
+GREYLISTED = "451 4.7.1 <{rcpt}>: Recipient address rejected: Greylisted, try again later"
+
+
 def verdict_for(address: str) -> str | None:
     """Return the SMTP rejection for `address`, or None to accept it."""
     local = address.split("@", 1)[0].lower()
@@ -54,12 +62,21 @@ class VerdictHandler:
         self.record_path = record_path
         self.counter = itertools.count(1)
         self.lock = threading.Lock()
+        self.grey_since: dict[str, float] = {}  # greylisted address -> its first attempt
+
+    def greylisted(self, address: str) -> bool:
+        if not address.split("@", 1)[0].lower().startswith("grey"):
+            return False
+        first = self.grey_since.setdefault(address.lower(), time.monotonic())
+        return time.monotonic() - first < GREY_SECONDS
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
         reply = verdict_for(address)
         if reply is not None:
             return reply
+        if self.greylisted(address):
+            return GREYLISTED.format(rcpt=address)
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 Ok"
 
