@@ -224,7 +224,7 @@ class EximStack(_Components):
     _teardown_name = "exim stack"
 
     def __init__(self, base_dir: Path | str | None = None, keep: bool = False,
-                 timings: QueueTimes = QUICK) -> None:
+                 timings: QueueTimes = QUICK, log_selector: str | None = "+all -arguments") -> None:
         self.base = _fresh_base(base_dir, "eximstack-")
         self.keep = keep
         self._stops: list[Callable[[], None]] = []
@@ -243,6 +243,7 @@ class EximStack(_Components):
         })
         self.exim = EximSender(self.base / "exim", mx_a, smtpd_b, lmtp, delay_warning="20s",
                                give_up_after="40s", retry_every="5s")
+        self.exim.log_selector = log_selector  # None: Exim's default logging
 
     def start(self) -> "EximStack":
         _ensure_traversable(self.base)
