@@ -151,26 +151,17 @@ class EximSender(Exim):
         self.lmtp_port = lmtp_port
 
     def configure(self) -> None:
+        """Exim's own config (exim.py), with its returns sent to LMTP and a route to the remote MX added."""
         super().configure()
-        routes = ROUTES_TEMPLATE.format(hostname=HOSTNAME, mx_port=self.mx_port,
-                                        remote_mx_port=self.remote_mx_port, lmtp_port=self.lmtp_port)
         text = self.config_path.read_text()
-        head, _, rest = text.partition("begin routers\n")
-        _, _, retry = rest.partition("begin retry\n")
-        self.config_path.write_text(f"{head}{routes}begin retry\n{retry}")
+        text = text.replace("  transport = returned_maildir\n", "  transport = returned_lmtp\n")
+        text = text.replace("to_final_mx:\n", REMOTE_MX_ROUTER + "to_final_mx:\n")
+        text = text.replace("begin transports\n\n", "begin transports\n\n" + EXTRA_TRANSPORTS.format(
+            hostname=HOSTNAME, remote_mx_port=self.remote_mx_port, lmtp_port=self.lmtp_port))
+        self.config_path.write_text(text)
 
 
-ROUTES_TEMPLATE = """\
-begin routers
-
-returned:
-  driver = manualroute
-  domains = +local_domains
-  route_list = * 127.0.0.1
-  self = send
-  transport = returned_lmtp
-  no_more
-
+REMOTE_MX_ROUTER = """\
 to_remote_mx:
   driver = manualroute
   domains = example.net
@@ -179,23 +170,10 @@ to_remote_mx:
   transport = remote_mx_smtp
   no_more
 
-to_final_mx:
-  driver = manualroute
-  domains = ! +local_domains
-  route_list = * 127.0.0.1
-  self = send
-  transport = final_mx_smtp
-  no_more
+"""
 
-begin transports
-
-final_mx_smtp:
-  driver = smtp
-  port = {mx_port}
-  allow_localhost
-  hosts_avoid_tls = *
-  helo_data = {hostname}
-
+# Returned mail goes to the return-path mailbox over LMTP (spec 30: smtp transport, protocol = lmtp).
+EXTRA_TRANSPORTS = """\
 remote_mx_smtp:
   driver = smtp
   port = {remote_mx_port}
@@ -203,10 +181,11 @@ remote_mx_smtp:
   hosts_avoid_tls = *
   helo_data = {hostname}
 
-# Returned mail goes to the return-path mailbox over LMTP (spec 30: protocol = lmtp).
 returned_lmtp:
   driver = smtp
   protocol = lmtp
+  hosts = 127.0.0.1
+  hosts_override
   port = {lmtp_port}
   allow_localhost
   hosts_avoid_tls = *
