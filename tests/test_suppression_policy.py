@@ -161,18 +161,23 @@ def _reasons(database: Database) -> set[str | None]:
         return set(session.scalars(select(Delivery.reason).where(Delivery.state == "bounced")))
 
 
+def _returned(database: Database, name: str, at: datetime, kind: str, reason: str, action: str, status: str) -> None:
+    """A returned message about the send ``name``, as poll records it (tied by its Message-ID)."""
+    verdict = Verdict(kind=kind, recipient=ADDRESS, reason=reason, hardbounce=False, action=action,  # type: ignore[arg-type]
+                      status=status, original_message_id=f"{name}@news.example")
+    with database.session() as session:
+        row = verdict_row(verdict, name[:32], None, at, "test-box", _now())  # type: ignore[arg-type]
+        [found] = record_verdicts(session, [row], database.rules)
+    assert found is not None and found[1] == "message_id"
+
+
 def _returned_bounces(database: Database, reason: str, days_ago: tuple[float, ...]) -> None:
-    """Accepted sends, each bounced later by a returned message giving ``reason`` (tied by Message-ID)."""
+    """Accepted sends, each bounced later by a returned message giving ``reason``."""
     now = _now()
     for ago in days_ago:
         name = f"dsn-{reason}-{ago:g}"
         _store(database, _attempt(name, now - timedelta(days=ago, hours=1), "accepted"))
-        bounce = Verdict(kind="bounce", recipient=ADDRESS, reason=reason, hardbounce=False, action="failed",
-                         status=SOFT_STATUS[0], replycode=SOFT_STATUS[1], original_message_id=f"{name}@news.example")
-        with database.session() as session:
-            row = verdict_row(bounce, name[:32], None, now - timedelta(days=ago), "test-box", now)  # type: ignore[arg-type]
-            [found] = record_verdicts(session, [row], database.rules)
-        assert found is not None
+        _returned(database, name, now - timedelta(days=ago), "bounce", reason, "failed", SOFT_STATUS[0])
 
 
 @pytest.mark.parametrize("reason", sorted(COUNTING_REASONS | set(SENDER_SIDE_REASONS)))
@@ -250,12 +255,7 @@ def test_a_success_notice_resets_at_once(database: Database) -> None:
     _bounces(database, "mailboxfull", (9, 8, 7))
     assert _suppressed(database) == "softbounce"
     _store(database, _attempt("relayed", now - timedelta(hours=2), "accepted"))
-    notice = Verdict(kind="success", recipient=ADDRESS, reason="delivered", hardbounce=False, action="relayed",
-                     status="2.0.0", original_message_id="relayed@news.example")
-    with database.session() as session:
-        row = verdict_row(notice, "success-notice-1", None, now - timedelta(hours=1), "test-box", now)  # type: ignore[arg-type]
-        [found] = record_verdicts(session, [row], database.rules)
-    assert found is not None and found[1] == "message_id"
+    _returned(database, "relayed", now - timedelta(hours=1), "success", "delivered", "relayed", "2.0.0")
     assert _suppressed(database) is None
 
 
