@@ -83,6 +83,8 @@ def link_waiting_verdicts(session: Session, recipients: Iterable[str], rules: Le
     waiting = [
         row
         for condition in (Event.delivery_id.is_(None), Event.match_key == "weak")
+        # a ledger with no such verdict at all (one probe of its partial index) needs no lookup
+        if session.scalar(select(Event.id).where(Event.kind == "verdict", condition).limit(1)) is not None
         for recipient_in in among(session, Event.recipient, wanted)
         for row in session.execute(
             select(*_VERDICT_COLUMNS).where(Event.kind == "verdict", condition, recipient_in)
