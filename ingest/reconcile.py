@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Row, and_, case, delete, func, select, update
+from sqlalchemy import ColumnElement, Row, and_, bindparam, case, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from ingest import suppress
-from ingest.dbutil import among, insert_ignoring_duplicates, update_by_key
+from ingest.dbutil import among, chunks, insert_ignoring_duplicates, update_by_key
 from ingest.keys import correction_key, timeout_key
 from ingest.matching import keys_from, match_many
 from ingest.rules import LedgerRules
@@ -82,15 +82,47 @@ def link_waiting_verdicts(session: Session, recipients: Iterable[str], rules: Le
     wanted = sorted(set(recipients))
     waiting = [
         row
-        for condition in (Event.delivery_id.is_(None), Event.match_key == "weak")
+        for index, condition in _WAITING.items()
         # a ledger with no such verdict at all (one probe of its partial index) needs no lookup
         if session.scalar(select(Event.id).where(Event.kind == "verdict", condition).limit(1)) is not None
-        for recipient_in in among(session, Event.recipient, wanted)
-        for row in session.execute(
-            select(*_VERDICT_COLUMNS).where(Event.kind == "verdict", condition, recipient_in)
-        )
+        for row in _verdicts_about(session, index, condition, wanted)
     ]
     return _rematch(session, waiting, rules)[1] if waiting else set()
+
+
+#: The verdicts a new send may concern, by the partial index that finds them by recipient.
+_WAITING: dict[str, ColumnElement[bool]] = {
+    "ix_events_orphan_recipient": Event.delivery_id.is_(None),
+    "ix_events_weak_recipient": Event.match_key == "weak",
+}
+
+
+def _verdicts_about(
+    session: Session, index: str, condition: ColumnElement[bool], recipients: list[str]
+) -> Iterator[Row[Any]]:
+    """Verdicts meeting ``condition`` about these recipients, through ``index``.
+
+    SQLite, without table statistics, would rather walk the whole index on
+    ``delivery_id`` for ``delivery_id IS NULL`` (every orphan, each batch);
+    ``INDEXED BY`` holds it to the partial index by recipient. PostgreSQL
+    picks that index itself.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        for recipient_in in among(session, Event.recipient, recipients):
+            yield from session.execute(select(*_VERDICT_COLUMNS).where(Event.kind == "verdict", condition, recipient_in))
+        return
+    table = Event.__table__
+    where = condition.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True})
+    stmt = (
+        text(
+            f"SELECT {', '.join(c.key for c in _VERDICT_COLUMNS)} FROM events INDEXED BY {index} "
+            f"WHERE kind = 'verdict' AND {where} AND recipient IN :recipients"
+        )
+        .bindparams(bindparam("recipients", expanding=True))
+        .columns(*(table.c[c.key] for c in _VERDICT_COLUMNS))
+    )
+    for part in chunks(recipients):
+        yield from session.execute(stmt, {"recipients": list(part)})
 
 
 def _rematch(session: Session, verdicts: Sequence[Row[Any]], rules: LedgerRules) -> tuple[int, set[int]]:
