@@ -77,7 +77,9 @@ def test_cli_export_and_check(database_url: str, sendlog, tmp_path) -> None:  # 
     assert csv_text[0] == "address,reason,since,expires_at" and csv_text[1].startswith("nobody@corp.example.com,hardbounce,")
     check = json.loads(bl(*db, "suppressions", "check", "NOBODY@corp.example.com", "--json", cwd=tmp_path).stdout)
     assert check["suppressed"] is True and check["reason"] == "hardbounce"
-    assert json.loads(bl(*db, "suppressions", "check", "alice@mail.example.org", "--json", cwd=tmp_path).stdout)["suppressed"] is False
+    not_listed = bl(*db, "suppressions", "check", "alice@mail.example.org", "--json", cwd=tmp_path, check=False)
+    assert not_listed.returncode == 1  # not suppressed: exit 1, as a script tests it
+    assert json.loads(not_listed.stdout)["suppressed"] is False
     bl(*db, "suppressions", "add", "alice@mail.example.org", "--note", "asked by phone", cwd=tmp_path)
     assert json.loads(bl(*db, "suppressions", "check", "alice@mail.example.org", "--json", cwd=tmp_path).stdout)["reason"] == "manual"
     failed = bl(*db, "suppressions", "remove", "carol@slow.example.net", "--note", "x", cwd=tmp_path, check=False)
