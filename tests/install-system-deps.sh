@@ -16,11 +16,15 @@ is_installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'
 }
 
-# Exim 4 and Sendmail 8 for tests/mailstack/exim.py and sendmail.py: downloaded, never
-# installed (both conflict with Postfix); tests/mailstack/mta_packages.py unpacks them
-# from this cache with dpkg -x. Keep the list in step with PACKAGES there.
+# Exim 4 and Sendmail 8 for tests/mailstack/exim.py and sendmail.py, OpenSMTPD, DMA and
+# Courier for opensmtpd.py, dma.py and courier.py: downloaded, never installed (they
+# conflict with Postfix); tests/mailstack/mta_packages.py unpacks them from this cache
+# with dpkg -x. Keep the list in step with PACKAGES there.
 MTA_CACHE="${BOUNCELEDGER_MTA_CACHE:-/var/cache/bounceledger-mta}"
-MTA_PACKAGES=(exim4-daemon-light libidn12 libnss-wrapper sendmail-bin sendmail-cf m4 liblockfile1)
+MTA_PACKAGES=(exim4-daemon-light libidn12 libnss-wrapper sendmail-bin sendmail-cf m4 liblockfile1
+              opensmtpd libevent-2.1-7 libdb5.3 dma
+              courier-mta courier-base courier-authlib libcourier-unicode4 libpcre3 libgamin0 libltdl7
+              libnet-cidr-perl)
 mta_missing=()
 for pkg in "${MTA_PACKAGES[@]}"; do
     compgen -G "$MTA_CACHE/debs/${pkg}_*.deb" >/dev/null || mta_missing+=("$pkg")
@@ -32,7 +36,7 @@ if [ "${#mta_missing[@]}" -gt 0 ] && [ "$(id -u)" -eq 0 ]; then
         || { echo "install-system-deps: apt-get download ${mta_missing[*]} failed" >&2; exit 1; }
     echo "install-system-deps: downloaded ${mta_missing[*]} into $MTA_CACHE/debs"
 elif [ "${#mta_missing[@]}" -gt 0 ]; then
-    echo "install-system-deps: not root: Exim/Sendmail packages not downloaded (${mta_missing[*]})" >&2
+    echo "install-system-deps: not root: MTA packages not downloaded (${mta_missing[*]})" >&2
 fi
 
 missing=()

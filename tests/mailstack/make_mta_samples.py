@@ -1,9 +1,11 @@
-"""Real Exim 4 and Sendmail 8 bounces and delay warnings, made on loopback.
+"""Real bounces and delay warnings from Exim, Sendmail, OpenSMTPD, DMA and Courier, made on loopback.
 
-    python -m tests.mailstack.make_mta_samples OUTDIR [--quick] [--keep]
+    python -m tests.mailstack.make_mta_samples OUTDIR [--quick] [--keep] [--only MTA ...]
+        [--logs LOGDIR]
 
-Each MTA runs from an unpacked Debian package (``mta_packages.py``) as the
-sender's MTA and relays to a final MX on 127.0.0.1 that answers by local
+Each MTA runs from an unpacked Debian package (``mta_packages.py``; OpenSMTPD,
+DMA and Courier inside an overlay root, ``overlay_root.py``) as the sender's MTA and
+relays to a final MX on 127.0.0.1 that answers by local
 part (``final_mx.py``: ``unknown*`` 550 5.1.1, ``full*`` 552 5.2.2,
 ``temp*`` 451 4.2.0, ``ok*`` 250). Every message has its own envelope
 sender ``bounces+<plan>@sender.test``, so each return is tied to the message
@@ -12,9 +14,14 @@ it reports by its envelope recipient, never by what it says.
 ``expected.json`` is written from what was sent: which recipients the MX
 refused (5xx: a bounce right away) or deferred (4xx: a delay warning once
 the warning time has passed, then a give-up bounce once the retry time is
-over), and which phase of the run a return arrived in. It is never written
-from what any parser reads in the returns. ``--quick`` runs only the
-immediate 5xx scenarios (seconds instead of minutes).
+over), and which phase of the plan a return is: each message's returns come
+in the order of its phases (immediate, warning, give-up), so the n-th return
+to a message's envelope sender is its n-th phase, and the MTA's own log is
+checked to agree where it says so (Exim, OpenSMTPD, DMA). It is never
+written from what any parser reads in the returns. ``--quick`` runs only
+the immediate scenarios (seconds instead of minutes); ``--only`` runs the
+plans of some MTAs (and leaves the other samples in OUTDIR alone);
+``--logs`` also writes the send logs of OpenSMTPD, DMA and Courier there.
 
 Samples written: ``<plan>.<phase>.msg`` (phase: immediate, warning, give-up),
 ``expected.json`` and ``README.md``.
@@ -34,10 +41,17 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 
+from tests.mailstack.courier import Courier
+from tests.mailstack.dma import Dma
 from tests.mailstack.exim import Exim
 from tests.mailstack.final_mx import FinalMX
+from tests.mailstack.opensmtpd import OpenSmtpd
 from tests.mailstack.ports import free_ports
 from tests.mailstack.sendmail import Sendmail
+
+Mta = Exim | Sendmail | OpenSmtpd | Dma | Courier
+#: The MTAs that run in an overlay root: stopped with it, their syslog caught.
+IN_OVERLAY = (OpenSmtpd, Dma, Courier)
 
 # What the final MX answers for each local-part prefix (final_mx.VERDICTS), read
 # as RFC 3463 class and reason: 5.1.1 "bad destination mailbox address" is an
@@ -53,8 +67,10 @@ IMMEDIATE, WARNING, GIVE_UP = "immediate", "warning", "give-up"
 class Instance:
     """How one MTA instance is set up and fed."""
 
-    mta: str  # exim | sendmail
+    mta: str  # exim | sendmail | opensmtpd | dma | courier
     mime_errors: bool = True  # Sendmail's SendMimeErrors
+    #: The MTA sends delay warnings (DMA never does: it only gives up).
+    warns: bool = True
     #: Submitted queue-only (-odq) and left alone until the warning time has passed, so
     #: the first attempt fails some recipients and defers others in one run: Sendmail
     #: then sends one "Warning: could not send message" DSN with failed and delayed entries.
@@ -67,11 +83,15 @@ INSTANCES: dict[str, Instance] = {
     "sendmail-plain": Instance("sendmail", mime_errors=False),
     "sendmail-held": Instance("sendmail", held=True),
     "sendmail-plain-held": Instance("sendmail", mime_errors=False, held=True),
+    "opensmtpd": Instance("opensmtpd"),
+    "dma": Instance("dma", warns=False),
+    "courier": Instance("courier"),
 }
 #: Held instances get their first queue run after this many seconds (> the warning time).
 HELD_UNTIL = 36.0
-#: Returns arriving after this many seconds are give-ups, before it warnings:
-#: warnings are due after 30-45 s, give-ups after 120-135 s (see the timings below).
+#: Give-ups are due after 120-135 s, warnings after 30-45 s (OpenSMTPD: at the first
+#: attempt; see the timings below), so a give-up seen before this is a mislabelled
+#: return (verify() says so). DMA's queue is aged from then on (dma.py).
 GIVE_UP_BOUNDARY = 80.0
 WARN_AFTER, GIVE_UP_AFTER = "30s", "2m"
 
@@ -115,7 +135,8 @@ class Plan:
         """Which returns this message must produce, in order."""
         if self.instance.held:
             return [WARNING] + ([GIVE_UP] if self.deferred() else [])
-        return ([IMMEDIATE] if self.failed() else []) + ([WARNING, GIVE_UP] if self.deferred() else [])
+        later = ([WARNING] if self.instance.warns else []) + [GIVE_UP]
+        return ([IMMEDIATE] if self.failed() or self.succeeded() else []) + (later if self.deferred() else [])
 
     def expected(self, phase: str) -> dict[str, dict[str, str]]:
         """recipient -> kind, status class, reason that the return of `phase` reports.
@@ -133,7 +154,7 @@ class Plan:
             expected.update({r: {"kind": "bounce", "status_class": "5", "reason": PERMANENT[_prefix(r)]}
                              for r in self.failed()})
         if phase == IMMEDIATE:
-            # the MX said 250 and does not offer DSN: Sendmail reports "relayed", 2.0.0
+            # the MX said 250 and does not offer DSN: Sendmail and OpenSMTPD report "relayed", 2.0.0
             expected.update({r: {"kind": "success", "status_class": "2", "reason": "delivered"}
                              for r in self.succeeded()})
         if phase == WARNING:
@@ -180,6 +201,39 @@ PLANS: list[Plan] = [
          ("ok-p3@example.test", "unknown-p3@example.test"),
          "Sendmail SendMimeErrors=False with NOTIFY=SUCCESS,FAILURE: 'permanent fatal errors' and "
          "'successful delivery notifications' in one plain-text report", notify="success,failure"),
+    # OpenSMTPD: one notice per kind (failed, delayed, relayed), never mixed, so each plan
+    # gives at most one notice a phase. Its delay warning comes at the first 4xx.
+    Plan("opensmtpd-unknown-3", "opensmtpd", ("unknown-o1a@example.test", "ok-o1@example.test",
+                                              "unknown-o1b@example.test", "unknown-o1c@example.net"),
+         "OpenSMTPD: three RCPT 550 5.1.1 in one notice (its DSN says Status: 5.0.0)"),
+    Plan("opensmtpd-full-unknown", "opensmtpd", ("full-o2@example.test", "unknown-o2@example.net"),
+         "OpenSMTPD: two different failures (552 5.2.2, 550 5.1.1) in one notice"),
+    Plan("opensmtpd-temp", "opensmtpd", ("temp-o3@example.test", "ok-o3@example.test"),
+         "OpenSMTPD: 451 4.2.0; a delay warning at the first attempt, then 'Envelope expired' once "
+         "the queue ttl is over (6.8 words that notice as a delay: Action: delayed, 4.4.7, "
+         "though the envelope is gone)"),
+    Plan("opensmtpd-notify-success", "opensmtpd", ("ok-o4@example.test",),
+         "OpenSMTPD with NOTIFY=SUCCESS,FAILURE: a 'relayed' notice (the MX offers no DSN)",
+         notify="success,failure"),
+    # DMA: one bounce per failed recipient, so one failing recipient a plan.
+    Plan("dma-unknown", "dma", ("ok-d1@example.test", "unknown-d1@example.test"),
+         "DMA: RCPT 550 5.1.1 beside an accepted recipient"),
+    Plan("dma-full", "dma", ("full-d2@example.test", "ok-d2@example.test"),
+         "DMA: RCPT 552 5.2.2"),
+    Plan("dma-temp", "dma", ("temp-d3@example.test", "ok-d3@example.test"),
+         "DMA: 451 4.2.0 until it gives up ('Could not deliver for the last 432000 seconds'; "
+         "the queue file aged past MAX_TIMEOUT); DMA sends no delay warning"),
+    # Courier reports "the following recipients" of one delivery attempt; one domain a plan.
+    Plan("courier-unknown-3", "courier", ("unknown-c1a@example.test", "ok-c1@example.test",
+                                          "unknown-c1b@example.test", "unknown-c1c@example.test"),
+         "Courier: three RCPT 550 5.1.1 (its DSN says Status: 5.0.0, the reply in Diagnostic-Code)"),
+    Plan("courier-full-unknown", "courier", ("full-c2@example.test", "unknown-c2@example.test"),
+         "Courier: two different failures (552 5.2.2, 550 5.1.1)"),
+    Plan("courier-temp", "courier", ("temp-c3@example.test", "ok-c3@example.test"),
+         "Courier: 451 4.2.0; a 'delayed' DSN after warntime, then the give-up after queuetime"),
+    Plan("courier-notify-success", "courier", ("ok-c4@example.test",),
+         "Courier with -N success,failure: 'MESSAGE DELIVERED TO A MAIL GATEWAY' (relayed; the MX "
+         "offers no DSN)", notify="success,failure"),
     Plan("sendmail-held-mixed", "sendmail-held", ("unknown-h1@example.test", "temp-h1@example.test",
                                                   "ok-h1@example.test"),
          "Sendmail MIME DSN, first attempt after the warning time: one failed and one delayed "
@@ -226,7 +280,7 @@ class Run:
 
     base: Path
     plans: list[Plan]
-    instances: dict[str, Exim | Sendmail] = field(default_factory=dict)
+    instances: dict[str, Mta] = field(default_factory=dict)
     mxes: list[FinalMX] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     versions_seen: dict[str, str] = field(default_factory=dict)
@@ -235,27 +289,28 @@ class Run:
     def start(self) -> None:
         """One final MX per instance, so each MX's null-sender mail is that instance's returns."""
         wanted = sorted({plan.mta for plan in self.plans})
-        ports = free_ports(len(wanted))
-        for key, port in zip(wanted, ports):
+        ports = free_ports(2 * len(wanted))
+        for key, port, listen in zip(wanted, ports[::2], ports[1::2]):
             folder = self.base / key
             folder.mkdir(parents=True)
             mx = FinalMX(port=port, record_path=folder / "final-mx.jsonl", log_path=folder / "final-mx.log")
             mx.start()
             self.mxes.append(mx)
-            setup = INSTANCES[key]
-            if setup.mta == "exim":
-                instance: Exim | Sendmail = Exim(folder / "exim", port, delay_warning=WARN_AFTER,
-                                                 give_up_after=GIVE_UP_AFTER)
-            else:
-                instance = Sendmail(folder / "sendmail", port, mx.record_path,
-                                    mime_errors=setup.mime_errors, queuewarn=WARN_AFTER,
-                                    queuereturn=GIVE_UP_AFTER)
-            instance.configure()
+            instance = _make_instance(INSTANCES[key], folder, port, listen, mx.record_path)
             self.instances[key] = instance
+            instance.configure()
 
     def stop(self) -> None:
+        for instance in self.instances.values():
+            if isinstance(instance, IN_OVERLAY):
+                instance.stop()
         for mx in self.mxes:
             mx.stop()
+
+    def logs(self) -> dict[str, str]:
+        """The send logs OpenSMTPD, DMA and Courier wrote to syslog, by instance."""
+        return {key: instance.log() for key, instance in self.instances.items()
+                if isinstance(instance, IN_OVERLAY)}
 
     def versions(self) -> dict[str, str]:
         return {key: instance.version() for key, instance in self.instances.items()}
@@ -266,12 +321,17 @@ class Run:
             return [path.read_bytes() for path in instance.returned()]
         return instance.returned()
 
-    def collect(self, phase: str, elapsed: float) -> None:
-        """File every return that arrived since the last look under `phase`, by envelope recipient."""
+    def collect(self, elapsed: float) -> None:
+        """File every return that arrived since the last look, by envelope recipient: the n-th
+        return of a message is its n-th phase (one past the last is "extra", for verify())."""
         for key in self.instances:
             returns = self.returns_of(key)
             for data in returns[self._seen.get(key, 0):]:
-                self.received.append(Received(self._plan_for(data), phase, data, elapsed))
+                plan = self._plan_for(data)
+                count = sum(1 for item in self.received if item.plan is plan)
+                phases = plan.phases()
+                phase = phases[count] if count < len(phases) else "extra"
+                self.received.append(Received(plan, phase, data, elapsed))
             self._seen[key] = len(returns)
 
     def _plan_for(self, data: bytes) -> Plan:
@@ -290,6 +350,22 @@ class Run:
         return [(p.name, ph) for p in self.plans for ph in p.phases() if (p.name, ph) not in have]
 
 
+def _make_instance(setup: Instance, folder: Path, mx_port: int, listen_port: int, mx_record: Path) -> Mta:
+    """The MTA of `setup`, with the scenario's warning and give-up times where it has them."""
+    if setup.mta == "exim":
+        return Exim(folder / "exim", mx_port, delay_warning=WARN_AFTER, give_up_after=GIVE_UP_AFTER)
+    if setup.mta == "opensmtpd":
+        return OpenSmtpd(folder / "opensmtpd", listen_port, mx_port, mx_record, warn_after=WARN_AFTER,
+                         give_up_after=GIVE_UP_AFTER)
+    if setup.mta == "dma":
+        return Dma(folder / "dma", mx_port, mx_record)
+    if setup.mta == "courier":
+        return Courier(folder / "courier", mx_port, mx_record, warn_after=WARN_AFTER,
+                       give_up_after=GIVE_UP_AFTER)
+    return Sendmail(folder / "sendmail", mx_port, mx_record, mime_errors=setup.mime_errors,
+                    queuewarn=WARN_AFTER, queuereturn=GIVE_UP_AFTER)
+
+
 def run(base: Path, plans: list[Plan], timeout: float = 240.0,
         progress: Callable[[str], None] = lambda _: None) -> Run:
     """Submit every plan, then run queues every 5 s until every expected return is in."""
@@ -302,10 +378,13 @@ def run(base: Path, plans: list[Plan], timeout: float = 240.0,
             if isinstance(instance, Sendmail):
                 instance.submit(plan.return_path, list(plan.recipients), build_message(plan),
                                 queue_only=plan.instance.held, notify=plan.notify)
+            elif isinstance(instance, (OpenSmtpd, Courier)):
+                instance.submit(plan.return_path, list(plan.recipients), build_message(plan),
+                                notify=plan.notify)
             else:
                 instance.submit(plan.return_path, list(plan.recipients), build_message(plan))
         time.sleep(2.0)  # the bounce is a new message, delivered by a process of its own
-        state.collect(IMMEDIATE, time.monotonic() - began)
+        state.collect(time.monotonic() - began)
         progress(f"immediate returns: {len(state.received)}")
         while state.outstanding():
             elapsed = time.monotonic() - began
@@ -314,14 +393,16 @@ def run(base: Path, plans: list[Plan], timeout: float = 240.0,
                                      f"see {base}")
             time.sleep(5.0)
             for key, instance in state.instances.items():
+                if isinstance(instance, Dma) and time.monotonic() - began >= GIVE_UP_BOUNDARY:
+                    instance.age_queue()  # DMA gives up on its own clock: see dma.py
                 if not INSTANCES[key].held or time.monotonic() - began >= HELD_UNTIL:
                     instance.queue_run()
             time.sleep(1.0)
             elapsed = time.monotonic() - began
-            state.collect(WARNING if elapsed < GIVE_UP_BOUNDARY else GIVE_UP, elapsed)
+            state.collect(elapsed)
             progress(f"{elapsed:.0f}s: {len(state.received)} returns, waiting for {len(state.outstanding())}")
         time.sleep(2.0)
-        state.collect(GIVE_UP, time.monotonic() - began)  # a stray extra return is caught by verify()
+        state.collect(time.monotonic() - began)  # a stray extra return is caught by verify()
         state.versions_seen = state.versions()
     finally:
         state.stop()
@@ -335,13 +416,18 @@ def verify(state: Run) -> None:
         counts[(item.plan.name, item.phase)] = counts.get((item.plan.name, item.phase), 0) + 1
     promised = {(p.name, ph) for p in state.plans for ph in p.phases()}
     extra = {key: n for key, n in counts.items() if key not in promised or n != 1}
-    if extra or state.outstanding():
-        raise AssertionError(f"returns do not match the plan: unexpected {extra}, "
-                             f"missing {state.outstanding()}")
+    early = [(item.plan.name, round(item.arrived_after)) for item in state.received
+             if item.phase == GIVE_UP and item.arrived_after < GIVE_UP_BOUNDARY]
+    if extra or early or state.outstanding():
+        raise AssertionError(f"returns do not match the plan: unexpected {extra}, give-ups too "
+                             f"early {early}, missing {state.outstanding()}")
     exim = state.instances.get("exim")
     if isinstance(exim, Exim):
         _verify_exim_log(exim.mainlog.read_text(errors="replace"),
                          [plan for plan in state.plans if plan.mta == "exim"])
+    for key, instance in state.instances.items():
+        if key in _FINAL_LINES and isinstance(instance, IN_OVERLAY):
+            _verify_final_log(key, instance.log(), [plan for plan in state.plans if plan.mta == key])
 
 
 def _verify_exim_log(log: str, plans: list[Plan]) -> None:
@@ -359,12 +445,43 @@ def _verify_exim_log(log: str, plans: list[Plan]) -> None:
                 raise AssertionError(f"exim's mainlog has no 'retry timeout exceeded' for {rcpt}")
 
 
-def write_outputs(state: Run, outdir: Path, seconds: float) -> dict[str, dict]:
-    """OUTDIR/<plan>.<phase>.msg, expected.json and README.md (earlier *.msg removed)."""
+#: What OpenSMTPD (queue.c queue_log, mta.c) and DMA (dma.c, net.c) log for a refused
+#: recipient and for a given-up one.
+_FINAL_LINES: dict[str, tuple[str, str]] = {
+    "opensmtpd": (r'to=<{rcpt}> .*result="PermFail" stat="5\d\d ',
+                  r"Expire for \S+: .*to=<{rcpt}>, .*stat=Envelope expired"),
+    "dma": (r"failed after RCPT TO: 5\d\d [^<]*<{rcpt}>",
+            r"dma\[([^\]]+)\]: remote delivery deferred: .*<{rcpt}>.*\n"
+            r"(?:.*\n)*?.*dma\[\1\]: delivery failed, bouncing"),
+}
+
+
+def _verify_final_log(key: str, log: str, plans: list[Plan]) -> None:
+    """The MTA's own log agrees with the labels: a permanent failure line for every 5xx
+    recipient, a give-up line for every 4xx one."""
+    refused, expired = _FINAL_LINES[key]
+    for plan in plans:
+        for rcpt, pattern in [(r, refused) for r in plan.failed()] + [(r, expired) for r in plan.deferred()]:
+            if not re.search(pattern.format(rcpt=re.escape(rcpt)), log, re.M):
+                raise AssertionError(f"{key}'s log has no line /{pattern}/ for {rcpt}")
+
+
+def write_outputs(state: Run, outdir: Path, seconds: float, *, merge: bool = False) -> dict[str, dict]:
+    """OUTDIR/<plan>.<phase>.msg, expected.json and README.md (earlier *.msg removed).
+
+    `merge`: keep the samples of the MTA instances this run did not use (``--only``),
+    their files and their entries in expected.json; returns only this run's samples.
+    """
     outdir.mkdir(parents=True, exist_ok=True)
+    ran = set(state.instances)
+    kept: dict[str, dict] = {}
+    if merge and (outdir / "expected.json").exists():
+        earlier = json.loads((outdir / "expected.json").read_text())["samples"]
+        kept = {name: sample for name, sample in earlier.items() if sample["instance"] not in ran}
     for old in outdir.glob("*.msg"):
-        old.unlink()
-    versions = state.versions_seen
+        if old.name not in kept:
+            old.unlink()
+    versions = {sample["instance"]: sample["mta"] for sample in kept.values()} | state.versions_seen
     samples: dict[str, dict] = {}
     for item in sorted(state.received, key=lambda r: (r.plan.name, r.plan.phases().index(r.phase))):
         name = f"{item.plan.name}.{item.phase}.msg"
@@ -384,28 +501,47 @@ def write_outputs(state: Run, outdir: Path, seconds: float) -> dict[str, dict]:
         "how_expected_was_made": (
             "from what was sent: the final MX answers unknown* 550 5.1.1 (userunknown), "
             "full* 552 5.2.2 (mailboxfull), ok* 250 (a success record only where NOTIFY=SUCCESS "
-            "was asked for: Sendmail reports it 'relayed', 2.0.0), temp* 451 4.2.0 (delay warning after "
-            f"{WARN_AFTER}, then give-up after {GIVE_UP_AFTER}: reason expired, class 4 as the MX "
-            "only ever answered 4xx); the phase is when the return arrived"),
-        "samples": samples,
+            "was asked for: Sendmail and OpenSMTPD report it 'relayed', 2.0.0), temp* 451 4.2.0 "
+            f"(delay warning after {WARN_AFTER}, OpenSMTPD's at the first attempt, none from DMA; "
+            f"then give-up after {GIVE_UP_AFTER}: reason expired, class 4 as the MX only ever "
+            "answered 4xx); the n-th return to a message's envelope sender is its n-th phase "
+            "(immediate, warning, give-up), checked against the MTA's own log"),
+        "samples": kept | samples,
     }
     (outdir / "expected.json").write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
-    (outdir / "README.md").write_text(_readme(samples, versions, seconds))
+    (outdir / "README.md").write_text(_readme(document["samples"], versions, seconds))
     return samples
+
+
+def write_logs(state: Run, logdir: Path) -> list[Path]:
+    """LOGDIR/<instance>.log: the syslog lines OpenSMTPD, DMA and Courier wrote in this run."""
+    logdir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for key, text in state.logs().items():
+        path = logdir / f"{key}.log"
+        path.write_text(text)
+        written.append(path)
+    return written
 
 
 def _readme(samples: dict[str, dict], versions: dict[str, str], seconds: float) -> str:
     lines = [
-        "# Real Exim and Sendmail returns (regression material for the parser)",
+        "# Real MTA returns: Exim, Sendmail, OpenSMTPD, DMA (regression material for the parser)",
         "",
         "Generated, not written by hand, by",
-        "`python -m tests.mailstack.make_mta_samples tests/bounces/fixtures/real-mta`",
-        f"in {seconds:.0f} s: Debian's packages unpacked (not installed) and run as the sender's",
+        "`python -m tests.mailstack.make_mta_samples tests/bounces/fixtures/real-mta` (all MTAs;",
+        "`--only opensmtpd dma` remakes some and keeps the rest; last run took",
+        f"{seconds:.0f} s): Debian's packages unpacked (not installed) and run as the sender's",
         "MTA on loopback, relaying to an aiosmtpd final MX that answers by local part. Exim",
-        "delivers its returns itself (appendfile, Maildir); Sendmail's come back over SMTP to",
+        "delivers its returns itself (appendfile, Maildir); the others' come back over SMTP to",
         "the final MX, and the harness prepends `Return-Path: <>` and `Delivered-To:` as a",
         f"delivering MTA would. Retry times are shortened (warning after {WARN_AFTER}, give-up",
-        f"after {GIVE_UP_AFTER}), so the notices speak of seconds and minutes.",
+        f"after {GIVE_UP_AFTER}), so the notices speak of seconds and minutes. OpenSMTPD, DMA and",
+        "Courier run in a private overlay root (tests/mailstack/overlay_root.py): their paths are",
+        "compiled in. DMA's give-up is reached by ageing its queue file past its compiled-in",
+        "five days (it sends no delay warning and writes one bounce per failed recipient);",
+        "OpenSMTPD 6.8 warns at the first temporary failure and words its give-up",
+        "('Envelope expired', the envelope deleted) as a delay notice.",
         "",
         "MTAs: " + "; ".join(f"{key}: {value}" for key, value in sorted(versions.items())),
         "",
@@ -432,19 +568,27 @@ def _readme(samples: dict[str, dict], versions: dict[str, str], seconds: float) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Real Exim and Sendmail returns on loopback.")
+    parser = argparse.ArgumentParser(description="Real MTA returns on loopback.")
     parser.add_argument("outdir", type=Path)
-    parser.add_argument("--quick", action="store_true", help="only the immediate 5xx scenarios")
+    parser.add_argument("--quick", action="store_true", help="only the immediate scenarios")
     parser.add_argument("--keep", action="store_true", help="keep the MTAs' folders (logs, spools)")
+    parser.add_argument("--only", nargs="+", choices=sorted({i.mta for i in INSTANCES.values()}),
+                        help="only these MTAs' plans; the other samples in OUTDIR are kept")
+    parser.add_argument("--logs", type=Path, help="also write the send logs of OpenSMTPD, DMA and Courier here")
     args = parser.parse_args(argv)
+    plans = quick_plans() if args.quick else PLANS
+    if args.only:
+        plans = [plan for plan in plans if plan.instance.mta in args.only]
     base = Path(tempfile.mkdtemp(prefix="mta-samples-"))
     base.chmod(0o755)
     began = time.monotonic()
     try:
-        state = run(base, quick_plans() if args.quick else PLANS,
-                    progress=lambda text: print(text, file=sys.stderr))
+        state = run(base, plans, progress=lambda text: print(text, file=sys.stderr))
         verify(state)
-        samples = write_outputs(state, args.outdir.resolve(), time.monotonic() - began)
+        samples = write_outputs(state, args.outdir.resolve(), time.monotonic() - began,
+                                merge=bool(args.only))
+        if args.logs:
+            write_logs(state, args.logs.resolve())
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Debian's Exim 4 and Sendmail 8, unpacked (never installed) into a cache folder.
+"""Debian's MTAs (Exim 4, Sendmail 8, OpenSMTPD, DMA, Courier), unpacked (never installed).
 
 Installing either would replace the system MTA (they conflict with Postfix,
 which the other real-stack tests run), so the packages are fetched with
@@ -18,11 +18,17 @@ here rather than by touching /etc:
 
 The cache is ``$BOUNCELEDGER_MTA_CACHE``, else /var/cache/bounceledger-mta
 when root, else ``.mta-cache/`` in the checkout (git-ignored).
-``python -m tests.mailstack.mta_packages`` fetches and unpacks both now.
+OpenSMTPD, DMA and Courier use paths and users compiled into them, so they
+run inside an overlay root instead (overlay_root.py), from the same unpacked
+trees.
+
+``python -m tests.mailstack.mta_packages`` fetches and unpacks them all now.
 """
 from __future__ import annotations
 
+import gzip
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -36,12 +42,20 @@ MULTIARCH_LIB = Path("usr/lib/x86_64-linux-gnu")
 PACKAGES: dict[str, tuple[str, ...]] = {
     "exim": ("exim4-daemon-light", "libidn12", "libnss-wrapper"),
     "sendmail": ("sendmail-bin", "sendmail-cf", "m4", "liblockfile1", "libnss-wrapper"),
+    # These three run in an overlay root (overlay_root.py), not from the cache folder.
+    "opensmtpd": ("opensmtpd", "libevent-2.1-7", "libdb5.3"),
+    "dma": ("dma",),
+    "courier": ("courier-mta", "courier-base", "courier-authlib", "libcourier-unicode4",
+                "libpcre3", "libgamin0", "libltdl7", "libidn12", "libnet-cidr-perl"),
 }
 
 #: The file whose presence proves an unpacked tree is usable.
 MAIN_BINARY: dict[str, Path] = {
     "exim": Path("usr/sbin/exim4"),
     "sendmail": Path("usr/libexec/sendmail/sendmail"),
+    "opensmtpd": Path("usr/sbin/smtpd"),
+    "dma": Path("usr/sbin/dma"),
+    "courier": Path("usr/lib/courier/courier/courierd"),
 }
 
 
@@ -95,7 +109,7 @@ def _clear_setid_bits(root: Path) -> None:
 
 
 def unpacked_root(mta: str) -> Path:
-    """The unpacked tree for `mta` ("exim" or "sendmail"), fetching it on first use."""
+    """The unpacked tree for `mta` (a key of PACKAGES), fetching it on first use."""
     if mta not in PACKAGES:
         raise ValueError(f"unknown MTA {mta!r}; known: {', '.join(PACKAGES)}")
     if shutil.which("dpkg") is None:
@@ -122,6 +136,17 @@ def unpacked_root(mta: str) -> Path:
     except (OSError, subprocess.CalledProcessError) as exc:
         raise MtaUnavailable(f"cannot unpack {mta} into {cache}: {exc}") from exc
     return root
+
+
+def package_version(root: Path, package: str) -> str | None:
+    """The Debian version of `package` unpacked in `root`, from its changelog's first line
+    (for MTAs that print none themselves)."""
+    changelog = root / "usr/share/doc" / package / "changelog.Debian.gz"
+    if not changelog.exists():
+        return None
+    first = gzip.decompress(changelog.read_bytes()).decode(errors="replace").split("\n", 1)[0]
+    found = re.search(r"\(([^)]+)\)", first)
+    return found.group(1) if found else None
 
 
 def unavailable_reason(mta: str) -> str | None:
