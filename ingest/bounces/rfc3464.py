@@ -372,10 +372,16 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
             recipient = original_address
         action = (block.get("action", "").split() or [""])[0].lower().strip(";") or None
         status_field = block.get("status") or None
-        diagnostic = strip_type(block.get("diagnostic-code", "")) or None
-        remote = strip_type(block.get("remote-mta", "")) or None
         if human is None:
             human = m.body_text(msg)
+        if opensmtpd and action == "delayed" and _OPENSMTPD_EXPIRED.search(
+                recipient_context(recipient, human, lines=2)):
+            # OpenSMTPD gives up on an envelope past its ttl with "Envelope expired" and
+            # deletes it (queue.c, IMSG_QUEUE_EXPIRE: B_ERROR, queue_envelope_delete),
+            # though 6.8 words that notice as a delay ("Action: delayed", 4.4.7)
+            action = "failed"
+        diagnostic = strip_type(block.get("diagnostic-code", "")) or None
+        remote = strip_type(block.get("remote-mta", "")) or None
         context = recipient_context(m.address_of(final) or recipient, human, lines=12) or (
             recipient_context(recipient, human, lines=12))
         extra = None if diagnostic else (context or None)
@@ -399,7 +405,8 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
         gave_up = action == "failed" and bool(field_status) and (
             (postfix and field_status[0] == "4") or field_status.endswith(".4.7"))
         text = transcript.text if transcript is not None else (diagnostic or extra)
-        result = classify(status_field if not opensmtpd else _specific(status_field), transcript.replycode if transcript else None,
+        result = classify(status_field if not opensmtpd or _is_success(status_field) else _specific(status_field),
+                          transcript.replycode if transcript else None,
                           text, remote, action=action, command=command,
                           status_is_final=postfix, gave_up=gave_up, reason=said, reporting_host=reporting_mta,
                           diagnostic_type=_diagnostic_type(block.get("diagnostic-code", "")))
@@ -463,6 +470,14 @@ _EZWEB_HEADING_RE = quick(lazy(
 
 #: OpenSMTPD's bounce notice (its report always says x.0.0 or 4.4.7).
 _OPENSMTPD_NOTICE = quick(lazy(r"This is the MAILER-DAEMON, please DO NOT REPLY to this e-?mail", re.IGNORECASE))
+#: The reason OpenSMTPD gives a recipient whose envelope outlived its ttl.
+# src: OpenSMTPD smtpd/queue.c, IMSG_QUEUE_EXPIRE: envelope_set_errormsg(&evp, "Envelope expired")
+_OPENSMTPD_EXPIRED = lazy(r":\s*Envelope expired\b", re.IGNORECASE)
+
+
+def _is_success(status: str | None) -> bool:
+    """A 2.x.x Status: what a success notice (relayed, delivered) says is kept as it is."""
+    return (normalise_status(status) or "").startswith("2")
 
 
 def _specific(status: str | None) -> str | None:
