@@ -727,6 +727,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(item.line())
             print(f"unmatched verdicts: {summary.orphans_left} (matched this run: {summary.orphans_linked})")
             print(f"deferred too long, now expired: {summary.expired}")
+            print(f"soft-bounce suppressions lifted (a clean delivery since): {summary.suppressions_lifted}")
             if settings.retain_raw_days:
                 from bounceledger import retention
 

@@ -107,6 +107,7 @@ def test_run_once_over_configured_sources(database: Database, database_url: str,
     assert result.returncode == 0, result.stderr
     assert "23 attempts recorded" in result.stdout
     assert "10 processed" in result.stdout
+    assert "soft-bounce suppressions lifted (a clean delivery since): 0" in result.stdout
     with database.session() as session:
         assert queries.report(session)["corrected"] == 3
 
