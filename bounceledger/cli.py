@@ -740,7 +740,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from bounceledger.scheduler import run_forever
 
         _configure_logging(args.log_level or database.settings.log_level)
-        run_forever(database, stop_after=args.stop_after)
+        run_forever(database, stop_after=args.stop_after, metrics_port=args.metrics_port)
         return EXIT_OK
     finally:
         database.dispose()
@@ -969,6 +969,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="the scheduled main job over the configured sources")
     p.add_argument("--once", action="store_true", help="one pass over every source, then exit")
     p.add_argument("--stop-after", type=_seconds, metavar="SECONDS", help="stop by itself after this long")
+    p.add_argument("--metrics-port", type=_port, metavar="PORT", help="serve /healthz, /readyz and /metrics on 127.0.0.1:PORT")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="run the main job on the bundled samples and print corrected states")

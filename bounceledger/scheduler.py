@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from types import FrameType
@@ -39,18 +40,30 @@ JOB_TABLE = "scheduler_jobs"
 # database and the stop flag through these two module globals.
 _database: Database | None = None
 _stopping = threading.Event()
+_metrics_on = False  # set by run_forever when --metrics-port serves them
 
 
 def stopping() -> bool:
     return _stopping.is_set()
 
 
-def _logged(name: str, job: Callable[[], str]) -> None:
-    """One log line per job run, with its counts; a failing run never stops the scheduler."""
+def _logged(name: str, job: Callable[[], tuple[str, bool]], metric: str | None = None) -> None:
+    """One log line per job run, with its counts (DEBUG when it found nothing
+    new, so an idle service stays quiet); its duration and outcome go to the
+    metrics under ``metric`` (default ``name``). A failing run never stops the scheduler."""
+    started = time.monotonic()
+    ok = False
     try:
-        log.info("%s: %s", name, job())
+        line, busy = job()
+        ok = True
+        log.log(logging.INFO if busy else logging.DEBUG, "%s: %s", name, line)
     except Exception as exc:  # noqa: BLE001
         log.error("%s failed: %s", name, exc)
+    finally:
+        if _metrics_on:
+            from bounceledger import metrics
+
+            metrics.job_done(metric or name, time.monotonic() - started, ok)
 
 
 def _db() -> Database:
@@ -60,39 +73,63 @@ def _db() -> Database:
 
 
 def sendlog_job(path: str, fmt: str) -> None:
-    _logged(f"sendlog {path}", lambda: pipeline.ingest_logs(_db(), pipeline.expand(path), fmt, should_stop=stopping).line())
+    def run() -> tuple[str, bool]:
+        summary = pipeline.ingest_logs(_db(), pipeline.expand(path), fmt, should_stop=stopping)
+        if _metrics_on:
+            from bounceledger import metrics
+
+            metrics.observe_logs(summary)
+        return summary.line(), bool(summary.lines or summary.busy)
+
+    _logged(f"sendlog {path}", run, f"sendlog:{path}")
 
 
 def mailbox_job(url: str) -> None:
-    _logged(f"mailbox {url}", lambda: polling.poll(_db(), url, should_stop=stopping).line())
+    def run() -> tuple[str, bool]:
+        summary = polling.poll(_db(), url, should_stop=stopping)
+        if _metrics_on:
+            from bounceledger import metrics
+
+            metrics.observe_poll(summary)
+        return summary.line(), bool(summary.seen or summary.busy)
+
+    _logged(f"mailbox {url}", run, f"mailbox:{url}")
 
 
 def orphans_job() -> None:
-    def run() -> str:
+    def run() -> tuple[str, bool]:
         database = _db()
         linked, left = pipeline.retry_orphans(database)
         with database.session() as session:
-            stale = queries.report(session, timedelta(hours=database.settings.orphan_report_after_hours))["stale_orphans"]
+            report = queries.report(session, timedelta(hours=database.settings.orphan_report_after_hours))
+        stale = report["stale_orphans"]
+        if _metrics_on:
+            from bounceledger import metrics
+
+            metrics.observe_orphans(linked, left)
+            metrics.observe_report(report)
         if stale:
             log.warning("%d verdicts unmatched for over %gh: is every send log configured?", stale, database.settings.orphan_report_after_hours)
-        return f"{linked} matched, {left} still unmatched ({stale} stale)"
+        return f"{linked} matched, {left} still unmatched ({stale} stale)", bool(linked)
 
-    _logged("unmatched verdicts", run)
+    _logged("unmatched verdicts", run, "orphans")
 
 
 def expiry_job(hours: float) -> None:
-    def run() -> str:
+    def run() -> tuple[str, bool]:
         expired, lifted = pipeline.expire_and_settle(_db())
-        return f"{expired} deliveries deferred over {hours:g}h marked expired, {lifted} soft-bounce suppressions lifted"
+        line = f"{expired} deliveries deferred over {hours:g}h marked expired, {lifted} soft-bounce suppressions lifted"
+        return line, bool(expired or lifted)
 
     _logged("expiry", run)
 
 
 def retention_job(days: float) -> None:
-    def run() -> str:
+    def run() -> tuple[str, bool]:
         database = _db()
         with database.session() as session:
-            return retention.prune(session, timedelta(days=days), datetime.now(timezone.utc)).line()
+            pruned = retention.prune(session, timedelta(days=days), datetime.now(timezone.utc))
+        return pruned.line(), bool(pruned.messages or pruned.events)
 
     _logged("retention", run)
 
@@ -129,12 +166,23 @@ def _forget_removed_sources(scheduler: BackgroundScheduler, keep: set[str]) -> N
             scheduler.remove_job(job.id)
 
 
-def run_forever(database: Database, *, stop_after: float | None = None) -> None:
-    """Run until SIGTERM/SIGINT (or ``stop_after`` seconds, for tests and demos)."""
-    global _database
+def run_forever(database: Database, *, stop_after: float | None = None, metrics_port: int | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or ``stop_after`` seconds, for tests and demos).
+
+    ``metrics_port``: serve /healthz, /readyz and /metrics on 127.0.0.1 there."""
+    global _database, _metrics_on
     _database = database
     _stopping.clear()
     scheduler, configured = build_scheduler(database)
+    listener = None
+    if metrics_port is not None:
+        from bounceledger import health_server, metrics
+
+        settings = database.settings
+        metrics.source_intervals.update({f"sendlog:{s.path}": s.interval_seconds for s in settings.sendlogs})
+        metrics.source_intervals.update({f"mailbox:{m.url}": m.interval_seconds for m in settings.mailboxes})
+        _metrics_on = True
+        listener = health_server.start(database, metrics_port)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: finishing the current batch, then stopping", signum)
@@ -149,4 +197,9 @@ def run_forever(database: Database, *, stop_after: float | None = None) -> None:
     _stopping.wait(stop_after)
     _stopping.set()
     scheduler.shutdown(wait=True)
+    if listener is not None:
+        listener.shutdown()
+        listener.server_close()
+    _metrics_on = False
     _database = None
+    log.info("stopped")

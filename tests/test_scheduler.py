@@ -27,7 +27,7 @@ def _config(tmp_path: Path, database_url: str) -> Path:
     config = tmp_path / "bounceledger.toml"
     config.write_text(
         f"""
-log_level = "INFO"
+log_level = "DEBUG"  # idle job runs (the "0 messages" below) log at DEBUG
 orphan_retry_seconds = 1
 [database]
 url = "{database_url}"

@@ -140,6 +140,8 @@ def _unauthorised() -> Response:
 def create_app(database: Database | Settings, token: str | None = None) -> Flask:
     """The dashboard for one ledger; ``token`` (if any) is required on every request."""
     from bounceledger.web.api_write import blueprint as write_api
+    from bounceledger.web.health import PUBLIC_ENDPOINTS
+    from bounceledger.web.health import blueprint as health
     from bounceledger.web.views import blueprint
 
     settings = database.settings if isinstance(database, Database) else database
@@ -151,11 +153,12 @@ def create_app(database: Database | Settings, token: str | None = None) -> Flask
     app.jinja_env.autoescape = True  # every template, whatever its name
     app.register_blueprint(blueprint)
     app.register_blueprint(write_api)
+    app.register_blueprint(health)
 
     @app.before_request
     def _check_auth() -> Response | None:
         required = app.config["WEB_TOKEN"]
-        if required and not _authorised(required):
+        if required and request.endpoint not in PUBLIC_ENDPOINTS and not _authorised(required):
             return _unauthorised()
         return None
 
