@@ -739,7 +739,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return EXIT_OK
         from bounceledger.scheduler import run_forever
 
-        _configure_logging(args.log_level or database.settings.log_level)
+        _configure_logging(args.log_level or database.settings.log_level, args.log_format)
         run_forever(database, stop_after=args.stop_after, metrics_port=args.metrics_port)
         return EXIT_OK
     finally:
@@ -843,6 +843,7 @@ def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     group.add_argument("--config", metavar="FILE", default=unset, help="TOML settings file (default: ./bounceledger.toml if present)")
     group.add_argument("--database-url", metavar="URL", default=unset, help="SQLAlchemy URL (default: sqlite:///bounceledger.sqlite)")
     group.add_argument("--log-level", type=_log_level, default=unset, metavar="LEVEL", help="DEBUG, INFO, WARNING, ERROR (default: from settings)")
+    group.add_argument("--log-format", choices=("text", "json"), default=unset, help="log lines as text (default) or one JSON object each")
     group.add_argument("--debug", action="store_true", default=False if top else unset, help="show tracebacks for unexpected errors")
 
 
@@ -984,12 +985,15 @@ def _one_line(text: str) -> str:
     return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-def _configure_logging(level: str | None) -> None:
+def _configure_logging(level: str | None, fmt: str | None = None) -> None:
     from bounceledger.logsetup import configure_logging
 
     variable = "BOUNCELEDGER_LOG_LEVEL"  # read before the settings: parse and explain load none
+    fmt = fmt or os.environ.get("BOUNCELEDGER_LOG_FORMAT") or "text"
+    if fmt not in ("text", "json"):
+        raise CommandError(f"BOUNCELEDGER_LOG_FORMAT: {fmt!r} is not a log format (text or json)")
     try:
-        configure_logging(level or os.environ.get(variable) or "WARNING")
+        configure_logging(level or os.environ.get(variable) or "WARNING", fmt)
     except ValueError as exc:
         raise CommandError(f"{variable}: {exc}") from None
 
@@ -999,7 +1003,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL) if hasattr(signal, "SIGPIPE") else None
     try:
-        _configure_logging(args.log_level)
+        _configure_logging(args.log_level, args.log_format)
         return int(args.func(args))
     except KeyboardInterrupt:
         print("bounceledger: interrupted", file=sys.stderr)

@@ -17,13 +17,53 @@ def log_level(raw: str) -> str:
     return level
 
 
-def configure_logging(level: str) -> None:
-    """Everything at ``level`` and above to stderr, one line each; the scheduler's chatter only from WARNING."""
+LOG_FORMATS = ("text", "json")
+
+#: Attributes every LogRecord has; anything else was passed as ``extra=`` and goes into the JSON object.
+_RECORD_ATTRIBUTES = frozenset(
+    (
+        "name msg args levelname levelno pathname filename module exc_info exc_text stack_info lineno funcName "
+        "created msecs relativeCreated thread threadName processName process taskName message asctime"
+    ).split()
+)
+
+
+def json_formatter() -> object:
+    """A formatter writing one JSON object a line: time, level, logger, message and any ``extra`` fields."""
+    import json
+    import logging
+    from datetime import datetime, timezone
+
+    class JsonFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            out: dict[str, object] = {
+                "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "level": record.levelname,
+                "logger": record.name,
+                "message": record.getMessage(),
+            }
+            for key, value in record.__dict__.items():
+                if key not in _RECORD_ATTRIBUTES and key not in out:
+                    out[key] = value
+            if record.exc_info:
+                out["exception"] = self.formatException(record.exc_info)
+            return json.dumps(out, default=str, ensure_ascii=False)
+
+    return JsonFormatter()
+
+
+def configure_logging(level: str, fmt: str = "text") -> None:
+    """Everything at ``level`` and above to stderr, one line each (text or JSON); the scheduler's chatter only from WARNING."""
     import logging  # imported here: --help and usage errors never need it
 
+    if fmt not in LOG_FORMATS:
+        raise ValueError(f"{fmt!r} is not a log format (one of {', '.join(LOG_FORMATS)})")
     logging.basicConfig(
         level=log_level(level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
+    if fmt == "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(json_formatter())  # type: ignore[arg-type]
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

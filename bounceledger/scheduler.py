@@ -56,9 +56,10 @@ def _logged(name: str, job: Callable[[], tuple[str, bool]], metric: str | None =
     try:
         line, busy = job()
         ok = True
-        log.log(logging.INFO if busy else logging.DEBUG, "%s: %s", name, line)
+        extra = {"job": metric or name, "seconds": round(time.monotonic() - started, 3)}
+        log.log(logging.INFO if busy else logging.DEBUG, "%s: %s", name, line, extra=extra)
     except Exception as exc:  # noqa: BLE001
-        log.error("%s failed: %s", name, exc)
+        log.error("%s failed: %s", name, exc, extra={"job": metric or name, "error": type(exc).__name__})
     finally:
         if _metrics_on:
             from bounceledger import metrics
