@@ -47,17 +47,17 @@ def stopping() -> bool:
     return _stopping.is_set()
 
 
-def _logged(name: str, job: Callable[[], tuple[str, bool]], metric: str | None = None) -> None:
-    """One log line per job run, with its counts (DEBUG when it found nothing
-    new, so an idle service stays quiet); its duration and outcome go to the
+def _logged(name: str, job: Callable[[], tuple[str, dict[str, int]]], metric: str | None = None) -> None:
+    """One log line per job run, with its counts (also as fields of a JSON log
+    line); DEBUG when every count is 0, so an idle service stays quiet. Its duration and outcome go to the
     metrics under ``metric`` (default ``name``). A failing run never stops the scheduler."""
     started = time.monotonic()
     ok = False
     try:
-        line, busy = job()
+        line, counts = job()
         ok = True
-        extra = {"job": metric or name, "seconds": round(time.monotonic() - started, 3)}
-        log.log(logging.INFO if busy else logging.DEBUG, "%s: %s", name, line, extra=extra)
+        extra = {"job": metric or name, "seconds": round(time.monotonic() - started, 3), "counts": counts}
+        log.log(logging.INFO if any(counts.values()) else logging.DEBUG, "%s: %s", name, line, extra=extra)
     except Exception as exc:  # noqa: BLE001
         log.error("%s failed: %s", name, exc, extra={"job": metric or name, "error": type(exc).__name__})
     finally:
@@ -74,31 +74,37 @@ def _db() -> Database:
 
 
 def sendlog_job(path: str, fmt: str) -> None:
-    def run() -> tuple[str, bool]:
+    def run() -> tuple[str, dict[str, int]]:
         summary = pipeline.ingest_logs(_db(), pipeline.expand(path), fmt, should_stop=stopping)
         if _metrics_on:
             from bounceledger import metrics
 
             metrics.observe_logs(summary)
-        return summary.line(), bool(summary.lines or summary.busy)
+        return summary.line(), {
+            "lines": summary.lines,
+            "attempts": summary.attempts,
+            "skipped": summary.skipped,
+            "busy": len(summary.busy),
+        }
 
     _logged(f"sendlog {path}", run, f"sendlog:{path}")
 
 
 def mailbox_job(url: str) -> None:
-    def run() -> tuple[str, bool]:
+    def run() -> tuple[str, dict[str, int]]:
         summary = polling.poll(_db(), url, should_stop=stopping)
         if _metrics_on:
             from bounceledger import metrics
 
             metrics.observe_poll(summary)
-        return summary.line(), bool(summary.seen or summary.busy)
+        counts = {"messages": summary.seen, "verdicts": summary.verdicts, "orphans": summary.orphans}
+        return summary.line(), counts | {"errors": summary.error, "busy": int(summary.busy)}
 
     _logged(f"mailbox {url}", run, f"mailbox:{url}")
 
 
 def orphans_job() -> None:
-    def run() -> tuple[str, bool]:
+    def run() -> tuple[str, dict[str, int]]:
         database = _db()
         linked, left = pipeline.retry_orphans(database)
         with database.session() as session:
@@ -111,26 +117,26 @@ def orphans_job() -> None:
             metrics.observe_report(report)
         if stale:
             log.warning("%d verdicts unmatched for over %gh: is every send log configured?", stale, database.settings.orphan_report_after_hours)
-        return f"{linked} matched, {left} still unmatched ({stale} stale)", bool(linked)
+        return f"{linked} matched, {left} still unmatched ({stale} stale)", {"matched": linked}
 
     _logged("unmatched verdicts", run, "orphans")
 
 
 def expiry_job(hours: float) -> None:
-    def run() -> tuple[str, bool]:
+    def run() -> tuple[str, dict[str, int]]:
         expired, lifted = pipeline.expire_and_settle(_db())
         line = f"{expired} deliveries deferred over {hours:g}h marked expired, {lifted} soft-bounce suppressions lifted"
-        return line, bool(expired or lifted)
+        return line, {"expired": expired, "lifted": lifted}
 
     _logged("expiry", run)
 
 
 def retention_job(days: float) -> None:
-    def run() -> tuple[str, bool]:
+    def run() -> tuple[str, dict[str, int]]:
         database = _db()
         with database.session() as session:
             pruned = retention.prune(session, timedelta(days=days), datetime.now(timezone.utc))
-        return pruned.line(), bool(pruned.messages or pruned.events)
+        return pruned.line(), {"messages": pruned.messages, "events": pruned.events}
 
     _logged("retention", run)
 

@@ -32,7 +32,9 @@ def test_json_log_lines_from_a_real_run(database: Database, database_url: str, t
         assert {"time", "level", "logger", "message"} <= set(record)
     jobs = [r for r in records if "job" in r]
     sendlog = next(r for r in jobs if r["job"].startswith("sendlog:"))
-    assert set(sendlog) == {"time", "level", "logger", "message", "job", "seconds"}
+    assert set(sendlog) == {"time", "level", "logger", "message", "job", "seconds", "counts"}
+    assert set(sendlog["counts"]) == {"lines", "attempts", "skipped", "busy"}
+    assert sendlog["counts"]["attempts"] > 0 and sendlog["counts"]["lines"] > 0
     assert sendlog["level"] == "INFO" and "attempts recorded" in sendlog["message"]
     assert isinstance(sendlog["seconds"], float)
     # Every source ran more than once in 3 s (interval 1 s), but only the first run found anything.
