@@ -17,6 +17,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from bounceledger.config import ConfigError
 from bounceledger.db import Database
 
 log = logging.getLogger("bounceledger.health")
@@ -109,7 +110,10 @@ def _handler(database: Database) -> type[BaseHTTPRequestHandler]:
 
 def start(database: Database, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
     """Serve /healthz, /readyz and /metrics in a daemon thread; ``port`` 0 picks a free one."""
-    server = ThreadingHTTPServer((host, port), _handler(database))
+    try:
+        server = ThreadingHTTPServer((host, port), _handler(database))
+    except OSError as exc:
+        raise ConfigError(f"--metrics-port {port}: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="metrics-listener", daemon=True).start()
     log.info("health and metrics on http://%s:%d/", host, server.server_address[1])

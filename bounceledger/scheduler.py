@@ -188,8 +188,8 @@ def run_forever(database: Database, *, stop_after: float | None = None, metrics_
         settings = database.settings
         metrics.source_intervals.update({f"sendlog:{s.path}": s.interval_seconds for s in settings.sendlogs})
         metrics.source_intervals.update({f"mailbox:{m.url}": m.interval_seconds for m in settings.mailboxes})
-        _metrics_on = True
         listener = health_server.start(database, metrics_port)
+        _metrics_on = True
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: finishing the current batch, then stopping", signum)

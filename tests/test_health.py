@@ -119,3 +119,15 @@ def test_a_source_past_its_allowance_makes_run_unready(database: Database, monke
     assert checks["source sendlog:/var/log/mail.log"]["ok"] is True
     checks = health_server.source_checks(now=1000.0 + 3 * 60 + 1)
     assert checks["source sendlog:/var/log/mail.log"]["ok"] is False
+
+
+def test_a_taken_metrics_port_is_a_clear_error(database: Database) -> None:
+    from bounceledger.config import ConfigError
+
+    server = health_server.start(database, 0)
+    try:
+        with pytest.raises(ConfigError, match=r"--metrics-port \d+: cannot listen on 127.0.0.1:\d+"):
+            health_server.start(database, server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
