@@ -970,7 +970,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="the scheduled main job over the configured sources")
     p.add_argument("--once", action="store_true", help="one pass over every source, then exit")
     p.add_argument("--stop-after", type=_seconds, metavar="SECONDS", help="stop by itself after this long")
-    p.add_argument("--metrics-port", type=_port, metavar="PORT", help="serve /healthz, /readyz and /metrics on 127.0.0.1:PORT")
+    p.add_argument("--metrics-port", type=_port, metavar="PORT", help="serve /healthz, /readyz and /metrics on 127.0.0.1:PORT while scheduled (not with --once)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="run the main job on the bundled samples and print corrected states")

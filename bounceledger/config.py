@@ -53,6 +53,7 @@ OTHER_ENVIRONMENT = frozenset(
         "CONFIG",  # the settings file itself
         "IMAP_PASSWORD",  # ingest.mailbox.url
         "WEB_TOKEN",  # bounceledger.web.app
+        "LOG_FORMAT",  # bounceledger.cli, read before the settings like LOG_LEVEL
         "PARSE_STRICT",  # ingest.bounces.failures
         "FAULT_KILL_AFTER",  # bounceledger.polling, crash tests
         "TEST_POSTGRES_URL",  # tests/conftest.py
