@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bounceledger.pipeline import LogIngestSummary, RunSummary
+    from bounceledger.pipeline import LogIngestSummary
     from bounceledger.polling import PollSummary
 
 _lock = threading.Lock()
@@ -72,16 +72,8 @@ def observe_poll(summary: PollSummary) -> None:
         m["errors"].labels("parser").inc(summary.error)
 
 
-def observe_run(run: RunSummary) -> None:
-    """Everything one ``run_once`` pass counted."""
-    for logs in run.logs:
-        observe_logs(logs)
-    for polled in run.polls:
-        observe_poll(polled)
-    observe_orphans(run.orphans_linked, run.orphans_left)
-    _registry()["expired"].inc(run.expired)
-    for _failure in run.failures:
-        error("source")
+def observe_expiry(expired: int) -> None:
+    _registry()["expired"].inc(expired)
 
 
 def observe_orphans(linked: int, left: int) -> None:

@@ -125,6 +125,10 @@ def orphans_job() -> None:
 def expiry_job(hours: float) -> None:
     def run() -> tuple[str, dict[str, int]]:
         expired, lifted = pipeline.expire_and_settle(_db())
+        if _metrics_on:
+            from bounceledger import metrics
+
+            metrics.observe_expiry(expired)
         line = f"{expired} deliveries deferred over {hours:g}h marked expired, {lifted} soft-bounce suppressions lifted"
         return line, {"expired": expired, "lifted": lifted}
 

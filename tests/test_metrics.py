@@ -59,6 +59,7 @@ def test_metrics_move_during_a_real_run(database: Database, database_url: str, t
         assert sample(text, "bounceledger_messages_seen_total", '{outcome="processed"}') > 0
         assert sample(text, "bounceledger_deliveries_corrected") == 3
         assert sample(text, "bounceledger_suppressions") >= 0
+        assert sample(text, "bounceledger_deliveries_expired_total") == 0  # the samples are fresh: nothing waited too long
         assert 'bounceledger_job_duration_seconds_count{job="orphans"}' in text
         assert re.search(r'bounceledger_job_duration_seconds_count\{job="sendlog:[^"]+"\} [1-9]', text)
         assert get(f"{base}/healthz")[:1] == (200,)
