@@ -18,9 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.mailstack.dma import null_sender_returns
 from tests.mailstack.mta_packages import package_version, unpacked_root
-from tests.mailstack.overlay_root import OverlayRoot
+from tests.mailstack.overlay_root import OverlayMta, OverlayRoot
 
 HOSTNAME = "mta.sender.test"
 
@@ -42,7 +41,7 @@ makealiases
 
 
 @dataclass
-class Courier:
+class Courier(OverlayMta):
     """One Courier relaying everything to the final MX on `mx_port`."""
 
     base: Path
@@ -68,12 +67,6 @@ class Courier:
         self.overlay.run(["sh", "-c", _POSTINST], what="courier postinst")
         self.overlay.run(["/usr/sbin/courier", "start"], what="courier start")
 
-    @property
-    def _overlay(self) -> OverlayRoot:
-        if self.overlay is None:
-            raise RuntimeError("configure() first")
-        return self.overlay
-
     def submit(self, sender: str, recipients: list[str], data: bytes, notify: str | None = None) -> None:
         """Courier's ``sendmail -f SENDER [-N NOTIFY] RCPT...``."""
         options = ["-N", notify] if notify else []
@@ -84,23 +77,14 @@ class Courier:
         """``courier flush``: every queued message is tried now."""
         self._overlay.run(["/usr/sbin/courier", "flush"], what="courier flush")
 
-    def returned(self) -> list[bytes]:
-        """Courier's DSNs as the final MX received them (``Return-Path``/``Delivered-To`` added)."""
-        return null_sender_returns(self.mx_record)
-
     def version(self) -> str:
         """"Courier 1.0.16" from the package's changelog (courierd has no version option)."""
         found = package_version(self.root, "courier-base")
         return f"Courier {found} (Debian)" if found else "Courier"
-
-    def log(self) -> str:
-        """Courier's syslog lines, as caught."""
-        path = self._overlay.maillog
-        return path.read_text(errors="replace") if path.exists() else ""
 
     def stop(self) -> None:
         if self.overlay is not None:
             try:
                 self.overlay.run(["/usr/sbin/courier", "stop"], what="courier stop", ok=(0, 1))
             finally:
-                self.overlay.stop()
+                super().stop()

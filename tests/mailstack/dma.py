@@ -18,13 +18,12 @@ check decides, on its own clock, and writes its own bounce.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.mailstack.mta_packages import package_version, unpacked_root
-from tests.mailstack.overlay_root import OverlayRoot
+from tests.mailstack.overlay_root import OverlayMta, OverlayRoot
 
 HOSTNAME = "mta.sender.test"
 SPOOL = "/var/spool/dma"
@@ -42,23 +41,8 @@ NULLCLIENT
 """
 
 
-def null_sender_returns(mx_record: Path) -> list[bytes]:
-    """Null-sender messages a final MX recorded (`final_mx.py`'s JSON lines), in arrival order,
-    each with the ``Return-Path: <>`` and ``Delivered-To:`` a delivering MTA would prepend."""
-    if not mx_record.exists():
-        return []
-    found = []
-    for line in mx_record.read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
-        if record["mail_from"] not in ("", "<>"):
-            continue
-        data = record["data"].replace("\r\n", "\n")
-        found.append(f"Return-Path: <>\nDelivered-To: {record['rcpt_tos'][0]}\n{data}".encode("utf-8"))
-    return found
-
-
 @dataclass
-class Dma:
+class Dma(OverlayMta):
     """One DMA rooted at `base` (config, logs; its spool is inside the overlay root)."""
 
     base: Path
@@ -78,12 +62,6 @@ class Dma:
         # mail and runs as the mail user when called by root: dma.c main()).
         self.overlay.run(["sh", "-c", f"mkdir -p {SPOOL} && chown mail:mail {SPOOL} && chmod 2775 {SPOOL}"],
                          what="make the dma spool")
-
-    @property
-    def _overlay(self) -> OverlayRoot:
-        if self.overlay is None:
-            raise RuntimeError("configure() first")
-        return self.overlay
 
     def submit(self, sender: str, recipients: list[str], data: bytes, notify: str | None = None) -> None:
         """``dma -f SENDER -- RCPT...``: spooled, then delivered by processes it forks.
@@ -110,23 +88,7 @@ class Dma:
         for name in self.queue_files():
             self._overlay.run(["touch", "-m", "-d", f"{stamp} UTC", f"{SPOOL}/{name}"], what="age the queue")
 
-    def returned(self) -> list[bytes]:
-        """DMA's bounces as the final MX received them (``Return-Path``/``Delivered-To`` added)."""
-        return null_sender_returns(self.mx_record)
-
     def version(self) -> str:
         """DMA prints no version; the package's (its changelog's first line) is the one."""
         found = package_version(self.root, "dma")
         return f"DMA {found} (Debian)" if found else "DMA"
-
-    def log(self) -> str:
-        """DMA's syslog lines (``dma[...]``), as caught."""
-        path = self._overlay.maillog
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def stop(self) -> None:
-        if self.overlay is not None:
-            self.overlay.stop()
-
-
-

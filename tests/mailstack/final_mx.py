@@ -157,6 +157,21 @@ class FinalMX:
         return [json.loads(line) for line in lines if line.strip()]
 
 
+def null_sender_returns(mx_record: Path) -> list[bytes]:
+    """Null-sender messages a final MX recorded (`final_mx.py`'s JSON lines), in arrival order,
+    each with the ``Return-Path: <>`` and ``Delivered-To:`` a delivering MTA would prepend."""
+    if not mx_record.exists():
+        return []
+    found = []
+    for line in mx_record.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if record["mail_from"] not in ("", "<>"):
+            continue
+        data = record["data"].replace("\r\n", "\n")
+        found.append(f"Return-Path: <>\nDelivered-To: {record['rcpt_tos'][0]}\n{data}".encode("utf-8"))
+    return found
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)

@@ -22,9 +22,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.mailstack.dma import null_sender_returns
 from tests.mailstack.mta_packages import unpacked_root
-from tests.mailstack.overlay_root import OverlayRoot
+from tests.mailstack.overlay_root import OverlayMta, OverlayRoot
 from tests.mailstack.ports import wait_for_port
 from tests.mailstack.stack import smtp_submit
 
@@ -46,7 +45,7 @@ GROUPS = "opensmtpd:x:990:\nopensmtpq:x:991:\n"
 
 
 @dataclass
-class OpenSmtpd:
+class OpenSmtpd(OverlayMta):
     """One smtpd listening on `port`, relaying to the final MX on `mx_port`."""
 
     base: Path
@@ -79,12 +78,6 @@ class OpenSmtpd:
             raise RuntimeError(f"smtpd did not listen on {self.port}: "
                                f"{(self.base / 'smtpd.out').read_text(errors='replace')[-600:]}")
 
-    @property
-    def _overlay(self) -> OverlayRoot:
-        if self.overlay is None:
-            raise RuntimeError("configure() first")
-        return self.overlay
-
     def submit(self, sender: str, recipients: list[str], data: bytes, notify: str | None = None) -> None:
         """One SMTP transaction; `notify` becomes ``NOTIFY=`` on every RCPT (RFC 3461)."""
         options = [f"NOTIFY={notify.upper()}"] if notify else []
@@ -95,21 +88,8 @@ class OpenSmtpd:
         self._overlay.run(["setpriv", "--regid=opensmtpq", "--clear-groups", "/usr/sbin/smtpctl",
                            "schedule", "all"], what="smtpctl schedule all")
 
-    def returned(self) -> list[bytes]:
-        """smtpd's notices as the final MX received them (``Return-Path``/``Delivered-To`` added)."""
-        return null_sender_returns(self.mx_record)
-
     def version(self) -> str:
         """"OpenSMTPD 6.8.0p2" from ``smtpd -h``."""
         output = self._overlay.run(["/usr/sbin/smtpd", "-h"], what="smtpd -h", ok=(0, 1))
         found = re.search(r"version: (.+)", output)
         return found.group(1).strip() if found else "OpenSMTPD"
-
-    def log(self) -> str:
-        """smtpd's syslog lines (``smtpd[...]``), as caught."""
-        path = self._overlay.maillog
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def stop(self) -> None:
-        if self.overlay is not None:
-            self.overlay.stop()

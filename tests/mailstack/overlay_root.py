@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.mailstack.final_mx import null_sender_returns
 from tests.mailstack.sendmail import SyslogCatcher
 
 #: Run by ``unshare -m -u --propagation private sh -c``. $1 scratch mount point, $2 the
@@ -216,3 +217,32 @@ def _plain_env() -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("LD_", "NSS_WRAPPER"))}
     env.update({"LANG": "C", "LC_ALL": "C", "TZ": "UTC"})
     return env
+
+
+class OverlayMta:
+    """What an MTA run in an :class:`OverlayRoot` has in common, whatever the MTA:
+    its root once configured, its returns as the final MX got them, its caught
+    syslog, and the end of its namespace. The dataclasses that use it declare
+    ``overlay`` and ``mx_record`` as fields."""
+
+    overlay: OverlayRoot | None
+    mx_record: Path
+
+    @property
+    def _overlay(self) -> OverlayRoot:
+        if self.overlay is None:
+            raise RuntimeError("configure() first")
+        return self.overlay
+
+    def returned(self) -> list[bytes]:
+        """The MTA's returns as the final MX received them (``Return-Path``/``Delivered-To`` added)."""
+        return null_sender_returns(self.mx_record)
+
+    def log(self) -> str:
+        """The MTA's syslog lines, as caught."""
+        path = self._overlay.maillog
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.overlay is not None:
+            self.overlay.stop()

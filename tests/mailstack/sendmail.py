@@ -15,7 +15,6 @@ the layout older Sendmail (V5-era) reports have. ``Timeout.queuewarn`` and
 """
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import socket
@@ -25,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.mailstack.final_mx import null_sender_returns
 from tests.mailstack.mta_packages import run_unpacked, runtime_env, unpacked_root, write_nss_files
 
 HOSTNAME = "mta.sender.test"
@@ -220,17 +220,7 @@ class Sendmail:
         envelope sender as ``Return-Path``, so that line is prepended here,
         as the delivering MTA (Postfix local, Dovecot LMTP) does.
         """
-        if not self.mx_record.exists():
-            return []
-        found = []
-        for line in self.mx_record.read_text(encoding="utf-8").splitlines():
-            record = json.loads(line)
-            if record["mail_from"] not in ("", "<>"):
-                continue
-            rcpt = record["rcpt_tos"][0]
-            data = record["data"].replace("\r\n", "\n")
-            found.append(f"Return-Path: <>\nDelivered-To: {rcpt}\n{data}".encode("utf-8"))
-        return found
+        return null_sender_returns(self.mx_record)
 
     def version(self) -> str:
         """"Sendmail 8.x" from the ``Version`` line of ``-d0.1``, for the samples' README."""
