@@ -1,4 +1,4 @@
-"""Score ``ingest.bounces.parse`` against the shared public corpora.
+"""Score ``bounceledger.ingest.bounces.parse`` against the shared public corpora.
 
 Usage: ``PYTHONPATH=. python benchmarks/bounce_accuracy.py [--corpus DIR] [--show N] [--messages N]``
 
@@ -32,8 +32,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from ingest.bounces import parse  # noqa: E402
-from ingest.records import ParsedMessage  # noqa: E402
+from bounceledger.ingest.bounces import parse  # noqa: E402
+from bounceledger.ingest.records import ParsedMessage  # noqa: E402
 
 Row = tuple[str, str, str, bool]
 

@@ -1,4 +1,4 @@
-"""Parse time of ``ingest.bounces.parse`` against message size, on hostile bounces.
+"""Parse time of ``bounceledger.ingest.bounces.parse`` against message size, on hostile bounces.
 
 Usage: ``PYTHONPATH=. python benchmarks/bounce_sizes.py [--max-size N] [--give-up S] [--only FAMILY ...]``
 
@@ -44,7 +44,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from ingest.bounces import parse  # noqa: E402
+from bounceledger.ingest.bounces import parse  # noqa: E402
 
 #: The limit ``parse`` applies by default (its ``max_size``).
 SIZE_LIMIT = 10_000_000

@@ -1,10 +1,10 @@
-"""Speed and memory of ``ingest.bounces.parse`` against its baselines.
+"""Speed and memory of ``bounceledger.ingest.bounces.parse`` against its baselines.
 
 Usage: ``python benchmarks/bounce_speed.py [--corpus DIR] [--rounds N] [--messages N]``
 
 Prints messages per second, on the same files, for:
 
-* our parser (``ingest.bounces.parse``),
+* our parser (``bounceledger.ingest.bounces.parse``),
 * flufl.bounce alone (stdlib parse + ``all_failures``),
 * Debian's Perl Sisimai 4.25 (``libsisimai-perl``), when installed, run as a
   separate process by ``benchmarks/bounce_sisimai_baseline.pl``.
@@ -32,7 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from ingest.bounces import parse  # noqa: E402
+from bounceledger.ingest.bounces import parse  # noqa: E402
 
 #: Sisimai's loop, timed both ways (times() gives the process's CPU seconds).
 _SISIMAI = r"""

@@ -48,7 +48,7 @@ from imapclient import IMAPClient  # noqa: E402
 
 from benchmarks.cpu import TreeClock, server_root  # noqa: E402
 from benchmarks.scratch import admin_url, scratch_postgres  # noqa: E402
-from ingest.bounces import parse  # noqa: E402
+from bounceledger.ingest.bounces import parse  # noqa: E402
 from tests.mailstack.dovecot import MAIL_GID, MAIL_UID, Dovecot, scratch_dovecot  # noqa: E402
 
 SAMPLES = REPO / "bounceledger" / "samples" / "returned" / "new"

@@ -149,15 +149,15 @@ def start_up(files: list[Path], runs: int) -> None:
         perl_ones = [timed([*perl, str(files[0])])[0] for _ in range(runs)]
         print(f"  Sisimai 4.25 (perl) ONE:        wall {1000 * median(perl_ones, 0):.0f} ms, CPU {1000 * median(perl_ones, 1):.0f} ms")
     bare = [timed([sys.executable, "-c", "pass"])[0] for _ in range(runs)]
-    imports = [timed([sys.executable, "-c", "from ingest.bounces import parse"])[0] for _ in range(runs)]
+    imports = [timed([sys.executable, "-c", "from bounceledger.ingest.bounces import parse"])[0] for _ in range(runs)]
     print(f"  python (bare interpreter):      wall {1000 * median(bare, 0):.0f} ms, CPU {1000 * median(bare, 1):.0f} ms")
-    print(f"  python -c 'from ingest.bounces import parse': wall {1000 * median(imports, 0):.0f} ms,"
+    print(f"  python -c 'from bounceledger.ingest.bounces import parse': wall {1000 * median(imports, 0):.0f} ms,"
           f" CPU {1000 * median(imports, 1):.0f} ms ({1000 * (median(imports, 1) - median(bare, 1)):.0f} ms CPU beyond bare)")
 
 
 def parser_alone(files: list[Path], rounds: int) -> None:
     """The parser in this process, warm: the rate the whole process tends to on many files."""
-    from ingest.bounces import parse
+    from bounceledger.ingest.bounces import parse
 
     raws = [path.read_bytes() for path in files]
     for raw in raws:  # warm: lazily built tables, caches

@@ -37,10 +37,10 @@ from benchmarks.scratch import admin_url, scratch_postgres  # noqa: E402
 from benchmarks.scratch import write_floor as scratch_write_floor  # noqa: E402
 from bounceledger.config import Settings  # noqa: E402
 from bounceledger.db import Database, upgrade  # noqa: E402
-from ingest.attempts import store_attempts  # noqa: E402
-from ingest.keys import verdict_key  # noqa: E402
-from ingest.records import Attempt, Verdict  # noqa: E402
-from ingest.returned import record_verdicts, verdict_row  # noqa: E402
+from bounceledger.ingest.attempts import store_attempts  # noqa: E402
+from bounceledger.ingest.keys import verdict_key  # noqa: E402
+from bounceledger.ingest.records import Attempt, Verdict  # noqa: E402
+from bounceledger.ingest.returned import record_verdicts, verdict_row  # noqa: E402
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 RECIPIENTS_PER_MESSAGE = 4

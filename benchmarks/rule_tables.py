@@ -9,7 +9,7 @@ both tables; the figure is the cost of that pair of look-ups per text, and
 its ratio to the plain loop measured in the same run. Each approach is
 also checked to give the plain loop's answer on every text.
 
-Texts: the diagnostics ``ingest.bounces.parse`` reads from the shared
+Texts: the diagnostics ``bounceledger.ingest.bounces.parse`` reads from the shared
 corpora (skipped when absent), the non-blank lines of every message body
 (mostly texts no row matches), and synthetic texts from our own fixtures
 (slices, upper-cased, with non-ASCII letters, long concatenations).
@@ -17,7 +17,7 @@ corpora (skipped when absent), the non-blank lines of every message body
 Approaches:
 
 * ``plain``: ``next(value for pattern, value in rows if pattern.search(text))``.
-* ``RuleTable``: :class:`ingest.bounces._prefilter.RuleTable` (literal
+* ``RuleTable``: :class:`bounceledger.ingest.bounces._prefilter.RuleTable` (literal
   pre-checks worked out from the pattern text by our own reader).
 * ``literals per row``: the same literals, one ``in`` test per row, no index.
 * ``one alternation``: every row as a named group of one pattern; the
@@ -49,10 +49,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from ingest.bounces import _message as m  # noqa: E402
-from ingest.bounces import _prefilter, parse  # noqa: E402
-from ingest.bounces.classify import join_reply_lines  # noqa: E402
-from ingest.bounces.reasons import STRONG_TEXT_RULES, TEXT_RULES  # noqa: E402
+from bounceledger.ingest.bounces import _message as m  # noqa: E402
+from bounceledger.ingest.bounces import _prefilter, parse  # noqa: E402
+from bounceledger.ingest.bounces.classify import join_reply_lines  # noqa: E402
+from bounceledger.ingest.bounces.reasons import STRONG_TEXT_RULES, TEXT_RULES  # noqa: E402
 
 Rows = Sequence[tuple[re.Pattern[str], object]]
 Lookup = Callable[[str], object]

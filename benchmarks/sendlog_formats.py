@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from ingest.sendlog import ParseOptions, make_parser
+from bounceledger.ingest.sendlog import ParseOptions, make_parser
 
 B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 

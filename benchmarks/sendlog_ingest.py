@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.scratch import admin_url, scratch_postgres, write_floor  # noqa: E402
-from ingest.sendlog import ParseOptions, make_parser  # noqa: E402
+from bounceledger.ingest.sendlog import ParseOptions, make_parser  # noqa: E402
 
 HEX = "0123456789ABCDEF"
 

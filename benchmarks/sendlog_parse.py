@@ -22,7 +22,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ingest.sendlog import ParseOptions, make_parser
+from bounceledger.ingest.sendlog import ParseOptions, make_parser
 
 
 def _qid(rng: random.Random) -> str:

@@ -39,8 +39,8 @@ EXIT_FAILURE = 1
 USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("bounceledger.config", "ConfigError"),
     ("bounceledger.db", "DatabaseError"),
-    ("ingest.sendlog.reader", "LogFileError"),
-    ("ingest.mailbox.source", "MailboxError"),
+    ("bounceledger.ingest.sendlog.reader", "LogFileError"),
+    ("bounceledger.ingest.mailbox.source", "MailboxError"),
     ("bounceledger.logfiles", "UnknownFormatError"),
 )
 
@@ -269,7 +269,7 @@ def _parsed_file_output(json_lines: bool) -> Callable[[Path, bytes], tuple[str, 
     """Parse one file and render what ``parse`` prints for it: ``(outcome,
     text)``. It runs in whichever process parsed the file (see
     ``bounceledger.parse_files``), so a forked helper sends back text."""
-    from ingest.bounces import parse
+    from bounceledger.ingest.bounces import parse
 
     encode = _json_encoder().encode
 
@@ -298,7 +298,7 @@ def _parsed_file_output(json_lines: bool) -> Callable[[Path, bytes], tuple[str, 
 
 def cmd_parse(args: argparse.Namespace) -> int:
     from bounceledger.parse_files import parsed_in_order
-    from ingest.bounces import preload
+    from bounceledger.ingest.bounces import preload
 
     files = list(_message_files(args.paths))  # fail on a missing path before printing anything
     counts = {"bounce": 0, "ignored": 0, "unparsed": 0, "error": 0}
@@ -327,7 +327,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     import re
     from dataclasses import asdict
 
-    from ingest.bounces.classify import explain
+    from bounceledger.ingest.bounces.classify import explain
 
     code = re.compile(r"[(\[#'\"<]*(?:[245]\d\d(?:-[245]\.\d{1,3}\.\d{1,3})?|[245]\.\d{1,3}\.\d{1,3})[)\]>'\".,;:]*")
     groups: list[list[str]] = []
@@ -376,7 +376,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_poll(args: argparse.Namespace) -> int:
     from bounceledger import pipeline, polling
-    from ingest.mailbox.source import open_mailbox
+    from bounceledger.ingest.mailbox.source import open_mailbox
 
     open_mailbox(args.mailbox).check()  # a bad URL fails before touching the database
     database = _database(args)
@@ -584,8 +584,8 @@ def cmd_suppressions(args: argparse.Namespace) -> int:
     import csv
 
     from bounceledger import forget, queries
-    from ingest import suppress
-    from ingest.keys import normalise_address, valid_address
+    from bounceledger.ingest import suppress
+    from bounceledger.ingest.keys import normalise_address, valid_address
 
     action = getattr(args, "suppression_action", None)
     if action == "add" and valid_address(args.address) is None:
@@ -679,7 +679,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
     """Erase an address from the ledger (a right-to-erasure request): see bounceledger.forget."""
     from bounceledger import forget
     from bounceledger.db import connect_errors
-    from ingest.keys import valid_address
+    from bounceledger.ingest.keys import valid_address
 
     address = valid_address(args.address)
     if address is None:

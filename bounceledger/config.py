@@ -36,7 +36,7 @@ from bounceledger.logsetup import log_level
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
-    from models.suppression import SuppressionPolicy
+    from bounceledger.models.suppression import SuppressionPolicy
 
 DEFAULT_DATABASE_URL = "sqlite:///bounceledger.sqlite"
 DEFAULT_CONFIG_FILE = "bounceledger.toml"
@@ -51,10 +51,10 @@ DATABASE_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgres", "post
 OTHER_ENVIRONMENT = frozenset(
     {
         "CONFIG",  # the settings file itself
-        "IMAP_PASSWORD",  # ingest.mailbox.url
+        "IMAP_PASSWORD",  # bounceledger.ingest.mailbox.url
         "WEB_TOKEN",  # bounceledger.web.app
         "LOG_FORMAT",  # bounceledger.cli, read before the settings like LOG_LEVEL
-        "PARSE_STRICT",  # ingest.bounces.failures
+        "PARSE_STRICT",  # bounceledger.ingest.bounces.failures
         "FAULT_KILL_AFTER",  # bounceledger.polling, crash tests
         "TEST_POSTGRES_URL",  # tests/conftest.py
         "REQUIRE_POSTGRES",  # tests/conftest.py
@@ -146,7 +146,7 @@ class MailboxSource:
 
 
 def _default_suppression_policy() -> SuppressionPolicy:
-    from models.suppression import SuppressionPolicy
+    from bounceledger.models.suppression import SuppressionPolicy
 
     return SuppressionPolicy()
 
@@ -203,12 +203,12 @@ class Settings:
 
 def _soft_reasons(raw: frozenset[str]) -> frozenset[str]:
     """``[suppression] soft_reasons``: reason names the classifier gives (docs/suppression.md)."""
-    from models.suppression import checked_reasons
+    from bounceledger.models.suppression import checked_reasons
 
     return checked_reasons(raw)
 
 
-#: ``[suppression]`` keys, by the :class:`~models.suppression.SuppressionPolicy`
+#: ``[suppression]`` keys, by the :class:`~bounceledger.models.suppression.SuppressionPolicy`
 #: field they set (that module is the pure rule and knows nothing of files).
 #: Its other fields are read under their own names.
 SUPPRESSION_KEYS: Mapping[str, Spec] = {
@@ -255,7 +255,7 @@ class _Key:
 
 def _hints(cls: type) -> dict[str, Any]:
     if cls is Settings:
-        from models.suppression import SuppressionPolicy
+        from bounceledger.models.suppression import SuppressionPolicy
 
         return typing.get_type_hints(cls, localns={"SuppressionPolicy": SuppressionPolicy})
     return typing.get_type_hints(cls)

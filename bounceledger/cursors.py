@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import SourceCursor
+from bounceledger.models import SourceCursor
 
 
 def find_cursor(session: Session, kind: str, key: str) -> SourceCursor | None:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bounceledger.config import Settings, redact_url
-from ingest.rules import LedgerRules
+from bounceledger.ingest.rules import LedgerRules
 
 
 log = logging.getLogger("bounceledger.db")
@@ -97,7 +97,7 @@ class Database:
     """An engine plus a session factory for one settings object.
 
     ``rules`` are the settings reconciliation needs, handed by the caller to
-    every function that writes the ledger (see :mod:`ingest.rules`).
+    every function that writes the ledger (see :mod:`bounceledger.ingest.rules`).
     ``create``: a missing SQLite file may be made (``db upgrade``, ``demo``).
     """
 
@@ -156,7 +156,7 @@ def alembic_config(settings: Settings | None = None, engine: Engine | None = Non
     """An Alembic config that works from a checkout and from an installed wheel."""
     repo_ini = Path(__file__).resolve().parent.parent / "alembic.ini"
     cfg = AlembicConfig(str(repo_ini)) if repo_ini.is_file() else AlembicConfig()
-    cfg.set_main_option("script_location", str(resources.files("migrations")))
+    cfg.set_main_option("script_location", str(resources.files("bounceledger.migrations")))
     if engine is not None:
         cfg.attributes["connection_engine"] = engine
     elif settings is not None:

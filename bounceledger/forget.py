@@ -46,8 +46,8 @@ from sqlalchemy import JSON, Engine, String, Table, Text, and_, cast, delete, fu
 from sqlalchemy.orm import Session
 
 from bounceledger.retention import empty_raw
-from ingest.keys import normalise_address
-from models import Base, Event, ForgottenSuppression, ReturnedMessage, Suppression
+from bounceledger.ingest.keys import normalise_address
+from bounceledger.models import Base, Event, ForgottenSuppression, ReturnedMessage, Suppression
 
 #: Mixed into the hash so that it is not the bare SHA-256 of an address a
 #: list of hashed addresses from elsewhere could be joined on.
@@ -271,7 +271,7 @@ def remembered(session: Session, address: str) -> ForgottenSuppression | None:
 
 
 def in_force(row: ForgottenSuppression, now: datetime) -> bool:
-    """The same rule as :func:`ingest.suppress.is_active`, for a kept suppression."""
+    """The same rule as :func:`bounceledger.ingest.suppress.is_active`, for a kept suppression."""
     return row.active and (row.expires_at is None or row.expires_at > now)
 
 

@@ -20,8 +20,8 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import Connection, func, select, text, update
 
 from bounceledger.db import Database, connect_errors
-from ingest.dbutil import insert_ignoring_duplicates
-from models import Lease
+from bounceledger.ingest.dbutil import insert_ignoring_duplicates
+from bounceledger.models import Lease
 
 LEASE_TTL = timedelta(minutes=5)
 

@@ -12,13 +12,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingest.sendlog import FORMATS, ParseOptions, detect_format, make_parser
-from ingest.sendlog.reader import LogFileError, OverlongLine, read_complete_lines, rotation_order
+from bounceledger.ingest.sendlog import FORMATS, ParseOptions, detect_format, make_parser
+from bounceledger.ingest.sendlog.reader import LogFileError, OverlongLine, read_complete_lines, rotation_order
 
 if TYPE_CHECKING:
     from bounceledger.config import Settings
-    from ingest.records import Attempt
-    from ingest.sendlog.relays import FirstHopReason
+    from bounceledger.ingest.records import Attempt
+    from bounceledger.ingest.sendlog.relays import FirstHopReason
 
 DETECT_LINES = 50
 # How far into a file the chosen format must find one of its own lines.

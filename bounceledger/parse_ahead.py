@@ -4,7 +4,7 @@ A poll alternates between parsing (pure CPU) and storing and reconciling
 (mostly waiting on the database and the IMAP server). Handing the next
 batch's parse to a worker process (:mod:`bounceledger.parse_worker`) while
 this batch is stored lets the two overlap on a second core. The worker
-only ever returns what :func:`ingest.bounces.parse` returns; if it fails in
+only ever returns what :func:`bounceledger.ingest.bounces.parse` returns; if it fails in
 any way the poller parses in its own process as before, so a worker
 problem can cost speed but never a message.
 
@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from ingest.records import ParsedMessage
+from bounceledger.ingest.records import ParsedMessage
 
 log = logging.getLogger("bounceledger.poll")
 

@@ -17,8 +17,8 @@ import signal
 import sys
 from typing import BinaryIO
 
-from ingest.bounces import parse
-from ingest.records import ParsedMessage
+from bounceledger.ingest.bounces import parse
+from bounceledger.ingest.records import ParsedMessage
 
 
 def _parsed(raws: list[bytes | None], quoted: tuple[str, ...]) -> list[ParsedMessage | None] | None:

@@ -25,12 +25,12 @@ from bounceledger.db import Database
 from bounceledger.locks import SourceLock
 from bounceledger.logfiles import UnknownFormatError, checked_formats, checked_paths, overlong_sample, parse_options
 from bounceledger.polling import PollSummary, poll
-from ingest import reconcile, suppress
-from ingest.attempts import PreparedAttempts, is_notice, prepare_attempts, store_prepared
-from ingest.mailbox.source import MailboxError
-from ingest.records import Attempt
-from ingest.sendlog import make_parser
-from ingest.sendlog.reader import (
+from bounceledger.ingest import reconcile, suppress
+from bounceledger.ingest.attempts import PreparedAttempts, is_notice, prepare_attempts, store_prepared
+from bounceledger.ingest.mailbox.source import MailboxError
+from bounceledger.ingest.records import Attempt
+from bounceledger.ingest.sendlog import make_parser
+from bounceledger.ingest.sendlog.reader import (
     LogFileError,
     OverlongLine,
     Position,

@@ -25,15 +25,15 @@ from bounceledger.cursors import cursor_to_save, find_cursor
 from bounceledger.db import Database
 from bounceledger.locks import source_lock
 from bounceledger.parse_ahead import ParseAhead, Ticket
-from ingest.mailbox.source import (
+from bounceledger.ingest.mailbox.source import (
     MailboxConnectionLost,
     MailboxError,
     MailboxReader,
     MailItem,
     open_mailbox,
 )
-from ingest.records import ParsedMessage
-from ingest.returned import (
+from bounceledger.ingest.records import ParsedMessage
+from bounceledger.ingest.returned import (
     Incoming,
     StoredMessage,
     folder_for,

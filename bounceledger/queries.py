@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 
 from bounceledger.reports import NO_CAMPAIGN, Filters, arrived_in, describe_reason, message_conditions
-from ingest import suppress
-from ingest.keys import normalise_address
-from models import Delivery, Event, ReturnedMessage, SentMessage, Suppression
-from models.state import STATES
+from bounceledger.ingest import suppress
+from bounceledger.ingest.keys import normalise_address
+from bounceledger.models import Delivery, Event, ReturnedMessage, SentMessage, Suppression
+from bounceledger.models.state import STATES
 
 RETURNED_OUTCOMES = ("processed", "unparsed", "ignored", "duplicate", "error")
 

@@ -45,9 +45,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
-from ingest.bounces.classify import explain, is_hard, is_hard_outcome
-from ingest.bounces.reasons import CATEGORIES
-from models import Delivery, SentMessage
+from bounceledger.ingest.bounces.classify import explain, is_hard, is_hard_outcome
+from bounceledger.ingest.bounces.reasons import CATEGORIES
+from bounceledger.models import Delivery, SentMessage
 
 NO_CAMPAIGN = "(none)"
 FAILED_STATES = ("bounced", "expired")

@@ -30,8 +30,8 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from bounceledger.cursors import cursor_to_save, find_cursor
-from ingest.dbutil import among
-from models import Event, ReturnedMessage
+from bounceledger.ingest.dbutil import among
+from bounceledger.models import Event, ReturnedMessage
 
 CURSOR_KIND = "retention"
 BATCH = 500

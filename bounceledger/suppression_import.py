@@ -4,7 +4,7 @@ Both state what the list should say for an address (:class:`Entry`) and go
 through :func:`put`, which changes a row only when it says something else
 already: importing the same file twice, or posting the same entry again,
 changes nothing and records nothing the second time. Each real change goes
-through :func:`ingest.suppress.add`, so it is the same audit event a
+through :func:`bounceledger.ingest.suppress.add`, so it is the same audit event a
 ``suppressions add`` by hand records.
 
 The CSV has a header row. ``address`` is required (``email`` and
@@ -30,9 +30,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bounceledger.forget import remembered, remembered_line
-from ingest import suppress
-from ingest.keys import valid_address
-from models import ForgottenSuppression, Suppression
+from bounceledger.ingest import suppress
+from bounceledger.ingest.keys import valid_address
+from bounceledger.models import ForgottenSuppression, Suppression
 
 REASONS = ("manual", "hardbounce", "softbounce", "complaint")
 #: Header names as written in files, by the field they fill.

@@ -16,22 +16,22 @@ from functools import lru_cache
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from ingest import reconcile, suppress
-from ingest.bounces.classify import classify, host_has_rules
-from ingest.dbutil import (
+from bounceledger.ingest import reconcile, suppress
+from bounceledger.ingest.bounces.classify import classify, host_has_rules
+from bounceledger.ingest.dbutil import (
     among,
     chunks,
     insert_ignoring_duplicates,
     insert_tuples,
     update_by_key,
 )
-from ingest.keys import attempt_key, message_key, normalise_address
-from ingest.reconcile import delivery_values
-from ingest.records import Attempt
-from ingest.rules import LedgerRules
-from ingest.verp import token_of
-from models import Delivery, Event, SentMessage
-from models.state import Fact, decide
+from bounceledger.ingest.keys import attempt_key, message_key, normalise_address
+from bounceledger.ingest.reconcile import delivery_values
+from bounceledger.ingest.records import Attempt
+from bounceledger.ingest.rules import LedgerRules
+from bounceledger.ingest.verp import token_of
+from bounceledger.models import Delivery, Event, SentMessage
+from bounceledger.models.state import Fact, decide
 
 
 def _sent_message_rows(attempts: Sequence[Attempt]) -> dict[str, dict[str, object]]:

@@ -34,7 +34,7 @@ from psycopg.types.json import Json
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from models.types import UTCDateTime
+from bounceledger.models.types import UTCDateTime
 
 T = TypeVar("T")
 

@@ -6,7 +6,7 @@ import hashlib
 import re
 from datetime import datetime
 
-from ingest.records import Attempt, Verdict
+from bounceledger.ingest.records import Attempt, Verdict
 
 
 def _digest(*parts: str) -> str:

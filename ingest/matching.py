@@ -2,7 +2,7 @@
 
 Keys are tried strongest first (see :data:`MATCHERS`): the token in our
 own return path (``bounces+TOKEN@``, HMAC-checked when a secret is set, see
-:mod:`ingest.verp`), the DSN's envelope id, then a queue id (the next hop's, from our log's "queued as X", or our
+:mod:`bounceledger.ingest.verp`), the DSN's envelope id, then a queue id (the next hop's, from our log's "queued as X", or our
 own, from our MTA's DSN), then the original Message-ID, then a configured
 header the sender set and the MTA logged (``match_headers``), and last, marked as
 weak, the only delivery to that recipient shortly before the verdict. Each
@@ -21,9 +21,9 @@ from sqlalchemy import ColumnElement, Text, and_, bindparam, func, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from ingest.dbutil import among
-from ingest.verp import verify
-from models import Delivery, SentMessage
+from bounceledger.ingest.dbutil import among
+from bounceledger.ingest.verp import verify
+from bounceledger.models import Delivery, SentMessage
 
 # A returned message refers to a send at most this long before it (Postfix's
 # default maximal_queue_lifetime is 5 days); queue ids outside it are reused.

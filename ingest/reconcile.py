@@ -1,8 +1,8 @@
 """Reconciliation: tie verdicts to deliveries and re-derive their state.
 
-Every state change goes through :func:`models.state.decide`; this module only
+Every state change goes through :func:`bounceledger.models.state.decide`; this module only
 gathers the events, stores the decision and records corrections with their
-evidence. Matching (:mod:`ingest.matching`) tries the strongest keys first;
+evidence. Matching (:mod:`bounceledger.ingest.matching`) tries the strongest keys first;
 a verdict that matches nothing stays an orphan (``delivery_id`` NULL) until
 the log line it corrects is read: the attempts' writer ties it then
 (:func:`link_waiting_verdicts`), and every run tries all of them again
@@ -20,13 +20,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, and_, bindparam, case, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from ingest import suppress
-from ingest.dbutil import among, chunks, insert_ignoring_duplicates, update_by_key
-from ingest.keys import correction_key, timeout_key
-from ingest.matching import keys_from, match_many
-from ingest.rules import LedgerRules
-from models import Delivery, Event
-from models.state import CORRECTED_TO, Decision, Fact, decide
+from bounceledger.ingest import suppress
+from bounceledger.ingest.dbutil import among, chunks, insert_ignoring_duplicates, update_by_key
+from bounceledger.ingest.keys import correction_key, timeout_key
+from bounceledger.ingest.matching import keys_from, match_many
+from bounceledger.ingest.rules import LedgerRules
+from bounceledger.models import Delivery, Event
+from bounceledger.models.state import CORRECTED_TO, Decision, Fact, decide
 
 
 ORPHAN_BATCH = 1000
@@ -357,7 +357,7 @@ def expire_deferred(session: Session, wait: timedelta, now: datetime, rules: Led
 
     Records a ``timeout`` event dated when the wait ran out (not when this
     job happened to run, so the result does not depend on the schedule);
-    :mod:`models.state` lets any newer answer overrule it.
+    :mod:`bounceledger.models.state` lets any newer answer overrule it.
     """
     cutoff = now - wait
     stale = session.execute(

@@ -18,14 +18,14 @@ from typing import Literal
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ingest import reconcile
-from ingest.bounces import parse
-from ingest.dbutil import chunks, insert_ignoring_duplicates, insert_tuples
-from ingest.keys import header_ref, normalise_address, verdict_key
-from ingest.matching import MatchKeys, keys_from, match_many, token_check
-from ingest.records import ParsedMessage, Verdict
-from ingest.rules import LedgerRules
-from models import Event, ReturnedMessage
+from bounceledger.ingest import reconcile
+from bounceledger.ingest.bounces import parse
+from bounceledger.ingest.dbutil import chunks, insert_ignoring_duplicates, insert_tuples
+from bounceledger.ingest.keys import header_ref, normalise_address, verdict_key
+from bounceledger.ingest.matching import MatchKeys, keys_from, match_many, token_check
+from bounceledger.ingest.records import ParsedMessage, Verdict
+from bounceledger.ingest.rules import LedgerRules
+from bounceledger.models import Event, ReturnedMessage
 
 StoreOutcome = Literal["processed", "unparsed", "error", "ignored", "duplicate", "seen"]
 
@@ -264,7 +264,7 @@ def store_returned_messages(
     the new ones, matching costs one query per key kind for the whole batch.
     ``count_duplicates`` is off while a source re-reads a renumbered mailbox,
     where every known message would otherwise look like a copy. ``parsed``
-    may hold what :func:`ingest.bounces.parse` already made of each message
+    may hold what :func:`bounceledger.ingest.bounces.parse` already made of each message
     (with the rules' ``match_headers``); None entries are parsed here.
     """
     now = datetime.now(timezone.utc)

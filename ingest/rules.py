@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.suppression import SuppressionPolicy
+from bounceledger.models.suppression import SuppressionPolicy
 
 
 @dataclass(frozen=True, slots=True)

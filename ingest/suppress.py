@@ -3,7 +3,7 @@
 Called by reconciliation for the recipients whose deliveries just reached or
 left a final state (see :func:`concerns`), and now and then by
 :func:`settle` for soft-bounce suppressions a clean delivery may have ended;
-the decision itself is :func:`models.suppression.decide_suppression`.
+the decision itself is :func:`bounceledger.models.suppression.decide_suppression`.
 A release by hand is respected until a newer bounce or complaint arrives.
 """
 
@@ -16,10 +16,10 @@ from datetime import datetime, timezone
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from ingest.dbutil import among, insert_ignoring_duplicates
-from ingest.keys import normalise_address, suppression_key
-from models import Delivery, Event, Suppression
-from models.suppression import Outcome, SuppressionPolicy, decide_suppression
+from bounceledger.ingest.dbutil import among, insert_ignoring_duplicates
+from bounceledger.ingest.keys import normalise_address, suppression_key
+from bounceledger.models import Delivery, Event, Suppression
+from bounceledger.models.suppression import Outcome, SuppressionPolicy, decide_suppression
 
 FINAL_BAD = ("bounced", "expired", "complained")
 #: States a suppression decision reads: the bad ones, and a ``delivered`` notice (a clean delivery).
@@ -76,7 +76,7 @@ def _lift_note(outcomes: list[Outcome], row: Suppression) -> str:
 def refresh(
     session: Session, recipients: Iterable[str], policy: SuppressionPolicy, now: datetime | None = None
 ) -> int:
-    """Re-decide these addresses under ``policy`` (the settings', see :mod:`ingest.rules`);
+    """Re-decide these addresses under ``policy`` (the settings', see :mod:`bounceledger.ingest.rules`);
     returns how many rows were added or changed.
 
     An automatic soft-bounce suppression whose bounces no longer add up

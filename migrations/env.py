@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from models import Base
+from bounceledger.models import Base
 
 target_metadata = Base.metadata
 

@@ -1,7 +1,7 @@
 """The ledger's tables (SQLAlchemy 2.0 typed models) and the pure state rules.
 
 The tables load on first use (PEP 562 ``__getattr__``): the pure rules in
-``models.state`` and ``models.suppression`` are imported by commands that
+``bounceledger.models.state`` and ``bounceledger.models.suppression`` are imported by commands that
 never touch a database (``sendlog parse``, ``parse``, ``explain``), and
 importing any submodule runs this file first.
 """
@@ -12,7 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from models.ledger import Base, Delivery, Event, ForgottenSuppression, Lease, ReturnedMessage, SentMessage, SourceCursor, Suppression
+    from bounceledger.models.ledger import Base, Delivery, Event, ForgottenSuppression, Lease, ReturnedMessage, SentMessage, SourceCursor, Suppression
 
 __all__ = [
     "Base",
@@ -29,5 +29,5 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        return getattr(importlib.import_module("models.ledger"), name)
+        return getattr(importlib.import_module("bounceledger.models.ledger"), name)
     raise AttributeError(f"module 'models' has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """The ledger: what was sent, what happened to each recipient, and why.
 
 History lives in ``events`` (append-only); ``deliveries`` holds only the state
-derived from those events by :mod:`models.state`, so it can always be
+derived from those events by :mod:`bounceledger.models.state`, so it can always be
 rebuilt. Raw returned messages are kept byte for byte so that they can be
 re-parsed when the classifier improves and shown to support as evidence.
 """
@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from models.types import BigIntId, UTCDateTime
+from bounceledger.models.types import BigIntId, UTCDateTime
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -98,7 +98,7 @@ class SentMessage(Base):
 class Delivery(Base):
     """One recipient of one sent message, with its current derived state.
 
-    ``state`` is one of :data:`models.state.STATES`, or ``pending`` while the
+    ``state`` is one of :data:`bounceledger.models.state.STATES`, or ``pending`` while the
     only attempts seen were hand-offs to the sender's own relays.
     """
 
@@ -159,7 +159,7 @@ class Event(Base):
             sqlite_where=text("returned_message_id IS NOT NULL"),
         ),
         # Verdicts tied only by the weak match, re-checked when a send to
-        # their recipient is read later (ingest.reconcile.link_waiting_verdicts).
+        # their recipient is read later (bounceledger.ingest.reconcile.link_waiting_verdicts).
         Index(
             "ix_events_weak_recipient",
             "recipient",

@@ -31,7 +31,7 @@ from typing import Literal
 
 SuppressionReason = Literal["hardbounce", "softbounce", "complaint", "manual"]
 
-#: The reasons (Sisimai's names, as :mod:`ingest.bounces.reasons` gives
+#: The reasons (Sisimai's names, as :mod:`bounceledger.ingest.bounces.reasons` gives
 #: them) whose soft bounces count toward suppression: each says the
 #: recipient's mailbox or domain is in trouble. Every other reason is the
 #: sender's side or the message's (docs/suppression.md gives each one's
@@ -84,7 +84,7 @@ SOFT_STATES = ("bounced", "expired")
 
 def known_reasons() -> frozenset[str]:
     """Every reason name the classifier can give a bounce (for checking the setting)."""
-    from ingest.bounces.reasons import CATEGORIES
+    from bounceledger.ingest.bounces.reasons import CATEGORIES
 
     return frozenset(CATEGORIES) | COUNTING_REASONS | frozenset(SENDER_SIDE_REASONS)
 
@@ -137,7 +137,7 @@ class Outcome:
 
         Imported here: the classifier compiles its rule tables on import,
         which settings-only commands (``sendlog parse``) must not pay for."""
-        from ingest.bounces.classify import is_hard_outcome
+        from bounceledger.ingest.bounces.classify import is_hard_outcome
 
         return is_hard_outcome(self.state, self.reason, self.status, self.replycode)
 

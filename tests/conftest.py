@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from bounceledger import db as dbmod
 from bounceledger.config import Settings
 from bounceledger.db import Database
-from models import Base
+from bounceledger.models import Base
 
 pytest_plugins = ["tests.mailstack.fixtures"]
 

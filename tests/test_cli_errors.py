@@ -17,7 +17,7 @@ import pytest
 
 from bounceledger import polling
 from bounceledger.db import Database
-from ingest.mailbox.source import MailboxError
+from bounceledger.ingest.mailbox.source import MailboxError
 from tests.mailstack.dovecot import Dovecot, scratch_dovecot
 from tests.mailstack.fixtures import require_mail_stack
 

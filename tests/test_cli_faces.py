@@ -19,7 +19,7 @@ from sqlalchemy import update
 
 from bounceledger import reports
 from bounceledger.db import Database
-from models import SentMessage
+from bounceledger.models import SentMessage
 from tests.web.conftest import seed
 
 
@@ -77,7 +77,7 @@ def test_report_since_after_until_is_one_line(ledger: str, tmp_path: Path) -> No
 
 def test_plain_lookup_shows_everything(ledger: str, database: Database, tmp_path: Path) -> None:
     long_detail = "550 5.1.1 <unknown2@example.net>: Recipient address rejected: " + "very long explanation " * 20 + "END"
-    from models import Delivery, Event
+    from bounceledger.models import Delivery, Event
 
     with database.session() as session:
         session.execute(update(Delivery).where(Delivery.recipient == "unknown2@example.net").values(detail=long_detail))

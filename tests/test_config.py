@@ -370,7 +370,7 @@ def test_ledger_code_gets_the_settings_explicitly(tmp_path: Path) -> None:
     import inspect
 
     from bounceledger.db import Database
-    from ingest import attempts, reconcile, returned, suppress
+    from bounceledger.ingest import attempts, reconcile, returned, suppress
 
     database = Database(Settings(database_url=f"sqlite:///{tmp_path / 'l.sqlite'}", return_path_secret="k3y"))
     try:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 import bounceledger
 from bounceledger.db import Database
-from models import Delivery
+from bounceledger.models import Delivery
 from tests.web.conftest import seed
 
 SAMPLES = Path(bounceledger.__file__).resolve().parent / "samples"

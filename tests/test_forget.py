@@ -28,8 +28,8 @@ from sqlalchemy.engine import make_url
 from bounceledger import queries
 from bounceledger.db import Database
 from bounceledger.forget import address_hash
-from ingest import suppress
-from models import Delivery, Event, ForgottenSuppression, ReturnedMessage, SentMessage, Suppression
+from bounceledger.ingest import suppress
+from bounceledger.models import Delivery, Event, ForgottenSuppression, ReturnedMessage, SentMessage, Suppression
 from tests.test_cli import bl
 from tests.web.conftest import seed
 

@@ -19,10 +19,10 @@ from sqlalchemy import select
 from bounceledger import pipeline, polling, queries
 from bounceledger.config import ConfigError, Settings, load_settings
 from bounceledger.db import Database
-from ingest.bounces import parse
-from ingest.keys import header_ref
-from ingest.sendlog import ParseOptions, make_parser
-from models import Delivery, SentMessage
+from bounceledger.ingest.bounces import parse
+from bounceledger.ingest.keys import header_ref
+from bounceledger.ingest.sendlog import ParseOptions, make_parser
+from bounceledger.models import Delivery, SentMessage
 
 SENT = datetime(2026, 3, 10, 9, 0, tzinfo=timezone.utc)
 REF = "X-Mailer-Ref"

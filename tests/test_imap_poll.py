@@ -20,9 +20,9 @@ from sqlalchemy.engine import make_url
 from bounceledger import pipeline, polling, queries
 from bounceledger.config import Settings
 from bounceledger.db import Database, DatabaseError
-from ingest.bounces import parse
-from ingest.mailbox.source import MailboxError
-from models import Event, ReturnedMessage
+from bounceledger.ingest.bounces import parse
+from bounceledger.ingest.mailbox.source import MailboxError
+from bounceledger.models import Event, ReturnedMessage
 from tests.mailstack.dovecot import Dovecot, scratch_dovecot
 from tests.mailstack.fixtures import require_mail_stack
 from tests.mailstack.procs import children

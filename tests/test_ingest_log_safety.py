@@ -24,8 +24,8 @@ from bounceledger.config import Settings
 from bounceledger.db import Database
 from bounceledger.locks import SourceLock
 from bounceledger.logfiles import CHECK_LINES, FormatMismatchError, check_format, parse_options
-from ingest.sendlog.reader import OverlongLine, read_complete_lines
-from models import Delivery, Event, SentMessage, SourceCursor
+from bounceledger.ingest.sendlog.reader import OverlongLine, read_complete_lines
+from bounceledger.models import Delivery, Event, SentMessage, SourceCursor
 from tests.conftest import PIPELINE_FIXTURES, PIPELINE_LOG_MTIME
 
 SENDLOG_FIXTURES = Path(__file__).parent / "sendlog" / "fixtures"
@@ -273,7 +273,7 @@ def test_reader_splits_lines_the_same_whatever_the_chunk_size(tmp_path: Path, mo
     """Over-long lines anywhere (across chunk ends, at the end, one after another) shift no offset."""
     import random
 
-    from ingest.sendlog import reader
+    from bounceledger.ingest.sendlog import reader
 
     rng = random.Random(14)
     target = tmp_path / "lines.log"

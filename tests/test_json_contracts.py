@@ -29,7 +29,7 @@ import pytest
 
 import bounceledger
 from bounceledger.db import Database
-from ingest import suppress
+from bounceledger.ingest import suppress
 from tests.bounces.test_one_classifier import dsn
 from tests.web.conftest import CORRECTED_RECIPIENT, LiveServer, seed, start_server, stop_server
 

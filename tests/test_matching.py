@@ -7,10 +7,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bounceledger.db import Database
-from ingest.attempts import store_attempts
-from ingest.matching import MatchKeys, match_many
-from ingest.records import Attempt
-from ingest.verp import return_path, token_of
+from bounceledger.ingest.attempts import store_attempts
+from bounceledger.ingest.matching import MatchKeys, match_many
+from bounceledger.ingest.records import Attempt
+from bounceledger.ingest.verp import return_path, token_of
 
 T0 = datetime(2026, 5, 4, 10, 0, tzinfo=timezone.utc)
 SECRET = "s3cret-key"

@@ -13,7 +13,7 @@ from sqlalchemy import inspect
 from bounceledger import db as dbmod
 from bounceledger.config import Settings
 from bounceledger.db import Database
-from models import Base
+from bounceledger.models import Base
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bounceledger.db import Database
-from ingest.attempts import is_notice, store_attempts
-from ingest.records import Attempt
-from ingest.returned import Incoming, store_returned_messages
-from ingest.sendlog import ParseOptions, make_parser
-from models import Base, Delivery, SentMessage
+from bounceledger.ingest.attempts import is_notice, store_attempts
+from bounceledger.ingest.records import Attempt
+from bounceledger.ingest.returned import Incoming, store_returned_messages
+from bounceledger.ingest.sendlog import ParseOptions, make_parser
+from bounceledger.models import Base, Delivery, SentMessage
 
 SAMPLES = Path(__file__).resolve().parent.parent / "bounceledger" / "samples"
 

@@ -14,10 +14,10 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import event, select
 
 from bounceledger.db import Database
-from ingest.attempts import store_attempts
-from ingest.records import Attempt, Verdict
-from ingest.returned import record_verdicts, verdict_row
-from models import Delivery, Event, SentMessage
+from bounceledger.ingest.attempts import store_attempts
+from bounceledger.ingest.records import Attempt, Verdict
+from bounceledger.ingest.returned import record_verdicts, verdict_row
+from bounceledger.models import Delivery, Event, SentMessage
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 ADDRESS = "sam@example.org"

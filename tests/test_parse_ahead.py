@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from bounceledger import polling
 from bounceledger.db import Database
 from bounceledger.parse_ahead import WORKER_FROM, WORKER_MAX_BYTES, ParseAhead
-from ingest.bounces import parse
-from models import Event, ReturnedMessage
+from bounceledger.ingest.bounces import parse
+from bounceledger.models import Event, ReturnedMessage
 from tests.mailstack.procs import children
 from tests.test_imap_poll import expected_verdicts, numbered_samples
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-import ingest.bounces as bounces
+import bounceledger.ingest.bounces as bounces
 from bounceledger import polling, queries
 from bounceledger.db import Database
-from ingest.returned import store_returned_message
-from models import ReturnedMessage
+from bounceledger.ingest.returned import store_returned_message
+from bounceledger.models import ReturnedMessage
 
 TRIGGER = b"plant a parser bug"
 PLANTED = b"From: MAILER-DAEMON@x.example\nSubject: " + TRIGGER + b"\nMessage-ID: <planted@x.example>\n\nhello\n"
@@ -70,7 +70,7 @@ def test_parse_json_prints_the_error_outcome(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import sys
-        import ingest.bounces as b
+        import bounceledger.ingest.bounces as b
         real = b._parse_message
         def buggy(msg):
             if {TRIGGER.decode()!r} in (msg.get("Subject") or ""):
@@ -92,4 +92,4 @@ def test_parse_json_prints_the_error_outcome(tmp_path: Path) -> None:
     assert planted["outcome"] == "error" and planted["records"] == []
     assert planted["error"].startswith("internal error: IndexError at ")
     # the log says so, with the traceback, on the parser's logger
-    assert "ERROR ingest.bounces" in result.stderr and "IndexError: planted" in result.stderr
+    assert "ERROR bounceledger.ingest.bounces" in result.stderr and "IndexError: planted" in result.stderr

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bounceledger import parse_files
-from ingest.bounces import parse
-from ingest.records import ParsedMessage
+from bounceledger.ingest.bounces import parse
+from bounceledger.ingest.records import ParsedMessage
 
 FIXTURES = Path(__file__).parent / "bounces" / "fixtures"
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 
 from bounceledger import pipeline, polling, queries
 from bounceledger.db import Database
-from models import Delivery, Event, ReturnedMessage
+from bounceledger.models import Delivery, Event, ReturnedMessage
 from tests.conftest import PIPELINE_LOG_MTIME as LOG_MTIME
 
 
@@ -166,7 +166,7 @@ def test_bounce_read_before_its_log_line_is_matched_when_the_line_is_read(
 
 def test_every_orphan_is_retried_however_many_never_match(database: Database, sendlog: Path, maildir: str) -> None:
     """Old orphans that never match do not keep newer ones from their retry."""
-    from ingest.reconcile import retry_orphans
+    from bounceledger.ingest.reconcile import retry_orphans
 
     long_ago = datetime(2026, 1, 1, tzinfo=timezone.utc)
     with database.session() as session:
@@ -200,7 +200,7 @@ def test_unparseable_message_is_quarantined_not_lost(database: Database, tmp_pat
 def test_long_deferred_delivery_expires_until_a_newer_answer_arrives(database: Database, sendlog: Path) -> None:
     from datetime import timedelta
 
-    from ingest import reconcile
+    from bounceledger.ingest import reconcile
 
     lines = sendlog.read_text().splitlines(keepends=True)
     retry = lines[-2]

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bounceledger import pipeline
 from bounceledger.db import Database
-from models import Event, SentMessage
+from bounceledger.models import Event, SentMessage
 from tests.mailstack import MailStack
 
 FIRST_HOP_ANSWERS = {

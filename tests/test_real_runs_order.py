@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from bounceledger.config import Settings
 from bounceledger.db import Database
-from models import Delivery, Event, SentMessage
+from bounceledger.models import Delivery, Event, SentMessage
 from tests.mailstack import MailStack
 from tests.mailstack.dovecot import Dovecot
 from tests.mailstack.fixtures import require_mail_stack, skip_or_fail

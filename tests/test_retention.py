@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from bounceledger import pipeline, queries, retention
 from bounceledger.db import Database
 from bounceledger.scheduler import build_scheduler
-from models import Event, ReturnedMessage
+from bounceledger.models import Event, ReturnedMessage
 from tests.test_forget import ADDRESS, _extra_mail
 from tests.web.conftest import SAMPLES, seed
 

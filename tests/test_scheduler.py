@@ -16,7 +16,7 @@ from sqlalchemy import func, select, text
 from bounceledger import db as dbmod
 from bounceledger import queries
 from bounceledger.db import Database
-from models import ReturnedMessage
+from bounceledger.models import ReturnedMessage
 
 SAMPLES = Path(__file__).resolve().parent.parent / "bounceledger" / "samples"
 

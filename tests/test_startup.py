@@ -25,9 +25,9 @@ SENDLOG_FIXTURE = TESTS / "sendlog" / "fixtures" / "outbound_mixed.log"
 FORBIDDEN_PACKAGES = frozenset(
     {"alembic", "flask", "werkzeug", "waitress", "sqlalchemy", "apscheduler", "imapclient", "psycopg"}
 )
-#: The ORM side of ``models``. Its pure rules (``models.suppression``, the
+#: The ORM side of ``models``. Its pure rules (``bounceledger.models.suppression``, the
 #: settings' default policy) may load for commands that read settings.
-FORBIDDEN_MODULES = frozenset({"models.ledger", "models.types"})
+FORBIDDEN_MODULES = frozenset({"bounceledger.models.ledger", "bounceledger.models.types"})
 
 COMMANDS = ["db", "ingest-log", "parse", "poll", "lookup", "report", "run", "demo", "suppressions", "sendlog", "serve", "explain"]
 
@@ -89,7 +89,7 @@ def test_explain_is_light(tmp_path: Path, args: list[str]) -> None:
 def test_parse_one_file_is_light(tmp_path: Path) -> None:
     one = next(p for p in sorted(BOUNCE_FIXTURES.iterdir()) if p.is_file())
     names = _light("parse", str(one), "--json", cwd=tmp_path)
-    assert "ingest.bounces" in names  # it did parse
+    assert "bounceledger.ingest.bounces" in names  # it did parse
 
 
 def test_parse_folder_is_light(tmp_path: Path) -> None:

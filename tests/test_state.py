@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.state import Fact, decide
+from bounceledger.models.state import Fact, decide
 
 T0 = datetime(2026, 3, 3, 9, 0, tzinfo=timezone.utc)
 

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 from bounceledger import pipeline, polling, queries
 from bounceledger.db import Database
-from ingest import suppress
-from models.suppression import Outcome, SuppressionPolicy, decide_suppression
+from bounceledger.ingest import suppress
+from bounceledger.models.suppression import Outcome, SuppressionPolicy, decide_suppression
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
 

@@ -17,13 +17,13 @@ from sqlalchemy import select
 
 from bounceledger import pipeline
 from bounceledger.db import Database
-from ingest import suppress
-from ingest.attempts import store_attempts
-from ingest.records import Attempt, Verdict
-from ingest.returned import record_verdicts, verdict_row
-from ingest.rules import LedgerRules
-from models import Delivery, Event
-from models.suppression import (
+from bounceledger.ingest import suppress
+from bounceledger.ingest.attempts import store_attempts
+from bounceledger.ingest.records import Attempt, Verdict
+from bounceledger.ingest.returned import record_verdicts, verdict_row
+from bounceledger.ingest.rules import LedgerRules
+from bounceledger.models import Delivery, Event
+from bounceledger.models.suppression import (
     COUNTING_REASONS,
     SENDER_SIDE_REASONS,
     Outcome,

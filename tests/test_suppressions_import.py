@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bounceledger.db import Database
-from ingest import suppress
-from models import Event, Suppression
+from bounceledger.ingest import suppress
+from bounceledger.models import Event, Suppression
 from tests.test_cli import bl
 
 GOOD = """address,note,expires_at

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 from sqlalchemy import text
 
 from bounceledger.db import ANALYZE_FROM_ROWS, Database
-from ingest.dbutil import insert_tuples
-from models import ReturnedMessage
+from bounceledger.ingest.dbutil import insert_tuples
+from bounceledger.models import ReturnedMessage
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 COLUMNS = ("sha256", "message_id", "source", "outcome", "size", "raw", "received_at")

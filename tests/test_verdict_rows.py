@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ingest.bounces import parse
-from ingest.returned import verdict_row
+from bounceledger.ingest.bounces import parse
+from bounceledger.ingest.returned import verdict_row
 
 NOW = datetime(2026, 12, 5, tzinfo=timezone.utc)
 

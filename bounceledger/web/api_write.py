@@ -14,7 +14,7 @@ The only part of the dashboard's server that writes, so it asks more:
 
 Writes open their own short-lived connection (the dashboard's engine is
 read-only) and go through :func:`bounceledger.suppression_import.put` and
-:func:`ingest.suppress.release`, so each change is the same audit event as
+:func:`bounceledger.ingest.suppress.release`, so each change is the same audit event as
 ``suppressions add`` and ``remove`` on the command line.
 """
 
@@ -32,9 +32,9 @@ from bounceledger.db import Database
 from bounceledger.forget import remembered_json
 from bounceledger.queries import suppression_json
 from bounceledger.suppression_import import EntryError, entry_from, put
-from ingest import suppress
-from ingest.keys import valid_address
-from models import Suppression
+from bounceledger.ingest import suppress
+from bounceledger.ingest.keys import valid_address
+from bounceledger.models import Suppression
 
 blueprint = Blueprint("api_write", __name__, url_prefix="/api/v1/suppressions")
 

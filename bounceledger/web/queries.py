@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from bounceledger import queries as cli_queries
 from bounceledger.queries import _event_json, _iso, suppression_json
-from models import Event, ReturnedMessage, Suppression
+from bounceledger.models import Event, ReturnedMessage, Suppression
 
 #: A raw message larger than this is cut in the HTML view (the text/plain view is whole).
 RAW_PAGE_LIMIT = 2_000_000

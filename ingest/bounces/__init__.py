@@ -1,7 +1,7 @@
 """Parse returned messages (DSNs, bounces, auto-replies, complaints).
 
 ``parse(raw)`` is the one entry point: bytes in, a
-:class:`~ingest.records.ParsedMessage` out, never an exception. Stages run
+:class:`~bounceledger.ingest.records.ParsedMessage` out, never an exception. Stages run
 in a fixed order and the first one that recognises the message wins:
 
 1. ARF complaint (``report-type=feedback-report``)
@@ -21,11 +21,11 @@ import re
 from dataclasses import replace
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces import arf, autoreply, heuristic, rfc3464
-from ingest.bounces.quoted import quoted_headers
-from ingest.bounces.returned import extract_keys
-from ingest.records import ParsedMessage, Verdict
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces import arf, autoreply, heuristic, rfc3464
+from bounceledger.ingest.bounces.quoted import quoted_headers
+from bounceledger.ingest.bounces.returned import extract_keys
+from bounceledger.ingest.records import ParsedMessage, Verdict
 
 __all__ = ["parse"]
 
@@ -69,13 +69,13 @@ def parse(
             parsed = _merge(parsed, [_parse_message(m.load(chunk)) for chunk in chunks[1:]])
         return parsed
     except RecursionError as exc:
-        from ingest.bounces import failures  # the error path only: no cost per message
+        from bounceledger.ingest.bounces import failures  # the error path only: no cost per message
 
         if failures.is_strict(strict):
             raise
         return ParsedMessage(outcome="unparsed", error=failures.nesting(exc, raw))
     except Exception as exc:  # the production contract: never raise
-        from ingest.bounces import failures
+        from bounceledger.ingest.bounces import failures
 
         if failures.is_strict(strict):
             raise
@@ -87,15 +87,15 @@ def preload() -> None:
     flufl.bounce (both loaded on first use, to keep start-up short). A caller
     about to fork workers calls it first, so that each worker inherits them
     instead of loading them again."""
-    from ingest.bounces import _flufl, detectors  # noqa: F401
-    from ingest.bounces.detectors import plaintext  # noqa: F401
+    from bounceledger.ingest.bounces import _flufl, detectors  # noqa: F401
+    from bounceledger.ingest.bounces.detectors import plaintext  # noqa: F401
 
     _flufl._library()
 
 
 def internal_errors() -> int:
     """How many internal errors ``parse()`` has caught in this process: a bug count, never junk input."""
-    from ingest.bounces import failures
+    from bounceledger.ingest.bounces import failures
 
     return failures.internal_errors()
 
@@ -173,7 +173,7 @@ def _parse_message(msg: Message) -> ParsedMessage:
 
 
 def _verdicts(msg: Message) -> list[Verdict]:
-    from ingest.bounces import detectors  # per-format modules, optional
+    from bounceledger.ingest.bounces import detectors  # per-format modules, optional
 
     if arf.is_arf(msg):
         return arf.verdicts(msg, extract_keys(msg))

@@ -6,7 +6,7 @@ and runs that entry's start pattern on every line. An entry whose start
 pattern matches no line adds nothing, so the detector's answer is the same
 when it is given only the entries whose start pattern *can* match: those
 for which one of the pattern's required literals (see
-:func:`ingest.bounces._prefilter.needles`) occurs in the body text. For
+:func:`bounceledger.ingest.bounces._prefilter.needles`) occurs in the body text. For
 most messages that leaves none or one entry, and almost all of the stage's
 time goes.
 
@@ -23,7 +23,7 @@ import re
 from collections.abc import Sequence
 from email.message import Message
 
-from ingest.bounces._prefilter import Needles, needles
+from bounceledger.ingest.bounces._prefilter import Needles, needles
 
 AVAILABLE: bool  # whether flufl.bounce is installed (the heuristic stage is optional): see __getattr__
 

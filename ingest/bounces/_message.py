@@ -17,9 +17,9 @@ from email.header import make_header
 from email.message import Message
 from typing import TypeVar
 
-from ingest.bounces import _mime
-from ingest.bounces._prefilter import lazy
-from ingest.bounces._rfc2047 import decode_header
+from bounceledger.ingest.bounces import _mime
+from bounceledger.ingest.bounces._prefilter import lazy
+from bounceledger.ingest.bounces._rfc2047 import decode_header
 
 
 T = TypeVar("T")
@@ -44,7 +44,7 @@ def _stdlib_parsers() -> tuple:
             email.parser.HeaderParser(_class=_mime.Part, policy=email.policy.compat32))
 
 
-#: The stdlib feed parser instead of :mod:`ingest.bounces._mime` (for comparing the two).
+#: The stdlib feed parser instead of :mod:`bounceledger.ingest.bounces._mime` (for comparing the two).
 _USE_STDLIB = False
 
 

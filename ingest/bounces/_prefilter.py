@@ -342,7 +342,7 @@ def _analyse(source: str, flags: int) -> tuple[Needles | None, Needles | None]:
 
 
 #: Answers of :func:`_analyse` worked out ahead for the classifier's rule
-#: tables (see :mod:`ingest.bounces._literals_build`), loaded on first use.
+#: tables (see :mod:`bounceledger.ingest.bounces._literals_build`), loaded on first use.
 _KNOWN: dict[str, list] | None = None
 
 
@@ -364,7 +364,7 @@ def _load_known() -> dict[str, list]:
     try:
         import json
 
-        from ingest.bounces import _literal_cache
+        from bounceledger.ingest.bounces import _literal_cache
 
         found = json.loads(_literal_cache.ANALYSES)
     except (ImportError, AttributeError, ValueError):

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces.rfc3464 import _blocks, parse_date, strip_type
-from ingest.bounces.returned import Keys, returned_headers
-from ingest.records import Verdict
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces.rfc3464 import _blocks, parse_date, strip_type
+from bounceledger.ingest.bounces.returned import Keys, returned_headers
+from bounceledger.ingest.records import Verdict
 
 
 def is_arf(msg: Message) -> bool:

@@ -14,11 +14,11 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy
-from ingest.bounces.heuristic import BOUNCE_SENDERS
-from ingest.bounces.returned import Keys
-from ingest.records import Verdict
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy
+from bounceledger.ingest.bounces.heuristic import BOUNCE_SENDERS
+from bounceledger.ingest.bounces.returned import Keys
+from bounceledger.ingest.records import Verdict
 
 #: (header, value pattern) pairs that mark an automatic reply.
 AUTOREPLY_HEADERS: tuple[tuple[str, str], ...] = (

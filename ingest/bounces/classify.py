@@ -3,7 +3,7 @@
 The order is deliberate: the diagnostic text first (servers are specific in
 words but lazy in codes: "550 5.7.1 ... mailbox full" is common), then the
 enhanced status code, then the bare SMTP reply code. The tables live in
-:mod:`ingest.bounces.reasons` so that rules are data a newcomer can extend.
+:mod:`bounceledger.ingest.bounces.reasons` so that rules are data a newcomer can extend.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from ingest.bounces.reasons import (
+from bounceledger.ingest.bounces.reasons import (
     CATEGORIES,
     DECISIVE_STATUSES,
     GENERIC_STATUSES,
@@ -27,10 +27,10 @@ from ingest.bounces.reasons import (
     _STRONG_TEXT_RULES,
     _TEXT_RULES,
 )
-from ingest.bounces._prefilter import Quick, RuleTable
+from bounceledger.ingest.bounces._prefilter import Quick, RuleTable
 
 #: The text tables with a literal pre-check per row (same answers, fewer
-#: regex searches: see :mod:`ingest.bounces._prefilter`), built from the
+#: regex searches: see :mod:`bounceledger.ingest.bounces._prefilter`), built from the
 #: pattern texts: a row's alternatives are compiled when first searched.
 _TEXT_TABLE = RuleTable(_TEXT_RULES, flags=RULE_FLAGS)
 _STRONG_TEXT_TABLE = RuleTable(_STRONG_TEXT_RULES, flags=RULE_FLAGS)

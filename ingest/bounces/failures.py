@@ -3,7 +3,7 @@
 ``parse()`` must never raise in production: one bad message must not stop a
 mailbox poll. But a bug in our own code caught there would otherwise look
 exactly like junk input. So an unexpected exception becomes the distinct
-outcome ``error``, is logged with its traceback on the ``ingest.bounces``
+outcome ``error``, is logged with its traceback on the ``bounceledger.ingest.bounces``
 logger and bumps a process-wide counter; and in *strict* mode (tests, or
 ``BOUNCELEDGER_PARSE_STRICT=1``) it is raised instead, so the robustness and
 fuzz tests fail on it.
@@ -24,7 +24,7 @@ import traceback
 from collections import Counter
 from pathlib import Path
 
-log = logging.getLogger("ingest.bounces")
+log = logging.getLogger("bounceledger.ingest.bounces")
 
 STRICT_ENV = "BOUNCELEDGER_PARSE_STRICT"
 #: Read once, when the first failure is handled (this module is imported

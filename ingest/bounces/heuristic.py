@@ -4,7 +4,7 @@ flufl.bounce knows many old formats, but its generic detectors will find
 "a failed address" in almost anything, including DSN success notices (its
 LLNL detector reads the returned ``To:``). So it only runs on messages that
 look like bounces by their envelope and subject, and never on a DSN (those
-are fully handled by :mod:`ingest.bounces.rfc3464`).
+are fully handled by :mod:`bounceledger.ingest.bounces.rfc3464`).
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces import _flufl
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy
-from ingest.bounces.classify import classify
-from ingest.bounces.returned import Keys
-from ingest.records import Verdict
+from bounceledger.ingest.bounces import _flufl
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy
+from bounceledger.ingest.bounces.classify import classify
+from bounceledger.ingest.bounces.returned import Keys
+from bounceledger.ingest.records import Verdict
 
 #: Senders that only ever write bounces.
 #: RFC 5321 section 4.5.1's postmaster and the MAILER-DAEMON of sendmail,
@@ -120,7 +120,7 @@ def _flufl_failures(msg: Message) -> tuple[set[str], set[str]]:
 
 def _context_for(address: str, body: str) -> str:
     """The bounce's words about ``address`` (see detectors.plaintext)."""
-    from ingest.bounces.detectors.plaintext import _context, _notice
+    from bounceledger.ingest.bounces.detectors.plaintext import _context, _notice
 
     lines = _notice(body).splitlines()
     for index, line in enumerate(lines):
@@ -136,7 +136,7 @@ def verdicts(msg: Message, keys: Keys, body: str, own_addresses: set[str] | None
     temporary, permanent = _flufl_failures(msg)
     own = {a.lower() for a in (own_addresses or set())}
     found: list[Verdict] = []
-    from ingest.bounces.detectors.plaintext import _notice  # local: avoid an import cycle
+    from bounceledger.ingest.bounces.detectors.plaintext import _notice  # local: avoid an import cycle
 
     notice = _notice(body)
 

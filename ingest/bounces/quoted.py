@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces.returned import returned_headers
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces.returned import returned_headers
 
 
 def _inline_pattern(name: str) -> re.Pattern[str]:

@@ -1,4 +1,4 @@
-"""The rule tables behind :mod:`ingest.bounces.classify`.
+"""The rule tables behind :mod:`bounceledger.ingest.bounces.classify`.
 
 Everything here is data: read top to bottom, first match wins. To teach the
 classifier a new phrase, add a row next to its siblings and a test with a

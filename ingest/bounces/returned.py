@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from email.message import Message
 from functools import lru_cache
 
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy
 
 #: Local parts of our return-path mailbox; the token follows the ``+``.
 BOUNCE_LOCALPARTS: tuple[str, ...] = ("bounces", "bounce")

@@ -19,14 +19,14 @@ from datetime import datetime, timezone
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
-from ingest.bounces import _message as m
-from ingest.bounces import _mime
-from ingest.bounces._prefilter import lazy, quick
-from ingest.bounces.classify import (classify, find_command, find_replycode, is_generic, is_hard, normalise_status,
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces import _mime
+from bounceledger.ingest.bounces._prefilter import lazy, quick
+from bounceledger.ingest.bounces.classify import (classify, find_command, find_replycode, is_generic, is_hard, normalise_status,
                                      pseudo_status, reason_from_text)
-from ingest.bounces.reasons import CATEGORIES, POWERMTA_CATEGORIES
-from ingest.bounces.returned import Keys, extract_keys
-from ingest.records import Verdict, VerdictKind
+from bounceledger.ingest.bounces.reasons import CATEGORIES, POWERMTA_CATEGORIES
+from bounceledger.ingest.bounces.returned import Keys, extract_keys
+from bounceledger.ingest.records import Verdict, VerdictKind
 
 #: sendmail's notice: "(reason: 550 Host unknown)" and the "Transcript of
 #: session" lines ("<<< 550 ..." or a bare "550 5.1.2 <a@b>... Host unknown").

@@ -20,8 +20,8 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from ingest.mailbox.source import MailboxConnectionLost, MailboxError, MailItem
-from ingest.mailbox.url import ImapSpec
+from bounceledger.ingest.mailbox.source import MailboxConnectionLost, MailboxError, MailItem
+from bounceledger.ingest.mailbox.url import ImapSpec
 
 log = logging.getLogger("bounceledger.imap")
 

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ingest.mailbox.source import MailboxError, MailItem
+from bounceledger.ingest.mailbox.source import MailboxError, MailItem
 
 
 def _base_name(file_name: str) -> str:

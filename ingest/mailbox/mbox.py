@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ingest.mailbox.source import MailboxError, MailItem
-from ingest.sendlog.reader import fingerprint
+from bounceledger.ingest.mailbox.source import MailboxError, MailItem
+from bounceledger.ingest.sendlog.reader import fingerprint
 
 FROM_LINE = b"From "
 

@@ -59,18 +59,18 @@ class MailboxReader(Protocol):
 
 
 def open_mailbox(url: str) -> MailboxReader:
-    """The reader for a mailbox URL (see :mod:`ingest.mailbox.url`)."""
-    from ingest.mailbox.url import ImapSpec, parse_mailbox_url
+    """The reader for a mailbox URL (see :mod:`bounceledger.ingest.mailbox.url`)."""
+    from bounceledger.ingest.mailbox.url import ImapSpec, parse_mailbox_url
 
     spec = parse_mailbox_url(url)
     if isinstance(spec, ImapSpec):
-        from ingest.mailbox.imap import ImapReader
+        from bounceledger.ingest.mailbox.imap import ImapReader
 
         return ImapReader(spec)
     if spec.kind == "mbox":
-        from ingest.mailbox.mbox import MboxReader
+        from bounceledger.ingest.mailbox.mbox import MboxReader
 
         return MboxReader(spec.path)
-    from ingest.mailbox.maildir import MaildirReader
+    from bounceledger.ingest.mailbox.maildir import MaildirReader
 
     return MaildirReader(spec.path, readonly=spec.readonly)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ingest.mailbox.source import MailboxError
+from bounceledger.ingest.mailbox.source import MailboxError
 
 TlsMode = Literal["implicit", "starttls", "off"]
 PASSWORD_ENV = "BOUNCELEDGER_IMAP_PASSWORD"

@@ -1,4 +1,4 @@
-"""Send-log parsers: MTA log lines in, :class:`~ingest.records.Attempt` out.
+"""Send-log parsers: MTA log lines in, :class:`~bounceledger.ingest.records.Attempt` out.
 
 One module per MTA format, one entry in :data:`FORMATS`. Every format
 provides a cheap ``looks_like(first_lines)`` test and a parser factory; the
@@ -20,14 +20,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from ingest.records import Attempt
-from ingest.sendlog.base import DsnLink, LineParser, ParseOptions
-from ingest.sendlog.exim import EximParser, looks_like_exim
-from ingest.sendlog.jsonl import JsonlParser, looks_like_jsonl
-from ingest.sendlog.pmta import PmtaParser, looks_like_pmta
-from ingest.sendlog.postfix import PostfixParser, looks_like_postfix
-from ingest.sendlog.relays import DEFAULT_INTERNAL_RELAYS
-from ingest.sendlog.sendmail import SendmailParser, looks_like_sendmail
+from bounceledger.ingest.records import Attempt
+from bounceledger.ingest.sendlog.base import DsnLink, LineParser, ParseOptions
+from bounceledger.ingest.sendlog.exim import EximParser, looks_like_exim
+from bounceledger.ingest.sendlog.jsonl import JsonlParser, looks_like_jsonl
+from bounceledger.ingest.sendlog.pmta import PmtaParser, looks_like_pmta
+from bounceledger.ingest.sendlog.postfix import PostfixParser, looks_like_postfix
+from bounceledger.ingest.sendlog.relays import DEFAULT_INTERNAL_RELAYS
+from bounceledger.ingest.sendlog.sendmail import SendmailParser, looks_like_sendmail
 
 __all__ = [
     "DEFAULT_INTERNAL_RELAYS",

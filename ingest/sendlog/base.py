@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from ingest.records import Attempt, AttemptVerdict
-from ingest.sendlog.relays import DEFAULT_INTERNAL_RELAYS, RelayClassifier
+from bounceledger.ingest.records import Attempt, AttemptVerdict
+from bounceledger.ingest.sendlog.relays import DEFAULT_INTERNAL_RELAYS, RelayClassifier
 
 __all__ = [
     "SAMPLE_CHARS",
@@ -172,7 +172,7 @@ class CountingParser:
         Callers ask it for a file's first lines to refuse a file written in
         another format before any of it is read.
         """
-        from ingest.sendlog import FORMATS  # the registry imports this module
+        from bounceledger.ingest.sendlog import FORMATS  # the registry imports this module
 
         spec = FORMATS.get(getattr(self, "format_name", ""))
         if spec is None:

@@ -39,8 +39,8 @@ import dataclasses
 import re
 from datetime import datetime
 
-from ingest.records import Attempt, AttemptVerdict
-from ingest.sendlog.base import (
+from bounceledger.ingest.records import Attempt, AttemptVerdict
+from bounceledger.ingest.sendlog.base import (
     CountingParser,
     DsnLink,
     ParseOptions,
@@ -52,8 +52,8 @@ from ingest.sendlog.base import (
     remember,
     split_reply,
 )
-from ingest.sendlog.relays import RelayClassifier
-from ingest.sendlog.syslogtime import StampReader, header_time, match_syslog_header
+from bounceledger.ingest.sendlog.relays import RelayClassifier
+from bounceledger.ingest.sendlog.syslogtime import StampReader, header_time, match_syslog_header
 
 __all__ = ["EximParser", "looks_like_exim"]
 

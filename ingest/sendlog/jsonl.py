@@ -47,9 +47,9 @@ import json
 from datetime import datetime
 from typing import Any, Final
 
-from ingest.keys import header_ref
-from ingest.records import Attempt, AttemptVerdict
-from ingest.sendlog.base import (
+from bounceledger.ingest.keys import header_ref
+from bounceledger.ingest.records import Attempt, AttemptVerdict
+from bounceledger.ingest.sendlog.base import (
     CountingParser,
     ParseOptions,
     looks_like_ip,
@@ -59,8 +59,8 @@ from ingest.sendlog.base import (
     strip_angles,
     verdict_from_code,
 )
-from ingest.sendlog.relays import RelayClassifier
-from ingest.sendlog.syslogtime import StampReader, epoch_to_utc
+from bounceledger.ingest.sendlog.relays import RelayClassifier
+from bounceledger.ingest.sendlog.syslogtime import StampReader, epoch_to_utc
 
 __all__ = ["JsonlParser", "looks_like_jsonl"]
 

@@ -61,9 +61,9 @@ import re
 from datetime import datetime
 from typing import Final
 
-from ingest.keys import header_ref
-from ingest.records import Attempt, AttemptVerdict
-from ingest.sendlog.base import (
+from bounceledger.ingest.keys import header_ref
+from bounceledger.ingest.records import Attempt, AttemptVerdict
+from bounceledger.ingest.sendlog.base import (
     CountingParser,
     ParseOptions,
     looks_like_ip,
@@ -71,8 +71,8 @@ from ingest.sendlog.base import (
     split_reply,
     strip_angles,
 )
-from ingest.sendlog.relays import RelayClassifier
-from ingest.sendlog.syslogtime import StampReader, epoch_to_utc
+from bounceledger.ingest.sendlog.relays import RelayClassifier
+from bounceledger.ingest.sendlog.syslogtime import StampReader, epoch_to_utc
 
 __all__ = ["PmtaParser", "looks_like_pmta"]
 

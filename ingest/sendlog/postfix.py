@@ -63,9 +63,9 @@ import dataclasses
 import re
 from datetime import datetime
 
-from ingest.keys import header_ref
-from ingest.records import Attempt, AttemptVerdict
-from ingest.sendlog.base import (
+from bounceledger.ingest.keys import header_ref
+from bounceledger.ingest.records import Attempt, AttemptVerdict
+from bounceledger.ingest.sendlog.base import (
     CountingParser,
     DsnLink,
     ParseOptions,
@@ -75,8 +75,8 @@ from ingest.sendlog.base import (
     refresh,
     remember,
 )
-from ingest.sendlog.relays import RelayClassifier
-from ingest.sendlog.syslogtime import CLASSIC_HEADER, StampReader, ascii_only, match_syslog_header
+from bounceledger.ingest.sendlog.relays import RelayClassifier
+from bounceledger.ingest.sendlog.syslogtime import CLASSIC_HEADER, StampReader, ascii_only, match_syslog_header
 
 __all__ = ["POSTFIX_DAEMONS", "PostfixParser", "looks_like_postfix"]
 

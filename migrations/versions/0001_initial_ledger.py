@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import models.types
+import bounceledger.models.types
 
 revision: str = '0001'
 down_revision: str | None = None
@@ -24,7 +24,7 @@ def upgrade() -> None:
     op.create_table('leases',
     sa.Column('name', sa.String(length=1024), nullable=False),
     sa.Column('owner', sa.String(length=255), nullable=False),
-    sa.Column('expires_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', bounceledger.models.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_leases'))
     )
     op.create_table('returned_messages',
@@ -38,7 +38,7 @@ def upgrade() -> None:
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('size', sa.Integer(), nullable=False),
     sa.Column('raw', sa.LargeBinary(), nullable=False),
-    sa.Column('received_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', bounceledger.models.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('duplicate_count', sa.Integer(), server_default='0', nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_returned_messages')),
     sa.UniqueConstraint('sha256', name=op.f('uq_returned_messages_sha256'))
@@ -65,7 +65,7 @@ def upgrade() -> None:
     sa.Column('sender', sa.String(length=320), nullable=True),
     sa.Column('return_path_token', sa.String(length=100), nullable=True),
     sa.Column('campaign', sa.String(length=200), nullable=True),
-    sa.Column('first_seen_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('first_seen_at', bounceledger.models.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sent_messages')),
     sa.UniqueConstraint('msg_key', name=op.f('uq_sent_messages_msg_key'))
     )
@@ -87,7 +87,7 @@ def upgrade() -> None:
     sa.Column('uidvalidity', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('last_uid', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('state', sa.JSON(), nullable=True),
-    sa.Column('updated_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', bounceledger.models.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_source_cursors')),
     sa.UniqueConstraint('kind', 'key', name=op.f('uq_source_cursors_kind'))
     )
@@ -103,8 +103,8 @@ def upgrade() -> None:
     sa.Column('first_hop_host', sa.String(length=255), nullable=True),
     sa.Column('next_hop_queue_id', sa.String(length=64), nullable=True),
     sa.Column('corrected', sa.Boolean(), nullable=False),
-    sa.Column('first_attempt_at', models.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('state_at', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('first_attempt_at', bounceledger.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('state_at', bounceledger.models.types.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['sent_message_id'], ['sent_messages.id'], name=op.f('fk_deliveries_sent_message_id_sent_messages'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_deliveries')),
     sa.UniqueConstraint('sent_message_id', 'recipient', name=op.f('uq_deliveries_sent_message_id'))
@@ -121,7 +121,7 @@ def upgrade() -> None:
     sa.Column('recipient', sa.String(length=320), nullable=True),
     sa.Column('kind', sa.String(length=32), nullable=False),
     sa.Column('source', sa.String(length=255), nullable=False),
-    sa.Column('at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', bounceledger.models.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('outcome', sa.String(length=32), nullable=False),
     sa.Column('first_hop', sa.Boolean(), nullable=False),
     sa.Column('remote_host', sa.String(length=255), nullable=True),
@@ -134,7 +134,7 @@ def upgrade() -> None:
     sa.Column('match_key', sa.String(length=32), nullable=True),
     sa.Column('returned_message_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('evidence', sa.JSON(), nullable=True),
-    sa.Column('recorded_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('recorded_at', bounceledger.models.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['delivery_id'], ['deliveries.id'], name=op.f('fk_events_delivery_id_deliveries'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['returned_message_id'], ['returned_messages.id'], name=op.f('fk_events_returned_message_id_returned_messages'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_events')),
@@ -152,10 +152,10 @@ def upgrade() -> None:
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('source_delivery_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('note', sa.Text(), nullable=True),
-    sa.Column('since', models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', models.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('released_at', models.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('updated_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('since', bounceledger.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', bounceledger.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('released_at', bounceledger.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', bounceledger.models.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['source_delivery_id'], ['deliveries.id'], name=op.f('fk_suppressions_source_delivery_id_deliveries'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_suppressions')),
     sa.UniqueConstraint('address', name=op.f('uq_suppressions_address'))

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import models.types
+import bounceledger.models.types
 
 revision: str = '0004'
 down_revision: str | None = '0003'
@@ -31,15 +31,15 @@ def upgrade() -> None:
         sa.Column('address_hash', sa.String(length=64), nullable=False),
         sa.Column('reason', sa.String(length=32), nullable=False),
         sa.Column('active', sa.Boolean(), nullable=False),
-        sa.Column('since', models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column('expires_at', models.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column('released_at', models.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column('forgotten_at', models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('since', bounceledger.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('expires_at', bounceledger.models.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('released_at', bounceledger.models.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('forgotten_at', bounceledger.models.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_forgotten_suppressions')),
         sa.UniqueConstraint('address_hash', name=op.f('uq_forgotten_suppressions_address_hash')),
     )
     with op.batch_alter_table('returned_messages', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('pruned_at', models.types.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('pruned_at', bounceledger.models.types.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.bounces.classify import classify, explain, find_replycode, find_status
+from bounceledger.ingest.bounces.classify import classify, explain, find_replycode, find_status
 
 
 @pytest.mark.parametrize(
@@ -110,7 +110,7 @@ def test_explain_words():
 
 
 def test_a_host_without_provider_rules_changes_no_classification():
-    from ingest.bounces.classify import classify, host_has_rules
+    from bounceledger.ingest.bounces.classify import classify, host_has_rules
 
     text = "550 5.7.1 Service unavailable; client host blocked using a block list"
     assert not host_has_rules("mx.d123.example") and not host_has_rules(None)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.bounces import parse
+from bounceledger.ingest.bounces import parse
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ingest.bounces import parse
+from bounceledger.ingest.bounces import parse
 from tests.bounces.verdict_rows import rows
-from ingest.bounces.classify import classify, find_command, join_reply_lines
+from bounceledger.ingest.bounces.classify import classify, find_command, join_reply_lines
 
 
 def test_exim_rcpt_user_unknown(fixture_bytes):

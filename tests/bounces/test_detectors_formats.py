@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.bounces import parse
+from bounceledger.ingest.bounces import parse
 from tests.bounces.verdict_rows import rows
 
 
@@ -55,7 +55,7 @@ def test_hotmail_legacy_complaint(fixture_bytes):
 
 
 def test_provider_rules():
-    from ingest.bounces.classify import classify
+    from bounceledger.ingest.bounces.classify import classify
 
     assert classify("4.7.650", None, "451 4.7.650 The mail server [192.0.2.1] has been temporarily rate limited "
                     "due to IP reputation.").reason == "badreputation"

@@ -27,8 +27,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.bounces import parse
-from ingest.records import ParsedMessage
+from bounceledger.ingest.bounces import parse
+from bounceledger.ingest.records import ParsedMessage
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FUZZED = 10_000
@@ -343,7 +343,7 @@ def test_generated_reports_are_read():
 
 def test_the_fuzz_fails_on_an_internal_error(monkeypatch):
     """A bug planted in a stage must fail the fuzz run, not be swallowed or taken for a known one."""
-    import ingest.bounces as bounces
+    import bounceledger.ingest.bounces as bounces
 
     real = bounces._parse_message
 
@@ -361,7 +361,7 @@ def test_the_fuzz_fails_on_an_internal_error(monkeypatch):
 
 def test_the_fuzz_fails_on_a_broken_invariant(monkeypatch):
     """A result outside the contract (here a bounce without verdicts) fails the run too."""
-    import ingest.bounces as bounces
+    import bounceledger.ingest.bounces as bounces
 
     real = bounces._parse_message
     monkeypatch.setattr(bounces, "_parse_message", lambda msg: replace(real(msg), verdicts=()))

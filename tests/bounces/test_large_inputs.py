@@ -13,8 +13,8 @@ import email.header
 
 import pytest
 
-from ingest.bounces import _message as m
-from ingest.bounces import _mime, parse
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces import _mime, parse
 
 BOUNDARY = "=_large_inputs_4c1d"
 
@@ -173,7 +173,7 @@ def test_a_plain_bounce_longer_than_the_text_limit_notes_the_cut():
 
 
 def test_the_parse_result_says_what_a_limit_left_unread():
-    from ingest.bounces import parse
+    from bounceledger.ingest.bounces import parse
 
     cut = parse(_dsn(subject=" ".join(["=?utf-8?q?w?="] * 20_000)))
     assert any("encoded words" in note for note in cut.skipped)

@@ -1,4 +1,4 @@
-"""A pattern compiled on first use (:func:`ingest.bounces._prefilter.lazy`)
+"""A pattern compiled on first use (:func:`bounceledger.ingest.bounces._prefilter.lazy`)
 answers as ``re.compile`` does, and one behind :func:`quick` is never
 compiled for a text without its literals.
 
@@ -18,9 +18,9 @@ import textwrap
 
 import pytest
 
-import ingest.bounces
-from ingest.bounces import _prefilter
-from ingest.bounces._prefilter import LazyPattern, Quick, RuleTable, lazy, quick
+import bounceledger.ingest.bounces
+from bounceledger.ingest.bounces import _prefilter
+from bounceledger.ingest.bounces._prefilter import LazyPattern, Quick, RuleTable, lazy, quick
 
 _CASES = [
     (r"(?P<code>[245])\.(\d{1,3})\.(\d{1,3})", 0),
@@ -127,7 +127,7 @@ def test_rule_table_takes_lazy_patterns_as_compiled_ones() -> None:
 
 def _module_patterns() -> list[tuple[str, str, LazyPattern]]:
     found = []
-    names = ["ingest.bounces"] + [info.name for info in pkgutil.walk_packages(ingest.bounces.__path__, "ingest.bounces.")]
+    names = ["bounceledger.ingest.bounces"] + [info.name for info in pkgutil.walk_packages(bounceledger.ingest.bounces.__path__, "bounceledger.ingest.bounces.")]
     for name in names:
         if name.endswith("_literals_build"):
             continue
@@ -158,13 +158,13 @@ def test_every_module_lazy_pattern_compiles_with_the_flags_it_reports() -> None:
 def test_importing_the_parser_and_its_detectors_compiles_no_module_pattern() -> None:
     """In a fresh interpreter (this one has compiled them above)."""
     script = textwrap.dedent("""
-        import ingest.bounces
-        import ingest.bounces.detectors
-        import ingest.bounces.detectors.plaintext
-        from ingest.bounces._prefilter import LazyPattern, Quick
+        import bounceledger.ingest.bounces
+        import bounceledger.ingest.bounces.detectors
+        import bounceledger.ingest.bounces.detectors.plaintext
+        from bounceledger.ingest.bounces._prefilter import LazyPattern, Quick
         import sys
         lazy = [v._pattern if isinstance(v, Quick) else v
-                for name, module in list(sys.modules.items()) if name.startswith("ingest.bounces")
+                for name, module in list(sys.modules.items()) if name.startswith("bounceledger.ingest.bounces")
                 for v in vars(module).values()]
         lazy = [v for v in lazy if isinstance(v, LazyPattern)]
         print(len(lazy), sum(v._compiled is not None for v in lazy))

@@ -17,7 +17,7 @@ import pytest
 
 _PROBE = """
 import json, sys
-from ingest.bounces import classify, reasons, _flufl, parse
+from bounceledger.ingest.bounces import classify, reasons, _flufl, parse
 
 def compiled_alternatives():
     return sum(alt[2]._compiled is not None for table in (classify._TEXT_TABLE, classify._STRONG_TEXT_TABLE)
@@ -45,7 +45,7 @@ def test_import_compiles_no_rule_alternative_and_imports_no_flufl():
 
 
 def test_compiled_reason_tables_are_made_on_first_use():
-    from ingest.bounces import reasons
+    from bounceledger.ingest.bounces import reasons
 
     assert len(reasons.TEXT_RULES) == len(reasons._TEXT_RULES)
     assert len(reasons.STRONG_TEXT_RULES) == len(reasons._STRONG_TEXT_RULES)

@@ -4,7 +4,7 @@ the reader's own answers, and cover every text the rule tables read.
 A table built from them must answer as one that reads every text itself;
 a row added or changed since the module was written is read at start-up
 (correct, only slower) and fails here until the module is written again
-with ``python -m ingest.bounces._literals_build``.
+with ``python -m bounceledger.ingest.bounces._literals_build``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import re
 
-from ingest.bounces import _literal_cache, _literals_build, _prefilter, reasons
+from bounceledger.ingest.bounces import _literal_cache, _literals_build, _prefilter, reasons
 
-_STALE = "ingest/bounces/_literal_cache.py is stale: run `python -m ingest.bounces._literals_build` and commit it"
+_STALE = "ingest/bounces/_literal_cache.py is stale: run `python -m bounceledger.ingest.bounces._literals_build` and commit it"
 
 
 def _known() -> dict[str, list]:

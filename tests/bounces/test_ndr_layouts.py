@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.bounces import parse
+from bounceledger.ingest.bounces import parse
 from tests.bounces.verdict_rows import rows
-from ingest.bounces.detectors import ORDER
-from ingest.bounces.detectors._html import html_text
+from bounceledger.ingest.bounces.detectors import ORDER
+from bounceledger.ingest.bounces.detectors._html import html_text
 
 
 @pytest.mark.parametrize(("name", "expected"), [

@@ -14,10 +14,10 @@ from datetime import datetime, timezone
 import pytest
 
 from bounceledger.reports import describe_reason
-from ingest.bounces import parse
-from ingest.bounces.classify import classify, explain, is_hard_outcome
-from ingest.bounces.reasons import STATUS_REASONS
-from models.suppression import Outcome, SuppressionPolicy, decide_suppression
+from bounceledger.ingest.bounces import parse
+from bounceledger.ingest.bounces.classify import classify, explain, is_hard_outcome
+from bounceledger.ingest.bounces.reasons import STATUS_REASONS
+from bounceledger.models.suppression import Outcome, SuppressionPolicy, decide_suppression
 
 #: subject.detail of every code in the IANA registry (X.6.10 is deprecated but registered).
 REGISTRY = (
@@ -183,7 +183,7 @@ def test_a_null_mx_notice_without_any_code_is_hard_everywhere():
 
 
 def test_exchange_edge_blocking_and_domino_routing_wordings():
-    from ingest.bounces.classify import classify
+    from bounceledger.ingest.bounces.classify import classify
 
     edge = classify(None, "550", "550 5.4.1 Recipient address rejected: Access denied. AS(201806281) [x.outlook.com]")
     assert (edge.reason, edge.hardbounce, edge.status) == ("userunknown", True, "5.4.1")
@@ -193,7 +193,7 @@ def test_exchange_edge_blocking_and_domino_routing_wordings():
 
 
 def test_gmail_direct_ip_refusal_and_an_other_protocol_status():
-    from ingest.bounces.classify import classify
+    from bounceledger.ingest.bounces.classify import classify
 
     gmail = classify("5.7.1", "550", "550-5.7.1 The IP you're using to send mail is not authorized to send email "
                                      "directly to our servers. Please use the SMTP relay at your service provider.")

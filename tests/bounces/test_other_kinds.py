@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingest.bounces import parse
+from bounceledger.ingest.bounces import parse
 
 
 def test_vacation_autoreply(fixture_bytes):

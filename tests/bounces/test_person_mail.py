@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.bounces import parse
+from bounceledger.ingest.bounces import parse
 
 _BODY = ("Hi, my colleague said your mail to alice@example.org was rejected with\n"
          "550 5.1.1 user unknown. Is that right? She does not exist any more.\nBob\n")

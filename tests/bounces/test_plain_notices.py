@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.bounces import parse
+from bounceledger.ingest.bounces import parse
 
 CASES = {
     # Postfix bounce(8) text: "<addr>: host ... said:" with 4-space folded lines

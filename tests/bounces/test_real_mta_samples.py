@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from ingest.bounces import parse
-from ingest.records import ParsedMessage
+from bounceledger.ingest.bounces import parse
+from bounceledger.ingest.records import ParsedMessage
 from tests.mailstack.fixtures import require_mtas, skip_or_fail
 
 FIXTURES = Path(__file__).parent / "fixtures" / "real-mta"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import quopri
 
-from ingest.bounces import parse
+from bounceledger.ingest.bounces import parse
 
 
 def _rows(raw: bytes) -> set[tuple]:

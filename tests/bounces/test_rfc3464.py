@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ingest.bounces import parse
+from bounceledger.ingest.bounces import parse
 
 
 def only(parsed):

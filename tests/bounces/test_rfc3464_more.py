@@ -4,9 +4,9 @@ each MTA's notices."""
 
 from __future__ import annotations
 
-from ingest.bounces import parse, split_mbox
-from ingest.bounces.classify import reason_from_text
-from ingest.bounces.rfc3464 import _earlier_temporary_status, transcript_cause
+from bounceledger.ingest.bounces import parse, split_mbox
+from bounceledger.ingest.bounces.classify import reason_from_text
+from bounceledger.ingest.bounces.rfc3464 import _earlier_temporary_status, transcript_cause
 
 
 def rows(parsed):
@@ -83,7 +83,7 @@ def test_queue_expiry_names_the_earlier_temporary_cause():
 
 
 def test_sendmail_quoting_remote_reply_takes_the_remote_code():
-    from ingest.bounces.classify import find_replycode
+    from bounceledger.ingest.bounces.classify import find_replycode
 
     assert find_replycode("554 <a@b.example>... 550 Host unknown (Authoritative answer)") == "550"
     assert find_replycode("554 5.0.0 Service unavailable") == "554"

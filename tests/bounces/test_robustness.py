@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import ingest.bounces as bounces
-from ingest.bounces import failures, internal_errors, parse
+import bounceledger.ingest.bounces as bounces
+from bounceledger.ingest.bounces import failures, internal_errors, parse
 
 
 def test_garbage_bytes():
@@ -108,7 +108,7 @@ def test_never_raises_on_mutated_dsn(data):
 
 
 def test_own_mime_splitter_bounds_and_shapes():
-    from ingest.bounces import _mime
+    from bounceledger.ingest.bounces import _mime
 
     # a boundary that never occurs: the multipart body stays one text
     lost = _mime.parse_bytes(b"Content-Type: multipart/mixed; boundary=zz\n\nhello\n")
@@ -155,7 +155,7 @@ def planted_bug(monkeypatch):
 
 def test_internal_error_is_its_own_outcome(planted_bug, caplog):
     before = internal_errors()
-    with caplog.at_level(logging.ERROR, logger="ingest.bounces"):
+    with caplog.at_level(logging.ERROR, logger="bounceledger.ingest.bounces"):
         parsed = parse(BOUNCE, strict=False)
     assert parsed.outcome == "error"
     assert parsed.verdicts == ()
@@ -163,7 +163,7 @@ def test_internal_error_is_its_own_outcome(planted_bug, caplog):
     assert parsed.error and parsed.error.startswith("internal error: TypeError at ingest/bounces/")
     assert ".py:" in parsed.error
     assert internal_errors() == before + 1
-    [record] = [r for r in caplog.records if r.name == "ingest.bounces"]
+    [record] = [r for r in caplog.records if r.name == "bounceledger.ingest.bounces"]
     assert record.levelno == logging.ERROR and record.exc_info and record.exc_info[0] is TypeError
     assert "sha256" in record.getMessage() and "ghost@" not in record.getMessage()  # no content in logs
 
@@ -184,7 +184,7 @@ def test_bad_input_is_not_an_internal_error():
 
 def test_a_recursion_error_is_input_nesting_not_a_bug(monkeypatch):
     """Hostile nesting exhausting the stack is reported as unparsed (production) or raised (strict)."""
-    from ingest.bounces import _message
+    from bounceledger.ingest.bounces import _message
 
     def recurse(raw):
         return recurse(raw)
@@ -202,7 +202,7 @@ def test_a_recursion_error_is_input_nesting_not_a_bug(monkeypatch):
 def test_strict_mode_from_the_environment():
     """BOUNCELEDGER_PARSE_STRICT=1 makes every parse() strict, for runs that cannot pass strict=True."""
     code = (
-        "import ingest.bounces as b\n"
+        "import bounceledger.ingest.bounces as b\n"
         "b.KEPT_HEADERS = 42\n"
         "try:\n    b.parse(b'Subject: x\\n\\nhi\\n')\nexcept TypeError:\n    print('raised')\n"
         "else:\n    print('caught')\n"

@@ -1,6 +1,6 @@
 """Every classification rule names where its wording comes from.
 
-The convention lives in the docstring of :mod:`ingest.bounces.reasons`: each
+The convention lives in the docstring of :mod:`bounceledger.ingest.bounces.reasons`: each
 row of a rule table carries a ``# src: ...`` comment at the end of its first
 line or in the comment lines directly above it. A row without one is a rule
 nobody can check against its origin, so the test fails on it.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.bounces import reasons
+from bounceledger.ingest.bounces import reasons
 
 SOURCE = Path(reasons.__file__)
 

@@ -3,7 +3,7 @@ failed or delayed address is a record, the success section gives none."""
 
 from __future__ import annotations
 
-from ingest.bounces import parse
+from bounceledger.ingest.bounces import parse
 
 
 def _rows(raw: bytes) -> set[tuple]:

@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.bounces import _message as m
-from ingest.bounces import _prefilter, parse
-from ingest.bounces.reasons import HOST_RULES, STRONG_TEXT_RULES, TEXT_RULES
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces import _prefilter, parse
+from bounceledger.ingest.bounces.reasons import HOST_RULES, STRONG_TEXT_RULES, TEXT_RULES
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
@@ -74,7 +74,7 @@ def test_lazily_compiled_table_answers_like_the_eager_one():
     as the plain loop, and alternatives never searched stay uncompiled."""
     import re
 
-    from ingest.bounces import reasons
+    from bounceledger.ingest.bounces import reasons
 
     for texts_rows, compiled_rows in ((reasons._TEXT_RULES, TEXT_RULES),
                                       (reasons._STRONG_TEXT_RULES, STRONG_TEXT_RULES)):
@@ -225,7 +225,7 @@ def test_quick_pattern_answers_like_the_plain_one():
 def test_simple_param_is_the_stdlib_answer(value):
     from email.message import Message
 
-    from ingest.bounces import _mime
+    from bounceledger.ingest.bounces import _mime
 
     msg = Message(email.policy.compat32)
     msg["X-Other"] = "1"
@@ -240,7 +240,7 @@ def test_simple_param_is_the_stdlib_answer(value):
 def test_trimmed_flufl_stage_answers_like_the_library():
     """Dropping the SimpleMatch entries that cannot start changes no address."""
     flufl = pytest.importorskip("flufl.bounce")
-    from ingest.bounces import _flufl
+    from bounceledger.ingest.bounces import _flufl
 
     for path in _files():
         msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.compat32)
@@ -262,7 +262,7 @@ def test_quick_search_finds_the_leftmost_match_of_the_plain_pattern():
 
 
 def test_command_search_at_its_literals_finds_what_the_regex_finds():
-    from ingest.bounces import classify
+    from bounceledger.ingest.bounces import classify
 
     for text in _texts()[:3000] + ["after RCPT TO:<a@b>: 550 no", "x in reply to end of DATA command", ""]:
         if text.isascii():
@@ -389,7 +389,7 @@ def _plain_host_reason(host: str, text: str | None) -> str | None:
 def test_host_rules_compiled_on_demand_answer_like_the_compiled_table(data, row, upper):
     """classify compiles a HOST_RULES pattern when a host first reaches its
     row: the same reason as the loop over the table compiled up front."""
-    from ingest.bounces import classify
+    from bounceledger.ingest.bounces import classify
 
     host_pattern, text_pattern, _ = HOST_RULES[row]
     host = data.draw(st.from_regex(host_pattern, fullmatch=True, alphabet=_ASCII))

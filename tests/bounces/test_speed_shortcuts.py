@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.bounces import _message as m
-from ingest.bounces import _mime, _rfc2047, reasons, rfc3464
-from ingest.bounces.classify import _STRONG_TEXT_TABLE, _TEXT_TABLE
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces import _mime, _rfc2047, reasons, rfc3464
+from bounceledger.ingest.bounces.classify import _STRONG_TEXT_TABLE, _TEXT_TABLE
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"

@@ -5,7 +5,7 @@ recipient; blank lines before the header block lose nothing."""
 
 from __future__ import annotations
 
-from ingest.bounces import parse
+from bounceledger.ingest.bounces import parse
 
 
 def test_exim_plain_delay_warning_is_a_delay_per_address(fixture_bytes):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingest.records import ParsedMessage
+from bounceledger.ingest.records import ParsedMessage
 
 
 def rows(parsed: ParsedMessage) -> list[tuple]:

@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ingest.records import Attempt
-from ingest.sendlog import ParseOptions, make_parser
-from ingest.sendlog.postfix import PostfixParser
+from bounceledger.ingest.records import Attempt
+from bounceledger.ingest.sendlog import ParseOptions, make_parser
+from bounceledger.ingest.sendlog.postfix import PostfixParser
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO_ROOT = Path(__file__).resolve().parents[2]

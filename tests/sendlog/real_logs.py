@@ -34,8 +34,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from ingest.records import Attempt
-from ingest.sendlog import ParseOptions, make_parser
+from bounceledger.ingest.records import Attempt
+from bounceledger.ingest.sendlog import ParseOptions, make_parser
 
 #: variant -> (MTA, logging setting)
 VARIANTS: dict[str, tuple[str, str | int | None]] = {

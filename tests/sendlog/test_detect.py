@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from ingest.sendlog import FORMATS, ParseOptions, detect_format, make_parser
+from bounceledger.ingest.sendlog import FORMATS, ParseOptions, detect_format, make_parser
 from tests.sendlog.helpers import FIXTURES, REFERENCE
 
 FIXTURE_FORMATS = [

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.sendlog.relays import DEFAULT_INTERNAL_RELAYS, RelayClassifier
+from bounceledger.ingest.sendlog.relays import DEFAULT_INTERNAL_RELAYS, RelayClassifier
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

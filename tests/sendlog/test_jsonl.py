@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.records import Attempt
-from ingest.sendlog import ParseOptions, make_parser
-from ingest.sendlog.jsonl import JsonlParser
+from bounceledger.ingest.records import Attempt
+from bounceledger.ingest.sendlog import ParseOptions, make_parser
+from bounceledger.ingest.sendlog.jsonl import JsonlParser
 from tests.sendlog.helpers import FIXTURES, REFERENCE
 
 OWN = FIXTURES / "jsonl_own.jsonl"

@@ -7,9 +7,9 @@ from datetime import datetime, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.records import Attempt
-from ingest.sendlog import ParseOptions, make_parser
-from ingest.sendlog.pmta import PmtaParser
+from bounceledger.ingest.records import Attempt
+from bounceledger.ingest.sendlog import ParseOptions, make_parser
+from bounceledger.ingest.sendlog.pmta import PmtaParser
 from tests.sendlog.helpers import FIXTURES, REFERENCE
 
 CSV = FIXTURES / "pmta_acct.csv"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ingest.sendlog import ParseOptions, make_parser
+from bounceledger.ingest.sendlog import ParseOptions, make_parser
 
 LINES = [
     "Mar  3 09:15:01 mta postfix/cleanup[2102]: 4A1B2C3D4E: info: header X-Campaign: spring-sale 2026 from "

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.records import Attempt
-from ingest.sendlog import ParseOptions, detect_format, make_parser
-from ingest.sendlog.postfix import PostfixParser
+from bounceledger.ingest.records import Attempt
+from bounceledger.ingest.sendlog import ParseOptions, detect_format, make_parser
+from bounceledger.ingest.sendlog.postfix import PostfixParser
 from tests.mailstack.fixtures import require_mail_stack
 from tests.mailstack.stack import OutboundPostfix, ipv6_loopback
 

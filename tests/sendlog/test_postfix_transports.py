@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.records import Attempt
-from ingest.sendlog import ParseOptions, detect_format, make_parser
-from ingest.sendlog.postfix import PostfixParser
-from ingest.sendlog.syslogtime import MONTHS
+from bounceledger.ingest.records import Attempt
+from bounceledger.ingest.sendlog import ParseOptions, detect_format, make_parser
+from bounceledger.ingest.sendlog.postfix import PostfixParser
+from bounceledger.ingest.sendlog.syslogtime import MONTHS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LOG = FIXTURES / "postfix_out_real.log"

@@ -9,7 +9,7 @@ import itertools
 
 import pytest
 
-from ingest.records import Attempt
+from bounceledger.ingest.records import Attempt
 from tests.sendlog.helpers import feed_all, one, postfix
 
 H = "Mar  3 09:14:06 out1"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.sendlog import FORMATS, detect_format, make_parser
-from ingest.sendlog.relays import DEFAULT_INTERNAL_RELAYS, RelayClassifier, RelayPattern, parse_pattern
+from bounceledger.ingest.sendlog import FORMATS, detect_format, make_parser
+from bounceledger.ingest.sendlog.relays import DEFAULT_INTERNAL_RELAYS, RelayClassifier, RelayPattern, parse_pattern
 from tests.sendlog.helpers import REFERENCE
 
 
@@ -62,7 +62,7 @@ def test_port_globs() -> None:
 def test_registry_and_detection() -> None:
     assert "postfix" in FORMATS
     with pytest.raises(ValueError):
-        from ingest.sendlog import ParseOptions
+        from bounceledger.ingest.sendlog import ParseOptions
 
         make_parser("nonesuch", ParseOptions(reference_time=REFERENCE))
     assert detect_format([]) is None
@@ -81,7 +81,7 @@ def test_registry_and_detection() -> None:
 def test_naive_reference_time_is_a_configuration_error() -> None:
     from datetime import datetime
 
-    from ingest.sendlog import ParseOptions
+    from bounceledger.ingest.sendlog import ParseOptions
 
     with pytest.raises(ValueError):
         ParseOptions(reference_time=datetime(2026, 1, 1))

@@ -8,8 +8,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.records import Attempt
-from ingest.sendlog.base import SAMPLE_CHARS, SAMPLE_LIMIT
+from bounceledger.ingest.records import Attempt
+from bounceledger.ingest.sendlog.base import SAMPLE_CHARS, SAMPLE_LIMIT
 from tests.sendlog.helpers import postfix
 
 GOOD = (

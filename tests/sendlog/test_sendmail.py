@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.records import Attempt
-from ingest.sendlog import ParseOptions, make_parser
-from ingest.sendlog.sendmail import SendmailParser
+from bounceledger.ingest.records import Attempt
+from bounceledger.ingest.sendlog import ParseOptions, make_parser
+from bounceledger.ingest.sendlog.sendmail import SendmailParser
 from tests.sendlog.helpers import FIXTURES, REFERENCE
 
 LOG = FIXTURES / "sendmail_maillog.log"

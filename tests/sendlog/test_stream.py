@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ingest.records import Attempt
-from ingest.sendlog import ParseOptions, detect_format, parse_lines
-from ingest.sendlog.postfix import PostfixParser
+from bounceledger.ingest.records import Attempt
+from bounceledger.ingest.sendlog import ParseOptions, detect_format, parse_lines
+from bounceledger.ingest.sendlog.postfix import PostfixParser
 from tests.sendlog.helpers import FIXTURES, REFERENCE, feed_all, postfix
 
 LOG = FIXTURES / "outbound_mixed.log"

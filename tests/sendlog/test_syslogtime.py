@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ingest.sendlog.syslogtime import StampReader, header_time, match_syslog_header
+from bounceledger.ingest.sendlog.syslogtime import StampReader, header_time, match_syslog_header
 from tests.sendlog.helpers import one, postfix
 
 UTC = timezone.utc

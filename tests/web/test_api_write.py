@@ -22,8 +22,8 @@ from sqlalchemy import select
 
 from bounceledger.db import Database
 from bounceledger.forget import forget
-from ingest import suppress
-from models import Event, Suppression
+from bounceledger.ingest import suppress
+from bounceledger.models import Event, Suppression
 from tests.test_json_contracts import API_ERROR, SUPPRESSION
 from tests.web.conftest import LiveServer, start_server, stop_server
 

@@ -20,8 +20,8 @@ from bounceledger.web.app import (
     is_loopback,
     resolve_token,
 )
-from ingest import suppress
-from models import Delivery, ReturnedMessage
+from bounceledger.ingest import suppress
+from bounceledger.models import Delivery, ReturnedMessage
 from tests.web.conftest import CORRECTED_RECIPIENT, SAMPLE_TOTALS
 
 PAGES = ["/", "/recipient", f"/recipient?address={CORRECTED_RECIPIENT}", "/reasons", "/reasons/userunknown", "/suppressions"]

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from bounceledger.db import Database
-from ingest import suppress
+from bounceledger.ingest import suppress
 from tests.web.conftest import (
     CORRECTED_RECIPIENT,
     LiveServer,

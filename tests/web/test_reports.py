@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from bounceledger import reports
 from bounceledger.db import Database
-from models import SentMessage
+from bounceledger.models import SentMessage
 from tests.web.conftest import SAMPLE_TOTALS
 
 
@@ -136,7 +136,7 @@ def test_returned_mail_tied_to_no_send_counts_by_the_day_it_arrived(database: Da
     from sqlalchemy import select
 
     from bounceledger import queries
-    from models import ReturnedMessage
+    from bounceledger.models import ReturnedMessage
     from tests.web.conftest import seed
 
     note = tmp_path / "reply.eml"

@@ -14,8 +14,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bounceledger.db import Database
-from ingest.bounces import parse
-from models import Delivery
+from bounceledger.ingest.bounces import parse
+from bounceledger.models import Delivery
 from tests.web.conftest import REPO_ROOT, SAMPLES
 
 #: "| m1 | `unknown2@example.net` | provisionally ... | `bounced`, corrected (was `accepted`) |"

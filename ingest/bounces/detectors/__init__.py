@@ -21,10 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 
-from ingest.bounces.classify import classify, find_status, is_hard, pseudo_status
-from ingest.bounces.reasons import CATEGORIES
-from ingest.bounces.returned import Keys
-from ingest.records import Verdict, VerdictKind
+from bounceledger.ingest.bounces.classify import classify, find_status, is_hard, pseudo_status
+from bounceledger.ingest.bounces.reasons import CATEGORIES
+from bounceledger.ingest.bounces.returned import Keys
+from bounceledger.ingest.records import Verdict, VerdictKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,16 +94,16 @@ def _load() -> tuple[tuple[str, Detect], ...]:
     Their modules are used as they define themselves: nothing here
     rebinds their names. A detector that wants a literal pre-check on a
     body-wide search wraps that pattern with
-    :func:`ingest.bounces._prefilter.quick` where it defines it.
+    :func:`bounceledger.ingest.bounces._prefilter.quick` where it defines it.
     """
     found: list[tuple[str, Detect]] = []
     for name in ORDER:
-        module = importlib.import_module(f"ingest.bounces.detectors.{name}")
+        module = importlib.import_module(f"bounceledger.ingest.bounces.detectors.{name}")
         found.append((name, module.detect))
     return tuple(found)
 
 
-from ingest.bounces.detectors import _common  # noqa: E402  (after Failure: _common's users need it)
+from bounceledger.ingest.bounces.detectors import _common  # noqa: E402  (after Failure: _common's users need it)
 
 DETECTORS: tuple[tuple[str, Detect], ...] = _load()
 
@@ -123,7 +123,7 @@ def _with_inline_id(keys: Keys, body: str) -> Keys:
         return keys
     from dataclasses import replace
 
-    from ingest.bounces.detectors._common import inline_original_id
+    from bounceledger.ingest.bounces.detectors._common import inline_original_id
 
     found = inline_original_id(body)
     return replace(keys, original_message_id=found) if found else keys
@@ -131,7 +131,7 @@ def _with_inline_id(keys: Keys, body: str) -> Keys:
 
 def fallback_verdicts(msg: Message, keys: Keys, body: str) -> list[Verdict]:
     """The generic plain-text reader, tried after every other stage."""
-    from ingest.bounces.detectors import plaintext
+    from bounceledger.ingest.bounces.detectors import plaintext
 
     failures = plaintext.detect(msg, body)
     return [_verdict("plaintext", f, keys) for f in failures]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy, quick
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy, quick
 
 #: Lines after which a bounce quotes the original message (any vendor).
 #: "-------original mail info" is m-FILTER's heading for the returned
@@ -84,7 +84,7 @@ def clean_address(value: str) -> str | None:
 
 def returned_recipient(msg: Message) -> str | None:
     """The single ``To:`` address of the returned original, if there is one."""
-    from ingest.bounces.returned import returned_headers
+    from bounceledger.ingest.bounces.returned import returned_headers
 
     original = returned_headers(msg)
     if original is None:

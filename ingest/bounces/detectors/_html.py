@@ -15,7 +15,7 @@ from __future__ import annotations
 from email.message import Message
 from html.parser import HTMLParser
 
-from ingest.bounces import _message as m
+from bounceledger.ingest.bounces import _message as m
 
 #: Tags that end a line of text where they open or close.
 _BLOCK_TAGS = frozenset({

@@ -15,9 +15,9 @@ import re
 from email.message import Message
 from typing import Any
 
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy, quick
-from ingest.bounces.detectors import Failure
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy, quick
+from bounceledger.ingest.bounces.detectors import Failure
 
 _MARKER = quick(lazy(r'\\?"(?:notificationType|eventType)\\?"\s*:'))
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy, quick
-from ingest.bounces.detectors import Failure
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy, quick
+from bounceledger.ingest.bounces.detectors import Failure
 
 _SIGNATURE = quick(lazy(r"This is an automatically generated Delivery Status Notification", re.IGNORECASE))
 _HEAD = quick(lazy(r"^[ \t]*Del[ei]very to the following recipients? (?P<how>failed permanently|was aborted after [\d.]+ hour)",

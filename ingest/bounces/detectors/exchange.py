@@ -45,12 +45,12 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy, quick
-from ingest.bounces.classify import find_status
-from ingest.bounces.detectors import Failure
-from ingest.bounces.detectors._common import sender_of
-from ingest.bounces.detectors._html import readable_text
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy, quick
+from bounceledger.ingest.bounces.classify import find_status
+from bounceledger.ingest.bounces.detectors import Failure
+from bounceledger.ingest.bounces.detectors._common import sender_of
+from bounceledger.ingest.bounces.detectors._html import readable_text
 
 #: Senders Exchange uses for system messages (Microsoft Learn, "Email
 #: non-delivery reports ... in Exchange Online": NDRs come from the

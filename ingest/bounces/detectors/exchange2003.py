@@ -16,10 +16,10 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy, quick
-from ingest.bounces.detectors import Failure
-from ingest.bounces.detectors._common import notice
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy, quick
+from bounceledger.ingest.bounces.detectors import Failure
+from bounceledger.ingest.bounces.detectors._common import notice
 
 _SIGNATURE = quick(lazy(r"did not reach (?:some or all of the intended recipients|the following recipient)"
                         r"|The following recipient\(s\) could not be reached", re.IGNORECASE))

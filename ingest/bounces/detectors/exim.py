@@ -21,10 +21,10 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy, quick
-from ingest.bounces.detectors import Failure
-from ingest.bounces.detectors._common import failed_recipients, notice, sender_of
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy, quick
+from bounceledger.ingest.bounces.detectors import Failure
+from bounceledger.ingest.bounces.detectors._common import failed_recipients, notice, sender_of
 
 _SIGNATURE = quick(lazy(
     r"This message was created automatically by (?:mail delivery software|the SMTP relay)"

@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy
-from ingest.bounces.detectors import Failure
-from ingest.bounces.detectors._common import notice
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy
+from bounceledger.ingest.bounces.detectors import Failure
+from bounceledger.ingest.bounces.detectors._common import notice
 
 #: (wording, reason): what the list refused and why.
 REFUSALS: tuple[tuple[re.Pattern[str], str], ...] = (

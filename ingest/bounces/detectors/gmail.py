@@ -19,10 +19,10 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy, quick
-from ingest.bounces.detectors import Failure
-from ingest.bounces.detectors._common import failed_recipients, notice
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy, quick
+from bounceledger.ingest.bounces.detectors import Failure
+from bounceledger.ingest.bounces.detectors._common import failed_recipients, notice
 
 _HEAD = quick(lazy(r"Delivery to the following recipients? (failed permanently|has been delayed|failed)\s*:",
                          re.IGNORECASE))

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces._prefilter import lazy
-from ingest.bounces.detectors import Failure
-from ingest.bounces.detectors._common import failed_recipients, notice, sender_of
+from bounceledger.ingest.bounces._prefilter import lazy
+from bounceledger.ingest.bounces.detectors import Failure
+from bounceledger.ingest.bounces.detectors._common import failed_recipients, notice, sender_of
 
 _GROUPS_LINK = lazy(r"https?://groups\.google\.com/|\bGoogle Groups\b", re.IGNORECASE)
 

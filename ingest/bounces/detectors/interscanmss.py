@@ -15,11 +15,11 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy, quick
-from ingest.bounces.classify import reason_from_text
-from ingest.bounces.detectors import Failure
-from ingest.bounces.detectors._common import notice
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy, quick
+from bounceledger.ingest.bounces.classify import reason_from_text
+from bounceledger.ingest.bounces.detectors import Failure
+from bounceledger.ingest.bounces.detectors._common import notice
 
 _SIGNATURE = quick(lazy(r"InterScan (?:Messaging Security Suite|MSS)", re.IGNORECASE))
 _LINE = quick(lazy(r"Unable to deliver message to <([^<>\s]+@[^<>\s]+)>[^\n]*", re.IGNORECASE))

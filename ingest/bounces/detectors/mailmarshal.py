@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy, quick
-from ingest.bounces.detectors import Failure
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy, quick
+from bounceledger.ingest.bounces.detectors import Failure
 
 _BECAUSE = quick(lazy(r"^[ \t]*Could not be delivered because of\s*$", re.IGNORECASE | re.M))
 _AFFECTED = lazy(r"^[ \t]*The following recipients were affected:?\s*$", re.IGNORECASE | re.M)

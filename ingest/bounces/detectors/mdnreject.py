@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy
-from ingest.bounces.detectors import Failure
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy
+from bounceledger.ingest.bounces.detectors import Failure
 
 _REJECTED = lazy(r"Your message to <?([^<>\s]+@[^<>\s]+?)>? was automatically rejected:?(?P<why>.*)",
                        re.IGNORECASE | re.S)

@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy, quick
-from ingest.bounces.detectors import Failure
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy, quick
+from bounceledger.ingest.bounces.detectors import Failure
 
 _SERVER = quick(lazy(r"^-{5,}\s*server message\s*$", re.IGNORECASE | re.M))
 _COMMAND = lazy(r"^-{5,}\s*SMTP command\s*$\s*^\s*(\w+)", re.IGNORECASE | re.M)

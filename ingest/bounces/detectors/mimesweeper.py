@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy, quick
-from ingest.bounces.detectors import Failure
-from ingest.bounces.detectors._common import notice
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy, quick
+from bounceledger.ingest.bounces.detectors import Failure
+from bounceledger.ingest.bounces.detectors._common import notice
 
 _HEAD = quick(lazy(r"^[ \t]*A message could not be delivered to:\s*$", re.IGNORECASE | re.M))
 

@@ -36,9 +36,9 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy, quick
-from ingest.bounces.detectors import Failure
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy, quick
+from bounceledger.ingest.bounces.detectors import Failure
 
 _NOTES_START = quick(lazy(r"^-{3,}\s*Failure Reasons\s*-{3,}\s*$", re.IGNORECASE | re.M))
 _NOTES_END = quick(lazy(r"^-{3,}\s*Returned Message\s*-{3,}\s*$", re.IGNORECASE | re.M))

@@ -13,11 +13,11 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy, quick
-from ingest.bounces.classify import find_replycode, find_status, reason_from_text
-from ingest.bounces.detectors import Failure
-from ingest.bounces.heuristic import looks_like_bounce
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy, quick
+from bounceledger.ingest.bounces.classify import find_replycode, find_status, reason_from_text
+from bounceledger.ingest.bounces.detectors import Failure
+from bounceledger.ingest.bounces.heuristic import looks_like_bounce
 
 #: Lines after which the bounce quotes the original message.
 _ORIGINAL_STARTS = quick(lazy(

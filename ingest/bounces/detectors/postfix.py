@@ -18,10 +18,10 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy, quick
-from ingest.bounces.detectors import Failure
-from ingest.bounces.detectors._common import returned_recipient
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy, quick
+from bounceledger.ingest.bounces.detectors import Failure
+from bounceledger.ingest.bounces.detectors._common import returned_recipient
 
 _UNAVAILABLE = quick(lazy(r"^[ \t]*-+ Delivery report unavailable -+\s*$", re.IGNORECASE | re.M))
 _SERVER_REPORT = lazy(r"^Postfix SMTP server: errors from ", re.IGNORECASE)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy, quick
-from ingest.bounces.detectors import Failure
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy, quick
+from bounceledger.ingest.bounces.detectors import Failure
 
 _START = quick(lazy(r"^(?:Unable to deliver message to the following address\(es\)"
                           r"|Sorry, we were unable to deliver your message to the following address(?:\(es\)|es)?)\.?\s*$",

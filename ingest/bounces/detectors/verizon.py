@@ -19,10 +19,10 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy
-from ingest.bounces.detectors import Failure
-from ingest.bounces.detectors._common import sender_of
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy
+from bounceledger.ingest.bounces.detectors import Failure
+from bounceledger.ingest.bounces.detectors._common import sender_of
 
 _ERROR = lazy(r"^Error message below:\s*$(?P<said>.*?)^[ \t]*Message details:", re.IGNORECASE | re.M | re.S)
 _RCPT = lazy(r"^[ \t]*RCPT TO:\s*<?([^<>\s]+@[^<>\s]+)>?", re.IGNORECASE | re.M)

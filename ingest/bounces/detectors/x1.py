@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy, quick
-from ingest.bounces.detectors import Failure
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy, quick
+from bounceledger.ingest.bounces.detectors import Failure
 
 _HEAD = quick(lazy(r"^-{2,}\s*The following addresses had delivery errors\s*-{2,}\s*$", re.IGNORECASE | re.M))
 _ITEM = lazy(r"^[ \t]*<?(\S+@[^\s>]+)>?\s+\[(.+)\]\s*$", re.M)

@@ -17,10 +17,10 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ingest.bounces import _message as m
-from ingest.bounces._prefilter import lazy, quick
-from ingest.bounces.detectors import Failure
-from ingest.bounces.detectors._common import sender_of
+from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy, quick
+from bounceledger.ingest.bounces.detectors import Failure
+from bounceledger.ingest.bounces.detectors._common import sender_of
 
 _LINE = quick(lazy(
     r"^(?P<addr>\S+@\S+)\s+[^,\n]*,\s*ERROR_CODE\s*:\s*(?P<code>\d{3})?\s*,\s*ERROR_CODE\s*:\s*(?P<status>[245]\.\d{1,3}\.\d{1,3})?"
