@@ -445,6 +445,11 @@ def _timeline(result: dict[str, Any]) -> None:
               f"from {d['sender'] or '-'}, first hop {d['first_hop_host'] or '-'}")
         if d["corrected"]:
             print("  the first hop answered 250, a bounce that came back later corrected it")
+        if d.get("provisional_until"):
+            print(f"  provisional until {_settlement_time(d['provisional_until'])}: the first hop "
+                  f"({d.get('first_hop_organisation') or 'unknown'}) said 250; it settles then unless a bounce comes back")
+        elif d.get("settled_at"):
+            print(f"  settled at {_settlement_time(d['settled_at'])}: no bounce came back within the first hop's window")
         explained(d.get("explanation"), "  ")
         if d["detail"]:
             print(f"  server said: {d['detail']}")
@@ -463,13 +468,20 @@ def _timeline(result: dict[str, Any]) -> None:
             print(f"  {e['at']}  {e['outcome']:10} {e['source']}" + (f": {e['detail']}" if e["detail"] else ""))
 
 
+def _settlement_time(iso: str) -> str:
+    from bounceledger.ingest.settlement import settlement_words
+
+    return settlement_words(datetime.fromisoformat(iso.replace("Z", "+00:00")))
+
+
 def cmd_lookup(args: argparse.Namespace) -> int:
     from bounceledger import queries
+    from bounceledger.ingest.settlement import SettlementPolicy
 
     database = _database(args)
     try:
         with database.session() as session:
-            result = queries.lookup(session, args.address)
+            result = queries.lookup(session, args.address, policy=SettlementPolicy.from_settings(database.settings))
     finally:
         database.dispose()
     if args.json:
@@ -506,6 +518,21 @@ def _print_report(result: dict[str, Any]) -> None:
                 f"{str(row['campaign'])[:24]:24} {row['recipients']:>10} {row['accepted_first_hop']:>9} "
                 f"{row['corrected']:>9} {row['final_bounced']:>8} {row['bounce_rate']:>7.1%} {row['complained']:>10}"
             )
+    organisations = (result.get("first_hop_organisations") or {}).get("organisations")
+    if organisations:
+        print()
+        print("per first-hop organisation (late-bounce latency in minutes; window: how long a 250 stays provisional):")
+        print(f"  {'organisation':28} {'accepted':>8} {'corrected':>9} {'rate':>6} {'late':>5} {'p50':>7} {'p95':>7} "
+              f"{'p99':>7} {'window':>14} {'surprises':>9}")
+        def minutes(value: float | None) -> str:
+            return "-" if value is None else f"{value:g}"
+
+        for row in organisations:
+            window = f"{row['window_minutes']:g} {row['window_basis']}"
+            print(f"  {str(row['organisation'] or 'unknown')[:28]:28} {row['accepted']:>8} {row['corrected']:>9} "
+                  f"{row['correction_rate']:>6.1%} {row['latency_count']:>5} {minutes(row['latency_p50_minutes']):>7} "
+                  f"{minutes(row['latency_p95_minutes']):>7} {minutes(row['latency_p99_minutes']):>7} {window:>14} "
+                  f"{row['late_surprises']:>9}")
     reasons = result.get("reasons")
     if reasons and reasons.get("reasons"):
         print()
@@ -526,6 +553,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     import csv
 
     from bounceledger import queries, reports
+    from bounceledger.ingest.settlement import SettlementPolicy
 
     try:
         reports.Filters(args.campaign, args.since, args.until)
@@ -538,12 +566,16 @@ def cmd_report(args: argparse.Namespace) -> int:
             result = queries.report(session, stale_after, args.campaign, args.since, args.until)
             result["funnel"] = reports.overview(session, args.campaign, args.since, args.until)
             result["reasons"] = reports.reasons(session, args.campaign, args.since, args.until)
+            result["first_hop_organisations"] = reports.first_hop_organisations(
+                session, SettlementPolicy.from_settings(database.settings), args.campaign, args.since, args.until
+            )
     finally:
         database.dispose()
     if args.csv:
         rows = result["funnel"]["by_campaign_day"]
         columns = ["day", "campaign", "messages", "recipients", "accepted_first_hop", "corrected", "final_bounced",
-                   "bounce_rate_first_hop", "bounce_rate", "complained", "complaint_rate", "delivered", "deferred"]
+                   "bounce_rate_first_hop", "bounce_rate", "complained", "complaint_rate", "delivered", "deferred",
+                   "accepted", "settled"]
         writer = csv.writer(sys.stdout)
         writer.writerow(columns)
         for row in rows:
@@ -728,6 +760,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"unmatched verdicts: {summary.orphans_left} (matched this run: {summary.orphans_linked})")
             print(f"deferred too long, now expired: {summary.expired}")
             print(f"soft-bounce suppressions lifted (a clean delivery since): {summary.suppressions_lifted}")
+            if settings.settlement_enabled:
+                print(f"provisional 250s settled (no bounce within their window): {summary.settled}")
             if settings.retain_raw_days:
                 from bounceledger import retention
 

@@ -179,6 +179,15 @@ class Settings:
     match_headers: tuple[str, ...] = setting(
         (), check=_header_names, what='a list of header names, e.g. ["X-Mailer-Ref"]'
     )
+    # [settlement]: when a first-hop 250 nothing overturned becomes "settled"
+    # (bounceledger.ingest.settlement). An organisation's window is the p99 of
+    # its own late bounces times safety_factor once it has min_samples of
+    # them; until then default_window_minutes (2 h: most accept-then-bounce
+    # gateways answer within minutes, a few queue for an hour).
+    settlement_enabled: bool = setting(True, table="settlement")
+    settlement_default_window_minutes: float = setting(120.0, table="settlement", above=0)
+    settlement_min_samples: int = setting(20, table="settlement", at_least=1)
+    settlement_safety_factor: float = setting(1.5, table="settlement", at_least=1)
 
     def database(self) -> URL:
         """The database URL with the driver we ship and any separate password."""

@@ -261,6 +261,8 @@ class RunSummary:
     orphans_linked: int = 0
     orphans_left: int = 0
     expired: int = 0
+    #: Provisional first-hop 250s that reached their settlement window unbounced.
+    settled: int = 0
     #: Soft-bounce suppressions a clean delivery (or the reason table) ended this run.
     suppressions_lifted: int = 0
     #: Sources that could not be read this pass (a missing file, the wrong
@@ -281,7 +283,9 @@ def expand(pattern: str) -> list[str]:
 
 
 def run_once(db: Database, settings: Settings) -> RunSummary:
-    """Every configured source once, a retry of unmatched verdicts, and the expiry rule."""
+    """Every configured source once, a retry of unmatched verdicts, the expiry rule,
+    and the settlement of provisional acceptances (last: a bounce read this run
+    corrects its delivery before the delivery could settle)."""
     run = RunSummary()
     for sendlog in settings.sendlogs:
         try:
@@ -301,6 +305,7 @@ def run_once(db: Database, settings: Settings) -> RunSummary:
         log.info("mailbox %s", run.polls[-1].line())
     run.orphans_linked, run.orphans_left = retry_orphans(db)
     run.expired, run.suppressions_lifted = expire_and_settle(db)
+    run.settled = settle_deliveries(db)
     return run
 
 
@@ -315,3 +320,16 @@ def expire_and_settle(db: Database, now: datetime | None = None) -> tuple[int, i
         )
         lifted = suppress.settle(session, db.rules.suppression, now)
     return expired, lifted
+
+
+def settle_deliveries(db: Database, now: datetime | None = None) -> int:
+    """Accepted deliveries whose first hop's settlement window passed with no
+    bounce become ``settled`` (:mod:`bounceledger.ingest.settlement`); returns how many.
+    Not to be confused with :func:`expire_and_settle`, which settles suppressions."""
+    from bounceledger.ingest import settlement
+
+    policy = settlement.SettlementPolicy.from_settings(db.settings)
+    if not policy.enabled:
+        return 0
+    with db.session() as session:
+        return settlement.settle_due(session, policy, now or datetime.now(timezone.utc), db.rules)

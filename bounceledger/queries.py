@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 
 from bounceledger.reports import NO_CAMPAIGN, Filters, arrived_in, describe_reason, message_conditions
-from bounceledger.ingest import suppress
+from bounceledger.ingest import settlement, suppress
 from bounceledger.ingest.keys import normalise_address
 from bounceledger.models import Delivery, Event, ReturnedMessage, SentMessage, Suppression
 from bounceledger.models.state import STATES
@@ -84,8 +84,18 @@ def _event_json(event: Event) -> dict[str, Any]:
 EXPLAINED_STATES = ("bounced", "expired", "complained", "deferred")
 
 
-def delivery_json(delivery: Delivery, sent: SentMessage, events: list[dict[str, Any]]) -> dict[str, Any]:
-    """One delivery as ``lookup --json`` shows it (the contract's field names)."""
+def delivery_json(
+    delivery: Delivery, sent: SentMessage, events: list[dict[str, Any]], windows: settlement.Windows | None = None
+) -> dict[str, Any]:
+    """One delivery as ``lookup --json`` shows it (the contract's field names).
+
+    ``provisional_until``: when an ``accepted`` delivery settles unless a
+    bounce comes back first (its first hop's window, from ``windows``);
+    ``settled_at``: when a ``settled`` one did.
+    """
+    until = None
+    if delivery.state == "accepted" and windows is not None:
+        until = settlement.provisional_until(windows, delivery.first_hop_host, delivery.state_at)
     return {
         "message_id": sent.message_id,
         "queue_id": sent.queue_id,
@@ -107,6 +117,9 @@ def delivery_json(delivery: Delivery, sent: SentMessage, events: list[dict[str, 
         "explanation": describe_reason(delivery.reason, delivery.status, delivery.replycode, delivery.state)
         if delivery.state in EXPLAINED_STATES
         else None,
+        "first_hop_organisation": settlement.organisation(delivery.first_hop_host),
+        "provisional_until": _iso(until),
+        "settled_at": _iso(delivery.state_at) if delivery.state == "settled" else None,
     }
 
 
@@ -117,13 +130,16 @@ def lookup(
     session: Session,
     address: str,
     serialiser: Callable[[list[Event]], EventSerialiser] = lambda _events: _event_json,
+    policy: settlement.SettlementPolicy | None = None,
 ) -> dict[str, Any]:
     """Every delivery to ``address`` with its events, oldest first, and its suppression.
 
     ``suppression`` is the entry in force (None when there is none);
     ``past_suppression`` a released or expired one, kept for the story.
     ``serialiser`` is given every event loaded and returns the function
-    that shows one (the dashboard adds evidence and subjects).
+    that shows one (the dashboard adds evidence and subjects). ``policy``
+    (the ``[settlement]`` settings; their defaults when None) sets how long
+    an accepted delivery stays provisional.
     """
     recipient = normalise_address(address) or ""
     rows = session.execute(
@@ -147,12 +163,17 @@ def lookup(
     orphans = [e for e in loose if e.kind == "verdict"]
     audit = [e for e in loose if e.kind == "suppression"]
     show = serialiser(loaded + orphans + audit)
+    windows = None
+    if any(delivery.state == "accepted" for delivery, _ in rows):  # only then are the windows worth learning
+        windows = settlement.learn_windows(session, policy or settlement.SettlementPolicy())
     now = datetime.now(timezone.utc)
     suppression = session.scalar(select(Suppression).where(Suppression.address == recipient))
     active = suppression is not None and suppress.is_active(suppression, now)
     return {
         "address": recipient,
-        "deliveries": [delivery_json(delivery, sent, [show(e) for e in events[delivery.id]]) for delivery, sent in rows],
+        "deliveries": [
+            delivery_json(delivery, sent, [show(e) for e in events[delivery.id]], windows) for delivery, sent in rows
+        ],
         "unmatched_verdicts": [show(e) for e in orphans],
         "suppression_history": [show(e) for e in audit],
         "suppressed": active,

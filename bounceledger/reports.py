@@ -12,8 +12,10 @@ Definitions (each delivery is one recipient of one sent message):
 ``messages``
     those sent messages (``sent_messages.first_seen_at`` in the window).
 ``accepted_first_hop``
-    the first hop answered 250: the delivery is still ``accepted``, was
-    confirmed ``delivered``, or was *corrected* (accepted, then overturned).
+    the first hop answered 250: the delivery is still ``accepted``
+    (provisional), ``settled`` (no bounce within its first hop's settlement
+    window), was confirmed ``delivered``, or was *corrected* (accepted, then
+    overturned). Marketers count accepted + settled + delivered as delivered.
 ``corrected``
     accepted by the first hop and later turned into bounced or expired by a
     returned message (complaints are counted in ``complained``).
@@ -38,7 +40,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.ext.compiler import compiles
@@ -48,6 +50,9 @@ from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 from bounceledger.ingest.bounces.classify import explain, is_hard, is_hard_outcome
 from bounceledger.ingest.bounces.reasons import CATEGORIES
 from bounceledger.models import Delivery, SentMessage
+
+if TYPE_CHECKING:
+    from bounceledger.ingest.settlement import SettlementPolicy
 
 NO_CAMPAIGN = "(none)"
 FAILED_STATES = ("bounced", "expired")
@@ -62,6 +67,7 @@ COUNTERS = (
     "complained",
     "delivered",
     "accepted",
+    "settled",
     "deferred",
     "pending",
 )
@@ -151,7 +157,7 @@ def metric_conditions() -> dict[str, ColumnElement[bool] | None]:
     state = Delivery.state
     return {
         "recipients": None,
-        "accepted_first_hop": or_(state.in_(("accepted", "delivered")), Delivery.corrected.is_(True)),
+        "accepted_first_hop": or_(state.in_(("accepted", "settled", "delivered")), Delivery.corrected.is_(True)),
         "corrected": and_(Delivery.corrected.is_(True), state.in_(FAILED_STATES)),
         "bounced": state == "bounced",
         "expired": state == "expired",
@@ -159,6 +165,7 @@ def metric_conditions() -> dict[str, ColumnElement[bool] | None]:
         "complained": state == "complained",
         "delivered": state == "delivered",
         "accepted": state == "accepted",
+        "settled": state == "settled",
         "deferred": state == "deferred",
         "pending": state == "pending",
     }
@@ -174,7 +181,8 @@ METRICS: dict[str, str] = {
     "expired": "Expired",
     "complained": "Complained",
     "delivered": "Delivery confirmed",
-    "accepted": "Accepted, nothing came back",
+    "accepted": "Accepted, nothing came back yet (provisional)",
+    "settled": "Settled: no bounce within the first hop's window",
     "deferred": "Still deferred",
     "pending": "Pending (only hand-offs to our own relays)",
 }
@@ -619,3 +627,110 @@ __all__ = [
     "severity",
     "totals",
 ]
+
+
+# ------------------------------------------------------------ per first-hop organisation
+
+#: One row of ``first_hop_organisations``: the first hop's registered domain
+#: (an IP or unnamed host stands for itself), what it accepted and how much
+#: of that a later bounce overturned, how late those bounces came, and the
+#: settlement window in use for it.
+ORGANISATION_FIELDS = (
+    "organisation",
+    "accepted",
+    "provisional",
+    "settled",
+    "corrected",
+    "correction_rate",
+    "latency_count",
+    "latency_p50_minutes",
+    "latency_p95_minutes",
+    "latency_p99_minutes",
+    "window_minutes",
+    "window_basis",
+    "late_surprises",
+    "provisional_until",
+)
+
+
+def first_hop_organisations(
+    session: Session,
+    policy: SettlementPolicy,
+    campaign: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> dict[str, Any]:
+    """Per first-hop organisation: accepted, provisional, settled, later corrected,
+    the correction rate, the late-bounce latency (p50/p95/p99 and count), the
+    window in use and the late surprises; the biggest first.
+
+    The counts follow the filters like the funnel; the latencies and the
+    window are the organisation's whole history, because that is what the
+    settlement job holds its deliveries to.
+    """
+    from bounceledger.ingest import settlement
+
+    filters = Filters(campaign, since, until)
+    conditions = message_conditions(filters)
+    metric = metric_conditions()
+    stmt: Select[Any] = (
+        select(
+            Delivery.first_hop_host,
+            _count_if(metric["accepted_first_hop"]).label("accepted"),  # type: ignore[arg-type]
+            _count_if(metric["accepted"]).label("provisional"),  # type: ignore[arg-type]
+            _count_if(metric["settled"]).label("settled"),  # type: ignore[arg-type]
+            _count_if(metric["corrected"]).label("corrected"),  # type: ignore[arg-type]
+        )
+        .select_from(Delivery)
+        .where(Delivery.first_hop_host.is_not(None))
+        .group_by(Delivery.first_hop_host)
+    )
+    if conditions:
+        stmt = stmt.join(SentMessage, SentMessage.id == Delivery.sent_message_id).where(*conditions)
+    counts: dict[str | None, dict[str, int]] = defaultdict(lambda: {"accepted": 0, "provisional": 0, "settled": 0, "corrected": 0})
+    for host, *numbers in session.execute(stmt):
+        row = counts[settlement.organisation(host)]
+        for name, number in zip(("accepted", "provisional", "settled", "corrected"), numbers):
+            row[name] += int(number or 0)
+    latest: dict[str | None, datetime] = {}  # the last accepted delivery's 250, per first hop
+    stmt = select(Delivery.first_hop_host, func.max(Delivery.state_at)).where(Delivery.state == "accepted")
+    if conditions:
+        stmt = stmt.join(SentMessage, SentMessage.id == Delivery.sent_message_id).where(*conditions)
+    for host, at in session.execute(stmt.group_by(Delivery.first_hop_host)):
+        org = settlement.organisation(host)
+        if at is not None and (org not in latest or at > latest[org]):
+            latest[org] = at
+    windows = settlement.learn_windows(session, policy)
+    surprises = settlement.late_surprises(session, conditions)
+    names = {org for org, row in counts.items() if row["accepted"]} | set(windows.by_organisation) | set(surprises)
+    rows = []
+    for org in names:
+        numbers = counts.get(org) or {"accepted": 0, "provisional": 0, "settled": 0, "corrected": 0}
+        window = windows.by_organisation.get(org) or settlement.choose_window(org, None, policy)
+        latency = window.latency
+        rows.append(
+            {
+                "organisation": org,
+                **numbers,
+                "correction_rate": round(numbers["corrected"] / numbers["accepted"], 6) if numbers["accepted"] else 0.0,
+                "latency_count": latency.count if latency else 0,
+                "latency_p50_minutes": round(latency.p50, 1) if latency else None,
+                "latency_p95_minutes": round(latency.p95, 1) if latency else None,
+                "latency_p99_minutes": round(latency.p99, 1) if latency else None,
+                "window_minutes": window.minutes,
+                "window_basis": window.basis,
+                "late_surprises": surprises.get(org, 0),
+                # when the last of its provisional deliveries settles unless a bounce comes first
+                "provisional_until": (latest[org] + window.length).isoformat().replace("+00:00", "Z")
+                if org in latest else None,
+            }
+        )
+    rows.sort(key=lambda r: (-r["accepted"], -r["latency_count"], r["organisation"] or ""))
+    return {
+        "filters": filters.as_json(),
+        "enabled": policy.enabled,
+        "default_window_minutes": round(policy.default_window.total_seconds() / 60, 1),
+        "min_samples": policy.min_samples,
+        "safety_factor": policy.safety_factor,
+        "organisations": rows,
+    }

@@ -2,7 +2,8 @@
 
 One interval job per configured send log and mailbox, one that retries
 unmatched verdicts, one that gives up on deliveries deferred for too
-long, and with ``retain_raw_days`` one that prunes raw messages and
+long, one that settles first-hop acceptances whose settlement window
+passed with no bounce (unless ``[settlement] enabled = false``), and with ``retain_raw_days`` one that prunes raw messages and
 evidence past that age (hourly: a run reads only what aged since). Jobs
 never overlap themselves (``max_instances=1``), missed runs collapse into
 one (``coalesce``), and the job store lives in the ledger's own database
@@ -32,6 +33,7 @@ log = logging.getLogger("bounceledger.scheduler")
 
 MISFIRE_GRACE_SECONDS = 300
 EXPIRY_INTERVAL_SECONDS = 900
+SETTLEMENT_INTERVAL_SECONDS = 300  # a window is minutes to hours long: settle within 5 minutes of its end
 RETENTION_INTERVAL_SECONDS = 3600
 JOB_TABLE = "scheduler_jobs"
 
@@ -135,6 +137,14 @@ def expiry_job(hours: float) -> None:
     _logged("expiry", run)
 
 
+def settlement_job() -> None:
+    def run() -> tuple[str, dict[str, int]]:
+        settled = pipeline.settle_deliveries(_db())
+        return f"{settled} provisional first-hop 250s settled (no bounce within their window)", {"settled": settled}
+
+    _logged("settlement", run)
+
+
 def retention_job(days: float) -> None:
     def run() -> tuple[str, dict[str, int]]:
         database = _db()
@@ -162,6 +172,8 @@ def build_scheduler(database: Database) -> tuple[BackgroundScheduler, set[str]]:
     wanted += [(f"mailbox:{m.url}", f"{__name__}:mailbox_job", (m.url,), m.interval_seconds) for m in settings.mailboxes]
     wanted.append(("orphans", f"{__name__}:orphans_job", (), settings.orphan_retry_seconds))
     wanted.append(("expiry", f"{__name__}:expiry_job", (settings.expire_deferred_after_hours,), EXPIRY_INTERVAL_SECONDS))
+    if settings.settlement_enabled:
+        wanted.append(("settlement", f"{__name__}:settlement_job", (), SETTLEMENT_INTERVAL_SECONDS))
     if settings.retain_raw_days:
         wanted.append(("retention", f"{__name__}:retention_job", (settings.retain_raw_days,), RETENTION_INTERVAL_SECONDS))
     for job_id, func, args, seconds in wanted:

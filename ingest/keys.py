@@ -59,6 +59,11 @@ def timeout_key(delivery_id: int, deferred_since: datetime) -> str:
     return _digest("timeout", str(delivery_id), deferred_since.isoformat())
 
 
+def settlement_key(delivery_id: int, accepted_at: datetime) -> str:
+    """One settlement per acceptance: a re-run of the job, or a longer window learned later, adds none."""
+    return _digest("settlement", str(delivery_id), accepted_at.isoformat())
+
+
 def header_ref(name: str, value: str | None) -> str | None:
     """How a configured header ties a send to its returned mail: ``name:value``.
 

@@ -32,10 +32,11 @@ def concerns(old_state: str | None, old_reason: str | None, new_state: str, new_
 
 
 def _clean(policy: SuppressionPolicy, now: datetime) -> ColumnElement[bool]:
-    """A clean delivery: a success notice, or a first-hop 250 nothing corrected within ``clean_after``."""
+    """A clean delivery: a success notice, or a first-hop 250 nothing corrected within
+    ``clean_after`` (settled or not: the settlement window is only the gateway's habit)."""
     return or_(
         Delivery.state == "delivered",
-        and_(Delivery.state == "accepted", Delivery.state_at <= now - policy.clean_after),
+        and_(Delivery.state.in_(("accepted", "settled")), Delivery.state_at <= now - policy.clean_after),
     )
 
 

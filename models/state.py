@@ -9,6 +9,10 @@ expired     ``Action: failed`` (``expired`` when the reason is a queue
             timeout); both are final and outrank any earlier 250.
 delivered   a success notice (``Action: delivered``/``relayed``) confirmed
             delivery beyond the first hop.
+settled     the first hop answered 250 and no bounce came back within its
+            organisation's settlement window (``bounceledger.ingest.settlement``
+            writes an ``attempt`` event with outcome ``settled``): as good as
+            delivered, though a bounce arriving later still overturns it.
 accepted    the first hop answered 250: provisionally delivered.
 deferred    a 4xx from the first hop or a ``delayed`` notice. A delay
             notice never undoes an acceptance.
@@ -21,8 +25,10 @@ deferred delivery) turns ``deferred`` into ``expired``, but any real answer
 by the event key), so the same set of events yields the same state in any
 arrival order: a bounce may be read before the log line it corrects.
 
-A delivery is *corrected* when its attempts alone say ``accepted`` but the
-returned messages turn it into bounced, expired or complained.
+A delivery is *corrected* when its attempts alone say ``accepted`` (or
+``settled``: the settlement only vouched for that acceptance) but the
+returned messages turn it into bounced, expired or complained; the
+correction is always reported as overturning ``accepted``.
 """
 
 from __future__ import annotations
@@ -32,13 +38,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-State = Literal["accepted", "deferred", "bounced", "delivered", "complained", "expired"]
-STATES: tuple[State, ...] = ("accepted", "deferred", "bounced", "delivered", "complained", "expired")
+State = Literal["accepted", "deferred", "bounced", "delivered", "complained", "expired", "settled"]
+STATES: tuple[State, ...] = ("accepted", "deferred", "bounced", "delivered", "complained", "expired", "settled")
+#: What the first hop's 250 stands for while nothing overturned it: provisionally
+#: (``accepted``) or past the settlement window (``settled``).
+ACCEPTED_STATES: frozenset[str] = frozenset({"accepted", "settled"})
 CORRECTED_TO: frozenset[str] = frozenset({"bounced", "expired", "complained"})
 
 _RANK: dict[str, int] = {
     "deferred": 10,
     "accepted": 20,
+    "settled": 25,
     "delivered": 30,
     "bounced": 50,
     "expired": 50,
@@ -51,7 +61,7 @@ class Fact:
     """The parts of an event that matter to the state decision."""
 
     kind: Literal["attempt", "verdict"]
-    outcome: str  # attempt: accepted/deferred/rejected/expired; verdict: bounce/delay/...
+    outcome: str  # attempt: accepted/deferred/rejected/expired/timeout/settled; verdict: bounce/delay/...
     at: datetime
     key: str  # the event's dedupe key: a stable tie-breaker
     first_hop: bool = True
@@ -75,6 +85,8 @@ def implied_state(fact: Fact) -> State | None:
             return "bounced"
         if fact.outcome in ("expired", "timeout"):
             return "expired"
+        if fact.outcome == "settled":  # written by the settlement job, never by a send log
+            return "settled"
         if not fact.first_hop:
             return None
         if fact.outcome == "accepted":
@@ -130,7 +142,7 @@ def decide(facts: Iterable[Fact]) -> Decision | None:
     corrected_from: State | None = None
     if (
         from_attempts is not None
-        and from_attempts[0] == "accepted"
+        and from_attempts[0] in ACCEPTED_STATES
         and state in CORRECTED_TO
         and fact.kind == "verdict"
     ):

@@ -65,6 +65,7 @@ LOOKUP = {
 DELIVERY = {
     "message_id", "queue_id", "sender", "recipient", "state", "reason", "status", "replycode", "detail", "corrected",
     "first_hop_host", "first_attempt_at", "state_at", "events", "delivery_id", "campaign", "sent_at", "explanation",
+    "first_hop_organisation", "provisional_until", "settled_at",
 }
 EVENT = {
     "kind", "source", "at", "outcome", "status", "replycode", "reason", "detail", "remote_host", "first_hop",
@@ -81,19 +82,27 @@ REPORT = {
     "suppressed", "deliveries", "states", "corrected", "sent_messages", "returned_messages", "events", "orphans",
     "stale_orphans", "filters", "unfiltered",
 }
-REPORT_CLI = REPORT | {"funnel", "reasons"}
-STATES = {"accepted", "deferred", "bounced", "delivered", "complained", "expired", "pending"}
+REPORT_CLI = REPORT | {"funnel", "reasons", "first_hop_organisations"}
+STATES = {"accepted", "deferred", "bounced", "delivered", "complained", "expired", "settled", "pending"}
 RETURNED = {"processed", "unparsed", "ignored", "duplicate", "error"}
 FUNNEL = {"filters", "totals", "by_day", "by_campaign", "by_campaign_day"}
 COUNTS = {
     "messages", "recipients", "accepted_first_hop", "corrected", "bounced", "expired", "complained", "delivered",
     "accepted", "deferred", "pending", "final_bounced", "bounce_rate", "bounce_rate_first_hop", "complaint_rate",
+    "settled",
 }
 REASONS = {"filters", "total", "reasons", "categories"}
 REASON_ROW = {
     "reason", "category", "count", "corrected", "states", "statuses", "severities", "hard", "share", "meaning",
 }
 CATEGORY_ROW = {"category", "count", "share"}
+# report --json's first_hop_organisations, and /api/organisations
+ORGANISATIONS = {"filters", "enabled", "default_window_minutes", "min_samples", "safety_factor", "organisations"}
+ORGANISATION_ROW = {
+    "organisation", "accepted", "provisional", "settled", "corrected", "correction_rate", "latency_count",
+    "latency_p50_minutes", "latency_p95_minutes", "latency_p99_minutes", "window_minutes", "window_basis",
+    "late_surprises", "provisional_until",
+}
 
 # suppressions --json, suppressions check --json
 SUPPRESSION_CHECKED = {"address", "suppressed"} | SUPPRESSION
@@ -234,6 +243,12 @@ def _reasons(data: dict[str, Any], where: str) -> None:
     each(data["categories"], CATEGORY_ROW, f"{where}.categories")
 
 
+def _organisations(data: dict[str, Any], where: str) -> None:
+    keys(data, ORGANISATIONS, where)
+    keys(data["filters"], FILTERS, f"{where}.filters")
+    each(data["organisations"], ORGANISATION_ROW, f"{where}.organisations")
+
+
 def test_report_json(ledger: Database, database_url: str, tmp_path: Path) -> None:
     db = ["--database-url", database_url]
     for extra in ([], ["--campaign", "nov-newsletter"], ["--since", "2000-01-01", "--until", "2999-12-31"]):
@@ -244,6 +259,7 @@ def test_report_json(ledger: Database, database_url: str, tmp_path: Path) -> Non
         _funnel(data["funnel"], "report.funnel")
         keys(data["reasons"], REASONS, "report.reasons")
         _reasons(data["reasons"], "report.reasons")
+        _organisations(data["first_hop_organisations"], "report.first_hop_organisations")
 
 
 def test_suppressions_json(ledger: Database, database_url: str, tmp_path: Path) -> None:
@@ -280,7 +296,7 @@ def get(live: LiveServer, path: str, status: int = 200) -> Any:
 #: Every /api route and the test below that holds its shape.
 API_ROUTES = {
     "/api/overview", "/api/report", "/api/lookup", "/api/reasons", "/api/reasons/<reason>", "/api/suppressions",
-    "/api/messages/<int:message_id>", "/api/messages/<int:message_id>/raw", "/api/deliveries",
+    "/api/messages/<int:message_id>", "/api/messages/<int:message_id>/raw", "/api/deliveries", "/api/organisations",
     # the write API (POST, DELETE, with a token): tests/web/test_api_write.py holds its shapes
     "/api/v1/suppressions", "/api/v1/suppressions/<path:address>",
 }
@@ -298,6 +314,9 @@ def test_every_api_route(api: LiveServer) -> None:
         report = get(api, "/api/report" + query)
         keys(report, REPORT, f"/api/report{query}")
         _report_body(report, "/api/report")
+
+    for query in ("", "?campaign=nov-newsletter"):
+        _organisations(get(api, "/api/organisations" + query), f"/api/organisations{query}")
 
     lookup = get(api, f"/api/lookup?address={CORRECTED_RECIPIENT}")
     keys(lookup, LOOKUP, "/api/lookup")

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bounceledger import queries as cli_queries
 from bounceledger.queries import _event_json, _iso, suppression_json
+from bounceledger.ingest.settlement import SettlementPolicy
 from bounceledger.models import Event, ReturnedMessage, Suppression
 
 #: A raw message larger than this is cut in the HTML view (the text/plain view is whole).
@@ -42,7 +43,7 @@ def _subjects(session: Session, events: list[Event]) -> dict[int, str | None]:
     return {row.id: row.subject for row in rows}
 
 
-def recipient(session: Session, address: str) -> dict[str, Any]:
+def recipient(session: Session, address: str, policy: SettlementPolicy | None = None) -> dict[str, Any]:
     """Everything support needs about one address.
 
     :func:`bounceledger.queries.lookup` itself (the CLI's contract, with
@@ -54,7 +55,7 @@ def recipient(session: Session, address: str) -> dict[str, Any]:
         subjects = _subjects(session, events)
         return lambda event: _event(event, subjects)
 
-    return cli_queries.lookup(session, address, serialiser)
+    return cli_queries.lookup(session, address, serialiser, policy)
 
 
 def returned_message(session: Session, message_id: int) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import (
@@ -24,6 +24,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from bounceledger import queries as cli_queries
 from bounceledger import reports
 from bounceledger.db import DatabaseError
+from bounceledger.ingest.settlement import SettlementPolicy, settlement_words
 from bounceledger.web import chart
 from bounceledger.web import queries as web_queries
 from bounceledger.web.app import ledger
@@ -93,7 +94,7 @@ def _overview_charts(days: list[dict[str, Any]]) -> dict[str, chart.Chart]:
     outcomes = chart.stacked_bars(
         labels,
         [
-            chart.Series("delivered / accepted", [d["accepted"] + d["delivered"] for d in days], "series-ok"),
+            chart.Series("delivered / accepted", [d["accepted"] + d["settled"] + d["delivered"] for d in days], "series-ok"),
             chart.Series("corrected to bounced later", [d["corrected"] for d in days], "series-corrected"),
             chart.Series(
                 "bounced by first hop / expired",
@@ -157,17 +158,31 @@ def _when(value: str | None) -> str:
     return value.replace("T", " ").replace("Z", "").split(".")[0] + " UTC"
 
 
+@blueprint.app_template_filter("hhmm")
+def _hhmm(value: str | None) -> str:
+    """``HH:MM UTC``, with the day when it is not today (UTC)."""
+    if not value:
+        return "–"
+    return settlement_words(datetime.fromisoformat(value.replace("Z", "+00:00")))
+
+
+def _settlement_policy() -> SettlementPolicy:
+    return SettlementPolicy.from_settings(ledger().settings)
+
+
 @blueprint.get("/")
 def overview() -> str:
     filters = _filters()
     with ledger().session() as session:
         data = reports.overview(session, **filters)
         campaigns = reports.campaigns(session)
+        organisations = reports.first_hop_organisations(session, _settlement_policy(), **filters)
     return render_template(
         "overview.html",
         data=data,
         filters=filters,
         campaigns=campaigns,
+        organisations=organisations,
         charts=_overview_charts(data["by_day"]),
         table_limit=CAMPAIGN_DAY_ROWS,
         page="overview",
@@ -180,7 +195,7 @@ def recipient() -> str:
     result = None
     if address:
         with ledger().session() as session:
-            result = web_queries.recipient(session, address)
+            result = web_queries.recipient(session, address, _settlement_policy())
     return render_template("recipient.html", address=address, result=result, page="recipient")
 
 
@@ -360,6 +375,13 @@ def api_report() -> Response:
         return jsonify(cli_queries.report(session, stale_after, **filters))
 
 
+@blueprint.get("/api/organisations")
+def api_organisations() -> Response:
+    """Per first-hop organisation: accepted, corrected, late-bounce latency and the settlement window."""
+    with ledger().session() as session:
+        return jsonify(reports.first_hop_organisations(session, _settlement_policy(), **_filters()))
+
+
 @blueprint.get("/api/deliveries")
 def api_deliveries() -> Response:
     filters = _filters()
@@ -378,7 +400,7 @@ def api_lookup() -> Response:
     if not address:
         raise BadRequest("address: required")
     with ledger().session() as session:
-        return jsonify(web_queries.recipient(session, address))
+        return jsonify(web_queries.recipient(session, address, _settlement_policy()))
 
 
 @blueprint.get("/api/reasons")
