@@ -21,7 +21,7 @@ from bounceledger.ingest.returned import Incoming, store_returned_messages
 from bounceledger.ingest.sendlog import ParseOptions, make_parser
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
-#: Year-less syslog stamps are read relative to this (after every send below).
+#: Year-less syslog stamps are read relative to this (or a day after the last send).
 REFERENCE = datetime(2026, 6, 1, tzinfo=timezone.utc)
 
 
@@ -53,7 +53,9 @@ def postfix_lines(send: Send) -> list[str]:
 
 
 def record_sends(database: Database, sends: Sequence[Send]) -> None:
-    parser = make_parser("postfix", ParseOptions(reference_time=REFERENCE))
+    # year-less syslog stamps are read as the year before this reference
+    reference = max([REFERENCE, *(send.at + timedelta(days=1) for send in sends)])
+    parser = make_parser("postfix", ParseOptions(reference_time=reference))
     attempts = [a for send in sends for line in postfix_lines(send) for a in parser.feed(line + "\n")]
     assert len(attempts) == len(sends)
     with database.session() as session:
