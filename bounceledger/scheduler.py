@@ -34,6 +34,11 @@ log = logging.getLogger("bounceledger.scheduler")
 MISFIRE_GRACE_SECONDS = 300
 EXPIRY_INTERVAL_SECONDS = 900
 SETTLEMENT_INTERVAL_SECONDS = 300  # a window is minutes to hours long: settle within 5 minutes of its end
+#: Jobs that wait one interval before their first run. Settlement does, so that
+#: a service starting on a backlog reads the mailboxes first: otherwise the
+#: deliveries whose bounces are still unread would settle, and be reported
+#: as late surprises when those bounces are read minutes later.
+FIRST_RUN_DELAY_SECONDS = {"settlement": SETTLEMENT_INTERVAL_SECONDS}
 RETENTION_INTERVAL_SECONDS = 3600
 JOB_TABLE = "scheduler_jobs"
 
@@ -178,7 +183,8 @@ def build_scheduler(database: Database) -> tuple[BackgroundScheduler, set[str]]:
         wanted.append(("retention", f"{__name__}:retention_job", (settings.retain_raw_days,), RETENTION_INTERVAL_SECONDS))
     for job_id, func, args, seconds in wanted:
         scheduler.add_job(
-            func, "interval", seconds=seconds, id=job_id, args=args, replace_existing=True, next_run_time=now
+            func, "interval", seconds=seconds, id=job_id, args=args, replace_existing=True,
+            next_run_time=now + timedelta(seconds=FIRST_RUN_DELAY_SECONDS.get(job_id, 0)),
         )
     return scheduler, {job_id for job_id, *_ in wanted}
 

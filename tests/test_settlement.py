@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -16,10 +21,11 @@ from bounceledger.ingest import settlement
 from bounceledger.ingest.settlement import Latency, SettlementPolicy, choose_window, organisation, percentile
 from bounceledger.models import Delivery, Event
 from bounceledger.models.state import STATES, Fact, decide
-from bounceledger.scheduler import build_scheduler
+from bounceledger.scheduler import SETTLEMENT_INTERVAL_SECONDS, build_scheduler
 from tests.settlement_history import MIMECAST, ORGANISATIONS, OUTLOOK, PROOFPOINT, Send, history, record_bounces, record_sends
 
 T0 = datetime(2026, 3, 3, 9, 0, tzinfo=timezone.utc)
+SAMPLES = Path(__file__).resolve().parent.parent / "bounceledger" / "samples"
 POLICY = SettlementPolicy(default_window=timedelta(hours=2), min_samples=20, safety_factor=1.5)
 
 
@@ -250,8 +256,41 @@ def test_disabled_settlement_leaves_acceptances_provisional(database: Database) 
 
 
 def test_run_schedules_the_settlement_job_unless_disabled(database: Database) -> None:
-    _, jobs = build_scheduler(database)
+    scheduler, jobs = build_scheduler(database)
     assert "settlement" in jobs
+    first = {job.id: job.next_run_time for job in scheduler.get_jobs()}
+    # sources first: a bounce still unread must not find its delivery settled
+    assert first["settlement"] - first["orphans"] == timedelta(seconds=SETTLEMENT_INTERVAL_SECONDS)
     database.settings = replace(database.settings, settlement_enabled=False)
     _, jobs = build_scheduler(database)
     assert "settlement" not in jobs and "expiry" in jobs
+
+
+def test_run_once_settles_after_reading_the_bounces(database: Database, database_url: str, tmp_path: Path) -> None:
+    """The bundled samples, sent long ago: every acceptance nothing overturned settles
+    in the same pass that reads the bounces, and none of those bounces is a surprise."""
+    shutil.copy(SAMPLES / "sendlog" / "postfix.log", tmp_path / "mail.log")
+    shutil.copytree(SAMPLES / "returned", tmp_path / "Maildir")
+    config = tmp_path / "bounceledger.toml"
+    log, maildir = tmp_path / "mail.log", tmp_path / "Maildir"
+    config.write_text(
+        f'[database]\nurl = "{database_url}"\n[[sendlog]]\npath = "{log}"\n[[mailbox]]\nurl = "maildir:{maildir}"\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bounceledger", "--config", str(config), "run", "--once"],
+        capture_output=True, text=True, timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("BOUNCELEDGER_")},
+    )
+    assert result.returncode == 0, result.stderr
+    with database.session() as session:
+        states = {state: count for state, count in session.execute(select(Delivery.state, func.count()).group_by(Delivery.state))}
+        surprises = settlement.late_surprises(session)
+    assert states.get("settled", 0) > 0 and "accepted" not in states
+    assert f"provisional 250s settled (no bounce within their window): {states['settled']}" in result.stdout
+    assert surprises == {}
+    again = subprocess.run(
+        [sys.executable, "-m", "bounceledger", "--config", str(config), "run", "--once"],
+        capture_output=True, text=True, timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("BOUNCELEDGER_")},
+    )
+    assert "provisional 250s settled (no bounce within their window): 0" in again.stdout
