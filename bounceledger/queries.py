@@ -139,7 +139,7 @@ def lookup(
     ``serialiser`` is given every event loaded and returns the function
     that shows one (the dashboard adds evidence and subjects). ``policy``
     (the ``[settlement]`` settings; their defaults when None) sets how long
-    an accepted delivery stays provisional.
+    an accepted delivery stays provisional (for ever when it is disabled).
     """
     recipient = normalise_address(address) or ""
     rows = session.execute(
@@ -163,9 +163,11 @@ def lookup(
     orphans = [e for e in loose if e.kind == "verdict"]
     audit = [e for e in loose if e.kind == "suppression"]
     show = serialiser(loaded + orphans + audit)
+    policy = policy or settlement.SettlementPolicy()
     windows = None
-    if any(delivery.state == "accepted" for delivery, _ in rows):  # only then are the windows worth learning
-        windows = settlement.learn_windows(session, policy or settlement.SettlementPolicy())
+    # only an accepted delivery makes the windows worth learning; with settlement off none ends
+    if policy.enabled and any(delivery.state == "accepted" for delivery, _ in rows):
+        windows = settlement.learn_windows(session, policy)
     now = datetime.now(timezone.utc)
     suppression = session.scalar(select(Suppression).where(Suppression.address == recipient))
     active = suppression is not None and suppress.is_active(suppression, now)

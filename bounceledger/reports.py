@@ -722,7 +722,7 @@ def first_hop_organisations(
                 "late_surprises": surprises.get(org, 0),
                 # when the last of its provisional deliveries settles unless a bounce comes first
                 "provisional_until": (latest[org] + window.length).isoformat().replace("+00:00", "Z")
-                if org in latest else None,
+                if org in latest and policy.enabled else None,
             }
         )
     rows.sort(key=lambda r: (-r["accepted"], -r["latency_count"], r["organisation"] or ""))

@@ -106,9 +106,25 @@ def test_report_shows_each_first_hop_organisation(ledger: dict[str, Any], databa
     [line] = [x for x in text.splitlines() if x.strip().startswith("outlook.com")]
     assert line.split()[-3:] == ["120", "default", "0"]
 
+    csv_rows = bl(database_url, "report", "--csv", cwd=tmp_path).splitlines()
+    header = csv_rows[0].split(",")
+    assert header[-2:] == ["accepted", "settled"]
+    assert sum(int(row.split(",")[header.index("settled")]) for row in csv_rows[1:]) == 1
+
     campaign = json.loads(bl(database_url, "report", "--json", "--campaign", "no-such-campaign", cwd=tmp_path))
     scoped = {row["organisation"]: row for row in campaign["first_hop_organisations"]["organisations"]}
     assert scoped["pphosted.com"]["accepted"] == 0 and scoped["pphosted.com"]["window_basis"] == "learned"
+
+
+def test_lookup_with_settlement_off_promises_no_end(ledger: dict[str, Any], database_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "off.toml"
+    config.write_text("[settlement]\nenabled = false\n")
+    data = json.loads(bl(database_url, "--config", str(config), "lookup", ledger["fresh"].recipient, "--json", cwd=tmp_path))
+    assert (data["deliveries"][0]["state"], data["deliveries"][0]["provisional_until"]) == ("accepted", None)
+    assert "provisional until" not in bl(database_url, "--config", str(config), "lookup", ledger["fresh"].recipient, cwd=tmp_path)
+    report = json.loads(bl(database_url, "--config", str(config), "report", "--json", cwd=tmp_path))["first_hop_organisations"]
+    assert report["enabled"] is False
+    assert all(row["provisional_until"] is None for row in report["organisations"])
 
 
 def test_dashboard_pages_show_settlement(ledger: dict[str, Any], database: Database) -> None:
