@@ -35,9 +35,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session, aliased
 
 from bounceledger.ingest import reconcile
@@ -191,40 +191,31 @@ class Windows:
         return self.by_organisation.get(org) or Window(org, self.policy.default_window, "default", None)
 
     def shortest(self) -> timedelta:
-        return min((w.length for w in self.by_organisation.values()), default=self.policy.default_window)
+        """No delivery settles sooner: a first hop with no history of its own has the default."""
+        return min([self.policy.default_window, *(w.length for w in self.by_organisation.values())])
 
 
-def _corrections(conditions: Sequence[ColumnElement[bool]]) -> Select[Any]:
-    """Correction events of late bounces, with their delivery's first hop."""
-    stmt = (
-        select(Event.id, Event.at, Event.evidence, Event.remote_host, Delivery.first_hop_host, Delivery.id)
-        .join(Delivery, Delivery.id == Event.delivery_id)
-        .where(Event.kind == "correction", Event.to_state.in_(LATE_BOUNCE_STATES))
-    )
-    if conditions:
-        stmt = stmt.join(SentMessage, SentMessage.id == Delivery.sent_message_id).where(*conditions)
-    return stmt
-
-
-def late_bounce_minutes(
-    session: Session, conditions: Sequence[ColumnElement[bool]] = ()
-) -> dict[str | None, list[float]]:
+def late_bounce_minutes(session: Session) -> dict[str | None, list[float]]:
     """Per organisation, the minutes from each overturned 250 to the bounce that
     overturned it, read from the ledger's own correction events.
 
     A bounce dated before its acceptance (clocks disagree) counts as 0.
     """
-    rows = session.execute(_corrections(conditions)).all()
+    rows = session.execute(
+        select(Event.at, Event.evidence, Event.remote_host, Delivery.first_hop_host)
+        .join(Delivery, Delivery.id == Event.delivery_id)
+        .where(Event.kind == "correction", Event.to_state.in_(LATE_BOUNCE_STATES))
+    ).all()
     accepted_ids = {
         int(evidence["accepted_event_id"])
-        for _, _, evidence, _, _, _ in rows
+        for _, evidence, _, _ in rows
         if evidence and evidence.get("accepted_event_id") is not None
     }
     accepted_at: dict[int, datetime] = {}
     for id_in in among(session, Event.id, sorted(accepted_ids)):
         accepted_at.update((event_id, at) for event_id, at in session.execute(select(Event.id, Event.at).where(id_in)))
     out: dict[str | None, list[float]] = defaultdict(list)
-    for _, bounced_at, evidence, remote_host, first_hop_host, _ in rows:
+    for bounced_at, evidence, remote_host, first_hop_host in rows:
         when = accepted_at.get(int((evidence or {}).get("accepted_event_id") or 0))
         if when is None:
             continue

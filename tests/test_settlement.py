@@ -211,6 +211,22 @@ def test_the_job_settles_each_delivery_when_its_own_window_ends(database: Databa
     assert history_bounced == sum(org.samples for org in ORGANISATIONS)  # the history itself stays corrected
 
 
+def test_a_first_hop_without_history_settles_at_the_default_even_when_every_learned_window_is_longer(
+    database: Database,
+) -> None:
+    history(database)
+    patient = SettlementPolicy(default_window=timedelta(hours=2), min_samples=5, safety_factor=40.0)
+    start = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
+    fresh = _new_sends(start)
+    record_sends(database, [fresh["google.com"], fresh["outlook.com"]])
+    with database.session() as session:
+        windows = settlement.learn_windows(session, patient)
+        assert all(w.basis == "learned" and w.length > timedelta(hours=2) for w in windows.by_organisation.values())
+        assert settlement.settle_due(session, patient, start + timedelta(hours=2, minutes=1), database.rules) == 1
+    assert _state(database, fresh["google.com"].recipient) == ("settled", False, start + timedelta(hours=2))
+    assert _state(database, fresh["outlook.com"].recipient)[0] == "accepted"
+
+
 def test_a_bounce_after_settlement_corrects_and_is_a_late_surprise(database: Database) -> None:
     start = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
     early, late = (Send(2000 + n, f"{name}@corp-customer.example", PROOFPOINT.relays[0], start) for n, name in enumerate(("early", "late")))
