@@ -301,8 +301,8 @@ def settle_due(session: Session, policy: SettlementPolicy, now: datetime, rules:
     """Settle every ``accepted`` delivery whose window has passed; returns how many.
 
     Only deliveries accepted longer ago than the shortest window in use are
-    read (through the partial index on accepted deliveries), a batch at a
-    time, and each is held against its own organisation's window.
+    read, a batch at a time, and each is held against its own
+    organisation's window.
     """
     if not policy.enabled:
         return 0
