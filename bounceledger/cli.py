@@ -86,8 +86,16 @@ def _json_encoder() -> JSONEncoder:
     return json.JSONEncoder(ensure_ascii=False, sort_keys=False)
 
 
+def _json_line(obj: Any) -> str:
+    """``obj`` as one line of JSON, stamped with the schema version (see bounceledger.schema_version)."""
+    from bounceledger.schema_version import versioned
+
+    return _json_encoder().encode(versioned(obj)) + "\n"
+
+
 def _print_json(obj: Any) -> None:
-    sys.stdout.write(_json_encoder().encode(obj) + "\n")
+    """Every ``--json`` output goes through here (or :func:`_json_line`), so each carries ``"schema"``."""
+    sys.stdout.write(_json_line(obj))
 
 
 def _progress_printer(label: str) -> Callable[[int, int], None] | None:
@@ -271,12 +279,10 @@ def _parsed_file_output(json_lines: bool) -> Callable[[Path, bytes], tuple[str, 
     ``bounceledger.parse_files``), so a forked helper sends back text."""
     from bounceledger.ingest.bounces import parse
 
-    encode = _json_encoder().encode
-
     def output(path: Path, raw: bytes) -> tuple[str, str]:
         parsed = parse(raw)
         if json_lines:
-            return parsed.outcome, encode(
+            return parsed.outcome, _json_line(
                 {
                     "file": str(path),
                     "outcome": parsed.outcome,
@@ -284,7 +290,7 @@ def _parsed_file_output(json_lines: bool) -> Callable[[Path, bytes], tuple[str, 
                     "records": [verdict_json(v) for v in parsed.verdicts],
                     "skipped": list(parsed.skipped),
                 }
-            ) + "\n"
+            )
         lines = [f"{path}: {parsed.outcome}" + (f" ({parsed.error})" if parsed.error else "")]
         lines.extend(
             f"  {v.kind:9} {v.recipient or '?':40} {v.status or '-':7} {v.replycode or '-':4} "

@@ -19,6 +19,7 @@ from typing import Any
 
 from bounceledger.config import ConfigError
 from bounceledger.db import Database
+from bounceledger.schema_version import versioned
 
 log = logging.getLogger("bounceledger.health")
 
@@ -86,7 +87,7 @@ def _handler(database: Database) -> type[BaseHTTPRequestHandler]:
                 self._send(200, b"ok\n", "text/plain; charset=utf-8")
             elif path == "/readyz":
                 ready, body = readiness(database)
-                self._send(200 if ready else 503, json.dumps(body).encode() + b"\n", "application/json")
+                self._send(200 if ready else 503, json.dumps(versioned(body)).encode() + b"\n", "application/json")
             elif path == "/metrics":
                 from bounceledger import metrics
 

@@ -75,7 +75,7 @@ def test_parse_json_shape(tmp_path: Path) -> None:
     messages = [json.loads(line) for line in out.splitlines()]
     assert len(messages) == 3
     by_file = {Path(m["file"]).name: m for m in messages}
-    assert all(set(m) == {"file", "outcome", "error", "records", "skipped"} for m in messages)
+    assert all(set(m) == {"schema", "file", "outcome", "error", "records", "skipped"} for m in messages)
     [record] = by_file["1709457400.M1P1.mta"]["records"]
     assert set(record) == {
         "kind", "recipient", "action", "status", "replycode", "reason", "hardbounce", "category", "diagnostic",

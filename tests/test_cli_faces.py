@@ -119,7 +119,7 @@ def test_suppressions_check_answers_with_its_exit_status(ledger: str, tmp_path: 
     no = bl(ledger, "suppressions", "check", "ok1@example.test", cwd=tmp_path, code=1)
     assert no.stdout == "ok1@example.test: not suppressed\n" and no.stderr == ""
     answer = json.loads(bl(ledger, "suppressions", "check", "ok1@example.test", "--json", cwd=tmp_path, code=1).stdout)
-    assert answer == {"address": "ok1@example.test", "suppressed": False}
+    assert answer == {"schema": 1, "address": "ok1@example.test", "suppressed": False}
     assert json.loads(bl(ledger, "suppressions", "check", "<unknown2@example.net>", "--json", cwd=tmp_path).stdout)["suppressed"]
 
 

@@ -18,7 +18,7 @@ from bounceledger.db import Database
 from tests.tcpproxy import TcpProxy
 from tests.web.conftest import start_server, stop_server
 
-READY_KEYS = {"ready", "failed", "checks"}
+READY_KEYS = {"schema", "ready", "failed", "checks"}
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, bytes]:

@@ -5,6 +5,8 @@
 dashboard are compared with the key sets written out below, at every level, so
 removing or renaming any key fails a test (the README promises fields are
 added, never renamed or dropped). A key added on purpose is added here too.
+Every output's top level also carries ``"schema": 1`` (:func:`top`); where an
+output is a bare array (``suppressions --json``), each of its objects does.
 
 The commands run as a user runs them (a subprocess); the API is asked over
 HTTP from the real waitress server on 127.0.0.1. The ledger is the bundled
@@ -106,6 +108,13 @@ ORGANISATION_ROW = {
 
 # suppressions --json, suppressions check --json
 SUPPRESSION_CHECKED = {"address", "suppressed"} | SUPPRESSION
+# suppressions import --json
+SUPPRESSIONS_IMPORT = {"file", "rows", "added", "changed", "unchanged", "problems", "recognised"}
+# forget --json
+FORGET = {
+    "address", "dry_run", "deliveries", "events", "orphans_removed", "messages_emptied", "other_rows",
+    "suppression_kept_as_hash",
+}
 
 # the dashboard's API
 API_OVERVIEW = FUNNEL | {"campaigns"}
@@ -129,6 +138,22 @@ RECIPIENT_ROW = {
 #: A reason's examples are recipient rows too.
 REASON_EXAMPLE = RECIPIENT_ROW
 API_ERROR = {"error", "detail"}
+
+
+#: What every JSON output adds at its top level: the version of these shapes.
+SCHEMA = {"schema"}
+
+
+def top(obj: Any, expected: set[str], where: str) -> None:
+    """A whole output (or one line of a JSON-lines output): its keys plus ``"schema": 1``."""
+    keys(obj, expected | SCHEMA, where)
+    assert obj["schema"] == 1, f"{where}: schema {obj['schema']!r}"
+
+
+def each_top(rows: list[Any], expected: set[str], where: str) -> None:
+    assert rows, f"{where}: empty, so nothing was checked"
+    for index, row in enumerate(rows):
+        top(row, expected, f"{where}[{index}]")
 
 
 def keys(obj: Any, expected: set[str], where: str) -> None:
@@ -180,7 +205,7 @@ def ledger(database: Database, tmp_path: Path) -> Database:
 
 def test_parse_json(tmp_path: Path) -> None:
     messages = json_lines(bl("parse", str(SAMPLES / "returned"), "--json", cwd=tmp_path))
-    each(messages, PARSE_MESSAGE, "parse")
+    each_top(messages, PARSE_MESSAGE, "parse")
     each([r for m in messages for r in m["records"]], PARSE_RECORD, "parse.records")
     kinds = {r["kind"] for m in messages for r in m["records"]}
     assert {"bounce", "delay", "success"} <= kinds  # every kind the samples have, each checked
@@ -189,14 +214,14 @@ def test_parse_json(tmp_path: Path) -> None:
 def test_sendlog_parse_json(tmp_path: Path) -> None:
     for fixture in ("outbound_mixed.log", "exim_mainlog.log", "pmta_acct.csv", "jsonl_own.jsonl"):
         path = str(SENDLOG_FIXTURES / fixture)
-        each(json_lines(bl("sendlog", "parse", path, "--json", cwd=tmp_path)), SENDLOG_ATTEMPT, f"sendlog {fixture}")
+        each_top(json_lines(bl("sendlog", "parse", path, "--json", cwd=tmp_path)), SENDLOG_ATTEMPT, f"sendlog {fixture}")
         explained = json_lines(bl("sendlog", "parse", path, "--json", "--explain-first-hop", cwd=tmp_path))
-        each(explained, SENDLOG_EXPLAINED, f"sendlog --explain-first-hop {fixture}")
+        each_top(explained, SENDLOG_EXPLAINED, f"sendlog --explain-first-hop {fixture}")
 
 
 def test_explain_json(tmp_path: Path) -> None:
     for args in (["5.7.1"], ["550", "5.1.1"], ["250"], ["452-4.2.2", "5.2.2"]):
-        each(json_lines(bl("explain", *args, "--json", cwd=tmp_path)), EXPLAIN, f"explain {args}")
+        each_top(json_lines(bl("explain", *args, "--json", cwd=tmp_path)), EXPLAIN, f"explain {args}")
 
 
 # ----------------------------------------------------------------- commands on the ledger
@@ -205,7 +230,7 @@ def test_explain_json(tmp_path: Path) -> None:
 def test_lookup_json(ledger: Database, database_url: str, tmp_path: Path) -> None:
     db = ["--database-url", database_url]
     data = json.loads(bl(*db, "lookup", CORRECTED_RECIPIENT, "--json", cwd=tmp_path))
-    keys(data, LOOKUP, "lookup")
+    top(data, LOOKUP, "lookup")
     each(data["deliveries"], DELIVERY, "lookup.deliveries")
     delivery = data["deliveries"][0]
     each(delivery["events"], EVENT, "lookup.deliveries.events")
@@ -213,11 +238,11 @@ def test_lookup_json(ledger: Database, database_url: str, tmp_path: Path) -> Non
     keys(next(e for e in delivery["events"] if e["explanation"])["explanation"], EXPLANATION, "lookup.events.explanation")
     keys(data["suppression"], SUPPRESSION, "lookup.suppression")
     released = json.loads(bl(*db, "lookup", "unknown1@example.test", "--json", cwd=tmp_path))
-    keys(released, LOOKUP, "lookup (released)")
+    top(released, LOOKUP, "lookup (released)")
     keys(released["past_suppression"], SUPPRESSION, "lookup.past_suppression")
     each(released["suppression_history"], EVENT, "lookup.suppression_history")
     orphan = json.loads(bl(*db, "lookup", ORPHAN, "--json", cwd=tmp_path))
-    keys(orphan, LOOKUP, "lookup (unmatched)")
+    top(orphan, LOOKUP, "lookup (unmatched)")
     each(orphan["unmatched_verdicts"], EVENT, "lookup.unmatched_verdicts")
     assert orphan["deliveries"] == []
 
@@ -243,8 +268,8 @@ def _reasons(data: dict[str, Any], where: str) -> None:
     each(data["categories"], CATEGORY_ROW, f"{where}.categories")
 
 
-def _organisations(data: dict[str, Any], where: str) -> None:
-    keys(data, ORGANISATIONS, where)
+def _organisations(data: dict[str, Any], where: str, *, whole: bool = False) -> None:
+    (top if whole else keys)(data, ORGANISATIONS, where)
     keys(data["filters"], FILTERS, f"{where}.filters")
     each(data["organisations"], ORGANISATION_ROW, f"{where}.organisations")
 
@@ -253,7 +278,7 @@ def test_report_json(ledger: Database, database_url: str, tmp_path: Path) -> Non
     db = ["--database-url", database_url]
     for extra in ([], ["--campaign", "nov-newsletter"], ["--since", "2000-01-01", "--until", "2999-12-31"]):
         data = json.loads(bl(*db, "report", "--json", *extra, cwd=tmp_path))
-        keys(data, REPORT_CLI, f"report {extra}")
+        top(data, REPORT_CLI, f"report {extra}")
         _report_body(data, "report")
         keys(data["funnel"], FUNNEL, "report.funnel")
         _funnel(data["funnel"], "report.funnel")
@@ -264,11 +289,22 @@ def test_report_json(ledger: Database, database_url: str, tmp_path: Path) -> Non
 
 def test_suppressions_json(ledger: Database, database_url: str, tmp_path: Path) -> None:
     db = ["--database-url", database_url]
-    each(json.loads(bl(*db, "suppressions", "--json", cwd=tmp_path)), SUPPRESSION, "suppressions")
-    keys(json.loads(bl(*db, "suppressions", "check", CORRECTED_RECIPIENT, "--json", cwd=tmp_path)),
-         SUPPRESSION_CHECKED, "suppressions check (suppressed)")
-    keys(json.loads(bl(*db, "suppressions", "check", "ok1@example.test", "--json", cwd=tmp_path, code=1)),
-         {"address", "suppressed"}, "suppressions check (not suppressed)")
+    listed = json.loads(bl(*db, "suppressions", "--json", cwd=tmp_path))
+    assert isinstance(listed, list), "suppressions --json stays a bare array: the version is in each element"
+    each_top(listed, SUPPRESSION, "suppressions")
+    top(json.loads(bl(*db, "suppressions", "check", CORRECTED_RECIPIENT, "--json", cwd=tmp_path)),
+        SUPPRESSION_CHECKED, "suppressions check (suppressed)")
+    top(json.loads(bl(*db, "suppressions", "check", "ok1@example.test", "--json", cwd=tmp_path, code=1)),
+        {"address", "suppressed"}, "suppressions check (not suppressed)")
+
+
+def test_suppressions_import_and_forget_json(ledger: Database, database_url: str, tmp_path: Path) -> None:
+    db = ["--database-url", database_url]
+    (tmp_path / "list.csv").write_text("address,note\nimported@example.org,from the CRM\nnot-an-address,x\n")
+    top(json.loads(bl(*db, "suppressions", "import", "list.csv", "--json", cwd=tmp_path, code=1)),
+        SUPPRESSIONS_IMPORT, "suppressions import")
+    for extra in (["--dry-run"], []):
+        top(json.loads(bl(*db, "forget", CORRECTED_RECIPIENT, "--json", *extra, cwd=tmp_path)), FORGET, f"forget {extra}")
 
 
 # ----------------------------------------------------------------- the dashboard's API
@@ -307,19 +343,19 @@ def test_every_api_route(api: LiveServer) -> None:
     assert routes == API_ROUTES, "a new /api route needs its key sets in this file"
 
     overview = get(api, "/api/overview")
-    keys(overview, API_OVERVIEW, "/api/overview")
+    top(overview, API_OVERVIEW, "/api/overview")
     _funnel(overview, "/api/overview")
 
     for query in ("", "?campaign=nov-newsletter", "?since=2000-01-01"):
         report = get(api, "/api/report" + query)
-        keys(report, REPORT, f"/api/report{query}")
+        top(report, REPORT, f"/api/report{query}")
         _report_body(report, "/api/report")
 
     for query in ("", "?campaign=nov-newsletter"):
-        _organisations(get(api, "/api/organisations" + query), f"/api/organisations{query}")
+        _organisations(get(api, "/api/organisations" + query), f"/api/organisations{query}", whole=True)
 
     lookup = get(api, f"/api/lookup?address={CORRECTED_RECIPIENT}")
-    keys(lookup, LOOKUP, "/api/lookup")
+    top(lookup, LOOKUP, "/api/lookup")
     each(lookup["deliveries"], DELIVERY, "/api/lookup.deliveries")
     each(lookup["deliveries"][0]["events"], API_LOOKUP_EVENT, "/api/lookup.deliveries.events")
     keys(lookup["deliveries"][0]["explanation"], EXPLANATION, "/api/lookup.deliveries.explanation")
@@ -330,34 +366,34 @@ def test_every_api_route(api: LiveServer) -> None:
     each(get(api, f"/api/lookup?address={ORPHAN}")["unmatched_verdicts"], API_LOOKUP_EVENT, "/api/lookup.unmatched_verdicts")
 
     reasons = get(api, "/api/reasons")
-    keys(reasons, API_REASONS, "/api/reasons")
+    top(reasons, API_REASONS, "/api/reasons")
     _reasons(reasons, "/api/reasons")
     keys(reasons["by_day"], REASONS_BY_DAY, "/api/reasons.by_day")
     keys(reasons["by_day"]["filters"], FILTERS, "/api/reasons.by_day.filters")
     each(reasons["by_day"]["days"], REASONS_DAY, "/api/reasons.by_day.days")
 
     reason = get(api, "/api/reasons/userunknown")
-    keys(reason, API_REASON, "/api/reasons/<reason>")
+    top(reason, API_REASON, "/api/reasons/<reason>")
     keys(reason["reason"], EXPLANATION, "/api/reasons/<reason>.reason")
     each(reason["examples"], REASON_EXAMPLE, "/api/reasons/<reason>.examples")
 
     suppressions = get(api, "/api/suppressions")
-    keys(suppressions, API_SUPPRESSIONS, "/api/suppressions")
+    top(suppressions, API_SUPPRESSIONS, "/api/suppressions")
     keys(suppressions["filters"], SUPPRESSION_FILTERS, "/api/suppressions.filters")
     each(suppressions["suppressions"], SUPPRESSION, "/api/suppressions.suppressions")
 
     message_id = lookup["deliveries"][0]["events"][1]["returned_message_id"]
     message = get(api, f"/api/messages/{message_id}")
-    keys(message, API_MESSAGE, "/api/messages/<id>")
+    top(message, API_MESSAGE, "/api/messages/<id>")
     each(message["events"], MESSAGE_EVENT, "/api/messages/<id>.events")
     with urllib.request.urlopen(api.url + message["raw_url"], timeout=30) as raw:
         assert raw.headers.get_content_type() == "text/plain"  # the one /api route that is not JSON
 
     deliveries = get(api, "/api/deliveries?metric=final_bounced")
-    keys(deliveries, API_DELIVERIES, "/api/deliveries")
+    top(deliveries, API_DELIVERIES, "/api/deliveries")
     keys(deliveries["filters"], FILTERS, "/api/deliveries.filters")
     each(deliveries["recipients"], RECIPIENT_ROW, "/api/deliveries.recipients")
 
     for path, status in (("/api/messages/999999", 404), ("/api/reasons/nosuch", 404), ("/api/lookup", 400),
                          ("/api/overview?since=2026-12-01&until=2026-11-01", 400), ("/api/deliveries?metric=x", 400)):
-        keys(get(api, path, status), API_ERROR, path)
+        top(get(api, path, status), API_ERROR, path)

@@ -54,7 +54,7 @@ def test_import_is_idempotent_and_audited(database: Database, database_url: str,
     (tmp_path / "list.csv").write_text(GOOD.replace("2031-01-31", "2032-01-31"))
     third = bl(*db, "suppressions", "import", "list.csv", "--json", cwd=tmp_path)
     assert json.loads(third.stdout) == {
-        "file": "list.csv", "rows": 3, "added": 0, "changed": 1, "unchanged": 2, "problems": [], "recognised": [],
+        "schema": 1, "file": "list.csv", "rows": 3, "added": 0, "changed": 1, "unchanged": 2, "problems": [], "recognised": [],
     }
     assert len(_audit(database)) == 4
 

@@ -142,6 +142,7 @@ def create_app(database: Database | Settings, token: str | None = None) -> Flask
     from bounceledger.web.api_write import blueprint as write_api
     from bounceledger.web.health import PUBLIC_ENDPOINTS
     from bounceledger.web.health import blueprint as health
+    from bounceledger.web.versioned_json import VersionedJSONProvider
     from bounceledger.web.views import blueprint
 
     settings = database.settings if isinstance(database, Database) else database
@@ -149,7 +150,7 @@ def create_app(database: Database | Settings, token: str | None = None) -> Flask
     app.config["LEDGER"] = ReadOnlyLedger(settings)
     app.config["WEB_TOKEN"] = token or None
     app.config["JSON_SORT_KEYS"] = False
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = VersionedJSONProvider(app)  # every JSON response carries "schema"; keys keep their order
     app.jinja_env.autoescape = True  # every template, whatever its name
     app.register_blueprint(blueprint)
     app.register_blueprint(write_api)

@@ -53,9 +53,11 @@ def call(live: LiveServer, method: str, path: str, body: Any = None, headers: di
         status, head, payload = exc.code, exc.headers, exc.read()
     assert head.get("Set-Cookie") is None  # nothing to forge a request with
     try:
-        return status, head, json.loads(payload)
+        parsed = json.loads(payload)
     except ValueError:
         return status, head, payload.decode()
+    assert parsed.pop("schema") == 1  # every JSON answer says its version; the rest is the shape checked below
+    return status, head, parsed
 
 
 def _audit(database: Database) -> list[tuple[str | None, str, str | None]]:

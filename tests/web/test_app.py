@@ -154,7 +154,7 @@ def test_empty_ledger_pages(database: Database) -> None:
 
 def test_api_overview_shape(client) -> None:
     data = client.get("/api/overview").get_json()
-    assert list(data) == ["filters", "totals", "by_day", "by_campaign", "by_campaign_day", "campaigns"]
+    assert list(data) == ["schema", "filters", "totals", "by_day", "by_campaign", "by_campaign_day", "campaigns"]
     for key, value in SAMPLE_TOTALS.items():
         assert data["totals"][key] == value
     row = data["by_campaign_day"][0]
