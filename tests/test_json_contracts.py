@@ -79,7 +79,7 @@ SUPPRESSION = {
     "source_delivery_id",
 }
 
-# report --json (the CLI's adds the funnel and the reasons to what /api/report answers)
+# report --json (the CLI's adds the funnel and the reasons to what /api/v1/report answers)
 REPORT = {
     "suppressed", "deliveries", "states", "corrected", "sent_messages", "returned_messages", "events", "orphans",
     "stale_orphans", "filters", "unfiltered",
@@ -98,7 +98,7 @@ REASON_ROW = {
     "reason", "category", "count", "corrected", "states", "statuses", "severities", "hard", "share", "meaning",
 }
 CATEGORY_ROW = {"category", "count", "share"}
-# report --json's first_hop_organisations, and /api/organisations
+# report --json's first_hop_organisations, and /api/v1/organisations
 ORGANISATIONS = {"filters", "enabled", "default_window_minutes", "min_samples", "safety_factor", "organisations"}
 ORGANISATION_ROW = {
     "organisation", "accepted", "provisional", "settled", "corrected", "correction_rate", "latency_count",
@@ -331,10 +331,15 @@ def get(live: LiveServer, path: str, status: int = 200) -> Any:
 
 #: Every /api route and the test below that holds its shape.
 API_ROUTES = {
-    "/api/overview", "/api/report", "/api/lookup", "/api/reasons", "/api/reasons/<reason>", "/api/suppressions",
-    "/api/messages/<int:message_id>", "/api/messages/<int:message_id>/raw", "/api/deliveries", "/api/organisations",
+    "/api/v1/overview", "/api/v1/report", "/api/v1/lookup", "/api/v1/reasons", "/api/v1/reasons/<reason>",
+    "/api/v1/suppressions", "/api/v1/messages/<int:message_id>", "/api/v1/messages/<int:message_id>/raw",
+    "/api/v1/deliveries", "/api/v1/organisations",
     # the write API (POST, DELETE, with a token): tests/web/test_api_write.py holds its shapes
-    "/api/v1/suppressions", "/api/v1/suppressions/<path:address>",
+    "/api/v1/suppressions/<path:address>",
+    # the API's own description (tests/test_openapi.py checks it against every route's real answers)
+    "/api/v1/openapi.json",
+    # the unversioned paths of before, answered with a 308 to /api/v1 (tests/test_api_v1.py)
+    "/api/<path:rest>",
 }
 
 
@@ -342,58 +347,58 @@ def test_every_api_route(api: LiveServer) -> None:
     routes = {rule.rule for rule in api.server.flask_app.url_map.iter_rules() if rule.rule.startswith("/api/")}  # type: ignore[attr-defined]
     assert routes == API_ROUTES, "a new /api route needs its key sets in this file"
 
-    overview = get(api, "/api/overview")
-    top(overview, API_OVERVIEW, "/api/overview")
-    _funnel(overview, "/api/overview")
+    overview = get(api, "/api/v1/overview")
+    top(overview, API_OVERVIEW, "/api/v1/overview")
+    _funnel(overview, "/api/v1/overview")
 
     for query in ("", "?campaign=nov-newsletter", "?since=2000-01-01"):
-        report = get(api, "/api/report" + query)
-        top(report, REPORT, f"/api/report{query}")
-        _report_body(report, "/api/report")
+        report = get(api, "/api/v1/report" + query)
+        top(report, REPORT, f"/api/v1/report{query}")
+        _report_body(report, "/api/v1/report")
 
     for query in ("", "?campaign=nov-newsletter"):
-        _organisations(get(api, "/api/organisations" + query), f"/api/organisations{query}", whole=True)
+        _organisations(get(api, "/api/v1/organisations" + query), f"/api/v1/organisations{query}", whole=True)
 
-    lookup = get(api, f"/api/lookup?address={CORRECTED_RECIPIENT}")
-    top(lookup, LOOKUP, "/api/lookup")
-    each(lookup["deliveries"], DELIVERY, "/api/lookup.deliveries")
-    each(lookup["deliveries"][0]["events"], API_LOOKUP_EVENT, "/api/lookup.deliveries.events")
-    keys(lookup["deliveries"][0]["explanation"], EXPLANATION, "/api/lookup.deliveries.explanation")
-    keys(lookup["suppression"], SUPPRESSION, "/api/lookup.suppression")
-    released = get(api, "/api/lookup?address=unknown1@example.test")
-    keys(released["past_suppression"], SUPPRESSION, "/api/lookup.past_suppression")
-    each(released["suppression_history"], API_LOOKUP_EVENT, "/api/lookup.suppression_history")
-    each(get(api, f"/api/lookup?address={ORPHAN}")["unmatched_verdicts"], API_LOOKUP_EVENT, "/api/lookup.unmatched_verdicts")
+    lookup = get(api, f"/api/v1/lookup?address={CORRECTED_RECIPIENT}")
+    top(lookup, LOOKUP, "/api/v1/lookup")
+    each(lookup["deliveries"], DELIVERY, "/api/v1/lookup.deliveries")
+    each(lookup["deliveries"][0]["events"], API_LOOKUP_EVENT, "/api/v1/lookup.deliveries.events")
+    keys(lookup["deliveries"][0]["explanation"], EXPLANATION, "/api/v1/lookup.deliveries.explanation")
+    keys(lookup["suppression"], SUPPRESSION, "/api/v1/lookup.suppression")
+    released = get(api, "/api/v1/lookup?address=unknown1@example.test")
+    keys(released["past_suppression"], SUPPRESSION, "/api/v1/lookup.past_suppression")
+    each(released["suppression_history"], API_LOOKUP_EVENT, "/api/v1/lookup.suppression_history")
+    each(get(api, f"/api/v1/lookup?address={ORPHAN}")["unmatched_verdicts"], API_LOOKUP_EVENT, "/api/v1/lookup.unmatched_verdicts")
 
-    reasons = get(api, "/api/reasons")
-    top(reasons, API_REASONS, "/api/reasons")
-    _reasons(reasons, "/api/reasons")
-    keys(reasons["by_day"], REASONS_BY_DAY, "/api/reasons.by_day")
-    keys(reasons["by_day"]["filters"], FILTERS, "/api/reasons.by_day.filters")
-    each(reasons["by_day"]["days"], REASONS_DAY, "/api/reasons.by_day.days")
+    reasons = get(api, "/api/v1/reasons")
+    top(reasons, API_REASONS, "/api/v1/reasons")
+    _reasons(reasons, "/api/v1/reasons")
+    keys(reasons["by_day"], REASONS_BY_DAY, "/api/v1/reasons.by_day")
+    keys(reasons["by_day"]["filters"], FILTERS, "/api/v1/reasons.by_day.filters")
+    each(reasons["by_day"]["days"], REASONS_DAY, "/api/v1/reasons.by_day.days")
 
-    reason = get(api, "/api/reasons/userunknown")
-    top(reason, API_REASON, "/api/reasons/<reason>")
-    keys(reason["reason"], EXPLANATION, "/api/reasons/<reason>.reason")
-    each(reason["examples"], REASON_EXAMPLE, "/api/reasons/<reason>.examples")
+    reason = get(api, "/api/v1/reasons/userunknown")
+    top(reason, API_REASON, "/api/v1/reasons/<reason>")
+    keys(reason["reason"], EXPLANATION, "/api/v1/reasons/<reason>.reason")
+    each(reason["examples"], REASON_EXAMPLE, "/api/v1/reasons/<reason>.examples")
 
-    suppressions = get(api, "/api/suppressions")
-    top(suppressions, API_SUPPRESSIONS, "/api/suppressions")
-    keys(suppressions["filters"], SUPPRESSION_FILTERS, "/api/suppressions.filters")
-    each(suppressions["suppressions"], SUPPRESSION, "/api/suppressions.suppressions")
+    suppressions = get(api, "/api/v1/suppressions")
+    top(suppressions, API_SUPPRESSIONS, "/api/v1/suppressions")
+    keys(suppressions["filters"], SUPPRESSION_FILTERS, "/api/v1/suppressions.filters")
+    each(suppressions["suppressions"], SUPPRESSION, "/api/v1/suppressions.suppressions")
 
     message_id = lookup["deliveries"][0]["events"][1]["returned_message_id"]
-    message = get(api, f"/api/messages/{message_id}")
-    top(message, API_MESSAGE, "/api/messages/<id>")
-    each(message["events"], MESSAGE_EVENT, "/api/messages/<id>.events")
+    message = get(api, f"/api/v1/messages/{message_id}")
+    top(message, API_MESSAGE, "/api/v1/messages/<id>")
+    each(message["events"], MESSAGE_EVENT, "/api/v1/messages/<id>.events")
     with urllib.request.urlopen(api.url + message["raw_url"], timeout=30) as raw:
         assert raw.headers.get_content_type() == "text/plain"  # the one /api route that is not JSON
 
-    deliveries = get(api, "/api/deliveries?metric=final_bounced")
-    top(deliveries, API_DELIVERIES, "/api/deliveries")
-    keys(deliveries["filters"], FILTERS, "/api/deliveries.filters")
-    each(deliveries["recipients"], RECIPIENT_ROW, "/api/deliveries.recipients")
+    deliveries = get(api, "/api/v1/deliveries?metric=final_bounced")
+    top(deliveries, API_DELIVERIES, "/api/v1/deliveries")
+    keys(deliveries["filters"], FILTERS, "/api/v1/deliveries.filters")
+    each(deliveries["recipients"], RECIPIENT_ROW, "/api/v1/deliveries.recipients")
 
-    for path, status in (("/api/messages/999999", 404), ("/api/reasons/nosuch", 404), ("/api/lookup", 400),
-                         ("/api/overview?since=2026-12-01&until=2026-11-01", 400), ("/api/deliveries?metric=x", 400)):
+    for path, status in (("/api/v1/messages/999999", 404), ("/api/v1/reasons/nosuch", 404), ("/api/v1/lookup", 400),
+                         ("/api/v1/overview?since=2026-12-01&until=2026-11-01", 400), ("/api/v1/deliveries?metric=x", 400)):
         top(get(api, path, status), API_ERROR, path)

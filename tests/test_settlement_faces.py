@@ -141,7 +141,7 @@ def test_dashboard_pages_show_settlement(ledger: dict[str, Any], database: Datab
         page = client.get("/").get_data(as_text=True)
         assert 'id="by-organisation"' in page and "pphosted.com" in page and "(learned)" in page
         assert f"still provisional, until {words(ledger['fresh_until'])} at the latest" in page
-        api = client.get("/api/organisations").get_json()
+        api = client.get("/api/v1/organisations").get_json()
         assert {row["organisation"] for row in api["organisations"]} == {"pphosted.com", "mimecast.com", "outlook.com"}
     finally:
         app.config["LEDGER"].dispose()

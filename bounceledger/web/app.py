@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, jsonify, request
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -129,7 +129,12 @@ def _authorised(token: str) -> bool:
 
 
 def _unauthorised() -> Response:
-    response = Response("authentication required\n", status=401, mimetype="text/plain")
+    """401: a browser prompts (basic); the JSON API answers in its error shape."""
+    if request.path.startswith("/api/"):
+        response = jsonify({"error": "Unauthorized", "detail": "send the token as 'Authorization: Bearer TOKEN'"})
+        response.status_code = 401
+    else:
+        response = Response("authentication required\n", status=401, mimetype="text/plain")
     response.headers["WWW-Authenticate"] = 'Basic realm="bounceledger", charset="UTF-8"'
     return response
 
@@ -142,6 +147,7 @@ def create_app(database: Database | Settings, token: str | None = None) -> Flask
     from bounceledger.web.api_write import blueprint as write_api
     from bounceledger.web.health import PUBLIC_ENDPOINTS
     from bounceledger.web.health import blueprint as health
+    from bounceledger.web.openapi import blueprint as openapi
     from bounceledger.web.versioned_json import VersionedJSONProvider
     from bounceledger.web.views import blueprint
 
@@ -155,6 +161,7 @@ def create_app(database: Database | Settings, token: str | None = None) -> Flask
     app.register_blueprint(blueprint)
     app.register_blueprint(write_api)
     app.register_blueprint(health)
+    app.register_blueprint(openapi)
 
     @app.before_request
     def _check_auth() -> Response | None:

@@ -1,4 +1,4 @@
-"""Pages and the JSON API. Every handler reads; none writes."""
+"""Pages and the JSON API (under ``/api/v1``). Every handler reads; none writes."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import json
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from flask import (
     Blueprint,
     Response,
     abort,
     jsonify,
+    redirect,
     render_template,
     request,
     stream_with_context,
@@ -30,6 +32,9 @@ from bounceledger.web import queries as web_queries
 from bounceledger.web.app import ledger
 
 blueprint = Blueprint("web", __name__)
+
+#: Where the JSON API lives: a change that is not an addition gets a new prefix (and schema version).
+API = "/api/v1"
 
 CAMPAIGN_DAY_ROWS = 200  # rows of the campaign x day table on the overview page (the API has all)
 
@@ -358,7 +363,16 @@ def message_raw(message_id: int) -> Response:
 # ----------------------------------------------------------------- JSON API
 
 
-@blueprint.get("/api/overview")
+@blueprint.get("/api/<path:rest>")
+def api_unversioned(rest: str) -> Response:
+    """The API's first paths had no version: 308 to the same path under /api/v1, query string kept."""
+    if rest == "v1" or rest.startswith("v1/"):
+        abort(404)  # not an API route: redirecting would only nest the version
+    query = request.query_string.decode("latin-1")
+    return redirect(f"{API}/{quote(rest)}" + (f"?{query}" if query else ""), code=308)
+
+
+@blueprint.get(API + "/overview")
 def api_overview() -> Response:
     with ledger().session() as session:
         data = reports.overview(session, **_filters())
@@ -366,7 +380,7 @@ def api_overview() -> Response:
     return jsonify(data)
 
 
-@blueprint.get("/api/report")
+@blueprint.get(API + "/report")
 def api_report() -> Response:
     filters = _filters()
     store = ledger()
@@ -375,14 +389,14 @@ def api_report() -> Response:
         return jsonify(cli_queries.report(session, stale_after, **filters))
 
 
-@blueprint.get("/api/organisations")
+@blueprint.get(API + "/organisations")
 def api_organisations() -> Response:
     """Per first-hop organisation: accepted, corrected, late-bounce latency and the settlement window."""
     with ledger().session() as session:
         return jsonify(reports.first_hop_organisations(session, _settlement_policy(), **_filters()))
 
 
-@blueprint.get("/api/deliveries")
+@blueprint.get(API + "/deliveries")
 def api_deliveries() -> Response:
     filters = _filters()
     metric = _metric()
@@ -394,7 +408,7 @@ def api_deliveries() -> Response:
         )
 
 
-@blueprint.get("/api/lookup")
+@blueprint.get(API + "/lookup")
 def api_lookup() -> Response:
     address = (request.args.get("address") or "").strip()
     if not address:
@@ -403,7 +417,7 @@ def api_lookup() -> Response:
         return jsonify(web_queries.recipient(session, address, _settlement_policy()))
 
 
-@blueprint.get("/api/reasons")
+@blueprint.get(API + "/reasons")
 def api_reasons() -> Response:
     filters = _filters()
     with ledger().session() as session:
@@ -412,7 +426,7 @@ def api_reasons() -> Response:
     return jsonify(data)
 
 
-@blueprint.get("/api/reasons/<reason>")
+@blueprint.get(API + "/reasons/<reason>")
 def api_reason(reason: str) -> Response:
     filters = _filters()
     limit = _int_arg("limit", 50, 1, 500)
@@ -423,7 +437,7 @@ def api_reason(reason: str) -> Response:
     return jsonify({"reason": reports.describe_reason(reason), "examples": examples})
 
 
-@blueprint.get("/api/suppressions")
+@blueprint.get(API + "/suppressions")
 def api_suppressions() -> Response:
     filters = _suppression_filters()
     with ledger().session() as session:
@@ -434,7 +448,7 @@ def api_suppressions() -> Response:
         )
 
 
-@blueprint.get("/api/messages/<int:message_id>")
+@blueprint.get(API + "/messages/<int:message_id>")
 def api_message(message_id: int) -> Response:
     with ledger().session() as session:
         found = web_queries.returned_message(session, message_id)
@@ -445,7 +459,7 @@ def api_message(message_id: int) -> Response:
     return jsonify(found)
 
 
-@blueprint.get("/api/messages/<int:message_id>/raw")
+@blueprint.get(API + "/messages/<int:message_id>/raw")
 def api_message_raw(message_id: int) -> Response:
     return _raw_response(message_id)
 

@@ -93,7 +93,7 @@ def test_add_and_release(live: LiveServer, database: Database) -> None:
 def test_only_a_bearer_token_writes(live: LiveServer, database: Database) -> None:
     body = {"address": "api2@example.org", "note": "x"}
     basic = {"Authorization": "Basic " + base64.b64encode(f"any:{TOKEN}".encode()).decode()}
-    assert call(live, "GET", "/api/overview", headers=basic)[0] == 200  # basic opens the pages ...
+    assert call(live, "GET", "/api/v1/overview", headers=basic)[0] == 200  # basic opens the pages ...
     status, head, refused = call(live, "POST", "/api/v1/suppressions", body, basic | JSON)
     assert (status, set(refused)) == (401, API_ERROR)  # ... but never writes
     assert head.get("WWW-Authenticate", "").startswith("Bearer")

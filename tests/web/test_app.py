@@ -67,8 +67,8 @@ def test_overview_filters(client) -> None:
     html = client.get("/?since=2999-01-01").get_data(as_text=True)
     assert _card(html, "recipients") == "0"
     assert client.get("/?since=yesterday").status_code == 400
-    assert client.get("/api/overview?until=bad").status_code == 400
-    assert client.get("/api/overview?campaign=nope").get_json()["totals"]["recipients"] == 0
+    assert client.get("/api/v1/overview?until=bad").status_code == 400
+    assert client.get("/api/v1/overview?campaign=nope").get_json()["totals"]["recipients"] == 0
 
 
 def test_corrected_recipient_shows_acceptance_and_bounce(client) -> None:
@@ -93,7 +93,7 @@ def test_unknown_address_and_message(client) -> None:
     html = client.get("/recipient?address=nobody@example.org").get_data(as_text=True)
     assert "No delivery to" in html
     assert client.get("/messages/99999").status_code == 404
-    assert client.get("/api/messages/99999").get_json()["error"] == "Not Found"
+    assert client.get("/api/v1/messages/99999").get_json()["error"] == "Not Found"
 
 
 def test_suppressions_from_the_pipeline(seeded: Database) -> None:
@@ -104,19 +104,19 @@ def test_suppressions_from_the_pipeline(seeded: Database) -> None:
     app = create_app(seeded)
     client = app.test_client()
     # The hard bounces of the samples are on the list, each with the delivery that decided it.
-    api = client.get("/api/suppressions?active=yes").get_json()
+    api = client.get("/api/v1/suppressions?active=yes").get_json()
     assert {s["address"] for s in api["suppressions"]} == {
         "unknown2@example.net", "unknown3@example.test", "unknown4@example.test",
         "unknown5@example.net", "unknown6@example.net", formula,
     }
     assert {s["reason"] for s in api["suppressions"]} == {"hardbounce", "manual"}
     assert set(api["reasons"]) == {"hardbounce", "manual"}
-    released = client.get("/api/suppressions?active=no").get_json()["suppressions"]
+    released = client.get("/api/v1/suppressions?active=no").get_json()["suppressions"]
     assert [s["address"] for s in released] == ["unknown1@example.test"] and released[0]["released_at"]
-    assert client.get("/api/suppressions?q=example.test").get_json()["total"] == 3
-    assert client.get("/api/suppressions?q=%25").get_json()["total"] == 0  # LIKE wildcards are literal
-    assert client.get("/api/suppressions?reason=manual").get_json()["total"] == 1
-    assert client.get("/api/suppressions?since=2999-01-01").get_json()["total"] == 0
+    assert client.get("/api/v1/suppressions?q=example.test").get_json()["total"] == 3
+    assert client.get("/api/v1/suppressions?q=%25").get_json()["total"] == 0  # LIKE wildcards are literal
+    assert client.get("/api/v1/suppressions?reason=manual").get_json()["total"] == 1
+    assert client.get("/api/v1/suppressions?since=2999-01-01").get_json()["total"] == 0
     listing = client.get("/suppressions?active=yes").get_data(as_text=True)
     assert "6 suppressions" in listing and "unknown1@example.test" not in listing
     assert "7 suppressions" in client.get("/suppressions").get_data(as_text=True)
@@ -125,7 +125,7 @@ def test_suppressions_from_the_pipeline(seeded: Database) -> None:
     assert "Not suppressed now." in html and "released by hand at" in html
     assert "Released from the suppression list" in html
     assert "customer asked &lt;b&gt;nicely&lt;/b&gt;" in html
-    lookup = client.get("/api/lookup", query_string={"address": "unknown1@example.test"}).get_json()
+    lookup = client.get("/api/v1/lookup", query_string={"address": "unknown1@example.test"}).get_json()
     assert lookup["suppressed"] is False and lookup["suppression"] is None
     assert lookup["past_suppression"]["reason"] == "hardbounce"
     assert [e["outcome"] for e in lookup["suppression_history"]] == ["released"]
@@ -153,7 +153,7 @@ def test_empty_ledger_pages(database: Database) -> None:
 
 
 def test_api_overview_shape(client) -> None:
-    data = client.get("/api/overview").get_json()
+    data = client.get("/api/v1/overview").get_json()
     assert list(data) == ["schema", "filters", "totals", "by_day", "by_campaign", "by_campaign_day", "campaigns"]
     for key, value in SAMPLE_TOTALS.items():
         assert data["totals"][key] == value
@@ -164,7 +164,7 @@ def test_api_overview_shape(client) -> None:
 
 
 def test_api_lookup_extends_the_cli_contract(client, seeded: Database) -> None:
-    data = client.get("/api/lookup", query_string={"address": CORRECTED_RECIPIENT}).get_json()
+    data = client.get("/api/v1/lookup", query_string={"address": CORRECTED_RECIPIENT}).get_json()
     with seeded.session() as session:
         contract = queries.lookup(session, CORRECTED_RECIPIENT)
     assert set(contract) <= set(data)
@@ -176,15 +176,15 @@ def test_api_lookup_extends_the_cli_contract(client, seeded: Database) -> None:
     assert delivery["events"][0]["outcome"] == "accepted" and delivery["events"][0]["replycode"] == "250"
     assert delivery["explanation"]["category"] == "bad-mailbox" and delivery["explanation"]["hard"] is True
     assert delivery["events"][1]["returned_message_id"] is not None
-    assert client.get("/api/lookup").status_code == 400
+    assert client.get("/api/v1/lookup").status_code == 400
 
 
 def test_api_reasons_and_examples(client) -> None:
-    data = client.get("/api/reasons").get_json()
+    data = client.get("/api/v1/reasons").get_json()
     assert data["total"] == 9 and data["reasons"][0]["reason"] == "userunknown"
     assert {"reason", "category", "hard", "count", "share", "corrected", "statuses", "meaning"} <= set(data["reasons"][0])
     assert data["by_day"]["reasons"][0] == "userunknown"
-    examples = client.get("/api/reasons/mailboxfull").get_json()
+    examples = client.get("/api/v1/reasons/mailboxfull").get_json()
     assert examples["reason"]["category"] == "quota-issues"
     assert [e["recipient"] for e in examples["examples"]] == ["full1@example.test"]
     assert "full1@example.test" in client.get("/reasons/mailboxfull").get_data(as_text=True)
@@ -193,12 +193,12 @@ def test_api_reasons_and_examples(client) -> None:
 def test_api_raw_message_is_plain_text(client, seeded: Database) -> None:
     with seeded.session() as session:
         message_id, raw = session.execute(select(ReturnedMessage.id, ReturnedMessage.raw).order_by(ReturnedMessage.id)).first()
-    response = client.get(f"/api/messages/{message_id}/raw")
+    response = client.get(f"/api/v1/messages/{message_id}/raw")
     assert response.mimetype == "text/plain" and response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.get_data() == raw
-    meta = client.get(f"/api/messages/{message_id}").get_json()
+    meta = client.get(f"/api/v1/messages/{message_id}").get_json()
     assert meta["id"] == message_id and "raw" not in meta and meta["raw_url"].endswith("/raw")
-    assert client.get("/api/report").get_json()["deliveries"] == 17
+    assert client.get("/api/v1/report").get_json()["deliveries"] == 17
 
 
 # ----------------------------------------------------------------- hostile input
@@ -233,7 +233,7 @@ def test_the_app_cannot_write(seeded: Database) -> None:
     assert re.search(r"read.only|readonly", str(caught.value), re.I)
     client = app.test_client()
     assert client.post("/").status_code == 405
-    assert client.post("/api/lookup?address=x@example.net").status_code == 405
+    assert client.post("/api/v1/lookup?address=x@example.net").status_code == 405
     with seeded.session() as session:
         assert session.scalar(select(Delivery.state).where(Delivery.recipient == CORRECTED_RECIPIENT)) == "bounced"
     app.config["LEDGER"].dispose()
@@ -249,7 +249,7 @@ def _basic(user: str, password: str) -> dict[str, str]:
 def test_token_required_when_set(seeded: Database) -> None:
     app = create_app(seeded, token="s3cret-token")
     client = app.test_client()
-    for path in ("/", "/api/overview", "/static/style.css", "/messages/1/raw"):
+    for path in ("/", "/api/v1/overview", "/static/style.css", "/messages/1/raw"):
         response = client.get(path)
         assert response.status_code == 401, path
         assert response.headers["WWW-Authenticate"].startswith("Basic")
@@ -257,13 +257,13 @@ def test_token_required_when_set(seeded: Database) -> None:
     assert client.get("/", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.get("/", headers=_basic("support", "wrong")).status_code == 401
     assert client.get("/", headers={"Authorization": "Basic !!!"}).status_code == 401
-    assert client.get("/api/overview", headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
+    assert client.get("/api/v1/overview", headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
     assert client.get("/", headers=_basic("support", "s3cret-token")).status_code == 200
     app.config["LEDGER"].dispose()
 
 
 def test_no_token_no_login(client) -> None:
-    assert client.get("/api/overview").status_code == 200
+    assert client.get("/api/v1/overview").status_code == 200
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"])
@@ -315,7 +315,7 @@ def test_reasons_never_badge_a_permanent_failure_soft(client) -> None:
     assert _badges(rows["mailboxfull"]) == ["permanent"]  # full1: 552 5.2.2, refused for good
     assert _badges(rows["expired"]) == ["expired"]
     assert "severity-temporary" not in html and "soft" not in html.lower().replace("microsoft", "")
-    data = client.get("/api/reasons").get_json()
+    data = client.get("/api/v1/reasons").get_json()
     by_name = {r["reason"]: r for r in data["reasons"]}
     assert by_name["mailboxfull"]["severities"] == {"permanent": 1}
     assert by_name["userunknown"]["severities"] == {"hard": 6}
@@ -332,7 +332,7 @@ def test_reasons_never_badge_a_permanent_failure_soft(client) -> None:
 def test_unknown_reason_is_404(client) -> None:
     assert client.get("/reasons/nosuch").status_code == 404
     assert "no such reason" in client.get("/reasons/nosuch").get_data(as_text=True)
-    response = client.get("/api/reasons/nosuch")
+    response = client.get("/api/v1/reasons/nosuch")
     assert response.status_code == 404 and response.get_json()["error"] == "Not Found"
     # A reason the classifier can give, with no failures in the ledger: a page that says so.
     known = client.get("/reasons/blocked")
@@ -352,16 +352,16 @@ METRIC_RECIPIENTS = {
 
 
 def test_every_funnel_number_opens_its_recipients(client) -> None:
-    totals = client.get("/api/overview").get_json()["totals"]
+    totals = client.get("/api/v1/overview").get_json()["totals"]
     from bounceledger.reports import METRICS
 
     for metric in METRICS:
-        listed = client.get("/api/deliveries", query_string={"metric": metric, "limit": 500}).get_json()
+        listed = client.get("/api/v1/deliveries", query_string={"metric": metric, "limit": 500}).get_json()
         assert listed["total"] == totals[metric], metric
         assert len(listed["recipients"]) == totals[metric]
         if metric in METRIC_RECIPIENTS:
             assert {r["recipient"] for r in listed["recipients"]} == METRIC_RECIPIENTS[metric]
-    corrected = client.get("/api/deliveries?metric=corrected").get_json()["recipients"]
+    corrected = client.get("/api/v1/deliveries?metric=corrected").get_json()["recipients"]
     assert all(r["corrected"] and r["state"] == "bounced" and r["campaign"] == "nov-newsletter" for r in corrected)
     # The overview's numbers are links to those lists, with the overview's filters.
     html = client.get("/").get_data(as_text=True)
@@ -370,7 +370,7 @@ def test_every_funnel_number_opens_its_recipients(client) -> None:
     campaign_row = html.split('id="by-campaign"', 1)[1].split("</table>", 1)[0]
     assert 'href="/deliveries?metric=corrected&amp;campaign=nov-newsletter"' in campaign_row
     day_row = html.split('id="by-campaign-day"', 1)[1].split("</table>", 1)[0]
-    day = client.get("/api/overview").get_json()["by_day"][0]["day"]
+    day = client.get("/api/v1/overview").get_json()["by_day"][0]["day"]
     assert f'href="/deliveries?metric=bounced&amp;campaign=nov-newsletter&amp;since={day}&amp;until={day}"' in day_row
     filtered = client.get(f"/?campaign=nov-newsletter&since={day}&until={day}").get_data(as_text=True)
     assert f'href="/deliveries?metric=corrected&amp;campaign=nov-newsletter&amp;since={day}&amp;until={day}"' in filtered
@@ -401,12 +401,12 @@ def test_recipient_lists_export_as_csv(client) -> None:
     assert list(csv.DictReader(io.StringIO(client.get("/deliveries.csv?metric=complained").get_data(as_text=True)))) == []
     assert client.get("/deliveries.csv?metric=nosuch").status_code == 400
     assert client.get("/deliveries").status_code == 400  # which number?
-    assert client.get("/api/deliveries?metric=corrected&limit=1&offset=1").get_json()["recipients"][0]["corrected"]
+    assert client.get("/api/v1/deliveries?metric=corrected&limit=1&offset=1").get_json()["recipients"][0]["corrected"]
 
 
 def test_since_after_until_is_refused_everywhere(client) -> None:
     for path in ("/", "/reasons", "/deliveries?metric=recipients", "/deliveries.csv?metric=recipients",
-                 "/api/overview", "/api/report", "/api/reasons", "/api/deliveries?metric=recipients"):
+                 "/api/v1/overview", "/api/v1/report", "/api/v1/reasons", "/api/v1/deliveries?metric=recipients"):
         joiner = "&" if "?" in path else "?"
         response = client.get(f"{path}{joiner}since=2026-12-01&until=2026-11-01")
         assert response.status_code == 400, path
@@ -419,7 +419,7 @@ def test_dates_are_entered_as_they_are_shown(client) -> None:
         html = client.get(path + ("&" if "?" in path else "?") + "since=2026-11-27").get_data(as_text=True)
         assert 'type="date"' not in html, path
         assert re.search(r'<input type="text" name="since" value="2026-11-27" placeholder="YYYY-MM-DD" pattern="[^"]+"', html), path
-    day = client.get("/api/overview").get_json()["by_day"][0]["day"]
+    day = client.get("/api/v1/overview").get_json()["by_day"][0]["day"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\d", day)
     html = client.get("/recipient", query_string={"address": CORRECTED_RECIPIENT}).get_data(as_text=True)
     shown = re.findall(r'<div class="when">([^<]+)</div>', html)
@@ -427,10 +427,10 @@ def test_dates_are_entered_as_they_are_shown(client) -> None:
 
 
 def test_api_report_takes_the_overview_filters(client) -> None:
-    whole = client.get("/api/report").get_json()
+    whole = client.get("/api/v1/report").get_json()
     assert whole["deliveries"] == 17 and whole["filters"] == {"campaign": None, "since": None, "until": None}
-    nothing = client.get("/api/report?campaign=nope").get_json()
+    nothing = client.get("/api/v1/report?campaign=nope").get_json()
     assert nothing["deliveries"] == 0 and nothing["corrected"] == 0 and nothing["sent_messages"] == 0
     assert nothing["unfiltered"] == ["suppressed", "orphans", "stale_orphans"]
-    later = client.get("/api/report?since=2999-01-01").get_json()
+    later = client.get("/api/v1/report?since=2999-01-01").get_json()
     assert later["deliveries"] == 0 and later["returned_messages"]["processed"] == 0
