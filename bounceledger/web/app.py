@@ -229,17 +229,19 @@ def make_server(
     *,
     threads: int = 4,
 ) -> Any:
-    """A waitress server for the dashboard, bound but not yet running (``.run()``).
+    """A waitress server for the dashboard, bound but not yet running (``.run()``), logging each request.
 
     ``port=0`` picks a free port (``server.effective_port``).
     """
     from waitress import create_server
 
+    from bounceledger.web.access_log import AccessLog
+
     token = resolve_token(token)
     check_bind(host, token)
     app = create_app(database, token)
     try:
-        server = create_server(app, host=host, port=port, threads=threads, ident="bounceledger")
+        server = create_server(AccessLog(app), host=host, port=port, threads=threads, ident="bounceledger")
     except OSError as exc:
         app.config["LEDGER"].dispose()
         raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
@@ -270,7 +272,10 @@ def serve(
     Raises :class:`ServeError` (a :class:`~bounceledger.config.ConfigError`)
     for a non-loopback ``host`` without a token, or a port already taken.
     """
+    from bounceledger.web.access_log import enable_by_default
+
     server = make_server(database, host, port, token, threads=threads)
+    enable_by_default()  # one line a request (bounceledger.web.access), even at the default level
     log.warning(
         "bounceledger dashboard on http://%s:%s/ (%s)",
         host if ":" not in host else f"[{host}]",
