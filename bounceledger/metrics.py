@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,6 +23,8 @@ _metrics: dict[str, Any] = {}
 last_success: dict[str, float] = {}
 #: job name -> interval in seconds, for jobs whose freshness /readyz checks.
 source_intervals: dict[str, float] = {}
+#: source (the job name: ``sendlog:PATH``, ``mailbox:URL``) -> Unix time of the newest line or message it read.
+newest_read: dict[str, float] = {}
 started = time.monotonic()
 
 
@@ -45,6 +48,11 @@ def _registry() -> dict[str, Any]:
                 corrected=Gauge("bounceledger_deliveries_corrected", "Deliveries whose first-hop verdict a later one corrected"),
                 suppressed=Gauge("bounceledger_suppressions", "Addresses on the suppression list"),
                 last_success=Gauge("bounceledger_job_last_success_timestamp_seconds", "When a job last succeeded", ["job"]),
+                lag=Gauge(
+                    "bounceledger_source_lag_seconds",
+                    "Seconds between now and the newest log line or message the source has read",
+                    ["source"],
+                ),
                 duration=Histogram(
                     "bounceledger_job_duration_seconds",
                     "How long each job run took",
@@ -55,15 +63,32 @@ def _registry() -> dict[str, Any]:
         return _metrics
 
 
-def observe_logs(summary: LogIngestSummary) -> None:
+def _read_up_to(source: str, newest: datetime | None) -> None:
+    """Remember the newest stamp ``source`` has read; its lag is worked out at each scrape, so it grows
+    while nothing new is read (a stalled reader, or a quiet server: see docs/alerts.md)."""
+    if newest is None:
+        return  # nothing new this run: the stamp read before still stands
+    stamp = newest.timestamp()
+    with _lock:
+        known = source in newest_read
+        newest_read[source] = max(stamp, newest_read.get(source, stamp))
+    if not known:
+        _registry()["lag"].labels(source).set_function(lambda: max(0.0, time.time() - newest_read[source]))
+
+
+def observe_logs(summary: LogIngestSummary, source: str | None = None) -> None:
     m = _registry()
     m["attempts"].inc(summary.attempts)
     m["lines"].inc(summary.lines)
     m["skipped"].inc(summary.skipped)
+    if source is not None:
+        _read_up_to(source, summary.newest)
 
 
-def observe_poll(summary: PollSummary) -> None:
+def observe_poll(summary: PollSummary, source: str | None = None) -> None:
     m = _registry()
+    if source is not None:
+        _read_up_to(source, summary.newest)
     for outcome in ("processed", "ignored", "unparsed", "error", "duplicate", "already"):
         m["messages"].labels(outcome).inc(getattr(summary, outcome))
     m["verdicts"].inc(summary.verdicts)

@@ -57,6 +57,8 @@ class LogIngestSummary:
     store_seconds: float = 0.0  # time the writer spent storing, overlapped with reading
     # Files left alone because another ingester holds their lock (read by it, not lost).
     busy: list[str] = field(default_factory=list)
+    # The stamp of the newest line read (an attempt's time), for the per-source lag gauge.
+    newest: datetime | None = None
 
     def line(self) -> str:
         rate = self.lines / self.seconds if self.seconds > 0 else 0.0
@@ -234,6 +236,10 @@ class _BatchWriter:
     def submit(self, batch: list[Attempt], source: str, key: str, position: Position) -> None:
         """Turn the batch into rows here, on the reading thread, then hand it to the writer."""
         sent = [a for a in batch if not is_notice(a)]
+        if batch:  # once a batch, not per line: the hot path stays as it was
+            newest = max(a.at for a in batch)
+            if self.summary.newest is None or newest > self.summary.newest:
+                self.summary.newest = newest
         prepared = prepare_attempts(sent, source=source)
         self.wait()
         self.pending = self.pool.submit(self._store, prepared, key, position, len(sent), len(batch) - len(sent))

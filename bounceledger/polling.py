@@ -17,6 +17,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -64,6 +65,8 @@ class PollSummary:
     reconnects: int = 0
     busy: bool = False
     seconds: float = 0.0  # connecting, reading, storing and filing, all passes
+    # When the newest message read arrived (IMAP INTERNALDATE, the file's mtime), for the lag gauge.
+    newest: datetime | None = None
 
     def count(self, stored: StoredMessage) -> None:
         self.seen += 1
@@ -177,6 +180,8 @@ def _one_pass(
         stored_batch = _store_batch(database, reader, items, ahead.result(pending))
         for item, stored in zip(items, stored_batch):
             summary.count(stored)
+            if item.raw is not None and (summary.newest is None or item.received_at > summary.newest):
+                summary.newest = item.received_at  # an item without raw was read on an earlier pass
             if stored.outcome == "unparsed":
                 log.warning("quarantined %s from %s: %s", item.ref, reader.name, stored.error)
             elif stored.outcome == "error":

@@ -86,7 +86,7 @@ def sendlog_job(path: str, fmt: str) -> None:
         if _metrics_on:
             from bounceledger import metrics
 
-            metrics.observe_logs(summary)
+            metrics.observe_logs(summary, f"sendlog:{path}")
         return summary.line(), {
             "lines": summary.lines,
             "attempts": summary.attempts,
@@ -103,7 +103,7 @@ def mailbox_job(url: str) -> None:
         if _metrics_on:
             from bounceledger import metrics
 
-            metrics.observe_poll(summary)
+            metrics.observe_poll(summary, f"mailbox:{url}")
         counts = {"messages": summary.seen, "verdicts": summary.verdicts, "orphans": summary.orphans}
         return summary.line(), counts | {"errors": summary.error, "busy": int(summary.busy)}
 

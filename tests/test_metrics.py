@@ -74,3 +74,65 @@ def test_metrics_move_during_a_real_run(database: Database, database_url: str, t
     assert process.returncode == 0, err
     assert "Traceback" not in err
     assert err.rstrip().splitlines()[-1].endswith("bounceledger.scheduler: stopped"), err
+
+
+def _lag(text: str, source: str) -> float:
+    return sample(text, "bounceledger_source_lag_seconds", f'{{source="{source}"}}')
+
+
+def test_source_lag_follows_the_newest_line_and_message_read(database: Database, database_url: str, tmp_path: Path) -> None:
+    """bounceledger_source_lag_seconds: now minus the newest stamp each source read; a fresh line brings it down."""
+    import json
+    from datetime import datetime, timezone
+
+    config = _config(tmp_path, database_url)
+    log_path = tmp_path / "mail.log"
+    parsed = subprocess.run(
+        [sys.executable, "-m", "bounceledger", "sendlog", "parse", str(log_path), "--json"],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout
+    newest_line = max(datetime.fromisoformat(json.loads(line)["time"].replace("Z", "+00:00")) for line in parsed.splitlines())
+    maildir = tmp_path / "Maildir"
+    newest_message = max(p.stat().st_mtime for sub in ("new", "cur") if (maildir / sub).is_dir() for p in (maildir / sub).iterdir())
+    sendlog_source = f"sendlog:{tmp_path / 'mail.log*'}"
+    mailbox_source = f"mailbox:maildir:{maildir}"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bounceledger", "--config", str(config), "run", "--metrics-port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("BOUNCELEDGER_")},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        text = ""
+        while time.monotonic() < deadline and (_lag(text, sendlog_source) < 0 or _lag(text, mailbox_source) < 0):
+            time.sleep(0.3)
+            try:
+                before = time.time()
+                text = get(f"{base}/metrics")[2].decode()
+                after = time.time()
+            except OSError:
+                continue
+        # the samples are days old: each lag is now minus the newest stamp its source read
+        assert before - newest_line.timestamp() - 1 <= _lag(text, sendlog_source) <= after - newest_line.timestamp() + 1, text
+        assert before - newest_message - 1 <= _lag(text, mailbox_source) <= after - newest_message + 1, text
+
+        # a line written now: the reader catches up and the log's lag falls to seconds
+        fresh = next(line for line in log_path.read_text().splitlines() if "/smtp[" in line and "status=sent" in line)
+        stamp = datetime.now(timezone.utc).strftime("%b %e %H:%M:%S")
+        written = time.time()
+        with log_path.open("a") as out:
+            out.write(stamp + fresh[15:] + "\n")
+        while time.monotonic() < deadline + 60:
+            text = get(f"{base}/metrics")[2].decode()
+            if 0 <= _lag(text, sendlog_source) < 600:
+                break
+            time.sleep(0.3)
+        assert 0 <= _lag(text, sendlog_source) <= time.time() - written + 2, text
+        assert _lag(text, mailbox_source) >= before - newest_message - 1  # nothing new there: its lag stays
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
