@@ -593,6 +593,63 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_changes(args: argparse.Namespace) -> int:
+    """The change feed from ``--after`` on, oldest first (see bounceledger.changes).
+
+    A cron job or ETL keeps the last ``seq`` it handled and passes it back
+    as ``--after``: entries are numbered in commit order, so nothing is
+    skipped and nothing repeats.
+    """
+    from bounceledger import changes
+
+    try:
+        types = changes.check_types(args.types)
+    except changes.UnknownType as exc:
+        raise CommandError(str(exc)) from None
+    database = _database(args)
+    try:
+        with database.session() as session:
+            entries = changes.read(session, args.after, args.limit, types, args.campaign)
+    finally:
+        database.dispose()
+    for item in entries:
+        if args.json:
+            sys.stdout.write(_json_line(item))
+        else:
+            print(_change_line(item))
+    if not args.json:
+        last = entries[-1]["seq"] if entries else args.after
+        print(f"{len(entries)} changes; next: --after {last}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _change_line(item: dict[str, Any]) -> str:
+    reason = f" {item['reason']}" if item["reason"] else ""
+    code = " ".join(part for part in (item["replycode"], item["status"]) if part)
+    code = f" ({code})" if code else ""
+    came = f"{item['from_state']} -> " if item["from_state"] else ""
+    return f"{item['seq']:>8} {item['at'] or item['recorded_at']} {item['type']:22} {item['recipient'] or '-'} {came}{item['to_state']}{reason}{code}"
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a whole number of 0 or more: {text!r}")
+    return value
+
+
+def _limit(text: str) -> int:
+    from bounceledger.changes import MAX_LIMIT
+
+    value = _non_negative(text)
+    if not 1 <= value <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"not a limit from 1 to {MAX_LIMIT}: {text!r}")
+    return value
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """The read-only web dashboard (token from BOUNCELEDGER_WEB_TOKEN or --token-file)."""
     from bounceledger.web import serve
@@ -973,6 +1030,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", type=_date, metavar="DATE", help="from this day (YYYY-MM-DD, UTC)")
     p.add_argument("--until", type=_date, metavar="DATE", help="up to this day")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("changes", help="the change feed: every state change and suppression change after a sequence number")
+    p.add_argument("--after", type=_non_negative, default=0, metavar="SEQ", help="only entries after this sequence number (default 0: from the start)")
+    p.add_argument("--limit", type=_limit, default=1000, metavar="N", help="at most this many entries (default 1000)")
+    p.add_argument("--types", nargs="+", metavar="TYPE", help="only these types, e.g. delivery.corrected suppression.* (default: all)")
+    p.add_argument("--campaign", help="only deliveries of this campaign")
+    p.add_argument("--json", action="store_true", help="one JSON object a line")
+    p.set_defaults(func=cmd_changes)
 
     p = sub.add_parser("serve", help="the read-only web dashboard")
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1; another address needs a token")

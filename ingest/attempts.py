@@ -16,7 +16,7 @@ from functools import lru_cache
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from bounceledger.ingest import reconcile, suppress
+from bounceledger.ingest import feed, reconcile, suppress
 from bounceledger.ingest.bounces.classify import classify, host_has_rules
 from bounceledger.ingest.dbutil import (
     among,
@@ -332,9 +332,11 @@ def _with_normal_recipients(attempts: Sequence[Attempt]) -> list[Attempt]:
     return out
 
 
-def _new_delivery_row(sent_id: int, recipient: str, data: _Pair) -> dict[str, object]:
-    """The ``deliveries`` row of a delivery first seen in this batch, its state from the batch's facts."""
-    row = delivery_values(decide(data.facts))
+def _new_delivery_row(sent_id: int, recipient: str, data: _Pair) -> tuple[dict[str, object], Fact | None]:
+    """The ``deliveries`` row of a delivery first seen in this batch, its state from the batch's
+    facts, and the fact that decided it (what its change-feed entry points at)."""
+    decision = decide(data.facts)
+    row = delivery_values(decision)
     row.update(
         sent_message_id=sent_id,
         recipient=recipient,
@@ -342,7 +344,7 @@ def _new_delivery_row(sent_id: int, recipient: str, data: _Pair) -> dict[str, ob
         first_hop_host=data.first_hop_host,
         next_hop_queue_id=data.next_hop_queue_id,
     )
-    return row
+    return row, decision.decided_by if decision else None
 
 
 def store_attempts(session: Session, attempts: Sequence[Attempt], source: str, rules: LedgerRules) -> set[int]:
@@ -379,12 +381,21 @@ def store_prepared(session: Session, batch: PreparedAttempts, rules: LedgerRules
     # Insert first, then look up only what was already there: a fresh log
     # (the common case) costs no lookup at all. A delivery that existed is
     # left as it was by the insert and re-derived from all its events below.
-    new_rows = [_new_delivery_row(sent_id, recipient, data) for (sent_id, recipient), data in pairs.items()]
+    decided = [_new_delivery_row(sent_id, recipient, data) for (sent_id, recipient), data in pairs.items()]
     created = insert_ignoring_duplicates(
-        session, Delivery, new_rows, ["sent_message_id", "recipient"], returning=("sent_message_id", "recipient", "id")
+        session, Delivery, [row for row, _ in decided], ["sent_message_id", "recipient"],
+        returning=("sent_message_id", "recipient", "id"),
     )
     ids = {(sent_id, recipient): delivery_id for sent_id, recipient, delivery_id in created}
-    new_rows = [row for row in new_rows if (row["sent_message_id"], row["recipient"]) in ids]
+    new_rows = []
+    for row, fact in decided:
+        delivery_id = ids.get((row["sent_message_id"], row["recipient"]))  # type: ignore[arg-type]
+        if delivery_id is None:
+            continue
+        new_rows.append(row)
+        kind = feed.delivery_change(None, False, row["state"], False)  # type: ignore[arg-type]
+        if kind is not None and fact is not None:
+            feed.record_delivery(session, delivery_id, kind, None, row["state"], fact.key, fact.at)  # type: ignore[arg-type]
     known_before = [pair for pair in pairs if pair not in ids]
     existing = _delivery_ids(session, known_before) if known_before else {}
     ids.update(existing)

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, and_, bindparam, case, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from bounceledger.ingest import suppress
+from bounceledger.ingest import feed, suppress
 from bounceledger.ingest.dbutil import among, chunks, insert_ignoring_duplicates, update_by_key
 from bounceledger.ingest.keys import correction_key, timeout_key
 from bounceledger.ingest.matching import keys_from, match_many
@@ -339,6 +339,10 @@ def recompute(session: Session, delivery_ids: Iterable[int], rules: LedgerRules)
             corrected[delivery_id] = decision
         if (old.state, old.corrected) != (values["state"], values["corrected"]):
             changed += 1
+            kind = feed.delivery_change(old.state, old.corrected, values["state"], values["corrected"])  # type: ignore[arg-type]
+            if kind is not None and decision is not None:
+                fact = decision.decided_by
+                feed.record_delivery(session, delivery_id, kind, old.state, decision.state, fact.key, fact.at)
         if suppress.concerns(old.state, old.reason, values["state"], values["reason"]):  # type: ignore[arg-type]
             to_refresh.add(old.recipient)
     update_by_key(session, Delivery.__table__, "id", _DELIVERY_COLUMNS, updates)

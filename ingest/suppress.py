@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from bounceledger.ingest import feed
 from bounceledger.ingest.dbutil import among, insert_ignoring_duplicates
 from bounceledger.ingest.keys import normalise_address, suppression_key
 from bounceledger.models import Delivery, Event, Suppression
@@ -104,6 +105,7 @@ def refresh(
                 changed += 1
             continue
         if row is None:
+            feed.record_suppression(session, recipient, feed.SUPPRESSION_ADDED, decision.reason, decision.delivery_id, decision.since)
             new_rows.append(
                 {
                     "address": recipient,
@@ -130,6 +132,8 @@ def refresh(
             decision.delivery_id,
         ):
             continue
+        if not (is_active(row, now) and row.reason == decision.reason):
+            feed.record_suppression(session, recipient, feed.SUPPRESSION_ADDED, decision.reason, decision.delivery_id, decision.since)
         row.active = True
         row.reason = decision.reason
         row.since = decision.since
@@ -149,6 +153,7 @@ def _lift(session: Session, row: Suppression, note: str, now: datetime) -> None:
     row.active = False
     row.updated_at = now
     _audit(session, row.address, "lifted", note, now, source="reconcile")
+    feed.record_suppression(session, row.address, feed.SUPPRESSION_RELEASED, row.reason, row.source_delivery_id, now, note)
 
 
 def settle(session: Session, policy: SuppressionPolicy, now: datetime | None = None) -> int:
@@ -205,6 +210,7 @@ def release(session: Session, address: str, note: str, now: datetime | None = No
     row.note = note
     row.updated_at = now
     _audit(session, recipient, "released", note, now)
+    feed.record_suppression(session, recipient, feed.SUPPRESSION_RELEASED, row.reason, row.source_delivery_id, now, note)
     return True
 
 
@@ -213,6 +219,8 @@ def add(session: Session, address: str, note: str, now: datetime | None = None) 
     now = now or datetime.now(timezone.utc)
     recipient = normalise_address(address) or ""
     row = session.scalar(select(Suppression).where(Suppression.address == recipient))
+    if row is None or not (is_active(row, now) and row.reason == "manual"):  # else no news for the feed
+        feed.record_suppression(session, recipient, feed.SUPPRESSION_ADDED, "manual", None, now, note)
     if row is None:
         row = Suppression(address=recipient)
         session.add(row)

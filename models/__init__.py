@@ -12,10 +12,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bounceledger.models.ledger import Base, Delivery, Event, ForgottenSuppression, Lease, ReturnedMessage, SentMessage, SourceCursor, Suppression
+    from bounceledger.models.ledger import Base, Change, Delivery, Event, ForgottenSuppression, Lease, ReturnedMessage, SentMessage, SourceCursor, Suppression
 
 __all__ = [
     "Base",
+    "Change",
     "Delivery",
     "Event",
     "ForgottenSuppression",

@@ -194,6 +194,41 @@ class Event(Base):
     recorded_at: Mapped[datetime]
 
 
+class Change(Base):
+    """One entry of the change feed (:mod:`bounceledger.ingest.feed`): a delivery's state
+    changed, or an address went on or off the suppression list.
+
+    ``seq`` is handed out in commit order, so ``seq > N`` resumes a reader
+    exactly; SQLite's AUTOINCREMENT never reuses a number, even after the
+    newest rows were deleted. A delivery entry points at its deciding event
+    (``event_key``) rather than copying it; a suppression entry names its
+    ``address`` (the only entries that do, so ``forget`` finds them).
+    """
+
+    __tablename__ = "changes"
+    __table_args__ = (
+        Index(
+            "ix_changes_address",
+            "address",
+            postgresql_where=text("address IS NOT NULL"),
+            sqlite_where=text("address IS NOT NULL"),
+        ),
+        {"sqlite_autoincrement": True},
+    )
+
+    seq: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    type: Mapped[str] = mapped_column(SHORT)
+    delivery_id: Mapped[int | None] = mapped_column(BigIntId)
+    address: Mapped[str | None] = mapped_column(ADDRESS)
+    from_state: Mapped[str | None] = mapped_column(SHORT)
+    to_state: Mapped[str] = mapped_column(SHORT)
+    reason: Mapped[str | None] = mapped_column(SHORT)
+    event_key: Mapped[str | None] = mapped_column(String(32))
+    at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime]
+
+
 class ReturnedMessage(Base):
     """A message taken from the return-path mailbox, kept byte for byte."""
 

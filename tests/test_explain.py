@@ -23,7 +23,7 @@ from tests.web.conftest import seed
 SAMPLES = Path(bounceledger.__file__).resolve().parent / "samples"
 #: The bundled DSN in which block1@example.test was refused with 554 5.7.1.
 POLICY_DSN = SAMPLES / "returned" / "new" / "0003.sample.msg"
-EXPLAIN_KEYS = {"code", "replycode", "status", "meaning", "reason", "category", "hardbounce", "permanent", "outcome"}
+EXPLAIN_KEYS = {"code", "replycode", "status", "meaning", "reason", "category", "hardbounce", "permanent", "outcome", "schema"}
 
 
 def explain(*args: str) -> subprocess.CompletedProcess[str]:

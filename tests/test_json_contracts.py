@@ -139,6 +139,17 @@ RECIPIENT_ROW = {
 REASON_EXAMPLE = RECIPIENT_ROW
 API_ERROR = {"error", "detail"}
 
+# changes --json (one entry a line), GET /api/v1/changes, and each webhook's data
+CHANGE = {
+    "seq", "type", "recorded_at", "at", "delivery_id", "recipient", "message", "from_state", "to_state", "reason",
+    "category", "hard", "status", "replycode", "detail", "evidence", "note",
+}
+CHANGE_MESSAGE = {"message_id", "queue_id", "campaign", "match_header", "token", "envelope_id", "sender"}
+CHANGE_EVIDENCE = {
+    "kind", "source", "outcome", "at", "remote_host", "match_key", "returned_message_id", "reporting_mta", "line",
+}
+API_CHANGES = {"changes", "next_after", "last_seq"}
+
 
 #: What every JSON output adds at its top level: the version of these shapes.
 SCHEMA = {"schema"}
@@ -268,6 +279,25 @@ def _reasons(data: dict[str, Any], where: str) -> None:
     each(data["categories"], CATEGORY_ROW, f"{where}.categories")
 
 
+def _changes(entries: list[Any], where: str, *, versioned: bool) -> None:
+    """Every entry whole; the nested message and evidence whole wherever they are there."""
+    (each_top if versioned else each)(entries, CHANGE, where)
+    types = {entry["type"] for entry in entries}
+    assert {"delivery.accepted", "delivery.bounced", "delivery.corrected", "suppression.added",
+            "suppression.released"} <= types, f"{where}: the seeded ledger's changes are not all there: {types}"
+    for index, entry in enumerate(entries):
+        if entry["message"] is not None:
+            keys(entry["message"], CHANGE_MESSAGE, f"{where}[{index}].message")
+        if entry["evidence"] is not None:
+            keys(entry["evidence"], CHANGE_EVIDENCE, f"{where}[{index}].evidence")
+    assert any(e["evidence"] for e in entries) and any(e["message"] for e in entries), f"{where}: nothing nested checked"
+
+
+def test_changes_json(ledger: Database, database_url: str, tmp_path: Path) -> None:
+    entries = json_lines(bl("--database-url", database_url, "changes", "--json", cwd=tmp_path))
+    _changes(entries, "changes", versioned=True)
+
+
 def _organisations(data: dict[str, Any], where: str, *, whole: bool = False) -> None:
     (top if whole else keys)(data, ORGANISATIONS, where)
     keys(data["filters"], FILTERS, f"{where}.filters")
@@ -333,7 +363,7 @@ def get(live: LiveServer, path: str, status: int = 200) -> Any:
 API_ROUTES = {
     "/api/v1/overview", "/api/v1/report", "/api/v1/lookup", "/api/v1/reasons", "/api/v1/reasons/<reason>",
     "/api/v1/suppressions", "/api/v1/messages/<int:message_id>", "/api/v1/messages/<int:message_id>/raw",
-    "/api/v1/deliveries", "/api/v1/organisations",
+    "/api/v1/deliveries", "/api/v1/organisations", "/api/v1/changes",
     # the write API (POST, DELETE, with a token): tests/web/test_api_write.py holds its shapes
     "/api/v1/suppressions/<path:address>",
     # the API's own description (tests/test_openapi.py checks it against every route's real answers)
@@ -394,11 +424,16 @@ def test_every_api_route(api: LiveServer) -> None:
     with urllib.request.urlopen(api.url + message["raw_url"], timeout=30) as raw:
         assert raw.headers.get_content_type() == "text/plain"  # the one /api route that is not JSON
 
+    changes = get(api, "/api/v1/changes")
+    top(changes, API_CHANGES, "/api/v1/changes")
+    _changes(changes["changes"], "/api/v1/changes.changes", versioned=False)
+
     deliveries = get(api, "/api/v1/deliveries?metric=final_bounced")
     top(deliveries, API_DELIVERIES, "/api/v1/deliveries")
     keys(deliveries["filters"], FILTERS, "/api/v1/deliveries.filters")
     each(deliveries["recipients"], RECIPIENT_ROW, "/api/v1/deliveries.recipients")
 
     for path, status in (("/api/v1/messages/999999", 404), ("/api/v1/reasons/nosuch", 404), ("/api/v1/lookup", 400),
-                         ("/api/v1/overview?since=2026-12-01&until=2026-11-01", 400), ("/api/v1/deliveries?metric=x", 400)):
+                         ("/api/v1/overview?since=2026-12-01&until=2026-11-01", 400), ("/api/v1/deliveries?metric=x", 400),
+                         ("/api/v1/changes?types=delivery.nosuch", 400)):
         top(get(api, path, status), API_ERROR, path)

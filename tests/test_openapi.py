@@ -197,6 +197,13 @@ def test_every_documented_answer_is_the_real_one(servers: tuple[LiveServer, Live
         get(template, values={"message_id": message_id})
         get(template, values={"message_id": "999999"})
 
+    changes = get(f"{v1}/changes", "?limit=5")
+    assert changes["changes"] and changes["next_after"] == changes["changes"][-1]["seq"]
+    assert get(f"{v1}/changes", f"?after={changes['next_after']}&types=delivery.corrected,suppression.added")["changes"]
+    get(f"{v1}/changes", "?campaign=nov-newsletter&limit=1")
+    get(f"{v1}/changes", "?types=delivery.nosuch")
+    get(f"{v1}/changes", "?after=-1")
+
     get(f"{v1}/openapi.json")
 
     # the writes, over the bearer header only

@@ -25,6 +25,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app
 
+from bounceledger.ingest.feed import TYPES as FEED_TYPES
 from bounceledger.schema_version import SCHEMA_KEY, SCHEMA_VERSION
 
 API = "/api/v1"
@@ -134,6 +135,22 @@ SCHEMAS: dict[str, Schema] = {
         "filters": "Filters", "metric": "string", "label": "string", "total": "integer", "limit": "integer",
         "offset": "integer", "recipients": arr("RecipientRow"),
     }),
+    "ChangeMessage": obj({
+        "message_id": "string?", "queue_id": "string?", "campaign": "string?", "match_header": "string?",
+        "token": "string?", "envelope_id": "string?", "sender": "string?",
+    }, "The identifiers a sending platform finds its own record of the send by."),
+    "ChangeEvidence": obj({
+        "kind": "string", "source": "string", "outcome": "string", "at": ISO_TIME, "remote_host": "string?",
+        "match_key": "string?", "returned_message_id": "integer?", "reporting_mta": "string?", "line": "string?",
+    }, "The log line or returned message that decided the change."),
+    "Change": obj({
+        "seq": "integer", "type": {"type": "string", "enum": list(FEED_TYPES)}, "recorded_at": ISO_TIME,
+        "at": ISO_TIME_OR_NULL, "delivery_id": "integer?", "recipient": "string?", "message": "ChangeMessage?",
+        "from_state": "string?", "to_state": "string", "reason": "string?", "category": "string?",
+        "hard": "boolean?", "status": "string?", "replycode": "string?", "detail": "string?",
+        "evidence": "ChangeEvidence?", "note": "string?",
+    }, "One entry of the change feed, as changes --json prints it and webhooks send it."),
+    "Changes": answer({"changes": arr("Change"), "next_after": "integer", "last_seq": "integer"}),
     "Explanation": obj({"reason": "string?", "category": "string?", "hard": "boolean", "meaning": "string?",
                         "severity": "string"}, "A reason or code in plain words."),
     "Event": obj({
@@ -280,6 +297,13 @@ PATHS: dict[str, Schema] = {
                           _400=BAD_REQUEST),
     f"{API}/organisations": _get("Per first-hop organisation: corrections, late-bounce latency, settlement window.",
                                  "Organisations", FILTERS, _400=BAD_REQUEST),
+    f"{API}/changes": _get(
+        "The change feed after a sequence number, oldest first; pass next_after back to resume.", "Changes",
+        [_query("after", "Only entries after this sequence number (default 0).", {"type": "integer", "minimum": 0}),
+         _query("limit", "At most this many (default 1000, at most 10000).", {"type": "integer", "minimum": 1}),
+         _query("types", "Comma-separated entry types, e.g. delivery.corrected,suppression.* (default: all)."),
+         _query("campaign", "Only deliveries of this campaign.")],
+        _400=BAD_REQUEST),
     f"{API}/deliveries": _get(
         "The recipients behind one number of the overview.", "Deliveries",
         [_query("metric", "Which number.", {"type": "string", "enum": METRICS}, required=True), *FILTERS,

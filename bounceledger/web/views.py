@@ -24,7 +24,7 @@ from flask import (
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from bounceledger import queries as cli_queries
-from bounceledger import reports
+from bounceledger import changes, reports
 from bounceledger.db import DatabaseError
 from bounceledger.ingest.settlement import SettlementPolicy, settlement_words
 from bounceledger.web import chart
@@ -446,6 +446,23 @@ def api_suppressions() -> Response:
                 session, filters, limit=_int_arg("limit", 200, 1, 5000), offset=_int_arg("offset", 0, 0, 10**9)
             )
         )
+
+
+@blueprint.get(API + "/changes")
+def api_changes() -> Response:
+    """The change feed after ``after`` (see bounceledger.changes); ``next_after`` resumes it."""
+    after = _int_arg("after", 0, 0, 2**63 - 1)
+    limit = _int_arg("limit", changes.DEFAULT_LIMIT, 1, changes.MAX_LIMIT)
+    named = [t.strip() for t in (request.args.get("types") or "").split(",") if t.strip()]
+    try:
+        types = changes.check_types(named)
+    except changes.UnknownType as exc:
+        raise BadRequest(f"types: {exc}") from None
+    campaign = (request.args.get("campaign") or "").strip() or None
+    with ledger().session() as session:
+        entries = changes.read(session, after, limit, types, campaign)
+        last = changes.last_seq(session)
+    return jsonify({"changes": entries, "next_after": entries[-1]["seq"] if entries else after, "last_seq": last})
 
 
 @blueprint.get(API + "/messages/<int:message_id>")
