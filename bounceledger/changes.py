@@ -11,7 +11,7 @@ its own record of the send), the recipient, reason, category and hard/soft
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -93,6 +93,15 @@ def read(
     deliveries = _deliveries(session, {r.delivery_id for r in rows if r.delivery_id is not None})
     events = _events(session, {r.event_key for r in rows if r.event_key})
     return [entry(row, *deliveries.get(row.delivery_id, (None, None)), events.get(row.event_key or "")) for row in rows]
+
+
+def read_all(
+    session: Session, after: int = 0, types: Sequence[str] | None = None, campaign: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every entry with ``seq > after``, oldest first, read a page at a time."""
+    while page := read(session, after, MAX_LIMIT, types, campaign):
+        yield from page
+        after = page[-1]["seq"]
 
 
 def _deliveries(session: Session, ids: set[int]) -> dict[int | None, tuple[Delivery, SentMessage]]:

@@ -515,6 +515,10 @@ def _print_report(result: dict[str, Any]) -> None:
     every = " (of every campaign: not tied to a send yet)" if "orphans" in whole else ""
     print(f"unmatched verdicts: {result['orphans']}{every}{stale}")
     print(f"suppressed addresses: {result['suppressed']}" + (" (the whole list, now)" if "suppressed" in whole else ""))
+    for hook in result.get("webhooks") or ():
+        trouble = f"; failing on change {hook['failing_seq']}: {hook['last_error']}" if hook["failing_seq"] else ""
+        dead = f"; {hook['dead_letters']} DEAD LETTERS (see: bounceledger webhooks)" if hook["dead_letters"] else ""
+        print(f"webhook {hook['name']}: {hook['delivered']} sent, {hook['backlog']} behind{dead}{trouble}")
     funnel = result.get("funnel")
     if funnel and funnel["by_campaign"]:
         print()
@@ -565,6 +569,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         reports.Filters(args.campaign, args.since, args.until)
     except reports.FilterError:
         raise CommandError(f"--since {args.since} is after --until {args.until}: nothing can be in between") from None
+    if args.recipients:
+        return _report_recipients(args)
     database = _database(args)
     try:
         with database.session() as session:
@@ -590,6 +596,34 @@ def cmd_report(args: argparse.Namespace) -> int:
         _print_json(result)
     else:
         _print_report(result)
+    return EXIT_OK
+
+
+def _report_recipients(args: argparse.Namespace) -> int:
+    """Every recipient's corrected state (``report --recipients``), streamed: what a
+    sending system loads back to correct its own "delivered" per campaign."""
+    from bounceledger import csv_export, reports
+
+    database = _database(args)
+    try:
+        with database.session() as session:
+            rows = reports.iter_recipients(session, "recipients", args.campaign, args.since, args.until)
+            if args.csv:
+                count = csv_export.write(sys.stdout, csv_export.DELIVERY_FIELDS, rows)
+            else:
+                count = 0
+                for row in rows:
+                    if args.json:
+                        sys.stdout.write(_json_line(row))
+                    else:
+                        corrected = " (corrected)" if row["corrected"] else ""
+                        why = f" {row['reason']}" if row["reason"] else ""
+                        print(f"{row['campaign']:20} {row['recipient']:40} {row['state']}{corrected}{why}")
+                    count += 1
+    finally:
+        database.dispose()
+    if not args.csv:
+        print(f"{count} recipients", file=sys.stderr)
     return EXIT_OK
 
 
@@ -648,6 +682,76 @@ def _limit(text: str) -> int:
     if not 1 <= value <= MAX_LIMIT:
         raise argparse.ArgumentTypeError(f"not a limit from 1 to {MAX_LIMIT}: {text!r}")
     return value
+
+
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    """Where each ``[[webhook]]`` stands (default), a new secret, a signed test, or a replay."""
+    from bounceledger.webhooks import signing
+
+    action = args.webhook_action
+    if action == "secret":
+        print(signing.new_secret())
+        return EXIT_OK
+    if action == "test":
+        return _webhook_test(args)
+    from bounceledger.webhooks import store
+
+    database = _database(args)
+    try:
+        with database.session() as session:
+            if action == "replay":
+                known = {w.key for w in database.settings.webhooks} | store.names(session)
+                unknown = sorted(set(args.endpoint or ()) - known)
+                if unknown:
+                    raise CommandError(f"no webhook named {', '.join(unknown)}; known: {', '.join(sorted(known)) or 'none'}")
+                names = store.replay(session, args.endpoint, args.from_seq, datetime.now(timezone.utc))
+                if not names:
+                    raise CommandError("no webhook endpoint has sent anything yet: nothing to replay (run sends from the start)")
+                print(f"{', '.join(names)}: will send again from change {args.from_seq} on the next run (same webhook ids)")
+                return EXIT_OK
+            rows = store.status(session)
+            dead = store.dead_letters(session)
+    finally:
+        database.dispose()
+    if args.json:
+        _print_json({"endpoints": rows, "dead_letters": dead})
+        return EXIT_OK
+    for row in rows:
+        state = f"failing on change {row['failing_seq']} ({row['attempts']} attempts; next {row['next_attempt_at']}): {row['last_error']}" if row["failing_seq"] else "ok"
+        print(f"{row['name']}: sent up to change {row['cursor']}, {row['backlog']} behind, {row['delivered']} sent, "
+              f"{row['dead_letters']} dead letters; {state}")
+    for item in dead:
+        print(f"dead letter: {item['endpoint']} change {item['seq']} ({item['webhook_id']}), {item['attempts']} attempts, "
+              f"gave up {item['dead_at']}: {item['last_error']}")
+    if not rows:
+        print("no webhook has run yet", file=sys.stderr)
+    return EXIT_OK
+
+
+def _webhook_test(args: argparse.Namespace) -> int:
+    """Post a signed sample entry to URL and say what came back (exit 1 unless 2xx)."""
+    from bounceledger.config import WebhookTarget
+    from bounceledger.webhooks import sender, signing
+
+    if args.secret_file:
+        try:
+            secret = Path(args.secret_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise CommandError(f"cannot read secret file {args.secret_file}: {exc.strerror}") from None
+    else:
+        configured: WebhookTarget | None = next((w for w in _settings(args).webhooks if w.url == args.url), None)
+        if configured is None:
+            raise CommandError(f"{args.url} is not a configured [[webhook]] url: give --secret-file")
+        secret = configured.secret
+    try:
+        answer, headers, body = sender.send_test(args.url, secret, args.timeout)
+    except signing.SecretError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"sent {len(body)} bytes, webhook-id {headers['webhook-id']}")
+    if not answer.ok:
+        raise CommandError(f"{args.url}: {answer.error}")
+    print(f"{args.url}: HTTP {answer.status}")
+    return EXIT_OK
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -721,6 +825,8 @@ def cmd_suppressions(args: argparse.Namespace) -> int:
                 if kept is not None:
                     print(f"{args.address}: {forget.remembered_line(kept, datetime.now(timezone.utc))}")
                 return EXIT_OK
+            if args.since is not None:
+                return _suppression_changes(session, args)
             rows = [queries.suppression_json(row) for row in suppress.active_list(session)]
     finally:
         database.dispose()
@@ -735,6 +841,32 @@ def cmd_suppressions(args: argparse.Namespace) -> int:
         for row in rows:
             print(f"{row['address']:40} {row['reason']:11} since {row['since']}" + (f" until {row['expires_at']}" if row["expires_at"] else ""))
         print(f"{len(rows)} suppressed", file=sys.stderr)
+    return EXIT_OK
+
+
+def _suppression_changes(session: Any, args: argparse.Namespace) -> int:
+    """What changed on the list after feed entry ``--since`` (``suppressions --since SEQ``).
+
+    A sending system that keeps its own copy of the list applies these in
+    order and keeps the last ``seq`` for its next call, instead of loading
+    the whole list again.
+    """
+    from bounceledger import changes, csv_export
+
+    rows = [
+        {"seq": e["seq"], "change": e["type"].removeprefix("suppression."), "address": e["recipient"],
+         "reason": e["reason"], "at": e["at"], "note": e["note"]}
+        for e in changes.read_all(session, args.since, changes.check_types(["suppression.*"]))
+    ]
+    if args.csv:
+        csv_export.write(sys.stdout, csv_export.SUPPRESSION_CHANGE_FIELDS, rows)
+    elif args.json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            print(f"{row['seq']:>8} {row['at']} {row['change']:8} {row['address']:40} {row['reason']}")
+    if not args.json and not args.csv:
+        print(f"{len(rows)} changes; next: --since {rows[-1]['seq'] if rows else args.since}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -813,8 +945,8 @@ def _run_pass(database: Database) -> RunSummary:
 def cmd_run(args: argparse.Namespace) -> int:
     database = _database(args)
     settings = database.settings
-    if not settings.sendlogs and not settings.mailboxes:
-        raise CommandError("nothing to do: configure [[sendlog]] and [[mailbox]] sources in the config file")
+    if not settings.sendlogs and not settings.mailboxes and not settings.webhooks:
+        raise CommandError("nothing to do: configure [[sendlog]] and [[mailbox]] sources (or [[webhook]]s) in the config file")
     try:
         if args.once:
             summary = _run_pass(database)
@@ -825,6 +957,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"soft-bounce suppressions lifted (a clean delivery since): {summary.suppressions_lifted}")
             if settings.settlement_enabled:
                 print(f"provisional 250s settled (no bounce within their window): {summary.settled}")
+            for sent in summary.webhooks:
+                print(sent.line())
             if settings.retain_raw_days:
                 from bounceledger import retention
 
@@ -852,8 +986,9 @@ def sample_paths() -> tuple[Path, Path]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The quick start: the main job on the bundled samples, then the corrected states."""
+    from bounceledger import changes, pipeline, polling, queries
     from bounceledger import db as dbmod
-    from bounceledger import pipeline, polling, queries
+    from bounceledger.ingest import feed
 
     sendlog, maildir = sample_paths()
     database = _database(args, migrated=False, create=True)
@@ -865,6 +1000,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         with database.session() as session:
             table = queries.delivery_table(session)
             totals = queries.report(session)
+            corrections = changes.read(session, 0, changes.MAX_LIMIT, [feed.CORRECTED])
+            newest = changes.last_seq(session)
+        pushed = _demo_webhook(database, args) if args.webhook else None
     finally:
         database.dispose()
     print(f"database: {database.settings.safe_database_url()}")
@@ -884,7 +1022,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"{totals['corrected']} provisional deliveries (first hop said 250) corrected by later bounces; "
         f"try: bounceledger lookup {next((r['recipient'] for r in table if r['corrected']), 'ADDRESS')}"
     )
+    print()
+    print(f"change feed: {newest} entries for the sending platform; the corrections among them:")
+    for item in corrections:
+        print(_change_line(item))
+    print("all of them as JSON lines: bounceledger changes --json (resume with --after SEQ)")
+    if pushed is not None:
+        print(pushed)
+    else:
+        print("push them to a local receiver, signed (Standard Webhooks): bounceledger demo --webhook http://127.0.0.1:PORT/PATH")
     return EXIT_OK
+
+
+def _demo_webhook(database: Database, args: argparse.Namespace) -> str:
+    """The demo's feed, pushed to ``--webhook`` as ``run`` pushes a ``[[webhook]]`` (from the first entry)."""
+    from bounceledger.config import WebhookTarget
+    from bounceledger.webhooks import sender, signing
+
+    secret = signing.new_secret()
+    said = f"webhook secret (verify with it): {secret}"
+    if args.webhook_secret_file:
+        try:
+            secret, said = Path(args.webhook_secret_file).read_text(encoding="utf-8").strip(), ""
+            signing.secret_key(secret)
+        except OSError as exc:
+            raise CommandError(f"cannot read secret file {args.webhook_secret_file}: {exc.strerror}") from None
+        except signing.SecretError as exc:
+            raise CommandError(str(exc)) from None
+    target = WebhookTarget(url=args.webhook, secret=secret, name=f"demo {args.webhook}")
+    summary = sender.deliver(database, target)
+    return "\n".join(line for line in (said, summary.line()) if line)
 
 
 # ----------------------------------------------------------------- parser
@@ -917,6 +1084,15 @@ def _port(text: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"not a TCP port (1-65535): {text!r}")
     return port
+
+
+def _webhook_url(text: str) -> str:
+    from bounceledger.config import webhook_url as check
+
+    try:
+        return check(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _seconds(text: str) -> float:
@@ -1025,10 +1201,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="counts per state, corrections, and the funnel per campaign and day")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true")
-    out.add_argument("--csv", action="store_true", help="the funnel per campaign and day as CSV")
+    out.add_argument("--csv", action="store_true", help="the funnel per campaign and day as CSV (with --recipients: one line per recipient)")
     p.add_argument("--campaign", help="only this campaign")
     p.add_argument("--since", type=_date, metavar="DATE", help="from this day (YYYY-MM-DD, UTC)")
     p.add_argument("--until", type=_date, metavar="DATE", help="up to this day")
+    p.add_argument("--recipients", action="store_true",
+                   help="every recipient's corrected state instead of the counts (with --csv: for the sending system)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("changes", help="the change feed: every state change and suppression change after a sequence number")
@@ -1038,6 +1216,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--campaign", help="only deliveries of this campaign")
     p.add_argument("--json", action="store_true", help="one JSON object a line")
     p.set_defaults(func=cmd_changes)
+
+    p = sub.add_parser("webhooks", help="the [[webhook]] endpoints: where each stands, dead letters, test, replay")
+    p.add_argument("--json", action="store_true")
+    wsub = p.add_subparsers(dest="webhook_action", metavar="ACTION")
+    t = wsub.add_parser("test", help="post a signed sample change to URL and show the answer")
+    t.add_argument("url")
+    t.add_argument("--secret-file", metavar="FILE", help="the whsec_ secret (default: the configured [[webhook]] with this url)")
+    t.add_argument("--timeout", type=_seconds, default=10.0, metavar="SECONDS")
+    r = wsub.add_parser("replay", help="send every change from SEQ on again (same webhook ids, dead letters included)")
+    r.add_argument("--from", dest="from_seq", type=_non_negative, required=True, metavar="SEQ")
+    r.add_argument("--endpoint", nargs="+", metavar="NAME", help="only these endpoints (name, or url if unnamed; default: all)")
+    wsub.add_parser("secret", help="print a new random whsec_ secret for a [[webhook]] secret_file")
+    p.set_defaults(func=cmd_webhooks)
 
     p = sub.add_parser("serve", help="the read-only web dashboard")
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1; another address needs a token")
@@ -1049,6 +1240,8 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true")
     fmt.add_argument("--csv", action="store_true")
+    p.add_argument("--since", type=_non_negative, metavar="SEQ",
+                   help="only what changed after this change-feed sequence number (0: every change)")
     ssub = p.add_subparsers(dest="suppression_action", metavar="ACTION")
     chk = ssub.add_parser("check", help="is this address suppressed, since when and why")
     chk.add_argument("address")
@@ -1079,6 +1272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="run the main job on the bundled samples and print corrected states")
+    p.add_argument("--webhook", type=_webhook_url, metavar="URL", help="also push the change feed to this local URL, signed")
+    p.add_argument("--webhook-secret-file", metavar="FILE", help="the whsec_ secret to sign with (default: a new one, printed)")
     p.set_defaults(func=cmd_demo)
     for command in _subparsers(parser):
         _global_options(command, top=False)

@@ -100,8 +100,8 @@ class Spec:
 
 
 def setting(default: Any = MISSING, *, factory: Callable[[], Any] | Any = MISSING, **spec: Any) -> Any:
-    """A dataclass field with its :class:`Spec`."""
-    return field(default=default, default_factory=factory, metadata={_SPEC: Spec(**spec)})
+    """A dataclass field with its :class:`Spec`; a secret is left out of the repr (tracebacks, logs)."""
+    return field(default=default, default_factory=factory, metadata={_SPEC: Spec(**spec)}, repr=not spec.get("secret"))
 
 
 def _spec_of(item: Field[Any]) -> Spec:
@@ -145,6 +145,37 @@ class MailboxSource:
     interval_seconds: int = setting(300, above=0)
 
 
+def webhook_url(raw: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http:// or https:// URL, not {raw!r}")
+    return raw
+
+
+def _change_types(raw: tuple[str, ...]) -> tuple[str, ...]:
+    from bounceledger.changes import check_types
+
+    return check_types(raw) or ()
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    """A ``[[webhook]]``: where change-feed entries are pushed, signed (Standard Webhooks)."""
+
+    url: str = setting(check=webhook_url)
+    secret: str = setting(secret=True)  # read from secret_file: whsec_<base64>, as `webhooks secret` makes
+    types: tuple[str, ...] = setting((), check=_change_types)  # empty: every type
+    campaign: str | None = None  # only deliveries of this campaign (drops suppression entries)
+    name: str | None = None  # keeps its place in the feed if the URL changes; default: the URL
+    timeout_seconds: float = setting(10.0, above=0)
+
+    @property
+    def key(self) -> str:
+        return self.name or self.url
+
+
 def _default_suppression_policy() -> SuppressionPolicy:
     from bounceledger.models.suppression import SuppressionPolicy
 
@@ -162,6 +193,7 @@ class Settings:
     log_level: str = setting("INFO", check=log_level)
     sendlogs: tuple[SendLogSource, ...] = setting((), key="sendlog")
     mailboxes: tuple[MailboxSource, ...] = setting((), key="mailbox")
+    webhooks: tuple[WebhookTarget, ...] = setting((), key="webhook")
     batch_size: int = setting(5000, at_least=1)
     # Postfix's default maximal_queue_lifetime
     expire_deferred_after_hours: float = setting(120.0, above=0)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bounceledger.pipeline import LogIngestSummary
     from bounceledger.polling import PollSummary
+    from bounceledger.webhooks.sender import EndpointSummary
 
 _lock = threading.Lock()
 _metrics: dict[str, Any] = {}
@@ -44,6 +45,12 @@ def _registry() -> dict[str, Any]:
                 orphans_linked=Counter("bounceledger_orphans_matched", "Unmatched verdicts matched later"),
                 expired=Counter("bounceledger_deliveries_expired", "Deferred deliveries given up as expired"),
                 errors=Counter("bounceledger_errors", "Failures by kind", ["kind"]),
+                settled=Counter("bounceledger_deliveries_settled", "Provisional acceptances settled (no bounce within their window)"),
+                webhook_sent=Counter("bounceledger_webhook_deliveries", "Change-feed entries an endpoint took (2xx)", ["endpoint"]),
+                webhook_failures=Counter("bounceledger_webhook_failures", "Failed webhook attempts (to be retried or dead-lettered)", ["endpoint"]),
+                webhook_dead=Counter("bounceledger_webhook_dead_lettered", "Entries given up on after every retry", ["endpoint"]),
+                webhook_backlog=Gauge("bounceledger_webhook_backlog", "Change-feed entries an endpoint has not been sent yet", ["endpoint"]),
+                webhook_dead_letters=Gauge("bounceledger_webhook_dead_letters", "Dead letters not replayed yet", ["endpoint"]),
                 orphans_left=Gauge("bounceledger_orphans_unmatched", "Verdicts still without a delivery"),
                 corrected=Gauge("bounceledger_deliveries_corrected", "Deliveries whose first-hop verdict a later one corrected"),
                 suppressed=Gauge("bounceledger_suppressions", "Addresses on the suppression list"),
@@ -99,6 +106,21 @@ def observe_poll(summary: PollSummary, source: str | None = None) -> None:
 
 def observe_expiry(expired: int) -> None:
     _registry()["expired"].inc(expired)
+
+
+def observe_settlement(settled: int) -> None:
+    _registry()["settled"].inc(settled)
+
+
+def observe_webhook(summary: EndpointSummary, status: dict[str, Any] | None) -> None:
+    """One endpoint's run, and where it stands after it (``webhooks.store.status``)."""
+    m = _registry()
+    m["webhook_sent"].labels(summary.name).inc(summary.delivered)
+    m["webhook_failures"].labels(summary.name).inc(summary.failed)
+    m["webhook_dead"].labels(summary.name).inc(summary.dead_lettered)
+    if status is not None:
+        m["webhook_backlog"].labels(summary.name).set(status["backlog"])
+        m["webhook_dead_letters"].labels(summary.name).set(status["dead_letters"])
 
 
 def observe_orphans(linked: int, left: int) -> None:

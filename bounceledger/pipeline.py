@@ -271,6 +271,8 @@ class RunSummary:
     settled: int = 0
     #: Soft-bounce suppressions a clean delivery (or the reason table) ended this run.
     suppressions_lifted: int = 0
+    #: What each ``[[webhook]]`` was sent (``bounceledger.webhooks.sender.EndpointSummary``).
+    webhooks: list[Any] = field(default_factory=list)
     #: Sources that could not be read this pass (a missing file, the wrong
     #: format, an unreachable mailbox), each as one line; the others ran.
     failures: list[str] = field(default_factory=list)
@@ -312,6 +314,10 @@ def run_once(db: Database, settings: Settings) -> RunSummary:
     run.orphans_linked, run.orphans_left = retry_orphans(db)
     run.expired, run.suppressions_lifted = expire_and_settle(db)
     run.settled = settle_deliveries(db)
+    if settings.webhooks:  # last: this pass's changes go out in it
+        from bounceledger.webhooks import sender
+
+        run.webhooks = [sender.deliver(db, target) for target in settings.webhooks]
     return run
 
 

@@ -268,6 +268,8 @@ def report(
         events = session.scalar(select(func.count()).select_from(Event))
     unmatched = [Event.kind == "verdict", Event.delivery_id.is_(None), *arrived_in(Event.at, filters)]
     stale_before = datetime.now(timezone.utc) - stale_after
+    from bounceledger.webhooks import store as webhook_store  # it reads through this module: imported late
+
     return {
         "suppressed": len(suppress.active_list(session)),
         "deliveries": sum(states.values()),
@@ -281,6 +283,7 @@ def report(
             select(func.count()).select_from(Event).where(*unmatched, Event.recorded_at < stale_before)
         )
         or 0,
+        "webhooks": webhook_store.status(session),  # the endpoints as they are now, whatever the filters
         "filters": filters.as_json(),
         "unfiltered": (["suppressed"] if scoped else [])
         + (["orphans", "stale_orphans"] if filters.campaign is not None else []),

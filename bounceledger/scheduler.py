@@ -3,8 +3,10 @@
 One interval job per configured send log and mailbox, one that retries
 unmatched verdicts, one that gives up on deliveries deferred for too
 long, one that settles first-hop acceptances whose settlement window
-passed with no bounce (unless ``[settlement] enabled = false``), and with ``retain_raw_days`` one that prunes raw messages and
-evidence past that age (hourly: a run reads only what aged since). Jobs
+passed with no bounce (unless ``[settlement] enabled = false``), one per
+``[[webhook]]`` that pushes the change feed to it, and with ``retain_raw_days``
+one that prunes raw messages and evidence past that age (hourly: a run reads
+only what aged since). Jobs
 never overlap themselves (``max_instances=1``), missed runs collapse into
 one (``coalesce``), and the job store lives in the ledger's own database
 (table ``scheduler_jobs``), so a restarted scheduler keeps its timetable.
@@ -40,6 +42,8 @@ SETTLEMENT_INTERVAL_SECONDS = 300  # a window is minutes to hours long: settle w
 #: as late surprises when those bounces are read minutes later.
 FIRST_RUN_DELAY_SECONDS = {"settlement": SETTLEMENT_INTERVAL_SECONDS}
 RETENTION_INTERVAL_SECONDS = 3600
+#: A webhook job drains its endpoint's backlog each run; this is how soon a new change goes out.
+WEBHOOK_INTERVAL_SECONDS = 2
 JOB_TABLE = "scheduler_jobs"
 
 # Jobs are stored by reference ("module:function") with plain arguments, so
@@ -145,9 +149,34 @@ def expiry_job(hours: float) -> None:
 def settlement_job() -> None:
     def run() -> tuple[str, dict[str, int]]:
         settled = pipeline.settle_deliveries(_db())
+        if _metrics_on:
+            from bounceledger import metrics
+
+            metrics.observe_settlement(settled)
         return f"{settled} provisional first-hop 250s settled (no bounce within their window)", {"settled": settled}
 
     _logged("settlement", run)
+
+
+def webhook_job(key: str) -> None:
+    def run() -> tuple[str, dict[str, int]]:
+        from bounceledger.webhooks import sender
+
+        database = _db()
+        target = next((w for w in database.settings.webhooks if w.key == key), None)
+        if target is None:
+            return f"webhook {key}: no longer configured", {}
+        summary = sender.deliver(database, target, should_stop=stopping)
+        if _metrics_on:
+            from bounceledger import metrics
+            from bounceledger.webhooks import store
+
+            with database.session() as session:
+                status = next((row for row in store.status(session) if row["name"] == key), None)
+            metrics.observe_webhook(summary, status)
+        return summary.line(), {"sent": summary.delivered, "failed": summary.failed, "dead": summary.dead_lettered}
+
+    _logged(f"webhook {key}", run, f"webhook:{key}")
 
 
 def retention_job(days: float) -> None:
@@ -179,6 +208,7 @@ def build_scheduler(database: Database) -> tuple[BackgroundScheduler, set[str]]:
     wanted.append(("expiry", f"{__name__}:expiry_job", (settings.expire_deferred_after_hours,), EXPIRY_INTERVAL_SECONDS))
     if settings.settlement_enabled:
         wanted.append(("settlement", f"{__name__}:settlement_job", (), SETTLEMENT_INTERVAL_SECONDS))
+    wanted += [(f"webhook:{w.key}", f"{__name__}:webhook_job", (w.key,), WEBHOOK_INTERVAL_SECONDS) for w in settings.webhooks]
     if settings.retain_raw_days:
         wanted.append(("retention", f"{__name__}:retention_job", (settings.retain_raw_days,), RETENTION_INTERVAL_SECONDS))
     for job_id, func, args, seconds in wanted:

@@ -131,7 +131,7 @@ def put(session: Session, entry: Entry, now: datetime, default_note: str) -> Put
     change: Change = "changed" if row is not None and suppress.is_active(row, now) else "added"
     kept_since = row.since if row is not None and change == "changed" and row.reason == entry.reason else None
     kept = remembered(session, entry.address) if row is None else None
-    suppress.add(session, entry.address, entry.note or default_note, now)
+    suppress.add(session, entry.address, entry.note or default_note, now, entry.reason)
     row = session.scalar(select(Suppression).where(Suppression.address == entry.address))
     assert row is not None  # suppress.add just wrote it
     row.reason, row.since, row.expires_at = entry.reason, entry.since or kept_since or now, entry.expires_at

@@ -214,17 +214,21 @@ def release(session: Session, address: str, note: str, now: datetime | None = No
     return True
 
 
-def add(session: Session, address: str, note: str, now: datetime | None = None) -> None:
-    """Put an address on the list by hand (until released), with an audit event."""
+def add(session: Session, address: str, note: str, now: datetime | None = None, reason: str = "manual") -> None:
+    """Put an address on the list by hand (until released), with an audit event.
+
+    ``reason`` is ``manual`` unless another program's list says why
+    (``suppressions import``).
+    """
     now = now or datetime.now(timezone.utc)
     recipient = normalise_address(address) or ""
     row = session.scalar(select(Suppression).where(Suppression.address == recipient))
-    if row is None or not (is_active(row, now) and row.reason == "manual"):  # else no news for the feed
-        feed.record_suppression(session, recipient, feed.SUPPRESSION_ADDED, "manual", None, now, note)
+    if row is None or not (is_active(row, now) and row.reason == reason):  # else no news for the feed
+        feed.record_suppression(session, recipient, feed.SUPPRESSION_ADDED, reason, None, now, note)
     if row is None:
         row = Suppression(address=recipient)
         session.add(row)
-    row.active, row.reason, row.since, row.expires_at = True, "manual", now, None
+    row.active, row.reason, row.since, row.expires_at = True, reason, now, None
     row.released_at, row.note, row.updated_at, row.source_delivery_id = None, note, now, None
     _audit(session, recipient, "added", note, now)
 

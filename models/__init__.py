@@ -12,7 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bounceledger.models.ledger import Base, Change, Delivery, Event, ForgottenSuppression, Lease, ReturnedMessage, SentMessage, SourceCursor, Suppression
+    from bounceledger.models.ledger import Base, Change, Delivery, Event, ForgottenSuppression, Lease, ReturnedMessage, SentMessage, SourceCursor, Suppression, WebhookDeadLetter, WebhookEndpoint
 
 __all__ = [
     "Base",
@@ -25,6 +25,8 @@ __all__ = [
     "SentMessage",
     "SourceCursor",
     "Suppression",
+    "WebhookDeadLetter",
+    "WebhookEndpoint",
 ]
 
 

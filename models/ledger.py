@@ -229,6 +229,56 @@ class Change(Base):
     recorded_at: Mapped[datetime]
 
 
+class WebhookEndpoint(Base):
+    """Where one ``[[webhook]]`` stands: the last change-feed entry it has been
+    handed (``cursor``), and the entry it is failing on, if any.
+
+    Entries go out one at a time in ``seq`` order, so the first entry that
+    fails holds the ones after it until it is sent or dead-lettered: that is
+    what keeps them in order per delivery. ``name`` is the configured name
+    (else the URL), so a restart, or a changed secret, keeps the place.
+    """
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(1024), unique=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    cursor: Mapped[int] = mapped_column(BigIntId, default=0)
+    failing_seq: Mapped[int | None] = mapped_column(BigIntId)
+    attempts: Mapped[int] = mapped_column(default=0)
+    first_failure_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    last_status: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_success_at: Mapped[datetime | None]
+    delivered: Mapped[int] = mapped_column(BigIntId, default=0)
+    failures: Mapped[int] = mapped_column(BigIntId, default=0)
+    updated_at: Mapped[datetime]
+
+
+class WebhookDeadLetter(Base):
+    """A change-feed entry an endpoint never took, after every retry (about 27 hours).
+
+    Kept until someone replays it (``webhooks replay``), so a consumer can
+    be told exactly what it missed.
+    """
+
+    __tablename__ = "webhook_dead_letters"
+    __table_args__ = (UniqueConstraint("endpoint_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(BigIntId, ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(BigIntId)
+    webhook_id: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int]
+    first_failure_at: Mapped[datetime]
+    dead_at: Mapped[datetime]
+    last_status: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    replayed_at: Mapped[datetime | None]
+
+
 class ReturnedMessage(Base):
     """A message taken from the return-path mailbox, kept byte for byte."""
 

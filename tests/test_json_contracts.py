@@ -17,6 +17,8 @@ shape has rows to check; on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -82,8 +84,15 @@ SUPPRESSION = {
 # report --json (the CLI's adds the funnel and the reasons to what /api/v1/report answers)
 REPORT = {
     "suppressed", "deliveries", "states", "corrected", "sent_messages", "returned_messages", "events", "orphans",
-    "stale_orphans", "filters", "unfiltered",
+    "stale_orphans", "webhooks", "filters", "unfiltered",
 }
+# report's webhooks, and webhooks --json's endpoints
+WEBHOOK_ENDPOINT = {
+    "name", "url", "cursor", "backlog", "delivered", "failures", "failing_seq", "attempts", "next_attempt_at",
+    "last_status", "last_error", "last_success_at", "dead_letters",
+}
+WEBHOOKS = {"endpoints", "dead_letters"}
+WEBHOOK_DEAD_LETTER = {"endpoint", "seq", "webhook_id", "attempts", "first_failure_at", "dead_at", "last_status", "last_error"}
 REPORT_CLI = REPORT | {"funnel", "reasons", "first_hop_organisations"}
 STATES = {"accepted", "deferred", "bounced", "delivered", "complained", "expired", "settled", "pending"}
 RETURNED = {"processed", "unparsed", "ignored", "duplicate", "error"}
@@ -149,6 +158,11 @@ CHANGE_EVIDENCE = {
     "kind", "source", "outcome", "at", "remote_host", "match_key", "returned_message_id", "reporting_mta", "line",
 }
 API_CHANGES = {"changes", "next_after", "last_seq"}
+# suppressions --since SEQ --json (a bare array, as suppressions --json is), and its CSV columns
+SUPPRESSION_CHANGE = {"seq", "change", "address", "reason", "at", "note"}
+# report --recipients --json (one recipient a line) and the CSV columns of --csv and the dashboard download
+RECIPIENT_CSV = ["recipient", "state", "reason", "status", "replycode", "corrected", "campaign", "message_id", "sent_at",
+                 "state_at", "detail", "delivery_id"]
 
 
 #: What every JSON output adds at its top level: the version of these shapes.
@@ -326,6 +340,36 @@ def test_suppressions_json(ledger: Database, database_url: str, tmp_path: Path) 
         SUPPRESSION_CHECKED, "suppressions check (suppressed)")
     top(json.loads(bl(*db, "suppressions", "check", "ok1@example.test", "--json", cwd=tmp_path, code=1)),
         {"address", "suppressed"}, "suppressions check (not suppressed)")
+
+
+def test_suppressions_since_json_and_csv(ledger: Database, database_url: str, tmp_path: Path) -> None:
+    db = ["--database-url", database_url]
+    changed = json.loads(bl(*db, "suppressions", "--since", "0", "--json", cwd=tmp_path))
+    assert isinstance(changed, list)
+    each_top(changed, SUPPRESSION_CHANGE, "suppressions --since")
+    assert {row["change"] for row in changed} == {"added", "released"}
+    assert [row["seq"] for row in changed] == sorted({row["seq"] for row in changed})
+    released = [row for row in changed if row["change"] == "released"]
+    assert [(r["address"], r["note"]) for r in released] == [("unknown1@example.test", "fixed by support")]
+    newest = changed[-1]["seq"]
+    assert json.loads(bl(*db, "suppressions", "--since", str(newest), "--json", cwd=tmp_path)) == []
+    table = list(csv.reader(io.StringIO(bl(*db, "suppressions", "--since", "0", "--csv", cwd=tmp_path))))
+    assert table[0] == ["seq", "change", "address", "reason", "at", "note"]
+    assert [int(row[0]) for row in table[1:]] == [row["seq"] for row in changed]
+
+
+def test_report_recipients_json_and_csv(ledger: Database, database_url: str, tmp_path: Path) -> None:
+    db = ["--database-url", database_url]
+    rows = json_lines(bl(*db, "report", "--recipients", "--campaign", "nov-newsletter", "--json", cwd=tmp_path))
+    each_top(rows, RECIPIENT_ROW, "report --recipients")
+    assert {row["campaign"] for row in rows} == {"nov-newsletter"}
+    assert any(row["corrected"] and row["state"] == "bounced" for row in rows)
+    table = list(csv.reader(io.StringIO(bl(*db, "report", "--recipients", "--campaign", "nov-newsletter", "--csv", cwd=tmp_path))))
+    assert table[0] == RECIPIENT_CSV
+    assert sorted(row[0] for row in table[1:]) == sorted(row["recipient"] for row in rows)
+    everyone = json_lines(bl(*db, "report", "--recipients", "--json", cwd=tmp_path))
+    assert {r["delivery_id"] for r in everyone} >= {r["delivery_id"] for r in rows}
+    assert bl(*db, "report", "--recipients", "--campaign", "no-such-campaign", "--json", cwd=tmp_path) == ""
 
 
 def test_suppressions_import_and_forget_json(ledger: Database, database_url: str, tmp_path: Path) -> None:

@@ -111,10 +111,17 @@ SCHEMAS: dict[str, Schema] = {
         "states": mapping("integer", "Deliveries per state (accepted, deferred, bounced, settled, ...)."),
         "corrected": "integer", "sent_messages": "integer",
         "returned_messages": mapping("integer", "Returned messages per outcome (processed, unparsed, ...)."),
-        "events": "integer", "orphans": "integer", "stale_orphans": "integer", "filters": "Filters",
+        "events": "integer", "orphans": "integer", "stale_orphans": "integer",
+        "webhooks": arr("WebhookEndpoint"), "filters": "Filters",
         "unfiltered": {"type": "array", "items": {"type": "string"},
                        "description": "Counts the filters cannot narrow (they are of the whole ledger)."},
     }),
+    "WebhookEndpoint": obj({
+        "name": "string", "url": "string", "cursor": "integer", "backlog": "integer", "delivered": "integer",
+        "failures": "integer", "failing_seq": "integer?", "attempts": "integer", "next_attempt_at": ISO_TIME_OR_NULL,
+        "last_status": "integer?", "last_error": "string?", "last_success_at": ISO_TIME_OR_NULL,
+        "dead_letters": "integer",
+    }, "One [[webhook]] endpoint: how far it has been sent, what is failing, its dead letters (not replayed)."),
     "OrganisationRow": obj({
         "organisation": "string?", "accepted": "integer", "provisional": "integer", "settled": "integer",
         "corrected": "integer", "correction_rate": "number", "latency_count": "integer",

@@ -24,12 +24,13 @@ from flask import (
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from bounceledger import queries as cli_queries
-from bounceledger import changes, reports
+from bounceledger import changes, csv_export, reports
 from bounceledger.db import DatabaseError
 from bounceledger.ingest.settlement import SettlementPolicy, settlement_words
 from bounceledger.web import chart
 from bounceledger.web import queries as web_queries
 from bounceledger.web.app import ledger
+from bounceledger.webhooks import store as webhook_store
 
 blueprint = Blueprint("web", __name__)
 
@@ -182,8 +183,10 @@ def overview() -> str:
         data = reports.overview(session, **filters)
         campaigns = reports.campaigns(session)
         organisations = reports.first_hop_organisations(session, _settlement_policy(), **filters)
+        webhooks = webhook_store.status(session)
     return render_template(
         "overview.html",
+        webhooks=webhooks,
         data=data,
         filters=filters,
         campaigns=campaigns,
@@ -278,20 +281,6 @@ def deliveries() -> str:
 
 
 CSV_FIELDS = ("address", "reason", "active", "since", "expires_at", "released_at", "note", "source_delivery_id")
-DELIVERY_CSV_FIELDS = (
-    "recipient", "state", "reason", "status", "replycode", "corrected", "campaign", "message_id", "sent_at",
-    "state_at", "detail", "delivery_id",
-)
-
-
-def _csv_cell(value: Any) -> str:
-    """Neutralise spreadsheet formulas: the data came from strangers."""
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
 def _csv_response(fields: tuple[str, ...], produce: Any, filename: str) -> Response:
     """``produce(session)``'s rows as a streamed CSV download, one ledger session for all of them."""
     store = ledger()
@@ -302,7 +291,7 @@ def _csv_response(fields: tuple[str, ...], produce: Any, filename: str) -> Respo
         writer.writerow(fields)
         with store.session() as session:
             for row in produce(session):
-                writer.writerow([_csv_cell(row[f]) for f in fields])
+                writer.writerow([csv_export.cell(row[f]) for f in fields])
                 if buffer.tell() > 64_000:
                     yield buffer.getvalue()
                     buffer.seek(0)
@@ -330,7 +319,7 @@ def deliveries_csv() -> Response:
     name = "-".join(str(p) for p in parts if p)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
     return _csv_response(
-        DELIVERY_CSV_FIELDS, lambda session: reports.iter_recipients(session, metric, **filters), f"recipients-{safe}.csv"
+        csv_export.DELIVERY_FIELDS, lambda session: reports.iter_recipients(session, metric, **filters), f"recipients-{safe}.csv"
     )
 
 
