@@ -24,7 +24,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import event, insert, text
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from bounceledger.models import Change
@@ -54,6 +54,9 @@ TYPES: tuple[str, ...] = (
 #: Any constant: the advisory lock that orders the feed's writers (PostgreSQL).
 _FEED_LOCK = 0x626C_6665_6564  # "blfeed"
 _PENDING = "bounceledger.feed"
+_COLUMNS = ("type", "delivery_id", "address", "from_state", "to_state", "reason", "event_key", "at", "note", "recorded_at")
+#: From this many entries in one commit on, PostgreSQL gets them by COPY.
+_COPY_FROM = 64
 
 
 def delivery_change(old_state: str | None, old_corrected: bool, new_state: str, new_corrected: bool) -> str | None:
@@ -116,7 +119,18 @@ def _write_pending(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _FEED_LOCK})
     now = datetime.now(timezone.utc)
-    session.execute(insert(Change), [{"note": None, **row, "recorded_at": now} for row in pending])
+    for row in pending:
+        row["recorded_at"] = now
+        row.setdefault("note", None)
+    connection = session.connection()
+    if len(pending) >= _COPY_FROM and connection.dialect.name == "postgresql":
+        # COPY: a poll's or an ingest batch's thousands of entries in one stream
+        raw = connection.connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(f"COPY changes ({', '.join(_COLUMNS)}) FROM STDIN") as copy:  # type: ignore[union-attr]
+            for row in pending:
+                copy.write_row([row[c] for c in _COLUMNS])
+    else:  # Core executemany (not the ORM's bulk path): the rows are plain
+        connection.execute(Change.__table__.insert(), pending)
 
 
 @event.listens_for(Session, "after_rollback")

@@ -212,3 +212,14 @@ def test_the_migration_backfills_a_ledger_that_had_no_feed(database: Database, t
     assert [e["seq"] for e in entries] == sorted(e["seq"] for e in entries)
     with database.session() as session:
         assert session.scalar(select(func.count()).select_from(Change)) == len(entries)
+
+
+def test_a_large_batch_is_written_whole_and_in_order(database: Database) -> None:
+    """Hundreds of entries in one commit (PostgreSQL takes them by COPY): the same entries as one at a time."""
+    sends = [Send(100 + n, f"bulk{n}@customer.example", PROOFPOINT.relays[n % 2], T0 + timedelta(seconds=n)) for n in range(300)]
+    record_sends(database, sends)
+    entries = feed_of(database)
+    assert [(e["type"], e["recipient"], e["at"], e["message"]["message_id"]) for e in entries] == [
+        ("delivery.accepted", s.recipient, s.at.isoformat().replace("+00:00", "Z"), s.message_id) for s in sends
+    ]
+    assert len({e["recorded_at"] for e in entries}) == 1 and all(e["evidence"]["kind"] == "attempt" for e in entries)
