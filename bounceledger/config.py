@@ -154,6 +154,13 @@ def webhook_url(raw: str) -> str:
     return raw
 
 
+def _webhook_secret(raw: str) -> str:
+    from bounceledger.webhooks.signing import secret_key
+
+    secret_key(raw)
+    return raw
+
+
 def _change_types(raw: tuple[str, ...]) -> tuple[str, ...]:
     from bounceledger.changes import check_types
 
@@ -165,7 +172,7 @@ class WebhookTarget:
     """A ``[[webhook]]``: where change-feed entries are pushed, signed (Standard Webhooks)."""
 
     url: str = setting(check=webhook_url)
-    secret: str = setting(secret=True)  # read from secret_file: whsec_<base64>, as `webhooks secret` makes
+    secret: str = setting(secret=True, check=_webhook_secret)  # from secret_file: whsec_<base64> (`webhooks secret`)
     types: tuple[str, ...] = setting((), check=_change_types)  # empty: every type
     campaign: str | None = None  # only deliveries of this campaign (drops suppression entries)
     name: str | None = None  # keeps its place in the feed if the URL changes; default: the URL
@@ -529,6 +536,11 @@ def _read_keys(
             if not isinstance(data[name], str):
                 raise ConfigError(f"{where} must be a file name, not {_toml_type(data[name])}")
             values[key.field] = _read_secret_file(data[name], where)
+            if key.spec.check is not None:
+                try:
+                    key.spec.check(values[key.field])
+                except ValueError as exc:  # says what is wrong with it, never the secret itself
+                    raise ConfigError(f"{where} {data[name]}: {exc}") from None
         else:
             values[key.field] = _typed(data[name], key, where)
     return values

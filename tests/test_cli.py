@@ -137,7 +137,7 @@ def test_non_mail_file_is_reported_not_fatal(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help(tmp_path: Path) -> None:
-    for command in ["db", "ingest-log", "parse", "poll", "lookup", "report", "run", "demo", "suppressions", "sendlog", "serve", "explain"]:
+    for command in ["db", "ingest-log", "parse", "poll", "lookup", "report", "run", "demo", "suppressions", "sendlog", "serve", "explain", "changes", "webhooks"]:
         assert "usage:" in bl(command, "--help", cwd=tmp_path).stdout
 
 

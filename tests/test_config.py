@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from bounceledger.config import (
     load_settings,
     redact_url,
 )
+from bounceledger.webhooks.signing import new_secret
 
 
 def test_defaults_use_sqlite_in_the_working_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -113,7 +115,7 @@ def test_readme_configuration_example_loads(tmp_path) -> None:
     secrets = tmp_path / "secrets"
     secrets.mkdir()
     for name in re.findall(r"/run/secrets/([\w.-]+)", example):
-        (secrets / name).write_text("s3cret\n")
+        (secrets / name).write_text(new_secret() if "webhook" in name else "s3cret\n")
     config = tmp_path / "bounceledger.toml"
     config.write_text(example.replace("/run/secrets/", f"{secrets}/"))
     settings = load_settings(str(config), env={})
@@ -122,6 +124,34 @@ def test_readme_configuration_example_loads(tmp_path) -> None:
     assert settings.return_path_secret == "s3cret"
     assert [s.path for s in settings.sendlogs] == ["/var/log/mail.log"]
     assert len(settings.mailboxes) == 1
+    assert [(w.url, w.types[-2:]) for w in settings.webhooks] == [
+        ("https://crm.example.com/hooks/bounceledger", ("suppression.added", "suppression.released"))
+    ]
+
+
+def test_webhook_entries_are_checked_and_their_secret_never_shown(tmp_path: Path) -> None:
+    secret = tmp_path / "hook.secret"
+    secret.write_text(new_secret() + "\n")
+    entry = f'[[webhook]]\nurl = "http://127.0.0.1:9000/hook"\nsecret_file = "{secret}"\n'
+    settings = _load(tmp_path, entry + 'types = ["delivery.corrected"]\ncampaign = "nov"\n')
+    (hook,) = settings.webhooks
+    assert (hook.key, hook.types, hook.campaign, hook.timeout_seconds) == ("http://127.0.0.1:9000/hook", ("delivery.corrected",), "nov", 10.0)
+    assert hook.secret == secret.read_text().strip() and hook.secret not in repr(settings)
+    assert hook.types == _load(tmp_path, entry + 'types = ["delivery.corrected"]\n').webhooks[0].types
+    for extra, message in (
+        ('types = ["delivery.nosuch"]\n', "unknown change type 'delivery.nosuch'"),
+        ("timeout_seconds = 0\n", "timeout_seconds must be more than 0"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            _load(tmp_path, entry + extra)
+    with pytest.raises(ConfigError, match="must be an http:// or https:// URL"):
+        _load(tmp_path, entry.replace("http://127.0.0.1:9000/hook", "ftp://example.com/x"))
+    secret.write_text("s3cret")
+    with pytest.raises(ConfigError, match="starts with whsec_") as refused:
+        _load(tmp_path, entry)
+    assert "s3cret" not in str(refused.value)
+    with pytest.raises(ConfigError, match="every \\[\\[webhook\\]\\] needs a 'url'"):
+        _load(tmp_path, f'[[webhook]]\nsecret_file = "{secret}"\n')
 
 
 # ------------------------------------------------ settings that cannot silently go wrong (issue 15)
@@ -159,7 +189,7 @@ def _error(tmp_path: Path, content: str, env: dict[str, str] | None = None) -> s
         ("[suppression]\nsoft_bounce = 3", "unknown key soft_bounce in [suppression] (did you mean soft_bounces?)"),
         ('[[sendlog]]\npath = "x"\nfromat = "postfix"', "unknown key fromat in [[sendlog]] (did you mean format?)"),
         ('[[mailbox]]\nurl = "maildir:/x"\ncolour = "red"', "unknown key colour in [[mailbox]] (known: url, interval_seconds)"),
-        ('url = "sqlite:///x"', "unknown key url (it belongs in [database] or [[mailbox]])"),
+        ('url = "sqlite:///x"', "unknown key url (it belongs in [database] or [[mailbox]] or [[webhook]])"),
         ("[suppression]\nbatch_size = 10", "batch_size is a top-level setting: put it above the first [table] header"),
         # types
         ('batch_size = "10"', "batch_size must be a whole number, not a string ('10')"),
@@ -272,11 +302,11 @@ def test_every_field_is_read_from_the_file_without_code_of_its_own(tmp_path: Pat
         hint, _ = config._plain(key.hint)
         if key.spec.secret:
             path = tmp_path / f"secret{index}"
-            path.write_text(f"s{index}\n")
+            path.write_text(new_secret() if key.spec.check is not None else f"s{index}\n")  # a checked one: a webhook's
             return str(path)
         if key.spec.check is not None:  # a value the check takes: a known one, else the field's default
             known = {"timezone": "Europe/Berlin", "log_level": "ERROR", "campaign_header": "X-Camp",
-                     "match_headers": ["X-Ref"]}
+                     "match_headers": ["X-Ref"], "url": "http://127.0.0.1:9/hook", "types": ["delivery.corrected"]}
             if key.name in known:
                 return known[key.name]
             default = getattr(defaults.get(key.field, defaults["suppression"]), key.field)
@@ -322,7 +352,7 @@ def test_every_field_is_read_from_the_file_without_code_of_its_own(tmp_path: Pat
     def same(field: str, got: object, given: object) -> None:
         if isinstance(got, timedelta):
             assert got == timedelta(**{str(units[field]): given}), field  # type: ignore[arg-type]
-        elif field in ("return_path_secret", "database_password"):
+        elif field in ("return_path_secret", "database_password", "secret"):
             assert got == Path(str(given)).read_text().strip(), field
         elif isinstance(got, (tuple, frozenset)):
             assert sorted(got) == sorted(given), field  # type: ignore[call-overload]

@@ -136,3 +136,50 @@ def test_source_lag_follows_the_newest_line_and_message_read(database: Database,
         _out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_webhook_metrics_show_sent_failures_and_backlog(database: Database, database_url: str, tmp_path: Path) -> None:
+    """One endpoint that answers, one that is down: what each was sent, its failures, how far behind it is."""
+    from tests.test_webhooks import SECRET
+    from tests.webhook_receiver import Receiver
+
+    receiver = Receiver(SECRET).start()
+    config = _config(tmp_path, database_url)
+    (tmp_path / "hook.secret").write_text(SECRET)
+    down = f"http://127.0.0.1:{free_port()}/nobody-listens"
+    with config.open("a") as out:
+        for name, url in (("up", receiver.url), ("down", down)):
+            out.write(f'\n[[webhook]]\nname = "{name}"\nurl = "{url}"\nsecret_file = "{tmp_path / "hook.secret"}"\n')
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bounceledger", "--config", str(config), "run", "--metrics-port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("BOUNCELEDGER_")},
+    )
+    try:
+        text = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                text = get(f"http://127.0.0.1:{port}/metrics")[2].decode()
+            except OSError:
+                time.sleep(0.2)
+                continue
+            sent = sample(text, "bounceledger_webhook_deliveries_total", '{endpoint="up"}')
+            if sent > 20 and sent == len(receiver.accepted()) and sample(text, "bounceledger_webhook_backlog", '{endpoint="up"}') == 0 \
+                    and sample(text, "bounceledger_webhook_failures_total", '{endpoint="down"}') >= 1:
+                break
+            time.sleep(0.3)
+        assert sample(text, "bounceledger_webhook_deliveries_total", '{endpoint="up"}') == len(receiver.accepted()) > 20, text
+        assert sample(text, "bounceledger_webhook_backlog", '{endpoint="up"}') == 0
+        assert sample(text, "bounceledger_webhook_failures_total", '{endpoint="up"}') == 0
+        assert sample(text, "bounceledger_webhook_failures_total", '{endpoint="down"}') >= 1
+        assert sample(text, "bounceledger_webhook_deliveries_total", '{endpoint="down"}') == 0
+        assert sample(text, "bounceledger_webhook_backlog", '{endpoint="down"}') > 20
+        assert sample(text, "bounceledger_webhook_dead_letters", '{endpoint="down"}') == 0
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=60)
+        receiver.stop()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err

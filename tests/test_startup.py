@@ -29,7 +29,7 @@ FORBIDDEN_PACKAGES = frozenset(
 #: settings' default policy) may load for commands that read settings.
 FORBIDDEN_MODULES = frozenset({"bounceledger.models.ledger", "bounceledger.models.types"})
 
-COMMANDS = ["db", "ingest-log", "parse", "poll", "lookup", "report", "run", "demo", "suppressions", "sendlog", "serve", "explain"]
+COMMANDS = ["db", "ingest-log", "parse", "poll", "lookup", "report", "run", "demo", "suppressions", "sendlog", "serve", "explain", "changes", "webhooks"]
 
 
 def imported_modules(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess[str], set[str]]:

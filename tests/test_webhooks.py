@@ -306,3 +306,19 @@ def test_run_killed_mid_delivery_loses_nothing(database: Database, database_url:
     # first arrivals in order, every entry there; a re-sent entry is the same message under the same id
     assert_complete(received, entries, endpoint)
     assert len({r.webhook_id for r in received}) == len(entries)
+
+
+def test_the_demo_shows_its_corrections_and_pushes_them_to_a_local_url(receiver: Receiver, tmp_path: Path) -> None:
+    (tmp_path / "hook.secret").write_text(SECRET)
+    shown = contract_bl("demo", "--webhook", receiver.url, "--webhook-secret-file", "hook.secret", cwd=tmp_path)
+    corrections = [line for line in shown.splitlines() if " delivery.corrected " in line]
+    assert len(corrections) == 3 and all("accepted -> bounced" in line for line in corrections)
+    assert "bounceledger changes --json" in shown and f"webhook demo {receiver.url}: " in shown
+    lines = [json.loads(line) for line in contract_bl("changes", "--json", cwd=tmp_path).splitlines()]
+    assert sum(1 for line in lines if line["type"] == "delivery.corrected") == 3
+    assert [r.body["data"]["seq"] for r in receiver.accepted()] == [line["seq"] for line in lines]
+    assert all(r.verified for r in receiver.all())
+    # without a secret file the demo makes one and prints it, for the receiver to verify with
+    again = contract_bl("demo", "--webhook", receiver.url, cwd=tmp_path)
+    secret = next(line.split(": ", 1)[1] for line in again.splitlines() if line.startswith("webhook secret"))
+    assert len(signing.secret_key(secret)) == signing.SECRET_BYTES

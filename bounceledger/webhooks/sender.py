@@ -20,7 +20,8 @@ import http.client
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -189,54 +190,80 @@ def _drain(
     if here.next_attempt_at is not None and _now() < here.next_attempt_at:
         summary.waiting_until = here.next_attempt_at
         return
-    types = changes.check_types(target.types)
     saver = _Saver(database, here.id, here.cursor)
     attempts, first_failure = here.attempts, here.first_failure_at
     deadline = time.monotonic() + budget_seconds
-    while not should_stop() and time.monotonic() < deadline and not saver.lost:
-        with database.session() as session:
-            newest = changes.last_seq(session)  # read first: every entry up to it is committed
-            entries = changes.read(session, saver.cursor, PAGE, types, target.campaign)
-        for entry in entries:
-            msg_id = signing.webhook_id(here.id, entry["seq"])
-            body = body_of(entry)
-            answer = transport.post(body, signing.headers(key, msg_id, int(time.time()), body))
-            if answer.ok:
-                saver.sent(entry["seq"])
-                summary.delivered += 1
-                attempts, first_failure = 0, None
-                if saver.due():
-                    renew()
-                    if not saver.save() or should_stop():
-                        return
-                continue
-            summary.failed += 1
-            summary.errors.append(answer.error)
-            if not saver.save():
-                return
-            now = _now()
-            attempts += 1
-            first_failure = first_failure or now
-            with database.session() as session:
-                if attempts > len(retry_delays):
-                    if store.dead_letter(session, here.id, saver.saved, entry["seq"], msg_id, attempts, first_failure,
-                                         answer.status, answer.error, now):
-                        summary.dead_lettered += 1
-                        log.warning("webhook %s: gave up on change %d after %d attempts since %s: %s",
-                                    target.key, entry["seq"], attempts, f"{first_failure:%Y-%m-%d %H:%M} UTC", answer.error,
-                                    extra={"endpoint": target.key, "seq": entry["seq"]})
-                        saver.saved = saver.cursor = entry["seq"]
-                        attempts, first_failure = 0, None
-                        continue
+    with ThreadPoolExecutor(1, thread_name_prefix="webhook-read") as reader:
+        for newest, entries, bodies in _pages(database, target, saver.cursor, reader):
+            for entry, body in zip(entries, bodies):
+                msg_id = signing.webhook_id(here.id, entry["seq"])
+                answer = transport.post(body, signing.headers(key, msg_id, int(time.time()), body))
+                if answer.ok:
+                    saver.sent(entry["seq"])
+                    summary.delivered += 1
+                    attempts, first_failure = 0, None
+                    if saver.due():
+                        renew()
+                        if not saver.save() or should_stop() or time.monotonic() > deadline:
+                            return
+                    continue
+                summary.failed += 1
+                summary.errors.append(answer.error)
+                if not saver.save():
                     return
-                summary.waiting_until = now + retry_delays[attempts - 1]
-                store.failed(session, here.id, saver.saved, entry["seq"], attempts, first_failure,
-                             summary.waiting_until, answer.status, answer.error, now)
-            return
-        if len(entries) < PAGE:  # drained: nothing for this endpoint up to ``newest`` either
-            saver.save(max(saver.cursor, newest))
-            return
+                now = _now()
+                attempts += 1
+                first_failure = first_failure or now
+                with database.session() as session:
+                    if attempts > len(retry_delays):
+                        if store.dead_letter(session, here.id, saver.saved, entry["seq"], msg_id, attempts, first_failure,
+                                             answer.status, answer.error, now):
+                            summary.dead_lettered += 1
+                            log.warning("webhook %s: gave up on change %d after %d attempts since %s: %s",
+                                        target.key, entry["seq"], attempts, f"{first_failure:%Y-%m-%d %H:%M} UTC",
+                                        answer.error, extra={"endpoint": target.key, "seq": entry["seq"]})
+                            saver.saved = saver.cursor = entry["seq"]
+                            attempts, first_failure = 0, None
+                            continue
+                        return
+                    summary.waiting_until = now + retry_delays[attempts - 1]
+                    store.failed(session, here.id, saver.saved, entry["seq"], attempts, first_failure,
+                                 summary.waiting_until, answer.status, answer.error, now)
+                return
+            if len(entries) < PAGE:  # drained: nothing for this endpoint up to ``newest`` either
+                saver.save(max(saver.cursor, newest))
+                return
+            if should_stop() or time.monotonic() > deadline or not saver.save():
+                return
     saver.save()
+
+
+def _pages(
+    database: Database, target: WebhookTarget, after: int, reader: ThreadPoolExecutor,
+) -> Iterator[tuple[int, list[dict[str, Any]], list[bytes]]]:
+    """The endpoint's entries after ``after``, a page at a time, with their bodies: the next
+    page is read (on ``reader``) while this one is being sent, so the ledger's reads and
+    the JSON overlap the wait for the endpoint's answers.
+
+    Each page comes with the newest ``seq`` read before it: every entry up to that is
+    committed, so a short page means the endpoint has had everything up to it.
+    """
+    types = changes.check_types(target.types)
+
+    def load(after: int) -> tuple[int, list[dict[str, Any]], list[bytes]]:
+        with database.session() as session:
+            newest = changes.last_seq(session)
+            entries = changes.read(session, after, PAGE, types, target.campaign)
+        return newest, entries, [body_of(entry) for entry in entries]
+
+    coming = reader.submit(load, after)
+    while True:
+        newest, entries, bodies = coming.result()
+        if len(entries) == PAGE:
+            coming = reader.submit(load, entries[-1]["seq"])
+        yield newest, entries, bodies
+        if len(entries) < PAGE:
+            return
 
 
 def send_test(url: str, secret: str, timeout: float = 10.0) -> tuple[Answer, dict[str, str], bytes]:
