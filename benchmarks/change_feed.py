@@ -46,35 +46,48 @@ from bounceledger.models import Change, WebhookEndpoint  # noqa: E402
 from bounceledger.webhooks import sender, signing, store  # noqa: E402
 
 RECEIVER = r'''
-import sys, time
-from http.server import BaseHTTPRequestHandler, HTTPServer
+# A lean HTTP/1.1 receiver (asyncio streams, keep-alive): it reads each request
+# whole and answers 204, and a GET answers the rate it saw since the first POST.
+import asyncio, time
 seen = [0, 0.0, 0.0]
-class H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_POST(self):
-        self.rfile.read(int(self.headers["content-length"]))
-        now = time.perf_counter()
-        if seen[0] == 0:
-            seen[1] = now
-        seen[0] += 1
-        seen[2] = now
-        self.send_response(204)
-        self.send_header("content-length", "0")
-        self.end_headers()
-    def do_GET(self):  # the rate since the first POST, then reset
-        n, first, last = seen
-        rate = (n - 1) / (last - first) if n > 1 and last > first else 0.0
-        body = f"{n} {rate:.1f}".encode()
-        seen[:] = [0, 0.0, 0.0]
-        self.send_response(200)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-server = HTTPServer(("127.0.0.1", 0), H)
-print(server.server_address[1], flush=True)
-server.serve_forever()
+
+async def serve(reader, writer):
+    try:
+        await answer(reader, writer)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()  # the client hung up
+
+async def answer(reader, writer):
+    while True:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        await reader.readexactly(length)
+        if head.startswith(b"POST"):
+            now = time.perf_counter()
+            if seen[0] == 0:
+                seen[1] = now
+            seen[0] += 1
+            seen[2] = now
+            writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+        else:
+            n, first, last = seen
+            rate = (n - 1) / (last - first) if n > 1 and last > first else 0.0
+            body = f"{n} {rate:.1f}".encode()
+            seen[:] = [0, 0.0, 0.0]
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(body) + body)
+        await writer.drain()
+
+async def main():
+    server = await asyncio.start_server(lambda r, w: serve(r, w), "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    async with server:
+        await server.serve_forever()
+
+asyncio.run(main())
 '''
 
 

@@ -331,6 +331,7 @@ def expire_and_settle(db: Database, now: datetime | None = None) -> tuple[int, i
             session, timedelta(hours=db.settings.expire_deferred_after_hours), now, db.rules
         )
         lifted = suppress.settle(session, db.rules.suppression, now)
+        suppress.announce_expiries(session, now)  # the feed's news only: the rows already read as ended
     return expired, lifted
 
 

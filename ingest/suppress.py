@@ -156,6 +156,29 @@ def _lift(session: Session, row: Suppression, note: str, now: datetime) -> None:
     feed.record_suppression(session, row.address, feed.SUPPRESSION_RELEASED, row.reason, row.source_delivery_id, now, note)
 
 
+def announce_expiries(session: Session, now: datetime) -> int:
+    """A ``suppression.released`` feed entry for each suppression whose ``expires_at`` passed.
+
+    Nothing is written to the row when a suppression simply runs out (it is
+    read as inactive from then on), so a sending system that follows the
+    list through the feed (``suppressions --since``, webhooks) would never
+    hear of it; the expiry job calls this.
+    """
+    rows = session.scalars(
+        select(Suppression).where(
+            Suppression.active,
+            Suppression.expires_at <= now,
+            or_(Suppression.expiry_announced_at.is_(None), Suppression.expiry_announced_at < Suppression.expires_at),
+        )
+    ).all()
+    for row in rows:
+        assert row.expires_at is not None
+        feed.record_suppression(session, row.address, feed.SUPPRESSION_RELEASED, row.reason, row.source_delivery_id,
+                                row.expires_at, "expired")
+        row.expiry_announced_at = now
+    return len(rows)
+
+
 def settle(session: Session, policy: SuppressionPolicy, now: datetime | None = None) -> int:
     """Re-decide the active soft-bounce suppressions that may have ended; returns rows changed.
 

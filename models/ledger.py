@@ -350,6 +350,9 @@ class Suppression(Base):
     expires_at: Mapped[datetime | None]
     released_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    #: When the change feed was told that ``expires_at`` passed (a ``suppression.released``
+    #: entry); earlier than ``expires_at`` once a renewal moved it on, so it is told again.
+    expiry_announced_at: Mapped[datetime | None]
 
 
 class ForgottenSuppression(Base):

@@ -223,3 +223,28 @@ def test_a_large_batch_is_written_whole_and_in_order(database: Database) -> None
         ("delivery.accepted", s.recipient, s.at.isoformat().replace("+00:00", "Z"), s.message_id) for s in sends
     ]
     assert len({e["recorded_at"] for e in entries}) == 1 and all(e["evidence"]["kind"] == "attempt" for e in entries)
+
+
+def test_a_suppression_that_runs_out_is_announced_once_and_again_after_a_renewal(database: Database) -> None:
+    from bounceledger import pipeline
+    from bounceledger.suppression_import import Entry, put
+
+    def imported(at: datetime, until: datetime) -> None:
+        with database.session() as session:
+            put(session, Entry("temp@customer.example", "softbounce", "from the CRM", None, until), at, "imported")
+
+    imported(T0, T0 + timedelta(days=1))
+    assert pipeline.expire_and_settle(database, T0 + timedelta(hours=12)) == (0, 0)
+    assert summary(feed_of(database)) == [("suppression.added", "temp@customer.example", None, "suppressed")]
+    pipeline.expire_and_settle(database, T0 + timedelta(days=2))
+    pipeline.expire_and_settle(database, T0 + timedelta(days=2, hours=1))  # told once
+    ended = feed_of(database)[1:]
+    assert [(e["type"], e["at"], e["note"], e["reason"]) for e in ended] == [
+        ("suppression.released", "2026-03-05T09:00:00Z", "expired", "softbounce")
+    ]
+    imported(T0 + timedelta(days=3), T0 + timedelta(days=5))  # renewed after it ran out: added again
+    pipeline.expire_and_settle(database, T0 + timedelta(days=6))
+    assert summary(feed_of(database, ended[0]["seq"])) == [
+        ("suppression.added", "temp@customer.example", None, "suppressed"),
+        ("suppression.released", "temp@customer.example", "suppressed", "released"),
+    ]

@@ -1,4 +1,5 @@
-"""webhooks: each [[webhook]] endpoint's place in the change feed, and its dead letters
+"""webhooks: each [[webhook]] endpoint's place in the change feed, and its dead letters;
+suppressions remember when the feed was told that their expiry passed
 
 Revision ID: 0006
 Revises: 0005
@@ -57,6 +58,13 @@ def upgrade() -> None:
     )
 
 
+    with op.batch_alter_table('suppressions', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('expiry_announced_at', bounceledger.models.types.UTCDateTime(timezone=True), nullable=True))
+    # suppressions that already ran out are told by the next expiry job, after their backfilled entry
+
+
 def downgrade() -> None:
+    with op.batch_alter_table('suppressions', schema=None) as batch_op:
+        batch_op.drop_column('expiry_announced_at')
     op.drop_table('webhook_dead_letters')
     op.drop_table('webhook_endpoints')

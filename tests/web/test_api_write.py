@@ -88,6 +88,13 @@ def test_add_and_release(live: LiveServer, database: Database) -> None:
     status, _, gone = call(live, "DELETE", "/api/v1/suppressions/api1@example.org", {"note": "again"}, BEARER | JSON)
     assert (status, set(gone)) == (404, API_ERROR)
     assert gone["detail"] == "api1@example.org is not on the suppression list"
+    # each change is a change-feed entry too, once (the unchanged repeat is none)
+    status, _, fed = call(live, "GET", "/api/v1/changes?types=suppression.*", headers=BEARER)
+    assert status == 200
+    assert [(c["type"], c["recipient"], c["reason"], c["note"]) for c in fed["changes"]] == [
+        ("suppression.added", "api1@example.org", "manual", "bounced in billing"),
+        ("suppression.released", "api1@example.org", "manual", "paid"),
+    ]
 
 
 def test_only_a_bearer_token_writes(live: LiveServer, database: Database) -> None:
