@@ -58,10 +58,26 @@ def stopping() -> bool:
     return _stopping.is_set()
 
 
-def _logged(name: str, job: Callable[[], tuple[str, dict[str, int]]], metric: str | None = None) -> None:
+def _logged(
+    name: str, job: Callable[[], tuple[str, dict[str, int]]], metric: str | None = None, *, exclusive: bool = False,
+) -> None:
     """One log line per job run, with its counts (also as fields of a JSON log
     line); DEBUG when every count is 0, so an idle service stays quiet. Its duration and outcome go to the
-    metrics under ``metric`` (default ``name``). A failing run never stops the scheduler."""
+    metrics under ``metric`` (default ``name``). A failing run never stops the scheduler.
+
+    ``exclusive``: a ledger-wide job (unmatched verdicts, expiry, settlement,
+    retention) that two ``run`` processes on one database would only repeat:
+    it runs under a lock named after it, and a process that finds it taken
+    skips this run."""
+    if exclusive:
+        from bounceledger.locks import source_lock
+
+        with source_lock(_db(), f"job:{metric or name}") as lock:
+            if not lock.held:
+                log.debug("%s: another process is running it", name, extra={"job": metric or name})
+                return
+            _logged(name, job, metric)
+        return
     started = time.monotonic()
     ok = False
     try:
@@ -130,7 +146,7 @@ def orphans_job() -> None:
             log.warning("%d verdicts unmatched for over %gh: is every send log configured?", stale, database.settings.orphan_report_after_hours)
         return f"{linked} matched, {left} still unmatched ({stale} stale)", {"matched": linked}
 
-    _logged("unmatched verdicts", run, "orphans")
+    _logged("unmatched verdicts", run, "orphans", exclusive=True)
 
 
 def expiry_job(hours: float) -> None:
@@ -143,7 +159,7 @@ def expiry_job(hours: float) -> None:
         line = f"{expired} deliveries deferred over {hours:g}h marked expired, {lifted} soft-bounce suppressions lifted"
         return line, {"expired": expired, "lifted": lifted}
 
-    _logged("expiry", run)
+    _logged("expiry", run, exclusive=True)
 
 
 def settlement_job() -> None:
@@ -155,7 +171,7 @@ def settlement_job() -> None:
             metrics.observe_settlement(settled)
         return f"{settled} provisional first-hop 250s settled (no bounce within their window)", {"settled": settled}
 
-    _logged("settlement", run)
+    _logged("settlement", run, exclusive=True)
 
 
 def webhook_job(key: str) -> None:
@@ -186,7 +202,7 @@ def retention_job(days: float) -> None:
             pruned = retention.prune(session, timedelta(days=days), datetime.now(timezone.utc))
         return pruned.line(), {"messages": pruned.messages, "events": pruned.events}
 
-    _logged("retention", run)
+    _logged("retention", run, exclusive=True)
 
 
 def build_scheduler(database: Database) -> tuple[BackgroundScheduler, set[str]]:

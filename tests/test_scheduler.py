@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from alembic import command
 from sqlalchemy import func, select, text
 
@@ -125,3 +126,26 @@ def test_run_once_reads_the_other_sources_when_one_is_wrong(
     assert "Traceback" not in result.stderr
     with database.session() as session:
         assert queries.report(session)["corrected"] == 3
+
+
+def test_ledger_wide_jobs_run_in_one_process_at_a_time(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two `run` processes on one ledger: the unmatched-verdict retry, expiry, settlement and
+    retention run in whichever holds the job's lock; the other skips that run."""
+    from bounceledger import scheduler
+    from bounceledger.locks import source_lock
+
+    calls: list[str] = []
+    monkeypatch.setattr(scheduler.pipeline, "retry_orphans", lambda db: calls.append("orphans") or (0, 0))
+    monkeypatch.setattr(scheduler.pipeline, "expire_and_settle", lambda db: calls.append("expiry") or (0, 0))
+    monkeypatch.setattr(scheduler.pipeline, "settle_deliveries", lambda db: calls.append("settlement") or 0)
+    monkeypatch.setattr(scheduler, "_database", database)
+    jobs = {"orphans": scheduler.orphans_job, "expiry": lambda: scheduler.expiry_job(120.0),
+            "settlement": scheduler.settlement_job}
+    for name, job in jobs.items():
+        with source_lock(database, f"job:{name}") as other:  # another process is running it
+            assert other.held
+            job()
+        assert calls == [], name
+        job()  # free again
+        assert calls == [name]
+        calls.clear()
