@@ -70,14 +70,7 @@ def _logged(
     it runs under a lock named after it, and a process that finds it taken
     skips this run."""
     if exclusive:
-        from bounceledger.locks import source_lock
-
-        with source_lock(_db(), f"job:{metric or name}") as lock:
-            if not lock.held:
-                log.debug("%s: another process is running it", name, extra={"job": metric or name})
-                return
-            _logged(name, job, metric)
-        return
+        job = _claimed(f"job:{metric or name}", job)
     started = time.monotonic()
     ok = False
     try:
@@ -92,6 +85,20 @@ def _logged(
             from bounceledger import metrics
 
             metrics.job_done(metric or name, time.monotonic() - started, ok)
+
+
+def _claimed(lock: str, job: Callable[[], tuple[str, dict[str, int]]]) -> Callable[[], tuple[str, dict[str, int]]]:
+    """``job`` run under the lock ``lock``, or nothing (a quiet line) while another process holds it."""
+
+    def claimed() -> tuple[str, dict[str, int]]:
+        from bounceledger.locks import source_lock
+
+        with source_lock(_db(), lock) as held:
+            if not held.held:
+                return "another process is running it", {}
+            return job()
+
+    return claimed
 
 
 def _db() -> Database:
