@@ -728,16 +728,21 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _read_secret_file(path: str, what: str) -> str:
+    """A token or secret kept in a file (``--token-file``, ``--secret-file``), without its trailing newline."""
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise CommandError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
 def _webhook_test(args: argparse.Namespace) -> int:
     """Post a signed sample entry to URL and say what came back (exit 1 unless 2xx)."""
     from bounceledger.config import WebhookTarget
     from bounceledger.webhooks import sender, signing
 
     if args.secret_file:
-        try:
-            secret = Path(args.secret_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise CommandError(f"cannot read secret file {args.secret_file}: {exc.strerror}") from None
+        secret = _read_secret_file(args.secret_file, "secret file")
     else:
         configured: WebhookTarget | None = next((w for w in _settings(args).webhooks if w.url == args.url), None)
         if configured is None:
@@ -758,12 +763,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """The read-only web dashboard (token from BOUNCELEDGER_WEB_TOKEN or --token-file)."""
     from bounceledger.web import serve
 
-    token = None
-    if args.token_file:
-        try:
-            token = Path(args.token_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise CommandError(f"cannot read token file {args.token_file}: {exc.strerror}") from None
+    token = _read_secret_file(args.token_file, "token file") if args.token_file else None
     database = _database(args)
     try:
         serve(database, args.host, args.port, token)  # logs its address once it listens
@@ -1042,11 +1042,9 @@ def _demo_webhook(database: Database, args: argparse.Namespace) -> str:
     secret = signing.new_secret()
     said = f"webhook secret (verify with it): {secret}"
     if args.webhook_secret_file:
+        secret, said = _read_secret_file(args.webhook_secret_file, "secret file"), ""
         try:
-            secret, said = Path(args.webhook_secret_file).read_text(encoding="utf-8").strip(), ""
             signing.secret_key(secret)
-        except OSError as exc:
-            raise CommandError(f"cannot read secret file {args.webhook_secret_file}: {exc.strerror}") from None
         except signing.SecretError as exc:
             raise CommandError(str(exc)) from None
     target = WebhookTarget(url=args.webhook, secret=secret, name=f"demo {args.webhook}")

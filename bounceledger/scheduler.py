@@ -93,8 +93,8 @@ def _claimed(lock: str, job: Callable[[], tuple[str, dict[str, int]]]) -> Callab
     def claimed() -> tuple[str, dict[str, int]]:
         from bounceledger.locks import source_lock
 
-        with source_lock(_db(), lock) as held:
-            if not held.held:
+        with source_lock(_db(), lock) as taken:
+            if not taken.held:
                 return "another process is running it", {}
             return job()
 
@@ -195,7 +195,7 @@ def webhook_job(key: str) -> None:
             from bounceledger.webhooks import store
 
             with database.session() as session:
-                status = next((row for row in store.status(session) if row["name"] == key), None)
+                status = next(iter(store.status(session, key)), None)
             metrics.observe_webhook(summary, status)
         return summary.line(), {"sent": summary.delivered, "failed": summary.failed, "dead": summary.dead_lettered}
 

@@ -29,9 +29,9 @@ from sqlalchemy.orm import Session
 
 from bounceledger.models import Change
 
-#: Every entry type, in the order a delivery usually meets them. The first
-#: eight are the ones issue #16 names; ``deferred`` and ``delivered`` (a
-#: success notice) are state changes too, so they are in the feed as well.
+#: Every entry type, in the order a delivery usually meets them. Besides the
+#: eight issue #16 names, ``deferred`` and ``delivered`` (a success notice)
+#: are state changes too, so they are in the feed as well.
 DELIVERY_TYPES: dict[str, str] = {
     "accepted": "delivery.accepted",
     "deferred": "delivery.deferred",

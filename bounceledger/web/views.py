@@ -281,6 +281,8 @@ def deliveries() -> str:
 
 
 CSV_FIELDS = ("address", "reason", "active", "since", "expires_at", "released_at", "note", "source_delivery_id")
+
+
 def _csv_response(fields: tuple[str, ...], produce: Any, filename: str) -> Response:
     """``produce(session)``'s rows as a streamed CSV download, one ledger session for all of them."""
     store = ledger()

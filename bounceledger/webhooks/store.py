@@ -44,17 +44,27 @@ def place(session: Session, name: str, url: str, now: datetime) -> Place:
     return Place(row.id, row.cursor, row.failing_seq, row.attempts, row.first_failure_at, row.next_attempt_at)
 
 
+def _at_cursor(session: Session, endpoint_id: int, expected: int, **values: Any) -> bool:
+    """Update the endpoint only if its cursor is still ``expected``; False if someone else moved it (a replay)."""
+    done = session.execute(
+        update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.cursor == expected).values(**values)
+    )
+    return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+def _failure(status: int | None, error: str, now: datetime) -> dict[str, Any]:
+    """What every failed attempt records."""
+    return {"last_status": status, "last_error": error[:2000], "failures": WebhookEndpoint.failures + 1, "updated_at": now}
+
+
 def advance(session: Session, endpoint_id: int, expected: int, cursor: int, delivered: int, now: datetime) -> bool:
-    """Move the cursor past what was sent; False if someone else moved it (a replay)."""
+    """Move the cursor past what was sent."""
     values: dict[str, Any] = {"cursor": cursor, "updated_at": now}
     if delivered:
         values |= {"delivered": WebhookEndpoint.delivered + delivered, "last_success_at": now,
                    "failing_seq": None, "attempts": 0, "first_failure_at": None, "next_attempt_at": None,
                    "last_error": None, "last_status": None}
-    done = session.execute(
-        update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.cursor == expected).values(**values)
-    )
-    return bool(done.rowcount)  # type: ignore[attr-defined]
+    return _at_cursor(session, endpoint_id, expected, **values)
 
 
 def failed(
@@ -62,13 +72,8 @@ def failed(
     next_attempt_at: datetime, status: int | None, error: str, now: datetime,
 ) -> bool:
     """Remember an entry's failed attempt and when to try it again."""
-    done = session.execute(
-        update(WebhookEndpoint)
-        .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.cursor == expected)
-        .values(failing_seq=seq, attempts=attempts, first_failure_at=first_failure_at, next_attempt_at=next_attempt_at,
-                last_status=status, last_error=error[:2000], failures=WebhookEndpoint.failures + 1, updated_at=now)
-    )
-    return bool(done.rowcount)  # type: ignore[attr-defined]
+    return _at_cursor(session, endpoint_id, expected, failing_seq=seq, attempts=attempts, first_failure_at=first_failure_at,
+                      next_attempt_at=next_attempt_at, **_failure(status, error, now))
 
 
 def dead_letter(
@@ -76,13 +81,8 @@ def dead_letter(
     first_failure_at: datetime, status: int | None, error: str, now: datetime,
 ) -> bool:
     """Give up on an entry after its last retry and move the cursor past it."""
-    moved = session.execute(
-        update(WebhookEndpoint)
-        .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.cursor == expected)
-        .values(cursor=seq, failing_seq=None, attempts=0, first_failure_at=None, next_attempt_at=None,
-                last_status=status, last_error=error[:2000], failures=WebhookEndpoint.failures + 1, updated_at=now)
-    )
-    if not moved.rowcount:  # type: ignore[attr-defined]
+    if not _at_cursor(session, endpoint_id, expected, cursor=seq, failing_seq=None, attempts=0, first_failure_at=None,
+                      next_attempt_at=None, **_failure(status, error, now)):
         return False
     session.add(WebhookDeadLetter(endpoint_id=endpoint_id, seq=seq, webhook_id=webhook_id, attempts=attempts,
                                   first_failure_at=first_failure_at, dead_at=now, last_status=status,
@@ -117,8 +117,8 @@ def replay(session: Session, names: list[str] | None, from_seq: int, now: dateti
     return [row.name for row in rows]
 
 
-def status(session: Session) -> list[dict[str, Any]]:
-    """Every endpoint the ledger knows: where it is, how far behind, what failed."""
+def status(session: Session, name: str | None = None) -> list[dict[str, Any]]:
+    """Every endpoint the ledger knows (or the one called ``name``): where it is, how far behind, what failed."""
     newest = last_seq(session)
     dead = dict(
         session.execute(
@@ -143,7 +143,10 @@ def status(session: Session) -> list[dict[str, Any]]:
             "last_success_at": _iso(row.last_success_at),
             "dead_letters": dead.get(row.id, 0),
         }
-        for row in session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.name))
+        for row in session.scalars(
+            select(WebhookEndpoint).where(*([WebhookEndpoint.name == name] if name is not None else []))
+            .order_by(WebhookEndpoint.name)
+        )
     ]
 
 
