@@ -226,6 +226,7 @@ def delivery_values(decision: Decision | None) -> dict[str, object]:
         "detail": fact.detail if fact else None,
         "state_at": fact.at if fact else None,
         "corrected": bool(decision and decision.corrected_from),
+        "deferred_since": fact.at if fact and decision and decision.state == "deferred" else None,
     }
 
 
@@ -297,7 +298,9 @@ def _correction_rows(
     return rows
 
 
-_DELIVERY_COLUMNS = ("state", "reason", "status", "replycode", "detail", "state_at", "corrected", "first_attempt_at")
+_DELIVERY_COLUMNS = (
+    "state", "reason", "status", "replycode", "detail", "state_at", "corrected", "deferred_since", "first_attempt_at",
+)
 
 
 def recompute(session: Session, delivery_ids: Iterable[int], rules: LedgerRules) -> int:
@@ -365,9 +368,7 @@ def expire_deferred(session: Session, wait: timedelta, now: datetime, rules: Led
     """
     cutoff = now - wait
     stale = session.execute(
-        select(Delivery.id, Delivery.recipient, Delivery.state_at).where(
-            Delivery.state == "deferred", Delivery.state_at < cutoff
-        )
+        select(Delivery.id, Delivery.recipient, Delivery.state_at).where(Delivery.deferred_since < cutoff)
     ).all()
     if not stale:
         return 0

@@ -44,8 +44,14 @@ def _clean(policy: SuppressionPolicy, now: datetime) -> ColumnElement[bool]:
 def _outcomes(
     session: Session, recipients: list[str], policy: SuppressionPolicy, now: datetime
 ) -> dict[str, list[Outcome]]:
-    """Each address's final bad outcomes, and its latest clean delivery (one per address is all that counts)."""
+    """Each address's final bad outcomes, and its latest clean delivery (one per address is all that counts).
+
+    One pass over each address's deliveries (the index on ``recipient``)
+    serves both: reconciliation calls this for every recipient a batch
+    changed, and a second scan per address cost as much as the first.
+    """
     outcomes: dict[str, list[Outcome]] = defaultdict(list)
+    latest_clean: dict[str, datetime] = {}
     for recipient_in in among(session, Delivery.recipient, recipients):
         for delivery_id, recipient, state, at, reason, status, replycode in session.execute(
             select(
@@ -56,15 +62,17 @@ def _outcomes(
                 Delivery.reason,
                 Delivery.status,
                 Delivery.replycode,
-            ).where(recipient_in, Delivery.state.in_(FINAL_BAD))
+            ).where(
+                recipient_in,
+                or_(Delivery.state.in_(FINAL_BAD), and_(_clean(policy, now), Delivery.state_at.is_not(None))),
+            )
         ):
-            outcomes[recipient].append(Outcome(delivery_id, state, at or now, reason, status, replycode))
-        for recipient, at in session.execute(
-            select(Delivery.recipient, func.max(Delivery.state_at))
-            .where(recipient_in, _clean(policy, now), Delivery.state_at.is_not(None))
-            .group_by(Delivery.recipient)
-        ):
-            outcomes[recipient].append(Outcome(0, "delivered", at))  # only its time matters
+            if state in FINAL_BAD:
+                outcomes[recipient].append(Outcome(delivery_id, state, at or now, reason, status, replycode))
+            elif recipient not in latest_clean or at > latest_clean[recipient]:
+                latest_clean[recipient] = at
+    for recipient, at in latest_clean.items():
+        outcomes[recipient].append(Outcome(0, "delivered", at))  # only its time matters
     return outcomes
 
 
