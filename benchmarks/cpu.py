@@ -14,9 +14,12 @@ PostgreSQL's backends), so the connection's work shows up either way.
 
 from __future__ import annotations
 
+import os
 import time
 
 from tests.mailstack.procs import process_table
+
+_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def tree_cpu(root: int) -> float:
@@ -63,3 +66,39 @@ class TreeClock:
             return 0.0
         time.sleep(self.settle)
         return tree_cpu(self.root) - self._start
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds one process (a PostgreSQL backend, say) has used so far: its own user and system time."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+class BackendClock:
+    """CPU of the client (this process) and of the PostgreSQL backends its
+    connections ran on, between :meth:`start` and :meth:`stop`.
+
+    The backends are the server's share of the work for exactly this
+    client: unlike the whole server's tree, they leave out autovacuum, the
+    checkpointer and anyone else's connections on a shared machine.
+    ``note(pid)`` adds a backend as the run meets it (``pg_backend_pid()``).
+    """
+
+    def __init__(self) -> None:
+        self._backends: dict[int, float] = {}
+        self._client = 0.0
+
+    def start(self) -> None:
+        self._backends.clear()
+        self._client = time.process_time()
+
+    def note(self, pid: int) -> None:
+        if pid not in self._backends:
+            self._backends[pid] = process_cpu(pid)
+
+    def stop(self) -> tuple[float, float]:
+        """(client CPU seconds, server CPU seconds) since :meth:`start`."""
+        client = time.process_time() - self._client
+        server = sum(process_cpu(pid) - before for pid, before in self._backends.items())
+        return client, server

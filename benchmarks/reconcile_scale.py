@@ -10,7 +10,9 @@ corrections, suppressions: what polling runs after parsing), and prints:
 * 10,000 verdicts against the same 1,000,000 deliveries,
 * 100,000 verdicts against 100,000 deliveries (a fresh ledger),
 
-each with its time and verdicts/s, and the server's own floor for the
+each with its time and verdicts/s, the CPU per verdict of the client and of
+the PostgreSQL backends it used, the share of delivery updates made in
+place (HOT), and the server's own floor for the
 rows that run wrote (see :func:`write_floor`). The verdicts mix the keys real bounces
 carry: signed return-path token, next-hop queue id, original Message-ID,
 and a share that matches nothing (kept as orphans).
@@ -25,6 +27,7 @@ import os
 import random
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -33,6 +36,7 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import text  # noqa: E402
 
+from benchmarks.cpu import BackendClock  # noqa: E402
 from benchmarks.scratch import admin_url, scratch_postgres  # noqa: E402
 from benchmarks.scratch import write_floor as scratch_write_floor  # noqa: E402
 from bounceledger.config import Settings  # noqa: E402
@@ -122,14 +126,42 @@ def verdict_rows(count: int, deliveries: int, seed: int) -> list[dict[str, objec
     return rows
 
 
-def reconcile(database: Database, rows: list[dict[str, object]]) -> tuple[float, int]:
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    matched: int
+    client_cpu: float  # this process
+    server_cpu: float  # the PostgreSQL backends it used
+    updates: int  # rows of deliveries updated
+    hot_updates: int  # of them in place (HOT): no index touched
+
+
+def _update_counts(database: Database) -> tuple[int, int]:
+    with database.engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'deliveries'")
+        ).one()
+    return int(row[0]), int(row[1])
+
+
+def reconcile(database: Database, rows: list[dict[str, object]]) -> Run:
+    clock = BackendClock()
+    upd_before, hot_before = _update_counts(database)
+    clock.start()
     started = time.perf_counter()
     matched = 0
     for start in range(0, len(rows), VERDICT_BATCH):
         with database.session() as session:
+            clock.note(session.scalar(text("SELECT pg_backend_pid()")))
             found = record_verdicts(session, rows[start : start + VERDICT_BATCH], database.rules)
+            if start + VERDICT_BATCH >= len(rows):
+                session.execute(text("SELECT pg_stat_force_next_flush()"))  # the update counts, now
         matched += sum(1 for f in found if f is not None)
-    return time.perf_counter() - started, matched
+    seconds = time.perf_counter() - started
+    client, server = clock.stop()
+    time.sleep(0.2)
+    upd_after, hot_after = _update_counts(database)
+    return Run(seconds, matched, client, server, upd_after - upd_before, hot_after - hot_before)
 
 
 _STATE_COLUMNS = ("state", "reason", "status", "replycode", "detail", "state_at", "corrected", "first_attempt_at")
@@ -188,11 +220,18 @@ def _scenario(database: Database, deliveries: int, runs: list[tuple[str, int]]) 
         for seed, (label, count) in enumerate(runs):
             rows = verdict_rows(count, deliveries, seed)
             before = _snapshot(database)
-            seconds, matched = reconcile(database, rows)
+            run = reconcile(database, rows)
+            seconds, matched = run.seconds, run.matched
             print(
                 f"  {label}: {count:,} verdicts against {deliveries:,} deliveries in {seconds:.1f}s: "
                 f"{count / seconds:,.0f} verdicts/s ({matched:,} matched, {count - matched:,} kept as orphans)"
             )
+            print(
+                f"    CPU per verdict: client {run.client_cpu / count * 1e6:.0f} µs, server (its backends) "
+                f"{run.server_cpu / count * 1e6:.0f} µs; wall {seconds / count * 1e6:.0f} µs"
+            )
+            hot_share = run.hot_updates / run.updates if run.updates else 0.0
+            print(f"    delivery updates: {run.updates:,}, {run.hot_updates:,} of them HOT ({hot_share:.1%})")
             written, floor = write_floor(database, before)
             print(
                 f"    server floor: writing the same {written:,} rows (events, suppressions, deliveries changed) "

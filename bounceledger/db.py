@@ -67,7 +67,20 @@ def make_engine(url: URL, *, create: bool = True) -> Engine:
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    event.listen(engine, "connect", _postgres_utc)
+    return engine
+
+
+def _postgres_utc(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    # Timestamps then come back in UTC already, and reading millions of them
+    # (reconciliation reads each touched delivery's history) skips a
+    # conversion per value. A SET rather than a startup option, which
+    # connection poolers such as PgBouncer refuse.
+    if dbapi_connection.info.parameter_status("TimeZone") != "UTC":
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET TimeZone TO 'UTC'")
+        dbapi_connection.commit()
 
 
 def describe_error(exc: BaseException, settings: Settings | None = None) -> str:

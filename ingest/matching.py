@@ -99,7 +99,7 @@ def _by_pairs(session: Session, column: ColumnElement[str], pairs: set[tuple[str
         )
     else:
         stmt = stmt.select_from(wanted).join(Delivery, and_(column == wanted.c.key, Delivery.recipient == wanted.c.rcpt))
-    return [Candidate(*row) for row in session.execute(stmt)]
+    return [Candidate(*row) for row in session.connection().execute(stmt)]
 
 
 def _fetch(
@@ -123,9 +123,9 @@ def _fetch(
             stmt = stmt.where(Delivery.first_attempt_at >= since)
         if column is not None:
             for recipient_in in among(session, Delivery.recipient, sorted(recipients)):
-                found.extend(Candidate(*row) for row in session.execute(stmt.where(recipient_in)))
+                found.extend(Candidate(*row) for row in session.connection().execute(stmt.where(recipient_in)))
         else:
-            found.extend(Candidate(*row) for row in session.execute(stmt))
+            found.extend(Candidate(*row) for row in session.connection().execute(stmt))
     return found
 
 
@@ -215,6 +215,7 @@ def match_many(
     never matched: a forged bounce must not mark a good address as bad.
     """
     results: list[tuple[int, str] | None] = [None] * len(batch)
+    session.flush()  # the lookups read Core rows through the connection, past the ORM's autoflush
     open_indexes = [
         i for i, k in enumerate(batch) if k.recipient and token_check(k.return_path_token, secret) != "forged"
     ]

@@ -15,18 +15,19 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Row, and_, bindparam, case, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from bounceledger.ingest import feed, suppress
+from bounceledger.ingest.batchgc import collector_paused
 from bounceledger.ingest.dbutil import among, chunks, insert_ignoring_duplicates, update_by_key
 from bounceledger.ingest.keys import correction_key, timeout_key
 from bounceledger.ingest.matching import keys_from, match_many
 from bounceledger.ingest.rules import LedgerRules
 from bounceledger.models import Delivery, Event
-from bounceledger.models.state import CORRECTED_TO, Decision, Fact, decide
+from bounceledger.models.state import CORRECTED_TO, UNKNOWN, Decision, Fact, decide, outranking
 
 
 ORPHAN_BATCH = 1000
@@ -51,8 +52,9 @@ def retry_orphans(session: Session, rules: LedgerRules, batch: int = ORPHAN_BATC
         if not orphans:
             return linked_total, left_total
         after = orphans[-1].id
-        linked, touched = _rematch(session, orphans, rules)
-        recompute(session, touched, rules)
+        with collector_paused():
+            linked, touched = _rematch(session, orphans, rules)
+            recompute(session, touched, rules)
         linked_total += linked
         left_total += len(orphans) - linked
 
@@ -155,8 +157,7 @@ def _rematch(session: Session, verdicts: Sequence[Row[Any]], rules: LedgerRules)
     return linked, touched
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
+class _Row(NamedTuple):
     """What a correction quotes of an event, besides its :class:`Fact`."""
 
     id: int
@@ -200,18 +201,26 @@ _HISTORY_COLUMNS = (
 )
 
 
-def _histories(session: Session, delivery_ids: list[int]) -> dict[int, _History]:
-    """The deciding events of these deliveries, as plain rows (no ORM objects)."""
+def _histories(session: Session, delivery_ids: list[int], *, acceptances_only: bool = False) -> dict[int, _History]:
+    """The deciding events of these deliveries, as plain rows (no ORM objects).
+
+    ``acceptances_only``: just their first-hop 250s, all a correction quotes
+    when the verdicts that made it are already at hand (see :func:`recompute`).
+    """
     by_delivery: dict[int, _History] = defaultdict(_History)
+    if acceptances_only:
+        wanted = and_(Event.kind == "attempt", Event.outcome == "accepted", Event.first_hop)
+    else:
+        wanted = Event.kind.in_(("attempt", "verdict"))
+    # Core rows, not ORM ones (no ORM loading per row), in the fields' own
+    # order: each row is sliced straight into its Fact and its _Row.
+    connection = session.connection()
+    make_fact, make_row = Fact._make, _Row._make
     for delivery_in in among(session, Event.delivery_id, delivery_ids):
-        rows = session.execute(
-            select(*_HISTORY_COLUMNS).where(delivery_in, Event.kind.in_(("attempt", "verdict")))
-        )
-        for (delivery_id, kind, outcome, at, key, first_hop, status, replycode, reason, detail,
-             event_id, recipient, remote_host, match_key, returned_id, line) in rows:
-            history = by_delivery[delivery_id]
-            history.facts.append(Fact(kind, outcome, at, key, first_hop, status, replycode, reason, detail))
-            history.rows[key] = _Row(event_id, recipient, remote_host, match_key, returned_id, line)
+        for row in connection.execute(select(*_HISTORY_COLUMNS).where(delivery_in, wanted)):
+            history = by_delivery[row[0]]
+            history.facts.append(make_fact(row[1:10]))
+            history.rows[row[4]] = make_row(row[10:])
     return by_delivery
 
 
@@ -303,37 +312,89 @@ _DELIVERY_COLUMNS = (
 )
 
 
-def recompute(session: Session, delivery_ids: Iterable[int], rules: LedgerRules) -> int:
+#: A verdict just recorded: its fact, and what a correction quotes of its event.
+Arrival = tuple[Fact, _Row]
+
+
+def arrival(row: dict[str, object], event_id: int) -> Arrival:
+    """The :data:`Arrival` of an ``events`` row (a dict of its columns) just inserted as ``event_id``."""
+    at: datetime = row["at"].astimezone(timezone.utc)  # type: ignore[attr-defined]  # as the ledger hands it back
+    fact = Fact("verdict", row["outcome"], at, row["dedupe_key"], row["first_hop"], row["status"], row["replycode"], row["reason"], row["detail"])  # type: ignore[arg-type]
+    quoted = _Row(event_id, row["recipient"], row["remote_host"], row["match_key"], row["returned_message_id"], None)  # type: ignore[arg-type]
+    return fact, quoted
+
+
+def _current_rows(session: Session, ids: list[int]) -> dict[int, Row[Any]]:
+    """The deliveries' stored values, locked on PostgreSQL until the transaction ends.
+
+    Read and locked before their events: a second process re-deriving the
+    same delivery waits here, then reads the events the first one added,
+    so neither overwrites the other's verdict. In id order, so two such
+    processes never hold each other's rows.
+    """
+    connection = session.connection()
+    stmt = select(Delivery.id, Delivery.recipient, *(getattr(Delivery, c) for c in _DELIVERY_COLUMNS))
+    if connection.dialect.name == "postgresql":
+        stmt = stmt.order_by(Delivery.id).with_for_update()
+    return {row[0]: row for delivery_in in among(session, Delivery.id, ids) for row in connection.execute(stmt.where(delivery_in))}
+
+
+def recompute(
+    session: Session, delivery_ids: Iterable[int], rules: LedgerRules, arrivals: dict[int, list[Arrival]] | None = None
+) -> int:
     """Re-derive the state of these deliveries from all their events; returns how many changed.
 
     Only rows whose derived values differ are written, and a delivery whose
     values stand as they were already had its correction recorded by the
     run that set them: re-running over the same events writes nothing.
+
+    ``arrivals``: verdicts this transaction just recorded, per delivery.
+    Where they settle the matter from the stored state alone
+    (:func:`bounceledger.models.state.outranking`: a bounce on an accepted
+    delivery, the common case) the delivery's history is not read again;
+    a correction then reads only the acceptance it quotes.
     """
     ids = sorted(set(delivery_ids))
     if not ids:
         return 0
     session.flush()
-    histories = _histories(session, ids)
-    current = {
-        row[0]: row
-        for delivery_in in among(session, Delivery.id, ids)
-        for row in session.execute(
-            select(Delivery.id, Delivery.recipient, *(getattr(Delivery, c) for c in _DELIVERY_COLUMNS)).where(delivery_in)
-        )
-    }
+    current = _current_rows(session, ids)
+    known: dict[int, Decision | None] = {}
+    for delivery_id, news in (arrivals or {}).items():
+        old = current.get(delivery_id)
+        if old is not None:
+            outcome = outranking(old.state, old.corrected, [fact for fact, _ in news])
+            if outcome is not UNKNOWN:
+                known[delivery_id] = outcome  # type: ignore[assignment]
+    histories = _histories(session, [i for i in ids if i not in known])
+    quoted = [i for i, decision in known.items() if decision is not None and decision.corrected_from]
+    for delivery_id, history in _histories(session, quoted, acceptances_only=True).items():
+        histories[delivery_id] = history
+    for delivery_id in quoted:
+        history = histories[delivery_id]
+        for fact, row in (arrivals or {})[delivery_id]:
+            history.facts.append(fact)
+            history.rows[fact.key] = row
+
     updates: list[tuple[object, ...]] = []
     corrected: dict[int, Decision] = {}
     to_refresh: set[str] = set()
     changed = 0
     empty = _History()
     for delivery_id in ids:
-        history = histories.get(delivery_id, empty)
-        decision = decide(history.facts)
-        values = delivery_values(decision)
         old = current[delivery_id]
-        attempts_at = [f.at for f in history.facts if f.kind == "attempt"]
-        values["first_attempt_at"] = min(attempts_at) if attempts_at else old.first_attempt_at
+        if delivery_id in known:
+            decision = known[delivery_id]
+            if decision is None:
+                continue  # the state stands
+            values = delivery_values(decision)
+            values["first_attempt_at"] = old.first_attempt_at  # verdicts only: the attempts are as they were
+        else:
+            history = histories.get(delivery_id, empty)
+            decision = decide(history.facts)
+            values = delivery_values(decision)
+            attempts_at = [f.at for f in history.facts if f.kind == "attempt"]
+            values["first_attempt_at"] = min(attempts_at) if attempts_at else old.first_attempt_at
         new_row = tuple(values[c] for c in _DELIVERY_COLUMNS)
         if new_row == tuple(old[2:]):
             continue

@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bounceledger.ingest import reconcile
+from bounceledger.ingest.batchgc import collector_paused
 from bounceledger.ingest.bounces import parse
 from bounceledger.ingest.dbutil import chunks, insert_ignoring_duplicates, insert_tuples
 from bounceledger.ingest.keys import header_ref, normalise_address, verdict_key
@@ -267,6 +268,16 @@ def store_returned_messages(
     may hold what :func:`bounceledger.ingest.bounces.parse` already made of each message
     (with the rules' ``match_headers``); None entries are parsed here.
     """
+    with collector_paused():
+        return _store_returned_messages(session, batch, rules, parsed)
+
+
+def _store_returned_messages(
+    session: Session,
+    batch: Sequence[Incoming],
+    rules: LedgerRules,
+    parsed: Sequence[ParsedMessage | None] | None,
+) -> list[StoredMessage]:
     now = datetime.now(timezone.utc)
     match_headers = rules.match_headers
     digests = [hashlib.sha256(item.raw).hexdigest() for item in batch]
@@ -333,6 +344,11 @@ def record_verdicts(session: Session, rows: list[dict[str, object]], rules: Ledg
     The set-based core of reconciliation for returned mail; returns, per row,
     the delivery and key it was tied by (None: kept as an orphan).
     """
+    with collector_paused():
+        return _record_verdicts(session, rows, rules)
+
+
+def _record_verdicts(session: Session, rows: list[dict[str, object]], rules: LedgerRules) -> list[tuple[int, str] | None]:
     secret = rules.return_path_secret
     for row in rows:
         evidence: dict[str, object] = row["evidence"]  # type: ignore[assignment]
@@ -341,8 +357,15 @@ def record_verdicts(session: Session, rows: list[dict[str, object]], rules: Ledg
     for row, hit in zip(rows, found):
         if hit is not None:
             row["delivery_id"], row["match_key"] = hit
-    insert_ignoring_duplicates(session, Event, rows, ["dedupe_key"])
-    reconcile.recompute(session, {hit[0] for hit in found if hit is not None}, rules)
+    inserted = dict(insert_ignoring_duplicates(session, Event, rows, ["dedupe_key"], returning=("dedupe_key", "id")))
+    # The verdicts new to the ledger, by delivery: recompute weighs them
+    # against the stored state without reading the history back.
+    arrivals: dict[int, list[reconcile.Arrival]] = {}
+    for row, hit in zip(rows, found):
+        event_id = inserted.get(row["dedupe_key"])  # type: ignore[call-overload]
+        if hit is not None and event_id is not None:
+            arrivals.setdefault(hit[0], []).append(reconcile.arrival(row, event_id))
+    reconcile.recompute(session, {hit[0] for hit in found if hit is not None}, rules, arrivals)
     return found
 
 

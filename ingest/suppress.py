@@ -52,8 +52,10 @@ def _outcomes(
     """
     outcomes: dict[str, list[Outcome]] = defaultdict(list)
     latest_clean: dict[str, datetime] = {}
+    session.flush()
+    connection = session.connection()  # Core rows: no ORM loading per delivery
     for recipient_in in among(session, Delivery.recipient, recipients):
-        for delivery_id, recipient, state, at, reason, status, replycode in session.execute(
+        for delivery_id, recipient, state, at, reason, status, replycode in connection.execute(
             select(
                 Delivery.id,
                 Delivery.recipient,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bounceledger.models.state import Fact, decide
+from bounceledger.models.state import UNKNOWN, Decision, Fact, decide, outranking
 
 T0 = datetime(2026, 3, 3, 9, 0, tzinfo=timezone.utc)
 
@@ -103,3 +103,51 @@ def test_same_events_in_any_order_give_the_same_state(facts: list[Fact], rnd) ->
     shuffled = list(facts)
     rnd.shuffle(shuffled)
     assert decide(facts) == decide(shuffled)
+
+
+VERDICTS = st.lists(
+    st.builds(
+        verdict,
+        st.sampled_from(["bounce", "delay", "success", "autoreply", "complaint"]),
+        st.integers(0, 120),
+        st.sampled_from([None, "userunknown", "expired", "mailboxfull"]),
+        st.sampled_from([None, "x", "y"]).map(lambda k: None if k is None else f"new-{k}"),
+    ),
+    min_size=1,
+    max_size=4,
+    unique_by=lambda f: f.key,
+)
+
+
+@settings(max_examples=400)
+@given(FACTS, VERDICTS, st.booleans())
+def test_outranking_agrees_with_the_whole_history_whenever_it_answers(
+    history: list[Fact], arrivals: list[Fact], provisional: bool
+) -> None:
+    """Reconciliation skips re-reading a delivery's events on this answer: it must be decide()'s."""
+    if provisional:  # half the cases stand accepted or settled: the ones the answer is for
+        history = [f for f in history if f.kind == "attempt" and f.outcome in ("accepted", "deferred", "timeout")]
+        history.append(attempt("settled" if len(history) % 3 == 0 else "accepted", 60, key="a-provisional"))
+    before = decide(history)
+    arrivals = [f for f in arrivals if f.key not in {h.key for h in history}] or arrivals[:0]
+    if before is None or not arrivals:
+        return
+    answer = outranking(before.state, before.corrected_from is not None, arrivals)
+    after = decide([*history, *arrivals])
+    if answer is UNKNOWN:
+        assert before.state not in ("accepted", "settled") or before.corrected_from
+        return
+    if answer is None:
+        assert after == before
+    else:
+        assert after == answer
+
+
+def test_outranking_answers_the_common_cases_without_history() -> None:
+    accepted = decide([attempt("accepted", 0)])
+    assert accepted is not None
+    bounced = outranking(accepted.state, False, [verdict("bounce", 40, "userunknown")])
+    assert isinstance(bounced, Decision) and (bounced.state, bounced.corrected_from) == ("bounced", "accepted")
+    assert outranking("accepted", False, [verdict("delay", 40)]) is None  # the state stands
+    assert outranking("deferred", False, [verdict("bounce", 40)]) is UNKNOWN
+    assert outranking("delivered", False, [verdict("bounce", 40)]) is UNKNOWN
