@@ -8,6 +8,10 @@ fillfactor, so that the new row version fits on the page of the old one.
 Existing pages keep their fill until they are rewritten (``VACUUM FULL
 deliveries``, or ``pg_repack``, when convenient): new rows get the room at once.
 
+``suppressions`` trades its index on the ``active`` flag (true for almost
+every row, so never selective; every reader wants the list in force) for a
+partial one on ``expires_at``, which the expiry job searches.
+
 Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-06 02:15:54.712420
@@ -43,9 +47,15 @@ def upgrade() -> None:
         batch_op.create_index('ix_deliveries_deferred_since', ['deferred_since'], unique=False, postgresql_where=sa.text('deferred_since IS NOT NULL'), sqlite_where=sa.text('deferred_since IS NOT NULL'))
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"ALTER TABLE deliveries SET (fillfactor = {FILLFACTOR})")
+    with op.batch_alter_table('suppressions', schema=None) as batch_op:
+        batch_op.drop_index('ix_suppressions_active')
+        batch_op.create_index('ix_suppressions_expires_at', ['expires_at'], unique=False, postgresql_where=sa.text('expires_at IS NOT NULL'), sqlite_where=sa.text('expires_at IS NOT NULL'))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('suppressions', schema=None) as batch_op:
+        batch_op.drop_index('ix_suppressions_expires_at', postgresql_where=sa.text('expires_at IS NOT NULL'), sqlite_where=sa.text('expires_at IS NOT NULL'))
+        batch_op.create_index('ix_suppressions_active', ['active'], unique=False)
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE deliveries RESET (fillfactor)")
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
