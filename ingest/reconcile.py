@@ -335,7 +335,7 @@ def _current_rows(session: Session, ids: list[int]) -> dict[int, Row[Any]]:
     connection = session.connection()
     stmt = select(Delivery.id, Delivery.recipient, *(getattr(Delivery, c) for c in _DELIVERY_COLUMNS))
     if connection.dialect.name == "postgresql":
-        stmt = stmt.order_by(Delivery.id).with_for_update()
+        stmt = stmt.order_by(Delivery.id).with_for_update(key_share=True)  # FOR NO KEY UPDATE: events may still reference them
     return {row[0]: row for delivery_in in among(session, Delivery.id, ids) for row in connection.execute(stmt.where(delivery_in))}
 
 
