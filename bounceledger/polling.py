@@ -16,6 +16,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,7 @@ from bounceledger.cursors import cursor_to_save, find_cursor
 from bounceledger.db import Database
 from bounceledger.locks import source_lock
 from bounceledger.parse_ahead import ParseAhead, Ticket
+from bounceledger.read_ahead import ReadAhead
 from bounceledger.ingest.mailbox.source import (
     MailboxConnectionLost,
     MailboxError,
@@ -130,11 +132,15 @@ def _store_batch(
     reader: MailboxReader,
     items: list[MailItem],
     parsed: list[ParsedMessage | None] | None = None,
+    reader_lock: AbstractContextManager[object] | None = None,
 ) -> list[StoredMessage]:
     """Store a batch in one transaction, with the cursor of its last message.
 
-    ``parsed``, when given, is what the parse worker made of each item.
+    ``parsed``, when given, is what the parse worker made of each item;
+    ``reader_lock`` is held around each call into the reader (see
+    :mod:`bounceledger.read_ahead`).
     """
+    reader_lock = reader_lock or nullcontext()
     results: dict[int, StoredMessage] = {}
     incoming: list[tuple[int, Incoming]] = []
     with database.session() as session:
@@ -145,7 +151,8 @@ def _store_batch(
                 if outcome is not None:
                     results[index] = StoredMessage("seen", None, filed_as=folder_for(outcome))
                     continue
-                item = reader.fetch_again(item)
+                with reader_lock:
+                    item = reader.fetch_again(item)
             assert item.raw is not None
             incoming.append(
                 (index, Incoming(item.raw, reader.name, item.ref, item.received_at, not reader.rescanning))
@@ -171,13 +178,14 @@ def _one_pass(
     first: bool,
 ) -> None:
     _open(database, reader, first)
-    batch: list[MailItem] = []
     # The batch read before this one, its parse under way in the worker:
-    # stored while the worker parses the batch just read.
+    # stored while the worker parses the batch just read, and while the
+    # read-ahead thread fetches the one after.
     waiting: tuple[list[MailItem], Ticket | None] | None = None
+    read = ReadAhead(reader, reader.batch)
 
     def commit_and_file(items: list[MailItem], pending: Ticket | None) -> None:
-        stored_batch = _store_batch(database, reader, items, ahead.result(pending))
+        stored_batch = _store_batch(database, reader, items, ahead.result(pending), read.lock)
         for item, stored in zip(items, stored_batch):
             summary.count(stored)
             if item.raw is not None and (summary.newest is None or item.received_at > summary.newest):
@@ -189,26 +197,23 @@ def _one_pass(
             kill.committed_one()
             if on_committed is not None:
                 on_committed(summary.seen)
-        reader.file_away([(item, stored.filed_as) for item, stored in zip(items, stored_batch)])
+        with read.lock:
+            reader.file_away([(item, stored.filed_as) for item, stored in zip(items, stored_batch)])
         renew()
         database.analyze_grown_tables()
 
-    for item in reader.pending():
-        batch.append(item)
-        if len(batch) >= reader.batch:
+    try:
+        for batch in read.batches():
             current = (batch, ahead.submit([i.raw for i in batch]))
-            batch = []
             if waiting is not None:
                 commit_and_file(*waiting)
                 if should_stop is not None and should_stop():
                     return
             waiting = current
-    if waiting is not None:
-        commit_and_file(*waiting)
-        if batch and should_stop is not None and should_stop():
-            return
-    if batch:
-        commit_and_file(batch, None)
+        if waiting is not None:
+            commit_and_file(*waiting)
+    finally:
+        read.close()
 
 
 def _open(database: Database, reader: MailboxReader, first: bool) -> None:
