@@ -91,8 +91,8 @@ class Supervisor:
         self._stopping = True
 
     def _start(self, child: _Child) -> None:
-        env = {**os.environ, "BOUNCELEDGER_WORKER": f"{child.index + 1}/{self.count}"}
-        child.process = subprocess.Popen(list(self.command(child.index)), env=env, preexec_fn=_die_with_parent)
+        # the same environment: BOUNCELEDGER_* settings (and secrets) reach every worker, and only they
+        child.process = subprocess.Popen(list(self.command(child.index)), preexec_fn=_die_with_parent)
         child.started = time.monotonic()
         child.restart_at = None
         log.info("worker %d/%d started (pid %d)", child.index + 1, self.count, child.process.pid)
