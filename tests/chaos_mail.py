@@ -3,8 +3,11 @@ DSNs that come back for some of them, in a seeded, reproducible plan.
 
 Each message has a few recipients, each with a fate: accepted; deferred then
 accepted; deferred for hours (the expiry job gives up on it); accepted then
-bounced (a correction); refused outright. A bounce may be written to a
-mailbox before the log line it corrects (an unmatched verdict, tied later).
+bounced (a correction); refused outright; or deferred, then (seconds later,
+in :func:`late_lines`) accepted on a retry while its bounce arrives at the
+same moment: a delivery already in the ledger that a send-log reader and a
+mailbox poller both change at once. A bounce may be written to a mailbox
+before the log line it corrects (an unmatched verdict, tied later).
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
-FATES = ("accepted", "deferred-then-accepted", "deferred-long", "accepted-then-bounced", "refused")
-FATE_WEIGHTS = (5, 2, 1, 3, 1)
+FATES = ("accepted", "deferred-then-accepted", "deferred-long", "accepted-then-bounced", "refused", "retried-then-bounced")
+FATE_WEIGHTS = (5, 2, 1, 3, 1, 2)
+#: Fates whose recipient gets a bounce back.
+BOUNCED = ("accepted-then-bounced", "retried-then-bounced")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +59,7 @@ def log_lines(message: Message) -> list[str]:
     ]
     later = at + timedelta(minutes=10)
     for r in message.recipients:
-        if r.fate in ("deferred-then-accepted", "deferred-long"):
+        if r.fate in ("deferred-then-accepted", "deferred-long", "retried-then-bounced"):
             lines.append(_attempt(at, qid, r.address, "deferred"))
     for r in message.recipients:
         if r.fate == "refused":
@@ -64,6 +69,12 @@ def log_lines(message: Message) -> list[str]:
         elif r.fate == "deferred-then-accepted":
             lines.append(_attempt(later, qid, r.address, "sent"))
     return lines
+
+
+def late_lines(message: Message) -> list[str]:
+    """The retries Postfix logs later: ``retried-then-bounced`` recipients accepted at last."""
+    later = message.sent_at + timedelta(minutes=5)
+    return [_attempt(later, message.queue_id, r.address, "sent") for r in message.recipients if r.fate == "retried-then-bounced"]
 
 
 def _attempt(at: datetime, qid: str, address: str, status: str) -> str:
@@ -81,7 +92,7 @@ def _attempt(at: datetime, qid: str, address: str, status: str) -> str:
 
 def dsn(message: Message, recipient: Recipient) -> bytes:
     """The bounce the remote domain sends back, quoting the original's headers."""
-    at = message.sent_at + timedelta(minutes=1)
+    at = message.sent_at + timedelta(minutes=6)
     boundary = f"b{message.number}x{abs(hash(recipient.address)) % 10**8}"
     text = f"""\
 Return-Path: <>
@@ -127,15 +138,19 @@ Date: {format_datetime(message.sent_at)}
     return text.replace("\n", "\r\n").encode()
 
 
-def plan(seed: int, messages: int, logs: int, mailboxes: int, now: datetime | None = None) -> list[Message]:
+def plan(
+    seed: int, messages: int, logs: int, mailboxes: int, now: datetime | None = None, *, racing: bool = True
+) -> list[Message]:
     """``messages`` messages spread over the logs and mailboxes; ``deferred-long`` ones
-    were sent hours ago (so the expiry job has work), the others in the last minutes."""
+    were sent hours ago (so the expiry job has work), the others in the last minutes.
+    ``racing=False`` leaves out ``retried-then-bounced``."""
     rng = random.Random(seed)
     now = now or datetime.now(timezone.utc)
+    weights = [w if racing or fate != "retried-then-bounced" else 0 for fate, w in zip(FATES, FATE_WEIGHTS)]
     made = []
     for number in range(messages):
         count = rng.randint(1, 4)
-        fates = rng.choices(FATES, FATE_WEIGHTS, k=count)
+        fates = rng.choices(FATES, weights, k=count)
         if "deferred-long" in fates:  # hours old, deferred only: nothing else of it may race the expiry
             fates = ["deferred-long"] * count
         sent_at = now - (timedelta(hours=3) if "deferred-long" in fates else timedelta(seconds=rng.randint(60, 600)))
