@@ -21,6 +21,7 @@ from bounceledger.ingest import reconcile
 from bounceledger.ingest.returned import Incoming, store_returned_messages
 from bounceledger.leader import RETRY_SECONDS, Leadership
 from bounceledger.models import Delivery, Event
+from tests import chaos_mail
 from tests.logtail import LogTail
 
 SAMPLES = Path(__file__).resolve().parent.parent / "bounceledger" / "samples"
@@ -151,13 +152,18 @@ def test_two_sessions_claim_disjoint_batches_of_unmatched_verdicts(pg: Database)
 
 
 def test_two_sessions_never_expire_the_same_delivery(pg: Database, tmp_path: Path) -> None:
+    sent = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=3)
     log = tmp_path / "mail.log"
-    log.write_bytes((SAMPLES / "sendlog" / "postfix.log").read_bytes())
+    with log.open("w") as out:
+        for number in range(5):  # 5 messages, 2 recipients each, deferred and never tried again
+            message = chaos_mail.Message(number, 0, 0, sent)
+            message.recipients = [chaos_mail.Recipient(f"r{number}-{j}@example.test", "deferred-long") for j in range(2)]
+            out.write("\n".join(chaos_mail.log_lines(message)) + "\n")
     pipeline.ingest_logs(pg, [str(log)], "postfix")
     with pg.session() as session:
         deferred = session.scalar(select(func.count()).where(Delivery.state == "deferred")) or 0
-    assert deferred >= 1
-    later = datetime.now(timezone.utc) + timedelta(days=400)
+    assert deferred == 10
+    later = datetime.now(timezone.utc)
     with pg.session() as first:
         assert reconcile.expire_deferred(first, timedelta(hours=1), later, pg.rules) == deferred
         with pg.session() as second:
