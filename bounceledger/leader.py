@@ -19,6 +19,7 @@ with a clear message instead of sharing the job store.
 from __future__ import annotations
 
 import logging
+import time
 
 from sqlalchemy import Connection, func, select
 
@@ -30,8 +31,10 @@ log = logging.getLogger("bounceledger.leader")
 #: How often a standby tries to take over, and a leader checks it still holds its connection.
 RETRY_SECONDS = 2.0
 LEADER_LOCK = "scheduler:leader"
-#: The lease that keeps a second ``run`` off a SQLite ledger.
+#: The lease that keeps a second ``run`` off a SQLite ledger, and how often it is renewed
+#: (well within its five-minute expiry; not every check, which would be a write every 2 s).
 SQLITE_RUN_LEASE = "run:sqlite"
+LEASE_RENEW_SECONDS = 60.0
 
 
 class SingleProcessError(RuntimeError):
@@ -55,6 +58,7 @@ class Leadership:
         self.leading = False
         self._connection: Connection | None = None
         self._lease: SourceLock | None = None
+        self._renewed = 0.0
 
     @property
     def postgres(self) -> bool:
@@ -66,6 +70,7 @@ class Leadership:
         if not lease.acquire():
             raise SingleProcessError(sqlite_message(_lease_owner(self.database)))
         self._lease = lease
+        self._renewed = time.monotonic()
         self.leading = True
 
     def refresh(self) -> bool:
@@ -75,9 +80,10 @@ class Leadership:
         leading" until it can (a standby keeps trying).
         """
         if not self.postgres:
-            if self._lease is not None:
+            if self._lease is not None and time.monotonic() - self._renewed >= LEASE_RENEW_SECONDS:
                 try:
                     self._lease.renew()
+                    self._renewed = time.monotonic()
                 except Exception as exc:  # noqa: BLE001 - the lease outlives a failed renewal by minutes
                     log.warning("could not renew the run lease: %s", exc)
             return self.leading

@@ -349,15 +349,22 @@ def run_forever(database: Database, *, stop_after: float | None = None, metrics_
         sources.start()
         log.info("scheduler running: %s", ", ".join(job.id for job in sources.get_jobs()) or "no source jobs")
         deadline = None if stop_after is None else time.monotonic() + stop_after
+        standing_by = False
         while not _stopping.is_set():
             was_leading = timetable.scheduler is not None
             leading = leadership.refresh()
             if leading and not was_leading:
-                timetable.start()
+                try:
+                    timetable.start()
+                except Exception as exc:  # noqa: BLE001 - hand the lead on rather than hold it idle
+                    log.error("could not start the ledger-wide jobs: %s", exc, extra={"error": type(exc).__name__})
+                    timetable.stop(wait=False)
+                    leadership.release()
             elif was_leading and not leading:
                 timetable.stop(wait=False)
-            elif not leading and not was_leading and leadership.postgres:
-                log.debug("standing by: another process leads the ledger-wide jobs")
+            if not leading and not standing_by:
+                log.info("standing by: another process leads the ledger-wide jobs")
+            standing_by = not leading
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 break
