@@ -946,7 +946,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     database = _database(args)
     settings = database.settings
     if not settings.sendlogs and not settings.mailboxes and not settings.webhooks:
+        database.dispose()
         raise CommandError("nothing to do: configure [[sendlog]] and [[mailbox]] sources (or [[webhook]]s) in the config file")
+    if args.workers is not None and args.workers > 1:
+        return _run_workers(args, database)
     try:
         if args.once:
             summary = _run_pass(database)
@@ -970,11 +973,49 @@ def cmd_run(args: argparse.Namespace) -> int:
             return EXIT_OK
         from bounceledger.scheduler import run_forever
 
+        from bounceledger.leader import SingleProcessError
+
         _configure_logging(args.log_level or database.settings.log_level, args.log_format)
-        run_forever(database, stop_after=args.stop_after, metrics_port=args.metrics_port)
+        try:
+            run_forever(database, stop_after=args.stop_after, metrics_port=args.metrics_port)
+        except SingleProcessError as exc:
+            raise CommandError(str(exc)) from None
         return EXIT_OK
     finally:
         database.dispose()
+
+
+def _run_workers(args: argparse.Namespace, database: Database) -> int:
+    """``run --workers N``: checked here, once, so that N children never each fail the same way."""
+    from bounceledger import workers
+
+    try:
+        if database.engine.dialect.name != "postgresql":
+            raise CommandError(
+                f"--workers {args.workers}: SQLite is single-process (one writer at a time, one 'run' per ledger); "
+                "use PostgreSQL for several workers, or run without --workers"
+            )
+        if args.once:
+            raise CommandError(
+                "--once is one whole pass in this process; --workers runs the scheduled service: "
+                "use one or the other (several one-shot passes would only skip each other's busy sources)"
+            )
+    finally:
+        database.dispose()
+    _configure_logging(args.log_level or database.settings.log_level, args.log_format)
+
+    def command(index: int) -> list[str]:
+        return workers.child_command(
+            index,
+            config=getattr(args, "config", None),
+            database_url=getattr(args, "database_url", None),
+            log_level=getattr(args, "log_level", None),
+            log_format=getattr(args, "log_format", None),
+            stop_after=args.stop_after,
+            metrics_port=args.metrics_port,
+        )
+
+    return workers.Supervisor(args.workers, command).run()
 
 
 def sample_paths() -> tuple[Path, Path]:
@@ -1091,6 +1132,16 @@ def _webhook_url(text: str) -> str:
         return check(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _workers(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= 64:
+        raise argparse.ArgumentTypeError(f"not a number of workers (1-64): {text!r}")
+    return count
 
 
 def _seconds(text: str) -> float:
@@ -1266,7 +1317,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="the scheduled main job over the configured sources")
     p.add_argument("--once", action="store_true", help="one pass over every source, then exit")
     p.add_argument("--stop-after", type=_seconds, metavar="SECONDS", help="stop by itself after this long")
-    p.add_argument("--metrics-port", type=_port, metavar="PORT", help="serve /healthz, /readyz and /metrics on 127.0.0.1:PORT while scheduled (not with --once)")
+    p.add_argument("--metrics-port", type=_port, metavar="PORT", help="serve /healthz, /readyz and /metrics on 127.0.0.1:PORT while scheduled (not with --once); with --workers, worker i (from 0) on PORT+i")
+    p.add_argument(
+        "--workers", type=_workers, metavar="N",
+        help="run N worker processes under one supervisor that restarts any that dies (PostgreSQL only; not with --once)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="run the main job on the bundled samples and print corrected states")

@@ -1,15 +1,20 @@
 """``bounceledger run``: the unattended main job on a schedule (APScheduler 3).
 
-One interval job per configured send log and mailbox, one that retries
-unmatched verdicts, one that gives up on deliveries deferred for too
-long, one that settles first-hop acceptances whose settlement window
-passed with no bounce (unless ``[settlement] enabled = false``), one per
-``[[webhook]]`` that pushes the change feed to it, and with ``retain_raw_days``
-one that prunes raw messages and evidence past that age (hourly: a run reads
-only what aged since). Jobs
+Two schedulers per process. The *source* jobs, in memory in every process:
+one interval job per configured send log and mailbox, and one per
+``[[webhook]]`` that pushes the change feed to it; each source's own lock
+lets one process read it at a time, so several ``run`` processes (or
+``run --workers N``) spread the sources between them. The *ledger-wide*
+jobs, only in the process that leads (:mod:`bounceledger.leader`): one
+that retries unmatched verdicts, one that gives up on deliveries deferred
+for too long, one that settles first-hop acceptances whose settlement
+window passed with no bounce (unless ``[settlement] enabled = false``), and
+with ``retain_raw_days`` one that prunes raw messages and evidence past that
+age (hourly: a run reads only what aged since). Their job store lives in
+the ledger's own database (table ``scheduler_jobs``), which APScheduler 3
+cannot share between processes: hence one leader. Jobs
 never overlap themselves (``max_instances=1``), missed runs collapse into
-one (``coalesce``), and the job store lives in the ledger's own database
-(table ``scheduler_jobs``), so a restarted scheduler keeps its timetable.
+one (``coalesce``).
 SIGTERM and SIGINT stop the jobs at the next batch boundary: every batch
 commits with its cursor, so stopping there loses nothing.
 """
@@ -24,12 +29,15 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from types import FrameType
 
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import MetaData
 
 from bounceledger import pipeline, polling, queries, retention
+from bounceledger.config import Settings
 from bounceledger.db import Database
+from bounceledger.leader import RETRY_SECONDS, Leadership
 
 log = logging.getLogger("bounceledger.scheduler")
 
@@ -66,9 +74,11 @@ def _logged(
     metrics under ``metric`` (default ``name``). A failing run never stops the scheduler.
 
     ``exclusive``: a ledger-wide job (unmatched verdicts, expiry, settlement,
-    retention) that two ``run`` processes on one database would only repeat:
-    it runs under a lock named after it, and a process that finds it taken
-    skips this run."""
+    retention) that two processes on one database would only repeat: it runs
+    under a lock named after it, and a process that finds it taken skips
+    this run. Only the leader schedules these jobs, but a leader that lost
+    its lead may still be finishing one while the next leader starts (and
+    ``run --once`` runs them too): the lock covers those overlaps."""
     if exclusive:
         job = _claimed(f"job:{metric or name}", job)
     started = time.monotonic()
@@ -77,7 +87,9 @@ def _logged(
         line, counts = job()
         ok = True
         extra = {"job": metric or name, "seconds": round(time.monotonic() - started, 3), "counts": counts}
-        log.log(logging.INFO if any(counts.values()) else logging.DEBUG, "%s: %s", name, line, extra=extra)
+        # a run that only found its source busy (another worker has it) is as quiet as an idle one
+        news = any(count for key, count in counts.items() if key != "busy")
+        log.log(logging.INFO if news else logging.DEBUG, "%s: %s", name, line, extra=extra)
     except Exception as exc:  # noqa: BLE001
         log.error("%s failed: %s", name, exc, extra={"job": metric or name, "error": type(exc).__name__})
     finally:
@@ -212,50 +224,111 @@ def retention_job(days: float) -> None:
     _logged("retention", run, exclusive=True)
 
 
-def build_scheduler(database: Database) -> tuple[BackgroundScheduler, set[str]]:
-    """The scheduler with one job per configured source, and the ids of those jobs."""
-    settings = database.settings
-    store = SQLAlchemyJobStore(engine=database.engine, tablename=JOB_TABLE, metadata=MetaData())
-    scheduler = BackgroundScheduler(
-        jobstores={"default": store},
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
-        timezone="UTC",
-    )
-    now = datetime.now(timezone.utc)
+def _ledger_wide_jobs(settings: Settings) -> list[tuple[str, str, tuple[object, ...], int]]:
+    wanted: list[tuple[str, str, tuple[object, ...], int]] = [
+        ("orphans", f"{__name__}:orphans_job", (), settings.orphan_retry_seconds),
+        ("expiry", f"{__name__}:expiry_job", (settings.expire_deferred_after_hours,), EXPIRY_INTERVAL_SECONDS),
+    ]
+    if settings.settlement_enabled:
+        wanted.append(("settlement", f"{__name__}:settlement_job", (), SETTLEMENT_INTERVAL_SECONDS))
+    if settings.retain_raw_days:
+        wanted.append(("retention", f"{__name__}:retention_job", (settings.retain_raw_days,), RETENTION_INTERVAL_SECONDS))
+    return wanted
+
+
+def _source_jobs(settings: Settings) -> list[tuple[str, str, tuple[object, ...], int]]:
     wanted: list[tuple[str, str, tuple[object, ...], int]] = [
         (f"sendlog:{s.path}", f"{__name__}:sendlog_job", (s.path, s.format), s.interval_seconds)
         for s in settings.sendlogs
     ]
     wanted += [(f"mailbox:{m.url}", f"{__name__}:mailbox_job", (m.url,), m.interval_seconds) for m in settings.mailboxes]
-    wanted.append(("orphans", f"{__name__}:orphans_job", (), settings.orphan_retry_seconds))
-    wanted.append(("expiry", f"{__name__}:expiry_job", (settings.expire_deferred_after_hours,), EXPIRY_INTERVAL_SECONDS))
-    if settings.settlement_enabled:
-        wanted.append(("settlement", f"{__name__}:settlement_job", (), SETTLEMENT_INTERVAL_SECONDS))
     wanted += [(f"webhook:{w.key}", f"{__name__}:webhook_job", (w.key,), WEBHOOK_INTERVAL_SECONDS) for w in settings.webhooks]
-    if settings.retain_raw_days:
-        wanted.append(("retention", f"{__name__}:retention_job", (settings.retain_raw_days,), RETENTION_INTERVAL_SECONDS))
+    return wanted
+
+
+def _scheduler(jobstore: object, wanted: list[tuple[str, str, tuple[object, ...], int]]) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(
+        jobstores={"default": jobstore},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
+        timezone="UTC",
+    )
+    now = datetime.now(timezone.utc)
     for job_id, func, args, seconds in wanted:
         scheduler.add_job(
             func, "interval", seconds=seconds, id=job_id, args=args, replace_existing=True,
             next_run_time=now + timedelta(seconds=FIRST_RUN_DELAY_SECONDS.get(job_id, 0)),
         )
-    return scheduler, {job_id for job_id, *_ in wanted}
+    return scheduler
+
+
+def build_scheduler(database: Database) -> tuple[BackgroundScheduler, set[str]]:
+    """The leader's scheduler: the ledger-wide jobs, in the persistent job store
+    (so a restarted or newly elected leader keeps the timetable), and their ids."""
+    wanted = _ledger_wide_jobs(database.settings)
+    store = SQLAlchemyJobStore(engine=database.engine, tablename=JOB_TABLE, metadata=MetaData())
+    return _scheduler(store, wanted), {job_id for job_id, *_ in wanted}
+
+
+def build_source_scheduler(database: Database) -> tuple[BackgroundScheduler, set[str]]:
+    """Every process's scheduler: one job per send log, mailbox and webhook, in memory.
+
+    Not in the shared store: each worker tries every source at its interval,
+    and the source's own lock (per file, per mailbox, per endpoint) lets one
+    of them read it while the others skip that run, so N workers spread
+    the sources between them without any timetable to share."""
+    wanted = _source_jobs(database.settings)
+    return _scheduler(MemoryJobStore(), wanted), {job_id for job_id, *_ in wanted}
 
 
 def _forget_removed_sources(scheduler: BackgroundScheduler, keep: set[str]) -> None:
+    """Jobs dropped from the config since the last run, and the per-source jobs
+    that older versions kept in the shared store."""
     for job in scheduler.get_jobs():
         if job.id not in keep:
             scheduler.remove_job(job.id)
 
 
+class _Timetable:
+    """The leader's half of a run: started when this process is elected, stopped when it loses the lead."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.scheduler: BackgroundScheduler | None = None
+
+    def start(self) -> None:
+        scheduler, configured = build_scheduler(self.database)
+        scheduler.start(paused=True)
+        _forget_removed_sources(scheduler, configured)
+        scheduler.resume()
+        self.scheduler = scheduler
+        log.info("leading: ledger-wide jobs %s", ", ".join(job.id for job in scheduler.get_jobs()))
+
+    def stop(self, wait: bool) -> None:
+        if self.scheduler is not None:
+            scheduler, self.scheduler = self.scheduler, None
+            try:
+                scheduler.shutdown(wait=wait)
+            except Exception as exc:  # noqa: BLE001 - a lost database may fail the store's last write
+                log.warning("stopping the ledger-wide jobs: %s", exc)
+
+
 def run_forever(database: Database, *, stop_after: float | None = None, metrics_port: int | None = None) -> None:
     """Run until SIGTERM/SIGINT (or ``stop_after`` seconds, for tests and demos).
 
+    The source jobs start at once; the ledger-wide jobs start when this
+    process leads (:mod:`bounceledger.leader`), at once when no other does.
+    On SQLite a second ``run`` on the same ledger raises
+    :class:`~bounceledger.leader.SingleProcessError`.
+
     ``metrics_port``: serve /healthz, /readyz and /metrics on 127.0.0.1 there."""
     global _database, _metrics_on
+    leadership = Leadership(database)
+    if not leadership.postgres:
+        leadership.claim_sqlite()  # before anything starts: a refused second run leaves nothing behind
     _database = database
     _stopping.clear()
-    scheduler, configured = build_scheduler(database)
+    sources, _ = build_source_scheduler(database)
+    timetable = _Timetable(database)
     listener = None
     if metrics_port is not None:
         from bounceledger import health_server, metrics
@@ -272,16 +345,38 @@ def run_forever(database: Database, *, stop_after: float | None = None, metrics_
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    scheduler.start(paused=True)
-    _forget_removed_sources(scheduler, configured)  # sources dropped from the config since last run
-    scheduler.resume()
-    log.info("scheduler running: %s", ", ".join(job.id for job in scheduler.get_jobs()))
-    _stopping.wait(stop_after)
-    _stopping.set()
-    scheduler.shutdown(wait=True)
-    if listener is not None:
-        listener.shutdown()
-        listener.server_close()
-    _metrics_on = False
-    _database = None
+    try:
+        sources.start()
+        log.info("scheduler running: %s", ", ".join(job.id for job in sources.get_jobs()) or "no source jobs")
+        deadline = None if stop_after is None else time.monotonic() + stop_after
+        standing_by = False
+        while not _stopping.is_set():
+            was_leading = timetable.scheduler is not None
+            leading = leadership.refresh()
+            if leading and not was_leading:
+                try:
+                    timetable.start()
+                except Exception as exc:  # noqa: BLE001 - hand the lead on rather than hold it idle
+                    log.error("could not start the ledger-wide jobs: %s", exc, extra={"error": type(exc).__name__})
+                    timetable.stop(wait=False)
+                    leadership.release()
+            elif was_leading and not leading:
+                timetable.stop(wait=False)
+            if not leading and not standing_by:
+                log.info("standing by: another process leads the ledger-wide jobs")
+            standing_by = not leading
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            _stopping.wait(RETRY_SECONDS if left is None else min(RETRY_SECONDS, left))
+    finally:
+        _stopping.set()
+        sources.shutdown(wait=True)
+        timetable.stop(wait=True)
+        leadership.release()
+        if listener is not None:
+            listener.shutdown()
+            listener.server_close()
+        _metrics_on = False
+        _database = None
     log.info("stopped")

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Row, and_, bindparam, case, delete, func, select, text, update
+from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, case, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from bounceledger.ingest import feed, suppress
@@ -44,10 +44,14 @@ def retry_orphans(session: Session, rules: LedgerRules, batch: int = ORPHAN_BATC
     after = 0
     while True:
         orphans = session.execute(
-            select(*_VERDICT_COLUMNS)
-            .where(Event.kind == "verdict", Event.delivery_id.is_(None), Event.id > after)
-            .order_by(Event.id)
-            .limit(batch)
+            _claimed(
+                session,
+                select(*_VERDICT_COLUMNS)
+                .where(Event.kind == "verdict", Event.delivery_id.is_(None), Event.id > after)
+                .order_by(Event.id)
+                .limit(batch),
+                Event,
+            )
         ).all()
         if not orphans:
             return linked_total, left_total
@@ -57,6 +61,22 @@ def retry_orphans(session: Session, rules: LedgerRules, batch: int = ORPHAN_BATC
             recompute(session, touched, rules)
         linked_total += linked
         left_total += len(orphans) - linked
+
+
+def _claimed(session: Session, stmt: Select[Any], of: type[Event] | type[Delivery]) -> Select[Any]:
+    """``stmt`` claiming its rows on PostgreSQL: ``FOR UPDATE SKIP LOCKED``.
+
+    Two workers retrying orphans or expiring deliveries at once then take
+    disjoint batches (each skips the rows the other holds until it commits)
+    instead of rematching the same verdicts twice or waiting on each other.
+    The claimed rows stay locked to the end of the caller's transaction, so
+    a row is never worked on by two sessions at once. SQLite has one writer
+    at a time and no such clause: the plain query. ``of`` names the one
+    table whose rows are claimed.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return stmt
+    return stmt.with_for_update(skip_locked=True, of=of)
 
 
 _VERDICT_COLUMNS = (Event.id, Event.recipient, Event.at, Event.evidence, Event.delivery_id, Event.match_key, Event.dedupe_key)
@@ -420,7 +440,12 @@ def count_corrected(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Delivery).where(Delivery.corrected)) or 0
 
 
-def expire_deferred(session: Session, wait: timedelta, now: datetime, rules: LedgerRules) -> int:
+EXPIRY_BATCH = 1000
+
+
+def expire_deferred(
+    session: Session, wait: timedelta, now: datetime, rules: LedgerRules, batch: int = EXPIRY_BATCH
+) -> int:
     """Give up on deliveries that stayed deferred longer than ``wait``.
 
     Records a ``timeout`` event dated when the wait ran out (not when this
@@ -428,12 +453,30 @@ def expire_deferred(session: Session, wait: timedelta, now: datetime, rules: Led
     :mod:`bounceledger.models.state` lets any newer answer overrule it.
     """
     cutoff = now - wait
-    stale = session.execute(
-        select(Delivery.id, Delivery.recipient, Delivery.state_at).where(Delivery.deferred_since < cutoff)
-    ).all()
-    if not stale:
-        return 0
     hours = wait.total_seconds() / 3600
+    expired = 0
+    after = 0
+    while True:
+        stale = session.execute(
+            _claimed(
+                session,
+                select(Delivery.id, Delivery.recipient, Delivery.state_at)
+                .where(Delivery.deferred_since < cutoff, Delivery.id > after)
+                .order_by(Delivery.id)  # keyset paging: each batch starts past the last
+                .limit(batch),
+                Delivery,
+            )
+        ).all()
+        if not stale:
+            return expired
+        after = stale[-1].id
+        expired += _expire(session, stale, wait, hours, now, rules)
+
+
+def _expire(
+    session: Session, stale: Sequence[Row[Any]], wait: timedelta, hours: float, now: datetime, rules: LedgerRules
+) -> int:
+    """One claimed batch of :func:`expire_deferred`."""
     rows = [
         {
             "dedupe_key": timeout_key(delivery_id, state_at),

@@ -72,7 +72,8 @@ def test_run_processes_sources_and_stops_cleanly_on_sigterm(database: Database, 
     with database.session() as session:
         assert session.scalar(select(func.count()).select_from(ReturnedMessage)) == 10
         jobs = session.execute(text("SELECT id FROM scheduler_jobs ORDER BY id")).scalars().all()
-    assert {"expiry", "orphans"} <= set(jobs) and any(j.startswith("mailbox:") for j in jobs)
+    # the shared store holds the leader's ledger-wide timetable only; source jobs live in each process
+    assert {"expiry", "orphans"} <= set(jobs) and not any(j.startswith(("mailbox:", "sendlog:")) for j in jobs)
 
     with database.engine.begin() as conn:  # the job store does not make the schema drift
         cfg = dbmod.alembic_config()
@@ -149,3 +150,60 @@ def test_ledger_wide_jobs_run_in_one_process_at_a_time(database: Database, monke
         job()  # free again
         assert calls == [name]
         calls.clear()
+
+
+def _start_run(config: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bounceledger", "--config", str(config), "run", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("BOUNCELEDGER_")},
+    )
+
+
+def test_sqlite_is_single_process_and_says_so(tmp_path: Path) -> None:
+    """A second `run` on one SQLite ledger stops at once with the reason, and
+    `--workers 2` is refused before any worker starts; the first run is untouched."""
+    from bounceledger.config import Settings
+
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    database = Database(Settings(database_url=url))
+    dbmod.upgrade(database)
+    config = _config(tmp_path, url)
+    first = _start_run(config)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not _run_lease_owner(database):
+            time.sleep(0.2)
+        assert _run_lease_owner(database).split(":")[1] == str(first.pid)
+        second = _start_run(config, "--stop-after", "30")
+        _, err = second.communicate(timeout=60)
+        assert second.returncode == 1
+        assert "SQLite is single-process" in err and "Traceback" not in err
+        workers = _start_run(config, "--workers", "2")
+        _, err = workers.communicate(timeout=60)
+        assert workers.returncode == 1
+        assert "--workers 2: SQLite is single-process" in err and "Traceback" not in err
+        assert first.poll() is None
+    finally:
+        first.send_signal(signal.SIGTERM)
+        _, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    assert _run_lease_owner(database) == ""  # a clean stop hands the ledger over at once
+    third = _start_run(config, "--stop-after", "1")
+    _, err = third.communicate(timeout=60)
+    database.dispose()
+    assert third.returncode == 0, err
+
+
+def _run_lease_owner(database: Database) -> str:
+    with database.session() as session:
+        return session.execute(text("SELECT owner FROM leases WHERE name = 'run:sqlite'")).scalar() or ""
+
+
+def test_once_with_workers_is_refused_with_the_reason(database_url: str, tmp_path: Path) -> None:
+    result = _start_run(_config(tmp_path, database_url), "--once", "--workers", "3")
+    _, err = result.communicate(timeout=60)
+    assert result.returncode == 1 and "Traceback" not in err
+    assert ("--once is one whole pass" in err) if database_url.startswith("postgresql") else ("SQLite is single-process" in err)
