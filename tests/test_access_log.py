@@ -109,6 +109,23 @@ def _secrets_absent(stderr: str) -> None:
         assert secret not in stderr, secret
 
 
+def _in_logged_order(made: list[tuple[str, str, int, int]], logged: list[str]) -> list[tuple[str, str, int, int]]:
+    """The requests made, in the order their lines were logged.
+
+    Each line is written by the server thread that answered, after the
+    answer went out: the next request (made as soon as the answer came) can
+    be logged first. Every logged line must still be one request made, once.
+    """
+    left = list(made)
+    ordered = []
+    for line in logged:
+        found = next((r for r in left if f'"{r[0]} {r[1]}" {r[2]} ' in line), None)
+        assert found is not None, (line, left)
+        left.remove(found)
+        ordered.append(found)
+    return ordered
+
+
 def test_text_access_log(ledger_url: str, tmp_path: Path) -> None:
     with serve(ledger_url, tmp_path) as served:
         made = _requests(served.base)
@@ -116,7 +133,7 @@ def test_text_access_log(ledger_url: str, tmp_path: Path) -> None:
     assert "Traceback" not in served.stderr
     lines = [line for line in served.stderr.splitlines() if " bounceledger.web.access: " in line]
     assert len(lines) == 1 + len(made), served.stderr  # the fixture's probe of /healthz, then ours
-    for line, (method, path, status, size) in zip(lines[1:], made, strict=True):
+    for line, (method, path, status, size) in zip(lines[1:], _in_logged_order(made, lines[1:]), strict=True):
         assert " INFO bounceledger.web.access: 127.0.0.1 " in line, line
         assert f'"{method} {path}" {status} ' in line, (line, method, path, status)
         if size >= 0:
@@ -131,7 +148,8 @@ def test_json_access_log(ledger_url: str, tmp_path: Path) -> None:
     records = [json.loads(line) for line in served.stderr.splitlines()]  # every line is one object
     access = [r for r in records if r["logger"] == "bounceledger.web.access"]
     assert len(access) == 1 + len(made), served.stderr  # the fixture's probe of /healthz, then ours
-    for record, (method, path, status, size) in zip(access[1:], made, strict=True):
+    logged = [f'"{r["method"]} {r["path"]}" {r["status"]} ' for r in access[1:]]
+    for record, (method, path, status, size) in zip(access[1:], _in_logged_order(made, logged), strict=True):
         assert set(record) == {"time", "level", "logger", "message", "method", "path", "status", "size",
                                "duration_ms", "remote_addr"}
         assert (record["method"], record["path"], record["status"], record["remote_addr"]) == (method, path, status, "127.0.0.1")
