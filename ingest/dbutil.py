@@ -16,6 +16,7 @@ import sqlite3
 import zlib
 from operator import itemgetter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -145,6 +146,85 @@ def _copy_into(cursor: Any, stage: str, columns: Sequence[str], values: Sequence
         copy.set_types(types)
         for row in values:
             copy.write_row(row)
+
+
+# Column type oids of the ledger tables, for COPY straight into them.
+_TABLE_TYPES: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+_TEXT_OID = 25
+_JSON_OID = 114
+
+
+def copy_new_rows(session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """COPY rows (tuples in ``columns`` order) straight into ``table``, PostgreSQL only.
+
+    For rows whose keys the caller knows are new (see :func:`reserve_ids`):
+    no staging table, no conflict check, no ``RETURNING`` to wait for. A
+    key that turns out to exist after all fails the COPY with a unique
+    violation, which the caller handles (a savepoint and the careful path).
+    JSON documents go over the wire as their text, serialised once here
+    (the server's ``json`` input reads the same bytes).
+    """
+    if not rows:
+        return
+    driver = session.connection().connection.driver_connection
+    key = (table.name, tuple(columns))
+    types = _TABLE_TYPES.get(key)
+    json_at = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)]
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        if types is None:
+            cursor.execute(
+                "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0",
+                (f'"{table.name}"',),
+            )
+            oids = dict(cursor.fetchall())
+            types = [int(oids[c]) for c in columns]
+            types = _TABLE_TYPES[key] = [_TEXT_OID if t == _JSON_OID else t for t in types]
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN (FORMAT BINARY)') as copy:
+            copy.set_types(types)
+            write = copy.write_row
+            if json_at:
+                for row in rows:
+                    values = list(row)
+                    for i in json_at:
+                        if values[i] is not None:
+                            values[i] = _json_text(values[i])
+                    write(values)
+            else:
+                for row in rows:
+                    write(row)
+
+
+def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
+    """``count`` fresh ids from the sequence behind ``table.id`` (PostgreSQL), in one statement.
+
+    Ids handed out this way are never handed out again, whether or not the
+    rows are written: a rolled-back batch leaves a gap, as any insert would.
+    """
+    if count <= 0:
+        return []
+    driver = session.connection().connection.driver_connection
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", (table.name, count)
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+@contextmanager
+def savepoint(session: Session) -> Iterator[None]:
+    """A savepoint on the session's connection, taken and released through the driver."""
+    driver = session.connection().connection.driver_connection
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute("SAVEPOINT bl_fast")
+    try:
+        yield
+    except BaseException:
+        with driver.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute("ROLLBACK TO SAVEPOINT bl_fast")
+        raise
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute("RELEASE SAVEPOINT bl_fast")
 
 
 def insert_tuples(
