@@ -80,8 +80,8 @@ def _sqlite_datetime_text(value: datetime) -> str:
     return value.isoformat(" ", "microseconds")[:-6]
 
 
-def _json_text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+# One encoder for every row: json.dumps with options builds a new one per call.
+_json_text: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _json(value: Any) -> str | None:
