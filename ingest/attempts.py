@@ -38,25 +38,18 @@ from bounceledger.models import Delivery, Event, SentMessage
 from bounceledger.models.state import Fact, decide
 
 
-def _sent_message_rows(attempts: Sequence[Attempt]) -> dict[str, dict[str, object]]:
-    rows: dict[str, dict[str, object]] = {}
-    for attempt in attempts:
-        key = message_key(attempt)
-        if key not in rows:
-            rows[key] = {
-                "msg_key": key,
-                "message_id": attempt.message_id,
-                "queue_id": attempt.queue_id,
-                "envelope_id": attempt.envelope_id,
-                "sender": normalise_address(attempt.sender),
-                "return_path_token": (token_of(attempt.sender) or "").lower() or None,
-                "campaign": attempt.campaign,
-                "header_ref": attempt.header_ref,
-                "first_seen_at": attempt.at,
-            }
-        else:
-            _fill_in(rows[key], attempt.campaign, attempt.header_ref)
-    return rows
+def _sent_message_row(key: str, attempt: Attempt) -> dict[str, object]:
+    return {
+        "msg_key": key,
+        "message_id": attempt.message_id,
+        "queue_id": attempt.queue_id,
+        "envelope_id": attempt.envelope_id,
+        "sender": normalise_address(attempt.sender),
+        "return_path_token": (token_of(attempt.sender) or "").lower() or None,
+        "campaign": attempt.campaign,
+        "header_ref": attempt.header_ref,
+        "first_seen_at": attempt.at,
+    }
 
 
 def _fill_in(row: dict[str, object], campaign: object, header_ref: object) -> None:
@@ -243,10 +236,22 @@ class _Pair:
 PairKey = tuple[str, str]
 
 
-def _group(attempts: Sequence[Attempt], source: str, now: datetime) -> dict[PairKey, _Pair]:
+def _grouped(
+    attempts: Sequence[Attempt], source: str, now: datetime
+) -> tuple[dict[str, dict[str, object]], dict[PairKey, _Pair]]:
+    """The batch's ``sent_messages`` rows by message key, and its deliveries' facts and events."""
+    sent: dict[str, dict[str, object]] = {}
     pairs: dict[PairKey, _Pair] = {}
     for attempt in attempts:
-        pair = pairs.setdefault((message_key(attempt), attempt.recipient), _Pair())
+        msg_key = message_key(attempt)
+        row = sent.get(msg_key)
+        if row is None:
+            sent[msg_key] = _sent_message_row(msg_key, attempt)
+        elif attempt.campaign is not None or attempt.header_ref is not None:
+            _fill_in(row, attempt.campaign, attempt.header_ref)
+        pair = pairs.get((msg_key, attempt.recipient))
+        if pair is None:
+            pair = pairs[(msg_key, attempt.recipient)] = _Pair()
         key = attempt_key(attempt)
         reason, classification = _reason(attempt)
         pair.facts.append(_fact(attempt, key, reason))
@@ -254,7 +259,7 @@ def _group(attempts: Sequence[Attempt], source: str, now: datetime) -> dict[Pair
         if attempt.first_hop and attempt.verdict == "accepted":
             pair.first_hop_host = attempt.relay_host
             pair.next_hop_queue_id = attempt.next_hop_queue_id
-    return pairs
+    return sent, pairs
 
 
 @dataclass
@@ -299,7 +304,8 @@ def prepare_attempts(attempts: Sequence[Attempt], source: str) -> PreparedAttemp
 
 
 def _prepared(attempts: Sequence[Attempt], source: str) -> PreparedAttempts:
-    return PreparedAttempts(source, _sent_message_rows(attempts), _group(attempts, source, datetime.now(timezone.utc)))
+    sent, pairs = _grouped(attempts, source, datetime.now(timezone.utc))
+    return PreparedAttempts(source, sent, pairs)
 
 
 # A queue id names one message for at most this long (Postfix's maximal
