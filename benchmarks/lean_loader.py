@@ -7,7 +7,8 @@ the project's parser (the same parse cost), keep one dict of message keys and
 one of deliveries, number rows itself, and binary-COPY each batch's
 ``sent_messages``, ``deliveries``, ``events`` and ``changes`` rows straight
 into the ledger's tables (their indexes, no staging, no conflict handling,
-no look-ups, no reconciliation), one commit per batch, on one thread. The
+no look-ups, no reconciliation), one commit per batch, on one thread, with
+the garbage collector tuned as ingest-log tunes it. The
 rows carry the same columns and evidence as the project's. Prints one JSON
 object: attempts, seconds, client and server CPU seconds.
 """
@@ -22,6 +23,7 @@ from datetime import datetime, timezone
 import psycopg
 
 from benchmarks.ingest_child import client_cpu, proc_cpu
+from bounceledger.pipeline import _fewer_collections
 from bounceledger.ingest.attempts import EVENT_COLUMNS, _event_row, _reason, is_notice
 from bounceledger.ingest.keys import attempt_key, message_key, normalise_address
 from bounceledger.ingest.sendlog import ParseOptions, make_parser
@@ -91,7 +93,7 @@ def main() -> None:
         conn.commit()
         pending.clear()
 
-    with open(path, encoding="utf-8", errors="replace") as handle:
+    with _fewer_collections(), open(path, encoding="utf-8", errors="replace") as handle:
         for line in handle:
             for attempt in parser.feed(line):
                 if is_notice(attempt):
