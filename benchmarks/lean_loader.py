@@ -55,7 +55,6 @@ def main() -> None:
     types = {name: _types(conn, name, cols) for name, cols in
              (("sent_messages", SENT), ("deliveries", DELIVERY), ("events", EVENT_COLUMNS), ("changes", CHANGE))}
     conn.commit()
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     parser = make_parser("postfix", ParseOptions(reference_time=datetime(2026, 11, 30, tzinfo=timezone.utc)))
     messages: dict[str, int] = {}
     deliveries: dict[tuple[int, str], int] = {}
@@ -83,8 +82,7 @@ def main() -> None:
                 changes.append(("delivery." + state, delivery_id, state, dedupe, attempt.at, now))
             reason, classification = _reason(attempt)
             row = _event_row(attempt, dedupe, reason, classification, "postfix:lean", now)
-            row[1] = delivery_id
-            row[13] = encode(row[13])
+            row[1] = delivery_id  # row[13], the evidence, comes JSON-encoded
             events.append(row)
         _copy(conn, "sent_messages", SENT, types["sent_messages"], sent)
         _copy(conn, "deliveries", DELIVERY, types["deliveries"], new)

@@ -25,6 +25,7 @@ from bounceledger.ingest.dbutil import (
     copy_new_rows,
     insert_ignoring_duplicates,
     insert_tuples,
+    json_text,
     reserve_ids,
     savepoint,
     update_by_key,
@@ -212,7 +213,7 @@ def _event_row(
         attempt.replycode,
         reason,
         attempt.text or None,
-        evidence,
+        json_text(evidence),  # encoded here, on the reading thread, once
         now,
     ]
 
@@ -230,6 +231,9 @@ class _Pair:
     events: list[list[object]] = field(default_factory=list)
     first_hop_host: str | None = None
     next_hop_queue_id: str | None = None
+    # The delivery's state from these facts alone, decided while the batch is
+    # prepared (what a delivery first seen in this batch is written with).
+    decided: tuple[dict[str, object], Fact | None] | None = None
 
 
 # A delivery as a batch knows it before the database does: (message key, recipient).
@@ -259,6 +263,8 @@ def _grouped(
         if attempt.first_hop and attempt.verdict == "accepted":
             pair.first_hop_host = attempt.relay_host
             pair.next_hop_queue_id = attempt.next_hop_queue_id
+    for pair in pairs.values():
+        pair.decided = _decided(pair)
     return sent, pairs
 
 
@@ -286,6 +292,7 @@ class PreparedAttempts:
         for key, pair in other.pairs.items():
             mine_pair = self.pairs.setdefault(key, pair)
             if mine_pair is not pair:
+                mine_pair.decided = None  # more facts: decided again when written
                 mine_pair.facts.extend(pair.facts)
                 mine_pair.events.extend(pair.events)
                 if pair.first_hop_host is not None:
@@ -352,19 +359,22 @@ def _with_normal_recipients(attempts: Sequence[Attempt]) -> list[Attempt]:
     return out
 
 
+def _decided(data: _Pair) -> tuple[dict[str, object], Fact | None]:
+    """The ``deliveries`` columns a delivery's facts decide, and the deciding fact."""
+    decision = decide(data.facts)
+    row = delivery_values(decision)
+    row["first_attempt_at"] = min(f.at for f in data.facts)
+    row["first_hop_host"] = data.first_hop_host
+    row["next_hop_queue_id"] = data.next_hop_queue_id
+    return row, decision.decided_by if decision else None
+
+
 def _new_delivery_row(sent_id: int, recipient: str, data: _Pair) -> tuple[dict[str, object], Fact | None]:
     """The ``deliveries`` row of a delivery first seen in this batch, its state from the batch's
     facts, and the fact that decided it (what its change-feed entry points at)."""
-    decision = decide(data.facts)
-    row = delivery_values(decision)
-    row.update(
-        sent_message_id=sent_id,
-        recipient=recipient,
-        first_attempt_at=min(f.at for f in data.facts),
-        first_hop_host=data.first_hop_host,
-        next_hop_queue_id=data.next_hop_queue_id,
-    )
-    return row, decision.decided_by if decision else None
+    values, fact = data.decided or _decided(data)
+    row: dict[str, object] = {"sent_message_id": sent_id, "recipient": recipient, **values}
+    return row, fact
 
 
 @dataclass

@@ -81,16 +81,41 @@ def _sqlite_datetime_text(value: datetime) -> str:
 
 
 # One encoder for every row: json.dumps with options builds a new one per call.
-_json_text: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encode: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class JsonText(str):
+    """A JSON document already encoded (by :func:`json_text`), written as it is.
+
+    Lets a bulk path encode its documents where it builds its rows (ingest-log's
+    reading thread) rather than where it writes them.
+    """
+
+    __slots__ = ()
+
+
+def json_text(value: Any) -> JsonText:
+    """``value`` encoded once, as every JSON column here is written."""
+    return JsonText(_encode(value))
+
+
+def _json_text(value: Any) -> str:
+    return value if type(value) is JsonText else _encode(value)
 
 
 def _json(value: Any) -> str | None:
     return None if value is None else _json_text(value)
 
 
+def _same(text: str) -> str:
+    return text
+
+
 def _pg_json(value: Any) -> Json | None:
     # Wrapped, so that the binary COPY writes the document, not a JSON string holding it.
-    return None if value is None else Json(value, dumps=_json_text)
+    if value is None:
+        return None
+    return Json(value, dumps=_same) if type(value) is JsonText else Json(value, dumps=_encode)
 
 
 def _converters(table: Table, columns: Sequence[str], dialect: str) -> list[Callable[[Any], Any] | None]:
@@ -185,11 +210,9 @@ def copy_new_rows(session: Session, table: Table, columns: Sequence[str], rows: 
             write = copy.write_row
             if json_at:
                 for row in rows:
-                    values = list(row)
-                    for i in json_at:
-                        if values[i] is not None:
-                            values[i] = _json_text(values[i])
-                    write(values)
+                    if any(type(row[i]) is not JsonText and row[i] is not None for i in json_at):
+                        row = [_json_text(v) if i in json_at and v is not None else v for i, v in enumerate(row)]
+                    write(row)
             else:
                 for row in rows:
                     write(row)
