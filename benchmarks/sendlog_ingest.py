@@ -9,7 +9,13 @@ bounced attempts), then prints in one run:
 * ``pflogsumm`` on the same file (what people run on these logs today),
 * ``bounceledger ingest-log`` into SQLite and into PostgreSQL: attempts/s end
   to end and for the storing thread alone, and peak RSS of each run,
-* peak RSS for a quarter of the file, to show memory does not grow with size.
+* peak RSS for a quarter of the file, to show memory does not grow with size,
+* on PostgreSQL, in the same run: a lean loader's rate for the same rows into
+  the same tables (``benchmarks/lean_loader.py``: parse, number, binary COPY;
+  the floor for a loader), the CPU microseconds per attempt of each, split
+  into client and server (``benchmarks/ingest_child.py``), and the ratios the
+  acceptance of issue #17 names: wall time against pflogsumm's, rate against
+  the lean loader's, total CPU per attempt, peak RSS.
 
     .venv/bin/python benchmarks/sendlog_ingest.py [--lines 1000000] [--postgres URL]
 
@@ -34,6 +40,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.scratch import admin_url, scratch_postgres, write_floor  # noqa: E402
+from bounceledger.config import Settings  # noqa: E402
+from bounceledger.db import Database, upgrade  # noqa: E402
 from bounceledger.ingest.sendlog import ParseOptions, make_parser  # noqa: E402
 
 HEX = "0123456789ABCDEF"
@@ -109,32 +117,24 @@ def parse_only(path: Path) -> tuple[int, int, float]:
     return lines, attempts, time.perf_counter() - started
 
 
+PFLOGSUMM_CPU: list[float] = []  # CPU seconds of the last pflogsumm run
+
+
 def pflogsumm(path: Path) -> float | None:
     binary = shutil.which("pflogsumm")
     if binary is None:
         return None
     started = time.perf_counter()
-    subprocess.run([binary, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    process = subprocess.Popen([binary, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, _, usage = os.wait4(process.pid, 0)
+    PFLOGSUMM_CPU[:] = [usage.ru_utime + usage.ru_stime]
     return time.perf_counter() - started
 
 
-CHILD = """
-import json, sys, time
-from bounceledger.config import Settings
-from bounceledger.db import Database, upgrade
-from bounceledger.pipeline import ingest_logs
-database = Database(Settings(database_url=sys.argv[1], batch_size=int(sys.argv[3])))
-upgrade(database)
-summary = ingest_logs(database, [sys.argv[2]], "postfix")
-print(json.dumps({"lines": summary.lines, "attempts": summary.attempts, "seconds": summary.seconds,
-                  "store_seconds": summary.store_seconds}))
-"""
-
-
-def ingest(url: str, path: Path, batch: int) -> dict[str, float]:
-    """One ingest in a child process; adds its peak RSS in MB."""
+def ingest(url: str, path: Path, batch: int, module: str = "benchmarks.ingest_child") -> dict[str, float]:
+    """One ingest (or the lean loader) in a child process; adds its peak RSS in MB."""
     process = subprocess.Popen(
-        [sys.executable, "-c", CHILD, url, str(path), str(batch)],
+        [sys.executable, "-m", module, url, str(path), str(batch)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -160,11 +160,42 @@ def report_ingest(label: str, result: dict[str, float], pflog: float | None) -> 
     )
 
 
+def _per_attempt(result: dict[str, float]) -> tuple[float, float]:
+    return result["client_cpu"] / result["attempts"] * 1e6, result["server_cpu"] / result["attempts"] * 1e6
+
+
+def compare(pg: dict[str, float], lean: dict[str, float], pflog: float | None) -> None:
+    """The project against the lean loader and pflogsumm, from this run's own figures."""
+    rate, lean_rate = pg["attempts"] / pg["seconds"], lean["attempts"] / lean["seconds"]
+    client, server = _per_attempt(pg)
+    lean_client, lean_server = _per_attempt(lean)
+    print(
+        f"lean loader     : {lean['attempts']:,} attempts in {lean['seconds']:.1f}s: {lean_rate:,.0f} attempts/s; "
+        f"CPU per attempt {lean_client:.1f} us client + {lean_server:.1f} us server = {lean_client + lean_server:.1f} us; "
+        f"peak RSS {lean['rss_mb']:.0f} MB  <- the floor for a loader"
+    )
+    print(
+        f"ingest (PG) CPU : {client:.1f} us client + {server:.1f} us server = {client + server:.1f} us per attempt "
+        f"(target <= 55); peak RSS {pg['rss_mb']:.0f} MB (target < 200)"
+    )
+    print(f"ratios          : ingest rate / lean loader rate = {rate / lean_rate:.2f} (target >= 0.8); "
+          f"CPU per attempt ingest / lean = {(client + server) / (lean_client + lean_server):.2f}")
+    if pflog:
+        cpu = f", {PFLOGSUMM_CPU[0]:.1f}s CPU" if PFLOGSUMM_CPU else ""
+        print(f"versus pflogsumm: ingest wall {pg['seconds']:.1f}s, pflogsumm {pflog:.1f}s{cpu} on the same file: "
+              f"ingest / pflogsumm wall = {pg['seconds'] / pflog:.2f} (target < 1); "
+              f"ingest CPU {pg['client_cpu'] + pg['server_cpu']:.1f}s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--postgres", default=admin_url())
     ap.add_argument("--batch", type=int, default=5000)
+    ap.add_argument("--no-sqlite", action="store_true", help="leave out the SQLite runs (PostgreSQL figures only)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run pflogsumm, the PostgreSQL ingest and the lean loader this many times, taking turns, "
+                         "and compare the fastest of each (wall time on a shared machine varies from minute to minute)")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bl-sendlog-bench-"))
@@ -189,20 +220,40 @@ def main() -> None:
         )
         pflog = pflogsumm(log)
         print(f"pflogsumm       : {pflog:.1f}s" if pflog else "pflogsumm       : not installed (apt-get install pflogsumm)")
+        pflog_cpu = list(PFLOGSUMM_CPU)
 
-        sqlite_url = f"sqlite:///{work / 'ledger.sqlite'}"
-        report_ingest("SQLite", ingest(sqlite_url, log, args.batch), pflog)
-        with scratch_postgres(args.postgres, f"bounceledger_bench_{os.getpid()}") as pg_url:
-            pg = ingest(pg_url, log, args.batch)
-            report_ingest("PostgreSQL", pg, pflog)
-            rows, floor = write_floor(pg_url, ["sent_messages", "deliveries", "events"])
-            print(
-                f"PostgreSQL floor: writing the same {rows:,} rows with their indexes, server alone, takes {floor:.1f}s: "
-                f"at most {pg['attempts'] / floor:,.0f} attempts/s here for any loader; ingest reached "
-                f"{(pg['attempts'] / pg['seconds']) / (pg['attempts'] / floor):.2f} of it"
-            )
-        small = ingest(f"sqlite:///{work / 'quarter.sqlite'}", quarter, args.batch)
-        print(f"peak RSS for a quarter of the file (SQLite): {small['rss_mb']:.0f} MB")
+        if not args.no_sqlite:
+            sqlite_url = f"sqlite:///{work / 'ledger.sqlite'}"
+            report_ingest("SQLite", ingest(sqlite_url, log, args.batch), pflog)
+        pgs, leans = [], []
+        for turn in range(max(1, args.repeat)):
+            if turn:
+                again = pflogsumm(log)
+                if again and pflog and again < pflog:
+                    pflog, pflog_cpu = again, list(PFLOGSUMM_CPU)
+            with scratch_postgres(args.postgres, f"bounceledger_bench_{os.getpid()}") as pg_url:
+                pgs.append(ingest(pg_url, log, args.batch))
+                report_ingest("PostgreSQL", pgs[-1], pflog)
+                if not turn:
+                    pg = pgs[0]
+                    rows, floor = write_floor(pg_url, ["sent_messages", "deliveries", "events"])
+                    print(
+                        f"PostgreSQL floor: writing the same {rows:,} rows with their indexes, server alone, takes "
+                        f"{floor:.1f}s: at most {pg['attempts'] / floor:,.0f} attempts/s here for any loader; ingest "
+                        f"reached {(pg['attempts'] / pg['seconds']) / (pg['attempts'] / floor):.2f} of it"
+                    )
+            with scratch_postgres(args.postgres, f"bounceledger_lean_{os.getpid()}") as lean_url:
+                schema = Database(Settings(database_url=lean_url))
+                upgrade(schema)  # the same tables and indexes as the ingest's
+                schema.dispose()
+                leans.append(ingest(lean_url, log, args.batch, "benchmarks.lean_loader"))
+        if len(pgs) > 1:
+            print(f"fastest of {len(pgs)} turns each (ingest, lean loader, pflogsumm taking turns):")
+        PFLOGSUMM_CPU[:] = pflog_cpu
+        compare(min(pgs, key=lambda r: r["seconds"]), min(leans, key=lambda r: r["seconds"]), pflog)
+        if not args.no_sqlite:
+            small = ingest(f"sqlite:///{work / 'quarter.sqlite'}", quarter, args.batch)
+            print(f"peak RSS for a quarter of the file (SQLite): {small['rss_mb']:.0f} MB")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

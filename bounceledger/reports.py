@@ -300,10 +300,19 @@ def overview(
 
 def campaigns(session: Session, limit: int = 1000) -> list[str]:
     """The campaigns seen, for filter menus (``NO_CAMPAIGN`` when some messages have none)."""
-    names = session.scalars(
-        select(SentMessage.campaign).group_by(SentMessage.campaign).order_by(SentMessage.campaign).limit(limit)
-    ).all()
-    return [name if name is not None else NO_CAMPAIGN for name in names]
+    # Named campaigns from the partial index, then whether any message has none.
+    names: list[str] = list(
+        session.scalars(
+            select(SentMessage.campaign)
+            .where(SentMessage.campaign.is_not(None))
+            .group_by(SentMessage.campaign)
+            .order_by(SentMessage.campaign)
+            .limit(limit)
+        )
+    )
+    if len(names) < limit and session.scalar(select(SentMessage.id).where(SentMessage.campaign.is_(None)).limit(1)) is not None:
+        names.append(NO_CAMPAIGN)
+    return names
 
 
 def _reason_query(filters: Filters, *columns: Any) -> Select[Any]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
+from psycopg.errors import UniqueViolation
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -21,8 +22,12 @@ from bounceledger.ingest.bounces.classify import classify, host_has_rules
 from bounceledger.ingest.dbutil import (
     among,
     chunks,
+    copy_new_rows,
     insert_ignoring_duplicates,
     insert_tuples,
+    json_text,
+    reserve_ids,
+    savepoint,
     update_by_key,
 )
 from bounceledger.ingest.keys import attempt_key, message_key, normalise_address
@@ -34,25 +39,18 @@ from bounceledger.models import Delivery, Event, SentMessage
 from bounceledger.models.state import Fact, decide
 
 
-def _sent_message_rows(attempts: Sequence[Attempt]) -> dict[str, dict[str, object]]:
-    rows: dict[str, dict[str, object]] = {}
-    for attempt in attempts:
-        key = message_key(attempt)
-        if key not in rows:
-            rows[key] = {
-                "msg_key": key,
-                "message_id": attempt.message_id,
-                "queue_id": attempt.queue_id,
-                "envelope_id": attempt.envelope_id,
-                "sender": normalise_address(attempt.sender),
-                "return_path_token": (token_of(attempt.sender) or "").lower() or None,
-                "campaign": attempt.campaign,
-                "header_ref": attempt.header_ref,
-                "first_seen_at": attempt.at,
-            }
-        else:
-            _fill_in(rows[key], attempt.campaign, attempt.header_ref)
-    return rows
+def _sent_message_row(key: str, attempt: Attempt) -> dict[str, object]:
+    return {
+        "msg_key": key,
+        "message_id": attempt.message_id,
+        "queue_id": attempt.queue_id,
+        "envelope_id": attempt.envelope_id,
+        "sender": normalise_address(attempt.sender),
+        "return_path_token": (token_of(attempt.sender) or "").lower() or None,
+        "campaign": attempt.campaign,
+        "header_ref": attempt.header_ref,
+        "first_seen_at": attempt.at,
+    }
 
 
 def _fill_in(row: dict[str, object], campaign: object, header_ref: object) -> None:
@@ -175,22 +173,32 @@ EVENT_COLUMNS = (
 )
 
 
+#: Attempt fields kept in an attempt event's evidence when the line gave them.
+_EVIDENCE_FIELDS = (
+    "queue_id",
+    "relay_ip",
+    "relay_port",
+    "next_hop_queue_id",
+    "smtp_stage",
+    "delivery_agent",
+    "orig_recipient",
+    "mta_category",
+)
+
+
 def _event_row(
     attempt: Attempt, key: str, reason: str | None, classification: dict[str, object], source: str, now: datetime
 ) -> list[object]:
     """One ``events`` row in :data:`EVENT_COLUMNS` order (``delivery_id`` filled in later)."""
-    evidence = {
-        "line": attempt.raw,
-        "queue_id": attempt.queue_id,
-        "relay_ip": attempt.relay_ip,
-        "relay_port": attempt.relay_port,
-        "next_hop_queue_id": attempt.next_hop_queue_id,
-        "smtp_stage": attempt.smtp_stage,
-        "delivery_agent": attempt.delivery_agent,
-        "orig_recipient": attempt.orig_recipient,
-        "mta_category": attempt.mta_category,
-        **classification,
-    }
+    # What no column holds: the line itself (once) and the parser's extras
+    # the line named; a key the line did not give is left out, not stored as null.
+    evidence: dict[str, object] = {"line": attempt.raw}
+    for name in _EVIDENCE_FIELDS:
+        value = getattr(attempt, name)
+        if value is not None:
+            evidence[name] = value
+    if classification:
+        evidence.update(classification)
     return [
         key,
         None,
@@ -205,7 +213,7 @@ def _event_row(
         attempt.replycode,
         reason,
         attempt.text or None,
-        evidence,
+        json_text(evidence),  # encoded here, on the reading thread, once
         now,
     ]
 
@@ -223,16 +231,31 @@ class _Pair:
     events: list[list[object]] = field(default_factory=list)
     first_hop_host: str | None = None
     next_hop_queue_id: str | None = None
+    # The delivery's state from these facts alone, decided while the batch is
+    # prepared (what a delivery first seen in this batch is written with).
+    decided: tuple[dict[str, object], Fact | None] | None = None
 
 
 # A delivery as a batch knows it before the database does: (message key, recipient).
 PairKey = tuple[str, str]
 
 
-def _group(attempts: Sequence[Attempt], source: str, now: datetime) -> dict[PairKey, _Pair]:
+def _grouped(
+    attempts: Sequence[Attempt], source: str, now: datetime
+) -> tuple[dict[str, dict[str, object]], dict[PairKey, _Pair]]:
+    """The batch's ``sent_messages`` rows by message key, and its deliveries' facts and events."""
+    sent: dict[str, dict[str, object]] = {}
     pairs: dict[PairKey, _Pair] = {}
     for attempt in attempts:
-        pair = pairs.setdefault((message_key(attempt), attempt.recipient), _Pair())
+        msg_key = message_key(attempt)
+        row = sent.get(msg_key)
+        if row is None:
+            sent[msg_key] = _sent_message_row(msg_key, attempt)
+        elif attempt.campaign is not None or attempt.header_ref is not None:
+            _fill_in(row, attempt.campaign, attempt.header_ref)
+        pair = pairs.get((msg_key, attempt.recipient))
+        if pair is None:
+            pair = pairs[(msg_key, attempt.recipient)] = _Pair()
         key = attempt_key(attempt)
         reason, classification = _reason(attempt)
         pair.facts.append(_fact(attempt, key, reason))
@@ -240,7 +263,9 @@ def _group(attempts: Sequence[Attempt], source: str, now: datetime) -> dict[Pair
         if attempt.first_hop and attempt.verdict == "accepted":
             pair.first_hop_host = attempt.relay_host
             pair.next_hop_queue_id = attempt.next_hop_queue_id
-    return pairs
+    for pair in pairs.values():
+        pair.decided = _decided(pair)
+    return sent, pairs
 
 
 @dataclass
@@ -267,6 +292,7 @@ class PreparedAttempts:
         for key, pair in other.pairs.items():
             mine_pair = self.pairs.setdefault(key, pair)
             if mine_pair is not pair:
+                mine_pair.decided = None  # more facts: decided again when written
                 mine_pair.facts.extend(pair.facts)
                 mine_pair.events.extend(pair.events)
                 if pair.first_hop_host is not None:
@@ -285,7 +311,8 @@ def prepare_attempts(attempts: Sequence[Attempt], source: str) -> PreparedAttemp
 
 
 def _prepared(attempts: Sequence[Attempt], source: str) -> PreparedAttempts:
-    return PreparedAttempts(source, _sent_message_rows(attempts), _group(attempts, source, datetime.now(timezone.utc)))
+    sent, pairs = _grouped(attempts, source, datetime.now(timezone.utc))
+    return PreparedAttempts(source, sent, pairs)
 
 
 # A queue id names one message for at most this long (Postfix's maximal
@@ -332,19 +359,129 @@ def _with_normal_recipients(attempts: Sequence[Attempt]) -> list[Attempt]:
     return out
 
 
+def _decided(data: _Pair) -> tuple[dict[str, object], Fact | None]:
+    """The ``deliveries`` columns a delivery's facts decide, and the deciding fact."""
+    decision = decide(data.facts)
+    row = delivery_values(decision)
+    row["first_attempt_at"] = min(f.at for f in data.facts)
+    row["first_hop_host"] = data.first_hop_host
+    row["next_hop_queue_id"] = data.next_hop_queue_id
+    return row, decision.decided_by if decision else None
+
+
 def _new_delivery_row(sent_id: int, recipient: str, data: _Pair) -> tuple[dict[str, object], Fact | None]:
     """The ``deliveries`` row of a delivery first seen in this batch, its state from the batch's
     facts, and the fact that decided it (what its change-feed entry points at)."""
-    decision = decide(data.facts)
-    row = delivery_values(decision)
-    row.update(
-        sent_message_id=sent_id,
-        recipient=recipient,
-        first_attempt_at=min(f.at for f in data.facts),
-        first_hop_host=data.first_hop_host,
-        next_hop_queue_id=data.next_hop_queue_id,
+    values, fact = data.decided or _decided(data)
+    row: dict[str, object] = {"sent_message_id": sent_id, "recipient": recipient, **values}
+    return row, fact
+
+
+@dataclass
+class _Written:
+    """What writing a batch's rows found and made."""
+
+    pairs: dict[tuple[int, str], _Pair]  # by (sent message id, recipient)
+    ids: dict[tuple[int, str], int]  # every pair's delivery id
+    existing: dict[tuple[int, str], int]  # the deliveries that were there before
+    created: list[tuple[int, dict[str, object], Fact | None]]  # (id, row, deciding fact) of new deliveries
+
+
+def _write_ignoring_known(session: Session, batch: PreparedAttempts) -> _Written:
+    """Every row through ``INSERT ... ON CONFLICT DO NOTHING``: safe whatever the ledger holds."""
+    message_ids = dict(
+        insert_ignoring_duplicates(
+            session, SentMessage, list(batch.sent.values()), ["msg_key"], returning=("msg_key", "id")
+        )
     )
-    return row, decision.decided_by if decision else None
+    seen_before = sorted(batch.sent.keys() - message_ids.keys())
+    message_ids.update(_ids_by_key(session, seen_before) if seen_before else {})
+    pairs = {(message_ids[msg_key], recipient): data for (msg_key, recipient), data in batch.pairs.items()}
+
+    # Insert first, then look up only what was already there. A delivery
+    # that existed is left as it was by the insert and re-derived from all
+    # its events by the caller.
+    decided = [_new_delivery_row(sent_id, recipient, data) for (sent_id, recipient), data in pairs.items()]
+    created = insert_ignoring_duplicates(
+        session, Delivery, [row for row, _ in decided], ["sent_message_id", "recipient"],
+        returning=("sent_message_id", "recipient", "id"),
+    )
+    ids = {(sent_id, recipient): delivery_id for sent_id, recipient, delivery_id in created}
+    made = []
+    for row, fact in decided:
+        delivery_id = ids.get((row["sent_message_id"], row["recipient"]))  # type: ignore[arg-type]
+        if delivery_id is not None:
+            made.append((delivery_id, row, fact))
+    known_before = [pair for pair in pairs if pair not in ids]
+    existing = _delivery_ids(session, known_before) if known_before else {}
+    ids.update(existing)
+    events = []
+    for pair, data in pairs.items():
+        delivery_id = ids[pair]
+        for event in data.events:
+            event[1] = delivery_id
+            events.append(event)
+    insert_tuples(session, Event.__table__, EVENT_COLUMNS, events, ["dedupe_key"])
+    return _Written(pairs, ids, existing, made)
+
+
+_SENT_COLUMNS = (
+    "id", "msg_key", "message_id", "queue_id", "envelope_id", "sender",
+    "return_path_token", "campaign", "header_ref", "first_seen_at",
+)
+
+
+def _write_new_keys(session: Session, batch: PreparedAttempts) -> _Written:
+    """PostgreSQL: rows with new keys COPYed straight into their tables, ids reserved in blocks.
+
+    A fresh log (the common case) is all new keys: one look-up of the
+    batch's message keys, one reservation of ids per table, one COPY per
+    table, and no statement waits on ``RETURNING``. A delivery of a message
+    first seen here is new by construction, and so are its events; only
+    rows that may exist (deliveries of known messages, their events) are
+    looked up or go through ``ON CONFLICT``. A key written meanwhile by
+    someone else fails the COPY with a unique violation: the caller rolls
+    back to its savepoint and writes the batch the careful way.
+    """
+    keys = list(batch.sent)
+    message_ids = _ids_by_key(session, keys)
+    new_keys = [key for key in keys if key not in message_ids]
+    new_sent = reserve_ids(session, SentMessage.__table__, len(new_keys))
+    message_ids.update(zip(new_keys, new_sent))
+    fresh = set(new_sent)
+    pairs = {(message_ids[msg_key], recipient): data for (msg_key, recipient), data in batch.pairs.items()}
+    maybe_known = [pair for pair in pairs if pair[0] not in fresh]
+    existing = _delivery_ids(session, maybe_known) if maybe_known else {}
+    new_pairs = [pair for pair in pairs if pair not in existing]
+    ids = dict(existing)
+    made = []
+    delivery_rows = []
+    for pair, delivery_id in zip(new_pairs, reserve_ids(session, Delivery.__table__, len(new_pairs))):
+        ids[pair] = delivery_id
+        row, fact = _new_delivery_row(pair[0], pair[1], pairs[pair])
+        made.append((delivery_id, row, fact))
+        delivery_rows.append(row)
+    sent_rows = []
+    for key, sent_id in zip(new_keys, new_sent):
+        row = batch.sent[key]
+        sent_rows.append((sent_id, *(row[c] for c in _SENT_COLUMNS[1:])))
+    copy_new_rows(session, SentMessage.__table__, _SENT_COLUMNS, sent_rows)
+    if delivery_rows:
+        columns = ["id", *delivery_rows[0]]
+        copy_new_rows(
+            session, Delivery.__table__, columns,
+            [(delivery_id, *row.values()) for (delivery_id, row, _) in made],
+        )
+    new_events, other_events = [], []
+    for pair, data in pairs.items():
+        delivery_id = ids[pair]
+        into = other_events if pair in existing else new_events
+        for event in data.events:
+            event[1] = delivery_id
+            into.append(event)
+    copy_new_rows(session, Event.__table__, EVENT_COLUMNS, new_events)
+    insert_tuples(session, Event.__table__, EVENT_COLUMNS, other_events, ["dedupe_key"])
+    return _Written(pairs, ids, existing, made)
 
 
 def store_attempts(session: Session, attempts: Sequence[Attempt], source: str, rules: LedgerRules) -> set[int]:
@@ -369,44 +506,26 @@ def store_prepared(session: Session, batch: PreparedAttempts, rules: LedgerRules
         batch.unresolved = []
     if not batch.pairs:
         return set()
-    message_ids = dict(
-        insert_ignoring_duplicates(
-            session, SentMessage, list(batch.sent.values()), ["msg_key"], returning=("msg_key", "id")
-        )
-    )
-    seen_before = sorted(batch.sent.keys() - message_ids.keys())
-    message_ids.update(_ids_by_key(session, seen_before) if seen_before else {})
-    pairs = {(message_ids[msg_key], recipient): data for (msg_key, recipient), data in batch.pairs.items()}
-
-    # Insert first, then look up only what was already there: a fresh log
-    # (the common case) costs no lookup at all. A delivery that existed is
-    # left as it was by the insert and re-derived from all its events below.
-    decided = [_new_delivery_row(sent_id, recipient, data) for (sent_id, recipient), data in pairs.items()]
-    created = insert_ignoring_duplicates(
-        session, Delivery, [row for row, _ in decided], ["sent_message_id", "recipient"],
-        returning=("sent_message_id", "recipient", "id"),
-    )
-    ids = {(sent_id, recipient): delivery_id for sent_id, recipient, delivery_id in created}
+    written: _Written | None = None
+    if session.get_bind().dialect.name == "postgresql":
+        session.flush()  # pending ORM changes first: the raw driver cursor bypasses the unit of work
+        try:
+            with savepoint(session):
+                written = _write_new_keys(session, batch)
+        except UniqueViolation:
+            # A key that was new when looked up was written meanwhile (another
+            # ingester), or an event of a new delivery was known under an
+            # older one: this batch takes the careful way.
+            written = None
+    if written is None:
+        written = _write_ignoring_known(session, batch)
+    pairs, ids, existing = written.pairs, written.ids, written.existing
     new_rows = []
-    for row, fact in decided:
-        delivery_id = ids.get((row["sent_message_id"], row["recipient"]))  # type: ignore[arg-type]
-        if delivery_id is None:
-            continue
+    for delivery_id, row, fact in written.created:
         new_rows.append(row)
         kind = feed.delivery_change(None, False, row["state"], False)  # type: ignore[arg-type]
         if kind is not None and fact is not None:
             feed.record_delivery(session, delivery_id, kind, None, row["state"], fact.key, fact.at)  # type: ignore[arg-type]
-    known_before = [pair for pair in pairs if pair not in ids]
-    existing = _delivery_ids(session, known_before) if known_before else {}
-    ids.update(existing)
-
-    events = []
-    for pair, data in pairs.items():
-        delivery_id = ids[pair]
-        for event in data.events:
-            event[1] = delivery_id
-            events.append(event)
-    insert_tuples(session, Event.__table__, EVENT_COLUMNS, events, ["dedupe_key"])
 
     hops = [
         (existing[pair], data.first_hop_host, data.next_hop_queue_id)

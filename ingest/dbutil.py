@@ -16,6 +16,7 @@ import sqlite3
 import zlib
 from operator import itemgetter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -79,17 +80,42 @@ def _sqlite_datetime_text(value: datetime) -> str:
     return value.isoformat(" ", "microseconds")[:-6]
 
 
+# One encoder for every row: json.dumps with options builds a new one per call.
+_encode: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class JsonText(str):
+    """A JSON document already encoded (by :func:`json_text`), written as it is.
+
+    Lets a bulk path encode its documents where it builds its rows (ingest-log's
+    reading thread) rather than where it writes them.
+    """
+
+    __slots__ = ()
+
+
+def json_text(value: Any) -> JsonText:
+    """``value`` encoded once, as every JSON column here is written."""
+    return JsonText(_encode(value))
+
+
 def _json_text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return value if type(value) is JsonText else _encode(value)
 
 
 def _json(value: Any) -> str | None:
     return None if value is None else _json_text(value)
 
 
+def _same(text: str) -> str:
+    return text
+
+
 def _pg_json(value: Any) -> Json | None:
     # Wrapped, so that the binary COPY writes the document, not a JSON string holding it.
-    return None if value is None else Json(value, dumps=_json_text)
+    if value is None:
+        return None
+    return Json(value, dumps=_same) if type(value) is JsonText else Json(value, dumps=_encode)
 
 
 def _converters(table: Table, columns: Sequence[str], dialect: str) -> list[Callable[[Any], Any] | None]:
@@ -145,6 +171,89 @@ def _copy_into(cursor: Any, stage: str, columns: Sequence[str], values: Sequence
         copy.set_types(types)
         for row in values:
             copy.write_row(row)
+
+
+# Column type oids of the ledger tables, for COPY straight into them.
+_TABLE_TYPES: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+_TEXT_OID = 25
+_JSON_OID = 114
+
+
+def copy_new_rows(session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """COPY rows (tuples in ``columns`` order) straight into ``table``, PostgreSQL only.
+
+    For rows whose keys the caller knows are new (see :func:`reserve_ids`):
+    no staging table, no conflict check, no ``RETURNING`` to wait for. A
+    key that turns out to exist after all fails the COPY with a unique
+    violation, which the caller handles (a savepoint and the careful path).
+    JSON documents go over the wire as their text, serialised once here
+    (the server's ``json`` input reads the same bytes).
+    """
+    if not rows:
+        return
+    driver = session.connection().connection.driver_connection
+    key = (table.name, tuple(columns))
+    types = _TABLE_TYPES.get(key)
+    json_at = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)]
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        if types is None:
+            cursor.execute(
+                "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0",
+                (f'"{table.name}"',),
+            )
+            oids = dict(cursor.fetchall())
+            types = [int(oids[c]) for c in columns]
+            types = _TABLE_TYPES[key] = [_TEXT_OID if t == _JSON_OID else t for t in types]
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN (FORMAT BINARY)') as copy:
+            copy.set_types(types)
+            write = copy.write_row
+            if json_at:
+                for row in rows:
+                    if any(type(row[i]) is not JsonText and row[i] is not None for i in json_at):
+                        row = [_json_text(v) if i in json_at and v is not None else v for i, v in enumerate(row)]
+                    write(row)
+            else:
+                for row in rows:
+                    write(row)
+
+
+def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
+    """``count`` fresh ids from the sequence behind ``table.id`` (PostgreSQL), in one statement.
+
+    Ids handed out this way are never handed out again, whether or not the
+    rows are written: a rolled-back batch leaves a gap, as any insert would.
+    """
+    if count <= 0:
+        return []
+    driver = session.connection().connection.driver_connection
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        sequence = _SEQUENCES.get(table.name)
+        if sequence is None:
+            # Looked up once: called per row, pg_get_serial_sequence cost ten times the nextval.
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", (f'"{table.name}"',))
+            sequence = _SEQUENCES[table.name] = cursor.fetchone()[0]
+        cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", (sequence, count))
+        return [row[0] for row in cursor.fetchall()]
+
+
+_SEQUENCES: dict[str, str] = {}
+
+
+@contextmanager
+def savepoint(session: Session) -> Iterator[None]:
+    """A savepoint on the session's connection, taken and released through the driver."""
+    driver = session.connection().connection.driver_connection
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute("SAVEPOINT bl_fast")
+    try:
+        yield
+    except BaseException:
+        with driver.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute("ROLLBACK TO SAVEPOINT bl_fast")
+        raise
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute("RELEASE SAVEPOINT bl_fast")
 
 
 def insert_tuples(

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
+from bounceledger.ingest.dbutil import copy_new_rows
 from bounceledger.models import Change
 
 #: Every entry type, in the order a delivery usually meets them. Besides the
@@ -124,11 +125,8 @@ def _write_pending(session: Session) -> None:
         row.setdefault("note", None)
     connection = session.connection()
     if len(pending) >= _COPY_FROM and connection.dialect.name == "postgresql":
-        # COPY: a poll's or an ingest batch's thousands of entries in one stream
-        raw = connection.connection.driver_connection
-        with raw.cursor() as cursor, cursor.copy(f"COPY changes ({', '.join(_COLUMNS)}) FROM STDIN") as copy:  # type: ignore[union-attr]
-            for row in pending:
-                copy.write_row([row[c] for c in _COLUMNS])
+        # Binary COPY: a poll's or an ingest batch's thousands of entries in one stream
+        copy_new_rows(session, Change.__table__, _COLUMNS, [[row[c] for c in _COLUMNS] for row in pending])
     else:  # Core executemany (not the ORM's bulk path): the rows are plain
         connection.execute(Change.__table__.insert(), pending)
 

@@ -7,6 +7,7 @@ import re
 from datetime import datetime
 
 from bounceledger.ingest.records import Attempt, Verdict
+from bounceledger.models.ledger import message_id_key
 
 
 def _digest(*parts: str) -> str:
@@ -21,7 +22,7 @@ def message_key(attempt: Attempt) -> str:
     day, because short Postfix queue ids come round again.
     """
     if attempt.message_id:
-        return "mid:" + attempt.message_id
+        return message_id_key(attempt.message_id)
     return f"qid:{attempt.queue_id or '?'}:{attempt.at:%Y-%m-%d}"
 
 

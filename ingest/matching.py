@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from bounceledger.ingest.dbutil import among
 from bounceledger.ingest.verp import verify
 from bounceledger.models import Delivery, SentMessage
+from bounceledger.models.ledger import message_id_key
 
 # A returned message refers to a send at most this long before it (Postfix's
 # default maximal_queue_lifetime is 5 days); queue ids outside it are reused.
@@ -161,8 +162,10 @@ def _by_queue_id(session: Session, batch: list[MatchKeys]) -> Callable[[MatchKey
 
 
 def _by_message_id(session: Session, batch: list[MatchKeys]) -> Callable[[MatchKeys], list[Candidate]]:
-    index = _index(_by_pairs(session, SentMessage.message_id, _pairs(batch, "original_message_id")))
-    return lambda k: index.get((k.original_message_id, k.recipient or ""), [])
+    # Looked up as the message key, whose unique index is the Message-ID index.
+    pairs = {(message_id_key(key), recipient) for key, recipient in _pairs(batch, "original_message_id")}
+    index = _index(_by_pairs(session, SentMessage.msg_key, pairs))
+    return lambda k: index.get((message_id_key(k.original_message_id or ""), k.recipient or ""), [])
 
 
 def _by_header_ref(session: Session, batch: list[MatchKeys]) -> Callable[[MatchKeys], list[Candidate]]:

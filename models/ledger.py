@@ -49,6 +49,15 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
 
 
+#: A sent message's ``msg_key`` is this prefix and its Message-ID when the log gave one.
+MSG_KEY_PREFIX = "mid:"
+
+
+def message_id_key(message_id: str) -> str:
+    """The ``msg_key`` of the sent message with this Message-ID (looked up in its unique index)."""
+    return MSG_KEY_PREFIX + message_id
+
+
 class SentMessage(Base):
     """One message the sender's MTA accepted for delivery.
 
@@ -60,13 +69,16 @@ class SentMessage(Base):
     __tablename__ = "sent_messages"
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    # Unique, and the Message-ID index too: a message with a Message-ID is
+    # keyed by it (``msg_key == MSG_KEY_PREFIX + message_id``, see
+    # :func:`message_id_key`), so no second index on ``message_id`` is needed.
     msg_key: Mapped[str] = mapped_column(MESSAGE_ID, unique=True)
-    message_id: Mapped[str | None] = mapped_column(MESSAGE_ID, index=True)
+    message_id: Mapped[str | None] = mapped_column(MESSAGE_ID)
     queue_id: Mapped[str | None] = mapped_column(String(64), index=True)
     envelope_id: Mapped[str | None] = mapped_column(String(100))
     sender: Mapped[str | None] = mapped_column(ADDRESS)
     return_path_token: Mapped[str | None] = mapped_column(String(100))
-    campaign: Mapped[str | None] = mapped_column(String(200), index=True)
+    campaign: Mapped[str | None] = mapped_column(String(200))
     # A configured header the sender put on the message and the MTA logged
     # ("x-mailer-ref:abc123", see ingest.keys.header_ref): a returned
     # message quoting that header is tied to this send.
@@ -85,6 +97,13 @@ class SentMessage(Base):
             "envelope_id",
             postgresql_where=text("envelope_id IS NOT NULL"),
             sqlite_where=text("envelope_id IS NOT NULL"),
+        ),
+        # Reports per campaign; most logs name none, so the index is partial.
+        Index(
+            "ix_sent_messages_campaign",
+            "campaign",
+            postgresql_where=text("campaign IS NOT NULL"),
+            sqlite_where=text("campaign IS NOT NULL"),
         ),
         Index(
             "ix_sent_messages_header_ref",
@@ -124,7 +143,9 @@ class Delivery(Base):
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
-    sent_message_id: Mapped[int] = mapped_column(ForeignKey("sent_messages.id", ondelete="CASCADE"))
+    # No foreign key (see ``events.delivery_id``): ingest writes the sent
+    # message in the same transaction, and nothing deletes sent messages.
+    sent_message_id: Mapped[int] = mapped_column(BigIntId)
     recipient: Mapped[str] = mapped_column(ADDRESS, index=True)
     state: Mapped[str] = mapped_column(SHORT)
     reason: Mapped[str | None] = mapped_column(SHORT)
@@ -180,9 +201,12 @@ class Event(Base):
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(32), unique=True)
-    delivery_id: Mapped[int | None] = mapped_column(
-        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
-    )
+    # No foreign key: checking one costs PostgreSQL about as much CPU as
+    # writing the row itself (4.4 us of 9.5 per events row, 3.6 of 9.4 per
+    # deliveries row, measured on 80k attempts), and ingest guarantees it:
+    # a delivery's id is reserved and its row written in the same
+    # transaction as its events, and no code deletes deliveries.
+    delivery_id: Mapped[int | None] = mapped_column(BigIntId, index=True)
     recipient: Mapped[str | None] = mapped_column(ADDRESS)
     kind: Mapped[str] = mapped_column(SHORT)
     source: Mapped[str] = mapped_column(String(255))

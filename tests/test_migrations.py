@@ -64,12 +64,54 @@ def test_lookup_indexes_exist(database: Database) -> None:
     for wanted in [
         ("deliveries", ("recipient",)),
         ("deliveries", ("next_hop_queue_id",)),
-        ("sent_messages", ("message_id",)),
         ("sent_messages", ("queue_id",)),
         ("sent_messages", ("envelope_id",)),
         ("events", ("recipient",)),
     ]:
         assert wanted in indexed, wanted
+    # Message-IDs are found through the unique message key ("mid:" + Message-ID).
+    unique = {tuple(c["column_names"]) for c in inspector.get_unique_constraints("sent_messages")}
+    assert ("msg_key",) in unique
+
+
+def _lean_ingest_revision() -> tuple[str, str]:
+    """(revision, the one before it) of the lean-ingest migration, whatever its number."""
+    script = ScriptDirectory.from_config(dbmod.alembic_config())
+    [found] = [r for r in script.walk_revisions() if (r.doc or "").startswith("lean ingest")]
+    assert isinstance(found.down_revision, str)
+    return found.revision, found.down_revision
+
+
+def test_lean_ingest_migration_carries_a_ledger_forward(database: Database, sendlog: Path, maildir: str) -> None:
+    """A ledger written before the lean-ingest schema keeps every row, loses the bulk
+    tables' foreign keys and the second Message-ID index, and still matches by Message-ID."""
+    from sqlalchemy import func, select
+
+    from bounceledger import pipeline, polling
+    from bounceledger.models import Delivery, Event, SentMessage, Suppression
+
+    lean, before = _lean_ingest_revision()
+    dbmod.downgrade(database, before)
+    assert inspect(database.engine).get_foreign_keys("events")
+    pipeline.ingest_logs(database, [str(sendlog)], "postfix")
+    with database.session() as session:
+        counts = [session.scalar(select(func.count()).select_from(m)) for m in (SentMessage, Delivery, Event)]
+        links = session.execute(select(Suppression.address, Suppression.source_delivery_id)).all()
+    assert [a for a, d in links if d is not None]  # the hard bounce's suppression names its delivery
+    dbmod.upgrade(database)
+    assert dbmod.current_revision(database) == ScriptDirectory.from_config(dbmod.alembic_config()).get_current_head()
+    inspector = inspect(database.engine)
+    assert not [fk for fk in inspector.get_foreign_keys("events") if fk["referred_table"] == "deliveries"]
+    assert not [fk for fk in inspector.get_foreign_keys("deliveries") if fk["referred_table"] == "sent_messages"]
+    names = {i["name"] for i in inspector.get_indexes("sent_messages")}
+    assert "ix_sent_messages_message_id" not in names and "ix_sent_messages_campaign" in names
+    with database.session() as session:
+        assert [session.scalar(select(func.count()).select_from(m)) for m in (SentMessage, Delivery, Event)] == counts
+        assert session.execute(select(Suppression.address, Suppression.source_delivery_id)).all() == links
+    polling.poll(database, maildir)  # bob's bounce is tied to the send read before the upgrade
+    with database.session() as session:
+        states = dict(session.execute(select(Delivery.recipient, Delivery.state)).all())
+    assert states["bob@mail.example.org"] == "bounced"
 
 
 def test_unmigrated_database_gets_a_clear_message(tmp_path: Path) -> None:
