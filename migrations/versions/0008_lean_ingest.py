@@ -17,8 +17,8 @@ a partial campaign index
 * ``ix_sent_messages_campaign`` becomes partial (``campaign IS NOT NULL``):
   most logs name no campaign, and reports filter on a named one.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-06
 """
 
@@ -30,8 +30,8 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0007'
-down_revision: str | None = '0006'
+revision: str = '0008'
+down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
