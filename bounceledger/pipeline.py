@@ -7,13 +7,11 @@ one batch (which the unique event keys then ignore).
 
 from __future__ import annotations
 
-import gc
 import glob
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -29,6 +27,7 @@ from bounceledger.logfiles import UnknownFormatError, checked_formats, checked_p
 from bounceledger.polling import PollSummary, poll
 from bounceledger.ingest import reconcile, suppress
 from bounceledger.ingest.attempts import PreparedAttempts, is_notice, prepare_attempts, store_prepared
+from bounceledger.ingest.batchgc import fewer_collections
 from bounceledger.ingest.mailbox.source import MailboxError
 from bounceledger.ingest.records import Attempt
 from bounceledger.ingest.sendlog import make_parser
@@ -130,7 +129,7 @@ def ingest_logs(
     formats = checked_formats(settings, ordered, fmt)
     parser = None
     parser_format = None
-    with _fewer_collections(), _BatchWriter(db, summary) as writer:
+    with fewer_collections(), _BatchWriter(db, summary) as writer:
         for path in ordered:
             key = str(path.resolve())
             lock = SourceLock(db, file_lock_name(key))
@@ -153,32 +152,6 @@ def ingest_logs(
         summary.samples = list(parser.samples)[:BAD_LINE_SAMPLES]
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-#: The youngest generation's threshold while a log is read (Python's default is 700).
-GC_YOUNG_THRESHOLD = 50_000
-
-
-@contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Python's cyclic garbage collector, run less often while a log is read.
-
-    Every attempt makes a few containers (its event row, evidence, facts),
-    none of them in a cycle, and a batch is freed by reference counting;
-    with the default thresholds the collector ran every 700 allocations and
-    walked the batch in flight each time: 6 us of the 12.5 us per attempt
-    that preparing rows took, and 1.5 us of parsing. Objects that were
-    there before the run (modules, the ORM's metadata) are frozen out of
-    its walks. Collection still runs, and everything is as it was after.
-    """
-    thresholds = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
 
 
 def _ingest_file(

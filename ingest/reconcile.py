@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, case, delete
 from sqlalchemy.orm import Session
 
 from bounceledger.ingest import feed, suppress
-from bounceledger.ingest.batchgc import collector_paused
+from bounceledger.ingest.batchgc import fewer_collections
 from bounceledger.ingest.dbutil import among, chunks, insert_ignoring_duplicates, update_by_key
 from bounceledger.ingest.keys import correction_key, timeout_key
 from bounceledger.ingest.matching import keys_from, match_many
@@ -56,7 +56,7 @@ def retry_orphans(session: Session, rules: LedgerRules, batch: int = ORPHAN_BATC
         if not orphans:
             return linked_total, left_total
         after = orphans[-1].id
-        with collector_paused():
+        with fewer_collections():
             linked, touched = _rematch(session, orphans, rules)
             recompute(session, touched, rules)
         linked_total += linked

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bounceledger.ingest import reconcile
-from bounceledger.ingest.batchgc import collector_paused
+from bounceledger.ingest.batchgc import fewer_collections
 from bounceledger.ingest.bounces import parse
 from bounceledger.ingest.dbutil import chunks, insert_ignoring_duplicates, insert_tuples
 from bounceledger.ingest.keys import header_ref, normalise_address, verdict_key
@@ -268,7 +268,7 @@ def store_returned_messages(
     may hold what :func:`bounceledger.ingest.bounces.parse` already made of each message
     (with the rules' ``match_headers``); None entries are parsed here.
     """
-    with collector_paused():
+    with fewer_collections():
         return _store_returned_messages(session, batch, rules, parsed)
 
 
@@ -344,7 +344,7 @@ def record_verdicts(session: Session, rows: list[dict[str, object]], rules: Ledg
     The set-based core of reconciliation for returned mail; returns, per row,
     the delivery and key it was tied by (None: kept as an orphan).
     """
-    with collector_paused():
+    with fewer_collections():
         return _record_verdicts(session, rows, rules)
 
 
