@@ -31,6 +31,7 @@ from sqlalchemy import (
     any_,
     bindparam,
 )
+from psycopg.errors import UniqueViolation
 from psycopg.types.json import Json
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Session
@@ -396,3 +397,42 @@ def insert_ignoring_duplicates(
     values = itemgetter(*columns)
     tuples = [values(row) for row in rows] if len(columns) > 1 else [(values(row),) for row in rows]
     return insert_tuples(session, table, columns, tuples, conflict_columns, returning)
+
+
+def insert_fresh(
+    session: Session,
+    model: type[DeclarativeBase] | Table,
+    rows: Sequence[dict[str, Any]],
+    conflict_columns: Sequence[str],
+    key: str | None = None,
+) -> dict[Any, int]:
+    """Insert rows (dicts, same keys each) whose keys are almost always new;
+    with ``key``, the ids of the rows written, by that column.
+
+    On PostgreSQL the rows are COPYed straight into the table, with ids
+    reserved in one statement when asked for: no staging copy, no conflict
+    check, no ``RETURNING`` to wait for. A key that existed after all (a
+    message read again, a row another writer added meanwhile) fails the
+    COPY; the rows are then rolled back to a savepoint and written the
+    careful way (:func:`insert_ignoring_duplicates`), which skips such rows
+    and leaves them out of the answer. SQLite always takes the careful way.
+    """
+    if not rows:
+        return {}
+    table = model if isinstance(model, Table) else model.__table__  # type: ignore[attr-defined]
+    session.flush()  # pending ORM changes first: the raw driver cursor bypasses the unit of work
+    if session.get_bind().dialect.name == "postgresql":
+        columns = list(rows[0])
+        values = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+        try:
+            with savepoint(session):
+                if key is None:
+                    copy_new_rows(session, table, columns, [values(row) for row in rows])
+                    return {}
+                ids = reserve_ids(session, table, len(rows))
+                copy_new_rows(session, table, ["id", *columns], [(i, *values(row)) for i, row in zip(ids, rows)])
+                return {row[key]: i for i, row in zip(ids, rows)}
+        except UniqueViolation:
+            pass
+    returning = (key, "id") if key is not None else ()
+    return dict(insert_ignoring_duplicates(session, table, rows, conflict_columns, returning))  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from bounceledger.ingest import feed, suppress
 from bounceledger.ingest.batchgc import fewer_collections
-from bounceledger.ingest.dbutil import among, chunks, insert_ignoring_duplicates, update_by_key
+from bounceledger.ingest.dbutil import among, chunks, insert_fresh, insert_ignoring_duplicates, update_by_key
 from bounceledger.ingest.keys import correction_key, timeout_key
 from bounceledger.ingest.matching import keys_from, match_many
 from bounceledger.ingest.rules import LedgerRules
@@ -431,7 +431,7 @@ def recompute(
             to_refresh.add(old.recipient)
     update_by_key(session, Delivery.__table__, "id", _DELIVERY_COLUMNS, updates)
     now = datetime.now(timezone.utc)
-    insert_ignoring_duplicates(session, Event, _correction_rows(corrected, histories, now), ["dedupe_key"])
+    insert_fresh(session, Event, _correction_rows(corrected, histories, now), ["dedupe_key"])
     suppress.refresh(session, to_refresh, rules.suppression)
     return changed
 

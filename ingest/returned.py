@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from bounceledger.ingest import reconcile
 from bounceledger.ingest.batchgc import fewer_collections
 from bounceledger.ingest.bounces import parse
-from bounceledger.ingest.dbutil import chunks, insert_ignoring_duplicates, insert_tuples
+from bounceledger.ingest.dbutil import chunks, insert_fresh
 from bounceledger.ingest.keys import header_ref, normalise_address, verdict_key
 from bounceledger.ingest.matching import MatchKeys, keys_from, match_many, token_check
 from bounceledger.ingest.records import ParsedMessage, Verdict
@@ -241,9 +241,8 @@ def _insert_new(session: Session, fresh: list[_NewMessage]) -> None:
     A copy that another process stored meanwhile (the insert skipped it)
     becomes a duplicate of that one: its verdicts are already recorded.
     """
-    rows = [tuple(getattr(r, c) for c in _NEW_MESSAGE_COLUMNS) for r in fresh]
-    table = ReturnedMessage.__table__
-    ids = dict(insert_tuples(session, table, _NEW_MESSAGE_COLUMNS, rows, ["sha256"], returning=("sha256", "id")))  # type: ignore[arg-type]
+    rows = [{c: getattr(r, c) for c in _NEW_MESSAGE_COLUMNS} for r in fresh]
+    ids = insert_fresh(session, ReturnedMessage, rows, ["sha256"], key="sha256")
     raced = {r.sha256 for r in fresh} - ids.keys()
     if raced:
         ids.update({digest: copy[0] for digest, copy in _stored_copies(session, sorted(raced)).items()})
@@ -357,7 +356,7 @@ def _record_verdicts(session: Session, rows: list[dict[str, object]], rules: Led
     for row, hit in zip(rows, found):
         if hit is not None:
             row["delivery_id"], row["match_key"] = hit
-    inserted = dict(insert_ignoring_duplicates(session, Event, rows, ["dedupe_key"], returning=("dedupe_key", "id")))
+    inserted = insert_fresh(session, Event, rows, ["dedupe_key"], key="dedupe_key")
     # The verdicts new to the ledger, by delivery: recompute weighs them
     # against the stored state without reading the history back.
     arrivals: dict[int, list[reconcile.Arrival]] = {}

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from bounceledger.ingest import feed
-from bounceledger.ingest.dbutil import among, insert_ignoring_duplicates
+from bounceledger.ingest.dbutil import among, insert_fresh
 from bounceledger.ingest.keys import normalise_address, suppression_key
 from bounceledger.models import Delivery, Event, Suppression
 from bounceledger.models.suppression import Outcome, SuppressionPolicy, decide_suppression
@@ -153,7 +153,7 @@ def refresh(
         row.note = None
         row.updated_at = now
         changed += 1
-    insert_ignoring_duplicates(session, Suppression, new_rows, ["address"])
+    insert_fresh(session, Suppression, new_rows, ["address"])
     session.flush()
     return changed + len(new_rows)
 
