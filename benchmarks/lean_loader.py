@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 import psycopg
 
 from benchmarks.ingest_child import client_cpu, proc_cpu
-from bounceledger.pipeline import _fewer_collections
+from bounceledger.ingest.batchgc import fewer_collections
 from bounceledger.ingest.attempts import EVENT_COLUMNS, _event_row, _reason, is_notice
 from bounceledger.ingest.keys import attempt_key, message_key, normalise_address
 from bounceledger.ingest.sendlog import ParseOptions, make_parser
@@ -91,7 +91,7 @@ def main() -> None:
         conn.commit()
         pending.clear()
 
-    with _fewer_collections(), open(path, encoding="utf-8", errors="replace") as handle:
+    with fewer_collections(), open(path, encoding="utf-8", errors="replace") as handle:
         for line in handle:
             for attempt in parser.feed(line):
                 if is_notice(attempt):
