@@ -15,7 +15,10 @@ PostgreSQL's backends), so the connection's work shows up either way.
 from __future__ import annotations
 
 import os
+import resource
+import subprocess
 import time
+from typing import Any
 
 from tests.mailstack.procs import process_table
 
@@ -102,3 +105,19 @@ class BackendClock:
         client = time.process_time() - self._client
         server = sum(process_cpu(pid) - before for pid, before in self._backends.items())
         return client, server
+
+
+def finished(process: subprocess.Popen[Any], what: str) -> tuple[Any, resource.struct_rusage]:
+    """A child's whole output and its resource usage (CPU, peak RSS) once it has ended.
+
+    ``os.wait4`` rather than ``wait``: the usage is the child's own and its
+    reaped children's, which the benchmarks print. A failed child stops the
+    benchmark with ``what`` and its output.
+    """
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = status
+    if status != 0:
+        raise SystemExit(f"{what} failed:\n{output if isinstance(output, str) else output.decode(errors='replace')}")
+    return output, usage

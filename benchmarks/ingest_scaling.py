@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.cpu import TreeClock, server_root  # noqa: E402
+from benchmarks.cpu import TreeClock, finished, server_root  # noqa: E402
 from benchmarks.scratch import admin_url, scratch_postgres  # noqa: E402
 from benchmarks.sendlog_ingest import generate  # noqa: E402
 
@@ -82,11 +82,7 @@ def ingest_together(url: str, logs: list[Path]) -> Run:
     ]
     attempts, client = 0, 0.0
     for child in children:
-        assert child.stdout is not None
-        output = child.stdout.read()
-        _, status, usage = os.wait4(child.pid, 0)
-        if status != 0:
-            raise SystemExit(f"ingest-log failed:\n{output}")
+        output, usage = finished(child, "ingest-log")
         found = _ATTEMPTS.search(output)
         if found is None:
             raise SystemExit(f"ingest-log printed no attempt count:\n{output}")

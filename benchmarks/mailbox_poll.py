@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 
 from imapclient import IMAPClient  # noqa: E402
 
-from benchmarks.cpu import TreeClock, server_root  # noqa: E402
+from benchmarks.cpu import TreeClock, finished, server_root  # noqa: E402
 from benchmarks.scratch import admin_url, scratch_postgres  # noqa: E402
 from bounceledger.ingest.bounces import parse  # noqa: E402
 from tests.mailstack.dovecot import MAIL_GID, MAIL_UID, Dovecot, scratch_dovecot  # noqa: E402
@@ -172,12 +172,9 @@ def poll(server: Dovecot, folder: str, database_url: str, sendlog: Path | None =
             env=env,
             cwd=REPO,
         )
-        assert process.stdout is not None
-        output = process.stdout.read().decode()
-        _, status, usage = os.wait4(process.pid, 0)
+        raw_output, usage = finished(process, " ".join(args))
+        output = raw_output.decode()
         seconds = time.perf_counter() - started
-        if status != 0:
-            raise SystemExit(f"{' '.join(args)} failed: {output}")
         if args[0] == "db":  # start-up and a migration check, nothing else: what every command pays
             startup_cpu = usage.ru_utime + usage.ru_stime
     # CPU of the poll, the last step: the poller with its parse worker (reaped

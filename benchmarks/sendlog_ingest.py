@@ -39,6 +39,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.cpu import finished  # noqa: E402
 from benchmarks.scratch import admin_url, scratch_postgres, write_floor  # noqa: E402
 from bounceledger.config import Settings  # noqa: E402
 from bounceledger.db import Database, upgrade  # noqa: E402
@@ -139,11 +140,7 @@ def ingest(url: str, path: Path, batch: int, module: str = "benchmarks.ingest_ch
         stdout=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
-    assert process.stdout is not None
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    if status != 0:
-        raise SystemExit(f"ingest into {url.split('@')[-1]} failed")
+    output, usage = finished(process, f"ingest into {url.split('@')[-1]}")
     result = json.loads(output)
     result["rss_mb"] = usage.ru_maxrss / 1024
     return result
