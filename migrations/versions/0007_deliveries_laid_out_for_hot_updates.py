@@ -32,9 +32,10 @@ down_revision: str | None = '0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: Room left on each page for updated row versions: a delivery is rewritten
-#: once or twice in its life (a correction, a settlement), and benchmarks/reconcile_scale.py
-#: measured HOT updates at this fill (its figures print the share).
+#: Room left on each page for updated row versions. Corrections touch about one
+#: delivery in ten and were all HOT at this fill (benchmarks/reconcile_scale.py prints
+#: the share); settlement rewrites whole pages at once and was 18 % HOT here against
+#: 76 % at 50, in the same time: not worth a table twice the size (docs/performance.md).
 FILLFACTOR = 80
 
 
