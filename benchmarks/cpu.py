@@ -20,6 +20,8 @@ import subprocess
 import time
 from typing import Any
 
+from sqlalchemy import event
+
 from tests.mailstack.procs import process_table
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -79,32 +81,51 @@ def process_cpu(pid: int) -> float:
 
 
 class BackendClock:
-    """CPU of the client (this process) and of the PostgreSQL backends its
-    connections ran on, between :meth:`start` and :meth:`stop`.
+    """CPU of every PostgreSQL backend an engine opens, from :meth:`switch_on` on.
 
     The backends are the server's share of the work for exactly this
     client: unlike the whole server's tree, they leave out autovacuum, the
-    checkpointer and anyone else's connections on a shared machine.
-    ``note(pid)`` adds a backend as the run meets it (``pg_backend_pid()``).
+    checkpointer and anyone else's connections on a shared machine. Each is
+    read from ``/proc`` when the engine opens it (``pg_backend_pid()``), and
+    again when it closes or at :meth:`total`.
     """
 
-    def __init__(self) -> None:
-        self._backends: dict[int, float] = {}
-        self._client = 0.0
+    def __init__(self, engine: Any) -> None:
+        self.start: dict[int, float] = {}
+        self.done = 0.0
+        self.live: dict[int, int] = {}  # id(dbapi connection) -> backend pid
+        self.on = False
+        event.listen(engine, "connect", self._connect)
+        event.listen(engine, "close", self._close)
 
-    def start(self) -> None:
-        self._backends.clear()
-        self._client = time.process_time()
+    def switch_on(self) -> None:
+        """Count from now: what the open backends used so far is left out."""
+        self.on = True
+        self.done = 0.0
+        for pid in self.live.values():
+            self.start[pid] = process_cpu(pid)
 
-    def note(self, pid: int) -> None:
-        if pid not in self._backends:
-            self._backends[pid] = process_cpu(pid)
+    def _connect(self, dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        self.live[id(dbapi_connection)] = pid
+        self.start[pid] = process_cpu(pid)
 
-    def stop(self) -> tuple[float, float]:
-        """(client CPU seconds, server CPU seconds) since :meth:`start`."""
-        client = time.process_time() - self._client
-        server = sum(process_cpu(pid) - before for pid, before in self._backends.items())
-        return client, server
+    def _close(self, dbapi_connection: Any, _record: Any) -> None:
+        pid = self.live.pop(id(dbapi_connection), None)
+        if pid is not None and self.on:
+            self.done += process_cpu(pid) - self.start.pop(pid)
+
+    def total(self) -> float:
+        """Server CPU seconds since :meth:`switch_on`."""
+        return self.done + sum(process_cpu(pid) - self.start[pid] for pid in self.live.values() if pid in self.start)
+
+
+def client_cpu() -> float:
+    """CPU seconds this process (all its threads) has used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def finished(process: subprocess.Popen[Any], what: str) -> tuple[Any, resource.struct_rusage]:

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 
 import psycopg
 
-from benchmarks.ingest_child import client_cpu, proc_cpu
+from benchmarks.cpu import client_cpu, process_cpu
 from bounceledger.ingest.batchgc import fewer_collections
 from bounceledger.ingest.attempts import EVENT_COLUMNS, _event_row, _reason, is_notice
 from bounceledger.ingest.keys import attempt_key, message_key, normalise_address
@@ -58,7 +58,7 @@ def main() -> None:
     parser = make_parser("postfix", ParseOptions(reference_time=datetime(2026, 11, 30, tzinfo=timezone.utc)))
     messages: dict[str, int] = {}
     deliveries: dict[tuple[int, str], int] = {}
-    server_before, client_before, started = proc_cpu(backend), client_cpu(), time.perf_counter()
+    server_before, client_before, started = process_cpu(backend), client_cpu(), time.perf_counter()
     attempts = 0
     pending: list = []
 
@@ -102,7 +102,7 @@ def main() -> None:
                 flush()
     flush()
     seconds = time.perf_counter() - started
-    client, server = client_cpu() - client_before, proc_cpu(backend) - server_before
+    client, server = client_cpu() - client_before, process_cpu(backend) - server_before
     conn.close()
     print(json.dumps({"attempts": attempts, "seconds": seconds, "client_cpu": client, "server_cpu": server}))
 

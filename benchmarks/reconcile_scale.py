@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import text  # noqa: E402
 
-from benchmarks.cpu import BackendClock  # noqa: E402
+from benchmarks.cpu import BackendClock, client_cpu  # noqa: E402
 from benchmarks.scratch import admin_url, scratch_postgres  # noqa: E402
 from benchmarks.scratch import write_floor as scratch_write_floor  # noqa: E402
 from bounceledger.config import Settings  # noqa: E402
@@ -145,20 +145,21 @@ def _update_counts(database: Database) -> tuple[int, int]:
 
 
 def reconcile(database: Database, rows: list[dict[str, object]]) -> Run:
-    clock = BackendClock()
+    database.engine.dispose()  # every connection of the run is opened under the clock
+    clock = BackendClock(database.engine)
     upd_before, hot_before = _update_counts(database)
-    clock.start()
+    client = client_cpu()
+    clock.switch_on()
     started = time.perf_counter()
     matched = 0
     for start in range(0, len(rows), VERDICT_BATCH):
         with database.session() as session:
-            clock.note(session.scalar(text("SELECT pg_backend_pid()")))
             found = record_verdicts(session, rows[start : start + VERDICT_BATCH], database.rules)
             if start + VERDICT_BATCH >= len(rows):
                 session.execute(text("SELECT pg_stat_force_next_flush()"))  # the update counts, now
         matched += sum(1 for f in found if f is not None)
     seconds = time.perf_counter() - started
-    client, server = clock.stop()
+    client, server = client_cpu() - client, clock.total()
     time.sleep(0.2)
     upd_after, hot_after = _update_counts(database)
     return Run(seconds, matched, client, server, upd_after - upd_before, hot_after - hot_before)
