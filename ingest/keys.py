@@ -7,7 +7,19 @@ import re
 from datetime import datetime
 
 from bounceledger.ingest.records import Attempt, Verdict
-from bounceledger.models.ledger import message_id_key
+
+
+#: A sent message's ``msg_key`` is this prefix and its Message-ID when the log gave one.
+MSG_KEY_PREFIX = "mid:"
+
+
+def message_id_key(message_id: str) -> str:
+    """The ``msg_key`` of the sent message with this Message-ID (looked up in its unique index).
+
+    Here, not beside the model: ``sendlog parse`` computes keys and must not
+    load the ORM (tests/test_startup.py).
+    """
+    return MSG_KEY_PREFIX + message_id
 
 
 def _digest(*parts: str) -> str:

@@ -22,9 +22,9 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from bounceledger.ingest.dbutil import among
+from bounceledger.ingest.keys import message_id_key
 from bounceledger.ingest.verp import verify
 from bounceledger.models import Delivery, SentMessage
-from bounceledger.models.ledger import message_id_key
 
 # A returned message refers to a send at most this long before it (Postfix's
 # default maximal_queue_lifetime is 5 days); queue ids outside it are reused.

@@ -49,15 +49,6 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
 
 
-#: A sent message's ``msg_key`` is this prefix and its Message-ID when the log gave one.
-MSG_KEY_PREFIX = "mid:"
-
-
-def message_id_key(message_id: str) -> str:
-    """The ``msg_key`` of the sent message with this Message-ID (looked up in its unique index)."""
-    return MSG_KEY_PREFIX + message_id
-
-
 class SentMessage(Base):
     """One message the sender's MTA accepted for delivery.
 
@@ -70,8 +61,9 @@ class SentMessage(Base):
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     # Unique, and the Message-ID index too: a message with a Message-ID is
-    # keyed by it (``msg_key == MSG_KEY_PREFIX + message_id``, see
-    # :func:`message_id_key`), so no second index on ``message_id`` is needed.
+    # keyed by it (``'mid:' + message_id``, see
+    # :func:`bounceledger.ingest.keys.message_id_key`), so no second index on
+    # ``message_id`` is needed.
     msg_key: Mapped[str] = mapped_column(MESSAGE_ID, unique=True)
     message_id: Mapped[str | None] = mapped_column(MESSAGE_ID)
     queue_id: Mapped[str | None] = mapped_column(String(64), index=True)

@@ -13,7 +13,7 @@ a partial campaign index
   does work there.
 * ``ix_sent_messages_message_id`` goes: a message that has a Message-ID is
   keyed by it (``msg_key = 'mid:' || message_id``), so the unique index on
-  ``msg_key`` already finds it (see ``models.ledger.message_id_key``).
+  ``msg_key`` already finds it (see ``bounceledger.ingest.keys.message_id_key``).
 * ``ix_sent_messages_campaign`` becomes partial (``campaign IS NOT NULL``):
   most logs name no campaign, and reports filter on a named one.
 
