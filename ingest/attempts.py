@@ -532,6 +532,9 @@ def store_prepared(session: Session, batch: PreparedAttempts, rules: LedgerRules
         for pair, data in pairs.items()
         if pair in existing and data.first_hop_host is not None
     ]
+    if hops:
+        # in id order, as reconciliation takes them: an UPDATE ... FROM locks in any order
+        reconcile.lock_deliveries(session, [delivery_id for delivery_id, _, _ in hops])
     update_by_key(session, Delivery.__table__, "id", ("first_hop_host", "next_hop_queue_id"), hops)
     # Bounces read before these lines are tied now, not on some later run.
     linked = reconcile.link_waiting_verdicts(session, {recipient for _, recipient in pairs}, rules)

@@ -344,18 +344,39 @@ def arrival(row: dict[str, object], event_id: int) -> Arrival:
     return fact, quoted
 
 
+def _in_lock_order(session: Session, stmt: Select[Any]) -> Select[Any]:
+    """``stmt`` over deliveries, taking their rows ``FOR NO KEY UPDATE`` in id order on PostgreSQL.
+
+    Every writer that changes deliveries takes their locks this way first
+    (:func:`recompute`, :func:`lock_deliveries`), so two writers never hold
+    each other's rows. ``NO KEY``: an event inserted for the same delivery
+    meanwhile is not blocked. SQLite has one writer at a time: the plain query.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return stmt
+    return stmt.order_by(Delivery.id).with_for_update(key_share=True)
+
+
+def lock_deliveries(session: Session, delivery_ids: Iterable[int]) -> None:
+    """Lock these deliveries now, in id order, ahead of a write that would take them in any order."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    connection = session.connection()
+    for delivery_in in among(session, Delivery.id, sorted(set(delivery_ids))):
+        connection.execute(_in_lock_order(session, select(Delivery.id).where(delivery_in))).all()
+
+
 def _current_rows(session: Session, ids: list[int]) -> dict[int, Row[Any]]:
     """The deliveries' stored values, locked on PostgreSQL until the transaction ends.
 
     Read and locked before their events: a second process re-deriving the
     same delivery waits here, then reads the events the first one added,
-    so neither overwrites the other's verdict. In id order, so two such
-    processes never hold each other's rows.
+    so neither overwrites the other's verdict.
     """
     connection = session.connection()
-    stmt = select(Delivery.id, Delivery.recipient, *(getattr(Delivery, c) for c in _DELIVERY_COLUMNS))
-    if connection.dialect.name == "postgresql":
-        stmt = stmt.order_by(Delivery.id).with_for_update(key_share=True)  # FOR NO KEY UPDATE: events may still reference them
+    stmt = _in_lock_order(
+        session, select(Delivery.id, Delivery.recipient, *(getattr(Delivery, c) for c in _DELIVERY_COLUMNS))
+    )
     return {row[0]: row for delivery_in in among(session, Delivery.id, ids) for row in connection.execute(stmt.where(delivery_in))}
 
 
