@@ -147,9 +147,23 @@ def _converted(rows: Sequence[Sequence[Any]], converters: list[Callable[[Any], A
     return out
 
 
-# Column type oids of each staging table, read once per process: the
-# binary COPY format needs them, and the tables are made from fixed models.
-_STAGE_TYPES: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+# Column type oids of each table COPYed into (the ledger's and their staging
+# copies), read once per process: the binary COPY format needs them, and the
+# tables are made from fixed models.
+_COLUMN_OIDS: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+
+
+def _column_oids(cursor: Any, relation: str, columns: Sequence[str]) -> list[int]:
+    key = (relation, tuple(columns))
+    oids = _COLUMN_OIDS.get(key)
+    if oids is None:
+        cursor.execute(
+            "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0",
+            (f'"{relation}"',),
+        )
+        by_name = dict(cursor.fetchall())
+        oids = _COLUMN_OIDS[key] = [int(by_name[c]) for c in columns]
+    return oids
 
 
 def _copy_into(cursor: Any, stage: str, columns: Sequence[str], values: Sequence[Sequence[Any]]) -> None:
@@ -158,15 +172,7 @@ def _copy_into(cursor: Any, stage: str, columns: Sequence[str], values: Sequence
     Binary rows cost the client less than half the time of text rows (no
     text formatting of dates and numbers) and spare the server the parsing.
     """
-    key = (stage, tuple(columns))
-    types = _STAGE_TYPES.get(key)
-    if types is None:
-        cursor.execute(
-            "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0",
-            (f'"{stage}"',),
-        )
-        oids = dict(cursor.fetchall())
-        types = _STAGE_TYPES[key] = [int(oids[c]) for c in columns]
+    types = _column_oids(cursor, stage, columns)
     quoted = ", ".join(f'"{c}"' for c in columns)
     with cursor.copy(f'COPY "{stage}" ({quoted}) FROM STDIN (FORMAT BINARY)') as copy:
         copy.set_types(types)
@@ -174,8 +180,6 @@ def _copy_into(cursor: Any, stage: str, columns: Sequence[str], values: Sequence
             copy.write_row(row)
 
 
-# Column type oids of the ledger tables, for COPY straight into them.
-_TABLE_TYPES: dict[tuple[str, tuple[str, ...]], list[int]] = {}
 _TEXT_OID = 25
 _JSON_OID = 114
 
@@ -193,18 +197,9 @@ def copy_new_rows(session: Session, table: Table, columns: Sequence[str], rows: 
     if not rows:
         return
     driver = session.connection().connection.driver_connection
-    key = (table.name, tuple(columns))
-    types = _TABLE_TYPES.get(key)
     json_at = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)]
     with driver.cursor() as cursor:  # type: ignore[union-attr]
-        if types is None:
-            cursor.execute(
-                "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0",
-                (f'"{table.name}"',),
-            )
-            oids = dict(cursor.fetchall())
-            types = [int(oids[c]) for c in columns]
-            types = _TABLE_TYPES[key] = [_TEXT_OID if t == _JSON_OID else t for t in types]
+        types = [_TEXT_OID if t == _JSON_OID else t for t in _column_oids(cursor, table.name, columns)]
         quoted = ", ".join(f'"{c}"' for c in columns)
         with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN (FORMAT BINARY)') as copy:
             copy.set_types(types)
@@ -394,9 +389,13 @@ def insert_ignoring_duplicates(
     table = model if isinstance(model, Table) else model.__table__  # type: ignore[attr-defined]
     columns = list(rows[0])
     session.flush()  # pending ORM changes first: the raw driver cursor bypasses the unit of work
+    return insert_tuples(session, table, columns, _tuples(rows, columns), conflict_columns, returning)
+
+
+def _tuples(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Dict rows as tuples in ``columns`` order."""
     values = itemgetter(*columns)
-    tuples = [values(row) for row in rows] if len(columns) > 1 else [(values(row),) for row in rows]
-    return insert_tuples(session, table, columns, tuples, conflict_columns, returning)
+    return [values(row) for row in rows] if len(columns) > 1 else [(values(row),) for row in rows]
 
 
 def insert_fresh(
@@ -423,14 +422,14 @@ def insert_fresh(
     session.flush()  # pending ORM changes first: the raw driver cursor bypasses the unit of work
     if session.get_bind().dialect.name == "postgresql":
         columns = list(rows[0])
-        values = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+        tuples = _tuples(rows, columns)
         try:
             with savepoint(session):
                 if key is None:
-                    copy_new_rows(session, table, columns, [values(row) for row in rows])
+                    copy_new_rows(session, table, columns, tuples)
                     return {}
                 ids = reserve_ids(session, table, len(rows))
-                copy_new_rows(session, table, ["id", *columns], [(i, *values(row)) for i, row in zip(ids, rows)])
+                copy_new_rows(session, table, ["id", *columns], [(i, *values) for i, values in zip(ids, tuples)])
                 return {row[key]: i for i, row in zip(ids, rows)}
         except UniqueViolation:
             pass
