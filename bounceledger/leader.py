@@ -21,10 +21,8 @@ from __future__ import annotations
 import logging
 import time
 
-from sqlalchemy import Connection, func, select
-
 from bounceledger.db import Database
-from bounceledger.locks import SourceLock, advisory_key
+from bounceledger.locks import SourceLock
 
 log = logging.getLogger("bounceledger.leader")
 
@@ -50,14 +48,19 @@ def sqlite_message(owner: str = "") -> str:
 
 
 class Leadership:
-    """This process's claim to lead; ``refresh`` keeps it or takes it over, as the case may be."""
+    """This process's claim to lead; ``refresh`` keeps it or takes it over, as the case may be.
+
+    The claim is a :class:`~bounceledger.locks.SourceLock` on either
+    database: on PostgreSQL the advisory lock :data:`LEADER_LOCK`, held
+    on a connection of its own; on SQLite the single-process lease
+    :data:`SQLITE_RUN_LEASE`.
+    """
 
     def __init__(self, database: Database, name: str = LEADER_LOCK) -> None:
         self.database = database
         self.name = name
         self.leading = False
-        self._connection: Connection | None = None
-        self._lease: SourceLock | None = None
+        self._lock: SourceLock | None = None
         self._renewed = 0.0
 
     @property
@@ -69,7 +72,7 @@ class Leadership:
         lease = SourceLock(self.database, SQLITE_RUN_LEASE)
         if not lease.acquire():
             raise SingleProcessError(sqlite_message(_lease_owner(self.database)))
-        self._lease = lease
+        self._lock = lease
         self._renewed = time.monotonic()
         self.leading = True
 
@@ -80,69 +83,34 @@ class Leadership:
         leading" until it can (a standby keeps trying).
         """
         if not self.postgres:
-            if self._lease is not None and time.monotonic() - self._renewed >= LEASE_RENEW_SECONDS:
+            if self._lock is not None and time.monotonic() - self._renewed >= LEASE_RENEW_SECONDS:
                 try:
-                    self._lease.renew()
+                    self._lock.renew()
                     self._renewed = time.monotonic()
                 except Exception as exc:  # noqa: BLE001 - the lease outlives a failed renewal by minutes
                     log.warning("could not renew the run lease: %s", exc)
             return self.leading
         if self.leading:
-            if self._alive():
+            if self._lock is not None and self._lock.still_held():
                 return True
             log.warning("lost the leader's connection to the database: standing by")
-            self._drop()
+            self.release()
             return False
-        self.leading = self._try_take()
-        return self.leading
-
-    def _alive(self) -> bool:
+        lock = SourceLock(self.database, self.name)
         try:
-            assert self._connection is not None
-            self._connection.execute(select(1)).scalar()
-            self._connection.commit()
-            return True
-        except Exception:  # noqa: BLE001 - a dead connection is the answer
-            return False
-
-    def _try_take(self) -> bool:
-        try:
-            connection = self.database.engine.connect()
-        except Exception as exc:  # noqa: BLE001
-            log.debug("cannot reach the database to stand for leader: %s", exc)
-            return False
-        try:
-            taken = bool(connection.execute(select(func.pg_try_advisory_lock(advisory_key(self.name)))).scalar())
-            connection.commit()
+            self.leading = lock.acquire()
         except Exception as exc:  # noqa: BLE001
             log.debug("cannot stand for leader: %s", exc)
-            connection.invalidate()
-            connection.close()
-            return False
-        if not taken:
-            connection.close()
-            return False
-        self._connection = connection
-        return True
-
-    def _drop(self) -> None:
-        self.leading = False
-        if self._connection is not None:
-            try:
-                # invalidate, not close: a pooled connection would keep the lock alive in the pool
-                self._connection.invalidate()
-                self._connection.close()
-            except Exception:  # noqa: BLE001
-                pass
-            self._connection = None
+            self.leading = False
+        self._lock = lock if self.leading else None
+        return self.leading
 
     def release(self) -> None:
         """Hand over at once on a clean stop (a standby's next try takes over)."""
-        if self._lease is not None:
-            self._lease.release()
-            self._lease = None
-            self.leading = False
-        self._drop()
+        lock, self._lock = self._lock, None
+        self.leading = False
+        if lock is not None:
+            lock.release()
 
 
 def _lease_owner(database: Database) -> str:

@@ -58,17 +58,44 @@ class SourceLock:
     def acquire(self) -> bool:
         with connect_errors(self.database.settings):
             if self.database.engine.dialect.name == "postgresql":
-                self._connection = self.database.engine.connect()
-                self.held = bool(
-                    self._connection.execute(select(func.pg_try_advisory_lock(advisory_key(self.name)))).scalar()
-                )
-                self._connection.commit()
-                if not self.held:
-                    self._connection.close()
-                    self._connection = None
+                connection = self.database.engine.connect()
+                try:
+                    self.held = bool(
+                        connection.execute(select(func.pg_try_advisory_lock(advisory_key(self.name)))).scalar()
+                    )
+                    connection.commit()
+                except BaseException:
+                    _discard(connection)  # never back to the pool in an unknown state
+                    raise
+                if self.held:
+                    self._connection = connection
+                else:
+                    connection.close()
                 return self.held
             self.held = self._take_lease()
             return self.held
+
+    def still_held(self) -> bool:
+        """Whether the lock is still ours, for a holder that keeps it for long.
+
+        On PostgreSQL the lock lives exactly as long as its connection: a
+        round trip on it answers, and a connection that fails is discarded
+        (the server has dropped, or will drop, the lock with it). A lease
+        is ours until it expires, which :meth:`renew` puts off.
+        """
+        if not self.held:
+            return False
+        if self._connection is None:
+            return True
+        try:
+            self._connection.execute(select(1)).scalar()
+            self._connection.commit()
+            return True
+        except Exception:  # noqa: BLE001 - a dead connection is the answer
+            self.held = False
+            _discard(self._connection)
+            self._connection = None
+            return False
 
     def _take_lease(self) -> bool:
         now = datetime.now(timezone.utc)
@@ -108,10 +135,16 @@ class SourceLock:
         if not self.held:
             return
         self.held = False
+        connection, self._connection = self._connection, None
         try:
-            if self._connection is not None:
-                self._connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key(self.name)})
-                self._connection.commit()
+            if connection is not None:
+                try:
+                    connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key(self.name)})
+                    connection.commit()
+                except Exception:  # noqa: BLE001 - the lock dies with the discarded connection
+                    _discard(connection)
+                else:
+                    connection.close()
                 return
             with self.database.session() as session:
                 session.execute(
@@ -120,12 +153,18 @@ class SourceLock:
                     .values(owner="", expires_at=datetime.now(timezone.utc))
                     .execution_options(synchronize_session=False)
                 )
-        except Exception:  # noqa: BLE001 - a lost connection releases the lock anyway
+        except Exception:  # noqa: BLE001 - an expired lease frees itself
             pass
-        finally:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+
+
+def _discard(connection: Connection) -> None:
+    """Close a lock's connection for good: a pooled connection would keep
+    its session's advisory lock alive in the pool."""
+    try:
+        connection.invalidate()
+        connection.close()
+    except Exception:  # noqa: BLE001 - already gone
+        pass
 
 
 @contextmanager

@@ -175,3 +175,54 @@ def test_two_sessions_never_expire_the_same_delivery(pg: Database, tmp_path: Pat
         timeouts = session.scalar(select(func.count()).where(Event.outcome == "timeout")) or 0
         changes = session.execute(text("SELECT count(*) FROM changes WHERE type = 'delivery.expired'")).scalar()
     assert timeouts == deferred and changes == deferred
+
+
+def _advisory_holders(database: Database, name: str) -> int:
+    """Sessions holding the advisory lock ``name`` (pooled idle ones count)."""
+    from bounceledger.locks import advisory_key
+
+    key = advisory_key(name)
+    with database.engine.connect() as admin:
+        return admin.execute(
+            text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                 " AND ((classid::bigint << 32) | objid::bigint) = :k"),
+            {"k": key},
+        ).scalar_one()
+
+
+def test_a_lock_whose_unlock_fails_is_not_left_held_in_the_pool(pg: Database) -> None:
+    """release() on a connection that cannot unlock (its transaction broken)
+    discards the connection: back in the pool it would keep the lock alive."""
+    from bounceledger.locks import SourceLock
+
+    lock = SourceLock(pg, "test:unlock-fails")
+    assert lock.acquire() is True
+    assert _advisory_holders(pg, lock.name) == 1
+    assert lock._connection is not None
+    try:
+        lock._connection.exec_driver_sql("SELECT no_such_column FROM no_such_table")
+    except Exception:  # noqa: BLE001 - leaves the transaction aborted: the unlock will fail
+        pass
+    lock.release()
+    assert _advisory_holders(pg, lock.name) == 0
+    other = SourceLock(pg, lock.name)
+    assert other.acquire() is True
+    other.release()
+
+
+def test_still_held_notices_a_lost_session_and_a_failed_acquire_leaks_nothing(pg: Database) -> None:
+    from bounceledger.locks import SourceLock
+
+    lock = SourceLock(pg, "test:still-held")
+    assert lock.acquire() and lock.still_held()
+    with pg.engine.connect() as admin:
+        admin.execute(text("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"))
+        admin.commit()
+    assert lock.still_held() is False and lock.held is False
+    checked_out = pg.engine.pool.checkedout()
+    broken = SourceLock(pg, "test:still-held")
+    broken.name = None  # type: ignore[assignment] - the lock query raises before it reaches the server
+    with pytest.raises(Exception):
+        broken.acquire()
+    assert pg.engine.pool.checkedout() == checked_out  # the connection went back (discarded), not leaked
+    assert broken.held is False
