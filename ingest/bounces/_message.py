@@ -264,7 +264,7 @@ def _cut_encoded_words(text: str, msg: Message | None) -> tuple[str, str]:
     beyond = next(islice(starts, MAX_ENCODED_WORDS, None), None)
     if beyond is None:
         return text, ""
-    _note(msg, f"encoded words of a header value beyond the first {MAX_ENCODED_WORDS} kept undecoded")
+    note_skipped(msg, f"encoded words of a header value beyond the first {MAX_ENCODED_WORDS} kept undecoded")
     return text[:beyond.start()], " " + text[beyond.start():]
 
 
@@ -272,8 +272,9 @@ def _cut_encoded_words(text: str, msg: Message | None) -> tuple[str, str]:
 _ENCODED_WORD_START_RE = lazy(r"=\?[^?]*\?[qQbB]\?")
 
 
-def _note(msg: Message | None, note: str) -> None:
-    """Add ``note`` to what :func:`skipped_of` reports for ``msg``'s message."""
+def note_skipped(msg: Message | None, note: str) -> None:
+    """Add ``note`` to what :func:`skipped_of` reports for ``msg``'s message:
+    a limit that left part of it unread is said, never silent."""
     skipped = getattr(msg, "bl_skipped", None)
     if skipped is not None and note not in skipped:
         skipped.append(note)
@@ -540,7 +541,7 @@ def body_text(msg: Message, limit: int = 200_000) -> str:
         if text is None:
             text = cache["body"] = _body_text(msg, _BODY_LIMIT)
             if len(text) == _BODY_LIMIT:
-                _note(msg, f"human-readable text beyond the first {_BODY_LIMIT} characters not read")
+                note_skipped(msg, f"human-readable text beyond the first {_BODY_LIMIT} characters not read")
         return text if limit == _BODY_LIMIT else text[:limit]
     return _body_text(msg, limit)
 

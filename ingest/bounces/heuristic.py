@@ -120,9 +120,10 @@ def _flufl_failures(msg: Message) -> tuple[set[str], set[str]]:
 
 def _context_for(address: str, body: str) -> str:
     """The bounce's words about ``address`` (see detectors.plaintext)."""
-    from bounceledger.ingest.bounces.detectors.plaintext import _context, _notice
+    from bounceledger.ingest.bounces.detectors._common import notice
+    from bounceledger.ingest.bounces.detectors.plaintext import _context
 
-    lines = _notice(body).splitlines()
+    lines = notice(body).splitlines()
     for index, line in enumerate(lines):
         if address in line.lower():
             return _context(lines, index)
@@ -136,9 +137,9 @@ def verdicts(msg: Message, keys: Keys, body: str, own_addresses: set[str] | None
     temporary, permanent = _flufl_failures(msg)
     own = {a.lower() for a in (own_addresses or set())}
     found: list[Verdict] = []
-    from bounceledger.ingest.bounces.detectors.plaintext import _notice  # local: avoid an import cycle
+    from bounceledger.ingest.bounces.detectors._common import notice as notice_of  # local: avoid an import cycle
 
-    notice = _notice(body)
+    notice = notice_of(body)
 
     for address, is_temporary in sorted(
         [(a, False) for a in permanent] + [(a, True) for a in temporary - permanent]

@@ -178,3 +178,27 @@ def test_the_parse_result_says_what_a_limit_left_unread():
     cut = parse(_dsn(subject=" ".join(["=?utf-8?q?w?="] * 20_000)))
     assert any("encoded words" in note for note in cut.skipped)
     assert parse(_dsn(subject="plain")).skipped == ()
+
+
+def _qmail_notice(recipients: int) -> bytes:
+    """qmail-send's notice (its own wording) naming ``recipients`` addresses, with no copy of the message."""
+    body = "".join(f"<user{i}@example.net>:\nSorry, no mailbox here by that name. (#5.1.1)\n\n" for i in range(recipients))
+    return ("From: MAILER-DAEMON@mx.example.org\nTo: a@example.org\nSubject: failure notice\n\n"
+            "Hi. This is the qmail-send program at mx.example.org.\n" + body).encode()
+
+
+def test_a_notice_cut_before_its_last_recipient_says_so_in_skipped():
+    parsed = parse(_qmail_notice(1_000))  # about 70,000 characters, no marker of the original
+    assert 0 < len(parsed.verdicts) < 1_000
+    assert any("bounce text beyond the first 20000 characters" in note for note in parsed.skipped)
+    whole = parse(_qmail_notice(50))  # within the limit: every recipient, nothing noted
+    assert len(whole.verdicts) == 50 and whole.skipped == ()
+
+
+def test_free_text_naming_more_addresses_than_are_read_says_so_in_skipped():
+    lines = "".join(f"Could not deliver to user{i}@example.net: 550 5.1.1 mailbox unavailable\n\n" for i in range(80))
+    raw = ("From: Mail Delivery System <MAILER-DAEMON@mx.example.org>\nTo: a@example.org\n"
+           "Subject: Undeliverable: your message\n\n" + lines).encode()
+    parsed = parse(raw)
+    assert parsed.outcome == "bounce" and len(parsed.verdicts) == 50
+    assert any("addresses after the first" in note for note in parsed.skipped)

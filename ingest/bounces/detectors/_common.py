@@ -44,16 +44,30 @@ def _original_start(body: str) -> int:
     return start
 
 
-def notice(body: str, limit: int = 20_000) -> str:
-    """The bounce's own words: ``body`` up to the returned original."""
+#: How much of a body with no marker of the returned original is read as
+#: the bounce's own words: beyond it, an unmarked original is likelier than
+#: more notice, and its addresses must not become recipients.
+NOTICE_LIMIT = 20_000
+
+
+def notice(body: str, limit: int = NOTICE_LIMIT, msg: Message | None = None) -> str:
+    """The bounce's own words: ``body`` up to the returned original.
+
+    A reader that takes recipients from the notice passes ``msg``: when
+    no marker was found and the body runs past ``limit``, the cut is
+    noted in what the parse reports as skipped, so recipients listed
+    beyond it are never lost silently.
+    """
     global _last_notice
     last_body, start, last_limit, text = _last_notice
-    if last_body is body and last_limit == limit:
-        return text  # the same string object as the first time
-    start = _original_start(body)
-    text = body[:start] if start >= 0 else body[:limit]
-    _last_notice = (body, start, limit, text)
-    return text
+    if not (last_body is body and last_limit == limit):
+        start = _original_start(body)
+        text = body[:start] if start >= 0 else body[:limit]
+        _last_notice = (body, start, limit, text)
+    if msg is not None and start < 0 and len(body) > limit:
+        m.note_skipped(msg, f"bounce text beyond the first {limit} characters not read for recipients"
+                            " (no marker of the returned original found)")
+    return text  # the same string object for the same body and limit
 
 
 def sender_of(msg: Message) -> str:

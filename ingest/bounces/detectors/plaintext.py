@@ -14,41 +14,20 @@ import re
 from email.message import Message
 
 from bounceledger.ingest.bounces import _message as m
-from bounceledger.ingest.bounces._prefilter import lazy, quick
+from bounceledger.ingest.bounces._prefilter import lazy
 from bounceledger.ingest.bounces.classify import find_replycode, find_status, reason_from_text
 from bounceledger.ingest.bounces.detectors import Failure
+from bounceledger.ingest.bounces.detectors._common import notice
 from bounceledger.ingest.bounces.heuristic import looks_like_bounce
 
-#: Lines after which the bounce quotes the original message.
-_ORIGINAL_STARTS = quick(lazy(
-    r"^[ \t]*(?:-+ ?)?(?:below this line is a copy of the message|message headers follow|original message follows"
-    r"|this is a copy of the message|the original message (?:was(?! received at)|follows|headers)|original message headers"
-    r"|-+ ?original message ?-+|-+ ?the header of the original message|-+ ?returned (?:message|mail)"
-    r"|received: from |return-path: <)",
-    re.IGNORECASE | re.M,
-))
+#: Most failed recipients taken from free text, and most addresses looked at.
+MAX_FAILURES = 50
+MAX_LOOKED = 200
 _ERRORISH = lazy(
     r"(?<!\d)[45]\d\d(?!\d)|[45]\.\d{1,3}\.\d{1,3}|unknown|not exist|no such|invalid|rejected|refused|denied|failed"
     r"|full|quota|blocked|timed? ?out|expired|unable|error|disabled|not found|unavailable",
     re.IGNORECASE,
 )
-
-
-#: (body, notice): the body read last. The heuristic stage asks for the
-#: notice of the same body once per address it found, then this module
-#: again; one tuple, swapped whole, so it is thread-safe.
-_last_notice: tuple = (None, "")
-
-
-def _notice(body: str) -> str:
-    global _last_notice
-    last_body, text = _last_notice
-    if last_body is body:
-        return text
-    cut = _ORIGINAL_STARTS.search(body)
-    text = body[: cut.start()] if cut else body[:20_000]
-    _last_notice = (body, text)
-    return text
 
 
 def _context(lines: list[str], index: int) -> str:
@@ -84,14 +63,17 @@ def detect(msg: Message, body: str) -> list[Failure]:
                   for v in m.headers_all(msg, n))
         if a
     }
-    text = _notice(body)
+    text = notice(body, msg=msg)
     lines = text.splitlines()
     failures: dict[str, Failure] = {}
     quoted: set[str] = set()  # addresses seen only inside a server's reply
     looked = 0
     for index, line in enumerate(lines):
-        if len(failures) >= 50 or looked >= 200:
-            break  # a notice naming hundreds of addresses is not a bounce we can read one by one
+        if len(failures) >= MAX_FAILURES or looked >= MAX_LOOKED:
+            # free text naming hundreds of addresses is not a notice we can read one by one
+            if any(m.ADDRESS_RE.search(rest[:2000]) for rest in lines[index:]):
+                m.note_skipped(msg, f"addresses after the first {looked} in the bounce text not read")
+            break
         for match in m.ADDRESS_RE.finditer(line[:2000]):
             looked += 1
             address = match.group(0).strip(".").lower()
@@ -109,7 +91,7 @@ def detect(msg: Message, body: str) -> list[Failure]:
                 status=find_status(context),
                 replycode=find_replycode(context),
             )
-            if len(failures) >= 50:
+            if len(failures) >= MAX_FAILURES:
                 break
     # An address quoted in the reply about another recipient (a relay's
     # rewritten address, a list member) is not a recipient of its own.

@@ -48,7 +48,7 @@ _STAGES: tuple[tuple[re.Pattern[str], str], ...] = (
 def detect(msg: Message, body: str) -> list[Failure]:
     if not _SIGNATURE.search(body[:10_000]):
         return []
-    text = notice(body)
+    text = notice(body, msg=msg)
     gave_up = bool(_GAVE_UP.search(m.unfold(text[:5000])))
     temporary = not gave_up and bool(_TEMPORARY.search(text[:3000]))
     failures: list[Failure] = []

@@ -172,7 +172,7 @@ _DEFERRED = lazy(r"\.\.\.\s+Deferred\b|^4\d\d[ -]", re.IGNORECASE)
 
 
 def detect(msg: Message, body: str) -> list[Failure]:
-    text = notice(body)
+    text = notice(body, msg=msg)
     if not _SECTION.search(text):
         return []
     sections = _sections(text)
