@@ -258,7 +258,8 @@ def main() -> None:
             command_rate = result["messages"] / result["seconds"]
             print(
                 f"poll+parse+reconcile {label:10}: {result['messages']:,} messages in {result['poll_seconds']:.1f}s: "
-                f"{rate:,.0f} msgs/s = {rate / bare_rate:.2f} of the bare fetch "
+                f"{rate:,.0f} msgs/s = {rate / parse_rate:.2f} of the parser-only rate (issue #17 asks >= 0.8), "
+                f"{rate / bare_rate:.2f} of the bare fetch "
                 f"(whole command with start-up and orphan retry: {result['seconds']:.1f}s, {command_rate:,.0f} msgs/s); "
                 f"peak RSS {result['rss_mb']:.0f} MB"
             )
@@ -271,7 +272,8 @@ def main() -> None:
             rate = result["messages"] / result["poll_seconds"]
             print(
                 f"  every bounce matched, {label:10}: {result['messages']:,} messages in {result['poll_seconds']:.1f}s: "
-                f"{rate:,.0f} msgs/s = {rate / bare_rate:.2f} of the bare fetch (each corrects a delivery and "
+                f"{rate:,.0f} msgs/s = {rate / parse_rate:.2f} of the parser-only rate, {rate / bare_rate:.2f} of the "
+                f"bare fetch (each corrects a delivery and "
                 f"suppresses its address); peak RSS {result['rss_mb']:.0f} MB"
             )
 
@@ -289,7 +291,7 @@ def main() -> None:
             json.dumps(
                 {k: round(v["messages"] / v["poll_seconds"], 1) for k, v in results.items()}
                 | {f"{k} matched": round(v["messages"] / v["poll_seconds"], 1) for k, v in matched.items()}
-                | {"bare": round(bare_rate, 1)}
+                | {"bare": round(bare_rate, 1), "parse only": round(parse_rate, 1)}
             )
         )
 
