@@ -302,7 +302,19 @@ def _parsed_file_output(json_lines: bool) -> Callable[[Path, bytes], tuple[str, 
     return output
 
 
+def _collect_seldom() -> None:
+    """For a command that reads its input and exits: it makes many objects
+    and few reference cycles, so the cyclic collector's default pass every
+    700 allocations is mostly wasted (about 3 % of ``parse DIR``'s
+    instructions, counted under cachegrind). What cycles there are go when
+    the process ends."""
+    import gc
+
+    gc.set_threshold(100_000, 50, 100)
+
+
 def cmd_parse(args: argparse.Namespace) -> int:
+    _collect_seldom()
     from bounceledger.parse_files import parsed_in_order
     from bounceledger.ingest.bounces import preload
 
@@ -330,6 +342,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     server reply, read by the same classifier as the ledger's. A text with no
     reply or status code in it is refused, never given a made-up reason.
     """
+    _collect_seldom()
     import re
     from dataclasses import asdict
 
