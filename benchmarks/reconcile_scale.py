@@ -189,7 +189,7 @@ def _snapshot(database: Database) -> dict[str, str]:
 def write_floor(database: Database, new_rows: dict[str, str]) -> tuple[int, float]:
     """What the server alone needs for the writes a run made: (rows, seconds).
 
-    The run's verdict and correction events and its new suppressions are
+    The run's verdict events (with the corrections they carry) and its new suppressions are
     copied into empty tables with every index (see ``benchmarks.scratch``);
     the deliveries it changed are set back to their values before the run,
     vacuumed, and changed again by one plain UPDATE. No client work, no

@@ -131,3 +131,25 @@ def test_a_bounce_read_before_its_send_is_folded_when_the_send_is_read(database:
         [delivery] = queries.lookup(session, ADDRESS)["deliveries"]
     assert [e["kind"] for e in delivery["events"]] == ["attempt", "verdict", "correction"]
     assert delivery["events"][2]["detail"].startswith(f"accepted by mx.example.org at {_stamp(SENT_AT)} UTC")
+
+
+def test_forgetting_the_address_counts_its_correction_among_the_events_rewritten(database: Database) -> None:
+    """``forget`` says how many events it rewrote; a correction counts as one, as its row did."""
+    from bounceledger.forget import forget
+
+    _log(database)
+    _poll(database, _verdict("b5", "bounce", 40))
+    with database.session() as session:
+        done = forget(session, ADDRESS, NOW)
+    assert done.events == 3  # the acceptance, the bounce and the correction it carries
+    with database.session() as session:
+        assert _folds(database) == {"b5": ("accepted", "bounced", True)}  # forgetting keeps the history's shape
+        [delivery] = queries.lookup(session, _pseudonym(session))["deliveries"]
+    assert [e["kind"] for e in delivery["events"]] == ["attempt", "verdict", "correction"]
+
+
+def _pseudonym(session: object) -> str:
+    """The pseudonym the forgotten address became (the one erasure event names it)."""
+    from bounceledger.models import Delivery
+
+    return str(session.scalar(select(Delivery.recipient)))  # type: ignore[attr-defined]
