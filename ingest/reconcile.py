@@ -326,6 +326,8 @@ class Plan:
         ]
         for delivery_id in unsure:
             self.known.pop(delivery_id, None)  # type: ignore[call-overload]
+        # a fold in a row that was not written is no fold at all
+        self.folded.intersection_update(written)
         self.folded.difference_update(key for key, *_ in take_back)  # type: ignore[misc]
         update_by_key(session, Event.__table__, "dedupe_key", corrections.FOLD_COLUMNS, take_back)
 
