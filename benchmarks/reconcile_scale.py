@@ -18,6 +18,13 @@ carry: signed return-path token, next-hop queue id, original Message-ID,
 and a share that matches nothing (kept as orphans).
 
     .venv/bin/python benchmarks/reconcile_scale.py [--deliveries 1000000] [--postgres URL]
+        [--template NAME] [--large-only]
+
+``--template NAME`` keeps the filled large ledger as database ``NAME``
+(written the first time, copied with ``CREATE DATABASE ... TEMPLATE`` after):
+the fill takes minutes, and an A/B of two commits wants the same ledger
+under both. Make the template with the older commit: the newer one
+upgrades its copy. ``--large-only`` skips the small-ledger scenario.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
 
 from benchmarks.cpu import BackendClock, client_cpu  # noqa: E402
 from benchmarks.scratch import admin_url, scratch_postgres  # noqa: E402
@@ -182,7 +189,7 @@ def _snapshot(database: Database) -> dict[str, str]:
 def write_floor(database: Database, new_rows: dict[str, str]) -> tuple[int, float]:
     """What the server alone needs for the writes a run made: (rows, seconds).
 
-    The run's verdict and correction events and its new suppressions are
+    The run's verdict events (with the corrections they carry) and its new suppressions are
     copied into empty tables with every index (see ``benchmarks.scratch``);
     the deliveries it changed are set back to their values before the run,
     vacuumed, and changed again by one plain UPDATE. No client work, no
@@ -209,16 +216,39 @@ def write_floor(database: Database, new_rows: dict[str, str]) -> tuple[int, floa
     return rows, seconds
 
 
-def scenario(admin: str, name: str, deliveries: int, runs: list[tuple[str, int]]) -> None:
-    with scratch_postgres(admin, name) as url:
-        _scenario(Database(Settings(database_url=url)), deliveries, runs)
+def scenario(admin: str, name: str, deliveries: int, runs: list[tuple[str, int]], template: str | None = None) -> None:
+    if template is not None and not _template_ready(admin, template):
+        with scratch_postgres(admin, template, keep=True) as url:
+            database = Database(Settings(database_url=url))
+            try:
+                upgrade(database)
+                seconds = fill(database, deliveries)
+                print(f"template {template}: {deliveries:,} deliveries written in {seconds:.0f}s")
+                with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    conn.execute(text("VACUUM ANALYZE"))
+            finally:
+                database.dispose()
+    with scratch_postgres(admin, name, template=template) as url:
+        _scenario(Database(Settings(database_url=url)), deliveries, runs, filled=template is not None)
 
 
-def _scenario(database: Database, deliveries: int, runs: list[tuple[str, int]]) -> None:
+def _template_ready(admin: str, template: str) -> bool:
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            return conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": template}) is not None
+    finally:
+        engine.dispose()
+
+
+def _scenario(database: Database, deliveries: int, runs: list[tuple[str, int]], filled: bool = False) -> None:
     try:
         upgrade(database)
-        seconds = fill(database, deliveries)
-        print(f"ledger of {deliveries:,} deliveries written in {seconds:.0f}s ({deliveries / seconds:,.0f} attempts/s)")
+        if filled:
+            print(f"ledger of {deliveries:,} deliveries copied from its template")
+        else:
+            seconds = fill(database, deliveries)
+            print(f"ledger of {deliveries:,} deliveries written in {seconds:.0f}s ({deliveries / seconds:,.0f} attempts/s)")
         with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("ANALYZE"))
         for seed, (label, count) in enumerate(runs):
@@ -250,11 +280,17 @@ def main() -> None:
     ap.add_argument("--deliveries", type=int, default=1_000_000)
     ap.add_argument("--verdicts", type=int, default=100_000)
     ap.add_argument("--postgres", default=admin_url())
+    ap.add_argument("--template", help="keep the filled large ledger as this database, and copy it on later runs")
+    ap.add_argument("--large-only", action="store_true", help="skip the small-ledger scenario")
     args = ap.parse_args()
     name = f"bounceledger_reconcile_{os.getpid()}"
     small = args.verdicts // 10
-    scenario(args.postgres, name, args.deliveries, [("large ledger", args.verdicts), ("large ledger, few verdicts", small)])
-    scenario(args.postgres, name, args.verdicts, [("small ledger", args.verdicts)])
+    scenario(
+        args.postgres, name, args.deliveries,
+        [("large ledger", args.verdicts), ("large ledger, few verdicts", small)], args.template,
+    )
+    if not args.large_only:
+        scenario(args.postgres, name, args.verdicts, [("small ledger", args.verdicts)])
 
 
 if __name__ == "__main__":

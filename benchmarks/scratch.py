@@ -17,23 +17,28 @@ def admin_url() -> str:
     return os.environ.get("BOUNCELEDGER_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
 
 
-def _recreate(admin: str, name: str, create: bool) -> None:
+def _recreate(admin: str, name: str, create: bool, template: str | None = None) -> None:
     engine = create_engine(admin, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         if create:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
     engine.dispose()
 
 
 @contextmanager
-def scratch_postgres(admin: str, name: str) -> Iterator[str]:
-    """The URL of a fresh database ``name``; dropped afterwards, whatever happens."""
-    _recreate(admin, name, create=True)
+def scratch_postgres(admin: str, name: str, *, template: str | None = None, keep: bool = False) -> Iterator[str]:
+    """The URL of a fresh database ``name`` (a copy of ``template`` if given);
+    dropped afterwards, whatever happens, unless ``keep`` (a template being made;
+    dropped only if making it failed)."""
+    _recreate(admin, name, create=True, template=template)
+    kept = False
     try:
         yield make_url(admin).set(database=name).render_as_string(hide_password=False)
+        kept = keep
     finally:
-        _recreate(admin, name, create=False)
+        if not kept:
+            _recreate(admin, name, create=False)
 
 
 def write_floor(url: str, tables: list[str], where: dict[str, str] | None = None) -> tuple[int, float]:

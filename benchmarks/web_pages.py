@@ -165,7 +165,7 @@ def seed(database: Database, deliveries: int, per_message: int = 4) -> dict[str,
         with cur.copy(
             "COPY events (id, dedupe_key, delivery_id, recipient, kind, source, at, outcome, first_hop, remote_host, "
             "status, replycode, reason, detail, from_state, to_state, match_key, returned_message_id, evidence, "
-            "recorded_at) FROM STDIN"
+            "recorded_at, corrected_from, corrected_to, corrected_at) FROM STDIN"
         ) as copy:
             for d, recipient, state, reason, status, code, corrected, at in delivery_rows:
                 first = "accepted" if corrected or state in ("accepted", "delivered", "complained") else (
@@ -177,22 +177,17 @@ def seed(database: Database, deliveries: int, per_message: int = 4) -> dict[str,
                     (event_id, f"a{d}", d, recipient, "attempt", "postfix:mail.log", at, first, True,
                      "mx.example.net", "2.0.0" if first == "accepted" else status,
                      "250" if first == "accepted" else code, None if first == "accepted" else reason,
-                     "Ok: queued", None, None, None, None, f'{{"line": "{line}"}}', at)
+                     "Ok: queued", None, None, None, None, f'{{"line": "{line}"}}', at, None, None, None)
                 )
                 if corrected and state != "complained":
                     returned_id += 1
                     later = at + timedelta(minutes=40)
                     event_id += 1
+                    # the verdict carries the correction it made (migration 0009)
                     copy.write_row(
                         (event_id, f"v{d}", d, recipient, "verdict", "maildir:/bench", later, "bounce", True,
                          "mx.example.net", status, code, reason, detail_text(recipient, code, status), None, None,
-                         "queue_id", returned_id, '{"action": "failed"}', later)
-                    )
-                    event_id += 1
-                    copy.write_row(
-                        (event_id, f"c{d}", d, recipient, "correction", "reconcile", later, state, True,
-                         "mx.example.net", status, code, reason, "accepted, corrected to bounced", "accepted", state,
-                         "queue_id", returned_id, "{}", later)
+                         "queue_id", returned_id, '{"action": "failed"}', later, "accepted", state, later)
                     )
                 elif corrected:
                     returned_id += 1

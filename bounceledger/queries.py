@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 
 from bounceledger.reports import NO_CAMPAIGN, Filters, arrived_in, describe_reason, message_conditions
-from bounceledger.ingest import settlement, suppress
+from bounceledger.ingest import corrections, settlement, suppress
 from bounceledger.ingest.keys import normalise_address
 from bounceledger.models import Delivery, Event, ReturnedMessage, SentMessage, Suppression
 from bounceledger.models.state import STATES
@@ -152,7 +152,9 @@ def lookup(
     events: dict[int, list[Event]] = defaultdict(list)
     loaded: list[Event] = []
     if ids:
-        loaded = list(session.scalars(select(Event).where(Event.delivery_id.in_(ids)).order_by(Event.at, Event.id)))
+        stored = session.scalars(select(Event).where(Event.delivery_id.in_(ids)).order_by(Event.at, Event.id)).all()
+        # each correction shown after the verdict that carries it, as its own event
+        loaded = corrections.with_corrections(session, stored)
         for event in loaded:
             events[event.delivery_id].append(event)  # type: ignore[index]
     loose = session.scalars(
@@ -260,12 +262,12 @@ def report(
         session.scalar(select(func.coalesce(func.sum(ReturnedMessage.duplicate_count), 0)).where(*returned_scope)) or 0
     )
     corrected = session.scalar(in_scope(select(func.count()).select_from(Delivery)).where(Delivery.corrected)) or 0
+    # A correction counts as an event, as it did when it had a row of its own.
+    counted = select(func.count() + func.count(Event.corrected_to)).select_from(Event)
     if scoped:
-        events = session.scalar(
-            in_scope(select(func.count()).select_from(Event).join(Delivery, Delivery.id == Event.delivery_id))
-        )
+        events = session.scalar(in_scope(counted.join(Delivery, Delivery.id == Event.delivery_id)))
     else:
-        events = session.scalar(select(func.count()).select_from(Event))
+        events = session.scalar(counted)
     unmatched = [Event.kind == "verdict", Event.delivery_id.is_(None), *arrived_in(Event.at, filters)]
     stale_before = datetime.now(timezone.utc) - stale_after
     from bounceledger.webhooks import store as webhook_store  # it reads through this module: imported late
@@ -297,10 +299,7 @@ def delivery_table(session: Session) -> list[dict[str, Any]]:
         .join(SentMessage, SentMessage.id == Delivery.sent_message_id)
         .order_by(SentMessage.first_seen_at, SentMessage.id, Delivery.recipient)
     ).all()
-    corrections = {
-        e.delivery_id: e.detail
-        for e in session.scalars(select(Event).where(Event.kind == "correction").order_by(Event.id))
-    }
+    corrected = {e.delivery_id: e.detail for e in corrections.corrections(session)}
     return [
         {
             "message_id": sent.message_id,
@@ -309,7 +308,7 @@ def delivery_table(session: Session) -> list[dict[str, Any]]:
             "status": d.status,
             "reason": d.reason,
             "corrected": d.corrected,
-            "correction": corrections.get(d.id),
+            "correction": corrected.get(d.id),
         }
         for d, sent in rows
     ]

@@ -1,8 +1,8 @@
 """Reconciliation: tie verdicts to deliveries and re-derive their state.
 
 Every state change goes through :func:`bounceledger.models.state.decide`; this module only
-gathers the events, stores the decision and records corrections with their
-evidence. Matching (:mod:`bounceledger.ingest.matching`) tries the strongest keys first;
+gathers the events, stores the decision and folds each correction into the
+verdict that made it (:mod:`bounceledger.ingest.corrections`). Matching (:mod:`bounceledger.ingest.matching`) tries the strongest keys first;
 a verdict that matches nothing stays an orphan (``delivery_id`` NULL) until
 the log line it corrects is read: the attempts' writer ties it then
 (:func:`link_waiting_verdicts`), and every run tries all of them again
@@ -15,19 +15,20 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, case, delete, func, select, text, update
+from sqlalchemy import ColumnElement, Row, Select, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
-from bounceledger.ingest import feed, suppress
+from bounceledger.ingest import corrections, feed, suppress
 from bounceledger.ingest.batchgc import fewer_collections
-from bounceledger.ingest.dbutil import among, chunks, insert_fresh, insert_ignoring_duplicates, update_by_key
-from bounceledger.ingest.keys import correction_key, timeout_key
+from bounceledger.ingest.dbutil import among, chunks, insert_ignoring_duplicates, update_by_key
+from bounceledger.ingest.keys import timeout_key
 from bounceledger.ingest.matching import keys_from, match_many
 from bounceledger.ingest.rules import LedgerRules
 from bounceledger.models import Delivery, Event
-from bounceledger.models.state import CORRECTED_TO, UNKNOWN, Decision, Fact, decide, outranking
+from bounceledger.models.types import UTCDateTime
+from bounceledger.models.state import UNKNOWN, Decision, Fact, decide, outranking
 
 
 ORPHAN_BATCH = 1000
@@ -151,49 +152,30 @@ def _rematch(session: Session, verdicts: Sequence[Row[Any]], rules: LedgerRules)
     """Match verdicts (rows of :data:`_VERDICT_COLUMNS`) again and store what changed;
     returns how many are tied now that were not, and every delivery that gained or lost one.
 
-    A verdict moved off a delivery takes the correction it caused there
-    with it: that delivery's acceptance was never overturned after all.
+    A verdict moved off a delivery loses the correction it carried there
+    (:mod:`bounceledger.ingest.corrections`): that delivery's acceptance was
+    never overturned after all. Re-deriving its new delivery folds a
+    correction in again if it makes one there.
     """
     found = match_many(session, [keys_from(v.recipient, v.at, v.evidence or {}) for v in verdicts], rules.return_path_secret)
     changes: list[dict[str, object]] = []
-    dropped_corrections: list[str] = []
     touched: set[int] = set()
     linked = 0
     for verdict, hit in zip(verdicts, found):
         delivery_id, match_key = hit if hit is not None else (None, None)
         if (delivery_id, match_key) == (verdict.delivery_id, verdict.match_key):
             continue
-        changes.append({"id": verdict.id, "delivery_id": delivery_id, "match_key": match_key})
+        change: dict[str, object] = {"id": verdict.id, "delivery_id": delivery_id, "match_key": match_key}
         if delivery_id is not None:
             touched.add(delivery_id)
             linked += verdict.delivery_id is None
         if verdict.delivery_id is not None and verdict.delivery_id != delivery_id:
             touched.add(verdict.delivery_id)
-            dropped_corrections += [correction_key(verdict.delivery_id, s, verdict.dedupe_key) for s in CORRECTED_TO]
+            change.update(dict.fromkeys(corrections.FOLD_COLUMNS))
+        changes.append(change)
     if changes:
         session.execute(update(Event), changes)
-    for key_in in among(session, Event.dedupe_key, dropped_corrections):
-        session.execute(delete(Event).where(key_in, Event.kind == "correction"))
     return linked, touched
-
-
-class _Row(NamedTuple):
-    """What a correction quotes of an event, besides its :class:`Fact`."""
-
-    id: int
-    recipient: str | None
-    remote_host: str | None
-    match_key: str | None
-    returned_message_id: int | None
-    line: str | None  # the send-log line, kept for acceptances only
-
-
-@dataclass(slots=True)
-class _History:
-    """Everything recompute needs to know about one delivery's events, from one query."""
-
-    facts: list[Fact] = field(default_factory=list)
-    rows: dict[str, _Row] = field(default_factory=dict)  # by dedupe key
 
 
 _HISTORY_COLUMNS = (
@@ -207,40 +189,25 @@ _HISTORY_COLUMNS = (
     Event.replycode,
     Event.reason,
     Event.detail,
-    Event.id,
-    Event.recipient,
-    Event.remote_host,
-    Event.match_key,
-    Event.returned_message_id,
-    # Only an acceptance's line is ever quoted (by a correction): reading it
-    # here saves a second pass over the same rows.
-    case(
-        (and_(Event.kind == "attempt", Event.outcome == "accepted"), Event.evidence["line"].as_string()),
-        else_=None,
-    ),
 )
 
 
-def _histories(session: Session, delivery_ids: list[int], *, acceptances_only: bool = False) -> dict[int, _History]:
-    """The deciding events of these deliveries, as plain rows (no ORM objects).
+def _histories(session: Session, delivery_ids: list[int]) -> dict[int, list[Fact]]:
+    """The deciding facts of these deliveries' events, as plain rows (no ORM objects).
 
-    ``acceptances_only``: just their first-hop 250s, all a correction quotes
-    when the verdicts that made it are already at hand (see :func:`recompute`).
+    Facts only: a correction quotes nothing from the history any more (it
+    is folded into its verdict and rebuilt where it is shown, see
+    :mod:`bounceledger.ingest.corrections`).
     """
-    by_delivery: dict[int, _History] = defaultdict(_History)
-    if acceptances_only:
-        wanted = and_(Event.kind == "attempt", Event.outcome == "accepted", Event.first_hop)
-    else:
-        wanted = Event.kind.in_(("attempt", "verdict"))
-    # Core rows, not ORM ones (no ORM loading per row), in the fields' own
-    # order: each row is sliced straight into its Fact and its _Row.
+    by_delivery: dict[int, list[Fact]] = defaultdict(list)
+    wanted = Event.kind.in_(("attempt", "verdict"))
+    # Core rows, not ORM ones (no ORM loading per row), in the Fact's own
+    # field order: each row is sliced straight into its Fact.
     connection = session.connection()
-    make_fact, make_row = Fact._make, _Row._make
+    make_fact = Fact._make
     for delivery_in in among(session, Event.delivery_id, delivery_ids):
         for row in connection.execute(select(*_HISTORY_COLUMNS).where(delivery_in, wanted)):
-            history = by_delivery[row[0]]
-            history.facts.append(make_fact(row[1:10]))
-            history.rows[row[4]] = make_row(row[10:])
+            by_delivery[row[0]].append(make_fact(row[1:]))
     return by_delivery
 
 
@@ -259,89 +226,15 @@ def delivery_values(decision: Decision | None) -> dict[str, object]:
     }
 
 
-def _stamp(at: datetime) -> str:
-    return at.isoformat(" ", "seconds")[:19]
-
-
-def _describe_correction(accepted: _Row | None, accepted_at: datetime | None, decision: Decision) -> str:
-    fact = decision.decided_by
-    said = " ".join(x for x in (fact.status, fact.reason) if x)
-    if accepted is not None and accepted_at is not None:
-        where = f" by {accepted.remote_host}" if accepted.remote_host else ""
-        return (
-            f"accepted{where} at {_stamp(accepted_at)} UTC, corrected to "
-            f"{decision.state} at {_stamp(fact.at)} UTC: {said}".rstrip(": ")
-        )
-    return f"corrected to {decision.state}: {said}"
-
-
-def _acceptance(history: _History) -> Fact | None:
-    """The latest first-hop 250 among a delivery's attempts: what a correction overturned."""
-    best: Fact | None = None
-    for fact in history.facts:
-        if fact.kind == "attempt" and fact.outcome == "accepted" and fact.first_hop:
-            if best is None or (fact.at, fact.key) > (best.at, best.key):
-                best = fact
-    return best
-
-
-def _correction_rows(
-    corrected: dict[int, Decision], histories: dict[int, _History], now: datetime
-) -> list[dict[str, object]]:
-    """Correction events, with the acceptance and the verdict that overturned it as evidence."""
-    if not corrected:
-        return []
-    rows = []
-    for delivery_id, decision in corrected.items():
-        history = histories[delivery_id]
-        verdict_event = history.rows[decision.decided_by.key]
-        accepted_fact = _acceptance(history)
-        acceptance = history.rows[accepted_fact.key] if accepted_fact else None
-        rows.append(
-            {
-                "dedupe_key": correction_key(delivery_id, decision.state, decision.decided_by.key),
-                "delivery_id": delivery_id,
-                "recipient": verdict_event.recipient,
-                "kind": "correction",
-                "source": "reconcile",
-                "at": decision.decided_by.at,
-                "outcome": decision.state,
-                "first_hop": True,
-                "remote_host": acceptance.remote_host if acceptance else None,
-                "status": decision.decided_by.status,
-                "replycode": decision.decided_by.replycode,
-                "reason": decision.decided_by.reason,
-                "detail": _describe_correction(acceptance, accepted_fact.at if accepted_fact else None, decision),
-                "from_state": decision.corrected_from,
-                "to_state": decision.state,
-                "match_key": verdict_event.match_key,
-                "returned_message_id": verdict_event.returned_message_id,
-                "evidence": {
-                    "verdict_event_id": verdict_event.id,
-                    "accepted_event_id": acceptance.id if acceptance else None,
-                    "accepted_line": acceptance.line if acceptance else None,
-                },
-                "recorded_at": now,
-            }
-        )
-    return rows
-
-
 _DELIVERY_COLUMNS = (
     "state", "reason", "status", "replycode", "detail", "state_at", "corrected", "deferred_since", "first_attempt_at",
 )
 
 
-#: A verdict just recorded: its fact, and what a correction quotes of its event.
-Arrival = tuple[Fact, _Row]
-
-
-def arrival(row: dict[str, object], event_id: int) -> Arrival:
-    """The :data:`Arrival` of an ``events`` row (a dict of its columns) just inserted as ``event_id``."""
+def arrival(row: dict[str, object]) -> Fact:
+    """The :class:`Fact` of an ``events`` row (a dict of its columns) about to be recorded."""
     at: datetime = row["at"].astimezone(timezone.utc)  # type: ignore[attr-defined]  # as the ledger hands it back
-    fact = Fact("verdict", row["outcome"], at, row["dedupe_key"], row["first_hop"], row["status"], row["replycode"], row["reason"], row["detail"])  # type: ignore[arg-type]
-    quoted = _Row(event_id, row["recipient"], row["remote_host"], row["match_key"], row["returned_message_id"], None)  # type: ignore[arg-type]
-    return fact, quoted
+    return Fact("verdict", row["outcome"], at, row["dedupe_key"], row["first_hop"], row["status"], row["replycode"], row["reason"], row["detail"])  # type: ignore[arg-type]
 
 
 def _in_lock_order(session: Session, stmt: Select[Any]) -> Select[Any]:
@@ -380,48 +273,117 @@ def _current_rows(session: Session, ids: list[int]) -> dict[int, Row[Any]]:
     return {row[0]: row for delivery_in in among(session, Delivery.id, ids) for row in connection.execute(stmt.where(delivery_in))}
 
 
-def recompute(
-    session: Session, delivery_ids: Iterable[int], rules: LedgerRules, arrivals: dict[int, list[Arrival]] | None = None
-) -> int:
+@dataclass(slots=True)
+class Plan:
+    """Deliveries locked for re-deriving, with what their stored state already settles.
+
+    Made by :func:`plan` before the verdicts that concern them are written,
+    so that a correction those verdicts make is folded into the verdict's
+    own row (:meth:`fold`) instead of being written, or looked up, after.
+    """
+
+    ids: list[int]
+    current: dict[int, Row[Any]]
+    #: Decisions the stored state and the arrivals settle alone (None: the state stands).
+    known: dict[int, Decision | None]
+    now: datetime
+    #: Keys of the rows :meth:`fold` wrote a correction into.
+    folded: set[str] = field(default_factory=set)
+
+    def fold(self, rows: Sequence[dict[str, object]]) -> None:
+        """Write each correction a known decision makes into the row (not yet inserted) of its verdict.
+
+        Every row gets the fold columns, NULL where it corrects nothing:
+        the rows of one batch are written with the same columns.
+        """
+        by_key = {
+            # a known decision overturns the stored state itself: accepted, or settled
+            decision.decided_by.key: (self.current[delivery_id].state, decision)
+            for delivery_id, decision in self.known.items()
+            if decision is not None and decision.corrected_from
+        }
+        for row in rows:
+            found = by_key.get(row["dedupe_key"])  # type: ignore[call-overload]
+            if found is None:
+                row.update(dict.fromkeys(corrections.FOLD_COLUMNS))
+                continue
+            overturned, decision = found
+            row["corrected_from"], row["corrected_to"], row["corrected_at"] = overturned, decision.state, self.now
+            self.folded.add(decision.decided_by.key)
+
+    def not_all_written(self, session: Session, rows: Sequence[dict[str, object]], written: Iterable[str]) -> None:
+        """Some rows were not inserted (their keys existed): the deliveries they concern are
+        re-derived from their whole history instead, and the corrections :meth:`fold` wrote
+        into their other rows are taken back (re-deriving folds the right one in again)."""
+        written = set(written)
+        unsure = {row["delivery_id"] for row in rows if row["dedupe_key"] not in written and row["delivery_id"] is not None}
+        if not unsure:
+            return
+        take_back = [
+            (row["dedupe_key"], None, None, None)
+            for row in rows
+            if row["delivery_id"] in unsure and row["dedupe_key"] in self.folded and row["dedupe_key"] in written
+        ]
+        for delivery_id in unsure:
+            self.known.pop(delivery_id, None)  # type: ignore[call-overload]
+        # a fold in a row that was not written is no fold at all
+        self.folded.intersection_update(written)
+        self.folded.difference_update(key for key, *_ in take_back)  # type: ignore[misc]
+        update_by_key(session, Event.__table__, "dedupe_key", corrections.FOLD_COLUMNS, take_back)
+
+
+def plan(session: Session, delivery_ids: Iterable[int], arrivals: dict[int, list[Fact]] | None = None) -> Plan:
+    """Lock these deliveries (in id order, see :func:`_in_lock_order`) and decide what their
+    stored state settles alone.
+
+    ``arrivals``: verdicts about to be recorded, per delivery. Where they
+    settle the matter from the stored state alone
+    (:func:`bounceledger.models.state.outranking`: a bounce on an accepted
+    delivery, the common case) the delivery's history is never read.
+    """
+    ids = sorted(set(delivery_ids))
+    session.flush()
+    current = _current_rows(session, ids) if ids else {}
+    known: dict[int, Decision | None] = {}
+    for delivery_id, news in (arrivals or {}).items():
+        old = current.get(delivery_id)
+        if old is not None:
+            outcome = outranking(old.state, old.corrected, news)
+            if outcome is not UNKNOWN:
+                known[delivery_id] = outcome  # type: ignore[assignment]
+    return Plan(ids, current, known, datetime.now(timezone.utc))
+
+
+def recompute(session: Session, delivery_ids: Iterable[int], rules: LedgerRules) -> int:
     """Re-derive the state of these deliveries from all their events; returns how many changed.
 
     Only rows whose derived values differ are written, and a delivery whose
     values stand as they were already had its correction recorded by the
     run that set them: re-running over the same events writes nothing.
-
-    ``arrivals``: verdicts this transaction just recorded, per delivery.
-    Where they settle the matter from the stored state alone
-    (:func:`bounceledger.models.state.outranking`: a bounce on an accepted
-    delivery, the common case) the delivery's history is not read again;
-    a correction then reads only the acceptance it quotes.
     """
     ids = sorted(set(delivery_ids))
     if not ids:
         return 0
-    session.flush()
-    current = _current_rows(session, ids)
-    known: dict[int, Decision | None] = {}
-    for delivery_id, news in (arrivals or {}).items():
-        old = current.get(delivery_id)
-        if old is not None:
-            outcome = outranking(old.state, old.corrected, [fact for fact, _ in news])
-            if outcome is not UNKNOWN:
-                known[delivery_id] = outcome  # type: ignore[assignment]
+    return apply(session, plan(session, ids), rules)
+
+
+def apply(session: Session, planned: Plan, rules: LedgerRules) -> int:
+    """Store what :func:`plan` settled, and re-derive the rest from their histories; returns how
+    many deliveries changed state.
+
+    A correction decided here from the history is folded into its verdict's
+    stored row (unless that row carries it already); one a known decision
+    made was folded into the row before it was written.
+    """
+    ids, current, known = planned.ids, planned.current, planned.known
+    if not ids:
+        return 0
     histories = _histories(session, [i for i in ids if i not in known])
-    quoted = [i for i, decision in known.items() if decision is not None and decision.corrected_from]
-    for delivery_id, history in _histories(session, quoted, acceptances_only=True).items():
-        histories[delivery_id] = history
-    for delivery_id in quoted:
-        history = histories[delivery_id]
-        for fact, row in (arrivals or {})[delivery_id]:
-            history.facts.append(fact)
-            history.rows[fact.key] = row
 
     updates: list[tuple[object, ...]] = []
-    corrected: dict[int, Decision] = {}
+    folds: list[dict[str, object]] = []
     to_refresh: set[str] = set()
     changed = 0
-    empty = _History()
     for delivery_id in ids:
         old = current[delivery_id]
         if delivery_id in known:
@@ -431,17 +393,20 @@ def recompute(
             values = delivery_values(decision)
             values["first_attempt_at"] = old.first_attempt_at  # verdicts only: the attempts are as they were
         else:
-            history = histories.get(delivery_id, empty)
-            decision = decide(history.facts)
+            facts = histories.get(delivery_id, [])
+            decision = decide(facts)
             values = delivery_values(decision)
-            attempts_at = [f.at for f in history.facts if f.kind == "attempt"]
+            attempts_at = [f.at for f in facts if f.kind == "attempt"]
             values["first_attempt_at"] = min(attempts_at) if attempts_at else old.first_attempt_at
         new_row = tuple(values[c] for c in _DELIVERY_COLUMNS)
         if new_row == tuple(old[2:]):
             continue
         updates.append((delivery_id, *new_row))
-        if decision and decision.corrected_from:
-            corrected[delivery_id] = decision
+        if decision and decision.corrected_from and decision.decided_by.key not in planned.folded:
+            overturned = decision.corrected_from
+            if delivery_id not in known and any(f.kind == "attempt" and f.outcome == "settled" for f in facts):
+                overturned = "settled"  # the 250 had settled before this bounce came (a late surprise)
+            folds.append({"k": decision.decided_by.key, "f": overturned, "t": decision.state, "a": planned.now})
         if (old.state, old.corrected) != (values["state"], values["corrected"]):
             changed += 1
             kind = feed.delivery_change(old.state, old.corrected, values["state"], values["corrected"])  # type: ignore[arg-type]
@@ -451,10 +416,25 @@ def recompute(
         if suppress.concerns(old.state, old.reason, values["state"], values["reason"]):  # type: ignore[arg-type]
             to_refresh.add(old.recipient)
     update_by_key(session, Delivery.__table__, "id", _DELIVERY_COLUMNS, updates)
-    now = datetime.now(timezone.utc)
-    insert_fresh(session, Event, _correction_rows(corrected, histories, now), ["dedupe_key"])
+    if folds:
+        _fold_into_stored(session, folds)
     suppress.refresh(session, to_refresh, rules.suppression)
     return changed
+
+
+#: A correction folded into a verdict already stored; one that carries it already keeps
+#: it as it was, with its time (as a correction row written twice was once kept).
+_FOLD_STORED = (
+    update(Event.__table__)
+    .where(Event.__table__.c.dedupe_key == bindparam("k"), Event.__table__.c.corrected_to.is_distinct_from(bindparam("t")))
+    .values(corrected_from=bindparam("f"), corrected_to=bindparam("t"), corrected_at=bindparam("a", type_=UTCDateTime()))
+)
+
+
+def _fold_into_stored(session: Session, folds: list[dict[str, object]]) -> None:
+    """Fold corrections decided from the history into their verdicts' rows (few: the common
+    case is folded before the verdict is written)."""
+    session.connection().execute(_FOLD_STORED, folds)
 
 
 def count_corrected(session: Session) -> int:

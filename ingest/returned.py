@@ -27,6 +27,7 @@ from bounceledger.ingest.matching import MatchKeys, keys_from, match_many, token
 from bounceledger.ingest.records import ParsedMessage, Verdict
 from bounceledger.ingest.rules import LedgerRules
 from bounceledger.models import Event, ReturnedMessage
+from bounceledger.models.state import Fact
 
 StoreOutcome = Literal["processed", "unparsed", "error", "ignored", "duplicate", "seen"]
 
@@ -356,15 +357,20 @@ def _record_verdicts(session: Session, rows: list[dict[str, object]], rules: Led
     for row, hit in zip(rows, found):
         if hit is not None:
             row["delivery_id"], row["match_key"] = hit
-    inserted = insert_fresh(session, Event, rows, ["dedupe_key"], key="dedupe_key")
-    # The verdicts new to the ledger, by delivery: recompute weighs them
-    # against the stored state without reading the history back.
-    arrivals: dict[int, list[reconcile.Arrival]] = {}
+    # The deliveries are locked and weighed against the verdicts before
+    # those are written: a verdict that simply outranks its delivery's
+    # state (a bounce on an accepted delivery) is decided without reading
+    # the history, and the correction it makes goes into its own row.
+    arrivals: dict[int, list[Fact]] = {}
     for row, hit in zip(rows, found):
-        event_id = inserted.get(row["dedupe_key"])  # type: ignore[call-overload]
-        if hit is not None and event_id is not None:
-            arrivals.setdefault(hit[0], []).append(reconcile.arrival(row, event_id))
-    reconcile.recompute(session, {hit[0] for hit in found if hit is not None}, rules, arrivals)
+        if hit is not None:
+            arrivals.setdefault(hit[0], []).append(reconcile.arrival(row))
+    planned = reconcile.plan(session, list(arrivals), arrivals)
+    planned.fold(rows)
+    inserted = insert_fresh(session, Event, rows, ["dedupe_key"], key="dedupe_key")
+    if len(inserted) < len(rows):
+        planned.not_all_written(session, rows, inserted)
+    reconcile.apply(session, planned, rules)
     return found
 
 

@@ -3,7 +3,7 @@
 A 250 from the first hop is provisional: gateways such as Proofpoint
 (pphosted.com), Mimecast or Microsoft's accept first and bounce later.
 How much later depends on the organisation running the first hop, so the
-ledger learns it from its own history: every correction event records the
+ledger learns it from its own history: every correction records the
 acceptance it overturned and the verdict that did it, and the time between
 the two is one *late-bounce latency* of that organisation. Once an
 organisation has ``min_samples`` of them, its settlement window is their p99
@@ -37,10 +37,10 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import ColumnElement, and_, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
 
-from bounceledger.ingest import reconcile
+from bounceledger.ingest import corrections, reconcile
 from bounceledger.ingest.dbutil import among, insert_ignoring_duplicates
 from bounceledger.ingest.keys import settlement_key
 from bounceledger.ingest.rules import LedgerRules
@@ -197,28 +197,27 @@ class Windows:
 
 def late_bounce_minutes(session: Session) -> dict[str | None, list[float]]:
     """Per organisation, the minutes from each overturned 250 to the bounce that
-    overturned it, read from the ledger's own correction events.
+    overturned it, read from the corrections the ledger's verdicts carry
+    (:mod:`bounceledger.ingest.corrections`).
 
     A bounce dated before its acceptance (clocks disagree) counts as 0.
     """
     rows = session.execute(
-        select(Event.at, Event.evidence, Event.remote_host, Delivery.first_hop_host)
+        select(Event.at, corrections.quoted_acceptance_id().scalar_subquery(), Delivery.first_hop_host)
         .join(Delivery, Delivery.id == Event.delivery_id)
-        .where(Event.kind == "correction", Event.to_state.in_(LATE_BOUNCE_STATES))
+        .where(Event.corrected_to.in_(LATE_BOUNCE_STATES))
     ).all()
-    accepted_ids = {
-        int(evidence["accepted_event_id"])
-        for _, evidence, _, _ in rows
-        if evidence and evidence.get("accepted_event_id") is not None
-    }
-    accepted_at: dict[int, datetime] = {}
+    accepted_ids = {accepted_id for _, accepted_id, _ in rows if accepted_id is not None}
+    accepted: dict[int, tuple[datetime, str | None]] = {}
     for id_in in among(session, Event.id, sorted(accepted_ids)):
-        accepted_at.update((event_id, at) for event_id, at in session.execute(select(Event.id, Event.at).where(id_in)))
+        accepted.update(
+            (event_id, (at, host)) for event_id, at, host in session.execute(select(Event.id, Event.at, Event.remote_host).where(id_in))
+        )
     out: dict[str | None, list[float]] = defaultdict(list)
-    for bounced_at, evidence, remote_host, first_hop_host in rows:
-        when = accepted_at.get(int((evidence or {}).get("accepted_event_id") or 0))
-        if when is None:
+    for bounced_at, accepted_id, first_hop_host in rows:
+        if accepted_id is None or accepted_id not in accepted:
             continue
+        when, remote_host = accepted[accepted_id]
         minutes = max((bounced_at - when).total_seconds() / 60, 0.0)
         out[organisation(first_hop_host or remote_host)].append(minutes)
     return dict(out)
@@ -235,25 +234,17 @@ def learn_windows(session: Session, policy: SettlementPolicy) -> Windows:
 def late_surprises(session: Session, conditions: Sequence[ColumnElement[bool]] = ()) -> dict[str | None, int]:
     """Per organisation, the deliveries a bounce corrected after they had settled.
 
-    "After" in the ledger's own order (the settlement event was written
-    before the correction): that is when a platform that acted on
+    "After" in the ledger's own order (the settlement was recorded before
+    the correction was made): that is when a platform that acted on
     ``delivery.settled`` is surprised, whatever the bounce's Date says.
+    Reconciliation records it with the correction, which then overturned a
+    ``settled`` 250 (``Event.corrected_from``).
     """
-    settlement = aliased(Event)
     stmt = (
         select(Delivery.first_hop_host, func.count(func.distinct(Event.delivery_id)))
         .select_from(Event)
         .join(Delivery, Delivery.id == Event.delivery_id)
-        .join(
-            settlement,
-            and_(
-                settlement.delivery_id == Event.delivery_id,
-                settlement.kind == "attempt",
-                settlement.outcome == "settled",
-                settlement.id < Event.id,
-            ),
-        )
-        .where(Event.kind == "correction", Event.to_state.in_(LATE_BOUNCE_STATES))
+        .where(Event.corrected_to.in_(LATE_BOUNCE_STATES), Event.corrected_from == "settled")
         .group_by(Delivery.first_hop_host)
     )
     if conditions:

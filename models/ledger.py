@@ -156,11 +156,19 @@ class Delivery(Base):
 class Event(Base):
     """An append-only fact about a delivery, with its evidence.
 
-    ``kind`` is ``attempt`` (a send-log line), ``verdict`` (a returned
-    message) or ``correction`` (a verdict overturned a provisional state).
-    A verdict that matches no delivery yet is kept with ``delivery_id`` NULL
-    (an orphan) and linked when its send shows up. ``dedupe_key`` makes
-    re-reading the same log line or message a no-op.
+    ``kind`` is ``attempt`` (a send-log line) or ``verdict`` (a returned
+    message), besides the ledger's own records (``suppression``,
+    ``erasure``). A verdict that matches no delivery yet is kept with
+    ``delivery_id`` NULL (an orphan) and linked when its send shows up.
+    ``dedupe_key`` makes re-reading the same log line or message a no-op.
+
+    A verdict that overturned a first-hop 250 carries that correction in
+    ``corrected_from``/``corrected_to``/``corrected_at`` (migration 0009)
+    rather than in a row of its own: the correction is written with the
+    verdict in the same COPY, costs no second row and index entries, and
+    goes when the verdict moves to another delivery. The faces still show
+    it as an event of kind ``correction`` (``bounceledger.ingest.corrections``
+    rebuilds it, quoting the acceptance it overturned).
     """
 
     __tablename__ = "events"
@@ -218,6 +226,15 @@ class Event(Base):
     )
     evidence: Mapped[dict[str, Any] | None]
     recorded_at: Mapped[datetime]
+    #: The first-hop 250 this verdict corrected, as the ledger held it then: ``accepted``
+    #: (provisional) or ``settled`` (its window had passed: a late surprise); NULL when it
+    #: corrected nothing. Shown as a correction from ``accepted`` either way
+    #: (:mod:`bounceledger.models.state`).
+    corrected_from: Mapped[str | None] = mapped_column(SHORT)
+    #: What it corrected it to (``bounced``, ``expired``, ``complained``), or NULL.
+    corrected_to: Mapped[str | None] = mapped_column(SHORT)
+    #: When the correction was recorded: it quotes the latest acceptance the ledger held then.
+    corrected_at: Mapped[datetime | None]
 
 
 class Change(Base):

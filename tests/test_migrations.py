@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from alembic import command
@@ -124,3 +125,117 @@ def test_unmigrated_database_gets_a_clear_message(tmp_path: Path) -> None:
         raise AssertionError("an empty database passed the check")
     finally:
         database.dispose()
+
+
+def _legacy_ledger(database: Database) -> dict[str, object]:
+    """A ledger as reconciliation wrote it before corrections were folded (revision 0008):
+    two deliveries bounced after a first-hop 250, one of them after it had settled, each
+    with its correction row; returns the correction rows' values."""
+    from datetime import datetime, timezone
+
+    import sqlalchemy as sa
+
+    from bounceledger.models.types import UTCDateTime
+
+    t = datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc)
+    names = ("id", "dedupe_key", "delivery_id", "recipient", "kind", "source", "outcome", "first_hop", "remote_host",
+             "status", "replycode", "reason", "detail", "from_state", "to_state", "match_key", "returned_message_id")
+    events = sa.table("events", *(sa.column(n) for n in names), sa.column("at", UTCDateTime()),
+                      sa.column("recorded_at", UTCDateTime()), sa.column("evidence", sa.JSON()))
+    sent = sa.table("sent_messages", sa.column("id"), sa.column("msg_key"), sa.column("message_id"),
+                    sa.column("first_seen_at", UTCDateTime()))
+    deliveries = sa.table("deliveries", *(sa.column(n) for n in ("id", "sent_message_id", "recipient", "state", "reason",
+                          "status", "replycode", "first_hop_host", "corrected")), sa.column("state_at", UTCDateTime()),
+                          sa.column("first_attempt_at", UTCDateTime()))
+    blank = dict.fromkeys(names)
+    rows, corrections = [], {}
+    for n, (recipient, settled) in enumerate((("ann@old.example", False), ("ben@old.example", True)), start=1):
+        base = 10 * n
+        accepted_at, bounced_at = t, t + timedelta(minutes=30 * n)
+        line = f"legacy line {n} to=<{recipient}> status=sent (250 ok)"
+        rows.append({**blank, "id": base, "dedupe_key": f"a{n}", "delivery_id": n, "recipient": recipient, "kind": "attempt",
+                     "source": "postfix:old.log", "at": accepted_at, "outcome": "accepted", "first_hop": True,
+                     "remote_host": f"mx{n}.old.example", "status": "2.0.0", "replycode": "250",
+                     "evidence": {"line": line}, "recorded_at": t})
+        if settled:
+            rows.append({**blank, "id": base + 1, "dedupe_key": f"s{n}", "delivery_id": n, "recipient": recipient,
+                         "kind": "attempt", "source": "settlement", "at": t + timedelta(minutes=20), "outcome": "settled",
+                         "first_hop": True, "remote_host": f"mx{n}.old.example", "evidence": {}, "recorded_at": t})
+        rows.append({**blank, "id": base + 2, "dedupe_key": f"v{n}", "delivery_id": n, "recipient": recipient,
+                     "kind": "verdict", "source": "box", "at": bounced_at, "outcome": "bounce", "first_hop": True,
+                     "status": "5.1.1", "replycode": "550", "reason": "userunknown", "detail": "user unknown",
+                     "match_key": "token", "evidence": {"action": "failed"}, "recorded_at": t + timedelta(hours=1)})
+        detail = (f"accepted by mx{n}.old.example at {accepted_at:%Y-%m-%d %H:%M:%S} UTC, corrected to bounced at "
+                  f"{bounced_at:%Y-%m-%d %H:%M:%S} UTC: 5.1.1 userunknown")
+        correction = {**blank, "id": base + 3, "dedupe_key": _correction_key(n, f"v{n}"), "delivery_id": n,
+                      "recipient": recipient, "kind": "correction", "source": "reconcile", "at": bounced_at,
+                      "outcome": "bounced", "first_hop": True, "remote_host": f"mx{n}.old.example", "status": "5.1.1",
+                      "replycode": "550", "reason": "userunknown", "detail": detail, "from_state": "accepted",
+                      "to_state": "bounced", "match_key": "token",
+                      "evidence": {"verdict_event_id": base + 2, "accepted_event_id": base, "accepted_line": line},
+                      "recorded_at": t + timedelta(hours=1)}
+        rows.append(correction)
+        corrections[recipient] = correction
+    with database.engine.begin() as conn:
+        conn.execute(sa.insert(sent), [{"id": n, "msg_key": f"mid:m{n}", "message_id": f"m{n}", "first_seen_at": t} for n in (1, 2)])
+        conn.execute(sa.insert(deliveries), [
+            {"id": n, "sent_message_id": n, "recipient": r, "state": "bounced", "reason": "userunknown", "status": "5.1.1",
+             "replycode": "550", "first_hop_host": f"mx{n}.old.example", "corrected": True,
+             "state_at": t + timedelta(minutes=30 * n), "first_attempt_at": t}
+            for n, r in ((1, "ann@old.example"), (2, "ben@old.example"))
+        ])
+        conn.execute(sa.insert(events), rows)
+    return corrections
+
+
+def _correction_key(delivery_id: int, verdict_key: str) -> str:
+    from bounceledger.ingest.keys import correction_key
+
+    return correction_key(delivery_id, "bounced", verdict_key)
+
+
+def test_fold_migration_merges_correction_rows_and_shows_them_as_before(database: Database) -> None:
+    """Upgrading folds each correction row into its verdict; lookup shows the same correction,
+    late surprises and latencies are read as before; downgrading writes the rows back."""
+    import sqlalchemy as sa
+    from sqlalchemy import func, select
+
+    from bounceledger import queries
+    from bounceledger.ingest import settlement
+    from bounceledger.models import Event
+
+    script = ScriptDirectory.from_config(dbmod.alembic_config())
+    [fold] = [r for r in script.walk_revisions() if (r.doc or "").startswith("corrections folded")]
+    assert isinstance(fold.down_revision, str)
+    dbmod.downgrade(database, fold.down_revision)
+    legacy = _legacy_ledger(database)
+    dbmod.upgrade(database)
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Event).where(Event.kind == "correction")) == 0
+        folds = session.execute(
+            select(Event.dedupe_key, Event.corrected_from, Event.corrected_to).where(Event.corrected_to.is_not(None))
+        ).all()
+        shown = {address: queries.lookup(session, address)["deliveries"][0]["events"] for address in legacy}
+        surprises = settlement.late_surprises(session)
+        minutes = settlement.late_bounce_minutes(session)
+    assert sorted(folds) == [("v1", "accepted", "bounced"), ("v2", "settled", "bounced")]
+    for address, row in legacy.items():
+        correction = shown[address][-1]
+        assert shown[address][-2]["kind"] == "verdict"
+        assert {k: correction[k] for k in ("kind", "source", "outcome", "detail", "from_state", "to_state",
+                                           "remote_host", "status", "replycode", "reason", "match_key", "first_hop")} == {
+            k: row[k] for k in ("kind", "source", "outcome", "detail", "from_state", "to_state",
+                                "remote_host", "status", "replycode", "reason", "match_key", "first_hop")}
+    assert surprises == {"old.example": 1}  # ben's 250 had settled before the bounce
+    assert sorted(minutes["old.example"]) == [30.0, 60.0]
+
+    dbmod.downgrade(database, fold.down_revision)
+    with database.engine.connect() as conn:
+        back = conn.execute(sa.text(
+            "SELECT dedupe_key, delivery_id, detail, from_state, to_state, remote_host FROM events"
+            " WHERE kind = 'correction' ORDER BY delivery_id")).all()
+    assert [tuple(r) for r in back] == [
+        (row["dedupe_key"], row["delivery_id"], row["detail"], "accepted", "bounced", row["remote_host"])
+        for row in legacy.values()
+    ]
+    dbmod.upgrade(database)

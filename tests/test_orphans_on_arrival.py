@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import event, select
 
 from bounceledger.db import Database
+from bounceledger.ingest import corrections
 from bounceledger.ingest.attempts import store_attempts
 from bounceledger.ingest.records import Attempt, Verdict
 from bounceledger.ingest.returned import record_verdicts, verdict_row
@@ -72,8 +73,9 @@ def _ties(database: Database) -> dict[str, tuple[str | None, str | None]]:
 
 
 def _corrections(database: Database) -> int:
+    """The corrections the ledger holds (each carried by the verdict that made it)."""
     with database.session() as session:
-        return len(session.scalars(select(Event.id).where(Event.kind == "correction")).all())
+        return len(corrections.corrections(session))
 
 
 def test_every_key_ties_a_waiting_verdict_when_its_send_is_read(database: Database) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from bounceledger import pipeline
 from bounceledger.db import Database
-from bounceledger.ingest import settlement
+from bounceledger.ingest import corrections, settlement
 from bounceledger.ingest.settlement import Latency, SettlementPolicy, choose_window, organisation, percentile
 from bounceledger.models import Delivery, Event
 from bounceledger.models.state import STATES, Fact, decide
@@ -239,11 +239,7 @@ def test_a_bounce_after_settlement_corrects_and_is_a_late_surprise(database: Dat
     state, corrected, _ = _state(database, late.recipient)
     assert (state, corrected) == ("bounced", True)
     with database.session() as session:
-        correction = session.execute(
-            select(Event.from_state, Event.to_state, Event.detail)
-            .join(Delivery, Delivery.id == Event.delivery_id)
-            .where(Event.kind == "correction", Delivery.recipient == late.recipient)
-        ).one()
+        [correction] = [c for c in corrections.corrections(session) if c.recipient == late.recipient]
         surprises = settlement.late_surprises(session)
         minutes = settlement.late_bounce_minutes(session)
     assert (correction.from_state, correction.to_state) == ("accepted", "bounced")

@@ -63,11 +63,19 @@ def returned_message(session: Session, message_id: int) -> dict[str, Any] | None
     row = session.get(ReturnedMessage, message_id)
     if row is None:
         return None
-    related = session.execute(
-        select(Event.recipient, Event.kind, Event.outcome, Event.status, Event.reason, Event.delivery_id)
+    rows = session.execute(
+        select(
+            Event.recipient, Event.kind, Event.outcome, Event.status, Event.reason, Event.delivery_id,
+            Event.corrected_to, Event.corrected_at,
+        )
         .where(Event.returned_message_id == message_id)
         .order_by(Event.id)
     ).all()
+    related: list[tuple[Any, ...]] = [r[:6] for r in rows]
+    # The corrections its verdicts carry, where their own rows stood: after the
+    # verdicts, in the order they were made (one batch: by delivery).
+    folded = sorted((r for r in rows if r.corrected_to is not None), key=lambda r: (r.corrected_at, r.delivery_id))
+    related += [(r.recipient, "correction", r.corrected_to, r.status, r.reason, r.delivery_id) for r in folded]
     return {
         "id": row.id,
         "message_id": row.message_id,
@@ -83,14 +91,14 @@ def returned_message(session: Session, message_id: int) -> dict[str, Any] | None
         "raw": row.raw,
         "events": [
             {
-                "recipient": r.recipient,
-                "kind": r.kind,
-                "outcome": r.outcome,
-                "status": r.status,
-                "reason": r.reason,
-                "matched": r.delivery_id is not None,
+                "recipient": recipient,
+                "kind": kind,
+                "outcome": outcome,
+                "status": status,
+                "reason": reason,
+                "matched": delivery_id is not None,
             }
-            for r in related
+            for recipient, kind, outcome, status, reason, delivery_id in related
         ],
     }
 
