@@ -27,7 +27,7 @@ from bounceledger.cursors import cursor_to_save, find_cursor
 from bounceledger.db import Database
 from bounceledger.locks import source_lock
 from bounceledger.parse_ahead import ParseAhead, Ticket
-from bounceledger.read_ahead import FileBehind, ReadAhead
+from bounceledger.read_ahead import ReadAhead
 from bounceledger.ingest.mailbox.source import (
     MailboxConnectionLost,
     MailboxError,
@@ -183,11 +183,9 @@ def _one_pass(
     # read-ahead thread fetches the one after.
     waiting: tuple[list[MailItem], Ticket | None] | None = None
     read = ReadAhead(reader, reader.batch)
-    filer = FileBehind(reader, read.lock, after=database.analyze_grown_tables)
 
     def commit_and_file(items: list[MailItem], pending: Ticket | None) -> None:
         stored_batch = _store_batch(database, reader, items, ahead.result(pending), read.lock)
-        filer.finish()  # the batch before, filed while this one was stored: only the last is ever unfiled
         for item, stored in zip(items, stored_batch):
             summary.count(stored)
             if item.raw is not None and (summary.newest is None or item.received_at > summary.newest):
@@ -199,8 +197,10 @@ def _one_pass(
             kill.committed_one()
             if on_committed is not None:
                 on_committed(summary.seen)
-        filer.submit([(item, stored.filed_as) for item, stored in zip(items, stored_batch)])
+        with read.lock:
+            reader.file_away([(item, stored.filed_as) for item, stored in zip(items, stored_batch)])
         renew()
+        database.analyze_grown_tables()
 
     try:
         for batch in read.batches():
@@ -208,14 +208,11 @@ def _one_pass(
             if waiting is not None:
                 commit_and_file(*waiting)
                 if should_stop is not None and should_stop():
-                    filer.finish()
                     return
             waiting = current
         if waiting is not None:
             commit_and_file(*waiting)
-        filer.finish()
     finally:
-        filer.close()
         read.close()
 
 

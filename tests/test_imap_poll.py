@@ -279,35 +279,6 @@ def test_dovecot_restarted_during_a_poll(database: Database, folder: Folder, dov
     assert counts(database) == (len(mail), expected_verdicts(mail))
 
 
-def test_a_filing_that_fails_behind_the_poller_is_redone_once(
-    database: Database, folder: Folder, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Filing runs on a thread of its own (read_ahead.FileBehind): a connection
-    lost there stops the pass in the poller's thread like any other, and the
-    reconnected pass files what was committed but not filed, storing nothing twice."""
-    from bounceledger.ingest.mailbox import imap
-
-    mail = numbered_samples(12)
-    folder.fill(mail)
-    real = imap.ImapReader.file_away
-    calls = {"n": 0}
-
-    def fails_once(self: imap.ImapReader, filed):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 2:
-            assert threading.current_thread() is not threading.main_thread()  # filed behind, not in line
-            raise imap.ImapConnectionLost("injected: connection lost while filing")
-        return real(self, filed)
-
-    monkeypatch.setattr(imap.ImapReader, "file_away", fails_once)
-    summary = polling.poll(database, folder.url(batch="3"), reconnect_delays=(0.1, 0.2))
-    assert summary.reconnects == 1
-    assert summary.already >= 3  # the batch whose filing failed: committed, then filed after reconnecting
-    assert folder.count() == 0
-    assert folder.count("-processed") == len(mail)
-    assert counts(database) == (len(mail), expected_verdicts(mail))
-
-
 def test_database_outage_during_a_poll(postgres_database_url: str, folder: Folder) -> None:
     """PostgreSQL only: an outage needs a database reached over the network."""
     url = make_url(postgres_database_url)
