@@ -92,6 +92,17 @@ def test_parse_one_file_is_light(tmp_path: Path) -> None:
     assert "bounceledger.ingest.bounces" in names  # it did parse
 
 
+def test_parse_of_a_standard_dsn_loads_no_format_detector(tmp_path: Path) -> None:
+    """A message/delivery-status report is read by the RFC 3464 stage: the two
+    dozen format modules (detectors/) are imported only for mail past it."""
+    dsn = TESTS.parent / "bounceledger" / "samples" / "returned" / "new" / "0002.sample.msg"
+    names = _light("parse", str(dsn), "--json", cwd=tmp_path)
+    assert "bounceledger.ingest.bounces.rfc3464" in names
+    assert not {n for n in names if n.startswith("bounceledger.ingest.bounces.detectors")}
+    plain = BOUNCE_FIXTURES / "activehunter_unknown.msg"  # no report part: past it they are loaded
+    assert "bounceledger.ingest.bounces.detectors" in _light("parse", str(plain), cwd=tmp_path)
+
+
 def test_parse_folder_is_light(tmp_path: Path) -> None:
     _light("parse", str(BOUNCE_FIXTURES), cwd=tmp_path)
 
