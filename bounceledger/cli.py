@@ -344,7 +344,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """
     _collect_seldom()
     import re
-    from dataclasses import asdict
 
     from bounceledger.ingest.bounces.classify import explain
 
@@ -380,7 +379,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             )
     for index, item in enumerate(found):
         if args.json:
-            _print_json(asdict(item))
+            _print_json(item.as_dict())
             continue
         if index:
             print()

@@ -7,50 +7,20 @@ re-run over stored raw input whenever a rule improves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+from bounceledger.ingest.record import Record, factory
+
+if TYPE_CHECKING:
+    from bounceledger.ingest.attempt import Attempt
 
 AttemptVerdict = Literal["accepted", "deferred", "rejected", "expired"]
 VerdictKind = Literal["bounce", "delay", "success", "autoreply", "complaint"]
 ParseOutcome = Literal["bounce", "ignored", "unparsed", "error"]
 
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One recipient attempt as the sending MTA logged it.
-
-    ``first_hop`` is false for hand-offs inside the sender's own organisation
-    (content filters, local delivery): those are recorded but never set the
-    provisional delivery state.
-    """
-
-    at: datetime  # timezone-aware, UTC
-    recipient: str
-    verdict: AttemptVerdict
-    queue_id: str | None = None
-    message_id: str | None = None  # without angle brackets
-    sender: str | None = None
-    orig_recipient: str | None = None
-    relay_host: str | None = None
-    relay_ip: str | None = None
-    relay_port: int | None = None
-    replycode: str | None = None  # "250"
-    status: str | None = None  # enhanced status, "5.1.1"
-    text: str = ""
-    smtp_stage: str | None = None  # "RCPT TO", "end of DATA", ...
-    next_hop_queue_id: str | None = None  # from "queued as X"
-    envelope_id: str | None = None
-    delivery_agent: str | None = None  # smtp, lmtp, local, ...
-    campaign: str | None = None  # PowerMTA jobId, a logged X-Campaign header, ...
-    header_ref: str | None = None  # a configured header as logged (ingest.keys.header_ref)
-    mta_category: str | None = None  # the MTA's own bounce class (PowerMTA bounceCat, Kumo's)
-    first_hop: bool = True
-    raw: str = ""  # the log line, kept as evidence and as the dedupe key
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(Record):
     """One recipient outcome read from a returned message."""
 
     kind: VerdictKind
@@ -74,8 +44,7 @@ class Verdict:
     detector: str = "rfc3464"
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedMessage:
+class ParsedMessage(Record):
     """What the parser made of one returned message.
 
     ``outcome`` is ``bounce`` when at least one verdict was found,
@@ -91,10 +60,22 @@ class ParsedMessage:
     message_id: str | None = None
     subject: str | None = None
     error: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = factory(dict)
     # Headers of the returned original that the caller asked for
     # (``parse(..., quoted=...)``), by the name asked for.
-    quoted: dict[str, str] = field(default_factory=dict)
+    quoted: dict[str, str] = factory(dict)
     # What a size limit left unread (parts, field blocks, encoded words), in
     # words a person can read: a hostile message is cut, never silently.
     skipped: tuple[str, ...] = ()
+
+
+def __getattr__(name: str) -> object:
+    """``Attempt``, from :mod:`bounceledger.ingest.attempt` on first use (PEP 562):
+    a log line's record stays a dataclass, whose generated ``__init__`` is the
+    fastest per line, and the parser of returned mail, which never makes one,
+    does not load ``dataclasses`` for it."""
+    if name == "Attempt":
+        from bounceledger.ingest.attempt import Attempt
+
+        return Attempt
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

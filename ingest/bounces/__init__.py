@@ -18,7 +18,6 @@ Anything else is ``ignored``; bytes that are not mail are ``unparsed``.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from email.message import Message
 
 from bounceledger.ingest.bounces import _message as m
@@ -64,7 +63,7 @@ def parse(
             return ParsedMessage(outcome="unparsed", error="no header block: not an e-mail message")
         parsed = _parse_message(msg)
         if quoted:
-            parsed = replace(parsed, quoted=quoted_headers(msg, quoted))
+            parsed = parsed.replace(quoted=quoted_headers(msg, quoted))
         if len(chunks) > 1:
             parsed = _merge(parsed, [_parse_message(m.load(chunk)) for chunk in chunks[1:]])
         return parsed

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
 
 from bounceledger.ingest.bounces.reasons import (
     CATEGORIES,
@@ -28,6 +27,7 @@ from bounceledger.ingest.bounces.reasons import (
     _TEXT_RULES,
 )
 from bounceledger.ingest.bounces._prefilter import Quick, RuleTable
+from bounceledger.ingest.record import Record
 
 #: The text tables with a literal pre-check per row (same answers, fewer
 #: regex searches: see :mod:`bounceledger.ingest.bounces._prefilter`), built from the
@@ -54,8 +54,7 @@ _COMMAND_NAMES = {"END OF DATA": "DATA", "RCPT TO": "RCPT", "MAIL FROM": "MAIL",
 _TRANSCRIPT_RE = re.compile(r"^>>>\s*(DATA|RCPT|MAIL|HELO|EHLO|STARTTLS|QUIT)\b.*?\n<<<\s*[45]", re.IGNORECASE | re.M | re.S)
 
 
-@dataclass(frozen=True, slots=True)
-class Classification:
+class Classification(Record):
     reason: str
     hardbounce: bool
     category: str
@@ -506,8 +505,7 @@ _REPLY_WORDS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Explanation:
+class Explanation(Record):
     """What a code means, in words a support agent can read to a customer."""
 
     code: str

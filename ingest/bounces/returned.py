@@ -9,12 +9,12 @@ them; checking the token's signature belongs to reconciliation.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from email.message import Message
 from functools import lru_cache
 
 from bounceledger.ingest.bounces import _message as m
 from bounceledger.ingest.bounces._prefilter import lazy
+from bounceledger.ingest.record import Record
 
 #: Local parts of our return-path mailbox; the token follows the ``+``.
 BOUNCE_LOCALPARTS: tuple[str, ...] = ("bounces", "bounce")
@@ -22,8 +22,7 @@ BOUNCE_LOCALPARTS: tuple[str, ...] = ("bounces", "bounce")
 _RETURNED_TYPES = ("message/rfc822", "message/global", "text/rfc822-headers", "message/global-headers")
 
 
-@dataclass(frozen=True, slots=True)
-class Keys:
+class Keys(Record):
     original_message_id: str | None = None
     envelope_id: str | None = None
     next_hop_queue_id: str | None = None

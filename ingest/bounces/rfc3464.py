@@ -13,7 +13,6 @@ import binascii
 import quopri
 import re
 from bisect import bisect_right
-from dataclasses import dataclass, field, replace
 from itertools import accumulate
 from datetime import datetime, timezone
 from email.message import Message
@@ -26,6 +25,7 @@ from bounceledger.ingest.bounces.classify import (classify, find_command, find_r
                                      pseudo_status, reason_from_text)
 from bounceledger.ingest.bounces.reasons import CATEGORIES, POWERMTA_CATEGORIES
 from bounceledger.ingest.bounces.returned import Keys, extract_keys
+from bounceledger.ingest.record import Record, factory
 from bounceledger.ingest.records import Verdict, VerdictKind
 
 #: sendmail's notice: "(reason: 550 Host unknown)" and the "Transcript of
@@ -54,12 +54,11 @@ _TYPE_NAME_RE = lazy(r"[\w-]+")
 _FIELD_NAME_RE = lazy(r"[A-Za-z][\w-]*")
 
 
-@dataclass(slots=True)
-class Report:
+class Report(Record, frozen=False):
     """The parsed fields of one delivery-status part."""
 
-    message: dict[str, str] = field(default_factory=dict)
-    recipients: list[dict[str, str]] = field(default_factory=list)
+    message: dict[str, str] = factory(dict)
+    recipients: list[dict[str, str]] = factory(list)
 
 
 def _diagnostic_type(value: str) -> str | None:
@@ -415,13 +414,13 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
             # sendmail's "(reason: 550 Host unknown)" has the reply the DSN field left out
             said = _TRANSCRIPT_REPLY_RE.search(human)
             if said and said.group(1)[0] == (result.status or "5")[0]:
-                result = replace(result, replycode=said.group(1))
+                result = result.replace(replycode=said.group(1))
         if opensmtpd and result.status and not result.status.startswith("2") and is_generic(result.status):
             # OpenSMTPD writes a bare x.0.0 / 4.4.7 into every report; the
             # notice's own words are the cause: a Sisimai-style stand-in code
             pseudo = pseudo_status(result.reason, temporary=bool(result.replycode and result.replycode[0] == "4"))
             if pseudo:
-                result = replace(result, status=pseudo,
+                result = result.replace(status=pseudo,
                                  hardbounce=is_hard(result.reason, pseudo, result.replycode))
         if not postfix and result.status and result.status.endswith(".4.7") and result.status[0] == "4" \
                 and result.reason == "expired":
@@ -429,10 +428,10 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
             # reply quoted in the notice (Exchange lists every attempt) names why
             cause = _earlier_temporary_status(human)
             if cause:
-                result = replace(result, status=cause)
+                result = result.replace(status=cause)
         if result.reason == "userunknown" and not command and _stage_unknown(status_field, result) \
                 and not postfix and not _known_reporter(msg, report) and not _DIRECTORY_LOOKUP_RE.search(text or ""):
-            result = replace(result, reason="filtered", hardbounce=False, category=CATEGORIES["filtered"])
+            result = result.replace(reason="filtered", hardbounce=False, category=CATEGORIES["filtered"])
         kind: VerdictKind = ACTION_KINDS.get(action or "", "success" if (result.status or "").startswith("2") else "bounce")
         found.append(
             Verdict(
@@ -535,8 +534,7 @@ def _known_reporter(msg: Message, report: Report) -> bool:
     return False
 
 
-@dataclass(frozen=True, slots=True)
-class TranscriptCause:
+class TranscriptCause(Record):
     """The line of sendmail's "Transcript of session" that explains a failure."""
 
     text: str

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import email.parser
 import email.policy
 import random
@@ -134,7 +133,8 @@ def test_needles_examples(pattern, needles):
 
 
 def _records(raw: bytes) -> dict:
-    return dataclasses.asdict(parse(raw))
+    parsed = parse(raw)
+    return {**parsed.as_dict(), "verdicts": [v.as_dict() for v in parsed.verdicts]}
 
 
 def test_helpers_give_the_same_answers_cached_and_uncached():

@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from email.message import Message
 
 from bounceledger.ingest.bounces.classify import classify, find_status, is_hard, pseudo_status
 from bounceledger.ingest.bounces.reasons import CATEGORIES
 from bounceledger.ingest.bounces.returned import Keys
+from bounceledger.ingest.record import Record
 from bounceledger.ingest.records import Verdict, VerdictKind
 
 
-@dataclass(frozen=True, slots=True)
-class Failure:
+class Failure(Record):
     """One failed (or delayed, delivered, complained-about) recipient as a
     format detector read it.
 
@@ -121,12 +120,11 @@ def verdicts(msg: Message, keys: Keys, body: str) -> list[Verdict]:
 def _with_inline_id(keys: Keys, body: str) -> Keys:
     if keys.original_message_id:
         return keys
-    from dataclasses import replace
 
     from bounceledger.ingest.bounces.detectors._common import inline_original_id
 
     found = inline_original_id(body)
-    return replace(keys, original_message_id=found) if found else keys
+    return keys.replace(original_message_id=found) if found else keys
 
 
 def fallback_verdicts(msg: Message, keys: Keys, body: str) -> list[Verdict]:
