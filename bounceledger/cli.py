@@ -1350,17 +1350,22 @@ def _one_line(text: str) -> str:
     return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-def _configure_logging(level: str | None, fmt: str | None = None) -> None:
-    from bounceledger.logsetup import configure_logging
+def _configure_logging(level: str | None, fmt: str | None = None, *, on_first_use: bool = False) -> None:
+    from bounceledger.logsetup import configure_logging, configure_on_first_use
 
     variable = "BOUNCELEDGER_LOG_LEVEL"  # read before the settings: parse and explain load none
     fmt = fmt or os.environ.get("BOUNCELEDGER_LOG_FORMAT") or "text"
     if fmt not in ("text", "json"):
         raise CommandError(f"BOUNCELEDGER_LOG_FORMAT: {fmt!r} is not a log format (text or json)")
     try:
-        configure_logging(level or os.environ.get(variable) or "WARNING", fmt)
+        (configure_on_first_use if on_first_use else configure_logging)(level or os.environ.get(variable) or "WARNING", fmt)
     except ValueError as exc:
         raise CommandError(f"{variable}: {exc}") from None
+
+
+#: Commands that log nothing unless the parser hits a bug of its own: their
+#: logging is set up when that happens (logsetup.configure_on_first_use).
+_LOG_ON_DEMAND = frozenset({cmd_parse, cmd_explain})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1368,7 +1373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL) if hasattr(signal, "SIGPIPE") else None
     try:
-        _configure_logging(args.log_level, args.log_format)
+        _configure_logging(args.log_level, args.log_format, on_first_use=args.func in _LOG_ON_DEMAND)
         return int(args.func(args))
     except KeyboardInterrupt:
         print("bounceledger: interrupted", file=sys.stderr)

@@ -67,3 +67,28 @@ def configure_logging(level: str, fmt: str = "text") -> None:
         for handler in logging.getLogger().handlers:
             handler.setFormatter(json_formatter())  # type: ignore[arg-type]
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+#: The set-up a light command asked for, applied by :func:`ensure_configured`.
+_deferred: tuple[str, str] | None = None
+
+
+def configure_on_first_use(level: str, fmt: str = "text") -> None:
+    """:func:`configure_logging`, checked now but applied when something first
+    logs (:func:`ensure_configured`): ``parse`` and ``explain`` log only when
+    the parser hits a bug of its own, and importing :mod:`logging` was a
+    tenth of a one-file parse."""
+    global _deferred
+    log_level(level)
+    if fmt not in LOG_FORMATS:
+        raise ValueError(f"{fmt!r} is not a log format (one of {', '.join(LOG_FORMATS)})")
+    _deferred = (level, fmt)
+
+
+def ensure_configured() -> None:
+    """Apply a set-up :func:`configure_on_first_use` deferred, once; called before logging."""
+    global _deferred
+    if _deferred is not None:
+        level, fmt = _deferred
+        _deferred = None
+        configure_logging(level, fmt)

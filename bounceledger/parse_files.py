@@ -17,7 +17,6 @@ killed, is parsed here instead: a failure costs speed, never a result.
 from __future__ import annotations
 
 import os
-import pickle
 import signal
 import struct
 import sys
@@ -61,6 +60,8 @@ def parsed_in_order(
         for path in paths:
             yield path, _one(path, work)
         return
+    import pickle  # only a split sends results across: imported here, once, before the fork
+
     if preload is not None:
         preload()
     half = len(paths) // 2
@@ -102,6 +103,8 @@ def parsed_in_order(
 
 def _receive(fd: int, into: list) -> None:
     """Read the child's results as they come, so its pipe never fills."""
+    import pickle  # loaded already by parsed_in_order
+
     with os.fdopen(fd, "rb") as source:
         while True:
             head = source.read(_LENGTH.size)

@@ -24,6 +24,8 @@ import traceback
 from collections import Counter
 from pathlib import Path
 
+from bounceledger.logsetup import ensure_configured
+
 log = logging.getLogger("bounceledger.ingest.bounces")
 
 STRICT_ENV = "BOUNCELEDGER_PARSE_STRICT"
@@ -63,6 +65,7 @@ def internal_error(exc: Exception, raw: object) -> str:
     text = f"internal error: {type(exc).__name__} at {where(exc)}: {_clip(str(exc))}"
     with _lock:
         _counts["error"] += 1
+    ensure_configured()
     log.error("parse failed with an internal error on %s: %s", _describe(raw), text, exc_info=exc)
     return text
 
@@ -72,6 +75,7 @@ def nesting(exc: RecursionError, raw: object) -> str:
     text = f"message nesting too deep (RecursionError at {where(exc)})"
     with _lock:
         _counts["nesting"] += 1
+    ensure_configured()
     log.warning("parse gave up on %s: %s", _describe(raw), text)
     return text
 
