@@ -49,7 +49,10 @@ class Record:
     """
 
     _fields: ClassVar[tuple[str, ...]] = ()
+    _field_set: ClassVar[frozenset[str]] = frozenset()
     _defaults: ClassVar[dict[str, Any]] = {}
+    _plain_defaults: ClassVar[dict[str, Any]] = {}
+    _factories: ClassVar[tuple[tuple[str, Callable[[], Any]], ...]] = ()
     _frozen: ClassVar[bool] = True
 
     def __init_subclass__(cls, *, frozen: bool = True, **kwargs: Any) -> None:
@@ -69,31 +72,36 @@ class Record:
         if required_after_default:
             raise TypeError(f"{cls.__name__}: field {required_after_default[0]!r} without a default follows one with a default")
         cls._fields = tuple(names)
+        cls._field_set = frozenset(names)
         cls._defaults = defaults
+        cls._plain_defaults = {name: value for name, value in defaults.items() if type(value) is not _Factory}
+        cls._factories = tuple((name, value.make) for name, value in defaults.items() if type(value) is _Factory)
         cls._frozen = frozen
         if not frozen:
             cls.__hash__ = None  # type: ignore[assignment]  # a mutable record is not hashable, as with dataclasses
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        fields = self._fields
-        if len(args) > len(fields):
-            raise TypeError(f"{type(self).__name__}() takes {len(fields)} positional arguments but {len(args)} were given")
+        cls = type(self)
         state = self.__dict__
-        for name, value in zip(fields, args):
-            state[name] = value
-        for name, value in kwargs.items():
-            if name not in self._defaults and name not in fields:
-                raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {name!r}")
-            if name in state:
-                raise TypeError(f"{type(self).__name__}() got multiple values for argument {name!r}")
-            state[name] = value
-        if len(state) < len(fields):
-            for name in fields:
-                if name not in state:
-                    default = self._defaults.get(name, _MISSING)
-                    if default is _MISSING:
-                        raise TypeError(f"{type(self).__name__}() missing required argument: {name!r}")
-                    state[name] = default.make() if type(default) is _Factory else default
+        state.update(cls._plain_defaults)  # dict and set operations below run in C: no loop over the fields
+        if args:
+            if len(args) > len(cls._fields):
+                raise TypeError(f"{cls.__name__}() takes {len(cls._fields)} positional arguments but {len(args)} were given")
+            named = dict(zip(cls._fields, args))
+            if kwargs and kwargs.keys() & named.keys():
+                raise TypeError(f"{cls.__name__}() got multiple values for argument {min(kwargs.keys() & named.keys())!r}")
+            state.update(named)
+        if kwargs:
+            unknown = kwargs.keys() - cls._field_set
+            if unknown:
+                raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {min(unknown)!r}")
+            state.update(kwargs)
+        for name, make in cls._factories:
+            if name not in state:
+                state[name] = make()
+        if len(state) != len(cls._fields):
+            missing = [name for name in cls._fields if name not in state]
+            raise TypeError(f"{cls.__name__}() missing required argument: {missing[0]!r}")
 
     def _values(self) -> tuple[Any, ...]:
         state = self.__dict__
