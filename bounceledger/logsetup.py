@@ -52,14 +52,19 @@ def json_formatter() -> object:
     return JsonFormatter()
 
 
+def _checked(level: str, fmt: str) -> str:
+    """``level`` in capitals; ValueError for an unknown level or format."""
+    if fmt not in LOG_FORMATS:
+        raise ValueError(f"{fmt!r} is not a log format (one of {', '.join(LOG_FORMATS)})")
+    return log_level(level)
+
+
 def configure_logging(level: str, fmt: str = "text") -> None:
     """Everything at ``level`` and above to stderr, one line each (text or JSON); the scheduler's chatter only from WARNING."""
     import logging  # imported here: --help and usage errors never need it
 
-    if fmt not in LOG_FORMATS:
-        raise ValueError(f"{fmt!r} is not a log format (one of {', '.join(LOG_FORMATS)})")
     logging.basicConfig(
-        level=log_level(level),
+        level=_checked(level, fmt),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
@@ -79,10 +84,7 @@ def configure_on_first_use(level: str, fmt: str = "text") -> None:
     the parser hits a bug of its own, and importing :mod:`logging` was a
     tenth of a one-file parse."""
     global _deferred
-    log_level(level)
-    if fmt not in LOG_FORMATS:
-        raise ValueError(f"{fmt!r} is not a log format (one of {', '.join(LOG_FORMATS)})")
-    _deferred = (level, fmt)
+    _deferred = (_checked(level, fmt), fmt)
 
 
 def ensure_configured() -> None:

@@ -97,6 +97,7 @@ def as_event(cause: Event, acceptance: Event | None) -> Event:
     """
     assert cause.corrected_to is not None and cause.delivery_id is not None
     accepted_line = (acceptance.evidence or {}).get("line") if acceptance is not None else None
+    accepted_host = acceptance.remote_host if acceptance is not None else None
     evidence: dict[str, Any] = {
         "verdict_event_id": cause.id,
         "accepted_event_id": acceptance.id if acceptance is not None else None,
@@ -116,12 +117,12 @@ def as_event(cause: Event, acceptance: Event | None) -> Event:
         at=cause.at,
         outcome=cause.corrected_to,
         first_hop=True,
-        remote_host=acceptance.remote_host if acceptance is not None else None,
+        remote_host=accepted_host,
         status=cause.status,
         replycode=cause.replycode,
         reason=cause.reason,
         detail=describe(
-            acceptance.remote_host if acceptance is not None else None,
+            accepted_host,
             acceptance.at if acceptance is not None else None,
             cause.corrected_to,
             cause.at,

@@ -50,7 +50,6 @@ class Record:
 
     _fields: ClassVar[tuple[str, ...]] = ()
     _field_set: ClassVar[frozenset[str]] = frozenset()
-    _defaults: ClassVar[dict[str, Any]] = {}
     _plain_defaults: ClassVar[dict[str, Any]] = {}
     _factories: ClassVar[tuple[tuple[str, Callable[[], Any]], ...]] = ()
     _frozen: ClassVar[bool] = True
@@ -62,18 +61,13 @@ class Record:
             for name in klass.__dict__.get("__annotations__", {}):
                 if not name.startswith("_") and name not in names:
                     names.append(name)
-        defaults = {name: cls.__dict__[name] for name in names if name in cls.__dict__}
-        for name in names:
-            if name not in defaults:
-                inherited = getattr(cls, name, _MISSING)
-                if inherited is not _MISSING:
-                    defaults[name] = inherited
+        # a default is the value the class (or a base) assigns to the field
+        defaults = {name: value for name in names if (value := getattr(cls, name, _MISSING)) is not _MISSING}
         required_after_default = [n for i, n in enumerate(names) if n not in defaults and any(m in defaults for m in names[:i])]
         if required_after_default:
             raise TypeError(f"{cls.__name__}: field {required_after_default[0]!r} without a default follows one with a default")
         cls._fields = tuple(names)
         cls._field_set = frozenset(names)
-        cls._defaults = defaults
         cls._plain_defaults = {name: value for name, value in defaults.items() if type(value) is not _Factory}
         cls._factories = tuple((name, value.make) for name, value in defaults.items() if type(value) is _Factory)
         cls._frozen = frozen
