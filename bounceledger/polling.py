@@ -47,6 +47,15 @@ from bounceledger.ingest.returned import (
 log = logging.getLogger("bounceledger.poll")
 
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+# Committed messages are filed away in groups of up to this many, or after
+# this long, not after every stored batch: on a Maildir Dovecot each MOVE or
+# EXPUNGE rewrites the folder's index, so its cost grows with the folder,
+# not with the messages moved. Measured on a 10,000-message folder: moves of
+# 200 cost Dovecot 1.8 ms of CPU per message, one move of all 193 us.
+# Waiting is safe: a committed message not yet filed is recognised by its
+# position on the next pass and only filed (see the module docstring).
+FILE_GROUP = 5000
+FILE_GROUP_SECONDS = 60.0
 # Test hook: die with SIGKILL right after committing this many messages,
 # before filing the last one away, to prove exactly-once across crashes.
 KILL_AFTER_ENV = "BOUNCELEDGER_FAULT_KILL_AFTER"
@@ -184,7 +193,19 @@ def _one_pass(
     waiting: tuple[list[MailItem], Ticket | None] | None = None
     read = ReadAhead(reader, reader.batch)
 
-    def commit_and_file(items: list[MailItem], pending: Ticket | None) -> None:
+    # Committed, not yet filed away (see FILE_GROUP), and when filing last ran.
+    unfiled: list[tuple[MailItem, str]] = []
+    filed_at = time.monotonic()
+
+    def file_unfiled() -> None:
+        nonlocal filed_at
+        if unfiled:
+            with read.lock:
+                reader.file_away(unfiled)
+            unfiled.clear()
+        filed_at = time.monotonic()
+
+    def commit(items: list[MailItem], pending: Ticket | None) -> None:
         stored_batch = _store_batch(database, reader, items, ahead.result(pending), read.lock)
         for item, stored in zip(items, stored_batch):
             summary.count(stored)
@@ -197,8 +218,9 @@ def _one_pass(
             kill.committed_one()
             if on_committed is not None:
                 on_committed(summary.seen)
-        with read.lock:
-            reader.file_away([(item, stored.filed_as) for item, stored in zip(items, stored_batch)])
+            unfiled.append((item, stored.filed_as))
+        if len(unfiled) >= FILE_GROUP or time.monotonic() - filed_at >= FILE_GROUP_SECONDS:
+            file_unfiled()
         renew()
         database.analyze_grown_tables()
 
@@ -206,14 +228,34 @@ def _one_pass(
         for batch in read.batches():
             current = (batch, ahead.submit([i.raw for i in batch]))
             if waiting is not None:
-                commit_and_file(*waiting)
+                commit(*waiting)
                 if should_stop is not None and should_stop():
-                    return
+                    waiting = None
+                    break
             waiting = current
         if waiting is not None:
-            commit_and_file(*waiting)
+            commit(*waiting)
+    except MailboxConnectionLost:
+        raise  # nothing can be filed now: the next pass files them by their position
+    except BaseException:
+        _file_after_failure(file_unfiled, reader.name)
+        raise
+    else:
+        file_unfiled()
     finally:
         read.close()
+
+
+def _file_after_failure(file_unfiled: Callable[[], None], name: str) -> None:
+    """File what was committed before a pass failed, if the mailbox still answers.
+
+    The pass's own error is the one to report: a failure here is only logged,
+    and the messages are filed by their position on the next pass.
+    """
+    try:
+        file_unfiled()
+    except Exception as exc:  # noqa: BLE001 - the original error is raised by the caller
+        log.warning("%s: committed messages left to file on the next pass: %s", name, exc)
 
 
 def _open(database: Database, reader: MailboxReader, first: bool) -> None:

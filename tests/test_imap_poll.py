@@ -154,6 +154,28 @@ def test_imaps_poll_files_every_message_once(database: Database, folder: Folder)
     assert counts(database)[0] == len(mail) + 2
 
 
+def test_committed_messages_are_filed_in_groups(
+    database: Database, folder: Folder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Filing waits for a group of committed messages (each MOVE costs Dovecot the whole folder's index)."""
+    mail = samples()
+    assert len(mail) >= 7
+    folder.fill(mail)
+    monkeypatch.setattr(polling, "FILE_GROUP", 4)
+    left_in_folder: dict[int, int] = {}
+
+    def look(done: int) -> None:
+        if done in (3, 5):
+            left_in_folder[done] = folder.count()
+
+    summary = polling.poll(database, folder.url(batch="2"), on_committed=look)
+    assert summary.processed == len(mail)
+    # two batches of two committed: not filed yet; after the second, all four were
+    assert left_in_folder == {3: len(mail), 5: len(mail) - 4}
+    assert folder.count() == 0
+    assert folder.count("-processed") == len(mail)
+
+
 def test_starttls_plain_and_verify_off(database: Database, folder: Folder) -> None:
     mail = samples()[:3]
     folder.fill(mail[:1])
@@ -208,14 +230,14 @@ def test_poller_killed_mid_batch_then_restarted(database: Database, database_url
     crashed.communicate(timeout=120)
     assert crashed.returncode == -9
     assert counts(database)[0] == 4
-    # the first batch was filed; the second (3rd and 4th) was committed, and a
-    # batch is filed away in one go after its commit: not yet
-    assert folder.count() == len(mail) - 2
+    # two batches were committed, and committed messages are filed away in
+    # groups (polling.FILE_GROUP), after the kill came: none is filed yet
+    assert folder.count() == len(mail)
 
     restarted = _poll_process(database_url, folder.url())
     out, err = restarted.communicate(timeout=120)
     assert restarted.returncode == 0, err
-    assert "2 already seen" in out
+    assert "4 already seen" in out
     assert folder.count() == 0
     assert folder.count("-processed") == len(mail)
     assert counts(database) == (len(mail), expected_verdicts(mail))
@@ -232,12 +254,12 @@ def test_poller_killed_while_the_parse_worker_reads_ahead(database: Database, da
     crashed.communicate(timeout=120)
     assert crashed.returncode == -9
     assert counts(database)[0] == 120
-    assert folder.count() == 150 - 60
+    assert folder.count() == 150  # committed, not filed yet (polling.FILE_GROUP)
 
     restarted = _poll_process(database_url, folder.url(batch="60"))
     out, err = restarted.communicate(timeout=120)
     assert restarted.returncode == 0, err
-    assert "60 already seen" in out
+    assert "120 already seen" in out
     assert folder.count() == 0
     assert folder.count("-processed") == 150
     assert counts(database) == (150, expected_verdicts(mail))
