@@ -10,7 +10,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from bounceledger import db as dbmod
 from bounceledger.config import Settings
@@ -239,3 +239,25 @@ def test_fold_migration_merges_correction_rows_and_shows_them_as_before(database
         for row in legacy.values()
     ]
     dbmod.upgrade(database)
+
+
+def _raw_compression(database: Database) -> str:
+    with database.engine.connect() as conn:
+        return str(conn.execute(text(
+            "SELECT attcompression FROM pg_attribute "
+            "WHERE attrelid = 'returned_messages'::regclass AND attname = 'raw'"
+        )).scalar_one())
+
+
+def test_returned_mail_is_compressed_with_lz4_on_postgresql(postgres_database_url: str) -> None:
+    """Migration 0010, a PostgreSQL column setting: lz4, and pglz again after a downgrade."""
+    database = Database(Settings(database_url=postgres_database_url))
+    try:
+        assert _raw_compression(database) == "l"
+        dbmod.downgrade(database, "0009")
+        assert _raw_compression(database) == "p"
+        dbmod.upgrade(database)
+        assert _raw_compression(database) == "l"
+    finally:
+        dbmod.upgrade(database)  # the shared ledger stays at head, whatever failed
+        database.dispose()
