@@ -151,11 +151,17 @@ def parse_only(server: Dovecot, folder: str) -> tuple[int, float]:
     return len(raws), time.perf_counter() - started
 
 
-def poll(server: Dovecot, folder: str, database_url: str, sendlog: Path | None = None) -> dict[str, float]:
-    """``bounceledger poll --once`` in a fresh ledger (after ``ingest-log`` of ``sendlog``, if given)."""
+def poll(
+    server: Dovecot, folder: str, database_url: str, sendlog: Path | None = None, filing: str = "move=off"
+) -> dict[str, float]:
+    """``bounceledger poll --once`` in a fresh ledger (after ``ingest-log`` of ``sendlog``, if given).
+
+    ``filing`` is ``move=off`` (flag in place: the folder can be polled
+    again) or ``move=on`` (the default: move into an outcome folder).
+    """
     url = (
         f"imaps://{server.user}@{server.host}:{server.imaps_port}/{folder}"
-        f"?ca={server.ca_cert}&move=off&batch=200"
+        f"?ca={server.ca_cert}&{filing}&batch=200"
     )
     env = {**os.environ, "BOUNCELEDGER_IMAP_PASSWORD": server.password, "PYTHONPATH": str(REPO)}
     steps = [["db", "upgrade"], *([["ingest-log", "--format", "postfix", str(sendlog)]] if sendlog else []), ["poll", "--mailbox", url, "--once"]]
@@ -253,6 +259,9 @@ def main() -> None:
         results = {"SQLite": poll(server, "bench", f"sqlite:///{server.root / 'ledger.sqlite'}")}
         with scratch_postgres(args.postgres, f"bounceledger_pollbench_{os.getpid()}") as pg_url:
             results["PostgreSQL"] = poll(server, "bench", pg_url)
+        # The default filing, last: it moves the messages out of the folder.
+        with scratch_postgres(args.postgres, f"bounceledger_pollbench_mv_{os.getpid()}") as pg_url:
+            results["PG, move=on"] = poll(server, "bench", pg_url, filing="move=on")
         for label, result in results.items():
             rate = result["messages"] / result["poll_seconds"]
             command_rate = result["messages"] / result["seconds"]

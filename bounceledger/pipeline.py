@@ -28,6 +28,7 @@ from bounceledger.polling import PollSummary, poll
 from bounceledger.ingest import reconcile, suppress
 from bounceledger.ingest.attempts import PreparedAttempts, is_notice, prepare_attempts, store_prepared
 from bounceledger.ingest.batchgc import fewer_collections
+from bounceledger.ingest.threadswitch import quick_handover
 from bounceledger.ingest.mailbox.source import MailboxError
 from bounceledger.ingest.records import Attempt
 from bounceledger.ingest.sendlog import make_parser
@@ -129,7 +130,7 @@ def ingest_logs(
     formats = checked_formats(settings, ordered, fmt)
     parser = None
     parser_format = None
-    with fewer_collections(), _BatchWriter(db, summary) as writer:
+    with fewer_collections(), quick_handover(), _BatchWriter(db, summary) as writer:
         for path in ordered:
             key = str(path.resolve())
             lock = SourceLock(db, file_lock_name(key))

@@ -19,38 +19,26 @@ runs, and the last batch to finish puts everything back as it was.
 from __future__ import annotations
 
 import gc
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+
+from bounceledger.ingest.held import HeldWhileAnyRuns
 
 #: The youngest generation's threshold while a batch is written (Python's default is 700).
 YOUNG_THRESHOLD = 50_000
 
-_lock = threading.Lock()
-_writers = 0
-_saved: tuple[int, int, int] = gc.get_threshold()
+
+def _raise_thresholds() -> tuple[int, int, int]:
+    saved = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(YOUNG_THRESHOLD, *saved[1:])
+    return saved
 
 
-@contextmanager
-def fewer_collections() -> Iterator[None]:
-    """The collector's thresholds raised, and the heap frozen, for the ``with`` block.
+def _put_back(saved: tuple[int, int, int]) -> None:
+    gc.set_threshold(*saved)
+    gc.unfreeze()
 
-    Nested and concurrent blocks (``run`` writes send logs and mailboxes on
-    threads of their own) share one setting: the first to start saves the
-    thresholds, the last to finish restores them.
-    """
-    global _writers, _saved
-    with _lock:
-        if _writers == 0:
-            _saved = gc.get_threshold()
-            gc.freeze()
-            gc.set_threshold(YOUNG_THRESHOLD, *_saved[1:])
-        _writers += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _writers -= 1
-            if _writers == 0:
-                gc.set_threshold(*_saved)
-                gc.unfreeze()
+
+#: The collector's thresholds raised, and the heap frozen, for the ``with``
+#: block. Nested and concurrent blocks share one setting: the first to start
+#: saves the thresholds, the last to finish restores them.
+fewer_collections = HeldWhileAnyRuns(_raise_thresholds, _put_back)
