@@ -24,8 +24,8 @@ from bounceledger.ingest.dbutil import (
     chunks,
     copy_new_rows,
     insert_ignoring_duplicates,
+    flat_json_text,
     insert_tuples,
-    json_text,
     reserve_ids,
     savepoint,
     update_by_key,
@@ -213,7 +213,7 @@ def _event_row(
         attempt.replycode,
         reason,
         attempt.text or None,
-        json_text(evidence),  # encoded here, on the reading thread, once
+        flat_json_text(evidence),  # encoded here, on the reading thread, once
         now,
     ]
 

@@ -100,6 +100,43 @@ def json_text(value: Any) -> JsonText:
     return JsonText(_encode(value))
 
 
+# The C string encoder behind json.dumps(ensure_ascii=False).
+_quoted: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+
+
+def flat_json_text(fields: dict[str, Any]) -> JsonText:
+    """A flat object, encoded as :func:`json_text` would, in about a third of its time.
+
+    For the one document every log line writes (an attempt's evidence):
+    ``JSONEncoder.encode`` builds a new C encoder per call, which cost more
+    than the encoding. Strings, integers and booleans are written here;
+    any other value (a float, a list) goes through the encoder.
+    """
+    parts = []
+    for key, value in fields.items():
+        label = _labels.get(key) or _label(key)
+        kind = type(value)
+        if kind is str:
+            parts.append(label + _quoted(value))
+        elif kind is bool:
+            parts.append(label + ("true" if value else "false"))
+        elif kind is int:
+            parts.append(label + int.__repr__(value))
+        else:
+            parts.append(label + _encode(value))
+    return JsonText("{" + ",".join(parts) + "}")
+
+
+_labels: dict[str, str] = {}  # '"key":' by key: documents of one kind share a few keys
+
+
+def _label(key: str) -> str:
+    label = _quoted(key) + ":"
+    if len(_labels) < 256:
+        _labels[key] = label
+    return label
+
+
 def _json_text(value: Any) -> str:
     return value if type(value) is JsonText else _encode(value)
 
