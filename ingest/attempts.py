@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
+from typing import NamedTuple
 
 from psycopg.errors import UniqueViolation
 from sqlalchemy import select, text
@@ -384,7 +385,16 @@ class _Written:
     pairs: dict[tuple[int, str], _Pair]  # by (sent message id, recipient)
     ids: dict[tuple[int, str], int]  # every pair's delivery id
     existing: dict[tuple[int, str], int]  # the deliveries that were there before
-    created: list[tuple[int, dict[str, object], Fact | None]]  # (id, row, deciding fact) of new deliveries
+    created: list[_Created]  # the deliveries this batch made
+
+
+class _Created(NamedTuple):
+    """A delivery first written by this batch: what its change-feed entry and suppression need."""
+
+    delivery_id: int
+    recipient: str
+    state: str
+    fact: Fact | None  # the deciding fact
 
 
 def _write_ignoring_known(session: Session, batch: PreparedAttempts) -> _Written:
@@ -411,7 +421,7 @@ def _write_ignoring_known(session: Session, batch: PreparedAttempts) -> _Written
     for row, fact in decided:
         delivery_id = ids.get((row["sent_message_id"], row["recipient"]))  # type: ignore[arg-type]
         if delivery_id is not None:
-            made.append((delivery_id, row, fact))
+            made.append(_Created(delivery_id, row["recipient"], row["state"], fact))  # type: ignore[arg-type]
     known_before = [pair for pair in pairs if pair not in ids]
     existing = _delivery_ids(session, known_before) if known_before else {}
     ids.update(existing)
@@ -456,22 +466,21 @@ def _write_new_keys(session: Session, batch: PreparedAttempts) -> _Written:
     ids = dict(existing)
     made = []
     delivery_rows = []
+    columns: list[str] = []
     for pair, delivery_id in zip(new_pairs, reserve_ids(session, Delivery.__table__, len(new_pairs))):
         ids[pair] = delivery_id
-        row, fact = _new_delivery_row(pair[0], pair[1], pairs[pair])
-        made.append((delivery_id, row, fact))
-        delivery_rows.append(row)
+        sent_id, recipient = pair
+        data = pairs[pair]
+        values, fact = data.decided or _decided(data)
+        made.append(_Created(delivery_id, recipient, values["state"], fact))  # type: ignore[arg-type]
+        delivery_rows.append((delivery_id, sent_id, recipient, *values.values()))
+        columns = columns or ["id", "sent_message_id", "recipient", *values]
     sent_rows = []
     for key, sent_id in zip(new_keys, new_sent):
         row = batch.sent[key]
         sent_rows.append((sent_id, *(row[c] for c in _SENT_COLUMNS[1:])))
     copy_new_rows(session, SentMessage.__table__, _SENT_COLUMNS, sent_rows)
-    if delivery_rows:
-        columns = ["id", *delivery_rows[0]]
-        copy_new_rows(
-            session, Delivery.__table__, columns,
-            [(delivery_id, *row.values()) for (delivery_id, row, _) in made],
-        )
+    copy_new_rows(session, Delivery.__table__, columns, delivery_rows)
     new_events, other_events = [], []
     for pair, data in pairs.items():
         delivery_id = ids[pair]
@@ -520,12 +529,10 @@ def store_prepared(session: Session, batch: PreparedAttempts, rules: LedgerRules
     if written is None:
         written = _write_ignoring_known(session, batch)
     pairs, ids, existing = written.pairs, written.ids, written.existing
-    new_rows = []
-    for delivery_id, row, fact in written.created:
-        new_rows.append(row)
-        kind = feed.delivery_change(None, False, row["state"], False)  # type: ignore[arg-type]
-        if kind is not None and fact is not None:
-            feed.record_delivery(session, delivery_id, kind, None, row["state"], fact.key, fact.at)  # type: ignore[arg-type]
+    for created in written.created:
+        kind = feed.delivery_change(None, False, created.state, False)
+        if kind is not None and created.fact is not None:
+            feed.record_delivery(session, created.delivery_id, kind, None, created.state, created.fact.key, created.fact.at)
 
     hops = [
         (existing[pair], data.first_hop_host, data.next_hop_queue_id)
@@ -539,5 +546,5 @@ def store_prepared(session: Session, batch: PreparedAttempts, rules: LedgerRules
     # Bounces read before these lines are tied now, not on some later run.
     linked = reconcile.link_waiting_verdicts(session, {recipient for _, recipient in pairs}, rules)
     reconcile.recompute(session, {*existing.values(), *linked}, rules)
-    suppress.refresh(session, {r["recipient"] for r in new_rows if r["state"] in suppress.FINAL_BAD}, rules.suppression)  # type: ignore[misc]
+    suppress.refresh(session, {c.recipient for c in written.created if c.state in suppress.FINAL_BAD}, rules.suppression)
     return set(ids.values())

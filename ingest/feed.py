@@ -56,6 +56,7 @@ TYPES: tuple[str, ...] = (
 _FEED_LOCK = 0x626C_6665_6564  # "blfeed"
 _PENDING = "bounceledger.feed"
 _COLUMNS = ("type", "delivery_id", "address", "from_state", "to_state", "reason", "event_key", "at", "note", "recorded_at")
+_RECORDED_AT = _COLUMNS.index("recorded_at")
 #: From this many entries in one commit on, PostgreSQL gets them by COPY.
 _COPY_FROM = 64
 
@@ -88,10 +89,8 @@ def record_delivery(
     at: datetime | None,
 ) -> None:
     """Queue an entry about a delivery; it is written when ``session`` commits."""
-    _pending(session).append(
-        {"type": kind, "delivery_id": delivery_id, "address": None, "from_state": from_state,
-         "to_state": to_state, "reason": None, "event_key": event_key, "at": at}
-    )
+    # in _COLUMNS order; recorded_at is filled in at the commit
+    _pending(session).append([kind, delivery_id, None, from_state, to_state, None, event_key, at, None, None])
 
 
 def record_suppression(
@@ -100,35 +99,34 @@ def record_suppression(
     """Queue an entry about the suppression list (``reason``: hardbounce, softbounce, complaint, manual)."""
     added = kind == SUPPRESSION_ADDED
     _pending(session).append(
-        {"type": kind, "delivery_id": delivery_id, "address": address,
-         "from_state": None if added else "suppressed", "to_state": "suppressed" if added else "released",
-         "reason": reason, "event_key": None, "at": at, "note": note}
+        [kind, delivery_id, address, None if added else "suppressed", "suppressed" if added else "released",
+         reason, None, at, note, None]
     )
 
 
-def _pending(session: Session) -> list[dict[str, Any]]:
-    pending: list[dict[str, Any]] = session.info.setdefault(_PENDING, [])
+def _pending(session: Session) -> list[list[Any]]:
+    """The session's queued entries, each a list in :data:`_COLUMNS` order."""
+    pending: list[list[Any]] = session.info.setdefault(_PENDING, [])
     return pending
 
 
 @event.listens_for(Session, "before_commit")
 def _write_pending(session: Session) -> None:
     """Insert the queued entries, in the order they were queued, as the last writes of the transaction."""
-    pending: list[dict[str, Any]] | None = session.info.pop(_PENDING, None)
+    pending: list[list[Any]] | None = session.info.pop(_PENDING, None)
     if not pending:
         return
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _FEED_LOCK})
     now = datetime.now(timezone.utc)
     for row in pending:
-        row["recorded_at"] = now
-        row.setdefault("note", None)
+        row[_RECORDED_AT] = now
     connection = session.connection()
     if len(pending) >= _COPY_FROM and connection.dialect.name == "postgresql":
         # Binary COPY: a poll's or an ingest batch's thousands of entries in one stream
-        copy_new_rows(session, Change.__table__, _COLUMNS, [[row[c] for c in _COLUMNS] for row in pending])
+        copy_new_rows(session, Change.__table__, _COLUMNS, pending)
     else:  # Core executemany (not the ORM's bulk path): the rows are plain
-        connection.execute(Change.__table__.insert(), pending)
+        connection.execute(Change.__table__.insert(), [dict(zip(_COLUMNS, row)) for row in pending])
 
 
 @event.listens_for(Session, "after_rollback")
