@@ -28,6 +28,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
 
 from bounceledger.models.types import BigIntId, UTCDateTime
 
@@ -39,8 +40,22 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-ADDRESS = String(320)  # RFC 5321 path limit: 64 + 1 + 255
-MESSAGE_ID = String(998)  # RFC 5322 line limit
+
+
+def key_text(length: int) -> TypeEngine[str]:
+    """A column of identifiers (addresses, Message-IDs, queue ids, digests), compared byte by byte.
+
+    These are matched for equality and never sorted for people to read, so
+    on PostgreSQL they take the "C" collation: every index entry and join
+    compares bytes instead of calling the database's locale (an en-US
+    database spent about a fifth of ingest's server CPU in those
+    comparisons; migration 0011). SQLite compares bytes already.
+    """
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
+ADDRESS = key_text(320)  # RFC 5321 path limit: 64 + 1 + 255
+MESSAGE_ID = key_text(998)  # RFC 5322 line limit
 SHORT = String(32)
 
 
@@ -66,15 +81,15 @@ class SentMessage(Base):
     # ``message_id`` is needed.
     msg_key: Mapped[str] = mapped_column(MESSAGE_ID, unique=True)
     message_id: Mapped[str | None] = mapped_column(MESSAGE_ID)
-    queue_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    envelope_id: Mapped[str | None] = mapped_column(String(100))
+    queue_id: Mapped[str | None] = mapped_column(key_text(64), index=True)
+    envelope_id: Mapped[str | None] = mapped_column(key_text(100))
     sender: Mapped[str | None] = mapped_column(ADDRESS)
-    return_path_token: Mapped[str | None] = mapped_column(String(100))
+    return_path_token: Mapped[str | None] = mapped_column(key_text(100))
     campaign: Mapped[str | None] = mapped_column(String(200))
     # A configured header the sender put on the message and the MTA logged
     # ("x-mailer-ref:abc123", see ingest.keys.header_ref): a returned
     # message quoting that header is tied to this send.
-    header_ref: Mapped[str | None] = mapped_column(String(255))
+    header_ref: Mapped[str | None] = mapped_column(key_text(255))
     first_seen_at: Mapped[datetime]
 
     __table_args__ = (
@@ -145,7 +160,7 @@ class Delivery(Base):
     replycode: Mapped[str | None] = mapped_column(String(3))
     detail: Mapped[str | None] = mapped_column(Text)
     first_hop_host: Mapped[str | None] = mapped_column(String(255))
-    next_hop_queue_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    next_hop_queue_id: Mapped[str | None] = mapped_column(key_text(64), index=True)
     corrected: Mapped[bool] = mapped_column(Boolean, default=False)
     first_attempt_at: Mapped[datetime | None]
     state_at: Mapped[datetime | None]
@@ -200,7 +215,7 @@ class Event(Base):
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
-    dedupe_key: Mapped[str] = mapped_column(String(32), unique=True)
+    dedupe_key: Mapped[str] = mapped_column(key_text(32), unique=True)
     # No foreign key: checking one costs PostgreSQL about as much CPU as
     # writing the row itself (4.4 us of 9.5 per events row, 3.6 of 9.4 per
     # deliveries row, measured on 80k attempts), and ingest guarantees it:
@@ -266,7 +281,7 @@ class Change(Base):
     from_state: Mapped[str | None] = mapped_column(SHORT)
     to_state: Mapped[str] = mapped_column(SHORT)
     reason: Mapped[str | None] = mapped_column(SHORT)
-    event_key: Mapped[str | None] = mapped_column(String(32))
+    event_key: Mapped[str | None] = mapped_column(key_text(32))
     at: Mapped[datetime | None]
     note: Mapped[str | None] = mapped_column(Text)
     recorded_at: Mapped[datetime]
@@ -328,7 +343,7 @@ class ReturnedMessage(Base):
     __tablename__ = "returned_messages"
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
-    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    sha256: Mapped[str] = mapped_column(key_text(64), unique=True)
     message_id: Mapped[str | None] = mapped_column(MESSAGE_ID, index=True)
     source: Mapped[str] = mapped_column(String(1024))
     source_ref: Mapped[str | None] = mapped_column(String(1024))

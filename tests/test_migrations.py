@@ -11,6 +11,7 @@ from pathlib import Path
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
+from sqlalchemy.dialects import postgresql
 
 from bounceledger import db as dbmod
 from bounceledger.config import Settings
@@ -258,6 +259,36 @@ def test_returned_mail_is_compressed_with_lz4_on_postgresql(postgres_database_ur
         assert _raw_compression(database) == "p"
         dbmod.upgrade(database)
         assert _raw_compression(database) == "l"
+    finally:
+        dbmod.upgrade(database)  # the shared ledger stays at head, whatever failed
+        database.dispose()
+
+
+def _byte_collated(database: Database) -> set[tuple[str, str]]:
+    with database.engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT c.table_name, c.column_name FROM information_schema.columns c "
+            "WHERE c.table_schema = current_schema() AND c.collation_name = 'C'"
+        ))
+        return {(str(table), str(column)) for table, column in rows}
+
+
+def test_identifier_columns_compare_bytes_on_postgresql(postgres_database_url: str) -> None:
+    """Migration 0011 gives "C" to exactly the columns the models declare with it, and takes it back."""
+    declared = {
+        (table.name, column.name)
+        for table in Base.metadata.sorted_tables
+        for column in table.columns
+        if getattr(column.type.dialect_impl(postgresql.dialect()), "collation", None) == "C"
+    }
+    assert {("deliveries", "recipient"), ("events", "dedupe_key"), ("sent_messages", "msg_key")} <= declared
+    database = Database(Settings(database_url=postgres_database_url))
+    try:
+        assert _byte_collated(database) == declared
+        dbmod.downgrade(database, "0010")
+        assert _byte_collated(database) == set()
+        dbmod.upgrade(database)
+        assert _byte_collated(database) == declared
     finally:
         dbmod.upgrade(database)  # the shared ledger stays at head, whatever failed
         database.dispose()
