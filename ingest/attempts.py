@@ -22,6 +22,7 @@ from bounceledger.ingest import feed, reconcile, suppress
 from bounceledger.ingest.bounces.classify import classify, host_has_rules
 from bounceledger.ingest.dbutil import (
     among,
+    array_text,
     chunks,
     copy_new_rows,
     insert_ignoring_duplicates,
@@ -63,7 +64,7 @@ def _fill_in(row: dict[str, object], campaign: object, header_ref: object) -> No
 def _ids_by_key(session: Session, keys: Sequence[str]) -> dict[str, int]:
     if session.get_bind().dialect.name == "postgresql":
         rows = session.execute(
-            text("SELECT msg_key, id FROM sent_messages WHERE msg_key = ANY(:keys)"), {"keys": list(keys)}
+            text("SELECT msg_key, id FROM sent_messages WHERE msg_key = ANY(CAST(:keys AS text[]))"), {"keys": array_text(keys)}
         )
         return dict(rows.all())
     found: dict[str, int] = {}
@@ -90,7 +91,7 @@ def _delivery_ids(session: Session, pairs: Sequence[tuple[int, str]]) -> dict[tu
                 "JOIN unnest(CAST(:ids AS bigint[]), CAST(:recipients AS text[])) AS k(sid, rcpt) "
                 "ON d.sent_message_id = k.sid AND d.recipient = k.rcpt"
             ),
-            {"ids": [p[0] for p in pairs], "recipients": [p[1] for p in pairs]},
+            {"ids": array_text([p[0] for p in pairs]), "recipients": array_text([p[1] for p in pairs])},
         )
         for sent_id, recipient, delivery_id in rows:
             found[(sent_id, recipient)] = delivery_id

@@ -17,11 +17,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Text, and_, bindparam, func, select
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
-from bounceledger.ingest.dbutil import among
+from bounceledger.ingest.dbutil import among, array_param
 from bounceledger.ingest.keys import message_id_key
 from bounceledger.ingest.verp import verify
 from bounceledger.models import Delivery, SentMessage
@@ -89,10 +88,7 @@ def _by_pairs(session: Session, column: ColumnElement[str], pairs: set[tuple[str
             if (c.key, c.recipient) in pairs
         ]
     keys, recipients = zip(*sorted(pairs))
-    wanted = func.unnest(
-        bindparam(None, list(keys), type_=postgresql.ARRAY(Text())),
-        bindparam(None, list(recipients), type_=postgresql.ARRAY(Text())),
-    ).table_valued("key", "rcpt").render_derived()
+    wanted = func.unnest(array_param(keys, "TEXT"), array_param(recipients, "TEXT")).table_valued("key", "rcpt").render_derived()
     stmt = select(Delivery.id, Delivery.recipient, column, Delivery.first_attempt_at)
     if column.table is SentMessage.__table__:
         stmt = stmt.select_from(wanted).join(SentMessage, column == wanted.c.key).join(
@@ -100,7 +96,7 @@ def _by_pairs(session: Session, column: ColumnElement[str], pairs: set[tuple[str
         )
     else:
         stmt = stmt.select_from(wanted).join(Delivery, and_(column == wanted.c.key, Delivery.recipient == wanted.c.rcpt))
-    return [Candidate(*row) for row in session.connection().execute(stmt)]
+    return [Candidate(*row) for row in session.connection().execute(stmt).all()]
 
 
 def _fetch(
@@ -124,9 +120,9 @@ def _fetch(
             stmt = stmt.where(Delivery.first_attempt_at >= since)
         if column is not None:
             for recipient_in in among(session, Delivery.recipient, sorted(recipients)):
-                found.extend(Candidate(*row) for row in session.connection().execute(stmt.where(recipient_in)))
+                found.extend(Candidate(*row) for row in session.connection().execute(stmt.where(recipient_in)).all())
         else:
-            found.extend(Candidate(*row) for row in session.connection().execute(stmt))
+            found.extend(Candidate(*row) for row in session.connection().execute(stmt).all())
     return found
 
 

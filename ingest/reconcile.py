@@ -206,7 +206,7 @@ def _histories(session: Session, delivery_ids: list[int]) -> dict[int, list[Fact
     connection = session.connection()
     make_fact = Fact._make
     for delivery_in in among(session, Event.delivery_id, delivery_ids):
-        for row in connection.execute(select(*_HISTORY_COLUMNS).where(delivery_in, wanted)):
+        for row in connection.execute(select(*_HISTORY_COLUMNS).where(delivery_in, wanted)).all():
             by_delivery[row[0]].append(make_fact(row[1:]))
     return by_delivery
 
@@ -270,7 +270,8 @@ def _current_rows(session: Session, ids: list[int]) -> dict[int, Row[Any]]:
     stmt = _in_lock_order(
         session, select(Delivery.id, Delivery.recipient, *(getattr(Delivery, c) for c in _DELIVERY_COLUMNS))
     )
-    return {row[0]: row for delivery_in in among(session, Delivery.id, ids) for row in connection.execute(stmt.where(delivery_in))}
+    # .all(): one fetch of every row, not a fetch per row as iterating the result does
+    return {row[0]: row for delivery_in in among(session, Delivery.id, ids) for row in connection.execute(stmt.where(delivery_in)).all()}
 
 
 @dataclass(slots=True)

@@ -68,7 +68,7 @@ def _outcomes(
                 recipient_in,
                 or_(Delivery.state.in_(FINAL_BAD), and_(_clean(policy, now), Delivery.state_at.is_not(None))),
             )
-        ):
+        ).all():
             if state in FINAL_BAD:
                 outcomes[recipient].append(Outcome(delivery_id, state, at or now, reason, status, replycode))
             elif recipient not in latest_clean or at > latest_clean[recipient]:
