@@ -183,7 +183,15 @@ def _label(key: str) -> str:
 
 
 def _json_text(value: Any) -> str:
-    return value if type(value) is JsonText else _encode(value)
+    kind = type(value)
+    if kind is JsonText:
+        return value  # type: ignore[no-any-return]
+    if kind is dict:
+        try:
+            return flat_json_text(value)
+        except TypeError:  # a key that is not a string: the general encoder says what it makes of it
+            pass
+    return _encode(value)
 
 
 def _json(value: Any) -> str | None:

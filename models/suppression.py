@@ -26,7 +26,7 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 
 SuppressionReason = Literal["hardbounce", "softbounce", "complaint", "manual"]
@@ -119,10 +119,12 @@ class SuppressionPolicy:
         return outcome.state in SOFT_STATES and (outcome.reason or "undefined") in self.soft_bounce_reasons
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """A final outcome of one delivery to the address, or a clean delivery
-    (state ``delivered``, or ``accepted`` once settled: see :data:`CLEAN_STATES`)."""
+    (state ``delivered``, or ``accepted`` once settled: see :data:`CLEAN_STATES`).
+
+    A named tuple: the suppression refresh makes one per delivery it weighs.
+    """
 
     delivery_id: int
     state: str  # bounced, expired, complained; delivered, accepted
