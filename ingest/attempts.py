@@ -22,11 +22,11 @@ from bounceledger.ingest import feed, reconcile, suppress
 from bounceledger.ingest.bounces.classify import classify, host_has_rules
 from bounceledger.ingest.dbutil import (
     among,
-    array_text,
+    array_param,
     chunks,
     copy_new_rows,
-    insert_ignoring_duplicates,
     flat_json_text,
+    insert_ignoring_duplicates,
     insert_tuples,
     reserve_ids,
     savepoint,
@@ -64,7 +64,7 @@ def _fill_in(row: dict[str, object], campaign: object, header_ref: object) -> No
 def _ids_by_key(session: Session, keys: Sequence[str]) -> dict[str, int]:
     if session.get_bind().dialect.name == "postgresql":
         rows = session.execute(
-            text("SELECT msg_key, id FROM sent_messages WHERE msg_key = ANY(CAST(:keys AS text[]))"), {"keys": array_text(keys)}
+            text("SELECT msg_key, id FROM sent_messages WHERE msg_key = ANY(:keys)").bindparams(array_param(keys, "TEXT", key="keys"))
         )
         return dict(rows.all())
     found: dict[str, int] = {}
@@ -88,10 +88,12 @@ def _delivery_ids(session: Session, pairs: Sequence[tuple[int, str]]) -> dict[tu
         rows = session.execute(
             text(
                 "SELECT d.sent_message_id, d.recipient, d.id FROM deliveries d "
-                "JOIN unnest(CAST(:ids AS bigint[]), CAST(:recipients AS text[])) AS k(sid, rcpt) "
+                "JOIN unnest(:ids, :recipients) AS k(sid, rcpt) "
                 "ON d.sent_message_id = k.sid AND d.recipient = k.rcpt"
-            ),
-            {"ids": array_text([p[0] for p in pairs]), "recipients": array_text([p[1] for p in pairs])},
+            ).bindparams(
+                array_param([p[0] for p in pairs], "BIGINT", key="ids"),
+                array_param([p[1] for p in pairs], "TEXT", key="recipients"),
+            )
         )
         for sent_id, recipient, delivery_id in rows:
             found[(sent_id, recipient)] = delivery_id

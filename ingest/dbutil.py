@@ -23,17 +23,16 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
+    BindParameter,
     Boolean,
     ColumnElement,
     Table,
-    BindParameter,
     any_,
     bindparam,
 )
 from psycopg.errors import UniqueViolation
 from psycopg.types.json import Json
 from sqlalchemy.orm import DeclarativeBase, Session
-
 from sqlalchemy.types import UserDefinedType
 
 from bounceledger.models.types import UTCDateTime

@@ -41,7 +41,6 @@ NAMING_CONVENTION = {
 }
 
 
-
 def key_text(length: int) -> TypeEngine[str]:
     """A column of identifiers (addresses, Message-IDs, queue ids, digests), compared byte by byte.
 
