@@ -1111,10 +1111,67 @@ def _demo_webhook(database: Database, args: argparse.Namespace) -> str:
 # ----------------------------------------------------------------- parser
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter, given the terminal's width instead of asking
+    ``shutil`` for it: argparse makes one of these for every argument it
+    adds, and ``shutil`` (with the compression modules it loads) is
+    otherwise imported by every command for nothing."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _terminal_width() if width is None else width)
+
+
+@functools.cache
+def _terminal_width() -> int:
+    """What ``shutil.get_terminal_size().columns - 2`` gives, as argparse
+    uses it: ``$COLUMNS``, else the width of the terminal on standard
+    output, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return (columns or 80) - 2
+
+
 class _Parser(argparse.ArgumentParser):
     """A usage error is one line on stderr and exit status 1, like every
     other error (argparse's own: the whole usage and status 2); ``--help``
-    still prints the usage and exits 0. Subparsers are of this class too."""
+    still prints the usage and exits 0. Subparsers are of this class too.
+
+    A command's parser gets its arguments (``fill``, then the global
+    options) when it is first parsed or shown, not when the program
+    starts: a run uses one command, and building all fifteen cost every
+    start several milliseconds (each argument makes a help formatter)."""
+
+    def __init__(self, *args: Any, fill: Callable[[argparse.ArgumentParser], None] | None = None,
+                 **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+        self._fill = fill
+
+    def filled(self) -> _Parser:
+        """This parser with its arguments, and those of its own subcommands."""
+        fill, self._fill = self._fill, None
+        if fill is not None:
+            fill(self)
+            for parser in (self, *_subparsers(self)):
+                _global_options(parser, top=False)
+        return self
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        return super(_Parser, self.filled()).parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        return super(_Parser, self.filled()).format_usage()
+
+    def format_help(self) -> str:
+        return super(_Parser, self.filled()).format_help()
 
     def error(self, message: str) -> NoReturn:
         message = " ".join(message.split())
@@ -1185,23 +1242,15 @@ def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
-    """Every command's parser, at every depth (``db upgrade``, ``suppressions check``)."""
+    """Every command's parser, at every depth (``db upgrade``, ``suppressions check``), with its arguments."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for child in dict.fromkeys(action.choices.values()):  # aliases share a parser
-                yield child
+                yield child.filled() if isinstance(child, _Parser) else child
                 yield from _subparsers(child)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="bounceledger",
-        description="Correct first-hop 'delivered' states with asynchronous bounces and DSNs.",
-    )
-    _global_options(parser, top=True)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("db", help="database schema: upgrade, downgrade, current")
+def _db_arguments(p: argparse.ArgumentParser) -> None:
     dbsub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = dbsub.add_parser("upgrade", help="apply migrations")
     up.add_argument("revision", nargs="?", default="head")
@@ -1210,7 +1259,8 @@ def build_parser() -> argparse.ArgumentParser:
     dbsub.add_parser("current", help="print the current revision")
     p.set_defaults(func=cmd_db)
 
-    p = sub.add_parser("ingest-log", help="read send logs into the ledger (first-hop verdicts)")
+
+def _ingest_log_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--format", default="auto", help="auto (default), postfix, exim, sendmail, pmta, jsonl")
     p.add_argument("--follow", action="store_true", help="keep reading as the log grows")
@@ -1222,7 +1272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=_seconds, default=2.0, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_ingest_log)
 
-    p = sub.add_parser("sendlog", help="send-log tools that need no database")
+
+def _sendlog_arguments(p: argparse.ArgumentParser) -> None:
     slsub = p.add_subparsers(dest="sendlog_command", required=True, metavar="ACTION")
     slp = slsub.add_parser("parse", help="print the attempts parsed from send logs")
     slp.add_argument("paths", nargs="+", metavar="PATH")
@@ -1235,17 +1286,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     slp.set_defaults(func=cmd_sendlog_parse)
 
-    p = sub.add_parser("parse", help="parse returned messages and print what they say (no database)")
+
+def _parse_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="message files or folders of them")
     p.add_argument("--json", action="store_true", help="one JSON object per message")
     p.set_defaults(func=cmd_parse)
 
-    p = sub.add_parser("explain", help="what an SMTP reply or status code means, in plain words")
+
+def _explain_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("code", nargs="+", help="e.g. 5.7.1, 550 5.1.1, 452-4.2.2")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("poll", help="read a return-path mailbox into the ledger")
+
+def _poll_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--mailbox",
         required=True,
@@ -1257,12 +1311,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=_seconds, default=60.0, help="seconds between passes without --once")
     p.set_defaults(func=cmd_poll)
 
-    p = sub.add_parser("lookup", help="why did mail to this address bounce? every delivery and its timeline")
+
+def _lookup_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("address")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_lookup)
 
-    p = sub.add_parser("report", help="counts per state, corrections, and the funnel per campaign and day")
+
+def _report_arguments(p: argparse.ArgumentParser) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true")
     out.add_argument("--csv", action="store_true", help="the funnel per campaign and day as CSV (with --recipients: one line per recipient)")
@@ -1273,7 +1329,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="every recipient's corrected state instead of the counts (with --csv: for the sending system)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("changes", help="the change feed: every state change and suppression change after a sequence number")
+
+def _changes_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--after", type=_non_negative, default=0, metavar="SEQ", help="only entries after this sequence number (default 0: from the start)")
     p.add_argument("--limit", type=_limit, default=1000, metavar="N", help="at most this many entries (default 1000)")
     p.add_argument("--types", nargs="+", metavar="TYPE", help="only these types, e.g. delivery.corrected suppression.* (default: all)")
@@ -1281,7 +1338,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object a line")
     p.set_defaults(func=cmd_changes)
 
-    p = sub.add_parser("webhooks", help="the [[webhook]] endpoints: where each stands, dead letters, test, replay")
+
+def _webhooks_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
     wsub = p.add_subparsers(dest="webhook_action", metavar="ACTION")
     t = wsub.add_parser("test", help="post a signed sample change to URL and show the answer")
@@ -1294,13 +1352,15 @@ def build_parser() -> argparse.ArgumentParser:
     wsub.add_parser("secret", help="print a new random whsec_ secret for a [[webhook]] secret_file")
     p.set_defaults(func=cmd_webhooks)
 
-    p = sub.add_parser("serve", help="the read-only web dashboard")
+
+def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1; another address needs a token")
     p.add_argument("--port", type=_port, default=8080)
     p.add_argument("--token-file", metavar="FILE", help="login token (else BOUNCELEDGER_WEB_TOKEN)")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("suppressions", help="the suppression list: export (--json/--csv), check, add, remove")
+
+def _suppressions_arguments(p: argparse.ArgumentParser) -> None:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true")
     fmt.add_argument("--csv", action="store_true")
@@ -1322,14 +1382,16 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(func=cmd_suppressions_import)
     p.set_defaults(func=cmd_suppressions)
 
-    p = sub.add_parser("forget", help="erase every trace of an address from the ledger (an audit event records it)")
+
+def _forget_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("address")
     p.add_argument("--note", help="for the audit trail, e.g. the request's ticket (the address is taken out of it)")
     p.add_argument("--dry-run", action="store_true", help="say what would be changed, change nothing")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_forget)
 
-    p = sub.add_parser("run", help="the scheduled main job over the configured sources")
+
+def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--once", action="store_true", help="one pass over every source, then exit")
     p.add_argument("--stop-after", type=_seconds, metavar="SECONDS", help="stop by itself after this long")
     p.add_argument("--metrics-port", type=_port, metavar="PORT", help="serve /healthz, /readyz and /metrics on 127.0.0.1:PORT while scheduled (not with --once); with --workers, worker i (from 0) on PORT+i")
@@ -1339,12 +1401,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("demo", help="run the main job on the bundled samples and print corrected states")
+
+def _demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--webhook", type=_webhook_url, metavar="URL", help="also push the change feed to this local URL, signed")
     p.add_argument("--webhook-secret-file", metavar="FILE", help="the whsec_ secret to sign with (default: a new one, printed)")
     p.set_defaults(func=cmd_demo)
-    for command in _subparsers(parser):
-        _global_options(command, top=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="bounceledger",
+        description="Correct first-hop 'delivered' states with asynchronous bounces and DSNs.",
+    )
+    _global_options(parser, top=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("db", help="database schema: upgrade, downgrade, current", fill=_db_arguments)
+    sub.add_parser("ingest-log", help="read send logs into the ledger (first-hop verdicts)", fill=_ingest_log_arguments)
+    sub.add_parser("sendlog", help="send-log tools that need no database", fill=_sendlog_arguments)
+    sub.add_parser("parse", help="parse returned messages and print what they say (no database)", fill=_parse_arguments)
+    sub.add_parser("explain", help="what an SMTP reply or status code means, in plain words", fill=_explain_arguments)
+    sub.add_parser("poll", help="read a return-path mailbox into the ledger", fill=_poll_arguments)
+    sub.add_parser("lookup", help="why did mail to this address bounce? every delivery and its timeline", fill=_lookup_arguments)
+    sub.add_parser("report", help="counts per state, corrections, and the funnel per campaign and day", fill=_report_arguments)
+    sub.add_parser("changes", help="the change feed: every state change and suppression change after a sequence number", fill=_changes_arguments)
+    sub.add_parser("webhooks", help="the [[webhook]] endpoints: where each stands, dead letters, test, replay", fill=_webhooks_arguments)
+    sub.add_parser("serve", help="the read-only web dashboard", fill=_serve_arguments)
+    sub.add_parser("suppressions", help="the suppression list: export (--json/--csv), check, add, remove", fill=_suppressions_arguments)
+    sub.add_parser("forget", help="erase every trace of an address from the ledger (an audit event records it)", fill=_forget_arguments)
+    sub.add_parser("run", help="the scheduled main job over the configured sources", fill=_run_arguments)
+    sub.add_parser("demo", help="run the main job on the bundled samples and print corrected states", fill=_demo_arguments)
     return parser
 
 
