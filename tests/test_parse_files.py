@@ -51,6 +51,21 @@ def test_a_large_folder_is_split_and_comes_back_in_order(folder: list[Path], mon
     assert got == _sequential(folder)
 
 
+def test_the_helper_takes_its_share(folder: list[Path]) -> None:
+    import time
+
+    parent = os.getpid()
+
+    def parse_where(path: Path, raw: bytes) -> int:
+        if os.getpid() == parent:
+            time.sleep(0.005)  # this process busy: the helper, free, claims files
+        return os.getpid()
+
+    pids = [pid for _, pid in parse_files.parsed_in_order(folder, parse_where)]
+    assert len(pids) == len(folder)
+    assert sum(1 for pid in pids if pid != parent) >= len(folder) // 4
+
+
 def test_a_small_folder_stays_in_this_process(folder: list[Path], monkeypatch) -> None:
     monkeypatch.setattr(parse_files.os, "fork", lambda: pytest.fail("forked for a small folder"))
     small = folder[: parse_files.MIN_FILES_TO_SPLIT - 1]
@@ -67,6 +82,30 @@ def test_a_helper_that_dies_costs_nothing(folder: list[Path]) -> None:
         return parse(raw)
 
     assert list(parse_files.parsed_in_order(folder, parse_or_die)) == _sequential(folder)
+
+
+def test_files_are_claimed_by_whichever_process_is_free(folder: list[Path]) -> None:
+    """Not two fixed halves: a helper that is slow on every file leaves
+    most of them to this process, and the order still holds."""
+    import time
+
+    parent = os.getpid()
+
+    def parse_where(path: Path, raw: bytes) -> tuple[int, ParsedMessage]:
+        if os.getpid() != parent:
+            time.sleep(0.05)
+        return os.getpid(), parse(raw)
+
+    got = list(parse_files.parsed_in_order(folder, parse_where))
+    assert [p for p, _ in got] == folder
+    assert [r for _, (_, r) in got] == [r for _, r in _sequential(folder)]
+    by_helper = sum(1 for _, (pid, _) in got if pid != parent)
+    assert by_helper < len(folder) // 4
+
+
+def test_more_files_than_tickets_go_in_chunks_in_order(folder: list[Path], monkeypatch) -> None:
+    monkeypatch.setattr(parse_files, "MAX_TICKETS", 7)  # 60 files: chunks of 9, the last of 6
+    assert list(parse_files.parsed_in_order(folder, parse_file)) == _sequential(folder)
 
 
 def test_an_unreadable_file_is_reported_in_its_place(folder: list[Path]) -> None:
