@@ -46,7 +46,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|insufficient (?:mailbox )?quota|mailbox size limit|mailbox (?:has )?exceeded|disk quota"
      r"|not enough (?:storage|space) (?:for|in) (?:the )?(?:user|mailbox)|user(?:'s)? (?:mailbox|disk) (?:is )?full"
      r"|too much mail data|storage limit (?:exceeded|reached)|mail ?box is over|mailfolder is full"
-     r"|maildir (?:over|exceeded)|account is full|is over (?:the )?(?:storage|size) (?:allocation|limit)",
+     r"|maildir (?:over|exceeded)|account is full|is over (?:the )?(?:storage|size) (?:allocation|limit)"
+     # src: Google Workspace "SMTP error reference": 452 4.2.2 / 552 5.2.2 "The recipient's inbox is out of
+     # storage space" (the recipient's mailbox, not the system's disk of the systemfull row)
+     r"|(?:inbox|mailbox) is out of (?:storage|space)",
      "mailboxfull"),
     # The message itself is too big.
     # src: RFC 3463 X.3.4 "Message too big for system"; RFC 1870 (SIZE) 552 "message size exceeds fixed
@@ -318,7 +321,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # Active Directory/LDAP lookups "unable to contact LDAP server"
     (r"system error|insufficient permission|(?:queue )?file write error|could not load drd for domain|unable to contact ldap server|transaction failed|internal (?:server )?error|configuration error|local (?:error|problem)|temporary local (?:problem|failure)"
      r"|server (?:error|busy)|service (?:not available|unavailable|temporarily)|resources? (?:temporarily )?unavailable"
-     r"|too busy|database|unavailable",
+     r"|too busy|database|unavailable"
+     # src: Postfix smtpd(8) "451 4.3.0 <address>: Temporary lookup failure" (a lookup table of the
+     # receiving server did not answer: its own fault, RFC 3463 X.3.0 "Other or undefined mail system status")
+     r"|temporary lookup failure",
      "systemerror"),
 )
 
@@ -354,6 +360,13 @@ _STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
     # src: Outlook.com / Hotmail's SC-001..SC-004 refusals: "550 SC-004 ... Unfortunately,
     # messages from 192.0.2.1 weren't sent": the sending network is on its block list.
     (r"\bSC-00[1-4]\b|messages from \S+ weren.t sent", "blocked"),
+    # The envelope sender was refused, whatever the words after it say ("Domain not found", "User unknown
+    # in local recipient table" are about the sender's address, never the recipient's).
+    # src: Postfix postconf(5) smtpd_sender_restrictions: every sender restriction replies "<address>: Sender
+    # address rejected: ..." (reject_unknown_sender_domain, reject_unlisted_sender, reject_unverified_sender);
+    # Exim specification, "Access control lists", verify = sender: "Sender verify failed" (after
+    # "Verification failed for <address>" and the called host's answer)
+    (r"sender address rejected\s*:|sender verify failed", "rejected"),
     # src: Per-hour recipient caps (GoDaddy's "IB607 ... has sent to too many recipients this hour"):
     # the sender is going too fast, not the message too wide.
     (r"too many recipients (?:this|per|in the last) hour", "speeding"),

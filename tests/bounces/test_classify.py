@@ -38,6 +38,15 @@ from bounceledger.ingest.bounces.classify import classify, explain, find_replyco
         ("5.3.2", None, None, "notaccept"),   # RFC 3463 X.3.2, read as RFC 7504's 521
         (None, "521", None, "notaccept"),
         ("5.7.27", None, None, "rejected"),   # the sender's null MX, not the recipient's
+        # the envelope sender refused: what follows is said of the sender, never of the recipient
+        ("5.1.8", None, "550 5.1.8 <bounces@news.example>: Sender address rejected: Domain not found", "rejected"),
+        ("4.1.8", None, "450 4.1.8 <bounces@news.example>: Sender address rejected: Domain not found", "rejected"),
+        ("5.1.0", None, "550 5.1.0 <bounces@news.example>: Sender address rejected: User unknown in local recipient table",
+         "rejected"),
+        (None, None, "550-Verification failed for <bounces@news.example>\n550-Unrouteable address\n550 Sender verify failed",
+         "rejected"),
+        ("4.3.0", None, "451 4.3.0 <a@b.example>: Temporary lookup failure", "systemerror"),
+        ("5.2.2", None, "552-5.2.2 The recipient's inbox is out of storage space and inactive.", "mailboxfull"),
         ("5.7.9", None, None, "securityerror"),  # RFC 4954 AUTH: mechanism too weak
     ],
 )
