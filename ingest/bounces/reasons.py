@@ -159,9 +159,12 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # src: Postfix anvil limits "450 4.7.1 Error: too many messages from ..."; Exim ratelimit ACL
     # ("sending rate"); Microsoft 4.7.500-4.7.699 "rate limited"; Gmail 4.7.28 "unusual rate"; Gmail
     # 450 4.2.1 "The user you are trying to contact is receiving mail at a rate that prevents additional
-    # messages from being delivered" (a rate limit, though its code is X.2.1 "mailbox disabled")
+    # messages from being delivered" (a rate limit, though its code is X.2.1 "mailbox disabled"); Exchange
+    # Online 5.2.121 "Recipient's per hour message receive limit from specific sender exceeded" and 5.2.122
+    # "The recipient has exceeded their limit for the number of messages they can receive per hour"
     (r"rate limit|(?:too many|many) (?:messages|emails|mails)|sending (?:rate|too fast)|slow down"
-     r"|exceeded (?:the )?(?:sending|message) rate|too fast|throttl|receiving mail at a rate that prevents",
+     r"|exceeded (?:the )?(?:sending|message) rate|too fast|throttl|receiving mail at a rate that prevents"
+     r"|message receive limit|number of messages they can receive",
      "speeding"),
     # The domain publishes no usable mail exchanger (null MX, no MX, broken MX answer).
     # src: RFC 5321 5.1 (no MX and no address record: no mail service) and RFC 7505; OpenSMTPD mta.c

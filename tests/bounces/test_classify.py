@@ -47,6 +47,8 @@ from bounceledger.ingest.bounces.classify import classify, explain, find_replyco
          "rejected"),
         ("4.3.0", None, "451 4.3.0 <a@b.example>: Temporary lookup failure", "systemerror"),
         ("5.2.2", None, "552-5.2.2 The recipient's inbox is out of storage space and inactive.", "mailboxfull"),
+        ("5.2.121", None, "550 5.2.121 Recipient's per hour message receive limit from specific sender exceeded",
+         "speeding"),
         ("5.7.9", None, None, "securityerror"),  # RFC 4954 AUTH: mechanism too weak
     ],
 )
