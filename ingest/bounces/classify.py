@@ -253,6 +253,11 @@ def _other_status(status: str) -> bool:
     return _detail(status).endswith(".0")
 
 
+#: Commands answered before any recipient is named: the greeting (RFC 5321 4.1.1.1, the client
+#: host's name) and MAIL (section 3.3, the sender). A refusal there says nothing about a recipient.
+_BEFORE_RECIPIENTS = {"HELO": "blocked", "EHLO": "blocked", "MAIL": "rejected"}
+
+
 def _decide_userunknown(status_reason: str | None, command: str | None) -> str:
     """"User unknown" words are only trusted at RCPT time (or with a 5.1.x).
 
@@ -261,10 +266,10 @@ def _decide_userunknown(status_reason: str | None, command: str | None) -> str:
     ``LOCAL`` is a local delivery program (mail.local, an LDA) speaking: it
     looked the mailbox up itself.
     """
+    if command in _BEFORE_RECIPIENTS:
+        return _BEFORE_RECIPIENTS[command]
     if status_reason in ("userunknown", "notaccept") or command in ("RCPT", "LOCAL"):
         return "userunknown"
-    if command == "MAIL":
-        return "rejected"
     if command == "DATA":
         return "filtered"
     if status_reason in ("hostunknown", "nostatus", None):
@@ -342,9 +347,7 @@ def classify(
         if chosen == "userunknown":
             # an "other or undefined" status (X.0.0, X.5.0 ... RFC 3463 section 3.1) says no more than none
             chosen = _decide_userunknown(status_reason if status and not _other_status(status) else "nostatus", command)
-        elif chosen == "hostunknown" and command == "MAIL":
-            chosen = "rejected"  # the sender's domain, not the recipient's
-        elif chosen == "hostunknown" and temporary:
+        elif chosen == "hostunknown" and temporary and command not in _BEFORE_RECIPIENTS:
             chosen = "networkerror"  # a DNS failure that may pass
     if chosen is None and not is_generic(status):
         chosen = status_reason
@@ -372,6 +375,8 @@ def classify(
         chosen = status_reason  # "other ... status" (x.0.0, x.2.0, x.3.0) says nothing: on hold
     if chosen is None:
         chosen = "onhold" if (text or status or replycode) else "undefined"
+    if chosen in HARD_REASONS and command in _BEFORE_RECIPIENTS:
+        chosen = _BEFORE_RECIPIENTS[command]  # the sender's address or the client host, never the recipient
 
     if status is None and chosen != "delivered":
         temporary = action == "delayed" or bool(replycode and replycode.startswith("4"))

@@ -370,6 +370,11 @@ _STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
     # Exim specification, "Access control lists", verify = sender: "Sender verify failed" (after
     # "Verification failed for <address>" and the called host's answer)
     (r"sender address rejected\s*:|sender verify failed", "rejected"),
+    # The client's HELO/EHLO name was refused: said of the sending host, never of the recipient's domain.
+    # src: Postfix postconf(5) smtpd_helo_restrictions: reject_unknown_helo_hostname "Helo command rejected:
+    # Host not found", reject_invalid_helo_hostname "Helo command rejected: Invalid name",
+    # reject_non_fqdn_helo_hostname "Helo command rejected: need fully-qualified hostname"
+    (r"helo command rejected\s*:", "blocked"),
     # src: Per-hour recipient caps (GoDaddy's "IB607 ... has sent to too many recipients this hour"):
     # the sender is going too fast, not the message too wide.
     (r"too many recipients (?:this|per|in the last) hour", "speeding"),

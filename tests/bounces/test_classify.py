@@ -46,6 +46,12 @@ from bounceledger.ingest.bounces.classify import classify, explain, find_replyco
         (None, None, "550-Verification failed for <bounces@news.example>\n550-Unrouteable address\n550 Sender verify failed",
          "rejected"),
         ("4.3.0", None, "451 4.3.0 <a@b.example>: Temporary lookup failure", "systemerror"),
+        # refused before any recipient was named (RFC 5321 3.3, 4.1.1.1): the sender or the client host
+        ("5.1.1", None, "550 5.1.1 <bounces@news.example>... User unknown (in reply to MAIL FROM command)", "rejected"),
+        ("5.1.0", None, "550 5.1.0 Address rejected bounces@news.example (in reply to MAIL FROM command)", "rejected"),
+        ("5.7.1", None, "550 5.7.1 <mta.news.example>: Helo command rejected: Host not found", "blocked"),
+        (None, None, "550 Host not found (in reply to HELO command)", "blocked"),
+        ("5.1.1", None, "550 5.1.1 <a@b.example>: user unknown (in reply to end of DATA command)", "userunknown"),
         ("5.2.2", None, "552-5.2.2 The recipient's inbox is out of storage space and inactive.", "mailboxfull"),
         ("5.2.121", None, "550 5.2.121 Recipient's per hour message receive limit from specific sender exceeded",
          "speeding"),
