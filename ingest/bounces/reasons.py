@@ -166,6 +166,12 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|exceeded (?:the )?(?:sending|message) rate|too fast|throttl|receiving mail at a rate that prevents"
      r"|message receive limit|number of messages they can receive",
      "speeding"),
+    # The sender's own address or domain does not exist: said of the sender, never of the recipient.
+    # src: RFC 3463 X.1.8 "Bad sender's system address: the sender's system specified in the address does not
+    # exist or is incapable of accepting return mail", X.1.7 "Bad sender's mailbox address syntax"
+    (r"\b(?:envelope )?sender(?:'s)? (?:e-?mail )?(?:address|domain)(?: \S+)? (?:does not exist|doesn't exist"
+     r"|does not resolve|not found|is unknown|(?:has|with) no mx)",
+     "rejected"),
     # The domain publishes no usable mail exchanger (null MX, no MX, broken MX answer).
     # src: RFC 5321 5.1 (no MX and no address record: no mail service) and RFC 7505; OpenSMTPD mta.c
     # DNS_ENOTFOUND "No MX found for domain"; Postfix "Name service error for name=... type=MX: Malformed
@@ -490,7 +496,7 @@ STATUS_REASONS: dict[str, str] = {
 GENERIC_STATUSES = frozenset({"0.0", "0.000", "1.0", "2.0", "3.0", "4.0", "5.0", "6.0", "7.0", "7.1"})
 
 #: Statuses so specific that they beat the diagnostic text.
-DECISIVE_STATUSES = frozenset({"1.6", "1.10", "7.13", "7.20", "7.21", "7.22", "7.23", "7.24", "7.25", "7.26", "7.29"})
+DECISIVE_STATUSES = frozenset({"1.6", "1.7", "1.8", "1.10", "7.13", "7.20", "7.21", "7.22", "7.23", "7.24", "7.25", "7.26", "7.29"})
 
 #: Reply codes RFC 5321 and its extensions define; other numbers are prose.
 KNOWN_REPLYCODES = frozenset(

@@ -52,6 +52,12 @@ from bounceledger.ingest.bounces.classify import classify, explain, find_replyco
         ("5.7.1", None, "550 5.7.1 <mta.news.example>: Helo command rejected: Host not found", "blocked"),
         (None, None, "550 Host not found (in reply to HELO command)", "blocked"),
         ("5.1.1", None, "550 5.1.1 <a@b.example>: user unknown (in reply to end of DATA command)", "userunknown"),
+        # the sender's own address or domain (RFC 3463 X.1.7, X.1.8), whatever the words say
+        ("5.1.8", None, "553 5.1.8 Sender domain news.example does not exist", "rejected"),
+        ("5.1.7", None, "501 5.1.7 Bad sender address syntax", "rejected"),
+        ("5.7.1", None, "550 5.7.1 Message rejected: Sender domain does not exist", "rejected"),
+        ("5.7.1", None, "554 5.7.1 Sender domain has no MX record", "rejected"),
+        ("5.1.2", None, "550 5.1.2 <a@b.example>: Recipient address rejected: Domain not found", "hostunknown"),
         ("5.2.2", None, "552-5.2.2 The recipient's inbox is out of storage space and inactive.", "mailboxfull"),
         ("5.2.121", None, "550 5.2.121 Recipient's per hour message receive limit from specific sender exceeded",
          "speeding"),
