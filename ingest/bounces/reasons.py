@@ -376,6 +376,10 @@ _STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
     # Exim specification, "Access control lists", verify = sender: "Sender verify failed" (after
     # "Verification failed for <address>" and the called host's answer)
     (r"sender address rejected\s*:|sender verify failed", "rejected"),
+    # A recipient check still running: nothing is known about the address yet.
+    # src: Postfix ADDRESS_VERIFICATION_README: "450 4.1.1 <address>: Recipient address rejected: unverified
+    # address: Address verification in progress" (reject_unverified_recipient while its probe is pending)
+    (r"address verification in progress", "onhold"),
     # The client's HELO/EHLO name was refused: said of the sending host, never of the recipient's domain.
     # src: Postfix postconf(5) smtpd_helo_restrictions: reject_unknown_helo_hostname "Helo command rejected:
     # Host not found", reject_invalid_helo_hostname "Helo command rejected: Invalid name",

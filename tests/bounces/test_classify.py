@@ -52,6 +52,8 @@ from bounceledger.ingest.bounces.classify import classify, explain, find_replyco
         ("5.7.1", None, "550 5.7.1 <mta.news.example>: Helo command rejected: Host not found", "blocked"),
         (None, None, "550 Host not found (in reply to HELO command)", "blocked"),
         ("5.1.1", None, "550 5.1.1 <a@b.example>: user unknown (in reply to end of DATA command)", "userunknown"),
+        ("4.1.1", None, "450 4.1.1 <a@b.example>: Recipient address rejected: unverified address: "
+                        "Address verification in progress", "onhold"),
         # the sender's own address or domain (RFC 3463 X.1.7, X.1.8), whatever the words say
         ("5.1.8", None, "553 5.1.8 Sender domain news.example does not exist", "rejected"),
         ("5.1.7", None, "501 5.1.7 Bad sender address syntax", "rejected"),
