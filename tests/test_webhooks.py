@@ -343,7 +343,10 @@ def test_a_hanging_endpoint_holds_neither_ingest_nor_polling_nor_another_endpoin
         while time.monotonic() < deadline:
             entries = feed(database)
             corrected = sum(1 for e in entries if e["type"] == "delivery.corrected")
-            if corrected == 3 and {r.seq for r in receiver.accepted()} >= {e["seq"] for e in entries}:
+            # the two endpoints are sent to independently: the stuck one's first request may come after
+            # the other endpoint has had everything, so wait for both
+            if (corrected == 3 and {r.seq for r in receiver.accepted()} >= {e["seq"] for e in entries}
+                    and stuck._arrived):
                 break
             time.sleep(0.2)
         else:
