@@ -108,9 +108,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     (r"sender(?:'s)? (?:address|domain) (?:has|with) (?:a )?null mx", "rejected"),
     # src: RFC 7505 null MX ("a domain that accepts no mail"); RFC 7504 521 "Host does not accept mail", 556
     # "Domain does not accept mail"; Postfix dns_lookup "Domain %s does not accept mail (nullMX)";
-    # RFC 3463 X.3.2 "System not accepting network messages"
-    (r"does not accept (?:e-?)?mail|accepts? no (?:e-?)?mail|null mx|not accepting (?:any )?(?:e-?)?mail"
-     r"|domain (?:has )?(?:a )?null mx|does(?:n.t| not) receive (?:e-?)?mail"
+    # RFC 3463 X.3.2 "System not accepting network messages". Only the wholesale refusal: "does not accept
+    # mail from <an IP, a domain, a sender>" names whose mail is refused, a policy of the rows below.
+    (r"does not accept (?:e-?)?mail(?! from)|accepts? no (?:e-?)?mail|null mx|not accepting (?:any )?(?:e-?)?mail(?! from)"
+     r"|domain (?:has )?(?:a )?null mx|does(?:n.t| not) receive (?:e-?)?mail(?! from)"
      # RFC 3463 X.3.2 "System not accepting network messages", in its own words
      r"|system not accepting network messages",
      "notaccept"),

@@ -54,6 +54,10 @@ from bounceledger.ingest.bounces.classify import classify, explain, find_replyco
         ("5.1.1", None, "550 5.1.1 <a@b.example>: user unknown (in reply to end of DATA command)", "userunknown"),
         ("4.1.1", None, "450 4.1.1 <a@b.example>: Recipient address rejected: unverified address: "
                         "Address verification in progress", "onhold"),
+        # RFC 7504/7505's wholesale "does not accept mail", not a refusal of one sender or client
+        ("5.3.2", "521", "521 5.3.2 mx.example.org does not accept mail", "notaccept"),
+        ("5.7.1", None, "550 5.7.1 This server does not accept mail from your IP address", "blocked"),
+        ("5.7.1", None, "553 5.7.1 The recipient does not accept mail from this sender", "filtered"),
         # the sender's own address or domain (RFC 3463 X.1.7, X.1.8), whatever the words say
         ("5.1.8", None, "553 5.1.8 Sender domain news.example does not exist", "rejected"),
         ("5.1.7", None, "501 5.1.7 Bad sender address syntax", "rejected"),
