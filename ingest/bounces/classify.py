@@ -253,6 +253,13 @@ def _other_status(status: str) -> bool:
     return _detail(status).endswith(".0")
 
 
+#: Words that make the connecting client the subject of a refusal: Postfix's reply prefix for
+#: smtpd_client_restrictions "Client host rejected:" (postconf(5)), a connection refused "from" a host,
+#: and an unknown host named by its IP address (a recipient's domain is a name, RFC 5321 2.3.5).
+_CLIENT_HOST_RE = re.compile(
+    r"client host rejected\s*:|connection from (?:an? )?(?:unknown )?host|unknown host \[?\d{1,3}(?:\.\d{1,3}){3}\b",
+    re.IGNORECASE,
+)
 #: Commands answered before any recipient is named: the greeting (RFC 5321 4.1.1.1, the client
 #: host's name) and MAIL (section 3.3, the sender). A refusal there says nothing about a recipient.
 _BEFORE_RECIPIENTS = {"HELO": "blocked", "EHLO": "blocked", "MAIL": "rejected"}
@@ -377,6 +384,8 @@ def classify(
         chosen = "onhold" if (text or status or replycode) else "undefined"
     if chosen in HARD_REASONS and command in _BEFORE_RECIPIENTS:
         chosen = _BEFORE_RECIPIENTS[command]  # the sender's address or the client host, never the recipient
+    elif chosen in HARD_REASONS and text and _CLIENT_HOST_RE.search(text):
+        chosen = "blocked"  # "host not found" said of the sending client, not of the recipient's domain
 
     if status is None and chosen != "delivered":
         temporary = action == "delayed" or bool(replycode and replycode.startswith("4"))

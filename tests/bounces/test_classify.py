@@ -54,6 +54,9 @@ from bounceledger.ingest.bounces.classify import classify, explain, find_replyco
         ("5.1.1", None, "550 5.1.1 <a@b.example>: user unknown (in reply to end of DATA command)", "userunknown"),
         ("4.1.1", None, "450 4.1.1 <a@b.example>: Recipient address rejected: unverified address: "
                         "Address verification in progress", "onhold"),
+        # the connecting client refused, not the recipient's domain
+        ("5.7.1", None, "554 5.7.1 <unknown[192.0.2.1]>: Client host rejected: Host not found", "blocked"),
+        ("5.7.1", None, "550 5.7.1 Access denied: unknown host 192.0.2.1", "blocked"),
         # RFC 7504/7505's wholesale "does not accept mail", not a refusal of one sender or client
         ("5.3.2", "521", "521 5.3.2 mx.example.org does not accept mail", "notaccept"),
         ("5.7.1", None, "550 5.7.1 This server does not accept mail from your IP address", "blocked"),
