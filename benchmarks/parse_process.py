@@ -1,6 +1,6 @@
 """Whole-process speed of ``bounceledger parse DIR --json`` against Perl Sisimai 4.25.
 
-Usage: ``PYTHONPATH=. python benchmarks/parse_process.py [--dir DIR] [--repeat N] [--help-runs N] [--rounds N] [--bytecode] [--limit N]``
+Usage (with bounceledger installed): ``python benchmarks/parse_process.py [--dir DIR] [--repeat N] [--help-runs N] [--rounds N] [--bytecode] [--limit N]``
 
 What a user feels is the whole process: interpreter start-up, imports,
 listing and reading the files, parsing, and writing the JSON. So both sides
@@ -66,8 +66,19 @@ def timed(command: Sequence[str]) -> tuple[Sample, subprocess.CompletedProcess[b
     """Wall and CPU seconds of one child process, its output thrown away as it comes."""
     cpu = _children_cpu()
     start = time.perf_counter()
-    done = subprocess.run(list(command), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO, env=CHILD_ENV)
+    # Not in the checkout: from its root, ``bounceledger`` would be the source folder, not the installed package.
+    done = subprocess.run(
+        list(command), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tempfile.gettempdir(), env=CHILD_ENV
+    )
     return (time.perf_counter() - start, _children_cpu() - cpu), done
+
+
+def _succeeded(run: tuple[Sample, subprocess.CompletedProcess[bytes]]) -> Sample:
+    """The sample of a run that must not fail (a failed import would time nothing)."""
+    sample, done = run
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(map(str, done.args))} failed: {done.stderr.decode(errors='replace')[-500:]}")
+    return sample
 
 
 def ours_command() -> list[str]:
@@ -87,8 +98,7 @@ def sisimai_command() -> list[str] | None:
 
 def message_files(folder: Path) -> list[Path]:
     """The files ``bounceledger parse DIR`` reads, in its order, so that Perl gets the same ones."""
-    sys.path.insert(0, str(REPO))
-    from bounceledger.cli import _message_files
+    from bounceledger.cli import _message_files  # the installed package (the checkout's root lacks .ingest)
 
     return list(_message_files([str(folder)]))
 
@@ -139,8 +149,8 @@ def whole_process(folder: Path, files: list[Path], repeat: int) -> None:
 
 
 def start_up(files: list[Path], runs: int) -> None:
-    helps = [timed([*ours_command(), "--help"])[0] for _ in range(runs)]
-    ones = [timed([*ours_command(), "parse", str(files[0]), "--json"])[0] for _ in range(runs)]
+    helps = [_succeeded(timed([*ours_command(), "--help"])) for _ in range(runs)]
+    ones = [_succeeded(timed([*ours_command(), "parse", str(files[0]), "--json"])) for _ in range(runs)]
     print(f"start-up ({runs} runs each, median):")
     print(f"  bounceledger --help:            wall {1000 * median(helps, 0):.0f} ms, CPU {1000 * median(helps, 1):.0f} ms")
     print(f"  bounceledger parse ONE --json:  wall {1000 * median(ones, 0):.0f} ms, CPU {1000 * median(ones, 1):.0f} ms")
@@ -149,7 +159,7 @@ def start_up(files: list[Path], runs: int) -> None:
         perl_ones = [timed([*perl, str(files[0])])[0] for _ in range(runs)]
         print(f"  Sisimai 4.25 (perl) ONE:        wall {1000 * median(perl_ones, 0):.0f} ms, CPU {1000 * median(perl_ones, 1):.0f} ms")
     bare = [timed([sys.executable, "-c", "pass"])[0] for _ in range(runs)]
-    imports = [timed([sys.executable, "-c", "from bounceledger.ingest.bounces import parse"])[0] for _ in range(runs)]
+    imports = [_succeeded(timed([sys.executable, "-c", "from bounceledger.ingest.bounces import parse"])) for _ in range(runs)]
     print(f"  python (bare interpreter):      wall {1000 * median(bare, 0):.0f} ms, CPU {1000 * median(bare, 1):.0f} ms")
     print(f"  python -c 'from bounceledger.ingest.bounces import parse': wall {1000 * median(imports, 0):.0f} ms,"
           f" CPU {1000 * median(imports, 1):.0f} ms ({1000 * (median(imports, 1) - median(bare, 1)):.0f} ms CPU beyond bare)")
