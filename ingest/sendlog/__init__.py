@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from bounceledger.ingest.records import Attempt
 from bounceledger.ingest.sendlog.base import DsnLink, LineParser, ParseOptions
 from bounceledger.ingest.sendlog.exim import EximParser, looks_like_exim
+from bounceledger.ingest.sendlog.journal import as_syslog
 from bounceledger.ingest.sendlog.jsonl import JsonlParser, looks_like_jsonl
 from bounceledger.ingest.sendlog.pmta import PmtaParser, looks_like_pmta
 from bounceledger.ingest.sendlog.postfix import PostfixParser, looks_like_postfix
@@ -68,7 +69,7 @@ FORMATS: dict[str, SendlogFormat] = {
 def detect_format(first_lines: list[str]) -> str | None:
     """Name of the first registered format that recognises these lines (the
     head of a file, a few dozen lines is plenty), or None."""
-    lines = [line for line in first_lines if isinstance(line, str)]
+    lines = [as_syslog(line) for line in first_lines if isinstance(line, str)]
     for fmt in FORMATS.values():
         try:
             if fmt.looks_like(lines):

@@ -178,7 +178,9 @@ class CountingParser:
         if spec is None:
             return True  # a parser outside the registry: nothing to check against
         try:
-            return bool(spec.looks_like([line]))
+            from bounceledger.ingest.sendlog.journal import as_syslog
+
+            return bool(spec.looks_like([as_syslog(line)]))
         except Exception:  # detection must not break ingestion
             return False
 

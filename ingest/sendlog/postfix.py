@@ -76,6 +76,7 @@ from bounceledger.ingest.sendlog.base import (
     remember,
 )
 from bounceledger.ingest.sendlog.relays import RelayClassifier
+from bounceledger.ingest.sendlog.journal import JOURNAL_STARTS as _JOURNAL_STARTS, syslog_line
 from bounceledger.ingest.sendlog.syslogtime import CLASSIC_HEADER, StampReader, ascii_only, match_syslog_header
 
 __all__ = ["POSTFIX_DAEMONS", "PostfixParser", "looks_like_postfix"]
@@ -313,7 +314,13 @@ class PostfixParser(CountingParser):
 
     def _feed_other(self, raw: str) -> list[Attempt]:
         """ISO and RFC 5424 headers, a <PRI> prefix, lines that are no syslog
-        at all: what feed reads in one match, one step at a time."""
+        at all: what feed reads in one match, one step at a time; a journal
+        record (``journalctl -o json``) as the syslog line it carries."""
+        if raw[:1] in _JOURNAL_STARTS:
+            line = syslog_line(raw)
+            if line is not raw:
+                self.lines -= 1  # feed counts it again: one line of the file
+                return self.feed(line)
         h = match_syslog_header(raw)
         if h is None:
             if raw.startswith("-- ") and raw.endswith(" --"):
