@@ -16,6 +16,7 @@ from typing import Protocol, TypeVar
 
 from bounceledger.ingest.records import Attempt, AttemptVerdict
 from bounceledger.ingest.sendlog.relays import DEFAULT_INTERNAL_RELAYS, RelayClassifier
+from bounceledger.ingest.sendlog.journal import as_syslog
 
 __all__ = [
     "SAMPLE_CHARS",
@@ -178,8 +179,6 @@ class CountingParser:
         if spec is None:
             return True  # a parser outside the registry: nothing to check against
         try:
-            from bounceledger.ingest.sendlog.journal import as_syslog
-
             return bool(spec.looks_like([as_syslog(line)]))
         except Exception:  # detection must not break ingestion
             return False
