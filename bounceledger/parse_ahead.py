@@ -8,6 +8,15 @@ only ever returns what :func:`bounceledger.ingest.bounces.parse` returns; if it 
 any way the poller parses in its own process as before, so a worker
 problem can cost speed but never a message.
 
+Parsing costs more than storing, so a poller that left all of it to the
+worker spent much of its time waiting for it (measured on 10,000 DSNs from
+Dovecot into PostgreSQL: 2.0 s of waiting against 1.3 s of storing in a
+4 s poll). So the poller parses the tail of each batch itself, just
+before it needs the worker's part, and the share it keeps follows what it
+sees (:meth:`ParseAhead.result`): it takes more when it had to wait for the
+worker, less when the worker's part was ready, so neither side idles while
+the other has work.
+
 The worker is a plain child process talking over pipes, not a
 multiprocessing pool: multiprocessing's ``spawn`` re-runs the caller's main
 script in the child, which a script calling :func:`bounceledger.polling.poll`
@@ -25,10 +34,12 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from bounceledger.ingest.bounces import parse
 from bounceledger.ingest.records import ParsedMessage
 
 log = logging.getLogger("bounceledger.poll")
@@ -39,6 +50,14 @@ WORKER_FROM = 50
 # Above this many bytes too: the batch would be held three times over (here,
 # in the pipe's pickle and in the worker) where parsing in-process holds it once.
 WORKER_MAX_BYTES = 32 * 1024 * 1024
+# The poller's share of each batch moves by this much after each batch, and
+# stays at or below MAX_SHARE: the worker has the second core to itself,
+# the poller shares its own with storing, the IMAP server and the database.
+SHARE_STEP = 0.05
+MAX_SHARE = 0.5
+# Waiting less than this for the worker's part counts as not waiting (the
+# reply's own pipe and unpickling take about a millisecond).
+WAIT_SLACK = 0.002
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 _GONE = object()  # what the reading thread queues when the worker's output ends
@@ -56,6 +75,10 @@ class ParseAhead:
         self._replies: queue.Queue[Any] = queue.Queue()
         self._tickets = 0
         self._broken = False
+        #: the fraction of each batch this process parses itself (see the module docstring)
+        self.share = 0.0
+        #: ticket -> (how many messages of its batch the worker has, the tail left to this process)
+        self._kept: dict[Ticket, tuple[int, list[bytes | None]]] = {}
 
     def submit(self, raws: Sequence[bytes | None]) -> Ticket | None:
         """Start parsing ``raws`` (None entries stay None); None: the caller parses them itself."""
@@ -65,7 +88,9 @@ class ParseAhead:
             if self._worker is None:
                 self._start()
             self._tickets += 1
-            self._requests.put(pickle.dumps((self._tickets, list(raws)), protocol=pickle.HIGHEST_PROTOCOL))
+            split = len(raws) - int(len(raws) * self.share)
+            self._requests.put(pickle.dumps((self._tickets, list(raws[:split])), protocol=pickle.HIGHEST_PROTOCOL))
+            self._kept[self._tickets] = (split, list(raws[split:]))
             return self._tickets
         except Exception as exc:  # noqa: BLE001 - any failure only costs the speed-up
             self._give_up(exc)
@@ -74,11 +99,18 @@ class ParseAhead:
     def result(self, ticket: Ticket | None) -> list[ParsedMessage | None] | None:
         """The parsed batch, or None when the worker could not deliver it.
 
-        Replies to tickets that were given up (a pass cut short by a lost
-        connection) are passed over.
+        The tail this process kept is parsed here first, then the worker's
+        part is waited for. A None entry is a message the caller parses (as
+        for a batch the worker failed on). Replies to tickets that were
+        given up (a pass cut short by a lost connection) are passed over.
         """
         if ticket is None or self._broken:
             return None
+        for older in [t for t in self._kept if t < ticket]:
+            del self._kept[older]  # given up with their pass
+        theirs, kept = self._kept.pop(ticket, (0, []))
+        mine = [None if raw is None else parse(raw, quoted=self.quoted) for raw in kept]
+        started = time.perf_counter()
         while True:
             reply = self._replies.get()
             if reply is _GONE:
@@ -86,7 +118,14 @@ class ParseAhead:
                 return None
             answered, parsed = reply
             if answered == ticket:
-                return parsed  # type: ignore[no-any-return]
+                break
+        waited = time.perf_counter() - started
+        if parsed is None:
+            return [*([None] * theirs), *mine]  # the worker could not parse its part: the caller does
+        # Waited: the worker is the slower side, take more; not: it may have idled, give it more.
+        step = SHARE_STEP if waited > WAIT_SLACK else -SHARE_STEP
+        self.share = min(MAX_SHARE, max(0.0, self.share + step))
+        return [*parsed, *mine]
 
     def close(self) -> None:
         worker, self._worker = self._worker, None

@@ -6,13 +6,16 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from sqlalchemy import func, select
 
 from bounceledger import polling
 from bounceledger.db import Database
-from bounceledger.parse_ahead import WORKER_FROM, WORKER_MAX_BYTES, ParseAhead
+from bounceledger.parse_ahead import MAX_SHARE, SHARE_STEP, WORKER_FROM, WORKER_MAX_BYTES, ParseAhead
 from bounceledger.ingest.bounces import parse
 from bounceledger.models import Event, ReturnedMessage
 from tests.mailstack.procs import children
@@ -28,6 +31,55 @@ def test_worker_parses_exactly_what_the_poller_would() -> None:
         pending = ahead.submit(raws)
         assert pending is not None
         assert ahead.result(pending) == [None if raw is None else parse(raw, quoted=QUOTED) for raw in raws]
+    finally:
+        ahead.close()
+
+
+def test_a_batch_shared_between_the_worker_and_the_poller_comes_back_whole_and_in_order() -> None:
+    raws: list[bytes | None] = [*numbered_samples(WORKER_FROM * 2), None, b"\x00 not mail \xff"]
+    ahead = ParseAhead(QUOTED)
+    try:
+        ahead.share = MAX_SHARE
+        pending = ahead.submit(raws)
+        assert ahead._kept[pending][0] == len(raws) - int(len(raws) * MAX_SHARE)  # the worker got the head only
+        assert ahead.result(pending) == [None if raw is None else parse(raw, quoted=QUOTED) for raw in raws]
+    finally:
+        ahead.close()
+
+
+def test_the_pollers_share_grows_when_it_waits_for_the_worker_and_shrinks_when_it_does_not() -> None:
+    ahead = ParseAhead()
+    try:
+        assert ahead.result(ahead.submit(numbered_samples(WORKER_FROM))) is not None  # worker started and warm
+        before = ahead.share
+        # asked at once: the worker is still parsing 400 messages, so the poller waits
+        assert ahead.result(ahead.submit(numbered_samples(WORKER_FROM * 8))) is not None
+        assert ahead.share == pytest.approx(min(MAX_SHARE, before + SHARE_STEP))
+        grown = ahead.share
+        pending = ahead.submit(numbered_samples(WORKER_FROM))
+        deadline = time.monotonic() + 60
+        while ahead._replies.empty() and time.monotonic() < deadline:  # the worker's part is in before it is asked for
+            time.sleep(0.05)
+        assert ahead.result(pending) is not None
+        assert ahead.share == pytest.approx(max(0.0, grown - SHARE_STEP))
+    finally:
+        ahead.close()
+
+
+def test_the_pollers_part_of_a_batch_whose_worker_part_failed_is_kept_and_the_rest_left_to_the_caller(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    raws = numbered_samples(WORKER_FROM * 2)
+    ahead = ParseAhead()
+    try:
+        ahead.share = MAX_SHARE
+        pending = ahead.submit(raws)
+        theirs = ahead._kept[pending][0]
+        real_get = ahead._replies.get
+        monkeypatch.setattr(ahead._replies, "get", lambda: (real_get()[0], None))  # the worker's "could not parse"
+        parsed = ahead.result(pending)
+        assert parsed is not None and parsed[:theirs] == [None] * theirs
+        assert parsed[theirs:] == [parse(raw) for raw in raws[theirs:]]
     finally:
         ahead.close()
 
