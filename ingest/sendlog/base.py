@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar
 
 from bounceledger.ingest.records import Attempt, AttemptVerdict
 from bounceledger.ingest.sendlog.relays import DEFAULT_INTERNAL_RELAYS, RelayClassifier
-from bounceledger.ingest.sendlog.journal import as_syslog
+from bounceledger.ingest.sendlog.journal import as_syslog, syslog_line
 
 __all__ = [
     "SAMPLE_CHARS",
@@ -127,6 +127,10 @@ class CountingParser:
 
     __slots__ = ("lines", "samples", "skipped")
 
+    #: How a journal record's line starts (``journal.JOURNAL_STARTS``) for a
+    #: format an MTA writes through syslog; empty for one that is no syslog.
+    journal_starts: tuple[str, ...] = ()
+
     def __init__(self) -> None:
         self.lines = 0  # everything fed, for the caller's progress reports
         self.skipped = 0
@@ -142,7 +146,10 @@ class CountingParser:
             if text is None:
                 self._skip(line)
                 return []
-            return self._feed(text.rstrip("\r\n"))
+            text = text.rstrip("\r\n")
+            if text[:1] in self.journal_starts:  # a journal record: the syslog line it carries
+                text = syslog_line(text)
+            return self._feed(text)
         except Exception:  # a log line must never stop ingestion
             self._skip(line)
             return []

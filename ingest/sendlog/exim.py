@@ -53,7 +53,7 @@ from bounceledger.ingest.sendlog.base import (
     split_reply,
 )
 from bounceledger.ingest.sendlog.relays import RelayClassifier
-from bounceledger.ingest.sendlog.journal import JOURNAL_STARTS, syslog_line
+from bounceledger.ingest.sendlog.journal import JOURNAL_STARTS
 from bounceledger.ingest.sendlog.syslogtime import StampReader, header_time, match_syslog_header
 
 __all__ = ["EximParser", "looks_like_exim"]
@@ -211,6 +211,8 @@ class EximParser(CountingParser):
     reports on (``<= <> R=<id>``); capped like the message state.
     """
 
+    journal_starts = JOURNAL_STARTS  # it logs through syslog: read journal exports too
+
     format_name = "exim"
 
     def __init__(self, options: ParseOptions) -> None:
@@ -241,10 +243,6 @@ class EximParser(CountingParser):
             body = raw[m.end() + 1 :]
             rest = raw[m.start("id") :]
         else:
-            if raw[:1] in JOURNAL_STARTS:  # a journal record (journalctl -o json)
-                line = syslog_line(raw)
-                if line is not raw:
-                    return self._feed(line)
             h = match_syslog_header(raw)
             if h is None:
                 if raw.strip():

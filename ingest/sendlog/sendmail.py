@@ -49,7 +49,7 @@ from bounceledger.ingest.sendlog.base import (
     strip_angles,
 )
 from bounceledger.ingest.sendlog.relays import RelayClassifier
-from bounceledger.ingest.sendlog.journal import JOURNAL_STARTS, syslog_line
+from bounceledger.ingest.sendlog.journal import JOURNAL_STARTS
 from bounceledger.ingest.sendlog.syslogtime import StampReader, header_time, match_syslog_header
 
 __all__ = ["SendmailParser", "looks_like_sendmail"]
@@ -146,6 +146,8 @@ class SendmailParser(CountingParser):
     to a :class:`DsnLink` (capped like the queue state).
     """
 
+    journal_starts = JOURNAL_STARTS  # it logs through syslog: read journal exports too
+
     format_name = "sendmail"
 
     def __init__(self, options: ParseOptions) -> None:
@@ -165,8 +167,6 @@ class SendmailParser(CountingParser):
     def _feed(self, raw: str) -> list[Attempt]:
         h = _CLASSIC_QID.match(raw)  # the common shape in one match
         if h is None:
-            if raw[:1] in JOURNAL_STARTS:  # a journal record (journalctl -o json)
-                raw = syslog_line(raw)
             h = match_syslog_header(raw)
             if h is None:
                 if raw.strip():
