@@ -235,9 +235,9 @@ class Event(Base):
     from_state: Mapped[str | None] = mapped_column(SHORT)
     to_state: Mapped[str | None] = mapped_column(SHORT)
     match_key: Mapped[str | None] = mapped_column(SHORT)
-    returned_message_id: Mapped[int | None] = mapped_column(
-        ForeignKey("returned_messages.id", ondelete="SET NULL")
-    )
+    #: The returned message this verdict was read from; no foreign key (migration 0012:
+    #: the check cost a query per verdict, and no code deletes returned messages).
+    returned_message_id: Mapped[int | None] = mapped_column(BigIntId)
     evidence: Mapped[dict[str, Any] | None]
     recorded_at: Mapped[datetime]
     #: The first-hop 250 this verdict corrected, as the ledger held it then: ``accepted``
@@ -413,7 +413,9 @@ class Suppression(Base):
     address: Mapped[str] = mapped_column(ADDRESS, unique=True)
     reason: Mapped[str] = mapped_column(SHORT)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    source_delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="SET NULL"))
+    #: The delivery whose bounce or complaint decided this row; no foreign key (migration
+    #: 0012: the check cost a query and a row lock per suppression, and no code deletes deliveries).
+    source_delivery_id: Mapped[int | None] = mapped_column(BigIntId)
     note: Mapped[str | None] = mapped_column(Text)
     since: Mapped[datetime]
     expires_at: Mapped[datetime | None]

@@ -292,3 +292,49 @@ def test_identifier_columns_compare_bytes_on_postgresql(postgres_database_url: s
     finally:
         dbmod.upgrade(database)  # the shared ledger stays at head, whatever failed
         database.dispose()
+
+
+def _foreign_keys(database: Database) -> set[tuple[str, str, str]]:
+    inspector = inspect(database.engine)
+    return {
+        (table, tuple(fk["constrained_columns"])[0], fk["referred_table"])
+        for table in inspector.get_table_names()
+        for fk in inspector.get_foreign_keys(table)
+    }
+
+
+def test_foreign_keys_kept_are_only_those_that_do_work(database: Database, sendlog: Path, maildir: str) -> None:
+    """Migration 0012 takes the keys off verdicts and suppressions, keeping every link they
+    held, and a downgrade puts the two back. What stays is the key of the webhook dead
+    letters: one row per entry given up on, so its check costs nothing that shows."""
+    from sqlalchemy import select
+
+    from bounceledger import pipeline, polling
+    from bounceledger.models import Event, Suppression
+
+    dropped = {
+        ("suppressions", "source_delivery_id", "deliveries"),
+        ("events", "returned_message_id", "returned_messages"),
+    }
+    kept = {("webhook_dead_letters", "endpoint_id", "webhook_endpoints")}
+    assert _foreign_keys(database) == kept
+    try:
+        dbmod.downgrade(database, "0011")
+        assert _foreign_keys(database) == kept | dropped
+        pipeline.ingest_logs(database, [str(sendlog)], "postfix")
+        polling.poll(database, maildir)
+        with database.session() as session:
+            links = sorted(session.execute(select(Suppression.address, Suppression.source_delivery_id)).all())
+            verdicts = sorted(
+                session.execute(select(Event.dedupe_key, Event.returned_message_id).where(Event.kind == "verdict")).all()
+            )
+        assert [a for a, d in links if d is not None] and [k for k, m in verdicts if m is not None]
+        dbmod.upgrade(database)
+        assert _foreign_keys(database) == kept
+        with database.session() as session:
+            assert sorted(session.execute(select(Suppression.address, Suppression.source_delivery_id)).all()) == links
+            assert sorted(
+                session.execute(select(Event.dedupe_key, Event.returned_message_id).where(Event.kind == "verdict")).all()
+            ) == verdicts
+    finally:
+        dbmod.upgrade(database)  # the shared ledger stays at head, whatever failed
