@@ -15,6 +15,7 @@ CASES = [
     {"line": "é 日本 \u2028 \ud800 lone surrogate", "smtp_stage": "rcpt", "soft": False},
     {"nothing": None, "ratio": 1.5, "big": 10**30, "negative": -3, "list": [1, "x"], "nested": {"a": 1}},
     {'key with "quotes" and \\': "value", "ключ": "значение"},
+    {"absent": None, "refs": ["<a@b>", 'q"uote', "é"], "none": [], "mixed": ["x", None], "numbers": [1, 2]},
 ]
 
 
