@@ -61,6 +61,27 @@ class Report(Record, frozen=False):
     recipients: list[dict[str, str]] = factory(list)
 
 
+#: What Postfix writes as an ``x-unix`` Diagnostic-Code when a local delivery agent
+#: failed: only the sysexits.h class of the failure, while the notice's line for the
+#: recipient carries its reason ("delivery failed to mailbox ...: File too large"
+#: under "input/output error"). Postfix src/global/sys_exits.c (sys_exits_table,
+#: and "unknown mail system error N" for other codes); dsn_buf.h names the
+#: Diagnostic-Code's text "sysexits.h" beside the "informal text" reason.
+_POSTFIX_SYSEXITS_TEXTS = frozenset({
+    "command line usage error", "data format error", "cannot open input", "user unknown",
+    "host name unknown", "service unavailable", "internal software error", "system resource problem",
+    "critical os file missing", "can't create user output file", "input/output error", "temporary failure",
+    "remote error in protocol", "permission denied", "local configuration error",
+})
+_UNKNOWN_SYSEXIT_RE = lazy(r"unknown mail system error \d+")
+
+
+def _is_sysexits_text(diagnostic: str | None) -> bool:
+    """A Postfix x-unix Diagnostic-Code that only names a sysexits.h class (see above)."""
+    text = " ".join((diagnostic or "").lower().split())
+    return text in _POSTFIX_SYSEXITS_TEXTS or _UNKNOWN_SYSEXIT_RE.fullmatch(text) is not None
+
+
 def _diagnostic_type(value: str) -> str | None:
     """``smtp`` / ``x-unix`` / ... : the type before the ``;`` of a Diagnostic-Code."""
     name, sep, _ = value.partition(";")
@@ -380,9 +401,12 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
             # though 6.8 words that notice as a delay ("Action: delayed", 4.4.7)
             action = "failed"
         diagnostic = strip_type(block.get("diagnostic-code", "")) or None
+        diagnostic_type = _diagnostic_type(block.get("diagnostic-code", ""))
         remote = strip_type(block.get("remote-mta", "")) or None
         context = recipient_context(m.address_of(final) or recipient, human, lines=12) or (
             recipient_context(recipient, human, lines=12))
+        if postfix and diagnostic_type == "x-unix" and context and _is_sysexits_text(diagnostic):
+            diagnostic = context  # the notice's own line says what failed
         extra = None if diagnostic else (context or None)
         if extra and reporting_mta and _EZWEB_MTA_RE.search(reporting_mta):
             heading = _EZWEB_HEADING_RE.search(human[:2000])
@@ -408,7 +432,7 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
                           transcript.replycode if transcript else None,
                           text, remote, action=action, command=command,
                           status_is_final=postfix, gave_up=gave_up, reason=said, reporting_host=reporting_mta,
-                          diagnostic_type=_diagnostic_type(block.get("diagnostic-code", "")))
+                          diagnostic_type=diagnostic_type)
         if result.replycode is None and transcript is None and len(report.recipients) == 1 \
                 and not (result.status or "").startswith("2"):
             # sendmail's "(reason: 550 Host unknown)" has the reply the DSN field left out

@@ -87,3 +87,34 @@ def test_sendmail_quoting_remote_reply_takes_the_remote_code():
 
     assert find_replycode("554 <a@b.example>... 550 Host unknown (Authoritative answer)") == "550"
     assert find_replycode("554 5.0.0 Service unavailable") == "554"
+
+
+def _postfix_local_failure(diagnostic: str, notice: str) -> bytes:
+    """A Postfix bounce(8) report of a local delivery agent's failure, written here
+    after the layout of Postfix's default template."""
+    return (
+        "From: MAILER-DAEMON@mx.partner.example (Mail Delivery System)\n"
+        "To: bounces+x1@news.example\nSubject: Undelivered Mail Returned to Sender\n"
+        "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n"
+        "--B\nContent-Description: Notification\nContent-Type: text/plain; charset=us-ascii\n\n"
+        "This is the mail system at host mx.partner.example.\n\n"
+        "I'm sorry to have to inform you that your message could not\n"
+        "be delivered to one or more recipients. It's attached below.\n\n"
+        "                   The mail system\n\n"
+        f"<ann@partner.example>: {notice}\n\n"
+        "--B\nContent-Description: Delivery report\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; mx.partner.example\nX-Postfix-Queue-ID: 4F2A1C0\n\n"
+        "Final-Recipient: rfc822; ann@partner.example\nAction: failed\nStatus: 5.2.2\n"
+        f"Diagnostic-Code: x-unix; {diagnostic}\n\n--B--\n"
+    ).encode()
+
+
+def test_postfix_sysexits_diagnostic_gives_way_to_the_notice_line():
+    # Postfix's x-unix code can be only the sysexits.h class; the notice names the cause
+    notice = "delivery failed to mailbox /var/mail/ann: error writing message: File too large"
+    (v,) = parse(_postfix_local_failure("input/output error", notice)).verdicts
+    assert v.diagnostic == f"<ann@partner.example>: {notice}"
+    assert (v.status, v.reason, v.hardbounce) == ("5.2.2", "mailboxfull", False)
+    # a code that says more than the class is kept as it is
+    (v,) = parse(_postfix_local_failure("/var/mail/ann: Disk quota exceeded", "temporary failure")).verdicts
+    assert v.diagnostic == "/var/mail/ann: Disk quota exceeded"

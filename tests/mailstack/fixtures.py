@@ -83,12 +83,13 @@ def mail_stack() -> Iterator[MailStack]:
 
 @pytest.fixture
 def mail_stack_factory() -> Iterator[Callable[..., MailStack]]:
-    """Build extra started stacks (e.g. with custom StackTimings); all stopped after the test."""
+    """Build extra started stacks (e.g. with custom StackTimings, or a MailStack subclass
+    as ``kind``); all stopped after the test."""
     require_mail_stack()
     stacks: list[MailStack] = []
 
-    def make(timings: StackTimings | None = None) -> MailStack:
-        stack = MailStack(_new_base(), timings=timings, keep=_keep())
+    def make(timings: StackTimings | None = None, kind: type[MailStack] = MailStack) -> MailStack:
+        stack = kind(_new_base(), timings=timings, keep=_keep())
         stacks.append(stack)
         return stack.start()
 

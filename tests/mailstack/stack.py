@@ -176,6 +176,7 @@ class MailStack(_Components):
     def _build(self) -> None:
         """Pick ports and describe every component; nothing runs yet."""
         (imap, imaps, lmtp, smtpd_a, smtpd_b, mx_a, mx_b) = free_ports(7)
+        self.smtpd_b_port = smtpd_b  # for a subclass whose B routes a domain back to itself
         self.dovecot = Dovecot(self.base / "dovecot", imap, imaps, lmtp, user=RETURN_USER)
         self.final_mx_a = self._final_mx("final-mx-a", mx_a, "mx.example.test")
         self.final_mx_b = self._final_mx("final-mx-b", mx_b, "mail.example.net")

@@ -1,0 +1,73 @@
+"""Real Postfix failing in its own words: what the remote MX's own software writes
+(a size limit, a table of mailboxes, a full mailbox, a routing loop), read from the
+sender's log and from the returned mail, ends in the ledger as the failure it is.
+
+The other real-Postfix tests have the final MX answer whatever it was told to;
+here Postfix B fails by its documented settings (:mod:`tests.mailstack.native`),
+so the wording and the DSN layout are Postfix's own. Two of the four are the
+case the product is for: B answers 250 and bounces later.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+
+from bounceledger import pipeline, polling
+from bounceledger.db import Database
+from bounceledger.ingest.settlement import SettlementPolicy
+from bounceledger.queries import lookup
+from tests.mailstack import MailStack
+from tests.mailstack.native import SIZE_LIMIT, NativeFailureStack
+
+#: recipient: (what A's log says B answered, final state, status, reason, corrected).
+#: Status and reason follow from the setting that fails and RFC 3463's codes for it:
+#: X.3.4 message too big for system, X.1.1 bad destination mailbox address, X.2.2
+#: mailbox full, X.4.0 other network or routing status (Postfix's "too many hops").
+EXPECTED = {
+    "big@example.net": ("bounced", "bounced", "5.3.4", "mesgtoobig", False),
+    "nobody@box.example.net": ("bounced", "bounced", "5.1.1", "userunknown", False),
+    "full@box.example.net": ("sent", "bounced", "5.2.2", "mailboxfull", True),
+    "someone@loop.example.net": ("sent", "bounced", "5.4.0", "networkerror", True),
+}
+
+
+def test_postfix_own_failures_end_in_the_ledger(
+    mail_stack_factory: Callable[..., MailStack], database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = mail_stack_factory(kind=NativeFailureStack)
+    before = len(stack.maildir_messages())
+    for number, recipient in enumerate(EXPECTED):
+        body = "x" * 76 + "\n"
+        stack.send([recipient], tag=f"native{number}", body=body * (SIZE_LIMIT // 60 if recipient.startswith("big@") else 3))
+    for recipient, (logged, *_) in EXPECTED.items():
+        stack.wait_for_log(rf"to=<{re.escape(recipient)}>,.*status={logged} ")
+    stack.wait_for_maildir(before + len(EXPECTED))  # one return each: A's for the first two, B's for the others
+
+    summary = pipeline.ingest_logs(database, [str(stack.log_a)], "auto")
+    assert summary.skipped == 0
+    dovecot = stack.dovecot
+    monkeypatch.setenv("BOUNCELEDGER_IMAP_PASSWORD", dovecot.password)
+    polled = polling.poll(database, f"imaps://{dovecot.user}@{dovecot.host}:{dovecot.imaps_port}/INBOX?ca={dovecot.ca_cert}")
+    assert polled.seen >= len(EXPECTED)
+
+    found = {}
+    with database.session() as session:
+        for recipient in EXPECTED:
+            [delivery] = lookup(session, recipient, policy=SettlementPolicy.from_settings(database.settings))["deliveries"]
+            found[recipient] = delivery
+    assert {
+        recipient: (delivery["state"], delivery["status"], delivery["reason"], delivery["corrected"])
+        for recipient, delivery in found.items()
+    } == {recipient: tuple(expected[1:]) for recipient, expected in EXPECTED.items()}
+    for recipient, delivery in found.items():
+        verdicts = [e for e in delivery["events"] if e["kind"] == "verdict"]
+        assert [(v["status"], v["reason"]) for v in verdicts] == [EXPECTED[recipient][2:4]], recipient
+        if EXPECTED[recipient][4]:  # B's 250 first, then its bounce corrected it
+            assert [e["replycode"] for e in delivery["events"] if e["kind"] == "attempt"] == ["250"]
+    # Postfix's DSN says only "x-unix; input/output error" (a sysexits.h class): what
+    # support is shown is the notice's own line, which names the cause
+    [full_bounce] = [e for e in found["full@box.example.net"]["events"] if e["kind"] == "verdict"]
+    assert "File too large" in full_bounce["detail"]
