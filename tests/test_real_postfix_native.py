@@ -1,11 +1,12 @@
 """Real Postfix failing in its own words: what the remote MX's own software writes
-(a size limit, a table of mailboxes, a full mailbox, a routing loop), read from the
-sender's log and from the returned mail, ends in the ledger as the failure it is.
+(a size limit, a table of mailboxes, a full mailbox, a routing loop, local delivery
+to an unknown user or into a failing command), read from the sender's log and from
+the returned mail, ends in the ledger as the failure it is.
 
 The other real-Postfix tests have the final MX answer whatever it was told to;
 here Postfix B fails by its documented settings (:mod:`tests.mailstack.native`),
-so the wording and the DSN layout are Postfix's own. Two of the four are the
-case the product is for: B answers 250 and bounces later.
+so the wording and the DSN layout are Postfix's own. Most are the case the
+product is for: B answers 250 and bounces later.
 """
 
 from __future__ import annotations
@@ -25,12 +26,18 @@ from tests.mailstack.native import SIZE_LIMIT, NativeFailureStack
 #: recipient: (what A's log says B answered, final state, status, reason, corrected).
 #: Status and reason follow from the setting that fails and RFC 3463's codes for it:
 #: X.3.4 message too big for system, X.1.1 bad destination mailbox address, X.2.2
-#: mailbox full, X.4.0 other network or routing status (Postfix's "too many hops").
+#: mailbox full, X.4.0 other network or routing status (Postfix's "too many hops"),
+#: X.3.0 other or undefined mail system status.
 EXPECTED = {
     "big@example.net": ("bounced", "bounced", "5.3.4", "mesgtoobig", False),
     "nobody@box.example.net": ("bounced", "bounced", "5.1.1", "userunknown", False),
     "full@box.example.net": ("sent", "bounced", "5.2.2", "mailboxfull", True),
     "someone@loop.example.net": ("sent", "bounced", "5.4.0", "networkerror", True),
+    # local(8): X.1.1 for an unknown user and for a command's exit 67 (sysexits.h
+    # EX_NOUSER), X.3.0 other or undefined mail system status for a command that failed
+    "ghost@local.example.net": ("sent", "bounced", "5.1.1", "userunknown", True),
+    "nouser@local.example.net": ("sent", "bounced", "5.1.1", "userunknown", True),
+    "broken@local.example.net": ("sent", "bounced", "5.3.0", "mailererror", True),
 }
 
 

@@ -13,6 +13,11 @@ own, each reached through its documented settings (postconf(5), virtual(8)):
   message and B bounces it later (5.2.2, "File too large").
 * ``loop.example.net`` is relayed by B to itself: B says 250 to A, then
   passes the message round until its hop count runs out and bounces it.
+* ``local.example.net`` is B's own (``mydestination``) and takes any local
+  part at RCPT (``local_recipient_maps`` empty): local(8) then bounces an
+  unknown user, and aliases that pipe into a command bounce when it exits
+  with a sysexits.h code (67: "user unknown") or any other failure
+  ("Command died with status 1").
 """
 
 from __future__ import annotations
@@ -60,6 +65,10 @@ class NativeFailureStack(MailStack):
                 "virtual_uid_maps": f"static:{NOBODY}",
                 "virtual_gid_maps": f"static:{NOBODY}",
                 "virtual_mailbox_limit": str(MAILBOX_LIMIT),
+                "mydestination": "local.example.net",
+                "local_recipient_maps": "",
+                "alias_database": "",
+                "alias_maps": 'inline:{ {nouser="|exit 67"}, {broken="|echo no such list; exit 1"} }',
             }
         )
         return settings
