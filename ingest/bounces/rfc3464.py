@@ -82,6 +82,14 @@ def _is_sysexits_text(diagnostic: str | None) -> bool:
     return text in _POSTFIX_SYSEXITS_TEXTS or _UNKNOWN_SYSEXIT_RE.fullmatch(text) is not None
 
 
+def _says_more(context: str, address: str | None) -> bool:
+    """Whether the notice's lines about a recipient say anything beyond its address: Exim
+    lists a failed address with no reason under it when the failure was its own (a
+    suspected mail loop), and the address alone is no diagnostic."""
+    rest = context.lower().replace((address or "").lower(), "") if address else context
+    return bool(rest.strip(" \t<>:;,.()"))
+
+
 def _diagnostic_type(value: str) -> str | None:
     """``smtp`` / ``x-unix`` / ... : the type before the ``;`` of a Diagnostic-Code."""
     name, sep, _ = value.partition(";")
@@ -407,7 +415,7 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
             recipient_context(recipient, human, lines=12))
         if postfix and diagnostic_type == "x-unix" and context and _is_sysexits_text(diagnostic):
             diagnostic = context  # the notice's own line says what failed
-        extra = None if diagnostic else (context or None)
+        extra = None if diagnostic or not _says_more(context, recipient) else context
         if extra and reporting_mta and _EZWEB_MTA_RE.search(reporting_mta):
             heading = _EZWEB_HEADING_RE.search(human[:2000])
             if heading:

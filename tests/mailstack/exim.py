@@ -38,6 +38,7 @@ qualify_domain = {sender_domain}
 keep_environment = LD_LIBRARY_PATH : LD_PRELOAD : NSS_WRAPPER_PASSWD : NSS_WRAPPER_GROUP : NSS_WRAPPER_HOSTNAME : TZ
 domainlist local_domains = {sender_domain}
 host_lookup =
+{main_settings}
 rfc1413_hosts =
 tls_advertise_hosts =
 {log_selector_line}
@@ -57,7 +58,7 @@ returned:
 
 to_final_mx:
   driver = manualroute
-  domains = ! +local_domains
+  domains = ! +local_domains{unroutable}
   route_list = {route_list}
   # the final MX is on loopback: without these Exim refuses to "deliver to itself"
   self = send
@@ -109,6 +110,11 @@ class Exim:
     #: list the local host and every host after it (spec 4.96, 20.6), so a list that
     #: reaches the final MX on 127.0.0.1 after another host needs 127.0.0.1 not to count as us.
     local_interfaces: str | None = None
+    #: More main-section settings, one per line (e.g. ``received_headers_max = 10``).
+    main_settings: tuple[str, ...] = ()
+    #: A domain list no router takes (e.g. ``*.invalid``): Exim bounces its addresses
+    #: as "Unrouteable address".
+    unroutable_domains: str | None = None
     root: Path = field(default_factory=lambda: unpacked_root("exim"))
 
     @property
@@ -144,6 +150,8 @@ class Exim:
             exim=self.binary, base=self.base, hostname=HOSTNAME, sender_domain=SENDER_DOMAIN,
             mx_port=self.mx_port, delay_warning=self.delay_warning,
             give_up_after=self.give_up_after, retry_every=self.retry_every, route_list=self.route_list,
+            main_settings="\n".join(self.main_settings),
+            unroutable="" if self.unroutable_domains is None else f" : ! {self.unroutable_domains}",
             log_selector_line="" if self.log_selector is None else f"log_selector = {self.log_selector}",
             local_interfaces_line="" if self.local_interfaces is None
             else f"local_interfaces = {self.local_interfaces}"))
