@@ -58,7 +58,7 @@ define(`SMART_HOST', `esmtp:[127.0.0.1]')dnl
 define(`ESMTP_MAILER_ARGS', `TCP $h {mx_port}')dnl
 define(`SMTP_MAILER_ARGS', `TCP $h {mx_port}')dnl
 define(`RELAY_MAILER_ARGS', `TCP $h {mx_port}')dnl
-FEATURE(`nocanonify')dnl
+{extra_mc}FEATURE(`nocanonify')dnl
 MAILER(`local')dnl
 MAILER(`smtp')dnl
 """
@@ -134,6 +134,8 @@ class Sendmail:
     log_level: int = 14
     #: Catch Sendmail's syslog into `maillog` (needs ``unshare`` and mount rights: root).
     keep_log: bool = False
+    #: More ``define``s for the mc, e.g. ``("confMAX_HOP", "10")`` (cf/README names them).
+    defines: tuple[tuple[str, str], ...] = ()
     root: Path = field(default_factory=lambda: unpacked_root("sendmail"))
 
     @property
@@ -162,7 +164,8 @@ class Sendmail:
             cf=self.root / "usr/share/sendmail/cf", hostname=HOSTNAME, base=self.base,
             queuewarn=self.queuewarn, queuereturn=self.queuereturn,
             mime_errors="True" if self.mime_errors else "False", mx_port=self.mx_port,
-            log_level=self.log_level))
+            log_level=self.log_level,
+            extra_mc="".join(f"define(`{name}', `{value}')dnl\n" for name, value in self.defines)))
         result = subprocess.run([str(self.root / "usr/bin/m4"), str(mc)], capture_output=True,
                                 env=runtime_env(self.root, self.base, HOSTNAME))
         if result.returncode != 0 or result.stderr.strip():
