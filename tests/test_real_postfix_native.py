@@ -23,7 +23,8 @@ from bounceledger.queries import lookup
 from tests.mailstack import MailStack
 from tests.mailstack.native import SIZE_LIMIT, NativeFailureStack
 
-#: recipient: (what A's log says B answered, final state, status, reason, corrected).
+#: recipient: (what A's log says B answered, final state, status, reason, corrected); a
+#: bounce whose reason is "expired" leaves the delivery "expired" (the sender gave up).
 #: Status and reason follow from the setting that fails and RFC 3463's codes for it:
 #: X.3.4 message too big for system, X.1.1 bad destination mailbox address, X.2.2
 #: mailbox full, X.4.0 other network or routing status (Postfix's "too many hops"),
@@ -38,6 +39,13 @@ EXPECTED = {
     "ghost@local.example.net": ("sent", "bounced", "5.1.1", "userunknown", True),
     "nouser@local.example.net": ("sent", "bounced", "5.1.1", "userunknown", True),
     "broken@local.example.net": ("sent", "bounced", "5.3.0", "mailererror", True),
+    # B's give-ups on the network, with its 4.x.x status: X.4.1 no answer from host,
+    # X.4.2 bad connection, X.7.4 security features not supported; a host that never
+    # answered until the sender gave up is "expired" (classify: _TIMED_OUT_RE)
+    "a@refused.example.net": ("sent", "bounced", "4.4.1", "networkerror", True),
+    "b@hangup.example.net": ("sent", "bounced", "4.4.2", "networkerror", True),
+    "c@silent.example.net": ("sent", "expired", "4.4.2", "expired", True),
+    "d@tls.example.net": ("sent", "bounced", "4.7.4", "securityerror", True),
 }
 
 

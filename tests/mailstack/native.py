@@ -13,6 +13,12 @@ own, each reached through its documented settings (postconf(5), virtual(8)):
   message and B bounces it later (5.2.2, "File too large").
 * ``loop.example.net`` is relayed by B to itself: B says 250 to A, then
   passes the message round until its hop count runs out and bounces it.
+* Four domains fail on the network, each once: B gives up at once
+  (``maximal_queue_lifetime = 0``: "tried only once", postconf(5)) and bounces
+  with its 4.x.x status. ``refused.`` is routed to a port nothing listens on,
+  ``silent.`` to a server that never greets (``smtp_helo_timeout``),
+  ``hangup.`` to one that closes after the greeting, and ``tls.`` to the final
+  MX under an ``encrypt`` TLS policy, which it does not offer.
 * ``local.example.net`` is B's own (``mydestination``) and takes any local
   part at RCPT (``local_recipient_maps`` empty): local(8) then bounces an
   unknown user, and aliases that pipe into a command bounce when it exits
@@ -25,6 +31,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import socket
+import threading
+
+from tests.mailstack.ports import free_ports
 from tests.mailstack.stack import MailStack
 
 SIZE_LIMIT = 20_000
@@ -34,8 +44,52 @@ MAILBOX_LIMIT = SIZE_LIMIT
 NOBODY = 65534  # the uid and gid virtual(8) delivers as (static maps)
 
 
+class _MuteServer:
+    """A TCP server on loopback that is no SMTP server: it never greets (``greet=False``),
+    or greets and hangs up at the client's first command."""
+
+    def __init__(self, greet: bool) -> None:
+        self.greet = greet
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []  # silent connections stay open until stop()
+        threading.Thread(target=self._serve, name=f"mute-server {self.port}", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # stopped
+            if not self.greet:
+                self.held.append(conn)
+                continue
+            with conn:
+                conn.sendall(b"220 hangup.example.net ESMTP\r\n")
+                conn.recv(1024)
+
+    def stop(self) -> None:
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
 class NativeFailureStack(MailStack):
     """See the module docstring: B's own failures for a few domains beside the usual ones."""
+
+    def _build(self) -> None:
+        [self.closed_port] = free_ports(1)  # nothing listens there
+        self.silent, self.hangup = _MuteServer(greet=False), _MuteServer(greet=True)
+        super()._build()
+
+    def stop(self) -> None:
+        try:
+            super().stop()
+        finally:
+            self.silent.stop()
+            self.hangup.stop()
 
     @property
     def boxes(self) -> Path:
@@ -51,13 +105,23 @@ class NativeFailureStack(MailStack):
 
     def _settings_b(self, mx_b: int, smtpd_a: int) -> dict[str, str]:
         settings = super()._settings_b(mx_b, smtpd_a)
+        routes = (
+            f"loop.example.net=smtp:[127.0.0.1]:{self.smtpd_b_port}, "
+            f"refused.example.net=smtp:[127.0.0.1]:{self.closed_port}, "
+            f"silent.example.net=smtp:[127.0.0.1]:{self.silent.port}, "
+            f"hangup.example.net=smtp:[127.0.0.1]:{self.hangup.port}, "
+            f"tls.example.net=smtp:[localhost]:{mx_b}, "  # its own next-hop name, for the TLS policy
+        )
         settings.update(
             {
                 "parent_domain_matches_subdomains": "",
-                "relay_domains": "example.net, loop.example.net",
-                "transport_maps": settings["transport_maps"].replace(
-                    "example.net=", f"loop.example.net=smtp:[127.0.0.1]:{self.smtpd_b_port}, example.net="
-                ),
+                "relay_domains": "example.net, loop.example.net, refused.example.net, silent.example.net, "
+                                 "hangup.example.net, tls.example.net",
+                "transport_maps": settings["transport_maps"].replace("example.net=", routes + "example.net="),
+                "maximal_queue_lifetime": "0",
+                "smtp_connect_timeout": "3s",
+                "smtp_helo_timeout": "3s",
+                "smtp_tls_policy_maps": f"inline:{{ [localhost]:{mx_b}=encrypt }}",
                 "message_size_limit": str(SIZE_LIMIT),
                 "virtual_mailbox_domains": "box.example.net",
                 "virtual_mailbox_maps": "inline:{ full@box.example.net=full }",
