@@ -46,6 +46,9 @@ EXPECTED = {
     "b@hangup.example.net": ("sent", "bounced", "4.4.2", "networkerror", True),
     "c@silent.example.net": ("sent", "expired", "4.4.2", "expired", True),
     "d@tls.example.net": ("sent", "bounced", "4.7.4", "securityerror", True),
+    # Dovecot's LMTP behind B: over quota (X.2.2 mailbox full), no such user (X.1.1)
+    "full@store.example.net": ("sent", "bounced", "5.2.2", "mailboxfull", True),
+    "ghost@store.example.net": ("sent", "bounced", "5.1.1", "userunknown", True),
 }
 
 
