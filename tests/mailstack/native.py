@@ -160,11 +160,11 @@ class NativeFailureStack(MailStack):
 
     def stop(self) -> None:
         try:
-            super().stop()
-        finally:
+            self.store.stop()  # before the stack removes its folder, and the store's pid file with it
             self.silent.stop()
             self.hangup.stop()
-            self.store.stop()
+        finally:
+            super().stop()
 
     @property
     def boxes(self) -> Path:
