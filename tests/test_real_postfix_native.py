@@ -21,7 +21,7 @@ from bounceledger.db import Database
 from bounceledger.ingest.settlement import SettlementPolicy
 from bounceledger.queries import lookup
 from tests.mailstack import MailStack
-from tests.mailstack.native import SIZE_LIMIT, NativeFailureStack
+from tests.mailstack.native import REFUSED_SENDER, REFUSED_SUBJECT, SIZE_LIMIT, NativeFailureStack
 
 #: recipient: (what A's log says B answered, final state, status, reason, corrected); a
 #: bounce whose reason is "expired" leaves the delivery "expired" (the sender gave up).
@@ -49,6 +49,17 @@ EXPECTED = {
     # Dovecot's LMTP behind B: over quota (X.2.2 mailbox full), no such user (X.1.1)
     "full@store.example.net": ("sent", "bounced", "5.2.2", "mailboxfull", True),
     "ghost@store.example.net": ("sent", "bounced", "5.1.1", "userunknown", True),
+    # B's policy refusals at RCPT or end of DATA, all X.7.1 "delivery not authorized":
+    # the sender refused (rejected), the content refused (contenterror), relaying refused
+    "policy@example.net": ("bounced", "bounced", "5.7.1", "rejected", False),
+    "content@example.net": ("bounced", "bounced", "5.7.1", "contenterror", False),
+    "someone@elsewhere.example.com": ("bounced", "bounced", "5.7.1", "norelaying", False),
+}
+#: How a recipient's message differs from the plain one it is otherwise sent as.
+SENT_AS: dict[str, dict[str, str]] = {
+    "big@example.net": {"body": ("x" * 76 + "\n") * (SIZE_LIMIT // 60)},
+    "policy@example.net": {"sender": REFUSED_SENDER},
+    "content@example.net": {"subject": f"{REFUSED_SUBJECT} inside"},
 }
 
 
@@ -58,11 +69,10 @@ def test_postfix_own_failures_end_in_the_ledger(
     stack = mail_stack_factory(kind=NativeFailureStack)
     before = len(stack.maildir_messages())
     for number, recipient in enumerate(EXPECTED):
-        body = "x" * 76 + "\n"
-        stack.send([recipient], tag=f"native{number}", body=body * (SIZE_LIMIT // 60 if recipient.startswith("big@") else 3))
+        stack.send([recipient], tag=f"native{number}", **SENT_AS.get(recipient, {}))
     for recipient, (logged, *_) in EXPECTED.items():
         stack.wait_for_log(rf"to=<{re.escape(recipient)}>,.*status={logged} ")
-    stack.wait_for_maildir(before + len(EXPECTED))  # one return each: A's for the first two, B's for the others
+    stack.wait_for_maildir(before + len(EXPECTED))  # one return each: A's for a refusal at the first hop, else B's
 
     summary = pipeline.ingest_logs(database, [str(stack.log_a)], "auto")
     assert summary.skipped == 0

@@ -24,6 +24,11 @@ own, each reached through its documented settings (postconf(5), virtual(8)):
   cannot fit ("552 5.2.2 ... Quota exceeded (mailbox for user is full)"), and
   an address its passwd-file lacks is refused ("550 5.1.1 ... User doesn't
   exist"). B says 250 to A first, and bounces the LMTP refusal.
+* Postfix's own policy refusals at the first hop (A's bounce, B's words):
+  ``check_sender_access`` refuses one return path ("Sender address rejected:
+  Access denied"), ``header_checks`` a Subject ("Message content rejected"),
+  and ``reject_unauth_destination`` a domain B does not relay for A (B does not
+  count A as one of its networks here: ``mynetworks``).
 * ``local.example.net`` is B's own (``mydestination``) and takes any local
   part at RCPT (``local_recipient_maps`` empty): local(8) then bounces an
   unknown user, and aliases that pipe into a command bounce when it exits
@@ -50,6 +55,8 @@ SIZE_LIMIT = 20_000
 #: within a short message of it.
 MAILBOX_LIMIT = SIZE_LIMIT
 NOBODY = 65534  # the uid and gid virtual(8) delivers as (static maps)
+REFUSED_SENDER = "bounces+refusedsender@sender.test"  # B's check_sender_access REJECTs it
+REFUSED_SUBJECT = "forbidden words"  # B's header_checks REJECT a Subject starting so
 
 
 #: A mail store behind B: LMTP only, users from a passwd-file (so an unknown one is
@@ -174,7 +181,8 @@ class NativeFailureStack(MailStack):
         settings = super()._settings_a(mx_a, smtpd_b, lmtp)
         # transport_maps match a subdomain only as ".domain" (transport(5))
         settings["transport_maps"] = settings["transport_maps"].replace(
-            "example.net=", f"example.net=smtp:[127.0.0.1]:{smtpd_b}, .example.net="
+            "example.net=", f"example.net=smtp:[127.0.0.1]:{smtpd_b}, .example.net=smtp:[127.0.0.1]:{smtpd_b}, "
+            "elsewhere.example.com="
         )
         return settings
 
@@ -194,6 +202,10 @@ class NativeFailureStack(MailStack):
                 "relay_domains": "example.net, loop.example.net, refused.example.net, silent.example.net, "
                                  "hangup.example.net, tls.example.net, store.example.net",
                 "transport_maps": settings["transport_maps"].replace("example.net=", routes + "example.net="),
+                "mynetworks": "127.0.0.2/32",  # not A: a domain B does not relay is refused to it
+                "smtpd_relay_restrictions": "permit_mynetworks, reject_unauth_destination",
+                "smtpd_recipient_restrictions": f"check_sender_access inline:{{ {REFUSED_SENDER}=REJECT }}",
+                "header_checks": f"regexp:{{ {{/^Subject: {REFUSED_SUBJECT}/ REJECT}} }}",
                 "maximal_queue_lifetime": "0",
                 "smtp_connect_timeout": "3s",
                 "smtp_helo_timeout": "3s",
