@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,25 +38,34 @@ def _hops(count: int) -> str:
                    for i in range(count))
 
 
-def _scratch() -> Path:
-    base = Path(tempfile.mkdtemp(prefix="mta-native-"))  # not under pytest's 0700 folder: the MTAs run as nobody
+@contextmanager
+def _beside_final_mx() -> Iterator[tuple[Path, int]]:
+    """A scratch folder and the port of a final MX running in it (stopped and removed after).
+
+    The folder is not under pytest's 0700 one: the MTAs run as nobody.
+    """
+    require_mtas()
+    from tests.mailstack.final_mx import FinalMX
+    from tests.mailstack.ports import free_ports
+
+    base = Path(tempfile.mkdtemp(prefix="mta-native-"))
     base.chmod(0o755)
-    return base
+    [port] = free_ports(1)
+    mx = FinalMX(port=port, record_path=base / "mx.jsonl", log_path=base / "mx.log")
+    mx.start()
+    try:
+        yield base, port
+    finally:
+        mx.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
 def exim_returns() -> Iterator[dict[str, bytes]]:
     """Each message's return from a real Exim, by the plan name in its envelope sender."""
-    require_mtas()
     from tests.mailstack.exim import Exim
-    from tests.mailstack.final_mx import FinalMX
-    from tests.mailstack.ports import free_ports
 
-    base = _scratch()
-    [port] = free_ports(1)
-    mx = FinalMX(port=port, record_path=base / "mx.jsonl", log_path=base / "mx.log")
-    mx.start()
-    try:
+    with _beside_final_mx() as (base, port):
         exim = Exim(base / "exim", port, main_settings=(f"received_headers_max = {RECEIVED_MAX}",),
                     unroutable_domains="*.invalid")
         exim.configure()
@@ -72,9 +82,6 @@ def exim_returns() -> Iterator[dict[str, bytes]]:
             returns[name] = raw
         assert sorted(returns) == sorted(plans), exim.mainlog.read_text()[-2000:]
         yield returns
-    finally:
-        mx.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_exim_own_failures(exim_returns: dict[str, bytes]) -> None:
@@ -93,16 +100,9 @@ def test_exim_own_failures(exim_returns: dict[str, bytes]) -> None:
 @pytest.fixture
 def sendmail_returns() -> Iterator[dict[str, bytes]]:
     """Each message's return from a real Sendmail with a hop and a size limit, by plan name."""
-    require_mtas()
-    from tests.mailstack.final_mx import FinalMX
-    from tests.mailstack.ports import free_ports
     from tests.mailstack.sendmail import Sendmail
 
-    base = _scratch()
-    [port] = free_ports(1)
-    mx = FinalMX(port=port, record_path=base / "mx.jsonl", log_path=base / "mx.log")
-    mx.start()
-    try:
+    with _beside_final_mx() as (base, port):
         # cf/README: confMAX_HOP (MaxHopCount), confMAX_MESSAGE_SIZE (MaxMessageSize)
         sendmail = Sendmail(base / "sendmail", port, base / "mx.jsonl",
                             defines=(("confMAX_HOP", str(RECEIVED_MAX)), ("confMAX_MESSAGE_SIZE", str(SIZE_MAX))))
@@ -117,9 +117,6 @@ def sendmail_returns() -> Iterator[dict[str, bytes]]:
             returns[name] = raw
         assert sorted(returns) == ["big", "loop"]
         yield returns
-    finally:
-        mx.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_sendmail_own_failures(sendmail_returns: dict[str, bytes]) -> None:
