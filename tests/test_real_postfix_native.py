@@ -54,6 +54,8 @@ EXPECTED = {
     "policy@example.net": ("bounced", "bounced", "5.7.1", "rejected", False),
     "content@example.net": ("bounced", "bounced", "5.7.1", "contenterror", False),
     "someone@elsewhere.example.com": ("bounced", "bounced", "5.7.1", "norelaying", False),
+    # address verification: B's probe was told 5.1.1, and B refuses with what it was told
+    "unknown-v@verify.example.net": ("bounced", "bounced", "5.1.1", "userunknown", False),
 }
 #: How a recipient's message differs from the plain one it is otherwise sent as.
 SENT_AS: dict[str, dict[str, str]] = {

@@ -29,6 +29,10 @@ own, each reached through its documented settings (postconf(5), virtual(8)):
   Access denied"), ``header_checks`` a Subject ("Message content rejected"),
   and ``reject_unauth_destination`` a domain B does not relay for A (B does not
   count A as one of its networks here: ``mynetworks``).
+* ``verify.example.net`` is checked by recipient address verification
+  (``reject_unverified_recipient``, ADDRESS_VERIFICATION_README): B probes the
+  final MX and refuses at RCPT an address it refused ("undeliverable address:
+  host ... said: 550 5.1.1 ...").
 * ``local.example.net`` is B's own (``mydestination``) and takes any local
   part at RCPT (``local_recipient_maps`` empty): local(8) then bounces an
   unknown user, and aliases that pipe into a command bounce when it exits
@@ -195,17 +199,20 @@ class NativeFailureStack(MailStack):
             f"hangup.example.net=smtp:[127.0.0.1]:{self.hangup.port}, "
             f"tls.example.net=smtp:[localhost]:{mx_b}, "  # its own next-hop name, for the TLS policy
             f"store.example.net=lmtp:inet:127.0.0.1:{self.store.lmtp_port}, "
+            f"verify.example.net=smtp:[127.0.0.1]:{mx_b}, "
         )
         settings.update(
             {
                 "parent_domain_matches_subdomains": "",
                 "relay_domains": "example.net, loop.example.net, refused.example.net, silent.example.net, "
-                                 "hangup.example.net, tls.example.net, store.example.net",
+                                 "hangup.example.net, tls.example.net, store.example.net, verify.example.net",
                 "transport_maps": settings["transport_maps"].replace("example.net=", routes + "example.net="),
                 "mynetworks": "127.0.0.2/32",  # not A: a domain B does not relay is refused to it
                 "smtpd_relay_restrictions": "permit_mynetworks, reject_unauth_destination",
-                "smtpd_recipient_restrictions": f"check_sender_access inline:{{ {REFUSED_SENDER}=REJECT }}",
+                "smtpd_recipient_restrictions": f"check_sender_access inline:{{ {REFUSED_SENDER}=REJECT }}, "
+                                                "check_recipient_access inline:{ verify.example.net=reject_unverified_recipient }",
                 "header_checks": f"regexp:{{ {{/^Subject: {REFUSED_SUBJECT}/ REJECT}} }}",
+                "unverified_recipient_reject_code": "550",  # the default 450 has the sender retry
                 "maximal_queue_lifetime": "0",
                 "smtp_connect_timeout": "3s",
                 "smtp_helo_timeout": "3s",
