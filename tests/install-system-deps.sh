@@ -10,7 +10,9 @@ set -euo pipefail
 
 # systemd: only for systemd-analyze, which checks deploy/*.service
 # (tests/test_deploy_units.py); it installs and runs without systemd as PID 1.
-PACKAGES=(postfix dovecot-imapd dovecot-lmtpd openssl pflogsumm systemd)
+# dovecot-sieve: the mail store behind the remote MX answers with a Sieve
+# vacation reply and a Sieve reject (tests/mailstack/native.py).
+PACKAGES=(postfix dovecot-imapd dovecot-lmtpd dovecot-sieve openssl pflogsumm systemd)
 
 is_installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'

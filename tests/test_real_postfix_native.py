@@ -1,7 +1,8 @@
 """Real Postfix failing in its own words: what the remote MX's own software writes
 (a size limit, a table of mailboxes, a full mailbox, a routing loop, local delivery
-to an unknown user or into a failing command), read from the sender's log and from
-the returned mail, ends in the ledger as the failure it is.
+to an unknown user or into a failing command, network give-ups, policy refusals, a
+mail store's quota, Sieve reject and vacation), read from the sender's log and from
+the returned mail, ends in the ledger as the failure it is, and an auto-reply as none.
 
 The other real-Postfix tests have the final MX answer whatever it was told to;
 here Postfix B fails by its documented settings (:mod:`tests.mailstack.native`),
@@ -56,7 +57,12 @@ EXPECTED = {
     "someone@elsewhere.example.com": ("bounced", "bounced", "5.7.1", "norelaying", False),
     # address verification: B's probe was told 5.1.1, and B refuses with what it was told
     "unknown-v@verify.example.net": ("bounced", "bounced", "5.1.1", "userunknown", False),
+    # a Sieve reject is the recipient's own filter refusing the message (RFC 5429 2.1);
+    # its text names no cause, so the reason is the structure's: filtered
+    "rejecter@store.example.net": ("sent", "bounced", "5.0.910", "filtered", True),
 }
+#: Delivered, and answered by an auto-reply (a Sieve vacation): the delivery stays accepted.
+AUTO_REPLIED = ("away@store.example.net",)
 #: How a recipient's message differs from the plain one it is otherwise sent as.
 SENT_AS: dict[str, dict[str, str]] = {
     "big@example.net": {"body": ("x" * 76 + "\n") * (SIZE_LIMIT // 60)},
@@ -70,18 +76,19 @@ def test_postfix_own_failures_end_in_the_ledger(
 ) -> None:
     stack = mail_stack_factory(kind=NativeFailureStack)
     before = len(stack.maildir_messages())
-    for number, recipient in enumerate(EXPECTED):
+    for number, recipient in enumerate([*EXPECTED, *AUTO_REPLIED]):
         stack.send([recipient], tag=f"native{number}", **SENT_AS.get(recipient, {}))
     for recipient, (logged, *_) in EXPECTED.items():
         stack.wait_for_log(rf"to=<{re.escape(recipient)}>,.*status={logged} ")
-    stack.wait_for_maildir(before + len(EXPECTED))  # one return each: A's for a refusal at the first hop, else B's
+    # one return each: A's for a refusal at the first hop, else B's, or the store's reply
+    stack.wait_for_maildir(before + len(EXPECTED) + len(AUTO_REPLIED))
 
     summary = pipeline.ingest_logs(database, [str(stack.log_a)], "auto")
     assert summary.skipped == 0
     dovecot = stack.dovecot
     monkeypatch.setenv("BOUNCELEDGER_IMAP_PASSWORD", dovecot.password)
     polled = polling.poll(database, f"imaps://{dovecot.user}@{dovecot.host}:{dovecot.imaps_port}/INBOX?ca={dovecot.ca_cert}")
-    assert polled.seen >= len(EXPECTED)
+    assert polled.seen >= len(EXPECTED) + len(AUTO_REPLIED)
 
     found = {}
     with database.session() as session:
@@ -97,6 +104,13 @@ def test_postfix_own_failures_end_in_the_ledger(
         assert [(v["status"], v["reason"]) for v in verdicts] == [EXPECTED[recipient][2:4]], recipient
         if EXPECTED[recipient][4]:  # B's 250 first, then its bounce corrected it
             assert [e["replycode"] for e in delivery["events"] if e["kind"] == "attempt"] == ["250"]
+    with database.session() as session:
+        replied = {r: lookup(session, r, policy=SettlementPolicy.from_settings(database.settings))["deliveries"]
+                   for r in AUTO_REPLIED}
+    for recipient, [delivery] in replied.items():
+        assert (delivery["state"], delivery["corrected"]) == ("accepted", False), recipient
+        verdicts = [(e["outcome"], e["reason"]) for e in delivery["events"] if e["kind"] == "verdict"]
+        assert verdicts == [("autoreply", "vacation")], recipient  # tied to its send, and no bounce
     # Postfix's DSN says only "x-unix; input/output error" (a sysexits.h class): what
     # support is shown is the notice's own line, which names the cause
     [full_bounce] = [e for e in found["full@box.example.net"]["events"] if e["kind"] == "verdict"]

@@ -28,6 +28,8 @@ from tests.bounces.verdict_rows import rows
     ("mimesweeper_not_found.msg",
      [("nobody@agency.example", "bounce", "5.0.911", None, "userunknown", True, "mimesweeper")]),
     ("sieve_reject_mdn.msg", [("full@far.example", "bounce", "5.0.922", None, "mailboxfull", False, "mdnreject")]),
+    # the script owner's own words name no cause: the recipient's filter refused it (RFC 5429)
+    ("sieve_reject_owner_text.msg", [("lena@far.example", "bounce", "5.0.910", None, "filtered", False, "mdnreject")]),
     ("gmail_send_as_denied.msg", [("partner@far.example", "bounce", "5.0.918", None, "rejected", False, "gmail")]),
 ])
 def test_format(fixture_bytes, name, expected):

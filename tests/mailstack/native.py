@@ -20,10 +20,14 @@ own, each reached through its documented settings (postconf(5), virtual(8)):
   ``hangup.`` to one that closes after the greeting, and ``tls.`` to the final
   MX under an ``encrypt`` TLS policy, which it does not offer.
 * ``store.example.net`` is delivered by B over LMTP into a Dovecot of its own
-  (:class:`StoreDovecot`, the quota plugin on): ``full@`` has a quota a message
-  cannot fit ("552 5.2.2 ... Quota exceeded (mailbox for user is full)"), and
-  an address its passwd-file lacks is refused ("550 5.1.1 ... User doesn't
-  exist"). B says 250 to A first, and bounces the LMTP refusal.
+  (:class:`StoreDovecot`, the quota and Sieve plugins on): ``full@`` has a
+  quota a message cannot fit ("552 5.2.2 ... Quota exceeded (mailbox for user
+  is full)"), and an address its passwd-file lacks is refused ("550 5.1.1 ...
+  User doesn't exist"). B says 250 to A first, and bounces the LMTP refusal.
+  ``away@`` has a Sieve vacation script (RFC 5230): its auto-reply goes to the
+  envelope sender, our return path, and is no bounce; ``rejecter@`` has a
+  Sieve ``reject`` (RFC 5429), which Pigeonhole sends as a disposition
+  notification. Dovecot sends both through B (``submission_host``).
 * Postfix's own policy refusals at the first hop (A's bounce, B's words):
   ``check_sender_access`` refuses one return path ("Sender address rejected:
   Access denied"), ``header_checks`` a Subject ("Message content rejected"),
@@ -80,6 +84,10 @@ hostname = store.example.net
 mail_location = maildir:{mail_root}/%u/Maildir
 first_valid_uid = 500
 mail_plugins = quota
+submission_host = 127.0.0.1:{submission_port}
+protocol lmtp {{
+  mail_plugins = $mail_plugins sieve
+}}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%Ln {root}/passwd
@@ -90,7 +98,7 @@ userdb {{
 }}
 plugin {{
   quota = maildir:User quota
-  quota_rule = *:storage=200B
+  sieve = file:~/sieve;active=~/.dovecot.sieve
 }}
 service lmtp {{
   inet_listener lmtp {{
@@ -99,11 +107,19 @@ service lmtp {{
   }}
 }}
 """
-STORE_USERS = ("full",)
+#: user: (extra userdb fields, Sieve script or None). ``full`` has a quota no message fits.
+STORE_USERS: dict[str, tuple[str, str | None]] = {
+    "full": ("userdb_quota_rule=*:storage=200B", None),
+    "away": ("", 'require "vacation";\nvacation :days 1 :subject "Out of office" "I am away until Monday.";\n'),
+    "rejecter": ("", 'require "reject";\nreject "I do not take mail from you.";\n'),
+}
 
 
 class StoreDovecot(Dovecot):
-    """A Dovecot that only takes mail over LMTP, for :data:`STORE_USERS`, under a tiny quota."""
+    """A Dovecot that only takes mail over LMTP, for :data:`STORE_USERS`; what its Sieve
+    scripts send goes out through ``submission_port`` (B's smtpd)."""
+
+    submission_port: int = 0
 
     def configure(self) -> None:
         for sub in ("run", "state"):
@@ -112,11 +128,21 @@ class StoreDovecot(Dovecot):
         os.chown(self.mail_root, MAIL_UID, MAIL_GID)
         passwd = self.root / "passwd"
         passwd.write_text("".join(
-            f"{user}:{{PLAIN}}unused:{MAIL_UID}:{MAIL_GID}::{self.mail_root}/{user}::\n" for user in STORE_USERS))
+            f"{user}:{{PLAIN}}unused:{MAIL_UID}:{MAIL_GID}::{self.mail_root}/{user}::{extra}\n"
+            for user, (extra, _) in STORE_USERS.items()))
         os.chown(passwd, 0, grp.getgrnam("dovecot").gr_gid)
         passwd.chmod(0o640)
+        for user, (_, script) in STORE_USERS.items():
+            if script is None:
+                continue
+            home = self.mail_root / user
+            home.mkdir(exist_ok=True)
+            (home / ".dovecot.sieve").write_text(script)
+            for path in (home, home / ".dovecot.sieve"):
+                os.chown(path, MAIL_UID, MAIL_GID)
         self.config_path.write_text(STORE_CONFIG.format(root=self.root, mail_root=self.mail_root,
-                                                        lmtp_port=self.lmtp_port))
+                                                        lmtp_port=self.lmtp_port,
+                                                        submission_port=self.submission_port))
 
     def start(self, timeout: float = 15.0) -> None:
         self.configure()
@@ -205,7 +231,8 @@ class NativeFailureStack(MailStack):
             {
                 "parent_domain_matches_subdomains": "",
                 "relay_domains": "example.net, loop.example.net, refused.example.net, silent.example.net, "
-                                 "hangup.example.net, tls.example.net, store.example.net, verify.example.net",
+                                 "hangup.example.net, tls.example.net, store.example.net, verify.example.net, "
+                                 "sender.test",  # what the store's Sieve sends back goes through B
                 "transport_maps": settings["transport_maps"].replace("example.net=", routes + "example.net="),
                 "mynetworks": "127.0.0.2/32",  # not A: a domain B does not relay is refused to it
                 "smtpd_relay_restrictions": "permit_mynetworks, reject_unauth_destination",
@@ -235,6 +262,7 @@ class NativeFailureStack(MailStack):
     def start(self) -> NativeFailureStack:
         self.store.root.mkdir(parents=True, exist_ok=True)
         self.store.root.chmod(0o755)
+        self.store.submission_port = self.smtpd_b_port
         self.store.start()
         self.boxes.mkdir(parents=True, exist_ok=True)
         full = self.boxes / "full"

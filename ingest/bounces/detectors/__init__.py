@@ -20,8 +20,8 @@ import importlib
 from collections.abc import Callable
 from email.message import Message
 
-from bounceledger.ingest.bounces.classify import classify, find_status, is_hard, pseudo_status
-from bounceledger.ingest.bounces.reasons import CATEGORIES
+from bounceledger.ingest.bounces.classify import classify, find_status, is_generic, is_hard, pseudo_status
+from bounceledger.ingest.bounces.reasons import CATEGORIES, WEAK_REASONS
 from bounceledger.ingest.bounces.returned import Keys
 from bounceledger.ingest.record import Record
 from bounceledger.ingest.records import Verdict, VerdictKind
@@ -54,6 +54,10 @@ class Failure(Record):
     #: The address the sender used when the report names the one it was
     #: rewritten to (sendmail's "(expanded from: ...)"): what matching needs.
     original_recipient: str | None = None
+    #: What the format's structure says when its words say nothing specific (unlike
+    #: ``reason``, words that name a cause still win): a Sieve reject is the
+    #: recipient's own filter refusing, whatever text its owner wrote.
+    fallback_reason: str | None = None
 
 
 Detect = Callable[[Message, str], list[Failure]]
@@ -151,6 +155,10 @@ def _verdict(name: str, failure: Failure, keys: Keys) -> Verdict:
     )
     reason = result.reason
     status = result.status
+    if failure.fallback_reason and (reason is None or reason in WEAK_REASONS):
+        reason = failure.fallback_reason
+        if not status or is_generic(status):
+            status = pseudo_status(reason, failure.temporary)
     if _unproven_unknown(failure, reason, status):
         reason = "filtered"
         if status and status.partition(".")[2].startswith("0.9"):

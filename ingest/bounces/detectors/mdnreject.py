@@ -5,7 +5,11 @@ delivered message with a ``multipart/report;
 report-type=disposition-notification`` whose ``Disposition`` ends in
 ``deleted`` and whose text says "Your message to <user@example.org> was
 automatically rejected:" followed by the reason (often "Quota exceeded").
-It is a bounce, not a read receipt or an auto-reply.
+It is a bounce, not a read receipt or an auto-reply. The reject text is
+whatever the script's owner wrote ("I do not take mail from you."): where
+it names no cause, the reason is the structure's own, ``filtered``, the
+recipient's own filter refusing the message (RFC 5429 section 2.1: reject
+"refuses delivery of a message").
 """
 
 from __future__ import annotations
@@ -29,4 +33,4 @@ def detect(msg: Message, body: str) -> list[Failure]:
         return []
     address = m.address_of(said.group(1))
     why = m.unfold(said.group("why"))[:1000]
-    return [Failure(recipient=address, diagnostic=why)] if address else []
+    return [Failure(recipient=address, diagnostic=why, fallback_reason="filtered")] if address else []
