@@ -161,7 +161,7 @@ def poll(
     """
     url = (
         f"imaps://{server.user}@{server.host}:{server.imaps_port}/{folder}"
-        f"?ca={server.ca_cert}&{filing}&batch=200"
+        f"?ca={server.ca_cert}&{filing}"  # the default batch= (ingest.mailbox.url.DEFAULT_IMAP_BATCH)
     )
     env = {**os.environ, "BOUNCELEDGER_IMAP_PASSWORD": server.password, "PYTHONPATH": str(REPO)}
     steps = [["db", "upgrade"], *([["ingest-log", "--format", "postfix", str(sendlog)]] if sendlog else []), ["poll", "--mailbox", url, "--once"]]

@@ -23,9 +23,15 @@ from bounceledger.ingest.mailbox.source import MailboxReader, MailItem
 
 _END = object()  # what the thread queues after the last batch
 
+#: A batch is also cut once its messages reach this many bytes: the poll holds a few
+#: batches at once (read ahead, parsing, storing), and a mailbox of large returns
+#: (the original message attached whole) must not make that hundreds of megabytes.
+BATCH_BYTES = 32 * 1024 * 1024
+
 
 class ReadAhead:
-    """The reader's pending messages in batches of ``size``, read one batch ahead.
+    """The reader's pending messages in batches of ``size`` (or fewer, once a batch
+    holds ``max_bytes`` of mail), read one batch ahead.
 
     An error raised while reading (a lost connection) is raised again by
     :meth:`batches` where the batch would have come, in the poller's thread.
@@ -33,29 +39,31 @@ class ReadAhead:
     again, e.g. to reconnect.
     """
 
-    def __init__(self, reader: MailboxReader, size: int) -> None:
+    def __init__(self, reader: MailboxReader, size: int, max_bytes: int = BATCH_BYTES) -> None:
         self.lock = threading.Lock()
         self._queue: queue.Queue[object] = queue.Queue(maxsize=1)
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._read, args=(reader, max(1, size)), name=f"read-ahead {reader.name}", daemon=True
+            target=self._read, args=(reader, max(1, size), max_bytes), name=f"read-ahead {reader.name}", daemon=True
         )
         self._thread.start()
 
-    def _read(self, reader: MailboxReader, size: int) -> None:
+    def _read(self, reader: MailboxReader, size: int, max_bytes: int = BATCH_BYTES) -> None:
         try:
             with self.lock:
                 items = reader.pending()
             batch: list[MailItem] = []
+            held = 0  # bytes of the messages in batch
             while not self._stop.is_set():
                 with self.lock:
                     item = next(items, None)
                 if item is None:
                     break
                 batch.append(item)
-                if len(batch) >= size:
+                held += len(item.raw) if item.raw is not None else 0
+                if len(batch) >= size or held >= max_bytes:
                     self._put(batch)
-                    batch = []
+                    batch, held = [], 0
             if batch:
                 self._put(batch)
             self._put(_END)

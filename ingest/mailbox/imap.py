@@ -27,6 +27,10 @@ log = logging.getLogger("bounceledger.imap")
 
 DONE_KEYWORD = b"$BounceledgerDone"
 CONNECT_TIMEOUT = 30.0
+#: Most messages one FETCH asks for: imapclient holds a whole answer in memory, so
+#: this, not the (larger) commit batch, bounds what one command brings in. Measured:
+#: committing 500 at a time fetched 100 at a time was as fast as fetching 500 at once.
+FETCH_GROUP = 100
 
 # What a dropped connection or a restarting server looks like from here.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -74,7 +78,7 @@ class ImapReader:
         self.spec = spec
         self.name = spec.display
         self.rescanning = False
-        self.batch = spec.batch  # messages per fetch and per transaction
+        self.batch = spec.batch  # messages per transaction (fetched FETCH_GROUP at a time)
         self.client: IMAPClient | None = None
         self._known_folders: set[str] = set()
         self._state: FolderState | None = None
@@ -101,8 +105,9 @@ class ImapReader:
         for uid in leftovers:
             yield MailItem(ref=self._ref(uid), raw=None, received_at=now, cursor=None)
         new = [uid for uid in state.uids if uid > self._last_uid]
-        for start in range(0, len(new), self.spec.batch):
-            yield from self.fetch(new[start : start + self.spec.batch])
+        group = min(self.spec.batch, FETCH_GROUP)
+        for start in range(0, len(new), group):
+            yield from self.fetch(new[start : start + group])
 
     def fetch_again(self, item: MailItem) -> MailItem:
         uid = int(item.ref.rpartition(":")[2])
