@@ -48,7 +48,7 @@ class ReadAhead:
         )
         self._thread.start()
 
-    def _read(self, reader: MailboxReader, size: int, max_bytes: int = BATCH_BYTES) -> None:
+    def _read(self, reader: MailboxReader, size: int, max_bytes: int) -> None:
         try:
             with self.lock:
                 items = reader.pending()

@@ -120,23 +120,32 @@ class Dovecot:
     def pid_file(self) -> Path:
         return self.root / "run" / "master.pid"
 
+    @property
+    def ports(self) -> tuple[int, ...]:
+        """The ports :meth:`start` waits for."""
+        return (self.imap_port, self.imaps_port, self.lmtp_port)
+
     def configure(self) -> None:
         """Write config, cert and passwd-file (idempotent; keeps an existing cert)."""
-        for sub in ("run", "state"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
-        self.mail_root.mkdir(parents=True, exist_ok=True)
-        os.chown(self.mail_root, MAIL_UID, MAIL_GID)
+        self._make_folders()
         if not self.ca_cert.exists():
             make_self_signed_cert(self.ca_cert, self.root / "key.pem")
-        self._write_passwd()
+        self._write_passwd(f"{self.user}:{{PLAIN}}{self.password}\n")
         self.config_path.write_text(CONFIG_TEMPLATE.format(
             root=self.root, mail_root=self.mail_root, uid=MAIL_UID, gid=MAIL_GID,
             imap_port=self.imap_port, imaps_port=self.imaps_port, lmtp_port=self.lmtp_port))
 
-    def _write_passwd(self) -> None:
+    def _make_folders(self) -> None:
+        """base_dir, state_dir and the mail root, the last owned by the mail user."""
+        for sub in ("run", "state"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.mail_root.mkdir(parents=True, exist_ok=True)
+        os.chown(self.mail_root, MAIL_UID, MAIL_GID)
+
+    def _write_passwd(self, text: str) -> None:
         """passwd-file readable by the dovecot group only, as the auth process expects."""
         passwd = self.root / "passwd"
-        passwd.write_text(f"{self.user}:{{PLAIN}}{self.password}\n")
+        passwd.write_text(text)
         os.chown(passwd, 0, grp.getgrnam("dovecot").gr_gid)
         passwd.chmod(0o640)
 
@@ -147,7 +156,7 @@ class Dovecot:
         with (self.root / "startup.log").open("ab") as out:
             subprocess.run(["dovecot", "-c", str(self.config_path)], check=True,
                            stdin=subprocess.DEVNULL, stdout=out, stderr=out)
-        for port in (self.imap_port, self.imaps_port, self.lmtp_port):
+        for port in self.ports:
             if not wait_for_port(port, timeout):
                 raise RuntimeError(f"dovecot not listening on {port}; see {self.log_path}")
 
