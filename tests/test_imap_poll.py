@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from datetime import datetime, timedelta, timezone
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -379,6 +380,21 @@ def test_duplicate_copy_in_the_folder_is_counted(database: Database, folder: Fol
     with database.session() as session:
         assert queries.report(session)["returned_messages"]["duplicate"] == 1
     assert folder.count("-processed") == 3
+
+
+def test_receipt_time_is_the_mailboxs(database: Database, folder: Folder) -> None:
+    """A returned message keeps the time the mailbox received it (IMAP INTERNALDATE),
+    in UTC, whatever offset the server writes it with; not the time of the poll."""
+    mail = samples()[:2]
+    arrived = [datetime(2026, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=2))), datetime(2025, 12, 24, 23, 59, tzinfo=timezone.utc)]
+    with admin(folder.server) as client:
+        client.create_folder(folder.name)
+        for raw, when in zip(mail, arrived):
+            client.append(folder.name, raw, msg_time=when)
+    assert polling.poll(database, folder.url(move="off")).processed == 2
+    with database.session() as session:
+        stored = session.scalars(select(ReturnedMessage.received_at).order_by(ReturnedMessage.id)).all()
+    assert [when.astimezone(timezone.utc) for when in stored] == [when.astimezone(timezone.utc) for when in arrived]
 
 
 def test_mbox_source_resumes(database: Database, tmp_path: Path) -> None:

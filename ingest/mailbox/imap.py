@@ -143,6 +143,10 @@ class ImapReader:
             raise ImapConnectionLost(f"cannot reach {spec.display}: {exc}") from None
         except IMAPClientError as exc:
             raise MailboxError(f"IMAP error from {spec.display}: {exc}") from None
+        # INTERNALDATE as the server gives it, with its offset: imapclient's default turns it
+        # into a naive local time, which fetch() could only replace with "now" (the receipt
+        # time then was the poll's, not the mailbox's).
+        client.normalise_times = False
         self.client = client
         return self.select()
 
