@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -22,7 +23,9 @@ from bounceledger import pipeline, polling, queries
 from bounceledger.config import Settings
 from bounceledger.db import Database, DatabaseError
 from bounceledger.ingest.bounces import parse
+from bounceledger.ingest.mailbox.imap import ImapReader
 from bounceledger.ingest.mailbox.source import MailboxError
+from bounceledger.ingest.mailbox.url import parse_mailbox_url
 from bounceledger.models import Event, ReturnedMessage
 from tests.mailstack.dovecot import Dovecot, scratch_dovecot
 from tests.mailstack.fixtures import require_mail_stack
@@ -395,6 +398,27 @@ def test_receipt_time_is_the_mailboxs(database: Database, folder: Folder) -> Non
     with database.session() as session:
         stored = session.scalars(select(ReturnedMessage.received_at).order_by(ReturnedMessage.id)).all()
     assert [when.astimezone(timezone.utc) for when in stored] == [when.astimezone(timezone.utc) for when in arrived]
+
+
+@pytest.mark.parametrize("debug_logging", [False, True])
+def test_imaplib_formats_responses_only_for_a_debug_log(
+    folder: Folder, debug_logging: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """imaplib's per-response debug text (a repr of each fetched message) is built only
+    where the ``imapclient.imaplib`` logger prints DEBUG records; there it still is."""
+    folder.fill(samples()[:1])
+    if debug_logging:
+        caplog.set_level(logging.DEBUG, logger="imapclient.imaplib")
+    reader = ImapReader(parse_mailbox_url(folder.url(move="off")))  # type: ignore[arg-type]
+    reader.open(None)
+    try:
+        assert reader.client is not None
+        assert reader.client._imap.debug == (5 if debug_logging else 0)
+        assert len(list(reader.pending())) == 1
+    finally:
+        reader.close()
+    logged = [r.getMessage() for r in caplog.records if r.name == "imapclient.imaplib"]
+    assert any("untagged_responses[FETCH]" in text for text in logged) == debug_logging
 
 
 def test_mbox_source_resumes(database: Database, tmp_path: Path) -> None:
