@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from bounceledger.ingest import reconcile
 from bounceledger.ingest.batchgc import fewer_collections
 from bounceledger.ingest.bounces import parse
-from bounceledger.ingest.dbutil import chunks, insert_fresh
+from bounceledger.ingest.dbutil import among, insert_fresh
 from bounceledger.ingest.keys import header_ref, normalise_address, verdict_key
 from bounceledger.ingest.matching import MatchKeys, keys_from, match_many, token_check
 from bounceledger.ingest.records import ParsedMessage, Verdict
@@ -75,7 +75,9 @@ StoredCopy = tuple[int | None, str, str | None, str, "_NewMessage | None"]
 
 def _stored_copies(session: Session, digests: Sequence[str]) -> dict[str, StoredCopy]:
     found: dict[str, StoredCopy] = {}
-    for part in chunks(sorted(set(digests))):
+    # among(): one array parameter on PostgreSQL, so the statement's text is the same for
+    # every batch (an IN list of a batch's size was compiled and split anew each time)
+    for digest_in in among(session, ReturnedMessage.sha256, sorted(set(digests))):
         for row in session.execute(
             select(
                 ReturnedMessage.sha256,
@@ -83,7 +85,7 @@ def _stored_copies(session: Session, digests: Sequence[str]) -> dict[str, Stored
                 ReturnedMessage.source,
                 ReturnedMessage.source_ref,
                 ReturnedMessage.outcome,
-            ).where(ReturnedMessage.sha256.in_(part))
+            ).where(digest_in)
         ):
             found[row.sha256] = (row.id, row.source, row.source_ref, row.outcome, None)
     return found
@@ -113,12 +115,10 @@ def _mark_message_id_duplicates(session: Session, fresh: list[_NewMessage]) -> N
     if not ids:
         return
     taken: set[str] = set()
-    for part in chunks(sorted(ids)):
+    for message_id_in in among(session, ReturnedMessage.message_id, sorted(ids)):
         taken.update(
             session.scalars(
-                select(ReturnedMessage.message_id).where(
-                    ReturnedMessage.message_id.in_(part), ReturnedMessage.outcome != "duplicate"
-                )
+                select(ReturnedMessage.message_id).where(message_id_in, ReturnedMessage.outcome != "duplicate")
             )
         )
     for returned in fresh:
