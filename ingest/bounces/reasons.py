@@ -72,8 +72,11 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # "Message content rejected"
     (r"duplicate header|message content rejected|header (?:line )?too long|headers? (?:are |is )?too large", "contenterror"),
     # src: Gmail SMTP errors 550 5.7.1 "Messages with multiple addresses in From: header are not accepted",
-    # "This message is not RFC 5322 compliant", "Messages missing a valid Message-ID header are not accepted"
-    (r"multiple (?:addresses|senders) in (?:the )?from|not rfc ?5322 compliant|missing (?:a )?(?:valid )?(?:message-id|date)",
+    # "This message is not RFC 5322 compliant", "Messages missing a valid Message-ID header are not accepted";
+    # Exchange Online NDR 5.7.512 "Access denied, message must be RFC 5322 section 3.6.2 compliant" (a From
+    # header is required: before the block rows, whose "access denied" it also says)
+    (r"multiple (?:addresses|senders) in (?:the )?from|not rfc ?5322 compliant|missing (?:a )?(?:valid )?(?:message-id|date)"
+     r"|must be rfc ?5322 section [\d.]+ compliant",
      "notcompliantrfc"),
     # Accounts that exist but cannot receive.
     # src: RFC 3463 X.2.1 "Mailbox disabled, not accepting messages"; RFC 5248 X.7.13 "User Account Disabled";
@@ -109,8 +112,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # src: RFC 7505 null MX ("a domain that accepts no mail"); RFC 7504 521 "Host does not accept mail", 556
     # "Domain does not accept mail"; Postfix dns_lookup "Domain %s does not accept mail (nullMX)";
     # RFC 3463 X.3.2 "System not accepting network messages". Only the wholesale refusal: "does not accept
-    # mail from <an IP, a domain, a sender>" names whose mail is refused, a policy of the rows below.
-    (r"does not accept (?:e-?)?mail(?! from)|accepts? no (?:e-?)?mail|null mx|not accepting (?:any )?(?:e-?)?mail(?! from)"
+    # mail from <an IP, a domain, a sender>" names whose mail is refused, a policy of the rows below, as does
+    # Exchange Online NDR 5.7.510 "Access denied, contoso.com does not accept email over IPv4" (it takes mail
+    # over the other IP version: a block of that path, not a domain without mail)
+    (r"does not accept (?:e-?)?mail(?! from| over ipv[46])|accepts? no (?:e-?)?mail|null mx|not accepting (?:any )?(?:e-?)?mail(?! from)"
      r"|domain (?:has )?(?:a )?null mx|does(?:n.t| not) receive (?:e-?)?mail(?! from)"
      # RFC 3463 X.3.2 "System not accepting network messages", in its own words
      r"|system not accepting network messages",
@@ -143,8 +148,9 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # src: RFC 7372 X.7.20-X.7.26 (DKIM, SPF, multiple checks); RFC 7208 SPF "not designated as permitted
     # sender"; Gmail 5.7.26 "This message does not have authentication information or fails to pass
     # authentication checks", "Unauthenticated email ... is not accepted due to domain's DMARC policy";
-    # Microsoft 5.7.509 "sending domain does not pass DMARC verification"
-    (r"\bspf\b|\bdkim\b|\bdmarc\b|sender policy framework|not designated (?:as )?(?:a )?permitted sender"
+    # Microsoft 5.7.509 "sending domain does not pass DMARC verification", 5.7.515 "Access denied, sending domain
+    # [domain] doesn't meet the required authentication level" (SPF, DKIM and DMARC for high-volume senders)
+    (r"required authentication level|\bspf\b|\bdkim\b|\bdmarc\b|sender policy framework|not designated (?:as )?(?:a )?permitted sender"
      r"|domainkeys|unauthenticated (?:e-?)?mail|authentication (?:checks? )?(?:did not pass|failed)(?! .*(?:password|login))"
      r"|not authori[sz]ed to send (?:e-?mail|mail|on behalf)|does not have authentication information|fails to pass authentication|5\.7\.2[0-46]|5\.7\.29|authentication results? failed",
      "authfailure"),
@@ -162,8 +168,12 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # 450 4.2.1 "The user you are trying to contact is receiving mail at a rate that prevents additional
     # messages from being delivered" (a rate limit, though its code is X.2.1 "mailbox disabled"); Exchange
     # Online 5.2.121 "Recipient's per hour message receive limit from specific sender exceeded" and 5.2.122
-    # "The recipient has exceeded their limit for the number of messages they can receive per hour"
-    (r"rate limit|(?:too many|many) (?:messages|emails|mails)|sending (?:rate|too fast)|slow down"
+    # "The recipient has exceeded their limit for the number of messages they can receive per hour"; Gmail
+    # 450 4.2.1 "The user you are trying to contact is receiving mail too quickly. Please resend your message
+    # at a later time"; Exchange Online NDR 432 4.3.2 "STOREDRV.Deliver; recipient thread limit exceeded"
+    # (the recipient mailbox throttled for receiving too many messages too quickly; its X.3.2 code reads
+    # "System not accepting network messages")
+    (r"receiving mail too quickly|recipient thread limit exceeded|rate limit|(?:too many|many) (?:messages|emails|mails)|sending (?:rate|too fast)|slow down"
      r"|exceeded (?:the )?(?:sending|message) rate|too fast|throttl|receiving mail at a rate that prevents"
      r"|message receive limit|number of messages they can receive",
      "speeding"),
@@ -187,8 +197,9 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # The sender's own address or domain, named as such.
     # src: Exchange Online Protection 550 5.4.1 "All recipient addresses rejected : Access denied"; RFC 3463
     # X.1.7/X.1.8 (the sender's address or system); Gmail "provide a valid From" (5.7.1 "Our system has
-    # detected that this message is not RFC 5322 compliant ... From header")
-    (r"all recipient addresses rejected ?: access denied|unroutable sender|sender was rejected|from:? (?:header )?domain (?:is )?invalid|provide a valid from"
+    # detected that this message is not RFC 5322 compliant ... From header"); Exchange Online NDR 5.7.124
+    # "Sender not in allowed-senders list" (the recipient group takes mail only from the senders it lists)
+    (r"not in (?:the )?allowed[- ]senders? list|all recipient addresses rejected ?: access denied|unroutable sender|sender was rejected|from:? (?:header )?domain (?:is )?invalid|provide a valid from"
      # src: MXroute "Your sending address has been blocked by admins" (a sender the server's admins banned)
      r"|sender address (?:has been )?(?:black|block)listed"
      r"|sending(?:/recipient| to/from)? (?:an )?address (?:that )?has been (?:blocked|(?:black|block)listed)",
@@ -256,8 +267,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # loopback address is the sender's own relay being down, not a block.)
     # src: Postfix reject_rbl_client "Service unavailable; Client host [IP] blocked using <zone>"; Spamhaus,
     # SpamCop, SORBS and Barracuda BRBL rejection texts; Microsoft 5.7.606-649 "Access denied, banned sending
-    # IP"; Outlook.com "part of their network is on our block list (S3150)"; Proofpoint "554 5.7.1 Blocked"
-    (r"blocked using|listed (?:in|on|at|by)|black ?list|block ?list|\brbl\b|\bdnsbl\b|spamhaus|spamcop|sorbs|barracuda"
+    # IP"; Outlook.com "part of their network is on our block list (S3150)"; Proofpoint "554 5.7.1 Blocked";
+    # Yahoo Sender Hub SMTP error codes, TSS09: "All messages from [IP] will be permanently deferred; Retrying
+    # will NOT succeed" (the IP is blocked, whatever the 421 says)
+    (r"will be permanently deferred|blocked using|listed (?:in|on|at|by)|black ?list|block ?list|\brbl\b|\bdnsbl\b|spamhaus|spamcop|sorbs|barracuda"
      r"|client host (?:\[[^\]]*\] )?(?:rejected|blocked)|your (?:ip|host|server|network)|(?:ip|host|client|sender ip) (?:address )?(?:is )?(?:\S+ )?(?:blocked|banned|denied|rejected|blacklisted)"
      r"|dynamic (?:ip|address)|dial-?up|residential|(?:access|connection) (?:denied|refused) (?:from|to|by|for)(?! \[?127\.)|banned"
      r"|refused to talk|not allowed to send|blocked by|temporarily (?:deferred|blocked|rejected)|\bblocked\b|access denied"
@@ -318,8 +331,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|missing (?:a )?(?:valid )?(?:message-id|date|from) header|duplicate header|malformed (?:header|message)"
      r"|message-id header|invalid (?:header|date|from|message-id)",
      "notcompliantrfc"),
-    # src: RFC 3463 X.6.0-X.6.5 (media errors, conversion); RFC 6152 8BITMIME; RFC 2045 MIME
-    (r"content|attachment|mime|header line too long|8-?bit|charset|message body|line too long|illegal character",
+    # src: RFC 3463 X.6.0-X.6.5 (media errors, conversion); RFC 6152 8BITMIME; RFC 2045 MIME (the word:
+    # Mimecast's replies carry community.mimecast.com links); RFC 5321 2.3.8 (CR and LF only as CRLF), as
+    # Exchange Online words it: "550 5.6.11 SMTPSEND.BareLinefeedsAreIllegal"
+    (r"content|attachment|\bmime\b|bare ?line ?feeds|header line too long|8-?bit|charset|message body|line too long|illegal character",
      "contenterror"),
     # src: RFC 5321 500 "Syntax error, command unrecognized", 501 "Syntax error in parameters", 503 "Bad
     # sequence of commands", 504 "Command parameter not implemented"; RFC 2920 PIPELINING
@@ -389,6 +404,10 @@ _STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
     # src: Per-hour recipient caps (GoDaddy's "IB607 ... has sent to too many recipients this hour"):
     # the sender is going too fast, not the message too wide.
     (r"too many recipients (?:this|per|in the last) hour", "speeding"),
+    # src: Google Workspace "SMTP error reference", 421 4.7.28: "... To protect our users from spam, mail sent from
+    # your IP address [or domain] has been temporarily rate limited" (the rate, not the spam it guards against;
+    # Outlook.com's "has been temporarily rate limited due to IP reputation" names its cause, a row below)
+    (r"mail sent from your (?:ip address|(?:spf |dkim )?domain) has been temporarily rate limited", "speeding"),
 )
 
 #: Flags every pattern of the tables here is compiled with.

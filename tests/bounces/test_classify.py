@@ -71,10 +71,39 @@ from bounceledger.ingest.bounces.classify import classify, explain, find_replyco
         ("5.2.121", None, "550 5.2.121 Recipient's per hour message receive limit from specific sender exceeded",
          "speeding"),
         ("5.7.9", None, None, "securityerror"),  # RFC 4954 AUTH: mechanism too weak
+        # providers' published replies (Exchange Online NDR list, Google's SMTP error reference, Yahoo's
+        # Sender Hub error codes); sources beside the rows in reasons.py
+        ("5.7.510", None, "550 5.7.510 Access denied, contoso.com does not accept email over IPv4", "blocked"),
+        ("5.7.512", None, "550 5.7.512 Access denied, message must be RFC 5322 section 3.6.2 compliant",
+         "notcompliantrfc"),
+        ("5.7.515", None, "550 5.7.515 Access denied, sending domain contoso.com doesn't meet the required "
+                          "authentication level", "authfailure"),
+        ("5.7.124", None, "550 5.7.124 Sender not in allowed-senders list", "rejected"),
+        ("5.6.11", None, "550 5.6.11 SMTPSEND.BareLinefeedsAreIllegal; message contains bare linefeeds",
+         "contenterror"),
+        ("4.3.2", None, "432 4.3.2 STOREDRV.Deliver; recipient thread limit exceeded", "speeding"),
+        ("4.2.1", None, "450 4.2.1 The user you are trying to contact is receiving mail too quickly. "
+                        "Please resend your message at a later time.", "speeding"),
+        ("4.7.28", None, "421 4.7.28 Gmail has detected an unusual rate of mail originating from your SPF domain "
+                         "[news.example]. To protect our users from spam, mail sent from your domain has been "
+                         "temporarily rate limited.", "speeding"),
+        ("4.7.650", None, "451 4.7.650 The mail server [192.0.2.25] has been temporarily rate limited due to IP "
+                          "reputation.", "badreputation"),
+        ("4.7.0", None, "421 4.7.0 [TSS09] All messages from 192.0.2.1 will be permanently deferred; "
+                        "Retrying will NOT succeed.", "blocked"),
+        # Mimecast's replies link community.mimecast.com: no MIME (content) error in the address
+        (None, "451", "451 Internal resource temporarily unavailable - "
+                      "https://community.mimecast.com/docs/DOC-1369#451", "systemerror"),
     ],
 )
 def test_reason_table(status, reply, text, reason):
     assert classify(status, reply, text).reason == reason
+
+
+def test_a_domain_that_takes_mail_over_the_other_ip_version_is_no_hard_bounce():
+    """Exchange Online's 5.7.510 refuses a path (IPv4), not the address: nothing to suppress."""
+    found = classify("5.7.510", "550", "550 5.7.510 Access denied, contoso.com does not accept email over IPv4")
+    assert (found.reason, found.hardbounce) == ("blocked", False)
 
 
 def test_failed_with_temporary_status_is_not_expired_by_itself():
