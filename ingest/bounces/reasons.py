@@ -269,8 +269,11 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # SpamCop, SORBS and Barracuda BRBL rejection texts; Microsoft 5.7.606-649 "Access denied, banned sending
     # IP"; Outlook.com "part of their network is on our block list (S3150)"; Proofpoint "554 5.7.1 Blocked";
     # Yahoo Sender Hub SMTP error codes, TSS09: "All messages from [IP] will be permanently deferred; Retrying
-    # will NOT succeed" (the IP is blocked, whatever the 421 says)
-    (r"will be permanently deferred|blocked using|listed (?:in|on|at|by)|black ?list|block ?list|\brbl\b|\bdnsbl\b|spamhaus|spamcop|sorbs|barracuda"
+    # will NOT succeed" (the IP is blocked, whatever the 421 says). Greylisting, the anti-spam deferral of a
+    # sender not seen before: postgrey(8) --greylist-text default "Greylisted, see
+    # http://postgrey.schweikert.ch/help/%r.html" (after Postfix's "Recipient address rejected:"),
+    # "greylisting in action" / "greylisted, please try again"
+    (r"greylist|will be permanently deferred|blocked using|listed (?:in|on|at|by)|black ?list|block ?list|\brbl\b|\bdnsbl\b|spamhaus|spamcop|sorbs|barracuda"
      r"|client host (?:\[[^\]]*\] )?(?:rejected|blocked)|your (?:ip|host|server|network)|(?:ip|host|client|sender ip) (?:address )?(?:is )?(?:\S+ )?(?:blocked|banned|denied|rejected|blacklisted)"
      r"|dynamic (?:ip|address)|dial-?up|residential|(?:access|connection) (?:denied|refused) (?:from|to|by|for)(?! \[?127\.)|banned"
      r"|refused to talk|not allowed to send|blocked by|temporarily (?:deferred|blocked|rejected)|\bblocked\b|access denied"
@@ -278,8 +281,9 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|service unavailable; client|rejected because of your|\(BL\)|mail from .{0,60} (?:refused|rejected)",
      "blocked"),
     # src: RFC 3463 X.7.1 "Delivery not authorized, message refused" (per-host or per-recipient policy);
-    # Exim "Administrative prohibition"; Yahoo "554 5.7.9 Message not accepted for policy reasons"
-    (r"polic(?:y|ies)|prohibited|not (?:allowed|permitted) (?:by|under|due)|violat|forbidden|not accepted by local",
+    # Exim "Administrative prohibition" (the reply of an ACL "deny" that sets no message); Yahoo "554 5.7.9
+    # Message not accepted for policy reasons"
+    (r"polic(?:y|ies)|prohibit(?:ed|ion)|not (?:allowed|permitted) (?:by|under|due)|violat|forbidden|not accepted by local",
      "policyviolation"),
     # src: RFC 3463 X.7.0-X.7.8; RFC 3207 STARTTLS "530 5.7.0 Must issue a STARTTLS command first"; RFC 4954
     # "530 5.7.0 Authentication required", X.7.11 "Encryption required"; RFC 8689 REQUIRETLS

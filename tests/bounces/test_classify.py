@@ -91,6 +91,11 @@ from bounceledger.ingest.bounces.classify import classify, explain, find_replyco
                           "reputation.", "badreputation"),
         ("4.7.0", None, "421 4.7.0 [TSS09] All messages from 192.0.2.1 will be permanently deferred; "
                         "Retrying will NOT succeed.", "blocked"),
+        # Exim's reply to an ACL deny without a message of its own
+        (None, "550", "550 Administrative prohibition", "policyviolation"),
+        # greylisting (postgrey's default text after Postfix's own words): an anti-spam deferral
+        ("4.2.0", "450", "450 4.2.0 <a@b.example>: Recipient address rejected: Greylisted, see "
+                         "http://postgrey.schweikert.ch/help/b.example.html", "blocked"),
         # Mimecast's replies link community.mimecast.com: no MIME (content) error in the address
         (None, "451", "451 Internal resource temporarily unavailable - "
                       "https://community.mimecast.com/docs/DOC-1369#451", "systemerror"),
