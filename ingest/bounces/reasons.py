@@ -405,9 +405,10 @@ _STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
     # Host not found", reject_invalid_helo_hostname "Helo command rejected: Invalid name",
     # reject_non_fqdn_helo_hostname "Helo command rejected: need fully-qualified hostname"
     (r"helo command rejected\s*:", "blocked"),
-    # src: Per-hour recipient caps (GoDaddy's "IB607 ... has sent to too many recipients this hour"):
-    # the sender is going too fast, not the message too wide.
-    (r"too many recipients (?:this|per|in the last) hour", "speeding"),
+    # src: Per-hour recipient caps (GoDaddy's "IB607 ... has sent to too many recipients this hour"; Cisco
+    # AsyncOS host access table, "Max. Recipients Per Hour" default reply "452 Too many recipients received
+    # this hour"): the sender is going too fast, not the message too wide.
+    (r"too many recipients (?:received )?(?:this|per|in the last) hour", "speeding"),
     # src: Google Workspace "SMTP error reference", 421 4.7.28: "... To protect our users from spam, mail sent from
     # your IP address [or domain] has been temporarily rate limited" (the rate, not the spam it guards against;
     # Outlook.com's "has been temporarily rate limited due to IP reputation" names its cause, a row below)

@@ -91,6 +91,8 @@ from bounceledger.ingest.bounces.classify import classify, explain, find_replyco
                           "reputation.", "badreputation"),
         ("4.7.0", None, "421 4.7.0 [TSS09] All messages from 192.0.2.1 will be permanently deferred; "
                         "Retrying will NOT succeed.", "blocked"),
+        # Cisco AsyncOS's per-hour recipient cap: the sender's rate, not the message's width
+        (None, "452", "452 Too many recipients received this hour", "speeding"),
         # Exim's reply to an ACL deny without a message of its own
         (None, "550", "550 Administrative prohibition", "policyviolation"),
         # greylisting (postgrey's default text after Postfix's own words): an anti-spam deferral
