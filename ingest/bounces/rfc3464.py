@@ -82,11 +82,16 @@ def _is_sysexits_text(diagnostic: str | None) -> bool:
     return text in _POSTFIX_SYSEXITS_TEXTS or _UNKNOWN_SYSEXIT_RE.fullmatch(text) is not None
 
 
-def _says_more(context: str, address: str | None) -> bool:
-    """Whether the notice's lines about a recipient say anything beyond its address: Exim
+def _says_more(context: str, *addresses: str | None) -> bool:
+    """Whether the notice's lines about a recipient say anything beyond its addresses: Exim
     lists a failed address with no reason under it when the failure was its own (a
-    suspected mail loop), and the address alone is no diagnostic."""
-    rest = context.lower().replace((address or "").lower(), "") if address else context
+    suspected mail loop), and the address alone is no diagnostic. ``addresses``: every
+    address the lines may name it by (the one sent to, and Final-Recipient's where an
+    alias led elsewhere)."""
+    rest = context.lower()
+    for address in addresses:
+        if address:
+            rest = rest.replace(address.lower(), "")
     return bool(rest.strip(" \t<>:;,.()"))
 
 
@@ -415,7 +420,7 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
             recipient_context(recipient, human, lines=12))
         if postfix and diagnostic_type == "x-unix" and context and _is_sysexits_text(diagnostic):
             diagnostic = context  # the notice's own line says what failed
-        extra = None if diagnostic or not _says_more(context, recipient) else context
+        extra = None if diagnostic or not _says_more(context, recipient, m.address_of(final)) else context
         if extra and reporting_mta and _EZWEB_MTA_RE.search(reporting_mta):
             heading = _EZWEB_HEADING_RE.search(human[:2000])
             if heading:

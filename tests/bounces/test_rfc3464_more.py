@@ -118,3 +118,44 @@ def test_postfix_sysexits_diagnostic_gives_way_to_the_notice_line():
     # a code that says more than the class is kept as it is
     (v,) = parse(_postfix_local_failure("/var/mail/ann: Disk quota exceeded", "temporary failure")).verdicts
     assert v.diagnostic == "/var/mail/ann: Disk quota exceeded"
+
+
+_ALIAS_LOOP_DSN = b"""\
+Return-Path: <>
+From: Mail Delivery System <Mailer-Daemon@mx.partner.example>
+To: bounces@news.example
+Subject: Mail delivery failed: returning message to sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b1"
+
+--b1
+Content-Type: text/plain
+
+This message was created automatically by mail delivery software.
+
+A message that you sent could not be delivered to one or more of its
+recipients. This is a permanent error. The following address(es) failed:
+
+  staff-7@internal.partner.example
+
+--b1
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.partner.example
+
+Original-Recipient: rfc822;help@partner.example
+Final-Recipient: rfc822;staff-7@internal.partner.example
+Action: failed
+Status: 5.0.0
+
+--b1--
+"""
+
+
+def test_a_line_naming_only_the_alias_target_is_no_diagnostic():
+    """The notice names the address an alias led to (Final-Recipient) and nothing else:
+    as with the address sent to, that line is no diagnostic (Exim's own failures, such
+    as a suspected mail loop, are listed this way)."""
+    (v,) = parse(_ALIAS_LOOP_DSN).verdicts
+    assert v.recipient == "help@partner.example"
+    assert v.diagnostic is None
