@@ -218,6 +218,10 @@ _TIMED_OUT_RE = re.compile(r"timed? ?out", re.IGNORECASE)
 #: than "it was a temporary error".
 _GENERIC_TEMPORARY_RE = re.compile(r"temporar(?:y|ily)|try again later", re.IGNORECASE)
 
+#: Greylisting defers a sender it has not seen before and never refuses for good (postgrey(8): "Greylisted,
+#: see ..."): a sender that gave up while greylisted ran out of queue lifetime (see classify).
+_GREYLISTED_RE = re.compile(r"greylist", re.IGNORECASE)
+
 
 def choose_status(status: str | None, diagnostic: str | None, *, field_is_final: bool = False) -> str | None:
     """The enhanced status worth recording for one recipient.
@@ -370,6 +374,8 @@ def classify(
     if gave_up and (chosen in (None, "onhold", "undefined")
                     or (chosen == "systemerror" and _GENERIC_TEMPORARY_RE.search(text or ""))):
         chosen = "expired"  # the queue lifetime ran out on a temporary error
+    elif (gave_up or (status or "").endswith(".4.7")) and chosen == "blocked" and _GREYLISTED_RE.search(text or ""):
+        chosen = "expired"  # greylisted until the queue lifetime ran out: nothing ever refused it
     if chosen is None and replycode:
         chosen = REPLY_REASONS.get(replycode)
         if gave_up and chosen in WEAK_REASONS:

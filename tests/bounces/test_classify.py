@@ -98,6 +98,9 @@ from bounceledger.ingest.bounces.classify import classify, explain, find_replyco
         # greylisting (postgrey's default text after Postfix's own words): an anti-spam deferral
         ("4.2.0", "450", "450 4.2.0 <a@b.example>: Recipient address rejected: Greylisted, see "
                          "http://postgrey.schweikert.ch/help/b.example.html", "blocked"),
+        # greylisted until the sender gave up: an expiry, nothing ever refused it
+        ("4.4.7", "451", "451 4.2.0 <a@b.example>: Recipient address rejected: Greylisted, try again later",
+         "expired"),
         # Mimecast's replies link community.mimecast.com: no MIME (content) error in the address
         (None, "451", "451 Internal resource temporarily unavailable - "
                       "https://community.mimecast.com/docs/DOC-1369#451", "systemerror"),
