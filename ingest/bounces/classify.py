@@ -374,7 +374,7 @@ def classify(
     if gave_up and (chosen in (None, "onhold", "undefined")
                     or (chosen == "systemerror" and _GENERIC_TEMPORARY_RE.search(text or ""))):
         chosen = "expired"  # the queue lifetime ran out on a temporary error
-    elif (gave_up or (status or "").endswith(".4.7")) and chosen == "blocked" and _GREYLISTED_RE.search(text or ""):
+    elif (gave_up or (field or "").endswith(".4.7")) and chosen == "blocked" and _GREYLISTED_RE.search(text or ""):
         chosen = "expired"  # greylisted until the queue lifetime ran out: nothing ever refused it
     if chosen is None and replycode:
         chosen = REPLY_REASONS.get(replycode)
