@@ -49,6 +49,7 @@ from imapclient import IMAPClient  # noqa: E402
 from benchmarks.cpu import TreeClock, finished, server_root  # noqa: E402
 from benchmarks.scratch import admin_url, scratch_postgres  # noqa: E402
 from bounceledger.ingest.bounces import parse  # noqa: E402
+from bounceledger.ingest.mailbox.imap import quiet_imaplib  # noqa: E402
 from tests.mailstack.dovecot import MAIL_GID, MAIL_UID, Dovecot, scratch_dovecot  # noqa: E402
 
 SAMPLES = REPO / "bounceledger" / "samples" / "returned" / "new"
@@ -127,6 +128,7 @@ def bare_fetch(server: Dovecot, folder: str) -> dict[str, float]:
     context = ssl.create_default_context(cafile=str(server.ca_cert))
     dovecot = TreeClock(server.pid())
     with IMAPClient(server.host, server.imaps_port, ssl=True, ssl_context=context) as client:
+        quiet_imaplib(client)  # as the poller's reader does: no debug text for a log that drops it
         client.login(server.user, server.password)
         client.select_folder(folder, readonly=True)
         dovecot.start()
