@@ -144,7 +144,7 @@ def seed(database: Database, deliveries: int, per_message: int = 4) -> dict[str,
         print(f"  deliveries: {deliveries:,} rows", flush=True)
         with cur.copy(
             "COPY returned_messages (id, sha256, message_id, source, source_ref, subject, outcome, size, raw, "
-            "received_at, duplicate_count) FROM STDIN"
+            "received_at, recorded_at, duplicate_count) FROM STDIN"
         ) as copy:
             for d, recipient, state, reason, status, code, corrected, at in delivery_rows:
                 if state not in ("bounced", "expired", "complained") or not corrected:
@@ -157,7 +157,7 @@ def seed(database: Database, deliveries: int, per_message: int = 4) -> dict[str,
                 copy.write_row(
                     (returned_id, f"{returned_id:064x}", f"b{returned_id}@example.net", "maildir:/bench",
                      f"{returned_id}.eml", "Undelivered Mail Returned to Sender", "processed", len(body), body,
-                     at + timedelta(minutes=40), 0)
+                     at + timedelta(minutes=40), at + timedelta(minutes=40), 0)
                 )
         sample["returned_message"] = 1
         print(f"  returned_messages: {returned_id:,} rows", flush=True)

@@ -10,9 +10,11 @@ still known), and the classifier's facts in the evidence (hard or soft,
 category, reporting MTA, ...). An unmatched verdict also keeps the keys
 that may still tie it to its send.
 
-Age counts from when the ledger recorded a row (``recorded_at``,
-``received_at``), not from the date a log line or a report carries: a
-backfill of last year's logs is kept as long as today's mail. Those times
+Age counts from when the ledger recorded a row (``recorded_at`` of events
+and of returned messages), not from the date a log line or a report
+carries, nor from when a message reached the mailbox: a backfill of last
+year's logs or of a mailbox full of old bounces is kept as long as today's
+mail. Those times
 grow with the row ids, so each table keeps a watermark (a
 ``source_cursors`` row of kind ``retention``) and a run reads only the rows
 past it, never the whole table again.
@@ -128,7 +130,7 @@ def prune(session: Session, keep: timedelta, now: datetime) -> Pruned:
     cutoff = now - keep
     messages = events = 0
     unpruned = ReturnedMessage.pruned_at.is_(None)
-    for ids in _older_ids(session, "returned_messages", ReturnedMessage.id, ReturnedMessage.received_at, cutoff, unpruned):
+    for ids in _older_ids(session, "returned_messages", ReturnedMessage.id, ReturnedMessage.recorded_at, cutoff, unpruned):
         messages += empty_raw(session, ids, now)
     for ids in _older_ids(session, "events", Event.id, Event.recorded_at, cutoff):
         events += _prune_evidence(session, ids, now)

@@ -227,12 +227,14 @@ class _NewMessage:
     size: int
     raw: bytes
     received_at: datetime
+    recorded_at: datetime
     duplicate_count: int = 0
     id: int | None = None
 
 
 _NEW_MESSAGE_COLUMNS = (
-    "sha256", "message_id", "source", "source_ref", "subject", "outcome", "error", "size", "raw", "received_at", "duplicate_count",
+    "sha256", "message_id", "source", "source_ref", "subject", "outcome", "error", "size", "raw", "received_at",
+    "recorded_at", "duplicate_count",
 )
 
 
@@ -301,6 +303,7 @@ def _store_returned_messages(
             size=len(item.raw),
             raw=item.raw,
             received_at=item.received_at or now,
+            recorded_at=now,
         )
         known[digest] = (None, item.source, item.source_ref, returned.outcome, returned)
         fresh.append((index, returned, message))

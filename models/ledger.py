@@ -351,7 +351,10 @@ class ReturnedMessage(Base):
     error: Mapped[str | None] = mapped_column(Text)
     size: Mapped[int]
     raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # When the message reached the mailbox (IMAP INTERNALDATE, a Maildir file's time) ...
     received_at: Mapped[datetime]
+    # ... and when the ledger took it in: what retention counts from (migration 0013).
+    recorded_at: Mapped[datetime]
     # Further copies of the same bytes found elsewhere in a mailbox (a
     # bounce delivered twice); re-reading the same position does not count.
     duplicate_count: Mapped[int] = mapped_column(default=0, server_default="0")

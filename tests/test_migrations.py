@@ -318,23 +318,49 @@ def test_foreign_keys_kept_are_only_those_that_do_work(database: Database, sendl
     }
     kept = {("webhook_dead_letters", "endpoint_id", "webhook_endpoints")}
     assert _foreign_keys(database) == kept
+    # Filled by today's code (it writes columns of later migrations), then carried down past
+    # 0012, whose downgrade puts the keys back over those links, and up again.
+    pipeline.ingest_logs(database, [str(sendlog)], "postfix")
+    polling.poll(database, maildir)
+
+    def links_held() -> tuple[list[object], list[object]]:
+        with database.session() as session:
+            return (
+                sorted(session.execute(select(Suppression.address, Suppression.source_delivery_id)).all()),
+                sorted(session.execute(
+                    select(Event.dedupe_key, Event.returned_message_id).where(Event.kind == "verdict")).all()),
+            )
+
+    links, verdicts = links_held()
+    assert [a for a, d in links if d is not None] and [k for k, m in verdicts if m is not None]
     try:
         dbmod.downgrade(database, "0011")
         assert _foreign_keys(database) == kept | dropped
-        pipeline.ingest_logs(database, [str(sendlog)], "postfix")
-        polling.poll(database, maildir)
-        with database.session() as session:
-            links = sorted(session.execute(select(Suppression.address, Suppression.source_delivery_id)).all())
-            verdicts = sorted(
-                session.execute(select(Event.dedupe_key, Event.returned_message_id).where(Event.kind == "verdict")).all()
-            )
-        assert [a for a, d in links if d is not None] and [k for k, m in verdicts if m is not None]
+        assert links_held() == (links, verdicts)
         dbmod.upgrade(database)
         assert _foreign_keys(database) == kept
-        with database.session() as session:
-            assert sorted(session.execute(select(Suppression.address, Suppression.source_delivery_id)).all()) == links
-            assert sorted(
-                session.execute(select(Event.dedupe_key, Event.returned_message_id).where(Event.kind == "verdict")).all()
-            ) == verdicts
+        assert links_held() == (links, verdicts)
     finally:
         dbmod.upgrade(database)  # the shared ledger stays at head, whatever failed
+
+
+def test_returned_messages_get_a_recorded_time_from_their_arrival(database: Database, maildir: str) -> None:
+    """Migration 0013: a ledger's stored messages get ``recorded_at`` (what retention counts
+    from) from ``received_at``, the best time known for them; new ones get the time of storing."""
+    from sqlalchemy import select, text
+
+    from bounceledger import polling
+    from bounceledger.models import ReturnedMessage
+
+    polling.poll(database, maildir)
+    try:
+        dbmod.downgrade(database, "0012")
+        with database.session() as session:
+            columns = session.execute(text("SELECT * FROM returned_messages")).keys()
+            assert "recorded_at" not in columns and "received_at" in columns
+        dbmod.upgrade(database)
+        with database.session() as session:
+            times = session.execute(select(ReturnedMessage.received_at, ReturnedMessage.recorded_at)).all()
+        assert times and all(recorded == received for received, recorded in times)
+    finally:
+        dbmod.upgrade(database)

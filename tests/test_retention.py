@@ -37,9 +37,9 @@ def _age(database: Database, days: float, *, messages_up_to: int | None = None, 
     """Make the rows up to these ids (all, when None) ``days`` older."""
     with database.session() as session:
         shift = timedelta(days=days)
-        rows = select(ReturnedMessage.id, ReturnedMessage.received_at)
-        for message_id, received in session.execute(rows if messages_up_to is None else rows.where(ReturnedMessage.id <= messages_up_to)):
-            session.execute(update(ReturnedMessage).where(ReturnedMessage.id == message_id).values(received_at=received - shift))
+        rows = select(ReturnedMessage.id, ReturnedMessage.recorded_at)
+        for message_id, recorded in session.execute(rows if messages_up_to is None else rows.where(ReturnedMessage.id <= messages_up_to)):
+            session.execute(update(ReturnedMessage).where(ReturnedMessage.id == message_id).values(recorded_at=recorded - shift))
         rows = select(Event.id, Event.recorded_at)
         for event_id, recorded in session.execute(rows if events_up_to is None else rows.where(Event.id <= events_up_to)):
             session.execute(update(Event).where(Event.id == event_id).values(recorded_at=recorded - shift))
@@ -92,6 +92,18 @@ def test_prune_empties_raw_and_evidence_and_keeps_the_ledger(ledger: Database) -
     assert all("original_message_id" in o and "return_path_token" in o for o in orphans)  # they may still match
     linked, _ = pipeline.retry_orphans(ledger)  # and matching them still works
     assert linked == 0
+
+
+def test_mail_that_arrived_long_ago_is_kept_as_long_as_the_ledger_has_held_it(ledger: Database) -> None:
+    """A mailbox read for the first time may hold last year's bounces (their arrival,
+    ``received_at``, a year back): retention counts from when the ledger took them in."""
+    with ledger.session() as session:
+        session.execute(update(ReturnedMessage).values(received_at=NOW - timedelta(days=365)))
+    with ledger.session() as session:
+        assert retention.prune(session, timedelta(days=30), NOW).messages == 0
+    _age(ledger, 31)
+    with ledger.session() as session:
+        assert retention.prune(session, timedelta(days=30), NOW).messages == 12
 
 
 def test_only_what_is_older_goes(ledger: Database) -> None:

@@ -11,12 +11,12 @@ from bounceledger.ingest.dbutil import insert_tuples
 from bounceledger.models import ReturnedMessage
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
-COLUMNS = ("sha256", "message_id", "source", "outcome", "size", "raw", "received_at")
+COLUMNS = ("sha256", "message_id", "source", "outcome", "size", "raw", "received_at", "recorded_at")
 
 
 def _returned(count: int, start: int = 0) -> list[tuple[object, ...]]:
     return [
-        (f"{index:064x}", f"m{index}@sender.test", "test", "processed", 1, b"x", NOW)
+        (f"{index:064x}", f"m{index}@sender.test", "test", "processed", 1, b"x", NOW, NOW)
         for index in range(start, start + count)
     ]
 
