@@ -159,7 +159,13 @@ def reason_from_status(status: str | None) -> str | None:
     if not status:
         return None
     _, _, rest = status.partition(".")
-    return STATUS_REASONS.get(rest)
+    found = STATUS_REASONS.get(rest)
+    if found is None and rest.startswith("6."):
+        # RFC 3463 section 3.7, "X.6.XXX Message Content or Media Status": every detail of the
+        # subject, registered or a vendor's own (Exchange Online's 5.6.11 bare line feeds,
+        # 5.6.211 invalid MIME), reports the content; no other subject is of one reason
+        found = "contenterror"
+    return found
 
 
 def is_hard(reason: str, status: str | None, replycode: str | None) -> bool:

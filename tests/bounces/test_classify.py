@@ -81,6 +81,7 @@ from bounceledger.ingest.bounces.classify import classify, explain, find_replyco
         ("5.7.124", None, "550 5.7.124 Sender not in allowed-senders list", "rejected"),
         ("5.6.11", None, "550 5.6.11 SMTPSEND.BareLinefeedsAreIllegal; message contains bare linefeeds",
          "contenterror"),
+        ("5.6.211", None, None, "contenterror"),  # RFC 3463 3.7: every X.6.XXX is about the content
         ("4.3.2", None, "432 4.3.2 STOREDRV.Deliver; recipient thread limit exceeded", "speeding"),
         ("4.2.1", None, "450 4.2.1 The user you are trying to contact is receiving mail too quickly. "
                         "Please resend your message at a later time.", "speeding"),
@@ -166,6 +167,8 @@ def test_status_and_reply_extraction_avoid_ip_addresses():
         ("5.7.1", "5.7.1", None, "rejected", False, True),
         ("550 5.1.1", "5.1.1", "550", "userunknown", True, True),
         ("452-4.2.2", "4.2.2", "452", "mailboxfull", False, False),
+        # a detail of the content subject no registry lists (Exchange Online's bare line feeds)
+        ("5.6.11", "5.6.11", None, "contenterror", False, True),
     ],
 )
 def test_explain(code, status, reply, reason, hard, permanent):
