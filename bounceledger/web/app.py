@@ -249,13 +249,35 @@ def make_server(
     return server
 
 
-def shutdown(server: Any) -> None:
-    """Stop a server from :func:`make_server` running in another thread."""
+def shutdown(server: Any, timeout: float = 5.0) -> None:
+    """Stop a server from :func:`make_server` running in another thread.
+
+    Its sockets are closed by the thread that runs its loop (handed over
+    through waitress's trigger): closed from here, they could vanish under
+    that loop's ``select`` and end it with "Bad file descriptor". A loop
+    that does not answer within ``timeout`` (never started, or gone) has
+    them closed here.
+    """
+    import threading
+
     from waitress import wasyncore
 
     server.task_dispatcher.shutdown()
-    server.close()
-    wasyncore.close_all(server._map)
+    closed = threading.Event()
+
+    def close_in_loop() -> None:
+        try:
+            server.close()
+            wasyncore.close_all(server._map)
+        finally:
+            closed.set()
+
+    try:
+        server.trigger.pull_trigger(close_in_loop)
+    except OSError:  # the trigger is closed already
+        pass
+    if not closed.wait(timeout):
+        close_in_loop()
     server.flask_app.config["LEDGER"].dispose()
 
 
