@@ -274,8 +274,8 @@ def shutdown(server: Any, timeout: float = 5.0) -> None:
 
     try:
         server.trigger.pull_trigger(close_in_loop)
-    except OSError:  # the trigger is closed already
-        pass
+    except OSError:  # the trigger is closed already: no loop to hand the closing to
+        close_in_loop()
     if not closed.wait(timeout):
         close_in_loop()
     server.flask_app.config["LEDGER"].dispose()
