@@ -397,7 +397,8 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
     for block in report.recipients:
         final = decode_utf8_address(strip_type(block.get("final-recipient", "")))
         original = decode_utf8_address(strip_type(block.get("original-recipient", "")))
-        recipient = m.address_of(final) or m.address_of(original) or (final or None)
+        final_address = m.address_of(final)
+        recipient = final_address or m.address_of(original) or (final or None)
         original_address = m.address_of(original) if original else None
         if original_address and recipient and original_address != recipient and _is_plain_address(original):
             # the address we sent to; Final-Recipient is where an alias or
@@ -416,11 +417,11 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
         diagnostic = strip_type(block.get("diagnostic-code", "")) or None
         diagnostic_type = _diagnostic_type(block.get("diagnostic-code", ""))
         remote = strip_type(block.get("remote-mta", "")) or None
-        context = recipient_context(m.address_of(final) or recipient, human, lines=12) or (
+        context = recipient_context(final_address or recipient, human, lines=12) or (
             recipient_context(recipient, human, lines=12))
         if postfix and diagnostic_type == "x-unix" and context and _is_sysexits_text(diagnostic):
             diagnostic = context  # the notice's own line says what failed
-        extra = None if diagnostic or not _says_more(context, recipient, m.address_of(final)) else context
+        extra = None if diagnostic or not _says_more(context, recipient, final_address) else context
         if extra and reporting_mta and _EZWEB_MTA_RE.search(reporting_mta):
             heading = _EZWEB_HEADING_RE.search(human[:2000])
             if heading:
