@@ -59,7 +59,7 @@ REPLY_PREFIX = lazy(r"^\s*(?:re|aw|sv|rv|antw|odp|vá|ответ|回复|답장)\
 FORWARD_PREFIX = lazy(r"^\s*(?:fwd?|wg|tr|vs|rif|doorst|pd|továbbítás|転送)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
 
 
-def _bounce_envelope(msg: Message) -> bool:
+def bounce_envelope(msg: Message) -> bool:
     """A null return path, Exim's ``X-Failed-Recipients`` or a daemon-ish sender."""
     return_path = m.header(msg, "Return-Path")
     if return_path.strip() in ("<>", "< >", "MAILER-DAEMON", "<MAILER-DAEMON>"):
@@ -78,7 +78,7 @@ def is_person_mail(msg: Message) -> bool:
     A reply prefix before an NDR's own subject wording is a gateway's, not
     a person's ("RE: ... : non remis").
     """
-    if _bounce_envelope(msg):
+    if bounce_envelope(msg):
         return False
     if m.header(msg, "List-Id") or m.header(msg, "List-Post"):
         return True
@@ -96,7 +96,7 @@ def looks_like_bounce(msg: Message) -> bool:
     not a person's reply or forward nor a list's copy of a post
     (:func:`is_person_mail`).
     """
-    if _bounce_envelope(msg):
+    if bounce_envelope(msg):
         return True
     if is_person_mail(msg):
         return False

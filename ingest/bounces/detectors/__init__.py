@@ -132,11 +132,15 @@ def _with_inline_id(keys: Keys, body: str) -> Keys:
 
 
 def fallback_verdicts(msg: Message, keys: Keys, body: str) -> list[Verdict]:
-    """The generic plain-text reader, tried after every other stage."""
+    """The generic plain-text reader, tried after every other stage, then the returned message's
+    one recipient (:func:`~bounceledger.ingest.bounces.detectors.plaintext.returned_recipient`)."""
     from bounceledger.ingest.bounces.detectors import plaintext
 
     failures = plaintext.detect(msg, body)
-    return [_verdict("plaintext", f, keys) for f in failures]
+    if failures:
+        return [_verdict("plaintext", f, keys) for f in failures]
+    # last of all: a notice that names nobody, about the one address its returned message was sent to
+    return [_verdict("returned-to", f, keys) for f in plaintext.returned_recipient(msg, keys, body)]
 
 
 def _verdict(name: str, failure: Failure, keys: Keys) -> Verdict:

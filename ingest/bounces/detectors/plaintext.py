@@ -18,7 +18,8 @@ from bounceledger.ingest.bounces._prefilter import lazy
 from bounceledger.ingest.bounces.classify import find_replycode, find_status, reason_from_text
 from bounceledger.ingest.bounces.detectors import Failure
 from bounceledger.ingest.bounces.detectors._common import notice
-from bounceledger.ingest.bounces.heuristic import looks_like_bounce
+from bounceledger.ingest.bounces.heuristic import BOUNCE_SUBJECTS, NDR_SUBJECTS, bounce_envelope, looks_like_bounce
+from bounceledger.ingest.bounces.returned import Keys
 
 #: Most failed recipients taken from free text, and most addresses looked at.
 MAX_FAILURES = 50
@@ -97,3 +98,49 @@ def detect(msg: Message, body: str) -> list[Failure]:
     # rewritten address, a list member) is not a recipient of its own.
     named = [f for a, f in failures.items() if a not in quoted]
     return named or list(failures.values())
+
+
+#: Delay-warning wording in a notice with no delivery-status part: Exim's
+#: "has not yet been delivered" (exim spec, "delay_warning"), Postfix's "THIS IS
+#: A WARNING ONLY" / "still being retried" (bounce.cf.default), sendmail's
+#: "THIS IS A WARNING MESSAGE ONLY" and "Will keep trying".
+_STILL_TRYING = lazy(
+    r"not yet been delivered|this is a warning (?:message )?only|still being retried|will (?:keep|continue) (?:trying|to try)"
+    r"|delivery attempts will continue",
+    re.IGNORECASE,
+)
+#: A success or relay notice without its report part (RFC 3464 actions "delivered",
+#: "relayed", "expanded"; Gmail's and Exchange's "Delivery Status Notification (Success)"
+#: / "(Relay)" subjects, "Delivered:" / "Relayed:" receipts).
+_SUCCESS = lazy(r"\((?:success|relay)\)|^\s*(?:delivered|relayed)\s*:|successfully (?:delivered|relayed)|delivery (?:to .{0,80})?succeeded"
+                r"|was (?:delivered|relayed|expanded)\b", re.IGNORECASE)
+#: How much of the notice becomes the diagnostic of a recipient it never names.
+_NOTICE_DIAGNOSTIC = 1000
+
+
+def returned_recipient(msg: Message, keys: Keys, body: str) -> list[Failure]:
+    """The one recipient of the returned original, for a bounce that names nobody in its own words.
+
+    Some notices only say that delivery failed ("mailbox unavailable") and
+    return the message they are about. When the structure leaves no doubt
+    that this is a non-delivery notice (a null return path, Exim's
+    ``X-Failed-Recipients`` or a daemon sender, and a bounce subject), the
+    returned message's headers are addressed to exactly one address other
+    than the notice's own, and the notice's words are about a failure, that
+    address is the failed recipient. Several addresses in the returned
+    ``To:``/``Cc:`` would be a guess, so they give nothing.
+    """
+    subject = m.header(msg, "Subject")
+    if not bounce_envelope(msg) or not (BOUNCE_SUBJECTS.search(subject) or NDR_SUBJECTS.search(subject)):
+        return []
+    own = {a for a in (m.address_of(v) for n in ("From", "To") for v in m.headers_all(msg, n)) if a}
+    addressed = {a.lower() for a in keys.original_to} - own
+    if len(addressed) != 1:
+        return []
+    words = m.unfold(" ".join(notice(body).split()))[:_NOTICE_DIAGNOSTIC]
+    if not _ERRORISH.search(words) or _SUCCESS.search(subject) or _SUCCESS.search(words):
+        return []
+    status = find_status(words)
+    temporary = bool(_STILL_TRYING.search(words)) or (status is not None and status.startswith("4"))
+    return [Failure(recipient=addressed.pop(), diagnostic=words, status=status, replycode=find_replycode(words),
+                    temporary=temporary, stage_unknown=True)]
