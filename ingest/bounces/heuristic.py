@@ -22,16 +22,20 @@ from bounceledger.ingest.records import Verdict
 #: Senders that only ever write bounces.
 #: RFC 5321 section 4.5.1's postmaster and the MAILER-DAEMON of sendmail,
 #: Postfix and Exim, with the separators gateways write ("post_master@",
-#: "mailer_daemon@"), and the display names MTAs ship.
+#: "mailer_daemon@"), and the display names MTAs ship. Courier writes its
+#: notices from the empty address ``"Courier mail server at <host>" <@>``
+#: (Courier's courierdsn documentation).
 BOUNCE_SENDERS = lazy(
     r"mailer[-_. ]?daemon|post[-_.]?master|mail delivery (?:system|subsystem)|\bmdaemon\b|mail ?administrator"
-    r"|\bmaildelivery|mailerdaemon|\bbounce[sd]?@|\bnoreply-?dsn|\bdelivery-?(?:status|notification)",
+    r"|\bmaildelivery|mailerdaemon|\bbounce[sd]?@|\bnoreply-?dsn|\bdelivery-?(?:status|notification)|<@>",
     re.IGNORECASE,
 )
 
-#: Subjects bounces use, across vendors and languages.
+#: Subjects bounces use, across vendors and languages (Courier's: "NOTICE: mail
+#: delivery status.", its courierdsn documentation).
 BOUNCE_SUBJECTS = lazy(
     r"undeliver|undelivered|returned (?:mail|to sender)|delivery (?:status )?notification \((?:failure|delay)"
+    r"|^notice: mail delivery status"
     r"|delivery (?:failure|failed|problem|report)|failure notice|mail delivery (?:failed|failure|system|error)"
     r"|non[- ]?deliver|could not (?:be )?deliver|delivery (?:has )?failed|not (?:be )?delivered|warning: could not"
     r"|mail system error|rejected|bounce|unzustellbar|non remis|no entregado|non recapitabile|返送|不達|退信",

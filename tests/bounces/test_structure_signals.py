@@ -58,3 +58,18 @@ def test_blank_lines_and_bom_before_the_header_block(fixture_bytes):
         parsed = parse(prefix + raw)
         assert parsed.outcome == "bounce", prefix
         assert {(v.recipient, v.kind, v.status) for v in parsed.verdicts} == plain
+
+
+def test_courier_notice_without_its_report_part_is_a_bounce():
+    """Courier writes from the empty address ``<@>`` with the subject "NOTICE: mail delivery
+    status." (its courierdsn documentation): a notice stripped of its delivery-status part
+    still reads as one, and never as an auto-reply."""
+    raw = (
+        '"Courier mail server at mx.example.net" <@>'.join(("From: ", "\n"))
+        + "To: news@sender.test\nSubject: NOTICE: mail delivery status.\nAuto-Submitted: auto-replied\n\n"
+        "This is a delivery status notification from mx.example.net,\nrunning the Courier mail server.\n\n"
+        "Your message to the following recipients cannot be delivered:\n\n<paul@example.org>:\n"
+        "    mx.example.org [192.0.2.20]:\n>>> RCPT TO:<paul@example.org>\n<<< 550 5.1.1 <paul@example.org>... User unknown\n"
+    ).encode()
+    got = {(v.kind, v.recipient, v.reason, v.status, v.replycode) for v in parse(raw).verdicts}
+    assert got == {("bounce", "paul@example.org", "userunknown", "5.1.1", "550")}
