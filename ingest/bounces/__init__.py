@@ -200,5 +200,12 @@ def _verdicts(msg: Message) -> list[Verdict]:
     own = {a for a in (m.address_of(v) for v in m.headers_all(msg, "To") + m.headers_all(msg, "From")) if a}
     found = heuristic.verdicts(msg, keys, body, own_addresses=own)
     if found:
+        # flufl.bounce's patterns may stop at the first address of a list the plain-text
+        # reader goes through: where that reader found every address flufl.bounce did
+        # (so both read the same list), its other failed recipients count too
+        named = {v.recipient for v in found}
+        plain = detectors.fallback_verdicts(msg, keys, body)
+        if named < {v.recipient for v in plain}:
+            found += [v for v in plain if v.recipient not in named]
         return found
     return detectors.fallback_verdicts(msg, keys, body)

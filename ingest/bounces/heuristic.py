@@ -130,7 +130,7 @@ def _context_for(address: str, body: str) -> str:
     lines = notice(body).splitlines()
     for index, line in enumerate(lines):
         if address in line.lower():
-            return _context(lines, index)
+            return _context(lines, index, address)
     return ""
 
 

@@ -30,3 +30,21 @@ def test_plain_notice(fixture_bytes, name):
     assert len(got) == len(set(got))
     assert set(got) == CASES[name]
     assert {v.kind for v in parsed.verdicts} == {"bounce"}
+
+
+def test_an_echoed_rcpt_to_of_the_same_address_does_not_end_its_part():
+    """hMailServer and Kerio echo the command ("... sent: RCPT TO:<addr>") before the
+    server's reply: that line names the same recipient, so the reply under it is still
+    this recipient's; the next address starts the next part."""
+    raw = (
+        "From: MAILER-DAEMON@mx.example.net\nTo: news@sender.test\nSubject: Message undeliverable\n\n"
+        "Your message did not reach some or all of the intended recipients.\n\n"
+        "The following recipient(s) could not be reached:\n\n"
+        "alice@example.org\n   Error Type: SMTP\n   Remote server (192.0.2.10) issued an error.\n"
+        "   hMailServer sent: RCPT TO:<alice@example.org>\n"
+        "   Remote server replied: 550 5.1.1 <alice@example.org>: Recipient address rejected: User unknown\n"
+        "bob@example.org\n   Error Type: SMTP\n   Remote server (192.0.2.11) issued an error.\n"
+        "   hMailServer sent: RCPT TO:<bob@example.org>\n   Remote server replied: 552 5.2.2 Mailbox full\n\n"
+    ).encode()
+    got = {(v.recipient, v.status, v.replycode, v.reason) for v in parse(raw).verdicts}
+    assert got == {("alice@example.org", "5.1.1", "550", "userunknown"), ("bob@example.org", "5.2.2", "552", "mailboxfull")}

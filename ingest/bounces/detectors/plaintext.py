@@ -31,10 +31,15 @@ _ERRORISH = lazy(
 )
 
 
-def _context(lines: list[str], index: int) -> str:
+def _context(lines: list[str], index: int, address: str | None = None) -> str:
     """The address line, the rest of its paragraph and, if that says
     nothing, the following paragraph (where DragonFly and others put the
-    remote server's answer)."""
+    remote server's answer).
+
+    A line naming another address starts the next recipient's part; one
+    that names ``address`` again (the echoed ``RCPT TO:<address>`` before
+    the server's reply, as hMailServer and Kerio write it) does not.
+    """
     chunk = [lines[index]]
     paragraphs = 0
     for line in lines[index + 1 : index + 16]:
@@ -43,10 +48,15 @@ def _context(lines: list[str], index: int) -> str:
                 break
             paragraphs += 1
             continue
-        if m.ADDRESS_RE.search(line) and chunk[1:] and _ERRORISH.search(" ".join(chunk[1:])):
+        if chunk[1:] and _names_another(line, address) and _ERRORISH.search(" ".join(chunk[1:])):
             break
         chunk.append(line)
     return m.unfold(" ".join(chunk))
+
+
+def _names_another(line: str, address: str | None) -> bool:
+    """Whether ``line`` names an address other than ``address`` (any address, without one)."""
+    return any(found.group(0).strip(".").lower() != address for found in m.ADDRESS_RE.finditer(line))
 
 
 #: Text before an address showing that it sits inside a server's reply
@@ -83,7 +93,7 @@ def detect(msg: Message, body: str) -> list[Failure]:
                 continue
             if _IN_REPLY.search(line[: match.start()]):
                 quoted.add(address)
-            context = _context(lines, index)
+            context = _context(lines, index, address)
             if not _ERRORISH.search(context) and not reason_from_text(context):
                 continue
             failures[address] = Failure(
