@@ -142,6 +142,9 @@ DIAGNOSTICS = [
     ("5.1.10", "556 5.1.10 <user@example.net>: Recipient address rejected: Domain example.net does not accept "
      "mail (nullMX)", "notaccept"),
     ("5.7.27", "550 5.7.27 Sender address has null MX", "rejected"),
+    # the sender's domain, then its null MX later in the sentence (RFC 7505 4.2): still the sender's
+    ("5.7.27", "550 5.7.27 The sender's domain doesn't publish an MX record or has a null MX record, so its "
+     "messages are rejected.", "rejected"),
     ("5.7.26", "550 5.7.26 This message does not have authentication information or fails to pass "
      "authentication checks", "authfailure"),
     ("5.4.7", "retry timeout exceeded", "expired"),
