@@ -15,8 +15,8 @@ from email.message import Message
 from bounceledger.ingest.bounces import _flufl
 from bounceledger.ingest.bounces import _message as m
 from bounceledger.ingest.bounces._prefilter import lazy
-from bounceledger.ingest.bounces.classify import classify
-from bounceledger.ingest.bounces.returned import Keys
+from bounceledger.ingest.bounces.classify import classify, find_status
+from bounceledger.ingest.bounces.returned import Keys, returned_headers
 from bounceledger.ingest.records import Verdict
 
 #: Senders that only ever write bounces.
@@ -105,6 +105,29 @@ def looks_like_bounce(msg: Message) -> bool:
     if is_person_mail(msg):
         return False
     return bool(BOUNCE_SUBJECTS.search(m.header(msg, "Subject")) or NDR_SUBJECTS.search(m.header(msg, "Subject")))
+
+
+#: A line that starts with an SMTP reply (RFC 5321 4.2: three digits, then a space or a hyphen).
+_REPLY_LINE = lazy(r"^[ \t>]*[45][0-5]\d[ -]", re.M)
+
+
+def written_by_a_mailer(msg: Message, body: str) -> bool:
+    """Structure that only a mail system's notice has: a bounce envelope (a null return
+    path, ``X-Failed-Recipients``, a daemon sender), the returned original (a message
+    part, or a marker where its copy starts), or a server's own words (an RFC 3463
+    status, a line that starts with an SMTP reply).
+
+    A bounce-like subject alone is not enough: a shop's "Delivery failed? Track your
+    parcel" or a newsletter about undeliverable mail has one too. The plain-text
+    reader, which takes any address near failure words, asks for this (flufl.bounce's
+    detectors look for their formats' own layouts).
+    """
+    from bounceledger.ingest.bounces.detectors._common import notice, quotes_original  # local: an import cycle
+
+    if bounce_envelope(msg) or returned_headers(msg) is not None or quotes_original(body):
+        return True
+    text = notice(body)
+    return find_status(text) is not None or bool(_REPLY_LINE.search(text))
 
 
 def _flufl_failures(msg: Message) -> tuple[set[str], set[str]]:

@@ -48,3 +48,30 @@ def test_an_echoed_rcpt_to_of_the_same_address_does_not_end_its_part():
     ).encode()
     got = {(v.recipient, v.status, v.replycode, v.reason) for v in parse(raw).verdicts}
     assert got == {("alice@example.org", "5.1.1", "550", "userunknown"), ("bob@example.org", "5.2.2", "552", "mailboxfull")}
+
+
+def test_a_list_of_addresses_each_with_its_reply_is_one_part_per_line():
+    """"addr - reply" lines: a line naming the next address ends the part of an address whose
+    own line already carried a server's code; an address inside a reply (an alias) does not."""
+    raw = (
+        "From: MAILER-DAEMON@mx.example.net\nTo: news@sender.test\nSubject: Undelivered mail\n\n"
+        "Delivery to these addresses failed:\n"
+        "bob@example.org - 550 5.1.1 user unknown\n"
+        "amy@example.org - 552 mailbox full\n"
+        "cy@example.org - 550 5.1.1 unknown alias for <cy.old@example.org>\n\n"
+    ).encode()
+    got = {(v.recipient, v.replycode, v.reason) for v in parse(raw).verdicts}
+    assert got == {("bob@example.org", "550", "userunknown"), ("amy@example.org", "552", "mailboxfull"),
+                   ("cy@example.org", "550", "userunknown")}
+
+
+def test_a_bounce_subject_without_a_mailers_structure_is_not_a_bounce():
+    """A shop's newsletter may say "Delivery failed" in its subject and name an address near
+    failure words; with no bounce envelope, no returned original and no server's words it is
+    not a notice, and the plain-text reader takes nothing from it."""
+    raw = (
+        "From: news@shop.example\nTo: customer@example.org\nSubject: Delivery failed? Track your parcel\n\n"
+        "Your parcel delivery failed at first attempt; we will retry tomorrow. Contact support@shop.example.\n"
+    ).encode()
+    parsed = parse(raw)
+    assert (parsed.outcome, parsed.verdicts) == ("ignored", ())

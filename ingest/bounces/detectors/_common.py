@@ -44,6 +44,11 @@ def _original_start(body: str) -> int:
     return start
 
 
+def quotes_original(body: str) -> bool:
+    """Whether ``body`` marks where a copy of the returned original starts."""
+    return _original_start(body) >= 0
+
+
 #: How much of a body with no marker of the returned original is read as
 #: the bounce's own words: beyond it, an unmarked original is likelier than
 #: more notice, and its addresses must not become recipients.

@@ -18,7 +18,13 @@ from bounceledger.ingest.bounces._prefilter import lazy
 from bounceledger.ingest.bounces.classify import find_replycode, find_status, reason_from_text
 from bounceledger.ingest.bounces.detectors import Failure
 from bounceledger.ingest.bounces.detectors._common import notice
-from bounceledger.ingest.bounces.heuristic import BOUNCE_SUBJECTS, NDR_SUBJECTS, bounce_envelope, looks_like_bounce
+from bounceledger.ingest.bounces.heuristic import (
+    BOUNCE_SUBJECTS,
+    NDR_SUBJECTS,
+    bounce_envelope,
+    looks_like_bounce,
+    written_by_a_mailer,
+)
 from bounceledger.ingest.bounces.returned import Keys
 
 #: Most failed recipients taken from free text, and most addresses looked at.
@@ -36,9 +42,12 @@ def _context(lines: list[str], index: int, address: str | None = None) -> str:
     nothing, the following paragraph (where DragonFly and others put the
     remote server's answer).
 
-    A line naming another address starts the next recipient's part; one
-    that names ``address`` again (the echoed ``RCPT TO:<address>`` before
-    the server's reply, as hMailServer and Kerio write it) does not.
+    A line naming another address starts the next recipient's part once
+    this part has said what failed (below the address, or on its own line
+    with a server's code, as in "addr - 550 user unknown" lists). One that
+    names ``address`` again (the echoed ``RCPT TO:<address>`` before the
+    server's reply, as hMailServer and Kerio write it), or names an address
+    inside a server's reply, does not.
     """
     chunk = [lines[index]]
     paragraphs = 0
@@ -48,24 +57,30 @@ def _context(lines: list[str], index: int, address: str | None = None) -> str:
                 break
             paragraphs += 1
             continue
-        if chunk[1:] and _names_another(line, address) and _ERRORISH.search(" ".join(chunk[1:])):
+        if _starts_another(line, address) and (_ERRORISH.search(" ".join(chunk[1:])) or _SERVER_CODE.search(chunk[0])):
             break
         chunk.append(line)
     return m.unfold(" ".join(chunk))
 
 
-def _names_another(line: str, address: str | None) -> bool:
-    """Whether ``line`` names an address other than ``address`` (any address, without one)."""
-    return any(found.group(0).strip(".").lower() != address for found in m.ADDRESS_RE.finditer(line))
-
-
 #: Text before an address showing that it sits inside a server's reply
 #: ("Diagnostic-Code: smtp; 550 5.2.1 <a@b>... User unknown").
 _IN_REPLY = lazy(r"(?:^|\s)(?:diagnostic-code:|[45]\d\d[ -](?:[45]\.\d{1,3}\.\d{1,3}\s)?)", re.IGNORECASE)
+#: A server's own words: an SMTP reply code or an RFC 3463 status.
+_SERVER_CODE = lazy(r"(?<![\d.])(?:[45]\d\d|[45]\.\d{1,3}\.\d{1,3})(?![\d.])")
+
+
+def _starts_another(line: str, address: str | None) -> bool:
+    """Whether ``line`` names an address other than ``address`` (any address, without one)
+    outside a server's reply: a reply may name an alias of the same recipient."""
+    return any(
+        found.group(0).strip(".").lower() != address and not _IN_REPLY.search(line[: found.start()])
+        for found in m.ADDRESS_RE.finditer(line)
+    )
 
 
 def detect(msg: Message, body: str) -> list[Failure]:
-    if not looks_like_bounce(msg):
+    if not looks_like_bounce(msg) or not written_by_a_mailer(msg, body):
         return []
     own = {
         a
