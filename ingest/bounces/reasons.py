@@ -111,8 +111,7 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # has servers refuse mail *from* a null-MX domain (550 5.7.27): a sentence that names the sender's
     # address or domain and then a null MX ("the sender's domain doesn't publish an MX record or has a null
     # MX record") is about the sender too
-    (r"sender(?:'s)? (?:address|domain) (?:has|with) (?:a )?null mx|sender(?:'s)? (?:address|domain)\b[^.;]{0,80}\bnull mx",
-     "rejected"),
+    (r"sender(?:'s)? (?:address|domain)\b[^.;]{0,80}\bnull mx", "rejected"),
     # src: RFC 7505 null MX ("a domain that accepts no mail"); RFC 7504 521 "Host does not accept mail", 556
     # "Domain does not accept mail"; Postfix dns_lookup "Domain %s does not accept mail (nullMX)";
     # RFC 3463 X.3.2 "System not accepting network messages". Only the wholesale refusal: "does not accept
