@@ -75,3 +75,33 @@ def test_a_bounce_subject_without_a_mailers_structure_is_not_a_bounce():
     ).encode()
     parsed = parse(raw)
     assert (parsed.outcome, parsed.verdicts) == ("ignored", ())
+
+
+def _wordless_notice(subject: str, words: str) -> bytes:
+    return (
+        f"From: MAILER-DAEMON@mx.example.de\nTo: news@sender.test\nReturn-Path: <>\nSubject: {subject}\n"
+        "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n" + words
+    ).encode()
+
+
+def test_a_notice_in_another_language_names_its_one_recipient():
+    """No English failure words and no server's code: a bounce envelope, a non-delivery subject
+    ("Unzustellbar", Exchange's German) and exactly one address still make it that address's bounce."""
+    raw = _wordless_notice("Unzustellbar: Weekly news",
+                           "Ihre Nachricht konnte nicht zugestellt werden an:\n\n    hans@example.de\n\nGrund: Empfänger unbekannt.\n")
+    got = [(v.kind, v.recipient, v.hardbounce) for v in parse(raw).verdicts]
+    assert got == [("bounce", "hans@example.de", False)]
+
+
+@pytest.mark.parametrize(
+    "subject, words",
+    [
+        # two addresses and no words about either: which one failed is a guess
+        ("Unzustellbar: Weekly news", "Ihre Nachricht an hans@example.de wurde an grete@example.de weitergeleitet.\n"),
+        # a delay warning's subject: not a non-delivery notice
+        ("Delivery Status Notification (Delay)", "Ihre Nachricht an hans@example.de ist noch unterwegs.\n"),
+    ],
+    ids=["two-addresses", "delay-subject"],
+)
+def test_a_wordless_notice_gives_nothing_when_in_doubt(subject, words):
+    assert parse(_wordless_notice(subject, words)).verdicts == ()

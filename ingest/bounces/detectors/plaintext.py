@@ -93,6 +93,7 @@ def detect(msg: Message, body: str) -> list[Failure]:
     lines = text.splitlines()
     failures: dict[str, Failure] = {}
     quoted: set[str] = set()  # addresses seen only inside a server's reply
+    wordless: dict[str, str] = {}  # addresses named with no failure words about them, and their parts
     looked = 0
     for index, line in enumerate(lines):
         if len(failures) >= MAX_FAILURES or looked >= MAX_LOOKED:
@@ -110,6 +111,7 @@ def detect(msg: Message, body: str) -> list[Failure]:
                 quoted.add(address)
             context = _context(lines, index, address)
             if not _ERRORISH.search(context) and not reason_from_text(context):
+                wordless.setdefault(address, context)
                 continue
             failures[address] = Failure(
                 recipient=address,
@@ -122,7 +124,29 @@ def detect(msg: Message, body: str) -> list[Failure]:
     # An address quoted in the reply about another recipient (a relay's
     # rewritten address, a list member) is not a recipient of its own.
     named = [f for a, f in failures.items() if a not in quoted]
-    return named or list(failures.values())
+    return named or list(failures.values()) or _sole_address(msg, wordless)
+
+
+def _sole_address(msg: Message, wordless: dict[str, str]) -> list[Failure]:
+    """The one address a non-delivery notice names, whatever language it is written in.
+
+    Failure words are English above; a notice in German or Japanese with no
+    server's code says nothing they match. Its structure still says what it
+    is: a bounce envelope (a null return path, ``X-Failed-Recipients``, a
+    daemon sender) and a non-delivery subject (those of
+    :data:`~bounceledger.ingest.bounces.heuristic.NDR_SUBJECTS` are
+    localised). When its words name exactly one address besides its own,
+    that is the failed recipient. A delay warning's subject is not a
+    non-delivery subject, and two or more addresses would be a guess.
+    """
+    if len(wordless) != 1 or not bounce_envelope(msg):
+        return []
+    subject = m.header(msg, "Subject")
+    if not (NDR_SUBJECTS.search(subject) or BOUNCE_SUBJECTS.search(subject)) or _DELAYED_SUBJECT.search(subject):
+        return []
+    [(address, context)] = wordless.items()
+    return [Failure(recipient=address, diagnostic=context, temporary=bool(_STILL_TRYING.search(context)),
+                    stage_unknown=True)]
 
 
 #: Delay-warning wording in a notice with no delivery-status part: Exim's
@@ -134,6 +158,10 @@ _STILL_TRYING = lazy(
     r"|delivery attempts will continue",
     re.IGNORECASE,
 )
+#: Subjects of delay warnings: Gmail's and Exchange's "Delivery Status Notification (Delay)",
+#: Exim's "Warning: message ... delayed", Postfix's "Delayed Mail (still being retried)",
+#: sendmail's "Warning: could not send message for past 4 hours".
+_DELAYED_SUBJECT = lazy(r"\(delay\)|\bdelayed\b|^warning:", re.IGNORECASE)
 #: A success or relay notice without its report part (RFC 3464 actions "delivered",
 #: "relayed", "expanded"; Gmail's and Exchange's "Delivery Status Notification (Success)"
 #: / "(Relay)" subjects, "Delivered:" / "Relayed:" receipts).
