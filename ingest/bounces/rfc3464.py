@@ -404,6 +404,10 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
             # the address we sent to; Final-Recipient is where an alias or
             # forward at the receiving site led (and may be internal)
             recipient = original_address
+        if recipient is None and len(report.recipients) == 1 and len(set(keys.original_to)) == 1:
+            # a report's only block with an empty Final-Recipient (RFC 3464 2.3.2 makes it
+            # required): the returned message was sent to exactly one address
+            recipient = keys.original_to[0].lower()
         action = (block.get("action", "").split() or [""])[0].lower().strip(";") or None
         status_field = block.get("status") or None
         if human is None:

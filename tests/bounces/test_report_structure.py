@@ -50,3 +50,26 @@ def test_original_recipient_before_final_recipient_stays_one_group():
     got = [(v.recipient, v.original_recipient, v.status) for v in parse(raw).verdicts]
     assert sorted(got) == [("list@example.net", "list@example.net", "5.1.1"),
                            ("other@example.net", "other@example.net", "5.1.1")]
+
+
+def _report(final_recipient: str, returned_to: str, groups: int = 1) -> bytes:
+    group = f"Final-Recipient: rfc822; {final_recipient}\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 User unknown\n"
+    return (
+        "From: MAILER-DAEMON@mx.example.org\nTo: news@sender.test\nSubject: Undelivered Mail\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="zz"\n\n'
+        "--zz\nContent-Type: text/plain\n\nThe mail system could not deliver your message.\n\n"
+        "--zz\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.org\n\n"
+        + "\n".join([group] * groups)
+        + "\n--zz\nContent-Type: text/rfc822-headers\n\n"
+        f"From: news@sender.test\nTo: {returned_to}\nMessage-ID: <m1@sender.test>\n\n--zz--\n"
+    ).encode()
+
+
+def test_an_empty_final_recipient_is_the_returned_messages_one_addressee():
+    assert _rows(_report("", "Ann <Ann@example.net>")) == {("ann@example.net", "5.1.1", "550", "userunknown")}
+
+
+def test_an_empty_final_recipient_stays_empty_when_the_addressee_is_uncertain():
+    assert {row[0] for row in _rows(_report("", "ann@example.net, bob@example.net"))} == {None}
+    # two blocks: the one addressee is not both of them
+    assert {v.recipient for v in parse(_report("", "ann@example.net", groups=2)).verdicts} == {None}
