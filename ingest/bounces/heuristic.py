@@ -15,7 +15,7 @@ from email.message import Message
 from bounceledger.ingest.bounces import _flufl
 from bounceledger.ingest.bounces import _message as m
 from bounceledger.ingest.bounces._prefilter import lazy
-from bounceledger.ingest.bounces.classify import classify, find_status
+from bounceledger.ingest.bounces.classify import classify, find_replycode, find_status
 from bounceledger.ingest.bounces.returned import Keys, returned_headers
 from bounceledger.ingest.records import Verdict
 
@@ -107,15 +107,11 @@ def looks_like_bounce(msg: Message) -> bool:
     return bool(BOUNCE_SUBJECTS.search(m.header(msg, "Subject")) or NDR_SUBJECTS.search(m.header(msg, "Subject")))
 
 
-#: A line that starts with an SMTP reply (RFC 5321 4.2: three digits, then a space or a hyphen).
-_REPLY_LINE = lazy(r"^[ \t>]*[45][0-5]\d[ -]", re.M)
-
-
 def written_by_a_mailer(msg: Message, body: str) -> bool:
     """Structure that only a mail system's notice has: a bounce envelope (a null return
     path, ``X-Failed-Recipients``, a daemon sender), the returned original (a message
     part, or a marker where its copy starts), or a server's own words (an RFC 3463
-    status, a line that starts with an SMTP reply).
+    status or an SMTP reply code).
 
     A bounce-like subject alone is not enough: a shop's "Delivery failed? Track your
     parcel" or a newsletter about undeliverable mail has one too. The plain-text
@@ -127,7 +123,7 @@ def written_by_a_mailer(msg: Message, body: str) -> bool:
     if bounce_envelope(msg) or returned_headers(msg) is not None or quotes_original(body):
         return True
     text = notice(body)
-    return find_status(text) is not None or bool(_REPLY_LINE.search(text))
+    return find_status(text) is not None or find_replycode(text) is not None
 
 
 def _flufl_failures(msg: Message) -> tuple[set[str], set[str]]:

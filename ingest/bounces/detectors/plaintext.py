@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from email.message import Message
+from typing import Literal
 
 from bounceledger.ingest.bounces import _message as m
 from bounceledger.ingest.bounces._prefilter import lazy
@@ -57,7 +58,9 @@ def _context(lines: list[str], index: int, address: str | None = None) -> str:
                 break
             paragraphs += 1
             continue
-        if _starts_another(line, address) and (_ERRORISH.search(" ".join(chunk[1:])) or _SERVER_CODE.search(chunk[0])):
+        if _starts_another(line, address) and (
+            _ERRORISH.search(" ".join(chunk[1:])) or find_status(chunk[0]) or find_replycode(chunk[0])
+        ):
             break
         chunk.append(line)
     return m.unfold(" ".join(chunk))
@@ -66,8 +69,6 @@ def _context(lines: list[str], index: int, address: str | None = None) -> str:
 #: Text before an address showing that it sits inside a server's reply
 #: ("Diagnostic-Code: smtp; 550 5.2.1 <a@b>... User unknown").
 _IN_REPLY = lazy(r"(?:^|\s)(?:diagnostic-code:|[45]\d\d[ -](?:[45]\.\d{1,3}\.\d{1,3}\s)?)", re.IGNORECASE)
-#: A server's own words: an SMTP reply code or an RFC 3463 status.
-_SERVER_CODE = lazy(r"(?<![\d.])(?:[45]\d\d|[45]\.\d{1,3}\.\d{1,3})(?![\d.])")
 
 
 def _starts_another(line: str, address: str | None) -> bool:
@@ -132,21 +133,17 @@ def _sole_address(msg: Message, wordless: dict[str, str]) -> list[Failure]:
 
     Failure words are English above; a notice in German or Japanese with no
     server's code says nothing they match. Its structure still says what it
-    is: a bounce envelope (a null return path, ``X-Failed-Recipients``, a
-    daemon sender) and a non-delivery subject (those of
-    :data:`~bounceledger.ingest.bounces.heuristic.NDR_SUBJECTS` are
-    localised). When its words name exactly one address besides its own,
-    that is the failed recipient. A delay warning's subject is not a
-    non-delivery subject, and two or more addresses would be a guess.
+    is (:func:`_notice_kind`). When its words name exactly one address
+    besides its own, that is the failed (or delayed) recipient; two or more
+    would be a guess.
     """
-    if len(wordless) != 1 or not bounce_envelope(msg):
-        return []
-    subject = m.header(msg, "Subject")
-    if not (NDR_SUBJECTS.search(subject) or BOUNCE_SUBJECTS.search(subject)) or _DELAYED_SUBJECT.search(subject):
+    if len(wordless) != 1:
         return []
     [(address, context)] = wordless.items()
-    return [Failure(recipient=address, diagnostic=context, temporary=bool(_STILL_TRYING.search(context)),
-                    stage_unknown=True)]
+    kind = _notice_kind(msg, context)
+    if kind is None:
+        return []
+    return [Failure(recipient=address, diagnostic=context, temporary=kind == "delay", stage_unknown=True)]
 
 
 #: Delay-warning wording in a notice with no delivery-status part: Exim's
@@ -171,6 +168,21 @@ _SUCCESS = lazy(r"\((?:success|relay)\)|^\s*(?:delivered|relayed)\s*:|successful
 _NOTICE_DIAGNOSTIC = 1000
 
 
+def _notice_kind(msg: Message, words: str) -> Literal["bounce", "delay"] | None:
+    """What a notice's structure says it is, for the readers that go by structure alone.
+
+    A bounce envelope (a null return path, ``X-Failed-Recipients``, a daemon
+    sender) and a non-delivery subject (those of
+    :data:`~bounceledger.ingest.bounces.heuristic.NDR_SUBJECTS` are
+    localised): a bounce, or a delay where the subject or the words say
+    delivery goes on.
+    """
+    subject = m.header(msg, "Subject")
+    if not bounce_envelope(msg) or not (BOUNCE_SUBJECTS.search(subject) or NDR_SUBJECTS.search(subject)):
+        return None
+    return "delay" if _DELAYED_SUBJECT.search(subject) or _STILL_TRYING.search(words) else "bounce"
+
+
 def returned_recipient(msg: Message, keys: Keys, body: str) -> list[Failure]:
     """The one recipient of the returned original, for a bounce that names nobody in its own words.
 
@@ -183,17 +195,15 @@ def returned_recipient(msg: Message, keys: Keys, body: str) -> list[Failure]:
     address is the failed recipient. Several addresses in the returned
     ``To:``/``Cc:`` would be a guess, so they give nothing.
     """
-    subject = m.header(msg, "Subject")
-    if not bounce_envelope(msg) or not (BOUNCE_SUBJECTS.search(subject) or NDR_SUBJECTS.search(subject)):
-        return []
     own = {a for a in (m.address_of(v) for n in ("From", "To") for v in m.headers_all(msg, n)) if a}
     addressed = {a.lower() for a in keys.original_to} - own
     if len(addressed) != 1:
         return []
     words = m.unfold(" ".join(notice(body).split()))[:_NOTICE_DIAGNOSTIC]
-    if not _ERRORISH.search(words) or _SUCCESS.search(subject) or _SUCCESS.search(words):
+    kind = _notice_kind(msg, words)
+    if kind is None or not _ERRORISH.search(words) or _SUCCESS.search(m.header(msg, "Subject")) or _SUCCESS.search(words):
         return []
     status = find_status(words)
-    temporary = bool(_STILL_TRYING.search(words)) or (status is not None and status.startswith("4"))
+    temporary = kind == "delay" or (status is not None and status.startswith("4"))
     return [Failure(recipient=addressed.pop(), diagnostic=words, status=status, replycode=find_replycode(words),
                     temporary=temporary, stage_unknown=True)]
