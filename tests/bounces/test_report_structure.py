@@ -73,3 +73,31 @@ def test_an_empty_final_recipient_stays_empty_when_the_addressee_is_uncertain():
     assert {row[0] for row in _rows(_report("", "ann@example.net, bob@example.net"))} == {None}
     # two blocks: the one addressee is not both of them
     assert {v.recipient for v in parse(_report("", "ann@example.net", groups=2)).verdicts} == {None}
+
+
+def _refusal(diagnostic: str) -> bytes:
+    return (
+        "From: MAILER-DAEMON@mx.example.org\nTo: bounces+t1@sender.test\nSubject: Undelivered Mail\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="zz"\n\n'
+        "--zz\nContent-Type: text/plain\n\nThe mail system could not deliver your message.\n\n"
+        "--zz\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.org\n\n"
+        f"Final-Recipient: rfc822; ann@example.net\nAction: failed\nStatus: 5.1.0\nDiagnostic-Code: smtp; {diagnostic}\n"
+        "\n--zz\nContent-Type: text/rfc822-headers\n\n"
+        "From: News <news@sender.test>\nTo: ann@example.net\nMessage-ID: <m1@sender.test>\n\n--zz--\n"
+    ).encode()
+
+
+def test_a_reply_naming_only_the_senders_address_refuses_the_sender_not_the_recipient():
+    """The words fit a recipient's refusal, the address is ours (the report's To:, the returned
+    From:): the sender was refused (RFC 3463 X.1.7/X.1.8 territory), and a good recipient
+    must not be suppressed as unknown."""
+    for named in ("bounces+t1@sender.test", "news@sender.test"):
+        [v] = parse(_refusal(f"550 5.1.0 Address rejected {named}")).verdicts
+        assert (v.recipient, v.reason, v.hardbounce) == ("ann@example.net", "rejected", False)
+
+
+def test_a_reply_naming_the_recipient_stays_the_recipients():
+    [v] = parse(_refusal("550 5.1.0 <ann@example.net>: Address rejected (sender news@sender.test)")).verdicts
+    assert (v.reason, v.hardbounce) == ("userunknown", True)
+    [v] = parse(_refusal("550 5.1.0 Address rejected")).verdicts
+    assert (v.reason, v.hardbounce) == ("userunknown", True)
