@@ -28,7 +28,9 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from types import FrameType
+from typing import Any
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -246,9 +248,39 @@ def _source_jobs(settings: Settings) -> list[tuple[str, str, tuple[object, ...],
     return wanted
 
 
+class _ClosingThreadPool(ThreadPoolExecutor):
+    """APScheduler's thread pool, which starts no job once it is shutting down.
+
+    ``BackgroundScheduler.shutdown`` shuts its executors down before its own
+    thread has finished the pass it may be in; a job that came due in that
+    pass was then submitted to a closed pool, and APScheduler logged the
+    ``RuntimeError`` with its traceback on every such stop. Stopping means
+    not starting more work (the next run picks the job up), so a submit
+    after shutdown starts nothing, and says so at debug level.
+    """
+
+    def __init__(self, max_workers: int = 10) -> None:
+        super().__init__(max_workers)
+        self._closing = False
+        self._closing_lock = threading.Lock()
+
+    def submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        with self._closing_lock:
+            if self._closing:
+                log.debug("not starting %s: the scheduler is stopping", job.id)
+                return
+            super().submit_job(job, run_times)
+
+    def shutdown(self, wait: bool = True) -> None:
+        with self._closing_lock:
+            self._closing = True
+        super().shutdown(wait)
+
+
 def _scheduler(jobstore: object, wanted: list[tuple[str, str, tuple[object, ...], int]]) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(
         jobstores={"default": jobstore},
+        executors={"default": _ClosingThreadPool()},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
         timezone="UTC",
     )
