@@ -58,6 +58,27 @@ def returned_headers(msg: Message) -> Message | None:
     return None
 
 
+def names_only_the_sender(text: str | None, msg: Message, recipients: tuple[str | None, ...]) -> bool:
+    """Whether a server's words name the sender's address and none of the recipient's.
+
+    A server that refuses the sender (RFC 5321 3.3; RFC 3463 X.1.7, X.1.8)
+    may say so in words a recipient's refusal also uses ("550 5.1.0 Address
+    rejected <addr>"), and a sender check may answer at RCPT time (Postfix's
+    reject_unverified_sender). The address it names tells: the one the
+    notice is sent back to (its ``To:``), or the returned message's sender.
+    """
+    if not text or "@" not in text:
+        return False
+    named = {a.strip(".").lower() for a in m.ADDRESS_RE.findall(text)}
+    if not named or named & {r for r in recipients if r}:
+        return False
+    senders = {m.address_of(v) for v in m.headers_all(msg, "To")}
+    original = returned_headers(msg)
+    if original is not None:
+        senders |= {m.address_of(v) for n in ("From", "Sender", "Return-Path") for v in m.headers_all(original, n)}
+    return bool(named & {s for s in senders if s})
+
+
 def message_id(value: str) -> str | None:
     """``<abc@host>`` → ``abc@host``."""
     value = value.strip()

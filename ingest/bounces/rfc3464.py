@@ -24,7 +24,7 @@ from bounceledger.ingest.bounces._prefilter import lazy, quick
 from bounceledger.ingest.bounces.classify import (classify, find_command, find_replycode, is_generic, is_hard, normalise_status,
                                      pseudo_status, reason_from_text)
 from bounceledger.ingest.bounces.reasons import CATEGORIES, POWERMTA_CATEGORIES
-from bounceledger.ingest.bounces.returned import Keys, extract_keys, returned_headers
+from bounceledger.ingest.bounces.returned import Keys, extract_keys, names_only_the_sender
 from bounceledger.ingest.record import Record, factory
 from bounceledger.ingest.records import Verdict, VerdictKind
 
@@ -438,7 +438,7 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
         )
         if transcript is not None and transcript.local and not command:
             command = "LOCAL"  # the final delivery agent itself answered
-        if diagnostic and _about_the_sender(diagnostic, msg, (recipient, final_address)):
+        if names_only_the_sender(diagnostic, msg, (recipient, final_address)):
             command = "MAIL"  # the reply names our sender's address, not the recipient's: a refusal of MAIL FROM
         said = POWERMTA_CATEGORIES.get(block.get("x-powermta-bouncecategory", "").strip().lower())
         # the sending MTA gave up on a temporary error: Postfix fails 4.x.x
@@ -516,25 +516,6 @@ _OPENSMTPD_NOTICE = quick(lazy(r"This is the MAILER-DAEMON, please DO NOT REPLY 
 #: The reason OpenSMTPD gives a recipient whose envelope outlived its ttl.
 # src: OpenSMTPD smtpd/queue.c, IMSG_QUEUE_EXPIRE: envelope_set_errormsg(&evp, "Envelope expired")
 _OPENSMTPD_EXPIRED = lazy(r":\s*Envelope expired\b", re.IGNORECASE)
-
-
-def _about_the_sender(diagnostic: str, msg: Message, recipients: tuple[str | None, ...]) -> bool:
-    """Whether a remote reply names the sender's address and none of the recipient's.
-
-    A server that refuses the sender (RFC 5321 3.3; RFC 3463 X.1.7, X.1.8)
-    may say so in words a recipient's refusal also uses ("550 5.1.0 Address
-    rejected <addr>"), and a sender check may answer at RCPT time (Postfix's
-    reject_unverified_sender). The address it names tells: the one the
-    report is sent back to (its ``To:``), or the returned message's sender.
-    """
-    named = {a.strip(".").lower() for a in m.ADDRESS_RE.findall(diagnostic)}
-    if not named or named & {r for r in recipients if r}:
-        return False
-    senders = {m.address_of(v) for v in m.headers_all(msg, "To")}
-    original = returned_headers(msg)
-    if original is not None:
-        senders |= {m.address_of(v) for n in ("From", "Sender", "Return-Path") for v in m.headers_all(original, n)}
-    return bool(named & {s for s in senders if s})
 
 
 def _is_success(status: str | None) -> bool:
