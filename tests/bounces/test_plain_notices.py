@@ -103,3 +103,16 @@ def test_a_wordless_notice_naming_two_addresses_gives_nothing():
     raw = _wordless_notice("Unzustellbar: Weekly news",
                            "Ihre Nachricht an hans@example.de wurde an grete@example.de weitergeleitet.\n")
     assert parse(raw).verdicts == ()
+
+
+def test_a_wordless_notice_does_not_take_an_address_the_returned_message_was_not_sent_to():
+    """The one address in the notice's words is a help desk's: the returned headers say
+    whom the message went to, and it was not that address, so the addressee is the one."""
+    raw = (
+        "From: MAILER-DAEMON@mx.example.de\nTo: news@sender.test\nReturn-Path: <>\nSubject: Unzustellbar: Weekly news\n"
+        'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="B"\n\n'
+        "--B\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n"
+        "Ihre Nachricht konnte nicht zugestellt werden. Fragen an hilfe@example.de.\n\n"
+        "--B\nContent-Type: text/rfc822-headers\n\nFrom: news@sender.test\nTo: hans@example.de\n\n--B--\n"
+    ).encode()
+    assert [(v.kind, v.recipient, v.detector) for v in parse(raw).verdicts] == [("bounce", "hans@example.de", "returned-to")]

@@ -26,7 +26,7 @@ from bounceledger.ingest.bounces.heuristic import (
     looks_like_bounce,
     written_by_a_mailer,
 )
-from bounceledger.ingest.bounces.returned import Keys
+from bounceledger.ingest.bounces.returned import Keys, returned_headers
 
 #: Most failed recipients taken from free text, and most addresses looked at.
 MAX_FAILURES = 50
@@ -141,9 +141,19 @@ def _sole_address(msg: Message, wordless: dict[str, str]) -> list[Failure]:
         return []
     [(address, context)] = wordless.items()
     kind = _notice_kind(msg, context)
-    if kind is None:
+    if kind is None or not _may_be_addressee(msg, address):
         return []
     return [Failure(recipient=address, diagnostic=context, temporary=kind == "delay", stage_unknown=True)]
+
+
+def _may_be_addressee(msg: Message, address: str) -> bool:
+    """Where the notice returns the original's headers, an address they were not sent
+    to is not the recipient (a help desk's address in the notice's footer, say)."""
+    original = returned_headers(msg)
+    if original is None:
+        return True
+    addressed = {m.first_address(x) for n in ("To", "Cc") for v in m.headers_all(original, n) for x in v.split(",")}
+    return not (addressed - {None}) or address in addressed
 
 
 #: Delay-warning wording in a notice with no delivery-status part: Exim's
@@ -192,7 +202,8 @@ def returned_recipient(msg: Message, keys: Keys, body: str) -> list[Failure]:
     ``X-Failed-Recipients`` or a daemon sender, and a bounce subject), the
     returned message's headers are addressed to exactly one address other
     than the notice's own, and the notice's words are about a failure, that
-    address is the failed recipient. Several addresses in the returned
+    address is the failed recipient (words in another language do too, under
+    a non-delivery subject such as "Unzustellbar"). Several addresses in the returned
     ``To:``/``Cc:`` would be a guess, so they give nothing.
     """
     own = {a for a in (m.address_of(v) for n in ("From", "To") for v in m.headers_all(msg, n)) if a}
@@ -201,7 +212,10 @@ def returned_recipient(msg: Message, keys: Keys, body: str) -> list[Failure]:
         return []
     words = m.unfold(" ".join(notice(body).split()))[:_NOTICE_DIAGNOSTIC]
     kind = _notice_kind(msg, words)
-    if kind is None or not _ERRORISH.search(words) or _SUCCESS.search(m.header(msg, "Subject")) or _SUCCESS.search(words):
+    subject = m.header(msg, "Subject")
+    # failure words, or a non-delivery subject (localised) for a notice in another language
+    if kind is None or not (_ERRORISH.search(words) or NDR_SUBJECTS.search(subject)) \
+            or _SUCCESS.search(subject) or _SUCCESS.search(words):
         return []
     status = find_status(words)
     temporary = kind == "delay" or (status is not None and status.startswith("4"))
