@@ -58,6 +58,12 @@ def returned_headers(msg: Message) -> Message | None:
     return None
 
 
+def addressees(original: Message) -> tuple[str, ...]:
+    """The addresses in a returned message's ``To:`` and ``Cc:``."""
+    values = m.headers_all(original, "To") + m.headers_all(original, "Cc")
+    return tuple(a for a in (m.first_address(x) for v in values for x in v.split(",")) if a)
+
+
 def names_only_the_sender(text: str | None, msg: Message, recipients: tuple[str | None, ...]) -> bool:
     """Whether a server's words name the sender's address and none of the recipient's.
 
@@ -119,10 +125,7 @@ def extract_keys(msg: Message, dsn_fields: dict[str, str] | None = None) -> Keys
     original_to: tuple[str, ...] = ()
     if original is not None:
         original_id = message_id(m.header(original, "Message-ID"))
-        to_values = m.headers_all(original, "To") + m.headers_all(original, "Cc")
-        original_to = tuple(
-            a for a in (m.first_address(x) for v in to_values for x in v.split(",")) if a
-        )
+        original_to = addressees(original)
     token_sources = (
         m.headers_all(msg, "Delivered-To")
         + m.headers_all(msg, "X-Original-To")

@@ -26,7 +26,7 @@ from bounceledger.ingest.bounces.heuristic import (
     looks_like_bounce,
     written_by_a_mailer,
 )
-from bounceledger.ingest.bounces.returned import Keys, returned_headers
+from bounceledger.ingest.bounces.returned import Keys, addressees, returned_headers
 
 #: Most failed recipients taken from free text, and most addresses looked at.
 MAX_FAILURES = 50
@@ -150,10 +150,8 @@ def _may_be_addressee(msg: Message, address: str) -> bool:
     """Where the notice returns the original's headers, an address they were not sent
     to is not the recipient (a help desk's address in the notice's footer, say)."""
     original = returned_headers(msg)
-    if original is None:
-        return True
-    addressed = {m.first_address(x) for n in ("To", "Cc") for v in m.headers_all(original, n) for x in v.split(",")}
-    return not (addressed - {None}) or address in addressed
+    addressed = addressees(original) if original is not None else ()
+    return not addressed or address in addressed
 
 
 #: Delay-warning wording in a notice with no delivery-status part: Exim's
