@@ -64,25 +64,27 @@ def addressees(original: Message) -> tuple[str, ...]:
     return tuple(a for a in (m.first_address(x) for v in values for x in v.split(",")) if a)
 
 
-def names_only_the_sender(text: str | None, msg: Message, recipients: tuple[str | None, ...]) -> bool:
-    """Whether a server's words name the sender's address and none of the recipient's.
+def sender_addresses(msg: Message) -> frozenset[str]:
+    """The sender's addresses a notice shows: the one it is sent back to (its ``To:``) and the
+    returned message's ``From:``, ``Sender:`` and ``Return-Path:``."""
+    found = {m.address_of(v) for v in m.headers_all(msg, "To")}
+    original = returned_headers(msg)
+    if original is not None:
+        found |= {m.address_of(v) for n in ("From", "Sender", "Return-Path") for v in m.headers_all(original, n)}
+    return frozenset(a for a in found if a)
+
+
+def names_only_the_sender(text: str, senders: frozenset[str], recipients: tuple[str | None, ...]) -> bool:
+    """Whether a server's words name one of the ``senders`` (:func:`sender_addresses`) and none
+    of the recipient's addresses.
 
     A server that refuses the sender (RFC 5321 3.3; RFC 3463 X.1.7, X.1.8)
     may say so in words a recipient's refusal also uses ("550 5.1.0 Address
     rejected <addr>"), and a sender check may answer at RCPT time (Postfix's
-    reject_unverified_sender). The address it names tells: the one the
-    notice is sent back to (its ``To:``), or the returned message's sender.
+    reject_unverified_sender): the address it names tells.
     """
-    if not text or "@" not in text:
-        return False
     named = {a.strip(".").lower() for a in m.ADDRESS_RE.findall(text)}
-    if not named or named & {r for r in recipients if r}:
-        return False
-    senders = {m.address_of(v) for v in m.headers_all(msg, "To")}
-    original = returned_headers(msg)
-    if original is not None:
-        senders |= {m.address_of(v) for n in ("From", "Sender", "Return-Path") for v in m.headers_all(original, n)}
-    return bool(named & {s for s in senders if s})
+    return bool(named & senders) and not named & {r for r in recipients if r}
 
 
 def message_id(value: str) -> str | None:

@@ -24,7 +24,7 @@ from bounceledger.ingest.bounces._prefilter import lazy, quick
 from bounceledger.ingest.bounces.classify import (classify, find_command, find_replycode, is_generic, is_hard, normalise_status,
                                      pseudo_status, reason_from_text)
 from bounceledger.ingest.bounces.reasons import CATEGORIES, POWERMTA_CATEGORIES
-from bounceledger.ingest.bounces.returned import Keys, extract_keys, names_only_the_sender
+from bounceledger.ingest.bounces.returned import Keys, extract_keys, names_only_the_sender, sender_addresses
 from bounceledger.ingest.record import Record, factory
 from bounceledger.ingest.records import Verdict, VerdictKind
 
@@ -393,6 +393,7 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
     postfix = any(name.startswith("x-postfix") for name in report.message) or bool(
         _POSTFIX_NOTICE.search(m.body_text(msg, limit=2000)))
     found: list[Verdict] = []
+    senders: frozenset[str] | None = None
     opensmtpd = _OPENSMTPD_NOTICE.search(m.body_text(msg, limit=2000)) is not None
     for block in report.recipients:
         final = decode_utf8_address(strip_type(block.get("final-recipient", "")))
@@ -438,8 +439,11 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
         )
         if transcript is not None and transcript.local and not command:
             command = "LOCAL"  # the final delivery agent itself answered
-        if names_only_the_sender(diagnostic, msg, (recipient, final_address)):
-            command = "MAIL"  # the reply names our sender's address, not the recipient's: a refusal of MAIL FROM
+        if diagnostic and "@" in diagnostic:
+            if senders is None:
+                senders = sender_addresses(msg)  # once per report: finding the returned headers walks its parts
+            if names_only_the_sender(diagnostic, senders, (recipient, final_address)):
+                command = "MAIL"  # the reply names our sender's address, not the recipient's: a refusal of MAIL FROM
         said = POWERMTA_CATEGORIES.get(block.get("x-powermta-bouncecategory", "").strip().lower())
         # the sending MTA gave up on a temporary error: Postfix fails 4.x.x
         # only when the queue lifetime ran out; any MTA's X.4.7 is RFC 3463's

@@ -101,3 +101,26 @@ def test_a_reply_naming_the_recipient_stays_the_recipients():
     assert (v.reason, v.hardbounce) == ("userunknown", True)
     [v] = parse(_refusal("550 5.1.0 Address rejected")).verdicts
     assert (v.reason, v.hardbounce) == ("userunknown", True)
+
+
+def test_the_senders_addresses_are_read_once_per_report(monkeypatch):
+    """Finding the returned headers walks every part (a big report has thousands); a report whose
+    replies each name an address asks for the sender's addresses once, not once per recipient."""
+    from bounceledger.ingest.bounces import returned
+
+    calls = []
+    real = returned.returned_headers
+    monkeypatch.setattr(returned, "returned_headers", lambda msg: calls.append(1) or real(msg))
+
+    def lookups(groups: int) -> int:
+        blocks = "\n".join(
+            f"Final-Recipient: rfc822; r{i}@example.net\nAction: failed\nStatus: 5.1.1\n"
+            f"Diagnostic-Code: smtp; 550 5.1.1 <alias{i}@example.net>... User unknown\n" for i in range(groups))
+        raw = _report("", "x@example.net").replace(
+            b"Final-Recipient: rfc822; \nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 User unknown\n",
+            blocks.encode())
+        calls.clear()
+        assert len(parse(raw).verdicts) == groups
+        return len(calls)
+
+    assert lookups(50) == lookups(2)
