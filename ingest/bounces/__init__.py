@@ -197,7 +197,7 @@ def _verdicts(msg: Message) -> list[Verdict]:
     found = autoreply.verdicts(msg, keys)
     if found or person:
         return found
-    own = {a for a in (m.address_of(v) for v in m.headers_all(msg, "To") + m.headers_all(msg, "From")) if a}
+    own = m.addresses_in(msg, "To", "From")
     found = heuristic.verdicts(msg, keys, body, own_addresses=own)
     if found:
         # flufl.bounce's patterns may stop at the first address of a list the plain-text

@@ -655,6 +655,11 @@ _TYPE_PREFIX_RE = lazy(r"^\s*[\w\-]+\s*;\s*")
 _BRACKETED_RE = lazy(r"<([^<>]*@[^<>]*)>")
 
 
+def addresses_in(msg: Message, *names: str) -> set[str]:
+    """The address in each value of these headers (see :func:`address_of`)."""
+    return {a for a in (address_of(v) for name in names for v in headers_all(msg, name)) if a}
+
+
 def address_of(value: str) -> str | None:
     """The address in a header value like ``Name <a@b>`` or ``rfc822; a@b``."""
     if not value:

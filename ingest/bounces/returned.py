@@ -67,11 +67,11 @@ def addressees(original: Message) -> tuple[str, ...]:
 def sender_addresses(msg: Message) -> frozenset[str]:
     """The sender's addresses a notice shows: the one it is sent back to (its ``To:``) and the
     returned message's ``From:``, ``Sender:`` and ``Return-Path:``."""
-    found = {m.address_of(v) for v in m.headers_all(msg, "To")}
+    found = m.addresses_in(msg, "To")
     original = returned_headers(msg)
     if original is not None:
-        found |= {m.address_of(v) for n in ("From", "Sender", "Return-Path") for v in m.headers_all(original, n)}
-    return frozenset(a for a in found if a)
+        found |= m.addresses_in(original, "From", "Sender", "Return-Path")
+    return frozenset(found)
 
 
 def names_only_the_sender(text: str, senders: frozenset[str], recipients: tuple[str | None, ...]) -> bool:

@@ -83,13 +83,8 @@ def _starts_another(line: str, address: str | None) -> bool:
 def detect(msg: Message, body: str) -> list[Failure]:
     if not looks_like_bounce(msg) or not written_by_a_mailer(msg, body):
         return []
-    own = {
-        a
-        for a in (m.address_of(v) for n in ("From", "To", "Reply-To", "Sender", "Return-Path", "Delivered-To",
-                                             "X-Original-Sender", "Errors-To")
-                  for v in m.headers_all(msg, n))
-        if a
-    }
+    own = m.addresses_in(msg, "From", "To", "Reply-To", "Sender", "Return-Path", "Delivered-To", "X-Original-Sender",
+                         "Errors-To")
     text = notice(body, msg=msg)
     lines = text.splitlines()
     failures: dict[str, Failure] = {}
@@ -204,7 +199,7 @@ def returned_recipient(msg: Message, keys: Keys, body: str) -> list[Failure]:
     a non-delivery subject such as "Unzustellbar"). Several addresses in the returned
     ``To:``/``Cc:`` would be a guess, so they give nothing.
     """
-    own = {a for a in (m.address_of(v) for n in ("From", "To") for v in m.headers_all(msg, n)) if a}
+    own = m.addresses_in(msg, "From", "To")
     addressed = {a.lower() for a in keys.original_to} - own
     if len(addressed) != 1:
         return []
