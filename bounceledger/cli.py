@@ -1457,9 +1457,41 @@ _LOG_ON_DEMAND = frozenset({cmd_parse, cmd_explain})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return _main(argv)[0]
+
+
+def console() -> NoReturn:
+    """The ``bounceledger`` command (and ``python -m bounceledger``).
+
+    A command that only reads its input and prints (``parse``, ``explain``)
+    leaves without the interpreter's teardown: freeing every module and
+    object it loaded took about 10 ms of a 150 ms ``parse DIR`` (measured
+    with and without ``os._exit`` in the same run), and nothing it holds
+    needs closing. Its output is flushed first, and logging shut down where
+    a parser bug woke it; every other command ends as usual, with its
+    atexit handlers and its threads' clean-up."""
+    code, read_and_print = _main(None)
+    if not read_and_print:
+        sys.exit(code)
+    if "logging" in sys.modules:
+        sys.modules["logging"].shutdown()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # as CPython does when flushing stdout fails at exit
+        code = code or 120
+    os._exit(code)
+
+
+def _main(argv: Sequence[str] | None) -> tuple[int, bool]:
+    """The command's exit status, and whether it is one that only reads and prints."""
     parser = build_parser()
     args = parser.parse_args(argv)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL) if hasattr(signal, "SIGPIPE") else None
+    return _run_command(args), args.func in _LOG_ON_DEMAND
+
+
+def _run_command(args: argparse.Namespace) -> int:
     try:
         _configure_logging(args.log_level, args.log_format, on_first_use=args.func in _LOG_ON_DEMAND)
         return int(args.func(args))
@@ -1483,4 +1515,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()
