@@ -16,7 +16,11 @@ if TYPE_CHECKING:
     from bounceledger.ingest.attempt import Attempt
 
 AttemptVerdict = Literal["accepted", "deferred", "rejected", "expired"]
-VerdictKind = Literal["bounce", "delay", "success", "autoreply", "complaint"]
+#: ``feedback``: an RFC 5965 feedback report that is no complaint (see
+#: ``bounces.arf.NOT_COMPLAINTS``); like ``autoreply``, it changes no state.
+VerdictKind = Literal["bounce", "delay", "success", "autoreply", "complaint", "feedback"]
+#: The kinds recorded for the record's sake only: they decide no delivery's state.
+NEUTRAL_KINDS: frozenset[str] = frozenset({"autoreply", "feedback"})
 ParseOutcome = Literal["bounce", "ignored", "unparsed", "error"]
 
 

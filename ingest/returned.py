@@ -24,7 +24,7 @@ from bounceledger.ingest.bounces import parse
 from bounceledger.ingest.dbutil import among, insert_fresh
 from bounceledger.ingest.keys import header_ref, normalise_address, verdict_key
 from bounceledger.ingest.matching import MatchKeys, keys_from, match_many, token_check
-from bounceledger.ingest.records import ParsedMessage, Verdict
+from bounceledger.ingest.records import NEUTRAL_KINDS, ParsedMessage, Verdict
 from bounceledger.ingest.rules import LedgerRules
 from bounceledger.models import Event, ReturnedMessage
 from bounceledger.models.state import Fact
@@ -150,7 +150,7 @@ def _outcome(parsed: ParsedMessage) -> StoreOutcome:
         return "unparsed"
     if parsed.outcome == "error":
         return "error"
-    if any(v.kind != "autoreply" for v in parsed.verdicts):
+    if any(v.kind not in NEUTRAL_KINDS for v in parsed.verdicts):
         return "processed"
     return "ignored"
 

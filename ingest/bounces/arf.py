@@ -18,7 +18,7 @@ from email.message import Message
 from bounceledger.ingest.bounces import _message as m
 from bounceledger.ingest.bounces.rfc3464 import _blocks, parse_date, strip_type
 from bounceledger.ingest.bounces.returned import Keys, returned_headers
-from bounceledger.ingest.records import Verdict
+from bounceledger.ingest.records import Verdict, VerdictKind
 
 
 def is_arf(msg: Message) -> bool:
@@ -65,10 +65,20 @@ def _report_fields(msg: Message) -> tuple[dict[str, str], list[str]]:
     return {}, []
 
 
+#: Feedback types that report no complaint: RFC 6430's "not-spam" (the user
+#: says the message is wanted, the opposite of a complaint) and RFC 6591's
+#: "auth-failure" (a DMARC/SPF/DKIM failure report, RFC 7489 section 7.3,
+#: sent by the receiving system with no user involved). RFC 5965's own
+#: types ("abuse", "fraud", "virus", "other") are complaints.
+NOT_COMPLAINTS = frozenset({"not-spam", "auth-failure"})
+
+
 def verdicts(msg: Message, keys: Keys) -> list[Verdict]:
-    """One ``complaint`` verdict per complaining recipient."""
+    """One ``complaint`` verdict per complaining recipient; a ``feedback`` one (which
+    changes no state) where the feedback type is no complaint (:data:`NOT_COMPLAINTS`)."""
     fields, rcpts = _report_fields(msg)
     feedback_type = (fields.get("feedback-type", "").split() or ["abuse"])[0].lower()
+    kind: VerdictKind = "feedback" if feedback_type in NOT_COMPLAINTS else "complaint"
     recipients = [a for a in (m.address_of(strip_type(r)) for r in rcpts) if a]
     if not recipients and not fields:
         hotmail = _hotmail_complainer(msg)
@@ -85,11 +95,11 @@ def verdicts(msg: Message, keys: Keys) -> list[Verdict]:
     reporter = strip_type(fields.get("reporting-mta", "")) or m.header(msg, "From") or None
     return [
         Verdict(
-            kind="complaint",
+            kind=kind,
             recipient=address,
             reason="feedback",
             hardbounce=False,
-            category="spam-related",
+            category="spam-related" if kind == "complaint" else "other",
             feedback_type=feedback_type,
             diagnostic=fields.get("user-agent") or None,
             reporting_mta=reporter,

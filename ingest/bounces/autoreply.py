@@ -57,6 +57,22 @@ _BOUNCE_SUBJECT = lazy(
 )
 
 
+#: The prefix an automatic responder writes before the subject it answers:
+#: RFC 5230 (Sieve vacation) section 4.1 "Auto:", Outlook / Exchange
+#: "Automatic reply:" and its translations (the same words as in
+#: :data:`VACATION_SUBJECTS`). What follows is the answered message's
+#: subject, so bounce words there ("Automatic reply: Delivery failed: your
+#: parcel") are a shop's subject, not a bounce's.
+AUTOREPLY_PREFIX = lazy(
+    r"^\s*(?:auto|autoreply|auto(?:matic|mated)?[ -]?(?:reply|response|answer)|out of (?:the )?office(?: reply)?"
+    r"|automatische antwort|abwesenheitsnotiz|r(?:é|e)ponse automatique|respuesta autom(?:á|a)tica"
+    r"|risposta automatica|resposta autom(?:á|a)tica|automatisch antwoord|autosvar|automatisk svar"
+    r"|automaattinen vastaus|automatyczna odpowied(?:ź|z)|odpowied(?:ź|z) automatyczna"
+    r"|автоматический ответ|автоответ|自動応答|自動返信|自动回复|自動回覆|자동 응답)\s*:",
+    re.IGNORECASE,
+)
+
+
 #: Subjects of MTAs' delay warnings: Exim's default warn message
 #: ("Warning: message <id> delayed <time>", exim spec "delay_warning") and
 #: Postfix's / sendmail's "Delayed Mail (still being retried)" /
@@ -84,22 +100,42 @@ def bounce_signal(msg: Message) -> str | None:
     if "delivery-status" in m.header(msg, "Content-Type").lower():
         return "delivery-status report"
     subject = m.header(msg, "Subject")
-    if _BOUNCE_SUBJECT.search(subject) or _DELAY_SUBJECT.search(subject):
+    if (_BOUNCE_SUBJECT.search(subject) or _DELAY_SUBJECT.search(subject)) and not AUTOREPLY_PREFIX.search(subject):
         return "bounce subject"
     return None
 
 
 def is_autoreply(msg: Message) -> bool:
-    """True for RFC 3834 / vendor-marked or vacation-subject replies that
+    """True for RFC 3834 / vendor-marked or vacation-subject replies, and
+    automatic responses to a message (:func:`_automatic_response`), that
     carry no bounce signal."""
     subject = m.header(msg, "Subject")
-    if bounce_signal(msg):
+    if bounce_signal(msg) or m.content_type(msg) == "multipart/report":
+        # a report (a read receipt, a complaint, a status) is never a vacation reply,
+        # whatever its headers: RFC 8098 section 2.1 sends every read receipt from
+        # the null return path, which alone would make it look automatic here
         return False
     for name, pattern in AUTOREPLY_HEADERS:
         value = m.header(msg, name)
         if value and re.search(pattern, value, re.IGNORECASE):
             return True
-    return bool(VACATION_SUBJECTS.search(subject))
+    return bool(VACATION_SUBJECTS.search(subject)) or _automatic_response(msg)
+
+
+def _automatic_response(msg: Message) -> bool:
+    """A response to a message (``In-Reply-To`` or ``References``, RFC 3834
+    section 3.1.5) that says it was sent by a program: any ``Auto-Submitted``
+    but "no" (section 5; responders such as help desks' acknowledgements
+    write "auto-generated" where "auto-replied" is meant), or a null return
+    path (section 3.3: responders send with ``MAIL FROM:<>``, which a
+    person's mail program never does). Checked after every bounce reader
+    has declined the message and with no bounce signal present."""
+    if not (m.header(msg, "In-Reply-To") or m.header(msg, "References")):
+        return False
+    submitted = m.header(msg, "Auto-Submitted").strip().lower()
+    if submitted and not submitted.startswith("no"):
+        return True
+    return m.header(msg, "Return-Path").strip() in ("<>", "< >")
 
 
 def verdicts(msg: Message, keys: Keys) -> list[Verdict]:

@@ -124,3 +124,40 @@ def inline_original_id(body: str) -> str | None:
         return None
     found = _INLINE_ID.search(body, start, start + 30_000)
     return found.group(1) if found else None
+
+
+#: A header line of RFC 5322 section 2.2 (a field name and a colon), or its folded continuation.
+_HEADER_LINE = lazy(r"[!-9;-~]+:|[ \t]")
+#: Marker lines that are the first header of the quoted block themselves.
+_MARKER_IS_HEADER = lazy(r"\s*(?:received|return-path|content-type):", re.IGNORECASE)
+#: How much of an inline original is read for its header block.
+_INLINE_HEADERS_LIMIT = 30_000
+
+
+def inline_original_headers(body: str) -> Message | None:
+    """The header block of an original quoted as text after the notice's marker
+    ("Message headers follow:", "--- Below this line is a copy of the message."),
+    as qmail, MailEnable, Exim and others return it, or ``None``.
+
+    The block starts at the first line after the marker (or at the marker, where
+    the marker is a header line itself, such as ``Received: from``) and must open
+    with header lines: prose after a marker is not one.
+    """
+    start = _original_start(body)
+    if start < 0:
+        return None
+    text = body[start:start + _INLINE_HEADERS_LIMIT]
+    first = text.split("\n", 1)[0]
+    if not _MARKER_IS_HEADER.match(first):
+        text = text[len(first) + 1:]
+    lines = text.lstrip("\r\n").splitlines()
+    if not lines or not _HEADER_LINE.match(lines[0]) or lines[0][:1] in " \t":
+        return None
+    block = []
+    for line in lines:
+        if not line.strip() or not _HEADER_LINE.match(line):
+            break
+        block.append(line)
+    parsed = m.load_headers("\n".join(block) + "\n")
+    return parsed if len(parsed.keys()) > 0 else None
+

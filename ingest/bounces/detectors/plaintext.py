@@ -18,7 +18,7 @@ from bounceledger.ingest.bounces import _message as m
 from bounceledger.ingest.bounces._prefilter import lazy
 from bounceledger.ingest.bounces.classify import find_replycode, find_status, reason_from_text
 from bounceledger.ingest.bounces.detectors import Failure
-from bounceledger.ingest.bounces.detectors._common import notice
+from bounceledger.ingest.bounces.detectors._common import inline_original_headers, notice
 from bounceledger.ingest.bounces.heuristic import (
     BOUNCE_SUBJECTS,
     NDR_SUBJECTS,
@@ -119,11 +119,27 @@ def detect(msg: Message, body: str) -> list[Failure]:
                 break
     # An address quoted in the reply about another recipient (a relay's
     # rewritten address, a list member) is not a recipient of its own.
-    named = [f for a, f in failures.items() if a not in quoted]
-    return named or list(failures.values()) or _sole_address(msg, wordless)
+    named = [f for a, f in failures.items() if a not in quoted] or list(failures.values())
+    if named:
+        return _delays_marked(msg, text, named)
+    return _sole_address(msg, wordless, body)
 
 
-def _sole_address(msg: Message, wordless: dict[str, str]) -> list[Failure]:
+def _delays_marked(msg: Message, text: str, failures: list[Failure]) -> list[Failure]:
+    """The recipients a delay warning names are delayed, not failed: those whose
+    part says delivery goes on, and, in a notice that is a delay warning by its
+    structure (:func:`_notice_kind`), every one whose own part shows no permanent
+    (5xx) code. A notice that mixes both (sendmail's) keeps its failures."""
+    kind = _notice_kind(msg, text)
+    return [
+        f.replace(temporary=True)
+        if _STILL_TRYING.search(f.diagnostic) or (kind == "delay" and not (f.status or f.replycode or "").startswith("5"))
+        else f
+        for f in failures
+    ]
+
+
+def _sole_address(msg: Message, wordless: dict[str, str], body: str) -> list[Failure]:
     """The one address a non-delivery notice names, whatever language it is written in.
 
     Failure words are English above; a notice in German or Japanese with no
@@ -136,17 +152,24 @@ def _sole_address(msg: Message, wordless: dict[str, str]) -> list[Failure]:
         return []
     [(address, context)] = wordless.items()
     kind = _notice_kind(msg, context)
-    if kind is None or not _may_be_addressee(msg, address):
+    if kind is None or not _may_be_addressee(msg, address, body):
         return []
     return [Failure(recipient=address, diagnostic=context, temporary=kind == "delay", stage_unknown=True)]
 
 
-def _may_be_addressee(msg: Message, address: str) -> bool:
-    """Where the notice returns the original's headers, an address they were not sent
-    to is not the recipient (a help desk's address in the notice's footer, say)."""
+def _may_be_addressee(msg: Message, address: str, body: str) -> bool:
+    """Where the notice returns the original's headers (as a part or quoted inline), an
+    address they were not sent to is not the recipient (a help desk's address in the
+    notice's footer, say)."""
     original = returned_headers(msg)
-    addressed = addressees(original) if original is not None else ()
+    addressed = addressees(original) if original is not None else _inline_addressees(body)
     return not addressed or address in addressed
+
+
+def _inline_addressees(body: str) -> tuple[str, ...]:
+    """The ``To:``/``Cc:`` addresses of an original quoted inline after the notice."""
+    original = inline_original_headers(body)
+    return addressees(original) if original is not None else ()
 
 
 #: Delay-warning wording in a notice with no delivery-status part: Exim's
@@ -162,6 +185,12 @@ _STILL_TRYING = lazy(
 #: Exim's "Warning: message ... delayed", Postfix's "Delayed Mail (still being retried)",
 #: sendmail's "Warning: could not send message for past 4 hours".
 _DELAYED_SUBJECT = lazy(r"\(delay\)|\bdelayed\b|^warning:", re.IGNORECASE)
+#: Subjects that only a delay warning has, enough with a bounce envelope to call a notice
+#: one: "(Delay)" (Gmail, Exchange), Exchange's "Delivery delayed:", Postfix's "Delayed Mail
+#: (still being retried)", MailEnable's "Message Delivery Delayed" (knowledge base ME020125),
+#: qmail-based hosts' "delayed delivery notice". Exim's "Warning: message ... delayed" too.
+_DELAY_NOTICE_SUBJECT = lazy(r"\(delay\)|\bdelivery delayed\b|\bdelayed (?:mail|delivery)\b|^warning: message \S+ delayed\b",
+                             re.IGNORECASE)
 #: A success or relay notice without its report part (RFC 3464 actions "delivered",
 #: "relayed", "expanded"; Gmail's and Exchange's "Delivery Status Notification (Success)"
 #: / "(Relay)" subjects, "Delivered:" / "Relayed:" receipts).
@@ -181,9 +210,10 @@ def _notice_kind(msg: Message, words: str) -> Literal["bounce", "delay"] | None:
     delivery goes on.
     """
     subject = m.header(msg, "Subject")
-    if not bounce_envelope(msg) or not (BOUNCE_SUBJECTS.search(subject) or NDR_SUBJECTS.search(subject)):
+    delayed = _DELAY_NOTICE_SUBJECT.search(subject)
+    if not bounce_envelope(msg) or not (delayed or BOUNCE_SUBJECTS.search(subject) or NDR_SUBJECTS.search(subject)):
         return None
-    return "delay" if _DELAYED_SUBJECT.search(subject) or _STILL_TRYING.search(words) else "bounce"
+    return "delay" if delayed or _DELAYED_SUBJECT.search(subject) or _STILL_TRYING.search(words) else "bounce"
 
 
 def returned_recipient(msg: Message, keys: Keys, body: str) -> list[Failure]:
@@ -200,7 +230,7 @@ def returned_recipient(msg: Message, keys: Keys, body: str) -> list[Failure]:
     ``To:``/``Cc:`` would be a guess, so they give nothing.
     """
     own = m.addresses_in(msg, "From", "To")
-    addressed = {a.lower() for a in keys.original_to} - own
+    addressed = {a.lower() for a in keys.original_to or _inline_addressees(body)} - own
     if len(addressed) != 1:
         return []
     words = m.unfold(" ".join(notice(body).split()))[:_NOTICE_DIAGNOSTIC]
