@@ -89,7 +89,21 @@ def is_person_mail(msg: Message) -> bool:
     subject = m.header(msg, "Subject")
     if FORWARD_PREFIX.match(subject):
         return True
-    return bool(REPLY_PREFIX.match(subject)) and not NDR_SUBJECTS.search(subject)
+    if not REPLY_PREFIX.match(subject):
+        return False
+    return not NDR_SUBJECTS.search(subject) or bool(QUOTED_REPLY.search(m.body_text(msg)[:20_000]))
+
+
+#: A person's reply quoting what it answers: the attribution line a mail program writes
+#: above the quote, then lines quoted with ">" (RFC 3676 4.5). Thunderbird, Gmail and Apple
+#: Mail write "On <date>, <name> wrote:", localised as "Am ... schrieb ...:" (German),
+#: "Le ... a écrit :" (French), "El ... escribió:" (Spanish), "Il ... ha scritto:" (Italian),
+#: "Op ... schreef ...:" (Dutch). A gateway's "RE: ...: non remis" notice has neither.
+QUOTED_REPLY = lazy(
+    r"^(?:on\b.{1,200}\bwrote|am\b.{1,200}\bschrieb\b.{0,120}|le\b.{1,200}\ba (?:é|e)crit ?|el\b.{1,200}\bescribi(?:ó|o)"
+    r"|il\b.{1,200}\bha scritto|op\b.{1,200}\bschreef\b.{0,120}):[ \t]*\r?\n(?:[ \t]*\r?\n)?>.*\r?\n>",
+    re.IGNORECASE | re.M,
+)
 
 
 def looks_like_bounce(msg: Message) -> bool:

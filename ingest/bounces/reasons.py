@@ -385,6 +385,16 @@ _STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
     (r"no route found to domain \S+ from server|server is not a known tcp/ip host", "hostunknown"),
     # src: Gmail: "552-5.7.0 This message was blocked because its content presents a potential security issue"
     (r"content presents a potential", "policyviolation"),
+    # src: Yandex Mail help, "Report on non-delivery to Yandex": "Policy rejection on the target address" means
+    # the recipient's account has been blocked for User Agreement violations (the mailbox, not our message)
+    (r"policy rejection on the target address", "suspend"),
+    # src: Symantec.cloud / MessageLabs bounce list: "553-you are trying to use me [server-N.tower-N.messagelabs.com]
+    # as a relay, but I have not been configured to let you (<ip>, <helo>) do this" (a relay refusal that names
+    # no mailbox; the 553 would otherwise read "mailbox name not allowed")
+    (r"trying to use me\b.{0,120}\bas a relay|not been configured to let you\b", "norelaying"),
+    # src: hMailServer source, ExternalDelivery.cpp (no MX or A record for the recipient's domain): "No mail
+    # servers appear to exists for the recipient's address." (RFC 3463 X.1.2, bad destination system)
+    (r"no mail servers appear to exists? for the recipient", "hostunknown"),
     # src: Exchange Online: "550 5.4.312 Message expired, DNS query failed" (the cause, not the expiry)
     (r"dns query failed", "networkerror"),
     # src: Japanese ISPs (Outbound Port 25 Blocking): "Please use the smtp server of your ISP"

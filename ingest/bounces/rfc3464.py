@@ -465,8 +465,10 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
                 result = result.replace(replycode=said.group(1))
         if opensmtpd and result.status and not result.status.startswith("2") and is_generic(result.status):
             # OpenSMTPD writes a bare x.0.0 / 4.4.7 into every report; the
-            # notice's own words are the cause: a Sisimai-style stand-in code
-            pseudo = pseudo_status(result.reason, temporary=bool(result.replycode and result.replycode[0] == "4"))
+            # notice's own words are the cause: a Sisimai-style stand-in code, of class 4 where
+            # the recipient is only delayed (RFC 3464 2.3.3: "delayed" is a transient state)
+            pseudo = pseudo_status(result.reason, temporary=action == "delayed"
+                                   or bool(result.replycode and result.replycode[0] == "4"))
             if pseudo:
                 result = result.replace(status=pseudo,
                                  hardbounce=is_hard(result.reason, pseudo, result.replycode))

@@ -105,6 +105,13 @@ from bounceledger.ingest.bounces.classify import classify, explain, find_replyco
         # Mimecast's replies link community.mimecast.com: no MIME (content) error in the address
         (None, "451", "451 Internal resource temporarily unavailable - "
                       "https://community.mimecast.com/docs/DOC-1369#451", "systemerror"),
+        # MessageLabs's relay refusal names no mailbox: not the 553 "mailbox name not allowed"
+        ("5.7.1", "553", "553-you are trying to use me [server-7.tower-31.messagelabs.com] as a relay, but I have "
+                         "not been configured to let you (192.0.2.25, mta.shop.example) do this. (#5.7.1)", "norelaying"),
+        # Yandex: the recipient's account is blocked (its help pages), not our message
+        ("5.7.1", "554", "554 5.7.1 Policy rejection on the target address", "suspend"),
+        # hMailServer: the recipient's domain has no mail server
+        (None, "550", "No mail servers appear to exists for the recipient's address.", "hostunknown"),
     ],
 )
 def test_reason_table(status, reply, text, reason):

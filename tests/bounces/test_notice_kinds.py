@@ -234,3 +234,120 @@ def test_prose_after_the_marker_is_no_header_block() -> None:
     raw = _daemon_notice("failure notice", "Delivery failed permanently: mailbox unavailable.\n",
                          "The message was sent to ben.ford@example.net: see above.\n")
     assert parse(raw).verdicts == ()
+
+
+def test_a_persons_reply_quoting_a_bounce_under_an_attribution_is_not_a_bounce() -> None:
+    # a reply whose subject keeps the bounce's words ("Re: Mail delivery failed") quotes it under
+    # its mail program's "On <date>, <name> wrote:" (RFC 3676 ">" quoting): a person's mail
+    raw = (
+        "Return-Path: <tom@example.co.uk>\nFrom: Tom <tom@example.co.uk>\nTo: bounces@mailer.shop.example\n"
+        "Subject: Re: Mail delivery failed: returning message to sender\nDate: Wed, 4 Mar 2026 14:05:00 +0000\n"
+        "Message-ID: <reply-2@example.co.uk>\nMIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\n\n"
+        "Why do I get this? I never wrote to that address.\n\n"
+        "On 04/03/2026 13:59, Mail Delivery System wrote:\n"
+        "> This message was created automatically by mail delivery software.\n>\n"
+        "> A message that you sent could not be delivered to one or more of its\n"
+        "> recipients. This is a permanent error. The following address(es) failed:\n>\n"
+        ">   someone@example.net\n"
+        ">     550 5.1.1 <someone@example.net>: Recipient address rejected: User unknown\n"
+    ).encode()
+    assert parse(raw).verdicts == ()
+    unquoted = raw.replace(b"On 04/03/2026 13:59, Mail Delivery System wrote:\n", b"").replace(b"\n>", b"\n")
+    unquoted = unquoted.replace(b"Return-Path: <tom@example.co.uk>", b"Return-Path: <>")
+    (v,) = parse(unquoted).verdicts  # the notice itself (a gateway may prefix "Re:") is still read
+    assert (v.kind, v.recipient) == ("bounce", "someone@example.net")
+
+
+def _groupwise(sender: str) -> bytes:
+    """GroupWise's Internet Agent notice: the post office names the user it did not find."""
+    return (
+        f"Return-Path: <>\nFrom: Mail Delivery System <{sender}>\nTo: bounces@mailer.shop.example\n"
+        "Subject: Message status - undeliverable\nDate: Wed, 4 Mar 2026 04:33:10 -0700\n"
+        "Message-ID: <gw-1@gwia.county.example>\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/mixed; boundary="gw"\n\n'
+        "--gw\nContent-Type: text/plain\n\n"
+        "The message that you sent was undeliverable to the following:\n\trkeller (user not found)\n\n"
+        "--gw\nContent-Type: message/rfc822\n\n"
+        f"From: Shop <news@shop.example>\nTo: rkeller@county.example\nSubject: Spring sale\nMessage-ID: {OUR_MESSAGE}\n\n"
+        "Hello,\n\n--gw--\n"
+    ).encode()
+
+
+def test_user_unknown_from_the_recipients_own_system_is_a_hard_bounce() -> None:
+    for sender in ("postmaster@county.example", "postmaster@gwia.county.example"):
+        (v,) = parse(_groupwise(sender)).verdicts
+        assert (v.recipient, v.reason, v.hardbounce) == ("rkeller@county.example", "userunknown", True), sender
+
+
+def test_user_unknown_relayed_by_another_system_stays_unproven() -> None:
+    (v,) = parse(_groupwise("postmaster@relay.example")).verdicts
+    assert (v.recipient, v.reason, v.hardbounce) == ("rkeller@county.example", "filtered", False)
+
+
+def _mdaemon(transcript: str) -> bytes:
+    """MDaemon's DSN with its session transcript (included by default)."""
+    return (
+        "Return-Path: <>\nFrom: \"MDaemon at mail.handwerk.example\" <MDaemon@mail.handwerk.example>\n"
+        "To: bounces@mailer.shop.example\nSubject: Permanent Delivery Failure\n"
+        "Date: Thu, 07 Mar 2026 11:02:51 +0100\nMessage-ID: <md-1@mail.handwerk.example>\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/mixed; boundary="md"\n\n'
+        "--md\nContent-Type: text/plain\n\n"
+        "The attached message had PERMANENT fatal delivery errors.\n\n"
+        "YOUR MESSAGE WAS NOT DELIVERED TO ONE OR MORE RECIPIENTS!\n\n"
+        "Failed address: t.schulz@elektro.example\n\n--- Session Transcript ---\n"
+        " Thu 2026-03-07 11:02:49.114: *  From: news@shop.example\n"
+        " Thu 2026-03-07 11:02:49.114: *  To: t.schulz@elektro.example\n"
+        " Thu 2026-03-07 11:02:49.298: <-- 220 mx.elektro.example ESMTP\n"
+        " Thu 2026-03-07 11:02:49.299: --> EHLO mail.handwerk.example\n"
+        + "".join(f" Thu 2026-03-07 11:02:49.380: <-- 250-{ext}\n"
+                  for ext in ("mx.elektro.example", "PIPELINING", "SIZE 10240000", "STARTTLS", "ENHANCEDSTATUSCODES"))
+        + " Thu 2026-03-07 11:02:49.380: <-- 250 8BITMIME\n"
+        " Thu 2026-03-07 11:02:49.381: --> MAIL From:<news@shop.example> SIZE=4123\n"
+        " Thu 2026-03-07 11:02:49.462: <-- 250 2.1.0 Ok\n"
+        f"{transcript}"
+        " Thu 2026-03-07 11:02:49.552: --> QUIT\n--- End Transcript ---\n\n"
+        "--md\nContent-Type: message/rfc822\n\n"
+        f"From: Shop <news@shop.example>\nTo: t.schulz@elektro.example\nSubject: Spring sale\nMessage-ID: {OUR_MESSAGE}\n\n"
+        "Hello,\n\n--md--\n"
+    ).encode()
+
+
+def test_a_session_transcript_gives_the_refusal_not_the_greeting_and_never_the_sender() -> None:
+    rcpt = (" Thu 2026-03-07 11:02:49.463: --> RCPT To:<t.schulz@elektro.example>\n"
+            " Thu 2026-03-07 11:02:49.551: <-- 550 5.1.1 <t.schulz@elektro.example>: Recipient address rejected: "
+            "User unknown in virtual mailbox table\n")
+    (v,) = parse(_mdaemon(rcpt)).verdicts
+    assert (v.recipient, v.status, v.replycode, v.reason, v.hardbounce) == (
+        "t.schulz@elektro.example", "5.1.1", "550", "userunknown", True)
+    assert v.diagnostic.startswith("550 5.1.1 <t.schulz@elektro.example>: Recipient address rejected")
+
+
+def test_a_session_transcript_refused_at_data_applies_to_the_accepted_recipient() -> None:
+    data = (" Thu 2026-03-07 11:02:49.463: --> RCPT To:<t.schulz@elektro.example>\n"
+            " Thu 2026-03-07 11:02:49.500: <-- 250 2.1.5 Ok\n"
+            " Thu 2026-03-07 11:02:49.501: --> DATA\n"
+            " Thu 2026-03-07 11:02:49.502: <-- 354 End data with <CR><LF>.<CR><LF>\n"
+            " Thu 2026-03-07 11:02:49.551: <-- 552 5.3.4 Message size exceeds fixed maximum message size\n")
+    (v,) = parse(_mdaemon(data)).verdicts
+    assert (v.recipient, v.status, v.replycode, v.reason) == ("t.schulz@elektro.example", "5.3.4", "552", "mesgtoobig")
+
+
+def test_an_opensmtpd_delay_keeps_a_temporary_status_class() -> None:
+    # OpenSMTPD (smtpd/bounce.c) writes a bare 4.0.0 into its delay report and the cause in its
+    # notice; the stand-in code that replaces the bare one stays class 4 for a delayed recipient
+    raw = (
+        "Return-Path: <>\nFrom: Mailer Daemon <MAILER-DAEMON@relay.example>\nTo: bounces@mailer.shop.example\n"
+        "Subject: Delivery status notification: delayed\nDate: Wed, 4 Mar 2026 13:10:00 +0000\n"
+        "Message-ID: <osmtpd-1@relay.example>\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/mixed; boundary="os"\n\n'
+        "--os\nContent-Type: text/plain; charset=us-ascii\n\n"
+        "    This is the MAILER-DAEMON, please DO NOT REPLY to this email.\n\n"
+        "    A message is delayed for more than 4 hours for the following list of recipients:\n\n"
+        "nils@skog.example: Network error on destination MXs\n\n"
+        "--os\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; relay.example\n\nFinal-Recipient: rfc822; nils@skog.example\nAction: delayed\n"
+        "Status: 4.0.0\n\n--os--\n"
+    ).encode()
+    (v,) = parse(raw).verdicts
+    assert (v.kind, v.recipient) == ("delay", "nils@skog.example")
+    assert v.status.startswith("4."), v.status

@@ -84,7 +84,7 @@ def detect(msg: Message, body: str) -> list[Failure]:
     if not looks_like_bounce(msg) or not written_by_a_mailer(msg, body):
         return []
     own = m.addresses_in(msg, "From", "To", "Reply-To", "Sender", "Return-Path", "Delivered-To", "X-Original-Sender",
-                         "Errors-To")
+                         "Errors-To") | _returned_senders(msg, body)
     text = notice(body, msg=msg)
     lines = text.splitlines()
     failures: dict[str, Failure] = {}
@@ -109,11 +109,14 @@ def detect(msg: Message, body: str) -> list[Failure]:
             if not _ERRORISH.search(context) and not reason_from_text(context):
                 wordless.setdefault(address, context)
                 continue
+            reply, command = _transcript_reply(lines, index, address)
+            diagnostic = reply or context
             failures[address] = Failure(
                 recipient=address,
-                diagnostic=context,
-                status=find_status(context),
-                replycode=find_replycode(context),
+                diagnostic=diagnostic,
+                status=find_status(diagnostic),
+                replycode=find_replycode(diagnostic),
+                command=command,
             )
             if len(failures) >= MAX_FAILURES:
                 break
@@ -139,6 +142,66 @@ def _delays_marked(msg: Message, text: str, failures: list[Failure]) -> list[Fai
     ]
 
 
+def _returned_senders(msg: Message, body: str) -> frozenset[str]:
+    """The returned message's sender (``From:``, ``Sender:``, ``Return-Path:``), unless it
+    was also sent to that address: a transcript or a quoted header ("* From: news@...")
+    names the sender beside the recipient, and the sender is never the one who failed."""
+    original = returned_headers(msg)
+    if original is None:
+        original = inline_original_headers(body)
+    if original is None:
+        return frozenset()
+    return frozenset(m.addresses_in(original, "From", "Sender", "Return-Path") - set(addressees(original)))
+
+
+#: A line of an SMTP session transcript in a notice: the client's command
+#: ("--> RCPT To:<a@b>", MDaemon; ">>> RCPT To:<a@b>", sendmail) or the
+#: server's reply ("<-- 550 5.1.1 ...", "<<< 550 5.1.1 ...").
+_TRANSCRIPT_LINE = lazy(r"(?:^|\s)(-->|>>>|<--|<<<)\s*(.*)$")
+_FAILED_REPLY = lazy(r"^[45]\d\d(?:[ -]|$)")
+#: How many lines below a recipient's address a transcript is read.
+_TRANSCRIPT_LINES = 80
+
+
+def _transcript_reply(lines: list[str], index: int, address: str) -> tuple[str | None, str | None]:
+    """The server's failed reply to ``address`` in a session transcript below its line,
+    and the command it answered, or ``(None, None)`` where there is none.
+
+    MDaemon (its DSN's "Session Transcript", included by default) and sendmail
+    show the whole session: the greeting, EHLO's and MAIL's 250s, then the
+    refusal. The reply wanted is the first 4xx/5xx after ``RCPT`` for this
+    address; where that was accepted, the first refusal after it (DATA);
+    where the transcript names no ``RCPT`` for it, its first refusal.
+    """
+    commands: list[tuple[int, str]] = []  # (line number, command line)
+    failed: list[tuple[int, str]] = []  # (line number, reply line)
+    for number, line in enumerate(lines[index + 1 : index + 1 + _TRANSCRIPT_LINES], start=index + 1):
+        found = _TRANSCRIPT_LINE.search(line)
+        if found is None:
+            continue
+        marker, said = found.groups()
+        if marker in ("-->", ">>>"):
+            commands.append((number, said))
+        elif _FAILED_REPLY.match(said):
+            failed.append((number, said))
+    if not failed:
+        return None, None
+    ours = [n for n, said in commands if said[:4].upper() == "RCPT" and address in said.lower()]
+    after = [(n, said) for n, said in failed if not ours or n > ours[0]]
+    if not after:
+        return None, None
+    number, reply = after[0]
+    asked = [said for n, said in commands if n < number]
+    command = asked[-1].split(None, 1)[0].upper() if asked and asked[-1].strip() else None
+    lines_of_reply = [reply]  # a multi-line reply: "550-..." lines, then "550 ..."
+    for line in lines[number + 1 : number + 10]:
+        found = _TRANSCRIPT_LINE.search(line)
+        if found is None or found.group(1) not in ("<--", "<<<") or not found.group(2)[:3] == reply[:3]:
+            break
+        lines_of_reply.append(found.group(2))
+    return " ".join(lines_of_reply), command
+
+
 def _sole_address(msg: Message, wordless: dict[str, str], body: str) -> list[Failure]:
     """The one address a non-delivery notice names, whatever language it is written in.
 
@@ -154,7 +217,8 @@ def _sole_address(msg: Message, wordless: dict[str, str], body: str) -> list[Fai
     kind = _notice_kind(msg, context)
     if kind is None or not _may_be_addressee(msg, address, body):
         return []
-    return [Failure(recipient=address, diagnostic=context, temporary=kind == "delay", stage_unknown=True)]
+    return [Failure(recipient=address, diagnostic=context, temporary=kind == "delay",
+                    stage_unknown=not _from_recipients_system(msg, address))]
 
 
 def _may_be_addressee(msg: Message, address: str, body: str) -> bool:
@@ -242,5 +306,17 @@ def returned_recipient(msg: Message, keys: Keys, body: str) -> list[Failure]:
         return []
     status = find_status(words)
     temporary = kind == "delay" or (status is not None and status.startswith("4"))
-    return [Failure(recipient=addressed.pop(), diagnostic=words, status=status, replycode=find_replycode(words),
-                    temporary=temporary, stage_unknown=True)]
+    address = addressed.pop()
+    return [Failure(recipient=address, diagnostic=words, status=status, replycode=find_replycode(words),
+                    temporary=temporary, stage_unknown=not _from_recipients_system(msg, address))]
+
+
+def _from_recipients_system(msg: Message, address: str) -> bool:
+    """Whether the notice comes from the recipient's own domain (its postmaster or a host
+    under it): GroupWise's "rkeller (user not found)", a post office's own directory
+    lookup, tells what a relay's second-hand "user unknown" does not (see
+    ``detectors._unproven_unknown``)."""
+    sender = m.address_of(m.header(msg, "From")) or ""
+    own_domain = sender.rpartition("@")[2].lower()
+    domain = address.rpartition("@")[2].lower()
+    return bool(own_domain and domain) and (own_domain == domain or own_domain.endswith("." + domain))
