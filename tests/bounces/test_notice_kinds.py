@@ -351,3 +351,16 @@ def test_an_opensmtpd_delay_keeps_a_temporary_status_class() -> None:
     (v,) = parse(raw).verdicts
     assert (v.kind, v.recipient) == ("delay", "nils@skog.example")
     assert v.status.startswith("4."), v.status
+
+
+def test_a_transcript_under_another_recipient_is_not_this_ones() -> None:
+    raw = _daemon_notice(
+        "failure notice",
+        "Delivery failed for these recipients:\n\n"
+        "amy@example.net: 550 5.1.1 No such user here\n\n"
+        "ben.ford@example.net: mailbox unavailable\n"
+        ">>> RCPT To:<ben.ford@example.net>\n<<< 552 5.2.2 Mailbox full\n",
+    ).replace(b"To: <ben.ford@example.net>", b"To: <ben.ford@example.net>, <amy@example.net>")
+    found = {v.recipient: (v.status, v.replycode, v.reason) for v in parse(raw).verdicts}
+    assert found == {"amy@example.net": ("5.1.1", "550", "userunknown"),
+                     "ben.ford@example.net": ("5.2.2", "552", "mailboxfull")}

@@ -164,18 +164,29 @@ _TRANSCRIPT_LINES = 80
 
 
 def _transcript_reply(lines: list[str], index: int, address: str) -> tuple[str | None, str | None]:
-    """The server's failed reply to ``address`` in a session transcript below its line,
-    and the command it answered, or ``(None, None)`` where there is none.
+    """The server's failed reply to ``address`` in a session transcript in its part of
+    the notice, and the command it answered, or ``(None, None)`` where there is none.
 
     MDaemon (its DSN's "Session Transcript", included by default) and sendmail
     show the whole session: the greeting, EHLO's and MAIL's 250s, then the
     refusal. The reply wanted is the first 4xx/5xx after ``RCPT`` for this
     address; where that was accepted, the first refusal after it (DATA);
-    where the transcript names no ``RCPT`` for it, its first refusal.
+    where the transcript names no ``RCPT`` for it, its first refusal. The
+    part is the address's paragraph and the next one, unless that one opens
+    with another recipient: a transcript under another address is not this
+    one's.
     """
     commands: list[tuple[int, str]] = []  # (line number, command line)
     failed: list[tuple[int, str]] = []  # (line number, reply line)
-    for number, line in enumerate(lines[index + 1 : index + 1 + _TRANSCRIPT_LINES], start=index + 1):
+    paragraphs = 0
+    for number in range(index + 1, min(len(lines), index + 1 + _TRANSCRIPT_LINES)):
+        line = lines[number]
+        if not line.strip():
+            paragraphs += 1
+            following = next((rest for rest in lines[number + 1 : number + 4] if rest.strip()), "")
+            if paragraphs > 1 or (_starts_another(following, address) and not _TRANSCRIPT_LINE.search(following)):
+                break
+            continue
         found = _TRANSCRIPT_LINE.search(line)
         if found is None:
             continue
@@ -184,8 +195,6 @@ def _transcript_reply(lines: list[str], index: int, address: str) -> tuple[str |
             commands.append((number, said))
         elif _FAILED_REPLY.match(said):
             failed.append((number, said))
-    if not failed:
-        return None, None
     ours = [n for n, said in commands if said[:4].upper() == "RCPT" and address in said.lower()]
     after = [(n, said) for n, said in failed if not ours or n > ours[0]]
     if not after:
