@@ -94,6 +94,11 @@ def find_command(text: str | None) -> str | None:
     if match:
         word = next(g for g in match.groups() if g).upper()
         return _COMMAND_NAMES.get(word, word.split()[0])
+    if "recipient address rejected:" in lower:
+        # src: Postfix postconf(5), smtpd_recipient_restrictions: their refusals read "<address>:
+        # Recipient address rejected: ..." and are given in reply to RCPT TO (with smtpd_delay_reject
+        # too); an explicit "in reply to ... command" above wins
+        return "RCPT"
     if ">>>" not in text:
         return None
     match = _TRANSCRIPT_RE.search(text)
@@ -181,7 +186,7 @@ def is_hard(reason: str, status: str | None, replycode: str | None) -> bool:
         return True
     if reason == "notaccept":
         codes = [code for code in (status, replycode) if code]
-        return not codes or any(code.startswith("5") for code in codes)
+        return not any(code.startswith("4") for code in codes)
     return False
 
 

@@ -49,7 +49,13 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|maildir (?:over|exceeded)|account is full|is over (?:the )?(?:storage|size) (?:allocation|limit)"
      # src: Google Workspace "SMTP error reference": 452 4.2.2 / 552 5.2.2 "The recipient's inbox is out of
      # storage space" (the recipient's mailbox, not the system's disk of the systemfull row)
-     r"|(?:inbox|mailbox) is out of (?:storage|space)",
+     r"|(?:inbox|mailbox) is out of (?:storage|space)"
+     # src: GMX help, "Email returned as undeliverable": "User has too many messages on server" means the
+     # recipient's account has run out of space (WEB.DE, its sister service: "User has exhausted allowed
+     # storage space"); Microsoft support on Exchange's "MapiExceptionMaxObjsExceeded" (a folder of the
+     # recipient's mailbox reached its item limit) and "MapiExceptionShutoffQuotaExceeded" (the mailbox is
+     # over its prohibit-receive quota)
+     r"|too many messages on (?:the )?server|exhausted (?:the )?allowed storage|mapiexception(?:maxobjs|shutoffquota|quota)exceeded",
      "mailboxfull"),
     # The message itself is too big.
     # src: RFC 3463 X.3.4 "Message too big for system"; RFC 1870 (SIZE) 552 "message size exceeds fixed
@@ -90,7 +96,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|(?:mailbox|address|account) (?:is )?(?:temporarily )?unavailable for (?:delivery|receiving)|is no longer active"
      r"|(?:user|account|mailbox|recipient)\b.{0,60}\b(?:temporar(?:y|ily) )?locked\b"
      # au (KDDI): "The user(s) account is temporarily limited." (service stopped)
-     r"|account is temporarily limited",
+     r"|account is temporarily limited"
+     # src: AT&T postmaster (rbl.att.net): "550 [suspend] Mailbox currently suspended--Please contact
+     # correspondent directly"
+     r"|mailbox (?:is )?currently suspended",
      "suspend"),
     # src: RFC 3463 X.1.6 "Destination mailbox has moved, No forwarding address"; RFC 5321 551 "User not local;
     # please try <forward-path>"
@@ -155,7 +164,7 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # [domain] doesn't meet the required authentication level" (SPF, DKIM and DMARC for high-volume senders)
     (r"required authentication level|\bspf\b|\bdkim\b|\bdmarc\b|sender policy framework|not designated (?:as )?(?:a )?permitted sender"
      r"|domainkeys|unauthenticated (?:e-?)?mail|authentication (?:checks? )?(?:did not pass|failed)(?! .*(?:password|login))"
-     r"|not authori[sz]ed to send (?:e-?mail|mail|on behalf)|does not have authentication information|fails to pass authentication|5\.7\.2[0-46]|5\.7\.29|authentication results? failed",
+     r"|not authori[sz]ed to send (?:e-?mail|mail|on behalf)|does not have authentication information|fails to pass authentication|5\.7\.2[0-46](?!\d)|5\.7\.29(?!\d)|authentication results? failed",
      "authfailure"),
     # src: Exim content scanning (exiscan) "This message contains malware"; amavisd-new "INFECTED";
     # ClamAV "virus found"; Microsoft EOP 5.7.1 malware rejections
@@ -163,7 +172,8 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # src: Exim smtp_accept_max "421 Too many concurrent SMTP connections; please try again later"; Postfix
     # anvil "421 4.7.0 Error: too many connections from ..."; a 552 with these words is still a connection
     # limit (RFC 3463 X.4.5 "Mail system congestion" is the status for it)
-    (r"too many (?:concurrent |simultaneous |smtp )?(?:connections|sessions)|connection (?:rate )?limit"
+    # sendmail's refusal once MaxDaemonChildren are busy: "421 4.3.2 Too many open connections"
+    (r"too many (?:concurrent |simultaneous |smtp |open )?(?:connections|sessions)|connection (?:rate )?limit"
      r"|too many (?:concurrent|simultaneous)|connections? from your (?:host|ip) (?:is|are) too many",
      "toomanyconn"),
     # src: Postfix anvil limits "450 4.7.1 Error: too many messages from ..."; Exim ratelimit ACL
@@ -176,9 +186,20 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # at a later time"; Exchange Online NDR 432 4.3.2 "STOREDRV.Deliver; recipient thread limit exceeded"
     # (the recipient mailbox throttled for receiving too many messages too quickly; its X.3.2 code reads
     # "System not accepting network messages")
-    (r"receiving mail too quickly|recipient thread limit exceeded|rate limit|(?:too many|many) (?:messages|emails|mails)|sending (?:rate|too fast)|slow down"
-     r"|exceeded (?:the )?(?:sending|message) rate|too fast|throttl|receiving mail at a rate that prevents"
-     r"|message receive limit|number of messages they can receive",
+    # Google's current wording says "email" where it said "mail": "450 4.2.1 The recipient is receiving email
+    # too quickly", "550 5.2.1 ... receiving email at a rate that prevents additional messages from being
+    # delivered" (Google Workspace "SMTP error reference")
+    (r"receiving (?:e-?)?mail too quickly|recipient thread limit exceeded|rate limit|(?:too many|many) (?:messages|emails|mails)|sending (?:rate|too fast)|slow down"
+     r"|exceeded (?:the )?(?:sending|message) rate|too fast|throttl|receiving (?:e-?)?mail at a rate that prevents"
+     r"|message receive limit|number of messages they can receive"
+     # src: Postfix smtpd(8) anvil limits, smtpd_client_message_rate_limit: "450 4.7.1 Error: too much mail
+     # from <address>"; Rackspace error code G30 "Mailbox received too much email in a short period of time";
+     # Google Workspace "SMTP error reference" 450 4.2.1 "Peak SMTP relay limit exceeded for this customer";
+     # Apple iCloud "421 4.7.1 Messages to <address> deferred due to excessive volume"; Exchange Server receive
+     # connector MessageRateLimit: "421 4.4.2 Message submission rate for this client has exceeded the
+     # configured limit"
+     r"|too much (?:e-?)?mail (?:from|in a short)|relay limit exceeded|due to excessive volume"
+     r"|submission rate for this client",
      "speeding"),
     # The sender's own address or domain does not exist: said of the sender, never of the recipient.
     # src: RFC 3463 X.1.8 "Bad sender's system address: the sender's system specified in the address does not
@@ -205,7 +226,9 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     (r"not in (?:the )?allowed[- ]senders? list|all recipient addresses rejected ?: access denied|unroutable sender|sender was rejected|from:? (?:header )?domain (?:is )?invalid|provide a valid from"
      # src: MXroute "Your sending address has been blocked by admins" (a sender the server's admins banned)
      r"|sender address (?:has been )?(?:black|block)listed"
-     r"|sending(?:/recipient| to/from)? (?:an )?address (?:that )?has been (?:blocked|(?:black|block)listed)",
+     r"|sending(?:/recipient| to/from)? (?:an )?address (?:that )?has been (?:blocked|(?:black|block)listed)"
+     # src: AT&T postmaster (rbl.att.net): "550 [permfail] bellsouth.net requires valid sender domain"
+     r"|requires (?:a )?valid sender domain",
      "rejected"),
     # One connection sending too much, too often.
     # src: Tencent QQ Mail SMTP errors "Connection frequency limited", "Ip frequency limited"; Postfix anvil
@@ -221,7 +244,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # src: HCL/Lotus Domino router "User ... not listed in Domino Directory" / "... public Name & Address
     # Book" and its Japanese localisation; Microsoft Exchange MTA "The recipient name is not recognized"
     # (KB Q133403); Ipswitch IMail Server notices "Invalid final delivery userid"
+    # German Domino: "... ist nicht im Domino-Verzeichnis aufgeführt" (HCL Domino's German help names its
+    # directory "Domino-Verzeichnis")
     (r"not listed in (?:the )?(?:domino |public )*(?:directory|address book)|recipient name is not recognized"
+     r"|nicht im domino-verzeichnis"
      r"|ディレクトリのリストにありません|ディレクトリには見つかりません|invalid final delivery userid",
      "userunknown"),
     # The recipient address does not exist.
@@ -276,12 +302,15 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # sender not seen before: postgrey(8) --greylist-text default "Greylisted, see
     # http://postgrey.schweikert.ch/help/%r.html" (after Postfix's "Recipient address rejected:"),
     # "greylisting in action" / "greylisted, please try again"
-    (r"greylist|will be permanently deferred|blocked using|listed (?:in|on|at|by)|black ?list|block ?list|\brbl\b|\bdnsbl\b|spamhaus|spamcop|sorbs|barracuda"
+    (r"greylist|will be permanently deferred|blocked using|listed (?:in|on|at|by)|black ?list|block ?list|\brbls?\b|\bdnsbls?\b|spamhaus|spamcop|sorbs|barracuda"
      r"|client host (?:\[[^\]]*\] )?(?:rejected|blocked)|your (?:ip|host|server|network)|(?:ip|host|client|sender ip) (?:address )?(?:is )?(?:\S+ )?(?:blocked|banned|denied|rejected|blacklisted)"
      r"|dynamic (?:ip|address)|dial-?up|residential|(?:access|connection) (?:denied|refused) (?:from|to|by|for)(?! \[?127\.)|banned"
      r"|refused to talk|not allowed to send|blocked by|temporarily (?:deferred|blocked|rejected)|\bblocked\b|access denied"
      # "554 IP=192.0.2.1 - A problem occurred. (Ask your postmaster ...) (BL)": a block-list tag
-     r"|service unavailable; client|rejected because of your|\(BL\)|mail from .{0,60} (?:refused|rejected)",
+     r"|service unavailable; client|rejected because of your|\(BL\)|mail from .{0,60} (?:refused|rejected)"
+     # src: Trend Micro Email Reputation Services: "450 4.7.1 Mail from <ip> deferred using Trend Micro Email
+     # Reputation database" (the sending IP's reputation)
+     r"|email reputation database",
      "blocked"),
     # src: RFC 3463 X.7.1 "Delivery not authorized, message refused" (per-host or per-recipient policy);
     # Exim "Administrative prohibition" (the reply of an ACL "deny" that sets no message); Yahoo "554 5.7.9
@@ -399,6 +428,22 @@ _STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
     (r"dns query failed", "networkerror"),
     # src: Japanese ISPs (Outbound Port 25 Blocking): "Please use the smtp server of your ISP"
     (r"use the smtp server of your isp", "blocked"),
+    # src: Outlook.com postmaster troubleshooting: RP-001 and RP-002, the sending IP "has exceeded the rate
+    # limit allowed" (its reply: "We have limits for how many messages can be sent per hour and per day")
+    (r"\bRP-00[12]\b", "speeding"),
+    # src: Outlook.com postmaster troubleshooting: RP-003, the sending IP "has exceeded the connection limit allowed"
+    (r"\bRP-003\b", "toomanyconn"),
+    # src: Google Workspace "SMTP error reference": 421 4.7.0 / 451 4.7.23 / 550 5.7.25 "The IP address sending
+    # this message does not have a PTR record ..." (the cause it names, ahead of the "temporarily rate limited"
+    # it ends with)
+    (r"(?:does not|doesn.t) have a ptr record", "requireptr"),
+    # src: Google Workspace "SMTP error reference": 451 4.7.24 "The SPF record of the sending domain has one or more
+    # suspicious entries" (the cause, ahead of its "temporarily rate limited")
+    (r"spf record of the sending domain has one or more suspicious entries", "authfailure"),
+    # src: Microsoft, "Email non-delivery reports and SMTP errors in Exchange Online": 5.1.90 "you've reached
+    # your daily limit for message recipients", 5.7.233 "your tenant has exceeded its daily limit for sending
+    # email to external recipients" (the sender's own limits)
+    (r"(?:reached|exceeded) (?:your|its) daily limit for (?:message recipients|sending)", "speeding"),
     # src: Outlook.com / Hotmail's SC-001..SC-004 refusals: "550 SC-004 ... Unfortunately,
     # messages from 192.0.2.1 weren't sent": the sending network is on its block list.
     (r"\bSC-00[1-4]\b|messages from \S+ weren.t sent", "blocked"),

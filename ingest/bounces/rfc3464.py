@@ -21,8 +21,8 @@ from email.utils import parsedate_to_datetime
 from bounceledger.ingest.bounces import _message as m
 from bounceledger.ingest.bounces import _mime
 from bounceledger.ingest.bounces._prefilter import lazy, quick
-from bounceledger.ingest.bounces.classify import (classify, find_command, find_replycode, is_generic, is_hard, normalise_status,
-                                     pseudo_status, reason_from_text)
+from bounceledger.ingest.bounces.classify import (classify, find_command, find_replycode, find_status, is_generic, is_hard,
+                                                  normalise_status, pseudo_status, reason_from_text)
 from bounceledger.ingest.bounces.reasons import CATEGORIES, POWERMTA_CATEGORIES
 from bounceledger.ingest.bounces.returned import Keys, extract_keys, names_only_the_sender, sender_addresses
 from bounceledger.ingest.record import Record, factory
@@ -115,7 +115,11 @@ def strip_type(value: str) -> str:
 
 
 _UTF8_ESCAPE_RE = lazy(r"\\x\{([0-9A-Fa-f]{1,6})\}")
-_XTEXT_RE = lazy(r"\+([0-9A-F]{2})")
+#: The xtext escapes (RFC 3461 section 4) an address can hold: "+" itself ("+2B") and "="
+#: ("+3D"). Every other character of an address is printable ASCII, which xtext leaves as it
+#: is, so "user+2024e@" or "full+ABe@" is a plus tag, never an escape; Postfix writes the
+#: Original-Recipient already decoded, so decoding more would change real addresses.
+_XTEXT_RE = lazy(r"\+(2B|3D)")
 
 
 def _hex_char(match: re.Match[str]) -> str:
@@ -123,7 +127,7 @@ def _hex_char(match: re.Match[str]) -> str:
 
 
 def decode_utf8_address(value: str) -> str:
-    """Undo RFC 6533 ``\\x{HHHH}`` escapes and RFC 3461 ``+HH`` xtext."""
+    """Undo RFC 6533 ``\\x{HHHH}`` escapes and RFC 3461 xtext escapes of "+" and "="."""
     if "\\x{" in value:
         value = _UTF8_ESCAPE_RE.sub(_hex_char, value)
     if "+" in value:
@@ -254,8 +258,23 @@ def _read_report(msg: Message) -> Report | None:
         raw = m.source_text(msg)
         # the fields as decoded text first (a quoted-printable text part
         # breaks them across soft line breaks), then the raw message
-        return read_report_from_text(m.body_text(msg)) or read_report_from_text(raw.split("\n\n", 1)[-1])
+        return _report_in_text(m.body_text(msg)) or _report_in_text(raw.split("\n\n", 1)[-1])
     return None
+
+
+def _report_in_text(text: str) -> Report | None:
+    """DSN fields in the notice's own words, up to the copy of the message it returns: a
+    plain-text bounce *of* a DSN (qmail's, Exim's, sendmail's without MIME) returns that DSN's
+    fields too, about other recipients. Only a notice whose own words give no server's code
+    is read further: a relay that passes a DSN on inline below a short note of its own."""
+    # the rare path of a report without its status part: the format readers' helpers load here
+    from bounceledger.ingest.bounces.detectors._common import notice
+
+    own = notice(text, limit=len(text))
+    found = read_report_from_text(own)
+    if found is None and len(own) < len(text) and not (find_status(own) or find_replycode(own)):
+        found = read_report_from_text(text)
+    return found
 
 
 _FIELD_START_RE = quick(lazy(r"^(?:Reporting-MTA|Final-Recipient|Original-Recipient)\s*:", re.IGNORECASE | re.M))
@@ -571,8 +590,9 @@ _KNOWN_REPORTER_RE = quick(lazy(
 
 
 #: Lotus Domino's answer names its own directory: the recipient was looked
-#: up and not found, which is the recipient stage even without a command.
-_DIRECTORY_LOOKUP_RE = quick(lazy(r"\bDomino (?:Directory|ディレクトリ)", re.IGNORECASE))
+#: up and not found, which is the recipient stage even without a command
+#: (in English, Japanese and German, "Domino-Verzeichnis" in HCL's German help).
+_DIRECTORY_LOOKUP_RE = quick(lazy(r"\bDomino[ -](?:Directory|ディレクトリ|Verzeichnis)", re.IGNORECASE))
 
 
 def _known_reporter(msg: Message, report: Report) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bounceledger.ingest.bounces.classify import classify, explain, find_replycode, find_status
+from bounceledger.ingest.bounces.classify import classify, explain, find_replycode, find_status, is_hard
 
 
 @pytest.mark.parametrize(
@@ -112,6 +112,46 @@ from bounceledger.ingest.bounces.classify import classify, explain, find_replyco
         ("5.7.1", "554", "554 5.7.1 Policy rejection on the target address", "suspend"),
         # hMailServer: the recipient's domain has no mail server
         (None, "550", "No mail servers appear to exists for the recipient's address.", "hostunknown"),
+        # Google's current rate wording says "email" (its X.2.1 code would read "mailbox disabled")
+        ("4.2.1", "450", "450 4.2.1 The recipient is receiving email too quickly. Please try again later.", "speeding"),
+        ("5.2.1", "550", "550 5.2.1 The user you are trying to contact is receiving email at a rate that prevents "
+                         "additional messages from being delivered.", "speeding"),
+        (None, "554", "554 resimta-h1p-01.sys.comcast.net 192.0.2.1 found on one or more DNSBLs, see "
+                      "http://postmaster.comcast.net/smtp-error-codes.php#BL000001", "blocked"),
+        ("4.3.2", "421", "421 4.3.2 Too many open connections.", "toomanyconn"),  # sendmail's MaxDaemonChildren
+        (None, "552", "552 User has too many messages on the server.", "mailboxfull"),  # GMX / WEB.DE
+        (None, "550", "550 User has exhausted allowed storage space.", "mailboxfull"),
+        ("4.3.2", "554", "554 4.3.2 mailbox busy; STOREDRV.Deliver.Exception:StoragePermanentException."
+                         "MapiExceptionMaxObjsExceeded; Failed to process message", "mailboxfull"),
+        # the cause Google names before the "temporarily rate limited" it ends with
+        ("4.7.0", "421", "421 4.7.0 The IP address sending this message does not have a PTR record, or the "
+                         "corresponding forward DNS entry does not point to the sending IP. To protect our users from "
+                         "spam, email sent from your IP address has been temporarily rate limited.", "requireptr"),
+        ("4.7.24", "451", "451 4.7.24 The SPF record of the sending domain has one or more suspicious entries. To "
+                          "protect our users from spam, email sent from your IP address has been temporarily rate "
+                          "limited.", "authfailure"),
+        # Exchange Online: the sender's own daily limits; "5.7.233" is no RFC 7372 5.7.23
+        ("5.7.233", "550", "550 5.7.233 Your message can't be sent because your tenant has exceeded its daily limit "
+                           "for sending email to external recipients", "speeding"),
+        ("5.1.90", "550", "550 5.1.90 Your message can't be sent because you've reached your daily limit for "
+                          "message recipients", "speeding"),
+        (None, "421", "421 RP-001 (BAY004-MC1F43) Unfortunately, some messages from 192.0.2.1 weren't sent. Please "
+                      "try again. We have limits for how many messages can be sent per hour and per day.", "speeding"),
+        (None, "421", "421 RP-003 (BAY004-MC1F43) Unfortunately, some messages from 192.0.2.1 weren't sent.",
+         "toomanyconn"),
+        (None, "550", "550 [suspend] Mailbox currently suspended--Please contact correspondent directly", "suspend"),
+        (None, "550", "550 [permfail] bellsouth.net requires valid sender domain", "rejected"),
+        ("4.7.1", "450", "450 4.7.1 Error: too much mail from 192.0.2.1", "speeding"),  # Postfix anvil
+        ("4.2.1", "450", "450 4.2.1 <a@b.example>: Mailbox received too much email in a short period of time (G30)",
+         "speeding"),
+        ("4.2.1", "450", "450 4.2.1 Peak SMTP relay limit exceeded for this customer.", "speeding"),
+        ("4.7.1", "421", "421 4.7.1 Messages to a@icloud.com deferred due to excessive volume.", "speeding"),
+        ("4.4.2", "421", "421 4.4.2 Message submission rate for this client has exceeded the configured limit",
+         "speeding"),
+        ("4.7.1", "450", "450 4.7.1 Mail from 192.0.2.1 deferred using Trend Micro Email Reputation database.",
+         "blocked"),
+        # Postfix's recipient restrictions answer RCPT: "user unknown" behind a policy status is still proof
+        ("5.7.1", "554", "554 5.7.1 <a@b.example>: Recipient address rejected: User unknown", "userunknown"),
     ],
 )
 def test_reason_table(status, reply, text, reason):
@@ -197,3 +237,10 @@ def test_a_host_without_provider_rules_changes_no_classification():
     assert not host_has_rules("mx.d123.example") and not host_has_rules(None)
     assert classify("5.7.1", "550", text, "mx.d123.example") == classify("5.7.1", "550", text, None)
     assert host_has_rules("mail.protection.outlook.com")
+
+
+def test_a_transient_code_keeps_a_notaccept_soft():
+    # Exchange's "554 4.3.2": the status says transient, whatever the reply code (is_hard's one rule)
+    assert not is_hard("notaccept", "4.3.2", "554")
+    assert is_hard("notaccept", "5.3.2", "554") and is_hard("notaccept", None, None)
+

@@ -364,3 +364,113 @@ def test_a_transcript_under_another_recipient_is_not_this_ones() -> None:
     found = {v.recipient: (v.status, v.replycode, v.reason) for v in parse(raw).verdicts}
     assert found == {"amy@example.net": ("5.1.1", "550", "userunknown"),
                      "ben.ford@example.net": ("5.2.2", "552", "mailboxfull")}
+
+
+def _report(final: str, original: str = "") -> bytes:
+    original_field = f"Original-Recipient: rfc822;{original}\n" if original else ""
+    return (
+        "Return-Path: <>\nFrom: MAILER-DAEMON@mx.example\nTo: bounces@mailer.shop.example\n"
+        "Subject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="r"\n\n'
+        "--r\nContent-Type: text/plain\n\nfailed\n\n"
+        "--r\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\n"
+        f"{original_field}Final-Recipient: rfc822;{final}\nAction: failed\nStatus: 5.1.1\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 User unknown\n\n--r--\n"
+    ).encode()
+
+
+def test_plus_tags_that_look_like_hex_are_not_xtext() -> None:
+    # RFC 3461 xtext escapes only what is not printable ASCII, "+" and "="; Postfix writes the
+    # Original-Recipient decoded, so "+20" or "+AB" in an address is a plus tag
+    for address in ("unknown+2024e@example.test", "full+ABe@example.test", "ok+2030p@example.test"):
+        (v,) = parse(_report(address, address)).verdicts
+        assert v.recipient == address.lower()  # addresses are compared lower-cased
+    (v,) = parse(_report("a+2Bb@example.org")).verdicts
+    assert v.recipient == "a+b@example.org"
+
+
+def test_a_plain_bounce_of_a_dsn_reports_its_own_recipient() -> None:
+    # a qmail-style notice returning a DSN inline: the returned DSN's fields are not this notice's
+    returned = (
+        "Return-Path: <>\nFrom: MAILER-DAEMON@inner.example\nTo: ops-alerts@partner.example\n"
+        "Subject: Undelivered Mail Returned to Sender\n\n"
+        "Reporting-MTA: dns; inner.example\n\nFinal-Recipient: rfc822; unknown-in1@example.com\n"
+        "Action: failed\nStatus: 5.1.1\n\nFinal-Recipient: rfc822; full-in2@example.com\nAction: failed\n"
+        "Status: 5.2.2\n"
+    )
+    raw = (
+        "Return-Path: <>\nFrom: MAILER-DAEMON@mail.partner.example\nTo: bounces@mailer.shop.example\n"
+        "Subject: failure notice\n\n"
+        "Hi. This is the qmail-send program at mail.partner.example.\n"
+        "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+        "This is a permanent error; I've given up. Sorry it didn't work out.\n\n"
+        "<ops-alerts@partner.example>:\n192.0.2.9 does not like recipient.\n"
+        "Remote host said: 550 5.1.1 <ops-alerts@partner.example>: Recipient address rejected: User unknown\n"
+        "Giving up on 192.0.2.9.\n\n"
+        f"--- Below this line is a copy of the message.\n\n{returned}"
+    ).encode()
+    assert [(v.recipient, v.status) for v in parse(raw).verdicts] == [("ops-alerts@partner.example", "5.1.1")]
+
+
+def test_exims_generated_from_names_the_address_we_sent_to() -> None:
+    # Exim's bounce text: "(generated from X)" under an address an alias of X led to
+    raw = (
+        "Return-Path: <>\nFrom: Mail Delivery System <Mailer-Daemon@mx.partner.example>\n"
+        "To: bounces@mailer.shop.example\nSubject: Mail delivery failed: returning message to sender\n"
+        "X-Failed-Recipients: anna.k@gmail.example\n\n"
+        "This message was created automatically by mail delivery software.\n\n"
+        "A message that you sent could not be delivered to one or more of its\n"
+        "recipients. This is a permanent error. The following address(es) failed:\n\n"
+        "  anna.k@gmail.example\n"
+        "    (generated from sales@partner.example)\n"
+        "    SMTP error from remote mail server after RCPT TO:<anna.k@gmail.example>:\n"
+        "    host gmail-smtp-in.l.google.example [192.0.2.27]: 550 5.1.1 No such user\n"
+        "  unknown-e9@example.org\n"
+        "    SMTP error from remote mail server after RCPT TO:<unknown-e9@example.org>:\n"
+        "    host mx.example.org [203.0.113.5]: 550 5.1.1 <unknown-e9@example.org>: User unknown\n\n"
+        "------ This is a copy of the message, including all the headers. ------\n\n"
+        "From: Shop <news@shop.example>\nTo: sales@partner.example, unknown-e9@example.org\nSubject: Spring\n\n"
+    ).encode()
+    found = [(v.recipient, v.original_recipient, v.reason) for v in parse(raw).verdicts]
+    assert found == [("sales@partner.example", "sales@partner.example", "userunknown"),
+                     ("unknown-e9@example.org", None, "userunknown")]
+    assert not parse(raw).verdicts[0].diagnostic.startswith("(generated")
+
+
+def _exchange_german(reply: str) -> bytes:
+    """Exchange's German notice, its report part stripped by a relay: only its quoted reply says more."""
+    return (
+        "Return-Path: <>\nFrom: Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@firma.example>\n"
+        "To: bounces@mailer.shop.example\nSubject: Zustellung verzögert: Frühjahrsangebote\n"
+        "X-MS-Exchange-Message-Is-Ndr: \nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n"
+        "Die Zustellung an diese Empfänger oder Gruppen ist verzögert:\n\n"
+        "b.wagner@partner-ag.example\n\n"
+        "Diagnoseinformationen für Administratoren:\n\n"
+        "Generierender Server: EX01.firma.example\n\n"
+        "b.wagner@partner-ag.example\n"
+        f"Remote Server at mx01.partner-ag.example (203.0.113.45) returned '{reply}'\n"
+    ).encode()
+
+
+def test_a_localised_exchange_notice_quoting_a_transient_reply_is_a_delay() -> None:
+    (v,) = parse(_exchange_german("400 4.4.7 Message delayed")).verdicts
+    assert (v.kind, v.recipient, v.status) == ("delay", "b.wagner@partner-ag.example", "4.4.7")
+    (v,) = parse(_exchange_german("550 4.4.7 QUEUE.Expired; message expired")).verdicts
+    assert (v.kind, v.reason) == ("bounce", "expired")  # Exchange gave up: a permanent reply code
+
+
+def test_a_dsn_passed_on_inline_under_a_short_note_is_still_read() -> None:
+    # a relay that forwards the DSN it got as text, below a note naming only its help desk
+    raw = (
+        "Return-Path: <MAILER-DAEMON>\nFrom: MAILER-DAEMON@mail.isp.example\nTo: bounces@mailer.shop.example\n"
+        "Subject: Undelivered Mail Returned to Sender\nContent-Type: text/plain\n\n"
+        "The message returned below could not be delivered to one or more destinations.\n"
+        "For further assistance, please contact <support@isp.example>\n\n"
+        "---------------------------------\n"
+        "Return-Path: <>\nFrom: MAILER-DAEMON@relay.isp.example (Mail Delivery System)\n"
+        "Subject: Undelivered Mail Returned to Sender\n\n"
+        "Reporting-MTA: dns; relay.isp.example\n\n"
+        "Final-Recipient: rfc822; kim@partner.example\nAction: failed\nStatus: 5.1.1\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 <kim@partner.example>: Recipient address rejected: User unknown\n"
+    ).encode()
+    assert [(v.recipient, v.status) for v in parse(raw).verdicts] == [("kim@partner.example", "5.1.1")]

@@ -123,10 +123,8 @@ def detect(msg: Message, body: str) -> list[Failure]:
     if not text:
         return _localised(msg)
     delayed = bool(_DELAYED.search(text))
-    failures = _admin_section(text, delayed)
-    if failures:
-        return failures
-    return _online_details(text, delayed)
+    failures = _admin_section(text, delayed) or _online_details(text, delayed)
+    return failures if delayed else [_delay_if_transient(f) for f in failures]
 
 
 def _is_report(msg: Message) -> bool:
@@ -188,7 +186,24 @@ def _localised(msg: Message) -> list[Failure]:
     else:
         cut = _RETURNED_ORIGINAL.search(text)
         text = text[: cut.start()] if cut else text
-    return _entries(text, False, quoted_only=True)
+    return [_delay_if_transient(f) for f in _entries(text, False, quoted_only=True)]
+
+
+#: The reply code a quoted server reply opens with, and its class.
+_REPLY_OPENS = lazy(r"\s*#?\s*([245])\d\d[ \-]")
+
+
+def _delay_if_transient(failure: Failure) -> Failure:
+    """A recipient whose quoted reply is transient in both its codes is delayed: Exchange's
+    delay notice quotes "400 4.4.7 Message delayed" in every language (RFC 5321 4.2.1: 4yz
+    is a transient reply), where giving up quotes a 5yz ("550 4.4.7 QUEUE.Expired; message
+    expired"). The English notice says so in its heading too (:data:`_DELAYED`), a
+    localised one only by its codes."""
+    status = find_status(failure.diagnostic)
+    reply = _REPLY_OPENS.match(failure.diagnostic)  # "400" is no registered reply code: read it as written
+    if status and status.startswith("4.") and reply and reply.group(1) == "4":
+        return failure.replace(temporary=True, gave_up=False)
+    return failure
 
 
 def _is_exchange(msg: Message) -> bool:
