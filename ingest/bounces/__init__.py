@@ -81,6 +81,21 @@ def parse(
         return ParsedMessage(outcome="error", error=failures.internal_error(exc, raw))
 
 
+def _forwarded_in_house(msg: Message) -> bool:
+    """Whether a person of the mailbox's own domain (or a domain above or below it) sent
+    the message: a colleague forwarding a bounce of ours to the bounce address, whose
+    attached report is ours to read; a stranger's forward is about their own mail."""
+    sender = (m.address_of(m.header(msg, "From")) or "").rpartition("@")[2]
+    if not sender:
+        return False
+    for value in m.headers_all(msg, "To"):
+        for item in value.split(","):
+            domain = (m.address_of(item) or "").rpartition("@")[2]
+            if domain and (domain == sender or domain.endswith("." + sender) or sender.endswith("." + domain)):
+                return True
+    return False
+
+
 def preload() -> None:
     """Import what the first message would: the format detectors and
     flufl.bounce (both loaded on first use, to keep start-up short). A caller
@@ -175,6 +190,10 @@ def _verdicts(msg: Message) -> list[Verdict]:
     if arf.is_arf(msg):
         return arf.verdicts(msg, extract_keys(msg))
     report = rfc3464.read_report(msg)
+    if report is not None and report.nested and not heuristic.bounce_envelope(msg) and not _forwarded_in_house(msg):
+        # a report inside an attached message of mail that is no notice itself: a customer's
+        # forward of a bounce of their own, a list's probe quoting a sample bounce
+        report = None
     if report is not None:
         keys = extract_keys(msg, report.message)
         found = rfc3464.verdicts(msg, keys)
@@ -185,9 +204,10 @@ def _verdicts(msg: Message) -> list[Verdict]:
     from bounceledger.ingest.bounces import detectors
 
     keys = extract_keys(msg)
-    # a person's forward or reply may quote a whole bounce: the format readers
-    # and heuristics below would take the quote for the real thing
-    person = heuristic.is_person_mail(msg)
+    # a person's forward or reply may quote a whole bounce, and a filter's digest
+    # lists the mail it holds for us: the format readers and heuristics below would
+    # take either for the real thing
+    person = heuristic.is_person_mail(msg) or heuristic.is_quarantine_digest(msg)
     body = m.body_text(msg)
     found = [] if person else detectors.verdicts(msg, keys, body)
     if found:

@@ -16,7 +16,7 @@ from email.message import Message
 
 from bounceledger.ingest.bounces import _message as m
 from bounceledger.ingest.bounces._prefilter import lazy
-from bounceledger.ingest.bounces.heuristic import BOUNCE_SENDERS
+from bounceledger.ingest.bounces.heuristic import BOUNCE_SENDERS, REPLY_PREFIX
 from bounceledger.ingest.bounces.returned import Keys
 from bounceledger.ingest.records import Verdict
 
@@ -100,9 +100,16 @@ def bounce_signal(msg: Message) -> str | None:
     if "delivery-status" in m.header(msg, "Content-Type").lower():
         return "delivery-status report"
     subject = m.header(msg, "Subject")
-    if (_BOUNCE_SUBJECT.search(subject) or _DELAY_SUBJECT.search(subject)) and not AUTOREPLY_PREFIX.search(subject):
+    if (_BOUNCE_SUBJECT.search(subject) or _DELAY_SUBJECT.search(subject)) and not _answers_a_subject(msg, subject):
         return "bounce subject"
     return None
+
+
+def _answers_a_subject(msg: Message, subject: str) -> bool:
+    """The subject opens with an auto-reply's prefix, or with a reply's ("Re:", as Gmail's
+    vacation responder writes it) on an automatic response to a message: what follows
+    is the answered message's subject, whatever words it holds."""
+    return bool(AUTOREPLY_PREFIX.search(subject)) or (bool(REPLY_PREFIX.match(subject)) and _automatic_response(msg))
 
 
 def is_autoreply(msg: Message) -> bool:

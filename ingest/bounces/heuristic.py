@@ -64,13 +64,51 @@ FORWARD_PREFIX = lazy(r"^\s*(?:fwd?|wg|tr|vs|rif|doorst|pd|továbbítás|転送)
 
 
 def bounce_envelope(msg: Message) -> bool:
-    """A null return path, Exim's ``X-Failed-Recipients`` or a daemon-ish sender."""
-    return_path = m.header(msg, "Return-Path")
-    if return_path.strip() in ("<>", "< >", "MAILER-DAEMON", "<MAILER-DAEMON>"):
+    """A null return path, Exim's ``X-Failed-Recipients`` or a daemon-ish sender.
+
+    A daemon's *address* (MAILER-DAEMON@, postmaster@) is one. A daemon's
+    *name* on another address ("Mail Delivery System" <mailer@...>) is one
+    unless the return path shows a person's or a program's envelope: RFC 5321
+    section 4.5.5 sends every notice from the null path (MAILER-DAEMON where
+    a relay wrote it back), and phishing that copies the name keeps its own.
+    A mailing list's ``Sender:`` is its bounce address (Mailman's
+    "<list>-bounces@", RFC 2369 list headers beside it), not a notice's,
+    unless the subject is an MTA's own.
+    """
+    return_path = m.header(msg, "Return-Path").strip()
+    if return_path in ("<>", "< >", "MAILER-DAEMON", "<MAILER-DAEMON>"):
         return True
     if m.header(msg, "X-Failed-Recipients"):
         return True
-    return bool(BOUNCE_SENDERS.search(m.header(msg, "From")) or BOUNCE_SENDERS.search(m.header(msg, "Sender")))
+    sender = m.header(msg, "From")
+    if BOUNCE_SENDERS.search(m.address_of(sender) or "") or "<@>" in sender:
+        return True
+    # a list's post keeps its list headers; a notice about one (Exchange's "Non-Delivery:" of a list's
+    # mail, which copies them) has an MTA's own subject
+    listed = (m.header(msg, "List-Id") or m.header(msg, "List-Post") or m.header(msg, "List-Unsubscribe")) \
+        and not NDR_SUBJECTS.search(m.header(msg, "Subject"))
+    named = BOUNCE_SENDERS.search(sender) or (not listed and BOUNCE_SENDERS.search(m.header(msg, "Sender")))
+    if not named:
+        return False
+    return not return_path or bool(BOUNCE_SENDERS.search(return_path))
+
+
+#: Subjects of a filter's digest of mail it holds *for* this mailbox (messages sent to us,
+#: not ours returned): Barracuda Email Security Service "Quarantine Notification",
+#: Mimecast "Hold Summary", Proofpoint "End User Digest", Microsoft 365 quarantine
+#: notifications ("You have messages in quarantine"), Sophos and Trend Micro "Quarantine
+#: Summary" / "Spam Quarantine Digest".
+DIGEST_SUBJECTS = lazy(
+    r"quarantine (?:notification|summary|digest|report)|spam quarantine|hold summary|messages? (?:on|in) hold"
+    r"|end user digest|messages? in quarantine|quarantined messages? (?:summary|report)",
+    re.IGNORECASE,
+)
+
+
+def is_quarantine_digest(msg: Message) -> bool:
+    """A filter's digest of the mail it holds for this mailbox: the addresses it lists
+    sent mail *to* us, none of ours failed."""
+    return bool(DIGEST_SUBJECTS.search(m.header(msg, "Subject")))
 
 
 def is_person_mail(msg: Message) -> bool:
@@ -84,7 +122,9 @@ def is_person_mail(msg: Message) -> bool:
     """
     if bounce_envelope(msg):
         return False
-    if m.header(msg, "List-Id") or m.header(msg, "List-Post"):
+    if m.header(msg, "List-Id") or m.header(msg, "List-Post") or m.header(msg, "List-Unsubscribe"):
+        return True  # a list's post, or bulk mail (RFC 2369 List-Unsubscribe): never a notice of ours
+    if PERSON_MAILER.search(m.header(msg, "X-Mailer") or m.header(msg, "User-Agent")):
         return True
     subject = m.header(msg, "Subject")
     if FORWARD_PREFIX.match(subject):
@@ -92,6 +132,18 @@ def is_person_mail(msg: Message) -> bool:
     if not REPLY_PREFIX.match(subject):
         return False
     return not NDR_SUBJECTS.search(subject) or bool(QUOTED_REPLY.search(m.body_text(msg)[:20_000]))
+
+
+#: The mail programs people write with, as they name themselves in ``X-Mailer`` /
+#: ``User-Agent``: Apple Mail ("Apple Mail (2.3774...)", "iPhone Mail (...)"), Thunderbird
+#: ("Mozilla Thunderbird"), Outlook ("Microsoft Outlook 16.0", "Microsoft-MacOutlook"),
+#: Mutt, Roundcube ("Roundcube Webmail/1.6"), Evolution, KMail, K-9 Mail, Claws Mail.
+#: A mail system's notice names no such program (and its envelope is checked first).
+PERSON_MAILER = lazy(
+    r"^\s*(?:apple mail|iphone mail|ipad mail|mozilla thunderbird|microsoft outlook|microsoft-macoutlook|mutt/"
+    r"|roundcube webmail|evolution \d|kmail/|k-9 mail|claws mail)",
+    re.IGNORECASE,
+)
 
 
 #: A person's reply quoting what it answers: the attribution line a mail program writes
@@ -125,7 +177,7 @@ def written_by_a_mailer(msg: Message, body: str) -> bool:
     """Structure that only a mail system's notice has: a bounce envelope (a null return
     path, ``X-Failed-Recipients``, a daemon sender), the returned original (a message
     part, or a marker where its copy starts), or a server's own words (an RFC 3463
-    status or an SMTP reply code).
+    status or an SMTP reply code) under an MTA's own subject (:data:`NDR_SUBJECTS`).
 
     A bounce-like subject alone is not enough: a shop's "Delivery failed? Track your
     parcel" or a newsletter about undeliverable mail has one too. The plain-text
@@ -136,6 +188,8 @@ def written_by_a_mailer(msg: Message, body: str) -> bool:
 
     if bounce_envelope(msg) or returned_headers(msg) is not None or quotes_original(body):
         return True
+    if not NDR_SUBJECTS.search(m.header(msg, "Subject")):
+        return False  # a server's code pasted into a newsletter or a person's question is no notice
     text = notice(body)
     return find_status(text) is not None or find_replycode(text) is not None
 

@@ -426,6 +426,9 @@ _STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
     (r"no mail servers appear to exists? for the recipient", "hostunknown"),
     # src: Exchange Online: "550 5.4.312 Message expired, DNS query failed" (the cause, not the expiry)
     (r"dns query failed", "networkerror"),
+    # src: amavisd-new (its documentation of banned_filename_re): "554 5.7.0 Reject, id=... - BANNED: P=...,
+    # T=exe,N=invoice.exe" (a banned attachment name or type: the content, not the sender)
+    (r"reject, id=\S+ - banned\b", "policyviolation"),
     # src: Japanese ISPs (Outbound Port 25 Blocking): "Please use the smtp server of your ISP"
     (r"use the smtp server of your isp", "blocked"),
     # src: Outlook.com postmaster troubleshooting: RP-001 and RP-002, the sending IP "has exceeded the rate

@@ -59,6 +59,9 @@ class Report(Record, frozen=False):
 
     message: dict[str, str] = factory(dict)
     recipients: list[dict[str, str]] = factory(list)
+    #: The status part sits inside a returned or attached message (``message/rfc822``):
+    #: a report someone forwarded or a notice returned whole, not this message's own.
+    nested: bool = False
 
 
 #: What Postfix writes as an ``x-unix`` Diagnostic-Code when a local delivery agent
@@ -244,7 +247,7 @@ def _read_report(msg: Message) -> Report | None:
         blocks = [{k: m.unfold(v) for k, v in b.items()} for b in _blocks(part)]
         if not blocks:
             continue
-        report = Report()
+        report = Report(nested=_inside_a_message(msg, part))
         is_recipient = lambda b: "final-recipient" in b or "original-recipient" in b or "action" in b  # noqa: E731
         if is_recipient(blocks[0]) and "reporting-mta" not in blocks[0]:
             report.recipients = [b for b in blocks if is_recipient(b)]
@@ -275,6 +278,23 @@ def _report_in_text(text: str) -> Report | None:
     if found is None and len(own) < len(text) and not (find_status(own) or find_replycode(own)):
         found = read_report_from_text(text)
     return found
+
+
+def _inside_a_message(msg: Message, target: Message) -> bool:
+    """Whether ``target`` is reached only through a ``message/rfc822`` (or ``message/global``) part."""
+    stack = [msg]
+    seen = 0
+    while stack and seen < m.MAX_PARTS:
+        part = stack.pop()
+        seen += 1
+        if part is target:
+            return False
+        if part is not msg and m.content_type(part) in m.RETURNED_TYPES:
+            continue
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            stack.extend(p for p in payload if isinstance(p, Message))
+    return True
 
 
 _FIELD_START_RE = quick(lazy(r"^(?:Reporting-MTA|Final-Recipient|Original-Recipient)\s*:", re.IGNORECASE | re.M))
@@ -499,7 +519,8 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
             if cause:
                 result = result.replace(status=cause)
         if result.reason == "userunknown" and not command and _stage_unknown(status_field, result) \
-                and not postfix and not _known_reporter(msg, report) and not _DIRECTORY_LOOKUP_RE.search(text or ""):
+                and not postfix and not _known_reporter(msg, report) and not _DIRECTORY_LOOKUP_RE.search(text or "") \
+                and not _exim_local_failure(msg, human or ""):
             result = result.replace(reason="filtered", hardbounce=False, category=CATEGORIES["filtered"])
         kind: VerdictKind = ACTION_KINDS.get(action or "", "success" if (result.status or "").startswith("2") else "bounce")
         found.append(
@@ -593,6 +614,14 @@ _KNOWN_REPORTER_RE = quick(lazy(
 #: up and not found, which is the recipient stage even without a command
 #: (in English, Japanese and German, "Domino-Verzeichnis" in HCL's German help).
 _DIRECTORY_LOOKUP_RE = quick(lazy(r"\bDomino[ -](?:Directory|ディレクトリ|Verzeichnis)", re.IGNORECASE))
+
+
+def _exim_local_failure(msg: Message, human: str) -> bool:
+    """Exim (its ``X-Failed-Recipients``) reporting a failure of its own routing, not a remote
+    server's words: with no "SMTP error from remote mail server" (the exim spec's wording for
+    every remote refusal), "No Such User Here" is the final host's own lookup, as a local
+    delivery agent's answer is (cPanel's Exim writes it for an unknown local part)."""
+    return bool(m.header(msg, "X-Failed-Recipients")) and "smtp error from remote" not in human.lower()
 
 
 def _known_reporter(msg: Message, report: Report) -> bool:

@@ -150,6 +150,9 @@ from bounceledger.ingest.bounces.classify import classify, explain, find_replyco
          "speeding"),
         ("4.7.1", "450", "450 4.7.1 Mail from 192.0.2.1 deferred using Trend Micro Email Reputation database.",
          "blocked"),
+        # amavisd-new's banned attachment: the content, not the sender
+        ("5.7.0", "554", "554 5.7.0 Reject, id=24197-14 - BANNED: P=p003,L=1,M=multipart/mixed | P=p002,L=1/2,T=exe,"
+                         "N=invoice.exe", "policyviolation"),
         # Postfix's recipient restrictions answer RCPT: "user unknown" behind a policy status is still proof
         ("5.7.1", "554", "554 5.7.1 <a@b.example>: Recipient address rejected: User unknown", "userunknown"),
     ],

@@ -1,6 +1,6 @@
 """Amazon SES notifications delivered by e-mail (SNS topic subscriptions).
 
-SES publishes bounce, complaint and delivery events as JSON: either the
+SES publishes bounce, complaint, delivery and delivery-delay events as JSON: either the
 event itself as the body, or wrapped in an SNS envelope whose ``Message``
 field holds the event as a string. The JSON is authoritative, so this module
 reads it rather than any text: ``bouncedRecipients`` with their status and
@@ -45,6 +45,17 @@ def _json_from(body: str) -> dict[str, Any] | None:
     return None
 
 
+#: SES's own word for why a delivery is delayed (the DeliveryDelay object's ``delayType``), where it
+#: names one: a full mailbox, a spam verdict, the sending IP, the connection, the receiving server.
+_DELAY_TYPES: dict[str, str] = {
+    "MailboxFull": "mailboxfull",
+    "SpamDetected": "spamdetected",
+    "IPFailure": "blocked",
+    "TransientCommunicationFailure": "networkerror",
+    "RecipientServerError": "systemerror",
+}
+
+
 def _event(data: dict[str, Any]) -> str:
     return str(data.get("notificationType") or data.get("eventType") or "")
 
@@ -72,6 +83,22 @@ def detect(msg: Message, body: str) -> list[Failure]:
                 remote_mta=str(bounce.get("remoteMtaIp") or "") or None,
             ))
         return failures
+    if event == "deliverydelay":
+        # src: Amazon SES Developer Guide, event publishing "DeliveryDelay object": delayType,
+        # delayedRecipients (emailAddress, status, diagnosticCode), reportingMTA
+        delay = data.get("deliveryDelay") or {}
+        cause = _DELAY_TYPES.get(str(delay.get("delayType") or ""))
+        return [
+            Failure(
+                recipient=m.address_of(str(item.get("emailAddress") or "")),
+                diagnostic=re.sub(r"^\s*smtp\s*;\s*", "", str(item.get("diagnosticCode") or ""), flags=re.I),
+                status=str(item.get("status") or "") or None,
+                temporary=True,
+                fallback_reason=cause,
+                remote_mta=str(delay.get("reportingMTA") or "") or None,
+            )
+            for item in delay.get("delayedRecipients") or [] if isinstance(item, dict)
+        ]
     if event == "complaint":
         complaint = data.get("complaint") or {}
         feedback = str(complaint.get("complaintFeedbackType") or "abuse").lower()

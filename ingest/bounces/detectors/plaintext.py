@@ -66,6 +66,11 @@ def _context(lines: list[str], index: int, address: str | None = None) -> str:
     return m.unfold(" ".join(chunk))
 
 
+#: A label that makes the address after it a sender, never a failed recipient: a quoted
+#: header ("From:", "Sender:", "Reply-To:", "Return-Path:", RFC 5322 3.6.2/3.6.7) or a
+#: held-message list's "Sender:" column, and their German, French and Spanish forms.
+_SENDER_LABEL = lazy(r"(?:^|\s)(?:from|sender|reply-to|return-path|envelope-from|von|absender|de|exp(?:é|e)diteur|remitente)"
+                     r"\s*:\s*(?:\"[^\"]*\"|[^<@:]{0,60})?\s*<?$", re.IGNORECASE)
 #: Text before an address showing that it sits inside a server's reply
 #: ("Diagnostic-Code: smtp; 550 5.2.1 <a@b>... User unknown").
 _IN_REPLY = lazy(r"(?:^|\s)(?:diagnostic-code:|[45]\d\d[ -](?:[45]\.\d{1,3}\.\d{1,3}\s)?)", re.IGNORECASE)
@@ -102,6 +107,10 @@ def detect(msg: Message, body: str) -> list[Failure]:
             address = match.group(0).strip(".").lower()
             local = address.split("@", 1)[0]
             if address in own or address in failures or local in ("postmaster", "mailer-daemon", "abuse"):
+                continue
+            if "/" in local or "?" in local or _SENDER_LABEL.search(line[: match.start()]):
+                # part of a link ("https://host/release/?email=a@b"), or a sender named as one
+                # ("From: a@b", "Sender: a@b" in a quoted header or a held-message list)
                 continue
             if _IN_REPLY.search(line[: match.start()]):
                 quoted.add(address)
