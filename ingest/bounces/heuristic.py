@@ -73,8 +73,13 @@ def bounce_envelope(msg: Message) -> bool:
     a relay wrote it back), and phishing that copies the name keeps its own.
     A mailing list's ``Sender:`` is its bounce address (Mailman's
     "<list>-bounces@", RFC 2369 list headers beside it), not a notice's,
-    unless the subject is an MTA's own.
+    unless the subject is an MTA's own. Asked by several stages: worked out
+    once per message.
     """
+    return m.memoized(msg, "bounce_envelope", _bounce_envelope)
+
+
+def _bounce_envelope(msg: Message) -> bool:
     return_path = m.header(msg, "Return-Path").strip()
     if return_path in ("<>", "< >", "MAILER-DAEMON", "<MAILER-DAEMON>"):
         return True
@@ -115,8 +120,9 @@ def is_person_mail(msg: Message) -> bool:
     """A person's reply or forward, or a mailing list's copy of a post.
 
     Such mail may quote a whole bounce ("Fwd: Returned mail") or talk about
-    one; its own envelope carries no bounce signal, and its subject prefix
-    or list headers (RFC 2919 List-Id, RFC 2369 List-Post) say what it is.
+    one; its own envelope carries no bounce signal, and its subject prefix,
+    list headers (RFC 2919 List-Id, RFC 2369 List-Post, List-Unsubscribe of
+    bulk mail), the mail program it names or its quoting say what it is.
     A reply prefix before an NDR's own subject wording is a gateway's, not
     a person's ("RE: ... : non remis").
     """
