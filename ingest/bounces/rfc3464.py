@@ -627,6 +627,11 @@ def _exim_local_failure(msg: Message, human: str) -> bool:
 def _known_reporter(msg: Message, report: Report) -> bool:
     if any(name.startswith(("x-powermta", "x-postfix")) for name in report.message):
         return True
+    if m.has_header(msg, "X-MS-Exchange-Message-Is-Ndr"):
+        # Exchange's own NDR (Microsoft Learn, "Email non-delivery reports in Exchange Online"):
+        # its Status 5.0.0 stands for a remote reply that carried no enhanced code, and the
+        # reply itself ("Remote Server returned '550 No such user here'") is the SMTP answer
+        return True
     for value in (report.message.get("reporting-mta", ""), m.header(msg, "From"), m.param(msg, "boundary")):
         if value and _KNOWN_REPORTER_RE.search(value):
             return True

@@ -321,17 +321,38 @@ def _online_details(text: str, delayed: bool) -> list[Failure]:
     remote = _REMOTE_FIELD.search(text)
     if not said:
         return []  # no code and no server words: nothing says why
-    return [_failure(a, said, remote.group("value").lower() if remote else None, delayed) for a in recipients]
+    host = remote.group("value").lower() if remote else None
+    # the error names the recipient it is about: another recipient listed above it
+    # keeps its own sentence ("The recipient's mailbox is full ..."), not that error
+    named = {a.strip(".").lower() for a in m.ADDRESS_RE.findall(said)} & set(recipients)
+    failures = []
+    for address in recipients:
+        own = _own_sentence(text, address) if named and address not in named else None
+        failures.append(_failure(address, own or said, host, delayed))
+    return failures
+
+
+def _own_sentence(text: str, address: str) -> str | None:
+    """The line under "Your message to <address> couldn't be delivered." (why, in Exchange Online's words)."""
+    for found in _COULD_NOT.finditer(text):
+        if m.address_of(found.group("addr")) == address:
+            rest = text[found.end():].split("\n", 3)[1:3]
+            return next((line.strip() for line in rest if line.strip()), None)
+    return None
 
 
 def _failure(address: str, said: str, remote: str | None, delayed: bool) -> Failure:
     """A failure, or a delay when the report says Exchange is still trying.
 
     A failure report quoting a 4.x.x status ("550 4.4.7 QUEUE.Expired;
-    message expired") is Exchange giving up after temporary errors.
+    message expired") is Exchange giving up after temporary errors. What it
+    quotes is a server's SMTP answer ("Remote Server returned '550 No such
+    user here'") or its own directory's verdict, never a content filter's
+    paraphrase: "user unknown" words in it are taken at their word, as in
+    Exchange's own delivery-status reports (``rfc3464._known_reporter``).
     """
     reason = "userunknown" if _DIRECTORY_UNKNOWN.search(said) else None
     status = find_status(said)
     gave_up = not delayed and bool(status and status.startswith("4."))
-    return Failure(recipient=address, diagnostic=said, remote_mta=remote, reason=reason, stage_unknown=True,
+    return Failure(recipient=address, diagnostic=said, remote_mta=remote, reason=reason, stage_unknown=False,
                    temporary=delayed, gave_up=gave_up)
