@@ -262,6 +262,9 @@ def choose_status(status: str | None, diagnostic: str | None, *, field_is_final:
     return text_status
 
 
+_MAILBOX_UNAVAILABLE_RE = re.compile(r"mailbox unavailable", re.IGNORECASE)
+
+
 def _other_status(status: str) -> bool:
     """RFC 3463's "Other or undefined ... status" codes (X.N.0), which name a
     subject but no cause."""
@@ -366,6 +369,13 @@ def classify(
         chosen = status_reason
     if chosen is None:
         chosen = reason_from_text(text)
+        transient = temporary or (replycode or "").startswith("4")
+        if chosen == "userunknown" and transient and _MAILBOX_UNAVAILABLE_RE.search(text or "") \
+                and not (status or "").partition(".")[2].startswith("1."):
+            # RFC 5321 4.2.2: "450 Requested mail action not taken: mailbox unavailable (e.g., mailbox
+            # busy or temporarily blocked for policy reasons)": said with a transient code, the
+            # generic words say nothing of the address
+            chosen = "onhold"
         if chosen == "userunknown":
             # an "other or undefined" status (X.0.0, X.5.0 ... RFC 3463 section 3.1) says no more than none
             chosen = _decide_userunknown(status_reason if status and not _other_status(status) else "nostatus", command)

@@ -150,6 +150,9 @@ from bounceledger.ingest.bounces.classify import classify, explain, find_replyco
          "speeding"),
         ("4.7.1", "450", "450 4.7.1 Mail from 192.0.2.1 deferred using Trend Micro Email Reputation database.",
          "blocked"),
+        # RFC 5321's 450 text: "mailbox unavailable (e.g., mailbox busy ...)" says nothing of the address
+        (None, "450", "450 Requested mail action not taken: mailbox unavailable", "onhold"),
+        (None, "550", "550 Requested action not taken: mailbox unavailable", "userunknown"),
         # amavisd-new's banned attachment: the content, not the sender
         ("5.7.0", "554", "554 5.7.0 Reject, id=24197-14 - BANNED: P=p003,L=1,M=multipart/mixed | P=p002,L=1/2,T=exe,"
                          "N=invoice.exe", "policyviolation"),

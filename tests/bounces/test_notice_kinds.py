@@ -512,3 +512,45 @@ def test_exchange_online_errors_stay_with_the_recipient_they_name() -> None:
     ).encode()
     found = {v.recipient: (v.reason, v.hardbounce) for v in parse(raw).verdicts}
     assert found == {"cal@contoso.example": ("userunknown", True), "dee@contoso.example": ("mailboxfull", False)}
+
+
+def _sendmail_plain(sections: str) -> bytes:
+    """sendmail's report with SendMimeErrors off (plain text), its SMTP session pipelined (RFC 2920):
+    the transcript shows only ">>> DATA", then each RCPT's reply, each followed by sendmail's own line."""
+    return (
+        "Return-Path: <>\nFrom: Mail Delivery Subsystem <MAILER-DAEMON@mta.shop.example>\n"
+        "To: bounces@mailer.shop.example\nSubject: Returned mail: see transcript for details\n\n"
+        f"{sections}\n   ----- Original message follows -----\n\n"
+        "From: Shop <news@shop.example>\nTo: <unknown@partner.example>, <full@partner.example>\nSubject: Spring\n\n"
+    ).encode()
+
+
+def test_a_pipelined_sendmail_transcript_gives_each_recipient_its_own_reply() -> None:
+    raw = _sendmail_plain(
+        "   ----- The following addresses had permanent fatal errors -----\n"
+        "unknown@partner.example\n    (reason: 550 5.1.1 <unknown@partner.example>: Recipient address rejected: User unknown)\n"
+        "full@partner.example\n    (reason: 552 5.2.2 <full@partner.example>: Mailbox full, quota exceeded)\n\n"
+        "   ----- Transcript of session follows -----\n... while talking to mx.partner.example.:\n>>> DATA\n"
+        "<<< 550 5.1.1 <unknown@partner.example>: Recipient address rejected: User unknown\n"
+        "550 5.1.1 unknown@partner.example... User unknown\n"
+        "<<< 552 5.2.2 <full@partner.example>: Mailbox full, quota exceeded\n"
+        "<<< 554 5.5.1 Error: no valid recipients\n"
+    )
+    found = {v.recipient: (v.status, v.replycode, v.reason) for v in parse(raw).verdicts}
+    assert found == {"unknown@partner.example": ("5.1.1", "550", "userunknown"),
+                     "full@partner.example": ("5.2.2", "552", "mailboxfull")}
+
+
+def test_a_pipelined_sendmail_warning_gives_each_delayed_recipient_its_own_reply() -> None:
+    raw = _sendmail_plain(
+        "    **      THIS IS A WARNING MESSAGE ONLY      **\n\n"
+        "   ----- Transcript of session follows -----\n... while talking to mx.partner.example.:\n>>> DATA\n"
+        "<<< 451 4.7.1 <unknown@partner.example>: Recipient address rejected: Greylisted\n"
+        "unknown@partner.example... Deferred: 451 4.7.1 <unknown@partner.example>: Recipient address rejected: Greylisted\n"
+        "<<< 451 4.3.0 <full@partner.example>: Temporary lookup failure\n"
+        "full@partner.example... Deferred: 451 4.3.0 <full@partner.example>: Temporary lookup failure\n"
+        "<<< 554 5.5.1 Error: no valid recipients\n"
+        "Warning: message still undelivered after 4 hours\nWill keep trying until message is 5 days old\n"
+    )
+    found = {v.recipient: (v.kind, v.status) for v in parse(raw).verdicts}
+    assert found == {"unknown@partner.example": ("delay", "4.7.1"), "full@partner.example": ("delay", "4.3.0")}

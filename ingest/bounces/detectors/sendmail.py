@@ -64,6 +64,10 @@ _TALKING = lazy(r"while talking to ([A-Za-z0-9][\w.-]*?)\.?:", re.IGNORECASE)
 _SENT = lazy(r"^>>>\s*(RCPT|MAIL|DATA|HELO|EHLO|STARTTLS)\b(?:\s*(?:To|From):\s*<?([^<>\s]*)>?)?",
                    re.IGNORECASE)
 _REPLY = lazy(r"^<<<\s*(.*)$")
+#: deliver.c: "<address>... Deferred: <reply>" in a transcript: the server's reply to that address.
+_DEFERRED_REPLY = lazy(r"\.\.\. Deferred: ([45]\d\d[ \-].*)$", re.IGNORECASE)
+#: A "(reason: ...)" text that is a server's reply: its code first.
+_QUOTES_A_REPLY = lazy(r"\s*[45]\d\d[ \-]")
 
 
 def _sections(text: str) -> list[tuple[str, str]]:
@@ -116,6 +120,9 @@ class _Transcript:
         self.data_reply: str | None = None
         self.general: str | None = None  # "554 Too many hops ...": an error naming no address
         self.host: str | None = None
+        # Commands awaiting their reply, oldest first: with PIPELINING (RFC 2920) sendmail
+        # sends MAIL, every RCPT and DATA at once, and the replies follow in that order.
+        pending: list[tuple[str, str | None]] = []
         command: str | None = None
         target: str | None = None
         for raw in chunk.splitlines():
@@ -129,15 +136,20 @@ class _Transcript:
             sent = _SENT.match(line)
             if sent:
                 command = sent.group(1).upper()
-                target = m.address_of(sent.group(2) or "") if command == "RCPT" else None
+                pending.append((command, m.address_of(sent.group(2) or "") if command == "RCPT" else None))
                 continue
             reply = _REPLY.match(line)
             if reply:
-                if reply.group(1)[:1] in ("4", "5"):
+                said = reply.group(1)
+                if said[3:4] == "-":
+                    continue  # a multi-line reply's first lines: its last line answers the command
+                if pending:  # else: a reply the transcript shows no command for, taken as the last one's
+                    command, target = pending.pop(0)
+                if said[:1] in ("4", "5"):
                     if command == "RCPT" and target:
-                        self.replies.setdefault(target, reply.group(1))
+                        self.replies.setdefault(target, said)
                     elif command == "DATA":
-                        self.data_reply = self.data_reply or reply.group(1)
+                        self.data_reply = self.data_reply or said
                 continue
             own = _ADDRESS_SAYS.match(line)
             if own:
@@ -149,9 +161,21 @@ class _Transcript:
 
     def about(self, address: str, fallback: str) -> tuple[str, str | None, str | None]:
         """(text, SMTP command, remote host) for one recipient: the host only
-        where the remote server itself answered about it."""
+        where the remote server itself answered about it.
+
+        Sendmail's own "(reason: ...)" under the address (``fallback``), where
+        it quotes a server's reply, beats a reply the transcript gives no
+        command for: with PIPELINING the transcript shows only ``>>> DATA``,
+        then every RCPT's reply after it, so the first refusal there is the
+        first recipient's, not the DATA's."""
         if address in self.replies:
             return self.replies[address], "RCPT", self.host
+        if not self.replies:
+            if fallback and _QUOTES_A_REPLY.match(fallback):
+                return fallback, None, self.host
+            deferred = _DEFERRED_REPLY.search(self.own.get(address) or "")
+            if deferred:  # "addr... Deferred: 451 4.3.0 ...": the reply this address got
+                return deferred.group(1), None, self.host
         if self.data_reply:
             return self.data_reply, "DATA", self.host
         return self.own.get(address) or fallback or self.general or "", None, None
