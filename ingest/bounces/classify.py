@@ -51,7 +51,10 @@ _COMMAND_LITERALS = ("in reply to", "after ", "did not like our", "[rcpt_to]", "
                      "smtp command", "while sending", "while talking")
 _COMMAND_NAMES = {"END OF DATA": "DATA", "RCPT TO": "RCPT", "MAIL FROM": "MAIL", "RCPT_TO": "RCPT",
                   "MAIL_FROM": "MAIL"}
-_TRANSCRIPT_RE = re.compile(r"^>>>\s*(DATA|RCPT|MAIL|HELO|EHLO|STARTTLS|QUIT)\b.*?\n<<<\s*[45]", re.IGNORECASE | re.M | re.S)
+#: A transcript's command and the refusal under it, the lines indented or not (Courier's notice
+#: indents them: " >>> RCPT TO:<a@b>" / " <<< 550 No such user here"), or unfolded into one line.
+_TRANSCRIPT_RE = re.compile(r"(?:^|\s)>>>\s*(DATA|RCPT|MAIL|HELO|EHLO|STARTTLS|QUIT)\b.*?\s<<<\s*[45]",
+                            re.IGNORECASE | re.M | re.S)
 
 
 class Classification(Record):

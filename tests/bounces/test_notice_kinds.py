@@ -554,3 +554,21 @@ def test_a_pipelined_sendmail_warning_gives_each_delayed_recipient_its_own_reply
     )
     found = {v.recipient: (v.kind, v.status) for v in parse(raw).verdicts}
     assert found == {"unknown@partner.example": ("delay", "4.7.1"), "full@partner.example": ("delay", "4.3.0")}
+
+
+def test_courier_indented_transcript_names_the_rcpt_stage() -> None:
+    # Courier's notice shows each recipient's session indented (" >>> RCPT TO:<a@b>" / " <<< 550 ...")
+    # beside a report whose Status is a bare 5.0.0: the refusal answered RCPT, so it proves the address
+    raw = (
+        "Return-Path: <>\nFrom: \"Courier mail server at mta.shop.example\" <@>\nTo: bounces@mailer.shop.example\n"
+        "Subject: NOTICE: mail delivery status.\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="c"\n\n'
+        "--c\nContent-Type: text/plain\n\n"
+        "<noenh@partner.example>:\n     [192.0.2.7] [192.0.2.7]:\n >>> RCPT TO:<noenh@partner.example>\n"
+        " <<< 550 No such user here\n\n"
+        "--c\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mta.shop.example\n\n"
+        "Final-Recipient: rfc822; noenh@partner.example\nAction: failed\nStatus: 5.0.0\n"
+        "Diagnostic-Code: smtp; 550 No such user here\n\n--c--\n"
+    ).encode()
+    (v,) = parse(raw).verdicts
+    assert (v.recipient, v.reason, v.hardbounce) == ("noenh@partner.example", "userunknown", True)
