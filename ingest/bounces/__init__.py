@@ -190,7 +190,8 @@ def _verdicts(msg: Message) -> list[Verdict]:
     if arf.is_arf(msg):
         return arf.verdicts(msg, extract_keys(msg))
     report = rfc3464.read_report(msg)
-    if report is not None and report.nested and not heuristic.bounce_envelope(msg) and not _forwarded_in_house(msg):
+    if report is not None and not heuristic.bounce_envelope(msg) and not _forwarded_in_house(msg) \
+            and rfc3464.is_nested(msg, report):
         # a report inside an attached message of mail that is no notice itself: a customer's
         # forward of a bounce of their own, a list's probe quoting a sample bounce
         report = None

@@ -59,9 +59,8 @@ class Report(Record, frozen=False):
 
     message: dict[str, str] = factory(dict)
     recipients: list[dict[str, str]] = factory(list)
-    #: The status part sits inside a returned or attached message (``message/rfc822``):
-    #: a report someone forwarded or a notice returned whole, not this message's own.
-    nested: bool = False
+    #: The delivery-status part the fields were read from (None: read from text).
+    part: Message | None = None
 
 
 #: What Postfix writes as an ``x-unix`` Diagnostic-Code when a local delivery agent
@@ -247,7 +246,7 @@ def _read_report(msg: Message) -> Report | None:
         blocks = [{k: m.unfold(v) for k, v in b.items()} for b in _blocks(part)]
         if not blocks:
             continue
-        report = Report(nested=_inside_a_message(msg, part))
+        report = Report(part=part)
         is_recipient = lambda b: "final-recipient" in b or "original-recipient" in b or "action" in b  # noqa: E731
         if is_recipient(blocks[0]) and "reporting-mta" not in blocks[0]:
             report.recipients = [b for b in blocks if is_recipient(b)]
@@ -278,6 +277,13 @@ def _report_in_text(text: str) -> Report | None:
     if found is None and len(own) < len(text) and not (find_status(own) or find_replycode(own)):
         found = read_report_from_text(text)
     return found
+
+
+def is_nested(msg: Message, report: Report) -> bool:
+    """Whether the report's status part sits inside a returned or attached message
+    (``message/rfc822``): a report someone forwarded or a notice returned whole, not
+    this message's own. Asked only of mail with no bounce envelope."""
+    return report.part is not None and _inside_a_message(msg, report.part)
 
 
 def _inside_a_message(msg: Message, target: Message) -> bool:
