@@ -85,15 +85,9 @@ def _forwarded_in_house(msg: Message) -> bool:
     """Whether a person of the mailbox's own domain (or a domain above or below it) sent
     the message: a colleague forwarding a bounce of ours to the bounce address, whose
     attached report is ours to read; a stranger's forward is about their own mail."""
-    sender = (m.address_of(m.header(msg, "From")) or "").rpartition("@")[2]
-    if not sender:
-        return False
-    for value in m.headers_all(msg, "To"):
-        for item in value.split(","):
-            domain = (m.address_of(item) or "").rpartition("@")[2]
-            if domain and (domain == sender or domain.endswith("." + sender) or sender.endswith("." + domain)):
-                return True
-    return False
+    sender = m.address_of(m.header(msg, "From")) or ""
+    return any(m.same_organisation(sender, m.address_of(item) or "")
+               for value in m.headers_all(msg, "To") for item in value.split(","))
 
 
 def preload() -> None:

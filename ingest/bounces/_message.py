@@ -660,6 +660,13 @@ def addresses_in(msg: Message, *names: str) -> set[str]:
     return {a for a in (address_of(v) for name in names for v in headers_all(msg, name)) if a}
 
 
+def same_organisation(first: str, second: str) -> bool:
+    """Whether two addresses' domains are the same, or one lies under the other
+    (``bounce.shop.example`` and ``shop.example``): mail systems of one organisation."""
+    one, other = first.rpartition("@")[2].lower(), second.rpartition("@")[2].lower()
+    return bool(one and other) and (one == other or one.endswith("." + other) or other.endswith("." + one))
+
+
 def address_of(value: str) -> str | None:
     """The address in a header value like ``Name <a@b>`` or ``rfc822; a@b``."""
     if not value:

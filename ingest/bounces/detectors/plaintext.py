@@ -334,7 +334,4 @@ def _from_recipients_system(msg: Message, address: str) -> bool:
     under it): GroupWise's "rkeller (user not found)", a post office's own directory
     lookup, tells what a relay's second-hand "user unknown" does not (see
     ``detectors._unproven_unknown``)."""
-    sender = m.address_of(m.header(msg, "From")) or ""
-    own_domain = sender.rpartition("@")[2].lower()
-    domain = address.rpartition("@")[2].lower()
-    return bool(own_domain and domain) and (own_domain == domain or own_domain.endswith("." + domain))
+    return m.same_organisation(m.address_of(m.header(msg, "From")) or "", address)
