@@ -227,7 +227,9 @@ def _nested_reply(text: str | None) -> tuple[str, str] | None:
     return found[-1] if found else None
 
 
-_TIMED_OUT_RE = re.compile(r"timed? ?out", re.IGNORECASE)
+#: A connection that timed out. Exchange words it by number: "Failed to connect. Winsock error code: 10060"
+#: (Windows Sockets error codes: WSAETIMEDOUT 10060 "Connection timed out").
+_TIMED_OUT_RE = re.compile(r"timed? ?out|winsock error code: ?10060\b", re.IGNORECASE)
 #: "Resources temporarily unavailable, please try again later": nothing more
 #: than "it was a temporary error".
 _GENERIC_TEMPORARY_RE = re.compile(r"temporar(?:y|ily)|try again later", re.IGNORECASE)
@@ -398,8 +400,11 @@ def classify(
     if gave_up and (chosen in (None, "onhold", "undefined")
                     or (chosen == "systemerror" and _GENERIC_TEMPORARY_RE.search(text or ""))):
         chosen = "expired"  # the queue lifetime ran out on a temporary error
-    elif (gave_up or (field or "").endswith(".4.7")) and chosen == "blocked" and _GREYLISTED_RE.search(text or ""):
-        chosen = "expired"  # greylisted until the queue lifetime ran out: nothing ever refused it
+    elif (gave_up or action == "delayed" or (field or "").endswith(".4.7")) and chosen == "blocked" \
+            and _GREYLISTED_RE.search(text or ""):
+        # greylisted until the queue lifetime ran out, or still being retried (a delay warning):
+        # nothing ever refused it
+        chosen = "expired"
     if chosen is None and replycode:
         chosen = REPLY_REASONS.get(replycode)
         if gave_up and chosen in WEAK_REASONS:

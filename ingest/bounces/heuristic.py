@@ -238,14 +238,20 @@ def verdicts(msg: Message, keys: Keys, body: str, own_addresses: set[str] | None
 
     notice = notice_of(body)
 
-    for address, is_temporary in sorted(
-        [(a, False) for a in permanent] + [(a, True) for a in temporary - permanent]
-    ):
-        if "@" not in address or address in own:
-            continue
+    failed = sorted(
+        (address, address not in permanent)
+        for address in permanent | temporary
+        if "@" in address and address not in own
+    )
+    for address, is_temporary in failed:
         context = _context_for(address, body) or None
+        # The notice's other words may say why *another* recipient failed
+        # (Exim lists each address with its own reason, and "retry timeout
+        # exceeded" carries no code): with several recipients, a recipient
+        # with words of its own is read from those alone.
+        extra_text = notice[:4000] if len(failed) == 1 or not context else None
         result = classify(None, None, context, None, action="delayed" if is_temporary else None,
-                          extra_text=notice[:4000])
+                          extra_text=extra_text)
         found.append(
             Verdict(
                 kind="delay" if is_temporary else "bounce",

@@ -55,7 +55,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      # storage space"); Microsoft support on Exchange's "MapiExceptionMaxObjsExceeded" (a folder of the
      # recipient's mailbox reached its item limit) and "MapiExceptionShutoffQuotaExceeded" (the mailbox is
      # over its prohibit-receive quota)
-     r"|too many messages on (?:the )?server|exhausted (?:the )?allowed storage|mapiexception(?:maxobjs|shutoffquota|quota)exceeded",
+     r"|too many messages on (?:the )?server|exhausted (?:the )?allowed storage|mapiexception(?:maxobjs|shutoffquota|quota)exceeded"
+     # src: QQ Mail help "退信原因" (qqmailbox.com/transceivers/169.html): "收件人空间不足" (the recipient's
+     # space is not enough)
+     r"|收件人空间不足",
      "mailboxfull"),
     # The message itself is too big.
     # src: RFC 3463 X.3.4 "Message too big for system"; RFC 1870 (SIZE) 552 "message size exceeds fixed
@@ -228,7 +231,12 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|sender address (?:has been )?(?:black|block)listed"
      r"|sending(?:/recipient| to/from)? (?:an )?address (?:that )?has been (?:blocked|(?:black|block)listed)"
      # src: AT&T postmaster (rbl.att.net): "550 [permfail] bellsouth.net requires valid sender domain"
-     r"|requires (?:a )?valid sender domain",
+     r"|requires (?:a )?valid sender domain"
+     # A list or group that takes posts from its members only: the sender is refused, not the address.
+     # src: Google Groups' delivery notice "the group you tried to contact (...) may not exist, or you may not
+     # have permission to post messages to the group" (as users quote it from mailer-daemon@googlemail.com);
+     # ezmlm-idx's text/sub-nop "Sorry, only subscribers may post"
+     r"|not have permission to post messages to the group|only subscribers may post",
      "rejected"),
     # One connection sending too much, too often.
     # src: Tencent QQ Mail SMTP errors "Connection frequency limited", "Ip frequency limited"; Postfix anvil
@@ -248,7 +256,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # directory "Domino-Verzeichnis")
     (r"not listed in (?:the )?(?:domino |public )*(?:directory|address book)|recipient name is not recognized"
      r"|nicht im domino-verzeichnis"
-     r"|ディレクトリのリストにありません|ディレクトリには見つかりません|invalid final delivery userid",
+     r"|ディレクトリのリストにありません|ディレクトリには見つかりません|invalid final delivery userid"
+     # src: QQ Mail help "退信原因" (qqmailbox.com/transceivers/169.html): "该用户不存在" (this user does
+     # not exist), "该用户未开通QQ邮箱" (this user has no QQ Mail account)
+     r"|该用户不存在|该用户未开通qq邮箱",
      "userunknown"),
     # The recipient address does not exist.
     # src: RFC 3463 X.1.1 "Bad destination mailbox address"; RFC 5321 550 "mailbox unavailable", 553 "mailbox

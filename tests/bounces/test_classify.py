@@ -158,6 +158,14 @@ from bounceledger.ingest.bounces.classify import classify, explain, find_replyco
                          "N=invoice.exe", "policyviolation"),
         # Postfix's recipient restrictions answer RCPT: "user unknown" behind a policy status is still proof
         ("5.7.1", "554", "554 5.7.1 <a@b.example>: Recipient address rejected: User unknown", "userunknown"),
+        # QQ Mail's notices say why in Chinese: "this user does not exist", "the recipient's space is not enough"
+        (None, None, "收件人: a@qq.example 退信原因 该用户不存在", "userunknown"),
+        (None, None, "退信原因 收件人空间不足", "mailboxfull"),
+        # a group that takes posts from its members only refuses the sender, it says nothing of the address
+        ("5.0.0", "550", "550 The group you tried to contact may not exist, or you may not have permission to "
+                         "post messages to the group.", "rejected"),
+        (None, None, "Sorry, only subscribers may post. If you are a subscriber, please forward this message to "
+                     "list-owner@b.example to get your new address included.", "rejected"),
     ],
 )
 def test_reason_table(status, reply, text, reason):
@@ -188,6 +196,24 @@ def test_sender_that_gave_up_after_the_queue_lifetime_is_expired():
     assert result.category == "message-expired"
     assert classify("4.0.0", None, "451 Could not load DRD for domain (example.org)", action="failed",
                     gave_up=True).reason == "systemerror"
+
+
+def test_a_greylisted_recipient_still_being_retried_is_no_block():
+    """A delay warning about greylisting (a deferral that passes on a later try) says the
+    message is still queued: nothing refused it, as when the sender gave up on it."""
+    text = "451 4.7.1 Greylisting in action, please come back later"
+    assert classify("4.7.1", "451", text, action="delayed").reason == "expired"
+    assert classify("4.7.1", "451", text).reason == "blocked"  # said of no delay: the deferral itself
+
+
+def test_an_exchange_connect_timeout_given_by_number_is_an_expiry():
+    """Exchange names a connection timeout by its Windows Sockets code (10060, WSAETIMEDOUT):
+    the same expiry as "Connection timed out" in words, not a network error."""
+    text = ('441 4.4.1 Error encountered while communicating with primary target IP address: '
+            '"Failed to connect. Winsock error code: 10060, Win32 error code: 10060."')
+    assert classify("4.4.1", None, text, action="delayed").reason == "expired"
+    words = "441 4.4.1 Error encountered while communicating with primary target IP address: Connection timed out"
+    assert classify("4.4.1", None, words, action="delayed").reason == "expired"
 
 
 def test_hardbounce_rules():

@@ -116,3 +116,28 @@ def test_a_wordless_notice_does_not_take_an_address_the_returned_message_was_not
         "--B\nContent-Type: text/rfc822-headers\n\nFrom: news@sender.test\nTo: hans@example.de\n\n--B--\n"
     ).encode()
     assert [(v.kind, v.recipient, v.detector) for v in parse(raw).verdicts] == [("bounce", "hans@example.de", "returned-to")]
+
+
+def test_a_recipient_with_words_of_its_own_does_not_take_another_recipients_code():
+    """An Exim notice in another language (its template translated, so no format reader
+    knows it) lists each failed address with its own reason: the one whose reason carries
+    no code ("retry timeout exceeded") must not take the 5.1.1 said of the other."""
+    raw = (
+        "Return-path: <>\nFrom: Mail Delivery System <Mailer-Daemon@mx.example.nl>\n"
+        "To: news@sender.test\nX-Failed-Recipients: jan@example.nl, kees@example.nl\n"
+        "Auto-Submitted: auto-replied\nSubject: Mail delivery failed: returning message to sender\n\n"
+        "Dit bericht is automatisch aangemaakt door de e-mailsoftware.\n\n"
+        "De volgende adres(sen) zijn mislukt:\n\n"
+        "  jan@example.nl\n"
+        "    SMTP error from remote mail server after RCPT TO:<jan@example.nl>:\n"
+        "    host mx.example.nl [192.0.2.90]: 550 5.1.1 <jan@example.nl>: Recipient address rejected: User unknown\n\n"
+        "  kees@example.nl\n"
+        "    retry timeout exceeded\n\n"
+        "------ Dit is een kopie van het bericht, inclusief alle headers. ------\n\n"
+        "From: news@sender.test\nTo: jan@example.nl, kees@example.nl\nSubject: Nieuwsbrief\n\nHallo\n"
+    ).encode()
+    got = {(v.recipient, v.status, v.reason, v.hardbounce) for v in parse(raw).verdicts}
+    assert {(rcpt, reason, hard) for rcpt, _status, reason, hard in got} == {
+        ("jan@example.nl", "userunknown", True), ("kees@example.nl", "expired", False)}
+    assert dict((rcpt, status) for rcpt, status, _reason, _hard in got)["jan@example.nl"] == "5.1.1"
+    assert not dict((rcpt, status) for rcpt, status, _reason, _hard in got)["kees@example.nl"].startswith("5.1.")
