@@ -135,14 +135,40 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      # RFC 3463 X.3.2 "System not accepting network messages", in its own words
      r"|system not accepting network messages",
      "notaccept"),
+    # The sending identity (envelope or From address) was refused: a relay that sends only for identities it
+    # has verified, a recipient's list of blocked senders, a provider that refuses its own domain from outside.
+    # (Amazon SES's "Email address is not verified" stays with the relay refusals above, as Sisimai 5 reads it.)
+    # src: SendGrid's
+    # "550 The from address does not match a verified Sender Identity"; Mailgun "Sandbox subdomains are for
+    # test purposes only" (a sandbox domain sends only to authorised recipients); Mimecast SMTP Error Codes
+    # (community.mimecast.com DOC-1369): "Envelope blocked - User Entry", "Rejected by header based (manually)
+    # Blocked Senders: <address>" (the sender on a user's or an administrator's block list); STRATO FAQ
+    # "550 Forbidden domain '...' in Envelope-From"; Forpsi KB a3302 "550 5.1.1 <address> sender is blocklisted"
+    (r"not match a verified sender identity"
+     r"|sandbox subdomains are for test purposes only|envelope blocked - user entry"
+     r"|rejected by header based (?:manually )?blocked senders|in envelope-from\b|sender is (?:black|block)listed",
+     "rejected"),
+    # Content a gateway's policy refuses.
+    # src: Broadcom KB 162445 "Outbound Mail returned by MAILER-DAEMON@messagelabs.com", "the recipient server
+    # finds something suspicious in the message content": "550 5.7.1 Message rejected due to content
+    # restrictions", "552 MS-Office file containing VBA macros found inside of the email"
+    (r"rejected due to content restrictions|file containing vba macros", "policyviolation"),
     # src: Gmail 421/550 4.7.0/5.7.1 "very low reputation of the sending IP address/domain"; Yahoo TSS04
     # "temporarily deferred due to unexpected volume or user complaints"; Outlook.com 4.7.650 "rate limited due
     # to IP reputation"
-    (r"\b(?:bad|poor|low|very low) (?:sender |ip |domain )?reputation|reputation (?:is|was) (?:too )?(?:low|poor|bad)"
+    # Broadcom Email Security.cloud KB 177117 "IP Address Has a Negative Reputation" (the sending IP's standing)
+    (r"\b(?:bad|poor|low|very low|negative) (?:sender |ip |domain )?reputation|reputation (?:is|was) (?:too )?(?:low|poor|bad)"
      r"|\bblocked due to (?:poor|bad) reputation|low reputation of the sending|unexpected volume or user complaints"
      # Outlook.com: "451 4.7.650 The mail server [IP] has been temporarily rate limited due to IP reputation"
      r"|(?:limited|blocked|deferred|rejected) due to (?:\w+ )?reputation",
      "badreputation"),
+    # The sending host was refused for the spam it sent, not for this message.
+    # src: Rackspace "Common email bounces": "451 4.3.0 <server[ip]>: Client host rejected: Throttled - Too much
+    # spam from your mail server"; Microsoft Learn "Email non-delivery reports and SMTP errors in Exchange
+    # Online": 4.7.500-699 "Access denied, please try again later" (suspicious activity seen from the sending
+    # IP, restricted while it is evaluated), as in "451 4.7.500 Server busy. Please try again later from [ip]".
+    # Below the reputation row, which reads 4.7.650's own words ("rate limited due to IP reputation").
+    (r"throttled - too much spam from your mail server|(?<![\d.])4\.7\.[56]\d\d(?!\d)", "blocked"),
     # src: RFC 2505 (UBE/UCE); Gmail 550 5.7.1 "likely unsolicited mail", "message is likely spam";
     # Microsoft EOP 5.7.1/5.7.350 "Message rejected as spam by Content Filtering"; SpamAssassin/amavisd-new
     # "spam score"; URIBL/SURBL ("blacklisted URL in message")
@@ -254,7 +280,7 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # (KB Q133403); Ipswitch IMail Server notices "Invalid final delivery userid"
     # German Domino: "... ist nicht im Domino-Verzeichnis aufgeführt" (HCL Domino's German help names its
     # directory "Domino-Verzeichnis")
-    (r"not listed in (?:the )?(?:domino |public )*(?:directory|address book)|recipient name is not recognized"
+    (r"not listed in (?:the )?(?:domino |public )*(?:name (?:&|and) )?(?:directory|address book)|recipient name is not recognized"
      r"|nicht im domino-verzeichnis"
      r"|ディレクトリのリストにありません|ディレクトリには見つかりません|invalid final delivery userid"
      # src: QQ Mail help "退信原因" (qqmailbox.com/transceivers/169.html): "该用户不存在" (this user does

@@ -421,6 +421,10 @@ def _rows_from_first_mention(needle: str, text: str, lines: int = 6) -> list[str
     return found.rows[index:index + lines]
 
 
+#: The comment after a Status field's code: "5.0.0 (recipient reached disk quota)".
+_STATUS_COMMENT_RE = lazy(r"^\s*[245]\.\d{1,3}\.\d{1,3}\s*\((.*[A-Za-z].*)\)\s*$", re.S)
+
+
 def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
     """One Verdict per recipient block of the DSN in ``msg``."""
     report = read_report(msg)
@@ -465,6 +469,14 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
             # though 6.8 words that notice as a delay ("Action: delayed", 4.4.7)
             action = "failed"
         diagnostic = strip_type(block.get("diagnostic-code", "")) or None
+        if diagnostic is None and status_field and "(" in status_field and action != "delayed":
+            # DSN fields are structured (RFC 3464 2.1.1, RFC 822 comments): Sun's messaging
+            # servers write the cause of a failure as the status code's comment, "5.0.0
+            # (recipient reached disk quota)", and no Diagnostic-Code. (A delay's comment, why
+            # it is still queued, is left out: Sisimai 5's reading of delays, the reference,
+            # has none, and a delay changes no state.)
+            comment = _STATUS_COMMENT_RE.search(status_field)
+            diagnostic = m.unfold(comment.group(1)).strip() or None if comment else None
         diagnostic_type = _diagnostic_type(block.get("diagnostic-code", ""))
         remote = strip_type(block.get("remote-mta", "")) or None
         context = recipient_context(final_address or recipient, human, lines=12) or (

@@ -166,6 +166,29 @@ from bounceledger.ingest.bounces.classify import classify, explain, find_replyco
                          "post messages to the group.", "rejected"),
         (None, None, "Sorry, only subscribers may post. If you are a subscriber, please forward this message to "
                      "list-owner@b.example to get your new address included.", "rejected"),
+        # the sending identity refused: a relay's verified senders, a recipient's block list, a provider's own domain
+        (None, "550", "550 The from address does not match a verified Sender Identity. Mail cannot be sent until "
+                      "this error is resolved.", "rejected"),
+        (None, "554", "554 Sandbox subdomains are for test purposes only. Please add your own domain or add the "
+                      "address to authorized recipients in Account Settings.", "rejected"),
+        (None, "550", "550 Envelope blocked - User Entry - https://community.mimecast.com/docs/DOC-1369#550", "rejected"),
+        (None, "550", "550 Rejected by header based Blocked Senders: news@sender.test - "
+                      "https://community.mimecast.com/docs/DOC-1369#550", "rejected"),
+        (None, "550", "550 Forbidden domain 'strato.de' in Envelope-From (B-EFROM-STRATO)", "rejected"),
+        ("5.1.1", "550", "550 5.1.1 <bounces@sender.test> sender is blocklisted", "rejected"),
+        # the sending host refused for what it sent before, not this message
+        ("4.3.0", "451", "451 4.3.0 <mx.example[192.0.2.1]>: Client host rejected: Throttled - Too much spam from "
+                         "your mail server. Try again later.", "blocked"),
+        ("4.7.500", "451", "451 4.7.500 Server busy. Please try again later from [192.0.2.1]. (AS77712344)", "blocked"),
+        # ... and Outlook.com's 4.7.650 in that range names its cause itself
+        ("4.7.650", "451", "451 4.7.650 The mail server [192.0.2.1] has been temporarily rate limited due to IP "
+                           "reputation.", "badreputation"),
+        ("5.5.4", "554", "554 5.5.4 IP sender address with a negative reputation", "badreputation"),
+        # a gateway's content policy (its words outweigh the 552 of a full mailbox)
+        ("5.7.1", "550", "550 5.7.1 Message rejected due to content restrictions", "policyviolation"),
+        (None, "552", "552 MS-Office file containing VBA macros found inside of the email", "policyviolation"),
+        # Domino R5's wording of its directory
+        (None, None, "User kwhite (kwhite@b.example) not listed in public Name & Address Book", "userunknown"),
     ],
 )
 def test_reason_table(status, reply, text, reason):

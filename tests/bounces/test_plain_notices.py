@@ -141,3 +141,42 @@ def test_a_recipient_with_words_of_its_own_does_not_take_another_recipients_code
         ("jan@example.nl", "userunknown", True), ("kees@example.nl", "expired", False)}
     assert dict((rcpt, status) for rcpt, status, _reason, _hard in got)["jan@example.nl"] == "5.1.1"
     assert not dict((rcpt, status) for rcpt, status, _reason, _hard in got)["kees@example.nl"].startswith("5.1.")
+
+
+def test_a_word_alone_on_a_line_is_no_recipient_of_a_wrapped_reply():
+    """A relay that copies Exim's wording but writes the remote reply as it came, wrapped
+    ("... Please\\ndirect\\n552-5.2.2 the recipient to ..."): the word alone on its line is
+    no bare local part (Exim indents a reason under those), and the notice names nobody, so
+    the returned message's addressee is the recipient."""
+    raw = (
+        "Return-Path: <>\nFrom: Mail Delivery System <mailer-daemon@relay.example.de>\nTo: news@sender.test\n"
+        "Subject: Mail delivery failed: returning message to sender\n\n"
+        "This message was created automatically by mail delivery software.\n\n"
+        "A message that you sent could not be delivered to one or more of\nits recipients. This is a permanent "
+        "error. The following address(es)\nfailed:\n\n"
+        "SMTP error from remote server for RCPT TO command, host: mx.b.example (192.0.2.27) reason: 552-5.2.2 "
+        "The email account that you tried to reach is over quota. Please\ndirect\n552-5.2.2 the recipient to\n"
+        "552 5.2.2 https://support.google.com/mail/?p=OverQuotaPerm - gsmtp\n\n\n"
+        "--- The header of the original message is following. ---\n\n"
+        "Received: from out.sender.test by mx.sender.test\n\tfor <friend@b.example>; Tue, 4 Mar 2025 09:21:39 +0000\n"
+        "From: News <news@sender.test>\nTo: <friend@b.example>\nSubject: March\n"
+    ).encode()
+    got = {(v.recipient, v.status, v.reason) for v in parse(raw).verdicts}
+    assert got == {("friend@b.example", "5.2.2", "mailboxfull")}
+
+
+def test_a_delay_notice_with_the_noun_in_its_subject_names_the_returned_addressee():
+    """MailEnable's delay notice ("Message delivery has been delayed", knowledge base ME020125)
+    names only the next host; the headers it returns name the recipient."""
+    raw = (
+        "Return-Path: <>\nFrom: POSTMASTER@mail.relay.example\nTo: bounce@sender.test\n"
+        "Subject: Message Delivery Delay\nX-Mailer: MailEnable Professional Edition\n\n"
+        "MailEnable: Message delivery has been delayed.\n\n"
+        "Message is waiting at mail.relay.example for delivery to mx.b.example.\n\n"
+        "The remote mail server returned the error:\n451 qq internal bug (#4.3.0)\n\n\n"
+        "Message headers follow:\n\n"
+        "Return-Path: <bounce@sender.test>\nFrom: News <news@sender.test>\nTo: <dispatch@b.example>\n"
+        "Subject: Spring sale\nMessage-ID: <e0f1021324@sender.test>\n"
+    ).encode()
+    got = [(v.kind, v.recipient) for v in parse(raw).verdicts]
+    assert got == [("delay", "dispatch@b.example")]

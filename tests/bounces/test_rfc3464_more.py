@@ -160,3 +160,23 @@ def test_a_line_naming_only_the_alias_target_is_no_diagnostic():
     (v,) = parse(_ALIAS_LOOP_DSN).verdicts
     assert v.recipient == "help@partner.example"
     assert v.diagnostic is None
+
+
+def test_a_status_comment_is_the_cause_of_a_failure_without_a_diagnostic_code():
+    """Sun's messaging servers write the cause as the Status code's comment (DSN fields are
+    structured, RFC 3464 2.1.1) and no Diagnostic-Code: "5.0.0 (recipient reached disk quota)"."""
+    raw = (
+        "From: Internet Mail Delivery <postmaster@mx.b.example>\nTo: bounce@sender.test\n"
+        "Subject: Delivery Notification: Delivery has failed\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        "--b\nContent-Type: text/plain\n\n"
+        "This report relates to a message you sent with the following header fields:\n\n"
+        "  To: <jangel@b.example>\n  Subject: Spring sale\n\n"
+        "Your message cannot be delivered to the following recipients:\n\n"
+        "  Recipient address: jangel@b.example\n  Reason: recipient reached disk quota\n\n"
+        "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.b.example\n\n"
+        "Action: failed\nStatus: 5.0.0 (recipient reached disk quota)\nFinal-recipient: rfc822;jangel@b.example\n\n"
+        "--b--\n"
+    ).encode()
+    got = [(v.recipient, v.status, v.reason, v.diagnostic) for v in parse(raw).verdicts]
+    assert got == [("jangel@b.example", "5.0.0", "mailboxfull", "recipient reached disk quota")]

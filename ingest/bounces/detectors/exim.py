@@ -161,11 +161,13 @@ def detect(msg: Message, body: str) -> list[Failure]:
         if address is None and len(known) == len(pairs):
             address, rest = known[index], None  # "save to /var/mail/x": X-Failed-Recipients names it
             explanation = " ".join(filter(None, [head if not match else "", explanation]))
-        if address is None and match:
+        if address is None and match and (explanation or match.group("rest")):
             token = match.group("addr").strip("<>:")
             if not token or len(token) > 254:
                 continue
-            address = token  # a bare local part ("kijitora"): Exim names it so
+            # a bare local part ("kijitora"): Exim names it so, its reason indented below it; a
+            # word alone on a line with nothing under it is a wrapped reply's ("Please\ndirect\n552-...")
+            address = token
         if address is None:
             continue
         explanation = _DELAY_REASON.sub("", re.sub(r"^Reason:\s*", "", explanation))

@@ -266,12 +266,13 @@ _STILL_TRYING = lazy(
 #: Subjects of delay warnings: Gmail's and Exchange's "Delivery Status Notification (Delay)",
 #: Exim's "Warning: message ... delayed", Postfix's "Delayed Mail (still being retried)",
 #: sendmail's "Warning: could not send message for past 4 hours".
-_DELAYED_SUBJECT = lazy(r"\(delay\)|\bdelayed\b|^warning:", re.IGNORECASE)
+_DELAYED_SUBJECT = lazy(r"\(delay\)|\bdelayed\b|\bdelivery delay\b|^warning:", re.IGNORECASE)
 #: Subjects that only a delay warning has, enough with a bounce envelope to call a notice
 #: one: "(Delay)" (Gmail, Exchange), Exchange's "Delivery delayed:", Postfix's "Delayed Mail
 #: (still being retried)", MailEnable's "Message Delivery Delayed" (knowledge base ME020125),
 #: qmail-based hosts' "delayed delivery notice". Exim's "Warning: message ... delayed" too.
-_DELAY_NOTICE_SUBJECT = lazy(r"\(delay\)|\bdelivery delayed\b|\bdelayed (?:mail|delivery)\b|^warning: message \S+ delayed\b",
+#: The noun as well ("Message Delivery Delay"): only a bounce envelope's subject is read here.
+_DELAY_NOTICE_SUBJECT = lazy(r"\(delay\)|\bdelivery delay(?:ed)?\b|\bdelayed (?:mail|delivery)\b|^warning: message \S+ delayed\b",
                              re.IGNORECASE)
 #: A success or relay notice without its report part (RFC 3464 actions "delivered",
 #: "relayed", "expanded"; Gmail's and Exchange's "Delivery Status Notification (Success)"
