@@ -633,8 +633,12 @@ def html_to_text(html: str) -> str:
 #: U+0080..U+FFFF; the BMP part above U+00FF is written as a negated class
 #: (``_BMP_HIGH``) because a class holding that range itself takes the
 #: ``re`` compiler several milliseconds at every start, the negated one
-#: almost nothing (the same characters).
-_BMP_HIGH = r"[^\x00-\xff\U00010000-\U0010ffff]"
+#: almost nothing (the same characters). CJK punctuation (U+3000..U+303F, the
+#: ideographic space and comma among them) and the full-width and half-width
+#: forms (U+FF00..U+FFEF, the full-width colon of "收件人：a@b" among them) are left
+#: out: Chinese, Japanese and Korean notices put them between a label and an
+#: address, where they end the label, as an ASCII colon or blank does.
+_BMP_HIGH = r"[^\x00-\xff\u3000-\u303f\uff00-\uffef\U00010000-\U0010ffff]"
 _LOCAL_CHAR = rf"(?:[\w.!#$%&'*+/=?^`{{|}}~\-\x80-\xff]|{_BMP_HIGH})"
 _DOMAIN_CHAR = rf"(?:[\w\-\x80-\xff]|{_BMP_HIGH})"
 ADDRESS_RE = lazy(

@@ -32,13 +32,17 @@ BOUNCE_SENDERS = lazy(
 )
 
 #: Subjects bounces use, across vendors and languages (Courier's: "NOTICE: mail
-#: delivery status.", its courierdsn documentation).
+#: delivery status.", its courierdsn documentation). Japanese ISPs' notices say
+#: "配信エラー" / "配送エラー" (delivery error), Korean ones "발송 실패" (sending
+#: failed) or "반송" (returned), Russian ones "Недоставленное сообщение" (Yandex) or
+#: "не доставлено" (not delivered); only a notice's envelope makes any of them count.
 BOUNCE_SUBJECTS = lazy(
     r"undeliver|undelivered|returned (?:mail|to sender)|delivery (?:status )?notification \((?:failure|delay)"
     r"|^notice: mail delivery status"
     r"|delivery (?:failure|failed|problem|report)|failure notice|mail delivery (?:failed|failure|system|error)"
     r"|non[- ]?deliver|could not (?:be )?deliver|delivery (?:has )?failed|not (?:be )?delivered|warning: could not"
-    r"|mail system error|rejected|bounce|unzustellbar|non remis|no entregado|non recapitabile|返送|不達|退信",
+    r"|mail system error|rejected|bounce|unzustellbar|non remis|no entregado|non recapitabile|返送|不達|退信"
+    r"|配信エラー|配送エラー|발송 ?실패|반송|недоставленн|не доставлен",
     re.IGNORECASE,
 )
 

@@ -293,7 +293,8 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # "User unknown"; qmail "Sorry, no mailbox here by that name. (#5.1.1)"; Exim "Unrouteable address";
     # Gmail 5.1.1 "The email account that you tried to reach does not exist"; Microsoft 5.1.1
     # "RESOLVER.ADR.RecipNotFound; not found"; Courier "No such user"; Yahoo "This user doesn't have a
-    # yahoo.com account"; MDaemon/Exchange "Recipient address rejected"
+    # yahoo.com account"; MDaemon/Exchange "Recipient address rejected"; Alibaba Mail's error list (Alibaba
+    # Cloud document 36612) "Rcptto account isn't a local account" (no such mailbox, a mistyped address)
     (r"user(?:name)? (?:is )?unknown|unknown (?:user|recipient|local[- ]?part|mailbox|address|e-?mail address)"
      r"|no such (?:user|recipient|mailbox|person|address|account|local user)|user (?:does ?n[o']t|not) exists?"
      r"|(?:user|recipient|mailbox|address|account) (?:was |is )?not found|(?:user|recipient|mailbox|address|account|e-?mail address)"
@@ -302,7 +303,7 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|not a (?:valid|known) (?:mailbox|user|recipient|address)|no mailbox (?:here|found|by that name)"
      r"|mailbox (?:name )?not (?:allowed|found|exist)|no valid recipients"
      r"|bad (?:destination )?(?:mailbox|recipient)|addressee unknown|unknown or illegal alias|account (?:is )?(?:not|n't) (?:exist|valid|available)"
-     r"|not (?:our|a local) (?:customer|user)|no account (?:by that name|for)|undeliverable address"
+     r"|not (?:our|a local) (?:customer|user)|account (?:is not|isn.t) a local account|no account (?:by that name|for)|undeliverable address"
      r"|recipient (?:not|no longer) (?:exist|on file|here)|user(?:'s)? (?:account|mailbox) (?:does not|doesn't) exist"
      r"|destination address (?:is )?(?:invalid|unknown)|is not a (?:known|valid) user"
      r"|no mailbox with that name|mailbox unavailable|requested action not taken: mailbox|unknown alias|email address could not be found"

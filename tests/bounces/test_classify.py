@@ -187,6 +187,8 @@ from bounceledger.ingest.bounces.classify import classify, explain, find_replyco
         # a gateway's content policy (its words outweigh the 552 of a full mailbox)
         ("5.7.1", "550", "550 5.7.1 Message rejected due to content restrictions", "policyviolation"),
         (None, "552", "552 MS-Office file containing VBA macros found inside of the email", "policyviolation"),
+        # Alibaba Mail: the recipient has no mailbox there (its words outweigh the 503 of a bad sequence)
+        (None, "503", "503 Rcptto account isn't a local account", "userunknown"),
         # Domino R5's wording of its directory
         (None, None, "User kwhite (kwhite@b.example) not listed in public Name & Address Book", "userunknown"),
     ],

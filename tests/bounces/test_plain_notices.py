@@ -180,3 +180,34 @@ def test_a_delay_notice_with_the_noun_in_its_subject_names_the_returned_addresse
     ).encode()
     got = [(v.kind, v.recipient) for v in parse(raw).verdicts]
     assert got == [("delay", "dispatch@b.example")]
+
+
+@pytest.mark.parametrize("line, address", [
+    ("收件人：liuyang@yeah.example.net", "liuyang@yeah.example.net"),  # full-width colon after the label
+    ("收 件 人：xiaoming@example.cn", "xiaoming@example.cn"),
+    ("宛先　taro@example.jp。", "taro@example.jp"),  # ideographic space and full stop
+    ("用户@例子.广告", "用户@例子.广告"),  # an internationalised address (RFC 6531) stays whole
+])
+def test_cjk_punctuation_ends_a_label_before_an_address(line, address):
+    from bounceledger.ingest.bounces._message import first_address
+
+    assert first_address(line) == address
+
+
+@pytest.mark.parametrize("subject, words", [
+    ("配信エラーのお知らせ", "宛先のメールアドレスが存在しません"),  # Japanese ISPs: "delivery error notice"
+    ("메일 발송 실패 안내", "받는 사람의 메일함 용량이 초과되었습니다"),  # Korean: "mail sending failed"
+    ("Недоставленное сообщение", "Ваше письмо не доставлено получателю"),  # Yandex: "undelivered message"
+])
+def test_a_notice_in_a_local_language_names_its_recipient(subject, words):
+    """A daemon's notice with only local-language words and the returned message's headers:
+    its subject says what it is, and the recipient is the address the notice names."""
+    raw = (
+        f"Return-Path: <>\nFrom: postmaster@mx.b.example\nTo: bounce@sender.test\nSubject: {subject}\n"
+        "Auto-Submitted: auto-replied\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n"
+        f"{words}\n\n  dana@b.example\n\n"
+        "------ Original message ------\n\n"
+        "From: news@sender.test\nTo: dana@b.example\nSubject: Spring\nMessage-ID: <m1@sender.test>\n"
+    ).encode()
+    got = [(v.kind, v.recipient) for v in parse(raw).verdicts]
+    assert got == [("bounce", "dana@b.example")]
