@@ -23,7 +23,7 @@ from email.message import Message
 from bounceledger.ingest.bounces import _message as m
 from bounceledger.ingest.bounces import arf, autoreply, heuristic, rfc3464
 from bounceledger.ingest.bounces.quoted import quoted_headers
-from bounceledger.ingest.bounces.returned import extract_keys
+from bounceledger.ingest.bounces.returned import extract_keys, forwarded_from, returned_headers
 from bounceledger.ingest.records import ParsedMessage, Verdict
 
 __all__ = ["parse"]
@@ -169,7 +169,7 @@ def _parse_message(msg: Message) -> ParsedMessage:
     headers = m.headers_of(msg, KEPT_HEADERS)
     subject = headers.get("Subject")
     message_id = headers.get("Message-ID", "").strip("<> ") or None
-    found = _verdicts(msg)
+    found = _through_forward(msg, _verdicts(msg))
     return ParsedMessage(
         outcome="bounce" if found else "ignored",
         verdicts=tuple(found),
@@ -178,6 +178,26 @@ def _parse_message(msg: Message) -> ParsedMessage:
         headers=headers,
         skipped=m.skipped_of(msg),
     )
+
+
+def _through_forward(msg: Message, found: list[Verdict]) -> list[Verdict]:
+    """``found``, with the address we sent to as the ``original_recipient`` of a notice's one
+    failed recipient that a forward led to (:func:`~bounceledger.ingest.bounces.returned.forwarded_from`):
+    the ledger knows our message by the address it was sent to, as with a DSN's
+    Original-Recipient, and the notice names only where the forward went."""
+    failed = [v for v in found if v.kind in ("bounce", "delay")]
+    if len(failed) != 1 or not failed[0].recipient \
+            or (failed[0].original_recipient or failed[0].recipient).lower() != failed[0].recipient.lower():
+        return found  # an Original-Recipient that names another address has said it already
+    original = returned_headers(msg)
+    if original is None:  # qmail, Exim and others quote the original as text
+        from bounceledger.ingest.bounces.detectors._common import inline_original_headers
+
+        original = inline_original_headers(m.body_text(msg))
+    sent_to = forwarded_from(original, failed[0].recipient.lower()) if original is not None else None
+    if sent_to is None:
+        return found
+    return [v.replace(original_recipient=sent_to) if v is failed[0] else v for v in found]
 
 
 def _verdicts(msg: Message) -> list[Verdict]:

@@ -64,6 +64,51 @@ def addressees(original: Message) -> tuple[str, ...]:
     return tuple(a for a in (m.first_address(x) for v in values for x in v.split(",")) if a)
 
 
+#: A Received field's receiving host and the recipient it names (RFC 5321 4.4: "by" domain, "for" path).
+_RECEIVED_BY_RE = lazy(r"\bby\s+([A-Za-z0-9][\w.-]*)", re.IGNORECASE)
+_RECEIVED_FOR_RE = lazy(r"\bfor\s+<?([^<>\s;]+@[^<>\s;]+?)>?\s*;", re.IGNORECASE)
+
+
+def forwarded_from(original: Message, failed: str) -> str | None:
+    """The address our message was sent to, when a system of that address forwarded it
+    to ``failed``, the address a notice names without an Original-Recipient.
+
+    A forward (a ``.forward``, a virtual alias, an SRS forwarder, a mailbox's
+    forwarding rule) sends our message on under the same headers, so the notice
+    names only where it went. The returned message then has one addressee, not
+    ``failed``, and shows that the addressee's own system took it in: a
+    ``Delivered-To:`` or ``X-Original-To:`` naming the addressee, or a
+    ``Received:`` "for" the addressee "by" a host of the addressee's domain
+    (RFC 5321 4.4), or a return path that a forwarder at the addressee's domain
+    rewrote by the Sender Rewriting Scheme ("SRS0=HHH=TT=domain=local@forwarder",
+    the SRS specification of libsrs2 and postsrsd). A blind copy to ``failed``
+    shows none of these, and keeps the address it failed at; so does a returned
+    message sent to our own domain.
+    """
+    named = set(addressees(original))
+    if len(named) != 1 or failed in named:
+        return None
+    (addressee,) = named
+    # (not its Return-Path, which a forwarder rewrites into its own domain)
+    if any(m.same_organisation(addressee, sender) for sender in m.addresses_in(original, "From", "Sender")):
+        return None
+    delivered = {a for name in ("Delivered-To", "X-Original-To")
+                 for a in (m.address_of(v) for v in m.headers_all(original, name)) if a}
+    if addressee in delivered:
+        return addressee
+    domain = addressee.rpartition("@")[2]
+    for path in m.headers_all(original, "Return-Path"):
+        rewritten = m.address_of(path) or ""
+        if rewritten[:5].lower() in ("srs0=", "srs1=") and m.same_organisation(rewritten, domain):
+            return addressee
+    for received in m.headers_all(original, "Received"):
+        to = _RECEIVED_FOR_RE.search(received)
+        by = _RECEIVED_BY_RE.search(received)
+        if to and by and to.group(1).lower() == addressee and m.same_organisation(by.group(1), domain):
+            return addressee
+    return None
+
+
 def sender_addresses(msg: Message) -> frozenset[str]:
     """The sender's addresses a notice shows: the one it is sent back to (its ``To:``) and the
     returned message's ``From:``, ``Sender:`` and ``Return-Path:``."""

@@ -71,3 +71,55 @@ def test_a_warning_that_delivery_goes_on_is_a_delay():
 )
 def test_nothing_is_taken_from_the_returned_message_when_in_doubt(raw):
     assert records(raw) == set()
+
+
+def _forwarded_notice(returned_headers: str) -> bytes:
+    """A sendmail-style DSN naming only where our message went (no Original-Recipient)."""
+    return (
+        "Return-Path: <>\nFrom: MAILER-DAEMON@mx.final.example\nTo: bounces+t1@sender.test\n"
+        "Subject: Returned mail: see transcript for details\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        "--b\nContent-Type: text/plain\n\n   ----- The following addresses had permanent fatal errors -----\n"
+        "<kim@final.example>\n    (reason: 550 5.1.1 User unknown)\n\n"
+        "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.final.example\n\n"
+        "Final-Recipient: RFC822; kim@final.example\nAction: failed\nStatus: 5.1.1\n"
+        "Diagnostic-Code: SMTP; 550 5.1.1 <kim@final.example>... User unknown\n\n"
+        "--b\nContent-Type: text/rfc822-headers\n\n" + returned_headers + "\n--b--\n"
+    ).encode()
+
+
+_OURS = "From: News <news@sender.test>\nSubject: Spring\nMessage-ID: <m1@sender.test>\n"
+
+
+@pytest.mark.parametrize("evidence", [
+    "Delivered-To: kim@alias.example\n",  # qmail and Postfix local delivery, before a .forward
+    "X-Original-To: kim@alias.example\n",
+    "Received: from mta1.sender.test by mx1.alias.example with ESMTP id A1 for <kim@alias.example>; "
+    "Tue, 12 Mar 2024 10:15:00 +0100\n",  # the forwarder's own MX took it in (RFC 5321 4.4)
+    "Return-Path: <SRS0=Qq9r=5K=sender.test=bounces+t1@alias.example>\n",  # an SRS forwarder
+])
+def test_a_forward_is_read_as_about_the_address_we_sent_to(evidence):
+    """A forward sends our message on under its own headers, and the notice names only the
+    forward's target: the returned headers show that the addressee's own system took our
+    message in, so the ledger's address is the addressee (as an Original-Recipient would say)."""
+    (verdict,) = parse(_forwarded_notice(evidence + _OURS + "To: <kim@alias.example>\n")).verdicts
+    assert (verdict.recipient, verdict.original_recipient, verdict.reason) == (
+        "kim@final.example", "kim@alias.example", "userunknown")
+
+
+@pytest.mark.parametrize("headers", [
+    # a blind copy: our message to one person, the failed copy went to another; nothing shows a forward
+    "Received: from app.sender.test by mta1.sender.test with ESMTP id A1 for <kim@final.example>; "
+    "Tue, 12 Mar 2024 10:15:00 +0100\n" + _OURS + "To: <ann@alias.example>\n",
+    # a "Received ... for" the addressee by a host of another organisation is no forward of theirs
+    "Received: from mta1.sender.test by relay.elsewhere.example for <ann@alias.example>; "
+    "Tue, 12 Mar 2024 10:15:00 +0100\n" + _OURS + "To: <ann@alias.example>\n",
+    # two addressees: which one forwarded cannot be told
+    "Delivered-To: ann@alias.example\n" + _OURS + "To: <ann@alias.example>, <bo@alias.example>\n",
+    # addressed to our own domain (a newsletter's generic To:)
+    "Delivered-To: list@sender.test\n" + _OURS + "To: <list@sender.test>\n",
+])
+def test_nothing_is_attributed_to_an_addressee_without_proof_of_a_forward(headers):
+    (verdict,) = parse(_forwarded_notice(headers)).verdicts
+    assert verdict.recipient == "kim@final.example"
+    assert verdict.original_recipient in (None, "kim@final.example")
