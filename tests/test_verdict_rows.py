@@ -35,3 +35,16 @@ def test_a_report_naming_one_address_is_stored_under_it():
     row = _row(raw)
     assert row["recipient"] == "kim.old@mail.example.org"
     assert row["evidence"]["final_recipient"] == "kim.old@mail.example.org"  # type: ignore[index]
+
+
+def test_a_forward_proved_by_the_returned_headers_is_stored_under_the_address_sent_to():
+    """A .forward at the receiver: the notice names only the forward's target, and the
+    returned headers show our message delivered to the address we sent to first."""
+    raw = _SENDMAIL_ALIAS.replace(b"    (expanded from: <kim@example.org>)\n", b"") + (
+        b"\n   ----- Original message follows -----\n\n"
+        b"Delivered-To: kim@example.org\nFrom: News <news@sender.test>\nTo: <kim@example.org>\n"
+        b"Subject: Spring\nMessage-ID: <m1@sender.test>\n\nHello\n"
+    )
+    row = _row(raw)
+    assert row["recipient"] == "kim@example.org"
+    assert row["evidence"]["final_recipient"] == "kim.old@mail.example.org"  # type: ignore[index]
