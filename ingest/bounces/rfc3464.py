@@ -476,7 +476,7 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
             # it is still queued, is left out: Sisimai 5's reading of delays, the reference,
             # has none, and a delay changes no state.)
             comment = _STATUS_COMMENT_RE.search(status_field)
-            diagnostic = m.unfold(comment.group(1)).strip() or None if comment else None
+            diagnostic = (m.unfold(comment.group(1)).strip() or None) if comment else None
         diagnostic_type = _diagnostic_type(block.get("diagnostic-code", ""))
         remote = strip_type(block.get("remote-mta", "")) or None
         context = recipient_context(final_address or recipient, human, lines=12) or (
