@@ -212,7 +212,8 @@ def _flufl_failures(msg: Message) -> tuple[set[str], set[str]]:
     except Exception:
         return set(), set()
     decode = lambda items: {  # noqa: E731
-        (a.decode("utf-8", "replace") if isinstance(a, bytes) else str(a)).strip().strip("<>").lower()
+        # flufl.bounce keeps what surrounds an address in the text: angle brackets, single quotes
+        (a.decode("utf-8", "replace") if isinstance(a, bytes) else str(a)).strip().strip("<>'\"").lower()
         for a in items
         if a
     }

@@ -128,7 +128,7 @@ def names_only_the_sender(text: str, senders: frozenset[str], recipients: tuple[
     rejected <addr>"), and a sender check may answer at RCPT time (Postfix's
     reject_unverified_sender): the address it names tells.
     """
-    named = {a.strip(".").lower() for a in m.ADDRESS_RE.findall(text)}
+    named = {m.address_found(a) for a in m.ADDRESS_RE.findall(text)}
     return bool(named & senders) and not named & {r for r in recipients if r}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bounceledger.ingest.bounces import parse
 from tests.bounces.verdict_rows import rows
 from bounceledger.ingest.bounces.classify import classify, find_command, join_reply_lines
@@ -32,6 +34,26 @@ def test_gmail_legacy_text(fixture_bytes):
     (v,) = parse(fixture_bytes("gmail_legacy_permanent.msg")).verdicts
     assert (v.recipient, v.status, v.replycode, v.reason, v.detector) == (
         "nobody@far.example", "5.1.1", "550", "userunknown", "gmail")
+
+
+@pytest.mark.parametrize("reply, reason", [
+    # the state Gmail's client was in decides where the words say nothing of the address ...
+    ("550 5.7.1 Service unavailable; Access denied (state 13).", "securityerror"),
+    # ... an addressing status (RFC 3463 X.1.x) says the address itself was refused
+    ("550 550-5.1.1 The email account that you tried to reach does not exist. Please try 550-5.1.1 "
+     "double-checking the recipient's email address for typos (state 13).", "userunknown"),
+])
+def test_gmail_legacy_state_gives_way_to_an_addressing_status(reply, reason):
+    raw = (
+        "Return-Path: <>\nFrom: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\n"
+        "To: news@sender.test\nSubject: Delivery Status Notification (Failure)\n\n"
+        "Delivery to the following recipient failed permanently:\n\n     sina@b.example\n\n"
+        "Technical details of permanent failure:\nGoogle tried to deliver your message, but it was "
+        f"rejected by the server for the recipient domain b.example by mx.b.example. [192.0.2.7].\n\n"
+        f"The error that the other server returned was:\n{reply}\n"
+    ).encode()
+    (v,) = parse(raw).verdicts
+    assert (v.recipient, v.reason, v.detector) == ("sina@b.example", reason, "gmail")
 
 
 def test_google_groups_refusal_is_rejected(fixture_bytes):

@@ -211,3 +211,58 @@ def test_a_notice_in_a_local_language_names_its_recipient(subject, words):
     ).encode()
     got = [(v.kind, v.recipient) for v in parse(raw).verdicts]
     assert got == [("bounce", "dana@b.example")]
+
+
+@pytest.mark.parametrize("line, address", [
+    ("'uwe@example.org' on 3/4/2025 9:01 AM", "uwe@example.org"),  # Exchange 2003's report
+    ("Recipient 'Ann@Example.org' unknown", "ann@example.org"),
+    ("o'brien@example.org", "o'brien@example.org"),  # an apostrophe inside a local part stays
+])
+def test_an_address_in_single_quotes_loses_its_opening_quote(line, address):
+    from bounceledger.ingest.bounces._message import first_address
+
+    assert first_address(line) == address
+
+
+def test_an_exchange_2003_report_names_its_recipient_without_the_quote():
+    raw = (
+        "Return-Path: <>\nFrom: System Administrator <postmaster@ex.b.example>\nTo: news@sender.test\n"
+        "Subject: Undeliverable: Spring\nMIME-Version: 1.0\nContent-Type: text/plain\n\n"
+        "Your message\n\n  Subject: Spring\n  Sent: 3/4/2025 9:00 AM\n\n"
+        "did not reach the following recipient(s):\n\n"
+        "'uwe@b.example' on 3/4/2025 9:01 AM\n"
+        "     The e-mail account does not exist at the organization this message was sent to.\n"
+        "     <ex.b.example #5.1.1 smtp;550 5.1.1 User unknown>\n"
+    ).encode()
+    assert [(v.recipient, v.status, v.reason) for v in parse(raw).verdicts] == [
+        ("uwe@b.example", "5.1.1", "userunknown")]
+
+
+def test_masqmail_warning_is_a_delay():
+    """masqmail's warning template (tpl/warnmsg.tpl) says "has been defered" (its spelling)
+    and "Delivery will be tried again": the recipient is delayed, not failed."""
+    raw = (
+        "Return-Path: <>\nFrom: MAILER-DAEMON@mail.b.example\nTo: news@sender.test\n"
+        "Subject: Attention: impossible d'envoyer un message\n\n"  # its French subject says no more
+        "This is a warning message from the mail system at mail.b.example.\n\n"
+        "Delivery to the following recipients has been defered:\n\n"
+        "claire@lent.b.example: 421 Service not available\n\n"
+        "Delivery will be tried again, until it is either successfull or a timeout is reached.\n"
+    ).encode()
+    assert [(v.kind, v.recipient) for v in parse(raw).verdicts] == [("delay", "claire@lent.b.example")]
+
+
+def test_one_reason_under_several_bare_addresses_is_each_ones():
+    """1&1 lists the failed addresses, then one unindented reason for all of them."""
+    raw = (
+        "Return-Path: <>\nFrom: Mail Delivery System <mailer-daemon@kundenserver.example>\nTo: news@sender.test\n"
+        "Subject: Mail delivery failed: returning message to sender\n\n"
+        "This message was created automatically by mail delivery software.\n\n"
+        "A message that you sent could not be delivered to one or more of\nits recipients. This is a "
+        "permanent error. The following address\nfailed:\n\n"
+        "<rosa@b.example>\n<fragata@b.example>\n\nReason:\n\ndelivery retry timeout exceeded\n\n"
+        "--- The header of the original message is following. ---\n\n"
+        "From: news@sender.test\nTo: <rosa@b.example>, <fragata@b.example>\nSubject: Spring\n"
+    ).encode()
+    got = {(v.recipient, v.reason) for v in parse(raw).verdicts}
+    assert got == {("rosa@b.example", "expired"), ("fragata@b.example", "expired")}

@@ -324,7 +324,7 @@ def _online_details(text: str, delayed: bool) -> list[Failure]:
     host = remote.group("value").lower() if remote else None
     # the error names the recipient it is about: another recipient listed above it
     # keeps its own sentence ("The recipient's mailbox is full ..."), not that error
-    named = {a.strip(".").lower() for a in m.ADDRESS_RE.findall(said)} & set(recipients)
+    named = {m.address_found(a) for a in m.ADDRESS_RE.findall(said)} & set(recipients)
     failures = []
     for address in recipients:
         own = _own_sentence(text, address) if named and address not in named else None

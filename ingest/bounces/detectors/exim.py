@@ -119,6 +119,11 @@ def _entries(section: str) -> list[tuple[str, str, bool]]:
             entries.append((line.strip(), []))
         elif entries:
             entries[-1][1].append(line.strip())
+    # 1&1 lists several bare addresses, then one unindented "Reason:" for all of them
+    for i in range(len(entries) - 2, -1, -1):
+        if not entries[i][1] and i + 1 in unindented and _HEAD_ONLY.match(entries[i][0]):
+            entries[i][1].extend(entries[i + 1][1])
+            unindented.add(i)
     return [(head, " ".join(rest), i in unindented) for i, (head, rest) in enumerate(entries)]
 
 

@@ -37,6 +37,10 @@ STATES: dict[str, str] = {
 _STATE = lazy(r"\(state (\d{1,2})\)\.?\s*$")
 
 _BLOCKLIST = lazy(r"blocked using|\b(?:dnsbl|rbl)\b|listed (?:in|on|at)", re.IGNORECASE)
+#: An RFC 3463 addressing status (X.1.x) in the reply: the remote server refused the
+#: address itself ("550-5.1.1 The email account that you tried to reach does not exist
+#: ... (state 13)"), whatever state Gmail's client was in.
+_ADDRESS_STATUS = lazy(r"(?<![\d.])[45]\.1\.\d{1,3}(?![\d.])")
 
 _OTHER_SERVER = lazy(r"the (?:error that the other server returned was|other server returned)\s*:?\s*", re.I)
 
@@ -81,7 +85,9 @@ def detect(msg: Message, body: str) -> list[Failure]:
     text = diagnostic[:2000] if said else explanation[:2000]
     state = _STATE.search(text.strip())
     reason = STATES.get(state.group(1)) if state else None
-    if reason and _BLOCKLIST.search(text):
-        reason = None  # "blocked using cbl.abuseat.org (state 13)": the blocklist is the cause
+    if reason and (_BLOCKLIST.search(text) or _ADDRESS_STATUS.search(text)):
+        # "blocked using cbl.abuseat.org (state 13)": the blocklist is the cause; a 5.1.1
+        # "does not exist" is about the address: the words decide, not the state
+        reason = None
     return [Failure(recipient=address, diagnostic=text, temporary=bool(temporary), reason=reason)
             for address in dict.fromkeys(recipients)]

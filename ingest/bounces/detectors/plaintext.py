@@ -80,7 +80,7 @@ def _starts_another(line: str, address: str | None) -> bool:
     """Whether ``line`` names an address other than ``address`` (any address, without one)
     outside a server's reply: a reply may name an alias of the same recipient."""
     return any(
-        found.group(0).strip(".").lower() != address and not _IN_REPLY.search(line[: found.start()])
+        m.address_found(found.group(0)) != address and not _IN_REPLY.search(line[: found.start()])
         for found in m.ADDRESS_RE.finditer(line)
     )
 
@@ -104,7 +104,7 @@ def detect(msg: Message, body: str) -> list[Failure]:
             break
         for match in m.ADDRESS_RE.finditer(line[:2000]):
             looked += 1
-            address = match.group(0).strip(".").lower()
+            address = m.address_found(match.group(0))
             local = address.split("@", 1)[0]
             if address in own or address in failures or local in ("postmaster", "mailer-daemon", "abuse"):
                 continue
@@ -260,7 +260,10 @@ def _inline_addressees(body: str) -> tuple[str, ...]:
 #: "THIS IS A WARNING MESSAGE ONLY" and "Will keep trying".
 _STILL_TRYING = lazy(
     r"not yet been delivered|this is a warning (?:message )?only|still being retried|will (?:keep|continue) (?:trying|to try)"
-    r"|delivery attempts will continue",
+    r"|delivery attempts will continue"
+    # masqmail's warning template (tpl/warnmsg.tpl): "Delivery to the following recipients has been
+    # defered" (its spelling), "Delivery will be tried again, until it is either successfull or ..."
+    r"|will be tried again|has been defer+ed|could not yet be delivered",
     re.IGNORECASE,
 )
 #: Subjects of delay warnings: Gmail's and Exchange's "Delivery Status Notification (Delay)",
