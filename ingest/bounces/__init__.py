@@ -180,21 +180,39 @@ def _parse_message(msg: Message) -> ParsedMessage:
     )
 
 
+#: A header naming the address a system delivered to (qmail's and Postfix's Delivered-To,
+#: Postfix's X-Original-To), or an SRS-rewritten return path, in a notice's text, as mail
+#: programs write them (substring tests: a case-blind regex over every body cost more than
+#: the rest of the check).
+_DELIVERED_MARKS = ("Delivered-To:", "Delivered-to:", "DELIVERED-TO:", "X-Original-To:", "X-Original-to:",
+                    "SRS0=", "SRS1=", "srs0=", "srs1=")
+
+
 def _through_forward(msg: Message, found: list[Verdict]) -> list[Verdict]:
     """``found``, with the address we sent to as the ``original_recipient`` of a notice's one
     failed recipient that a forward led to (:func:`~bounceledger.ingest.bounces.returned.forwarded_from`):
     the ledger knows our message by the address it was sent to, as with a DSN's
     Original-Recipient, and the notice names only where the forward went."""
     failed = [v for v in found if v.kind in ("bounce", "delay")]
-    if len(failed) != 1 or not failed[0].recipient \
+    if len(failed) != 1 or not failed[0].recipient or failed[0].detector == "returned-to" \
             or (failed[0].original_recipient or failed[0].recipient).lower() != failed[0].recipient.lower():
         return found  # an Original-Recipient that names another address has said it already
+    address = failed[0].recipient.lower()
     original = returned_headers(msg)
-    if original is None:  # qmail, Exim and others quote the original as text
+    if original is None:
+        # qmail, Exim and others quote the original as text; of the proofs of a forward, such
+        # a quote can only hold a header that names the address a system delivered to
+        body = m.body_text(msg)
+        if not any(mark in body for mark in _DELIVERED_MARKS):
+            return found
         from bounceledger.ingest.bounces.detectors._common import inline_original_headers
 
-        original = inline_original_headers(m.body_text(msg))
-    sent_to = forwarded_from(original, failed[0].recipient.lower()) if original is not None else None
+        original = inline_original_headers(body)
+        if original is None:
+            return found
+    if address in (m.header(original, "To") + " " + m.header(original, "Cc")).lower():
+        return found  # sent to the failed address itself: the common case, decided without parsing
+    sent_to = forwarded_from(original, address)
     if sent_to is None:
         return found
     return [v.replace(original_recipient=sent_to) if v is failed[0] else v for v in found]

@@ -657,7 +657,8 @@ def address_found(found: str) -> str:
     """An :data:`ADDRESS_RE` match as an address: a sentence's full stop and an opening
     single quote dropped ("'a@b' on 3/4/2025" in Exchange 2003's reports, "Recipient
     'a@b' unknown"; an apostrophe inside, "o'brien@b", stays), lower-cased when ASCII."""
-    found = found.strip(".").lstrip("'")
+    if found[0] in ".'" or found[-1] == ".":
+        found = found.strip(".").lstrip("'")
     return found.lower() if found.isascii() else found
 
 

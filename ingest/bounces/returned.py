@@ -35,8 +35,13 @@ def returned_headers(msg: Message) -> Message | None:
 
     Looks for ``message/rfc822`` (or RFC 6532 ``message/global``) and the
     headers-only ``text/rfc822-headers`` parts. A text part is parsed as a
-    header block; only a block with at least one header counts.
+    header block; only a block with at least one header counts. Worked out
+    once per message: the keys and the forward check both ask.
     """
+    return m.memoized(msg, "returned", _returned_headers)
+
+
+def _returned_headers(msg: Message) -> Message | None:
     if m.part_types(msg).isdisjoint(_RETURNED_TYPES):
         return None  # no part that can hold them
     for part in m.walk(msg):
