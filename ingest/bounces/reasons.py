@@ -135,19 +135,6 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      # RFC 3463 X.3.2 "System not accepting network messages", in its own words
      r"|system not accepting network messages",
      "notaccept"),
-    # The sending identity (envelope or From address) was refused: a relay that sends only for identities it
-    # has verified, a recipient's list of blocked senders, a provider that refuses its own domain from outside.
-    # (Amazon SES's "Email address is not verified" stays with the relay refusals above, as Sisimai 5 reads it.)
-    # src: SendGrid's
-    # "550 The from address does not match a verified Sender Identity"; Mailgun "Sandbox subdomains are for
-    # test purposes only" (a sandbox domain sends only to authorised recipients); Mimecast SMTP Error Codes
-    # (community.mimecast.com DOC-1369): "Envelope blocked - User Entry", "Rejected by header based (manually)
-    # Blocked Senders: <address>" (the sender on a user's or an administrator's block list); STRATO FAQ
-    # "550 Forbidden domain '...' in Envelope-From"; Forpsi KB a3302 "550 5.1.1 <address> sender is blocklisted"
-    (r"not match a verified sender identity"
-     r"|sandbox subdomains are for test purposes only|envelope blocked - user entry"
-     r"|rejected by header based (?:manually )?blocked senders|in envelope-from\b|sender is (?:black|block)listed",
-     "rejected"),
     # Content a gateway's policy refuses.
     # src: Broadcom KB 162445 "Outbound Mail returned by MAILER-DAEMON@messagelabs.com", "the recipient server
     # finds something suspicious in the message content": "550 5.7.1 Message rejected due to content
@@ -167,7 +154,8 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # spam from your mail server"; Microsoft Learn "Email non-delivery reports and SMTP errors in Exchange
     # Online": 4.7.500-699 "Access denied, please try again later" (suspicious activity seen from the sending
     # IP, restricted while it is evaluated), as in "451 4.7.500 Server busy. Please try again later from [ip]".
-    # Below the reputation row, which reads 4.7.650's own words ("rate limited due to IP reputation").
+    # Below the reputation row, which reads 4.7.650's own words ("rate limited due to IP reputation"), and
+    # above the spam row, which would take Rackspace's "spam" for the message's own.
     (r"throttled - too much spam from your mail server|(?<![\d.])4\.7\.[56]\d\d(?!\d)", "blocked"),
     # src: RFC 2505 (UBE/UCE); Gmail 550 5.7.1 "likely unsolicited mail", "message is likely spam";
     # Microsoft EOP 5.7.1/5.7.350 "Message rejected as spam by Content Filtering"; SpamAssassin/amavisd-new
@@ -253,8 +241,9 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # detected that this message is not RFC 5322 compliant ... From header"); Exchange Online NDR 5.7.124
     # "Sender not in allowed-senders list" (the recipient group takes mail only from the senders it lists)
     (r"not in (?:the )?allowed[- ]senders? list|all recipient addresses rejected ?: access denied|unroutable sender|sender was rejected|from:? (?:header )?domain (?:is )?invalid|provide a valid from"
-     # src: MXroute "Your sending address has been blocked by admins" (a sender the server's admins banned)
-     r"|sender address (?:has been )?(?:black|block)listed"
+     # src: MXroute "Your sending address has been blocked by admins" (a sender the server's admins banned);
+     # Forpsi KB a3302 "550 5.1.1 <address> sender is blocklisted"
+     r"|sender (?:address (?:has been )?|is )(?:black|block)listed"
      r"|sending(?:/recipient| to/from)? (?:an )?address (?:that )?has been (?:blocked|(?:black|block)listed)"
      # src: AT&T postmaster (rbl.att.net): "550 [permfail] bellsouth.net requires valid sender domain"
      r"|requires (?:a )?valid sender domain"
@@ -262,7 +251,17 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      # src: Google Groups' delivery notice "the group you tried to contact (...) may not exist, or you may not
      # have permission to post messages to the group" (as users quote it from mailer-daemon@googlemail.com);
      # ezmlm-idx's text/sub-nop "Sorry, only subscribers may post"
-     r"|not have permission to post messages to the group|only subscribers may post",
+     r"|not have permission to post messages to the group|only subscribers may post"
+     # A relay that sends only for identities it has verified, a recipient's list of blocked senders, a
+     # provider that refuses its own domain from outside. (Amazon SES's "Email address is not verified"
+     # stays with the relay refusals, as Sisimai 5 reads it.)
+     # src: SendGrid "550 The from address does not match a verified Sender Identity"; Mailgun "Sandbox
+     # subdomains are for test purposes only" (a sandbox domain sends only to authorised recipients); Mimecast
+     # SMTP Error Codes (community.mimecast.com DOC-1369): "Envelope blocked - User Entry", "Rejected by
+     # header based (manually) Blocked Senders: <address>" (the sender on a user's or an administrator's
+     # block list); STRATO FAQ "550 Forbidden domain '...' in Envelope-From"
+     r"|not match a verified sender identity|sandbox subdomains are for test purposes only"
+     r"|envelope blocked - user entry|rejected by header based (?:manually )?blocked senders|in envelope-from\b",
      "rejected"),
     # One connection sending too much, too often.
     # src: Tencent QQ Mail SMTP errors "Connection frequency limited", "Ip frequency limited"; Postfix anvil
