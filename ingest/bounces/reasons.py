@@ -33,7 +33,9 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # limit exceeded"; Exchange Online sending limits "554 5.2.0 STOREDRV.Submission.Exception:
     # SubmissionQuotaExceededException" (the sending account's daily limit)
     (r"daily (?:user )?sending (?:quota|limit) exceeded|daily smtp relay (?:sending )?limit exceeded"
-     r"|(?:sending|submission) (?:quota|limit) (?:has been |was )?exceeded|submissionquotaexceeded",
+     r"|(?:sending|submission) (?:quota|limit) (?:has been |was )?exceeded|submissionquotaexceeded"
+     # src: Gmail 421 4.7.28 "Gmail has detected this sender exceeded the quota for sending messages that have the same Message-ID:"
+     r"|exceeded the quota for sending messages",
      "speeding"),
     # The recipient's mailbox is full.
     # src: RFC 3463 X.2.2 "Mailbox full" (a per-mailbox quota or capacity); RFC 5321 552 "exceeded storage
@@ -68,25 +70,36 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     (r"message (?:is )?too (?:large|big)|message size exceeds|size (?:of (?:the )?message )?exceeds (?:the )?(?:maximum|fixed|size)"
      r"|exceeds (?:the )?(?:maximum|max) (?:allowed )?(?:message )?size|message file (?:exceeds|too big)"
      r"|message exceeds (?:local |the )?(?:size|maximum)|mail size limit|size limit exceeded|too big for (?:the )?system"
-     r"|max(?:imum)? message size exceeded",
+     r"|max(?:imum)? message size exceeded"
+     # src: Gmail 552 5.3.4 "The number of attachments (num) exceeds Google's limit of N attachments"
+     r"|number of attachments \(\d+\) exceeds",
      "mesgtoobig"),
     # src: RFC 3463 X.2.3 "Message length exceeds administrative limit", X.5.3 "Too many recipients";
     # RFC 5321 4.5.3.1.10 "452 Too many recipients"; Exchange "552 5.3.4 Header size exceeds fixed maximum size"
-    (r"header (?:size )?exceeds|too many recipients|recipient limit|exceeded (?:the )?(?:message|recipient) limit",
+    # src: Google Workspace 452 4.5.3 "Domain policy size per transaction exceeded, please try this recipient in a separate transaction"
+    (r"header (?:size )?exceeds|too many recipients|recipient limit|exceeded (?:the )?(?:message|recipient) limit"
+     r"|policy size per transaction exceeded",
      "exceedlimit"),
     # src: Postfix local(8)/pipe(8) "Command died with status N ... Command output:"; Exim "pipe to |<command>"
     # transport errors; sendmail deliver.c "unknown mailer error N"; procmail as the local delivery agent
-    (r"procmail|command died with status|command output:|pipe to \||unknown mailer error", "mailererror"),
+    (r"procmail|command died with status|command output:|pipe to \||unknown mailer error"
+     # src: Exim transports/pipe.c "Child process of %s transport returned %d%s from command: %s"
+     r"|child process of \S+ transport returned", "mailererror"),
     # src: RFC 5322 3.6 (fields that may occur once) and 2.1.1 (998-character lines); amavisd-new
     # "Message content rejected"
-    (r"duplicate header|message content rejected|header (?:line )?too long|headers? (?:are |is )?too large", "contenterror"),
+    (r"multiple (?:addresses|senders) in (?:the )?from|not rfc ?5322 compliant|missing (?:a )?(?:valid )?(?:message-id|date)"
+     r"|must be rfc ?5322 section [\d.]+ compliant"
+     # src: Gmail 550 5.7.1 "Messages missing a valid address in the From: header, or having no From: header, are
+     # not accepted"; "Encoded-word syntax is not permitted in message header <name>"
+     r"|missing a valid address in the from:? header|encoded-word syntax is not permitted",
+     "notcompliantrfc"),
+    # src: RFC 5322 3.6 (fields that may occur once) and 2.1.1 (998-character lines); amavisd-new "Message content
+    # rejected" (not Telstra/BigPond's "558 5.7.1 Message content rejected due to suspected spam", a spam verdict)
+    (r"duplicate header|message content rejected(?!.{0,40}\bspam)|header (?:line )?too long|headers? (?:are |is )?too large", "contenterror"),
     # src: Gmail SMTP errors 550 5.7.1 "Messages with multiple addresses in From: header are not accepted",
     # "This message is not RFC 5322 compliant", "Messages missing a valid Message-ID header are not accepted";
     # Exchange Online NDR 5.7.512 "Access denied, message must be RFC 5322 section 3.6.2 compliant" (a From
     # header is required: before the block rows, whose "access denied" it also says)
-    (r"multiple (?:addresses|senders) in (?:the )?from|not rfc ?5322 compliant|missing (?:a )?(?:valid )?(?:message-id|date)"
-     r"|must be rfc ?5322 section [\d.]+ compliant",
-     "notcompliantrfc"),
     # Accounts that exist but cannot receive.
     # src: RFC 3463 X.2.1 "Mailbox disabled, not accepting messages"; RFC 5248 X.7.13 "User Account Disabled";
     # Gmail 550 5.2.1 "The email account that you tried to reach is disabled"; Yahoo 554 "delivery error: dd
@@ -107,7 +120,9 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # src: RFC 3463 X.1.6 "Destination mailbox has moved, No forwarding address"; RFC 5321 551 "User not local;
     # please try <forward-path>"
     (r"has moved|address (?:has )?changed|no longer (?:with|at|works)|user not local; please try|moved permanently"
-     r"|forwarding address|new (?:e-?mail )?address is",
+     # (not Exchange's RESOLVER.FWD.Invalid "The recipient's forwarding address is misconfigured", "misconfigured
+     # forwarding address": a broken rule of a live mailbox)
+     r"|(?<!misconfigured )forwarding address(?! is misconfigured)|new (?:e-?mail )?address is",
      "hasmoved"),
     # src: Postfix smtpd "554 5.7.1 Relay access denied"; sendmail "550 5.7.1 Relaying denied"; Exim "550 relay
     # not permitted"; qmail-smtpd err_nogateway "553 sorry, that domain isn't in my list of allowed rcpthosts
@@ -116,7 +131,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     (r"relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed))|not (?:permitted|allowed|authori[sz]ed) to relay"
      r"|unable to relay|we do not relay|relaying (?:is )?(?:prohibited|disallowed|not supported)|no relaying|open relay"
      r"|relay (?:is )?not (?:permitted|allowed)|cannot relay|email address is not verified|relaying mail to .* is not allowed"
-     r"|isn.t in my list of allowed rcpthosts",
+     r"|isn.t in my list of allowed rcpthosts"
+     # src: Domino SMTP inbound relay controls refuse with "554 Relay rejected for policy reasons.", as its
+     # sender controls say "554 Mail from rejected for policy reasons." (IBM Redbook "Lotus Domino 6 spam Survival Guide")
+     r"|relay rejected",
      "norelaying"),
     # src: RFC 7505 X.7.27 "Sender address has null MX": the sender's domain takes no mail (so no DSN
     # could return); said of the sender, it is not the recipient's null MX of the row below. RFC 7505 4.2
@@ -139,7 +157,9 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # src: Broadcom KB 162445 "Outbound Mail returned by MAILER-DAEMON@messagelabs.com", "the recipient server
     # finds something suspicious in the message content": "550 5.7.1 Message rejected due to content
     # restrictions", "552 MS-Office file containing VBA macros found inside of the email"
-    (r"rejected due to content restrictions|file containing vba macros", "policyviolation"),
+    (r"rejected due to content restrictions|file containing vba macros"
+     # src: Gmail "552-5.7.0 Our system detected an illegal attachment on your message" (Sisimai PolicyViolation doc)
+     r"|illegal attachment", "policyviolation"),
     # src: Gmail 421/550 4.7.0/5.7.1 "very low reputation of the sending IP address/domain"; Yahoo TSS04
     # "temporarily deferred due to unexpected volume or user complaints"; Outlook.com 4.7.650 "rate limited due
     # to IP reputation"
@@ -163,7 +183,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     (r"blacklisted (?:url|link|uri|domain) in (?:the )?message|\buribl\b|\bsurbl\b|\bspam\b|spam (?:score|content|message|detected)|\buce\b|unsolicited (?:bulk |commercial )?(?:e-?)?mail"
      r"|junk ?mail|bulk mail|content (?:was )?rejected as|classified as (?:spam|bulk|junk)"
      r"|looks? like spam|rejected (?:as|for) (?:spam|bulk)|spamassassin|identified as spam|spam-?like"
-     r"|suspected spam|probable spam|scored? too high|high spam|considered (?:spam|unsolicited)",
+     r"|suspected spam|probable spam|scored? too high|high spam|considered (?:spam|unsolicited)"
+     # src: iCloud "550 5.7.1 Your email was rejected due to having a domain present in the Spamhaus DBL" (a domain
+     # in the message; Spamhaus DBL lists domains found in message bodies)
+     r"|domain present in the spamhaus dbl",
      "spamdetected"),
     # Authentication of the sender (SPF, DKIM, DMARC, reverse DNS).
     # src: RFC 7372 X.7.25 "Reverse DNS validation failed"; Postfix reject_unknown_client_hostname "Client host
@@ -191,7 +214,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # limit (RFC 3463 X.4.5 "Mail system congestion" is the status for it)
     # sendmail's refusal once MaxDaemonChildren are busy: "421 4.3.2 Too many open connections"
     (r"too many (?:concurrent |simultaneous |smtp |open )?(?:connections|sessions)|connection (?:rate )?limit"
-     r"|too many (?:concurrent|simultaneous)|connections? from your (?:host|ip) (?:is|are) too many",
+     r"|too many (?:concurrent|simultaneous)|connections? from your (?:host|ip) (?:is|are) too many"
+     # src: Exchange SmtpResponse.TooManyConnectionsPerSource "421 4.3.2 The maximum number of concurrent
+     # connections has exceeded a limit, closing transmission channel"
+     r"|maximum number of concurrent (?:server )?connections",
      "toomanyconn"),
     # src: Postfix anvil limits "450 4.7.1 Error: too many messages from ..."; Exim ratelimit ACL
     # ("sending rate"); Microsoft 4.7.500-4.7.699 "rate limited"; Gmail 4.7.28 "unusual rate"; Gmail
@@ -216,13 +242,19 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      # connector MessageRateLimit: "421 4.4.2 Message submission rate for this client has exceeded the
      # configured limit"
      r"|too much (?:e-?)?mail (?:from|in a short)|relay limit exceeded|due to excessive volume"
-     r"|submission rate for this client",
+     r"|submission rate for this client"
+     # src: Exchange AckReason.SenderRecipientThrottlingMessageRejected "450 4.5.0 Message rejected.  Excessive
+     # message rate from sender to recipient."; Sisimai Speeding doc "Client host rejected: Please try again slower"
+     r"|excessive message rate|try again slower",
      "speeding"),
     # The sender's own address or domain does not exist: said of the sender, never of the recipient.
     # src: RFC 3463 X.1.8 "Bad sender's system address: the sender's system specified in the address does not
     # exist or is incapable of accepting return mail", X.1.7 "Bad sender's mailbox address syntax"
     (r"\b(?:envelope )?sender(?:'s)? (?:e-?mail )?(?:address|domain)(?: \S+)? (?:does not exist|doesn't exist"
-     r"|does not resolve|not found|is unknown|(?:has|with) no mx)",
+     r"|does not resolve|not found|is unknown|(?:has|with) no mx)"
+     # src: Yahoo Sender Hub SMTP error codes, "Unresolvable RFC.5321 or RFC.5322 from domain": the domain of the
+     # MAIL FROM or header From does not appear to be valid (451 or 554)
+     r"|unresolvable rfc\.?532[12] from domain",
      "rejected"),
     # The domain publishes no usable mail exchanger (null MX, no MX, broken MX answer).
     # src: RFC 5321 5.1 (no MX and no address record: no mail service) and RFC 7505; OpenSMTPD mta.c
@@ -273,7 +305,7 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # after retries; support.google.com/mail/answer/7720)
     (r"did not accept our requests to connect", "expired"),
     # src: RFC 5321 4.5.3.1.6 (1000-octet text line limit); Exim "message has lines too long for transport"
-    (r"line limit exceeded|line too long", "mesgtoobig"),
+    (r"line limit exceeded|lines? too long", "mesgtoobig"),
     # src: HCL/Lotus Domino router "User ... not listed in Domino Directory" / "... public Name & Address
     # Book" and its Japanese localisation; Microsoft Exchange MTA "The recipient name is not recognized"
     # (KB Q133403); Ipswitch IMail Server notices "Invalid final delivery userid"
@@ -347,7 +379,11 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|service unavailable; client|rejected because of your|\(BL\)|mail from .{0,60} (?:refused|rejected)"
      # src: Trend Micro Email Reputation Services: "450 4.7.1 Mail from <ip> deferred using Trend Micro Email
      # Reputation database" (the sending IP's reputation)
-     r"|email reputation database",
+     r"|email reputation database"
+     # src: Google Workspace 421 4.7.0 "IP not in whitelist for RCPT domain, closing connection"; Yahoo help SLN5066
+     # "553 Mail from x.x.x.x not allowed" (open relay / open proxy); AT&T rbl.att.net "550 unauthorized interface
+     # for <IP>" (the sending system is not recognized as a valid source of e-mail)
+     r"|ip not in (?:white|allow) ?list|mail from \[?\d{1,3}(?:\.\d{1,3}){3}\]? not allowed|unauthorized interface for",
      "blocked"),
     # src: RFC 3463 X.7.1 "Delivery not authorized, message refused" (per-host or per-recipient policy);
     # Exim "Administrative prohibition" (the reply of an ACL "deny" that sets no message); Yahoo "554 5.7.9
@@ -386,12 +422,17 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|read error|broken pipe|too many hops|hop count|mail (?:for .{0,80} )?loops back|routing loop|mail loop|loop detected"
      r"|no answer|not responding|conversation with"
      # sendmail: "Deferred: Name server: example.jp.: host name lookup failure" (DNS did not answer)
-     r"|host name lookup failure|temporary failure in name resolution",
+     r"|host name lookup failure|temporary failure in name resolution"
+     # src: Exchange AckReason.DnsMxLoopback "554 5.4.4 SMTPSEND.DNS.MxLoopback; DNS records for this domain are
+     # configured in a loop"
+     r"|configured in a loop|mxloopback",
      "networkerror"),
     # src: RFC 3463 X.3.1 "Mail system full"; RFC 5321 452 "Requested action not taken: insufficient system
     # storage"; ENOSPC strerror "No space left on device"
     (r"system (?:is )?full|insufficient (?:system )?(?:storage|disk space)|out of (?:disk )?(?:space|storage)|queue (?:is )?full"
-     r"|no space left",
+     r"|no space left"
+     # src: Exim smtp_in.c "452 Space shortage, please try later" (the spool disk is short)
+     r"|space shortage",
      "systemfull"),
     # src: Postfix pipe(8)/local(8) "Command died with status", "Command time limit exceeded"; sendmail
     # "unknown mailer error"; Exim "Child process of ... transport returned N"
@@ -429,6 +470,11 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
 #: Phrases so specific to one provider's verdict that they beat the status
 #: code and the SMTP stage (checked before both).
 _STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
+    # src: Postfix smtpd.c, smtpd_client_recipient_rate_limit (anvil): "450 4.7.1 Error: too many recipients from %s"
+    (r"error: too many recipients from", "speeding"),
+    # src: Postfix smtp_sasl_glue.c "SASL authentication failed; server %s said: %s"; RFC 4954 "535 5.7.8
+    # Authentication credentials invalid" (our relay credentials, not SPF/DKIM/DMARC)
+    (r"sasl authentication failed|authentication credentials invalid", "securityerror"),
     # src: amavisd-new: "Message content rejected, UBE" (unsolicited bulk e-mail)
     (r"\bUBE\b", "spamdetected"),
     # src: Yahoo: "554 delivery error: dd This user doesn't have a yahoo.com account"
@@ -510,7 +556,16 @@ _STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
     # src: Google Workspace "SMTP error reference", 421 4.7.28: "... To protect our users from spam, mail sent from
     # your IP address [or domain] has been temporarily rate limited" (the rate, not the spam it guards against;
     # Outlook.com's "has been temporarily rate limited due to IP reputation" names its cause, a row below)
-    (r"mail sent from your (?:ip address|(?:spf |dkim )?domain) has been temporarily rate limited", "speeding"),
+    (r"mail (?:sent from your (?:ip address|ip netblock|(?:spf |dkim )?domain)|with the url) has been temporarily rate limited", "speeding"),
+    # src: Gmail 421 4.7.29 / 550 5.7.29 "... because you're not using a TLS connection" / "... wasn't sent over a TLS
+    # connection. Gmail requires all bulk email senders to use TLS/SSL" (Google reuses X.7.29, RFC 8617's ARC code)
+    (r"not using a tls connection|wasn.t sent over a tls connection", "securityerror"),
+    # src: Microsoft, external forwarding control: "5.7.520 Access denied, Your organization does not allow external forwarding"
+    (r"does not allow external forwarding", "policyviolation"),
+    # src: Yahoo Sender Hub SMTP error codes, "Excessive unknown recipients": Yahoo refuses the sending server
+    (r"excessive unknown recipients", "blocked"),
+    # src: Cox postmaster error codes: CXCNCT "There is a limit to the number of concurrent SMTP connections per IP address"
+    (r"AUP#CXCNCT\b", "toomanyconn"),
 )
 
 #: Flags every pattern of the tables here is compiled with.
@@ -623,7 +678,7 @@ STATUS_REASONS: dict[str, str] = {
 GENERIC_STATUSES = frozenset({"0.0", "0.000", "1.0", "2.0", "3.0", "4.0", "5.0", "6.0", "7.0", "7.1"})
 
 #: Statuses so specific that they beat the diagnostic text.
-DECISIVE_STATUSES = frozenset({"1.6", "1.7", "1.8", "1.10", "7.13", "7.20", "7.21", "7.22", "7.23", "7.24", "7.25", "7.26", "7.29"})
+DECISIVE_STATUSES = frozenset({"7.8", "1.6", "1.7", "1.8", "1.10", "7.13", "7.20", "7.21", "7.22", "7.23", "7.24", "7.25", "7.26", "7.29"})
 
 #: Reply codes RFC 5321 and its extensions define; other numbers are prose.
 KNOWN_REPLYCODES = frozenset(
@@ -767,6 +822,13 @@ _HOST_RULES: tuple[tuple[str, str | None, str], ...] = (
     (r"\.protection\.outlook\.com$", r"recipient address rejected: access denied", "userunknown"),
     # src: Yahoo Sender Hub "SMTP error codes", TSS04: "temporarily deferred due to unexpected volume or user complaints".
     (r"yahoodns\.net|\byahoo\.com$", r"\[TSS04\]", "rejected"),
+    # src: Comcast postmaster "Mail delivery error codes": BLnnn / BL000nnn name the block list the sending IP is on
+    (r"(?:^|\.)comcast\.net$", r"\bBL0\d+\b", "blocked"),
+    # src: AT&T rbl.att.net "421-failure in DNS look-up": the sending IP's reverse DNS lookup failed
+    (r"(?:^|\.)(?:prodigy|att|sbcglobal|bellsouth)\.net$", r"failure in dns look-?up", "requireptr"),
+    # src: 1&1 "SMTP Error Messages for the 1&1 Mail Server": 421/450 "Reject due to policy violations" = the IP of
+    # the sending server is blocked (poor delivery rate, changing HELO)
+    (r"(?:^|\.)(?:ionos|kundenserver|1and1|web|gmx)\.(?:de|net|com)$", r"reject due to policy violations", "blocked"),
     # src: Orange / La Poste (France) MTA replies ("421 mwinf... Service refuse. ... OFR_999 [999]"): the code
     # in brackets or after OFR_/LPN names the cause, one row per code (416 unknown recipient, 426 mailbox
     # closed, 505 system error, 999 refused sender, 506 spam, 630 client host refused)

@@ -347,6 +347,10 @@ def parse_date(value: str | None) -> datetime | None:
 
 
 _LINE_ADDRESS_RE = lazy(r"^<?([^<>\s:@]+@[^<>\s:]+?)>?:\s")
+#: Exim's list: each failed address alone on a line indented by two spaces.
+_BARE_ADDRESS_LINE_RE = lazy(r"^[ \t]{0,4}<?([^<>\s:@]+@[^<>\s:]+?)>?[ \t]*$")
+#: Postfix local(8)/pipe(8) naming the failed command in the notice text.
+_POSTFIX_COMMAND_RE = lazy(r"Command died with status|Command time limit exceeded", re.IGNORECASE)
 
 
 def recipient_context(address: str | None, text: str, lines: int = 6) -> str:
@@ -364,7 +368,7 @@ def recipient_context(address: str | None, text: str, lines: int = 6) -> str:
         for follower in rows[1:]:
             if not follower.strip():
                 break
-            other = _LINE_ADDRESS_RE.match(follower)
+            other = _LINE_ADDRESS_RE.match(follower) or _BARE_ADDRESS_LINE_RE.match(follower)
             if other and other.group(1).lower() != needle:
                 break  # the next recipient's own line
             chunk.append(follower)
@@ -481,7 +485,8 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
         remote = strip_type(block.get("remote-mta", "")) or None
         context = recipient_context(final_address or recipient, human, lines=12) or (
             recipient_context(recipient, human, lines=12))
-        if postfix and diagnostic_type == "x-unix" and context and _is_sysexits_text(diagnostic):
+        if postfix and diagnostic_type == "x-unix" and context and (
+                _is_sysexits_text(diagnostic) or _POSTFIX_COMMAND_RE.search(context)):
             diagnostic = context  # the notice's own line says what failed
         extra = None if diagnostic or not _says_more(context, recipient, final_address) else context
         if extra and reporting_mta and _EZWEB_MTA_RE.search(reporting_mta):

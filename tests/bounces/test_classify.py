@@ -197,6 +197,69 @@ def test_reason_table(status, reply, text, reason):
     assert classify(status, reply, text).reason == reason
 
 
+@pytest.mark.parametrize(
+    ("status", "reply", "text", "host", "reason"),
+    [
+        # the sending side's own limits, credentials and transport (sources beside each row in reasons.py)
+        ("4.7.28", "421", "421-4.7.28 Gmail has detected this sender exceeded the quota for sending messages that "
+                          "have the same Message-ID:", None, "speeding"),
+        ("4.7.1", "450", "450 4.7.1 Error: too many recipients from [192.0.2.1]", None, "speeding"),
+        ("4.5.0", "450", "450 4.5.0 Message rejected.  Excessive message rate from sender to recipient.", None, "speeding"),
+        ("4.3.2", "421", "421 4.3.2 The maximum number of concurrent connections has exceeded a limit, closing "
+                         "transmission channel", None, "toomanyconn"),
+        ("4.7.0", "421", "421 4.7.0 [CXCNCT] Connection limit reached AUP#CXCNCT", None, "toomanyconn"),
+        ("5.7.8", "535", "535 5.7.8 Error: authentication failed: authentication failure", None, "securityerror"),
+        (None, None, "SASL authentication failed; server relay.b.example[192.0.2.7] said: 535 5.7.8 Error: "
+                     "authentication failed", None, "securityerror"),
+        ("4.7.29", "421", "421-4.7.29 Your email has been rate limited because you're not using a TLS connection",
+         None, "securityerror"),
+        ("4.5.3", "452", "452 4.5.3 Domain policy size per transaction exceeded, please try this recipient in a "
+                         "separate transaction", None, "exceedlimit"),
+        ("5.3.4", "552", "552-5.3.4 The number of attachments (600) exceeds Google's limit of 500 attachments",
+         None, "mesgtoobig"),
+        (None, "452", "452 Space shortage, please try later", None, "systemfull"),
+        # the message itself
+        ("5.7.1", "550", "550-5.7.1 Messages missing a valid address in the From: header, or having no From: "
+                         "header, are not accepted.", None, "notcompliantrfc"),
+        ("5.7.1", "558", "558 5.7.1 Message content rejected due to suspected spam", None, "spamdetected"),
+        ("5.7.0", "552", "552-5.7.0 Our system detected an illegal attachment on your message.", None, "policyviolation"),
+        ("5.7.1", "550", "550 5.7.1 Your email was rejected due to having a domain present in the Spamhaus DBL",
+         None, "spamdetected"),
+        # the sending host or domain
+        ("4.7.0", "421", "421 4.7.0 IP not in whitelist for RCPT domain, closing connection.", None, "blocked"),
+        (None, "553", "553 Mail from 192.0.2.1 not allowed", None, "blocked"),
+        (None, "550", "550 unauthorized interface for 192.0.2.1", None, "blocked"),
+        (None, "451", "451 Message temporarily deferred due to unresolvable RFC.5321 from domain", None, "rejected"),
+        (None, "554", "554 Relay rejected for policy reasons.", None, "norelaying"),
+        ("5.7.520", "550", "550 5.7.520 Access denied, Your organization does not allow external forwarding.",
+         None, "policyviolation"),
+        (None, "554", "554 30 Sorry, your message to a@yahoo.example cannot be delivered. Excessive unknown "
+                      "recipients", None, "blocked"),
+        # delivery by program and routing loops
+        (None, None, "Child process of address_pipe transport returned 127 (could mean unable to exec or command "
+                     "does not exist) from command: /usr/local/bin/handler", None, "mailererror"),
+        ("5.4.4", "554", "554 5.4.4 SMTPSEND.DNS.MxLoopback; DNS records for this domain are configured in a loop",
+         None, "networkerror"),
+        # providers' own codes, read only from their hosts
+        (None, "554", "554 resimta-po-21v.sys.comcast.net 192.0.2.44 Comcast BL009 Blocked for spam. Please see "
+                      "http://postmaster.comcast.net/smtp-error-codes.php#BL000009", "mx1.comcast.net", "blocked"),
+        (None, "421", "421-failure in DNS look-up", "ff-ip4-mx-vip1.prodigy.net", "requireptr"),
+        (None, "421", "421 Reject due to policy violations", "mx00.ionos.de", "blocked"),
+    ],
+)
+def test_reason_rows_of_providers_and_mtas(status, reply, text, host, reason):
+    assert classify(status, reply, text, host).reason == reason
+
+
+def test_a_misconfigured_forwarding_address_has_not_moved():
+    """Exchange's 'misconfigured forwarding address' is the recipient's broken rule, not a new address
+    (a hard 'hasmoved' would suppress a live mailbox)."""
+    for text in ("550 5.2.0 RESOLVER.FWD.Invalid; misconfigured forwarding address",
+                 "The recipient's forwarding address is misconfigured. Contact the recipient's email admin."):
+        found = classify("5.2.0", "550", text)
+        assert (found.reason, found.hardbounce) != ("hasmoved", True), text
+
+
 def test_a_domain_that_takes_mail_over_the_other_ip_version_is_no_hard_bounce():
     """Exchange Online's 5.7.510 refuses a path (IPv4), not the address: nothing to suppress."""
     found = classify("5.7.510", "550", "550 5.7.510 Access denied, contoso.com does not accept email over IPv4")

@@ -260,3 +260,19 @@ def test_one_reason_under_several_bare_addresses_is_each_ones():
     ).encode()
     got = {(v.recipient, v.reason) for v in parse(raw).verdicts}
     assert got == {("rosa@b.example", "expired"), ("fragata@b.example", "expired")}
+
+
+def test_a_notice_that_states_its_cause_apart_from_the_address_is_read_whole():
+    """Seznam's own notice names the address in one paragraph and gives the server's status in a
+    "Reason:" block of its own: the status is the record's, not an unknown cause."""
+    raw = (
+        "From: Mail Delivery System <MAILER-DAEMON@email.b.example>\nTo: bounces@sender.test\n"
+        "Subject: Nedoruceny e-mail / Undelivered e-mail\nAuto-Submitted: auto-replied\n\n"
+        "You message for <petr@b.example> from 2024/05/15 could not be delivered.\nIt's attached below.\n\n"
+        "Reason:\n---------------\n\n5.1.1 szn; User hasn't got the service mapped\n\n"
+        "Permanent Failure - Bad destination mailbox address\n\n"
+        "------ Original message ------\n\nFrom: News <news@sender.test>\nTo: petr@b.example\n"
+        "Subject: Digest\n\nHello\n"
+    ).encode()
+    (v,) = parse(raw).verdicts
+    assert (v.recipient, v.status, v.reason, v.hardbounce) == ("petr@b.example", "5.1.1", "userunknown", True)

@@ -180,3 +180,46 @@ def test_a_status_comment_is_the_cause_of_a_failure_without_a_diagnostic_code():
     ).encode()
     got = [(v.recipient, v.status, v.reason, v.diagnostic) for v in parse(raw).verdicts]
     assert got == [("jangel@b.example", "5.0.0", "mailboxfull", "recipient reached disk quota")]
+
+
+def _report(human: str, status_blocks: str, reporting: str = "mx.b.example") -> bytes:
+    """A multipart/report with this human part and these per-recipient blocks."""
+    return (
+        f"From: Mail Delivery System <MAILER-DAEMON@{reporting}>\nTo: bounces@sender.test\n"
+        "Subject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="R"\n\n'
+        f"--R\nContent-Type: text/plain\n\n{human}\n--R\nContent-Type: message/delivery-status\n\n"
+        f"Reporting-MTA: dns; {reporting}\n\n{status_blocks}\n--R--\n"
+    ).encode()
+
+
+def test_exim_lists_each_failed_address_alone_and_its_reason_under_it():
+    """Exim (deliver.c): each address on its own line indented two spaces, its reason under it
+    indented four. The next address ends the previous one's reason: the live address above an
+    unroutable one is not a hard bounce."""
+    raw = _report(
+        "A message that you sent could not be delivered to one or more of its\nrecipients. This is a "
+        "permanent error. The following address(es) failed:\n\n"
+        "  ops@dark.example\n    retry timeout exceeded\n  admin@nx.example\n    Unrouteable address\n",
+        "Final-Recipient: rfc822;ops@dark.example\nAction: failed\nStatus: 5.0.0\n\n"
+        "Final-Recipient: rfc822;admin@nx.example\nAction: failed\nStatus: 5.0.0\n",
+    )
+    got = {v.recipient: (v.reason, v.hardbounce) for v in parse(raw).verdicts}
+    assert got["admin@nx.example"] == ("hostunknown", True)
+    assert got["ops@dark.example"][1] is False
+    assert "Unrouteable" not in next(v.diagnostic for v in parse(raw).verdicts if v.recipient == "ops@dark.example")
+
+
+def test_a_postfix_pipe_command_that_died_is_a_mailer_error_whatever_it_printed():
+    """Postfix pipe(8) puts the command's output in the x-unix Diagnostic-Code; its own line in the
+    notice ("Command died with status N") says what failed: the program, not the system it names."""
+    raw = _report(
+        "This is the mail system at host mx.b.example.\n\n"
+        "<tickets@b.example> (expanded from <support@b.example>):\n"
+        '    Command died with status 1: "/usr/local/bin/import". Command output:\n'
+        "    ConnectionError: database unavailable\n",
+        "Final-Recipient: rfc822; tickets@b.example\nAction: failed\nStatus: 5.3.0\n"
+        "Diagnostic-Code: x-unix; ConnectionError: database unavailable\n",
+    )
+    (v,) = parse(raw).verdicts
+    assert (v.recipient, v.reason) == ("tickets@b.example", "mailererror")

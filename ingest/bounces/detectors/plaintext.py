@@ -132,6 +132,13 @@ def detect(msg: Message, body: str) -> list[Failure]:
     # An address quoted in the reply about another recipient (a relay's
     # rewritten address, a list member) is not a recipient of its own.
     named = [f for a, f in failures.items() if a not in quoted] or list(failures.values())
+    if len(named) == 1 and not named[0].status and not named[0].replycode:
+        # one recipient, its own paragraph without a code: the notice may state the cause
+        # apart from it (Seznam's "Duvod / Reason:" block)
+        cause = _notice_cause(text)
+        if cause and cause not in named[0].diagnostic:
+            named = [named[0].replace(diagnostic=f"{named[0].diagnostic} {cause}", status=find_status(cause),
+                                      replycode=find_replycode(cause))]
     if named:
         return _delays_marked(msg, text, named)
     return _sole_address(msg, wordless, body)
@@ -235,8 +242,21 @@ def _sole_address(msg: Message, wordless: dict[str, str], body: str) -> list[Fai
     kind = _notice_kind(msg, context)
     if kind is None or not _may_be_addressee(msg, address, body):
         return []
-    return [Failure(recipient=address, diagnostic=context, temporary=kind == "delay",
-                    stage_unknown=not _from_recipients_system(msg, address))]
+    cause = _notice_cause(notice(body, msg=msg))
+    diagnostic = f"{context} {cause}" if cause and cause not in context else context
+    return [Failure(recipient=address, diagnostic=diagnostic, status=find_status(cause) if cause else None,
+                    temporary=kind == "delay", stage_unknown=not _from_recipients_system(msg, address))]
+
+
+#: A line of a notice that opens with a server's RFC 3463 status or SMTP reply code: the
+#: cause a one-recipient notice states apart from the paragraph naming the address (Seznam's
+#: "Duvod / Reason:" block: "5.1.1 szn; User hasn't got the service mapped").
+_CAUSE_LINE = lazy(r"^[ \t]*(?:[45]\.\d{1,3}\.\d{1,3}|[45]\d\d[ -])[^\n]*$", re.M)
+
+
+def _notice_cause(text: str) -> str | None:
+    found = _CAUSE_LINE.search(text[:8000])
+    return found.group(0).strip() if found else None
 
 
 def _may_be_addressee(msg: Message, address: str, body: str) -> bool:
