@@ -240,6 +240,8 @@ def _verdicts(msg: Message) -> list[Verdict]:
     # a person's forward or reply may quote a whole bounce, and a filter's digest
     # lists the mail it holds for us: the format readers and heuristics below would
     # take either for the real thing
+    if heuristic.is_recall_report(msg):
+        return []  # the copies a recall reached or not were delivered: nothing failed, nobody replied
     person = heuristic.is_person_mail(msg) or heuristic.is_quarantine_digest(msg)
     body = m.body_text(msg)
     found = [] if person else detectors.verdicts(msg, keys, body)

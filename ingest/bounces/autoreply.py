@@ -33,6 +33,19 @@ AUTOREPLY_HEADERS: tuple[tuple[str, str], ...] = (
     ("X-Ms-Exchange-Inbox-Rules-Loop", r"."),  # Exchange rule auto-replies
 )
 
+#: Outlook's and Exchange's "Automatic reply:" subject prefix in the languages not spelled out
+#: beside the others below (src: Microsoft's localised names of Automatic Replies in Outlook and
+#: Microsoft Graph's mailboxSettings pages: zh-CN "自动答复", ko "자동 회신", tr, cs, sk, hu, el,
+#: he, ar, uk, ro, hr/sr, sl, bg, vi, th, id, et, lv, lt, ca), and Exchange 2003's "Out of Office
+#: AutoReply:".
+_OUTLOOK_AUTOMATIC_REPLY = (
+    r"automatick(?:á|a) odpove(?:ď|d)|otomatik yan(?:ı|i)t|自动答复|자동 회신|תשובה אוטומטית|رد تلقائي"
+    r"|αυτόματη απάντηση|automatikus v(?:á|a)lasz|автоматична відповідь|r(?:ă|a)spuns automat"
+    r"|automatski odgovor|samodejni odgovor|автоматичен отговор|tr(?:ả|a) l(?:ờ|o)i t(?:ự|u) (?:độ|do)ng"
+    r"|ตอบกลับอัตโนมัติ|balasan otomatis|automaatvastus|autom(?:ā|a)tisk(?:ā|a) atbilde|automatinis atsakymas"
+    r"|resposta autom(?:à|a)tica|out of office autoreply"
+)
+
 #: Subject phrases of out-of-office replies, in several languages.
 VACATION_SUBJECTS = lazy(
     r"out of (?:the )?office|auto(?:matic|mated)?[ -]?(?:reply|response|answer)|autoreply|vacation|away from"
@@ -45,7 +58,9 @@ VACATION_SUBJECTS = lazy(
     r"|autosvar|fr(?:å|a)nvar|fravær|frav(?:æ|ae)rende|poissa|automaattinen vastaus"
     r"|nieobecno(?:ść|sc)|automatyczna odpowied(?:ź|z)|automatick(?:á|a) odpov(?:ěď|ed)"
     r"|автоответ|автоматический ответ|отсутств|отпуск"
-    r"|自動応答|自動返信|不在|自动回复|自動回覆|休假|부재|자동 응답",
+    r"|自動応答|自動返信|不在|自动回复|自動回覆|休假|부재|자동 응답"
+    # Outlook / Exchange "Automatic reply" in the other languages it ships: _OUTLOOK_AUTOMATIC_REPLY
+    r"|" + _OUTLOOK_AUTOMATIC_REPLY,
     re.IGNORECASE,
 )
 
@@ -68,7 +83,8 @@ AUTOREPLY_PREFIX = lazy(
     r"|automatische antwort|abwesenheitsnotiz|r(?:é|e)ponse automatique|respuesta autom(?:á|a)tica"
     r"|risposta automatica|resposta autom(?:á|a)tica|automatisch antwoord|autosvar|automatisk svar"
     r"|automaattinen vastaus|automatyczna odpowied(?:ź|z)|odpowied(?:ź|z) automatyczna"
-    r"|автоматический ответ|автоответ|自動応答|自動返信|自动回复|自動回覆|자동 응답)\s*:",
+    r"|автоматический ответ|автоответ|自動応答|自動返信|自动回复|自動回覆|자동 응답"
+    r"|automatick(?:á|a) odpov(?:ěď|ed)|" + _OUTLOOK_AUTOMATIC_REPLY + r")\s*[:：]",  # CJK input writes the full-width colon
     re.IGNORECASE,
 )
 
@@ -109,7 +125,22 @@ def _answers_a_subject(msg: Message, subject: str) -> bool:
     """The subject opens with an auto-reply's prefix, or with a reply's ("Re:", as Gmail's
     vacation responder writes it) on an automatic response to a message: what follows
     is the answered message's subject, whatever words it holds."""
-    return bool(AUTOREPLY_PREFIX.search(subject)) or (bool(REPLY_PREFIX.match(subject)) and _automatic_response(msg))
+    return (bool(AUTOREPLY_PREFIX.search(subject)) or _prefixed_topic(msg, subject)
+            or (bool(REPLY_PREFIX.match(subject)) and _automatic_response(msg)))
+
+
+def _prefixed_topic(msg: Message, subject: str) -> bool:
+    """Exchange and Outlook write the conversation's subject in ``Thread-Topic`` (MS-OXOMSG
+    PidTagConversationTopic: the subject without its prefix) on every message, an NDR's and an
+    out-of-office reply's alike. Where the subject is a prefix followed by that topic, the
+    bounce words in the topic belong to the answered message, whatever language the prefix is
+    in; an NDR keeps its own words in the prefix ("Undeliverable: <topic>")."""
+    topic = m.header(msg, "Thread-Topic").strip()
+    if not topic or not subject.endswith(topic):
+        return False
+    prefix = subject[: -len(topic)].strip()
+    return bool(prefix) and prefix.endswith((":", "：")) and not (
+        _BOUNCE_SUBJECT.search(prefix) or _DELAY_SUBJECT.search(prefix))
 
 
 def is_autoreply(msg: Message) -> bool:

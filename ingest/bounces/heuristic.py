@@ -120,6 +120,19 @@ def is_quarantine_digest(msg: Message) -> bool:
     return bool(DIGEST_SUBJECTS.search(m.header(msg, "Subject")))
 
 
+#: Outlook's and Exchange's reports on a recall the sender asked for ("Recall Success: <subject>",
+#: "Message Recall Failure: <subject>", Exchange Online's cloud recall "Message recall report for
+#: message: <subject>"; src: Microsoft support, "Recall or replace an email message that you sent").
+#: They say whether a delivered copy could be taken back: "Failed: the message has already been
+#: read" names a recipient whose delivery succeeded.
+RECALL_SUBJECTS = lazy(r"^\s*(?:message )?recall (?:success|failure|report)\b", re.IGNORECASE)
+
+
+def is_recall_report(msg: Message) -> bool:
+    """A report on a message recall: about delivered copies, never a delivery failure."""
+    return bool(RECALL_SUBJECTS.search(m.header(msg, "Subject")))
+
+
 def is_person_mail(msg: Message) -> bool:
     """A person's reply or forward, or a mailing list's copy of a post.
 

@@ -105,6 +105,41 @@ def test_an_out_of_office_reply_to_a_subject_with_bounce_words_is_an_autoreply()
             assert (v.kind, v.recipient) == ("autoreply", "t.singh@corp.example"), (subject, headers)
 
 
+def test_outlooks_automatic_reply_in_other_languages_answers_a_subject_with_bounce_words() -> None:
+    # Outlook's localised "Automatic reply:" (zh-CN with the full-width colon CJK input writes,
+    # ko, tr, hu, cs) and Exchange 2003's "Out of Office AutoReply:"
+    for prefix in ("自动答复：", "자동 회신:", "Otomatik yanıt:", "Automatikus válasz:", "Automatická odpověď:",
+                   "Out of Office AutoReply:"):
+        for headers in ("Auto-Submitted: auto-generated\n", ""):
+            (v,) = parse(_reply(f"{prefix} Undeliverable parcels: what happens next", headers)).verdicts
+            assert (v.kind, v.recipient) == ("autoreply", "t.singh@corp.example"), (prefix, headers)
+
+
+def test_a_prefix_before_the_thread_topic_answers_that_topic_in_any_language() -> None:
+    # Exchange writes the conversation's subject in Thread-Topic on its OOF replies and NDRs alike:
+    # a prefix (in a language no list here knows) before it is the responder's, the topic the shop's
+    subject = "Sjálfvirkt svar: Undeliverable parcels: what happens next"
+    topic = "Thread-Topic: Undeliverable parcels: what happens next\n"
+    (v,) = parse(_reply(subject, topic + "Auto-Submitted: auto-generated\n")).verdicts
+    assert (v.kind, v.recipient) == ("autoreply", "t.singh@corp.example")
+    # an NDR keeps its own words in the prefix: still a bounce
+    raw = _reply("Undeliverable: Spring sale", "Thread-Topic: Spring sale\n",
+                 body="Delivery has failed to these recipients:\n\n<gone@corp.example>\n550 5.1.1 User unknown\n")
+    (v,) = parse(raw).verdicts
+    assert (v.kind, v.recipient) == ("bounce", "gone@corp.example")
+
+
+def test_a_recall_report_names_delivered_copies_not_failures() -> None:
+    # Exchange Online's cloud recall reports per recipient whether the delivered copy was taken back
+    body = ("Recall results for your message\n\nRecipient: lee@corp.example\n"
+            "Status: Failed: the message has already been read\n")
+    for subject in ("Message recall report for message: Spring sale", "Message Recall Failure: Spring sale",
+                    "Recall Success: Spring sale"):
+        raw = _reply(subject, "", "<>", body).replace(
+            b"From: Tara Singh <t.singh@corp.example>", b"From: Microsoft Outlook <MicrosoftExchange329e71ec88ae@corp.example>")
+        assert parse(raw).verdicts == (), subject
+
+
 def test_a_bounce_of_an_autoreply_is_still_a_bounce() -> None:
     raw = _reply("Undeliverable: Automatic reply: Spring sale", "",
                  body="Delivery has failed to these recipients:\n\n<gone@corp.example>\n550 5.1.1 User unknown\n")
