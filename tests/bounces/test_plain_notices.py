@@ -276,3 +276,4 @@ def test_a_notice_that_states_its_cause_apart_from_the_address_is_read_whole():
     ).encode()
     (v,) = parse(raw).verdicts
     assert (v.recipient, v.status, v.reason, v.hardbounce) == ("petr@b.example", "5.1.1", "userunknown", True)
+

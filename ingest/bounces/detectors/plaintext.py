@@ -248,10 +248,11 @@ def _sole_address(msg: Message, wordless: dict[str, str], body: str) -> list[Fai
                     temporary=kind == "delay", stage_unknown=not _from_recipients_system(msg, address))]
 
 
-#: A line of a notice that opens with a server's RFC 3463 status or SMTP reply code: the
-#: cause a one-recipient notice states apart from the paragraph naming the address (Seznam's
-#: "Duvod / Reason:" block: "5.1.1 szn; User hasn't got the service mapped").
-_CAUSE_LINE = lazy(r"^[ \t]*(?:[45]\.\d{1,3}\.\d{1,3}|[45]\d\d[ -])[^\n]*$", re.M)
+#: A line of a notice that opens with a server's RFC 3463 status, alone or after its SMTP reply
+#: code: the cause a one-recipient notice states apart from the paragraph naming the address
+#: (Seznam's "Duvod / Reason:" block: "5.1.1 szn; User hasn't got the service mapped"). A reply
+#: code alone does not do: "500 Main Street" in a signature is no server's answer.
+_CAUSE_LINE = lazy(r"^[ \t]*(?:[45]\d\d[ -])?[45]\.\d{1,3}\.\d{1,3}\b[^\n]*$", re.M)
 
 
 def _notice_cause(text: str) -> str | None:
