@@ -26,7 +26,7 @@ from bounceledger.ingest.bounces.reasons import (
     _STRONG_TEXT_RULES,
     _TEXT_RULES,
 )
-from bounceledger.ingest.bounces._prefilter import Quick, RuleTable
+from bounceledger.ingest.bounces._prefilter import Quick, RuleTable, lazy
 from bounceledger.ingest.record import Record
 
 #: The text tables with a literal pre-check per row (same answers, fewer
@@ -160,7 +160,19 @@ def reason_from_text(text: str | None) -> str | None:
     """The reason named by the first matching row of the text table."""
     if not text:
         return None
-    return _TEXT_TABLE.first(text)  # type: ignore[return-value]
+    return _TEXT_TABLE.first(cjk_rejoined(text))  # type: ignore[return-value]
+
+
+#: Chinese and Japanese write no spaces between words (Korean does, so Hangul is not here): the
+#: space or line break that wrapping left between two such characters is none of the text's.
+_CJK_CHARS = "\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff60"
+_CJK_GAP_RE = lazy(f"(?<=[{_CJK_CHARS}])[ \t\r\n]+(?=[{_CJK_CHARS}])")
+
+
+def cjk_rejoined(text: str) -> str:
+    """``text`` with the line-wrap spaces inside Chinese and Japanese phrases taken out
+    ("システムエラーが あった" reads as the template wrote it)."""
+    return text if text.isascii() else _CJK_GAP_RE.sub("", text)
 
 
 def reason_from_status(status: str | None) -> str | None:
@@ -363,6 +375,8 @@ def classify(
     temporary = bool(status and status.startswith("4")) or action == "delayed"
     status_reason = reason_from_status(status)
     text = join_reply_lines(diagnostic if diagnostic else extra_text)
+    if text:
+        text = cjk_rejoined(text)
     chosen: str | None = reason
     if chosen is None and (action in ("delivered", "relayed", "expanded") or (status or "").startswith("2.")):
         chosen = "delivered"

@@ -42,7 +42,9 @@ BOUNCE_SUBJECTS = lazy(
     r"|delivery (?:failure|failed|problem|report)|failure notice|mail delivery (?:failed|failure|system|error)"
     r"|non[- ]?deliver|could not (?:be )?deliver|delivery (?:has )?failed|not (?:be )?delivered|warning: could not"
     r"|mail system error|rejected|bounce|unzustellbar|non remis|no entregado|non recapitabile|返送|不達|退信"
-    r"|配信エラー|配送エラー|발송 ?실패|반송|недоставленн|не доставлен",
+    r"|配信エラー|配送エラー|발송 ?실패|반송|недоставленн|не доставлен"
+    # src: grommunio/gromox local bounce templates' subjects: "投递失败，收件人不存在" (gb2312), "投遞失敗" (big5)
+    r"|投递失败|投遞失敗",
     re.IGNORECASE,
 )
 

@@ -60,7 +60,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|too many messages on (?:the )?server|exhausted (?:the )?allowed storage|mapiexception(?:maxobjs|shutoffquota|quota)exceeded"
      # src: QQ Mail help "退信原因" (qqmailbox.com/transceivers/169.html): "收件人空间不足" (the recipient's
      # space is not enough)
-     r"|收件人空间不足",
+     r"|收件人空间不足"
+     # src: grommunio/gromox local bounce templates (data/local_bounce/<charset>/BOUNCE_MAILBOX_FULL):
+     # "因为收件人邮箱已满" (gb2312), "因為收件人郵箱已滿" (big5), "受信者のメールボックスが一杯" (euc-jp, shift-jis)
+     r"|(?:邮箱|郵箱)已(?:满|滿)|メールボックスが一杯",
      "mailboxfull"),
     # The message itself is too big.
     # src: RFC 3463 X.3.4 "Message too big for system"; RFC 1870 (SIZE) 552 "message size exceeds fixed
@@ -316,7 +319,11 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|ディレクトリのリストにありません|ディレクトリには見つかりません|invalid final delivery userid"
      # src: QQ Mail help "退信原因" (qqmailbox.com/transceivers/169.html): "该用户不存在" (this user does
      # not exist), "该用户未开通QQ邮箱" (this user has no QQ Mail account)
-     r"|该用户不存在|该用户未开通qq邮箱",
+     r"|该用户不存在|该用户未开通qq邮箱"
+     # src: gromox local bounce templates (BOUNCE_NO_USER): "因为该收件人并不存在" (gb2312), "因為該收件人並不存在"
+     # (big5), "受信者が存在していない" (euc-jp, shift-jis); Plesk (its qmail) for an address it has no
+     # mailbox for: "This address no longer accepts mail." (Russian locale: "этот адрес больше не принимает писем")
+     r"|收件人(?:并|並)?不存在|受信者が存在していない|this address no longer accepts mail|этот адрес больше не принимает писем",
      "userunknown"),
     # The recipient address does not exist.
     # src: RFC 3463 X.1.1 "Bad destination mailbox address"; RFC 5321 550 "mailbox unavailable", 553 "mailbox
@@ -463,13 +470,28 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|too busy|database|unavailable"
      # src: Postfix smtpd(8) "451 4.3.0 <address>: Temporary lookup failure" (a lookup table of the
      # receiving server did not answer: its own fault, RFC 3463 X.3.0 "Other or undefined mail system status")
-     r"|temporary lookup failure",
+     r"|temporary lookup failure"
+     # src: gromox local bounce templates (BOUNCE_OPERATION_ERROR): "我们的邮件系统出错" (gb2312),
+     # "我們的郵件系統出錯" (big5), "システムエラーがあった" (euc-jp, shift-jis)
+     r"|邮件系统出错|郵件系統出錯|システムエラーがあった",
      "systemerror"),
 )
 
 #: Phrases so specific to one provider's verdict that they beat the status
 #: code and the SMTP stage (checked before both).
 _STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
+    # src: NetEase (163.com / 126.com / yeah.net and its enterprise mail) bounce-code list, "退信代码说明":
+    # DT:SPM content judged spam; HL:ICC too many concurrent connections from the IP; HL:IFC too much mail
+    # from the IP in a short time, MI:SFQ the sender's 15-minute quota, MI:DMC too many messages in one
+    # connection; HL:REP / HL:MEP abnormal sending (unknown recipients, forged domains), DT:RBL the IP on
+    # an RBL, WM:BLI / WM:BLU the IP or sender not on the allowed list
+    (r"\bDT:SPM\b", "spamdetected"),
+    # src: NetEase bounce-code list, as above: HL:ICC
+    (r"\bHL:ICC\b", "toomanyconn"),
+    # src: NetEase bounce-code list, as above: HL:IFC, MI:SFQ, MI:DMC
+    (r"\bHL:IFC\b|\bMI:(?:SFQ|DMC)\b", "speeding"),
+    # src: NetEase bounce-code list, as above: HL:REP, HL:MEP, DT:RBL, WM:BLI, WM:BLU
+    (r"\bHL:(?:REP|MEP)\b|\bDT:RBL\b|\bWM:BL[IU]\b", "blocked"),
     # src: Postfix smtpd.c, smtpd_client_recipient_rate_limit (anvil): "450 4.7.1 Error: too many recipients from %s"
     (r"error: too many recipients from", "speeding"),
     # src: Postfix smtp_sasl_glue.c "SASL authentication failed; server %s said: %s"; RFC 4954 "535 5.7.8

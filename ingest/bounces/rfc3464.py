@@ -372,8 +372,36 @@ def recipient_context(address: str | None, text: str, lines: int = 6) -> str:
             if other and other.group(1).lower() != needle:
                 break  # the next recipient's own line
             chunk.append(follower)
-        return m.unfold(" ".join(chunk))
+        return m.unfold(" ".join(_sentence_before(needle, text) + chunk))
     return ""
+
+
+#: Lines above the one naming the address that can begin its sentence.
+_SENTENCE_LINES_BEFORE = 3
+
+
+def _sentence_before(needle: str, text: str) -> list[str]:
+    """The lines of the paragraph above the first line naming ``needle``, where that line
+    names it mid-sentence: templates that wrap a sentence around the address (gromox's
+    Chinese and Japanese "受信者のメールボックスが一杯になって、...\nできないため、"addr"へ...")
+    put the cause before it. A line that opens with the address (Postfix's "<addr>: ...",
+    Exim's indented list) starts its own part, and nothing above it is its."""
+    if "\n" in needle:
+        return []
+    found = _lines_of(text)
+    at = found.lowered.find(needle)
+    if at < 0:
+        return []
+    index = bisect_right(found.starts, at) - 1
+    lead = found.lowered[found.starts[index]:at].strip(" \t<\"'(")
+    if not lead:
+        return []
+    before: list[str] = []
+    for row in reversed(found.rows[max(0, index - _SENTENCE_LINES_BEFORE):index]):
+        if not row.strip() or "@" in row:
+            break
+        before.insert(0, row)
+    return before
 
 
 class _Lines:
@@ -658,7 +686,11 @@ def _known_reporter(msg: Message, report: Report) -> bool:
     for value in (report.message.get("reporting-mta", ""), m.header(msg, "From"), m.param(msg, "boundary")):
         if value and _KNOWN_REPORTER_RE.search(value):
             return True
-    return False
+    # the recipient's own system wrote the report about its own delivery (Remote-MTA names the
+    # Reporting-MTA itself, as gromox's local bounces do): it knows its users, at any stage
+    reporting = strip_type(report.message.get("reporting-mta", "")).lower()
+    remotes = {strip_type(block.get("remote-mta", "")).lower() for block in report.recipients}
+    return bool(reporting) and remotes == {reporting}
 
 
 class TranscriptCause(Record):

@@ -245,6 +245,19 @@ def test_reason_table(status, reply, text, reason):
                       "http://postmaster.comcast.net/smtp-error-codes.php#BL000009", "mx1.comcast.net", "blocked"),
         (None, "421", "421-failure in DNS look-up", "ff-ip4-mx-vip1.prodigy.net", "requireptr"),
         (None, "421", "421 Reject due to policy violations", "mx00.ionos.de", "blocked"),
+        # NetEase's own codes name the cause the reply's class does not
+        ("4.0.0", "451", "451 DT:SPM 163 smtp10,DsCowADX3l8 please try again", None, "spamdetected"),
+        (None, "421", "421 HL:ICC 163 smtp3 too many connections", None, "toomanyconn"),
+        (None, "451", "451 MI:SFQ 163 smtp5,DsCowAB, please try again", None, "speeding"),
+        (None, "450", "450 WM:BLI 163 mx4,IP not allowed", None, "blocked"),
+        # gromox's local bounces in Chinese and Japanese; Plesk's in English and Russian
+        ("5.0.0", None, "因为该收件人并不存在！请验证该邮件地址是否真实有效。", None, "userunknown"),
+        ("5.0.0", None, "因為收件人郵箱已滿，無法再接收任何郵件。", None, "mailboxfull"),
+        ("5.0.0", None, "システムエラーがあったため、メールが正しく送信できません。", None, "systemerror"),
+        (None, None, "This address no longer accepts mail.", None, "userunknown"),
+        (None, None, "этот адрес больше не принимает писем", None, "userunknown"),
+        # a wrapped line's space inside a Japanese phrase is the unfolding's, not the template's
+        ("5.0.0", None, "受信者のメールボックスが\n一杯になって", None, "mailboxfull"),
     ],
 )
 def test_reason_rows_of_providers_and_mtas(status, reply, text, host, reason):

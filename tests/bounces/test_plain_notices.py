@@ -277,3 +277,24 @@ def test_a_notice_that_states_its_cause_apart_from_the_address_is_read_whole():
     (v,) = parse(raw).verdicts
     assert (v.recipient, v.status, v.reason, v.hardbounce) == ("petr@b.example", "5.1.1", "userunknown", True)
 
+
+
+
+def test_a_run_of_blank_lines_is_one_break_in_a_notice():
+    """An HTML notice read as text (QQ Mail's tables: the address in one row, the cause in the
+    cells of the next) leaves runs of blank lines between them: one run is one paragraph break,
+    not the end of the address's part."""
+    html = (
+        "<html><body><p>很抱歉您的邮件未能送达：</p>\n<table>\n<tr>\n"
+        "<td colspan=\"2\">无法发送到 wang@qq.example</td>\n</tr>\n<tr>\n"
+        "<td>退信原因</td>\n<td>该用户不存在</td>\n</tr>\n</table>\n</body></html>\n"
+    )
+    raw = (
+        "From: PostMaster <PostMaster@qq.example>\nTo: bounces@sender.test\n"
+        "Subject: =?utf-8?b?57O757uf6YCA5L+h?=\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/mixed; boundary="Q"\n\n--Q\nContent-Type: text/html; charset="utf-8"\n\n'
+        f"{html}\n--Q\nContent-Type: message/rfc822\n\nFrom: News <news@sender.test>\nTo: wang@qq.example\n"
+        "Subject: Digest\n\nHello\n--Q--\n"
+    ).encode()
+    (v,) = parse(raw).verdicts
+    assert (v.recipient, v.reason, v.hardbounce) == ("wang@qq.example", "userunknown", True)

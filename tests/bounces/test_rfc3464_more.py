@@ -223,3 +223,43 @@ def test_a_postfix_pipe_command_that_died_is_a_mailer_error_whatever_it_printed(
     )
     (v,) = parse(raw).verdicts
     assert (v.recipient, v.reason) == ("tickets@b.example", "mailererror")
+
+
+def _local_report(human: str, status_block: str, host: str = "mail.b.example") -> bytes:
+    """A report the recipient's own server wrote about its own delivery (Remote-MTA is itself)."""
+    return _report(human, status_block.replace("REMOTE", f"Remote-MTA: dns;{host}"), reporting=host)
+
+
+def test_the_recipients_own_server_that_says_no_such_user_is_believed():
+    """gromox's local bounces (Status 5.0.0, no Diagnostic-Code, Remote-MTA its own name): the
+    server that keeps the mailboxes knows its users, so it is no 'filtered' of an unknown stage."""
+    raw = _local_report(
+        "您好：\n  您发送到“li.wei@b.example”的邮件无法投递，\n因为该收件人并不存在。\n\n"
+        "收件人：  li.wei@b.example\n",
+        "Final-Recipient: rfc822;li.wei@b.example\nAction: failed\nStatus: 5.0.0\nREMOTE\n",
+    )
+    (v,) = parse(raw).verdicts
+    assert (v.recipient, v.reason, v.hardbounce) == ("li.wei@b.example", "userunknown", True)
+
+
+def test_a_cause_written_before_the_address_in_the_same_sentence_is_read():
+    """Templates that wrap one sentence around the address put the cause above its line (gromox's
+    Japanese: "受信者のメールボックスが一杯になって、...\\nできないため、"addr"へのメール...")."""
+    raw = _local_report(
+        "お知らせ：\n  受信者のメールボックスが一杯になって、1通のメールでも受信\n"
+        "できないため、\"suzuki@b.example\"へのメールが正しく送信できません。\n",
+        "Final-Recipient: rfc822;suzuki@b.example\nAction: failed\nStatus: 5.0.0\nREMOTE\n",
+    )
+    (v,) = parse(raw).verdicts
+    assert (v.recipient, v.reason) == ("suzuki@b.example", "mailboxfull")
+
+
+def test_a_line_that_opens_with_its_address_takes_nothing_from_above():
+    """Exim's list: the reason under the first address is not the second address's."""
+    raw = _report(
+        "The following address(es) failed:\n\n"
+        "  ops@dark.example\n    mailbox is full\n  admin@b.example\n    Unrouteable address\n",
+        "Final-Recipient: rfc822;admin@b.example\nAction: failed\nStatus: 5.0.0\n",
+    )
+    (v,) = parse(raw).verdicts
+    assert (v.recipient, v.reason) == ("admin@b.example", "hostunknown")

@@ -52,12 +52,17 @@ def _context(lines: list[str], index: int, address: str | None = None) -> str:
     """
     chunk = [lines[index]]
     paragraphs = 0
+    blank_before = False
     for line in lines[index + 1 : index + 16]:
         if not line.strip():
+            if blank_before:
+                continue  # a run of blank lines is one break: an HTML notice's table rows as text
             if paragraphs or _ERRORISH.search(" ".join(chunk[1:])):
                 break
             paragraphs += 1
+            blank_before = True
             continue
+        blank_before = False
         if _starts_another(line, address) and (
             _ERRORISH.search(" ".join(chunk[1:])) or find_status(chunk[0]) or find_replycode(chunk[0])
         ):
