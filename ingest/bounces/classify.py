@@ -251,6 +251,14 @@ _GENERIC_TEMPORARY_RE = re.compile(r"temporar(?:y|ily)|try again later", re.IGNO
 _GREYLISTED_RE = re.compile(r"greylist", re.IGNORECASE)
 
 
+#: Exim's callout failure quotes the verified server's answer ("Verification failed for <x>",
+#: "Called: <ip>", "Sent: RCPT TO:<x>", "Response: 550 5.1.1 ..."; Exim spec, "Callout verification"):
+#: the status there is about the address it verified (often our own sender), not this recipient.
+_CALLOUT_RESPONSE_RE = re.compile(
+    r"(Sent:\s+RCPT TO:\s*<[^<>]*>\s*(?:[45]\d\d-)?Response:\s*)[245]\d\d[ \-][245]\.\d{1,3}\.\d{1,3}", re.IGNORECASE)
+_INCONSISTENT_RE = re.compile(r"\s*([245]\d\d)[ \-]([245]\.\d{1,3}\.\d{1,3})\b")
+
+
 def choose_status(status: str | None, diagnostic: str | None, *, field_is_final: bool = False) -> str | None:
     """The enhanced status worth recording for one recipient.
 
@@ -261,8 +269,15 @@ def choose_status(status: str | None, diagnostic: str | None, *, field_is_final:
     """
     status = normalise_status(status)
     nested = _nested_reply(diagnostic)
+    if diagnostic and not nested:
+        diagnostic = _CALLOUT_RESPONSE_RE.sub(r"\1", diagnostic)  # the verified address's status is not ours
     text_status = nested[1] if nested else find_status(diagnostic)
     if not text_status:
+        return status
+    inconsistent = _INCONSISTENT_RE.match(diagnostic or "")
+    if inconsistent and status and inconsistent.group(2) == text_status and inconsistent.group(1)[0] != text_status[0]:
+        # "550 4.2.1 ...": a detail whose class contradicts its own reply code is no status at all;
+        # Postfix drops it too and writes x.0.0 (smtp_chat.c), so the field stands
         return status
     if field_is_final and status and _detail(status) != "0.0":
         return status

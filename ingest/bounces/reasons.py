@@ -106,9 +106,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # Accounts that exist but cannot receive.
     # src: RFC 3463 X.2.1 "Mailbox disabled, not accepting messages"; RFC 5248 X.7.13 "User Account Disabled";
     # Gmail 550 5.2.1 "The email account that you tried to reach is disabled"; Yahoo 554 "delivery error: dd
-    # This account has been disabled or discontinued"; Microsoft 5.2.1 "mailbox disabled"
+    # This account has been disabled or discontinued"; Microsoft 5.2.1 "mailbox disabled"; Verizon "550 4.2.1 mailbox
+    # temporarily disabled: <address>" (RFC 3463 X.2.1, said with a 550)
     (r"account (?:has been |is |was )?(?:disabled|suspended|deactivated|inactive|locked|frozen|closed|expired)"
-     r"|mailbox (?:has been |is |was )?(?:disabled|suspended|deactivated|inactive|locked|frozen|closed)"
+     r"|mailbox (?:has been |is |was )?(?:temporarily )?(?:disabled|suspended|deactivated|inactive|locked|frozen|closed)"
      r"|user (?:account )?(?:is |was )?(?:disabled|suspended|deactivated|inactive)|inactive (?:user|account|mailbox)"
      r"|(?:disabled|suspended|deactivated|dormant) (?:user|account|mailbox|recipient)|not an active (?:user|account|address)"
      r"|recipient (?:is |was )?(?:disabled|suspended|inactive)|this account has been disabled or discontinued"
@@ -180,6 +181,12 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # Below the reputation row, which reads 4.7.650's own words ("rate limited due to IP reputation"), and
     # above the spam row, which would take Rackspace's "spam" for the message's own.
     (r"throttled - too much spam from your mail server|(?<![\d.])4\.7\.[56]\d\d(?!\d)", "blocked"),
+    # A DNSBL listing of the connecting client, whatever the list's zone or comment says ("Currently Sending
+    # Spam" is the name of a SORBS zone, not a verdict on this message).
+    # src: Postfix postconf(5) reject_rbl_client default reply "Service unavailable; Client host [$client_address]
+    # blocked using $rbl_domain${rbl_reason?; $rbl_reason}"; SORBS zone "spam.dnsbl.sorbs.net" / "Currently
+    # Sending Spam" (the listing comment SORBS returns as TXT)
+    (r"client host \[[^\]]*\] blocked using ", "blocked"),
     # src: RFC 2505 (UBE/UCE); Gmail 550 5.7.1 "likely unsolicited mail", "message is likely spam";
     # Microsoft EOP 5.7.1/5.7.350 "Message rejected as spam by Content Filtering"; SpamAssassin/amavisd-new
     # "spam score"; URIBL/SURBL ("blacklisted URL in message")
@@ -409,6 +416,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|user(?:'s)? (?:settings?|preference)|(?:declined|refused) (?:to accept|delivery)|does not (?:wish|want) to receive"
      r"|not accept(?:ing)? (?:messages )?from|only accept|restricted|recipient preferences",
      "filtered"),
+    # src: Exchange Online Protection "451 4.4.4 Mail received as unauthenticated, incoming to a recipient domain
+    # configured in a hosted tenant which has no mail-enabled subscriptions. ATTR5": the domain's mail service is not
+    # enabled in that tenant (Sisimai notaccept, "the mail service is not enabled")
+    (r"no mail-enabled subscriptions", "notaccept"),
     # Retries ran out.
     # src: RFC 3463 X.4.7 "Delivery time expired"; Exim "retry timeout exceeded", "retry time not reached for
     # any host after a long failure period"; Postfix bounce "message ... delayed for N days"/"maximal_queue

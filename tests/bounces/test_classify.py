@@ -258,6 +258,14 @@ def test_reason_table(status, reply, text, reason):
         (None, None, "этот адрес больше не принимает писем", None, "userunknown"),
         # a wrapped line's space inside a Japanese phrase is the unfolding's, not the template's
         ("5.0.0", None, "受信者のメールボックスが\n一杯になって", None, "mailboxfull"),
+        # Postfix's reject_rbl_client reply: the client is listed, whatever the list's comment says
+        ("5.7.1", "554", "554 5.7.1 Service unavailable; Client host [192.0.2.9] blocked using "
+                         "dnsbl.sorbs.net; Currently Sending Spam See: http://www.sorbs.net/lookup.shtml?192.0.2.9",
+         None, "blocked"),
+        # Exchange Online Protection: the domain takes no mail in that tenant
+        ("4.4.4", "451", "451 4.4.4 Mail received as unauthenticated, incoming to a recipient domain configured in "
+                         "a hosted tenant which has no mail-enabled subscriptions. ATTR5", None, "notaccept"),
+        ("5.0.0", "550", "550 4.2.1 mailbox temporarily disabled: a@verizon.example", None, "suspend"),
     ],
 )
 def test_reason_rows_of_providers_and_mtas(status, reply, text, host, reason):
@@ -377,3 +385,18 @@ def test_a_transient_code_keeps_a_notaccept_soft():
     assert not is_hard("notaccept", "4.3.2", "554")
     assert is_hard("notaccept", "5.3.2", "554") and is_hard("notaccept", None, None)
 
+
+
+def test_the_status_in_an_exim_callout_transcript_is_the_verified_addresss():
+    """Exim's callout failure quotes the server it asked about another address (often our own
+    sender): "Response: 550 5.1.1" there is no status of this recipient's."""
+    reply = ("550-Verification failed for <bounces@sender.test> 550-Called:   192.0.2.80 550-Sent:     "
+             "RCPT TO:<bounces@sender.test> 550-Response: 550 5.1.1 User unknown 550 Sender verify failed")
+    found = classify("5.0.0", None, reply)
+    assert found.status != "5.1.1"
+    assert found.reason != "userunknown"
+
+
+def test_a_detail_whose_class_contradicts_its_reply_code_is_no_status():
+    """"550 4.2.1 ...": the reporting MTA's own status stands (Postfix writes 5.0.0 for it)."""
+    assert classify("5.0.0", None, "550 4.2.1 mailbox temporarily disabled: a@b.example").status == "5.0.0"
