@@ -261,6 +261,9 @@ def _verdicts(msg: Message) -> list[Verdict]:
         named = {v.recipient for v in found}
         plain = detectors.fallback_verdicts(msg, keys, body)
         if named < {v.recipient for v in plain}:
-            found += [v for v in plain if v.recipient not in named]
+            # the plain-text reader went through the whole list, each address with the lines
+            # about it: its records replace flufl.bounce's (whose text for an address may be a
+            # quoted header line that merely names it)
+            return plain
         return found
     return detectors.fallback_verdicts(msg, keys, body)

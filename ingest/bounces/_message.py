@@ -615,6 +615,12 @@ _LINE_TAG_RE = lazy(r"(?i)<br\s*/?>|</p>|</div>|</tr>")
 _TAG_RE = lazy(r"<[^>]+>")
 
 
+#: Blank lines in a row, or lines of nothing but blanks: in HTML, line breaks in the source
+#: mean nothing, so a table's rows (QQ Mail's notice puts the address in one and the cause
+#: in the next) leave runs of them that are no paragraph breaks of the notice's.
+_BLANK_RUN_RE = lazy(r"\n[ \t]*(?:\n[ \t]*)+\n")
+
+
 def html_to_text(html: str) -> str:
     """Crude tag stripper: enough for reading bounce explanations."""
     text = _SCRIPT_RE.sub(" ", html)
@@ -623,7 +629,7 @@ def html_to_text(html: str) -> str:
     for entity, char in (("&nbsp;", " "), ("&lt;", "<"), ("&gt;", ">"),
                          ("&quot;", '"'), ("&#39;", "'"), ("&amp;", "&")):
         text = text.replace(entity, char)
-    return text
+    return _BLANK_RUN_RE.sub("\n\n", text)
 
 
 #: The local part may only start where a run of local-part characters

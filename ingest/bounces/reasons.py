@@ -363,7 +363,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|nxdomain|unrouteable address|invalid domain|domain (?:is )?(?:invalid|not (?:valid|exist))|unknown domain|mx (?:record )?(?:lookup|not found)"
      r"|host not found|dns (?:error|lookup).{0,40}(?:not found|failed|nxdomain)|domain (?:has )?no mx|not a valid domain|domain (?:is )?not reachable"
      r"|(?:recipient|destination) domain (?:is )?(?:not|invalid)|nodename nor servname|unable to resolve"
-     r"|name or service not known",
+     r"|name or service not known"
+     # src: MailEnable delivery failure notice "The message could not be delivered because the domain name
+     # (%s) does not appear to be registered." (its DNS lookup of the recipient domain found nothing)
+     r"|domain name \(\S+\) does not appear to be registered",
      "hostunknown"),
     # The sender (envelope MAIL FROM) was refused.
     # src: RFC 3463 X.1.7 "Bad sender's mailbox address syntax", X.1.8 "Bad sender's system address";

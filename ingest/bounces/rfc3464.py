@@ -476,13 +476,26 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
     found: list[Verdict] = []
     senders: frozenset[str] | None = None
     opensmtpd = _OPENSMTPD_NOTICE.search(m.body_text(msg, limit=2000)) is not None
+    expanded = _expanded_aliases(report.recipients)
     for block in report.recipients:
         final = decode_utf8_address(strip_type(block.get("final-recipient", "")))
         original = decode_utf8_address(strip_type(block.get("original-recipient", "")))
         final_address = m.address_of(final)
+        actual = m.address_of(strip_type(block.get("x-actual-recipient", "")))
+        list_member = False
+        if actual and final_address and actual != final_address and final_address in expanded:
+            # sendmail names the RCPT address (a list) in Final-Recipient and the member that
+            # failed in X-Actual-Recipient ("the real problem address", savemail.c)
+            final_address, list_member = actual, True
         recipient = final_address or m.address_of(original) or (final or None)
         original_address = m.address_of(original) if original else None
-        if original_address and recipient and original_address != recipient and _is_plain_address(original):
+        if original_address in expanded:
+            list_member = True
+        if list_member:
+            # an alias that expanded to several members: a member's failure is the member's, not
+            # the list's (the list address itself was delivered to)
+            original_address = recipient
+        elif original_address and recipient and original_address != recipient and _is_plain_address(original):
             # the address we sent to; Final-Recipient is where an alias or
             # forward at the receiving site led (and may be internal)
             recipient = original_address
@@ -638,6 +651,24 @@ def _earlier_temporary_status(human: str) -> str | None:
         if not status.endswith((".4.7", ".0.0")):
             return status
     return None
+
+
+def _expanded_aliases(blocks: list[dict[str, str]]) -> set[str]:
+    """Addresses a report shows expanded to more than one member: an Original-Recipient (or a
+    sendmail Final-Recipient beside X-Actual-Recipient) shared by blocks for different final
+    addresses, or one with Action "expanded"."""
+    members: dict[str, set[str]] = {}
+    for block in blocks:
+        final = m.address_of(strip_type(block.get("final-recipient", "")))
+        original = m.address_of(decode_utf8_address(strip_type(block.get("original-recipient", ""))))
+        actual = m.address_of(strip_type(block.get("x-actual-recipient", "")))
+        if (block.get("action", "").split() or [""])[0].lower() == "expanded" and final:
+            members.setdefault(final, set()).update({"*", "**"})
+        if actual and final and actual != final:
+            members.setdefault(final, set()).add(actual)
+        elif original and final and original != final:
+            members.setdefault(original, set()).add(final)
+    return {alias for alias, finals in members.items() if len(finals) > 1}
 
 
 def _is_plain_address(value: str) -> bool:

@@ -70,6 +70,10 @@ ORDER: tuple[str, ...] = (
     "zoho",          # "addr Invalid Address, ERROR_CODE :550, ..." (Zoho Mail)
     "exchange",      # Exchange 2007+/Online NDR text: "Diagnostic information for administrators", no report part
     "notes",         # Lotus Notes "Failure Reasons" / Domino "was not delivered to:"
+    "groupwise",     # GroupWise GWIA: "The message that you sent was undeliverable to the following:"
+    "masqmail",      # masqmail: "Delivery to the following recipients failed permanently and has been given up:"
+    "mailenable",    # MailEnable: "Recipient: [SMTP:addr]" / "Reason: ..."
+    "hmailserver",   # hMailServer: "The following recipient(s) could not be reached:" + "Error Type: SMTP" blocks
     "dsnnotice",     # boxed "automatically generated Delivery Status Notification"
     "interscanmss",  # InterScan MSS: "Unable to deliver message to <addr> (and other recipients ...)"
     "unabletodeliver",  # "Unable to deliver message to the following address(es)."

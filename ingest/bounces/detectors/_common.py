@@ -21,7 +21,9 @@ ORIGINAL_STARTS = quick(lazy(
     r"^[ \t]*(?:-+ ?)?(?:below this line is a copy of the message|message headers follow|original message follows"
     r"|this is a copy of (?:the|your) message|the original message (?:was(?! received at)|follows|headers)|original message headers"
     r"|-+ ?original message ?-+|-+ ?the header of the original message|-+ ?returned (?:message|mail)"
-    r"|-+ ?original message|-{5,}original mail info|content-type: message/rfc822|received: from |return-path: <)",
+    r"|-+ ?original message|-{5,}original mail info|content-type: message/rfc822|received: from |return-path: <"
+    # GroupWise Internet Agent: "Possibly truncated original message follows:" (then the original as text)
+    r"|possibly truncated original message follows)",
     re.IGNORECASE | re.M,
 ))
 
@@ -110,7 +112,12 @@ def returned_recipient(msg: Message) -> str | None:
         return None
     values = [v for v in m.headers_all(original, "To") if v]
     addresses = [a for v in values for a in (m.first_address(x) for x in v.split(",")) if a]
-    return addresses[0] if len(set(addresses)) == 1 else None
+    # the message's own sender is never its failed recipient: mail sent To: itself with the
+    # recipients in Bcc (RFC 5322 3.6.3) returns a To: that names only the sender
+    senders = m.addresses_in(original, "From", "Sender", "Return-Path")
+    if len(set(addresses)) != 1 or addresses[0] in senders:
+        return None
+    return addresses[0]
 
 
 _INLINE_ID = quick(lazy(r"^Message-ID:\s*<([^<>\s]+)>", re.IGNORECASE | re.M))
@@ -161,3 +168,25 @@ def inline_original_headers(body: str) -> Message | None:
     parsed = m.load_headers("\n".join(block) + "\n")
     return parsed if len(parsed.keys()) > 0 else None
 
+
+#: A quoted header line that addresses the message; inside a block of quoted header fields
+#: (Oracle Messaging Server's "This report relates to a message you sent with the following header
+#: fields:") its addresses are the message's recipients, not the notice's failed ones.
+_ADDRESSING_LINE = lazy(r"^\s*(?:to|cc|bcc)\s*:", re.IGNORECASE)
+_QUOTED_FIELD = lazy(r"^\s*(?:subject|date|from|message-?id|sender|reply-to)\s*:", re.IGNORECASE)
+
+
+def quoted_header_line(lines: list[str], index: int) -> bool:
+    """Whether line ``index`` is a To:/Cc: line of a quoted header block (a Subject:, Date:,
+    From: or Message-ID: line within three lines of it, no blank line between)."""
+    if not _ADDRESSING_LINE.match(lines[index]):
+        return False
+    for step in (-1, 1):
+        at = index
+        for _ in range(3):
+            at += step
+            if at < 0 or at >= len(lines) or not lines[at].strip():
+                break
+            if _QUOTED_FIELD.match(lines[at]):
+                return True
+    return False

@@ -61,16 +61,25 @@ def detect(msg: Message, body: str) -> list[Failure]:
         section = body[start.end(): end.start() if end else start.end() + 4000]
         addresses: list[str] = []
         reasons: list[str] = []
+        own: dict[str, str] = {}  # address -> the reason lines written just above it
+        pending: list[str] = []
         for line in section.splitlines():
             if not line.strip():
                 continue
             address = m.address_of(line)
             if address and len(line.strip()) <= len(address) + 4:
                 addresses.append(address)
+                if pending:
+                    own.setdefault(address, m.unfold(" ".join(pending)))
+                pending = []
             else:
                 reasons.append(line.strip())
+                pending.append(line.strip())
         reason_text = m.unfold(" ".join(reasons))
-        return [Failure(recipient=a, diagnostic=reason_text) for a in dict.fromkeys(addresses)]
+        # the Notes MTA writes each reason above the address it is about: where every address has
+        # one of its own, that one is its diagnostic; otherwise they share all the reason lines
+        paired = len(own) == len(set(addresses))
+        return [Failure(recipient=a, diagnostic=own[a] if paired else reason_text) for a in dict.fromkeys(addresses)]
     return _domino(body)
 
 

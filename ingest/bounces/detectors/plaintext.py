@@ -18,7 +18,7 @@ from bounceledger.ingest.bounces import _message as m
 from bounceledger.ingest.bounces._prefilter import lazy
 from bounceledger.ingest.bounces.classify import find_replycode, find_status, reason_from_text
 from bounceledger.ingest.bounces.detectors import Failure
-from bounceledger.ingest.bounces.detectors._common import inline_original_headers, notice
+from bounceledger.ingest.bounces.detectors._common import inline_original_headers, notice, quoted_header_line
 from bounceledger.ingest.bounces.heuristic import (
     BOUNCE_SUBJECTS,
     NDR_SUBJECTS,
@@ -38,7 +38,7 @@ _ERRORISH = lazy(
 )
 
 
-def _context(lines: list[str], index: int, address: str | None = None) -> str:
+def _context(lines: list[str], index: int, address: str | None = None, own: frozenset[str] | set[str] = frozenset()) -> str:
     """The address line, the rest of its paragraph and, if that says
     nothing, the following paragraph (where DragonFly and others put the
     remote server's answer).
@@ -52,18 +52,13 @@ def _context(lines: list[str], index: int, address: str | None = None) -> str:
     """
     chunk = [lines[index]]
     paragraphs = 0
-    blank_before = False
     for line in lines[index + 1 : index + 16]:
         if not line.strip():
-            if blank_before:
-                continue  # a run of blank lines is one break: an HTML notice's table rows as text
             if paragraphs or _ERRORISH.search(" ".join(chunk[1:])):
                 break
             paragraphs += 1
-            blank_before = True
             continue
-        blank_before = False
-        if _starts_another(line, address) and (
+        if _starts_another(line, address, own) and (
             _ERRORISH.search(" ".join(chunk[1:])) or find_status(chunk[0]) or find_replycode(chunk[0])
         ):
             break
@@ -81,15 +76,21 @@ _SENDER_LABEL = lazy(r"(?:^|\s)(?:from|sender|reply-to|return-path|envelope-from
 _IN_REPLY = lazy(r"(?:^|\s)(?:diagnostic-code:|[45]\d\d[ -](?:[45]\.\d{1,3}\.\d{1,3}\s)?)", re.IGNORECASE)
 
 
-def _starts_another(line: str, address: str | None) -> bool:
+def _starts_another(line: str, address: str | None, own: frozenset[str] | set[str] = frozenset()) -> bool:
     """Whether ``line`` names an address other than ``address`` (any address, without one)
-    outside a server's reply: a reply may name an alias of the same recipient."""
+    outside a server's reply: a reply may name an alias of the same recipient. The notice's
+    own addresses and the returned message's sender (an echoed "MAIL FROM:<sender>") never
+    start another recipient's part."""
     return any(
-        m.address_found(found.group(0)) != address and not _IN_REPLY.search(line[: found.start()])
+        (found_address := m.address_found(found.group(0))) != address and found_address not in own
+        and not _IN_REPLY.search(line[: found.start()])
         for found in m.ADDRESS_RE.finditer(line)
     )
 
 
+#: A quoted message-identifier header ("Message-id: <...>", Oracle's and GroupWise's quoted header
+#: block, an inline original): a message id has an address's shape but names no mailbox (RFC 5322 3.6.4).
+_ID_HEADER_LINE = lazy(r"^\s*(?:message-?id|in-reply-to|references|resent-message-id|x-original-message-id)\s*:", re.IGNORECASE)
 def detect(msg: Message, body: str) -> list[Failure]:
     if not looks_like_bounce(msg) or not written_by_a_mailer(msg, body):
         return []
@@ -102,6 +103,8 @@ def detect(msg: Message, body: str) -> list[Failure]:
     wordless: dict[str, str] = {}  # addresses named with no failure words about them, and their parts
     looked = 0
     for index, line in enumerate(lines):
+        if _ID_HEADER_LINE.match(line) or quoted_header_line(lines, index):
+            continue  # a message id, or the To: of a quoted header block: no failed recipient
         if len(failures) >= MAX_FAILURES or looked >= MAX_LOOKED:
             # free text naming hundreds of addresses is not a notice we can read one by one
             if any(m.ADDRESS_RE.search(rest[:2000]) for rest in lines[index:]):
@@ -119,7 +122,7 @@ def detect(msg: Message, body: str) -> list[Failure]:
                 continue
             if _IN_REPLY.search(line[: match.start()]):
                 quoted.add(address)
-            context = _context(lines, index, address)
+            context = _context(lines, index, address, own)
             if not _ERRORISH.search(context) and not reason_from_text(context):
                 wordless.setdefault(address, context)
                 continue
@@ -342,7 +345,9 @@ def returned_recipient(msg: Message, keys: Keys, body: str) -> list[Failure]:
     ``To:``/``Cc:`` would be a guess, so they give nothing.
     """
     own = m.addresses_in(msg, "From", "To")
-    addressed = {a.lower() for a in keys.original_to or _inline_addressees(body)} - own
+    original = returned_headers(msg) or inline_original_headers(body)
+    senders = m.addresses_in(original, "From", "Sender", "Return-Path") if original is not None else set()
+    addressed = {a.lower() for a in keys.original_to or _inline_addressees(body)} - own - senders
     if len(addressed) != 1:
         return []
     words = m.unfold(" ".join(notice(body).split()))[:_NOTICE_DIAGNOSTIC]

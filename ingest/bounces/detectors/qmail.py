@@ -36,6 +36,10 @@ _SIGNATURE = quick(lazy(
 _GAVE_UP = lazy(r"I'm not going to try again; this message has been in the queue too long", re.IGNORECASE)
 _TEMPORARY = lazy(r"I'm not going to try again(?!.*permanent)|has not been delivered to the recipients? below"
                         r"|I'll keep trying|still trying|this is not a permanent error", re.IGNORECASE)
+#: Postfix's text (its notices before DSN support, 2.2 and earlier, begin "This is the Postfix program
+#: at host ...", which this module's signature takes): "<final> (expanded from <alias>): reason"
+#: (bounce_notify_util.c), the alias being the address the sender used.
+_EXPANDED_FROM = lazy(r"^\(expanded from <([^<>\s]+)>\)\s*:?\s*", re.IGNORECASE)
 _ADDRESS = lazy(r"^<([^<>\s]+@[^<>\s]+|[^<>\s]+)>\s*:?\s*(.*)$")
 _STAGES: tuple[tuple[re.Pattern[str], str], ...] = (
     (lazy(r"sender was rejected|MAIL FROM", re.I), "MAIL"),
@@ -66,15 +70,19 @@ def detect(msg: Message, body: str) -> list[Failure]:
         while index < len(lines) and lines[index].strip() and not _ADDRESS.match(lines[index].rstrip()):
             chunk.append(lines[index].strip())
             index += 1
+        expanded = _EXPANDED_FROM.match(chunk[0])
+        if expanded:
+            chunk[0] = chunk[0][expanded.end():]
         explanation = m.unfold(" ".join(chunk))
         address = m.address_of(match.group(1)) or match.group(1)
+        sent_to = m.address_of(expanded.group(1)) if expanded else None
         command = next((name for pattern, name in _STAGES if pattern.search(explanation)), None)
         said = re.search(r"Remote host said:\s*(.*?)(?:Giving up on \S+|$)", explanation, re.I)
         diagnostic = said.group(1).strip() if said else explanation
         if said and not re.search(r"[A-Za-z]{3}", re.sub(r"^[\d. #-]+", "", diagnostic)):
             diagnostic = explanation
-        failures.append(Failure(recipient=address, diagnostic=m.unfold(explanation if not said else
-                                                                      f"{diagnostic} ({explanation})"),
+        failures.append(Failure(recipient=address, original_recipient=sent_to if sent_to != address else None,
+                                diagnostic=m.unfold(explanation if not said else f"{diagnostic} ({explanation})"),
                                 command=command, temporary=temporary,
                                 gave_up=gave_up and bool(_GAVE_UP.search(explanation))))
     return failures
