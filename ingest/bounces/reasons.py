@@ -187,6 +187,9 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # blocked using $rbl_domain${rbl_reason?; $rbl_reason}"; SORBS zone "spam.dnsbl.sorbs.net" / "Currently
     # Sending Spam" (the listing comment SORBS returns as TXT)
     (r"client host \[[^\]]*\] blocked using ", "blocked"),
+    # src: cPanel's Exim RBL ACL: "550 JunkMail rejected - <host> [<ip>]:<port> is in an RBL: <text>" (the
+    # connecting host is on a block list; "JunkMail" names the ACL, not a verdict on this message)
+    (r"is in an rbl\b|junkmail rejected - .{0,120}\brbl\b", "blocked"),
     # src: RFC 2505 (UBE/UCE); Gmail 550 5.7.1 "likely unsolicited mail", "message is likely spam";
     # Microsoft EOP 5.7.1/5.7.350 "Message rejected as spam by Content Filtering"; SpamAssassin/amavisd-new
     # "spam score"; URIBL/SURBL ("blacklisted URL in message")

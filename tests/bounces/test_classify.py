@@ -266,6 +266,9 @@ def test_reason_table(status, reply, text, reason):
         ("4.4.4", "451", "451 4.4.4 Mail received as unauthenticated, incoming to a recipient domain configured in "
                          "a hosted tenant which has no mail-enabled subscriptions. ATTR5", None, "notaccept"),
         ("5.0.0", "550", "550 4.2.1 mailbox temporarily disabled: a@verizon.example", None, "suspend"),
+        # cPanel's Exim RBL ACL names the list the connecting host is on
+        (None, "550", "550 JunkMail rejected - mta1.sender.test [192.0.2.25]:52100 is in an RBL: Blocked - see "
+                      "https://www.spamcop.net/bl.shtml?192.0.2.25", None, "blocked"),
     ],
 )
 def test_reason_rows_of_providers_and_mtas(status, reply, text, host, reason):

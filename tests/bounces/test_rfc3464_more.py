@@ -263,3 +263,21 @@ def test_a_line_that_opens_with_its_address_takes_nothing_from_above():
     )
     (v,) = parse(raw).verdicts
     assert (v.recipient, v.reason) == ("admin@b.example", "hostunknown")
+
+
+def test_gmails_text_notice_reads_the_response_paragraph_only():
+    """Gmail's "** Address not found **" notice: the response is the paragraph after "The response
+    was:"; what follows (the HTML alternative read as text repeats the heading) is not the reply."""
+    raw = (
+        "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\nTo: bounces@sender.test\n"
+        "Subject: Delivery Status Notification (Failure)\nX-Failed-Recipients: info@gone.example\n"
+        'MIME-Version: 1.0\nContent-Type: multipart/alternative; boundary="A"\n\n'
+        "--A\nContent-Type: text/plain; charset=UTF-8\n\n\n** Address not found **\n\n"
+        "Your message wasn't delivered to info@gone.example because the domain gone.example couldn't be found.\n\n"
+        "The response was:\nDNS Error: 1234 DNS type 'mx' lookup of gone.example responded with code NXDOMAIN\n"
+        "Domain name not found: gone.example\n\n"
+        "--A\nContent-Type: text/html; charset=UTF-8\n\n<html><body><h2>Address not found</h2>"
+        "<p>Your message wasn't delivered to info@gone.example.</p></body></html>\n--A--\n"
+    ).encode()
+    (v,) = parse(raw).verdicts
+    assert (v.recipient, v.reason, v.hardbounce) == ("info@gone.example", "hostunknown", True)

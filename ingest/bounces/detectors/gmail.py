@@ -48,6 +48,7 @@ _OTHER_SERVER = lazy(r"the (?:error that the other server returned was|other ser
 _MODERN_HEAD = quick(lazy(r"^\*\* ?(?:Message not delivered|Address not found|Message blocked|Delivery incomplete)"
                                 r" ?\*\*\s*$", re.IGNORECASE | re.M))
 _RESPONSE = quick(lazy(r"^The response (?:from the remote server )?was:\s*$", re.IGNORECASE | re.M))
+_RESPONSE_END = lazy(r"\n[ \t]*\n|^\*\* ?[A-Z]", re.M)
 _SEND_AS = quick(lazy(r"[?&]p=CustomFromDenied|'Send mail as'", re.IGNORECASE))
 
 
@@ -57,7 +58,10 @@ def _modern(msg: Message, text: str) -> list[Failure]:
     if not head or not recipients:
         return []
     response = _RESPONSE.search(text, head.end())
-    said = m.unfold(text[response.end():] if response else text[head.end():])[:2000]
+    said = text[response.end():] if response else text[head.end():]
+    # the response ends at the paragraph's end: what follows may be the notice again, as the HTML
+    # alternative reads ("** Address not found **" over a DNS error would read as an unknown user)
+    said = m.unfold(_RESPONSE_END.split(said.lstrip("\n"), maxsplit=1)[0])[:2000]
     reason = "rejected" if _SEND_AS.search(text) else None
     return [Failure(recipient=a, diagnostic=said, reason=reason) for a in recipients]
 
