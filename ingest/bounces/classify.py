@@ -185,7 +185,16 @@ def reason_from_status(status: str | None) -> str | None:
         # subject, registered or a vendor's own (Exchange Online's 5.6.11 bare line feeds,
         # 5.6.211 invalid MIME), reports the content; no other subject is of one reason
         found = "contenterror"
+    elif found is None:
+        # RFC 3463 section 2: the subject sub-code classifies the status. An unregistered detail of
+        # X.3 (mail system) or X.7 (security or policy) means what the subject's X.3.0 / X.7.0 does:
+        # Exchange Online's 5.3.190 (journaling), 5.7.323 (DANE). Subjects 1, 2 and 4 are left to the
+        # words: their details differ too much (5.1.90 and 5.2.121 are senders' limits)
+        found = _SUBJECT_REASONS.get(rest.partition(".")[0])
     return found
+
+
+_SUBJECT_REASONS = {"3": STATUS_REASONS.get("3.0"), "7": STATUS_REASONS.get("7.0")}
 
 
 def is_hard(reason: str, status: str | None, replycode: str | None) -> bool:

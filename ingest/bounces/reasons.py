@@ -599,6 +599,14 @@ _STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
     # src: Gmail 421 4.7.29 / 550 5.7.29 "... because you're not using a TLS connection" / "... wasn't sent over a TLS
     # connection. Gmail requires all bulk email senders to use TLS/SSL" (Google reuses X.7.29, RFC 8617's ARC code)
     (r"not using a tls connection|wasn.t sent over a tls connection", "securityerror"),
+    # src: Microsoft Learn, "Email non-delivery reports and SMTP errors in Exchange Online": 5.7.322-325
+    # "certificate-expired", "tlsa-invalid: The domain failed DANE validation.", "dnssec-invalid",
+    # "certificate-host-mismatch" (the destination's TLS / DANE set-up, not the message)
+    (r"\b(?:tlsa-invalid|dnssec-invalid|certificate-expired|certificate-host-mismatch)\b|failed dane validation",
+     "securityerror"),
+    # src: the same page, 5.7.508 "Access denied, [$SenderIPAddress] has exceeded permitted limits within $range
+    # range": the sending IPv6 range sent too many messages in too short a time (its "access denied" is no block)
+    (r"has exceeded permitted limits within", "speeding"),
     # src: Microsoft, external forwarding control: "5.7.520 Access denied, Your organization does not allow external forwarding"
     (r"does not allow external forwarding", "policyviolation"),
     # src: Yahoo Sender Hub SMTP error codes, "Excessive unknown recipients": Yahoo refuses the sending server

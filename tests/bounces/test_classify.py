@@ -269,10 +269,21 @@ def test_reason_table(status, reply, text, reason):
         # cPanel's Exim RBL ACL names the list the connecting host is on
         (None, "550", "550 JunkMail rejected - mta1.sender.test [192.0.2.25]:52100 is in an RBL: Blocked - see "
                       "https://www.spamcop.net/bl.shtml?192.0.2.25", None, "blocked"),
+        # Exchange Online's DANE checks, and its per-IPv6-range sending limit
+        (None, "550", "550 tlsa-invalid: The domain failed DANE validation.", None, "securityerror"),
+        ("5.7.508", "550", "550 5.7.508 Access denied, [2001:db8:1f70::27] has exceeded permitted limits within "
+                           "2001:db8:1f70::/48 range", None, "speeding"),
     ],
 )
 def test_reason_rows_of_providers_and_mtas(status, reply, text, host, reason):
     assert classify(status, reply, text, host).reason == reason
+
+
+def test_an_unregistered_detail_of_the_system_or_security_subject_means_its_subject():
+    """RFC 3463 section 2: the subject classifies the status (Exchange Online's 5.3.190, 5.7.323)."""
+    assert classify("5.3.190", "550", "550 5.3.190 Journaling on-premises messages to Microsoft 365 not supported").reason \
+        == "systemerror"
+    assert classify("5.7.399", "550", None).reason == "securityerror"
 
 
 def test_a_misconfigured_forwarding_address_has_not_moved():
