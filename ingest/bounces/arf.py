@@ -13,9 +13,11 @@ complained-about message; Hotmail names the complainer in that message's
 
 from __future__ import annotations
 
+import re
 from email.message import Message
 
 from bounceledger.ingest.bounces import _message as m
+from bounceledger.ingest.bounces._prefilter import lazy
 from bounceledger.ingest.bounces.rfc3464 import _blocks, parse_date, strip_type
 from bounceledger.ingest.bounces.returned import Keys, returned_headers
 from bounceledger.ingest.records import Verdict, VerdictKind
@@ -73,6 +75,32 @@ def _report_fields(msg: Message) -> tuple[dict[str, str], list[str]]:
 NOT_COMPLAINTS = frozenset({"not-spam", "auth-failure"})
 
 
+#: Local parts that stand for an address a feedback loop took out (RFC 6590, "Redaction of
+#: Potentially Sensitive Data from Mail Abuse Reports"; AOL's postmaster pages: "we redact the
+#: email address that the message was originally sent to"): no complainer is named, and the
+#: report's other keys (the return-path token, the Message-ID) must say whose mail it was.
+_REDACTED_LOCAL = lazy(r"^(?:redacted|undisclosed(?:-recipients?)?|x{3,}|\*+|\[redacted\])$", re.IGNORECASE)
+
+
+def _redacted(address: str) -> bool:
+    return bool(_REDACTED_LOCAL.match(address.partition("@")[0]))
+
+
+def _delivered_to(original: Message) -> str | None:
+    """The complainer's mailbox as the original's headers name it: the receiving system's
+    Delivered-To / X-Original-To first (the original's To: may be our own list address, or a
+    group), then a To: that is not at the sender's own domain."""
+    for name in ("Delivered-To", "X-Original-To"):
+        address = m.address_of(m.header(original, name))
+        if address:
+            return address
+    address = m.address_of(m.header(original, "To"))
+    sender = m.address_of(m.header(original, "From")) or ""
+    if address and sender and address.partition("@")[2] == sender.partition("@")[2]:
+        return None  # our own list address: nobody's mailbox
+    return address
+
+
 def verdicts(msg: Message, keys: Keys) -> list[Verdict]:
     """One ``complaint`` verdict per complaining recipient; a ``feedback`` one (which
     changes no state) where the feedback type is no complaint (:data:`NOT_COMPLAINTS`)."""
@@ -85,11 +113,11 @@ def verdicts(msg: Message, keys: Keys) -> list[Verdict]:
         recipients = [hotmail] if hotmail else []
     if not recipients:
         original = returned_headers(msg)
-        to = m.header(original, "To") if original is not None else ""
-        address = m.address_of(to)
+        address = _delivered_to(original) if original is not None else None
         recipients = [address] if address else [None]  # type: ignore[list-item]
     seen: list[str | None] = []
     for address in recipients:
+        address = None if address is not None and _redacted(address) else address
         if address not in seen:
             seen.append(address)
     reporter = strip_type(fields.get("reporting-mta", "")) or m.header(msg, "From") or None

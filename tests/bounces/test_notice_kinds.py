@@ -607,3 +607,24 @@ def test_courier_indented_transcript_names_the_rcpt_stage() -> None:
     ).encode()
     (v,) = parse(raw).verdicts
     assert (v.recipient, v.reason, v.hardbounce) == ("noenh@partner.example", "userunknown", True)
+
+
+def test_a_redacted_complainer_is_no_address() -> None:
+    """RFC 6590: feedback loops may take the complainer's address out ("redacted@", all x's); such a
+    placeholder names nobody, and the report's other keys say whose mail it was."""
+    for placeholder in ("redacted@receiver.example", "xxxxxxxx@receiver.example"):
+        raw = _arf("abuse").replace(b"ann@receiver.example", placeholder.encode())
+        (v,) = parse(raw).verdicts
+        assert (v.kind, v.recipient, v.original_message_id) == ("complaint", None, OUR_MESSAGE.strip("<>"))
+
+
+def test_a_complaint_without_a_named_recipient_takes_the_mailbox_the_original_was_delivered_to() -> None:
+    """With no Original-Rcpt-To, the original's Delivered-To names the complainer's mailbox; its
+    To: may be our own list address (nobody's mailbox)."""
+    raw = (_arf("abuse").replace(b"Original-Rcpt-To: <ann@receiver.example>\n", b"")
+           .replace(b"To: <ann@receiver.example>\n", b"Delivered-To: ann@receiver.example\nTo: <subscribers@shop.example>\n"))
+    (v,) = parse(raw).verdicts
+    assert (v.kind, v.recipient) == ("complaint", "ann@receiver.example")
+    own_list_only = raw.replace(b"Delivered-To: ann@receiver.example\n", b"")
+    (v,) = parse(own_list_only).verdicts
+    assert (v.kind, v.recipient) == ("complaint", None)
