@@ -278,7 +278,7 @@ def choose_status(status: str | None, diagnostic: str | None, *, field_is_final:
     """
     status = normalise_status(status)
     nested = _nested_reply(diagnostic)
-    if diagnostic and not nested:
+    if diagnostic and not nested and ("esponse:" in diagnostic or "ESPONSE:" in diagnostic):
         diagnostic = _CALLOUT_RESPONSE_RE.sub(r"\1", diagnostic)  # the verified address's status is not ours
     text_status = nested[1] if nested else find_status(diagnostic)
     if not text_status:
