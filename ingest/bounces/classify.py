@@ -419,6 +419,12 @@ def classify(
             # busy or temporarily blocked for policy reasons)": said with a transient code, the
             # generic words say nothing of the address
             chosen = "onhold"
+        if chosen == "userunknown" and (status or "").partition(".")[2] == "2.1" and text \
+                and _MAILBOX_UNAVAILABLE_RE.search(text) \
+                and reason_from_text(_MAILBOX_UNAVAILABLE_RE.sub(" ", text)) != "userunknown":
+            # RFC 3463 X.2.1 "Mailbox disabled, not accepting messages": RFC 5321's generic 550 words
+            # ("mailbox unavailable") say no more than the code, which says the mailbox exists
+            chosen = "suspend"
         if chosen == "userunknown":
             # an "other or undefined" status (X.0.0, X.5.0 ... RFC 3463 section 3.1) says no more than none
             chosen = _decide_userunknown(status_reason if status and not _other_status(status) else "nostatus", command)

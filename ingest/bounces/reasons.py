@@ -108,7 +108,8 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # Gmail 550 5.2.1 "The email account that you tried to reach is disabled"; Yahoo 554 "delivery error: dd
     # This account has been disabled or discontinued"; Microsoft 5.2.1 "mailbox disabled"; Verizon "550 4.2.1 mailbox
     # temporarily disabled: <address>" (RFC 3463 X.2.1, said with a 550)
-    (r"account (?:has been |is |was )?(?:disabled|suspended|deactivated|inactive|locked|frozen|closed|expired)"
+    # src: Coremail bounce-hint list (icoremail.vip support) "This account has been temporarily suspended"
+    (r"account (?:has been |is |was )?(?:temporarily )?(?:disabled|suspended|deactivated|inactive|locked|frozen|closed|expired)"
      r"|mailbox (?:has been |is |was )?(?:temporarily )?(?:disabled|suspended|deactivated|inactive|locked|frozen|closed)"
      r"|user (?:account )?(?:is |was )?(?:disabled|suspended|deactivated|inactive)|inactive (?:user|account|mailbox)"
      r"|(?:disabled|suspended|deactivated|dormant) (?:user|account|mailbox|recipient)|not an active (?:user|account|address)"
@@ -343,7 +344,9 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # "RESOLVER.ADR.RecipNotFound; not found"; Courier "No such user"; Yahoo "This user doesn't have a
     # yahoo.com account"; MDaemon/Exchange "Recipient address rejected"; Alibaba Mail's error list (Alibaba
     # Cloud document 36612) "Rcptto account isn't a local account" (no such mailbox, a mistyped address)
-    (r"user(?:name)? (?:is )?unknown|unknown (?:user|recipient|local[- ]?part|mailbox|address|e-?mail address)"
+    # src: docspell "SMTP Gateway with Exim" transcript "550 Recipient unknown"; Oracle Communications Messaging
+    # Server "Mailbox unknown. Either there is no mailbox associated with this name ..."
+    (r"user(?:name)? (?:is )?unknown|(?:recipient|mailbox) (?:is )?unknown|unknown (?:user|recipient|local[- ]?part|mailbox|address|e-?mail address)"
      r"|no such (?:user|recipient|mailbox|person|address|account|local user)|user (?:does ?n[o']t|not) exists?"
      r"|(?:user|recipient|mailbox|address|account) (?:was |is )?not found|(?:user|recipient|mailbox|address|account|e-?mail address)"
      r" (?:does ?n[o']t|do(?:es)? not|did not) exists?|invalid (?:recipient|mailbox|user|address|e-?mail address|e-?mail)"

@@ -273,6 +273,12 @@ def test_reason_table(status, reply, text, reason):
         (None, "550", "550 tlsa-invalid: The domain failed DANE validation.", None, "securityerror"),
         ("5.7.508", "550", "550 5.7.508 Access denied, [2001:db8:1f70::27] has exceeded permitted limits within "
                            "2001:db8:1f70::/48 range", None, "speeding"),
+        # dead or alive: the words and the status decide which side of the hard/soft line an address is on
+        (None, "550", "550 Recipient unknown", None, "userunknown"),
+        (None, "550", "550 Mailbox unknown. Either there is no mailbox associated with this name or you do not "
+                      "have authorization to see it.", None, "userunknown"),
+        ("5.1.1", "550", "550 5.1.1 This account has been temporarily suspended", None, "suspend"),
+        ("5.2.1", "550", "550 5.2.1 Requested action not taken: mailbox unavailable", None, "suspend"),
     ],
 )
 def test_reason_rows_of_providers_and_mtas(status, reply, text, host, reason):
