@@ -247,9 +247,25 @@ def _context_for(address: str, body: str) -> str:
     return ""
 
 
-def _names_a_recipient(address: str, own: set[str]) -> bool:
-    """Not the notice's own addresses, nor a role mailbox it points people to ("write to postmaster@")."""
-    return address not in own and address.split("@", 1)[0] not in ("postmaster", "mailer-daemon", "abuse")
+def _only_in_quoted_headers(address: str, lines: list[str]) -> bool:
+    from bounceledger.ingest.bounces.detectors._common import quoted_header_line  # local: avoid an import cycle
+
+    at = [i for i, line in enumerate(lines) if address in line.lower()]
+    return bool(at) and all(quoted_header_line(lines, i) for i in at)
+
+
+def _lists_recipients(lines: list[str], own: set[str]) -> bool:
+    """The notice names an address outside a quoted header block: not one of its own, nor a role
+    mailbox it points people to ("write to postmaster@")."""
+    from bounceledger.ingest.bounces.detectors._common import quoted_header_line  # local: avoid an import cycle
+
+    return any(
+        not quoted_header_line(lines, i) and any(
+            (found := m.address_found(a.group(0))) not in own
+            and found.split("@", 1)[0] not in ("postmaster", "mailer-daemon", "abuse")
+            for a in m.ADDRESS_RE.finditer(line))
+        for i, line in enumerate(lines) if "@" in line
+    )
 
 
 def verdicts(msg: Message, keys: Keys, body: str, own_addresses: set[str] | None = None) -> list[Verdict]:
@@ -260,30 +276,18 @@ def verdicts(msg: Message, keys: Keys, body: str, own_addresses: set[str] | None
     own = {a.lower() for a in (own_addresses or set())}
     found: list[Verdict] = []
     from bounceledger.ingest.bounces.detectors._common import notice as notice_of  # local: avoid an import cycle
-    from bounceledger.ingest.bounces.detectors._common import quoted_header_line
 
     notice = notice_of(body)
-    lines = notice.splitlines()
-
+    candidates = {a for a in permanent | temporary if "@" in a and a not in own}
     # Where the notice lists recipients of its own, an address it names only on the To:/Cc: line
     # of a header block it quotes (Oracle's "a message you sent with the following header
     # fields") is a recipient of the message, not one it says failed. A notice that names
     # nobody else (Yahoo's "Subject: ... To: <the failed address>") means that one.
-    listed = any(
-        not quoted_header_line(lines, i) and any(_names_a_recipient(m.address_found(a.group(0)), own)
-                                                 for a in m.ADDRESS_RE.finditer(line))
-        for i, line in enumerate(lines) if "@" in line
-    )
-
-    def only_quoted(address: str) -> bool:
-        at = [i for i, line in enumerate(lines) if address in line.lower()]
-        return listed and bool(at) and all(quoted_header_line(lines, i) for i in at)
-
-    failed = sorted(
-        (address, address not in permanent)
-        for address in permanent | temporary
-        if "@" in address and address not in own and not only_quoted(address)
-    )
+    lines = notice.splitlines()
+    quoted_only = {a for a in candidates if _only_in_quoted_headers(a, lines)}
+    if quoted_only and _lists_recipients(lines, own):
+        candidates -= quoted_only
+    failed = sorted((address, address not in permanent) for address in candidates)
     for address, is_temporary in failed:
         context = _context_for(address, body) or None
         # The notice's other words may say why *another* recipient failed
