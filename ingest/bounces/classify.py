@@ -258,6 +258,8 @@ _GENERIC_TEMPORARY_RE = re.compile(r"temporar(?:y|ily)|try again later", re.IGNO
 #: Greylisting defers a sender it has not seen before and never refuses for good (postgrey(8): "Greylisted,
 #: see ..."): a sender that gave up while greylisted ran out of queue lifetime (see classify).
 _GREYLISTED_RE = re.compile(r"greylist", re.IGNORECASE)
+#: RFC 5321 4.2.3's text for 552: "Requested mail action aborted: exceeded storage allocation".
+_STORAGE_ALLOCATION_RE = re.compile(r"exceeded storage allocation", re.IGNORECASE)
 
 
 #: Exim's callout failure quotes the verified server's answer ("Verification failed for <x>",
@@ -419,6 +421,12 @@ def classify(
             # busy or temporarily blocked for policy reasons)": said with a transient code, the
             # generic words say nothing of the address
             chosen = "onhold"
+        if chosen == "mailboxfull" and status_reason in ("mesgtoobig", "systemfull") and text \
+                and _STORAGE_ALLOCATION_RE.search(text) \
+                and reason_from_text(_STORAGE_ALLOCATION_RE.sub(" ", text)) != "mailboxfull":
+            # RFC 5321's generic 552 words ("exceeded storage allocation") say no more than the code;
+            # a status that names the message's size (X.3.4) or the system's space (X.3.1) says which
+            chosen = status_reason
         if chosen == "userunknown" and (status or "").partition(".")[2] == "2.1" and text \
                 and _MAILBOX_UNAVAILABLE_RE.search(text) \
                 and reason_from_text(_MAILBOX_UNAVAILABLE_RE.sub(" ", text)) != "userunknown":

@@ -171,8 +171,9 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # Broadcom Email Security.cloud KB 177117 "IP Address Has a Negative Reputation" (the sending IP's standing)
     (r"\b(?:bad|poor|low|very low|negative) (?:sender |ip |domain )?reputation|reputation (?:is|was) (?:too )?(?:low|poor|bad)"
      r"|\bblocked due to (?:poor|bad) reputation|low reputation of the sending|unexpected volume or user complaints"
-     # Outlook.com: "451 4.7.650 The mail server [IP] has been temporarily rate limited due to IP reputation"
-     r"|(?:limited|blocked|deferred|rejected) due to (?:\w+ )?reputation",
+     # Outlook.com: "451 4.7.650 The mail server [IP] has been temporarily rate limited due to IP reputation";
+     # Broadcom Email Security.cloud: "Message rejected due to sender IP reputation"
+     r"|(?:limited|blocked|deferred|rejected) due to (?:\w+ ){0,2}reputation",
      "badreputation"),
     # The sending host was refused for the spam it sent, not for this message.
     # src: Rackspace "Common email bounces": "451 4.3.0 <server[ip]>: Client host rejected: Throttled - Too much
@@ -307,7 +308,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      # header based (manually) Blocked Senders: <address>" (the sender on a user's or an administrator's
      # block list); STRATO FAQ "550 Forbidden domain '...' in Envelope-From"
      r"|not match a verified sender identity|sandbox subdomains are for test purposes only"
-     r"|envelope blocked - user entry|rejected by header based (?:manually )?blocked senders|in envelope-from\b",
+     r"|envelope blocked - user entry|rejected by header based (?:manually )?blocked senders|in envelope-from\b"
+     # src: Mimecast SMTP Error Codes, "550 Administrative prohibition - envelope blocked" (the sender on a
+     # blocked senders policy)
+     r"|administrative prohibition - envelope blocked",
      "rejected"),
     # One connection sending too much, too often.
     # src: Tencent QQ Mail SMTP errors "Connection frequency limited", "Ip frequency limited"; Postfix anvil

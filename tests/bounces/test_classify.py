@@ -279,6 +279,12 @@ def test_reason_table(status, reply, text, reason):
                       "have authorization to see it.", None, "userunknown"),
         ("5.1.1", "550", "550 5.1.1 This account has been temporarily suspended", None, "suspend"),
         ("5.2.1", "550", "550 5.2.1 Requested action not taken: mailbox unavailable", None, "suspend"),
+        # gateways: a status naming the message's size beats RFC 5321's generic 552 words; the sending IP's
+        # standing; a recipient's blocked-senders policy
+        ("5.3.4", "552", "552 5.3.4 Requested mail action aborted: exceeded storage allocation", None, "mesgtoobig"),
+        ("5.7.1", "550", "550 5.7.1 Message rejected due to sender IP reputation", None, "badreputation"),
+        (None, "550", "550 Administrative prohibition - envelope blocked - https://community.mimecast.com/docs/DOC-1369#550",
+         None, "rejected"),
     ],
 )
 def test_reason_rows_of_providers_and_mtas(status, reply, text, host, reason):
