@@ -653,6 +653,11 @@ ADDRESS_RE = lazy(
 )
 
 
+#: Local parts of role mailboxes a notice points people to ("write to postmaster@"): RFC 2142's
+#: postmaster and abuse, and the MAILER-DAEMON that signs notices. Never a failed recipient.
+ROLE_LOCAL_PARTS = frozenset({"postmaster", "mailer-daemon", "abuse"})
+
+
 def first_address(text: str) -> str | None:
     """The first thing in ``text`` that looks like an e-mail address."""
     match = ADDRESS_RE.search(text or "")

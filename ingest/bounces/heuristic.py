@@ -262,7 +262,7 @@ def _lists_recipients(lines: list[str], own: set[str]) -> bool:
     return any(
         not quoted_header_line(lines, i) and any(
             (found := m.address_found(a.group(0))) not in own
-            and found.split("@", 1)[0] not in ("postmaster", "mailer-daemon", "abuse")
+            and found.split("@", 1)[0] not in m.ROLE_LOCAL_PARTS
             for a in m.ADDRESS_RE.finditer(line))
         for i, line in enumerate(lines) if "@" in line
     )

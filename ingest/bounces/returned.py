@@ -114,13 +114,18 @@ def forwarded_from(original: Message, failed: str) -> str | None:
     return None
 
 
+def original_senders(original: Message) -> set[str]:
+    """The returned message's sender as its headers name it: ``From:``, ``Sender:`` and ``Return-Path:``."""
+    return m.addresses_in(original, "From", "Sender", "Return-Path")
+
+
 def sender_addresses(msg: Message) -> frozenset[str]:
     """The sender's addresses a notice shows: the one it is sent back to (its ``To:``) and the
-    returned message's ``From:``, ``Sender:`` and ``Return-Path:``."""
+    returned message's (:func:`original_senders`)."""
     found = m.addresses_in(msg, "To")
     original = returned_headers(msg)
     if original is not None:
-        found |= m.addresses_in(original, "From", "Sender", "Return-Path")
+        found |= original_senders(original)
     return frozenset(found)
 
 

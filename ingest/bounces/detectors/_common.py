@@ -105,7 +105,7 @@ def clean_address(value: str) -> str | None:
 
 def returned_recipient(msg: Message) -> str | None:
     """The single ``To:`` address of the returned original, if there is one."""
-    from bounceledger.ingest.bounces.returned import returned_headers
+    from bounceledger.ingest.bounces.returned import original_senders, returned_headers
 
     original = returned_headers(msg)
     if original is None:
@@ -114,8 +114,7 @@ def returned_recipient(msg: Message) -> str | None:
     addresses = [a for v in values for a in (m.first_address(x) for x in v.split(",")) if a]
     # the message's own sender is never its failed recipient: mail sent To: itself with the
     # recipients in Bcc (RFC 5322 3.6.3) returns a To: that names only the sender
-    senders = m.addresses_in(original, "From", "Sender", "Return-Path")
-    if len(set(addresses)) != 1 or addresses[0] in senders:
+    if len(set(addresses)) != 1 or addresses[0] in original_senders(original):
         return None
     return addresses[0]
 

@@ -26,7 +26,7 @@ from bounceledger.ingest.bounces.heuristic import (
     looks_like_bounce,
     written_by_a_mailer,
 )
-from bounceledger.ingest.bounces.returned import Keys, addressees, returned_headers
+from bounceledger.ingest.bounces.returned import Keys, addressees, original_senders, returned_headers
 
 #: Most failed recipients taken from free text, and most addresses looked at.
 MAX_FAILURES = 50
@@ -91,6 +91,8 @@ def _starts_another(line: str, address: str | None, own: frozenset[str] | set[st
 #: A quoted message-identifier header ("Message-id: <...>", Oracle's and GroupWise's quoted header
 #: block, an inline original): a message id has an address's shape but names no mailbox (RFC 5322 3.6.4).
 _ID_HEADER_LINE = lazy(r"^\s*(?:message-?id|in-reply-to|references|resent-message-id|x-original-message-id)\s*:", re.IGNORECASE)
+
+
 def detect(msg: Message, body: str) -> list[Failure]:
     if not looks_like_bounce(msg) or not written_by_a_mailer(msg, body):
         return []
@@ -114,7 +116,7 @@ def detect(msg: Message, body: str) -> list[Failure]:
             looked += 1
             address = m.address_found(match.group(0))
             local = address.split("@", 1)[0]
-            if address in own or address in failures or local in ("postmaster", "mailer-daemon", "abuse"):
+            if address in own or address in failures or local in m.ROLE_LOCAL_PARTS:
                 continue
             if "/" in local or "?" in local or _SENDER_LABEL.search(line[: match.start()]):
                 # part of a link ("https://host/release/?email=a@b"), or a sender named as one
@@ -166,16 +168,20 @@ def _delays_marked(msg: Message, text: str, failures: list[Failure]) -> list[Fai
     ]
 
 
-def _returned_senders(msg: Message, body: str) -> frozenset[str]:
-    """The returned message's sender (``From:``, ``Sender:``, ``Return-Path:``), unless it
-    was also sent to that address: a transcript or a quoted header ("* From: news@...")
-    names the sender beside the recipient, and the sender is never the one who failed."""
+def _returned_original(msg: Message, body: str) -> Message | None:
+    """The returned message's headers: its own part, or quoted as text in the notice."""
     original = returned_headers(msg)
-    if original is None:
-        original = inline_original_headers(body)
+    return original if original is not None else inline_original_headers(body)
+
+
+def _returned_senders(msg: Message, body: str) -> frozenset[str]:
+    """The returned message's sender (:func:`original_senders`), unless it was also sent to
+    that address: a transcript or a quoted header ("* From: news@...") names the sender
+    beside the recipient, and the sender is never the one who failed."""
+    original = _returned_original(msg, body)
     if original is None:
         return frozenset()
-    return frozenset(m.addresses_in(original, "From", "Sender", "Return-Path") - set(addressees(original)))
+    return frozenset(original_senders(original) - set(addressees(original)))
 
 
 #: A line of an SMTP session transcript in a notice: the client's command
@@ -345,8 +351,8 @@ def returned_recipient(msg: Message, keys: Keys, body: str) -> list[Failure]:
     ``To:``/``Cc:`` would be a guess, so they give nothing.
     """
     own = m.addresses_in(msg, "From", "To")
-    original = returned_headers(msg) or inline_original_headers(body)
-    senders = m.addresses_in(original, "From", "Sender", "Return-Path") if original is not None else set()
+    original = _returned_original(msg, body)
+    senders = original_senders(original) if original is not None else set()
     addressed = {a.lower() for a in keys.original_to or _inline_addressees(body)} - own - senders
     if len(addressed) != 1:
         return []
