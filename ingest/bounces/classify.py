@@ -160,7 +160,12 @@ def reason_from_text(text: str | None) -> str | None:
     """The reason named by the first matching row of the text table."""
     if not text:
         return None
-    return _TEXT_TABLE.first(cjk_rejoined(text))  # type: ignore[return-value]
+    return _first_text_rule(cjk_rejoined(text))
+
+
+def _first_text_rule(text: str) -> str | None:
+    """The text table's first matching row, for a text already rejoined (:func:`cjk_rejoined`)."""
+    return _TEXT_TABLE.first(text)  # type: ignore[return-value]
 
 
 #: Chinese and Japanese write no spaces between words (Korean does, so Hangul is not here): the
@@ -307,6 +312,15 @@ def choose_status(status: str | None, diagnostic: str | None, *, field_is_final:
 
 _MAILBOX_UNAVAILABLE_RE = re.compile(r"mailbox unavailable", re.IGNORECASE)
 
+#: RFC 5321 4.2.3's generic reply words, the reason they read as, and the reasons of statuses that
+#: say more: where those words are all a reply says, the status decides. 552 "exceeded storage
+#: allocation" beside X.3.4 "Message too big for system" or X.3.1 "Mail system full"; 550 "mailbox
+#: unavailable" beside X.2.1 "Mailbox disabled, not accepting messages" (the mailbox exists).
+_GENERIC_REPLY_WORDS: dict[str, tuple[re.Pattern[str], frozenset[str]]] = {
+    "mailboxfull": (_STORAGE_ALLOCATION_RE, frozenset({"mesgtoobig", "systemfull"})),
+    "userunknown": (_MAILBOX_UNAVAILABLE_RE, frozenset({"suspend"})),
+}
+
 
 def _other_status(status: str) -> bool:
     """RFC 3463's "Other or undefined ... status" codes (X.N.0), which name a
@@ -413,7 +427,7 @@ def classify(
     if chosen is None and status and _detail(status) in DECISIVE_STATUSES:
         chosen = status_reason
     if chosen is None:
-        chosen = reason_from_text(text)
+        chosen = _first_text_rule(text) if text else None
         transient = temporary or (replycode or "").startswith("4")
         if chosen == "userunknown" and transient and _MAILBOX_UNAVAILABLE_RE.search(text or "") \
                 and not (status or "").partition(".")[2].startswith("1."):
@@ -421,18 +435,10 @@ def classify(
             # busy or temporarily blocked for policy reasons)": said with a transient code, the
             # generic words say nothing of the address
             chosen = "onhold"
-        if chosen == "mailboxfull" and status_reason in ("mesgtoobig", "systemfull") and text \
-                and _STORAGE_ALLOCATION_RE.search(text) \
-                and reason_from_text(_STORAGE_ALLOCATION_RE.sub(" ", text)) != "mailboxfull":
-            # RFC 5321's generic 552 words ("exceeded storage allocation") say no more than the code;
-            # a status that names the message's size (X.3.4) or the system's space (X.3.1) says which
-            chosen = status_reason
-        if chosen == "userunknown" and (status or "").partition(".")[2] == "2.1" and text \
-                and _MAILBOX_UNAVAILABLE_RE.search(text) \
-                and reason_from_text(_MAILBOX_UNAVAILABLE_RE.sub(" ", text)) != "userunknown":
-            # RFC 3463 X.2.1 "Mailbox disabled, not accepting messages": RFC 5321's generic 550 words
-            # ("mailbox unavailable") say no more than the code, which says the mailbox exists
-            chosen = "suspend"
+        generic = _GENERIC_REPLY_WORDS.get(chosen)  # type: ignore[arg-type]
+        if generic and status_reason in generic[1] and text and generic[0].search(text) \
+                and _first_text_rule(generic[0].sub(" ", text)) != chosen:
+            chosen = status_reason  # the words said no more than the code; the status says more
         if chosen == "userunknown":
             # an "other or undefined" status (X.0.0, X.5.0 ... RFC 3463 section 3.1) says no more than none
             chosen = _decide_userunknown(status_reason if status and not _other_status(status) else "nostatus", command)
