@@ -386,13 +386,10 @@ def _sentence_before(needle: str, text: str) -> list[str]:
     Chinese and Japanese "受信者のメールボックスが一杯になって、...\nできないため、"addr"へ...")
     put the cause before it. A line that opens with the address (Postfix's "<addr>: ...",
     Exim's indented list) starts its own part, and nothing above it is its."""
-    if "\n" in needle:
+    mention = None if "\n" in needle else _first_mention(needle, text)
+    if mention is None:
         return []
-    found = _lines_of(text)
-    at = found.lowered.find(needle)
-    if at < 0:
-        return []
-    index = bisect_right(found.starts, at) - 1
+    found, index, at = mention
     lead = found.lowered[found.starts[index]:at].strip(" \t<\"'(")
     if not lead:
         return []
@@ -445,12 +442,21 @@ def _rows_from_first_mention(needle: str, text: str, lines: int = 6) -> list[str
         rows = text.splitlines()
         index = next((n for n, row in enumerate(rows) if needle in row.lower()), -1)
         return rows[index:index + lines] if index >= 0 else []
+    mention = _first_mention(needle, text)
+    if mention is None:
+        return []
+    found, index, _ = mention
+    return found.rows[index:index + lines]
+
+
+def _first_mention(needle: str, text: str) -> tuple[_Lines, int, int] | None:
+    """``text``'s lines (:func:`_lines_of`), the index of the first one containing ``needle``
+    (lower case, no line feed) and the needle's offset in the text; None when no line does."""
     found = _lines_of(text)
     at = found.lowered.find(needle)
     if at < 0:
-        return []
-    index = bisect_right(found.starts, at) - 1
-    return found.rows[index:index + lines]
+        return None
+    return found, bisect_right(found.starts, at) - 1, at
 
 
 #: The comment after a Status field's code: "5.0.0 (recipient reached disk quota)".
@@ -658,17 +664,18 @@ def _expanded_aliases(blocks: list[dict[str, str]]) -> set[str]:
     sendmail Final-Recipient beside X-Actual-Recipient) shared by blocks for different final
     addresses, or one with Action "expanded"."""
     members: dict[str, set[str]] = {}
+    expanded: set[str] = set()  # said so by the reporting MTA (RFC 3464 2.3.3, Action: expanded)
     for block in blocks:
         final = m.address_of(strip_type(block.get("final-recipient", "")))
         original = m.address_of(decode_utf8_address(strip_type(block.get("original-recipient", ""))))
         actual = m.address_of(strip_type(block.get("x-actual-recipient", "")))
         if (block.get("action", "").split() or [""])[0].lower() == "expanded" and final:
-            members.setdefault(final, set()).update({"*", "**"})
+            expanded.add(final)
         if actual and final and actual != final:
             members.setdefault(final, set()).add(actual)
         elif original and final and original != final:
             members.setdefault(original, set()).add(final)
-    return {alias for alias, finals in members.items() if len(finals) > 1}
+    return expanded | {alias for alias, finals in members.items() if len(finals) > 1}
 
 
 def _is_plain_address(value: str) -> bool:
