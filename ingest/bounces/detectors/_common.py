@@ -189,3 +189,11 @@ def quoted_header_line(lines: list[str], index: int) -> bool:
             if _QUOTED_FIELD.match(lines[at]):
                 return True
     return False
+
+
+def from_recipients_system(msg: Message, address: str) -> bool:
+    """Whether the notice comes from the recipient's own domain (its postmaster or a host
+    under it): GroupWise's "rkeller (user not found)", a post office's own directory
+    lookup, tells what a relay's second-hand "user unknown" does not (see
+    ``detectors._unproven_unknown``)."""
+    return m.same_organisation(m.address_of(m.header(msg, "From")) or "", address)

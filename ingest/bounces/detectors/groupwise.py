@@ -20,7 +20,7 @@ from email.message import Message
 from bounceledger.ingest.bounces import _message as m
 from bounceledger.ingest.bounces._prefilter import lazy, quick
 from bounceledger.ingest.bounces.detectors import Failure
-from bounceledger.ingest.bounces.detectors._common import inline_original_headers
+from bounceledger.ingest.bounces.detectors._common import from_recipients_system, inline_original_headers
 
 _HEAD = quick(lazy(r"^The message that you sent was undeliverable to the following:[ \t]*$", re.IGNORECASE | re.M))
 _ENTRY = lazy(r"^[ \t]+(?P<who>[^\s()]+)[ \t]+\((?P<why>[^)]*)\)[ \t]*$")
@@ -53,7 +53,6 @@ def detect(msg: Message, body: str) -> list[Failure]:
             matches = [a for a in addressed if a.split("@", 1)[0].lower() == who.lower()]
             address = matches[0] if len(matches) == 1 else None
         if address and address not in found:
-            # the post office's own directory knows its users; a relay's word for them is second-hand
             found[address] = Failure(recipient=address, diagnostic=f"{who} ({why})",
-                                     stage_unknown=not m.same_organisation(m.address_of(m.header(msg, "From")) or "", address))
+                                     stage_unknown=not from_recipients_system(msg, address))
     return list(found.values())

@@ -18,7 +18,12 @@ from bounceledger.ingest.bounces import _message as m
 from bounceledger.ingest.bounces._prefilter import lazy
 from bounceledger.ingest.bounces.classify import find_replycode, find_status, reason_from_text
 from bounceledger.ingest.bounces.detectors import Failure
-from bounceledger.ingest.bounces.detectors._common import inline_original_headers, notice, quoted_header_line
+from bounceledger.ingest.bounces.detectors._common import (
+    from_recipients_system,
+    inline_original_headers,
+    notice,
+    quoted_header_line,
+)
 from bounceledger.ingest.bounces.heuristic import (
     BOUNCE_SUBJECTS,
     NDR_SUBJECTS,
@@ -259,7 +264,7 @@ def _sole_address(msg: Message, wordless: dict[str, str], body: str) -> list[Fai
     cause = _notice_cause(notice(body, msg=msg))
     diagnostic = f"{context} {cause}" if cause and cause not in context else context
     return [Failure(recipient=address, diagnostic=diagnostic, status=find_status(cause) if cause else None,
-                    temporary=kind == "delay", stage_unknown=not _from_recipients_system(msg, address))]
+                    temporary=kind == "delay", stage_unknown=not from_recipients_system(msg, address))]
 
 
 #: A line of a notice that opens with a server's RFC 3463 status, alone or after its SMTP reply
@@ -367,12 +372,6 @@ def returned_recipient(msg: Message, keys: Keys, body: str) -> list[Failure]:
     temporary = kind == "delay" or (status is not None and status.startswith("4"))
     address = addressed.pop()
     return [Failure(recipient=address, diagnostic=words, status=status, replycode=find_replycode(words),
-                    temporary=temporary, stage_unknown=not _from_recipients_system(msg, address))]
+                    temporary=temporary, stage_unknown=not from_recipients_system(msg, address))]
 
 
-def _from_recipients_system(msg: Message, address: str) -> bool:
-    """Whether the notice comes from the recipient's own domain (its postmaster or a host
-    under it): GroupWise's "rkeller (user not found)", a post office's own directory
-    lookup, tells what a relay's second-hand "user unknown" does not (see
-    ``detectors._unproven_unknown``)."""
-    return m.same_organisation(m.address_of(m.header(msg, "From")) or "", address)
