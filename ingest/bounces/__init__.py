@@ -220,7 +220,8 @@ def _through_forward(msg: Message, found: list[Verdict]) -> list[Verdict]:
 
 def _verdicts(msg: Message) -> list[Verdict]:
     if arf.is_arf(msg):
-        return arf.verdicts(msg, extract_keys(msg))
+        report = arf.report_message(msg)
+        return arf.verdicts(report, extract_keys(report))
     report = rfc3464.read_report(msg)
     if report is not None and not heuristic.bounce_envelope(msg) and not _forwarded_in_house(msg) \
             and rfc3464.is_nested(msg, report):

@@ -18,7 +18,7 @@ from email.message import Message
 
 from bounceledger.ingest.bounces import _message as m
 from bounceledger.ingest.bounces._prefilter import lazy
-from bounceledger.ingest.bounces.rfc3464 import _blocks, parse_date, strip_type
+from bounceledger.ingest.bounces.rfc3464 import _blocks, _inside_a_message, parse_date, strip_type
 from bounceledger.ingest.bounces.returned import Keys, returned_headers
 from bounceledger.ingest.records import Verdict, VerdictKind
 
@@ -27,6 +27,26 @@ def is_arf(msg: Message) -> bool:
     if m.content_type(msg) == "multipart/report" and m.param(msg, "report-type") == "feedback-report":
         return True
     return "message/feedback-report" in m.part_types(msg) or bool(_hotmail_complainer(msg))
+
+
+def report_message(msg: Message) -> Message:
+    """The message that is the feedback report: ``msg`` itself, or the report an abuse
+    desk forwarded as an attachment (``message/rfc822``, RFC 2046 5.2.1). A forward's own
+    Message-ID, From and To name the forward, not the complained-about mail: the keys and
+    the reporter are read from the attached report (RFC 5965 2: its third part is the
+    original's headers)."""
+    for part in m.walk(msg):
+        if m.content_type(part) != "message/feedback-report":
+            continue
+        if not _inside_a_message(msg, part):
+            return msg
+        for attached in m.walk(msg):
+            payload = attached.get_payload() if m.content_type(attached) in m.RETURNED_TYPES else None
+            if isinstance(payload, list) and payload and isinstance(payload[0], Message) \
+                    and not _inside_a_message(payload[0], part):
+                return payload[0]
+        return msg
+    return msg
 
 
 def _hotmail_complainer(msg: Message) -> str | None:

@@ -628,3 +628,20 @@ def test_a_complaint_without_a_named_recipient_takes_the_mailbox_the_original_wa
     own_list_only = raw.replace(b"Delivered-To: ann@receiver.example\n", b"")
     (v,) = parse(own_list_only).verdicts
     assert (v.kind, v.recipient) == ("complaint", None)
+
+
+def test_a_forwarded_feedback_report_is_read_from_the_attached_report() -> None:
+    """An abuse desk forwards a feedback report as an attachment (RFC 2046 5.2.1 message/rfc822):
+    the complained-about message is the one the attached report quotes (RFC 5965 2, its third
+    part), not the report itself, and the reporter is the report's, not the forwarder's."""
+    forward = (
+        b"From: Abuse Desk <abuse-desk@isp.example>\nTo: <abuse@shop.example>\n"
+        b"Subject: Fwd: Report about a message from shop.example\nMessage-ID: <forward-7@isp.example>\n"
+        b'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="fwd"\n\n'
+        b"--fwd\nContent-Type: text/plain\n\nPlease look into the report below.\n\n"
+        b"--fwd\nContent-Type: message/rfc822\n\n" + _arf("abuse") + b"\n--fwd--\n"
+    )
+    (v,) = parse(forward).verdicts
+    assert (v.kind, v.recipient, v.feedback_type) == ("complaint", "ann@receiver.example", "abuse")
+    assert v.original_message_id == OUR_MESSAGE.strip("<>")
+    assert v.reporting_mta == "Reports <reports@receiver.example>"
