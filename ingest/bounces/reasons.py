@@ -192,6 +192,11 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # src: cPanel's Exim RBL ACL: "550 JunkMail rejected - <host> [<ip>]:<port> is in an RBL: <text>" (the
     # connecting host is on a block list; "JunkMail" names the ACL, not a verdict on this message)
     (r"is in an rbl\b|junkmail rejected - .{0,120}\brbl\b", "blocked"),
+    # src: Google Workspace "SMTP error reference", 550 5.7.26: "This message does not have authentication
+    # information or fails to pass authentication checks (SPF or DKIM). To best protect our users from spam,
+    # the message has been blocked." The cause is the missing authentication; "spam" names what the check
+    # guards against (read as one reply once its continuation lines are joined, RFC 5321 4.2.1)
+    (r"does not have authentication information|fails to pass authentication checks", "authfailure"),
     # src: RFC 2505 (UBE/UCE); Gmail 550 5.7.1 "likely unsolicited mail", "message is likely spam";
     # Microsoft EOP 5.7.1/5.7.350 "Message rejected as spam by Content Filtering"; SpamAssassin/amavisd-new
     # "spam score"; URIBL/SURBL ("blacklisted URL in message")

@@ -460,6 +460,50 @@ def _first_mention(needle: str, text: str) -> tuple[_Lines, int, int] | None:
 
 
 #: The comment after a Status field's code: "5.0.0 (recipient reached disk quota)".
+#: The first line of a multi-line SMTP reply (RFC 5321 4.2.1: "250-First line").
+_CONTINUED_REPLY_RE = lazy(r"^([2-5]\d\d)-")
+#: How many lines of one reply are read back from a transcript.
+_MOST_REPLY_LINES = 30
+
+
+def completed_reply(diagnostic: str, human: str) -> str:
+    """``diagnostic``, or the whole multi-line reply it is the first line of.
+
+    RFC 5321 4.2.1: every line but the last of a reply starts with the code and a
+    hyphen, the last with the code and a space. Sendmail writes only the first line
+    into Diagnostic-Code and "(reason: ...)" and the whole reply in its transcript
+    ("<<< 550-5.7.1 ..."); a provider's reason is often on a later line (Gmail's
+    "550-5.7.1 ... this message is likely / ... unsolicited mail"; GMX says its last
+    line is the decisive one). The reply is read back from the notice's own text,
+    line by line, under the same prefix, as the continuation rule of RFC 5321 puts it.
+    """
+    started = _CONTINUED_REPLY_RE.match(diagnostic)
+    if started is None:
+        return diagnostic
+    first = " ".join(diagnostic.split())
+    code = started.group(1)
+    lines = human.splitlines()
+    for number, line in enumerate(lines):
+        at = line.find(code + "-")
+        if at < 0 or " ".join(line[at:].split()) != first:
+            continue
+        prefix = line[:at]
+        reply = [first]
+        for following in lines[number + 1:number + _MOST_REPLY_LINES]:
+            if not following.startswith(prefix):
+                break
+            rest = following[len(prefix):]
+            if rest.startswith(code + "-"):
+                reply.append(" ".join(rest.split()))
+            elif rest.startswith(code + " ") or rest.strip() == code:
+                reply.append(" ".join(rest.split()))
+                return " ".join(reply)
+            else:
+                break
+        return diagnostic  # no last line under the same prefix: not this reply's text
+    return diagnostic
+
+
 _STATUS_COMMENT_RE = lazy(r"^\s*[245]\.\d{1,3}\.\d{1,3}\s*\((.*[A-Za-z].*)\)\s*$", re.S)
 
 
@@ -520,6 +564,8 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
             # though 6.8 words that notice as a delay ("Action: delayed", 4.4.7)
             action = "failed"
         diagnostic = strip_type(block.get("diagnostic-code", "")) or None
+        if diagnostic is not None and human:
+            diagnostic = completed_reply(diagnostic, human)
         if diagnostic is None and status_field and "(" in status_field and action != "delayed":
             # DSN fields are structured (RFC 3464 2.1.1, RFC 822 comments): Sun's messaging
             # servers write the cause of a failure as the status code's comment, "5.0.0

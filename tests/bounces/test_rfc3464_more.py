@@ -281,3 +281,35 @@ def test_gmails_text_notice_reads_the_response_paragraph_only():
     ).encode()
     (v,) = parse(raw).verdicts
     assert (v.recipient, v.reason, v.hardbounce) == ("info@gone.example", "hostunknown", True)
+
+
+def test_a_diagnostic_that_is_the_first_line_of_a_reply_is_completed_from_the_transcript():
+    """Sendmail's Diagnostic-Code holds only the first line of a multi-line reply (RFC 5321 4.2.1:
+    "550-" on every line but the last). Exim's sender verification names the sender on its first
+    line: read alone, it made a hard unknown user of a live recipient."""
+    raw = _report(
+        "   ----- The following addresses had permanent fatal errors -----\n<lee@b.example>\n"
+        "    (reason: 550-Verification failed for <news@sender.test>)\n\n"
+        "   ----- Transcript of session follows -----\n... while talking to mx.b.example.:\n"
+        ">>> RCPT To:<lee@b.example>\n<<< 550-Verification failed for <news@sender.test>\n"
+        "<<< 550-The mail server could not deliver mail to news@sender.test.  The account or domain may not exist\n"
+        "<<< 550 Sender verify failed\n550 5.1.1 <lee@b.example>... User unknown\n",
+        "Final-Recipient: RFC822; lee@b.example\nAction: failed\nStatus: 5.1.1\nRemote-MTA: DNS; mx.b.example\n"
+        "Diagnostic-Code: SMTP; 550-Verification failed for <news@sender.test>\n",
+        reporting="mta.sender.test",
+    )
+    (v,) = parse(raw).verdicts
+    assert (v.recipient, v.replycode, v.hardbounce) == ("lee@b.example", "550", False)
+    assert v.reason != "userunknown" and "Sender verify failed" in (v.diagnostic or "")
+
+
+def test_gmail_authentication_reply_read_whole_is_an_authentication_failure():
+    """Google's 550 5.7.26 reply names the missing authentication on its first line and spam,
+    what the check guards against, on its second: once the lines are joined, the cause still wins."""
+    from bounceledger.ingest.bounces.classify import classify
+
+    text = ("550-5.7.26 This message does not have authentication information or fails to pass "
+            "550-5.7.26 authentication checks (SPF or DKIM). To best protect our users from spam, "
+            "550 5.7.26 the message has been blocked.")
+    assert classify("5.7.26", "550", text, None).reason == "authfailure"
+    assert classify("5.7.1", "550", text.replace("5.7.26", "5.7.1"), None).reason == "authfailure"

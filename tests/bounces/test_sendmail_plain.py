@@ -63,3 +63,30 @@ def test_an_error_naming_no_address_is_each_listed_recipients_diagnostic():
     assert (v.recipient, v.original_recipient, v.status, v.replycode) == (
         "looper@example.org", "list@example.org", "5.4.6", "554")
     assert v.reason == "networkerror"
+
+
+_GMAIL_SPAM_REPLY = (
+    # Google Workspace "SMTP error reference", 550 5.7.1: the cause is on the reply's second line
+    "<<< 550-5.7.1 [192.0.2.7 12] Our system has detected that this message is\n"
+    "<<< 550-5.7.1 likely unsolicited mail. To reduce the amount of spam sent to Gmail,\n"
+    "<<< 550-5.7.1 this message has been blocked. Please visit\n"
+    "<<< 550 5.7.1  https://support.google.com/mail/?p=UnsolicitedMessageError - gsmtp\n"
+)
+
+
+def test_a_multi_line_reply_is_read_whole_from_the_transcript() -> None:
+    """RFC 5321 4.2.1: every line of a multi-line reply but the last starts "550-". Sendmail's
+    "(reason: ...)" holds the first line only; the transcript holds them all, and the cause is
+    on a later line."""
+    raw = (
+        "From: Mail Delivery Subsystem <MAILER-DAEMON@mta.sender.test>\nTo: <bounces@sender.test>\n"
+        "Subject: Returned mail: see transcript for details\n\n"
+        "The original message was received at Mon, 7 Dec 2026 10:00:00 GMT\nfrom localhost\n\n"
+        "   ----- The following addresses had permanent fatal errors -----\n<kim@b.example>\n"
+        "    (reason: 550-5.7.1 [192.0.2.7 12] Our system has detected that this message is)\n\n"
+        "   ----- Transcript of session follows -----\n... while talking to mx.b.example.:\n>>> DATA\n"
+        + _GMAIL_SPAM_REPLY + "554 5.0.0 Service unavailable\n"
+    ).encode()
+    (v,) = parse(raw).verdicts
+    assert (v.recipient, v.replycode, v.reason, v.hardbounce) == ("kim@b.example", "550", "spamdetected", False)
+    assert "likely unsolicited mail" in (v.diagnostic or "")

@@ -120,11 +120,13 @@ class _Transcript:
         self.data_reply: str | None = None
         self.general: str | None = None  # "554 Too many hops ...": an error naming no address
         self.host: str | None = None
+        self.multi_line: list[str] = []  # every multi-line reply, its lines joined
         # Commands awaiting their reply, oldest first: with PIPELINING (RFC 2920) sendmail
         # sends MAIL, every RCPT and DATA at once, and the replies follow in that order.
         pending: list[tuple[str, str | None]] = []
         command: str | None = None
         target: str | None = None
+        continued: list[str] = []  # the first lines of a multi-line reply, until its last line
         for raw in chunk.splitlines():
             line = raw.strip()
             if not line:
@@ -142,7 +144,15 @@ class _Transcript:
             if reply:
                 said = reply.group(1)
                 if said[3:4] == "-":
-                    continue  # a multi-line reply's first lines: its last line answers the command
+                    # RFC 5321 4.2.1: a multi-line reply's first lines; its last line answers the
+                    # command, and the reply is all of them (a provider's cause may be on any line)
+                    continued.append(" ".join(said.split()))
+                    continue
+                if continued:
+                    if continued[0][:3] == said[:3]:
+                        said = " ".join([*continued, " ".join(said.split())])
+                        self.multi_line.append(said)
+                    continued = []
                 if pending:  # else: a reply the transcript shows no command for, taken as the last one's
                     command, target = pending.pop(0)
                 if said[:1] in ("4", "5"):
@@ -170,6 +180,7 @@ class _Transcript:
         first recipient's, not the DATA's."""
         if address in self.replies:
             return self.replies[address], "RCPT", self.host
+        fallback = self._whole(fallback)
         if not self.replies:
             if fallback and _QUOTES_A_REPLY.match(fallback):
                 return fallback, None, self.host
@@ -179,6 +190,15 @@ class _Transcript:
         if self.data_reply:
             return self.data_reply, "DATA", self.host
         return self.own.get(address) or fallback or self.general or "", None, None
+
+
+    def _whole(self, reason: str) -> str:
+        """A "(reason: ...)" that is the first line of a multi-line reply, as the whole reply
+        the transcript shows (savemail.c quotes only the first line)."""
+        first = " ".join(reason.split())
+        if first[3:4] != "-":
+            return reason
+        return next((reply for reply in self.multi_line if reply.startswith(first)), reason)
 
 
 #: savemail.c: a success entry that is no delivery ("expanded by alias": the
