@@ -64,6 +64,7 @@ _STAMP = re.compile(
     r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})?(?: [+-]\d{4})?) (?:\[\d+\] )?"
 )
 _MSGID = re.compile(r"[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}")
+_SYSLOG_PART = re.compile(r"\[(\d+)[/\\]\d+\] ")
 _LINE = re.compile(
     r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})?(?: [+-]\d{4})?) (?:\[\d+\] )?"
     r"(?:(?P<id>[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}) (?P<flag>\S\S))?"
@@ -251,6 +252,16 @@ class EximParser(CountingParser):
             if not h.group("prog").lower().startswith("exim"):
                 return []  # another daemon in a shared mail.log
             rest = raw[h.end() :]
+            if rest[:1] == "[":
+                # src: Exim src/log.c write_syslog(): a line longer than MAX_SYSLOG_LEN (870),
+                # or holding newlines, goes to syslog as "[1/n] part", "[2/n] part" ("\\" for
+                # a newline split). The first part holds the id, flag and address; the others
+                # only continue its text.
+                part = _SYSLOG_PART.match(rest)
+                if part is not None:
+                    if part.group(1) != "1":
+                        return []
+                    rest = rest[part.end() :]
             sm = _STAMP.match(rest)
             if sm is not None:
                 ts = sm.group("ts")

@@ -228,7 +228,27 @@ def looks_like_postfix(first_lines: list[str]) -> bool:
         slash = prog.rfind("/")
         if slash > 0 and prog[slash + 1 :] in POSTFIX_DAEMONS:
             hits += 1
+        elif slash <= 0 and line[:1] == "<" and _postfix_body(line, m.end()):
+            hits += 1  # RFC 5424 APP-NAME cut at "/" (see _rfc5424_agentless)
     return hits > 0 and hits * 5 >= seen
+
+
+def _postfix_body(line: str, start: int) -> bool:
+    """Does the message from ``start`` read like a Postfix queue-file line
+    ("QID: to=<", "QID: from=<", "QID: message-id=<", "QID: removed")?"""
+    q = _QID_AT.match(line, start)
+    if q is None or q.group("qid") == "NOQUEUE":
+        return False
+    return line.startswith(("to=<", "from=<", "message-id=", "removed"), q.end())
+
+
+def _rfc5424_agentless(raw: str, prog: str) -> bool:
+    """An RFC 5424 line whose APP-NAME lost the daemon: rsyslog emulates
+    APP-NAME from the programname, which ends at the first "/" unless
+    global(parser.PermitSlashInProgramname="on"), so RSYSLOG_SyslogProtocol23Format
+    files hold "postfix 1234" for "postfix/smtp[1234]".
+    src: rsyslog runtime/msg.c tryEmulateAPPNAME(); rsyslog doc properties "programname"."""
+    return raw[:1] == "<" and "/" not in prog
 
 
 class PostfixParser(CountingParser):
@@ -333,7 +353,12 @@ class PostfixParser(CountingParser):
         prog = h.group("prog")
         slash = prog.rfind("/")
         if slash <= 0:
-            return []
+            if not _rfc5424_agentless(raw, prog):
+                return []
+            # The daemon is unknown: "" as the agent, so the first hop is
+            # decided by the relay alone (relay=local/virtual stay internal;
+            # a pipe transport's relay=NAME does not say it is one).
+            prog, slash = "/", 0
         q = _QID_AT.match(raw, h.end())
         if q is None:
             return []

@@ -334,6 +334,14 @@ class SendmailParser(CountingParser):
         )
         if len(self.dsn_links) > self._cap:
             del self.dsn_links[next(iter(self.dsn_links))]
+        # NEW is a message Sendmail wrote itself (DSN, delay warning, return receipt): it goes
+        # out with the null reverse-path and Sendmail logs no from= line for it, so its own
+        # to= lines would otherwise carry sender None and count as sent mail (is_notice).
+        # src: RFC 5321 4.5.5 (notifications MUST use the null reverse-path); Sendmail 8.17
+        # observed on the wire (MAIL FROM:<>) with no "NEW: from=" log line at LogLevel 9 or 14.
+        notice = self._queues.get(new) or self._open(new)
+        if notice.sender is None:
+            notice.sender = ""
         if "Cannot send message" not in reason or state is None or not state.pending:
             return []
         if at is None:

@@ -294,8 +294,12 @@ _ISO = re.compile(
 )
 _RFC5424 = re.compile(
     r"<\d{1,3}>1 (?P<ts>\d{4}-\d\d-\d\dT\S+) (?P<host>\S+) (?P<prog>[^\s\[\]:]+) \S+ \S+ "
-    r"(?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?\ufeff?"
+    r"(?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?\ufeff? ?"
 )
+# The trailing " ?": rsyslog's RSYSLOG_SyslogProtocol23Format writes "%STRUCTURED-DATA% %msg%", and
+# for a message received in RFC 3164 form %msg% still starts with the space that followed the tag
+# (pmrfc3164 remove.msgFirstSpace defaults to off), so "- -  QID: ..." has two spaces.
+# src: rsyslog template_SyslogProtocol23Format (tools/syslogd.c); rsyslog doc pmrfc3164 remove.msgFirstSpace
 
 
 def match_syslog_header(line: str) -> re.Match[str] | None:
