@@ -160,20 +160,38 @@ def is_autoreply(msg: Message) -> bool:
     return bool(VACATION_SUBJECTS.search(subject)) or _automatic_response(msg)
 
 
+#: ``Precedence`` values that automatic responders write on their replies and a person's mail
+#: program never does: vacation(1)'s documented ``.vacation.msg`` carries ``Precedence: bulk``
+#: (src: vacation(1) man page, Debian package vacation 3.3.3), procmail's autoreply recipes add
+#: ``Precedence: junk`` with ``formail -r -I"Precedence: junk"`` (src: procmailex(5), procmail
+#: 3.22), Pigeonhole's Sieve vacation writes ``Precedence: bulk`` (src: Dovecot Pigeonhole
+#: 0.5.19, seen here). Neither writes ``Auto-Submitted``.
+_RESPONDER_PRECEDENCE = lazy(r"^\s*(?:bulk|junk)\s*$", re.IGNORECASE)
+
+
 def _automatic_response(msg: Message) -> bool:
     """A response to a message (``In-Reply-To`` or ``References``, RFC 3834
     section 3.1.5) that says it was sent by a program: any ``Auto-Submitted``
     but "no" (section 5; responders such as help desks' acknowledgements
     write "auto-generated" where "auto-replied" is meant), or a null return
     path (section 3.3: responders send with ``MAIL FROM:<>``, which a
-    person's mail program never does). Checked after every bounce reader
-    has declined the message and with no bounce signal present."""
+    person's mail program never does), or a ``Precedence: bulk``/``junk`` that
+    responders write (:data:`_RESPONDER_PRECEDENCE`). Without ``In-Reply-To``
+    (vacation(1) writes none) a null return path with such a Precedence is
+    needed. Checked after every bounce reader has declined the message and
+    with no bounce signal present."""
+    null_path = m.header(msg, "Return-Path").strip() in ("<>", "< >")
+    responder_precedence = bool(_RESPONDER_PRECEDENCE.search(m.header(msg, "Precedence")))
     if not (m.header(msg, "In-Reply-To") or m.header(msg, "References")):
-        return False
+        # vacation(1) writes no In-Reply-To: its null-path (-z) reply with the documented
+        # Precedence is still a program's answer
+        return null_path and responder_precedence
+    if responder_precedence:
+        return True
     submitted = m.header(msg, "Auto-Submitted").strip().lower()
     if submitted and not submitted.startswith("no"):
         return True
-    return m.header(msg, "Return-Path").strip() in ("<>", "< >")
+    return null_path
 
 
 def verdicts(msg: Message, keys: Keys) -> list[Verdict]:
