@@ -113,6 +113,9 @@ def find_command(text: str | None) -> str | None:
 _RELAYED_REPLY_RE = re.compile(r"(?<!\d)[45]\d\d <[^<>\s]+>\.\.\. ([45]\d\d)(?=[ \-])")
 
 
+_LEADING_REPLY_RE = re.compile(r"\s*([245]\d\d)[ -](?=\S)")
+
+
 def find_replycode(text: str | None, status: str | None = None) -> str | None:
     """The first SMTP reply code in ``text``, agreeing with ``status``'s class.
 
@@ -121,6 +124,13 @@ def find_replycode(text: str | None, status: str | None = None) -> str | None:
     """
     if not text:
         return None
+    leading = _LEADING_REPLY_RE.match(text)
+    if leading and leading.group(1) in KNOWN_REPLYCODES and leading.group(1)[0] == "4" \
+            and status and status[0] == "5":
+        # RFC 3464 2.3.6: an smtp Diagnostic-Code is the remote server's reply, its code first.
+        # A final report over a temporary reply is an MTA that gave up retrying (Exim and
+        # Courier write 5.0.0 then): the code is the server's last answer, not prose
+        return leading.group(1)
     relayed = _RELAYED_REPLY_RE.search(text[:2000])
     if relayed and not (status and status[0] in "45" and relayed.group(1)[0] != status[0]):
         return relayed.group(1)
@@ -442,8 +452,13 @@ def classify(
         if chosen == "userunknown":
             # an "other or undefined" status (X.0.0, X.5.0 ... RFC 3463 section 3.1) says no more than none
             chosen = _decide_userunknown(status_reason if status and not _other_status(status) else "nostatus", command)
-        elif chosen == "hostunknown" and temporary and command not in _BEFORE_RECIPIENTS:
-            chosen = "networkerror"  # a DNS failure that may pass
+        elif chosen == "hostunknown" and temporary and command not in _BEFORE_RECIPIENTS \
+                and _detail(status or "") != "1.2":
+            # a DNS failure that may pass; but X.1.2 (RFC 3463 "Bad destination system address")
+            # is a server's verdict on the recipient's domain: Postfix's reject_unknown_recipient_domain
+            # answers "450 4.1.2 ... Domain not found" for a domain with no MX and no A record, 450
+            # being only its default unknown_address_reject_code (postconf(5))
+            chosen = "networkerror"
     if chosen is None and not is_generic(status):
         chosen = status_reason
     if action == "expired" and (chosen is None or chosen in WEAK_REASONS or chosen == "networkerror"):

@@ -285,6 +285,9 @@ def test_reason_table(status, reply, text, reason):
         ("5.7.1", "550", "550 5.7.1 Message rejected due to sender IP reputation", None, "badreputation"),
         (None, "550", "550 Administrative prohibition - envelope blocked - https://community.mimecast.com/docs/DOC-1369#550",
          None, "rejected"),
+        # Postfix reject_unknown_recipient_domain: the server's verdict on the domain (RFC 3463 X.1.2), not
+        # the sender's own DNS failure (postconf(5): no MX and no A record; 450 is the default reject code)
+        ("4.1.2", "450", "450 4.1.2 <pat@nx.example>: Recipient address rejected: Domain not found", None, "hostunknown"),
     ],
 )
 def test_reason_rows_of_providers_and_mtas(status, reply, text, host, reason):
@@ -426,3 +429,4 @@ def test_the_status_in_an_exim_callout_transcript_is_the_verified_addresss():
 def test_a_detail_whose_class_contradicts_its_reply_code_is_no_status():
     """"550 4.2.1 ...": the reporting MTA's own status stands (Postfix writes 5.0.0 for it)."""
     assert classify("5.0.0", None, "550 4.2.1 mailbox temporarily disabled: a@b.example").status == "5.0.0"
+

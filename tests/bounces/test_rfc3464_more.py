@@ -313,3 +313,19 @@ def test_gmail_authentication_reply_read_whole_is_an_authentication_failure():
             "550 5.7.26 the message has been blocked.")
     assert classify("5.7.26", "550", text, None).reason == "authfailure"
     assert classify("5.7.1", "550", text.replace("5.7.26", "5.7.1"), None).reason == "authfailure"
+
+
+def test_a_give_up_over_a_temporary_reply_keeps_the_servers_reply_code():
+    """Exim gives up after its retry time with Status 5.0.0 and the remote server's last answer,
+    a 4xx, as the Diagnostic-Code (RFC 3464 2.3.6: the reply, its code first)."""
+    raw = _report(
+        "A message that you sent could not be delivered to one or more of its\nrecipients. This is a "
+        "permanent error. The following address(es) failed:\n\n  pat@b.example\n    host mx.b.example "
+        "[192.0.2.9]\n    SMTP error from remote mail server after RCPT TO:<pat@b.example>:\n"
+        "    451 Requested action aborted: local error in processing: retry timeout exceeded\n",
+        "Final-Recipient: rfc822;pat@b.example\nAction: failed\nStatus: 5.0.0\nRemote-MTA: dns; mx.b.example\n"
+        "Diagnostic-Code: smtp; 451 Requested action aborted: local error in processing: retry timeout exceeded\n",
+        reporting="mta.sender.test",
+    )
+    (v,) = parse(raw).verdicts
+    assert (v.recipient, v.replycode, v.hardbounce) == ("pat@b.example", "451", False)
