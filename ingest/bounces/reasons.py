@@ -393,6 +393,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|mail from (?:address )?(?:rejected|refused|denied)|domain of sender address|sender verification|envelope sender"
      r"|return ?path|from address (?:is )?(?:invalid|rejected)|null sender|sender (?:is )?not authori",
      "rejected"),
+    # src: Google Workspace "SMTP error reference", 451 4.3.0: "Mail server temporarily rejected message."
+    # (the receiving mail system's own transient state, RFC 3463 X.3.0 "Other or undefined mail system
+    # status"; no block of the sender, which Google words as "blocked" / "rate limited")
+    (r"mail server temporarily rejected message", "systemerror"),
     # The sending host or IP was refused. (A connection refused by the
     # loopback address is the sender's own relay being down, not a block.)
     # src: Postfix reject_rbl_client "Service unavailable; Client host [IP] blocked using <zone>"; Spamhaus,

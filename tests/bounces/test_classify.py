@@ -288,6 +288,9 @@ def test_reason_table(status, reply, text, reason):
         # Postfix reject_unknown_recipient_domain: the server's verdict on the domain (RFC 3463 X.1.2), not
         # the sender's own DNS failure (postconf(5): no MX and no A record; 450 is the default reject code)
         ("4.1.2", "450", "450 4.1.2 <pat@nx.example>: Recipient address rejected: Domain not found", None, "hostunknown"),
+        # Google: the receiving system's own transient state, not a block of the sender
+        ("4.3.0", "451", "451 4.3.0 Mail server temporarily rejected message. d2-20020a05 - gsmtp", None, "systemerror"),
+        ("4.7.1", "451", "451 4.7.1 Temporarily rejected: try again later", None, "blocked"),
     ],
 )
 def test_reason_rows_of_providers_and_mtas(status, reply, text, host, reason):
