@@ -46,6 +46,8 @@ class MatchKeys(NamedTuple):
     envelope_id: str | None = None
     return_path_token: str | None = None  # as found in the bounce, lowercased
     header_refs: tuple[str, ...] = ()  # configured headers quoted by the bounce (ingest.keys.header_ref)
+    #: The report's Final-Recipient where ``recipient`` is its Original-Recipient and they differ.
+    final_recipient: str | None = None
 
 
 class Candidate(NamedTuple):
@@ -58,6 +60,7 @@ class Candidate(NamedTuple):
 def keys_from(recipient: str | None, at: datetime, evidence: dict[str, object]) -> MatchKeys:
     """Match keys from a verdict event's evidence (as stored by ingest.returned)."""
     token = evidence.get("return_path_token")
+    final = evidence.get("final_recipient")
     return MatchKeys(
         recipient=recipient,
         at=at,
@@ -66,6 +69,7 @@ def keys_from(recipient: str | None, at: datetime, evidence: dict[str, object]) 
         envelope_id=evidence.get("envelope_id"),  # type: ignore[arg-type]
         return_path_token=str(token).lower() if token else None,
         header_refs=tuple(evidence.get("header_refs") or ()),  # type: ignore[arg-type]
+        final_recipient=str(final).lower() if final and str(final).lower() != (recipient or "").lower() else None,
     )
 
 
@@ -221,17 +225,39 @@ def match_many(
     open_indexes = [
         i for i, k in enumerate(batch) if k.recipient and token_check(k.return_path_token, secret) != "forged"
     ]
-    for name, lookup in MATCHERS:
+    open_indexes = _match_in_turn(session, dict(zip(open_indexes, (batch[i] for i in open_indexes))), MATCHERS, results)
+    # RFC 3464 2.3.1-2.3.2: a report names a recipient twice, as the sender gave it (Original-Recipient,
+    # the ORCPT) and as the reporting MTA last handled it (Final-Recipient). The verdict goes by the
+    # first; where the sender's own MTA rewrote the address before sending (a virtual alias, a
+    # canonical map: Postfix logs "to=<final>, orig_to=<original>"), the send log knows the delivery
+    # by the second. It is tried with the strong keys only: the weak match by recipient alone would
+    # tie the verdict to whatever was last sent to the rewritten address.
+    finals = {i: batch[i]._replace(recipient=batch[i].final_recipient) for i in open_indexes if batch[i].final_recipient}
+    if finals:
+        _match_in_turn(session, finals, tuple((name, lookup) for name, lookup in MATCHERS if name != "weak"), results)
+    return results
+
+
+def _match_in_turn(
+    session: Session,
+    open_keys: dict[int, MatchKeys],
+    matchers: Sequence[tuple[str, Lookup]],
+    results: list[tuple[int, str] | None],
+) -> list[int]:
+    """Each matcher in turn on the verdicts still open (by their index in ``results``, filled in
+    as they are tied); returns the indexes left open."""
+    open_indexes = list(open_keys)
+    for name, lookup in matchers:
         if not open_indexes:
             break
-        find = lookup(session, [batch[i] for i in open_indexes])
+        find = lookup(session, [open_keys[i] for i in open_indexes])
         still_open = []
         for i in open_indexes:
-            found = find(batch[i])
+            found = find(open_keys[i])
             if found:
                 best = max(found, key=lambda c: (c.first_attempt_at is not None, c.first_attempt_at, c.delivery_id))
                 results[i] = (best.delivery_id, name)
             else:
                 still_open.append(i)
         open_indexes = still_open
-    return results
+    return open_indexes

@@ -39,6 +39,10 @@ class Verdict(Record):
     remote_mta: str | None = None
     reporting_mta: str | None = None
     original_recipient: str | None = None
+    # The report's own Final-Recipient where ``recipient`` was taken from its
+    # Original-Recipient (RFC 3464 2.3.1/2.3.2: both name this recipient; the
+    # send log may know either), so neither address is lost.
+    final_recipient: str | None = None
     envelope_id: str | None = None
     original_message_id: str | None = None  # without angle brackets
     next_hop_queue_id: str | None = None  # X-Postfix-Queue-ID and the like

@@ -189,7 +189,7 @@ def verdict_row(
             "category": verdict.category,
             "reporting_mta": verdict.reporting_mta,
             "original_recipient": verdict.original_recipient,
-            "final_recipient": verdict.recipient,
+            "final_recipient": verdict.final_recipient or verdict.recipient,
             "envelope_id": verdict.envelope_id,
             "original_message_id": verdict.original_message_id,
             "next_hop_queue_id": verdict.next_hop_queue_id,

@@ -103,3 +103,16 @@ def test_a_batch_of_verdicts_costs_one_query_per_key(database: Database) -> None
         event.remove(database.engine, "before_cursor_execute", listener)
     assert all(f is not None and f[1] == "message_id" for f in found)
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) <= 2
+
+
+def test_a_report_about_an_address_our_mta_rewrote_ties_by_its_final_recipient(database: Database) -> None:
+    """RFC 3464 2.3.1-2.3.2: the verdict goes by the Original-Recipient (the ORCPT); where our own MTA
+    rewrote that address before sending (a virtual alias: "to=<ann@example.org>, orig_to=<team@shop.test>"),
+    the send log knows the delivery by the Final-Recipient, and the strong keys tie it by that."""
+    _send(database, orig_recipient="team@shop.test")
+    keys = _keys(recipient="team@shop.test", final_recipient="ann@example.org", original_message_id="m1@shop.test")
+    with database.session() as session:
+        [found] = match_many(session, [keys])
+        assert found is not None and found[1] == "message_id"
+        # by recipient alone (the weak match) a rewritten address ties nothing
+        assert match_many(session, [_keys(recipient="team@shop.test", final_recipient="ann@example.org")]) == [None]

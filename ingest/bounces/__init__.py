@@ -90,6 +90,13 @@ def _forwarded_in_house(msg: Message) -> bool:
                for value in m.headers_all(msg, "To") for item in value.split(","))
 
 
+def _persons_copy(msg: Message) -> bool:
+    """A person's reply or forward (:func:`heuristic.is_person_mail`) that is not itself a
+    report: RFC 3464 2 / RFC 6522 make a delivery report the top-level ``multipart/report``
+    of the notice; a person's mail that carries one's parts or fields copied them."""
+    return m.content_type(msg) != "multipart/report" and heuristic.is_person_mail(msg)
+
+
 def preload() -> None:
     """Import what the first message would: the format detectors and
     flufl.bounce (both loaded on first use, to keep start-up short). A caller
@@ -224,9 +231,12 @@ def _verdicts(msg: Message) -> list[Verdict]:
         return arf.verdicts(report, extract_keys(report))
     report = rfc3464.read_report(msg)
     if report is not None and not heuristic.bounce_envelope(msg) and not _forwarded_in_house(msg) \
-            and rfc3464.is_nested(msg, report):
+            and (rfc3464.is_nested(msg, report) or _persons_copy(msg)):
         # a report inside an attached message of mail that is no notice itself: a customer's
-        # forward of a bounce of their own, a list's probe quoting a sample bounce
+        # forward of a bounce of their own, a list's probe quoting a sample bounce; or a
+        # person's forward or reply carrying a report's parts or fields in its own body
+        # (Thunderbird's "Forward Inline" attaches the status part, Gmail's inline forward
+        # shows its fields as text)
         report = None
     if report is not None:
         keys = extract_keys(msg, report.message)

@@ -539,6 +539,7 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
             final_address, list_member = actual, True
         recipient = final_address or m.address_of(original) or (final or None)
         original_address = m.address_of(original) if original else None
+        final_kept: str | None = None
         if original_address in expanded:
             list_member = True
         if list_member:
@@ -547,8 +548,10 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
             original_address = recipient
         elif original_address and recipient and original_address != recipient and _is_plain_address(original):
             # the address we sent to; Final-Recipient is where an alias or
-            # forward at the receiving site led (and may be internal)
-            recipient = original_address
+            # forward at the receiving site led (and may be internal); kept as
+            # final_recipient: the sender's own MTA logs that one when it wrote the report
+            # itself from an ORCPT its client gave (RFC 3461 4.2, RFC 3464 2.3.2)
+            final_kept, recipient = recipient, original_address
         if recipient is None and len(report.recipients) == 1 and len(set(keys.original_to)) == 1:
             # a report's only block with an empty Final-Recipient (RFC 3464 2.3.2 makes it
             # required): the returned message was sent to exactly one address
@@ -653,6 +656,7 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
                 remote_mta=remote,
                 reporting_mta=reporting_mta,
                 original_recipient=original_address,
+                final_recipient=final_kept,
                 envelope_id=envelope_id,
                 original_message_id=keys.original_message_id,
                 next_hop_queue_id=keys.next_hop_queue_id,
