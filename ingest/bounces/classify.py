@@ -415,6 +415,12 @@ def classify(
         replycode = nested[0]
     if not replycode:
         replycode = find_replycode(diagnostic, status)
+    if action == "failed" and field and field[0] == "5" and replycode and replycode[0] == "4" \
+            and (status is None or status == field or status[0] == "4"):
+        # the same give-up when the remote reply had no enhanced code ("450 Requested mail action not
+        # taken: mailbox unavailable" under Exim's "Status: 5.0.0 ... retry timeout exceeded"): the
+        # report is final while the server's only answer was a 4xx (RFC 5321 4.2.1: transient)
+        gave_up = True
     if replycode and replycode[0] == "2" and action in ("failed", "delayed"):
         replycode = None  # a greeting or a number in the prose, not the answer
     if not status and not replycode and extra_text:

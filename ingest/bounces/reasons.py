@@ -612,6 +612,11 @@ _STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
     # your IP address [or domain] has been temporarily rate limited" (the rate, not the spam it guards against;
     # Outlook.com's "has been temporarily rate limited due to IP reputation" names its cause, a row below)
     (r"mail (?:sent from your (?:ip address|ip netblock|(?:spf |dkim )?domain)|with the url) has been temporarily rate limited", "speeding"),
+    # src: Google Workspace "SMTP error reference", 550 5.7.1: "Our system has detected an unusual rate of unsolicited
+    # mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been
+    # blocked." (the sending IP or netblock is refused, as in the rate-limited row above; "spam" names what the
+    # block guards against, not a verdict on this message)
+    (r"mail sent from your ip (?:address|netblock) has been blocked", "blocked"),
     # src: Gmail 421 4.7.29 / 550 5.7.29 "... because you're not using a TLS connection" / "... wasn't sent over a TLS
     # connection. Gmail requires all bulk email senders to use TLS/SSL" (Google reuses X.7.29, RFC 8617's ARC code)
     (r"not using a tls connection|wasn.t sent over a tls connection", "securityerror"),
