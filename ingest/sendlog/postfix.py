@@ -9,6 +9,7 @@ Postfix spreads a message's story over several daemons, each logging under
 * any agent    ``QID: to=<...>, relay=.., dsn=.., status=..`` -> one attempt
 * ``qmgr``     ``QID: from=<...>, status=expired, returned to sender``
                                                   -> still-deferred recipients expire
+               (``status=force-expired``: the same after postsuper -e/-f)
 * ``bounce``   ``QID: sender non-delivery notification: NEW`` -> a ``DsnLink``
 * ``qmgr``     ``QID: removed``                   -> the queue id is closed
 
@@ -194,6 +195,11 @@ _VERDICTS: dict[str, AttemptVerdict] = {
 # ledger tracks: no attempt, no first hop, and the recipient's state is not
 # touched. The parser counts them (``probes``) so they are not "skipped".
 _PROBE_STATUSES = frozenset({"deliverable", "undeliverable"})
+
+# How qmgr prefixes the reason of recipients it defers for a destination it
+# has throttled (qmgr_deliver.c SUSPENDED); Postfix >= 2.4 logs them through
+# the retry service, i.e. with the agent name "error".
+_SUSPENDED = "delivery temporarily suspended: "
 
 _IP_CHARS = "0123456789abcdefABCDEF.:"
 
@@ -494,7 +500,16 @@ class PostfixParser(CountingParser):
                     ip = addr if _looks_like_ip(addr) else None
                     peer_port = peer.group("port")
                     port = int(peer_port) if peer_port else None
-            first_hop = self._relays.is_first_hop(agent, host, addr, port)
+            # qmgr defers the recipients of a throttled destination through
+            # the retry service, an error(8) process, so the line's agent is
+            # "error"; the deferral is still about that destination, so the
+            # first hop is decided by the peer the reason names, not by the
+            # agent. src: Postfix qmgr_deliver.c SUSPENDED "delivery
+            # temporarily suspended: "; error(8) "error or retry" service.
+            if text.startswith(_SUSPENDED):
+                first_hop = self._relays.is_first_hop(None, host, addr, port)
+            else:
+                first_hop = self._relays.is_first_hop(agent, host, addr, port)
 
         state = self._queues.get(qid)
         attempt = new_attempt(
@@ -570,7 +585,11 @@ class PostfixParser(CountingParser):
         tail = rest[end + 1 :]
         state = refresh(self._queues, qid) or self._open(qid)  # most recent last
         state.sender = sender
-        if not tail.startswith(", status=expired"):
+        # src: postsuper(1) -e/-f (Postfix >= 3.5): a forced expiration is
+        # logged by qmgr as "status=force-expired, returned to sender" (seen
+        # on Postfix 3.7.11); the recipients are returned just as at
+        # maximal_queue_lifetime.
+        if not tail.startswith((", status=expired", ", status=force-expired")):
             return []
         pending = state.pending
         state.pending = None

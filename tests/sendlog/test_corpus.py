@@ -125,6 +125,10 @@ def test_delivery_cases(cases: list[dict[str, Any]]) -> None:
         internal = INTERNAL_RELAYS.search(fields["postfix_keyvalue_data"]) or a.delivery_agent in {
             "local", "virtual", "pipe", "error",
         }
+        if a.delivery_agent == "error" and response.startswith("delivery temporarily suspended: "):
+            # qmgr defers a throttled destination's recipients through the retry service (error(8));
+            # the reason is about that remote destination (qmgr_deliver.c)
+            internal = False
         assert a.first_hop is (not internal), name
         checked += 1
     assert checked == 14
