@@ -70,6 +70,8 @@ KUMO_TYPES: Final[frozenset[str]] = frozenset(
     {
         "Reception", "Delivery", "Bounce", "TransientFailure", "Expiration",
         "AdminBounce", "OOB", "Feedback", "Rejection", "Delay",
+        # src: kumo-log-types RecordType (KumoCorp/kumomta): queue moves, no attempt
+        "AdminRebind", "DeferredInjectionRebind",
     }
 )
 _KUMO_VERDICTS: Final[dict[str, AttemptVerdict]] = {
@@ -284,6 +286,10 @@ class JsonlParser(CountingParser):
 
         if rtype == "OOB":
             verdict = verdict_from_code(replycode, status) or "rejected"
+            # src: kumod logging.rs: the OOB content is the Diagnostic-Code after
+            # its first space ("5.1.1 <a@b>: ..."), the status kept in it
+            if status and (text == status or text.startswith(status + " ")):
+                text = text[len(status):].strip()
         else:
             verdict = _KUMO_VERDICTS[rtype]
 
@@ -308,7 +314,11 @@ class JsonlParser(CountingParser):
             cls = "local" if agent in _LOCAL_PROTOCOLS else (agent or "smtp")
             first_hop = self._relays.is_first_hop(cls, host, ip, port)
 
-        known_sender, known_msgid, known_ref = self._received.get(mid, (None, None, None)) if mid else (None, None, None)
+        # src: kumod logging.rs log_disposition(): an OOB record carries the id of
+        # the incoming *report* (its own Reception came just before), so that
+        # Reception's Message-ID is the bounce's, never the sent message's.
+        remembered = mid and rtype != "OOB"
+        known_sender, known_msgid, known_ref = self._received.get(mid, (None, None, None)) if remembered else (None, None, None)
         sender = obj.get("sender")
         message_id = _header(obj.get("headers"), "message-id") or known_msgid
         next_hop = next_hop_queue_id(text) if verdict == "accepted" else None

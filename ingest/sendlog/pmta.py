@@ -112,6 +112,9 @@ _KNOWN_TYPES: Final[frozenset[str]] = frozenset(_FIXED) | {"rs"} | _NO_ATTEMPT
 _STATUS = re.compile(r"\s*([245]\.\d{1,3}\.\d{1,3})")
 _MTA = re.compile(r"(?:[A-Za-z0-9-]+;\s*)?(?P<host>[^\s()]+)?\s*(?:\((?P<ip>[^)]*)\))?")
 _ISO_LIKE = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d")
+# src: PowerMTA v5.0 User's Guide 11.2.9 Encoding: "Time stamps are normally
+# formatted as MM/DD/YYYY HH:MM:SS+UTCoffset but can be changed to UNIX time_t"
+_US_STAMP = re.compile(r"(\d\d)/(\d\d)/(\d{4})([T ].*)")
 
 # Header widths remembered for records whose width differs from the current
 # header; a file has a handful of header shapes at most.
@@ -186,7 +189,11 @@ class PmtaParser(CountingParser):
         if header is None:
             self._skip(raw)
             return []
-        if len(fields) != self._width:
+        if len(fields) != self._width and "@" not in _get(fields, header, "rcpt"):
+            # src: User's Guide 11.2.9 (the header line names the columns) and its
+            # own samples (11.2.2-11.2.4), whose rows differ in width by a trailing
+            # empty field: width alone does not pick a header; the header in
+            # force wins while it yields a recipient.
             header = self._by_width.get(len(fields), header)
         kind = fields[0].strip() if header.get("type", -1) == 0 else _get(fields, header, "type").strip()
         kind = _TYPE_ALIASES.get(kind.lower(), kind)
@@ -218,6 +225,15 @@ class PmtaParser(CountingParser):
         s = _STATUS.match(_get(fields, header, "dsnStatus"))
         if s is not None:
             status = s.group(1)
+        if kind == "b" and (
+            (status is not None and status.startswith("4."))
+            or _get(fields, header, "bounceCat").strip() == "message-expired"
+        ):
+            # src: User's Guide 11.2 ("bounces for messages that PowerMTA could not
+            # deliver") and 11.6 (message-expired: "not being delivered before the
+            # bounce-after, 4.X.X error"); RFC 3463 class 4 = transient: the
+            # remote side never refused it, PowerMTA gave up retrying.
+            verdict = "expired"
         diag = _get(fields, header, "dsnDiag")
         if ";" in diag[:12]:
             diag = diag.split(";", 1)[1]  # "smtp;550 ..." diagnostic type
@@ -255,7 +271,7 @@ class PmtaParser(CountingParser):
                 at=at,
                 recipient=recipient,
                 verdict=verdict,
-                message_id=strip_angles(_get(fields, header, "header_Message-Id")),
+                message_id=strip_angles(_get(fields, header, _column(header, "header_Message-Id"))),
                 sender=sender.strip() if sender else None,
                 orig_recipient=orig if orig != recipient else None,
                 relay_host=host,
@@ -287,9 +303,22 @@ class PmtaParser(CountingParser):
         value = value.strip()
         if not value:
             return None
+        us = _US_STAMP.fullmatch(value)
+        if us is not None:
+            value = f"{us.group(3)}-{us.group(1)}-{us.group(2)}{us.group(4)}"
         if _ISO_LIKE.match(value):
             return self._stamps.iso(value)
         return epoch_to_utc(value)
+
+
+def _column(header: dict[str, int], name: str) -> str:
+    """The header's own spelling of a ``header_<Name>`` column: header field
+    names are case-insensitive (RFC 5322 1.2.2), and PowerMTA logs the name as
+    configured (``header_Message-ID``, ``header_message-id``...)."""
+    if name in header:
+        return name
+    low = name.lower()
+    return next((c for c in header if c.lower() == low), name)
 
 
 def _get(fields: list[str], header: dict[str, int], name: str) -> str:
