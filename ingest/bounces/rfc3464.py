@@ -459,7 +459,6 @@ def _first_mention(needle: str, text: str) -> tuple[_Lines, int, int] | None:
     return found, bisect_right(found.starts, at) - 1, at
 
 
-#: The comment after a Status field's code: "5.0.0 (recipient reached disk quota)".
 #: The first line of a multi-line SMTP reply (RFC 5321 4.2.1: "250-First line").
 _CONTINUED_REPLY_RE = lazy(r"^([2-5]\d\d)-")
 #: How many lines of one reply are read back from a transcript.
@@ -504,6 +503,7 @@ def completed_reply(diagnostic: str, human: str) -> str:
     return diagnostic
 
 
+#: The comment after a Status field's code: "5.0.0 (recipient reached disk quota)".
 _STATUS_COMMENT_RE = lazy(r"^\s*[245]\.\d{1,3}\.\d{1,3}\s*\((.*[A-Za-z].*)\)\s*$", re.S)
 
 

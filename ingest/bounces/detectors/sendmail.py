@@ -191,7 +191,6 @@ class _Transcript:
             return self.data_reply, "DATA", self.host
         return self.own.get(address) or fallback or self.general or "", None, None
 
-
     def _whole(self, reason: str) -> str:
         """A "(reason: ...)" that is the first line of a multi-line reply, as the whole reply
         the transcript shows (savemail.c quotes only the first line)."""
