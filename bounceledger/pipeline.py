@@ -28,6 +28,8 @@ from bounceledger.polling import PollSummary, poll
 from bounceledger.ingest import reconcile, suppress
 from bounceledger.ingest.attempts import PreparedAttempts, is_notice, prepare_attempts, store_prepared
 from bounceledger.ingest.batchgc import fewer_collections
+from bounceledger.ingest.log_verdicts import is_async_verdict, verdict_rows
+from bounceledger.ingest.returned import record_verdicts
 from bounceledger.ingest.threadswitch import quick_handover
 from bounceledger.ingest.mailbox.source import MailboxError
 from bounceledger.ingest.records import Attempt
@@ -53,6 +55,8 @@ class LogIngestSummary:
     lines: int = 0
     attempts: int = 0
     notices: int = 0
+    #: Records of returned mail the MTA read itself (KumoMTA's OOB), reconciled as verdicts.
+    verdicts: int = 0
     skipped: int = 0
     samples: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -66,7 +70,9 @@ class LogIngestSummary:
         rate = self.lines / self.seconds if self.seconds > 0 else 0.0
         return (
             f"{self.files} file(s): {self.lines} lines read, {self.attempts} attempts recorded, "
-            f"{self.notices} MTA notices left out, {self.skipped} skipped, {rate:,.0f} lines/s"
+            f"{self.notices} MTA notices left out, "
+            + (f"{self.verdicts} returned-mail records reconciled, " if self.verdicts else "")
+            + f"{self.skipped} skipped, {rate:,.0f} lines/s"
             + (f", {len(self.busy)} file(s) busy (read by another ingester)" if self.busy else "")
         )
 
@@ -238,22 +244,33 @@ class _BatchWriter:
     def submit(self, batch: list[Attempt], source: str, key: str, position: Position) -> None:
         """Turn the batch into rows here, on the reading thread, then hand it to the writer."""
         sent = [a for a in batch if not is_notice(a)]
+        notices = len(batch) - len(sent)
+        returned: list[dict[str, object]] = []
         if batch:  # once a batch, not per line: the hot path stays as it was
             newest = max(a.at for a in batch)
             if self.summary.newest is None or newest > self.summary.newest:
                 self.summary.newest = newest
+            if any(a.delivery_agent is not None and is_async_verdict(a) for a in sent):
+                returned = verdict_rows([a for a in sent if is_async_verdict(a)], source, datetime.now(timezone.utc))
+                sent = [a for a in sent if not is_async_verdict(a)]
         prepared = prepare_attempts(sent, source=source)
         self.wait()
-        self.pending = self.pool.submit(self._store, prepared, key, position, len(sent), len(batch) - len(sent))
+        self.pending = self.pool.submit(self._store, prepared, returned, key, position, len(sent), notices)
 
-    def _store(self, prepared: PreparedAttempts, key: str, position: Position, attempts: int, notices: int) -> None:
+    def _store(
+        self, prepared: PreparedAttempts, returned: list[dict[str, object]], key: str, position: Position,
+        attempts: int, notices: int,
+    ) -> None:
         started = time.perf_counter()
         with self.db.session() as session:
             store_prepared(session, prepared, self.db.rules)
+            if returned:  # after the batch's sends: a verdict on a message of this batch finds it
+                record_verdicts(session, returned, self.db.rules)
             _save_position(session, key, position)
         self.db.analyze_grown_tables()
         self.summary.attempts += attempts
         self.summary.notices += notices
+        self.summary.verdicts += len(returned)
         self.summary.store_seconds += time.perf_counter() - started
 
 

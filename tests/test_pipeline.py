@@ -219,3 +219,42 @@ def test_long_deferred_delivery_expires_until_a_newer_answer_arrives(database: D
     os.utime(sendlog, (LOG_MTIME, LOG_MTIME))
     pipeline.ingest_logs(database, [str(sendlog)], "postfix")
     assert _states(database)["carol@slow.example.net"] == "accepted"  # the silence was not silence after all
+
+
+def _kumo(record_type: str, ident: str, sender: str, recipient: str, at: int, code: int, enhanced: tuple[int, int, int] | None,
+          content: str, **extra: object) -> str:
+    import json
+
+    response = {"code": code, "content": content, "command": None,
+                "enhanced_code": dict(zip(("class", "subject", "detail"), enhanced)) if enhanced else None}
+    record = {"type": record_type, "id": ident, "sender": sender, "recipient": recipient, "queue": "news.example",
+              "site": "", "size": 1200, "timestamp": at, "created": at, "num_attempts": 1, "response": response,
+              "headers": {}, "meta": {}, "delivery_protocol": None, "reception_protocol": "ESMTP", **extra}
+    return json.dumps(record)
+
+
+def test_a_returned_message_the_mta_logged_corrects_the_delivery_it_reports_on(database: Database, tmp_path: Path) -> None:
+    """KumoMTA reads the DSNs that come back to its return path and logs each as an OOB record, under
+    the id of the incoming report (kumod logging.rs): a verdict on a message sent earlier, tied by the
+    return-path token and recipient, not a send of its own."""
+    sender = "bounces+oob1@news.shop.example"
+    lines = [
+        _kumo("Reception", "a1", sender, "carol@far.example", 1_780_000_000, 250, None, "",
+              headers={"Message-ID": "<n1@news.shop.example>"}),
+        _kumo("Delivery", "a1", sender, "carol@far.example", 1_780_000_005, 250, (2, 0, 0), "Ok: queued as Q77",
+              peer_address={"name": "mx.far.example", "addr": "192.0.2.8:25"}),
+        _kumo("Reception", "b9", "", sender, 1_780_000_900, 250, None, "",
+              headers={"Message-ID": "<dsn-5@mx.far.example>"}),
+        _kumo("OOB", "b9", sender, "carol@far.example", 1_780_000_901, 550, (5, 1, 1),
+              "5.1.1 <carol@far.example>: mailbox does not exist"),
+    ]
+    log = tmp_path / "kumo.jsonl"
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    summary = pipeline.ingest_logs(database, [str(log)], "jsonl")
+    assert (summary.attempts, summary.verdicts) == (1, 1)
+    assert _states(database) == {"carol@far.example": "bounced"}  # one delivery, corrected; none made for the report
+    with database.session() as session:
+        [delivery] = queries.lookup(session, "carol@far.example")["deliveries"]
+    assert (delivery["corrected"], delivery["reason"], delivery["status"]) == (True, "userunknown", "5.1.1")
+    verdict = next(e for e in delivery["events"] if e["kind"] == "verdict")
+    assert verdict["match_key"] == "token"
