@@ -1,14 +1,17 @@
 """Asynchronous verdicts a send log carries: returned mail the MTA read itself.
 
-KumoMTA reads the DSNs that come back to its own return path and logs each
-one as an ``OOB`` record (kumod logging.rs): the remote system's later
-verdict on a message sent earlier, filed under the id of the incoming report.
-That is a verdict, not a send attempt. Stored as an attempt it made a
-delivery of its own, for a message never sent under that id, and left the
-real delivery "delivered". Such records are turned into the rows a returned
-message gives and reconciled the same way (:func:`bounceledger.ingest.returned.record_verdicts`):
-tied by the return-path token and the recipient, correcting the delivery
-the first hop had accepted.
+Some MTAs read the DSNs that come back to their own return path and log them.
+KumoMTA writes an ``OOB`` record under the id of the incoming report
+(kumod logging.rs); PowerMTA writes ``rb`` (remote bounce) and ``rs``
+(remote status) accounting records under the original message's ids (User's
+Guide 11.2). Each is a remote system's later verdict on a message sent
+earlier, not a send attempt. Stored as an attempt, Kumo's made a delivery
+of its own for a message never sent under that id and left the real one
+"delivered", and PowerMTA's changed the state without recording that it
+corrected the first hop's acceptance. They are turned into the rows a
+returned message gives and reconciled the same way
+(:func:`bounceledger.ingest.returned.record_verdicts`): tied by the
+return-path token, the Message-ID and the recipient.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from bounceledger.ingest.records import Attempt, Verdict, VerdictKind
 from bounceledger.ingest.returned import verdict_row
 from bounceledger.ingest.verp import token_of
 
-#: The delivery agents a send-log parser gives records that report returned mail
-#: (``ingest.sendlog.jsonl``: Kumo's ``OOB``).
-ASYNC_AGENTS = frozenset({"oob"})
+#: The delivery agents a send-log parser gives records that report returned mail:
+#: Kumo's ``OOB`` (``ingest.sendlog.jsonl``), PowerMTA's ``rb`` remote bounces and ``rs``
+#: remote statuses (``ingest.sendlog.pmta``; User's Guide 11.2: DSNs PowerMTA received
+#: for mail it had delivered).
+ASYNC_AGENTS = frozenset({"oob", "remote-bounce", "remote-status"})
 
 #: A verdict's kind and its DSN action (RFC 3464 2.3.3) by the attempt verdict its reply class gave.
 _KINDS: dict[str, tuple[VerdictKind, str]] = {

@@ -258,3 +258,25 @@ def test_a_returned_message_the_mta_logged_corrects_the_delivery_it_reports_on(d
     assert (delivery["corrected"], delivery["reason"], delivery["status"]) == (True, "userunknown", "5.1.1")
     verdict = next(e for e in delivery["events"] if e["kind"] == "verdict")
     assert verdict["match_key"] == "token"
+
+
+def test_a_powermta_remote_bounce_is_the_correction_of_the_first_hops_acceptance(database: Database, tmp_path: Path) -> None:
+    """PowerMTA logs a DSN it received for delivered mail as an ``rb`` record (User's Guide 11.2),
+    under the original message's ids: the delivery is corrected from accepted to bounced."""
+    log = tmp_path / "acct.csv"
+    log.write_text(
+        "type,timeLogged,orig,rcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,jobId,header_Message-Id\n"
+        "d,2026-11-27 10:15:02+0000,bounces+x1@news.shop.example,dan@far.example,relayed,2.0.0 (success),"
+        "smtp;250 2.0.0 OK queued as A1,mx.far.example (192.0.2.9),,spring,<m1@news.shop.example>\n"
+        "rb,2026-11-27 11:15:02+0000,bounces+x1@news.shop.example,dan@far.example,failed,"
+        "5.1.1 (bad destination mailbox address),smtp;550 5.1.1 user unknown,mx2.far.example (192.0.2.10),"
+        "bad-mailbox,spring,<m1@news.shop.example>\n",
+        encoding="utf-8",
+    )
+    summary = pipeline.ingest_logs(database, [str(log)], "pmta")
+    assert (summary.attempts, summary.verdicts) == (1, 1)
+    with database.session() as session:
+        [delivery] = queries.lookup(session, "dan@far.example")["deliveries"]
+    assert (delivery["state"], delivery["corrected"], delivery["reason"]) == ("bounced", True, "userunknown")
+    assert [(e["kind"], e["outcome"]) for e in delivery["events"]] == [
+        ("attempt", "accepted"), ("verdict", "bounce"), ("correction", "bounced")]

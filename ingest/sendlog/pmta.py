@@ -35,9 +35,9 @@ type   meaning                                     Attempt
 =====  ==========================================  ==========================
 
 ``rb``/``rs`` are not first hops: they report what a later hop did, hours
-later, exactly like a DSN in the bounce mailbox, so they are kept as history
-(and give reconciliation a verdict when PowerMTA swallowed the DSN) without
-overriding what the first hop said.
+later, exactly like a DSN in the bounce mailbox. Ingest reconciles them as
+verdicts (:mod:`bounceledger.ingest.log_verdicts`), so a remote bounce after
+the first hop's 250 is recorded as the correction it is.
 
 The type column may also hold the long names (``delivery``, ``bounce``...).
 
