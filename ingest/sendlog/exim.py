@@ -39,6 +39,7 @@ import dataclasses
 import re
 from datetime import datetime
 
+from bounceledger.ingest.keys import normalise_address
 from bounceledger.ingest.records import Attempt, AttemptVerdict
 from bounceledger.ingest.sendlog.base import (
     CountingParser,
@@ -75,7 +76,9 @@ _LINE = re.compile(
 # differs, and possibly a colon that ends the fields at once
 # ("** x@y: Unrouteable address").
 _ADDRESS = re.compile(
-    r"(?P<addr>:blackhole:|\|[^<]*?(?= <)|[^\s<]+?)(?P<c1>:)?"
+    # Exim logs a quoted local part unquoted ("john doe@x <\"john doe\"@x>"): an address with
+    # spaces is words without "=" whose last holds the "@", followed by its quoted original.
+    r"(?P<addr>:blackhole:|\|[^<]*?(?= <)|(?:[^\s<\"=]+ )+[^\s<\"=]*@[^\s<]+(?= <\")|[^\s<]+?)(?P<c1>:)?"
     r"(?: \([^)]*\))*"
     r"(?: <(?P<orig>[^>]*)>(?P<c2>:)?)?"
     r"(?= |$)"
@@ -105,7 +108,7 @@ _TOKEN = re.compile(
 # that is *entirely* this shape is read in one match (no field left over, so
 # none can be lost); every other line goes through the field reader.
 _DEFAULT_SHAPE = re.compile(
-    r"(?P<addr>[^\s<:|/\"][^\s<:]*)(?: <(?P<orig>[^>]*)>)?"
+    r"(?P<addr>(?:[^\s<\"=]+ )+[^\s<\"=]*@[^\s<]+(?= <\")|[^\s<:|/\"][^\s<:]*)(?: <(?P<orig>[^>]*)>)?"
     r"(?: F=<(?P<F>[^>]*)>)?(?: P=<[^>]*>)?"
     r" R=(?P<R>[^\s:\"]+) T=(?P<T>[^\s:\"]+)(?: defer \((?P<errno>-?\d+)\))?(?: S=\d+)?"
     r"(?: H=(?:(?P<host>[^\s\[\]()]+) )?\[(?P<ip>[^\]]+)\](?::(?P<port>\d{1,5}))?\*?)?"
@@ -403,9 +406,9 @@ class EximParser(CountingParser):
         else:
             recipient = orig or addr
             orig = None if orig is None or orig == recipient else orig
-        recipient = recipient.lower()
+        recipient = normalise_address(recipient) or recipient.lower()
         if orig is not None:
-            orig = orig.lower()
+            orig = normalise_address(orig) or orig.lower()
             if orig == recipient:
                 orig = None
 
