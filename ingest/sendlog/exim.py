@@ -132,6 +132,16 @@ _SMTP_ERROR = re.compile(
     r"(?P<reply>.*)$",
     re.S,
 )
+# A deferral with a positive errno logs "defer (N): <strerror(N)>" *before* the host and
+# timing items, and the transport's own message after them:
+# "defer (110): Connection timed out H=mx [ip]:25 I=[ip]:port DT=6s: SMTP timeout after RCPT TO:<a>".
+# src: Exim 4.96 src/deliver.c, deferral logging (errno text, then d_hostlog(), then ": message");
+# observed with Exim 4.96 (Debian) for connect, greeting, RCPT and end-of-data timeouts.
+_ERRNO_TEXT = re.compile(r"(?P<etext>[^:=]+?)(?= [A-Za-z][A-Za-z0-9]{0,7}\*?=)")
+# "retry time not reached [for any host ...]": nothing was tried. Its errno (ERRNO_HRETRY...) is
+# renumbered between releases (-53 in 4.8x-4.94, -54 in 4.96, -61 in 4.97+), the words are not.
+# src: Exim src/exim.h ERRNO_* lists of those releases; Exim 4.96 logs "defer (-54): retry time not reached".
+_NOT_REACHED = "retry time not reached"
 # Exim's messages for "we gave up because it kept failing", not "refused".
 _GAVE_UP = ("retry timeout exceeded", "have been failing for a long time")
 
@@ -384,6 +394,24 @@ class EximParser(CountingParser):
                         port = int(hm.group("port"))
                 else:
                     host = hv
+        if errno is not None and host is None and ip is None and message and "=" in message:
+            em = _ERRNO_TEXT.match(message)
+            if em is not None:
+                more, start = _fields(message, em.end())
+                if more:
+                    hv = more.get("H")
+                    if hv:
+                        hm = _HOSTVAL.fullmatch(hv)
+                        if hm is not None:
+                            host = hm.group("host") or None
+                            ip = hm.group("ip") or None
+                            if hm.group("port"):
+                                port = int(hm.group("port"))
+                        else:
+                            host = hv
+                    said = message[start:].strip()
+                    # in the words of the host's own line: "SMTP timeout after X: Connection timed out"
+                    message = f"{said}: {em.group('etext')}" if said else em.group("etext")
         if message and " " in message and "=" in message:
             message = _TRAILING_TIMES.sub("", message)
 
@@ -458,7 +486,7 @@ class EximParser(CountingParser):
             state = state or self._open(mid)
             # "retry time not reached" (-53) tried nothing: keep the last
             # real reply for the expiry that may follow.
-            if errno != "-53" or recipient not in (state.pending or {}):
+            if (errno != "-53" and _NOT_REACHED not in text) or recipient not in (state.pending or {}):
                 state.defer(recipient, attempt)
         elif state is not None and state.pending:
             last = state.settle(recipient)

@@ -66,6 +66,10 @@ _FAST = re.compile(
     r"mailer=(?P<mailer>[^,]*), pri=\d+, (?:relay=(?P<relay>[^,]*), )?(?:dsn=(?P<dsn>[^,]*))?$"
 )
 _CTLADDR = re.compile(r"<?([^>\s]+)>?")
+# The reply Sendmail makes up when the server closed the connection without answering:
+# src: sendmail 8.17 sendmail/usersmtp.c reply(): "if the remote end closed early, fake an
+# error" -> SmtpReplyBuffer = "421 4.4.1 Connection reset by <host>", logged as reply= (dsn=4.4.2).
+_FAKE_RESET = "421 4.4.1 Connection reset by "
 # The delivery line is a list of "key=value" items joined by ", " (sendmail's
 # doc/op "Logging": to=, ctladdr=, delay=, xdelay=, mailer=, pri=, relay=,
 # dsn=, reply=, stat=; which appear depends on LogLevel and the mailer). A
@@ -234,6 +238,9 @@ class SendmailParser(CountingParser):
 
         reply = kv.get("reply")
         status = kv.get("dsn") or None
+        faked = None
+        if reply and reply.startswith(_FAKE_RESET):
+            faked, reply = reply[10:], None  # no server said this: no reply code, dsn= stays
         if stat.startswith("Sent"):
             verdict: AttemptVerdict = "accepted"
             detail = stat[4:].strip()
@@ -244,11 +251,21 @@ class SendmailParser(CountingParser):
             verdict = "deferred"
             text = stat[8:].lstrip(":").strip()
         elif stat.lower().startswith("queued"):
-            return []  # into the queue, not an attempt
+            if not (status or "").startswith("4"):
+                return []  # into the queue, not an attempt
+            # queued after a temporary failure (dsn=4.4.3: the name server failed): a deferral,
+            # and the one an expiry ("Cannot send message for ...") will name.
+            # src: RFC 3463 class 4 = persistent transient failure; Sendmail 8.17 observed logging
+            # "dsn=4.4.3, stat=queued" (SERVFAIL/timeout of the MX lookup) and nothing else
+            # for that recipient until "sender notify: Cannot send message for ...".
+            verdict = "deferred"
+            text = stat.strip()
         else:
             lead = status[:1] if status else ""
             verdict = "deferred" if lead == "4" else ("accepted" if lead == "2" else "rejected")
             text = stat.strip()
+        if faked is not None and not text:
+            text = faked
         replycode, xstatus, text = split_reply(reply if reply else text)
         if status is None or (reply and xstatus):
             # The remote's own enhanced code (reply=) over the one Sendmail
