@@ -115,6 +115,17 @@ _RELAYED_REPLY_RE = re.compile(r"(?<!\d)[45]\d\d <[^<>\s]+>\.\.\. ([45]\d\d)(?=[
 
 _LEADING_REPLY_RE = re.compile(r"\s*([245]\d\d)[ -](?=\S)")
 
+#: A reply the sending MTA made up because the server said nothing: its code is no server's.
+# src: sendmail 8.17 sendmail/usersmtp.c reply(): "if the remote end closed early, fake an error":
+# "421 4.4.1 Connection reset by %s" and usrerr("451 4.4.1 reply: read error from %s")
+_FAKED_REPLY_RE = re.compile(
+    r"\s*(?:<<<\s*)?(?:421 4\.4\.1 Connection reset by|451 4\.4\.1 reply: read error from)\b", re.IGNORECASE)
+
+
+def is_faked_reply(text: str | None) -> bool:
+    """True when ``text`` opens with a reply the sending MTA wrote itself (no server replied)."""
+    return bool(text and _FAKED_REPLY_RE.match(text))
+
 
 def find_replycode(text: str | None, status: str | None = None) -> str | None:
     """The first SMTP reply code in ``text``, agreeing with ``status``'s class.
@@ -413,7 +424,7 @@ def classify(
     nested = _nested_reply(diagnostic)
     if nested:
         replycode = nested[0]
-    if not replycode:
+    if not replycode and not is_faked_reply(diagnostic):
         replycode = find_replycode(diagnostic, status)
     if action == "failed" and field and field[0] == "5" and replycode and replycode[0] == "4" \
             and (status is None or status == field or status[0] == "4"):

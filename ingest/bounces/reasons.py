@@ -460,6 +460,9 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     (r"no route to host|connection (?:timed out|refused(?! by \[?127\.)|reset|closed|lost|dropped)|network (?:is )?unreachable|host unreachable"
      r"|lost connection|timed? ?out|could not connect|couldn't connect|unable to connect|connect to .{0,80} failed"
      r"|read error|broken pipe|too many hops|hop count|mail (?:for .{0,80} )?loops back|routing loop|mail loop|loop detected"
+     # src: Exim src/routers/rf_self_action.c (a router's "self" option: the host it found is this
+     # host): "lowest numbered MX record points to local host", "remote host address is the local host"
+     r"|mx record points to (?:the )?local host|remote host address is the local host"
      r"|no answer|not responding|conversation with"
      # sendmail: "Deferred: Name server: example.jp.: host name lookup failure" (DNS did not answer)
      r"|host name lookup failure|temporary failure in name resolution"

@@ -21,8 +21,8 @@ from email.utils import parsedate_to_datetime
 from bounceledger.ingest.bounces import _message as m
 from bounceledger.ingest.bounces import _mime
 from bounceledger.ingest.bounces._prefilter import lazy, quick
-from bounceledger.ingest.bounces.classify import (classify, find_command, find_replycode, find_status, is_generic, is_hard,
-                                                  normalise_status, pseudo_status, reason_from_text)
+from bounceledger.ingest.bounces.classify import (classify, find_command, find_replycode, find_status, is_faked_reply,
+                                                  is_generic, is_hard, normalise_status, pseudo_status, reason_from_text)
 from bounceledger.ingest.bounces.reasons import CATEGORIES, POWERMTA_CATEGORIES
 from bounceledger.ingest.bounces.returned import Keys, extract_keys, names_only_the_sender, sender_addresses
 from bounceledger.ingest.record import Record, factory
@@ -618,7 +618,8 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
         if result.replycode is None and transcript is None and len(report.recipients) == 1 \
                 and not (result.status or "").startswith("2"):
             # sendmail's "(reason: 550 Host unknown)" has the reply the DSN field left out
-            said = _TRANSCRIPT_REPLY_RE.search(human)
+            said = next((found for found in _TRANSCRIPT_REPLY_RE.finditer(human)
+                         if not is_faked_reply(human[found.start(1):found.start(1) + 80])), None)
             if said and said.group(1)[0] == (result.status or "5")[0]:
                 result = result.replace(replycode=said.group(1))
         if opensmtpd and result.status and not result.status.startswith("2") and is_generic(result.status):
@@ -829,8 +830,9 @@ def transcript_cause(human: str) -> TranscriptCause | None:
         chosen = next((line for line in useful if reason_from_text(line)), None)
     if chosen is None:
         text = m.unfold(" ".join(useful or lines))
-        return TranscriptCause(text=text, replycode=replies[-1] if replies else find_replycode(text), local=False)
-    own = _LEADING_REPLY_RE.match(chosen)
+        return TranscriptCause(text=text, replycode=replies[-1] if replies else (
+            None if is_faked_reply(text) else find_replycode(text)), local=False)
+    own = None if is_faked_reply(chosen) else _LEADING_REPLY_RE.match(chosen)
     code = own.group(1) if own else (replies[-1] if replies else None)
     return TranscriptCause(text=chosen, replycode=code, local=bool(_LOCAL_PROGRAM_RE.match(chosen)))
 
