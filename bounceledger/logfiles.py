@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from bounceledger.ingest.sendlog import FORMATS, ParseOptions, detect_format, make_parser
 from bounceledger.ingest.sendlog.reader import LogFileError, OverlongLine, read_complete_lines, rotation_order
+from bounceledger.ingest.sendlog.relays import with_defaults
 
 if TYPE_CHECKING:
     from bounceledger.config import Settings
@@ -118,7 +119,7 @@ def parse_options(settings: Settings, path: Path) -> ParseOptions:
         timezone=settings.timezone,
         campaign_header=settings.campaign_header,
         match_headers=settings.match_headers,
-        **({"internal_relays": settings.internal_relays} if settings.internal_relays else {}),
+        **({"internal_relays": with_defaults(settings.internal_relays)} if settings.internal_relays else {}),
     )
 
 

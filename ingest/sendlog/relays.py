@@ -33,6 +33,7 @@ from typing import NamedTuple
 __all__ = [
     "DEFAULT_INTERNAL_RELAYS",
     "INTERNAL_AGENTS",
+    "DEFAULTS_ENTRY",
     "FirstHopReason",
     "RelayClassifier",
     "RelayPattern",
@@ -58,6 +59,22 @@ DEFAULT_INTERNAL_RELAYS: tuple[str, ...] = (
     "local",
     "virtual",
 )
+
+#: An ``internal_relays`` entry that stands for every pattern of :data:`DEFAULT_INTERNAL_RELAYS`:
+#: a configured list replaces the defaults, and ``["defaults", "10.0.0.5:25"]`` adds to them.
+DEFAULTS_ENTRY = "defaults"
+
+
+def with_defaults(patterns: tuple[str, ...]) -> tuple[str, ...]:
+    """``patterns`` with a :data:`DEFAULTS_ENTRY` entry replaced by the built-in patterns."""
+    if DEFAULTS_ENTRY not in patterns:
+        return patterns
+    expanded: list[str] = []
+    for pattern in patterns:
+        for one in DEFAULT_INTERNAL_RELAYS if pattern == DEFAULTS_ENTRY else (pattern,):
+            if one not in expanded:
+                expanded.append(one)
+    return tuple(expanded)
 
 # Delivery agents that never hand a message to another organisation.
 INTERNAL_AGENTS: frozenset[str] = frozenset(

@@ -138,3 +138,20 @@ def test_configured_internal_relays_are_the_ones_named(tmp_path: Path) -> None:
     [scan] = [r for r in rows if r["recipient"] == "scan@shop.example"]
     assert scan["first_hop"] is True
     assert scan["first_hop_reason"] == "relay 127.0.0.1:10024 matches no internal pattern"
+
+
+def test_a_defaults_entry_keeps_the_built_in_internal_relays(tmp_path: Path) -> None:
+    """A configured list replaces the built-in one; "defaults" in it adds the built-in patterns
+    back (a user naming only their own smarthost lost the content filter's ports)."""
+    config = tmp_path / "bounceledger.toml"
+    config.write_text('internal_relays = ["defaults", "mx1.fabrikam.example"]\n', encoding="utf-8")
+    rows = [
+        json.loads(line)
+        for line in _parse(
+            str(FIXTURES / "outbound_mixed.log"), "--json", "--explain-first-hop", cwd=tmp_path
+        ).stdout.splitlines()
+    ]
+    assert all(r["first_hop"] is False for r in rows if r["relay_host"] == "mx1.fabrikam.example")
+    [scan] = [r for r in rows if r["recipient"] == "scan@shop.example"]
+    assert scan["first_hop"] is False
+    assert scan["first_hop_reason"] == "relay 127.0.0.1:10024 matches internal pattern '127.0.0.1:10024'"
