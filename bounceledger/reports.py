@@ -354,6 +354,9 @@ def severity(reason: str | None, status: str | None, replycode: str | None, stat
     return "permanent" if code.startswith("5") else "temporary" if code.startswith("4") else None
 
 
+_CLASS_4_WORDS = "Temporary failure: the sending server keeps retrying for a while."
+
+
 def describe_reason(
     reason: str | None, status: str | None = None, replycode: str | None = None, state: str | None = None
 ) -> dict[str, Any]:
@@ -367,6 +370,12 @@ def describe_reason(
     name = reason or "undefined"
     code = " ".join(part for part in (replycode, status) if part)
     meaning = explain(code).meaning if code else None
+    if meaning and state in ("expired", "bounced") and (status or replycode or " ")[0] == "4":
+        # src: RFC 3464 2.3.3: a "failed" report (or our own MTA's queue expiry) on a temporary answer means
+        # the retries have stopped; "keeps retrying" would tell support the opposite of the state it reads.
+        meaning = meaning.replace(
+            _CLASS_4_WORDS, "Gave up after retrying: the temporary failure lasted until the queue lifetime ran out; not delivered.", 1
+        )
     return {
         "reason": name,
         "category": CATEGORIES.get(name, "other"),

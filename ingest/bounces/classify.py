@@ -184,8 +184,21 @@ def reason_from_text(text: str | None) -> str | None:
     return _first_text_rule(cjk_rejoined(text))
 
 
+#: A peer's host name as an MTA prints it beside the peer's address, not words of the peer's reply:
+#: src: Postfix smtp(8) "connect to HOST[IP]:25: Connection timed out", "host HOST[IP] said: ..." (smtp_connect.c,
+#: smtp_proto.c); Exim "H=HOST [IP]: SMTP error from remote mail server" (deliver.c, transports/smtp.c);
+#: sendmail "relay=HOST. [IP]". A gateway called mx.filter.example must not make its timeout "filtered".
+_HOST_BESIDE_ADDRESS_RE = lazy(
+    r"(?<![\w.@-])[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+\.?(?=\s?\[(?:ipv6:)?[0-9a-f.:]+\])",
+    re.IGNORECASE,
+)
+
+
 def _first_text_rule(text: str) -> str | None:
-    """The text table's first matching row, for a text already rejoined (:func:`cjk_rejoined`)."""
+    """The text table's first matching row, for a text already rejoined (:func:`cjk_rejoined`),
+    with the peers' host names printed beside their addresses left out."""
+    if "[" in text:  # no address in brackets, no host beside one: the common reply is left as it is
+        text = _HOST_BESIDE_ADDRESS_RE.sub("host", text)
     return _TEXT_TABLE.first(text)  # type: ignore[return-value]
 
 
