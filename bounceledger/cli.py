@@ -1487,8 +1487,14 @@ def _main(argv: Sequence[str] | None) -> tuple[int, bool]:
     """The command's exit status, and whether it is one that only reads and prints."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL) if hasattr(signal, "SIGPIPE") else None
-    return _run_command(args), args.func in _LOG_ON_DEMAND
+    read_and_print = args.func in _LOG_ON_DEMAND
+    if read_and_print and hasattr(signal, "SIGPIPE"):
+        # Only for the commands that read and print (``parse ... | head``): a long-running
+        # command (``poll``, ``run``) writes to sockets, and with the default action a write to a
+        # connection the server reset (a LOGOUT after an IMAP server process died) kills the whole
+        # process instead of raising BrokenPipeError, which the poller retries.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    return _run_command(args), read_and_print
 
 
 def _run_command(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ second one finds the source lock taken and stops.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import signal
@@ -18,9 +19,10 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bounceledger.cursors import cursor_to_save, find_cursor
@@ -43,6 +45,7 @@ from bounceledger.ingest.returned import (
     store_returned_messages,
     stored_outcome,
 )
+from bounceledger.models import ReturnedMessage
 
 log = logging.getLogger("bounceledger.poll")
 
@@ -155,24 +158,52 @@ def _store_batch(
     with database.session() as session:
         cursor = None
         for index, item in enumerate(items):
-            if item.raw is None:  # committed on an earlier pass, not filed yet
+            leftover = item.raw is None  # committed on an earlier pass, not filed yet
+            if leftover:
                 outcome = stored_outcome(session, reader.name, item.ref)
                 if outcome is not None:
                     results[index] = StoredMessage("seen", None, filed_as=folder_for(outcome))
                     continue
+                # A second copy of stored bytes has no row at its own position: read it again
+                # to learn its outcome, but it was counted when it was committed (never again),
+                # and its position is behind the saved cursor (which must not move back).
                 with reader_lock:
                     item = reader.fetch_again(item)
             assert item.raw is not None
-            incoming.append(
-                (index, Incoming(item.raw, reader.name, item.ref, item.received_at, not reader.rescanning))
-            )
-            cursor = item.cursor or cursor
+            if item.unreadable is not None:
+                results[index] = _quarantine_unreadable(session, reader.name, item)
+                cursor = item.cursor or cursor
+                continue
+            count_duplicates = not reader.rescanning and not leftover
+            incoming.append((index, Incoming(item.raw, reader.name, item.ref, item.received_at, count_duplicates)))
+            if not leftover:
+                cursor = item.cursor or cursor
         ahead = [parsed[index] for index, _ in incoming] if parsed is not None else None
         stored = store_returned_messages(session, [message for _, message in incoming], database.rules, ahead)
         results.update({index: result for (index, _), result in zip(incoming, stored)})
         if cursor:
             _save_cursor(session, reader, cursor)
     return [results[index] for index in range(len(items))]
+
+
+def _quarantine_unreadable(session: Session, source: str, item: MailItem) -> StoredMessage:
+    """A message the server would not hand over: kept as a quarantine record without bytes.
+
+    Its key is its position (there are no bytes to hash), so reading it again finds it.
+    """
+    reason = item.unreadable or "unreadable"
+    key = hashlib.sha256(f"unreadable:{source}:{item.ref}".encode()).hexdigest()
+    found = session.scalar(select(ReturnedMessage.id).where(ReturnedMessage.sha256 == key))
+    if found is not None:
+        return StoredMessage("seen", found, filed_as="unparsed", error=reason)
+    now = datetime.now(timezone.utc)
+    row = ReturnedMessage(
+        sha256=key, message_id=None, source=source, source_ref=item.ref, subject=None, outcome="unparsed",
+        error=reason, size=0, raw=b"", received_at=item.received_at, recorded_at=now, duplicate_count=0,
+    )
+    session.add(row)
+    session.flush()
+    return StoredMessage("unparsed", row.id, filed_as="unparsed", error=reason)
 
 
 def _one_pass(
@@ -225,14 +256,23 @@ def _one_pass(
         database.analyze_grown_tables()
 
     try:
-        for batch in read.batches():
-            current = (batch, ahead.submit([i.raw for i in batch]))
+        try:
+            for batch in read.batches():
+                current = (batch, ahead.submit([i.raw for i in batch]))
+                if waiting is not None:
+                    commit(*waiting)
+                    if should_stop is not None and should_stop():
+                        waiting = None
+                        break
+                waiting = current
+        except MailboxError:
+            # Reading the next batch failed (a lost connection, a message the server cannot
+            # serve): the batch read before it is whole, so commit it first. Otherwise every
+            # retry fails at the same place and never gets past the messages before it.
             if waiting is not None:
-                commit(*waiting)
-                if should_stop is not None and should_stop():
-                    waiting = None
-                    break
-            waiting = current
+                pending, waiting = waiting, None
+                commit(*pending)
+            raise
         if waiting is not None:
             commit(*waiting)
     except MailboxConnectionLost:

@@ -49,10 +49,10 @@ class ReadAhead:
         self._thread.start()
 
     def _read(self, reader: MailboxReader, size: int, max_bytes: int) -> None:
+        batch: list[MailItem] = []
         try:
             with self.lock:
                 items = reader.pending()
-            batch: list[MailItem] = []
             held = 0  # bytes of the messages in batch
             while not self._stop.is_set():
                 with self.lock:
@@ -68,6 +68,8 @@ class ReadAhead:
                 self._put(batch)
             self._put(_END)
         except BaseException as exc:  # noqa: BLE001 - handed to the poller's thread, which decides
+            if batch:  # the messages read whole before the failure: the poller commits them first
+                self._put(batch)
             self._put(exc)
 
     def _put(self, value: object) -> None:

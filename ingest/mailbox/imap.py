@@ -47,6 +47,21 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 ImapConnectionLost = MailboxConnectionLost
 
 
+def _server_refused(exc: BaseException) -> bool:
+    """Whether the server answered (NO/BAD, or a BYE with its reason) rather than vanished.
+
+    imaplib reports a dropped connection as an ``abort`` whose text says "socket error"
+    (or as an OSError); any other ``abort`` carries the server's own BYE text.
+    """
+    if isinstance(exc, OSError) or not isinstance(exc, imaplib.IMAP4.error):
+        return False
+    return "socket error" not in str(exc)
+
+
+def _one_line(exc: BaseException | None) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
 @dataclass(frozen=True, slots=True)
 class FolderState:
     uidvalidity: int
@@ -143,13 +158,21 @@ class ImapReader:
     def connect(self) -> FolderState:
         spec = self.spec
         password = spec.password()
+        context = None
+        if spec.tls != "off":
+            # Built before connecting: a ca= file that is missing or no certificate is a setting
+            # to fix, not a server that cannot be reached (both raise OSError/SSLError).
+            try:
+                context = ssl_context(spec)
+            except (OSError, ssl.SSLError) as exc:
+                raise MailboxError(f"cannot use ca={spec.ca_file} for {spec.display}: {exc}") from None
         try:
             if spec.tls == "implicit":
-                client = IMAPClient(spec.host, spec.port, ssl=True, ssl_context=ssl_context(spec), timeout=CONNECT_TIMEOUT)
+                client = IMAPClient(spec.host, spec.port, ssl=True, ssl_context=context, timeout=CONNECT_TIMEOUT)
             else:
                 client = IMAPClient(spec.host, spec.port, ssl=False, timeout=CONNECT_TIMEOUT)
                 if spec.tls == "starttls":
-                    client.starttls(ssl_context(spec))
+                    client.starttls(context)
             client.login(spec.user, password)
         except LoginError:
             raise MailboxError(f"IMAP login failed for {spec.display}") from None
@@ -201,24 +224,68 @@ class ImapReader:
     # -------------------------------------------------------------- reading
 
     def fetch(self, uids: Sequence[int]) -> Iterator[MailItem]:
-        """The messages with these UIDs, fetched without setting \\Seen."""
-        client = self._client()
+        """The messages with these UIDs, fetched without setting \\Seen.
+
+        A FETCH the server itself refuses (a ``NO``, or a ``BYE`` such as Dovecot's
+        "FETCH failed: Internal error" for a message whose stored size is wrong) is not a
+        lost connection: retrying the whole group would fail at the same message for ever.
+        The group is then read again one message at a time, on a new connection, and a
+        message the server refuses twice on its own comes back as ``unreadable``, to be
+        quarantined without its bytes (and named in the log) rather than block the folder.
+        """
         try:
-            data = client.fetch(list(uids), ["BODY.PEEK[]", "INTERNALDATE"])
-        except CONNECTION_ERRORS as exc:
-            raise ImapConnectionLost(f"{self.spec.display}: {exc}") from None
+            data = self._client().fetch(list(uids), ["BODY.PEEK[]", "INTERNALDATE"])
+        except (*CONNECTION_ERRORS, IMAPClientError) as exc:
+            if not _server_refused(exc):
+                raise ImapConnectionLost(f"{self.spec.display}: {exc}") from None
+            log.warning("%s: the server refused a FETCH of %d message(s) (%s); reading them one by one",
+                        self.name, len(uids), _one_line(exc))
+            yield from self._fetch_one_by_one(uids)
+            return
+        yield from self._items(uids, data)
+
+    def _items(self, uids: Sequence[int], data: Mapping[int, Any]) -> Iterator[MailItem]:
         for uid in uids:
             item = data.get(uid)
             if not item or b"BODY[]" not in item:
                 continue  # expunged by someone else meanwhile
             when = item.get(b"INTERNALDATE")
             received = when.astimezone(timezone.utc) if isinstance(when, datetime) and when.tzinfo else datetime.now(timezone.utc)
-            yield MailItem(
-                ref=self._ref(uid),
-                raw=bytes(item[b"BODY[]"]),
-                received_at=received,
-                cursor={"uidvalidity": self._state.uidvalidity if self._state else None, "last_uid": uid},
-            )
+            yield MailItem(ref=self._ref(uid), raw=bytes(item[b"BODY[]"]), received_at=received, cursor=self._cursor(uid))
+
+    def _cursor(self, uid: int) -> dict[str, Any]:
+        return {"uidvalidity": self._state.uidvalidity if self._state else None, "last_uid": uid}
+
+    def _fetch_one_by_one(self, uids: Sequence[int]) -> Iterator[MailItem]:
+        for uid in uids:
+            refused: BaseException | None = None
+            for _ in range(2):
+                try:
+                    self._reconnect()
+                    data = self._client().fetch([uid], ["BODY.PEEK[]", "INTERNALDATE"])
+                except (*CONNECTION_ERRORS, IMAPClientError) as exc:
+                    if not _server_refused(exc):
+                        raise ImapConnectionLost(f"{self.spec.display}: {exc}") from None
+                    refused = exc
+                    self.close()  # after a BYE the connection is gone; after a NO start clean anyway
+                    continue
+                yield from self._items([uid], data)
+                break
+            else:
+                reason = f"the IMAP server could not deliver message UID {uid}: {_one_line(refused)} (see its log)"
+                log.error("%s: %s; quarantined without its bytes", self.name, reason)
+                yield MailItem(ref=self._ref(uid), raw=b"", received_at=datetime.now(timezone.utc),
+                               cursor=self._cursor(uid), unreadable=reason)
+        self._reconnect()  # the caller goes on (and files) on this connection
+
+    def _reconnect(self) -> None:
+        """A connection to the same folder, numbered as before (else the pass starts again)."""
+        if self.client is not None:
+            return
+        before = self._state
+        state = self.connect()
+        if before is not None and state.uidvalidity != before.uidvalidity:
+            raise ImapConnectionLost(f"{self.spec.display}: UIDVALIDITY changed while reading")
 
     def done_uids(self, uids: Sequence[int]) -> set[int]:
         """Which of these UIDs carry our keyword (used when messages stay in place)."""

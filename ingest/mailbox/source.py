@@ -33,6 +33,9 @@ class MailItem:
     raw: bytes | None
     received_at: datetime
     cursor: Mapping[str, Any] | None = None
+    #: Why the server could not hand over this message's bytes (``raw`` is then empty):
+    #: the poller quarantines it with this reason instead of parsing it.
+    unreadable: str | None = None
 
 
 class MailboxReader(Protocol):
