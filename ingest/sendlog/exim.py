@@ -145,6 +145,15 @@ _NOT_REACHED = "retry time not reached"
 # Exim's messages for "we gave up because it kept failing", not "refused".
 _GAVE_UP = ("retry timeout exceeded", "have been failing for a long time")
 
+
+def _host_value(value: str) -> tuple[str | None, str | None, int | None]:
+    """(host, ip, port) of an ``H=`` item: "mx.example [192.0.2.1]:25", or a bare name."""
+    found = _HOSTVAL.fullmatch(value)
+    if found is None:
+        return value, None, None
+    return found.group("host") or None, found.group("ip") or None, int(found.group("port")) if found.group("port") else None
+
+
 # Transport / router names that deliver inside the host (the conventional
 # names of Exim's default configuration and the common distributions').
 _INTERNAL_NAME = re.compile(
@@ -384,31 +393,15 @@ class EximParser(CountingParser):
             sender = fields.get("F")
             conf = fields.get("C")
             errno = fields.get("defer")
-            hv = fields.get("H")
-            if hv:
-                hm = _HOSTVAL.fullmatch(hv)
-                if hm is not None:
-                    host = hm.group("host") or None
-                    ip = hm.group("ip") or None
-                    if hm.group("port"):
-                        port = int(hm.group("port"))
-                else:
-                    host = hv
+            if fields.get("H"):
+                host, ip, port = _host_value(fields["H"])
         if errno is not None and host is None and ip is None and message and "=" in message:
             em = _ERRNO_TEXT.match(message)
             if em is not None:
                 more, start = _fields(message, em.end())
                 if more:
-                    hv = more.get("H")
-                    if hv:
-                        hm = _HOSTVAL.fullmatch(hv)
-                        if hm is not None:
-                            host = hm.group("host") or None
-                            ip = hm.group("ip") or None
-                            if hm.group("port"):
-                                port = int(hm.group("port"))
-                        else:
-                            host = hv
+                    if more.get("H"):
+                        host, ip, port = _host_value(more["H"])
                     said = message[start:].strip()
                     # in the words of the host's own line: "SMTP timeout after X: Connection timed out"
                     message = f"{said}: {em.group('etext')}" if said else em.group("etext")
