@@ -101,12 +101,7 @@ def implied_state(fact: Fact) -> State | None:
     if fact.outcome == "complaint":
         return "complained"
     if fact.outcome == "bounce":
-        # A returned message's "failed" with a persistent transient status (4.x.x) is a give-up after
-        # retrying, whatever the last temporary answer was about: the reporting MTA's queue lifetime ran out.
-        # src: RFC 3464 2.3.3 ("failed": the MTA has abandoned any attempts to deliver); RFC 3463 2 (class 4
-        # "Persistent Transient Failure": the condition persisted until the sender gave up)
-        expiry = fact.reason == "expired" or (fact.status or "").startswith("4.")
-        return "expired" if expiry else "bounced"
+        return "expired" if fact.reason == "expired" else "bounced"
     if fact.outcome == "success":
         return "delivered"
     if fact.outcome == "delay":
