@@ -88,24 +88,22 @@ def header_ref(name: str, value: str | None) -> str | None:
     return f"{name.strip().lower()}:{text}"[:255] if text else None
 
 
-# RFC 5321 4.1.2 Dot-string: atoms of atext joined by dots; RFC 6531 3.3 adds UTF-8 to atext.
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+"
-_DOT_STRING = re.compile(rf"{_ATOM}(?:\.{_ATOM})*")
 _QUOTED_PAIR = re.compile(r"\\(.)")
-#: The common case, which the rules below leave as it is but for its case: an ASCII Dot-string
-#: local part and a domain without a trailing dot (one regex instead of the steps below).
-_PLAIN = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-]+)*@[^@\s\"\\\[]*[^@\s\"\\.\[]")
+#: The common case, which the rules below leave as it is but for its case: no quotes, and a domain
+#: without a trailing dot (one regex instead of the steps below).
+_PLAIN = re.compile(r"[^\s\"@]+@[^@\s\"\\\[]*[^@\s\"\\.\[]")
 
 
 def normalise_address(address: str | None) -> str | None:
     """One spelling per mailbox, so that a send log and a returned message meet.
 
-    Case is folded, as every provider does in practice. A local part is quoted
-    only when it must be: RFC 5321 4.1.2 makes ``"john"@x`` and ``john@x`` one
-    local part, and Exim logs ``john doe@x`` for ``"john doe"@x``. A domain loses
-    a trailing root dot (RFC 5321 4.1.2's Domain has none; RFC 1034 3.1 makes
-    ``example.net.`` the same name): sendmail logs ``to=a@example.net.`` and
-    sends, and is bounced for, ``a@example.net``.
+    Case is folded, as every provider does in practice. Quotes around a local
+    part are dropped: RFC 5321 4.1.2 makes ``"john"@x`` and ``john@x`` one local
+    part, and Exim logs ``"john doe"@x`` as ``john doe@x`` while the DSN quotes
+    it (the key splits at the last "@", so an unquoted local part stays whole).
+    A domain loses a trailing root dot (RFC 5321 4.1.2's Domain has none; RFC
+    1034 3.1 makes ``example.net.`` the same name): sendmail logs
+    ``to=a@example.net.`` and sends, and is bounced for, ``a@example.net``.
     """
     if not address:
         return None
@@ -116,8 +114,6 @@ def normalise_address(address: str | None) -> str | None:
     if at and local:
         if len(local) >= 2 and local[0] == local[-1] == '"':
             local = _QUOTED_PAIR.sub(r"\1", local[1:-1])
-        if not _DOT_STRING.fullmatch(local):
-            local = '"' + local.replace("\\", "\\\\").replace('"', '\\"') + '"'
         if not domain.startswith("["):
             domain = domain.rstrip(".")
         address = f"{local}@{domain}"
