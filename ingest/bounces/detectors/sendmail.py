@@ -38,6 +38,7 @@ from bounceledger.ingest.bounces import _message as m
 from bounceledger.ingest.bounces._prefilter import lazy, quick
 from bounceledger.ingest.bounces.detectors import Failure
 from bounceledger.ingest.bounces.detectors._common import notice
+from bounceledger.ingest.bounces.rfc3464 import completed_reply
 
 #: savemail.c errbody(): the section heads, with the dashes sendmail prints.
 _SECTION = quick(lazy(
@@ -120,7 +121,7 @@ class _Transcript:
         self.data_reply: str | None = None
         self.general: str | None = None  # "554 Too many hops ...": an error naming no address
         self.host: str | None = None
-        self.multi_line: list[str] = []  # every multi-line reply, its lines joined
+        self.text = chunk
         # Commands awaiting their reply, oldest first: with PIPELINING (RFC 2920) sendmail
         # sends MAIL, every RCPT and DATA at once, and the replies follow in that order.
         pending: list[tuple[str, str | None]] = []
@@ -151,7 +152,6 @@ class _Transcript:
                 if continued:
                     if continued[0][:3] == said[:3]:
                         said = " ".join([*continued, " ".join(said.split())])
-                        self.multi_line.append(said)
                     continued = []
                 if pending:  # else: a reply the transcript shows no command for, taken as the last one's
                     command, target = pending.pop(0)
@@ -180,7 +180,9 @@ class _Transcript:
         first recipient's, not the DATA's."""
         if address in self.replies:
             return self.replies[address], "RCPT", self.host
-        fallback = self._whole(fallback)
+        # savemail.c quotes only a multi-line reply's first line in "(reason: ...)": the whole
+        # reply is read back from the transcript, as for a DSN's Diagnostic-Code
+        fallback = completed_reply(fallback, self.text)
         if not self.replies:
             if fallback and _QUOTES_A_REPLY.match(fallback):
                 return fallback, None, self.host
@@ -190,14 +192,6 @@ class _Transcript:
         if self.data_reply:
             return self.data_reply, "DATA", self.host
         return self.own.get(address) or fallback or self.general or "", None, None
-
-    def _whole(self, reason: str) -> str:
-        """A "(reason: ...)" that is the first line of a multi-line reply, as the whole reply
-        the transcript shows (savemail.c quotes only the first line)."""
-        first = " ".join(reason.split())
-        if first[3:4] != "-":
-            return reason
-        return next((reply for reply in self.multi_line if reply.startswith(first)), reason)
 
 
 #: savemail.c: a success entry that is no delivery ("expanded by alias": the
