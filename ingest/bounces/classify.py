@@ -27,6 +27,7 @@ from bounceledger.ingest.bounces.reasons import (
     _TEXT_RULES,
 )
 from bounceledger.ingest.bounces._prefilter import Quick, RuleTable, lazy
+from bounceledger.ingest.mta_replies import is_faked_reply
 from bounceledger.ingest.record import Record
 
 #: The text tables with a literal pre-check per row (same answers, fewer
@@ -114,18 +115,6 @@ _RELAYED_REPLY_RE = re.compile(r"(?<!\d)[45]\d\d <[^<>\s]+>\.\.\. ([45]\d\d)(?=[
 
 
 _LEADING_REPLY_RE = re.compile(r"\s*([245]\d\d)[ -](?=\S)")
-
-#: A reply the sending MTA made up because the server said nothing: its code is no server's.
-# src: sendmail 8.17 sendmail/usersmtp.c reply(): "if the remote end closed early, fake an error":
-# "421 4.4.1 Connection reset by %s" and usrerr("451 4.4.1 reply: read error from %s")
-_FAKED_REPLY_RE = re.compile(
-    r"\s*(?:<<<\s*)?(?:421 4\.4\.1 Connection reset by|451 4\.4\.1 reply: read error from)\b", re.IGNORECASE)
-
-
-def is_faked_reply(text: str | None) -> bool:
-    """True when ``text`` opens with a reply the sending MTA wrote itself (no server replied)."""
-    return bool(text and _FAKED_REPLY_RE.match(text))
-
 
 def find_replycode(text: str | None, status: str | None = None) -> str | None:
     """The first SMTP reply code in ``text``, agreeing with ``status``'s class.

@@ -35,6 +35,7 @@ import dataclasses
 import re
 from datetime import datetime
 
+from bounceledger.ingest.mta_replies import faked_reply_words, is_faked_reply
 from bounceledger.ingest.records import Attempt, AttemptVerdict
 from bounceledger.ingest.sendlog.base import (
     CountingParser,
@@ -66,10 +67,6 @@ _FAST = re.compile(
     r"mailer=(?P<mailer>[^,]*), pri=\d+, (?:relay=(?P<relay>[^,]*), )?(?:dsn=(?P<dsn>[^,]*))?$"
 )
 _CTLADDR = re.compile(r"<?([^>\s]+)>?")
-# The reply Sendmail makes up when the server closed the connection without answering:
-# src: sendmail 8.17 sendmail/usersmtp.c reply(): "if the remote end closed early, fake an
-# error" -> SmtpReplyBuffer = "421 4.4.1 Connection reset by <host>", logged as reply= (dsn=4.4.2).
-_FAKE_RESET = "421 4.4.1 Connection reset by "
 # The delivery line is a list of "key=value" items joined by ", " (sendmail's
 # doc/op "Logging": to=, ctladdr=, delay=, xdelay=, mailer=, pri=, relay=,
 # dsn=, reply=, stat=; which appear depends on LogLevel and the mailer). A
@@ -239,8 +236,9 @@ class SendmailParser(CountingParser):
         reply = kv.get("reply")
         status = kv.get("dsn") or None
         faked = None
-        if reply and reply.startswith(_FAKE_RESET):
-            faked, reply = reply[10:], None  # no server said this: no reply code, dsn= stays
+        if reply and is_faked_reply(reply):
+            # Sendmail's own words where the server said nothing (usersmtp.c): no reply code, dsn= stays
+            faked, reply = faked_reply_words(reply), None
         if stat.startswith("Sent"):
             verdict: AttemptVerdict = "accepted"
             detail = stat[4:].strip()

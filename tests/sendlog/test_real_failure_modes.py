@@ -49,6 +49,17 @@ def test_sendmail_faked_connection_reset_reply_is_no_server_reply():
     assert "Connection reset by" in a.text
 
 
+def test_sendmail_faked_read_error_reply_is_no_server_reply():
+    # src: sendmail usersmtp.c reply(): a read error is usrerr("451 4.4.1 reply: read error from %s");
+    # the same real line as above with that reply: the send-log reader and the DSN reader share the list
+    lines = [SENDMAIL_CLOSED_AFTER_RCPT[0], SENDMAIL_CLOSED_AFTER_RCPT[1].replace(
+        "reply=421 4.4.1 Connection reset by mx.droprcpt.test.", "reply=451 4.4.1 reply: read error from mx.droprcpt.test.")]
+    (a,) = feed("sendmail", lines)
+    assert a.verdict == "deferred"
+    assert a.replycode is None and a.status == "4.4.2"
+    assert a.text == "reply: read error from mx.droprcpt.test."
+
+
 def test_sendmail_queued_after_dns_failure_then_expires():
     got = feed("sendmail", SENDMAIL_MX_SERVFAIL)
     assert [(a.recipient, a.verdict) for a in got] == [("u1@servfail.test", "deferred"), ("u1@servfail.test", "expired")]

@@ -1,0 +1,31 @@
+"""Replies a sending MTA writes itself, in the form of a server's reply.
+
+When a server closes the connection or stops answering, Sendmail puts a
+reply of its own making where the server's would be: in the DSN's
+Diagnostic-Code, in its transcript and in the send log's ``reply=``. The
+code in it is no server's answer, so neither the returned-mail parser nor
+the send-log reader may take it for one. Kept here, apart from both, so
+that they read the same list.
+"""
+
+from __future__ import annotations
+
+import re
+
+# src: sendmail 8.17 sendmail/usersmtp.c reply(): "if the remote end closed early, fake an error":
+# "421 4.4.1 Connection reset by %s" and usrerr("451 4.4.1 reply: read error from %s")
+_FAKED_REPLY_RE = re.compile(
+    r"\s*(?:<<<\s*)?(?:421 4\.4\.1 Connection reset by|451 4\.4\.1 reply: read error from)\b", re.IGNORECASE)
+
+
+def is_faked_reply(text: str | None) -> bool:
+    """True when ``text`` opens with a reply the sending MTA wrote itself (no server replied)."""
+    return bool(text and _FAKED_REPLY_RE.match(text))
+
+
+def faked_reply_words(text: str) -> str | None:
+    """The words of a made-up reply without its codes ("Connection reset by mx.example."),
+    or None when ``text`` is a reply some server could have sent."""
+    if not is_faked_reply(text):
+        return None
+    return text.strip().removeprefix("<<<").split(None, 2)[2]
