@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from bounceledger import cli, polling, queries
 from bounceledger.db import Database
+from bounceledger.ingest.mailbox.imap import ImapReader, uid_set, uid_span
 from bounceledger.ingest.mailbox.source import MailboxError
 from bounceledger.models import ReturnedMessage, SourceCursor
 from tests.mailstack.dovecot import MAIL_GID, MAIL_UID, Dovecot
@@ -105,3 +106,54 @@ def test_a_missing_ca_file_is_named(database: Database, folder: Folder, tmp_path
         polling.poll(database, folder.url(ca=str(tmp_path / "missing.pem")))
     assert "ca=" in str(failure.value) and "missing.pem" in str(failure.value)
     assert "cannot reach" not in str(failure.value)
+
+
+def test_messages_expunged_by_another_client_before_filing_leave_the_rest_filed(
+    database: Database, folder: Folder, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Dovecot refuses a MOVE naming an expunged UID ("NO Some of the requested messages no longer
+    # exist"): a mail program deleting two of them between the poller's read and its filing must not
+    # fail the poll nor leave the others in the folder until the next one.
+    folder.fill(samples()[:6])
+    original = ImapReader.file_away
+    expunged: list[int] = []
+
+    def someone_deletes_two_first(self: ImapReader, filed):  # type: ignore[no-untyped-def]
+        if not expunged:
+            with admin(dovecot) as other:
+                other.select_folder(folder.name)
+                uids = sorted(other.search(["ALL"]))[:2]
+                other.delete_messages(uids)
+                other.expunge()
+                expunged.extend(uids)
+        return original(self, filed)
+
+    monkeypatch.setattr(ImapReader, "file_away", someone_deletes_two_first)
+    summary = polling.poll(database, folder.url())
+    assert expunged and summary.processed == 6
+    assert folder.count() == 0 and folder.count("-processed") == 4
+
+
+def test_a_read_only_folder_is_named_as_such(database: Database, folder: Folder, dovecot: Dovecot) -> None:
+    # Dovecot SELECTs a maildir its mail user cannot write as [READ-ONLY] (RFC 9051 7.1); imaplib then
+    # refuses it with the folder's name as bytes (b'"INBOX"' is not writable).
+    folder.fill(samples()[:1])
+    maildir = dovecot.maildir / f".{folder.name}"
+    modes = {path: path.stat().st_mode for path in (maildir, maildir / "cur", maildir / "new", maildir / "tmp")}
+    try:
+        for path in modes:
+            path.chmod(0o555)
+        with pytest.raises(MailboxError) as raised:
+            polling.poll(database, folder.url())
+    finally:
+        for path, mode in modes.items():
+            path.chmod(mode)
+    message = str(raised.value)
+    assert "is read-only for this login" in message and "b'" not in message
+    assert folder.count() == 1
+
+
+def test_a_long_batch_is_named_by_its_span_in_errors() -> None:
+    assert uid_span(list(range(1, 5001))) == "5000 messages (UIDs 1 to 5000)"
+    assert uid_span([7, 9]) == "message(s) UID 7, 9"
+    assert uid_set([1, 2, 3, 5, 7, 8, 9, 12]) == "1:3,5,7:9,12"

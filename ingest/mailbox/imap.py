@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import imaplib
 import logging
+import re
 import socket
 import ssl
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.exceptions import IMAPClientError, IMAPClientReadOnlyError, LoginError
 
 from bounceledger.ingest.mailbox.source import MailboxConnectionLost, MailboxError, MailItem
 from bounceledger.ingest.mailbox.url import ImapSpec
@@ -198,11 +199,22 @@ class ImapReader:
         try:
             info = client.select_folder(self.spec.folder)
             uids = client.search(["ALL"])
+        except IMAPClientReadOnlyError:  # before CONNECTION_ERRORS: imaplib's readonly is an abort
+            raise self._read_only() from None
         except CONNECTION_ERRORS as exc:
             raise ImapConnectionLost(f"{self.spec.display}: {exc}") from None
         except IMAPClientError as exc:
-            raise MailboxError(f"cannot open folder {self.spec.folder!r} on {self.spec.display}: {exc}") from None
+            raise MailboxError(f"cannot open folder {self.spec.folder!r} on {self.spec.display}: {_said(exc)}") from None
         return FolderState(int(info[b"UIDVALIDITY"]), tuple(sorted(int(u) for u in uids)))
+
+    def _read_only(self) -> MailboxError:
+        # imaplib refuses a folder the server SELECTs with [READ-ONLY] (RFC 9051 7.1) when it was
+        # asked for read and write; the server decides, usually by the login's IMAP ACL rights.
+        return MailboxError(
+            f"folder {self.spec.folder!r} on {self.spec.display} is read-only for this login: bounceledger "
+            "moves or flags every message it has read, so the login needs write access to the folder "
+            "(RFC 4314 rights 's', 'w', 't' and 'e' on this folder, 'i' on the outcome folders and 'k' to create them)"
+        )
 
     def close(self) -> None:
         client, self.client = self.client, None
@@ -310,24 +322,52 @@ class ImapReader:
         for item, outcome in filed:
             folder = self.spec.folders.get(outcome, self.spec.folders["processed"]) if self.spec.move else None
             by_folder.setdefault(folder, []).append(int(item.ref.rpartition(":")[2]))
-        client = self._client()
         for folder, uids in by_folder.items():
             try:
-                if folder is None:
-                    client.add_flags(uids, [b"\\Seen", DONE_KEYWORD], silent=True)  # no FETCH echo per message
-                    continue
-                self._ensure_folder(folder)
-                if client.has_capability("MOVE"):
-                    client.move(uids, folder)
-                else:
-                    client.copy(uids, folder)
-                    client.add_flags(uids, [b"\\Deleted"], silent=True)
-                    client.uid_expunge(uids)
+                try:
+                    self._file(folder, uids)
+                except IMAPClientError as exc:
+                    if isinstance(exc, CONNECTION_ERRORS):  # imaplib's abort and readonly are errors too
+                        raise
+                    # Another client (a mail program, a second poller) may have expunged some of
+                    # them since they were read: Dovecot then refuses the whole command ("NO Some
+                    # of the requested messages no longer exist", RFC 9051 6.4.7). They are stored
+                    # already; the ones still there are filed, the error stands only if it recurs.
+                    present = self._still_there(uids)
+                    if len(present) == len(uids):
+                        raise
+                    log.info("%s: %d of %d message(s) were removed by another client before they "
+                             "could be filed; filing the rest", self.name, len(uids) - len(present), len(uids))
+                    if present:
+                        self._file(folder, present)
+            except IMAPClientReadOnlyError:  # before CONNECTION_ERRORS: imaplib's readonly is an abort
+                raise self._read_only() from None
             except CONNECTION_ERRORS as exc:
                 raise ImapConnectionLost(f"{self.spec.display}: {exc}") from None
             except IMAPClientError as exc:
                 where = f"folder {folder!r}" if folder else "place"
-                raise MailboxError(f"cannot file messages {uids} into {where} on {self.spec.display}: {exc}") from None
+                raise MailboxError(
+                    f"cannot file {uid_span(uids)} into {where} on {self.spec.display}: {_said(exc)}"
+                ) from None
+
+    def _file(self, folder: str | None, uids: list[int]) -> None:
+        """Flag ``uids`` as done (``folder`` None) or move them into ``folder``."""
+        client = self._client()
+        if folder is None:
+            client.add_flags(uids, [b"\\Seen", DONE_KEYWORD], silent=True)  # no FETCH echo per message
+            return
+        self._ensure_folder(folder)
+        if client.has_capability("MOVE"):
+            client.move(uids, folder)
+        else:
+            client.copy(uids, folder)
+            client.add_flags(uids, [b"\\Deleted"], silent=True)
+            client.uid_expunge(uids)
+
+    def _still_there(self, uids: list[int]) -> list[int]:
+        """Which of ``uids`` the selected folder still holds."""
+        found = set(self._client().search(["UID", uid_set(uids)]))
+        return [uid for uid in uids if uid in found]
 
     def _ensure_folder(self, folder: str) -> None:
         if folder in self._known_folders:
@@ -340,3 +380,32 @@ class ImapReader:
                 if not client.folder_exists(folder):  # another poller may have made it
                     raise
         self._known_folders.add(folder)
+
+
+def uid_span(uids: Sequence[int]) -> str:
+    """A batch of UIDs for a person to read: all of a few, the range of many
+    (an error line naming 5,000 UIDs one by one says less, not more)."""
+    if len(uids) <= 5:
+        return f"message(s) UID {', '.join(map(str, uids))}"
+    return f"{len(uids)} messages (UIDs {min(uids)} to {max(uids)})"
+
+
+def uid_set(uids: Sequence[int]) -> str:
+    """An IMAP sequence set for ``uids`` (RFC 9051 9: "1:4,7,9:12"), short however many."""
+    ordered = sorted(set(uids))
+    parts: list[str] = []
+    start = prev = ordered[0]
+    for uid in ordered[1:] + [0]:
+        if uid == prev + 1:
+            prev = uid
+            continue
+        parts.append(str(start) if start == prev else f"{start}:{prev}")
+        start = prev = uid
+    return ",".join(parts)
+
+
+def _said(exc: Exception) -> str:
+    """What the server or imapclient said, as text: imapclient gives the server's words as bytes
+    (a read-only folder is "b'\"INBOX\"' is not writable")."""
+    text = str(exc)
+    return re.sub(r"""\bb(['"])(.*?)\1""", r"\2", text)
