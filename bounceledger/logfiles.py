@@ -98,6 +98,8 @@ def check_format(path: Path, fmt: str, options: ParseOptions) -> None:
     seen = len(head)
     found = detect_format(head[:DETECT_LINES])
     looks = f"it looks like {found}" if found else "no known format recognises it either"
+    if found and found != fmt and head[0].lstrip("\x1e").startswith("{"):
+        looks += f": syslog records stored as JSON, read as the {found} lines they carry with --format {found} or auto"
     raise FormatMismatchError(
         f"{path}: the {fmt} format recognises none of its first {seen} non-empty line(s) ({looks}); "
         "nothing was read from it: check --format"

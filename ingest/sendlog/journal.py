@@ -20,13 +20,17 @@ read here:
 :func:`syslog_line` turns such a record into ``<ISO 8601 UTC stamp> <host>
 <prog>[<pid>]: <message>``, the ``journalctl -o short-iso-precise`` shape
 the syslog parsers already read, so every rule about the MTA's own words
-stays in one place. Anything else comes back unchanged.
+stays in one place. Other tools' JSON records of syslog messages (rsyslog,
+syslog-ng, Vector, Fluent Bit, Filebeat, Logstash, GELF, Loki) are read by
+:mod:`bounceledger.ingest.sendlog.envelope`; anything else comes back unchanged.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+
+from bounceledger.ingest.sendlog.envelope import EnvelopeError, envelope_line
 
 __all__ = ["JOURNAL_STARTS", "JournalRecordError", "as_syslog", "syslog_line"]
 
@@ -50,8 +54,14 @@ def syslog_line(line: str) -> str:
     say), so the caller counts it as unreadable instead of losing it unseen.
     """
     text = line.lstrip(_RECORD_SEPARATOR)
-    if not text.startswith("{") or '"__REALTIME_TIMESTAMP"' not in text:
+    if not text.startswith("{"):
         return line
+    if '"__REALTIME_TIMESTAMP"' not in text:  # another tool's JSON record, or none at all
+        try:
+            carried = envelope_line(text)
+        except EnvelopeError as exc:
+            raise JournalRecordError(str(exc)) from None
+        return line if carried is None else carried
     try:
         record = json.loads(text)
     except ValueError:
