@@ -247,6 +247,11 @@ def _match_in_turn(
     """Each matcher in turn on the verdicts still open (by their index in ``results``, filled in
     as they are tied); returns the indexes left open."""
     open_indexes = list(open_keys)
+    # A key that several deliveries to the recipient share (a return-path token per contact or per
+    # campaign, a header reused) does not say which send the verdict is about: the weaker keys that
+    # name one send (the returned Message-ID, the next hop's queue id) are asked first, and only if
+    # none of them ties it does the latest of the shared key's deliveries stand.
+    ambiguous: dict[int, tuple[int, str]] = {}
     for name, lookup in matchers:
         if not open_indexes:
             break
@@ -256,8 +261,14 @@ def _match_in_turn(
             found = find(open_keys[i])
             if found:
                 best = max(found, key=lambda c: (c.first_attempt_at is not None, c.first_attempt_at, c.delivery_id))
+                if len({c.delivery_id for c in found}) > 1 and i not in ambiguous:
+                    ambiguous[i] = (best.delivery_id, name)
+                    still_open.append(i)
+                    continue
                 results[i] = (best.delivery_id, name)
             else:
                 still_open.append(i)
         open_indexes = still_open
-    return open_indexes
+    for i in [i for i in open_indexes if i in ambiguous]:
+        results[i] = ambiguous[i]
+    return [i for i in open_indexes if i not in ambiguous]

@@ -116,3 +116,25 @@ def test_a_report_about_an_address_our_mta_rewrote_ties_by_its_final_recipient(d
         assert found is not None and found[1] == "message_id"
         # by recipient alone (the weak match) a rewritten address ties nothing
         assert match_many(session, [_keys(recipient="team@shop.test", final_recipient="ann@example.org")]) == [None]
+
+
+def test_a_token_shared_by_two_sends_is_decided_by_the_returned_message_id(database: Database) -> None:
+    # One return-path token per contact (verp.py's "c42-u1001"), two messages to one address; the
+    # DSN returns the first message's Message-ID and the next hop's queue id of the first (sweep BF,
+    # real Postfix: the token picked the later send and left the one that failed accepted).
+    sender = return_path("c7-u1", SECRET, "shop.test")
+    _send(database, sender=sender)
+    _send(database, sender=sender, message_id="m2@shop.test", queue_id="QA2", next_hop_queue_id="NX2",
+          envelope_id=None, raw="line-2", at=T0 + timedelta(minutes=5))
+    token = token_of(sender)
+    with database.session() as session:
+        first, second, only_token = match_many(session, [
+            _keys(return_path_token=token, original_message_id="m1@shop.test"),
+            _keys(return_path_token=token, next_hop_queue_id="NX2"),
+            _keys(return_path_token=token),
+        ], SECRET)
+        ids = dict(session.connection().exec_driver_sql(
+            "select s.msg_key, d.id from deliveries d join sent_messages s on s.id = d.sent_message_id").all())
+    assert first == (ids["mid:m1@shop.test"], "message_id")
+    assert second == (ids["mid:m2@shop.test"], "queue_id")
+    assert only_token == (ids["mid:m2@shop.test"], "token")  # nothing else to go by: the latest, as before
