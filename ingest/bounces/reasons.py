@@ -74,6 +74,9 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|exceeds (?:the )?(?:maximum|max) (?:allowed )?(?:message )?size|message file (?:exceeds|too big)"
      r"|message exceeds (?:local |the )?(?:size|maximum)|mail size limit|size limit exceeded|too big for (?:the )?system"
      r"|max(?:imum)? message size exceeded"
+     # src: Dovecot quota plugin (src/plugins/quota/quota.c, quota_max_mail_size, doc.dovecot.org/2.3/settings/plugin/quota-plugin/):
+     # "Mail size is larger than the maximum size allowed by server configuration"
+     r"|mail size is larger than the maximum size"
      # src: Gmail 552 5.3.4 "The number of attachments (num) exceeds Google's limit of N attachments"
      r"|number of attachments \(\d+\) exceeds",
      "mesgtoobig"),
@@ -468,7 +471,11 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|host name lookup failure|temporary failure in name resolution"
      # src: Exchange AckReason.DnsMxLoopback "554 5.4.4 SMTPSEND.DNS.MxLoopback; DNS records for this domain are
      # configured in a loop"
-     r"|configured in a loop|mxloopback",
+     r"|configured in a loop|mxloopback"
+     # src: Postfix local(8) src/local/alias.c dsb_simple(..., "5.4.6", "alias database loop for %s") and
+     # src/local/recipient.c, src/pipe/pipe.c, src/smtp/smtp.c "mail forwarding loop for %s" (5.4.6; RFC 3463
+     # X.4.6 "Routing loop detected"): the words name a loop, never a database failure
+     r"|alias database loop|mail forwarding loop",
      "networkerror"),
     # src: RFC 3463 X.3.1 "Mail system full"; RFC 5321 452 "Requested action not taken: insufficient system
     # storage"; ENOSPC strerror "No space left on device"
