@@ -160,10 +160,21 @@ def _opens_new_group(current: dict[str, str], name: str) -> bool:
     return "reporting-mta" in current or "arrival-date" in current or "received-from-mta" in current
 
 
+#: A Diagnostic-Code line opening a multi-line SMTP reply whose next line, after a blank line
+#: the field parser put there, is the same reply's next line at the margin (RFC 5321 4.2.1).
+_UNINDENTED_REPLY_RE = lazy(r"^Diagnostic-Code:[^\n]*?\b([2-5]\d\d)-[^\n]*\n\n\1[- ]", re.I | re.M)
+#: A Diagnostic-Code value that opens a multi-line SMTP reply ("smtp; 550-5.7.1 ...").
+_OPENS_REPLY_RE = lazy(r"^(?:[A-Za-z][\w-]*\s*;\s*)?([2-5]\d\d)-")
+
+
 def _blocks_from_text(text: str) -> list[dict[str, str]]:
     blocks: list[dict[str, str]] = []
     current: dict[str, str] = {}
     last: str | None = None
+    # RFC 5321 4.2.1: every line of a multi-line reply but the last starts "NNN-", the last
+    # "NNN ". Some writers (nullmailer-dsn 2.2) copy such a reply into Diagnostic-Code with
+    # its later lines unindented; those lines are the field's value all the same.
+    open_reply: str | None = None
     for line in text.replace("\r\n", "\n").split("\n"):
         if not line.strip():
             if current:
@@ -182,6 +193,12 @@ def _blocks_from_text(text: str) -> list[dict[str, str]]:
             current.setdefault(last, value.strip())
             if current[last] != value.strip():  # repeated field: keep the first
                 last = None
+            opened = _OPENS_REPLY_RE.match(value.strip()) if last == "diagnostic-code" else None
+            open_reply = opened.group(1) if opened else None
+        elif last == "diagnostic-code" and open_reply and line.startswith((open_reply + "-", open_reply + " ")):
+            current[last] += " " + line.strip()
+            if line.startswith(open_reply + " "):
+                open_reply = None  # the reply's last line
         else:
             last = None
     if current:
@@ -227,7 +244,15 @@ def _blocks(part: Message) -> list[dict[str, str]]:
         # back from its parsed blocks (see _mime._fields_only), at a
         # fraction of the cost
         return _blocks_from_text(raw)
-    return _blocks_from_text(m.text_of(part))
+    text = m.text_of(part)
+    if _UNINDENTED_REPLY_RE.search(text):
+        # a multi-line reply's later lines written unindented (nullmailer-dsn): the parsed
+        # blocks ended the field at the first of them; its own text keeps them in place
+        source = m.source_text(part).replace("\r\n", "\n")
+        _, sep, body = source.partition("\n\n")
+        if sep:
+            return _blocks_from_text(body)
+    return _blocks_from_text(text)
 
 
 def read_report(msg: Message) -> Report | None:
