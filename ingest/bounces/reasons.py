@@ -475,7 +475,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      # src: Postfix local(8) src/local/alias.c dsb_simple(..., "5.4.6", "alias database loop for %s") and
      # src/local/recipient.c, src/pipe/pipe.c, src/smtp/smtp.c "mail forwarding loop for %s" (5.4.6; RFC 3463
      # X.4.6 "Routing loop detected"): the words name a loop, never a database failure
-     r"|alias database loop|mail forwarding loop",
+     r"|alias database loop|mail forwarding loop"
+     # src: nullmailer 2.2 smtp protocol module (/usr/lib/nullmailer/smtp, Debian 1:2.2-4): "Connect failed"
+     # when no TCP connection to the smarthost could be made, the Diagnostic-Code of its give-up
+     r"|\bconnect failed\b",
      "networkerror"),
     # src: RFC 3463 X.3.1 "Mail system full"; RFC 5321 452 "Requested action not taken: insufficient system
     # storage"; ENOSPC strerror "No space left on device"
@@ -574,6 +577,10 @@ _STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
     (r"no mail servers appear to exists? for the recipient", "hostunknown"),
     # src: Exchange Online: "550 5.4.312 Message expired, DNS query failed" (the cause, not the expiry)
     (r"dns query failed", "networkerror"),
+    # src: Haraka outbound/hmail.js try_deliver(): when no MX of the domain could be delivered to it writes
+    # DSN.addr_bad_dest_system("Tried all MXs <domain>") (550 5.1.2, haraka-dsn) and retries, then bounces
+    # with it: Haraka's own words for every host failing, not a server's verdict on the domain
+    (r"\btried all mxs\b", "networkerror"),
     # src: amavisd-new (its documentation of banned_filename_re): "554 5.7.0 Reject, id=... - BANNED: P=...,
     # T=exe,N=invoice.exe" (a banned attachment name or type: the content, not the sender)
     (r"reject, id=\S+ - banned\b", "policyviolation"),
