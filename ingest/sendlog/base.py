@@ -16,6 +16,7 @@ from typing import Protocol, TypeVar
 
 from bounceledger.ingest.records import Attempt, AttemptVerdict
 from bounceledger.ingest.sendlog.relays import DEFAULT_INTERNAL_RELAYS, RelayClassifier
+from bounceledger.ingest.sendlog.envelope import RuntimeLines
 from bounceledger.ingest.sendlog.journal import as_syslog, syslog_line
 
 __all__ = [
@@ -125,7 +126,7 @@ class CountingParser:
     raises. A format implements ``_feed``; the protocol above is what
     callers rely on."""
 
-    __slots__ = ("lines", "samples", "skipped")
+    __slots__ = ("lines", "runtime", "samples", "skipped")
 
     #: How a journal record's line starts (``journal.JOURNAL_STARTS``) for a
     #: format an MTA writes through syslog; empty for one that is no syslog.
@@ -133,6 +134,7 @@ class CountingParser:
 
     def __init__(self) -> None:
         self.lines = 0  # everything fed, for the caller's progress reports
+        self.runtime = RuntimeLines()  # container runtimes' prefixes and split lines
         self.skipped = 0
         self.samples: list[str] = []
 
@@ -147,6 +149,11 @@ class CountingParser:
                 self._skip(line)
                 return []
             text = text.rstrip("\r\n")
+            if self.journal_starts and text[10:11] == "T" and text[:1].isdigit():
+                carried = self.runtime.line(text)  # "<RFC 3339 time> [stream P|F] <line>" of a container
+                if carried is None:
+                    return []  # a chunk of a longer line: read with the chunk that ends it
+                text = carried
             if text[:1] in self.journal_starts:  # a journal record: the syslog line it carries
                 text = syslog_line(text)
             return self._feed(text)

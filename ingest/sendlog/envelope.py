@@ -47,7 +47,7 @@ from datetime import datetime, timezone
 
 from bounceledger.ingest.sendlog.syslogtime import match_syslog_header
 
-__all__ = ["EnvelopeError", "unwrapped"]
+__all__ = ["EnvelopeError", "RuntimeLines", "envelope_line", "is_log_line", "runtime_split", "unwrapped"]
 
 
 class EnvelopeError(ValueError):
@@ -178,7 +178,7 @@ def unwrapped(record: dict[str, object]) -> str | None:
     if tag is None:
         for name in _LINE_FIELDS:
             line = _field(record, name)
-            if isinstance(line, str) and _is_log_line(line):
+            if isinstance(line, str) and is_log_line(line):
                 return line.rstrip("\r\n").replace("\r", " ").replace("\n", " ")
     return None
 
@@ -187,7 +187,7 @@ def unwrapped(record: dict[str, object]) -> str | None:
 _OWN_STAMP_RE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
 
-def _is_log_line(text: str) -> bool:
+def is_log_line(text: str) -> bool:
     """Does ``text`` hold a whole line of a send log (a syslog header, or Exim's own stamp)?"""
     return match_syslog_header(text) is not None or _OWN_STAMP_RE.match(text) is not None
 
@@ -201,3 +201,61 @@ def envelope_line(text: str) -> str | None:
     if not isinstance(record, dict):
         return None
     return unwrapped(record)
+
+
+# -- container runtimes ------------------------------------------------------
+
+#: A container runtime's stamp before a line it read from a container: ``docker logs
+#: --timestamps`` and ``kubectl logs --timestamps`` print "<RFC 3339 time> <line>"; the CRI
+#: log files of containerd and CRI-O hold "<RFC 3339 time> <stdout|stderr> <P|F> <text>",
+#: a line longer than the runtime's limit (16 KiB by default) cut into P chunks ended by
+#: an F one.
+# src: Docker CLI reference, "docker container logs" (--timestamps: RFC3339Nano); Kubernetes
+# CRI container log format (kubelet pkg/kubelet/kuberuntime/logs: "timestamp stream tag log",
+# tag P partial / F full); containerd CRI config max_container_log_line_size.
+_RUNTIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d) (?:(stdout|stderr) ([PF]) )?")
+
+
+def runtime_split(text: str) -> tuple[str, str | None, str | None] | None:
+    """``(line, stream, tag)`` for a line a container runtime prefixed, or None.
+
+    A CRI line (stream and tag given) is the runtime's whatever follows; a
+    bare stamp only when what follows is itself a whole log line, so that
+    rsyslog's own RFC 3339 header ("2026-12-07T21:01:16+01:00 host
+    postfix/smtp[1]: ...") is left as the line it is.
+    """
+    found = _RUNTIME_RE.match(text)
+    if found is None:
+        return None
+    rest = text[found.end():]
+    if found.group(1) is None and not is_log_line(rest):
+        return None
+    return rest, found.group(1), found.group(2)
+
+
+class RuntimeLines:
+    """A parser's reading of runtime-prefixed lines: the prefix taken off, CRI chunks joined.
+
+    One per parser: the P chunks of a line wait, per stream, for the F
+    chunk that ends it.
+    """
+
+    __slots__ = ("_partial",)
+
+    def __init__(self) -> None:
+        self._partial: dict[str, str] = {}
+
+    def line(self, text: str) -> str | None:
+        """``text`` without its runtime prefix (``text`` itself when it has none), or None
+        for a P chunk, kept until its line is complete."""
+        split = runtime_split(text)
+        if split is None:
+            return text
+        rest, stream, tag = split
+        if stream is None:
+            return rest
+        if tag == "P":
+            self._partial[stream] = self._partial.get(stream, "") + rest
+            return None
+        head = self._partial.pop(stream, "")
+        return head + rest if head else rest

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from bounceledger.ingest.sendlog.envelope import EnvelopeError, envelope_line
+from bounceledger.ingest.sendlog.envelope import EnvelopeError, envelope_line, is_log_line, runtime_split
 
 __all__ = ["JOURNAL_STARTS", "JournalRecordError", "as_syslog", "syslog_line"]
 
@@ -76,6 +76,11 @@ def syslog_line(line: str) -> str:
         at = datetime.fromtimestamp(micros / 1_000_000, timezone.utc)
     except (TypeError, ValueError, OverflowError, OSError):
         raise JournalRecordError("journal record without a valid __REALTIME_TIMESTAMP") from None
+    if is_log_line(message):
+        # A container's output through Docker's journald driver: SYSLOG_IDENTIFIER is the
+        # container's tag and MESSAGE the MTA's whole line, its own header included (Docker
+        # docs, "Journald logging driver": CONTAINER_ID, CONTAINER_NAME, CONTAINER_TAG ...).
+        return message.replace("\r", " ").replace("\n", " ")
     prog = _text(record.get("SYSLOG_IDENTIFIER")) or _text(record.get("_COMM")) or "-"
     pid = _text(record.get("SYSLOG_PID")) or _text(record.get("_PID"))
     host = _text(record.get("_HOSTNAME")) or "localhost"
@@ -86,8 +91,13 @@ def syslog_line(line: str) -> str:
 
 
 def as_syslog(line: str) -> str:
-    """:func:`syslog_line`, for format detection: a record it cannot read
-    stays as it is (the parser counts it when it reads the file)."""
+    """:func:`syslog_line`, for format detection, after a container runtime's
+    prefix (:func:`~bounceledger.ingest.sendlog.envelope.runtime_split`): a
+    record it cannot read stays as it is (the parser counts it when it reads
+    the file)."""
+    split = runtime_split(line)
+    if split is not None:
+        line = split[0]
     try:
         return syslog_line(line)
     except JournalRecordError:
