@@ -29,3 +29,31 @@ def faked_reply_words(text: str) -> str | None:
     if not is_faked_reply(text):
         return None
     return text.strip().removeprefix("<<<").split(None, 2)[2]
+
+
+#: A run of octal escapes ("\343\203\246"): Exim prints each byte of a reply it does not
+#: count as printable so (src: Exim src/string.c string_printing2(), "\ooo" for a byte
+#: outside print_topbitchars), a UTF-8 reply's every letter included.
+_OCTAL_RUN_RE = re.compile(r"(?:\\[0-3][0-7]{2})+")
+
+
+def exim_unescaped(text: str) -> str:
+    """``text`` with Exim's octal escapes of a UTF-8 reply turned back into its letters.
+
+    Only a run that holds bytes above 127 and reads as UTF-8 is decoded: an
+    escaped control character, or bytes of another charset, stay as written.
+    """
+    if "\\" not in text:
+        return text
+
+    def decoded(found: re.Match[str]) -> str:
+        run = found.group(0)
+        raw = bytes(int(run[i + 1:i + 4], 8) for i in range(0, len(run), 4))
+        if max(raw) < 0x80:
+            return run
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return run
+
+    return _OCTAL_RUN_RE.sub(decoded, text)

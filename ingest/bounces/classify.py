@@ -27,7 +27,7 @@ from bounceledger.ingest.bounces.reasons import (
     _TEXT_RULES,
 )
 from bounceledger.ingest.bounces._prefilter import Quick, RuleTable, lazy
-from bounceledger.ingest.mta_replies import is_faked_reply
+from bounceledger.ingest.mta_replies import exim_unescaped, is_faked_reply
 from bounceledger.ingest.record import Record
 
 #: The text tables with a literal pre-check per row (same answers, fewer
@@ -445,7 +445,7 @@ def classify(
     status_reason = reason_from_status(status)
     text = join_reply_lines(diagnostic if diagnostic else extra_text)
     if text:
-        text = cjk_rejoined(text)
+        text = cjk_rejoined(exim_unescaped(text))
     chosen: str | None = reason
     if chosen is None and (action in ("delivered", "relayed", "expanded") or (status or "").startswith("2.")):
         chosen = "delivered"

@@ -25,6 +25,7 @@ from bounceledger.ingest.bounces.classify import (classify, find_command, find_r
                                                   is_generic, is_hard, normalise_status, pseudo_status, reason_from_text)
 from bounceledger.ingest.bounces.reasons import CATEGORIES, POWERMTA_CATEGORIES
 from bounceledger.ingest.bounces.returned import Keys, extract_keys, names_only_the_sender, sender_addresses
+from bounceledger.ingest.mta_replies import exim_unescaped
 from bounceledger.ingest.record import Record, factory
 from bounceledger.ingest.records import Verdict, VerdictKind
 
@@ -591,7 +592,7 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
             # deletes it (queue.c, IMSG_QUEUE_EXPIRE: B_ERROR, queue_envelope_delete),
             # though 6.8 words that notice as a delay ("Action: delayed", 4.4.7)
             action = "failed"
-        diagnostic = strip_type(block.get("diagnostic-code", "")) or None
+        diagnostic = exim_unescaped(strip_type(block.get("diagnostic-code", ""))) or None
         if diagnostic is not None and human:
             diagnostic = completed_reply(diagnostic, human)
         if diagnostic is None and status_field and "(" in status_field and action != "delayed":
