@@ -14,6 +14,7 @@ import hashlib
 import io
 import os
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,19 @@ HEAD_BYTES = 200  # what is kept of an over-long line, for the skipped sample
 
 class LogFileError(OSError):
     """A log file could not be opened or read; the message is safe to print."""
+
+
+# What gzip raises on a file that is not whole: logrotate writes ``mail.log.1.gz``
+# while it compresses (the uncompressed ``mail.log.1`` goes only when it is done),
+# so a run can meet a .gz that ends before its end-of-stream marker.
+_GZIP_ERRORS: tuple[type[Exception], ...] = (EOFError, gzip.BadGzipFile, zlib.error)
+
+
+def _incomplete(path: Path, exc: Exception) -> LogFileError:
+    return LogFileError(
+        f"{path}: compressed file is incomplete or damaged ({exc}); "
+        "if logrotate is still compressing it, the next run reads it"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +74,10 @@ def _open(path: Path) -> io.BufferedIOBase:
 def fingerprint(path: Path, length: int = FINGERPRINT_BYTES) -> tuple[str, int]:
     """A hash of the file's first ``length`` bytes (fewer if it is shorter)."""
     with _open(path) as handle:
-        head = handle.read(length)
+        try:
+            head = handle.read(length)
+        except _GZIP_ERRORS as exc:
+            raise _incomplete(path, exc) from None
     return hashlib.sha256(head).hexdigest(), len(head)
 
 
@@ -128,45 +145,54 @@ def read_complete_lines(
     is that long, and holding one whole could exhaust memory.
     """
     with _open(path) as handle:
-        if offset:
-            if is_gzip(path):
-                _skip(handle, offset)
-            else:
-                handle.seek(offset)
-        position = offset
-        pending = b""
-        head = b""
-        dropped = 0  # bytes of an over-long line thrown away so far (0: none pending)
+        try:
+            yield from _complete_lines(handle, path, offset, max_line)
+        except _GZIP_ERRORS as exc:
+            raise _incomplete(path, exc) from None
+
+
+def _complete_lines(
+    handle: io.BufferedIOBase, path: Path, offset: int, max_line: int
+) -> Iterator[tuple[bytes, int]]:
+    if offset:
+        if is_gzip(path):
+            _skip(handle, offset)
+        else:
+            handle.seek(offset)
+    position = offset
+    pending = b""
+    head = b""
+    dropped = 0  # bytes of an over-long line thrown away so far (0: none pending)
+    while True:
+        chunk = handle.read(READ_CHUNK)
+        if not chunk:
+            return  # whatever is left in ``pending`` is a partial line
+        if dropped:
+            newline = chunk.find(b"\n")
+            if newline < 0:
+                dropped += len(chunk)
+                continue
+            dropped += newline
+            position += dropped + 1
+            yield OverlongLine(head, dropped), position
+            head, dropped = b"", 0
+            data, start = chunk, newline + 1
+        else:
+            data, start = pending + chunk, 0
         while True:
-            chunk = handle.read(READ_CHUNK)
-            if not chunk:
-                return  # whatever is left in ``pending`` is a partial line
-            if dropped:
-                newline = chunk.find(b"\n")
-                if newline < 0:
-                    dropped += len(chunk)
-                    continue
-                dropped += newline
-                position += dropped + 1
-                yield OverlongLine(head, dropped), position
-                head, dropped = b"", 0
-                data, start = chunk, newline + 1
+            end = data.find(b"\n", start)
+            if end < 0:
+                break
+            position += end + 1 - start
+            if end - start > max_line:
+                yield OverlongLine(data[start : start + HEAD_BYTES], end - start), position
             else:
-                data, start = pending + chunk, 0
-            while True:
-                end = data.find(b"\n", start)
-                if end < 0:
-                    break
-                position += end + 1 - start
-                if end - start > max_line:
-                    yield OverlongLine(data[start : start + HEAD_BYTES], end - start), position
-                else:
-                    yield data[start:end], position
-                start = end + 1
-            if len(data) - start > max_line:
-                head, dropped, pending = data[start : start + HEAD_BYTES], len(data) - start, b""
-            else:
-                pending = data[start:]
+                yield data[start:end], position
+            start = end + 1
+        if len(data) - start > max_line:
+            head, dropped, pending = data[start : start + HEAD_BYTES], len(data) - start, b""
+        else:
+            pending = data[start:]
 
 
 def _skip(handle: io.BufferedIOBase, count: int) -> None:
@@ -177,15 +203,21 @@ def _skip(handle: io.BufferedIOBase, count: int) -> None:
         count -= len(got)
 
 
-_ROTATION_NUMBER = re.compile(r"\.(\d+)(?:\.gz)?$")
-_ROTATION_DATE = re.compile(r"[-.](\d{8})(?:\.gz)?$")
+_ROTATION_NUMBER = re.compile(r"\.(\d{1,7})(?:\.gz)?$")
+# A date (and time) suffix. src: logrotate(8) "dateformat": -%Y%m%d by default,
+# -%Y%m%d%H for hourly, any of %Y %m %d %H %M %S %V %s "lexically sortable";
+# postconf(5) maillog_file_rotate_suffix (default %Y%m%d-%H%M%S) appended by
+# "postfix logrotate" after a dot, e.g. postfix.log.20261207-212800.gz.
+_ROTATION_DATE = re.compile(r"[-.](\d{8,}(?:[-_]?\d+)*)(?:\.gz)?$")
 
 
 def rotation_order(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Oldest first: ``mail.log.3.gz``, ``mail.log.2.gz``, ``mail.log.1``, ``mail.log``.
 
-    Numbered rotations count up with age; dated ones (``mail.log-20261120``)
-    count up with time. Files of different logs keep the order given.
+    Numbered rotations count up with age; dated ones (``mail.log-20261120``,
+    logrotate's hourly ``mail.log-2026112013``, Postfix's own
+    ``postfix.log.20261120-130500.gz``) count up with time. Files of
+    different logs keep the order given.
     """
     def age_key(item: tuple[int, Path]) -> tuple[str, int, int, int]:
         index, path = item
@@ -195,7 +227,7 @@ def rotation_order(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
             return (str(path.parent / base), 0, -int(match.group(1)), index)
         if match := _ROTATION_DATE.search(name):
             base = name[: match.start()]
-            return (str(path.parent / base), 0, int(match.group(1)), index)
+            return (str(path.parent / base), 0, int(re.sub(r"\D", "", match.group(1)).ljust(20, "0")), index)
         base = name[:-3] if name.endswith(".gz") else name
         return (str(path.parent / base), 1, 0, index)
 
