@@ -39,6 +39,7 @@ from bounceledger.ingest.sendlog.reader import (
     OverlongLine,
     Position,
     current_position,
+    is_gzip,
     read_complete_lines,
     resume_offset,
 )
@@ -180,6 +181,8 @@ def _ingest_file(
         saved = None if reread else _load_position(session, key)
     identity = current_position(path)
     position = resume_offset(path, saved)
+    if position:
+        _warm_up(parser, path, position)
     total = path.stat().st_size
     source = f"{fmt}:{path.name}"
     skipped_before = parser.skipped
@@ -210,6 +213,42 @@ def _ingest_file(
     summary.files += 1
     summary.skipped += parser.skipped - skipped_before
     return stopped
+
+
+#: How much of a resumed file before its cursor is read again, without recording
+#: anything, so that the parser knows the messages still in flight there.
+WARM_UP_BYTES = 8 * 1024 * 1024
+
+
+def _warm_up(parser: Any, path: Path, offset: int) -> None:
+    """Feed the parser the lines just before ``offset``, dropping what it makes of them.
+
+    A run that stops between a message's first lines (Postfix's cleanup
+    ``message-id=`` and qmgr ``from=``, Exim's ``<=``, Sendmail's ``from=``)
+    and its delivery lines left that knowledge in the last run's memory: the
+    deliveries read next were stored without their Message-ID and sender
+    (bounces could not find them by it), and a later re-read of the rotated
+    file, which knew it, made them a second time under the Message-ID. Those
+    lines were recorded already; here they only rebuild the parser's state,
+    and its counts of lines and skipped lines stay as they were.
+    """
+    if is_gzip(path) or offset >= path.stat().st_size:
+        return  # a compressed rotation is read whole or not at all; nothing new to read
+    start = max(0, offset - WARM_UP_BYTES)
+    lines, skipped, samples = parser.lines, parser.skipped, len(parser.samples)
+    try:
+        first = start > 0  # reading from the middle of a line: its tail is no line
+        for raw, end in read_complete_lines(path, start):
+            if end > offset:
+                break
+            if first:
+                first = False
+                continue
+            if type(raw) is not OverlongLine:
+                parser.feed(raw.decode("utf-8", "replace"))
+    finally:
+        parser.lines, parser.skipped = lines, skipped
+        del parser.samples[samples:]
 
 
 class _BatchWriter:
