@@ -39,7 +39,7 @@ from bounceledger.ingest.sendlog.reader import (
     OverlongLine,
     Position,
     current_position,
-    is_gzip,
+    is_compressed,
     read_complete_lines,
     resume_offset,
 )
@@ -232,7 +232,7 @@ def _warm_up(parser: Any, path: Path, offset: int) -> None:
     lines were recorded already; here they only rebuild the parser's state,
     and its counts of lines and skipped lines stay as they were.
     """
-    if is_gzip(path) or offset >= path.stat().st_size:
+    if is_compressed(path) or offset >= path.stat().st_size:
         return  # a compressed rotation is read whole or not at all; nothing new to read
     start = max(0, offset - WARM_UP_BYTES)
     lines, skipped, samples = parser.lines, parser.skipped, len(parser.samples)

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
+import lzma
 import os
 from pathlib import Path
 
@@ -83,3 +85,24 @@ def test_a_gz_still_being_written_stops_only_its_own_source(database: Database, 
     partial.write_bytes(whole[: len(whole) // 2])
     with pytest.raises(pipeline.SOURCE_ERRORS):  # run_once records it and reads the other sources
         pipeline.ingest_logs(database, [str(partial)], "auto")
+
+
+@pytest.mark.parametrize(("suffix", "compress"), [(".bz2", bz2.compress), (".xz", lzma.compress)])
+def test_rotations_compressed_with_bzip2_or_xz_are_read(tmp_path: Path, suffix: str, compress) -> None:  # type: ignore[no-untyped-def]
+    # src: logrotate(8) compresscmd/compressext: "compresscmd /usr/bin/xz" gives mail.log.1.xz
+    rotated = tmp_path / f"mail.log.1{suffix}"
+    rotated.write_bytes(compress(BEFORE.encode()))
+    assert [line for line, _ in read_complete_lines(rotated)] == BEFORE.encode().splitlines()
+    assert _names([str(tmp_path / "mail.log"), str(tmp_path / f"mail.log.2{suffix}"), str(rotated)]) == [
+        f"mail.log.2{suffix}", f"mail.log.1{suffix}", "mail.log"]
+    cut = tmp_path / f"mail.log.2{suffix}"
+    cut.write_bytes(compress(BEFORE.encode())[:-8])  # still being written
+    with pytest.raises(LogFileError, match="incomplete or damaged"):
+        list(read_complete_lines(cut))
+
+
+def test_a_zstd_rotation_is_named_not_read_as_text(tmp_path: Path) -> None:
+    rotated = tmp_path / "mail.log.1.zst"
+    rotated.write_bytes(b"\x28\xb5\x2f\xfd" + bytes(40))
+    with pytest.raises(LogFileError, match="compressed with zstd"):
+        list(read_complete_lines(rotated))

@@ -10,8 +10,10 @@ line is never consumed: the writer may still be appending to it.
 from __future__ import annotations
 
 import gzip
+import bz2
 import hashlib
 import io
+import lzma
 import os
 import re
 import zlib
@@ -35,7 +37,13 @@ class LogFileError(OSError):
 # What gzip raises on a file that is not whole: logrotate writes ``mail.log.1.gz``
 # while it compresses (the uncompressed ``mail.log.1`` goes only when it is done),
 # so a run can meet a .gz that ends before its end-of-stream marker.
-_GZIP_ERRORS: tuple[type[Exception], ...] = (EOFError, gzip.BadGzipFile, zlib.error)
+_GZIP_ERRORS: tuple[type[Exception], ...] = (EOFError, gzip.BadGzipFile, zlib.error, lzma.LZMAError)
+
+
+def _damaged(path: Path) -> tuple[type[Exception], ...]:
+    """What reading ``path`` raises when its compressed data is cut short or damaged
+    (bz2 says "Invalid data stream" as a plain OSError, so only for a compressed file)."""
+    return (*_GZIP_ERRORS, OSError) if is_compressed(path) else _GZIP_ERRORS
 
 
 def _incomplete(path: Path, exc: Exception) -> LogFileError:
@@ -54,14 +62,32 @@ class Position:
     fingerprint_len: int
 
 
-def is_gzip(path: Path) -> bool:
-    return path.suffix == ".gz"
+#: Compressed rotations read as they are, by the suffix logrotate gives them: gzip by
+#: default, bzip2 or xz with ``compresscmd`` (src: logrotate(8) compresscmd, compressext).
+_DECOMPRESSORS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".lzma": lzma.open}
+#: Compressed with what Python's standard library cannot read (zstd: logrotate's
+#: ``compresscmd /usr/bin/zstd``): named as such, not read as text.
+_UNREADABLE_COMPRESSION = {".zst": "zstd", ".zstd": "zstd", ".lz4": "lz4", ".lzo": "lzop", ".Z": "compress"}
+#: The suffixes a rotated file may carry after its number or date.
+COMPRESSED_SUFFIX = r"(?:\.(?:gz|bz2|xz|lzma|zst|zstd|lz4|lzo|Z))?"
+
+
+def is_compressed(path: Path) -> bool:
+    """Is ``path`` a compressed rotation (gzip, bzip2 or xz), read through its decompressor?"""
+    return path.suffix in _DECOMPRESSORS
 
 
 def _open(path: Path) -> io.BufferedIOBase:
+    tool = _UNREADABLE_COMPRESSION.get(path.suffix)
+    if tool is not None:
+        raise LogFileError(
+            f"{path}: compressed with {tool}, which bounceledger cannot read: decompress it, or have "
+            "logrotate compress with gzip, bzip2 or xz (compresscmd)"
+        )
     try:
-        if is_gzip(path):
-            return gzip.open(path, "rb")  # type: ignore[return-value]
+        opener = _DECOMPRESSORS.get(path.suffix)
+        if opener is not None:
+            return opener(path, "rb")  # type: ignore[no-any-return]
         return path.open("rb")
     except FileNotFoundError:
         raise LogFileError(f"no such file: {path}") from None
@@ -76,7 +102,7 @@ def fingerprint(path: Path, length: int = FINGERPRINT_BYTES) -> tuple[str, int]:
     with _open(path) as handle:
         try:
             head = handle.read(length)
-        except _GZIP_ERRORS as exc:
+        except _damaged(path) as exc:
             raise _incomplete(path, exc) from None
     return hashlib.sha256(head).hexdigest(), len(head)
 
@@ -113,7 +139,7 @@ def resume_offset(path: Path, saved: Position | None) -> int:
 
 
 def _size(path: Path) -> int | None:
-    if is_gzip(path):
+    if is_compressed(path):
         return None  # unknown without decompressing; a rotated .gz does not shrink
     return path.stat().st_size
 
@@ -147,7 +173,7 @@ def read_complete_lines(
     with _open(path) as handle:
         try:
             yield from _complete_lines(handle, path, offset, max_line)
-        except _GZIP_ERRORS as exc:
+        except _damaged(path) as exc:
             raise _incomplete(path, exc) from None
 
 
@@ -155,7 +181,7 @@ def _complete_lines(
     handle: io.BufferedIOBase, path: Path, offset: int, max_line: int
 ) -> Iterator[tuple[bytes, int]]:
     if offset:
-        if is_gzip(path):
+        if is_compressed(path):
             _skip(handle, offset)
         else:
             handle.seek(offset)
@@ -203,12 +229,13 @@ def _skip(handle: io.BufferedIOBase, count: int) -> None:
         count -= len(got)
 
 
-_ROTATION_NUMBER = re.compile(r"\.(\d{1,7})(?:\.gz)?$")
+_COMPRESSION_EXT = re.compile(COMPRESSED_SUFFIX + "$")
+_ROTATION_NUMBER = re.compile(r"\.(\d{1,7})" + COMPRESSED_SUFFIX + "$")
 # A date (and time) suffix. src: logrotate(8) "dateformat": -%Y%m%d by default,
 # -%Y%m%d%H for hourly, any of %Y %m %d %H %M %S %V %s "lexically sortable";
 # postconf(5) maillog_file_rotate_suffix (default %Y%m%d-%H%M%S) appended by
 # "postfix logrotate" after a dot, e.g. postfix.log.20261207-212800.gz.
-_ROTATION_DATE = re.compile(r"[-.](\d{8,}(?:[-_]?\d+)*)(?:\.gz)?$")
+_ROTATION_DATE = re.compile(r"[-.](\d{8,}(?:[-_]?\d+)*)" + COMPRESSED_SUFFIX + "$")
 
 
 def rotation_order(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -228,7 +255,7 @@ def rotation_order(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
         if match := _ROTATION_DATE.search(name):
             base = name[: match.start()]
             return (str(path.parent / base), 0, int(re.sub(r"\D", "", match.group(1)).ljust(20, "0")), index)
-        base = name[:-3] if name.endswith(".gz") else name
+        base = _COMPRESSION_EXT.sub("", name)
         return (str(path.parent / base), 1, 0, index)
 
     items = list(enumerate(Path(p) for p in paths))
