@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bounceledger.config import Settings
@@ -32,13 +33,16 @@ from bounceledger.ingest.log_verdicts import is_async_verdict, verdict_rows
 from bounceledger.ingest.returned import record_verdicts
 from bounceledger.ingest.threadswitch import quick_handover
 from bounceledger.ingest.mailbox.source import MailboxError
+from bounceledger.models import SourceCursor
 from bounceledger.ingest.records import Attempt
 from bounceledger.ingest.sendlog import make_parser
 from bounceledger.ingest.sendlog.reader import (
+    FINGERPRINT_BYTES,
     LogFileError,
     OverlongLine,
     Position,
     current_position,
+    fingerprint,
     is_compressed,
     read_complete_lines,
     resume_offset,
@@ -100,6 +104,35 @@ def _load_position(session: Session, key: str) -> Position | None:
         fingerprint=cursor.fingerprint,
         fingerprint_len=int((cursor.state or {}).get("fingerprint_len", 0)),
     )
+
+
+def _renamed_position(session: Session, path: Path) -> Position | None:
+    """Where this very file was left under the name it had before logrotate renamed it.
+
+    logrotate renames ``mail.log`` to ``mail.log.1``, then to ``mail.log.2.gz``
+    (compressed: a new inode, the same first bytes), and each new name has no
+    cursor of its own: every rotation read a week of logs again (nothing was
+    recorded twice, but every line was parsed and offered to the database once
+    more). The file is known by the fingerprint of its first bytes; only a
+    whole fingerprint counts (a file of at least ``FINGERPRINT_BYTES``), as
+    two different logs never begin with the same kilobyte. The furthest such
+    cursor wins.
+    """
+    found: Position | None = None
+    whole: str | None = None
+    rows = session.scalars(
+        select(SourceCursor).where(SourceCursor.kind == "file", SourceCursor.offset > 0, SourceCursor.fingerprint.is_not(None))
+    )
+    for row in rows:
+        if int((row.state or {}).get("fingerprint_len", 0)) != FINGERPRINT_BYTES:
+            continue
+        if whole is None:
+            whole, length = fingerprint(path)
+            if length != FINGERPRINT_BYTES:
+                return None  # too short to be told apart from another file
+        if row.fingerprint == whole and (found is None or (row.offset or 0) > found.offset):
+            found = Position(row.device or 0, row.inode or 0, row.offset or 0, whole, FINGERPRINT_BYTES)
+    return found
 
 
 def _save_position(session: Session, key: str, position: Position) -> None:
@@ -181,6 +214,10 @@ def _ingest_file(
         saved = None if reread else _load_position(session, key)
     identity = current_position(path)
     position = resume_offset(path, saved)
+    if not position and not reread:
+        with db.session() as session:
+            renamed = _renamed_position(session, path)
+        position = resume_offset(path, renamed) if renamed is not None else 0
     if position:
         _warm_up(parser, path, position)
     total = path.stat().st_size

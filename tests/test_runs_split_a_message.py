@@ -10,6 +10,7 @@ Line shapes as Postfix 3.7 writes them.
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -65,3 +66,36 @@ def test_a_message_split_between_runs_keeps_its_message_id(tmp_path: Path, datab
         assert session.scalar(select(func.count()).select_from(Delivery)) == 2
         assert session.scalar(select(func.count()).select_from(SentMessage)) == 1
         assert session.scalar(select(func.count()).select_from(Event)) == 3
+
+
+def _message(n: int) -> list[str]:
+    qid = f"4dR8{n:05d}zTz9vNd"
+    return [
+        f"Dec  7 22:{n // 60:02d}:{n % 60:02d} mta postfix/cleanup[3102]: {qid}: message-id=<m{n}.20261207@news.example>",
+        f"Dec  7 22:{n // 60:02d}:{n % 60:02d} mta postfix/qmgr[990]: {qid}: from=<bounces@news.example>, size=2311, "
+        "nrcpt=1 (queue active)",
+        f"Dec  7 22:{n // 60:02d}:{n % 60:02d} mta postfix/smtp[3104]: {qid}: to=<u{n}@mx.example>, "
+        "relay=mx.example[192.0.2.10]:25, delay=1.2, delays=0.1/0/0.5/0.6, dsn=2.0.0, status=sent (250 2.0.0 Ok)",
+        f"Dec  7 22:{n // 60:02d}:{n % 60:02d} mta postfix/qmgr[990]: {qid}: removed",
+    ]
+
+
+def test_a_file_logrotate_renamed_is_read_on_from_where_it_was_left(tmp_path: Path, database: Database) -> None:
+    # logrotate: mail.log -> mail.log.1 (same first bytes, rename or copytruncate), later
+    # mail.log.1 -> mail.log.2.gz (compressed: new inode, same first bytes once read)
+    log, first = tmp_path / "mail.log", tmp_path / "mail.log.1"
+    _append(log, [line for n in range(20) for line in _message(n)])
+    assert pipeline.ingest_logs(database, [str(log)], "postfix").lines == 80
+    _append(log, _message(20))  # logged after the last run, before the rotation
+    log.rename(first)
+    _append(log, _message(21))
+    summary = pipeline.ingest_logs(database, [str(first), str(log)], "postfix")
+    assert (summary.lines, summary.attempts) == (8, 2)  # the tail of the renamed file and the new one, no more
+    second = tmp_path / "mail.log.2.gz"
+    second.write_bytes(gzip.compress(first.read_bytes()))
+    first.unlink()
+    summary = pipeline.ingest_logs(database, [str(second), str(log)], "postfix")
+    assert (summary.lines, summary.attempts) == (0, 0)
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Delivery)) == 22
+        assert session.scalar(select(func.count()).select_from(Event)) == 22
