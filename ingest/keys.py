@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from datetime import datetime
 
 from bounceledger.ingest.records import Attempt, Verdict
@@ -109,15 +110,51 @@ def normalise_address(address: str | None) -> str | None:
         return None
     address = address.strip().strip("<>").strip()
     if _PLAIN.fullmatch(address):
-        return address.lower()
+        folded = address.lower()
+        if folded.isascii() and "xn--" not in folded:
+            return folded
     local, at, domain = address.rpartition("@")
     if at and local:
         if len(local) >= 2 and local[0] == local[-1] == '"':
             local = _QUOTED_PAIR.sub(r"\1", local[1:-1])
         if not domain.startswith("["):
-            domain = domain.rstrip(".")
+            domain = _domain_u_labels(domain.rstrip("."))
         address = f"{local}@{domain}"
     return address.lower() or None
+
+
+def _domain_u_labels(domain: str) -> str:
+    """An internationalised domain in one form: its U-labels, NFC.
+
+    RFC 5890 2.3.2.1: an A-label (``xn--`` and Punycode) and its U-label are
+    two forms of one label, and RFC 6531 3.2 lets an SMTPUTF8 sender write
+    either; Postfix and Exim log and report the form they were given, so a
+    send to ``a@bücher.example`` and a report on ``a@xn--bcher-kva.example``
+    are one mailbox. U-labels are NFC (RFC 5891 5.3), so a decomposed
+    spelling meets the composed one. A label that is not valid Punycode, does
+    not encode back to itself, or decodes to anything but letters, marks,
+    digits and hyphens (RFC 5892's PVALID classes, roughly) is left as written.
+    """
+    if domain.isascii():
+        if "xn--" not in domain.lower():
+            return domain
+    else:
+        domain = unicodedata.normalize("NFC", domain)
+    labels = domain.split(".")
+    for i, label in enumerate(labels):
+        if label[:4].lower() == "xn--" and label.isascii():
+            try:
+                decoded = label[4:].lower().encode("ascii").decode("punycode")
+            except (UnicodeError, ValueError, IndexError):
+                continue
+            if (
+                decoded
+                and not decoded.isascii()
+                and all(c.isalnum() or c == "-" or unicodedata.category(c)[0] == "M" for c in decoded)
+                and decoded.encode("punycode").decode("ascii") == label[4:].lower()
+            ):
+                labels[i] = unicodedata.normalize("NFC", decoded)
+    return ".".join(labels)
 
 
 _LABEL = r"[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?"  # a domain label: letters, digits, inner hyphens

@@ -364,3 +364,37 @@ def test_returned_messages_get_a_recorded_time_from_their_arrival(database: Data
         assert times and all(recorded == received for received, recorded in times)
     finally:
         dbmod.upgrade(database)
+
+
+def test_addresses_stored_with_an_a_label_get_the_one_form(database: Database, sendlog: Path) -> None:
+    """Migration 0014: rows written before addresses were kept in U-labels (a@xn--bcher-kva.example)
+    are given that form, so old and new rows of one mailbox meet; a row whose new spelling its
+    key already holds keeps the old one."""
+    from bounceledger import pipeline
+
+    pipeline.ingest_logs(database, [str(sendlog)], "postfix")
+    try:
+        dbmod.downgrade(database, "0013")
+        with database.session() as session:
+            first, second = session.execute(text("SELECT id, sent_message_id FROM deliveries ORDER BY id LIMIT 2")).all()
+            session.execute(text("UPDATE deliveries SET recipient = 'ann@xn--bcher-kva.example' WHERE id = :i"), {"i": first[0]})
+            session.execute(text("UPDATE deliveries SET recipient = 'Bob@XN--BCHER-KVA.example' WHERE id = :i"), {"i": second[0]})
+            session.execute(text(
+                "INSERT INTO suppressions (address, reason, active, since, updated_at) VALUES "
+                "('zoe@xn--bcher-kva.example', 'userunknown', true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP), "
+                "('zoe@bücher.example', 'userunknown', true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP), "
+                "('max@xn--bcher-kva.example', 'userunknown', true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP), "
+                "('bad@xn--zz.example', 'userunknown', true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ))
+        dbmod.upgrade(database)
+        with database.session() as session:
+            recipients = dict(session.execute(text("SELECT id, recipient FROM deliveries WHERE id IN (:a, :b)"),
+                                              {"a": first[0], "b": second[0]}).all())
+            addresses = set(session.scalars(text("SELECT address FROM suppressions")))
+        assert recipients == {first[0]: "ann@bücher.example", second[0]: "bob@bücher.example"}
+        # max is rewritten; zoe's A-label row clashes with her U-label row and keeps its spelling;
+        # a label that is no valid Punycode stays as written
+        assert {"max@bücher.example", "zoe@bücher.example", "zoe@xn--bcher-kva.example", "bad@xn--zz.example"} <= addresses
+        assert "max@xn--bcher-kva.example" not in addresses
+    finally:
+        dbmod.upgrade(database)

@@ -129,10 +129,18 @@ def _hex_char(match: re.Match[str]) -> str:
     return chr(int(match.group(1), 16))
 
 
+def _scalar_char(match: re.Match[str]) -> str:
+    """One RFC 6533 ``\\x{HHHH}`` escape as its character; an escape that names no Unicode
+    scalar value (a surrogate, or past U+10FFFF: RFC 6533 3's HEXPOINT excludes both) is
+    left as written, because neither can be stored or printed as UTF-8."""
+    point = int(match.group(1), 16)
+    return match.group(0) if point > 0x10FFFF or 0xD800 <= point <= 0xDFFF else chr(point)
+
+
 def decode_utf8_address(value: str) -> str:
     """Undo RFC 6533 ``\\x{HHHH}`` escapes and RFC 3461 xtext escapes of "+" and "="."""
     if "\\x{" in value:
-        value = _UTF8_ESCAPE_RE.sub(_hex_char, value)
+        value = _UTF8_ESCAPE_RE.sub(_scalar_char, value)
     if "+" in value:
         value = _XTEXT_RE.sub(_hex_char, value)
     return value

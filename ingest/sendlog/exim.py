@@ -422,7 +422,7 @@ class EximParser(CountingParser):
         if kind is None and host is None and ip is None and verdict == "accepted":
             kind = "local"  # delivered without a remote host: appendfile, lmtp socket...
 
-        if "@" in addr and kind is None:
+        if "@" in addr and kind is None and not _downconverted(addr, orig):
             recipient = addr
         else:
             recipient = orig or addr
@@ -504,6 +504,20 @@ class EximParser(CountingParser):
         if len(ts) > 19 and ts[-6] == " ":
             ts = ts[:-6] + ts[-5:]  # "... 10:14:06.123 +0100": fromisoformat wants no blank
         return header_time(self._stamps, ts)
+
+
+def _downconverted(addr: str, orig: str | None) -> bool:
+    """Whether ``addr <orig>`` is Exim's ASCII form of an internationalised address it was given.
+
+    Exim keeps an address in its UTF-8 form (spec 4.96 ch. 60, "Both localparts and domain
+    are maintained as the original UTF-8 form internally") and, sending to a host without
+    SMTPUTF8, logs the converted form first and the address as given in brackets; 4.96
+    writes that form with the whole domain as one Punycode label
+    (``u@xn--bcher.example-wob <u@bücher.example>``; the wire carried
+    ``u@xn--bcher-kva.example``) and its DSN names the address as given. The delivery is
+    the one to the address as given.
+    """
+    return bool(orig) and addr.isascii() and not orig.isascii() and "xn--" in addr.lower()
 
 
 def _fields(body: str, pos: int) -> tuple[dict[str, str], int]:
