@@ -66,6 +66,11 @@ _STAMP = re.compile(
 )
 _MSGID = re.compile(r"[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}")
 _SYSLOG_PART = re.compile(r"\[(\d+)[/\\]\d+\] ")
+# "+pid" puts "[pid] " right after the date and time (Exim spec 4.96, 53.15 "pid: The current
+# process id is added to every log line, in square brackets, immediately after the time and
+# date"); with "syslog_timestamp = false" there is no date and time, so through syslog the line
+# reads "exim[123]: [123] 1rAbCd-... <= ...". Observed with Exim 4.96 (Debian), log_selector +all.
+_BARE_PID = re.compile(r"\[\d+\] ")
 _LINE = re.compile(
     r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})?(?: [+-]\d{4})?) (?:\[\d+\] )?"
     r"(?:(?P<id>[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}) (?P<flag>\S\S))?"
@@ -220,7 +225,10 @@ def _strip_prefix(line: str) -> str | None:
         return None
     rest = line[h.end() :]
     m = _STAMP.match(rest)
-    return rest[m.end() :] if m is not None else rest
+    if m is not None:
+        return rest[m.end() :]
+    p = _BARE_PID.match(rest)
+    return rest[p.end() :] if p is not None else rest
 
 
 def _unquote(value: str) -> str:
@@ -290,6 +298,9 @@ class EximParser(CountingParser):
                 rest = rest[sm.end() :]
             else:
                 ts = h.group("ts")
+                pm = _BARE_PID.match(rest)  # syslog_timestamp = false with +pid
+                if pm is not None:
+                    rest = rest[pm.end() :]
             idm = _MSGID.match(rest)
             if idm is None or rest[idm.end() : idm.end() + 1] != " ":
                 return []

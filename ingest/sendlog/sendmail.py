@@ -421,6 +421,10 @@ def _recipients(value: str) -> list[str]:
             item = item[1:-1]
         if item.startswith("<") and item.endswith(">"):
             item = item[1:-1]
-        if item:
+        # A list too long for one line is logged over several, each but the last ending in
+        # ", [more]" after the last whole address that fit: a marker, not a recipient.
+        # src: Sendmail 8.17.1.9 logdelivery() format "to=%.*s [more]%s" (sendmail/deliver.c),
+        # observed for a 30-recipient message through syslog.
+        if item and item != "[more]":
             out.append(item.lower())
     return out
