@@ -347,7 +347,9 @@ def severity(reason: str | None, status: str | None, replycode: str | None, stat
     if is_hard(name, status, replycode) if state is None else is_hard_outcome(state, name, status, replycode):
         return "hard"
     if state == "bounced":
-        return "permanent"
+        # src: RFC 3464 2.3.3 / RFC 3463 section 3.1: "failed" on a 4.x.x status (or a 4xx reply) is a
+        # persistent transient failure the reporting MTA gave up on after retrying, never a refusal for good
+        return "expired" if (status or replycode or "").startswith("4") else "permanent"
     if state == "deferred":
         return "temporary"
     code = status or replycode or ""

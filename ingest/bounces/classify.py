@@ -591,6 +591,8 @@ _CLASS_WORDS = {
     "5": "Permanent failure: the message was not delivered and will not be retried.",
 }
 
+_GAVE_UP_WORDS = "Gave up after retrying: the temporary failure lasted until the queue lifetime ran out; not delivered."
+
 _SUBJECT_WORDS = {
     "0": "other or unspecified problem",
     "1": "a problem with the address",
@@ -693,6 +695,10 @@ def explain(code: str) -> Explanation:
     if status:
         subject, _, _ = status.partition(".")[2].partition(".")
         detail = status.partition(".")[2]
+        if leading == "4" and detail == "4.7":
+            # src: RFC 3463 X.4.7 "Delivery time expired ... useful only as a persistent transient error":
+            # the retries are over, so "keeps retrying" would contradict the meaning that follows
+            words[0] = _GAVE_UP_WORDS
         words.append(
             "Meaning: " + _DETAIL_WORDS.get(detail, _SUBJECT_WORDS.get(subject, "unknown status")) + "."
         )
