@@ -453,6 +453,11 @@ def classify(
         chosen = reason_from_host(remote_host or "", diagnostic or text) or reason_from_host(reporting_host or "", diagnostic or text)
     if chosen is None and text:
         chosen = _STRONG_TEXT_TABLE.first(text)  # type: ignore[assignment]
+        if chosen is None and status and status not in text:
+            # Some provider rows name the enhanced code with the words (Exchange Online's "5.4.1
+            # Recipient address rejected: Access denied", Postfix's own access-map wording otherwise):
+            # a send log gives the code apart from the words, and the verdict must not depend on that
+            chosen = _STRONG_TEXT_TABLE.first(f"{status} {text}")  # type: ignore[assignment]
     if chosen is None and status and _detail(status) in DECISIVE_STATUSES:
         chosen = status_reason
     if chosen is None:
