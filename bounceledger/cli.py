@@ -465,7 +465,8 @@ def _timeline(result: dict[str, Any]) -> None:
         print(f"  campaign {d.get('campaign')}, sent {d.get('sent_at')}, queue id {d['queue_id'] or '-'}, "
               f"from {d['sender'] or '-'}, first hop {d['first_hop_host'] or '-'}")
         if d["corrected"]:
-            print("  the first hop answered 250, a bounce that came back later corrected it")
+            came_back = "a spam complaint (feedback report)" if d["state"] == "complained" else "a bounce"
+            print(f"  the first hop answered 250, {came_back} that came back later corrected it")
         if d.get("provisional_until"):
             print(f"  provisional until {_settlement_time(d['provisional_until'])}: the first hop "
                   f"({d.get('first_hop_organisation') or 'unknown'}) said 250; it settles then unless a bounce comes back")
@@ -473,7 +474,7 @@ def _timeline(result: dict[str, Any]) -> None:
             print(f"  settled at {_settlement_time(d['settled_at'])}: no bounce came back within the first hop's window")
         explained(d.get("explanation"), "  ")
         if d["detail"]:
-            print(f"  server said: {d['detail']}")
+            print(f"  {'report' if d['state'] == 'complained' else 'server said'}: {d['detail']}")
         for e in d["events"]:
             event_lines(e, "  ")
     if result["unmatched_verdicts"]:

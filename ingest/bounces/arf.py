@@ -149,7 +149,9 @@ def verdicts(msg: Message, keys: Keys) -> list[Verdict]:
             hardbounce=False,
             category="spam-related" if kind == "complaint" else "other",
             feedback_type=feedback_type,
-            diagnostic=fields.get("user-agent") or None,
+            # RFC 5965 3.1: User-Agent names the software that wrote the report, never a server's
+            # answer; the detail a person reads is what the report is
+            diagnostic=_report_words(feedback_type, fields.get("user-agent")),
             reporting_mta=reporter,
             original_message_id=keys.original_message_id,
             envelope_id=keys.envelope_id,
@@ -159,3 +161,9 @@ def verdicts(msg: Message, keys: Keys) -> list[Verdict]:
         )
         for address in seen
     ]
+
+
+def _report_words(feedback_type: str | None, user_agent: str | None) -> str:
+    """The detail of a feedback report as support reads it: its type and the software that wrote it."""
+    words = f"feedback report, Feedback-Type: {feedback_type or 'unknown'}"
+    return f"{words} (by {user_agent.strip()})" if user_agent and user_agent.strip() else words
