@@ -223,12 +223,18 @@ def _strip_prefix(line: str) -> str | None:
     h = match_syslog_header(line)
     if h is None or not h.group("prog").lower().startswith("exim"):
         return None
-    rest = line[h.end() :]
+    return _past_stamp(line[h.end() :])[1]
+
+
+def _past_stamp(rest: str) -> tuple[str | None, str]:
+    """What follows a syslog header of Exim's: Exim's own stamp (``syslog_timestamp``, the
+    default) and the text after it, or None and the text after a bare ``[pid]`` (``+pid``
+    without the stamp) or the text itself."""
     m = _STAMP.match(rest)
     if m is not None:
-        return rest[m.end() :]
+        return m.group("ts"), rest[m.end() :]
     p = _BARE_PID.match(rest)
-    return rest[p.end() :] if p is not None else rest
+    return None, rest[p.end() :] if p is not None else rest
 
 
 def _unquote(value: str) -> str:
@@ -292,15 +298,8 @@ class EximParser(CountingParser):
                     if part.group(1) != "1":
                         return []
                     rest = rest[part.end() :]
-            sm = _STAMP.match(rest)
-            if sm is not None:
-                ts = sm.group("ts")
-                rest = rest[sm.end() :]
-            else:
-                ts = h.group("ts")
-                pm = _BARE_PID.match(rest)  # syslog_timestamp = false with +pid
-                if pm is not None:
-                    rest = rest[pm.end() :]
+            own, rest = _past_stamp(rest)
+            ts = own or h.group("ts")
             idm = _MSGID.match(rest)
             if idm is None or rest[idm.end() : idm.end() + 1] != " ":
                 return []
