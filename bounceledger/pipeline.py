@@ -24,6 +24,7 @@ from bounceledger.config import Settings
 from bounceledger.cursors import cursor_to_save, find_cursor
 from bounceledger.db import Database
 from bounceledger.locks import SourceLock
+from bounceledger.models import SourceCursor
 from bounceledger.logfiles import UnknownFormatError, checked_formats, checked_paths, overlong_sample, parse_options
 from bounceledger.polling import PollSummary, poll
 from bounceledger.ingest import reconcile, suppress
@@ -33,7 +34,6 @@ from bounceledger.ingest.log_verdicts import is_async_verdict, verdict_rows
 from bounceledger.ingest.returned import record_verdicts
 from bounceledger.ingest.threadswitch import quick_handover
 from bounceledger.ingest.mailbox.source import MailboxError
-from bounceledger.models import SourceCursor
 from bounceledger.ingest.records import Attempt
 from bounceledger.ingest.sendlog import make_parser
 from bounceledger.ingest.sendlog.reader import (

@@ -149,7 +149,7 @@ class CountingParser:
                 self._skip(line)
                 return []
             text = text.rstrip("\r\n")
-            if self.journal_starts and text[10:11] == "T" and text[:1].isdigit():
+            if self.journal_starts:  # it logs through syslog: containers' runtimes may wrap its lines
                 carried = self.runtime.line(text)  # "<RFC 3339 time> [stream P|F] <line>" of a container
                 if carried is None:
                     return []  # a chunk of a longer line: read with the chunk that ends it

@@ -47,7 +47,7 @@ from datetime import datetime, timezone
 
 from bounceledger.ingest.sendlog.syslogtime import match_syslog_header
 
-__all__ = ["EnvelopeError", "RuntimeLines", "envelope_line", "is_log_line", "runtime_split", "unwrapped"]
+__all__ = ["EnvelopeError", "RuntimeLines", "envelope_line", "is_log_line", "one_line", "runtime_split", "unwrapped"]
 
 
 class EnvelopeError(ValueError):
@@ -166,8 +166,7 @@ def unwrapped(record: dict[str, object]) -> str | None:
     tag = _tag(record)
     if tag is not None and message is not None:
         host = (_first_text(record, _HOST_FIELDS) or "localhost").split()[0]
-        # One record is one line of the log: a newline inside would start a line the MTA never wrote.
-        text = message.strip().replace("\r", " ").replace("\n", " ")
+        text = one_line(message.strip())
         at = _zoned_time(record)
         if at is not None:
             return f"{at.isoformat(timespec='microseconds')} {host} {tag}: {text}"
@@ -179,8 +178,13 @@ def unwrapped(record: dict[str, object]) -> str | None:
         for name in _LINE_FIELDS:
             line = _field(record, name)
             if isinstance(line, str) and is_log_line(line):
-                return line.rstrip("\r\n").replace("\r", " ").replace("\n", " ")
+                return one_line(line.rstrip("\r\n"))
     return None
+
+
+def one_line(text: str) -> str:
+    """A record's message as one line of the log: a newline inside would start a line the MTA never wrote."""
+    return text.replace("\r", " ").replace("\n", " ")
 
 
 #: Exim's own main log line: its stamp, then a message id or a word (Exim spec, "Log files").
@@ -248,6 +252,8 @@ class RuntimeLines:
     def line(self, text: str) -> str | None:
         """``text`` without its runtime prefix (``text`` itself when it has none), or None
         for a P chunk, kept until its line is complete."""
+        if text[10:11] != "T" or not text[:1].isdigit():
+            return text  # no RFC 3339 stamp first: every line of a plain log, cheaply
         split = runtime_split(text)
         if split is None:
             return text

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from bounceledger.ingest.sendlog.envelope import EnvelopeError, envelope_line, is_log_line, runtime_split
+from bounceledger.ingest.sendlog.envelope import EnvelopeError, envelope_line, is_log_line, one_line, runtime_split
 
 __all__ = ["JOURNAL_STARTS", "JournalRecordError", "as_syslog", "syslog_line"]
 
@@ -80,14 +80,12 @@ def syslog_line(line: str) -> str:
         # A container's output through Docker's journald driver: SYSLOG_IDENTIFIER is the
         # container's tag and MESSAGE the MTA's whole line, its own header included (Docker
         # docs, "Journald logging driver": CONTAINER_ID, CONTAINER_NAME, CONTAINER_TAG ...).
-        return message.replace("\r", " ").replace("\n", " ")
+        return one_line(message)
     prog = _text(record.get("SYSLOG_IDENTIFIER")) or _text(record.get("_COMM")) or "-"
     pid = _text(record.get("SYSLOG_PID")) or _text(record.get("_PID"))
     host = _text(record.get("_HOSTNAME")) or "localhost"
     header = f"{at.isoformat(timespec='microseconds')} {host} {prog}" + (f"[{pid}]: " if pid else ": ")
-    # One record is one line of the log: a newline inside the message would
-    # start a line the MTA never wrote.
-    return header + message.replace("\r", " ").replace("\n", " ")
+    return header + one_line(message)
 
 
 def as_syslog(line: str) -> str:

@@ -342,13 +342,12 @@ class PostfixParser(CountingParser):
         """ISO and RFC 5424 headers, a <PRI> prefix, lines that are no syslog
         at all: what feed reads in one match, one step at a time; a journal
         record (``journalctl -o json``) as the syslog line it carries."""
-        if raw[10:11] == "T" and raw[:1].isdigit():
-            carried = self.runtime.line(raw)  # a container runtime's "<RFC 3339 time> [stream P|F] <line>"
-            if carried is None:
-                return []  # a chunk of a longer line: read with the chunk that ends it
-            if carried is not raw:
-                self.lines -= 1  # feed counts it again: one line of the file
-                return self.feed(carried)
+        carried = self.runtime.line(raw)  # a container runtime's "<RFC 3339 time> [stream P|F] <line>"
+        if carried is None:
+            return []  # a chunk of a longer line: read with the chunk that ends it
+        if carried is not raw:
+            self.lines -= 1  # feed counts it again: one line of the file
+            return self.feed(carried)
         if raw[:1] in _JOURNAL_STARTS:
             line = syslog_line(raw)
             if line is not raw:

@@ -9,8 +9,8 @@ line is never consumed: the writer may still be appending to it.
 
 from __future__ import annotations
 
-import gzip
 import bz2
+import gzip
 import hashlib
 import io
 import lzma
@@ -34,16 +34,16 @@ class LogFileError(OSError):
     """A log file could not be opened or read; the message is safe to print."""
 
 
-# What gzip raises on a file that is not whole: logrotate writes ``mail.log.1.gz``
+# What the decompressors raise on a file that is not whole: logrotate writes ``mail.log.1.gz``
 # while it compresses (the uncompressed ``mail.log.1`` goes only when it is done),
 # so a run can meet a .gz that ends before its end-of-stream marker.
-_GZIP_ERRORS: tuple[type[Exception], ...] = (EOFError, gzip.BadGzipFile, zlib.error, lzma.LZMAError)
+_DECOMPRESS_ERRORS: tuple[type[Exception], ...] = (EOFError, gzip.BadGzipFile, zlib.error, lzma.LZMAError)
 
 
 def _damaged(path: Path) -> tuple[type[Exception], ...]:
     """What reading ``path`` raises when its compressed data is cut short or damaged
     (bz2 says "Invalid data stream" as a plain OSError, so only for a compressed file)."""
-    return (*_GZIP_ERRORS, OSError) if is_compressed(path) else _GZIP_ERRORS
+    return (*_DECOMPRESS_ERRORS, OSError) if is_compressed(path) else _DECOMPRESS_ERRORS
 
 
 def _incomplete(path: Path, exc: Exception) -> LogFileError:
