@@ -7,7 +7,12 @@ from datetime import datetime, timezone
 
 from bounceledger.ingest.keys import normalise_address
 from bounceledger.ingest.sendlog import make_parser
-from bounceledger.ingest.sendlog.base import ParseOptions
+from bounceledger.ingest.sendlog.base import LineParser, ParseOptions
+
+
+def _exim() -> LineParser:
+    """An Exim log parser for the real 4.96 lines below (December 2026)."""
+    return make_parser("exim", ParseOptions(reference_time=datetime(2026, 12, 7, tzinfo=timezone.utc)))
 
 
 def test_quoting_is_not_part_of_the_local_part():
@@ -33,9 +38,7 @@ def test_exim_logs_a_quoted_local_part_unquoted():
             'R=to_final_mx T=final_mx_smtp H=127.0.0.1 [127.0.0.1]:33029 I=[127.0.0.1]:58766: '
             'SMTP error from remote mail server after RCPT TO:<"john bad doe"@example.net>: '
             '550 5.1.1 <"john bad doe"@example.net>: Recipient address rejected: User unknown')
-    parser = make_parser("exim", ParseOptions(reference_time=datetime(2026, 12, 7, tzinfo=timezone.utc)))
-    attempts = parser.feed(line)
-    assert [a.recipient for a in attempts] == ["john bad doe@example.net"]
+    assert [a.recipient for a in _exim().feed(line)] == ["john bad doe@example.net"]
 
 
 def test_a_label_and_u_label_are_one_domain():
@@ -68,7 +71,7 @@ def test_exim_downconverted_delivery_is_the_address_as_given():
     ok = ("2026-12-07 21:28:07.728 [19480] 1xagFj-00054B-2I => xn--jrg.nu-wxa@example.org <jörg.nu@example.org> "
           "F=<nu@sender.test> P=<nu@sender.test> R=to_mx2 T=mx2_smtp S=523 H=mta.sender.test [127.0.0.1]:27526 "
           'I=[127.0.0.1]:37796 C="250 2.0.0 OK MX1796678887001 - gsmtp" QT=0.015s DT=0.002s')
-    parser = make_parser("exim", ParseOptions(reference_time=datetime(2026, 12, 7, tzinfo=timezone.utc)))
+    parser = _exim()
     attempts = parser.feed(line) + parser.feed(ok)
     assert [a.recipient for a in attempts] == ["unknown.nu@bücher.example", "jörg.nu@example.org"]
     # a case-only change (no xn--) keeps Exim's first form, as before
