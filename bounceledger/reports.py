@@ -371,7 +371,7 @@ def describe_reason(
     """
     name = reason or "undefined"
     code = " ".join(part for part in (replycode, status) if part)
-    meaning = explain(code).meaning if code else None
+    meaning = explain(code, reason).meaning if code else None
     if meaning and state in ("expired", "bounced") and (status or replycode or " ")[0] == "4":
         # src: RFC 3464 2.3.3: a "failed" report (or our own MTA's queue expiry) on a temporary answer means
         # the retries have stopped; "keeps retrying" would tell support the opposite of the state it reads.

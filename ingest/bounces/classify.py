@@ -639,6 +639,44 @@ _DETAIL_WORDS = {
     "7.26": "several authentication checks (SPF/DKIM/DMARC) failed",
 }
 
+#: Each reason in words a support agent can say to a customer. ``explain``
+#: leads with these when a reply's words name a different cause than its
+#: status would alone: Microsoft 365 writes ``5.1.10`` for an unknown
+#: recipient where RFC 7505 registered the code for a null MX, and Gmail's
+#: ``4.2.1`` rate limit is X.2.1 "mailbox disabled" in RFC 3463.
+REASON_WORDS: dict[str, str] = {
+    "userunknown": "the address does not exist at that domain",
+    "hasmoved": "the address is no longer in use; the person has moved",
+    "hostunknown": "the recipient's domain does not exist or has no mail server",
+    "notaccept": "the recipient's domain accepts no mail",
+    "suspend": "the mailbox exists but is disabled or suspended",
+    "mailboxfull": "the recipient's mailbox is full",
+    "exceedlimit": "the message is larger than the recipient's mailbox accepts",
+    "systemfull": "the receiving server is out of storage",
+    "spamdetected": "the receiving server's filter judged the message to be spam",
+    "blocked": "the receiving server refused mail from the sending server's address or network",
+    "badreputation": "the receiving server refused the sender because of its reputation",
+    "speeding": "the receiving server is limiting how fast it accepts mail from this sender",
+    "feedback": "a feedback or complaint report, not a delivery failure",
+    "policyviolation": "the receiving organisation's policy refused the message",
+    "filtered": "the recipient's own filter or settings refused the message",
+    "authfailure": "the sender's authentication (SPF, DKIM or DMARC) failed",
+    "requireptr": "the sending server's address has no valid reverse DNS name",
+    "securityerror": "a security requirement (TLS encryption or SMTP authentication) was not met",
+    "contenterror": "the receiving server refused the message's content",
+    "mesgtoobig": "the message is larger than the receiving server accepts",
+    "notcompliantrfc": "the message breaks the email format standards in a way the receiver refuses",
+    "virusdetected": "the receiving server found a virus or a forbidden attachment",
+    "expired": "delivery failed temporarily until the sending server gave up",
+    "networkerror": "the receiving server could not be reached (DNS, connection or no answer)",
+    "toomanyconn": "the receiving server refused because too many connections were open",
+    "systemerror": "the receiving server had an internal error",
+    "mailererror": "a delivery program at the receiving end failed",
+    "syntaxerror": "the receiving server refused a command as malformed",
+    "norelaying": "the server does not accept mail for that domain (relaying refused)",
+    "rejected": "the sender's address was refused",
+}
+
 _REPLY_WORDS = {
     "250": "accepted",
     "421": "service not available right now",
@@ -651,6 +689,28 @@ _REPLY_WORDS = {
     "553": "mailbox name not allowed",
     "554": "transaction failed",
 }
+
+
+def meaning_words(status: str | None, replycode: str | None, reason: str | None = None) -> list[str]:
+    """The "Meaning" and "SMTP nnn" sentences for a code, and for the reason
+    its reply's words gave. Where those words name another cause than the
+    status would alone, the words lead and the status's registered meaning
+    follows as such: support must not read "null MX" to a customer whose
+    address Microsoft 365 reported unknown under ``5.1.10``."""
+    words: list[str] = []
+    if status:
+        subject, _, _ = status.partition(".")[2].partition(".")
+        registered = _DETAIL_WORDS.get(status.partition(".")[2], _SUBJECT_WORDS.get(subject, "unknown status"))
+        alone = classify(status, replycode, None).reason if reason else None
+        if reason in REASON_WORDS and reason != alone:
+            words.append(f"Meaning: {REASON_WORDS[reason]} (status {status} on its own means: {registered}).")
+        else:
+            words.append(f"Meaning: {registered}.")
+    elif reason in REASON_WORDS and reason != classify(None, replycode, None).reason:
+        words.append(f"Meaning: {REASON_WORDS[reason]}.")
+    if replycode and replycode in _REPLY_WORDS:
+        words.append(f"SMTP {replycode}: {_REPLY_WORDS[replycode]}.")
+    return words
 
 
 class Explanation(Record):
@@ -673,14 +733,15 @@ class Explanation(Record):
 _WORDS_RE = re.compile(r"[^\W\d_]{2,}")
 
 
-def explain(code: str) -> Explanation:
+def explain(code: str, reason: str | None = None) -> Explanation:
     """Explain ``"5.7.1"``, ``"550 5.1.1"``, ``"452-4.2.2"`` and the like.
 
     The reason comes from :func:`classify`, the function the parser and the
     send-log ingest use, fed the same way a log line's reply is: the
     status, the reply code and, when there are words beyond the codes
     (``"550 5.7.1 Rejected by policy"``), the text itself. A success code
-    (2xx, 2.x.x) is no failure and gets no failure reason.
+    (2xx, 2.x.x) is no failure and gets no failure reason. ``reason``, the
+    one a stored outcome already carries, words the meaning in its place.
     """
     text = code.strip()
     status = find_status(text)
@@ -696,19 +757,13 @@ def explain(code: str) -> Explanation:
             words.append(f"SMTP {replycode}: {_REPLY_WORDS[replycode]}.")
         return Explanation(text, replycode, status, " ".join(words), "delivered",
                            CATEGORIES.get("delivered", "other"), False, False, "success")
-    result = classify(status, replycode, text if _WORDS_RE.search(text) else None)
-    if status:
-        subject, _, _ = status.partition(".")[2].partition(".")
-        detail = status.partition(".")[2]
-        if leading == "4" and detail == "4.7":
-            # src: RFC 3463 X.4.7 "Delivery time expired ... useful only as a persistent transient error":
-            # the retries are over, so "keeps retrying" would contradict the meaning that follows
-            words[0] = _GAVE_UP_WORDS
-        words.append(
-            "Meaning: " + _DETAIL_WORDS.get(detail, _SUBJECT_WORDS.get(subject, "unknown status")) + "."
-        )
-    if replycode and replycode in _REPLY_WORDS:
-        words.append(f"SMTP {replycode}: {_REPLY_WORDS[replycode]}.")
+    worded = _WORDS_RE.search(text) is not None
+    result = classify(status, replycode, text if worded else None)
+    if status and status.partition(".")[2] == "4.7" and leading == "4":
+        # src: RFC 3463 X.4.7 "Delivery time expired ... useful only as a persistent transient error":
+        # the retries are over, so "keeps retrying" would contradict the meaning that follows
+        words[0] = _GAVE_UP_WORDS
+    words.extend(meaning_words(status, replycode, reason or (result.reason if worded else None)))
     return Explanation(
         code=text,
         replycode=replycode,
