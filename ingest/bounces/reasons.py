@@ -384,7 +384,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|name or service not known"
      # src: MailEnable delivery failure notice "The message could not be delivered because the domain name
      # (%s) does not appear to be registered." (its DNS lookup of the recipient domain found nothing)
-     r"|domain name \(\S+\) does not appear to be registered",
+     r"|domain name \(\S+\) does not appear to be registered"
+     # src: Go's net package (dnsclient_unix.go / net.go): DNSError "lookup <name> on <server>: no such
+     # host" is errNoSuchHost, the answer NXDOMAIN (DNSError.IsNotFound); chasquid and other Go MTAs quote it
+     r"|lookup \S+(?: on \S+)?: no such host",
      "hostunknown"),
     # The sender (envelope MAIL FROM) was refused.
     # src: RFC 3463 X.1.7 "Bad sender's mailbox address syntax", X.1.8 "Bad sender's system address";

@@ -560,6 +560,9 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
     found: list[Verdict] = []
     senders: frozenset[str] | None = None
     opensmtpd = _OPENSMTPD_NOTICE.search(m.body_text(msg, limit=2000)) is not None
+    # chasquid writes "Action: failed" with "Status: 4.0.0" only for the recipients still
+    # pending when its queue gave up (GiveUpAfter), under "failed repeatedly and timed out"
+    chasquid_gave_up = _CHASQUID_TIMED_OUT.search(m.body_text(msg, limit=8000)) is not None
     expanded = _expanded_aliases(report.recipients)
     for block in report.recipients:
         final = decode_utf8_address(strip_type(block.get("final-recipient", "")))
@@ -642,7 +645,7 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
         # "Delivery time expired" (sendmail writes it on every give-up)
         field_status = normalise_status(m.unfold(status_field or ""))
         gave_up = action == "failed" and bool(field_status) and (
-            (postfix and field_status[0] == "4") or field_status.endswith(".4.7"))
+            ((postfix or chasquid_gave_up) and field_status[0] == "4") or field_status.endswith(".4.7"))
         text = transcript.text if transcript is not None else (diagnostic or extra)
         result = classify(status_field if not opensmtpd or _is_success(status_field) else _specific(status_field),
                           transcript.replycode if transcript else None,
@@ -711,6 +714,12 @@ _EZWEB_MTA_RE = lazy(r"(?:^|\.)(?:ezweb\.ne\.jp|au\.com)$", re.IGNORECASE)
 _EZWEB_HEADING_RE = quick(lazy(
     r"^[ \t]*(?:The user\(s\) account is (?:disabled|temporarily (?:limited|over quota))\."
     r"|Your message was not delivered within \d+ days and \d+ hours\.[^\n]*)", re.IGNORECASE | re.M))
+
+#: chasquid's words for a recipient still pending when the queue gave up.
+# src: chasquid internal/queue/dsn.go (1.11), the DSN template: '"{{.Address}}" ({{.Type}}) failed
+# repeatedly and timed out, last error:' for PendingRecipients, whose report block says
+# "Action: failed" with "Status: 4.0.0"; queue.go SendLoop ends them when GiveUpAfter has passed
+_CHASQUID_TIMED_OUT = lazy(r"\bfailed repeatedly and timed out, last error:", re.IGNORECASE)
 
 #: OpenSMTPD's bounce notice (its report always says x.0.0 or 4.4.7).
 _OPENSMTPD_NOTICE = quick(lazy(r"This is the MAILER-DAEMON, please DO NOT REPLY to this e-?mail", re.IGNORECASE))
