@@ -211,6 +211,17 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      # in the message; Spamhaus DBL lists domains found in message bodies)
      r"|domain present in the spamhaus dbl",
      "spamdetected"),
+    # The sending MTA's own TLS requirement for the next hop was not met (its words, with no "TLS" in them),
+    # ahead of the SPF/DKIM row below, whose "authentication failed" these are not.
+    # src: sendmail 8.17 cf/m4/proto.m4, ruleset tls_server/tls_client (TLS_Srv/TLS_Rcpt in the access map):
+    # "454 4.7.0" (TLS_ERRCODE/TLS_DSNCODE) or the map's code with " authentication failed" (VERIFY, the peer's
+    # certificate failed verification), " authentication failure <verify>", " no authentication requested",
+    # " encryption too weak <bits> less than <required>", "DANE check failed."; Exim 4.96
+    # src/transports/smtp.c (hosts_require_dane) "DANE error: <host> lookup not DNSSEC", "DANE error: TLSA lookup
+    # not DNSSEC" (RFC 7672 2.2: DANE needs DNSSEC-validated lookups)
+    (r"encryption too weak \d+ less than \d+|no authentication requested|dane check failed|\bdane error\b"
+     r"|^\s*(?:[45]\d\d[ -])?(?:[45]\.7\.0 )?authentication (?:failed|failure [a-z_]+)\.?\s*$",
+     "securityerror"),
     # Authentication of the sender (SPF, DKIM, DMARC, reverse DNS).
     # src: RFC 7372 X.7.25 "Reverse DNS validation failed"; Postfix reject_unknown_client_hostname "Client host
     # rejected: cannot find your hostname"/"cannot find your reverse hostname"; sendmail "IP name lookup
