@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bounceledger.ingest.sendlog import FORMATS, ParseOptions, detect_format, make_parser
+from bounceledger.ingest.sendlog import FORMATS, ParseOptions, detect_format, make_parser, most_recognised_format
 from bounceledger.ingest.sendlog.reader import LogFileError, OverlongLine, read_complete_lines, rotation_order
 from bounceledger.ingest.sendlog.relays import with_defaults
 
@@ -39,17 +39,23 @@ class FormatMismatchError(UnknownFormatError):
 
 
 def detect_file_format(path: Path) -> str | None:
-    """The file's format from its first lines; None for a file with no complete line yet."""
+    """The file's format from its first lines; None for a file with no complete line yet.
+
+    The first ``DETECT_LINES`` decide as a whole; where they do not (other
+    programs' lines first, as in a shared ``mail.log``), the format that
+    claims most of the first ``CHECK_LINES`` one by one, the test an
+    explicit ``--format`` passes with a single line.
+    """
     first: list[str] = []
     for raw, _ in read_complete_lines(path):
         if type(raw) is OverlongLine:
             continue
         first.append(raw.decode("utf-8", "replace"))
-        if len(first) >= DETECT_LINES:
+        if len(first) >= CHECK_LINES:
             break
     if not first:
         return None
-    fmt = detect_format(first)
+    fmt = detect_format(first[:DETECT_LINES]) or most_recognised_format(first)
     if fmt is None:
         raise UnknownFormatError(f"{path}: not a send log in any known format (use --format to say which)")
     return fmt
@@ -96,7 +102,7 @@ def check_format(path: Path, fmt: str, options: ParseOptions) -> None:
     if not head:
         return
     seen = len(head)
-    found = detect_format(head[:DETECT_LINES])
+    found = detect_format(head[:DETECT_LINES]) or most_recognised_format(head)
     looks = f"it looks like {found}" if found else "no known format recognises it either"
     if found and found != fmt and head[0].lstrip("\x1e").startswith("{"):
         looks += f": syslog records stored as JSON, read as the {found} lines they carry with --format {found} or auto"

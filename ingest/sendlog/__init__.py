@@ -39,6 +39,7 @@ __all__ = [
     "SendlogFormat",
     "detect_format",
     "make_parser",
+    "most_recognised_format",
     "parse_lines",
 ]
 
@@ -77,6 +78,31 @@ def detect_format(first_lines: list[str]) -> str | None:
         except Exception:  # detection must not break ingestion
             continue
     return None
+
+
+def most_recognised_format(lines: list[str]) -> str | None:
+    """The format that claims the most single lines, one line at a time
+    (the test ``--format NAME`` applies, :meth:`LineParser.recognises`), or
+    None when none claims any; a tie goes to the earlier format.
+
+    For a head in which no format finds enough of its own lines: a Debian
+    ``mail.log`` of a host running amavisd-new, OpenDKIM, SpamAssassin and
+    Dovecot begins with dozens of their lines, Postfix's first one can be
+    the 75th, and a quiet host's log is mostly IMAP logins.
+    """
+    counts = dict.fromkeys(FORMATS, 0)
+    for line in lines:
+        if not isinstance(line, str) or not line.strip():
+            continue
+        one = [as_syslog(line)]
+        for fmt in FORMATS.values():
+            try:
+                if fmt.looks_like(one):
+                    counts[fmt.name] += 1
+            except Exception:  # detection must not break ingestion
+                continue
+    best = max(counts, key=lambda name: counts[name])  # the first of the highest, in FORMATS order
+    return best if counts[best] else None
 
 
 def make_parser(fmt: str, options: ParseOptions) -> LineParser:
