@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
+#: the reader of our output went away: the status of a filter killed by SIGPIPE (128 + 13)
+EXIT_SIGPIPE = 141
 
 #: Failures whose message is safe to print as it is, by module and class
 #: name. Only modules already imported are looked at: a command that never
@@ -244,13 +246,28 @@ def _message_files(paths: Sequence[str]) -> Iterator[Path]:
     for name in paths:
         path = Path(name)
         if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                if child.is_file() and not any(part.startswith(".") for part in child.relative_to(path).parts):
-                    yield child
+            yield from _folder_files(path)
         elif path.is_file():
             yield path
         else:
             raise CommandError(f"no such file or folder: {name}")
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    """Every file under ``folder``, hidden names left out, in path order.
+
+    A sub-folder that cannot be listed is an error: ``Path.rglob`` passes
+    over it in silence, and ``parse`` would then report nothing from it.
+    """
+
+    def unreadable(exc: OSError) -> None:
+        raise CommandError(f"cannot read {exc.filename}: {exc.strerror}")
+
+    found: list[Path] = []
+    for top, folders, names in os.walk(folder, onerror=unreadable):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        found.extend(p for p in (Path(top, name) for name in names if not name.startswith(".")) if p.is_file())
+    return sorted(found)
 
 
 def verdict_json(verdict: Any) -> dict[str, Any]:
@@ -747,9 +764,12 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
 def _read_secret_file(path: str, what: str) -> str:
     """A token or secret kept in a file (``--token-file``, ``--secret-file``), without its trailing newline."""
     try:
-        return Path(path).read_text(encoding="utf-8").strip()
+        text = Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise CommandError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if not text:  # an empty token must not quietly mean "no login" (as for the settings' secret files)
+        raise CommandError(f"{what} {path} is empty")
+    return text
 
 
 def _webhook_test(args: argparse.Namespace) -> int:
@@ -806,6 +826,7 @@ def cmd_suppressions(args: argparse.Namespace) -> int:
     if action == "add" and valid_address(args.address) is None:
         raise CommandError(f"not an e-mail address (local@domain): {args.address!r}")
     database = _database(args)
+    said: list[str] | None = None  # what add and remove did, printed once it is committed
     try:
         with database.session() as session:
             if action == "check":
@@ -832,20 +853,22 @@ def cmd_suppressions(args: argparse.Namespace) -> int:
             if action == "remove":
                 if not suppress.release(session, args.address, args.note):
                     raise CommandError(f"{args.address} is not on the suppression list")
-                print(f"{args.address}: released ({args.note})")
-                return EXIT_OK
-            if action == "add":
+                said = [f"{args.address}: released ({args.note})"]
+            elif action == "add":
                 kept = forget.remembered(session, args.address)
                 suppress.add(session, args.address, args.note)
-                print(f"{args.address}: suppressed by hand ({args.note})")
+                said = [f"{args.address}: suppressed by hand ({args.note})"]
                 if kept is not None:
-                    print(f"{args.address}: {forget.remembered_line(kept, datetime.now(timezone.utc))}")
-                return EXIT_OK
-            if args.since is not None:
+                    said.append(f"{args.address}: {forget.remembered_line(kept, datetime.now(timezone.utc))}")
+            elif args.since is not None:
                 return _suppression_changes(session, args)
-            rows = [queries.suppression_json(row) for row in suppress.active_list(session)]
+            else:
+                rows = [queries.suppression_json(row) for row in suppress.active_list(session)]
     finally:
         database.dispose()
+    if said is not None:  # only now: a commit that fails must not have said "suppressed" or "released"
+        print("\n".join(said))
+        return EXIT_OK
     if args.csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(["address", "reason", "since", "expires_at"])
@@ -1498,6 +1521,29 @@ def _main(argv: Sequence[str] | None) -> tuple[int, bool]:
     return _run_command(args), read_and_print
 
 
+def _stdout_gone() -> bool:
+    """Whether the program reading our output closed it (``report | head``).
+
+    Then the command stops without a word, as ``parse`` and ``explain`` do
+    (killed by SIGPIPE there), and stdout goes to /dev/null so that the flush
+    at exit does not fail again. A pipe whose reader is gone polls as an
+    error; a broken pipe of a socket (an IMAP server, a webhook) leaves
+    stdout as it was and stays an error.
+    """
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        gone = any(mask & select.POLLERR for _, mask in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no fileno (captured), no poll()
+        return False
+    if gone:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+    return gone
+
+
 def _run_command(args: argparse.Namespace) -> int:
     try:
         _configure_logging(args.log_level, args.log_format, on_first_use=args.func in _LOG_ON_DEMAND)
@@ -1506,6 +1552,8 @@ def _run_command(args: argparse.Namespace) -> int:
         print("bounceledger: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        if isinstance(exc, BrokenPipeError) and _stdout_gone():
+            return EXIT_SIGPIPE
         if _is_user_error(exc):
             print(f"bounceledger: error: {_one_line(str(exc))}", file=sys.stderr)
             return EXIT_FAILURE

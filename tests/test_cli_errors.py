@@ -228,3 +228,102 @@ def test_the_first_connection_of_a_poll_is_not_retried(
     with pytest.raises(MailboxError):
         polling.poll(database, f"imap://{dovecot.user}@127.0.0.1:{port}/INBOX?tls=off", reconnect_delays=(0.5, 1.0))
     assert slept == []
+
+
+# ------------------------------------------------ what a new user runs into (sweep BT)
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly(tmp_path: Path) -> None:
+    """``sendlog parse mail.log | head``: no 'unexpected error' line when head has read enough."""
+    from bounceledger.cli import sample_paths
+
+    sendlog, _ = sample_paths()
+    big = tmp_path / "mail.log"
+    big.write_text(sendlog.read_text() * 40)  # far more output than a pipe holds
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("BOUNCELEDGER_")}
+    process = subprocess.Popen([sys.executable, "-m", "bounceledger", "sendlog", "parse", str(big)], cwd=tmp_path,
+                               env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline()
+    process.stdout.close()  # as head does after its first line
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141, stderr  # the status of a filter killed by SIGPIPE
+    assert stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "table_event"),
+    [(["suppressions", "add", "jane@example.com", "--note", "asked by phone"], "INSERT"),
+     (["suppressions", "remove", "jane@example.com", "--note", "typo fixed"], "UPDATE")],
+)
+def test_a_suppression_change_the_database_refuses_is_not_reported_done(
+    tmp_path: Path, ledger: str, args: list[str], table_event: str
+) -> None:
+    import sqlite3
+
+    if args[1] == "remove":
+        assert bl("--database-url", ledger, "suppressions", "add", "jane@example.com", "--note", "x",
+                  cwd=tmp_path).returncode == 0
+    with sqlite3.connect(ledger.removeprefix("sqlite:///")) as db:  # the commit fails, as on a read-only file
+        db.execute(f"CREATE TRIGGER refuse BEFORE {table_event} ON suppressions BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    result = bl("--database-url", ledger, *args, cwd=tmp_path)
+    one_line_error(result, "refused")
+    assert result.stdout == ""  # never "suppressed by hand" or "released" for a change that was not made
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [(["serve", "--port", "8099", "--token-file", "token"], "token file token is empty"),
+     (["webhooks", "test", "http://127.0.0.1:9/hook", "--secret-file", "token"], "secret file token is empty")],
+)
+def test_an_empty_token_or_secret_file_is_refused(tmp_path: Path, ledger: str, args: list[str], expected: str) -> None:
+    """An empty token file must not quietly serve the dashboard without a login."""
+    (tmp_path / "token").write_text("  \n")
+    one_line_error(bl("--database-url", ledger, *args, cwd=tmp_path), expected)
+
+
+def test_parse_refuses_a_folder_it_cannot_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Path.rglob`` passes over a folder it may not list; ``parse`` must not report nothing from it."""
+    from bounceledger import cli
+
+    (tmp_path / "returned" / "new").mkdir(parents=True)
+    (tmp_path / "returned" / "one.msg").write_bytes(b"Subject: x\n\nbody\n")
+    (tmp_path / "returned" / "new" / "two.msg").write_bytes(b"Subject: y\n\nbody\n")
+    (tmp_path / "returned" / ".hidden").mkdir()
+    assert list(cli._message_files([str(tmp_path / "returned")])) == [
+        tmp_path / "returned" / "new" / "two.msg", tmp_path / "returned" / "one.msg"]  # the order rglob gave
+    listing = os.scandir
+
+    def scandir(path: object = ".") -> object:
+        if str(path).endswith(os.sep + "new"):  # root may read anything: refuse as a mode-0700 folder would
+            raise PermissionError(13, "Permission denied", str(path))
+        return listing(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(cli.CommandError, match=r"cannot read .*returned/new: Permission denied"):
+        list(cli._message_files([str(tmp_path / "returned")]))
+
+
+def test_a_maildir_the_poller_may_not_read_is_one_error_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bounceledger.ingest.mailbox.maildir import MaildirReader
+
+    for sub in ("new", "cur", "tmp"):
+        (tmp_path / "Maildir" / sub).mkdir(parents=True)
+    real_stat = Path.stat
+
+    def stat(self: Path, *args: object, **kwargs: object) -> os.stat_result:
+        if self.parent == tmp_path / "Maildir":  # root may enter anything: refuse as a mode-0700 Maildir would
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "stat", stat)
+    with pytest.raises(MailboxError, match=r"cannot read Maildir .*Maildir: Permission denied"):
+        MaildirReader(tmp_path / "Maildir").check()
+    monkeypatch.undo()
+
+    def iterdir(self: Path) -> object:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    with pytest.raises(MailboxError, match=r"cannot read Maildir folder .*new: Permission denied"):
+        list(MaildirReader(tmp_path / "Maildir").pending())

@@ -33,10 +33,13 @@ class MaildirReader:
         self.batch = 100  # messages per transaction
 
     def check(self) -> None:
-        if not self.path.exists():
-            raise MailboxError(f"no such Maildir: {self.path}")
-        if not (self.path / "new").is_dir() and not (self.path / "cur").is_dir():
-            raise MailboxError(f"not a Maildir (no new/ or cur/ folder): {self.path}")
+        try:
+            if not self.path.exists():
+                raise MailboxError(f"no such Maildir: {self.path}")
+            if not (self.path / "new").is_dir() and not (self.path / "cur").is_dir():
+                raise MailboxError(f"not a Maildir (no new/ or cur/ folder): {self.path}")
+        except OSError as exc:  # a folder the poller may not enter: one line, as for an unreadable mbox
+            raise MailboxError(f"cannot read Maildir {self.path}: {exc.strerror}") from None
 
     def open(self, cursor: Mapping[str, Any] | None) -> None:
         self.check()
@@ -51,7 +54,11 @@ class MaildirReader:
             folder = self.path / sub
             if not folder.is_dir():
                 continue
-            for entry in folder.iterdir():
+            try:
+                entries = list(folder.iterdir())
+            except OSError as exc:
+                raise MailboxError(f"cannot read Maildir folder {folder}: {exc.strerror}") from None
+            for entry in entries:
                 if entry.name.startswith(".") or not entry.is_file():
                     continue
                 try:
