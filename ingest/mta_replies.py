@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 
 # src: sendmail 8.17 sendmail/usersmtp.c reply(): "if the remote end closed early, fake an error":
-# "421 4.4.1 Connection reset by %s" and usrerr("451 4.4.1 reply: read error from %s")
+# "421 4.4.1 Connection reset by %s" and usrerr("451 4.4.1 reply: read error from %s"); sendmail 8.18
+# writes the read error as "451 4.4.2 reply: read error from %s" (seen from Debian trixie's 8.18.1)
 _FAKED_REPLY_RE = re.compile(
-    r"\s*(?:<<<\s*)?(?:421 4\.4\.1 Connection reset by|451 4\.4\.1 reply: read error from)\b", re.IGNORECASE)
+    r"\s*(?:<<<\s*)?(?:421 4\.4\.1 Connection reset by|451 4\.4\.[12] reply: read error from)\b", re.IGNORECASE)
 
 
 def is_faked_reply(text: str | None) -> bool:

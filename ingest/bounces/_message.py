@@ -468,7 +468,10 @@ def _text_of(part: Message) -> str:
         charset = _content_charset(part) or "utf-8"
     except Exception:
         pass
-    return _bytes_to_text(payload, charset)
+    text = _bytes_to_text(payload, charset)
+    # a base64 or quoted-printable body holds the line ends its writer used (CRLF from
+    # Exchange and most Windows mailers): LF, as for the message itself (_mime.parse_bytes)
+    return text.replace("\r\n", "\n") if "\r\n" in text else text
 
 
 def _content_charset(part: Message) -> str | None:

@@ -85,7 +85,18 @@ class _Budget:
 
 
 def parse_bytes(raw: bytes) -> Part:
-    """A ``Message`` tree for ``raw`` (undecodable bytes surrogate-escaped)."""
+    """A ``Message`` tree for ``raw`` (undecodable bytes surrogate-escaped).
+
+    Line ends are made LF first. A message is CRLF on the wire and as an
+    IMAP server hands it out (RFC 5322 2.1: lines end in CRLF) but LF in a
+    Maildir or an mbox,
+    and the readers' multi-line patterns end lines at ``$``, which does not
+    match before a CR: a CRLF copy of a Sendmail notice lost its
+    transcript and read ``expired`` where the LF copy reads
+    ``networkerror``.
+    """
+    if b"\r\n" in raw:
+        raw = raw.replace(b"\r\n", b"\n")
     return parse_text(raw.decode("ascii", "surrogateescape"))
 
 

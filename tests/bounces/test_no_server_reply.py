@@ -5,8 +5,8 @@ points back at the sending host).
 
 * Sendmail writes a reply of its own when the server closed the connection or a
   read failed (usersmtp.c reply(): "if the remote end closed early, fake an error":
-  "421 4.4.1 Connection reset by %s", "451 4.4.1 reply: read error from %s"). No
-  server said 421 or 451, so the record has no reply code.
+  "421 4.4.1 Connection reset by %s", "451 4.4.1 reply: read error from %s"; 8.18
+  writes "451 4.4.2" there). No server said 421 or 451, so the record has no reply code.
 * Exim's router "self" check fails an address whose lowest MX is this host with
   "lowest numbered MX record points to local host" (rf_self_action.c): a routing
   loop, RFC 3463 X.4.6.
@@ -26,6 +26,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
     ("sendmail_connection_reset_delay.msg", "user@lostrcpt.test", "delay"),   # Diagnostic-Code: 421 4.4.1 Connection reset by
     ("sendmail_read_error_giveup.msg", "user@lostdata.test", "bounce"),       # Diagnostic-Code: 451 4.4.1 reply: read error from
     ("sendmail_read_error_transcript.msg", "user@stallmail.test", "delay"),   # transcript line only, no Diagnostic-Code
+    # Sendmail 8.18.1 (Debian trixie, sweep BQ): its read error is "451 4.4.2 reply: read error from"
+    ("sendmail818_read_error_delay.msg", "user4@silent.test", "delay"),
+    ("sendmail818_read_error_giveup.msg", "user4@silent.test", "bounce"),
 ])
 def test_sendmail_faked_reply_has_no_replycode(name: str, recipient: str, kind: str) -> None:
     parsed = parse((FIXTURES / name).read_bytes())

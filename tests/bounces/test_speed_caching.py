@@ -141,7 +141,8 @@ def test_helpers_give_the_same_answers_cached_and_uncached():
     stdlib = email.parser.BytesParser(policy=email.policy.compat32)
     for path in _files():
         raw = path.read_bytes()
-        fast, plain = m.load(raw), stdlib.parsebytes(raw)
+        # the loader reads a message with LF line ends (_mime.parse_bytes): so does the reference
+        fast, plain = m.load(raw), stdlib.parsebytes(raw.replace(b"\r\n", b"\n"))
         for name in ("From", "To", "Subject", "X-Failed-Recipients", "Received", "Nope"):
             assert m.header(fast, name) == m.header(plain, name) == m.header(fast, name)
             assert m.headers_all(fast, name) == m.headers_all(plain, name)
