@@ -87,17 +87,26 @@ class _Budget:
 def parse_bytes(raw: bytes) -> Part:
     """A ``Message`` tree for ``raw`` (undecodable bytes surrogate-escaped).
 
-    Line ends are made LF first. A message is CRLF on the wire and as an
-    IMAP server hands it out (RFC 5322 2.1: lines end in CRLF) but LF in a
-    Maildir or an mbox,
-    and the readers' multi-line patterns end lines at ``$``, which does not
-    match before a CR: a CRLF copy of a Sendmail notice lost its
-    transcript and read ``expired`` where the LF copy reads
-    ``networkerror``.
+    Line ends are made LF first, without the blanks before them. A message
+    is CRLF on the wire and as an IMAP server hands it out (RFC 5322 2.1:
+    lines end in CRLF) but LF in a Maildir or an mbox, and the readers'
+    multi-line patterns end lines at ``$``, which matches before neither a
+    CR nor a blank: a CRLF copy of a Sendmail notice lost its transcript
+    and read ``expired`` where the LF copy reads ``networkerror``.
     """
     if b"\r\n" in raw:
         raw = raw.replace(b"\r\n", b"\n")
+    if b" \n" in raw or b"\t\n" in raw:
+        raw = _TRAILING_BLANKS_RE.sub(b"\n", raw)
     return parse_text(raw.decode("ascii", "surrogateescape"))
+
+
+#: Blanks at the end of a line that has more than blanks. They carry nothing
+#: (RFC 5322 3.2.2 lets a header's value end in folding white space; RFC 2045
+#: 6.7 (3) has a quoted-printable decoder delete them; RFC 2046 5.1.1 lets a
+#: boundary line end in them). A line of blanks alone stays: in a header
+#: block it continues the field above, and emptied it would end the block.
+_TRAILING_BLANKS_RE = re.compile(rb"(?<=[^ \t\n])[ \t]+\n")
 
 
 def parse_text(text: str) -> Part:

@@ -1,4 +1,4 @@
-"""A returned message reads the same with CRLF line ends as with LF.
+"""A returned message reads the same with CRLF line ends as with LF, and with blanks before them.
 
 Mail is CRLF on the wire and as an IMAP server hands it out (RFC 5322 2.1),
 LF in a Maildir, an mbox or a saved file. Every real returned message among
@@ -7,12 +7,16 @@ Exchange and most Windows mailers write theirs) reads as the same text does
 unencoded. Before line ends were made LF, a CRLF copy of a Sendmail 8.18
 give-up lost its transcript (the patterns end lines at ``$``, which does not
 match before a CR) and read ``expired`` for ``networkerror``; in the shared
-corpus 8 of 418 messages read differently.
+corpus 8 of 418 messages read differently. Blanks at a line's end carry
+nothing either (RFC 5322 3.2.2, RFC 2045 6.7, RFC 2046 5.1.1), but with a space
+after every line 7 of the corpus's messages read differently, one of them as no
+bounce at all.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 
 import pytest
@@ -39,6 +43,12 @@ def test_there_are_messages_to_compare() -> None:
 def test_crlf_and_lf_read_alike(path: Path) -> None:
     lf = path.read_bytes().replace(b"\r\n", b"\n")
     assert _reading(lf.replace(b"\n", b"\r\n")) == _reading(lf)
+
+
+@pytest.mark.parametrize("path", MESSAGES, ids=lambda path: str(path.relative_to(FIXTURES)))
+def test_blanks_at_line_ends_change_nothing(path: Path) -> None:
+    lf = path.read_bytes().replace(b"\r\n", b"\n")
+    assert _reading(re.sub(rb"(?m)([^\n])$", rb"\1 \t", lf)) == _reading(lf)
 
 
 SENDMAIL_GIVE_UP = """Transcript of a failed delivery
