@@ -85,20 +85,26 @@ class _Budget:
 
 
 def parse_bytes(raw: bytes) -> Part:
-    """A ``Message`` tree for ``raw`` (undecodable bytes surrogate-escaped).
+    """A ``Message`` tree for ``raw`` (undecodable bytes surrogate-escaped),
+    read with its line ends made even (:func:`even_line_ends`)."""
+    return parse_text(even_line_ends(raw).decode("ascii", "surrogateescape"))
 
-    Line ends are made LF first, without the blanks before them. A message
-    is CRLF on the wire and as an IMAP server hands it out (RFC 5322 2.1:
-    lines end in CRLF) but LF in a Maildir or an mbox, and the readers'
-    multi-line patterns end lines at ``$``, which matches before neither a
-    CR nor a blank: a CRLF copy of a Sendmail notice lost its transcript
-    and read ``expired`` where the LF copy reads ``networkerror``.
+
+def even_line_ends(raw: bytes) -> bytes:
+    """``raw`` with LF line ends and without the blanks before them.
+
+    A message is CRLF on the wire and as an IMAP server hands it out (RFC
+    5322 2.1: lines end in CRLF) but LF in a Maildir or an mbox, and the
+    readers' multi-line patterns end lines at ``$``, which matches before
+    neither a CR nor a blank: a CRLF copy of a Sendmail notice lost its
+    transcript and read ``expired`` where the LF copy reads
+    ``networkerror``.
     """
     if b"\r\n" in raw:
         raw = raw.replace(b"\r\n", b"\n")
     if b" \n" in raw or b"\t\n" in raw:
         raw = _TRAILING_BLANKS_RE.sub(b"\n", raw)
-    return parse_text(raw.decode("ascii", "surrogateescape"))
+    return raw
 
 
 #: Blanks at the end of a line that has more than blanks. They carry nothing
