@@ -31,6 +31,13 @@ BOUNCE_SENDERS = lazy(
     re.IGNORECASE,
 )
 
+#: A mailing list's bounce address: GNU Mailman's ``<list>-bounces@<host>`` (its
+#: ``IMailingList.bounces_address``, the envelope and From of the notices it sends members
+#: and posters; src: GNU Mailman 3.3.10, mailman/model/mailinglist.py ``bounces_address`` and
+#: mailman/app/notifications.py ``send_user_disable_warning``), also in its VERP form
+#: ``<list>-bounces+<member>@``.
+LIST_BOUNCES = lazy(r"^[^@\s]+-bounces(?:\+[^@\s]*)?@", re.IGNORECASE)
+
 #: Subjects bounces use, across vendors and languages (Courier's: "NOTICE: mail
 #: delivery status.", its courierdsn documentation). Japanese ISPs' notices say
 #: "配信エラー" / "配送エラー" (delivery error), Korean ones "발송 실패" (sending
@@ -92,13 +99,18 @@ def _bounce_envelope(msg: Message) -> bool:
     if m.header(msg, "X-Failed-Recipients"):
         return True
     sender = m.header(msg, "From")
-    if BOUNCE_SENDERS.search(m.address_of(sender) or "") or "<@>" in sender:
-        return True
     # a list's post keeps its list headers; a notice about one (Exchange's "Non-Delivery:" of a list's
     # mail, which copies them) has an MTA's own subject
     listed = (m.header(msg, "List-Id") or m.header(msg, "List-Post") or m.header(msg, "List-Unsubscribe")) \
         and not NDR_SUBJECTS.search(m.header(msg, "Subject"))
-    named = BOUNCE_SENDERS.search(sender) or (not listed and BOUNCE_SENDERS.search(m.header(msg, "Sender")))
+    address = m.address_of(sender) or ""
+    # the list manager's own notices (Mailman's "Your subscription ... has been disabled") come from
+    # and return to the list's bounce address, with the list headers: the list's, not a notice's
+    list_notice = bool(listed) and bool(LIST_BOUNCES.search(address))
+    if (BOUNCE_SENDERS.search(address) and not list_notice) or "<@>" in sender:
+        return True
+    named = (BOUNCE_SENDERS.search(sender) and not list_notice) \
+        or (not listed and BOUNCE_SENDERS.search(m.header(msg, "Sender")))
     if not named:
         return False
     return not return_path or bool(BOUNCE_SENDERS.search(return_path))

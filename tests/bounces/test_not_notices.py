@@ -155,3 +155,33 @@ def test_a_colleagues_forward_of_our_bounce_is_read() -> None:
                           "Subject: FW: Undelivered Mail Returned to Sender\n")
     (v,) = parse(forwarded.replace(f"To: {OURS}".encode(), b"To: bounces@bounce.shop.example", 1)).verdicts
     assert (v.recipient, v.status) == ("returns@shop.example", "5.1.1")
+
+
+def test_a_mailman3_membership_notice_from_the_lists_bounce_address_is_no_notice() -> None:
+    # Mailman 3 sends its notices to members (the "your subscription has been disabled" warning of
+    # mailman/app/notifications.py) from and with the envelope of <list>-bounces@, with its list headers:
+    # the member's own deliveries failed before, the list address failed nothing (sweep BW, Mailman 3.3.10)
+    headers = ("Return-Path: <vendors-bounces@lists.toys.example>\nFrom: vendors-bounces@lists.toys.example\n"
+               "Precedence: bulk\nX-Mailman-Version: 3.3.10\nList-Id: <vendors.lists.toys.example>\n"
+               "List-Owner: <mailto:vendors-owner@lists.toys.example>\n"
+               "Subject: Your subscription for Vendors mailing list has been disabled\n")
+    body = ("Your subscription has been disabled on the vendors@lists.toys.example mailing list because we\n"
+            "received bounces: there may be a problem delivering messages to bounces@news.shop.example.\n")
+    assert parse(_mail(headers, body)).verdicts == ()
+
+
+def test_a_lists_bounce_address_does_not_hide_an_mta_notice() -> None:
+    # the same sender with an MTA's own subject is still read as a notice
+    headers = ("Return-Path: <vendors-bounces@lists.toys.example>\nFrom: MAILER-DAEMON@lists.toys.example\n"
+               "List-Id: <vendors.lists.toys.example>\nSubject: Undelivered Mail Returned to Sender\n")
+    body = ("I'm sorry to have to inform you that your message could not be delivered.\n\n"
+            "<userx@corp.example>: host mx.corp.example said: 550 5.1.1 User unknown\n")
+    (v,) = parse(_mail(headers, body)).verdicts
+    assert (v.kind, v.recipient, v.status) == ("bounce", "userx@corp.example", "5.1.1")
+
+
+def test_a_real_mailman3_disable_warning_is_no_notice() -> None:
+    # made by GNU Mailman 3.3.10 on loopback (sweep BW): its disable warning to a member whose MX refused a post
+    from pathlib import Path
+    raw = (Path(__file__).parent / "fixtures" / "lists" / "mailman3_disable_warning.msg").read_bytes()
+    assert parse(raw).verdicts == ()
