@@ -120,6 +120,12 @@ def sample_of(line: object) -> str:
         return "<unprintable>"
 
 
+#: Blanks a log line may end in (after its line end is cut): a log copied
+#: through an editor or a pipeline that pads lines. Trimmed after a container
+#: runtime's chunks are joined, where a chunk's last blank is part of the line.
+LINE_END_BLANKS = frozenset(" \t\f\v")
+
+
 class CountingParser:
     """The bookkeeping every format shares: lines fed, lines skipped and the
     first few skipped lines as samples, and the guarantee that no line ever
@@ -156,6 +162,8 @@ class CountingParser:
                 text = carried
             if text[:1] in self.journal_starts:  # a journal record: the syslog line it carries
                 text = syslog_line(text)
+            if text[-1:] in LINE_END_BLANKS:  # blanks a copy or a pipeline left at the end say nothing
+                text = text.rstrip()
             return self._feed(text)
         except Exception:  # a log line must never stop ingestion
             self._skip(line)

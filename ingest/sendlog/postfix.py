@@ -67,6 +67,7 @@ from datetime import datetime
 from bounceledger.ingest.keys import header_ref
 from bounceledger.ingest.records import Attempt, AttemptVerdict
 from bounceledger.ingest.sendlog.base import (
+    LINE_END_BLANKS,
     CountingParser,
     DsnLink,
     ParseOptions,
@@ -308,7 +309,13 @@ class PostfixParser(CountingParser):
                     self._skip(line)
                     return []
                 raw = text.rstrip("\r\n")
-            m = (_LINE_ASCII if raw.isascii() else _LINE_UNICODE).match(raw)
+            if raw[-1:] in LINE_END_BLANKS:  # trimmed here; a container's chunk keeps its blanks until joined
+                trimmed = raw.rstrip()
+                m = (_LINE_ASCII if trimmed.isascii() else _LINE_UNICODE).match(trimmed)
+                if m is not None:
+                    raw = trimmed
+            else:
+                m = (_LINE_ASCII if raw.isascii() else _LINE_UNICODE).match(raw)
             if m is None:
                 return self._feed_other(raw)
             (ts, _, _, agent, qid, to, to_bare, orig, orig_bare,
@@ -353,6 +360,7 @@ class PostfixParser(CountingParser):
             if line is not raw:
                 self.lines -= 1  # feed counts it again: one line of the file
                 return self.feed(line)
+        raw = raw.rstrip()
         h = match_syslog_header(raw)
         if h is None:
             if raw.startswith("-- ") and raw.endswith(" --"):
