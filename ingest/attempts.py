@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bounceledger.ingest import feed, reconcile, suppress
-from bounceledger.ingest.bounces.classify import classify, host_has_rules
+from bounceledger.ingest.bounces.classify import classify, host_has_rules, stage_command
 from bounceledger.ingest.dbutil import (
     among,
     array_param,
@@ -118,8 +118,9 @@ def _delivery_ids(session: Session, pairs: Sequence[tuple[int, str]]) -> dict[tu
 
 
 @lru_cache(maxsize=8192)
-def _classified(status: str | None, replycode: str | None, text: str, host: str | None) -> tuple[str, str, bool]:
-    found = classify(status, replycode, text, host)
+def _classified(status: str | None, replycode: str | None, text: str, host: str | None,
+                command: str | None = None) -> tuple[str, str, bool]:
+    found = classify(status, replycode, text, host, command=command)
     return found.reason, found.category, found.hardbounce
 
 
@@ -140,7 +141,8 @@ def _reason(attempt: Attempt) -> tuple[str | None, dict[str, object]]:
     # A host no provider rule names changes nothing: leaving it out of the
     # cache key lets one answer serve every such host.
     host = attempt.relay_host if host_has_rules(attempt.relay_host) else None
-    reason, category, hard = _classified(attempt.status, attempt.replycode, _ADDRESS.sub("<address>", attempt.text), host)
+    reason, category, hard = _classified(attempt.status, attempt.replycode, _ADDRESS.sub("<address>", attempt.text), host,
+                                         stage_command(attempt.smtp_stage))
     return reason, {"category": category, "hardbounce": hard}
 
 

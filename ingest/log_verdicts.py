@@ -20,7 +20,7 @@ import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 
-from bounceledger.ingest.bounces.classify import classify
+from bounceledger.ingest.bounces.classify import classify, stage_command
 from bounceledger.ingest.keys import normalise_address, verdict_key
 from bounceledger.ingest.records import Attempt, Verdict, VerdictKind
 from bounceledger.ingest.returned import verdict_row
@@ -52,7 +52,8 @@ def verdict_rows(attempts: Sequence[Attempt], source: str, now: datetime) -> lis
     rows = []
     for attempt in attempts:
         kind, action = _KINDS[attempt.verdict]
-        found = classify(attempt.status, attempt.replycode, attempt.text or None, attempt.relay_host, action=action)
+        found = classify(attempt.status, attempt.replycode, attempt.text or None, attempt.relay_host, action=action,
+                         command=stage_command(attempt.smtp_stage))
         verdict = Verdict(
             kind=kind,
             recipient=normalise_address(attempt.recipient),

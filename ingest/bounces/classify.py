@@ -333,7 +333,18 @@ def choose_status(status: str | None, diagnostic: str | None, *, field_is_final:
     return text_status
 
 
-_MAILBOX_UNAVAILABLE_RE = re.compile(r"mailbox unavailable", re.IGNORECASE)
+def stage_command(stage: str | None) -> str | None:
+    """The ``command`` for :func:`classify` of a send-log attempt's ``smtp_stage`` ("MAIL FROM", "RCPT
+    TO", "end of DATA": Postfix's "(in reply to ... command)", smtp_proto.c), named as :func:`find_command`
+    names it in a returned message: a refusal at MAIL FROM is about the sender, never the recipient."""
+    word = (stage or "").strip().upper()
+    return _COMMAND_NAMES.get(word, word.split()[0]) if word else None
+
+
+#: RFC 5321 4.2.3's generic 550/450 words, "mailbox unavailable", also as "Mailbox not available" (Interia's
+#: "550 5.2.1 Mailbox not available", which its help page says means a wrong address, a full inbox or a
+#: suspended account: no more than the RFC words, so the status decides)
+_MAILBOX_UNAVAILABLE_RE = re.compile(r"mailbox (?:un|not )available", re.IGNORECASE)
 
 #: RFC 5321 4.2.3's generic reply words, the reason they read as, and the reasons of statuses that
 #: say more: where those words are all a reply says, the status decides. 552 "exceeded storage

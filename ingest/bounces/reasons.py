@@ -142,7 +142,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
      r"|isn.t in my list of allowed rcpthosts"
      # src: Domino SMTP inbound relay controls refuse with "554 Relay rejected for policy reasons.", as its
      # sender controls say "554 Mail from rejected for policy reasons." (IBM Redbook "Lotus Domino 6 spam Survival Guide")
-     r"|relay rejected",
+     r"|relay rejected"
+     # src: Libero Mail / Virgilio Mail (Italiaonline) help, "Messaggi di errore più frequenti dopo invio email":
+     # "RELAYING NOT ALLOWED (550 Relay Disabled)"
+     r"|relay(?:ing)? (?:is )?disabled",
      "norelaying"),
     # src: RFC 7505 X.7.27 "Sender address has null MX": the sender's domain takes no mail (so no DSN
     # could return); said of the sender, it is not the recipient's null MX of the row below. RFC 7505 4.2
@@ -453,7 +456,10 @@ _TEXT_RULES: tuple[tuple[str, str], ...] = (
     # have a yahoo.com account" when sent after DATA
     (r"filter|this user doesn.t have an? .{1,30}account|refused by (?:the )?recipient|recipient (?:has )?(?:refused|blocked|rejected)|rejected by (?:the )?recipient"
      r"|user(?:'s)? (?:settings?|preference)|(?:declined|refused) (?:to accept|delivery)|does not (?:wish|want) to receive"
-     r"|not accept(?:ing)? (?:messages )?from|only accept|restricted|recipient preferences",
+     r"|not accept(?:ing)? (?:messages )?from|only accept|restricted|recipient preferences"
+     # src: Interia Poczta help "Dlaczego wiadomość nie została dostarczona?": "550 5.7.1 Recipient doesn't want
+     # your mail" (the recipient has put the sender on its blocked list)
+     r"|(?:doesn.t|does not) want your (?:e-?)?mail",
      "filtered"),
     # src: Exchange Online Protection "451 4.4.4 Mail received as unauthenticated, incoming to a recipient domain
     # configured in a hosted tenant which has no mail-enabled subscriptions. ATTR5": the domain's mail service is not
@@ -665,6 +671,10 @@ _STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
     (r"excessive unknown recipients", "blocked"),
     # src: Cox postmaster error codes: CXCNCT "There is a limit to the number of concurrent SMTP connections per IP address"
     (r"AUP#CXCNCT\b", "toomanyconn"),
+    # src: Cox postmaster "Error Codes" (postmaster.cox.net): CXBL "The sending IP address has been blocked by Cox due
+    # to exhibiting spam-like behavior", CDRBL "... temporarily blocked ...", IPBL0001-IPBL1111 "The sending IP is
+    # listed in the Spamhaus Zen / Return Path / Invaluement ivmSIP / Cloudmark CSI DNSBL(s)"
+    (r"AUP#(?:CXBL|CDRBL|IPBL[01]{4})\b", "blocked"),
 )
 
 #: Flags every pattern of the tables here is compiled with.
@@ -922,7 +932,9 @@ _HOST_RULES: tuple[tuple[str, str | None, str], ...] = (
     # src: Yahoo Sender Hub "SMTP error codes", TSS04: "temporarily deferred due to unexpected volume or user complaints".
     (r"yahoodns\.net|\byahoo\.com$", r"\[TSS04\]", "rejected"),
     # src: Comcast postmaster "Mail delivery error codes": BLnnn / BL000nnn name the block list the sending IP is on
-    (r"(?:^|\.)comcast\.net$", r"\bBL0\d+\b", "blocked"),
+    # src: Comcast postmaster "Mail delivery error codes" / Xfinity "Email error codes": ES000001 / ES000010, mail
+    # from Comcast's own or external dynamic/residential IP space (the sending IP is blocked)
+    (r"(?:^|\.)comcast\.net$", r"\bBL0\d+\b|\bES0000(?:01|10)\b", "blocked"),
     # src: AT&T rbl.att.net "421-failure in DNS look-up": the sending IP's reverse DNS lookup failed
     (r"(?:^|\.)(?:prodigy|att|sbcglobal|bellsouth)\.net$", r"failure in dns look-?up", "requireptr"),
     # src: 1&1 "SMTP Error Messages for the 1&1 Mail Server": 421/450 "Reject due to policy violations" = the IP of
