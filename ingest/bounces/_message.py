@@ -407,7 +407,7 @@ def text_of(part: Message) -> str:
 
 
 #: Charsets that read ASCII bytes as the same ASCII text (the codecs of the
-#: candidates :func:`_bytes_to_text` tries first).
+#: candidates :func:`bytes_to_text` tries first).
 _ASCII_SAFE_CHARSETS = frozenset({"us-ascii", "ascii", "utf-8", "utf8", "iso-8859-1", "iso-8859-15", "latin-1",
                                   "latin1", "windows-1252", "cp1252"})
 #: Transfer encodings ``get_payload(decode=True)`` undoes; any other value
@@ -433,7 +433,7 @@ def _plain_text_of(part: Message) -> str | None:
     except Exception:  # surrogates and an RFC 2231 charset: the stdlib trips over its own tuple
         return None
     if not isinstance(payload, str) or not payload.isascii() or "\x1b" in payload:
-        return None  # ESC: the ISO-2022-JP sniffing of _bytes_to_text applies
+        return None  # ESC: the ISO-2022-JP sniffing of bytes_to_text applies
     cte = _raw_values(part, "content-transfer-encoding")
     if cte:
         value = cte[0]
@@ -468,7 +468,7 @@ def _text_of(part: Message) -> str:
         charset = _content_charset(part) or "utf-8"
     except Exception:
         pass
-    text = _bytes_to_text(payload, charset)
+    text = bytes_to_text(payload, charset)
     # a base64 or quoted-printable body holds the line ends its writer used (CRLF from
     # Exchange and most Windows mailers): LF, as for the message itself (_mime.parse_bytes)
     return text.replace("\r\n", "\n") if "\r\n" in text else text
@@ -482,7 +482,7 @@ def _content_charset(part: Message) -> str | None:
     return None if found is None else found.lower()  # type: ignore[union-attr]
 
 
-def _bytes_to_text(payload: bytes, charset: str) -> str:
+def bytes_to_text(payload: bytes, charset: str) -> str:
     """Decode with the declared charset, then UTF-8, then Latin-1.
 
     Japanese mailers often send ISO-2022-JP without declaring it (in
@@ -523,7 +523,7 @@ def _flatten(msg: Message) -> str:
             tail = "\n\n".join(_flatten(m) for m in body if isinstance(m, Message))
         else:
             raw = msg.get_payload(decode=True)
-            tail = _bytes_to_text(raw, "utf-8") if isinstance(raw, bytes) else str(body or "")
+            tail = bytes_to_text(raw, "utf-8") if isinstance(raw, bytes) else str(body or "")
         return "\n".join(lines) + "\n\n" + tail
     except Exception:
         return ""

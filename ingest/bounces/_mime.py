@@ -24,6 +24,8 @@ without its blank line ends at the first line that is not a header.
 
 from __future__ import annotations
 
+import binascii
+import quopri
 import re
 from email.utils import unquote as _unquote
 from email.message import Message
@@ -139,7 +141,11 @@ def headers_message(headers: list[tuple[str, str]], body: str) -> Part:
 #: the greedy and the lazy forms match the same text, the greedy one
 #: without a retry per character.
 _FIELD_BLOCK_RE = re.compile(r"([\041-\071\073-\176]+)[ \t]*:[ \t]*([^\r\n]*(?:\r?\n|\r|$)(?:[ \t][^\r\n]*(?:\r?\n|\r|$))*)")
-_MBOX_LINE_RE = re.compile(r"From [^\r\n]*(?:\r?\n|$)")
+#: An mbox "From " line: "From" and a blank, but not a From field written with blanks before
+#: its colon ("From : MAILER-DAEMON@..."), which RFC 5322 4.5.3 / 4.5 (obs-optional,
+#: obs-fields: field-name *WSP ":") has a receiver read as the From field; taken for an mbox
+#: line it was dropped, and the notice read as no bounce.
+_MBOX_LINE_RE = re.compile(r"From (?![ \t]*:)[^\r\n]*(?:\r?\n|$)")
 _ORPHAN_CONTINUATION_RE = re.compile(r"(?:[ \t][^\r\n]*(?:\r?\n|\r|$))+")
 
 
@@ -229,6 +235,9 @@ def _message(text: str, depth: int, budget: _Budget) -> Part:
                 msg.preamble = preamble or None
                 msg.epilogue = epilogue
     elif maintype == "message":
+        if subtype != "delivery-status":
+            # (a status part sent encoded is decoded by its reader, rfc3464._transfer_decoded)
+            body = _transfer_decoded(headers, body)
         if subtype == "delivery-status":
             # one header-only block per blank-line separated group of fields
             blocks = _status_blocks(body)
@@ -242,6 +251,37 @@ def _message(text: str, depth: int, budget: _Budget) -> Part:
             # message/rfc822 and every other message/*: one enclosed message
             msg.set_payload([_message(body, depth + 1, budget)])
     return msg
+
+
+def _transfer_decoded(headers: list[tuple[str, str]], body: str) -> str:
+    """``body`` with a base64 or quoted-printable transfer encoding undone, as the bytes
+    :func:`parse_bytes` would have read unencoded (line ends made even); any other body as
+    it is.
+
+    RFC 2046 5.2.1 allows only 7bit, 8bit and binary for message/rfc822, but gateways that
+    re-encode every part encode it too; read as it came, the enclosed message was one
+    header-less line of base64 and the notice's only signal (the returned headers) was lost.
+    """
+    cte = None
+    for name, value in headers:
+        if len(name) == 25 and name.lower() == "content-transfer-encoding":
+            cte = value.strip().lower() if isinstance(value, str) else None
+            break
+    decoded = transfer_decoded(cte, body)
+    return body if decoded is None else even_line_ends(decoded).decode("ascii", "surrogateescape")
+
+
+def transfer_decoded(cte: str | None, body: str) -> bytes | None:
+    """The bytes of a ``base64`` or ``quoted-printable`` body (``cte`` lower-cased), else
+    ``None`` (another encoding, or one that does not decode)."""
+    if cte not in ("base64", "quoted-printable"):
+        return None
+    try:
+        if cte == "base64":  # the decoder skips what is not of its alphabet
+            return binascii.a2b_base64(body.encode("ascii", "ignore"))
+        return quopri.decodestring(body.encode("utf-8", "surrogateescape"))
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _status_blocks(body: str) -> list[str]:

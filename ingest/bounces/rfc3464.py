@@ -9,8 +9,6 @@ when a recipient block has no Diagnostic-Code.
 
 from __future__ import annotations
 
-import binascii
-import quopri
 import re
 from bisect import bisect_right
 from itertools import accumulate
@@ -151,7 +149,7 @@ def decode_utf8_address(value: str) -> str:
 _GROUP_OPENERS = frozenset({"final-recipient", "original-recipient"})
 
 
-def _opens_new_group(current: dict[str, str], name: str) -> bool:
+def _opens_new_group(current: dict[str, str], name: str, final_follows: bool = True) -> bool:
     """Whether ``name`` starts a new group although no blank line came first.
 
     RFC 3464 separates the per-message group and each per-recipient group by
@@ -160,12 +158,16 @@ def _opens_new_group(current: dict[str, str], name: str) -> bool:
     same name, can only start the next group; so can an Original-Recipient
     after a group that is complete. Writers order a group's fields freely
     (Postfix: Final-Recipient, then Original-Recipient; Amazon SES: Action
-    first), so no other order is assumed.
+    first), so no other order is assumed. For that reason an Original-Recipient
+    opens a group only when a Final-Recipient follows it before the next blank
+    line (``final_follows``): the group it would open needs one (RFC 3464 2.3:
+    Final-Recipient is required), and one written last in its own group (the
+    order above reversed) stays in it.
     """
     if name in current:
         return True
     if name == "original-recipient" and "final-recipient" in current and "status" in current:
-        return True
+        return final_follows
     return "reporting-mta" in current or "arrival-date" in current or "received-from-mta" in current
 
 
@@ -184,7 +186,8 @@ def _blocks_from_text(text: str) -> list[dict[str, str]]:
     # "NNN ". Some writers (nullmailer-dsn 2.2) copy such a reply into Diagnostic-Code with
     # its later lines unindented; those lines are the field's value all the same.
     open_reply: str | None = None
-    for line in text.replace("\r\n", "\n").split("\n"):
+    lines = text.replace("\r\n", "\n").split("\n")
+    for index, line in enumerate(lines):
         if not line.strip():
             if current:
                 blocks.append(current)
@@ -196,7 +199,8 @@ def _blocks_from_text(text: str) -> list[dict[str, str]]:
         name, sep, value = line.partition(":")
         if sep and _FIELD_NAME_RE.fullmatch(name.strip()):
             last = name.strip().lower()
-            if current and last in _GROUP_OPENERS and _opens_new_group(current, last):
+            if current and last in _GROUP_OPENERS and _opens_new_group(
+                    current, last, last != "original-recipient" or _final_follows(lines, index + 1)):
                 blocks.append(current)  # the blank line between groups is missing
                 current = {}
             current.setdefault(last, value.strip())
@@ -215,6 +219,19 @@ def _blocks_from_text(text: str) -> list[dict[str, str]]:
     return blocks
 
 
+def _final_follows(lines: list[str], start: int) -> bool:
+    """Whether a Final-Recipient field comes at or after ``lines[start]`` before a blank line."""
+    for line in lines[start:]:
+        if not line.strip():
+            return False
+        if _FINAL_FIELD_RE.match(line):
+            return True
+    return False
+
+
+_FINAL_FIELD_RE = lazy(r"final-recipient[ \t]*:", re.I)
+
+
 def _transfer_decoded(part: Message) -> str | None:
     """The text of a report part sent base64 or quoted-printable, else ``None``.
 
@@ -229,12 +246,18 @@ def _transfer_decoded(part: Message) -> str | None:
     _, sep, body = source.partition("\n\n")
     if not sep:
         return None
-    try:
-        raw = (binascii.a2b_base64(body.encode("ascii", "ignore")) if cte == "base64"
-               else quopri.decodestring(body.encode("utf-8", "surrogateescape")))
-    except (binascii.Error, ValueError):
+    raw = _mime.transfer_decoded(cte, body)
+    if raw is None:
         return None
-    return raw.decode("utf-8", "replace")
+    # the decoded bytes read as the same bytes sent unencoded do: the declared charset, then
+    # UTF-8, then Latin-1, and undeclared ISO-2022-JP (Domino's Japanese Diagnostic-Code)
+    # recognised by its escapes; decoded as UTF-8 alone, that JIS text stayed escapes and
+    # the reason was lost
+    try:
+        charset = m.param(part, "charset") or "utf-8"
+    except Exception:
+        charset = "utf-8"
+    return m.bytes_to_text(raw, charset)
 
 
 def _blocks(part: Message) -> list[dict[str, str]]:

@@ -94,7 +94,7 @@ def test_plain_text_of_is_the_decoded_payload():
             if not isinstance(part.get_payload(), list) and m._plain_text_of(part) is not None:
                 payload = part.get_payload(decode=True)
                 charset = m._content_charset(part) or "utf-8"
-                assert m._plain_text_of(part) == m._bytes_to_text(payload, charset)
+                assert m._plain_text_of(part) == m.bytes_to_text(payload, charset)
 
 
 def _plain_context(address, text, lines=6):
