@@ -301,18 +301,20 @@ def _file_after_failure(file_unfiled: Callable[[], None], name: str) -> None:
 def _open(database: Database, reader: MailboxReader, first: bool) -> None:
     """Open the mailbox at its cursor.
 
-    The ``first`` connection of a poll is not retried: a host that does not
-    resolve or refuses the connection is a setting to fix, so it fails at
-    once (as a refused login does) instead of after a minute of backoff;
-    ``run`` tries again at the mailbox's next interval anyway. Only a
-    connection lost after it once worked (a restarting server) is waited for.
+    The ``first`` connection of a poll is not retried before the server has
+    answered: a host that does not resolve or refuses the connection is a
+    setting to fix, so it fails at once (as a refused login does) instead of
+    after a minute of backoff; ``run`` tries again at the mailbox's next
+    interval anyway. A connection lost after it once worked (a restarting
+    server, an IMAP process killed between the login and the SELECT) is
+    waited for.
     """
     with database.session() as session:
         cursor = _load_cursor(session, reader)
     try:
         reader.open(cursor)
     except MailboxConnectionLost as exc:
-        if not first:
+        if not first or exc.reached:
             raise
         raise MailboxError(str(exc)) from None
 

@@ -81,6 +81,39 @@ def test_poll_survives_its_imap_process_being_killed(database_url: str, folder: 
     assert folder.count() == 0
 
 
+def test_an_imap_process_killed_between_login_and_select_is_reconnected_to(
+    database: Database, folder: Folder, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The test above kills the IMAP process at a moment of the machine's choosing; on a busy
+    # machine that moment fell between the login and the SELECT, and the poll exited with
+    # "SELECT => socket error: EOF": a first connection that the server had answered was
+    # taken for a setting to fix (an unreachable host) and not retried. Here it is that moment.
+    folder.fill(samples()[:3])
+    original = ImapReader.select
+    killed: list[int] = []
+
+    def killed_first(self: ImapReader):  # type: ignore[no-untyped-def]
+        if not killed:
+            killed.append(int(re.findall(r"Login: user=<bounces>.*?mpid=(\d+)", dovecot.log_path.read_text())[-1]))
+            os.kill(killed[0], signal.SIGKILL)
+            time.sleep(0.2)
+        return original(self)
+
+    monkeypatch.setattr(ImapReader, "select", killed_first)
+    summary = polling.poll(database, folder.url(), reconnect_delays=(0.1, 0.1))
+    assert killed and summary.reconnects == 1
+    assert summary.processed == 3
+    assert folder.count() == 0
+
+
+def test_an_unreachable_first_connection_is_not_waited_for(database: Database, folder: Folder) -> None:
+    nobody = folder.url(scheme="imap", tls="off").replace(f":{folder.server.imap_port}/", ":9/")  # discard: no server
+    started = time.monotonic()
+    with pytest.raises(MailboxError, match="cannot reach"):
+        polling.poll(database, nobody, reconnect_delays=(30.0,))
+    assert time.monotonic() - started < 30.0
+
+
 def test_a_copy_read_again_is_not_counted_again_and_the_cursor_never_moves_back(
     database: Database, folder: Folder
 ) -> None:

@@ -183,7 +183,7 @@ class ImapReader:
                 "give ca=/path/to/cert.pem"
             ) from None
         except CONNECTION_ERRORS as exc:
-            raise ImapConnectionLost(f"cannot reach {spec.display}: {exc}") from None
+            raise ImapConnectionLost(f"cannot reach {spec.display}: {exc}", reached=False) from None
         except IMAPClientError as exc:
             raise MailboxError(f"IMAP error from {spec.display}: {exc}") from None
         # INTERNALDATE as the server gives it, with its offset: imapclient's default turns it

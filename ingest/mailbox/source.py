@@ -17,7 +17,16 @@ class MailboxError(RuntimeError):
 
 
 class MailboxConnectionLost(MailboxError):
-    """The server went away mid-pass; the poller reconnects and resumes."""
+    """The server went away mid-pass; the poller reconnects and resumes.
+
+    ``reached``: the server had answered (the login was accepted) before the
+    connection went; a first connection that never got that far is a setting
+    to fix, one lost after it is a server that restarted or dropped us.
+    """
+
+    def __init__(self, message: str, *, reached: bool = True) -> None:
+        super().__init__(message)
+        self.reached = reached
 
 
 @dataclass(frozen=True, slots=True)
