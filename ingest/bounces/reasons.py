@@ -625,6 +625,18 @@ _STRONG_TEXT_RULES: tuple[tuple[str, str], ...] = (
     # src: Outlook.com / Hotmail's SC-001..SC-004 refusals: "550 SC-004 ... Unfortunately,
     # messages from 192.0.2.1 weren't sent": the sending network is on its block list.
     (r"\bSC-00[1-4]\b|messages from \S+ weren.t sent", "blocked"),
+    # The receiving Postfix's own lookup tables failed, whatever restriction asked them: smtpd(8) answers
+    # "<%s>: %s rejected: %s" with the restriction's prefix ("Client host", "Helo command", "Sender
+    # address", "Recipient address") and, for a table it cannot open or query, "451 4.3.5 Server
+    # configuration error" or "451 4.3.0 <%s>: Temporary lookup failure". The prefix names what was being
+    # checked, not a block of the sender: the cause is the server's (RFC 3463 X.3.5 "System incorrectly
+    # configured", X.3.0). Before the sender and HELO rows below, which would take the prefix for the cause.
+    # src: Postfix 3.7 smtpd(8) reply texts (strings of /usr/lib/postfix/sbin/smtpd: "451 4.3.5 Server
+    # configuration error", "<%s>: Temporary lookup failure", "<%s>: %s rejected: %s"); seen from a real
+    # Postfix 3.7.11 with a missing hash: table in smtpd_client_restrictions (sweep BX)
+    (r"(?:client host|helo command|sender address|recipient address|etrn command|data command) rejected: "
+     r"(?:server configuration error|temporary lookup failure)",
+     "systemerror"),
     # The envelope sender was refused, whatever the words after it say ("Domain not found", "User unknown
     # in local recipient table" are about the sender's address, never the recipient's).
     # src: Postfix postconf(5) smtpd_sender_restrictions: every sender restriction replies "<address>: Sender

@@ -46,6 +46,12 @@ from bounceledger.ingest.bounces.classify import classify, explain, find_replyco
         (None, None, "550-Verification failed for <bounces@news.example>\n550-Unrouteable address\n550 Sender verify failed",
          "rejected"),
         ("4.3.0", None, "451 4.3.0 <a@b.example>: Temporary lookup failure", "systemerror"),
+        # Postfix's restriction prefix before its own table failure: the server's fault, no block
+        ("4.3.5", "451", "451 4.3.5 <localhost[127.0.0.1]>: Client host rejected: Server configuration error", "systemerror"),
+        ("4.3.5", "451", "451 4.3.5 <x.example>: Helo command rejected: Server configuration error", "systemerror"),
+        ("4.3.5", "451", "451 4.3.5 <a@b.example>: Sender address rejected: Server configuration error", "systemerror"),
+        ("4.3.0", "451", "451 4.3.0 <mx.example[192.0.2.1]>: Client host rejected: Temporary lookup failure", "systemerror"),
+        ("4.3.0", "451", "451 4.3.0 <a@b.example>: Sender address rejected: Temporary lookup failure", "systemerror"),
         # refused before any recipient was named (RFC 5321 3.3, 4.1.1.1): the sender or the client host
         ("5.1.1", None, "550 5.1.1 <bounces@news.example>... User unknown (in reply to MAIL FROM command)", "rejected"),
         ("5.1.0", None, "550 5.1.0 Address rejected bounces@news.example (in reply to MAIL FROM command)", "rejected"),
