@@ -88,11 +88,13 @@ def _report_fields(msg: Message) -> tuple[dict[str, str], list[str]]:
 
 
 #: Feedback types that report no complaint: RFC 6430's "not-spam" (the user
-#: says the message is wanted, the opposite of a complaint) and RFC 6591's
+#: says the message is wanted, the opposite of a complaint), RFC 6591's
 #: "auth-failure" (a DMARC/SPF/DKIM failure report, RFC 7489 section 7.3,
-#: sent by the receiving system with no user involved). RFC 5965's own
-#: types ("abuse", "fraud", "virus", "other") are complaints.
-NOT_COMPLAINTS = frozenset({"not-spam", "auth-failure"})
+#: sent by the receiving system with no user involved) and RFC 5965's
+#: "virus" ("report of a virus found in the originating message": a
+#: scanner's finding, no user's either). RFC 5965's "abuse", "fraud" and
+#: "other" are complaints.
+NOT_COMPLAINTS = frozenset({"not-spam", "auth-failure", "virus"})
 
 
 #: Local parts that stand for an address a feedback loop took out (RFC 6590, "Redaction of

@@ -67,9 +67,17 @@ def test_a_not_spam_report_is_no_complaint() -> None:
     assert (v.kind, v.feedback_type) == ("feedback", "not-spam")
 
 
+def test_a_virus_report_is_no_complaint() -> None:
+    # RFC 5965 7.3 "virus: report of a virus found in the originating message": a scanner's finding
+    (v,) = parse(_arf("virus")).verdicts
+    assert (v.kind, v.feedback_type) == ("feedback", "virus")
+
+
 def test_an_abuse_report_is_still_a_complaint() -> None:
     (v,) = parse(_arf("abuse")).verdicts
     assert (v.kind, v.feedback_type, v.category) == ("complaint", "abuse", "spam-related")
+    for complaint in ("fraud", "other"):
+        assert [v.kind for v in parse(_arf(complaint)).verdicts] == ["complaint"]
 
 
 def test_a_feedback_report_that_is_no_complaint_changes_no_state() -> None:
