@@ -235,10 +235,7 @@ def _message(text: str, depth: int, budget: _Budget) -> Part:
                 msg.preamble = preamble or None
                 msg.epilogue = epilogue
     elif maintype == "message":
-        if subtype != "delivery-status":
-            # (a status part sent encoded is decoded by its reader, rfc3464._transfer_decoded)
-            body = _transfer_decoded(headers, body)
-        if subtype == "delivery-status":
+        if subtype == "delivery-status":  # (sent encoded, it is decoded by its reader, rfc3464._transfer_decoded)
             # one header-only block per blank-line separated group of fields
             blocks = _status_blocks(body)
             if len(blocks) > MAX_STATUS_BLOCKS:
@@ -248,8 +245,8 @@ def _message(text: str, depth: int, budget: _Budget) -> Part:
             if _fields_only(body, blocks, [rest for _, rest in split]):
                 msg.bl_status_text = body
         else:
-            # message/rfc822 and every other message/*: one enclosed message
-            msg.set_payload([_message(body, depth + 1, budget)])
+            # message/rfc822 and every other message/*: one enclosed message, its encoding undone
+            msg.set_payload([_message(_transfer_decoded(headers, body), depth + 1, budget)])
     return msg
 
 
