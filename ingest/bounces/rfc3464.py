@@ -583,9 +583,6 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
     found: list[Verdict] = []
     senders: frozenset[str] | None = None
     opensmtpd = _OPENSMTPD_NOTICE.search(m.body_text(msg, limit=2000)) is not None
-    # chasquid writes "Action: failed" with "Status: 4.0.0" only for the recipients still
-    # pending when its queue gave up (GiveUpAfter), under "failed repeatedly and timed out"
-    chasquid_gave_up = _CHASQUID_TIMED_OUT.search(m.body_text(msg, limit=8000)) is not None
     expanded = _expanded_aliases(report.recipients)
     for block in report.recipients:
         final = decode_utf8_address(strip_type(block.get("final-recipient", "")))
@@ -668,7 +665,7 @@ def verdicts(msg: Message, keys: Keys | None = None) -> list[Verdict]:
         # "Delivery time expired" (sendmail writes it on every give-up)
         field_status = normalise_status(m.unfold(status_field or ""))
         gave_up = action == "failed" and bool(field_status) and (
-            ((postfix or chasquid_gave_up) and field_status[0] == "4") or field_status.endswith(".4.7"))
+            (field_status[0] == "4" and (postfix or _chasquid_gave_up(msg))) or field_status.endswith(".4.7"))
         text = transcript.text if transcript is not None else (diagnostic or extra)
         result = classify(status_field if not opensmtpd or _is_success(status_field) else _specific(status_field),
                           transcript.replycode if transcript else None,
@@ -742,7 +739,15 @@ _EZWEB_HEADING_RE = quick(lazy(
 # src: chasquid internal/queue/dsn.go (1.11), the DSN template: '"{{.Address}}" ({{.Type}}) failed
 # repeatedly and timed out, last error:' for PendingRecipients, whose report block says
 # "Action: failed" with "Status: 4.0.0"; queue.go SendLoop ends them when GiveUpAfter has passed
-_CHASQUID_TIMED_OUT = lazy(r"\bfailed repeatedly and timed out, last error:", re.IGNORECASE)
+_CHASQUID_TIMED_OUT = quick(lazy(r"\bfailed repeatedly and timed out, last error:", re.IGNORECASE))
+
+
+def _chasquid_gave_up(msg: Message) -> bool:
+    """chasquid writes "Action: failed" with "Status: 4.0.0" only for the recipients still
+    pending when its queue gave up (GiveUpAfter), under "failed repeatedly and timed out".
+    Asked only of a failed 4.x.x recipient: a search of the notice's text, for every report,
+    cost a fifth of the parse."""
+    return _CHASQUID_TIMED_OUT.search(m.body_text(msg, limit=8000)) is not None
 
 #: OpenSMTPD's bounce notice (its report always says x.0.0 or 4.4.7).
 _OPENSMTPD_NOTICE = quick(lazy(r"This is the MAILER-DAEMON, please DO NOT REPLY to this e-?mail", re.IGNORECASE))
