@@ -125,6 +125,14 @@ def sample_of(line: object) -> str:
 #: runtime's chunks are joined, where a chunk's last blank is part of the line.
 LINE_END_BLANKS = frozenset(" \t\f\v")
 
+#: What may stand before a line's first character and says nothing about it: a UTF-8 byte
+#: order mark that an editor or a Windows tool wrote at the start of the file (U+FEFF, "to be
+#: ignored" as a signature: RFC 3629 section 6, Unicode 15 section 23.8), and the run of NUL
+#: bytes that a file system leaves where a log's last blocks were allocated but never written
+#: before a crash, or that a writer without O_APPEND leaves after logrotate's copytruncate
+#: (the line that follows is whole). Stripped before anything else reads the line.
+LINE_START_NOISE = frozenset("\ufeff\x00")
+
 
 class CountingParser:
     """The bookkeeping every format shares: lines fed, lines skipped and the
@@ -155,6 +163,8 @@ class CountingParser:
                 self._skip(line)
                 return []
             text = text.rstrip("\r\n")
+            if text[:1] in LINE_START_NOISE:  # a byte order mark, NULs a crash left
+                text = text.lstrip("\ufeff\x00")
             if self.journal_starts:  # it logs through syslog: containers' runtimes may wrap its lines
                 carried = self.runtime.line(text)  # "<RFC 3339 time> [stream P|F] <line>" of a container
                 if carried is None:

@@ -68,6 +68,7 @@ from bounceledger.ingest.keys import header_ref
 from bounceledger.ingest.records import Attempt, AttemptVerdict
 from bounceledger.ingest.sendlog.base import (
     LINE_END_BLANKS,
+    LINE_START_NOISE,
     CountingParser,
     DsnLink,
     ParseOptions,
@@ -235,7 +236,7 @@ def looks_like_postfix(first_lines: list[str]) -> bool:
         slash = prog.rfind("/")
         if slash > 0 and prog[slash + 1 :] in POSTFIX_DAEMONS:
             hits += 1
-        elif slash <= 0 and line[:1] == "<" and _postfix_body(line, m.end()):
+        elif slash <= 0 and _rfc5424_agentless(line, prog, m.end()) and _postfix_body(line, m.end()):
             hits += 1  # RFC 5424 APP-NAME cut at "/" (see _rfc5424_agentless)
     return hits > 0 and hits * 5 >= seen
 
@@ -249,13 +250,26 @@ def _postfix_body(line: str, start: int) -> bool:
     return line.startswith(("to=<", "from=<", "message-id=", "removed"), q.end())
 
 
-def _rfc5424_agentless(raw: str, prog: str) -> bool:
+#: Programs of the other MTAs whose queue-file lines have Postfix's shape ("QID: to=<",
+#: "QID: from=<"): Sendmail's (sm-mta, sendmail, sm-msp-queue) and Exim's. Their lines
+#: never stand for a Postfix daemon whose name was cut off.
+_OTHER_MTA_PROGS = ("sm-", "sendmail", "exim")
+
+
+def _rfc5424_agentless(raw: str, prog: str, end: int = 0) -> bool:
     """An RFC 5424 line whose APP-NAME lost the daemon: rsyslog emulates
     APP-NAME from the programname, which ends at the first "/" unless
     global(parser.PermitSlashInProgramname="on"), so RSYSLOG_SyslogProtocol23Format
     files hold "postfix 1234" for "postfix/smtp[1234]".
-    src: rsyslog runtime/msg.c tryEmulateAPPNAME(); rsyslog doc properties "programname"."""
-    return raw[:1] == "<" and "/" not in prog
+    src: rsyslog runtime/msg.c tryEmulateAPPNAME(); rsyslog doc properties "programname".
+
+    The same message filed again by a second daemon as a classic line ("postfix[1234]:  QID:
+    ...", syslog-ng's default template after rsyslog forwarded it as RFC 5424) is known by the
+    second space after the header (``end`` is where the header ends), which only a message
+    that went through RFC 5424 carries (see syslogtime.CLASSIC_HEADER)."""
+    if "/" in prog or prog.lower().startswith(_OTHER_MTA_PROGS):
+        return False
+    return raw[:1] == "<" or (end >= 2 and raw[end - 2 : end] == "  ")
 
 
 class PostfixParser(CountingParser):
@@ -309,6 +323,8 @@ class PostfixParser(CountingParser):
                     self._skip(line)
                     return []
                 raw = text.rstrip("\r\n")
+            if raw[:1] in LINE_START_NOISE:  # a byte order mark, NULs a crash left
+                raw = raw.lstrip("\ufeff\x00")
             if raw[-1:] in LINE_END_BLANKS:  # trimmed here; a container's chunk keeps its blanks until joined
                 trimmed = raw.rstrip()
                 m = (_LINE_ASCII if trimmed.isascii() else _LINE_UNICODE).match(trimmed)
@@ -321,6 +337,8 @@ class PostfixParser(CountingParser):
             (ts, _, _, agent, qid, to, to_bare, orig, orig_bare,
              relay, relay_host, relay_ip, relay_addr, relay_port, kv, word, kind) = m.groups()  # fmt: skip
             if qid is None or agent is None or qid == "NOQUEUE":
+                if agent is None and qid is not None and raw[m.start("qid") - 2 : m.start("qid")] == "  ":
+                    return self._feed_other(raw)  # a daemon's name cut off on the way (see _rfc5424_agentless)
                 return []  # not Postfix's, or connect/disconnect, warnings, TLS chatter...
             if relay is None:
                 if kind is None and raw.find("status=", m.end()) != -1:
@@ -373,7 +391,7 @@ class PostfixParser(CountingParser):
         prog = h.group("prog")
         slash = prog.rfind("/")
         if slash <= 0:
-            if not _rfc5424_agentless(raw, prog):
+            if not _rfc5424_agentless(raw, prog, h.end()):
                 return []
             # The daemon is unknown: "" as the agent, so the first hop is
             # decided by the relay alone (relay=local/virtual stay internal;

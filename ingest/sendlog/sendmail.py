@@ -59,8 +59,8 @@ _RELAY_MEMO_LIMIT = 4096
 # Classic syslog header of a Sendmail program, the fast path of _feed.
 _CLASSIC_QID = re.compile(
     r"(?P<ts>(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,9})?)"
-    r" (?P<host>[^\s\[\]]+) (?P<prog>sm-[^\s\[\]:/]+|sendmail)(?:\[\d+\])?: "
-)
+    r" (?P<host>[^\s\[\]]+) (?P<prog>sm-[^\s\[\]:/]+|sendmail)(?:\[\d+\])?:  ?"
+)  # a second space: the message went through RFC 5424 on its way (see syslogtime.CLASSIC_HEADER)
 _QID_CHARS = re.compile(r"[0-9A-Za-z]{6,20}")
 _FAST = re.compile(
     r"to=(?P<to>[^ ]*?), (?:ctladdr=(?P<ctladdr>[^,]*), )?delay=[^,]*, (?:xdelay=[^,]*, )?"

@@ -284,13 +284,20 @@ _PRI = r"(?:<\d{1,3}>)?"
 CLASSIC_HEADER = (
     r"(?P<ts>(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,9}|))"
     r" (?P<host>[^\s\[\]]++)"
-    r" (?P<prog>[^\s\[\]:]+/(?P<daemon>[^\s\[\]:/]*+)|[^\s\[\]:]++)(?:\[\d++\]: |: )"
+    r" (?P<prog>[^\s\[\]:]+/(?P<daemon>[^\s\[\]:/]*+)|[^\s\[\]:]++)(?:\[\d++\]: |: )(?: |)"
 )
+# The final "(?: |)": one more space after "prog[pid]: " is part of the header, not of the message.
+# A message that reached a syslog daemon as RFC 5424 keeps the space that followed its tag
+# (rsyslog's RSYSLOG_SyslogProtocol23Format writes "%STRUCTURED-DATA% %msg%", and %msg% of a
+# message received in RFC 3164 form starts with that space), and a daemon that files it again as
+# "$MSGHDR$MSG" (syslog-ng's default file template) writes "prog[pid]:  QID: ..." (seen with
+# rsyslog 8.2302 forwarding to syslog-ng 3.38 over TCP). src: rsyslog template_SyslogProtocol23Format;
+# rsyslog doc pmrfc3164 remove.msgFirstSpace; syslog-ng doc "file() destination" default template.
 _CLASSIC = re.compile(_PRI + CLASSIC_HEADER)
 _ISO = re.compile(
     r"(?:<\d{1,3}>)?"
     r"(?P<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d(?::?\d\d)?)?)"
-    r" (?P<host>[^\s\[\]]+) (?P<prog>[^\s\[\]:]+)(?:\[\d+\])?: "
+    r" (?P<host>[^\s\[\]]+) (?P<prog>[^\s\[\]:]+)(?:\[\d+\])?:  ?"
 )
 _RFC5424 = re.compile(
     r"<\d{1,3}>1 (?P<ts>\d{4}-\d\d-\d\dT\S+) (?P<host>\S+) (?P<prog>[^\s\[\]:]+) \S+ \S+ "
