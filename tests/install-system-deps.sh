@@ -19,14 +19,15 @@ is_installed() {
 }
 
 # Exim 4 and Sendmail 8 for tests/mailstack/exim.py and sendmail.py, OpenSMTPD, DMA and
-# Courier for opensmtpd.py, dma.py and courier.py: downloaded, never installed (they
-# conflict with Postfix); tests/mailstack/mta_packages.py unpacks them from this cache
-# with dpkg -x. Keep the list in step with PACKAGES there.
+# Courier for opensmtpd.py, dma.py and courier.py, and the Cyrus IMAP server for cyrus.py:
+# downloaded, never installed (the MTAs conflict with Postfix, Cyrus with dovecot-imapd);
+# tests/mailstack/mta_packages.py unpacks them from this cache with dpkg -x. Keep the list in step with PACKAGES there.
 MTA_CACHE="${BOUNCELEDGER_MTA_CACHE:-/var/cache/bounceledger-mta}"
 MTA_PACKAGES=(exim4-daemon-light libidn12 libnss-wrapper sendmail-bin sendmail-cf m4 liblockfile1
               opensmtpd libevent-2.1-7 libdb5.3 dma
               courier-mta courier-base courier-authlib libcourier-unicode4 libpcre3 libgamin0 libltdl7
-              libnet-cidr-perl)
+              libnet-cidr-perl
+              cyrus-imapd cyrus-common libclamav12 libical3 libxapian30 libzephyr4 libmspack0 sasl2-bin)
 mta_missing=()
 for pkg in "${MTA_PACKAGES[@]}"; do
     compgen -G "$MTA_CACHE/debs/${pkg}_*.deb" >/dev/null || mta_missing+=("$pkg")

@@ -22,7 +22,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, IMAPClientReadOnlyError, LoginError
 
 from bounceledger.ingest.mailbox.source import MailboxConnectionLost, MailboxError, MailItem
-from bounceledger.ingest.mailbox.url import ImapSpec
+from bounceledger.ingest.mailbox.url import DEFAULT_FOLDERS, ImapSpec
 
 log = logging.getLogger("bounceledger.imap")
 
@@ -116,6 +116,10 @@ class ImapReader:
         self.batch = spec.batch  # messages per transaction (fetched FETCH_GROUP at a time)
         self.client: IMAPClient | None = None
         self._known_folders: set[str] = set()
+        self._outcome_folders: dict[str, str] = {}  # outcome -> folder, once the server was asked
+        self._personal: tuple[str, str] | None = None  # the login's own namespace: prefix, separator
+        self._creating: str | None = None  # the folder a CREATE was sent for, to explain its refusal
+        self._permanent: set[bytes] | None = None  # the selected folder's PERMANENTFLAGS, lowercased
         self._state: FolderState | None = None
         self._last_uid = 0
 
@@ -205,7 +209,33 @@ class ImapReader:
             raise ImapConnectionLost(f"{self.spec.display}: {exc}") from None
         except IMAPClientError as exc:
             raise MailboxError(f"cannot open folder {self.spec.folder!r} on {self.spec.display}: {_said(exc)}") from None
+        permanent = info.get(b"PERMANENTFLAGS")
+        self._permanent = None if permanent is None else {bytes(flag).lower() for flag in permanent}
+        if not self.spec.move:
+            self._check_keywords_kept(permanent)
         return FolderState(int(info[b"UIDVALIDITY"]), tuple(sorted(int(u) for u in uids)))
+
+    def _check_keywords_kept(self, permanent: Sequence[bytes] | None) -> None:
+        """With ``move=off`` a message read is marked by our keyword: a folder that would not keep
+        it is refused before anything is read (it would be read again on every pass).
+
+        PERMANENTFLAGS lists the flags a STORE changes for good, ``\\*`` meaning new keywords too
+        (RFC 9051 7.1); a server leaves both out where the login may not set keywords (RFC 4314
+        right 'w', seen on Cyrus and Dovecot), and its STORE then answers OK and drops the keyword.
+        Without PERMANENTFLAGS every flag is permanent (RFC 9051 7.1).
+        """
+        if permanent is None:
+            return
+        kept = {bytes(flag).lower() for flag in permanent}
+        if b"\\*" in kept or DONE_KEYWORD.lower() in kept:
+            return
+        shown = " ".join(bytes(flag).decode("ascii", "replace") for flag in permanent)
+        raise MailboxError(
+            f"folder {self.spec.folder!r} on {self.spec.display} does not keep keywords for this login "
+            f"(PERMANENTFLAGS ({shown})): move=off marks each message read with the keyword "
+            f"{DONE_KEYWORD.decode()}, so every message would be read again on every pass; leave move on "
+            "(the default) or give the login the right to set keywords (RFC 4314 right 'w')"
+        )
 
     def _read_only(self) -> MailboxError:
         # imaplib refuses a folder the server SELECTs with [READ-ONLY] (RFC 9051 7.1) when it was
@@ -319,11 +349,14 @@ class ImapReader:
         would cost more than reading it.
         """
         by_folder: dict[str | None, list[int]] = {}
-        for item, outcome in filed:
-            folder = self.spec.folders.get(outcome, self.spec.folders["processed"]) if self.spec.move else None
-            by_folder.setdefault(folder, []).append(int(item.ref.rpartition(":")[2]))
-        for folder, uids in by_folder.items():
-            try:
+        folder: str | None = None
+        uids: list[int] = []
+        try:
+            for item, outcome in filed:
+                if self.spec.move:
+                    folder = self._outcome_folder(outcome if outcome in self.spec.folders else "processed")
+                by_folder.setdefault(folder, []).append(int(item.ref.rpartition(":")[2]))
+            for folder, uids in by_folder.items():
                 try:
                     self._file(folder, uids)
                 except IMAPClientError as exc:
@@ -340,15 +373,22 @@ class ImapReader:
                              "could be filed; filing the rest", self.name, len(uids) - len(present), len(uids))
                     if present:
                         self._file(folder, present)
-            except IMAPClientReadOnlyError:  # before CONNECTION_ERRORS: imaplib's readonly is an abort
-                raise self._read_only() from None
-            except CONNECTION_ERRORS as exc:
-                raise ImapConnectionLost(f"{self.spec.display}: {exc}") from None
-            except IMAPClientError as exc:
-                where = f"folder {folder!r}" if folder else "place"
+        except IMAPClientReadOnlyError:  # before CONNECTION_ERRORS: imaplib's readonly is an abort
+            raise self._read_only() from None
+        except CONNECTION_ERRORS as exc:
+            raise ImapConnectionLost(f"{self.spec.display}: {exc}") from None
+        except IMAPClientError as exc:
+            if not self.spec.move:
                 raise MailboxError(
-                    f"cannot file {uid_span(uids)} into {where} on {self.spec.display}: {_said(exc)}"
+                    f"cannot mark {uid_span(uids)} in folder {self.spec.folder!r} on {self.spec.display} with the "
+                    f"keyword {DONE_KEYWORD.decode()}: {_said(exc)}; move=off needs that keyword stored, "
+                    "leave move on (the default) to file messages into folders instead"
                 ) from None
+            where = f"folder {folder!r}" if folder else "their folder"
+            raise MailboxError(
+                f"cannot file {uid_span(uids)} into {where} on {self.spec.display}: {_said(exc)}"
+                + self._advice(folder)
+            ) from None
 
     def _file(self, folder: str | None, uids: list[int]) -> None:
         """Flag ``uids`` as done (``folder`` None) or move them into ``folder``."""
@@ -359,10 +399,118 @@ class ImapReader:
         self._ensure_folder(folder)
         if client.has_capability("MOVE"):
             client.move(uids, folder)
-        else:
-            client.copy(uids, folder)
-            client.add_flags(uids, [b"\\Deleted"], silent=True)
+            return
+        # COPY, \\Deleted, EXPUNGE (RFC 6851 3.3). Where \\Deleted does not stick (no RFC 4314 't'
+        # right: Dovecot then leaves it out of PERMANENTFLAGS and ignores it) nothing is copied: the
+        # copy would be made again on every pass.
+        if self._permanent is not None and b"\\deleted" not in self._permanent:
+            raise IMAPClientError(f"this login cannot mark messages \\Deleted in {self.spec.folder!r} "
+                                  "(\\Deleted is not in its PERMANENTFLAGS)")
+        # A message marked \\Deleted and with our keyword was copied by a pass that did not get as
+        # far as its EXPUNGE: copied again it would be in the folder twice.
+        copied = set(client.search(["DELETED", "KEYWORD", DONE_KEYWORD.decode(), "UID", uid_set(uids)]))
+        to_copy = [uid for uid in uids if uid not in copied]
+        if to_copy:
+            client.copy(to_copy, folder)
+            client.add_flags(to_copy, [b"\\Deleted", DONE_KEYWORD], silent=True)
+        self._expunge(uids)
+
+    def _expunge(self, uids: list[int]) -> None:
+        """Remove ``uids`` (all \\Deleted) from the selected folder, and no other message.
+
+        UID EXPUNGE needs UIDPLUS (RFC 4315 2.1; imapclient refuses it otherwise). A plain EXPUNGE
+        (RFC 9051 6.4.3) removes every \\Deleted message of the folder, so the ones another client
+        marked are unmarked around it and marked again.
+        """
+        client = self._client()
+        if client.has_capability("UIDPLUS"):
             client.uid_expunge(uids)
+            return
+        ours = set(uids)
+        others = [uid for uid in client.search(["DELETED"]) if uid not in ours]
+        if others:
+            client.remove_flags(others, [b"\\Deleted"], silent=True)
+        try:
+            client.expunge()
+        finally:
+            if others:
+                try:
+                    client.add_flags(others, [b"\\Deleted"], silent=True)
+                except (*CONNECTION_ERRORS, IMAPClientError) as exc:
+                    log.warning("%s: could not mark %s as \\Deleted again after an EXPUNGE: %s",
+                                self.name, uid_span(others), _one_line(exc))
+
+    # -------------------------------------------------------------- folders
+
+    def _outcome_folder(self, outcome: str) -> str:
+        """The folder messages of this outcome go to.
+
+        A name the URL gives is used as given. A default name goes where the server keeps the
+        login's own folders: its personal namespace (RFC 2342), which is "" on a stock Dovecot but
+        "INBOX." on Courier-IMAP, on Cyrus with altnamespace off (Debian's imapd.conf) and on a
+        Dovecot whose inbox namespace has that prefix; those servers refuse a top-level CREATE.
+        A default folder that exists already at the top level is kept.
+        """
+        if outcome in self._outcome_folders:
+            return self._outcome_folders[outcome]
+        name = self.spec.folders[outcome]
+        if outcome not in self.spec.named_folders and name == DEFAULT_FOLDERS.get(outcome):
+            prefix = self._personal_namespace()[0]
+            if prefix and not name.startswith(prefix) and not self._client().folder_exists(name):
+                name = prefix + name
+        self._outcome_folders[outcome] = name
+        return name
+
+    def _personal_namespace(self) -> tuple[str, str]:
+        """The first personal namespace's prefix and separator ("" and "" if the server has no NAMESPACE)."""
+        if self._personal is None:
+            client = self._client()
+            personal = client.namespace().personal if client.has_capability("NAMESPACE") else None
+            if personal:
+                prefix, separator = personal[0]
+                self._personal = (str(prefix or ""), str(separator or ""))
+            else:
+                self._personal = ("", "")
+        return self._personal
+
+    def _advice(self, folder: str | None) -> str:
+        """What to change, for a filing command the server refused (best effort: never raises)."""
+        try:
+            if folder is not None and self._creating == folder:
+                prefix = self._personal_namespace()[0]
+                if prefix and not folder.startswith(prefix):
+                    options = sorted(key for key, name in self._outcome_folders.items() if name == folder)
+                    names = " ".join(f"{key}={prefix}{folder}" for key in options)
+                    return (f"; this server keeps the login's own folders under {prefix!r} (its IMAP NAMESPACE): "
+                            f"name them so in the mailbox URL, e.g. {names}")
+                return ""
+            return self._missing_rights(folder)
+        except Exception:  # noqa: BLE001 - advice only: the server's own words are reported anyway
+            return ""
+
+    def _missing_rights(self, folder: str | None) -> str:
+        """The RFC 4314 rights the login lacks to file into ``folder``, from MYRIGHTS."""
+        client = self._client()
+        if not client.has_capability("ACL"):
+            return ""
+        needed = {self.spec.folder: "te"}  # mark \\Deleted and expunge the source (RFC 6851 3.3, RFC 4314 4)
+        if folder is not None:
+            needed[folder] = "i"  # append to the target
+        missing = []
+        for name, rights in needed.items():
+            # imapclient has no MYRIGHTS (RFC 4314 3.5); imaplib's answer is b'"folder" rights'
+            _, data = client._imap.myrights(client._normalise_folder(name))
+            answer = data[0] if data and isinstance(data[0], bytes) else b""
+            have = answer.decode("ascii", "replace").rsplit(None, 1)[-1] if answer.strip() else ""
+            if "d" in have:
+                have += "te"  # RFC 2086's 'd' covers RFC 4314's 't' and 'e' (RFC 4314 2.1.1)
+            lacking = "".join(right for right in rights if right not in have)
+            if lacking:
+                missing.append(f"'{lacking}' on {name!r}")
+        if not missing:
+            return ""
+        return ("; this login lacks the IMAP ACL right(s) " + " and ".join(missing)
+                + " (RFC 4314: 'i' to add messages, 't' and 'e' to delete and expunge them)")
 
     def _still_there(self, uids: list[int]) -> list[int]:
         """Which of ``uids`` the selected folder still holds."""
@@ -374,11 +522,13 @@ class ImapReader:
             return
         client = self._client()
         if not client.folder_exists(folder):
+            self._creating = folder
             try:
                 client.create_folder(folder)
             except IMAPClientError:
                 if not client.folder_exists(folder):  # another poller may have made it
                     raise
+            self._creating = None
         self._known_folders.add(folder)
 
 

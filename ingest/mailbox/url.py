@@ -53,6 +53,9 @@ class ImapSpec:
     move: bool
     folders: Mapping[str, str]
     batch: int
+    #: The outcomes whose folder the URL names (``processed=`` ...); the others get a default
+    #: name, which the reader puts where the server keeps the login's own folders.
+    named_folders: frozenset[str] = frozenset()
 
     @property
     def display(self) -> str:
@@ -81,7 +84,8 @@ class LocalSpec:
 
 
 def _options(query: str, allowed: set[str], url: str) -> dict[str, str]:
-    raw = parse_qs(query, keep_blank_values=True)
+    # A "+" is itself (RFC 3986), not a space as in an HTML form: folder names may hold one.
+    raw = parse_qs(query.replace("+", "%2B"), keep_blank_values=True)
     unknown = set(raw) - allowed
     if unknown:
         raise MailboxError(f"unknown option(s) {', '.join(sorted(unknown))} in mailbox URL {_safe(url)}")
@@ -161,4 +165,5 @@ def parse_mailbox_url(url: str) -> ImapSpec | LocalSpec:
         move=True if move is None else move,
         folders={key: options.get(key, default) for key, default in DEFAULT_FOLDERS.items()},
         batch=max(1, batch),
+        named_folders=frozenset(key for key in DEFAULT_FOLDERS if key in options),
     )

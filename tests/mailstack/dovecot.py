@@ -93,6 +93,8 @@ class Dovecot:
     user: str = "bounces"
     password: str = "secret"
     host: str = "127.0.0.1"
+    #: Appended to the generated dovecot.conf: a namespace, a trimmed imap_capability, plugins.
+    extra_config: str = ""
 
     @property
     def config_path(self) -> Path:
@@ -133,7 +135,8 @@ class Dovecot:
         self._write_passwd(f"{self.user}:{{PLAIN}}{self.password}\n")
         self.config_path.write_text(CONFIG_TEMPLATE.format(
             root=self.root, mail_root=self.mail_root, uid=MAIL_UID, gid=MAIL_GID,
-            imap_port=self.imap_port, imaps_port=self.imaps_port, lmtp_port=self.lmtp_port))
+            imap_port=self.imap_port, imaps_port=self.imaps_port, lmtp_port=self.lmtp_port)
+            + self.extra_config)
 
     def _make_folders(self) -> None:
         """base_dir, state_dir and the mail root, the last owned by the mail user."""
@@ -177,12 +180,14 @@ class Dovecot:
 
 
 @contextmanager
-def scratch_dovecot(prefix: str) -> Iterator[Dovecot]:
-    """A started Dovecot in a fresh folder on free loopback ports; stopped and removed afterwards."""
+def scratch_dovecot(prefix: str, extra_config: str = "") -> Iterator[Dovecot]:
+    """A started Dovecot in a fresh folder on free loopback ports; stopped and removed afterwards.
+
+    ``extra_config`` is appended to its dovecot.conf (see :attr:`Dovecot.extra_config`)."""
     root = Path(tempfile.mkdtemp(prefix=prefix))
     root.chmod(0o755)  # Dovecot's unprivileged processes must reach the mail folders
     imap, imaps, lmtp = free_ports(3)
-    server = Dovecot(root=root, imap_port=imap, imaps_port=imaps, lmtp_port=lmtp)
+    server = Dovecot(root=root, imap_port=imap, imaps_port=imaps, lmtp_port=lmtp, extra_config=extra_config)
     server.configure()
     server.start()
     try:

@@ -47,6 +47,10 @@ PACKAGES: dict[str, tuple[str, ...]] = {
     "dma": ("dma",),
     "courier": ("courier-mta", "courier-base", "courier-authlib", "libcourier-unicode4",
                 "libpcre3", "libgamin0", "libltdl7", "libidn12", "libnet-cidr-perl"),
+    # Not an MTA: the Cyrus IMAP server (cyrus.py), unpacked for the same reason (installing it
+    # would remove dovecot-imapd); saslpasswd2 (sasl2-bin) writes its password database.
+    "cyrus": ("cyrus-imapd", "cyrus-common", "libclamav12", "libical3", "libxapian30", "libzephyr4",
+              "libmspack0", "libpcre3", "sasl2-bin", "libnss-wrapper"),
 }
 
 #: The file whose presence proves an unpacked tree is usable.
@@ -56,6 +60,7 @@ MAIN_BINARY: dict[str, Path] = {
     "opensmtpd": Path("usr/sbin/smtpd"),
     "dma": Path("usr/sbin/dma"),
     "courier": Path("usr/lib/courier/courier/courierd"),
+    "cyrus": Path("usr/lib/cyrus/bin/imapd"),
 }
 
 
